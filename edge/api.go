@@ -1,0 +1,44 @@
+package edge
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes is the box's local API. It listens on the LAN for installers and
+// for the monitoring system; nothing here changes state yet.
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"status": "ok", "edge_id": n.cfg.EdgeID, "central_connected": n.up.Connected(),
+			"pending_alerts": n.box.Len(), "clock_offset_ms": n.up.ClockOffset().Milliseconds(),
+		})
+	})
+	mux.HandleFunc("GET /api/v1/cameras", func(w http.ResponseWriter, _ *http.Request) {
+		type cam struct {
+			ID        string    `json:"id"`
+			Name      string    `json:"name"`
+			Online    bool      `json:"online"`
+			LastFrame time.Time `json:"last_frame,omitzero"`
+			Error     string    `json:"error,omitempty"`
+		}
+		out := []cam{}
+		for _, c := range n.cams {
+			s := c.Status()
+			out = append(out, cam{ID: c.ID(), Name: n.byID[c.ID()].Name, Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"cameras": out})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}

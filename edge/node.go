@@ -1,0 +1,205 @@
+package edge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vigil-perimeter/vigil/edge/outbox"
+	"github.com/vigil-perimeter/vigil/edge/uplink"
+	"github.com/vigil-perimeter/vigil/streams/camera"
+	"github.com/vigil-perimeter/vigil/streams/rtsp"
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// Software is reported to central in hello.
+const Software = "vigil-edge/0.1"
+
+// Options are the parts of a node that are not configuration.
+type Options struct {
+	Log *slog.Logger
+	// OnAlert, if set, sees every alert right after it is durably queued.
+	OnAlert func(wire.Alert)
+	// UplinkBackoffMin shortens the first reconnect wait (tests).
+	UplinkBackoffMin time.Duration
+	// CameraBackoffMax caps camera reconnect waits (tests).
+	CameraBackoffMax time.Duration
+}
+
+// Node is a running edge.
+type Node struct {
+	cfg     Config
+	opts    Options
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	box     *outbox.Outbox
+	up      *uplink.Uplink
+	cams    []*camera.Camera
+	byID    map[string]CameraConfig
+	alerts  *prometheus.CounterVec
+	httpSrv *http.Server
+	ln      net.Listener
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Start opens the outbox, binds the local API and starts every camera and
+// the uplink. It returns once all are running.
+func Start(cfg Config, opts Options) (*Node, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("edge", cfg.EdgeID)
+	n := &Node{cfg: cfg, opts: opts, log: log, reg: prometheus.NewRegistry(), byID: map[string]CameraConfig{}}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_total", Help: "Alerts raised, by kind and severity."}, []string{"kind", "severity"})
+	n.reg.MustRegister(n.alerts)
+
+	box, err := outbox.Open(filepath.Join(cfg.DataDir, "outbox"), log)
+	if err != nil {
+		return nil, err
+	}
+	n.box = box
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		box.Close()
+		return nil, fmt.Errorf("edge: listen %s: %w", cfg.Listen, err)
+	}
+	n.ln = ln
+
+	metrics := camera.NewMetrics(n.reg)
+	for _, cc := range cfg.Cameras {
+		c := cc.camera()
+		if opts.CameraBackoffMax > 0 {
+			c.BackoffMax = opts.CameraBackoffMax
+		}
+		cam, err := camera.New(c, n, metrics, log)
+		if err != nil {
+			ln.Close()
+			box.Close()
+			return nil, err
+		}
+		n.cams = append(n.cams, cam)
+		n.byID[cc.ID] = cc
+	}
+	n.up = uplink.New(uplink.Config{
+		URL: cfg.Central.URL, Token: cfg.Central.Token, EdgeID: cfg.EdgeID, SiteID: cfg.SiteID,
+		Software: Software, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(),
+	}, box, n.heartbeat, n.reg, log)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	n.spawn(func() {
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("local API stopped", "err", err)
+		}
+	})
+	for _, cam := range n.cams {
+		n.spawn(func() { cam.Run(ctx) })
+	}
+	n.spawn(func() { n.up.Run(ctx) })
+	log.Info("edge running", "api", "http://"+ln.Addr().String(), "cameras", len(n.cams), "central", cfg.Central.URL, "pending_alerts", box.Len())
+	return n, nil
+}
+
+func (n *Node) spawn(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Addr is the local API's address.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// Uplink exposes the connection to central (state, clock offset).
+func (n *Node) Uplink() *uplink.Uplink { return n.up }
+
+// Close stops everything and waits for every goroutine, then closes the
+// outbox. Safe to call twice.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		n.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.httpSrv.Shutdown(ctx)
+		n.wg.Wait()
+		err = n.box.Close()
+		n.log.Info("edge stopped")
+	})
+	return err
+}
+
+// OnMotion turns a camera's motion event into a durable alert.
+func (n *Node) OnMotion(ev camera.Event) {
+	cc := n.byID[ev.Camera]
+	sev, what := wire.Yellow, "Motion"
+	if cc.Armed {
+		sev, what = wire.Red, "Intrusion: motion while armed"
+	}
+	name := cc.Name
+	if name == "" {
+		name = cc.ID
+	}
+	a := wire.Alert{
+		ID: newAlertID(n.cfg.EdgeID, ev.Start), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
+		Source: ev.Camera, Kind: "motion", Severity: sev, Time: ev.Start.UTC(), TimeSource: ev.TimeSource,
+		Summary: fmt.Sprintf("%s at %s", what, name), Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
+	}
+	for _, b := range ev.Boxes {
+		a.Boxes = append(a.Boxes, wire.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
+	}
+	n.raise(a)
+}
+
+// OnAccessUnit will feed the clip store; recording is not wired yet.
+func (n *Node) OnAccessUnit(string, rtsp.AccessUnit) {}
+
+func (n *Node) raise(a wire.Alert) {
+	if err := n.box.Append(a); err != nil {
+		// The alert is not durable: say so loudly; the camera keeps running.
+		n.log.Error("ALERT NOT STORED", "alert", a.ID, "source", a.Source, "err", err)
+		return
+	}
+	n.alerts.WithLabelValues(a.Kind, string(a.Severity)).Inc()
+	n.log.Info("alert raised", "alert", a.ID, "source", a.Source, "kind", a.Kind, "severity", a.Severity, "time", a.Time)
+	if n.opts.OnAlert != nil {
+		n.opts.OnAlert(a)
+	}
+}
+
+func (n *Node) heartbeat() wire.Heartbeat {
+	hb := wire.Heartbeat{Time: time.Now().UTC()}
+	for _, c := range n.cams {
+		s := c.Status()
+		hb.Cameras = append(hb.Cameras, wire.CameraStatus{ID: c.ID(), Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
+	}
+	return hb
+}
+
+// newAlertID is unique per edge and sorts by time: edge, UTC instant, and
+// random bits so two events in one millisecond differ.
+func newAlertID(edgeID string, t time.Time) string {
+	var r [5]byte
+	rand.Read(r[:])
+	ts := strings.ReplaceAll(t.UTC().Format("20060102T150405.000Z"), ".", "")
+	return edgeID + "-" + ts + "-" + hex.EncodeToString(r[:])
+}

@@ -1,0 +1,40 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Duration is a time.Duration written as "5s", "1m30s" in YAML. It exists
+// because go-yaml reports a bad time.Duration without its line.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses the node and, on failure, reports its line.
+func (d *Duration) UnmarshalYAML(n ast.Node) error {
+	s := n.String()
+	if sn, ok := n.(*ast.StringNode); ok {
+		s = sn.Value
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return &positioned{line: n.GetToken().Position.Line, msg: fmt.Sprintf("%q is not a duration (write e.g. 500ms, 5s, 2m)", s)}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back as text.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// positioned is an error found while decoding a node whose line we know.
+type positioned struct {
+	line int
+	msg  string
+}
+
+func (p *positioned) Error() string { return p.msg }

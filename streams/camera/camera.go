@@ -1,0 +1,216 @@
+// Package camera runs one camera end to end on the edge: a supervised RTSP
+// session that reconnects by itself, and an analysis pipeline (decode,
+// sample, motion) that lives across reconnects, so consumers subscribe once
+// and never see a drop. Recording never waits for analysis: units reach the
+// recorder straight from the session, and the analyser through a bounded
+// queue that sheds whole GOPs when decoding falls behind.
+package camera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/rtsp"
+)
+
+// Config describes one camera.
+type Config struct {
+	ID        string
+	URL       string
+	Transport string
+	// AnalysisFPS and AnalysisWidth: analyse small, keep big (defaults 5, 320).
+	AnalysisFPS   float64
+	AnalysisWidth int
+	// SnapshotWidth caps the width of alert snapshots (default 1280).
+	SnapshotWidth int
+	Motion        motion.Config
+	StallTimeout  time.Duration
+	// Backoff bounds the wait between reconnects (defaults 1 s .. 30 s).
+	BackoffMin, BackoffMax time.Duration
+	// QueueLen is how many access units may wait for the decoder (default 90).
+	QueueLen int
+}
+
+func (c Config) withDefaults() Config {
+	if c.AnalysisFPS <= 0 {
+		c.AnalysisFPS = 5
+	}
+	if c.AnalysisWidth <= 0 {
+		c.AnalysisWidth = 320
+	}
+	if c.SnapshotWidth <= 0 {
+		c.SnapshotWidth = 1280
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = time.Second
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 30 * time.Second
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = 90
+	}
+	return c
+}
+
+// Event is a motion event with the picture that confirmed it.
+type Event struct {
+	Camera       string
+	Start        time.Time
+	TimeSource   string
+	Boxes        []motion.Box
+	Snapshot     []byte // JPEG
+	SnapshotTime time.Time
+}
+
+// Parent receives what a camera produces. Calls come from the camera's
+// goroutines and must return quickly.
+type Parent interface {
+	// OnMotion is called once when a motion event starts.
+	OnMotion(Event)
+	// OnAccessUnit sees every access unit, in order, for recording.
+	OnAccessUnit(camera string, au rtsp.AccessUnit)
+}
+
+// Status is a snapshot of the camera's health.
+type Status struct {
+	Online    bool
+	LastFrame time.Time
+	Error     string
+}
+
+// Camera is one supervised camera. Create with New, run with Run.
+type Camera struct {
+	cfg     Config
+	parent  Parent
+	log     *slog.Logger
+	metrics *Metrics
+	queue   chan rtsp.AccessUnit
+	stats   rtsp.Stats
+
+	mu     sync.Mutex
+	status Status
+	resync bool // analysis dropped units: skip to the next keyframe
+}
+
+// New makes a camera; it does nothing until Run.
+func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera, error) {
+	cfg = cfg.withDefaults()
+	if cfg.ID == "" {
+		return nil, errors.New("camera: empty id")
+	}
+	if err := cfg.Motion.Defaults().Validate(); err != nil {
+		return nil, fmt.Errorf("camera %s: %w", cfg.ID, err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	return &Camera{
+		cfg:     cfg,
+		parent:  parent,
+		log:     log.With("camera", cfg.ID),
+		metrics: metrics,
+		queue:   make(chan rtsp.AccessUnit, cfg.QueueLen),
+	}, nil
+}
+
+// ID is the camera's configured ID.
+func (c *Camera) ID() string { return c.cfg.ID }
+
+// Status reports the camera's health.
+func (c *Camera) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+// Run supervises the session and the analysis pipeline until ctx ends.
+func (c *Camera) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.analyse(ctx) }()
+	c.supervise(ctx)
+	return <-done
+}
+
+// supervise owns reconnect policy: capped exponential backoff with jitter,
+// reset once a session has delivered video for a while.
+func (c *Camera) supervise(ctx context.Context) {
+	wait := c.cfg.BackoffMin
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		started := time.Now()
+		err := rtsp.Run(ctx, rtsp.Config{
+			URL: c.cfg.URL, Transport: c.cfg.Transport, StallTimeout: c.cfg.StallTimeout, Log: c.log,
+		}, &c.stats, c.onAU)
+		if ctx.Err() != nil {
+			return
+		}
+		c.setOffline(err)
+		c.metrics.Reconnects.WithLabelValues(c.cfg.ID).Inc()
+		if time.Since(started) > 30*time.Second {
+			wait = c.cfg.BackoffMin
+		}
+		jittered := wait/2 + rand.N(wait/2+1)
+		c.log.Warn("camera unavailable, retrying", "err", err, "retry_in", jittered.Round(time.Millisecond), "attempt", attempt+1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(jittered):
+		}
+		wait = min(wait*2, c.cfg.BackoffMax)
+	}
+}
+
+func (c *Camera) setOffline(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status.Online = false
+	if err != nil {
+		c.status.Error = err.Error()
+	}
+}
+
+// onAU runs on gortsplib's goroutine: hand on, never block.
+func (c *Camera) onAU(au rtsp.AccessUnit) {
+	c.mu.Lock()
+	c.status.Online, c.status.LastFrame, c.status.Error = true, au.Time, ""
+	c.mu.Unlock()
+	c.metrics.FramesIn.WithLabelValues(c.cfg.ID).Inc()
+	c.metrics.BytesIn.WithLabelValues(c.cfg.ID).Add(float64(au.Bytes))
+	if c.parent != nil {
+		c.parent.OnAccessUnit(c.cfg.ID, au)
+	}
+	select {
+	case c.queue <- au:
+	default:
+		// The decoder is behind: shed what waits (the oldest) and restart
+		// at the next keyframe, since P-frames without their GOP are noise.
+		n := c.drain()
+		c.metrics.Dropped.WithLabelValues(c.cfg.ID).Add(float64(n + 1))
+		c.mu.Lock()
+		c.resync = true
+		c.mu.Unlock()
+	}
+}
+
+func (c *Camera) drain() int {
+	n := 0
+	for {
+		select {
+		case <-c.queue:
+			n++
+		default:
+			return n
+		}
+	}
+}

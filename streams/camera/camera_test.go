@@ -1,0 +1,178 @@
+package camera
+
+import (
+	"bytes"
+	"context"
+	"image/jpeg"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/streams/rtsp"
+	"github.com/vigil-perimeter/vigil/streams/sim"
+)
+
+// collector is a Parent that records what the camera produced.
+type collector struct {
+	mu     sync.Mutex
+	events []Event
+	aus    int
+	got    chan Event
+}
+
+func newCollector() *collector { return &collector{got: make(chan Event, 100)} }
+
+func (c *collector) OnMotion(ev Event) {
+	c.mu.Lock()
+	c.events = append(c.events, ev)
+	c.mu.Unlock()
+	c.got <- ev
+}
+
+func (c *collector) OnAccessUnit(string, rtsp.AccessUnit) {
+	c.mu.Lock()
+	c.aus++
+	c.mu.Unlock()
+}
+
+func runCamera(t *testing.T, cfg Config, p Parent) *Camera {
+	t.Helper()
+	log := testrig.Logger(t)
+	cam, err := New(cfg, p, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cam.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return cam
+}
+
+func waitEvent(t *testing.T, c *collector, within time.Duration) Event {
+	t.Helper()
+	select {
+	case ev := <-c.got:
+		return ev
+	case <-time.After(within):
+		t.Fatalf("no motion event within %v", within)
+	}
+	return Event{}
+}
+
+// TestMotionEventsMatchGroundTruth plays the bursts clip through a real
+// RTSP server and client and checks that each crossing raises exactly one
+// event, timed by the simulator's clock, with a decodable snapshot.
+func TestMotionEventsMatchGroundTruth(t *testing.T) {
+	clip, spec := testrig.BurstsClip(t)
+	srv := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "cam", Clip: clip})
+	col := newCollector()
+	runCamera(t, Config{ID: "cam", URL: srv.URL("cam")}, col)
+
+	for i, b := range spec.Bursts[:2] {
+		ev := waitEvent(t, col, time.Duration(b.End*float64(time.Second))+5*time.Second)
+		want := srv.Epoch().Add(time.Duration(b.Start * float64(time.Second)))
+		if d := ev.Start.Sub(want); d < -500*time.Millisecond || d > time.Second {
+			t.Errorf("burst %d: event at %v, %v from the object entering", i, ev.Start, d)
+		}
+		img, err := jpeg.Decode(bytes.NewReader(ev.Snapshot))
+		if err != nil {
+			t.Fatalf("burst %d: snapshot is not a JPEG: %v", i, err)
+		}
+		if img.Bounds().Dx() != spec.Width || img.Bounds().Dy() != spec.Height {
+			t.Errorf("snapshot is %v, want %dx%d", img.Bounds(), spec.Width, spec.Height)
+		}
+		if len(ev.Boxes) == 0 {
+			t.Errorf("burst %d: event without a box", i)
+		}
+		t.Logf("burst %d: event %v after the object entered (time source %s)", i, ev.Start.Sub(want), ev.TimeSource)
+	}
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if len(col.events) != 2 {
+		t.Errorf("%d events for 2 crossings", len(col.events))
+	}
+}
+
+// TestReconnectsAfterCameraRestart kills the simulator and starts a new one
+// on the same port: the camera must come back by itself and see motion.
+func TestReconnectsAfterCameraRestart(t *testing.T) {
+	clip, spec := testrig.BurstsClip(t)
+	srv, err := sim.Start(sim.Config{Address: "127.0.0.1:0", Cameras: []sim.Camera{{Path: "cam", Clip: clip}}, Log: testrig.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr()
+	col := newCollector()
+	cam := runCamera(t, Config{ID: "cam", URL: srv.URL("cam"), BackoffMax: 2 * time.Second, StallTimeout: 6 * time.Second}, col)
+	waitOnline(t, cam, 5*time.Second)
+
+	srv.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for cam.Status().Online && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if cam.Status().Online {
+		t.Fatal("camera still online after the simulator stopped")
+	}
+	restarted := testrig.StartSim(t, addr, sim.Camera{Path: "cam", Clip: clip})
+	waitOnline(t, cam, 10*time.Second)
+	t.Logf("reconnected %v after the camera came back", time.Since(restarted.Epoch()).Round(time.Millisecond))
+
+	// Drain events from before the restart, then expect the next crossing.
+	for len(col.got) > 0 {
+		<-col.got
+	}
+	ev := waitEvent(t, col, time.Duration(spec.Bursts[0].End*float64(time.Second))+5*time.Second)
+	if !ev.Start.After(restarted.Epoch()) {
+		t.Errorf("event at %v predates the restart at %v", ev.Start, restarted.Epoch())
+	}
+}
+
+func waitOnline(t *testing.T, cam *Camera, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cam.Status().Online {
+		if time.Now().After(deadline) {
+			t.Fatalf("camera not online within %v: %s", within, cam.Status().Error)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnreachableCameraIsLoggedAndRetried points a camera at a closed port.
+func TestUnreachableCameraIsLoggedAndRetried(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	log, buf := testrig.CapturingLogger(t)
+	cam, err := New(Config{ID: "gone", URL: "rtsp://" + addr + "/x", BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, newCollector(), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cam.Run(ctx)
+	out := buf.String()
+	if n := strings.Count(out, "camera unavailable, retrying"); n < 3 {
+		t.Errorf("expected repeated retries, log:\n%s", out)
+	}
+	if !strings.Contains(out, "connection refused") {
+		t.Errorf("the log does not say why:\n%s", out)
+	}
+	if s := cam.Status(); s.Online || s.Error == "" {
+		t.Errorf("status = %+v, want offline with an error", s)
+	}
+}

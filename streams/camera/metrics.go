@@ -1,0 +1,33 @@
+package camera
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are per-camera counters, labelled by camera ID. One Metrics is
+// shared by all cameras of a node and registered in the node's registry.
+type Metrics struct {
+	FramesIn     *prometheus.CounterVec
+	BytesIn      *prometheus.CounterVec
+	Analysed     *prometheus.CounterVec
+	Dropped      *prometheus.CounterVec
+	DecodeErrors *prometheus.CounterVec
+	Reconnects   *prometheus.CounterVec
+}
+
+// NewMetrics creates the counters and registers them in reg (if not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	vec := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "vigil", Subsystem: "camera", Name: name, Help: help}, []string{"camera"})
+	}
+	m := &Metrics{
+		FramesIn:     vec("frames_in_total", "Access units received from the camera."),
+		BytesIn:      vec("bytes_in_total", "Video payload bytes received (rate = bitrate)."),
+		Analysed:     vec("frames_analysed_total", "Frames run through motion analysis."),
+		Dropped:      vec("frames_dropped_total", "Access units the analyser skipped because it fell behind."),
+		DecodeErrors: vec("decode_errors_total", "Access units that failed to decode."),
+		Reconnects:   vec("reconnects_total", "Sessions that ended and were retried."),
+	}
+	if reg != nil {
+		reg.MustRegister(m.FramesIn, m.BytesIn, m.Analysed, m.Dropped, m.DecodeErrors, m.Reconnects)
+	}
+	return m
+}

@@ -1,0 +1,247 @@
+// Package sim is a camera simulator: an RTSP server (gortsplib) that plays
+// real clips as live cameras, looping at their real frame rate with
+// continuous RTP timestamps and RTCP sender reports that carry the wall
+// clock of each frame. Tests use that wall clock as ground truth: a frame at
+// clip time t of loop k was "seen" at Epoch + k·Duration + t.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtp"
+
+	"github.com/vigil-perimeter/vigil/streams/av"
+)
+
+// Clip is a video file loaded into memory, ready to be served.
+type Clip struct {
+	Path    string
+	Info    av.FileInfo
+	Packets []av.Packet
+	// Duration of one loop: the last frame's PTS plus one frame.
+	Duration time.Duration
+}
+
+// LoadClip reads an H.264 or H.265 file whole.
+func LoadClip(path string) (*Clip, error) {
+	info, pkts, err := av.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(pkts) == 0 {
+		return nil, fmt.Errorf("sim: %s has no video frames", path)
+	}
+	frame := time.Second / 10
+	if info.FPS > 0 {
+		frame = time.Duration(float64(time.Second) / info.FPS)
+	}
+	return &Clip{Path: path, Info: info, Packets: pkts, Duration: pkts[len(pkts)-1].PTS + frame}, nil
+}
+
+// Camera is one path served by the simulator.
+type Camera struct {
+	Path string // URL path without the leading slash, e.g. "gate-north"
+	Clip *Clip
+}
+
+// Config configures a Server.
+type Config struct {
+	Address  string // host:port to listen on, e.g. "127.0.0.1:8554" or "127.0.0.1:0"
+	Cameras  []Camera
+	User     string // optional RTSP credentials; empty means none
+	Password string
+	Log      *slog.Logger
+}
+
+// Server serves every configured camera until Close.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	srv    *gortsplib.Server
+	paths  map[string]*path
+	addr   string
+	epoch  time.Time
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+type path struct {
+	cam    Camera
+	media  *description.Media
+	stream *gortsplib.ServerStream
+}
+
+// Start binds the address, starts every camera's clock and serves.
+func Start(cfg Config) (*Server, error) {
+	if len(cfg.Cameras) == 0 {
+		return nil, errors.New("sim: no cameras")
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, paths: map[string]*path{}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "sim")
+	s.srv = &gortsplib.Server{
+		Handler:     (*handler)(s),
+		RTSPAddress: cfg.Address,
+		Listen: func(network, address string) (net.Listener, error) {
+			l, err := net.Listen(network, address)
+			if err == nil {
+				s.addr = l.Addr().String()
+			}
+			return l, err
+		},
+	}
+	if err := s.srv.Start(); err != nil {
+		return nil, fmt.Errorf("sim: listen %s: %w", cfg.Address, err)
+	}
+	for _, c := range cfg.Cameras {
+		p, err := s.newPath(c)
+		if err != nil {
+			s.srv.Close()
+			return nil, err
+		}
+		s.paths[c.Path] = p
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.epoch = time.Now().UTC()
+	for _, p := range s.paths {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.play(ctx, p)
+		}()
+	}
+	s.log.Info("simulated cameras serving", "addr", s.addr, "cameras", len(s.paths))
+	return s, nil
+}
+
+func (s *Server) newPath(c Camera) (*path, error) {
+	var forma format.Format
+	switch c.Clip.Info.Codec {
+	case av.H264:
+		forma = &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.Clip.Info.SPS, PPS: c.Clip.Info.PPS}
+	case av.H265:
+		forma = &format.H265{PayloadTyp: 96, VPS: c.Clip.Info.VPS, SPS: c.Clip.Info.SPS, PPS: c.Clip.Info.PPS}
+	default:
+		return nil, fmt.Errorf("sim: %s: unsupported codec %v", c.Clip.Path, c.Clip.Info.Codec)
+	}
+	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	stream := &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{media}}}
+	if err := stream.Initialize(); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	return &path{cam: c, media: media, stream: stream}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.addr }
+
+// URL is the RTSP URL of a camera path.
+func (s *Server) URL(p string) string { return "rtsp://" + s.addr + "/" + p }
+
+// Epoch is the wall-clock (UTC) instant at which every clip's first loop
+// started; a frame at clip time t of loop k is sent at Epoch + k·D + t.
+func (s *Server) Epoch() time.Time { return s.epoch }
+
+// Close stops serving and waits for the players to end.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		s.srv.Close()
+		for _, p := range s.paths {
+			p.stream.Close()
+		}
+	})
+}
+
+// play paces one clip in real time, forever, whether or not anyone watches:
+// a camera does not wait for viewers.
+func (s *Server) play(ctx context.Context, p *path) {
+	type encoder interface {
+		Encode([][]byte) ([]*rtp.Packet, error)
+	}
+	var enc encoder
+	var err error
+	switch f := p.media.Formats[0].(type) {
+	case *format.H264:
+		enc, err = f.CreateEncoder()
+	case *format.H265:
+		enc, err = f.CreateEncoder()
+	}
+	if err != nil {
+		s.log.Error("creating RTP encoder", "path", p.cam.Path, "err", err)
+		return
+	}
+	clip := p.cam.Clip
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for loop := 0; ; loop++ {
+		base := time.Duration(loop) * clip.Duration
+		for _, pkt := range clip.Packets {
+			at := s.epoch.Add(base + pkt.PTS)
+			timer.Reset(time.Until(at))
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+			rtps, err := enc.Encode(pkt.AU)
+			if err != nil {
+				s.log.Warn("encoding access unit", "path", p.cam.Path, "err", err)
+				continue
+			}
+			ts := uint32(int64(base+pkt.PTS) * 90000 / int64(time.Second))
+			for _, r := range rtps {
+				r.Timestamp += ts
+				if err := p.stream.WritePacketRTPWithNTP(p.media, r, at); err != nil {
+					s.log.Debug("writing RTP", "path", p.cam.Path, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// handler implements gortsplib's server callbacks on the Server.
+type handler Server
+
+func (h *handler) lookup(reqPath string, conn *gortsplib.ServerConn, req *base.Request) (*base.Response, *gortsplib.ServerStream, error) {
+	if h.cfg.User != "" && !conn.VerifyCredentials(req, h.cfg.User, h.cfg.Password) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
+	p, ok := h.paths[strings.TrimPrefix(reqPath, "/")]
+	if !ok {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, fmt.Errorf("no camera at %q", reqPath)
+	}
+	return &base.Response{StatusCode: base.StatusOK}, p.stream, nil
+}
+
+// OnDescribe serves the SDP of a camera path.
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return h.lookup(ctx.Path, ctx.Conn, ctx.Request)
+}
+
+// OnSetup attaches a reader to a camera path.
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return h.lookup(ctx.Path, ctx.Conn, ctx.Request)
+}
+
+// OnPlay starts delivery.
+func (h *handler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
