@@ -31,37 +31,37 @@ type CentralConfig struct {
 	URL string `yaml:"url"` // ws(s)://host:port/api/v1/edge/ws
 	// Token authenticates this edge. Prefer TokenFile (mode 0600) or the
 	// VIGIL_EDGE_TOKEN environment variable to keep it out of the config.
-	Token      string          `yaml:"token"`
-	TokenFile  string          `yaml:"token_file"`
-	BackoffMax config.Duration `yaml:"backoff_max"`
+	Token      string          `yaml:"token,omitempty"`
+	TokenFile  string          `yaml:"token_file,omitempty"`
+	BackoffMax config.Duration `yaml:"backoff_max,omitempty"`
 }
 
 // CameraConfig is one camera.
 type CameraConfig struct {
 	ID        string `yaml:"id"`
-	Name      string `yaml:"name"`
+	Name      string `yaml:"name,omitempty"`
 	URL       string `yaml:"url"`
-	Transport string `yaml:"transport"` // tcp (default) or udp
+	Transport string `yaml:"transport,omitempty"` // tcp (default) or udp
 	// Armed cameras raise red alerts for motion; disarmed ones yellow.
 	Armed    bool           `yaml:"armed"`
-	Analysis AnalysisConfig `yaml:"analysis"`
-	Motion   MotionConfig   `yaml:"motion"`
+	Analysis AnalysisConfig `yaml:"analysis,omitempty"`
+	Motion   MotionConfig   `yaml:"motion,omitempty"`
 }
 
 // AnalysisConfig is how much of the stream is analysed.
 type AnalysisConfig struct {
-	FPS   float64 `yaml:"fps"`   // default 5
-	Width int     `yaml:"width"` // default 320
+	FPS   float64 `yaml:"fps,omitempty"`   // default 5
+	Width int     `yaml:"width,omitempty"` // default 320
 }
 
 // MotionConfig tunes the motion detector; zero means the default.
 type MotionConfig struct {
-	MinArea  float64         `yaml:"min_area"` // fraction of the frame
-	K        int             `yaml:"k"`        // seen in k ...
-	N        int             `yaml:"n"`        // ... of n analysed frames
-	Warmup   config.Duration `yaml:"warmup"`
-	Cooldown config.Duration `yaml:"cooldown"`
-	MaxEvent config.Duration `yaml:"max_event"`
+	MinArea  float64         `yaml:"min_area,omitempty"` // fraction of the frame
+	K        int             `yaml:"k,omitempty"`        // seen in k ...
+	N        int             `yaml:"n,omitempty"`        // ... of n analysed frames
+	Warmup   config.Duration `yaml:"warmup,omitempty"`
+	Cooldown config.Duration `yaml:"cooldown,omitempty"`
+	MaxEvent config.Duration `yaml:"max_event,omitempty"`
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)

@@ -13,9 +13,9 @@ type cam struct {
 }
 
 type root struct {
-	Name    string        `yaml:"name"`
-	Every   Duration      `yaml:"every"`
-	Cameras []cam         `yaml:"cameras"`
+	Name    string   `yaml:"name"`
+	Every   Duration `yaml:"every"`
+	Cameras []cam    `yaml:"cameras"`
 }
 
 func (r *root) Validate() []FieldError {

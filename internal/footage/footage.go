@@ -20,12 +20,16 @@ import (
 const SamplesDir = "/usr/share/doc/opencv-doc/examples/data"
 
 // CameraX264 encodes like an IP camera: Main profile, no B-frames, a
-// keyframe every 50 frames, SPS/PPS repeated before every IDR (the same
-// recipe as the evaluation footage in shared/testdata).
-var CameraX264 = []string{
-	"-c:v", "libx264", "-profile:v", "main", "-preset", "veryfast", "-crf", "23",
-	"-pix_fmt", "yuv420p", "-bf", "0", "-g", "50", "-keyint_min", "50",
-	"-sc_threshold", "0", "-x264-params", "repeat-headers=1",
+// fixed GOP, SPS/PPS repeated before every IDR (the recipe of the
+// evaluation footage in shared/testdata, which uses a 50-frame GOP).
+// The GOP is given in frames; cameras use 1-2 s.
+func CameraX264(gop int) []string {
+	g := fmt.Sprint(gop)
+	return []string{
+		"-c:v", "libx264", "-profile:v", "main", "-preset", "veryfast", "-crf", "23",
+		"-pix_fmt", "yuv420p", "-bf", "0", "-g", g, "-keyint_min", g,
+		"-sc_threshold", "0", "-x264-params", "repeat-headers=1",
+	}
 }
 
 // Cache makes clips into one directory, once per recipe.
@@ -104,7 +108,7 @@ func (c Cache) Pedestrians(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return c.Make(ctx, "pedestrians", append([]string{"-i", src, "-an"}, CameraX264...))
+	return c.Make(ctx, "pedestrians", append([]string{"-i", src, "-an"}, CameraX264(20)...))
 }
 
 // Tree is opencv-doc's tree.avi: leaves moving behind a window, nobody in
@@ -114,7 +118,7 @@ func (c Cache) Tree(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return c.Make(ctx, "tree", append([]string{"-i", src, "-an"}, CameraX264...))
+	return c.Make(ctx, "tree", append([]string{"-i", src, "-an"}, CameraX264(30)...))
 }
 
 // Burst is one span of a Bursts clip in which an object crosses the scene.
@@ -168,11 +172,9 @@ func (b BurstsClip) Make(ctx context.Context, c Cache) (string, error) {
 		args = append(args, "-c:v", "libx265", "-pix_fmt", "yuv420p",
 			"-x265-params", fmt.Sprintf("bframes=0:keyint=%d:min-keyint=%d:scenecut=0:repeat-headers=1:log-level=error", 2*b.FPS, 2*b.FPS), "-tag:v", "hvc1")
 	} else {
-		args = append(args, CameraX264...)
+		// Real cameras send a keyframe every 1-2 s; a client joining
+		// mid-GOP waits for the next one, so keep that wait camera-like.
+		args = append(args, CameraX264(2*b.FPS)...)
 	}
-	// Real cameras send a keyframe every 1-2 s; a client joining mid-GOP
-	// waits for the next one, so keep that wait camera-like.
-	gop := fmt.Sprint(2 * b.FPS)
-	args = append(args, "-g", gop, "-keyint_min", gop)
 	return c.Make(ctx, fmt.Sprintf("%s-%dx%d", name, b.Width, b.Height), args)
 }

@@ -176,3 +176,14 @@ func TestUnreachableCameraIsLoggedAndRetried(t *testing.T) {
 		t.Errorf("status = %+v, want offline with an error", s)
 	}
 }
+
+// listenRecording returns a gortsplib Listen func that records the bound address.
+func listenRecording(addr *string) func(string, string) (net.Listener, error) {
+	return func(network, address string) (net.Listener, error) {
+		l, err := net.Listen(network, address)
+		if err == nil {
+			*addr = l.Addr().String()
+		}
+		return l, err
+	}
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Vigil needs to build, test and run the
+# demo — only those missing, quietly. Idempotent; run as root (or with sudo).
+#   build:  libopencv-dev pkg-config g++ (pulls FFmpeg 5.1 dev libraries)
+#   tests:  ffmpeg (clips, ffprobe), opencv-doc (real sample footage),
+#           mosquitto (MQTT broker), chromium (console tests)
+set -euo pipefail
+pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: need root to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

@@ -1,0 +1,92 @@
+package wire
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRoundTrip(t *testing.T) {
+	a := Alert{ID: "e1-1", EdgeID: "e1", SiteID: "s", Source: "cam", Kind: "motion", Severity: Red,
+		Time: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), Snapshot: []byte{0xff, 0xd8, 0xff}}
+	frame, err := Marshal(TypeAlert, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Unmarshal(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b Alert
+	if err := DecodeBody(env, &b); err != nil {
+		t.Fatal(err)
+	}
+	if env.Type != TypeAlert || b.ID != a.ID || !b.Time.Equal(a.Time) || !bytes.Equal(b.Snapshot, a.Snapshot) {
+		t.Fatalf("round trip changed the alert: %+v", b)
+	}
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRejects(t *testing.T) {
+	tests := []struct {
+		name, frame, want string
+	}{
+		{"not json", "{", "malformed envelope"},
+		{"old version", `{"v":0,"type":"alert","body":{}}`, "unsupported envelope version 0"},
+		{"no type", `{"v":1,"body":{}}`, "without type"},
+		{"too big", `{"v":1,"type":"alert","body":"` + strings.Repeat("x", MaxFrameBytes) + `"}`, "exceeds"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Unmarshal([]byte(tc.frame))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAlertValidate(t *testing.T) {
+	ok := Alert{ID: "x", EdgeID: "e", Source: "c", Kind: "motion", Severity: Yellow, Time: time.Now()}
+	bad := map[string]func(*Alert){
+		"id":       func(a *Alert) { a.ID = "" },
+		"long id":  func(a *Alert) { a.ID = strings.Repeat("a", 129) },
+		"edge":     func(a *Alert) { a.EdgeID = "" },
+		"source":   func(a *Alert) { a.Source = "" },
+		"kind":     func(a *Alert) { a.Kind = "" },
+		"severity": func(a *Alert) { a.Severity = "purple" },
+		"time":     func(a *Alert) { a.Time = time.Time{} },
+	}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mut := range bad {
+		a := ok
+		mut(&a)
+		if a.Validate() == nil {
+			t.Errorf("%s: invalid alert accepted", name)
+		}
+	}
+}
+
+// FuzzUnmarshal: whatever an edge (or an impostor) sends, parsing an
+// envelope and its alert body returns an error or a value, never panics.
+func FuzzUnmarshal(f *testing.F) {
+	good, _ := Marshal(TypeAlert, Alert{ID: "a", EdgeID: "e", Source: "c", Kind: "motion", Severity: Red, Time: time.Now()})
+	f.Add(good)
+	f.Add([]byte(`{"v":1,"type":"ack","body":{"ids":["a","b"]}}`))
+	f.Add([]byte(`{"v":1,"type":"alert","body":{"snapshot":"!!"}}`))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		env, err := Unmarshal(frame)
+		if err != nil {
+			return
+		}
+		var a Alert
+		if DecodeBody(env, &a) == nil {
+			_ = a.Validate()
+		}
+	})
+}
