@@ -174,6 +174,12 @@ func (n *Node) OnMotion(ev camera.Event) {
 func (n *Node) OnAccessUnit(string, rtsp.AccessUnit) {}
 
 func (n *Node) raise(a wire.Alert) {
+	// Central refuses an invalid alert on every resend, and the outbox is
+	// ordered: one bad alert would block all behind it. Never queue one.
+	if err := a.Validate(); err != nil {
+		n.log.Error("dropping malformed alert (a bug in this edge)", "alert", a.ID, "err", err)
+		return
+	}
 	if err := n.box.Append(a); err != nil {
 		// The alert is not durable: say so loudly; the camera keeps running.
 		n.log.Error("ALERT NOT STORED", "alert", a.ID, "source", a.Source, "err", err)

@@ -67,12 +67,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	tree, err := cache.Tree(ctx)
+	mirrored, err := cache.PedestriansMirrored(ctx)
 	if err != nil {
 		return err
 	}
 	var cams []sim.Camera
-	for _, c := range []struct{ path, file string }{{"north-gate", people}, {"east-wall", tree}} {
+	for _, c := range []struct{ path, file string }{{"north-gate", people}, {"south-gate", mirrored}} {
 		clip, err := sim.LoadClip(c.file)
 		if err != nil {
 			return err
@@ -125,14 +125,14 @@ Vigil demo is running. Press Ctrl-C to stop.
   Alerts API:          http://%s/api/v1/alerts
   Central metrics:     http://%s/metrics
   Edge API / metrics:  http://%s/api/v1/cameras  http://%s/metrics
-  Simulated cameras:   %s (people walking, motion alerts)
-                       %s (trees in wind, should stay quiet)
+  Simulated cameras:   %s (disarmed: people walking raise yellow alerts)
+                       %s (armed: anyone moving raises red alerts)
   Configs written:     %s
                        %s
   Secrets:             %s (mode 0600)
 
 `, srv.Addr(), srv.Addr(), srv.Addr(), node.Addr(), node.Addr(),
-		cameras.URL("north-gate"), cameras.URL("east-wall"),
+		cameras.URL("north-gate"), cameras.URL("south-gate"),
 		centralPath, edgePath, filepath.Join(dir, "credentials.json"))
 	<-ctx.Done()
 	fmt.Fprintln(o.Out, "Vigil demo: stopping.")
@@ -197,7 +197,8 @@ func writeConfigs(dir, listen string, cams *sim.Server, creds Credentials) (stri
 				// People pass all day: split long events so the console
 				// shows a fresh picture every 20 s while they keep coming.
 				Motion: edge.MotionConfig{MaxEvent: config.Duration(20e9)}},
-			{ID: "east-wall", Name: "East wall", URL: cams.URL("east-wall"), Armed: true},
+			{ID: "south-gate", Name: "South gate (closed at night)", URL: cams.URL("south-gate"), Armed: true,
+				Motion: edge.MotionConfig{MaxEvent: config.Duration(30e9)}},
 		},
 	}
 	cp, ep := filepath.Join(dir, "central.yaml"), filepath.Join(dir, "edge.yaml")

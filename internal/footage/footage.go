@@ -111,6 +111,18 @@ func (c Cache) Pedestrians(ctx context.Context) (string, error) {
 	return c.Make(ctx, "pedestrians", append([]string{"-i", src, "-an"}, CameraX264(20)...))
 }
 
+// PedestriansMirrored is the second half of the same scene, mirrored, so a
+// second simulated camera does not show the same people at the same time.
+func (c Cache) PedestriansMirrored(ctx context.Context) (string, error) {
+	src, err := sample("vtest.avi")
+	if err != nil {
+		return "", err
+	}
+	args := []string{"-i", src, "-an", "-vf", "hflip,trim=start=40,setpts=PTS-STARTPTS"}
+	args = append(args, CameraX264(20)...)
+	return c.Make(ctx, "pedestrians-mirrored", args)
+}
+
 // Tree is opencv-doc's tree.avi: leaves moving behind a window, nobody in
 // the scene. Every alarm on it is a false alarm.
 func (c Cache) Tree(ctx context.Context) (string, error) {

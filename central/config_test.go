@@ -1,0 +1,71 @@
+package central
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestHashToken(t *testing.T) {
+	// SHA-256("abc") from FIPS 180-2.
+	if got := HashToken("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatalf("HashToken(abc) = %s", got)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	north := HashToken(northToken)
+	tests := []struct {
+		name, yaml string
+		want       []string // substrings of the error; none means success
+	}{
+		{"ok", "listen: 127.0.0.1:8080\ndata_dir: /var/lib/vigil\nedges:\n  - id: gate-north\n    site_id: v7\n    token_sha256: " + north + "\n", nil},
+		{"bad listen and missing data_dir", "listen: localhost\nedges: []\n",
+			[]string{"central.yaml:1: listen:", "central.yaml: data_dir: is required"}},
+		{"bad port", "listen: 127.0.0.1:http\ndata_dir: d\n", []string{"central.yaml:1: listen: port"}},
+		{"duplicate and empty ids", "listen: :8080\ndata_dir: d\nedges:\n  - id: a\n    token_sha256: " + north +
+			"\n  - id: a\n    token_sha256: " + HashToken("x") + "\n  - token_sha256: " + HashToken("y") + "\n",
+			[]string{"central.yaml:6: edges[1].id: \"a\" is already used by edges[0]", "edges[2].id: is required"}},
+		{"token not a hash", "listen: :8080\ndata_dir: d\nedges:\n  - id: a\n    token_sha256: secret\n",
+			[]string{"central.yaml:5: edges[0].token_sha256: must be 64 hex characters"}},
+		{"shared token", "listen: :8080\ndata_dir: d\nedges:\n  - id: a\n    token_sha256: " + north +
+			"\n  - id: b\n    token_sha256: " + strings.ToUpper(north) + "\n",
+			[]string{"edges[1].token_sha256: is the same as edges[0].token_sha256"}},
+		{"unknown field", "listen: :8080\ndata_dir: d\nedgez: []\n", []string{"central.yaml:3:", "edgez"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "central.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(path)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if cfg.Listen != "127.0.0.1:8080" || len(cfg.Edges) != 1 || cfg.Edges[0].SiteID != "v7" {
+					t.Fatalf("cfg = %+v", cfg)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			msg := strings.ReplaceAll(err.Error(), path, "central.yaml")
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	_, err := New(Config{Listen: "nope"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "data_dir") || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("New with bad config: %v", err)
+	}
+}

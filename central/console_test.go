@@ -1,0 +1,193 @@
+package central
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/websocket"
+)
+
+func TestConsoleBacklogThenLive(t *testing.T) {
+	s := startServer(t)
+	edge := connectEdge(t, s, northID, northToken)
+	for i := 1; i <= 3; i++ {
+		edge.sendAlert(testAlert(northID, fmt.Sprintf("b-%d", i)))
+	}
+
+	all := dialConsole(t, s, 0)
+	recs, ready := all.backlog()
+	if len(recs) != 3 || ready != 3 {
+		t.Fatalf("backlog from 0: %d records, ready %d; want 3, 3", len(recs), ready)
+	}
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) || r.ID != fmt.Sprintf("b-%d", i+1) || r.SiteID != siteID || r.Severity != "red" {
+			t.Fatalf("backlog[%d] = %+v", i, r)
+		}
+	}
+	tail := dialConsole(t, s, 2)
+	if recs, ready := tail.backlog(); len(recs) != 1 || recs[0].Seq != 3 || ready != 3 {
+		t.Fatalf("backlog from 2: %+v ready %d", recs, ready)
+	}
+	// A cursor from before central's data was reset is pulled back, so
+	// new alerts still reach that console.
+	ahead := dialConsole(t, s, 99)
+	if recs, ready := ahead.backlog(); len(recs) != 0 || ready != 3 {
+		t.Fatalf("backlog from 99: %+v ready %d, want ready 3", recs, ready)
+	}
+
+	edge.sendAlert(testAlert(northID, "live-4"))
+	all.expectAlert("live-4", 4)
+	tail.expectAlert("live-4", 4)
+	ahead.expectAlert("live-4", 4)
+	if got := metricValue(t, s, "vigil_central_consoles_connected"); got != 3 {
+		t.Fatalf("consoles_connected = %v", got)
+	}
+}
+
+func TestConsoleRejectsBadCursorAndForeignOrigin(t *testing.T) {
+	s := startServer(t)
+	var body apiError
+	resp := getJSON(t, s, "/api/v1/console/ws?since=-1", &body)
+	if resp.StatusCode != http.StatusBadRequest || body.Param != "since" {
+		t.Fatalf("since=-1: %d %+v", resp.StatusCode, body)
+	}
+	// A page from another site must not read the alert feed.
+	h := http.Header{"Origin": {"http://evil.example"}}
+	_, resp, err := websocket.DefaultDialer.Dial("ws://"+s.Addr()+"/api/v1/console/ws", h)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign origin: resp %v err %v, want 403", resp, err)
+	}
+}
+
+// A console that drops and reconnects with its cursor while alerts keep
+// arriving sees every alert exactly once, in order.
+func TestConsoleReconnectWithCursorHasNoGapOrDuplicate(t *testing.T) {
+	const total = 200
+	s := startServer(t)
+	edge := connectEdge(t, s, northID, northToken)
+
+	sent := make(chan error, 1)
+	go func() {
+		// Pipelined like a real outbox: send everything, then collect acks.
+		for i := 1; i <= total; i++ {
+			frame, _ := marshalAlert(testAlert(northID, fmt.Sprintf("r-%03d", i)))
+			if err := edge.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+
+	var seen []uint64
+	cursor := uint64(0)
+	for conn := 0; len(seen) < total; conn++ {
+		if conn > total {
+			t.Fatalf("no progress after %d connections; seen %d", conn, len(seen))
+		}
+		c := dialConsole(t, s, cursor)
+		// Read a few messages (more each time), then drop the connection.
+		for n := 0; n < 3+conn*2 && len(seen) < total; {
+			m := c.next()
+			if m.Type == "ready" {
+				if m.Seq != cursor {
+					t.Fatalf("ready seq %d, want the last alert sent, %d", m.Seq, cursor)
+				}
+				continue
+			}
+			if m.Seq != cursor+1 {
+				t.Fatalf("connection %d from %d: got seq %d, want %d", conn, cursor, m.Seq, cursor+1)
+			}
+			seen = append(seen, m.Seq)
+			cursor = m.Seq
+			n++
+		}
+		c.ws.Close()
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= total; i++ {
+		edge.expectAck(fmt.Sprintf("r-%03d", i))
+	}
+	if len(seen) != total || seen[total-1] != total {
+		t.Fatalf("saw %d alerts, last %d", len(seen), seen[len(seen)-1])
+	}
+}
+
+// A console that stops reading is cut off once its queue is full; the edge
+// and a console that keeps up never wait for it.
+func TestConsoleSlowIsCutOffWithoutBlockingOthers(t *testing.T) {
+	s := newServer(t, testConfig(t.TempDir()))
+	s.consoles.queue = 4 // fill quickly; socket buffers still absorb some MB
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slow := dialConsole(t, s, 0)
+	slow.backlog()
+	good := dialConsole(t, s, 0)
+	good.backlog()
+	edge := connectEdge(t, s, northID, northToken)
+
+	type got struct {
+		seq uint64
+		err error
+	}
+	goodSeqs := make(chan got, 4096)
+	go func() {
+		for {
+			m, err := good.tryNext(waitFor)
+			goodSeqs <- got{m.Seq, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	big := strings.Repeat("x", 64<<10) // fills the socket buffers in a few alerts
+	sent := 0
+	for metricValue(t, s, "vigil_central_console_dropped_total") == 0 {
+		if sent == 2000 {
+			t.Fatal("slow console never cut off")
+		}
+		sent++
+		a := testAlert(northID, fmt.Sprintf("f-%04d", sent))
+		a.Summary = big
+		edge.sendAlert(a) // an ack per alert: the edge is never held up
+		// The good console keeps pace: its latest alert arrives before the next is sent.
+		if g := <-goodSeqs; g.err != nil || g.seq != uint64(sent) {
+			t.Fatalf("good console: seq %d err %v, want seq %d", g.seq, g.err, sent)
+		}
+	}
+	t.Logf("slow console cut off after %d alerts", sent)
+
+	// The slow console finds its buffered alerts, then the close that tells
+	// it to reconnect with its cursor.
+	for i := 0; ; i++ {
+		if i > sent+1 {
+			t.Fatal("slow console never closed")
+		}
+		_, err := slow.tryNext(waitFor)
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code != websocket.CloseTryAgainLater {
+			t.Fatalf("slow console closed with %v, want %d", ce, websocket.CloseTryAgainLater)
+		}
+		if ce == nil && strings.Contains(err.Error(), "timeout") {
+			t.Fatalf("slow console still open: %v", err)
+		}
+		break
+	}
+	eventually(t, "slow console gone", func() bool {
+		return metricValue(t, s, "vigil_central_consoles_connected") == 1
+	})
+	edge.sendAlert(testAlert(northID, "after-cut"))
+	if g := <-goodSeqs; g.err != nil || g.seq != uint64(sent+1) {
+		t.Fatalf("good console after cut: %+v", g)
+	}
+}
