@@ -20,7 +20,7 @@ import (
 	"github.com/vigil-perimeter/vigil/edge/outbox"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/streams/camera"
-	"github.com/vigil-perimeter/vigil/streams/rtsp"
+	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -171,7 +171,7 @@ func (n *Node) OnMotion(ev camera.Event) {
 }
 
 // OnAccessUnit will feed the clip store; recording is not wired yet.
-func (n *Node) OnAccessUnit(string, rtsp.AccessUnit) {}
+func (n *Node) OnAccessUnit(string, streams.AccessUnit) {}
 
 func (n *Node) raise(a wire.Alert) {
 	// Central refuses an invalid alert on every resend, and the outbox is

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/rtsp"
 )
 
@@ -75,7 +76,7 @@ type Parent interface {
 	// OnMotion is called once when a motion event starts.
 	OnMotion(Event)
 	// OnAccessUnit sees every access unit, in order, for recording.
-	OnAccessUnit(camera string, au rtsp.AccessUnit)
+	OnAccessUnit(camera string, au streams.AccessUnit)
 }
 
 // Status is a snapshot of the camera's health.
@@ -91,7 +92,7 @@ type Camera struct {
 	parent  Parent
 	log     *slog.Logger
 	metrics *Metrics
-	queue   chan rtsp.AccessUnit
+	queue   chan streams.AccessUnit
 	stats   rtsp.Stats
 
 	mu     sync.Mutex
@@ -119,7 +120,7 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 		parent:  parent,
 		log:     log.With("camera", cfg.ID),
 		metrics: metrics,
-		queue:   make(chan rtsp.AccessUnit, cfg.QueueLen),
+		queue:   make(chan streams.AccessUnit, cfg.QueueLen),
 	}, nil
 }
 
@@ -181,7 +182,7 @@ func (c *Camera) setOffline(err error) {
 }
 
 // onAU runs on gortsplib's goroutine: hand on, never block.
-func (c *Camera) onAU(au rtsp.AccessUnit) {
+func (c *Camera) onAU(au streams.AccessUnit) {
 	c.mu.Lock()
 	c.status.Online, c.status.LastFrame, c.status.Error = true, au.Time, ""
 	c.mu.Unlock()

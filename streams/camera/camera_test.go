@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/testrig"
-	"github.com/vigil-perimeter/vigil/streams/rtsp"
+	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/sim"
 )
 
@@ -32,7 +32,7 @@ func (c *collector) OnMotion(ev Event) {
 	c.got <- ev
 }
 
-func (c *collector) OnAccessUnit(string, rtsp.AccessUnit) {
+func (c *collector) OnAccessUnit(string, streams.AccessUnit) {
 	c.mu.Lock()
 	c.aus++
 	c.mu.Unlock()

@@ -21,25 +21,9 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
+	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/av"
 )
-
-// Time sources of an access unit's wall-clock time.
-const (
-	TimeRTCP    = "rtcp"    // from the camera's RTCP sender reports
-	TimeArrival = "arrival" // from this box's clock when the stream started, plus RTP time
-)
-
-// AccessUnit is one coded picture with its wall-clock time.
-type AccessUnit struct {
-	Codec      av.Codec
-	NALUs      [][]byte // without start codes; parameter sets prepended to random-access units
-	PTS        time.Duration
-	Time       time.Time // UTC
-	TimeSource string
-	Key        bool
-	Bytes      int // payload size, for bitrate
-}
 
 // Transports.
 const (
@@ -70,7 +54,7 @@ type Stats struct {
 // Run connects, plays and calls onAU for every access unit, from
 // gortsplib's reading goroutine, until ctx ends (returns ctx.Err()) or the
 // session fails. onAU must not block: hand the unit on and return.
-func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(AccessUnit)) error {
+func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(streams.AccessUnit)) error {
 	if stats == nil {
 		stats = &Stats{}
 	}
@@ -143,14 +127,14 @@ func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(AccessUnit)) e
 		}
 		lastAU.Store(time.Now().UnixNano())
 		ptsD := time.Duration(pts) * time.Second / 90000
-		au := AccessUnit{Codec: p.codec, NALUs: nalus, PTS: ptsD, Key: key}
+		au := streams.AccessUnit{Codec: p.codec, NALUs: nalus, PTS: ptsD, Key: key}
 		if ntp, ok := c.PacketNTP(p.media, pkt); ok {
-			au.Time, au.TimeSource = ntp.UTC(), TimeRTCP
+			au.Time, au.TimeSource = ntp.UTC(), streams.TimeRTCP
 		} else {
 			if anchor.IsZero() {
 				anchor = time.Now().UTC().Add(-ptsD)
 			}
-			au.Time, au.TimeSource = anchor.Add(ptsD), TimeArrival
+			au.Time, au.TimeSource = anchor.Add(ptsD), streams.TimeArrival
 		}
 		for _, n := range nalus {
 			au.Bytes += len(n)

@@ -1,0 +1,146 @@
+package camera
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/vigil-perimeter/vigil/streams"
+	"github.com/vigil-perimeter/vigil/streams/av"
+	"github.com/vigil-perimeter/vigil/streams/motion"
+)
+
+// gapReset is how long a hole in the video must be before the background
+// model is thrown away: after such a gap the scene may have changed.
+const gapReset = 5 * time.Second
+
+// AnalyzerConfig is what analysis needs; zero values take the defaults.
+type AnalyzerConfig struct {
+	FPS    float64 // analysed frames per second (default 5)
+	Width  int     // analysis width in pixels (default 320)
+	Motion motion.Config
+}
+
+// Analyzer decodes every access unit of one camera and analyses a sample
+// of the pictures at the configured rate and width. The live camera and
+// `vigil analyze` both run exactly this, so what an installer tunes on a
+// recording is what the edge does. One goroutine owns an Analyzer.
+type Analyzer struct {
+	cfg     AnalyzerConfig
+	det     *motion.Detector
+	dec     *av.Decoder
+	codec   av.Codec
+	every   time.Duration
+	next    time.Time // when the next frame is due for analysis
+	last    time.Time // time of the last decoded picture
+	gray    []byte
+	waitKey bool
+}
+
+// Frame reports what one access unit produced.
+type Frame struct {
+	Decoded  bool // a picture came out of the decoder
+	Analysed bool // and it was analysed
+	Time     time.Time
+	Width    int // analysis frame size
+	Height   int
+	Motion   motion.Result
+}
+
+// NewAnalyzer makes an analyzer; the decoder is created on the first unit.
+func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
+	if cfg.FPS <= 0 {
+		cfg.FPS = 5
+	}
+	if cfg.Width <= 0 {
+		cfg.Width = 320
+	}
+	det, err := motion.New(cfg.Motion)
+	if err != nil {
+		return nil, err
+	}
+	return &Analyzer{cfg: cfg, det: det, every: time.Duration(float64(time.Second) / cfg.FPS)}, nil
+}
+
+// Close frees the decoder and the detector.
+func (a *Analyzer) Close() {
+	if a.dec != nil {
+		a.dec.Close()
+		a.dec = nil
+	}
+	a.det.Close()
+}
+
+// Resync makes the analyzer skip units until the next keyframe (after
+// units were dropped in front of it).
+func (a *Analyzer) Resync() { a.waitKey = true }
+
+// Feed decodes one access unit and analyses its picture if one is due.
+// A decode error makes the analyzer wait for the next keyframe.
+func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
+	f := Frame{Time: au.Time}
+	if a.waitKey && !au.Key {
+		return f, nil
+	}
+	a.waitKey = false
+	if a.dec == nil || a.codec != au.Codec {
+		if a.dec != nil {
+			a.dec.Close()
+			a.dec = nil
+		}
+		dec, err := av.NewDecoder(au.Codec)
+		if err != nil {
+			return f, err
+		}
+		a.dec, a.codec = dec, au.Codec
+	}
+	ok, err := a.dec.Decode(au.NALUs)
+	if err != nil {
+		a.waitKey = true
+		if errors.Is(err, av.ErrCorruptPicture) {
+			err = fmt.Errorf("concealed damage: %w", err)
+		}
+		return f, err
+	}
+	if !ok {
+		return f, nil
+	}
+	f.Decoded = true
+	if !a.last.IsZero() && (au.Time.Sub(a.last) > gapReset || au.Time.Before(a.last.Add(-gapReset))) {
+		// The camera was away (or its clock jumped): relearn the scene.
+		a.det.Reset()
+		a.next = time.Time{}
+	}
+	a.last = au.Time
+	if au.Time.Before(a.next) {
+		return f, nil
+	}
+	if a.next.IsZero() || au.Time.Sub(a.next) > a.every {
+		a.next = au.Time
+	}
+	a.next = a.next.Add(a.every)
+
+	buf, w, h, err := a.dec.Gray(a.cfg.Width, a.gray)
+	if err != nil {
+		return f, err
+	}
+	a.gray = buf
+	mat, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8U, buf[:w*h])
+	if err != nil {
+		return f, fmt.Errorf("wrapping frame: %w", err)
+	}
+	defer mat.Close()
+	f.Analysed, f.Width, f.Height = true, w, h
+	f.Motion = a.det.Process(mat, au.Time)
+	return f, nil
+}
+
+// Snapshot encodes the last decoded picture as a JPEG at most maxWidth wide.
+func (a *Analyzer) Snapshot(maxWidth int) ([]byte, error) {
+	if a.dec == nil {
+		return nil, av.ErrNoPicture
+	}
+	return a.dec.JPEG(maxWidth, 80)
+}
