@@ -299,4 +299,3 @@ func cameraOnline(t *testing.T, edgeAddr string) bool {
 	}
 	return len(body.Cameras) == 1 && body.Cameras[0].Online
 }
-

@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/streams"
+	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/streams/rtsp"
 )
 
