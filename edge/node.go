@@ -170,6 +170,43 @@ func (n *Node) OnMotion(ev camera.Event) {
 	n.raise(a)
 }
 
+// OnTamper turns a tamper condition into an alert: a camera that cannot
+// see is red, one that sends nothing is yellow (ARCHITECTURE.md, decision
+// 6), and the all-clear is green so the guard knows it is over.
+func (n *Node) OnTamper(ev camera.TamperEvent) {
+	cc := n.byID[ev.Camera]
+	name := cc.Name
+	if name == "" {
+		name = cc.ID
+	}
+	sev := wire.Red
+	what := map[string]string{
+		camera.TamperCovered:    "Camera covered",
+		camera.TamperBlinded:    "Camera blinded by light",
+		camera.TamperDefocused:  "Camera out of focus",
+		camera.TamperMoved:      "Camera turned away from its scene",
+		camera.TamperSignalLost: "Camera offline",
+	}[ev.Kind]
+	if what == "" {
+		what = "Camera tampered (" + ev.Kind + ")"
+	}
+	if ev.Kind == camera.TamperSignalLost {
+		sev = wire.Yellow
+	}
+	if ev.Cleared {
+		sev, what = wire.Green, "Restored: "+strings.ToLower(what[:1])+what[1:]
+	}
+	summary := fmt.Sprintf("%s: %s", what, name)
+	if ev.Detail != "" {
+		summary += " (" + ev.Detail + ")"
+	}
+	n.raise(wire.Alert{
+		ID: newAlertID(n.cfg.EdgeID, ev.Time), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
+		Source: ev.Camera, Kind: "tamper." + ev.Kind, Severity: sev, Time: ev.Time.UTC(),
+		Summary: summary, Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
+	})
+}
+
 // OnAccessUnit will feed the clip store; recording is not wired yet.
 func (n *Node) OnAccessUnit(string, streams.AccessUnit) {}
 

@@ -70,11 +70,33 @@ type Event struct {
 	SnapshotTime time.Time
 }
 
+// Tamper kinds: someone or something stopped the camera from seeing.
+const (
+	TamperCovered    = "covered"     // lens covered or sprayed: dark or featureless
+	TamperBlinded    = "blinded"     // a light shone into it: saturated
+	TamperDefocused  = "defocused"   // focus turned or lens smeared: detail gone
+	TamperMoved      = "moved"       // turned away: the scene no longer matches its reference
+	TamperSignalLost = "signal_lost" // no video from the camera
+)
+
+// TamperEvent reports a tamper condition starting, or clearing.
+type TamperEvent struct {
+	Camera       string
+	Kind         string // one of the Tamper* constants
+	Time         time.Time
+	Cleared      bool   // the condition ended at Time
+	Detail       string // measured values, for the log and the alert
+	Snapshot     []byte // JPEG of the picture that showed it, if any
+	SnapshotTime time.Time
+}
+
 // Parent receives what a camera produces. Calls come from the camera's
 // goroutines and must return quickly.
 type Parent interface {
 	// OnMotion is called once when a motion event starts.
 	OnMotion(Event)
+	// OnTamper is called when a tamper condition starts and when it clears.
+	OnTamper(TamperEvent)
 	// OnAccessUnit sees every access unit, in order, for recording.
 	OnAccessUnit(camera string, au streams.AccessUnit)
 }

@@ -17,10 +17,11 @@ import (
 
 // collector is a Parent that records what the camera produced.
 type collector struct {
-	mu     sync.Mutex
-	events []Event
-	aus    int
-	got    chan Event
+	mu      sync.Mutex
+	events  []Event
+	tampers []TamperEvent
+	aus     int
+	got     chan Event
 }
 
 func newCollector() *collector { return &collector{got: make(chan Event, 100)} }
@@ -30,6 +31,12 @@ func (c *collector) OnMotion(ev Event) {
 	c.events = append(c.events, ev)
 	c.mu.Unlock()
 	c.got <- ev
+}
+
+func (c *collector) OnTamper(ev TamperEvent) {
+	c.mu.Lock()
+	c.tampers = append(c.tampers, ev)
+	c.mu.Unlock()
 }
 
 func (c *collector) OnAccessUnit(string, streams.AccessUnit) {
