@@ -38,6 +38,7 @@ bench: deps
 fuzz: deps
 	$(GO) test ./wire -run '^$$' -fuzz FuzzUnmarshal -fuzztime 30s
 	$(GO) test ./streams/av -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+	$(GO) test ./streams/rtsp -run '^$$' -fuzz FuzzDepacketize -fuzztime 30s
 
 clean:
 	rm -rf bin .cache/test.log

@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/streams/camera"
@@ -41,7 +42,12 @@ type CameraConfig struct {
 	ID        string `yaml:"id"`
 	Name      string `yaml:"name,omitempty"`
 	URL       string `yaml:"url"`
+	// SubURL is the camera's sub-stream, analysed instead of the main
+	// stream when set (real cameras offer e.g. .../Channels/102).
+	SubURL    string `yaml:"sub_url,omitempty"`
 	Transport string `yaml:"transport,omitempty"` // tcp (default) or udp
+	// SignalLostAfter: no video this long raises a "camera offline" alert.
+	SignalLostAfter config.Duration `yaml:"signal_lost_after,omitempty"`
 	// Armed cameras raise red alerts for motion; disarmed ones yellow.
 	Armed    bool           `yaml:"armed"`
 	Analysis AnalysisConfig `yaml:"analysis,omitempty"`
@@ -134,6 +140,14 @@ func (c *Config) Validate() []config.FieldError {
 		if u, err := url.Parse(cam.URL); err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
 			add(f+".url", "must be an rtsp:// or rtsps:// URL")
 		}
+		if cam.SubURL != "" {
+			if u, err := url.Parse(cam.SubURL); err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
+				add(f+".sub_url", "must be an rtsp:// or rtsps:// URL")
+			}
+		}
+		if cam.SignalLostAfter != 0 && cam.SignalLostAfter.D() < time.Second {
+			add(f+".signal_lost_after", "must be at least 1s")
+		}
 		if cam.Transport != "" && cam.Transport != "tcp" && cam.Transport != "udp" {
 			add(f+".transport", "must be tcp or udp, not %q", cam.Transport)
 		}
@@ -159,7 +173,7 @@ func (cam CameraConfig) motion() motion.Config {
 
 func (cam CameraConfig) camera() camera.Config {
 	return camera.Config{
-		ID: cam.ID, URL: cam.URL, Transport: cam.Transport,
+		ID: cam.ID, URL: cam.URL, SubURL: cam.SubURL, Transport: cam.Transport, SignalLostAfter: cam.SignalLostAfter.D(),
 		AnalysisFPS: cam.Analysis.FPS, AnalysisWidth: cam.Analysis.Width,
 		Motion: cam.motion(),
 	}

@@ -22,9 +22,15 @@ import (
 
 // Config describes one camera.
 type Config struct {
-	ID        string
-	URL       string
+	ID  string
+	URL string // main stream: recorded, and analysed unless SubURL is set
+	// SubURL is the camera's lower-resolution sub-stream, if it has one:
+	// analysing it instead of the main stream costs a fraction of the CPU.
+	SubURL    string
 	Transport string
+	// SignalLostAfter raises a signal_lost tamper event when the main
+	// stream has delivered nothing for this long (default 10 s).
+	SignalLostAfter time.Duration
 	// AnalysisFPS and AnalysisWidth: analyse small, keep big (defaults 5, 320).
 	AnalysisFPS   float64
 	AnalysisWidth int
@@ -56,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueLen <= 0 {
 		c.QueueLen = 90
+	}
+	if c.SignalLostAfter <= 0 {
+		c.SignalLostAfter = 10 * time.Second
 	}
 	return c
 }
@@ -117,9 +126,10 @@ type Camera struct {
 	queue   chan streams.AccessUnit
 	stats   rtsp.Stats
 
-	mu     sync.Mutex
-	status Status
-	resync bool // analysis dropped units: skip to the next keyframe
+	mu          sync.Mutex
+	status      Status
+	lastArrival time.Time // local clock of the last main-stream unit
+	resync      bool      // analysis dropped units: skip to the next keyframe
 }
 
 // New makes a camera; it does nothing until Run.
@@ -160,31 +170,52 @@ func (c *Camera) Status() Status {
 func (c *Camera) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- c.analyse(ctx) }()
-	c.supervise(ctx)
-	return <-done
+	var wg sync.WaitGroup
+	spawn := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	var analyseErr error
+	spawn(func() { analyseErr = c.analyse(ctx) })
+	spawn(func() { c.watchSignal(ctx) })
+	if c.cfg.SubURL != "" {
+		spawn(func() { c.supervise(ctx, c.cfg.SubURL, "sub", c.analyseAU) })
+	}
+	c.supervise(ctx, c.cfg.URL, "main", c.onAU)
+	cancel()
+	wg.Wait()
+	return analyseErr
 }
 
-// supervise owns reconnect policy: capped exponential backoff with jitter,
-// reset once a session has delivered video for a while.
-func (c *Camera) supervise(ctx context.Context) {
+// supervise owns reconnect policy for one stream: capped exponential
+// backoff with jitter, reset once a session has delivered video a while.
+func (c *Camera) supervise(ctx context.Context, url, stream string, onAU func(streams.AccessUnit)) {
+	log := c.log.With("stream", stream)
+	stats := &c.stats
+	if stream != "main" {
+		stats = &rtsp.Stats{}
+	}
 	wait := c.cfg.BackoffMin
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		started := time.Now()
 		err := rtsp.Run(ctx, rtsp.Config{
-			URL: c.cfg.URL, Transport: c.cfg.Transport, StallTimeout: c.cfg.StallTimeout, Log: c.log,
-		}, &c.stats, c.onAU)
+			URL: url, Transport: c.cfg.Transport, StallTimeout: c.cfg.StallTimeout, Log: log,
+		}, stats, onAU)
 		if ctx.Err() != nil {
 			return
 		}
-		c.setOffline(err)
+		if stream == "main" {
+			c.setOffline(err)
+		}
 		c.metrics.Reconnects.WithLabelValues(c.cfg.ID).Inc()
 		if time.Since(started) > 30*time.Second {
 			wait = c.cfg.BackoffMin
 		}
 		jittered := wait/2 + rand.N(wait/2+1)
-		c.log.Warn("camera unavailable, retrying", "err", err, "retry_in", jittered.Round(time.Millisecond), "attempt", attempt+1)
+		log.Warn("camera unavailable, retrying", "err", err, "retry_in", jittered.Round(time.Millisecond), "attempt", attempt+1)
 		select {
 		case <-ctx.Done():
 			return
@@ -203,16 +234,26 @@ func (c *Camera) setOffline(err error) {
 	}
 }
 
-// onAU runs on gortsplib's goroutine: hand on, never block.
+// onAU receives the main stream on gortsplib's goroutine: hand on, never
+// block.
 func (c *Camera) onAU(au streams.AccessUnit) {
 	c.mu.Lock()
 	c.status.Online, c.status.LastFrame, c.status.Error = true, au.Time, ""
+	c.lastArrival = time.Now()
 	c.mu.Unlock()
 	c.metrics.FramesIn.WithLabelValues(c.cfg.ID).Inc()
 	c.metrics.BytesIn.WithLabelValues(c.cfg.ID).Add(float64(au.Bytes))
+	c.metrics.LastFrame.WithLabelValues(c.cfg.ID).Set(float64(au.Time.UnixNano()) / 1e9)
 	if c.parent != nil {
 		c.parent.OnAccessUnit(c.cfg.ID, au)
 	}
+	if c.cfg.SubURL == "" {
+		c.analyseAU(au)
+	}
+}
+
+// analyseAU queues a unit for the analyser without ever blocking.
+func (c *Camera) analyseAU(au streams.AccessUnit) {
 	select {
 	case c.queue <- au:
 	default:
@@ -223,6 +264,45 @@ func (c *Camera) onAU(au streams.AccessUnit) {
 		c.mu.Lock()
 		c.resync = true
 		c.mu.Unlock()
+	}
+}
+
+// watchSignal raises signal_lost when the main stream has delivered
+// nothing for SignalLostAfter (also when it never came up), and clears it
+// when video flows again.
+func (c *Camera) watchSignal(ctx context.Context) {
+	start := time.Now()
+	tick := time.NewTicker(min(time.Second, c.cfg.SignalLostAfter/4))
+	defer tick.Stop()
+	lost := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			c.mu.Lock()
+			last, reason := c.lastArrival, c.status.Error
+			c.mu.Unlock()
+			if last.IsZero() {
+				last = start
+			}
+			silent := now.Sub(last)
+			switch {
+			case !lost && silent >= c.cfg.SignalLostAfter:
+				lost = true
+				c.log.Warn("camera signal lost", "silent_for", silent.Round(time.Second), "reason", reason)
+				if c.parent != nil {
+					c.parent.OnTamper(TamperEvent{Camera: c.cfg.ID, Kind: TamperSignalLost, Time: last.UTC(),
+						Detail: fmt.Sprintf("no video for %v: %s", silent.Round(time.Second), reason)})
+				}
+			case lost && silent < c.cfg.SignalLostAfter:
+				lost = false
+				c.log.Info("camera signal back")
+				if c.parent != nil {
+					c.parent.OnTamper(TamperEvent{Camera: c.cfg.ID, Kind: TamperSignalLost, Time: last.UTC(), Cleared: true})
+				}
+			}
+		}
 	}
 }
 

@@ -11,6 +11,9 @@ type Metrics struct {
 	Dropped      *prometheus.CounterVec
 	DecodeErrors *prometheus.CounterVec
 	Reconnects   *prometheus.CounterVec
+	// LastFrame is the UTC time of the newest unit; its age is
+	// time() - vigil_camera_last_frame_timestamp_seconds.
+	LastFrame *prometheus.GaugeVec
 }
 
 // NewMetrics creates the counters and registers them in reg (if not nil).
@@ -25,9 +28,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Dropped:      vec("frames_dropped_total", "Access units the analyser skipped because it fell behind."),
 		DecodeErrors: vec("decode_errors_total", "Access units that failed to decode."),
 		Reconnects:   vec("reconnects_total", "Sessions that ended and were retried."),
+		LastFrame: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "vigil", Subsystem: "camera", Name: "last_frame_timestamp_seconds",
+			Help: "UTC time of the newest access unit (Unix seconds)."}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.FramesIn, m.BytesIn, m.Analysed, m.Dropped, m.DecodeErrors, m.Reconnects)
+		reg.MustRegister(m.FramesIn, m.BytesIn, m.Analysed, m.Dropped, m.DecodeErrors, m.Reconnects, m.LastFrame)
 	}
 	return m
 }

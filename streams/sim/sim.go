@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
@@ -62,7 +63,15 @@ type Config struct {
 	Cameras  []Camera
 	User     string // optional RTSP credentials; empty means none
 	Password string
-	Log      *slog.Logger
+	// Auth restricts the accepted methods: "basic", "digest" or "" for
+	// both, as most cameras accept.
+	Auth string
+	// UDP also offers RTP/RTCP over UDP on a free port pair of the host.
+	UDP bool
+	// ClockOffset skews the wall clock the camera reports in RTCP sender
+	// reports, like a camera whose NTP is off.
+	ClockOffset time.Duration
+	Log         *slog.Logger
 }
 
 // Server serves every configured camera until Close.
@@ -76,6 +85,9 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	mu     sync.Mutex
+	frozen map[string]bool
 }
 
 type path struct {
@@ -89,7 +101,7 @@ func Start(cfg Config) (*Server, error) {
 	if len(cfg.Cameras) == 0 {
 		return nil, errors.New("sim: no cameras")
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, paths: map[string]*path{}}
+	s := &Server{cfg: cfg, log: cfg.Log, paths: map[string]*path{}, frozen: map[string]bool{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -104,6 +116,26 @@ func Start(cfg Config) (*Server, error) {
 			}
 			return l, err
 		},
+	}
+	switch cfg.Auth {
+	case "":
+	case "basic":
+		s.srv.AuthMethods = []auth.VerifyMethod{auth.VerifyMethodBasic}
+	case "digest":
+		s.srv.AuthMethods = []auth.VerifyMethod{auth.VerifyMethodDigestMD5}
+	default:
+		return nil, fmt.Errorf("sim: unknown auth method %q", cfg.Auth)
+	}
+	if cfg.UDP {
+		host, _, err := net.SplitHostPort(cfg.Address)
+		if err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+		rtpAddr, rtcpAddr, err := freeUDPPair(host)
+		if err != nil {
+			return nil, err
+		}
+		s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress = rtpAddr, rtcpAddr
 	}
 	if err := s.srv.Start(); err != nil {
 		return nil, fmt.Errorf("sim: listen %s: %w", cfg.Address, err)
@@ -158,6 +190,48 @@ func (s *Server) URL(p string) string { return "rtsp://" + s.addr + "/" + p }
 // started; a frame at clip time t of loop k is sent at Epoch + k·D + t.
 func (s *Server) Epoch() time.Time { return s.epoch }
 
+// Freeze makes a camera path hang (true) — the connection stays up but no
+// video flows, as with a crashed encoder — or resume (false).
+func (s *Server) Freeze(path string, frozen bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frozen[path] = frozen
+}
+
+func (s *Server) isFrozen(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.frozen[path]
+}
+
+// freeUDPPair finds an even/odd pair of free UDP ports, as RTP/RTCP need.
+func freeUDPPair(host string) (string, string, error) {
+	for range 50 {
+		a, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", "", fmt.Errorf("sim: %w", err)
+		}
+		port := a.LocalAddr().(*net.UDPAddr).Port
+		a.Close()
+		if port%2 == 1 {
+			port--
+		}
+		ok := true
+		for _, p := range []int{port, port + 1} {
+			c, err := net.ListenPacket("udp", net.JoinHostPort(host, fmt.Sprint(p)))
+			if err != nil {
+				ok = false
+				break
+			}
+			c.Close()
+		}
+		if ok {
+			return net.JoinHostPort(host, fmt.Sprint(port)), net.JoinHostPort(host, fmt.Sprint(port+1)), nil
+		}
+	}
+	return "", "", errors.New("sim: no free UDP port pair")
+}
+
 // Close stops serving and waits for the players to end.
 func (s *Server) Close() {
 	s.once.Do(func() {
@@ -201,6 +275,9 @@ func (s *Server) play(ctx context.Context, p *path) {
 				return
 			case <-timer.C:
 			}
+			if s.isFrozen(p.cam.Path) {
+				continue
+			}
 			rtps, err := enc.Encode(pkt.AU)
 			if err != nil {
 				s.log.Warn("encoding access unit", "path", p.cam.Path, "err", err)
@@ -209,7 +286,7 @@ func (s *Server) play(ctx context.Context, p *path) {
 			ts := uint32(int64(base+pkt.PTS) * 90000 / int64(time.Second))
 			for _, r := range rtps {
 				r.Timestamp += ts
-				if err := p.stream.WritePacketRTPWithNTP(p.media, r, at); err != nil {
+				if err := p.stream.WritePacketRTPWithNTP(p.media, r, at.Add(s.cfg.ClockOffset)); err != nil {
 					s.log.Debug("writing RTP", "path", p.cam.Path, "err", err)
 				}
 			}
