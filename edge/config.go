@@ -39,9 +39,9 @@ type CentralConfig struct {
 
 // CameraConfig is one camera.
 type CameraConfig struct {
-	ID        string `yaml:"id"`
-	Name      string `yaml:"name,omitempty"`
-	URL       string `yaml:"url"`
+	ID   string `yaml:"id"`
+	Name string `yaml:"name,omitempty"`
+	URL  string `yaml:"url"`
 	// SubURL is the camera's sub-stream, analysed instead of the main
 	// stream when set (real cameras offer e.g. .../Channels/102).
 	SubURL    string `yaml:"sub_url,omitempty"`

@@ -92,6 +92,7 @@ type Event struct {
 	Start time.Time // time of the first frame of the persistence window
 	End   time.Time // zero while the event is open
 	Boxes []Box     // objects in the frame that confirmed (or last extended) the event
+	Zones []string
 	Peak  float64   // largest foreground fraction seen
 }
 
@@ -264,3 +265,11 @@ func (d *Detector) closeEvent(t time.Time) *Event {
 	d.lastEnd = t
 	return &ev
 }
+
+// Foreground is the last frame's cleaned foreground mask (255 = moving),
+// at analysis size. It belongs to the detector and changes on the next
+// Process; callers must not close it.
+func (d *Detector) Foreground() gocv.Mat { return d.fg }
+
+// Flush ends the open event, if any, at the last frame (end of a file).
+func (d *Detector) Flush() *Event { return d.closeEvent(d.lastFrame) }
