@@ -3,6 +3,7 @@ package camera
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"image/jpeg"
 	"net"
 	"strings"
@@ -47,8 +48,13 @@ func (c *collector) OnAccessUnit(string, streams.AccessUnit) {
 
 func runCamera(t *testing.T, cfg Config, p Parent) *Camera {
 	t.Helper()
-	log := testrig.Logger(t)
-	cam, err := New(cfg, p, nil, log)
+	return startCamera(t, cfg, p, nil, testrig.Logger(t))
+}
+
+// startCamera runs a camera until the test ends.
+func startCamera(t *testing.T, cfg Config, p Parent, m *Metrics, log *slog.Logger) *Camera {
+	t.Helper()
+	cam, err := New(cfg, p, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}

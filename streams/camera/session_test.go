@@ -1,7 +1,6 @@
 package camera
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -74,14 +73,7 @@ func TestAuthAndTransports(t *testing.T) {
 			url := strings.Replace(srv.URL("cam"), "rtsp://", "rtsp://admin:"+tc.password+"@", 1)
 			log, buf := testrig.CapturingLogger(t)
 			rec := &auRecorder{collector: newCollector()}
-			cam, err := New(Config{ID: "cam", URL: url, Transport: tc.transport, BackoffMin: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond}, rec, nil, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); cam.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			cam := startCamera(t, Config{ID: "cam", URL: url, Transport: tc.transport, BackoffMin: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond}, rec, nil, log)
 			if tc.wantOnline {
 				waitFor(t, "video", 8*time.Second, func() bool { _, n := rec.last(); return n > 10 })
 				if !strings.Contains(buf.String(), "transport="+tc.transport) {
@@ -152,15 +144,8 @@ func TestStallWatchdogAndSignalLost(t *testing.T) {
 		defer col.mu.Unlock()
 		return append([]TamperEvent(nil), col.tampers...)
 	}
-	cam, err := New(Config{ID: "cam", URL: srv.URL("cam"), StallTimeout: 3 * time.Second, SignalLostAfter: 4 * time.Second,
+	cam := startCamera(t, Config{ID: "cam", URL: srv.URL("cam"), StallTimeout: 3 * time.Second, SignalLostAfter: 4 * time.Second,
 		BackoffMin: 200 * time.Millisecond, BackoffMax: 500 * time.Millisecond}, col, m, testrig.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); cam.Run(ctx) }()
-	defer func() { cancel(); <-done }()
 
 	waitOnline(t, cam, 5*time.Second)
 	srv.Freeze("cam", true)
