@@ -120,6 +120,7 @@ func runCentral(ctx context.Context, args []string, stderr io.Writer) error {
 func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	fs, level := newFlags("edge", stderr)
 	path := fs.String("config", "edge.yaml", "edge configuration file")
+	check := fs.Bool("check", false, "validate the config and this box (data dir, listen address), then exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,6 +131,13 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := edge.LoadConfig(*path)
 	if err != nil {
 		return err
+	}
+	if *check {
+		if err := edge.Check(cfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s: ok (%d cameras, central %s)\n", *path, len(cfg.Cameras), cfg.Central.URL)
+		return nil
 	}
 	n, err := edge.Start(cfg, edge.Options{Log: log})
 	if err != nil {

@@ -52,3 +52,30 @@ func TestUsage(t *testing.T) {
 		t.Errorf("unknown command: code %d", code)
 	}
 }
+
+func TestEdgeCheck(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "edge.yaml")
+	os.WriteFile(p, []byte("edge_id: gate-1\nsite_id: s\nlisten: 127.0.0.1:0\ndata_dir: "+filepath.Join(dir, "data")+
+		"\ncentral:\n  url: ws://127.0.0.1:1/api/v1/edge/ws\n  token: x\ncameras:\n  - id: cam\n    url: rtsp://h/p\n"), 0o600)
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"edge", "--check", "--config", p}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "ok (1 cameras") {
+		t.Fatalf("check of a good config: code %d, %s", code, errOut.String())
+	}
+	// A data directory that cannot be created fails the check.
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o600)
+	bad := strings.Replace(mustRead(t, p), filepath.Join(dir, "data"), filepath.Join(dir, "file", "data"), 1)
+	os.WriteFile(p, []byte(bad), 0o600)
+	errOut.Reset()
+	if code := Main([]string{"edge", "--check", "--config", p}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "data_dir") {
+		t.Fatalf("check of a bad data dir: code %d, %s", code, errOut.String())
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
