@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/streams"
+	"github.com/vigil-perimeter/vigil/streams/tamper"
 )
 
 // analyse owns the camera's Analyzer. Decoding and analysing in one
@@ -48,17 +49,47 @@ func (c *Camera) handle(an *Analyzer, au streams.AccessUnit, errs *errorSummary)
 		return
 	}
 	c.metrics.Analysed.WithLabelValues(c.cfg.ID).Inc()
+	if c.parent == nil {
+		return
+	}
+	for _, ev := range f.Tamper.Cleared {
+		c.reportTamper(an, au, ev)
+	}
+	for _, ev := range f.Tamper.Started {
+		c.reportTamper(an, au, ev)
+	}
 	started := f.Motion.Started
-	if started == nil || c.parent == nil {
+	if started == nil {
 		return
 	}
 	ev := Event{Camera: c.cfg.ID, Start: started.Start, TimeSource: au.TimeSource, Boxes: started.Boxes}
-	if jpg, err := an.Snapshot(c.cfg.SnapshotWidth); err != nil {
-		c.log.Warn("snapshot failed", "err", err)
-	} else {
-		ev.Snapshot, ev.SnapshotTime = jpg, au.Time
-	}
+	ev.Snapshot, ev.SnapshotTime = c.snapshot(an, au)
 	c.parent.OnMotion(ev)
+}
+
+// reportTamper reports a tamper condition starting or clearing, with the
+// picture that confirmed it: what the camera saw instead of its scene, or
+// the scene back again.
+func (c *Camera) reportTamper(an *Analyzer, au streams.AccessUnit, ev tamper.Event) {
+	te := TamperEvent{Camera: c.cfg.ID, Kind: string(ev.Kind), Time: ev.Since, Cleared: ev.Cleared, Detail: ev.Detail}
+	te.Snapshot, te.SnapshotTime = c.snapshot(an, au)
+	if ev.Cleared {
+		c.log.Info("camera tamper cleared", "kind", ev.Kind, "since", ev.Since, "detail", ev.Detail)
+	} else {
+		c.log.Warn("camera tampered", "kind", ev.Kind, "since", ev.Since, "detail", ev.Detail)
+	}
+	c.parent.OnTamper(te)
+}
+
+// snapshot encodes the picture just analysed; an event goes out without
+// one rather than not at all.
+func (c *Camera) snapshot(an *Analyzer, au streams.AccessUnit) ([]byte, time.Time) {
+	jpg, err := an.Snapshot(c.cfg.SnapshotWidth)
+	if err != nil {
+		c.log.Warn("snapshot failed", "err", err)
+		return nil, time.Time{}
+	}
+	return jpg, au.Time
 }
 
 // errorSummary collects decode errors so they are logged every few

@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/av"
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/tamper"
 )
 
 // gapReset is how long a hole in the video must be before the background
@@ -21,6 +22,7 @@ type AnalyzerConfig struct {
 	FPS    float64 // analysed frames per second (default 5)
 	Width  int     // analysis width in pixels (default 320)
 	Motion motion.Config
+	Tamper tamper.Config
 }
 
 // Analyzer decodes every access unit of one camera and analyses a sample
@@ -30,6 +32,7 @@ type AnalyzerConfig struct {
 type Analyzer struct {
 	cfg     AnalyzerConfig
 	det     *motion.Detector
+	tamper  *tamper.Detector
 	dec     *av.Decoder
 	codec   av.Codec
 	every   time.Duration
@@ -47,6 +50,10 @@ type Frame struct {
 	Width    int // analysis frame size
 	Height   int
 	Motion   motion.Result
+	// Tamper is judged on every analysed frame. While the picture is
+	// covered or blinded (Tamper.Obstructed), Motion.Started is withheld:
+	// a hand over the lens is not an intrusion.
+	Tamper tamper.Result
 }
 
 // NewAnalyzer makes an analyzer; the decoder is created on the first unit.
@@ -61,16 +68,22 @@ func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Analyzer{cfg: cfg, det: det, every: time.Duration(float64(time.Second) / cfg.FPS)}, nil
+	tam, err := tamper.New(cfg.Tamper)
+	if err != nil {
+		det.Close()
+		return nil, err
+	}
+	return &Analyzer{cfg: cfg, det: det, tamper: tam, every: time.Duration(float64(time.Second) / cfg.FPS)}, nil
 }
 
-// Close frees the decoder and the detector.
+// Close frees the decoder and the detectors.
 func (a *Analyzer) Close() {
 	if a.dec != nil {
 		a.dec.Close()
 		a.dec = nil
 	}
 	a.det.Close()
+	a.tamper.Close()
 }
 
 // Resync makes the analyzer skip units until the next keyframe (after
@@ -110,6 +123,8 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 	f.Decoded = true
 	if !a.last.IsZero() && (au.Time.Sub(a.last) > gapReset || au.Time.Before(a.last.Add(-gapReset))) {
 		// The camera was away (or its clock jumped): relearn the scene.
+		// Tamper keeps its reference: a camera turned while it was
+		// unplugged must still be found to have moved.
 		a.det.Reset()
 		a.next = time.Time{}
 	}
@@ -134,6 +149,18 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 	defer mat.Close()
 	f.Analysed, f.Width, f.Height = true, w, h
 	f.Motion = a.det.Process(mat, au.Time)
+	f.Tamper = a.tamper.Process(mat, au.Time)
+	if f.Tamper.Obstructed {
+		f.Motion.Started = nil
+	}
+	for _, ev := range f.Tamper.Cleared {
+		if ev.Kind == tamper.Covered || ev.Kind == tamper.Blinded {
+			// The background model learned the cover, not the scene.
+			if ended := a.det.Reset(); ended != nil && f.Motion.Ended == nil {
+				f.Motion.Ended = ended
+			}
+		}
+	}
 	return f, nil
 }
 
