@@ -12,7 +12,7 @@ import (
 // goroutine keeps the picture an event fires on in hand for its snapshot,
 // with no copy of every frame.
 func (c *Camera) analyse(ctx context.Context) error {
-	an, err := NewAnalyzer(AnalyzerConfig{FPS: c.cfg.AnalysisFPS, Width: c.cfg.AnalysisWidth, Motion: c.cfg.Motion})
+	an, err := NewAnalyzer(AnalyzerConfig{FPS: c.cfg.AnalysisFPS, Width: c.cfg.AnalysisWidth, Motion: c.cfg.Motion, Tamper: c.cfg.Tamper})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/streams/rtsp"
+	"github.com/vigil-perimeter/vigil/streams/tamper"
 )
 
 // Config describes one camera.
@@ -37,6 +38,7 @@ type Config struct {
 	// SnapshotWidth caps the width of alert snapshots (default 1280).
 	SnapshotWidth int
 	Motion        motion.Config
+	Tamper        tamper.Config
 	StallTimeout  time.Duration
 	// Backoff bounds the wait between reconnects (defaults 1 s .. 30 s).
 	BackoffMin, BackoffMax time.Duration
@@ -140,6 +142,9 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 	}
 	if err := cfg.Motion.Defaults().Validate(); err != nil {
 		return nil, fmt.Errorf("camera %s: %w", cfg.ID, err)
+	}
+	if err := cfg.Tamper.Defaults().Validate(); err != nil {
+		return nil, fmt.Errorf("camera %s: tamper: %w", cfg.ID, err)
 	}
 	if log == nil {
 		log = slog.Default()

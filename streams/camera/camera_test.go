@@ -3,8 +3,8 @@ package camera
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"image/jpeg"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
