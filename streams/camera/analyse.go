@@ -20,15 +20,46 @@ func (c *Camera) analyse(ctx context.Context) error {
 	errLog := time.NewTicker(5 * time.Second)
 	defer errLog.Stop()
 	var errs errorSummary
+	var lastTime time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case au := <-c.queue:
 			c.handle(an, au, &errs)
+			lastTime = au.Time
+		case req := <-c.snapshots:
+			jpg, err := an.Snapshot(c.cfg.SnapshotWidth)
+			req <- snapshotReply{jpg: jpg, at: lastTime, err: err}
 		case <-errLog.C:
 			errs.report(c)
 		}
+	}
+}
+
+// snapshotReply answers a Snapshot request from the analyser goroutine,
+// the only owner of the decoder and so of the latest picture.
+type snapshotReply struct {
+	jpg []byte
+	at  time.Time
+	err error
+}
+
+// Snapshot returns a JPEG of the camera's latest decoded picture and its
+// time, for alerts that do not come from the camera itself (a gate forced
+// in front of it).
+func (c *Camera) Snapshot(ctx context.Context) ([]byte, time.Time, error) {
+	reply := make(chan snapshotReply, 1)
+	select {
+	case c.snapshots <- reply:
+	case <-ctx.Done():
+		return nil, time.Time{}, ctx.Err()
+	}
+	select {
+	case r := <-reply:
+		return r.jpg, r.at, r.err
+	case <-ctx.Done():
+		return nil, time.Time{}, ctx.Err()
 	}
 }
 

@@ -121,12 +121,13 @@ type Status struct {
 
 // Camera is one supervised camera. Create with New, run with Run.
 type Camera struct {
-	cfg     Config
-	parent  Parent
-	log     *slog.Logger
-	metrics *Metrics
-	queue   chan streams.AccessUnit
-	stats   rtsp.Stats
+	cfg       Config
+	parent    Parent
+	log       *slog.Logger
+	metrics   *Metrics
+	queue     chan streams.AccessUnit
+	snapshots chan chan snapshotReply
+	stats     rtsp.Stats
 
 	mu          sync.Mutex
 	status      Status
@@ -153,11 +154,12 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 		metrics = NewMetrics(nil)
 	}
 	return &Camera{
-		cfg:     cfg,
-		parent:  parent,
-		log:     log.With("camera", cfg.ID),
-		metrics: metrics,
-		queue:   make(chan streams.AccessUnit, cfg.QueueLen),
+		cfg:       cfg,
+		parent:    parent,
+		log:       log.With("camera", cfg.ID),
+		metrics:   metrics,
+		queue:     make(chan streams.AccessUnit, cfg.QueueLen),
+		snapshots: make(chan chan snapshotReply),
 	}, nil
 }
 

@@ -89,7 +89,7 @@ func TestMotionEventsMatchGroundTruth(t *testing.T) {
 	clip, spec := testrig.BurstsClip(t)
 	srv := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "cam", Clip: clip})
 	col := newCollector()
-	runCamera(t, Config{ID: "cam", URL: srv.URL("cam")}, col)
+	cam := runCamera(t, Config{ID: "cam", URL: srv.URL("cam")}, col)
 
 	for i, b := range spec.Bursts[:2] {
 		ev := waitEvent(t, col, time.Duration(b.End*float64(time.Second))+5*time.Second)
@@ -106,6 +106,17 @@ func TestMotionEventsMatchGroundTruth(t *testing.T) {
 		}
 		if len(ev.Boxes) == 0 {
 			t.Errorf("burst %d: event without a box", i)
+		}
+		if i == 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			jpg, at, err := cam.Snapshot(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("on-demand snapshot: %v", err)
+			}
+			if _, err := jpeg.Decode(bytes.NewReader(jpg)); err != nil || time.Since(at) > 2*time.Second {
+				t.Errorf("on-demand snapshot: %v, taken %v ago", err, time.Since(at))
+			}
 		}
 		t.Logf("burst %d: event %v after the object entered (time source %s)", i, ev.Start.Sub(want), ev.TimeSource)
 	}
