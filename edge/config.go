@@ -68,6 +68,25 @@ type MotionConfig struct {
 	Warmup   config.Duration `yaml:"warmup,omitempty"`
 	Cooldown config.Duration `yaml:"cooldown,omitempty"`
 	MaxEvent config.Duration `yaml:"max_event,omitempty"`
+	// Zones are the watched areas, each with its own minimum object size
+	// and sensitivity; none means the whole picture (zone "all"). Alerts
+	// name the zones their objects touched.
+	Zones []ZoneConfig `yaml:"zones,omitempty"`
+	// Masks are polygons where nothing counts as motion: tree crowns, a
+	// road outside the wall, the camera's clock overlay.
+	Masks []Polygon `yaml:"masks,omitempty"`
+}
+
+// Polygon is a list of [x, y] points in normalised picture coordinates:
+// 0..1 from the left and from the top, whatever the stream's resolution.
+type Polygon [][]float64
+
+// ZoneConfig is one watched zone.
+type ZoneConfig struct {
+	Name        string  `yaml:"name"`
+	Points      Polygon `yaml:"points"`
+	MinArea     float64 `yaml:"min_area,omitempty"`    // fraction of the frame; default: the camera's min_area
+	Sensitivity float64 `yaml:"sensitivity,omitempty"` // 0..1, default 0.5; higher sees fainter change
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
@@ -151,24 +170,128 @@ func (c *Config) Validate() []config.FieldError {
 		if cam.Transport != "" && cam.Transport != "tcp" && cam.Transport != "udp" {
 			add(f+".transport", "must be tcp or udp, not %q", cam.Transport)
 		}
-		if cam.Analysis.FPS < 0 || cam.Analysis.FPS > 30 {
-			add(f+".analysis.fps", "must be between 0 (default 5) and 30")
+		errs = append(errs, cam.analysisErrors(f+".")...)
+	}
+	return errs
+}
+
+// analysisErrors checks the camera's analysis: and motion: blocks; field
+// names start with prefix ("cameras[0]." in edge.yaml).
+func (cam CameraConfig) analysisErrors(prefix string) []config.FieldError {
+	var errs []config.FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, config.FieldError{Field: prefix + field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if cam.Analysis.FPS < 0 || cam.Analysis.FPS > 30 {
+		add("analysis.fps", "must be between 0 (default 5) and 30")
+	}
+	if cam.Analysis.Width != 0 && (cam.Analysis.Width < 64 || cam.Analysis.Width > 1920) {
+		add("analysis.width", "must be between 64 and 1920 pixels")
+	}
+	errs = append(errs, cam.Motion.zoneErrors(prefix+"motion")...)
+	m := cam.motion()
+	m.Zones, m.Masks = nil, nil // reported field by field above
+	if err := m.Defaults().Validate(); err != nil {
+		add("motion", "%v", err)
+	}
+	return errs
+}
+
+// zoneErrors checks zones and masks, naming each bad field, e.g.
+// "cameras[0].motion.zones[1].points".
+func (m MotionConfig) zoneErrors(prefix string) []config.FieldError {
+	var errs []config.FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, config.FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if len(m.Zones) > motion.MaxZones {
+		add(prefix+".zones", "at most %d zones", motion.MaxZones)
+	}
+	names := map[string]bool{}
+	for i, z := range m.Zones {
+		f := fmt.Sprintf("%s.zones[%d]", prefix, i)
+		switch {
+		case z.Name == "":
+			add(f+".name", "is required")
+		case names[z.Name]:
+			add(f+".name", "%q is used twice", z.Name)
 		}
-		if cam.Analysis.Width != 0 && (cam.Analysis.Width < 64 || cam.Analysis.Width > 1920) {
-			add(f+".analysis.width", "must be between 64 and 1920 pixels")
+		names[z.Name] = true
+		if msg := z.Points.problem(); msg != "" {
+			add(f+".points", "%s", msg)
 		}
-		if err := cam.motion().Defaults().Validate(); err != nil {
-			add(f+".motion", "%v", err)
+		if z.MinArea < 0 || z.MinArea >= 1 {
+			add(f+".min_area", "must be a fraction of the frame between 0 and 1")
+		}
+		if z.Sensitivity < 0 || z.Sensitivity > 1 {
+			add(f+".sensitivity", "must be between 0 and 1")
+		}
+	}
+	for i, p := range m.Masks {
+		if msg := p.problem(); msg != "" {
+			add(fmt.Sprintf("%s.masks[%d]", prefix, i), "%s", msg)
 		}
 	}
 	return errs
+}
+
+// problem says what is wrong with a polygon, or "".
+func (p Polygon) problem() string {
+	for i, pt := range p {
+		if len(pt) != 2 {
+			return fmt.Sprintf("point %d must be [x, y], has %d numbers", i, len(pt))
+		}
+	}
+	if err := p.polygon().Validate(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func (p Polygon) polygon() motion.Polygon {
+	out := make(motion.Polygon, 0, len(p))
+	for _, pt := range p {
+		if len(pt) == 2 {
+			out = append(out, motion.Point{X: pt[0], Y: pt[1]})
+		}
+	}
+	return out
+}
+
+// ValidateAnalysis checks a camera's analysis: and motion: blocks alone, as
+// `vigil analyze --camera-config` reads them; field names start at those
+// blocks ("motion.zones[0].points").
+func (cam CameraConfig) ValidateAnalysis() []config.FieldError { return cam.analysisErrors("") }
+
+// AnalyzerConfig is the analysis the camera runs: the live camera and
+// `vigil analyze` use the same.
+func (cam CameraConfig) AnalyzerConfig() camera.AnalyzerConfig {
+	c := cam.camera()
+	return camera.AnalyzerConfig{FPS: c.AnalysisFPS, Width: c.AnalysisWidth, Motion: c.Motion, Tamper: c.Tamper}
 }
 
 func (cam CameraConfig) motion() motion.Config {
 	return motion.Config{
 		MinArea: cam.Motion.MinArea, K: cam.Motion.K, N: cam.Motion.N,
 		Warmup: cam.Motion.Warmup.D(), Cooldown: cam.Motion.Cooldown.D(), MaxEvent: cam.Motion.MaxEvent.D(),
+		Zones: cam.Motion.zones(), Masks: cam.Motion.masks(),
 	}
+}
+
+func (m MotionConfig) zones() []motion.Zone {
+	var zs []motion.Zone
+	for _, z := range m.Zones {
+		zs = append(zs, motion.Zone{Name: z.Name, Points: z.Points.polygon(), MinArea: z.MinArea, Sensitivity: z.Sensitivity})
+	}
+	return zs
+}
+
+func (m MotionConfig) masks() []motion.Polygon {
+	var ps []motion.Polygon
+	for _, p := range m.Masks {
+		ps = append(ps, p.polygon())
+	}
+	return ps
 }
 
 func (cam CameraConfig) camera() camera.Config {

@@ -163,6 +163,7 @@ func (n *Node) OnMotion(ev camera.Event) {
 		ID: newAlertID(n.cfg.EdgeID, ev.Start), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
 		Source: ev.Camera, Kind: "motion", Severity: sev, Time: ev.Start.UTC(), TimeSource: ev.TimeSource,
 		Summary: fmt.Sprintf("%s at %s", what, name), Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
+		Zones: ev.Zones,
 	}
 	for _, b := range ev.Boxes {
 		a.Boxes = append(a.Boxes, wire.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})

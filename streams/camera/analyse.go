@@ -93,7 +93,7 @@ func (c *Camera) handle(an *Analyzer, au streams.AccessUnit, errs *errorSummary)
 	if started == nil {
 		return
 	}
-	ev := Event{Camera: c.cfg.ID, Start: started.Start, TimeSource: au.TimeSource, Boxes: started.Boxes}
+	ev := Event{Camera: c.cfg.ID, Start: started.Start, TimeSource: au.TimeSource, Boxes: started.Boxes, Zones: started.Zones}
 	ev.Snapshot, ev.SnapshotTime = c.snapshot(an, au)
 	c.parent.OnMotion(ev)
 }

@@ -77,7 +77,8 @@ type Event struct {
 	Start        time.Time
 	TimeSource   string
 	Boxes        []motion.Box
-	Snapshot     []byte // JPEG
+	Zones        []string // zones the motion touched
+	Snapshot     []byte   // JPEG
 	SnapshotTime time.Time
 }
 
