@@ -1,0 +1,188 @@
+package clips
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Pin holds a camera's video between From and To until Unpin or Expires.
+// Retention never evicts a chunk that overlaps a pin.
+type Pin struct {
+	ID      string    `json:"id"` // e.g. the alert ID
+	Camera  string    `json:"camera"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Reason  string    `json:"reason,omitempty"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+}
+
+// lease is an export's temporary, in-memory pin: what is being read is
+// not evicted under the reader.
+type lease struct {
+	cam      string
+	from, to int64
+}
+
+// Pin pins the camera's pre-roll before at and post-roll after it (per
+// camera, 10 s and 30 s by default). Pinning an existing ID again
+// replaces its range.
+func (s *Store) Pin(id, camera string, at time.Time, reason string) (Pin, error) {
+	r, err := s.recorder(camera)
+	if err != nil {
+		return Pin{}, err
+	}
+	return s.PinRange(id, camera, at.Add(-r.cfg.PreRoll), at.Add(r.cfg.PostRoll), reason)
+}
+
+// PinRange pins [from, to] of a camera. The pin is fsynced before it
+// returns. It fails with ErrPinsFull while pinned video fills its share of
+// the disk: the store refuses evidence rather than delete other evidence.
+func (s *Store) PinRange(id, camera string, from, to time.Time, reason string) (Pin, error) {
+	if id == "" {
+		return Pin{}, errors.New("clips: pin: empty ID")
+	}
+	if !to.After(from) {
+		return Pin{}, fmt.Errorf("clips: pin %s: empty range %v..%v", id, from, to)
+	}
+	if _, err := s.recorder(camera); err != nil {
+		return Pin{}, err
+	}
+	if err := s.acquire(); err != nil {
+		return Pin{}, err
+	}
+	defer s.readers.Done()
+	s.mu.RLock()
+	old, exists := s.pins[id]
+	_, full := s.conds[CondPinsFull]
+	full = full || (s.pinCap > 0 && s.pinnedTotal() >= s.pinCap)
+	s.mu.RUnlock()
+	if full && !exists {
+		return Pin{}, ErrPinsFull
+	}
+	now := s.cfg.Clock().UTC()
+	p := Pin{ID: id, Camera: camera, From: from.UTC(), To: to.UTC(), Reason: reason, Created: now, Expires: now.Add(s.cfg.EvidenceRetention)}
+	if exists {
+		p.Created = old.Created
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return Pin{}, err
+	}
+	if err := s.durableUpdate(func(txn *badger.Txn) error { return txn.Set(pinKey(id), b) }); err != nil {
+		return Pin{}, fmt.Errorf("clips: pin %s: %w", id, err)
+	}
+	s.mu.Lock()
+	s.pins[id] = p
+	s.pinVer++
+	s.mu.Unlock()
+	s.log.Info("video pinned", "pin", id, "camera", camera, "from", p.From, "to", p.To, "reason", reason)
+	return p, nil
+}
+
+// Unpin releases a pin, e.g. once central confirms it holds the clip. The
+// video stays until retention needs the space. Unknown IDs are ignored,
+// so a repeated release is harmless.
+func (s *Store) Unpin(id string) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.readers.Done()
+	s.mu.RLock()
+	_, ok := s.pins[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	if err := s.durableUpdate(func(txn *badger.Txn) error { return txn.Delete(pinKey(id)) }); err != nil {
+		return fmt.Errorf("clips: unpin %s: %w", id, err)
+	}
+	s.mu.Lock()
+	delete(s.pins, id)
+	s.pinVer++
+	s.mu.Unlock()
+	s.log.Info("video unpinned", "pin", id)
+	return nil
+}
+
+// Pins returns the current pins, oldest first.
+func (s *Store) Pins() []Pin {
+	s.mu.RLock()
+	out := make([]Pin, 0, len(s.pins))
+	for _, p := range s.pins {
+		out = append(out, p)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].From.Before(out[j].From) })
+	return out
+}
+
+// durableUpdate commits a small change and fsyncs it.
+func (s *Store) durableUpdate(f func(*badger.Txn) error) error {
+	s.dropMu.RLock()
+	defer s.dropMu.RUnlock()
+	if err := s.db.Update(f); err != nil {
+		return err
+	}
+	return s.db.Sync()
+}
+
+// lease protects [from, to] of a camera from eviction until release.
+func (s *Store) lease(camera string, from, to int64) (release func()) {
+	s.mu.Lock()
+	s.leaseSeq++
+	id := s.leaseSeq
+	s.leases[id] = lease{cam: camera, from: from, to: to}
+	s.pinVer++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.leases, id)
+		s.pinVer++
+		s.mu.Unlock()
+	}
+}
+
+// interval is a closed range of Unix nanoseconds.
+type interval struct{ from, to int64 }
+
+// heldRanges returns the merged ranges of a camera that pins and leases
+// hold, sorted. Caller holds s.mu.
+func (s *Store) heldRanges(camera string) []interval {
+	var iv []interval
+	for _, p := range s.pins {
+		if p.Camera == camera {
+			iv = append(iv, interval{p.From.UnixNano(), p.To.UnixNano()})
+		}
+	}
+	for _, l := range s.leases {
+		if l.cam == camera {
+			iv = append(iv, interval{l.from, l.to})
+		}
+	}
+	return mergeIntervals(iv)
+}
+
+func mergeIntervals(iv []interval) []interval {
+	sort.Slice(iv, func(i, j int) bool { return iv[i].from < iv[j].from })
+	out := iv[:0]
+	for _, v := range iv {
+		if n := len(out); n > 0 && v.from <= out[n-1].to {
+			out[n-1].to = max(out[n-1].to, v.to)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// overlaps reports whether [from, to] meets any of the sorted ranges.
+func overlaps(held []interval, from, to int64) bool {
+	i := sort.Search(len(held), func(i int) bool { return held[i].to >= from })
+	return i < len(held) && held[i].from <= to
+}

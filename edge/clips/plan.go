@@ -1,0 +1,162 @@
+package clips
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/streams/av"
+)
+
+// sample locates one stored access unit.
+type sample struct {
+	part int    // index into rangePlan.parts
+	off  uint32 // payload offset within the part
+	size uint32
+	t    int64 // Unix ns
+	key  bool
+}
+
+// rangePlan is the access units of a range, read from the part tables
+// only: no payload is touched until they are written out.
+type rangePlan struct {
+	codec   av.Codec
+	params  [][]byte
+	parts   [][]byte // part keys
+	samples []sample
+	end     int64 // end of the last sample: the next unit's time, or its chunk's end
+	bytes   int64
+}
+
+// planRange collects the access units of a camera from the keyframe at
+// or before lo (or the first keyframe after it, when lo falls in a gap)
+// up to, not including, hi. Only units of the first chunk's codec are
+// taken: an MP4 track has one.
+func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int64) (*rangePlan, error) {
+	first, ok, err := chunkBefore(txn, cam, bucketDur, lo)
+	if err != nil {
+		return nil, err
+	}
+	seek := lo
+	var kf keyframe
+	if ok && first.end() > lo {
+		seek = first.start
+		kf = first.meta.keyframeAt(time.Duration(lo - first.start))
+	}
+	p := &rangePlan{}
+	var table []auEntry
+	done := false
+	next, chunkEnd := int64(math.MaxInt64), int64(0) // the first unit at or after hi; the end of the last chunk read
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: camPrefix(tagMeta, cam)})
+	defer it.Close()
+	for it.Seek(chunkKey(tagMeta, cam, bucketOf(time.Unix(0, seek), bucketDur), seek)); it.Valid() && !done; it.Next() {
+		c, err := readChunk(it.Item())
+		if err != nil {
+			return nil, err
+		}
+		if c.start >= hi {
+			next = min(next, c.start)
+			break
+		}
+		if len(p.samples) == 0 {
+			p.codec, p.params = c.meta.Codec, c.meta.Params
+		} else if c.meta.Codec != p.codec {
+			break
+		}
+		from := keyframe{}
+		if c.start == first.start && ok {
+			from = kf
+		}
+		for seq := from.Part; seq < c.meta.Parts && !done; seq++ {
+			key := c.partKey(cam, seq)
+			item, err := txn.Get(key)
+			if err != nil {
+				return nil, fmt.Errorf("clips: part %d of chunk %v: %w", seq, time.Unix(0, c.start).UTC(), err)
+			}
+			err = item.Value(func(v []byte) (err error) {
+				table, err = parseTable(v, table[:0])
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			partIdx := len(p.parts)
+			p.parts = append(p.parts, key)
+			var off uint32
+			for i, a := range table {
+				t := c.start + int64(a.Offset)
+				if seq == from.Part && i < int(from.Index) {
+					off += a.Size
+					continue
+				}
+				if t >= hi {
+					next = min(next, t)
+					// With B-frames, units shown before hi may follow one
+					// shown after it in decode order: read on to the next
+					// keyframe or a reorder window past hi, then trim.
+					if a.Key || t >= hi+int64(reorderWindow) {
+						done = true
+						break
+					}
+				}
+				p.samples = append(p.samples, sample{part: partIdx, off: off, size: a.Size, t: t, key: a.Key})
+				chunkEnd = c.end()
+				off += a.Size
+			}
+		}
+	}
+	// Drop the tail shown at or after hi; what stays before it in decode
+	// order stays, being referenced.
+	for n := len(p.samples); n > 0 && p.samples[n-1].t >= hi; n-- {
+		p.samples = p.samples[:n-1]
+	}
+	if len(p.samples) == 0 {
+		return nil, ErrNoVideo
+	}
+	var last int64
+	for _, s := range p.samples {
+		p.bytes += int64(s.size)
+		last = max(last, s.t)
+	}
+	// The range ends where the next frame starts, or with its chunk.
+	p.end = chunkEnd
+	if next < math.MaxInt64 && next > last {
+		p.end = next
+	}
+	if p.end <= last {
+		p.end = last + int64(time.Millisecond)
+	}
+	return p, nil
+}
+
+// reorderWindow bounds how far past a range's end planRange reads for
+// B-frames that are shown before it.
+const reorderWindow = time.Second
+
+// partCache reads payloads part by part: one part in memory at a time.
+type partCache struct {
+	txn *badger.Txn
+	key []byte
+	val []byte
+}
+
+func (pc *partCache) payload(p *rangePlan, s sample) ([]byte, error) {
+	key := p.parts[s.part]
+	if string(key) != string(pc.key) {
+		item, err := pc.txn.Get(key)
+		if err != nil {
+			return nil, fmt.Errorf("clips: reading part: %w", err)
+		}
+		if pc.val, err = item.ValueCopy(pc.val[:0]); err != nil {
+			return nil, fmt.Errorf("clips: reading part: %w", err)
+		}
+		pc.key = key
+	}
+	end := int(s.off) + int(s.size)
+	if end > len(pc.val) {
+		return nil, errBadPart
+	}
+	return pc.val[s.off:end], nil
+}

@@ -1,0 +1,271 @@
+package clips
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// writer is the store's only writer of video: one goroutine that commits
+// every camera's queued parts, fsyncs, and applies retention. Owning all
+// of it in one place keeps DropPrefix (which blocks Badger's writes) from
+// ever racing a commit, and keeps the chunk and bucket accounting
+// single-owner.
+type writer struct {
+	s         *Store
+	db        *badger.DB
+	lastSync  time.Time
+	lastMaint time.Time
+	lastSlow  time.Time
+	dirty     bool // committed since the last fsync
+	gcPending bool // evicted since value-log GC last ran dry
+	pinnedVer uint64
+}
+
+func newWriter(s *Store) *writer { return &writer{s: s, db: s.db} }
+
+// Durability: a flush commits everything queued in one transaction per
+// 64 parts and DB.Sync follows at every tick, so at most FlushInterval
+// plus one commit of video is lost on kill -9 or power loss.
+func (w *writer) run(ctx context.Context) {
+	t := time.NewTicker(w.s.cfg.FlushInterval)
+	defer t.Stop()
+	w.maintain()
+	for {
+		select {
+		case <-ctx.Done():
+			w.flush()
+			w.sync()
+			return
+		case <-t.C:
+			w.flush()
+			w.sync()
+			if time.Since(w.lastMaint) >= time.Second {
+				w.maintain()
+			}
+		case <-w.s.poke:
+			w.flush()
+			if time.Since(w.lastSync) >= w.s.cfg.FlushInterval {
+				w.sync()
+			}
+		case reply := <-w.s.flushq:
+			w.flush()
+			w.sync()
+			w.maintain()
+			close(reply)
+		}
+	}
+}
+
+func (w *writer) sync() {
+	if !w.dirty {
+		return
+	}
+	start := time.Now()
+	if err := w.db.Sync(); err != nil {
+		w.s.log.Error("clip store fsync failed", "err", err)
+		return
+	}
+	w.s.m.sync.Observe(time.Since(start).Seconds())
+	w.lastSync = time.Now()
+	w.dirty = false
+}
+
+// recorders is a snapshot of the cameras, in ID order.
+func (w *writer) recorders() []*Recorder {
+	w.s.mu.RLock()
+	defer w.s.mu.RUnlock()
+	out := make([]*Recorder, 0, len(w.s.byID))
+	for _, r := range w.s.byID {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// flush commits everything the cameras queued, or drops it when there is
+// no space above the floor even after eviction.
+func (w *writer) flush() {
+	var batch []*part
+	for _, r := range w.recorders() {
+		batch = append(batch, r.take()...)
+	}
+	if len(batch) == 0 {
+		return
+	}
+	var need int64
+	for _, p := range batch {
+		need += int64(len(p.buf)) + int64(16*len(p.aus)) + 256
+	}
+	if !w.ensureSpace(need) {
+		w.dropParts(batch, dropDiskFull)
+		return
+	}
+	const perTxn = 64
+	for i := 0; i < len(batch); i += perTxn {
+		w.commit(batch[i:min(i+perTxn, len(batch))])
+	}
+}
+
+// dropParts discards parts and breaks their chunks: nothing may follow a
+// hole in a chunk, so each camera resumes at its next keyframe.
+func (w *writer) dropParts(parts []*part, reason string) {
+	for _, p := range parts {
+		r := p.chunk.cam
+		p.chunk.broken.CompareAndSwap(nil, &reason)
+		r.m.dropped[reason].Add(float64(len(p.aus)))
+		r.done(p.payloadBytes())
+		w.s.freePart(p)
+	}
+}
+
+// commit writes parts with their chunks' metadata and buckets' summaries
+// in one transaction: after a crash a part is either visible with its
+// metadata or not at all.
+func (w *writer) commit(parts []*part) {
+	s := w.s
+	type bkey struct {
+		r  *Recorder
+		id uint64
+	}
+	metas := map[*chunk]*chunkMeta{}
+	var order []*chunk
+	sums := map[bkey]*bucketSum{}
+	var border []bkey
+	var kept []*part
+
+	s.dropMu.RLock()
+	defer s.dropMu.RUnlock()
+	txn := w.db.NewTransaction(true)
+	defer txn.Discard()
+	for i, p := range parts {
+		c, r := p.chunk, p.chunk.cam
+		if reason := c.broken.Load(); reason != nil {
+			w.dropParts([]*part{p}, *reason)
+			continue
+		}
+		next, ok := metas[c]
+		newChunk := false
+		if !ok {
+			m := c.meta
+			if !c.written {
+				m = chunkMeta{Codec: c.codec, Source: c.source, StartPTS: c.startPTS, Params: c.params}
+				newChunk = true
+			}
+			next = &m
+			metas[c] = next
+			order = append(order, c)
+		}
+		val := p.finish()
+		next.addPart(p, int64(len(val)))
+		if err := txn.SetEntry(badger.NewEntry(partKey(r.id, c.bucket, c.start, p.seq), val)); err != nil {
+			w.failCommit(append(kept, parts[i:]...), err)
+			return
+		}
+		k := bkey{r, c.bucket}
+		sum, ok := sums[k]
+		if !ok {
+			cur := r.bucketSum(c.bucket)
+			sum = &cur
+			sums[k] = sum
+			border = append(border, k)
+		}
+		sum.add(newChunk, int64(len(val)), c.start, next.end(c.start))
+		kept = append(kept, p)
+	}
+	if len(kept) == 0 {
+		return
+	}
+	for _, c := range order {
+		if err := txn.Set(chunkKey(tagMeta, c.cam.id, c.bucket, c.start), metas[c].marshal()); err != nil {
+			w.failCommit(kept, err)
+			return
+		}
+	}
+	for _, k := range border {
+		if err := txn.Set(bucketKey(tagBucket, k.r.id, k.id), sums[k].marshal()); err != nil {
+			w.failCommit(kept, err)
+			return
+		}
+	}
+	start := time.Now()
+	if err := txn.Commit(); err != nil {
+		w.failCommit(kept, err)
+		return
+	}
+	s.m.flush.Observe(time.Since(start).Seconds())
+	w.dirty = true
+
+	// Committed: adopt the new state.
+	for _, c := range order {
+		c.meta = *metas[c]
+		c.written = true
+	}
+	s.mu.Lock()
+	for _, k := range border {
+		old := k.r.bucketSum(k.id)
+		k.r.setBucket(k.id, *sums[k])
+		k.r.bytes += sums[k].Bytes - old.Bytes
+	}
+	s.mu.Unlock()
+	for _, p := range kept {
+		r := p.chunk.cam
+		r.m.written.Add(float64(p.payloadBytes()))
+		r.done(p.payloadBytes())
+		s.freePart(p)
+	}
+	s.setCondition(CondWriteError, false, "commits succeed again")
+}
+
+func (w *writer) failCommit(parts []*part, err error) {
+	w.s.setCondition(CondWriteError, true, fmt.Sprintf("recording stopped at the last durable point: %v", err))
+	w.dropParts(parts, dropWriteError)
+}
+
+// addPart accounts a committed part in its chunk's metadata.
+func (m *chunkMeta) addPart(p *part, stored int64) {
+	for i, a := range p.aus {
+		if a.Key {
+			m.Keyframes = append(m.Keyframes, keyframe{Offset: a.Offset, Part: p.seq, Index: uint32(i)})
+		}
+		m.LastOffset = max(m.LastOffset, a.Offset)
+	}
+	m.Parts = p.seq + 1
+	m.AUs += uint32(len(p.aus))
+	m.Bytes += stored
+	if m.AUs > 1 {
+		m.FrameDur = m.LastOffset / time.Duration(m.AUs-1)
+	}
+}
+
+// bucketSum returns a bucket's summary, zero if new. Writer or s.mu.
+func (r *Recorder) bucketSum(id uint64) bucketSum {
+	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
+	if i < len(r.buckets) && r.buckets[i].id == id {
+		return r.buckets[i].sum
+	}
+	return bucketSum{}
+}
+
+// setBucket inserts or replaces a bucket's summary. Caller holds s.mu.
+func (r *Recorder) setBucket(id uint64, sum bucketSum) {
+	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
+	if i < len(r.buckets) && r.buckets[i].id == id {
+		r.buckets[i].sum = sum
+		return
+	}
+	r.buckets = append(r.buckets, bucket{})
+	copy(r.buckets[i+1:], r.buckets[i:])
+	r.buckets[i] = bucket{id: id, sum: sum}
+}
+
+// removeBucket forgets a dropped bucket. Caller holds s.mu.
+func (r *Recorder) removeBucket(id uint64) {
+	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
+	if i < len(r.buckets) && r.buckets[i].id == id {
+		r.buckets = append(r.buckets[:i], r.buckets[i+1:]...)
+	}
+}
