@@ -13,10 +13,15 @@ import (
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	// Recorded video: spans and gaps, MP4 export, thumbnails.
+	rec := n.clips.Handler()
+	mux.Handle("/api/v1/recordings", rec)
+	mux.Handle("/api/v1/recordings/", rec)
 	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"status": "ok", "edge_id": n.cfg.EdgeID, "central_connected": n.up.Connected(),
 			"pending_alerts": n.box.Len(), "clock_offset_ms": n.up.ClockOffset().Milliseconds(),
+			"recording_conditions": n.clips.Conditions(),
 		})
 	})
 	mux.HandleFunc("GET /api/v1/cameras", func(w http.ResponseWriter, _ *http.Request) {

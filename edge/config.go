@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/streams/motion"
@@ -19,12 +20,32 @@ import (
 
 // Config is edge.yaml.
 type Config struct {
-	EdgeID  string         `yaml:"edge_id"`
-	SiteID  string         `yaml:"site_id"`
-	Listen  string         `yaml:"listen"`   // local API and /metrics, e.g. 127.0.0.1:8081
-	DataDir string         `yaml:"data_dir"` // outbox (and later the clip store)
-	Central CentralConfig  `yaml:"central"`
-	Cameras []CameraConfig `yaml:"cameras"`
+	EdgeID  string        `yaml:"edge_id"`
+	SiteID  string        `yaml:"site_id"`
+	Listen  string        `yaml:"listen"`   // local API and /metrics, e.g. 127.0.0.1:8081
+	DataDir string        `yaml:"data_dir"` // outbox (and later the clip store)
+	Central CentralConfig `yaml:"central"`
+	// Recording keeps every camera's original video on this box.
+	Recording RecordingConfig `yaml:"recording,omitempty"`
+	Cameras   []CameraConfig  `yaml:"cameras"`
+}
+
+// RecordingConfig budgets the clip store; per camera via CameraConfig.Recording.
+type RecordingConfig struct {
+	// MaxGiBPerCamera caps each camera's stored video (0: no byte budget,
+	// only the free-space floor and the age limit).
+	MaxGiBPerCamera float64         `yaml:"max_gib_per_camera,omitempty"`
+	MaxAge          config.Duration `yaml:"max_age,omitempty"`      // e.g. 720h (30 days); 0: no age limit
+	MinFreeGiB      float64         `yaml:"min_free_gib,omitempty"` // keep this much disk free (default 2)
+	PreRoll         config.Duration `yaml:"pre_roll,omitempty"`     // video kept before an alert (default 10s)
+	PostRoll        config.Duration `yaml:"post_roll,omitempty"`    // and after it (default 30s)
+}
+
+func (r RecordingConfig) clips() clips.CameraConfig {
+	return clips.CameraConfig{
+		MaxBytes: int64(r.MaxGiBPerCamera * (1 << 30)), MaxAge: r.MaxAge.D(),
+		PreRoll: r.PreRoll.D(), PostRoll: r.PostRoll.D(),
+	}
 }
 
 // CentralConfig says how to reach central.
@@ -137,6 +158,12 @@ func (c *Config) Validate() []config.FieldError {
 	}
 	if c.DataDir == "" {
 		add("data_dir", "is required")
+	}
+	if r := c.Recording; r.MaxGiBPerCamera < 0 || r.MinFreeGiB < 0 || r.MaxAge < 0 || r.PreRoll < 0 || r.PostRoll < 0 {
+		add("recording", "budgets and durations must not be negative")
+	}
+	if r := c.Recording; r.MaxGiBPerCamera > 0 && r.MaxGiBPerCamera < 0.5 {
+		add("recording.max_gib_per_camera", "must be at least 0.5 (a 10-minute bucket of 4 Mbit/s video is 0.3 GiB)")
 	}
 	if u, err := url.Parse(c.Central.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		add("central.url", "must be a ws:// or wss:// URL, e.g. wss://central.example:8443/api/v1/edge/ws")

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/edge/outbox"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/streams"
@@ -45,6 +46,7 @@ type Node struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	box     *outbox.Outbox
+	clips   *clips.Store
 	up      *uplink.Uplink
 	cams    []*camera.Camera
 	byID    map[string]CameraConfig
@@ -75,8 +77,19 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.box = box
+	minFree := int64(cfg.Recording.MinFreeGiB * (1 << 30))
+	store, err := clips.Open(clips.Config{
+		Dir: filepath.Join(cfg.DataDir, "clips"), Default: cfg.Recording.clips(), Cameras: cameraIDs(cfg),
+		MinFreeBytes: minFree, Registerer: n.reg, Log: log, OnCondition: n.onClipCondition,
+	})
+	if err != nil {
+		box.Close()
+		return nil, err
+	}
+	n.clips = store
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		store.Close()
 		box.Close()
 		return nil, fmt.Errorf("edge: listen %s: %w", cfg.Listen, err)
 	}
@@ -91,6 +104,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		cam, err := camera.New(c, n, metrics, log)
 		if err != nil {
 			ln.Close()
+			store.Close()
 			box.Close()
 			return nil, err
 		}
@@ -142,6 +156,9 @@ func (n *Node) Close() error {
 		defer cancel()
 		n.httpSrv.Shutdown(ctx)
 		n.wg.Wait()
+		if cerr := n.clips.Close(); cerr != nil {
+			n.log.Error("closing the clip store", "err", cerr)
+		}
 		err = n.box.Close()
 		n.log.Info("edge stopped")
 	})
@@ -168,7 +185,9 @@ func (n *Node) OnMotion(ev camera.Event) {
 	for _, b := range ev.Boxes {
 		a.Boxes = append(a.Boxes, wire.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
 	}
-	n.raise(a)
+	if n.raise(a) {
+		n.pin(a, ev.Camera, ev.Start)
+	}
 }
 
 // OnTamper turns a tamper condition into an alert: a camera that cannot
@@ -201,33 +220,69 @@ func (n *Node) OnTamper(ev camera.TamperEvent) {
 	if ev.Detail != "" {
 		summary += " (" + ev.Detail + ")"
 	}
-	n.raise(wire.Alert{
+	a := wire.Alert{
 		ID: newAlertID(n.cfg.EdgeID, ev.Time), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
 		Source: ev.Camera, Kind: "tamper." + ev.Kind, Severity: sev, Time: ev.Time.UTC(),
 		Summary: summary, Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
-	})
+	}
+	if n.raise(a) && !ev.Cleared && ev.Kind != camera.TamperSignalLost {
+		n.pin(a, ev.Camera, ev.Time)
+	}
 }
 
-// OnAccessUnit will feed the clip store; recording is not wired yet.
-func (n *Node) OnAccessUnit(string, streams.AccessUnit) {}
+// OnAccessUnit records every unit of every camera; it never blocks.
+func (n *Node) OnAccessUnit(cam string, au streams.AccessUnit) { n.clips.Write(cam, au) }
 
-func (n *Node) raise(a wire.Alert) {
+// pin keeps the video around an alert until central has it (or the
+// evidence retention period ends). A refused pin is already a red
+// condition of the store; the alert itself still goes out.
+func (n *Node) pin(a wire.Alert, cam string, at time.Time) {
+	if _, err := n.clips.Pin(a.ID, cam, at, a.Kind); err != nil {
+		n.log.Warn("video for alert not pinned", "alert", a.ID, "camera", cam, "err", err)
+	}
+}
+
+// onClipCondition runs on the store's writer goroutine: raising goes
+// through the outbox (an fsync), so it is handed to a goroutine.
+func (n *Node) onClipCondition(c clips.Condition) {
+	sev := wire.Red
+	if !c.Active {
+		sev = wire.Green
+	}
+	a := wire.Alert{
+		ID: newAlertID(n.cfg.EdgeID, c.Since), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
+		Source: "recorder", Kind: "system.clips." + c.Kind, Severity: sev, Time: c.Since.UTC(), Summary: c.Message,
+	}
+	go n.raise(a)
+}
+
+func cameraIDs(cfg Config) map[string]clips.CameraConfig {
+	m := map[string]clips.CameraConfig{}
+	for _, c := range cfg.Cameras {
+		m[c.ID] = cfg.Recording.clips()
+	}
+	return m
+}
+
+// raise queues an alert durably and reports whether it was stored.
+func (n *Node) raise(a wire.Alert) bool {
 	// Central refuses an invalid alert on every resend, and the outbox is
 	// ordered: one bad alert would block all behind it. Never queue one.
 	if err := a.Validate(); err != nil {
 		n.log.Error("dropping malformed alert (a bug in this edge)", "alert", a.ID, "err", err)
-		return
+		return false
 	}
 	if err := n.box.Append(a); err != nil {
 		// The alert is not durable: say so loudly; the camera keeps running.
 		n.log.Error("ALERT NOT STORED", "alert", a.ID, "source", a.Source, "err", err)
-		return
+		return false
 	}
 	n.alerts.WithLabelValues(a.Kind, string(a.Severity)).Inc()
 	n.log.Info("alert raised", "alert", a.ID, "source", a.Source, "kind", a.Kind, "severity", a.Severity, "time", a.Time)
 	if n.opts.OnAlert != nil {
 		n.opts.OnAlert(a)
 	}
+	return true
 }
 
 func (n *Node) heartbeat() wire.Heartbeat {
