@@ -1,22 +1,31 @@
 package central
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
-// Limits of GET /api/v1/alerts.
+// Limits of the alert and event listings, and of request bodies.
 const (
 	defaultAlertLimit = 100
 	maxAlertLimit     = 1000
+	maxBodyBytes      = 64 << 10
+	actionTimeout     = 10 * time.Second
 )
 
 // alertsPage is the body of GET /api/v1/alerts. Next is the cursor for the
-// following page: the last returned seq, or the requested since if none.
+// following page: the last examined seq, or the requested since if none.
 type alertsPage struct {
 	Alerts []Record `json:"alerts"`
 	Next   uint64   `json:"next"`
@@ -28,24 +37,47 @@ type apiError struct {
 	Param string `json:"param,omitempty"`
 }
 
-// handleAlerts serves GET /api/v1/alerts?since=N&limit=M.
+// handleAlerts serves GET /api/v1/alerts?since=N&limit=M, filtered by
+// site (that site and below), severity (comma list), state (raised,
+// acknowledged, dispatched, resolved or open) and event time (from, to:
+// RFC 3339). Results are in creation order; page on with since=next.
 func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
-	since, ok := queryUint(w, r, "since", 0, 0, math.MaxUint64)
-	if !ok {
+	q := AlertQuery{Site: r.URL.Query().Get("site"), State: r.URL.Query().Get("state")}
+	var ok bool
+	if q.Since, ok = queryUint(w, r, "since", 0, 0, math.MaxUint64); !ok {
 		return
 	}
 	limit, ok := queryUint(w, r, "limit", defaultAlertLimit, 1, maxAlertLimit)
 	if !ok {
 		return
 	}
-	recs, err := s.store.Since(since, int(limit))
+	q.Limit = int(limit)
+	switch q.State {
+	case "", "open", StateRaised, StateAcknowledged, StateDispatched, StateResolved:
+	default:
+		writeError(w, http.StatusBadRequest, "state", "state must be open, raised, acknowledged, dispatched or resolved")
+		return
+	}
+	if sev := r.URL.Query().Get("severity"); sev != "" {
+		q.Severities = map[wire.Severity]bool{}
+		for _, v := range strings.Split(sev, ",") {
+			if !wire.Severity(v).Valid() {
+				writeError(w, http.StatusBadRequest, "severity", "severity must be red, yellow or green (comma-separated)")
+				return
+			}
+			q.Severities[wire.Severity(v)] = true
+		}
+	}
+	if q.From, ok = queryTime(w, r, "from"); !ok {
+		return
+	}
+	if q.To, ok = queryTime(w, r, "to"); !ok {
+		return
+	}
+	recs, next, err := s.store.Query(q)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
-	}
-	next := since
-	if len(recs) > 0 {
-		next = recs[len(recs)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, alertsPage{Alerts: recs, Next: next})
 }
@@ -61,12 +93,22 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
+	rec.normalise()
 	writeJSON(w, http.StatusOK, rec)
 }
 
 // handleSnapshot serves GET /api/v1/alerts/{id}/snapshot.jpg.
 func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
-	jpeg, err := s.store.Snapshot(r.PathValue("id"))
+	s.serveJPEG(w, r, func() ([]byte, error) { return s.store.Snapshot(r.PathValue("id")) })
+}
+
+// handleUpdateSnapshot serves GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg.
+func (s *Server) handleUpdateSnapshot(w http.ResponseWriter, r *http.Request) {
+	s.serveJPEG(w, r, func() ([]byte, error) { return s.store.UpdateSnapshot(r.PathValue("id"), r.PathValue("uid")) })
+}
+
+func (s *Server) serveJPEG(w http.ResponseWriter, r *http.Request, get func() ([]byte, error)) {
+	jpeg, err := get()
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "snapshot not found")
 		return
@@ -79,15 +121,111 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "image/jpeg")
 	h.Set("Content-Length", strconv.Itoa(len(jpeg)))
 	h.Set("X-Content-Type-Options", "nosniff") // the bytes come from an edge
-	// A snapshot never changes once stored under its alert ID.
+	// A snapshot never changes once stored under its alert (or update) ID.
 	h.Set("Cache-Control", "private, max-age=86400, immutable")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(jpeg)
 }
 
-// handleEdges serves GET /api/v1/edges.
-func (s *Server) handleEdges(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"edges": s.edges.statuses()})
+// handleAction serves POST /api/v1/alerts/{id}/{acknowledge|dispatch|resolve}
+// with {"actor": "...", "to": "...", "note": "..."}. It answers the alert
+// as changed, 409 with the alert as it is if its state does not allow the
+// step, 404 for an unknown alert.
+func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
+	act := Action{Name: r.PathValue("action")}
+	switch act.Name {
+	case ActionAcknowledge, ActionDispatch, ActionResolve:
+	default:
+		writeError(w, http.StatusNotFound, "", "unknown action; use acknowledge, dispatch or resolve")
+		return
+	}
+	if !readBody(w, r, &act) {
+		return
+	}
+	actor, err := actorOf(r, act.Actor)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "actor", err.Error())
+		return
+	}
+	act.Actor = actor
+	if err := act.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	o := &op{action: &act, alertID: r.PathValue("id")}
+	if !s.runOp(w, r, o) {
+		return
+	}
+	switch {
+	case errors.Is(o.err, ErrNotFound):
+		writeError(w, http.StatusNotFound, "", "alert not found")
+	case errors.Is(o.err, ErrConflict):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": o.err.Error(), "alert": o.rec})
+	case o.err != nil:
+		s.internalError(w, r, o.err)
+	default:
+		writeJSON(w, http.StatusOK, o.rec)
+	}
+}
+
+// actorOf names who acts. Until users and sessions exist it is the name
+// the console sends; a login will replace this one function.
+func actorOf(_ *http.Request, claimed string) (string, error) {
+	claimed = strings.TrimSpace(claimed)
+	if claimed == "" {
+		return "", errors.New("actor is required (the name of the guard acting)")
+	}
+	return claimed, nil
+}
+
+// runOp submits o to the writer and waits until it is durable; false after
+// answering an error itself.
+func (s *Server) runOp(w http.ResponseWriter, r *http.Request, o *op) bool {
+	done := make(chan error, 1)
+	o.done = func(_ *op, err error) { done <- err }
+	ctx := r.Context()
+	if !s.wr.submit(o, ctx.Done()) {
+		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
+		return false
+	}
+	t := time.NewTimer(actionTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			s.internalError(w, r, err)
+			return false
+		}
+		return true
+	case <-t.C:
+		writeError(w, http.StatusServiceUnavailable, "", "central is busy; the action may still be applied")
+		return false
+	case <-s.wr.done:
+		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
+		return false
+	}
+}
+
+// handleEvents serves GET /api/v1/events?from=&to=&site=&edge=&limit=.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	q := EventQuery{Site: r.URL.Query().Get("site"), Edge: r.URL.Query().Get("edge")}
+	limit, ok := queryUint(w, r, "limit", defaultAlertLimit, 1, maxAlertLimit)
+	if !ok {
+		return
+	}
+	q.Limit = int(limit)
+	if q.From, ok = queryTime(w, r, "from"); !ok {
+		return
+	}
+	if q.To, ok = queryTime(w, r, "to"); !ok {
+		return
+	}
+	events, next, err := s.store.Events(q)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": events, "next": next})
 }
 
 // handleHealthz serves GET /api/v1/healthz.
@@ -96,8 +234,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		"status":             "ok",
 		"time":               time.Now().UTC(),
 		"edges_online":       s.edges.online(),
-		"edges_configured":   len(s.cfg.Edges),
-		"consoles_connected": s.consoles.count(),
+		"edges_configured":   len(s.reg.list()),
+		"consoles_connected": s.wr.consoles(),
 		"last_seq":           s.store.LastSeq(),
 	})
 }
@@ -105,6 +243,39 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 	writeError(w, http.StatusInternalServerError, "", "internal error")
+}
+
+// admin reports whether the request carries the admin token; if not it
+// has answered 403 (no admin token configured) or 401.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) bool {
+	if s.adminSum == nil {
+		writeError(w, http.StatusForbidden, "", "no admin token configured (admin_token_sha256 in central.yaml)")
+		return false
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	sum := sha256.Sum256([]byte(token))
+	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.adminSum) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil-admin"`)
+		writeError(w, http.StatusUnauthorized, "", "admin token required")
+		return false
+	}
+	return true
+}
+
+func decodeHex(s string) []byte {
+	b, _ := hex.DecodeString(s)
+	return b
+}
+
+// readBody decodes a bounded JSON body into v, rejecting unknown fields.
+func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "", "bad JSON body: "+err.Error())
+		return false
+	}
+	return true
 }
 
 // queryUint reads an optional unsigned query parameter within [lo, hi]. On a
@@ -124,6 +295,20 @@ func queryUint(w http.ResponseWriter, r *http.Request, name string, def, lo, hi 
 		return 0, false
 	}
 	return v, true
+}
+
+// queryTime reads an optional RFC 3339 time parameter.
+func queryTime(w http.ResponseWriter, r *http.Request, name string) (time.Time, bool) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return time.Time{}, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, name, name+" must be an RFC 3339 time, e.g. 2026-11-22T03:00:00Z")
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

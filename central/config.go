@@ -7,18 +7,48 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/config"
 )
 
 // Config is central's YAML configuration (central.yaml).
 type Config struct {
-	Listen  string       `yaml:"listen"`   // host:port to bind, e.g. "127.0.0.1:8080"
-	DataDir string       `yaml:"data_dir"` // Badger directory for alerts
-	Edges   []EdgeConfig `yaml:"edges"`
+	// Listen is the console, REST API and /metrics address, plain HTTP: bind
+	// it to loopback or the LAN, or put a TLS proxy in front (deploy/).
+	Listen  string `yaml:"listen"`
+	DataDir string `yaml:"data_dir"` // Badger directory: alerts, edges, enrolment tokens
+	// EdgeHub is where edges connect and enrol, always over TLS.
+	EdgeHub EdgeHubConfig `yaml:"edge_hub,omitempty"`
+	// AdminTokenSHA256 is the hex SHA-256 of the bearer token that may
+	// create enrolment tokens and revoke edges, until users and roles
+	// arrive. Without it those endpoints answer 403.
+	AdminTokenSHA256 string `yaml:"admin_token_sha256,omitempty"`
+	// Township is the site hierarchy: township › village › zone ›
+	// entrance, with cameras and gates under entrances.
+	Township *TownshipConfig `yaml:"township,omitempty"`
+	// Edges are edges configured with a bearer token instead of enrolment
+	// (deprecated: enrolled edges prove a key and pin central's certificate).
+	Edges []EdgeConfig `yaml:"edges,omitempty"`
 }
 
-// EdgeConfig is one enrolled edge box.
+// EdgeHubConfig is the TLS listener for edges.
+type EdgeHubConfig struct {
+	Listen string `yaml:"listen,omitempty"` // e.g. 0.0.0.0:8443; empty: no enrolment, edges only on Listen
+	// CertFile and KeyFile are a real certificate (e.g. Let's Encrypt). Edges
+	// pin its public key at enrolment, so renew it with the same key
+	// (certbot --reuse-key); see deploy/README.md.
+	CertFile string `yaml:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty"`
+	// SelfSignedHosts, used when no certificate is given, are the names and
+	// IPs of a self-signed certificate central makes once and keeps in
+	// data_dir/tls/ (the demo uses this).
+	SelfSignedHosts []string `yaml:"self_signed_hosts,omitempty"`
+	// TokenTTL is the default lifetime of an enrolment token (default 1h).
+	TokenTTL config.Duration `yaml:"token_ttl,omitempty"`
+}
+
+// EdgeConfig is one edge authenticated by a bearer token.
 type EdgeConfig struct {
 	ID     string `yaml:"id"`
 	SiteID string `yaml:"site_id"`
@@ -27,6 +57,12 @@ type EdgeConfig struct {
 	// an edge.
 	TokenSHA256 string `yaml:"token_sha256"`
 }
+
+// Token lifetimes.
+const (
+	defaultTokenTTL = time.Hour
+	maxTokenTTL     = 7 * 24 * time.Hour
+)
 
 // LoadConfig reads and validates central's config file; the error names the
 // file, line and field of every problem.
@@ -38,8 +74,8 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
-// HashToken returns the hex SHA-256 of an edge bearer token, the form kept in
-// EdgeConfig.TokenSHA256.
+// HashToken returns the hex SHA-256 of a bearer token, the form kept in
+// EdgeConfig.TokenSHA256 and Config.AdminTokenSHA256.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
@@ -60,6 +96,47 @@ func (c *Config) Validate() []config.FieldError {
 	if c.DataDir == "" {
 		add("data_dir", "is required")
 	}
+	c.validateEdgeHub(add)
+	if c.AdminTokenSHA256 != "" {
+		if sum, err := hex.DecodeString(c.AdminTokenSHA256); err != nil || len(sum) != sha256.Size {
+			add("admin_token_sha256", "must be 64 hex characters (the SHA-256 of the admin token, not the token)")
+		}
+	}
+	var tree *siteTree
+	if c.Township != nil {
+		var fes []config.FieldError
+		tree, fes = buildSiteTree(c.Township)
+		out = append(out, fes...)
+	}
+	c.validateEdges(add, tree)
+	return out
+}
+
+func (c *Config) validateEdgeHub(add func(field, format string, args ...any)) {
+	h := c.EdgeHub
+	if h.Listen == "" {
+		if h.CertFile != "" || h.KeyFile != "" || len(h.SelfSignedHosts) > 0 {
+			add("edge_hub.listen", "is required when a certificate is configured")
+		}
+		return
+	}
+	if err := checkHostPort(h.Listen); err != nil {
+		add("edge_hub.listen", "%v", err)
+	}
+	switch {
+	case (h.CertFile == "") != (h.KeyFile == ""):
+		add("edge_hub.key_file", "cert_file and key_file go together")
+	case h.CertFile == "" && len(h.SelfSignedHosts) == 0:
+		add("edge_hub.cert_file", "give cert_file and key_file, or self_signed_hosts for a generated certificate")
+	case h.CertFile != "" && len(h.SelfSignedHosts) > 0:
+		add("edge_hub.self_signed_hosts", "set either a certificate or self_signed_hosts, not both")
+	}
+	if d := h.TokenTTL.D(); d != 0 && (d < time.Minute || d > maxTokenTTL) {
+		add("edge_hub.token_ttl", "must be between 1m and %v", maxTokenTTL)
+	}
+}
+
+func (c *Config) validateEdges(add func(field, format string, args ...any), tree *siteTree) {
 	ids := map[string]int{}
 	tokens := map[string]int{}
 	for i, e := range c.Edges {
@@ -71,6 +148,9 @@ func (c *Config) Validate() []config.FieldError {
 			add(f("id"), "%q is already used by edges[%d]", e.ID, prev)
 		default:
 			ids[e.ID] = i
+		}
+		if tree != nil && e.SiteID != "" && !tree.isEntrance(e.SiteID) {
+			add(f("site_id"), "%q is not an entrance of the township (want township/village/zone/entrance)", e.SiteID)
 		}
 		sum, err := hex.DecodeString(e.TokenSHA256)
 		switch {
@@ -88,7 +168,6 @@ func (c *Config) Validate() []config.FieldError {
 			}
 		}
 	}
-	return out
 }
 
 func checkHostPort(s string) error {

@@ -69,3 +69,39 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		t.Fatalf("New with bad config: %v", err)
 	}
 }
+
+func TestEdgeHubAndAdminValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		mut  func(c *Config)
+		want string
+	}{
+		{"cert without key", func(c *Config) { c.EdgeHub = EdgeHubConfig{Listen: ":8443", CertFile: "c.pem"} }, "edge_hub.key_file"},
+		{"no certificate at all", func(c *Config) { c.EdgeHub = EdgeHubConfig{Listen: ":8443"} }, "edge_hub.cert_file"},
+		{"both", func(c *Config) {
+			c.EdgeHub = EdgeHubConfig{Listen: ":8443", CertFile: "c", KeyFile: "k", SelfSignedHosts: []string{"h"}}
+		}, "edge_hub.self_signed_hosts"},
+		{"certificate without listener", func(c *Config) { c.EdgeHub = EdgeHubConfig{SelfSignedHosts: []string{"h"}} }, "edge_hub.listen"},
+		{"bad port", func(c *Config) { c.EdgeHub.Listen = "127.0.0.1:x" }, "edge_hub.listen"},
+		{"ttl too long", func(c *Config) { c.EdgeHub.TokenTTL = 1e18 }, "edge_hub.token_ttl"},
+		{"admin token not a hash", func(c *Config) { c.AdminTokenSHA256 = "secret" }, "admin_token_sha256"},
+		{"township id", func(c *Config) { c.Township = &TownshipConfig{ID: "Bad Name"} }, "township.id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t.TempDir())
+			tc.mut(&cfg)
+			msgs := ""
+			for _, fe := range cfg.Validate() {
+				msgs += fe.Error() + "\n"
+			}
+			if !strings.Contains(msgs, tc.want) {
+				t.Fatalf("validation %q lacks %q", msgs, tc.want)
+			}
+		})
+	}
+	ok := testConfig(t.TempDir())
+	if fes := ok.Validate(); len(fes) != 0 {
+		t.Fatalf("test config invalid: %v", fes)
+	}
+}

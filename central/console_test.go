@@ -1,11 +1,14 @@
 package central
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -122,7 +125,7 @@ func TestConsoleReconnectWithCursorHasNoGapOrDuplicate(t *testing.T) {
 // and a console that keeps up never wait for it.
 func TestConsoleSlowIsCutOffWithoutBlockingOthers(t *testing.T) {
 	s := newServer(t, testConfig(t.TempDir()))
-	s.consoles.queue = 4 // fill quickly; socket buffers still absorb some MB
+	s.wr.queue = 4 // fill quickly; socket buffers still absorb some MB
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -189,5 +192,128 @@ func TestConsoleSlowIsCutOffWithoutBlockingOthers(t *testing.T) {
 	edge.sendAlert(testAlert(northID, "after-cut"))
 	if g := <-goodSeqs; g.err != nil || g.seq != uint64(sent+1) {
 		t.Fatalf("good console after cut: %+v", g)
+	}
+}
+
+// A console that starts from a snapshot and then keeps dropping and
+// resuming from its cursor, while alerts arrive and guards act on them,
+// sees every change (new alerts and updates) exactly once, in order.
+func TestConsoleResumeCoversUpdates(t *testing.T) {
+	const alerts = 60
+	s := startServer(t)
+	fresh := dialConsoleFresh(t, s, "")
+	m := fresh.next()
+	if m.Type != consoleSnapshot || m.Seq != 0 {
+		t.Fatalf("first message %+v, want an empty snapshot", m)
+	}
+	fresh.ws.Close()
+	cursor := m.Seq
+
+	edge := connectEdge(t, s, northID, northToken)
+	done := make(chan error, 1)
+	go func() {
+		// Every alert is acknowledged by a guard right after it arrives:
+		// two changes per alert, from two different writers (edge and API).
+		for i := range alerts {
+			id := fmt.Sprintf("c-%03d", i)
+			frame, _ := marshalAlert(testAlert(northID, id))
+			if err := edge.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+				done <- err
+				return
+			}
+			for {
+				body, _ := json.Marshal(map[string]string{"actor": "ann"})
+				resp, err := http.Post("http://"+s.Addr()+"/api/v1/alerts/"+id+"/acknowledge", "application/json", bytes.NewReader(body))
+				if err != nil {
+					done <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				time.Sleep(time.Millisecond) // the alert is not stored yet
+			}
+		}
+		done <- nil
+	}()
+
+	var seen []consoleMsgIn
+	for conn := 0; len(seen) < 2*alerts; conn++ {
+		if conn > 4*alerts {
+			t.Fatalf("no progress after %d connections; seen %d", conn, len(seen))
+		}
+		c := dialConsole(t, s, cursor)
+		for n := 0; n < 1+conn%7 && len(seen) < 2*alerts; {
+			m := c.next()
+			if m.Type == "ready" {
+				continue
+			}
+			if m.Seq != cursor+1 {
+				t.Fatalf("connection %d from %d: got %s seq %d, want %d", conn, cursor, m.Type, m.Seq, cursor+1)
+			}
+			seen = append(seen, m)
+			cursor = m.Seq
+			n++
+		}
+		c.ws.Close()
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	alertsSeen, updates := map[string]int{}, map[string]int{}
+	for _, m := range seen {
+		if m.Type == "alert" {
+			alertsSeen[m.Alert.ID]++
+		} else if m.Alert.State == StateAcknowledged {
+			updates[m.Alert.ID]++
+		}
+	}
+	for i := range alerts {
+		id := fmt.Sprintf("c-%03d", i)
+		if alertsSeen[id] != 1 || updates[id] != 1 {
+			t.Fatalf("%s seen as alert %d times and acknowledged %d times", id, alertsSeen[id], updates[id])
+		}
+	}
+}
+
+// In batch mode a console behind the feed gets several messages per
+// frame, one per line, and still every change once, in order.
+func TestConsoleBatchMode(t *testing.T) {
+	const total = 300
+	s := startServer(t)
+	edge := connectEdge(t, s, northID, northToken)
+	for i := 1; i <= total/2; i++ {
+		frame, _ := marshalAlert(testAlert(northID, fmt.Sprintf("m-%03d", i)))
+		edge.sendRaw(frame)
+	}
+	edge.expectAck(fmt.Sprintf("m-%03d", total/2))
+	c := dialConsoleURL(t, fmt.Sprintf("ws://%s/api/v1/console/ws?since=0&batch=1", s.Addr()))
+	go func() {
+		for i := total/2 + 1; i <= total; i++ {
+			frame, _ := marshalAlert(testAlert(northID, fmt.Sprintf("m-%03d", i)))
+			if edge.ws.WriteMessage(websocket.TextMessage, frame) != nil {
+				return
+			}
+		}
+	}()
+	var seq uint64
+	for seq < total {
+		m := c.next()
+		if m.Type == "ready" {
+			continue
+		}
+		if m.Type != "alert" || m.Seq != seq+1 {
+			t.Fatalf("after %d: %+v", seq, m)
+		}
+		seq = m.Seq
+	}
+	t.Logf("%d alerts in %d frames", total, c.frames)
+	if c.frames >= total {
+		t.Fatalf("%d frames for %d alerts: nothing batched", c.frames, total)
+	}
+	var e apiError
+	if resp := getJSON(t, s, "/api/v1/console/ws?batch=2", &e); resp.StatusCode != http.StatusBadRequest || e.Param != "batch" {
+		t.Fatalf("batch=2: %d %+v", resp.StatusCode, e)
 	}
 }

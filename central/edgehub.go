@@ -2,13 +2,13 @@ package central
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,19 +16,19 @@ import (
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
-// ingestFunc stores an alert and, if it is new, fans it out to consoles.
-// The hub needs nothing else from its parent.
-type ingestFunc func(a wire.Alert) (rec Record, inserted bool, err error)
+// ErrEdgeOffline is returned for a request to an edge with no connection.
+var ErrEdgeOffline = errors.New("edge is not connected")
 
 // edgeHub authenticates edge websockets, keeps at most one live connection
-// per edge, and remembers what each edge last reported.
+// per edge, remembers what each edge last reported, and carries central's
+// requests down to edges.
 type edgeHub struct {
 	log      *slog.Logger
 	met      *metrics
-	ingest   ingestFunc
-	edges    []EdgeConfig // in config order, for listing
-	hashes   [][]byte     // decoded token_sha256, same index as edges
+	reg      *registry
+	wr       *writer
 	upgrader websocket.Upgrader
+	reqSeq   atomic.Uint64
 
 	mu    sync.Mutex
 	conns map[string]*edgeConn  // current connection per edge ID
@@ -36,104 +36,135 @@ type edgeHub struct {
 }
 
 // edgeState is what central knows about an edge from its connection and
-// heartbeats; it lives only in memory.
+// heartbeats; it lives only in memory (last-seen also in the registry).
 type edgeState struct {
-	online      bool
-	remote      string
-	software    string
-	connectedAt time.Time
-	lastSeen    time.Time
-	outbox      int
-	cameras     []wire.CameraStatus
+	online         bool
+	remote         string
+	software       string
+	configRevision string
+	clockOffset    time.Duration
+	connectedAt    time.Time
+	lastSeen       time.Time
+	hb             wire.Heartbeat
 }
 
-// EdgeStatus is one configured edge as GET /api/v1/edges reports it.
+// EdgeStatus is one edge as GET /api/v1/edges reports it.
 type EdgeStatus struct {
-	ID          string              `json:"id"`
-	SiteID      string              `json:"site_id"`
-	Online      bool                `json:"online"`
-	Remote      string              `json:"remote,omitempty"`
-	Software    string              `json:"software,omitempty"`
-	ConnectedAt time.Time           `json:"connected_at,omitzero"`
-	LastSeen    time.Time           `json:"last_seen,omitzero"`
-	Outbox      int                 `json:"outbox"`
-	Cameras     []wire.CameraStatus `json:"cameras"`
+	ID             string              `json:"id"`
+	SiteID         string              `json:"site_id"`
+	Kind           string              `json:"kind"`
+	Online         bool                `json:"online"`
+	Remote         string              `json:"remote,omitempty"`
+	Software       string              `json:"software,omitempty"`
+	ConfigRevision string              `json:"config_revision,omitempty"`
+	ClockOffsetMS  int64               `json:"clock_offset_ms"`
+	ConnectedAt    time.Time           `json:"connected_at,omitzero"`
+	LastSeen       time.Time           `json:"last_seen,omitzero"`
+	Outbox         int                 `json:"outbox"`
+	OutboxBytes    int64               `json:"outbox_bytes"`
+	OutboxDropped  uint64              `json:"outbox_dropped"`
+	Cameras        []wire.CameraStatus `json:"cameras"`
+	Gates          []wire.GateStatus   `json:"gates"`
+	Disk           *wire.DiskStatus    `json:"disk,omitempty"`
+	CPUPercent     float64             `json:"cpu_percent"`
+	EnrolledAt     time.Time           `json:"enrolled_at,omitzero"`
+	RevokedAt      time.Time           `json:"revoked_at,omitzero"`
+	RevokedBy      string              `json:"revoked_by,omitempty"`
 }
 
-func newEdgeHub(edges []EdgeConfig, log *slog.Logger, met *metrics, ingest ingestFunc) *edgeHub {
-	h := &edgeHub{
-		log:    log,
-		met:    met,
-		ingest: ingest,
-		edges:  edges,
-		conns:  map[string]*edgeConn{},
-		state:  map[string]*edgeState{},
-	}
-	for _, e := range edges {
-		sum, _ := hex.DecodeString(e.TokenSHA256) // checked by Config.Validate
-		h.hashes = append(h.hashes, sum)
-		h.state[e.ID] = &edgeState{}
-	}
-	return h
+func newEdgeHub(reg *registry, wr *writer, log *slog.Logger, met *metrics) *edgeHub {
+	return &edgeHub{log: log, met: met, reg: reg, wr: wr,
+		conns: map[string]*edgeConn{}, state: map[string]*edgeState{}}
 }
 
-// authenticate finds the edge whose token hash matches the request's bearer
-// token. Every configured hash is compared in constant time, so timing does
-// not reveal how close a guess was or which edge it matched.
-func (h *edgeHub) authenticate(r *http.Request) (EdgeConfig, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return EdgeConfig{}, false
-	}
-	sum := sha256.Sum256([]byte(token))
-	found := -1
-	for i, want := range h.hashes {
-		if subtle.ConstantTimeCompare(sum[:], want) == 1 {
-			found = i
+// identity is who a connection claims to be before it has proved it.
+type identity struct {
+	rec    EdgeRecord
+	bearer bool // authenticated by a bearer token before the upgrade
+}
+
+// identify names the edge behind an upgrade request: a token edge by its
+// bearer token, an enrolled edge by the ID header (it proves its key in
+// the signed hello). Strangers and revoked edges never get a websocket.
+func (h *edgeHub) identify(r *http.Request) (identity, int, string) {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, token, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			return identity{}, http.StatusUnauthorized, "malformed Authorization header"
 		}
+		rec, ok := h.reg.byToken(token)
+		if !ok {
+			return identity{}, http.StatusUnauthorized, "missing or unknown edge token"
+		}
+		if rec.Revoked() {
+			return identity{}, http.StatusForbidden, "edge revoked"
+		}
+		return identity{rec: rec, bearer: true}, 0, ""
 	}
-	if found < 0 {
-		return EdgeConfig{}, false
+	id := r.Header.Get(wire.EdgeIDHeader)
+	if id == "" {
+		return identity{}, http.StatusUnauthorized, "missing or unknown edge token"
 	}
-	return h.edges[found], true
+	rec, ok := h.reg.get(id)
+	switch {
+	case !ok || rec.Kind != EdgeEnrolled:
+		return identity{}, http.StatusUnauthorized, "unknown edge; enrol it first"
+	case rec.Revoked():
+		return identity{}, http.StatusForbidden, "edge revoked; enrol it again"
+	}
+	return identity{rec: rec}, 0, ""
 }
 
-// serve handles GET /api/v1/edge/ws until the connection ends. The token is
-// checked before the upgrade so a stranger never gets a websocket.
+// serve handles GET /api/v1/edge/ws until the connection ends.
 func (h *edgeHub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	edge, ok := h.authenticate(r)
-	if !ok {
-		h.met.edgeRejected.WithLabelValues(rejectUnauthorized).Inc()
-		h.log.Warn("edge refused: missing or unknown bearer token",
-			"remote", r.RemoteAddr, "has_authorization", r.Header.Get("Authorization") != "")
+	id, status, msg := h.identify(r)
+	if status != 0 {
+		reason := rejectUnauthorized
+		if status == http.StatusForbidden {
+			reason = rejectRevoked
+		}
+		h.met.edgeRejected.WithLabelValues(reason).Inc()
+		h.log.Warn("edge refused before upgrade", "reason", msg, "remote", r.RemoteAddr,
+			"edge_header", r.Header.Get(wire.EdgeIDHeader), "has_authorization", r.Header.Get("Authorization") != "")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil-edge"`)
-		writeError(w, http.StatusUnauthorized, "", "missing or unknown edge token")
+		writeError(w, status, "", msg)
 		return
 	}
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// Upgrade has already answered with an HTTP error.
-		h.log.Warn("edge websocket upgrade failed", "edge_id", edge.ID, "remote", r.RemoteAddr, "err", err)
+		h.log.Warn("edge websocket upgrade failed", "edge_id", id.rec.ID, "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c := newEdgeConn(ws, edge, r.RemoteAddr, h.log)
+	c := newEdgeConn(ws, id, r.RemoteAddr, h.log)
 	c.run(ctx, h)
 }
 
 // register makes c the edge's current connection and closes the one it
 // replaces: an edge that reconnects after a network drop often does so
-// before central has noticed the old socket is dead.
-func (h *edgeHub) register(c *edgeConn, hello wire.Hello) {
+// before central has noticed the old socket is dead. It refuses c if the
+// edge was revoked (or re-enrolled with another key) since it said hello;
+// revoke changes the registry before it looks for connections, so one of
+// the two always sees the other.
+func (h *edgeHub) register(c *edgeConn, hello wire.Hello) bool {
 	now := time.Now().UTC()
 	h.mu.Lock()
+	if !h.reg.active(c.edge.ID, c.edge.PublicKey) {
+		h.mu.Unlock()
+		return false
+	}
 	old := h.conns[c.edge.ID]
 	h.conns[c.edge.ID] = c
 	st := h.state[c.edge.ID]
-	st.online = true
-	st.remote = c.remote
-	st.software = hello.Software
-	st.connectedAt = now
-	st.lastSeen = now
+	if st == nil {
+		st = &edgeState{}
+		h.state[c.edge.ID] = st
+	}
+	st.online, st.remote, st.software, st.configRevision = true, c.remote, hello.Software, hello.ConfigRevision
+	st.connectedAt, st.lastSeen = now, now
+	if !hello.Time.IsZero() {
+		st.clockOffset = now.Sub(hello.Time)
+	}
 	if old == nil {
 		h.met.edgesConnected.Inc()
 	}
@@ -142,19 +173,38 @@ func (h *edgeHub) register(c *edgeConn, hello wire.Hello) {
 	if old != nil {
 		c.log.Warn("edge connected again; closing its previous connection", "old_remote", old.remote)
 		old.stop(websocket.CloseNormalClosure, "replaced by a newer connection of the same edge")
+	} else {
+		h.wr.announce(consoleMsg{Type: consoleEdge, Edge: &EdgePresence{ID: c.edge.ID, SiteID: c.edge.SiteID, Online: true, LastSeen: now}})
 	}
+	return true
 }
 
 // unregister forgets c unless a newer connection has already replaced it.
 func (h *edgeHub) unregister(c *edgeConn) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.conns[c.edge.ID] != c {
+		h.mu.Unlock()
 		return
 	}
 	delete(h.conns, c.edge.ID)
-	h.state[c.edge.ID].online = false
+	st := h.state[c.edge.ID]
+	st.online = false
+	lastSeen := st.lastSeen
 	h.met.edgesConnected.Dec()
+	h.mu.Unlock()
+	h.reg.touch(c.edge.ID, lastSeen)
+	h.wr.announce(consoleMsg{Type: consoleEdge, Edge: &EdgePresence{ID: c.edge.ID, SiteID: c.edge.SiteID, LastSeen: lastSeen}})
+}
+
+// kick closes an edge's connection at once (revocation, new key).
+func (h *edgeHub) kick(id string, code int, reason string) {
+	h.mu.Lock()
+	c := h.conns[id]
+	h.mu.Unlock()
+	if c != nil {
+		c.log.Warn("closing edge connection", "reason", reason)
+		c.stop(code, reason)
+	}
 }
 
 // seen records that c's edge sent a frame, and the heartbeat if it was one.
@@ -167,24 +217,35 @@ func (h *edgeHub) seen(c *edgeConn, hb *wire.Heartbeat) {
 	st := h.state[c.edge.ID]
 	st.lastSeen = time.Now().UTC()
 	if hb != nil {
-		st.outbox = hb.Outbox
-		st.cameras = append([]wire.CameraStatus(nil), hb.Cameras...)
+		st.hb = *hb
+		st.hb.Cameras = append([]wire.CameraStatus(nil), hb.Cameras...)
+		st.hb.Gates = append([]wire.GateStatus(nil), hb.Gates...)
 	}
 }
 
-// statuses lists every configured edge in config order.
+// statuses lists every known edge: token edges in config order, then
+// enrolled edges by ID.
 func (h *edgeHub) statuses() []EdgeStatus {
+	recs := h.reg.list()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]EdgeStatus, 0, len(h.edges))
-	for _, e := range h.edges {
-		st := h.state[e.ID]
-		cams := append([]wire.CameraStatus{}, st.cameras...)
-		out = append(out, EdgeStatus{
-			ID: e.ID, SiteID: e.SiteID, Online: st.online, Remote: st.remote,
-			Software: st.software, ConnectedAt: st.connectedAt, LastSeen: st.lastSeen,
-			Outbox: st.outbox, Cameras: cams,
-		})
+	out := make([]EdgeStatus, 0, len(recs))
+	for _, e := range recs {
+		s := EdgeStatus{ID: e.ID, SiteID: e.SiteID, Kind: e.Kind, LastSeen: e.LastSeen,
+			EnrolledAt: e.EnrolledAt, RevokedAt: e.RevokedAt, RevokedBy: e.RevokedBy,
+			Cameras: []wire.CameraStatus{}, Gates: []wire.GateStatus{}, CPUPercent: -1}
+		if st := h.state[e.ID]; st != nil {
+			s.Online, s.Remote, s.Software, s.ConfigRevision = st.online, st.remote, st.software, st.configRevision
+			s.ClockOffsetMS, s.ConnectedAt, s.LastSeen = st.clockOffset.Milliseconds(), st.connectedAt, st.lastSeen
+			s.Outbox, s.OutboxBytes, s.OutboxDropped = st.hb.Outbox, st.hb.OutboxBytes, st.hb.OutboxDropped
+			s.Cameras = append(s.Cameras, st.hb.Cameras...)
+			s.Gates = append(s.Gates, st.hb.Gates...)
+			s.Disk = st.hb.Disk
+			if !st.hb.Time.IsZero() {
+				s.CPUPercent = st.hb.CPUPercent
+			}
+		}
+		out = append(out, s)
 	}
 	return out
 }
@@ -194,4 +255,37 @@ func (h *edgeHub) online() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.conns)
+}
+
+// request sends req to an edge and returns the channel its response parts
+// arrive on. The channel is closed after the final part, or early if the
+// edge goes away or the reader of the channel falls behind; cancel must be
+// called when the caller is done.
+func (h *edgeHub) request(ctx context.Context, edgeID string, req wire.Request) (<-chan wire.Response, func(), error) {
+	h.mu.Lock()
+	c := h.conns[edgeID]
+	h.mu.Unlock()
+	if c == nil {
+		return nil, nil, ErrEdgeOffline
+	}
+	req.ID = fmt.Sprintf("r%d", h.reqSeq.Add(1))
+	if err := req.Validate(); err != nil {
+		return nil, nil, err
+	}
+	frame, err := wire.Marshal(wire.TypeRequest, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := c.expect(req.ID)
+	cancel := func() { c.forget(req.ID) }
+	select {
+	case c.out <- frame:
+	case <-c.quit:
+		cancel()
+		return nil, nil, ErrEdgeOffline
+	case <-ctx.Done():
+		cancel()
+		return nil, nil, ctx.Err()
+	}
+	return ch, cancel, nil
 }

@@ -94,7 +94,7 @@ func TestEdgeAlertStoredAndAcked(t *testing.T) {
 	console.expectAlert("n-1", 1)
 
 	// Frame types from a newer edge are ignored, not fatal.
-	edge.sendRaw([]byte(`{"v":1,"type":"clip_index","body":{"clips":[]}}`))
+	edge.sendRaw([]byte(`{"v":2,"type":"clip_index","body":{"clips":[]}}`))
 	// A snapshot near the frame limit (base64 grows it by a third) is stored whole.
 	big := testAlert(northID, "n-2")
 	jpg := testJPEG(t)
@@ -160,8 +160,8 @@ func TestEdgeBadFrameClosesOnlyThatConnection(t *testing.T) {
 		metric string
 	}{
 		{"malformed json", []byte(`{"v":1,"type":"alert","body":{`), websocket.CloseUnsupportedData, "malformed envelope", "bad_frame"},
-		{"wrong envelope version", envelope(2, "alert", "{}"), websocket.CloseUnsupportedData, "unsupported envelope version", "bad_frame"},
-		{"malformed alert body", envelope(1, "alert", `{"id":5}`), websocket.CloseUnsupportedData, "malformed alert body", "bad_frame"},
+		{"wrong envelope version", envelope(1, "alert", "{}"), websocket.CloseUnsupportedData, "unsupported envelope version", "bad_frame"},
+		{"malformed alert body", envelope(wire.Version, "alert", `{"id":5}`), websocket.CloseUnsupportedData, "malformed alert body", "bad_frame"},
 		{"invalid alert", alertFrame(func(a *wire.Alert) { a.Severity = "purple" }), websocket.CloseUnsupportedData, `alert "bad" rejected: alert: unknown severity`, "invalid_alert"},
 		{"alert for another edge", alertFrame(func(a *wire.Alert) { a.EdgeID = southID }), websocket.ClosePolicyViolation, "claims edge", "edge_mismatch"},
 		{"alert for another site", alertFrame(func(a *wire.Alert) { a.SiteID = "elsewhere" }), websocket.ClosePolicyViolation, "claims site", "edge_mismatch"},

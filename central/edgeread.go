@@ -1,6 +1,8 @@
 package central
 
 import (
+	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -33,10 +35,22 @@ func (c *edgeConn) drain() {
 }
 
 func (c *edgeConn) readLoop(h *edgeHub) {
-	c.ws.SetReadLimit(wire.MaxFrameBytes)
+	// Until the edge has proved who it is, it may send one small frame.
+	c.ws.SetReadLimit(wire.MaxHelloBytes)
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(readTimeout))
 	})
+	nonce := make([]byte, wire.NonceBytes)
+	if _, err := rand.Read(nonce); err != nil {
+		panic("central: no randomness for a challenge: " + err.Error())
+	}
+	challenge, err := wire.Marshal(wire.TypeChallenge, wire.Challenge{Nonce: nonce, Time: time.Now().UTC()})
+	if err != nil {
+		panic("central: challenge does not marshal: " + err.Error())
+	}
+	if !c.send(challenge) {
+		return
+	}
 
 	_ = c.ws.SetReadDeadline(time.Now().Add(helloTimeout))
 	_, frame, err := c.ws.ReadMessage()
@@ -44,21 +58,25 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 		c.readFailed(h, err)
 		return
 	}
-	hello, err := c.parseHello(frame)
+	hello, code, err := c.parseHello(frame, nonce)
 	if err != nil {
-		c.reject(h, rejectHello, websocket.ClosePolicyViolation, err.Error())
+		metric := rejectHello
+		if code == wire.CloseUnauthorized {
+			metric = rejectUnauthorized
+		}
+		c.reject(h, metric, code, err.Error())
 		return
 	}
-	welcome, err := wire.Marshal(wire.TypeWelcome, wire.Welcome{Time: time.Now().UTC()})
+	if !h.register(c, hello) {
+		c.reject(h, rejectRevoked, wire.CloseRevoked, "edge revoked")
+		return
+	}
+	c.ws.SetReadLimit(wire.MaxFrameBytes)
+	c.log.Info("edge connected", "software", hello.Software, "config_revision", hello.ConfigRevision,
+		"clock_offset", time.Since(hello.Time).Round(time.Millisecond).String(), "bearer", c.bearer)
+	welcome, err := wire.Marshal(wire.TypeWelcome, wire.Welcome{Time: time.Now().UTC(), SiteID: c.edge.SiteID})
 	if err != nil {
 		panic("central: welcome does not marshal: " + err.Error())
-	}
-	h.register(c, hello)
-	if hello.Time.IsZero() {
-		c.log.Info("edge connected", "software", hello.Software)
-	} else {
-		c.log.Info("edge connected", "software", hello.Software,
-			"clock_offset", hello.Time.Sub(time.Now()).Round(time.Millisecond).String())
 	}
 	if !c.send(welcome) {
 		return
@@ -77,27 +95,38 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 	}
 }
 
-// parseHello checks that the first frame is a hello from the edge that owns
-// the token.
-func (c *edgeConn) parseHello(frame []byte) (wire.Hello, error) {
+// parseHello checks that the first frame is a hello from the edge that
+// was named in the upgrade, signed over this connection's nonce with the
+// edge's enrolled key (a bearer-token edge proved itself before the
+// upgrade). It returns the close code to refuse with.
+func (c *edgeConn) parseHello(frame, nonce []byte) (wire.Hello, int, error) {
 	var hello wire.Hello
 	env, err := wire.Unmarshal(frame)
 	if err != nil {
-		return hello, err
+		return hello, websocket.ClosePolicyViolation, err
 	}
 	if env.Type != wire.TypeHello {
-		return hello, fmt.Errorf("first frame must be %q, got %q", wire.TypeHello, env.Type)
+		return hello, websocket.ClosePolicyViolation, fmt.Errorf("first frame must be %q, got %q", wire.TypeHello, env.Type)
 	}
 	if err := wire.DecodeBody(env, &hello); err != nil {
-		return hello, err
+		return hello, websocket.ClosePolicyViolation, err
 	}
 	if hello.EdgeID != c.edge.ID {
-		return hello, fmt.Errorf("hello from edge %q but the token belongs to edge %q", hello.EdgeID, c.edge.ID)
+		return hello, websocket.ClosePolicyViolation, fmt.Errorf("hello from edge %q but the credential belongs to edge %q", hello.EdgeID, c.edge.ID)
 	}
 	if hello.SiteID != "" && c.edge.SiteID != "" && hello.SiteID != c.edge.SiteID {
-		return hello, fmt.Errorf("hello for site %q but edge %q is enrolled at site %q", hello.SiteID, c.edge.ID, c.edge.SiteID)
+		return hello, websocket.ClosePolicyViolation, fmt.Errorf("hello for site %q but edge %q is enrolled at site %q", hello.SiteID, c.edge.ID, c.edge.SiteID)
 	}
-	return hello, nil
+	if c.bearer {
+		return hello, 0, nil
+	}
+	if !bytes.Equal(hello.Nonce, nonce) {
+		return hello, wire.CloseUnauthorized, errors.New("hello does not answer this connection's challenge")
+	}
+	if !verifyHello(c.edge.PublicKey, &hello) {
+		return hello, wire.CloseUnauthorized, errors.New("hello signature does not match the enrolled key")
+	}
+	return hello, 0, nil
 }
 
 // handle processes one frame after hello; false ends the connection.
@@ -107,10 +136,14 @@ func (c *edgeConn) handle(h *edgeHub, frame []byte) bool {
 		c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
 		return false
 	}
+	h.seen(c, nil)
 	switch env.Type {
 	case wire.TypeAlert:
-		h.seen(c, nil)
 		return c.handleAlert(h, env)
+	case wire.TypeAlertUpdate:
+		return c.handleUpdate(h, env)
+	case wire.TypeEventBatch:
+		return c.handleEvents(h, env)
 	case wire.TypeHeartbeat:
 		var hb wire.Heartbeat
 		if err := wire.DecodeBody(env, &hb); err != nil {
@@ -118,13 +151,19 @@ func (c *edgeConn) handle(h *edgeHub, frame []byte) bool {
 			return false
 		}
 		h.seen(c, &hb)
+	case wire.TypeResponse:
+		var r wire.Response
+		if err := wire.DecodeBody(env, &r); err != nil {
+			c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+			return false
+		}
+		c.deliver(r)
 	case wire.TypeHello:
 		c.reject(h, rejectHello, websocket.ClosePolicyViolation, "hello sent twice on one connection")
 		return false
 	default:
 		// A newer edge may speak types this central does not know yet;
 		// ignoring them keeps mixed versions working.
-		h.seen(c, nil)
 		if !c.unknownTypes[env.Type] {
 			c.unknownTypes[env.Type] = true
 			c.log.Warn("ignoring frames of unknown type", "type", env.Type)
@@ -133,9 +172,9 @@ func (c *edgeConn) handle(h *edgeHub, frame []byte) bool {
 	return true
 }
 
-// handleAlert stores one alert and acknowledges it. A re-sent alert is
-// acknowledged again, because the edge re-sends exactly those whose first
-// ack it never saw.
+// handleAlert checks one alert and hands it to the writer, which
+// acknowledges it once stored. A re-sent alert is acknowledged again,
+// because the edge re-sends exactly those whose first ack it never saw.
 func (c *edgeConn) handleAlert(h *edgeHub, env wire.Envelope) bool {
 	var a wire.Alert
 	if err := wire.DecodeBody(env, &a); err != nil {
@@ -160,27 +199,83 @@ func (c *edgeConn) handleAlert(h *edgeHub, env wire.Envelope) bool {
 			fmt.Sprintf("alert %s claims site %q but edge %q is enrolled at site %q", a.ID, a.SiteID, c.edge.ID, c.edge.SiteID))
 		return false
 	}
+	return c.submit(h, &op{alert: &a}, a.ID, func(o *op) {
+		h.met.alertsReceived.Inc()
+		if o.changed {
+			c.log.Info("alert stored", "alert_id", o.rec.ID, "seq", o.rec.Seq,
+				"severity", o.rec.Severity, "kind", o.rec.Kind, "source", o.rec.Source)
+		} else {
+			h.met.alertsDuplicate.Inc()
+			c.log.Debug("duplicate alert acknowledged again", "alert_id", o.rec.ID, "seq", o.rec.Seq)
+		}
+	})
+}
 
-	rec, inserted, err := h.ingest(a)
-	if err != nil {
-		// No ack: the edge keeps the alert in its outbox and re-sends it.
-		c.log.Error("storing alert failed", "alert_id", a.ID, "err", err)
-		c.stop(websocket.CloseInternalServerErr, "central could not store the alert; retry later")
+func (c *edgeConn) handleUpdate(h *edgeHub, env wire.Envelope) bool {
+	var u wire.AlertUpdate
+	if err := wire.DecodeBody(env, &u); err != nil {
+		c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
 		return false
 	}
-	h.met.alertsReceived.Inc()
-	if inserted {
-		c.log.Info("alert stored", "alert_id", rec.ID, "seq", rec.Seq,
-			"severity", rec.Severity, "kind", rec.Kind, "source", rec.Source)
-	} else {
-		h.met.alertsDuplicate.Inc()
-		c.log.Debug("duplicate alert acknowledged again", "alert_id", rec.ID, "seq", rec.Seq)
+	if err := u.Validate(); err != nil {
+		c.reject(h, rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("alert_update %q rejected: %v", u.ID, err))
+		return false
 	}
-	ack, err := wire.Marshal(wire.TypeAck, wire.Ack{IDs: []string{a.ID}})
-	if err != nil {
-		panic("central: ack does not marshal: " + err.Error())
+	if u.EdgeID != c.edge.ID {
+		c.reject(h, rejectEdgeMismatch, websocket.ClosePolicyViolation,
+			fmt.Sprintf("alert_update %s claims edge %q but this connection is edge %q", u.ID, u.EdgeID, c.edge.ID))
+		return false
 	}
-	return c.send(ack)
+	return c.submit(h, &op{update: &u}, u.ID, func(o *op) {
+		if o.err != nil {
+			// Acknowledged all the same: re-sending cannot make it apply.
+			c.log.Warn("alert update not applied", "update_id", u.ID, "err", o.err)
+		}
+	})
+}
+
+func (c *edgeConn) handleEvents(h *edgeHub, env wire.Envelope) bool {
+	var b wire.EventBatch
+	if err := wire.DecodeBody(env, &b); err != nil {
+		c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+		return false
+	}
+	if err := b.Validate(); err != nil {
+		c.reject(h, rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("event_batch %q rejected: %v", b.ID, err))
+		return false
+	}
+	if b.EdgeID != c.edge.ID {
+		c.reject(h, rejectEdgeMismatch, websocket.ClosePolicyViolation,
+			fmt.Sprintf("event_batch %s claims edge %q but this connection is edge %q", b.ID, b.EdgeID, c.edge.ID))
+		return false
+	}
+	return c.submit(h, &op{events: &b, site: c.edge.SiteID}, b.ID, func(*op) {})
+}
+
+// submit hands o to the writer. Once o is stored, stored runs (in the
+// writer goroutine: it must not block) and the ID is acknowledged. If
+// storing fails the connection ends without an ack, and the edge keeps the
+// item and re-sends it.
+func (c *edgeConn) submit(h *edgeHub, o *op, id string, stored func(*op)) bool {
+	select {
+	case c.inflight <- struct{}{}:
+	case <-c.quit:
+		return false
+	}
+	o.done = func(o *op, err error) {
+		<-c.inflight
+		if err != nil {
+			c.stop(websocket.CloseInternalServerErr, "central could not store the item; retry later")
+			return
+		}
+		stored(o)
+		c.queueAck(id)
+	}
+	if !h.wr.submit(o, c.quit) {
+		<-c.inflight
+		return false
+	}
+	return true
 }
 
 // readFailed logs why reading stopped and ends the connection.
@@ -189,7 +284,7 @@ func (c *edgeConn) readFailed(h *edgeHub, err error) {
 	var netErr net.Error
 	select {
 	case <-c.quit:
-		// We were already closing (replaced, shutting down, write failed).
+		// We were already closing (replaced, revoked, shutting down, write failed).
 		c.log.Debug("edge connection ended", "err", err)
 		return
 	default:

@@ -27,6 +27,7 @@ const (
 	southID    = "gate-south"
 	southToken = "south-secret-token"
 	siteID     = "village-7"
+	adminToken = "admin-secret-token"
 	waitFor    = 5 * time.Second // upper bound for anything a test waits on
 )
 
@@ -39,8 +40,10 @@ func testLogger() *slog.Logger {
 
 func testConfig(dir string) Config {
 	return Config{
-		Listen:  "127.0.0.1:0",
-		DataDir: dir,
+		Listen:           "127.0.0.1:0",
+		DataDir:          dir,
+		EdgeHub:          EdgeHubConfig{Listen: "127.0.0.1:0", SelfSignedHosts: []string{"127.0.0.1"}},
+		AdminTokenSHA256: HashToken(adminToken),
 		Edges: []EdgeConfig{
 			{ID: northID, SiteID: siteID, TokenSHA256: HashToken(northToken)},
 			{ID: southID, SiteID: siteID, TokenSHA256: HashToken(southToken)},
@@ -104,8 +107,9 @@ func testAlert(edgeID, id string) wire.Alert {
 
 // edgeClient is a real websocket client speaking the wire protocol.
 type edgeClient struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t     *testing.T
+	ws    *websocket.Conn
+	acked map[string]bool // acknowledged IDs not yet expected by the test
 }
 
 func dialEdge(s *Server, token string) (*websocket.Conn, *http.Response, error) {
@@ -126,7 +130,26 @@ func connectEdge(t *testing.T, s *Server, id, token string) *edgeClient {
 	}
 	e := &edgeClient{t: t, ws: ws}
 	t.Cleanup(func() { ws.Close() })
+	e.readChallenge()
 	e.send(wire.TypeHello, wire.Hello{EdgeID: id, SiteID: siteID, Software: "test", Time: time.Now().UTC()})
+	return e.welcome(id)
+}
+
+// readChallenge reads central's first frame and returns its nonce.
+func (e *edgeClient) readChallenge() []byte {
+	e.t.Helper()
+	env := e.read()
+	var ch wire.Challenge
+	if env.Type != wire.TypeChallenge || wire.DecodeBody(env, &ch) != nil || len(ch.Nonce) != wire.NonceBytes {
+		e.t.Fatalf("want a challenge first, got %s %s", env.Type, env.Body)
+	}
+	return ch.Nonce
+}
+
+// welcome reads and checks central's welcome.
+func (e *edgeClient) welcome(id string) *edgeClient {
+	t := e.t
+	t.Helper()
 	env := e.read()
 	if env.Type != wire.TypeWelcome {
 		t.Fatalf("edge %s: got %q, want welcome", id, env.Type)
@@ -176,13 +199,24 @@ func (e *edgeClient) sendAlert(a wire.Alert) {
 	e.expectAck(a.ID)
 }
 
+// expectAck waits for id's acknowledgement. Central coalesces acks, so
+// one frame may acknowledge several IDs; they must come in sending order.
 func (e *edgeClient) expectAck(id string) {
 	e.t.Helper()
-	env := e.read()
-	var ack wire.Ack
-	if env.Type != wire.TypeAck || wire.DecodeBody(env, &ack) != nil || len(ack.IDs) != 1 || ack.IDs[0] != id {
-		e.t.Fatalf("want ack for %s, got %s %s", id, env.Type, env.Body)
+	if e.acked == nil {
+		e.acked = map[string]bool{}
 	}
+	for !e.acked[id] {
+		env := e.read()
+		var ack wire.Ack
+		if env.Type != wire.TypeAck || wire.DecodeBody(env, &ack) != nil || len(ack.IDs) == 0 {
+			e.t.Fatalf("want ack for %s, got %s %s", id, env.Type, env.Body)
+		}
+		for _, a := range ack.IDs {
+			e.acked[a] = true
+		}
+	}
+	delete(e.acked, id)
 }
 
 // expectClosed reads until the server ends the connection and returns the
@@ -212,20 +246,36 @@ func (e *edgeClient) expectClosed() *websocket.CloseError {
 
 // consoleMsgIn is a console message as a client decodes it.
 type consoleMsgIn struct {
-	Type  string  `json:"type"`
-	Seq   uint64  `json:"seq"`
-	Alert *Record `json:"alert"`
+	Type      string        `json:"type"`
+	Seq       uint64        `json:"seq"`
+	Alert     *Record       `json:"alert"`
+	Site      *SiteColour   `json:"site"`
+	Sites     []SiteColour  `json:"sites"`
+	Open      []Record      `json:"open"`
+	OpenTotal *int          `json:"open_total"`
+	Edge      *EdgePresence `json:"edge"`
 }
 
 type consoleClient struct {
 	t  *testing.T
 	ws *websocket.Conn
+	// raw keeps "site" and "edge" messages; by default tests that count
+	// alerts skip them.
+	raw bool
+	// pending holds messages of a batched frame not yet returned.
+	pending [][]byte
+	frames  int // frames read
 }
 
 func dialConsole(t *testing.T, s *Server, since uint64) *consoleClient {
 	t.Helper()
+	return dialConsoleURL(t, fmt.Sprintf("ws://%s/api/v1/console/ws?since=%d", s.Addr(), since))
+}
+
+func dialConsoleURL(t *testing.T, u string) *consoleClient {
+	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: waitFor}
-	ws, _, err := d.Dial(fmt.Sprintf("ws://%s/api/v1/console/ws?since=%d", s.Addr(), since), nil)
+	ws, _, err := d.Dial(u, nil)
 	if err != nil {
 		t.Fatalf("dial console: %v", err)
 	}
@@ -244,27 +294,38 @@ func (c *consoleClient) next() consoleMsgIn {
 }
 
 func (c *consoleClient) tryNext(timeout time.Duration) (consoleMsgIn, error) {
-	var m consoleMsgIn
 	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
-	_, b, err := c.ws.ReadMessage()
-	if err != nil {
-		return m, err
+	for {
+		var m consoleMsgIn
+		if len(c.pending) == 0 {
+			_, b, err := c.ws.ReadMessage()
+			if err != nil {
+				return m, err
+			}
+			c.frames++
+			c.pending = bytes.Split(b, []byte("\n"))
+		}
+		b := c.pending[0]
+		c.pending = c.pending[1:]
+		if err := json.Unmarshal(b, &m); err != nil {
+			return m, fmt.Errorf("bad console message %s: %w", b, err)
+		}
+		if c.raw || (m.Type != consoleSite && m.Type != consoleEdge) {
+			return m, nil
+		}
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("bad console message %s: %w", b, err)
-	}
-	return m, nil
 }
 
-// backlog reads alerts until ready and returns them with ready's seq.
+// backlog reads changes (alerts and updates) until ready and returns
+// them with ready's seq.
 func (c *consoleClient) backlog() ([]Record, uint64) {
 	c.t.Helper()
 	var out []Record
 	for range 10_000 {
 		m := c.next()
 		switch m.Type {
-		case "alert":
-			if m.Alert == nil || m.Alert.Seq != m.Seq {
+		case "alert", "update":
+			if m.Alert == nil || m.Alert.Rev != m.Seq || (m.Type == "alert" && m.Alert.Seq != m.Seq) {
 				c.t.Fatalf("alert message without matching record: %+v", m)
 			}
 			out = append(out, *m.Alert)

@@ -187,7 +187,7 @@ func TestHTTPConsolePage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") {
 		t.Fatalf("GET /app.js: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for _, want := range []string{"/api/v1/console/ws?since=", "Asia/Shanghai", "textContent"} {
+	for _, want := range []string{"/api/v1/console/ws", "?since=", "'snapshot'", "'update'", "Asia/Shanghai", "textContent"} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("app.js lacks %s", want)
 		}

@@ -8,11 +8,12 @@ import (
 // Reasons an edge connection is refused or cut off, the label values of
 // vigil_central_edge_rejected_total.
 const (
-	rejectUnauthorized = "unauthorized"  // no or unknown bearer token
+	rejectUnauthorized = "unauthorized"  // unknown edge, bad token or bad hello signature
+	rejectRevoked      = "revoked"       // a revoked edge tried, or was cut off
 	rejectHello        = "bad_hello"     // first frame not a matching hello
 	rejectFrame        = "bad_frame"     // malformed, oversized or wrong version
-	rejectAlert        = "invalid_alert" // alert failed validation
-	rejectEdgeMismatch = "edge_mismatch" // alert claims another edge or site
+	rejectAlert        = "invalid_alert" // alert, update or batch failed validation
+	rejectEdgeMismatch = "edge_mismatch" // item claims another edge or site
 )
 
 // metrics are one Server's Prometheus collectors, registered in its own
@@ -26,6 +27,9 @@ type metrics struct {
 	consolesConnected prometheus.Gauge
 	consoleDropped    prometheus.Counter
 	edgeRejected      *prometheus.CounterVec
+	enrolments        *prometheus.CounterVec
+	commitSeconds     prometheus.Histogram
+	batchSize         prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -55,14 +59,31 @@ func newMetrics() *metrics {
 			Name: "vigil_central_edge_rejected_total",
 			Help: "Edge connections refused or closed for a protocol or auth problem, by reason.",
 		}, []string{"reason"}),
+		enrolments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_central_enrolments_total",
+			Help: "Enrolment attempts by result (ok, refused).",
+		}, []string{"result"}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_central_commit_seconds",
+			Help:    "Time to commit one batch of alerts, updates and actions (one fsync).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_central_commit_batch_size",
+			Help:    "Items committed together.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
 	}
-	// Pre-create every reason so dashboards see zeros instead of no series.
-	for _, r := range []string{rejectUnauthorized, rejectHello, rejectFrame, rejectAlert, rejectEdgeMismatch} {
+	// Pre-create every label so dashboards see zeros instead of no series.
+	for _, r := range []string{rejectUnauthorized, rejectRevoked, rejectHello, rejectFrame, rejectAlert, rejectEdgeMismatch} {
 		m.edgeRejected.WithLabelValues(r)
 	}
+	m.enrolments.WithLabelValues("ok")
+	m.enrolments.WithLabelValues("refused")
 	m.reg.MustRegister(
 		m.alertsReceived, m.alertsDuplicate, m.edgesConnected,
-		m.consolesConnected, m.consoleDropped, m.edgeRejected,
+		m.consolesConnected, m.consoleDropped, m.edgeRejected, m.enrolments,
+		m.commitSeconds, m.batchSize,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

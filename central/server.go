@@ -2,6 +2,7 @@ package central
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,40 +20,45 @@ import (
 // shutdownTimeout bounds how long Close waits for plain HTTP requests.
 const shutdownTimeout = 5 * time.Second
 
-// Server is one central instance: HTTP API, edge hub, console fan-out and
-// the alert store.
+// Server is one central instance: console and REST API, edge hub with
+// enrolment, the writer that owns the alert store, and console fan-out.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	store    *Store
+	reg      *registry
 	met      *metrics
+	wr       *writer
 	edges    *edgeHub
-	consoles *consoleHub
-	upgrader websocket.Upgrader // consoles; its default origin check refuses other sites' pages
+	cert     *hubCert // nil without an edge hub listener
+	upgrader websocket.Upgrader
 	handler  http.Handler
+	hubMux   http.Handler
+	adminSum []byte
 
 	// ctx is cancelled by Close; every websocket goroutine watches it.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// ingestMu makes store-then-publish atomic so consoles receive live
-	// records in sequence order, which their cursor filtering relies on.
-	ingestMu sync.Mutex
-
 	mu        sync.Mutex
 	started   bool
 	closed    bool
-	ln        net.Listener
-	srv       *http.Server
-	serveDone chan struct{}
+	servers   []*listener
 	sockets   sync.WaitGroup // websocket handlers; http.Server does not wait for hijacked connections
-
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// New validates cfg and opens the alert store in cfg.DataDir. It binds
-// nothing; call Start, or mount Handler in another server.
+// listener is one bound address and its HTTP server.
+type listener struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// New validates cfg, opens the store in cfg.DataDir and loads (or makes)
+// the edge hub certificate. It binds nothing; call Start, or mount Handler
+// in another server.
 func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if fes := cfg.Validate(); len(fes) > 0 {
 		return nil, validationError(fes)
@@ -66,11 +72,34 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics()}
+	fail := func(err error) (*Server, error) {
+		store.Close()
+		return nil, err
+	}
+	if s.reg, err = openRegistry(store.db, cfg.Edges); err != nil {
+		return fail(err)
+	}
+	tree := &siteTree{nodes: map[string]*siteNode{}}
+	if cfg.Township != nil {
+		tree, _ = buildSiteTree(cfg.Township) // checked by Validate
+	}
+	if s.wr, err = newWriter(store, tree, log, s.met); err != nil {
+		return fail(err)
+	}
+	if cfg.EdgeHub.Listen != "" {
+		if s.cert, err = loadHubCert(cfg.EdgeHub, cfg.DataDir, log); err != nil {
+			return fail(err)
+		}
+	}
+	if cfg.AdminTokenSHA256 != "" {
+		s.adminSum = decodeHex(cfg.AdminTokenSHA256)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.edges = newEdgeHub(cfg.Edges, log, s.met, s.ingest)
-	s.consoles = newConsoleHub(s.met, consoleQueue)
+	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
 	s.handler = s.routes()
-	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(cfg.Edges), "last_seq", store.LastSeq())
+	s.hubMux = s.hubRoutes()
+	s.wr.start()
+	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", store.LastSeq())
 	return s, nil
 }
 
@@ -81,19 +110,41 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/alerts", s.handleAlerts)
 	mux.HandleFunc("GET /api/v1/alerts/{id}", s.handleAlert)
 	mux.HandleFunc("GET /api/v1/alerts/{id}/snapshot.jpg", s.handleSnapshot)
+	mux.HandleFunc("GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg", s.handleUpdateSnapshot)
+	mux.HandleFunc("POST /api/v1/alerts/{id}/{action}", s.handleAction)
+	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
+	mux.HandleFunc("GET /api/v1/sites", s.handleSites)
 	mux.HandleFunc("GET /api/v1/edges", s.handleEdges)
+	mux.HandleFunc("GET /api/v1/edges/{id}", s.handleEdge)
+	mux.HandleFunc("POST /api/v1/edges/{id}/revoke", s.handleRevoke)
+	mux.HandleFunc("POST /api/v1/edges/{id}/config", s.handlePushConfig)
+	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/thumbnail", s.handleThumbnail)
+	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/clip", s.handleClip)
+	mux.HandleFunc("POST /api/v1/edges/{id}/cameras/{camera}/live", s.handleLive)
+	mux.HandleFunc("POST /api/v1/enrolment-tokens", s.handleCreateToken)
 	mux.HandleFunc("GET /api/v1/healthz", s.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", staticHandler())
 	return mux
 }
 
-// Handler returns the server's HTTP handler, for mounting elsewhere. Close
-// still ends its websockets and closes the store.
+// hubRoutes is all an edge can reach on the internet-facing TLS port.
+func (s *Server) hubRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+wire.EdgePath, s.handleEdgeWS)
+	mux.HandleFunc("POST "+wire.EnrolPath, s.handleEnrol)
+	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "time": time.Now().UTC()})
+	})
+	return mux
+}
+
+// Handler returns the console and API handler, for mounting elsewhere.
+// Close still ends its websockets and closes the store.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Start binds cfg.Listen (port 0 picks a free port; see Addr) and serves in
-// a goroutine until Close.
+// Start binds cfg.Listen and, if configured, the edge hub's TLS address
+// (port 0 picks a free port; see Addr and EdgeAddr), and serves until Close.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,61 +154,101 @@ func (s *Server) Start() error {
 	case s.started:
 		return errors.New("central: already started")
 	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	main, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("central: listen %s: %w", s.cfg.Listen, err)
 	}
-	s.started = true
-	s.ln = ln
-	s.srv = &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	s.serveDone = make(chan struct{})
-	go func(srv *http.Server, done chan<- struct{}) {
-		defer close(done)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped", "err", err)
+	lns := []struct {
+		ln net.Listener
+		h  http.Handler
+	}{{main, s.handler}}
+	if s.cert != nil {
+		hub, err := net.Listen("tcp", s.cfg.EdgeHub.Listen)
+		if err != nil {
+			main.Close()
+			return fmt.Errorf("central: listen %s (edge hub): %w", s.cfg.EdgeHub.Listen, err)
 		}
-	}(s.srv, s.serveDone)
-	s.log.Info("central listening", "addr", ln.Addr().String())
+		lns = append(lns, struct {
+			ln net.Listener
+			h  http.Handler
+		}{tls.NewListener(hub, s.cert.tlsConfig()), s.hubMux})
+	}
+	s.started = true
+	for _, l := range lns {
+		srv := &http.Server{
+			Handler:           l.h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+		one := &listener{ln: l.ln, srv: srv, done: make(chan struct{})}
+		s.servers = append(s.servers, one)
+		go func() {
+			defer close(one.done)
+			if err := srv.Serve(one.ln); !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+	s.log.Info("central listening", "console", main.Addr().String(), "edge_hub", s.edgeAddrLocked())
 	return nil
 }
 
-// Addr returns the bound host:port after Start, or "" before.
+// Addr returns the console/API host:port after Start, or "" before.
 func (s *Server) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln == nil {
+	if len(s.servers) == 0 {
 		return ""
 	}
-	return s.ln.Addr().String()
+	return s.servers[0].ln.Addr().String()
+}
+
+// EdgeAddr returns the edge hub's host:port after Start, or "" without one.
+func (s *Server) EdgeAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.edgeAddrLocked()
+}
+
+func (s *Server) edgeAddrLocked() string {
+	if len(s.servers) < 2 {
+		return ""
+	}
+	return s.servers[1].ln.Addr().String()
+}
+
+// EdgePin is the pin of the edge hub certificate (nil without an edge hub).
+func (s *Server) EdgePin() []byte {
+	if s.cert == nil {
+		return nil
+	}
+	return s.cert.pin
 }
 
 // Close stops accepting connections, closes every edge and console socket,
-// waits for all goroutines, and closes the store, releasing both the port
-// and the data directory. It is safe to call more than once.
+// waits for all goroutines, and closes the store, releasing the ports and
+// the data directory. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		srv, serveDone := s.srv, s.serveDone
+		servers := s.servers
 		s.mu.Unlock()
 
 		s.cancel()
 		var errs []error
-		if srv != nil {
+		for _, l := range servers {
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			if err := srv.Shutdown(ctx); err != nil {
+			if err := l.srv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("central: http shutdown: %w", err))
-				_ = srv.Close()
+				_ = l.srv.Close()
 			}
 			cancel()
-			<-serveDone
+			<-l.done
 		}
 		s.sockets.Wait()
+		s.wr.stop()
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("central: close store: %w", err))
 		}
@@ -193,16 +284,5 @@ func (s *Server) handleConsoleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.sockets.Done()
-	serveConsole(s.ctx, w, r, s.consoles, s.store, &s.upgrader, s.log)
-}
-
-// ingest stores an alert and publishes it to consoles if it is new.
-func (s *Server) ingest(a wire.Alert) (Record, bool, error) {
-	s.ingestMu.Lock()
-	defer s.ingestMu.Unlock()
-	rec, inserted, err := s.store.Put(a)
-	if err == nil && inserted {
-		s.consoles.publish(rec)
-	}
-	return rec, inserted, err
+	serveConsole(s.ctx, w, r, s.wr, s.met, &s.upgrader, s.log)
 }

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/url"
-	"sync"
+	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -17,22 +17,36 @@ import (
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
-// Key layout. Records are keyed by big-endian sequence number so a prefix
+// Key layout. Records are keyed by big-endian creation sequence so a prefix
 // scan returns them in arrival order; the id index makes re-sent alerts
 // cheap to recognise; snapshots live apart so listing alerts never reads
-// JPEG bytes.
+// JPEG bytes. Every change (a new alert, an edge's update, a guard's
+// action) takes the next sequence number and is kept in the change log,
+// from which consoles resume without gaps or duplicates.
 const (
-	prefixSeq      = "s/" // s/<seq uint64 BE>  → Record JSON
-	prefixID       = "i/" // i/<alert id>       → seq uint64 BE
-	prefixSnapshot = "p/" // p/<alert id>       → JPEG bytes
+	prefixSeq       = "s/" // s/<creation seq>       → Record JSON (current state)
+	prefixID        = "i/" // i/<alert id>           → creation seq
+	prefixSnapshot  = "p/" // p/<alert id>           → JPEG bytes
+	prefixUpdSnap   = "q/" // q/<alert id>\0<upd id> → JPEG bytes of an update
+	prefixChange    = "l/" // l/<change seq>         → the console message of the change (see Change)
+	prefixOpen      = "o/" // o/<creation seq>       → severity rank byte + site ID, alerts not resolved
+	prefixUpdateID  = "u/" // u/<update id>          → change seq (0: for an unknown alert)
+	prefixBatchID   = "b/" // b/<batch id>           → nothing
+	prefixEvent     = "e/" // e/<time ns><edge>\0<batch>\0<idx> → Event JSON
+	keySchema       = "m/schema"
+	schemaVersion   = 2
+	maxUpdatesKept  = 20  // per alert; older updates leave the record
+	maxTxnOps       = 512 // ops per Badger transaction; larger batches are split
+	changeTypeAlert = "alert"
+	changeTypeUpd   = "update"
 )
 
 // ErrNotFound is returned by Get and Snapshot for an unknown alert ID.
 var ErrNotFound = errors.New("central: alert not found")
 
 // Record is a stored alert as the API and consoles see it: the edge's alert
-// without its snapshot bytes, plus central's sequence number, arrival time
-// and the URL of the snapshot if there is one.
+// without its snapshot bytes, central's sequence number and arrival time,
+// the URL of the snapshot if there is one, and the workflow so far.
 type Record struct {
 	ID           string        `json:"id"`
 	EdgeID       string        `json:"edge_id"`
@@ -47,27 +61,72 @@ type Record struct {
 	Zones        []string      `json:"zones"`
 	SnapshotTime time.Time     `json:"snapshot_time,omitzero"`
 	SnapshotURL  string        `json:"snapshot_url,omitempty"`
-	Seq          uint64        `json:"seq"`
+	Seq          uint64        `json:"seq"` // creation order
 	ReceivedAt   time.Time     `json:"received_at"`
+
+	State     string         `json:"state"`
+	History   []Step         `json:"history"`
+	Ended     time.Time      `json:"ended,omitzero"`
+	Updates   []UpdateRecord `json:"updates"`
+	Rev       uint64         `json:"rev"` // sequence number of the latest change
+	UpdatedAt time.Time      `json:"updated_at"`
 }
 
-// Store keeps alerts in Badger, once per alert ID, each with a sequence
-// number that only grows, across restarts too.
+// UpdateRecord is an edge's update as kept in its alert.
+type UpdateRecord struct {
+	ID           string        `json:"id"`
+	Time         time.Time     `json:"time"`
+	Severity     wire.Severity `json:"severity,omitempty"`
+	Summary      string        `json:"summary,omitempty"`
+	Ended        time.Time     `json:"ended,omitzero"`
+	SnapshotURL  string        `json:"snapshot_url,omitempty"`
+	SnapshotTime time.Time     `json:"snapshot_time,omitzero"`
+}
+
+// Change is one entry of the change log: the record as it was right after
+// the change. Type is "alert" for a new alert and "update" otherwise.
+// Frame is how it is stored and sent: the console message itself,
+// {"type":…,"seq":…,"alert":{record}}, encoded once for the store, the
+// live feed and every replay.
+type Change struct {
+	Seq    uint64
+	Type   string
+	Record Record
+	Frame  []byte
+}
+
+// encodeChange builds a change's console message around the record's JSON.
+func encodeChange(typ string, seq uint64, record []byte) []byte {
+	b := make([]byte, 0, len(record)+48)
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"alert":`...)
+	b = append(b, record...)
+	return append(b, '}')
+}
+
+// Store keeps alerts, their changes and edge events in Badger. All writes
+// go through apply, which one goroutine (the writer) calls at a time.
 type Store struct {
-	db *badger.DB
-
-	mu      sync.Mutex // serialises Put so sequence numbers are gap-free and unique
-	lastSeq uint64
+	db      *badger.DB
+	lastSeq uint64 // written by apply only; read through LastSeq by others after publication
+	seqMu   chan struct{}
 }
 
-// OpenStore opens (or creates) the alert store in dir. Writes are synced:
-// an ack to an edge promises the alert survives a power cut.
+// OpenStore opens (or creates) the store in dir. Writes are synced: an ack
+// to an edge promises the alert survives a power cut.
 func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 	db, err := kv.Open(kv.Options{Dir: dir, SyncWrites: true, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, seqMu: make(chan struct{}, 1)}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if s.lastSeq, err = s.maxSeq(); err != nil {
 		db.Close()
 		return nil, err
@@ -75,16 +134,21 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-// maxSeq finds the highest stored sequence number by seeking to the end of
-// the record prefix, so numbering continues after a restart.
+// lock and unlock serialise writers (the writer goroutine, and tests that
+// call Put directly).
+func (s *Store) lock()   { s.seqMu <- struct{}{} }
+func (s *Store) unlock() { <-s.seqMu }
+
+// maxSeq finds the highest change sequence number, so numbering continues
+// after a restart.
 func (s *Store) maxSeq() (uint64, error) {
 	var last uint64
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte(prefixSeq)})
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte(prefixChange)})
 		defer it.Close()
-		it.Seek(seqKey(math.MaxUint64))
+		it.Seek(seqKey(prefixChange, math.MaxUint64))
 		if it.Valid() {
-			last = binary.BigEndian.Uint64(it.Item().Key()[len(prefixSeq):])
+			last = binary.BigEndian.Uint64(it.Item().Key()[len(prefixChange):])
 		}
 		return nil
 	})
@@ -94,80 +158,28 @@ func (s *Store) maxSeq() (uint64, error) {
 	return last, nil
 }
 
-// LastSeq returns the sequence number of the newest stored alert (0 if none).
+// LastSeq returns the sequence number of the newest change (0 if none).
 func (s *Store) LastSeq() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	return s.lastSeq
 }
 
-// Put stores a validated alert, stamping it with central's arrival time. If its ID is already
-// stored it returns the existing record and inserted=false; edges re-send
-// unacknowledged alerts after every reconnect. The id check, the new sequence
-// number and all three keys are one transaction.
-func (s *Store) Put(a wire.Alert) (rec Record, inserted bool, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	err = s.db.Update(func(txn *badger.Txn) error {
-		old, err := getRecordByID(txn, a.ID)
-		if err == nil {
-			rec = old
-			return nil
-		}
-		if !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		rec = newRecord(a, s.lastSeq+1, time.Now())
-		val, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if err := txn.Set(seqKey(rec.Seq), val); err != nil {
-			return err
-		}
-		if err := txn.Set([]byte(prefixID+a.ID), binary.BigEndian.AppendUint64(nil, rec.Seq)); err != nil {
-			return err
-		}
-		if len(a.Snapshot) > 0 {
-			if err := txn.Set([]byte(prefixSnapshot+a.ID), a.Snapshot); err != nil {
-				return err
-			}
-		}
-		inserted = true
-		return nil
-	})
-	if err != nil {
-		return Record{}, false, fmt.Errorf("central: store alert %s: %w", a.ID, err)
+// Put stores one alert outside the writer (tests and tools). It returns
+// the existing record and inserted=false for an ID already stored.
+func (s *Store) Put(a wire.Alert) (Record, bool, error) {
+	o := &op{alert: &a}
+	if _, err := s.apply([]*op{o}, time.Now()); err != nil {
+		return Record{}, false, err
 	}
-	if inserted {
-		s.lastSeq = rec.Seq
-	}
-	return rec, inserted, nil
+	return o.rec, o.changed, o.err
 }
 
-// Since returns up to limit records with a sequence number above seq, oldest
-// first.
+// Since returns up to limit records with a creation sequence number above
+// seq, oldest first.
 func (s *Store) Since(seq uint64, limit int) ([]Record, error) {
-	out := []Record{}
-	if limit <= 0 || seq == math.MaxUint64 {
-		return out, nil
-	}
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(limit, 100), Prefix: []byte(prefixSeq)})
-		defer it.Close()
-		for it.Seek(seqKey(seq + 1)); it.Valid() && len(out) < limit; it.Next() {
-			var r Record
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
-				return fmt.Errorf("record %x: %w", it.Item().Key(), err)
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("central: list alerts since %d: %w", seq, err)
-	}
-	return out, nil
+	recs, _, err := s.Query(AlertQuery{Since: seq, Limit: limit})
+	return recs, err
 }
 
 // Get returns the record of one alert, or ErrNotFound.
@@ -184,19 +196,28 @@ func (s *Store) Get(id string) (Record, error) {
 // Snapshot returns an alert's JPEG, or ErrNotFound if the alert or its
 // snapshot does not exist.
 func (s *Store) Snapshot(id string) ([]byte, error) {
-	var jpeg []byte
+	return s.blob([]byte(prefixSnapshot + id))
+}
+
+// UpdateSnapshot returns the JPEG an edge sent with an alert update.
+func (s *Store) UpdateSnapshot(alertID, updateID string) ([]byte, error) {
+	return s.blob(updSnapKey(alertID, updateID))
+}
+
+func (s *Store) blob(key []byte) ([]byte, error) {
+	var b []byte
 	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get([]byte(prefixSnapshot + id))
+		item, err := txn.Get(key)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		jpeg, err = item.ValueCopy(nil)
+		b, err = item.ValueCopy(nil)
 		return err
 	})
-	return jpeg, err
+	return b, err
 }
 
 // Close closes the database and releases its directory lock.
@@ -220,16 +241,25 @@ func getRecordByID(txn *badger.Txn, id string) (Record, error) {
 	if len(seqBytes) != 8 {
 		return rec, fmt.Errorf("central: corrupt id index for %q", id)
 	}
-	item, err = txn.Get(seqKey(binary.BigEndian.Uint64(seqBytes)))
+	return getRecordBySeq(txn, binary.BigEndian.Uint64(seqBytes))
+}
+
+func getRecordBySeq(txn *badger.Txn, seq uint64) (Record, error) {
+	var rec Record
+	item, err := txn.Get(seqKey(prefixSeq, seq))
 	if err != nil {
-		return rec, fmt.Errorf("central: id %q indexes a missing record: %w", id, err)
+		return rec, fmt.Errorf("central: record %d: %w", seq, err)
 	}
 	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) })
 	return rec, err
 }
 
-func seqKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte(prefixSeq), seq)
+func seqKey(prefix string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefix), seq)
+}
+
+func updSnapKey(alertID, updateID string) []byte {
+	return []byte(prefixUpdSnap + alertID + "\x00" + updateID)
 }
 
 // newRecord turns a received alert into its stored form. Times are kept in
@@ -249,6 +279,11 @@ func newRecord(a wire.Alert, seq uint64, now time.Time) Record {
 		Zones:      a.Zones,
 		Seq:        seq,
 		ReceivedAt: now.UTC(),
+		State:      StateRaised,
+		History:    []Step{{State: StateRaised, Actor: "edge:" + a.EdgeID, At: a.Time.UTC()}},
+		Updates:    []UpdateRecord{},
+		Rev:        seq,
+		UpdatedAt:  now.UTC(),
 	}
 	if r.Boxes == nil {
 		r.Boxes = []wire.Box{}
@@ -265,6 +300,82 @@ func newRecord(a wire.Alert, seq uint64, now time.Time) Record {
 	return r
 }
 
+// normalise fills what records written by an older central lack.
+func (r *Record) normalise() {
+	if r.State == "" {
+		r.State = StateRaised
+	}
+	if r.History == nil {
+		r.History = []Step{{State: StateRaised, Actor: "edge:" + r.EdgeID, At: r.Time}}
+	}
+	if r.Updates == nil {
+		r.Updates = []UpdateRecord{}
+	}
+	if r.Rev == 0 {
+		r.Rev = r.Seq
+	}
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = r.ReceivedAt
+	}
+}
+
 func snapshotURL(id string) string {
 	return "/api/v1/alerts/" + url.PathEscape(id) + "/snapshot.jpg"
+}
+
+func updateSnapshotURL(alertID, updateID string) string {
+	return "/api/v1/alerts/" + url.PathEscape(alertID) + "/updates/" + url.PathEscape(updateID) + "/snapshot.jpg"
+}
+
+// openValue is the o/ index value: what colours need without the record.
+func openValue(rank int, site string) []byte { return append([]byte{byte(rank)}, site...) }
+
+// migrate brings a store written by the first central (records and id
+// index only) to the current layout: a change log entry and an open index
+// entry for every alert.
+func (s *Store) migrate() error {
+	var have bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(keySchema))
+		have = err == nil
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil || have {
+		return err
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixSeq), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var r Record
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+				return err
+			}
+			r.normalise()
+			rb, _ := json.Marshal(r)
+			cb := encodeChange(changeTypeAlert, r.Seq, rb)
+			for _, kv := range [][2][]byte{
+				{seqKey(prefixSeq, r.Seq), rb},
+				{seqKey(prefixChange, r.Seq), cb},
+				{seqKey(prefixOpen, r.Seq), openValue(r.Severity.Rank(), r.SiteID)},
+			} {
+				if err := wb.Set(kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("central: migrating store: %w", err)
+	}
+	if err := wb.Set([]byte(keySchema), []byte{schemaVersion}); err != nil {
+		return err
+	}
+	return wb.Flush()
 }

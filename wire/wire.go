@@ -2,143 +2,69 @@
 // central over the edge's outbound websocket. Both sides compile against
 // this one definition; every frame is a versioned JSON envelope so that an
 // old edge and a new central can tell each other apart instead of guessing.
+//
+// A connection goes:
+//
+//	central → edge  challenge  {nonce}
+//	edge → central  hello      {edge id, software, config revision, clock, nonce, Ed25519 signature}
+//	central → edge  welcome    {central's clock}
+//	edge → central  alert | alert_update | event_batch   (from the durable outbox, in order)
+//	central → edge  ack        {ids}                      (after the items are stored durably)
+//	edge → central  heartbeat  {health}
+//	central → edge  request    {id, method: clip | thumbnail | live_start | live_stop | config}
+//	edge → central  response   {id, status, data, final}
+//
+// The package is pure: no sockets, no clocks except in the caller's hands.
 package wire
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 )
 
-// Version is the envelope version this build speaks.
-const Version = 1
+// Version is the envelope version this build speaks. Version 2 added the
+// challenge before hello (signed hellos) and the request/response plumbing.
+const Version = 2
 
 // MaxFrameBytes bounds one websocket frame in either direction. An alert
-// carries one JPEG snapshot, which at 1280 px stays well under this.
+// carries one JPEG snapshot, which at 1280 px stays well under this; clip
+// responses are cut into parts below it.
 const MaxFrameBytes = 4 << 20
+
+// MaxHelloBytes bounds the frames an edge may send before it has proved who
+// it is, so a stranger cannot make central buffer megabytes.
+const MaxHelloBytes = 16 << 10
 
 // Message types.
 const (
-	TypeHello     = "hello"     // edge → central, first frame of a connection
-	TypeWelcome   = "welcome"   // central → edge, reply to hello
-	TypeAlert     = "alert"     // edge → central
-	TypeAck       = "ack"       // central → edge: these alert IDs are stored
-	TypeHeartbeat = "heartbeat" // edge → central, periodic health
+	TypeChallenge   = "challenge"    // central → edge, first frame of a connection
+	TypeHello       = "hello"        // edge → central, answers the challenge
+	TypeWelcome     = "welcome"      // central → edge, the edge is authenticated
+	TypeAlert       = "alert"        // edge → central, from the outbox
+	TypeAlertUpdate = "alert_update" // edge → central, from the outbox
+	TypeEventBatch  = "event_batch"  // edge → central, from the outbox
+	TypeAck         = "ack"          // central → edge: these outbox item IDs are stored
+	TypeHeartbeat   = "heartbeat"    // edge → central, periodic health
+	TypeRequest     = "request"      // central → edge
+	TypeResponse    = "response"     // edge → central, one or more per request
 )
 
-// Severity is the red / yellow / green scale of ARCHITECTURE.md.
-type Severity string
-
-// Severities, worst first.
+// Close codes central uses when it ends an edge connection for a reason the
+// edge must act on (4000–4999 are free for applications, RFC 6455 §7.4.2).
 const (
-	Red    Severity = "red"
-	Yellow Severity = "yellow"
-	Green  Severity = "green"
+	// CloseUnauthorized: the hello did not prove the edge's identity.
+	CloseUnauthorized = 4401
+	// CloseRevoked: an administrator revoked this edge's credential (or
+	// replaced it by enrolling the edge again). Re-enrolment is needed.
+	CloseRevoked = 4403
 )
-
-// Valid reports whether s is one of the three known severities.
-func (s Severity) Valid() bool { return s == Red || s == Yellow || s == Green }
-
-// Rank orders severities: red 3, yellow 2, green 1, unknown 0.
-func (s Severity) Rank() int {
-	switch s {
-	case Red:
-		return 3
-	case Yellow:
-		return 2
-	case Green:
-		return 1
-	}
-	return 0
-}
 
 // Envelope wraps every frame on the uplink.
 type Envelope struct {
 	V    int             `json:"v"`
 	Type string          `json:"type"`
 	Body json.RawMessage `json:"body"`
-}
-
-// Hello opens a connection from an edge.
-type Hello struct {
-	EdgeID   string    `json:"edge_id"`
-	SiteID   string    `json:"site_id"`
-	Software string    `json:"software"`
-	Time     time.Time `json:"time"` // the edge's UTC clock when it said hello
-}
-
-// Welcome answers Hello.
-type Welcome struct {
-	Time time.Time `json:"time"` // central's UTC clock, so the edge can log its offset
-}
-
-// Box is a bounding box in normalised image coordinates (0..1).
-type Box struct {
-	X float64 `json:"x"`
-	Y float64 `json:"y"`
-	W float64 `json:"w"`
-	H float64 `json:"h"`
-}
-
-// Alert is one thing a guard must see. The edge assigns ID; central stores
-// each ID once however often the edge re-sends it.
-type Alert struct {
-	ID       string    `json:"id"`
-	EdgeID   string    `json:"edge_id"`
-	SiteID   string    `json:"site_id"`
-	Source   string    `json:"source"`   // camera or gate ID
-	Kind     string    `json:"kind"`     // "motion", "tamper", "gate", ...
-	Severity Severity  `json:"severity"` // red, yellow, green
-	Time     time.Time `json:"time"`     // UTC instant of the event
-	// TimeSource says where Time came from: "rtcp" (camera sender reports)
-	// or "arrival" (the edge's clock when the frame arrived).
-	TimeSource string   `json:"time_source,omitempty"`
-	Summary    string   `json:"summary"`
-	Boxes      []Box    `json:"boxes,omitempty"`
-	Zones      []string `json:"zones,omitempty"`
-	// Snapshot is a JPEG of the scene at SnapshotTime (base64 in JSON).
-	Snapshot     []byte    `json:"snapshot,omitempty"`
-	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
-}
-
-// Validate checks what central relies on before it stores an alert.
-func (a *Alert) Validate() error {
-	switch {
-	case a.ID == "" || len(a.ID) > 128:
-		return errors.New("alert: id must be 1..128 characters")
-	case a.EdgeID == "":
-		return errors.New("alert: edge_id is empty")
-	case a.Source == "":
-		return errors.New("alert: source is empty")
-	case a.Kind == "":
-		return errors.New("alert: kind is empty")
-	case !a.Severity.Valid():
-		return fmt.Errorf("alert: unknown severity %q", a.Severity)
-	case a.Time.IsZero():
-		return errors.New("alert: time is zero")
-	}
-	return nil
-}
-
-// Ack tells the edge which alert IDs central has stored durably.
-type Ack struct {
-	IDs []string `json:"ids"`
-}
-
-// CameraStatus is one camera's health in a heartbeat.
-type CameraStatus struct {
-	ID        string    `json:"id"`
-	Online    bool      `json:"online"`
-	LastFrame time.Time `json:"last_frame,omitzero"`
-	Error     string    `json:"error,omitempty"`
-}
-
-// Heartbeat reports an edge's health.
-type Heartbeat struct {
-	Time    time.Time      `json:"time"`
-	Outbox  int            `json:"outbox"` // alerts written but not yet acknowledged
-	Cameras []CameraStatus `json:"cameras"`
 }
 
 // Marshal wraps body in an envelope of the given type.
@@ -148,6 +74,11 @@ func Marshal(typ string, body any) ([]byte, error) {
 		return nil, fmt.Errorf("wire: marshal %s: %w", typ, err)
 	}
 	return json.Marshal(Envelope{V: Version, Type: typ, Body: b})
+}
+
+// MarshalRaw wraps an already encoded body (an outbox item) in an envelope.
+func MarshalRaw(typ string, body json.RawMessage) ([]byte, error) {
+	return json.Marshal(Envelope{V: Version, Type: typ, Body: body})
 }
 
 // Unmarshal parses an envelope and checks its version. The body is left raw

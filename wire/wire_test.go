@@ -35,8 +35,8 @@ func TestRejects(t *testing.T) {
 		name, frame, want string
 	}{
 		{"not json", "{", "malformed envelope"},
-		{"old version", `{"v":0,"type":"alert","body":{}}`, "unsupported envelope version 0"},
-		{"no type", `{"v":1,"body":{}}`, "without type"},
+		{"old version", `{"v":1,"type":"alert","body":{}}`, "unsupported envelope version 1"},
+		{"no type", `{"v":2,"body":{}}`, "without type"},
 		{"too big", `{"v":1,"type":"alert","body":"` + strings.Repeat("x", MaxFrameBytes) + `"}`, "exceeds"},
 	}
 	for _, tc := range tests {
@@ -73,12 +73,15 @@ func TestAlertValidate(t *testing.T) {
 }
 
 // FuzzUnmarshal: whatever an edge (or an impostor) sends, parsing an
-// envelope and its alert body returns an error or a value, never panics.
+// envelope and any body returns an error or a value, never panics.
 func FuzzUnmarshal(f *testing.F) {
 	good, _ := Marshal(TypeAlert, Alert{ID: "a", EdgeID: "e", Source: "c", Kind: "motion", Severity: Red, Time: time.Now()})
 	f.Add(good)
-	f.Add([]byte(`{"v":1,"type":"ack","body":{"ids":["a","b"]}}`))
-	f.Add([]byte(`{"v":1,"type":"alert","body":{"snapshot":"!!"}}`))
+	f.Add([]byte(`{"v":2,"type":"ack","body":{"ids":["a","b"]}}`))
+	f.Add([]byte(`{"v":2,"type":"alert","body":{"snapshot":"!!"}}`))
+	f.Add([]byte(`{"v":2,"type":"hello","body":{"edge_id":"e","nonce":"AAAA","signature":"AAAA"}}`))
+	f.Add([]byte(`{"v":2,"type":"request","body":{"id":"r1","method":"clip","camera":"c"}}`))
+	f.Add([]byte(`{"v":2,"type":"event_batch","body":{"id":"b","edge_id":"e","events":[{"source":"g"}]}}`))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		env, err := Unmarshal(frame)
 		if err != nil {
@@ -87,6 +90,22 @@ func FuzzUnmarshal(f *testing.F) {
 		var a Alert
 		if DecodeBody(env, &a) == nil {
 			_ = a.Validate()
+		}
+		var h Hello
+		if DecodeBody(env, &h) == nil {
+			_ = h.SigningBytes()
+		}
+		var u AlertUpdate
+		if DecodeBody(env, &u) == nil {
+			_ = u.Validate()
+		}
+		var b EventBatch
+		if DecodeBody(env, &b) == nil {
+			_ = b.Validate()
+		}
+		var r Request
+		if DecodeBody(env, &r) == nil {
+			_ = r.Validate()
 		}
 	})
 }

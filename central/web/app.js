@@ -1,11 +1,12 @@
 // Vigil console: a live list of alerts, newest first, fed by
-// /api/v1/console/ws. The server sends the backlog after our cursor, then
-// {"type":"ready"}, then live alerts; on any disconnect we reconnect with the
-// last seq we showed, so nothing is missed and nothing shown twice.
+// /api/v1/console/ws. A fresh page connects without a cursor and gets a
+// snapshot of the open alerts; on any disconnect it reconnects with the last
+// seq it saw (?since=), gets every change after it, then {"type":"ready"},
+// then live changes: new alerts ("alert") and changed ones ("update", the
+// whole alert again), so nothing is missed and nothing shown twice.
 // Alert text is only ever set with textContent or attributes, never as HTML.
 
 const MAX_CARDS = 500;        // older cards are dropped from the page
-const FIRST_BACKLOG = 200;    // how many past alerts a fresh page starts with
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 const SEVERITIES = ['red', 'yellow', 'green'];
@@ -24,10 +25,10 @@ const localTime = new Intl.DateTimeFormat('en-GB', {
   hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
 });
 
-let cursor = null;   // last seq shown; null until the first start point is known
+let cursor = null;   // last change seq seen; null until the first snapshot
 let attempt = 0;     // consecutive failed connections, for backoff
 const counts = { red: 0, yellow: 0, green: 0 };
-const shown = new Set(); // alert ids on the page
+const shown = new Map(); // alert id → its card on the page
 
 function formatLocal(date) {
   const p = Object.fromEntries(localTime.formatToParts(date).map((x) => [x.type, x.value]));
@@ -55,6 +56,7 @@ function buildCard(a) {
   card.dataset.alertId = a.id;
   card.dataset.seq = String(a.seq);
   card.dataset.severity = sev;
+  card.dataset.state = a.state || 'raised';
 
   const img = card.querySelector('.snap');
   const noSnap = card.querySelector('.nosnap');
@@ -71,6 +73,7 @@ function buildCard(a) {
   card.querySelector('.source').textContent = a.source;
   card.querySelector('.summary').textContent = a.summary;
   card.querySelector('.site').textContent = a.site_id;
+  card.querySelector('.state').textContent = card.dataset.state;
 
   const t = card.querySelector('time');
   const when = new Date(a.time);
@@ -85,10 +88,14 @@ function buildCard(a) {
 }
 
 function addAlert(a) {
-  if (shown.has(a.id)) return;
-  shown.add(a.id);
+  if (shown.has(a.id)) {
+    updateAlert(a);
+    return;
+  }
+  const card = buildCard(a);
+  shown.set(a.id, card);
   counts[severityOf(a)] = (counts[severityOf(a)] ?? 0) + 1;
-  listEl.prepend(buildCard(a));
+  listEl.prepend(card);
   while (listEl.childElementCount > MAX_CARDS) {
     const old = listEl.lastElementChild;
     shown.delete(old.dataset.alertId);
@@ -98,12 +105,23 @@ function addAlert(a) {
   }
 }
 
-// startCursor picks where a fresh page begins: the last FIRST_BACKLOG alerts.
-async function startCursor() {
-  const res = await fetch('/api/v1/healthz', { cache: 'no-store' });
-  if (!res.ok) throw new Error(`healthz: HTTP ${res.status}`);
-  const h = await res.json();
-  return Math.max(0, Number(h.last_seq) - FIRST_BACKLOG);
+// updateAlert redraws a card in place: a guard acted on it, or the edge
+// sent more (an escalation, the end of the event).
+function updateAlert(a) {
+  const old = shown.get(a.id);
+  if (!old) return; // scrolled off the page long ago
+  const card = buildCard(a);
+  const before = old.dataset.severity;
+  if (before in counts) counts[before] -= 1;
+  counts[severityOf(a)] = (counts[severityOf(a)] ?? 0) + 1;
+  old.replaceWith(card);
+  shown.set(a.id, card);
+}
+
+function clearAlerts() {
+  listEl.replaceChildren();
+  shown.clear();
+  for (const s of SEVERITIES) counts[s] = 0;
 }
 
 function scheduleReconnect(why) {
@@ -114,43 +132,56 @@ function scheduleReconnect(why) {
   setTimeout(connect, delay);
 }
 
-async function connect() {
+function connect() {
   setStatus('connecting', 'connecting…');
-  if (cursor === null) {
-    try {
-      cursor = await startCursor();
-    } catch (err) {
-      scheduleReconnect(err.message);
-      return;
-    }
-  }
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/api/v1/console/ws?since=${cursor}`);
+  // batch=1: a frame may hold several messages, one JSON object per line.
+  const query = cursor === null ? '?batch=1' : `?since=${cursor}&batch=1`;
+  const ws = new WebSocket(`${proto}//${location.host}/api/v1/console/ws${query}`);
 
   ws.onmessage = (ev) => {
-    let msg;
-    try {
-      msg = JSON.parse(ev.data);
-    } catch {
-      return;
+    for (const line of String(ev.data).split('\n')) {
+      let msg;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      handle(msg);
     }
-    if (msg.type === 'alert' && msg.alert && msg.seq > cursor) {
-      addAlert(msg.alert);
-      cursor = msg.seq;
-      // During the backlog the page renders once, at "ready".
-      if (statusEl.dataset.state === 'live') renderCounts();
-    } else if (msg.type === 'ready') {
-      // Adopt the server's cursor: it is lower than ours if central's data was reset.
-      cursor = msg.seq;
-      attempt = 0;
-      setStatus('live', 'live');
-      renderCounts();
-    }
+    renderIfLive();
   };
   ws.onclose = (ev) => {
     renderCounts();
     scheduleReconnect(ev.reason || `code ${ev.code}`);
   };
+}
+
+// During a backlog the page renders once, at "ready"; live, once per frame.
+function renderIfLive() {
+  if (statusEl.dataset.state === 'live') renderCounts();
+}
+
+// handle applies one console message.
+function handle(msg) {
+  if ((msg.type === 'alert' || msg.type === 'update') && msg.alert && msg.seq > cursor) {
+    if (msg.type === 'alert') addAlert(msg.alert);
+    else updateAlert(msg.alert);
+    cursor = msg.seq;
+  } else if (msg.type === 'snapshot') {
+    // A fresh start: the open alerts, newest first.
+    clearAlerts();
+    for (const a of [...(msg.open ?? [])].reverse()) addAlert(a);
+    cursor = msg.seq;
+    attempt = 0;
+    setStatus('live', 'live');
+  } else if (msg.type === 'ready') {
+    // Adopt the server's cursor: it is lower than ours if central's data was reset.
+    cursor = msg.seq;
+    attempt = 0;
+    setStatus('live', 'live');
+  }
+  // "site" (colour changes) and "edge" (online/offline) wait for the sites panel.
 }
 
 renderCounts();

@@ -6,6 +6,7 @@ package demo
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -16,14 +17,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/goccy/go-yaml"
 
 	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/streams/sim"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // Options configure a demo run.
@@ -36,15 +40,29 @@ type Options struct {
 }
 
 // Credentials are the secrets the demo generated (credentials.json, 0600).
+// The edge's own credential (its key pair and central's pin) is in
+// edge-credential.json, written the way `vigil edge enroll` writes it.
 type Credentials struct {
-	EdgeID    string `json:"edge_id"`
-	EdgeToken string `json:"edge_token"`
+	// AdminToken may create enrolment tokens and revoke edges
+	// (POST /api/v1/enrolment-tokens, POST /api/v1/edges/{id}/revoke).
+	AdminToken string `json:"admin_token"`
+	EdgeID     string `json:"edge_id"`
 }
 
 const (
 	edgeID = "demo-north-gate"
-	siteID = "demo-village/north-gate"
+	siteID = "demo/lotus/wall/north-gate" // township/village/zone/entrance
 )
+
+// township is the demo's site hierarchy.
+var township = central.TownshipConfig{ID: "demo", Name: "Demo township", Villages: []central.VillageConfig{{
+	ID: "lotus", Name: "Lotus village", Zones: []central.ZoneConfig{{
+		ID: "wall", Name: "Village wall", Entrances: []central.EntranceConfig{{
+			ID: "north-gate", Name: "North gate",
+			Cameras: []central.DeviceConfig{{ID: "north-gate", Name: "North gate"}, {ID: "south-gate", Name: "South gate (closed at night)"}},
+		}},
+	}},
+}}}
 
 // Run starts everything and blocks until ctx ends.
 func Run(ctx context.Context, o Options) error {
@@ -89,17 +107,13 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	centralPath, edgePath, err := writeConfigs(dir, o.Listen, cameras, creds)
+	centralPath, err := writeCentralConfig(dir, o.Listen, creds)
 	if err != nil {
 		return err
 	}
-	// Load the files just written through the same path `vigil central` and
-	// `vigil edge` use, so the demo proves its configs are valid.
+	// Load the files the demo writes through the same path `vigil central`
+	// and `vigil edge` use, so the demo proves its configs are valid.
 	ccfg, err := central.LoadConfig(centralPath)
-	if err != nil {
-		return err
-	}
-	ecfg, err := edge.LoadConfig(edgePath)
 	if err != nil {
 		return err
 	}
@@ -112,6 +126,24 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer srv.Close()
+
+	// Enrol the edge as an installer would (`vigil edge enroll`), unless
+	// central still knows the credential from an earlier run.
+	credPath := filepath.Join(dir, "edge-credential.json")
+	if err := setAsidePreEnrolmentEdge(dir, credPath, o.Out); err != nil {
+		return err
+	}
+	if err := ensureEnrolled(ctx, srv, credPath); err != nil {
+		return err
+	}
+	edgePath, err := writeEdgeConfig(dir, cameras, credPath)
+	if err != nil {
+		return err
+	}
+	ecfg, err := edge.LoadConfig(edgePath)
+	if err != nil {
+		return err
+	}
 	node, err := edge.Start(ecfg, edge.Options{Log: o.Log.With("part", "edge")})
 	if err != nil {
 		return err
@@ -122,18 +154,20 @@ func Run(ctx context.Context, o Options) error {
 Vigil demo is running. Press Ctrl-C to stop.
 
   Console (guards):    http://%s/
-  Alerts API:          http://%s/api/v1/alerts
+  Alerts API:          http://%s/api/v1/alerts   Sites: http://%s/api/v1/sites
   Central metrics:     http://%s/metrics
+  Edge hub (TLS):      https://%s  certificate key %s (self-signed, pinned by the edge)
   Edge API / metrics:  http://%s/api/v1/cameras  http://%s/metrics
   Simulated cameras:   %s (disarmed: people walking raise yellow alerts)
                        %s (armed: anyone moving raises red alerts)
   Configs written:     %s
                        %s
-  Secrets:             %s (mode 0600)
+  Secrets:             %s (admin token, mode 0600)
+                       %s (the edge's key pair, mode 0600)
 
-`, srv.Addr(), srv.Addr(), srv.Addr(), node.Addr(), node.Addr(),
+`, srv.Addr(), srv.Addr(), srv.Addr(), srv.Addr(), srv.EdgeAddr(), wire.FormatPin(srv.EdgePin()), node.Addr(), node.Addr(),
 		cameras.URL("north-gate"), cameras.URL("south-gate"),
-		centralPath, edgePath, filepath.Join(dir, "credentials.json"))
+		centralPath, edgePath, filepath.Join(dir, "credentials.json"), credPath)
 	<-ctx.Done()
 	fmt.Fprintln(o.Out, "Vigil demo: stopping.")
 	return nil
@@ -157,13 +191,13 @@ func loadOrMakeCredentials(path string) (Credentials, error) {
 		if err := json.Unmarshal(b, &c); err != nil {
 			return c, fmt.Errorf("demo: %s: %w (delete it to make new credentials)", path, err)
 		}
-		if c.EdgeToken != "" {
+		if c.AdminToken != "" {
 			return c, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return c, fmt.Errorf("demo: %w", err)
 	}
-	c = Credentials{EdgeID: edgeID, EdgeToken: randomToken()}
+	c = Credentials{EdgeID: edgeID, AdminToken: randomToken()}
 	b, _ = json.MarshalIndent(c, "", "  ")
 	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return c, fmt.Errorf("demo: %w", err)
@@ -177,21 +211,73 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func writeConfigs(dir, listen string, cams *sim.Server, creds Credentials) (string, string, error) {
+// ensureEnrolled enrols the demo edge unless credPath holds a credential
+// central accepts (same key, same central certificate).
+func ensureEnrolled(ctx context.Context, srv *central.Server, credPath string) error {
+	if cred, err := uplink.LoadCredential(credPath); err == nil {
+		pub := ed25519.PrivateKey(cred.PrivateKey).Public().(ed25519.PublicKey)
+		if cred.CentralPin == wire.FormatPin(srv.EdgePin()) && srv.Enrolled(cred.EdgeID, pub) {
+			return nil
+		}
+	}
+	token, _, err := srv.CreateEnrolmentToken(edgeID, siteID, "vigil demo", 0)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	cred, err := uplink.Enroll(ctx, uplink.EnrolOptions{Central: "https://" + srv.EdgeAddr(), Token: token, Software: edge.Software, Hostname: uplink.Hostname()})
+	if err != nil {
+		return fmt.Errorf("demo: enrolling the edge: %w", err)
+	}
+	if err := cred.Save(credPath); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
+}
+
+// setAsidePreEnrolmentEdge moves the edge data of a demo run from before
+// enrolment out of the way: its queued alerts name the old edge and site,
+// which central would refuse, and the outbox is ordered.
+func setAsidePreEnrolmentEdge(dir, credPath string, out io.Writer) error {
+	old := filepath.Join(dir, "edge")
+	if _, err := os.Stat(credPath); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(old); err != nil {
+		return nil
+	}
+	aside := filepath.Join(dir, "edge.pre-enrolment")
+	if err := os.Rename(old, aside); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(out, "Vigil demo: edge data from before enrolment moved to %s\n", aside)
+	return nil
+}
+
+func writeCentralConfig(dir, listen string, creds Credentials) (string, error) {
+	t := township
 	ccfg := central.Config{
 		Listen:  listen,
 		DataDir: filepath.Join(dir, "central"),
-		Edges:   []central.EdgeConfig{{ID: creds.EdgeID, SiteID: siteID, TokenSHA256: central.HashToken(creds.EdgeToken)}},
+		EdgeHub: central.EdgeHubConfig{Listen: freeOr("127.0.0.1:8443"), SelfSignedHosts: []string{"127.0.0.1", "localhost"},
+			TokenTTL: config.Duration(time.Hour)},
+		AdminTokenSHA256: central.HashToken(creds.AdminToken),
+		Township:         &t,
 	}
-	tokenFile := filepath.Join(dir, "edge.token")
-	if err := os.WriteFile(tokenFile, []byte(creds.EdgeToken+"\n"), 0o600); err != nil {
-		return "", "", fmt.Errorf("demo: %w", err)
+	path := filepath.Join(dir, "central.yaml")
+	return path, writeYAML(path, ccfg)
+}
+
+func writeEdgeConfig(dir string, cams *sim.Server, credPath string) (string, error) {
+	cred, err := uplink.LoadCredential(credPath)
+	if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
 	}
 	ecfg := edge.Config{
-		EdgeID: creds.EdgeID, SiteID: siteID,
+		EdgeID: cred.EdgeID, SiteID: cred.SiteID,
 		Listen:  freeOr("127.0.0.1:8081"),
 		DataDir: filepath.Join(dir, "edge"),
-		Central: edge.CentralConfig{URL: "ws://" + listen + "/api/v1/edge/ws", TokenFile: tokenFile},
+		// token_file holds the credential `vigil edge enroll` wrote.
+		Central: edge.CentralConfig{URL: cred.EdgeURL(), TokenFile: credPath},
 		Cameras: []edge.CameraConfig{
 			{ID: "north-gate", Name: "North gate", URL: cams.URL("north-gate"),
 				// People pass all day: split long events so the console
@@ -201,19 +287,18 @@ func writeConfigs(dir, listen string, cams *sim.Server, creds Credentials) (stri
 				Motion: edge.MotionConfig{MaxEvent: config.Duration(30e9)}},
 		},
 	}
-	cp, ep := filepath.Join(dir, "central.yaml"), filepath.Join(dir, "edge.yaml")
-	for _, f := range []struct {
-		path string
-		v    any
-	}{{cp, ccfg}, {ep, ecfg}} {
-		b, err := yaml.Marshal(f.v)
-		if err != nil {
-			return "", "", fmt.Errorf("demo: %w", err)
-		}
-		head := "# Generated by `vigil demo`; rewritten on every demo start.\n"
-		if err := os.WriteFile(f.path, append([]byte(head), b...), 0o600); err != nil {
-			return "", "", fmt.Errorf("demo: %w", err)
-		}
+	path := filepath.Join(dir, "edge.yaml")
+	return path, writeYAML(path, ecfg)
+}
+
+func writeYAML(path string, v any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
-	return cp, ep, nil
+	head := "# Generated by `vigil demo`; rewritten on every demo start.\n"
+	if err := os.WriteFile(path, append([]byte(head), b...), 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
 }

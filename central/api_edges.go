@@ -1,0 +1,160 @@
+package central
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// requestTimeout bounds how long central waits for an edge's first answer.
+const requestTimeout = 15 * time.Second
+
+// handleEdges serves GET /api/v1/edges.
+func (s *Server) handleEdges(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"edges": s.edges.statuses()})
+}
+
+// handleEdge serves GET /api/v1/edges/{id}.
+func (s *Server) handleEdge(w http.ResponseWriter, r *http.Request) {
+	for _, e := range s.edges.statuses() {
+		if e.ID == r.PathValue("id") {
+			writeJSON(w, http.StatusOK, e)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "", "edge not found")
+}
+
+// handleThumbnail serves GET /api/v1/edges/{id}/cameras/{camera}/thumbnail?at=RFC3339.
+func (s *Server) handleThumbnail(w http.ResponseWriter, r *http.Request) {
+	at, ok := queryTime(w, r, "at")
+	if !ok {
+		return
+	}
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	s.proxyRequest(w, r, wire.Request{Method: wire.MethodThumbnail, Camera: r.PathValue("camera"), At: at})
+}
+
+// handleClip serves GET /api/v1/edges/{id}/cameras/{camera}/clip?from=&to=,
+// streaming the edge's MP4 as it arrives.
+func (s *Server) handleClip(w http.ResponseWriter, r *http.Request) {
+	from, ok := queryTime(w, r, "from")
+	if !ok {
+		return
+	}
+	to, ok := queryTime(w, r, "to")
+	if !ok {
+		return
+	}
+	s.proxyRequest(w, r, wire.Request{Method: wire.MethodClip, Camera: r.PathValue("camera"), From: from, To: to})
+}
+
+// handleLive serves POST /api/v1/edges/{id}/cameras/{camera}/live with
+// {"action": "start" | "stop"}.
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Action string `json:"action"`
+	}
+	if !readBody(w, r, &body) {
+		return
+	}
+	m := map[string]string{"start": wire.MethodLiveStart, "stop": wire.MethodLiveStop}[body.Action]
+	if m == "" {
+		writeError(w, http.StatusBadRequest, "action", "action must be start or stop")
+		return
+	}
+	s.proxyRequest(w, r, wire.Request{Method: m, Camera: r.PathValue("camera")})
+}
+
+// handlePushConfig serves POST /api/v1/edges/{id}/config (admin) with
+// {"revision": "...", "config": {...}}.
+func (s *Server) handlePushConfig(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	var body struct {
+		Revision string          `json:"revision"`
+		Config   json.RawMessage `json:"config"`
+	}
+	if !readBody(w, r, &body) {
+		return
+	}
+	s.proxyRequest(w, r, wire.Request{Method: wire.MethodConfig, Revision: body.Revision, Config: body.Config})
+}
+
+// proxyRequest sends req down the edge's own connection and writes its
+// answer: data parts as the body for ok, JSON otherwise. "not_available"
+// is 404, an offline edge 503, no answer in time 504.
+func (s *Server) proxyRequest(w http.ResponseWriter, r *http.Request, req wire.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	parts, forget, err := s.edges.request(ctx, r.PathValue("id"), req)
+	switch {
+	case errors.Is(err, ErrEdgeOffline):
+		writeError(w, http.StatusServiceUnavailable, "", "edge is offline")
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	defer forget()
+	first := true
+	for {
+		var p wire.Response
+		var open bool
+		select {
+		case p, open = <-parts:
+		case <-ctx.Done():
+			if first {
+				writeError(w, http.StatusGatewayTimeout, "", "edge did not answer in time")
+			}
+			return
+		}
+		if !open {
+			if first {
+				writeError(w, http.StatusBadGateway, "", "edge went away before answering")
+			}
+			return // a stream cut short: the client sees a truncated body
+		}
+		if first {
+			first = false
+			if p.Status != wire.StatusOK {
+				status := map[string]int{wire.StatusNotAvailable: http.StatusNotFound, wire.StatusBadRequest: http.StatusBadRequest}[p.Status]
+				if status == 0 {
+					status = http.StatusBadGateway
+				}
+				writeJSON(w, status, map[string]string{"status": p.Status, "error": p.Error})
+				return
+			}
+			if p.ContentType == "" {
+				p.ContentType = "application/json"
+			}
+			w.Header().Set("Content-Type", p.ContentType)
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("Cache-Control", "no-store")
+			if p.Final {
+				w.Header().Set("Content-Length", strconv.Itoa(len(p.Data)))
+			}
+			w.WriteHeader(http.StatusOK)
+			// Later parts may take a while: give the edge time per part.
+			cancel()
+			ctx = r.Context()
+		}
+		if _, err := w.Write(p.Data); err != nil {
+			return
+		}
+		if p.Final {
+			return
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+}

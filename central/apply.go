@@ -1,0 +1,295 @@
+package central
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// op is one mutation of the store: exactly one of alert, update, events or
+// action is set. apply fills in the results; done, if set, is called by the
+// writer once the batch holding the op is durable (or failed).
+type op struct {
+	alert   *wire.Alert
+	update  *wire.AlertUpdate
+	events  *wire.EventBatch
+	action  *Action
+	alertID string // for action
+	site    string // for events: the sending edge's site
+
+	// Results.
+	rec       Record
+	changed   bool   // the op made a change (took a sequence number)
+	frame     []byte // the change's console message
+	committed bool   // the transaction holding the op is durable
+	err       error  // this op's own failure (unknown alert, conflict); the batch still commits
+	// Colour effect: the alert at rec.SiteID went from open rank from to
+	// open rank to (0: not open).
+	from, to int
+
+	done func(o *op, batchErr error)
+}
+
+// apply runs ops in order in as few transactions as fit, and advances the
+// sequence only when they are durable. A batch too big for one Badger
+// transaction is split. The returned changes are in sequence order.
+func (s *Store) apply(ops []*op, now time.Time) ([]Change, error) {
+	s.lock()
+	defer s.unlock()
+	var all []Change
+	for start := 0; start < len(ops); {
+		end := min(len(ops), start+maxTxnOps)
+		changes, err := s.applyTxn(ops[start:end], now)
+		for errors.Is(err, badger.ErrTxnTooBig) && end-start > 1 {
+			end = start + (end-start)/2
+			changes, err = s.applyTxn(ops[start:end], now)
+		}
+		if err != nil {
+			return all, err
+		}
+		all = append(all, changes...)
+		start = end
+	}
+	return all, nil
+}
+
+func (s *Store) applyTxn(ops []*op, now time.Time) ([]Change, error) {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	seq := s.lastSeq
+	var changes []Change
+	for _, o := range ops {
+		o.rec, o.changed, o.committed, o.err, o.from, o.to = Record{}, false, false, nil, 0, 0
+		var err error
+		switch {
+		case o.alert != nil:
+			err = putAlert(txn, o, seq+1, now)
+		case o.update != nil:
+			err = putUpdate(txn, o, seq+1, now)
+		case o.events != nil:
+			err = putEvents(txn, o)
+		case o.action != nil:
+			err = putAction(txn, o, seq+1, now)
+		default:
+			panic("central: empty store op")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.changed {
+			seq++
+			changes = append(changes, Change{Seq: seq, Type: o.changeType(), Record: o.rec, Frame: o.frame})
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return nil, err
+	}
+	for _, o := range ops {
+		o.committed = true
+	}
+	s.lastSeq = seq
+	return changes, nil
+}
+
+func (o *op) changeType() string {
+	if o.alert != nil {
+		return changeTypeAlert
+	}
+	return changeTypeUpd
+}
+
+// setRecord writes rec as its current state and as change seq, and keeps
+// the change's console message in o.frame.
+func setRecord(txn *badger.Txn, o *op, rec Record, seq uint64) error {
+	rb, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	o.frame = encodeChange(o.changeType(), seq, rb)
+	if err := txn.Set(seqKey(prefixSeq, rec.Seq), rb); err != nil {
+		return err
+	}
+	return txn.Set(seqKey(prefixChange, seq), o.frame)
+}
+
+func putAlert(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
+	a := o.alert
+	old, err := getRecordByID(txn, a.ID)
+	if err == nil {
+		old.normalise()
+		o.rec = old // a re-send: acknowledged again, no change
+		return nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	rec := newRecord(*a, seq, now)
+	if err := setRecord(txn, o, rec, seq); err != nil {
+		return err
+	}
+	if err := txn.Set([]byte(prefixID+a.ID), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+		return err
+	}
+	if err := txn.Set(seqKey(prefixOpen, seq), openValue(rec.Severity.Rank(), rec.SiteID)); err != nil {
+		return err
+	}
+	if len(a.Snapshot) > 0 {
+		if err := txn.Set([]byte(prefixSnapshot+a.ID), a.Snapshot); err != nil {
+			return err
+		}
+	}
+	o.rec, o.changed, o.to = rec, true, rec.Severity.Rank()
+	return nil
+}
+
+func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
+	u := o.update
+	key := []byte(prefixUpdateID + u.ID)
+	if _, err := txn.Get(key); err == nil {
+		if rec, err := getRecordByID(txn, u.AlertID); err == nil {
+			rec.normalise()
+			o.rec = rec
+		}
+		return nil // a re-send
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	rec, err := getRecordByID(txn, u.AlertID)
+	if errors.Is(err, ErrNotFound) {
+		// Its alert was dropped on the edge (outbox bound) or never valid.
+		// Remember the ID so re-sends are acknowledged without noise.
+		o.err = fmt.Errorf("update %s for unknown alert %s: %w", u.ID, u.AlertID, ErrNotFound)
+		return txn.Set(key, binary.BigEndian.AppendUint64(nil, 0))
+	}
+	if err != nil {
+		return err
+	}
+	rec.normalise()
+	if rec.EdgeID != u.EdgeID {
+		o.err = fmt.Errorf("update %s from edge %s for alert %s of edge %s", u.ID, u.EdgeID, rec.ID, rec.EdgeID)
+		return nil
+	}
+	if open(rec.State) {
+		o.from = rec.Severity.Rank()
+	}
+	ur := UpdateRecord{ID: u.ID, Time: u.Time.UTC(), Severity: u.Severity, Summary: u.Summary}
+	if !u.Ended.IsZero() {
+		ur.Ended = u.Ended.UTC()
+		rec.Ended = ur.Ended
+	}
+	if u.Severity != "" {
+		rec.Severity = u.Severity
+	}
+	if u.Summary != "" {
+		rec.Summary = u.Summary
+	}
+	if len(u.Snapshot) > 0 {
+		if err := txn.Set(updSnapKey(rec.ID, u.ID), u.Snapshot); err != nil {
+			return err
+		}
+		ur.SnapshotURL = updateSnapshotURL(rec.ID, u.ID)
+		if !u.SnapshotTime.IsZero() {
+			ur.SnapshotTime = u.SnapshotTime.UTC()
+		}
+	}
+	rec.Updates = append(rec.Updates, ur)
+	if n := len(rec.Updates); n > maxUpdatesKept {
+		rec.Updates = append([]UpdateRecord{}, rec.Updates[n-maxUpdatesKept:]...)
+	}
+	rec.Rev, rec.UpdatedAt = seq, now.UTC()
+	if err := setRecord(txn, o, rec, seq); err != nil {
+		return err
+	}
+	if err := txn.Set(key, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+		return err
+	}
+	if open(rec.State) {
+		o.to = rec.Severity.Rank()
+		if o.to != o.from {
+			if err := txn.Set(seqKey(prefixOpen, rec.Seq), openValue(o.to, rec.SiteID)); err != nil {
+				return err
+			}
+		}
+	}
+	o.rec, o.changed = rec, true
+	return nil
+}
+
+func putAction(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
+	rec, err := getRecordByID(txn, o.alertID)
+	if errors.Is(err, ErrNotFound) {
+		o.err = err
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rec.normalise()
+	o.rec = rec
+	if open(rec.State) {
+		o.from = rec.Severity.Rank()
+	}
+	if err := o.action.apply(&rec, now); err != nil {
+		o.err, o.from = err, 0
+		return nil
+	}
+	rec.Rev, rec.UpdatedAt = seq, now.UTC()
+	if err := setRecord(txn, o, rec, seq); err != nil {
+		return err
+	}
+	if open(rec.State) {
+		o.to = rec.Severity.Rank()
+	} else if err := txn.Delete(seqKey(prefixOpen, rec.Seq)); err != nil {
+		return err
+	}
+	o.rec, o.changed = rec, true
+	return nil
+}
+
+// StoredEvent is an edge event as kept and listed by central.
+type StoredEvent struct {
+	EdgeID  string    `json:"edge_id"`
+	SiteID  string    `json:"site_id"`
+	BatchID string    `json:"batch_id"`
+	Time    time.Time `json:"time"`
+	Source  string    `json:"source"`
+	Kind    string    `json:"kind"`
+	Summary string    `json:"summary,omitempty"`
+}
+
+func eventKey(t time.Time, edge, batch string, i int) []byte {
+	ns := max(t.UnixNano(), 0)
+	k := binary.BigEndian.AppendUint64([]byte(prefixEvent), uint64(ns))
+	k = append(k, edge...)
+	k = append(k, 0)
+	k = append(k, batch...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint16(k, uint16(i))
+}
+
+func putEvents(txn *badger.Txn, o *op) error {
+	b := o.events
+	key := []byte(prefixBatchID + b.ID)
+	if _, err := txn.Get(key); err == nil {
+		return nil // a re-send
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	for i, e := range b.Events {
+		v, err := json.Marshal(StoredEvent{EdgeID: b.EdgeID, SiteID: o.site, BatchID: b.ID, Time: e.Time.UTC(),
+			Source: e.Source, Kind: e.Kind, Summary: e.Summary})
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(eventKey(e.Time, b.EdgeID, b.ID, i), v); err != nil {
+			return err
+		}
+	}
+	return txn.Set(key, nil)
+}

@@ -1,0 +1,179 @@
+package central
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// tokenRequest is the body of POST /api/v1/enrolment-tokens.
+type tokenRequest struct {
+	EdgeID string `json:"edge_id"`
+	SiteID string `json:"site_id"`       // the entrance, e.g. lotus/north/wall/gate-a
+	TTL    string `json:"ttl,omitempty"` // Go duration, e.g. "30m"; default edge_hub.token_ttl
+	Actor  string `json:"actor"`
+}
+
+// tokenResponse carries the one-time token; central keeps only its hash.
+type tokenResponse struct {
+	Token     string    `json:"token"`
+	EdgeID    string    `json:"edge_id"`
+	SiteID    string    `json:"site_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Pin       string    `json:"pin"`
+	Command   string    `json:"command"` // what the installer runs on the edge box
+}
+
+// CreateEnrolmentToken makes a one-time token for edgeID at siteID that
+// expires after ttl (0: the configured default). It needs an edge hub.
+func (s *Server) CreateEnrolmentToken(edgeID, siteID, actor string, ttl time.Duration) (string, time.Time, error) {
+	if s.cert == nil {
+		return "", time.Time{}, errors.New("central has no edge hub (edge_hub.listen); edges enrol over its TLS port")
+	}
+	if !siteIDPattern.MatchString(edgeID) {
+		return "", time.Time{}, errors.New("edge_id must be 1-63 lower-case letters, digits, '.', '_' or '-'")
+	}
+	if siteID == "" {
+		return "", time.Time{}, errors.New("site_id is required")
+	}
+	if s.cfg.Township != nil {
+		if tree, _ := buildSiteTree(s.cfg.Township); !tree.isEntrance(siteID) {
+			return "", time.Time{}, errors.New("site_id must be an entrance of the township (township/village/zone/entrance)")
+		}
+	}
+	if ttl == 0 {
+		ttl = s.cfg.EdgeHub.TokenTTL.D()
+	}
+	if ttl == 0 {
+		ttl = defaultTokenTTL
+	}
+	if ttl < time.Minute || ttl > maxTokenTTL {
+		return "", time.Time{}, errors.New("ttl must be between 1m and 168h")
+	}
+	tok, exp, err := s.reg.createToken(edgeID, siteID, actor, ttl, s.cert.pin, time.Now())
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	s.log.Info("enrolment token created", "edge_id", edgeID, "site_id", siteID, "by", actor, "expires_at", exp)
+	return tok.String(), exp, nil
+}
+
+// handleCreateToken serves POST /api/v1/enrolment-tokens (admin).
+func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	var req tokenRequest
+	if !readBody(w, r, &req) {
+		return
+	}
+	actor, err := actorOf(r, req.Actor)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "actor", err.Error())
+		return
+	}
+	var ttl time.Duration
+	if req.TTL != "" {
+		if ttl, err = time.ParseDuration(req.TTL); err != nil {
+			writeError(w, http.StatusBadRequest, "ttl", "ttl must be a duration such as 30m or 24h")
+			return
+		}
+	}
+	tok, exp, err := s.CreateEnrolmentToken(req.EdgeID, req.SiteID, actor, ttl)
+	switch {
+	case errors.Is(err, ErrEdgeConflict):
+		writeError(w, http.StatusConflict, "edge_id", err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, tokenResponse{Token: tok, EdgeID: req.EdgeID, SiteID: req.SiteID, ExpiresAt: exp,
+		Pin: wire.FormatPin(s.cert.pin), Command: "vigil edge enroll --central https://<edge hub address> --token " + tok})
+}
+
+// handleEnrol serves POST /api/v1/enrol on the edge hub: a new edge trades
+// its token for the registration of its public key.
+func (s *Server) handleEnrol(w http.ResponseWriter, r *http.Request) {
+	var req wire.EnrolRequest
+	if !readBody(w, r, &req) {
+		return
+	}
+	refuse := func(status int, msg, why string) {
+		s.met.enrolments.WithLabelValues("refused").Inc()
+		s.log.Warn("enrolment refused", "remote", r.RemoteAddr, "reason", msg, "detail", why)
+		writeError(w, status, "", msg)
+	}
+	if len(req.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(req.PublicKey, req.SigningBytes(), req.Signature) {
+		refuse(http.StatusBadRequest, "public key missing or request not signed with it", "")
+		return
+	}
+	rec, why, err := s.reg.enrol(req, time.Now())
+	switch {
+	case errors.Is(err, ErrTokenInvalid):
+		refuse(http.StatusUnauthorized, err.Error(), why)
+		return
+	case errors.Is(err, ErrEdgeConflict):
+		refuse(http.StatusConflict, err.Error(), why)
+		return
+	case err != nil:
+		s.internalError(w, r, err)
+		return
+	}
+	// A connection still using an earlier key of this edge ends now.
+	s.edges.kick(rec.ID, wire.CloseRevoked, "edge enrolled again with a new key")
+	s.met.enrolments.WithLabelValues("ok").Inc()
+	s.log.Info("edge enrolled", "edge_id", rec.ID, "site_id", rec.SiteID, "hostname", rec.Hostname, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, wire.EnrolResponse{EdgeID: rec.ID, SiteID: rec.SiteID, Time: time.Now().UTC()})
+}
+
+// Revoke refuses an edge from now on and closes its open connection.
+func (s *Server) Revoke(edgeID, actor, reason string) (EdgeRecord, error) {
+	rec, err := s.reg.revoke(edgeID, actor, reason, time.Now())
+	if err != nil {
+		return rec, err
+	}
+	s.met.edgeRejected.WithLabelValues(rejectRevoked).Inc()
+	s.edges.kick(edgeID, wire.CloseRevoked, "edge revoked")
+	s.log.Warn("edge revoked", "edge_id", edgeID, "by", actor, "reason", reason)
+	return rec, nil
+}
+
+// handleRevoke serves POST /api/v1/edges/{id}/revoke (admin) with
+// {"actor": "...", "reason": "..."}.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	var req struct {
+		Actor  string `json:"actor"`
+		Reason string `json:"reason"`
+	}
+	if !readBody(w, r, &req) {
+		return
+	}
+	actor, err := actorOf(r, req.Actor)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "actor", err.Error())
+		return
+	}
+	rec, err := s.Revoke(r.PathValue("id"), actor, req.Reason)
+	if errors.Is(err, ErrEdgeUnknown) {
+		writeError(w, http.StatusNotFound, "", "edge not found")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+// Enrolled reports whether edgeID is enrolled, not revoked, with publicKey.
+func (s *Server) Enrolled(edgeID string, publicKey []byte) bool {
+	rec, ok := s.reg.get(edgeID)
+	return ok && rec.Kind == EdgeEnrolled && len(publicKey) > 0 && s.reg.active(edgeID, publicKey)
+}

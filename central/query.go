@@ -1,0 +1,216 @@
+package central
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// scanBudget bounds the records one query examines, so a filter that
+// matches little cannot make one request read the whole store; the caller
+// continues from the returned cursor.
+const scanBudget = 20_000
+
+// AlertQuery selects alerts in creation order after Since.
+type AlertQuery struct {
+	Since      uint64
+	Limit      int
+	Site       string                 // this site and everything under it; "" for all
+	Severities map[wire.Severity]bool // empty: all
+	State      string                 // "" all, "open" (not resolved), or one state
+	From, To   time.Time              // event time window; zero: open-ended
+}
+
+func (q *AlertQuery) matches(r *Record) bool {
+	switch {
+	case q.Site != "" && r.SiteID != q.Site && !strings.HasPrefix(r.SiteID, q.Site+"/"):
+		return false
+	case len(q.Severities) > 0 && !q.Severities[r.Severity]:
+		return false
+	case q.State == "open" && !open(r.State):
+		return false
+	case q.State != "" && q.State != "open" && r.State != q.State:
+		return false
+	case !q.From.IsZero() && r.Time.Before(q.From):
+		return false
+	case !q.To.IsZero() && !r.Time.Before(q.To):
+		return false
+	}
+	return true
+}
+
+// Query returns up to q.Limit matching records, oldest first, and the
+// cursor to continue from: the last examined creation seq (it moves on even
+// when nothing matched, so paging always progresses).
+func (s *Store) Query(q AlertQuery) ([]Record, uint64, error) {
+	out := []Record{}
+	next := q.Since
+	if q.Limit <= 0 || q.Since == math.MaxUint64 {
+		return out, next, nil
+	}
+	// Open alerts have their own index; a query for them skips resolved ones unread.
+	prefix := prefixSeq
+	if q.State == "open" {
+		prefix = prefixOpen
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(q.Limit, 100), Prefix: []byte(prefix)})
+		defer it.Close()
+		examined := 0
+		for it.Seek(seqKey(prefix, q.Since+1)); it.Valid() && len(out) < q.Limit && examined < scanBudget; it.Next() {
+			examined++
+			seq := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
+			next = seq
+			var r Record
+			if prefix == prefixOpen {
+				var skip bool
+				if err := it.Item().Value(func(v []byte) error {
+					skip = len(v) == 0 || !q.siteAndRank(string(v[1:]), int(v[0]))
+					return nil
+				}); err != nil {
+					return err
+				}
+				if skip {
+					continue
+				}
+				var err error
+				if r, err = getRecordBySeq(txn, seq); err != nil {
+					return err
+				}
+			} else if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+				return fmt.Errorf("record %d: %w", seq, err)
+			}
+			r.normalise()
+			if q.matches(&r) {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, q.Since, fmt.Errorf("central: query alerts since %d: %w", q.Since, err)
+	}
+	return out, next, nil
+}
+
+// siteAndRank pre-filters the open index without reading records.
+func (q *AlertQuery) siteAndRank(site string, rank int) bool {
+	if q.Site != "" && site != q.Site && !strings.HasPrefix(site, q.Site+"/") {
+		return false
+	}
+	if len(q.Severities) > 0 {
+		for sev := range q.Severities {
+			if sev.Rank() == rank {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// changesIn reads up to limit change log entries in (after, upto] within
+// txn, the view a console's subscription was taken at, as the console
+// messages they are stored as.
+func changesIn(txn *badger.Txn, after, upto uint64, limit int) ([]consoleFrame, error) {
+	var out []consoleFrame
+	if after >= upto {
+		return out, nil
+	}
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(limit, 100), Prefix: []byte(prefixChange)})
+	defer it.Close()
+	for it.Seek(seqKey(prefixChange, after+1)); it.Valid() && len(out) < limit; it.Next() {
+		seq := binary.BigEndian.Uint64(it.Item().Key()[len(prefixChange):])
+		if seq > upto {
+			break
+		}
+		b, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, fmt.Errorf("change %d: %w", seq, err)
+		}
+		out = append(out, consoleFrame{seq: seq, data: b})
+	}
+	return out, nil
+}
+
+// newestOpenIn reads the newest limit open alerts within txn, newest first.
+func newestOpenIn(txn *badger.Txn, limit int) ([]Record, error) {
+	out := []Record{}
+	it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte(prefixOpen)})
+	defer it.Close()
+	for it.Seek(seqKey(prefixOpen, math.MaxUint64)); it.Valid() && len(out) < limit; it.Next() {
+		r, err := getRecordBySeq(txn, binary.BigEndian.Uint64(it.Item().Key()[len(prefixOpen):]))
+		if err != nil {
+			return nil, err
+		}
+		r.normalise()
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// openIndex calls f for every open alert's site and rank (startup: colours).
+func (s *Store) openIndex(f func(site string, rank int)) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixOpen)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := it.Item().Value(func(v []byte) error {
+				if len(v) > 0 {
+					f(string(v[1:]), int(v[0]))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EventQuery selects stored edge events by time.
+type EventQuery struct {
+	From, To time.Time // To zero: now on
+	Site     string
+	Edge     string
+	Limit    int
+}
+
+// Events lists stored edge events in time order from q.From, and the time
+// to continue from when the limit was reached (zero otherwise).
+func (s *Store) Events(q EventQuery) ([]StoredEvent, time.Time, error) {
+	out := []StoredEvent{}
+	var next time.Time
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixEvent)})
+		defer it.Close()
+		examined := 0
+		for it.Seek(eventKey(q.From, "", "", 0)[:len(prefixEvent)+8]); it.Valid() && examined < scanBudget; it.Next() {
+			examined++
+			var e StoredEvent
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+				return err
+			}
+			if !q.To.IsZero() && !e.Time.Before(q.To) {
+				return nil
+			}
+			if (q.Edge != "" && e.EdgeID != q.Edge) || (q.Site != "" && e.SiteID != q.Site && !strings.HasPrefix(e.SiteID, q.Site+"/")) {
+				continue
+			}
+			if len(out) == q.Limit {
+				next = e.Time
+				return nil
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, next, err
+}

@@ -1,0 +1,292 @@
+package central
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// Edge kinds.
+const (
+	EdgeEnrolled = "enrolled" // proves an Ed25519 key registered at enrolment
+	EdgeToken    = "token"    // bearer token from central.yaml (deprecated)
+)
+
+// Registry errors the API maps to status codes.
+var (
+	ErrTokenInvalid = errors.New("enrolment token unknown, already used or expired")
+	ErrEdgeUnknown  = errors.New("no such edge")
+	ErrEdgeConflict = errors.New("edge is configured with a bearer token in central.yaml")
+)
+
+// EdgeRecord is what central knows about an edge's identity.
+type EdgeRecord struct {
+	ID           string    `json:"id"`
+	SiteID       string    `json:"site_id"`
+	Kind         string    `json:"kind"`
+	PublicKey    []byte    `json:"public_key,omitempty"`
+	EnrolledAt   time.Time `json:"enrolled_at,omitzero"`
+	EnrolledBy   string    `json:"enrolled_by,omitempty"` // who made the token
+	Hostname     string    `json:"hostname,omitempty"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	RevokedBy    string    `json:"revoked_by,omitempty"`
+	RevokeReason string    `json:"revoke_reason,omitempty"`
+	LastSeen     time.Time `json:"last_seen,omitzero"`
+
+	tokenHash []byte // token edges only, from the config
+}
+
+// Revoked reports whether the edge is refused.
+func (e *EdgeRecord) Revoked() bool { return !e.RevokedAt.IsZero() }
+
+// enrolToken is a stored enrolment token (keyed by its secret's SHA-256).
+type enrolToken struct {
+	EdgeID    string    `json:"edge_id"`
+	SiteID    string    `json:"site_id"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	ExpiresAt time.Time `json:"expires_at"`
+	UsedAt    time.Time `json:"used_at,omitzero"`
+}
+
+// Registry keys, in the same Badger database as the alerts.
+const (
+	prefixEdge  = "er/" // er/<edge id>       → EdgeRecord JSON
+	prefixToken = "et/" // et/<sha256 secret> → enrolToken JSON
+)
+
+// registry holds every edge's identity: enrolled edges in Badger, token
+// edges from the config (only their revocation and last-seen in Badger).
+// Writes are rare (enrolment, revocation, disconnects) and take mu.
+type registry struct {
+	db *badger.DB
+
+	mu     sync.Mutex
+	edges  map[string]*EdgeRecord
+	static []string // token edges in config order
+}
+
+func openRegistry(db *badger.DB, static []EdgeConfig) (*registry, error) {
+	r := &registry{db: db, edges: map[string]*EdgeRecord{}}
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixEdge), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var e EdgeRecord
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+				return fmt.Errorf("edge record %s: %w", it.Item().Key(), err)
+			}
+			r.edges[e.ID] = &e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("central: reading edge registry: %w", err)
+	}
+	for _, c := range static {
+		sum, _ := hex.DecodeString(c.TokenSHA256) // checked by Config.Validate
+		e := r.edges[c.ID]
+		if e == nil || e.Kind != EdgeToken {
+			// The config decides: a token edge replaces an enrolment of the same ID.
+			e = &EdgeRecord{ID: c.ID, Kind: EdgeToken}
+			r.edges[c.ID] = e
+		}
+		e.SiteID, e.tokenHash = c.SiteID, sum
+		r.static = append(r.static, c.ID)
+	}
+	return r, nil
+}
+
+func (r *registry) put(txn *badger.Txn, e *EdgeRecord) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return txn.Set([]byte(prefixEdge+e.ID), b)
+}
+
+// get returns a copy of an edge's record.
+func (r *registry) get(id string) (EdgeRecord, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.edges[id]
+	if !ok {
+		return EdgeRecord{}, false
+	}
+	return *e, true
+}
+
+// byToken finds the token edge whose hash matches a bearer token. Every
+// hash is compared in constant time, so timing reveals nothing.
+func (r *registry) byToken(token string) (EdgeRecord, bool) {
+	sum := sha256.Sum256([]byte(token))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var found *EdgeRecord
+	for _, id := range r.static {
+		e := r.edges[id]
+		if subtle.ConstantTimeCompare(sum[:], e.tokenHash) == 1 {
+			found = e
+		}
+	}
+	if found == nil {
+		return EdgeRecord{}, false
+	}
+	return *found, true
+}
+
+// list returns every edge: token edges in config order, then enrolled ones by ID.
+func (r *registry) list() []EdgeRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]EdgeRecord, 0, len(r.edges))
+	for _, id := range r.static {
+		out = append(out, *r.edges[id])
+	}
+	var enrolled []string
+	for id, e := range r.edges {
+		if e.Kind == EdgeEnrolled {
+			enrolled = append(enrolled, id)
+		}
+	}
+	slices.Sort(enrolled)
+	for _, id := range enrolled {
+		out = append(out, *r.edges[id])
+	}
+	return out
+}
+
+// createToken stores a one-time token for edgeID at siteID.
+func (r *registry) createToken(edgeID, siteID, actor string, ttl time.Duration, pin []byte, now time.Time) (wire.EnrolToken, time.Time, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.edges[edgeID]; ok && e.Kind == EdgeToken {
+		return wire.EnrolToken{}, time.Time{}, ErrEdgeConflict
+	}
+	tok := wire.EnrolToken{Secret: make([]byte, 32), Pin: pin}
+	if _, err := rand.Read(tok.Secret); err != nil {
+		return wire.EnrolToken{}, time.Time{}, err
+	}
+	exp := now.Add(ttl).UTC()
+	b, _ := json.Marshal(enrolToken{EdgeID: edgeID, SiteID: siteID, CreatedAt: now.UTC(), CreatedBy: actor, ExpiresAt: exp})
+	sum := sha256.Sum256(tok.Secret)
+	err := r.db.Update(func(txn *badger.Txn) error {
+		// The token outlives its expiry by a day so a late attempt reads
+		// "expired" rather than "unknown" in the logs.
+		return txn.SetEntry(badger.NewEntry([]byte(prefixToken+hex.EncodeToString(sum[:])), b).WithTTL(ttl + 24*time.Hour))
+	})
+	if err != nil {
+		return wire.EnrolToken{}, time.Time{}, fmt.Errorf("central: store enrolment token: %w", err)
+	}
+	return tok, exp, nil
+}
+
+// enrol spends a token and registers pub as the edge's key, replacing any
+// earlier key of that edge and lifting a revocation: enrolling again is how
+// a box is replaced. The old key stops working at once (see Server).
+func (r *registry) enrol(req wire.EnrolRequest, now time.Time) (EdgeRecord, string, error) {
+	sum := sha256.Sum256(req.Secret)
+	key := []byte(prefixToken + hex.EncodeToString(sum[:]))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var rec EdgeRecord
+	why := ""
+	err := r.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			why = "unknown"
+			return ErrTokenInvalid
+		}
+		if err != nil {
+			return err
+		}
+		var t enrolToken
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &t) }); err != nil {
+			return err
+		}
+		switch {
+		case !t.UsedAt.IsZero():
+			why = "already used at " + t.UsedAt.Format(time.RFC3339)
+			return ErrTokenInvalid
+		case !now.Before(t.ExpiresAt):
+			why = "expired at " + t.ExpiresAt.Format(time.RFC3339)
+			return ErrTokenInvalid
+		}
+		if e, ok := r.edges[t.EdgeID]; ok && e.Kind == EdgeToken {
+			why = "edge is a token edge"
+			return ErrEdgeConflict
+		}
+		t.UsedAt = now.UTC()
+		b, _ := json.Marshal(t)
+		if err := txn.SetEntry(badger.NewEntry(key, b).WithTTL(24 * time.Hour)); err != nil {
+			return err
+		}
+		rec = EdgeRecord{ID: t.EdgeID, SiteID: t.SiteID, Kind: EdgeEnrolled, PublicKey: req.PublicKey,
+			EnrolledAt: now.UTC(), EnrolledBy: t.CreatedBy, Hostname: req.Hostname}
+		if old, ok := r.edges[t.EdgeID]; ok {
+			rec.LastSeen = old.LastSeen
+		}
+		return r.put(txn, &rec)
+	})
+	if err != nil {
+		return EdgeRecord{}, why, err
+	}
+	r.edges[rec.ID] = &rec
+	return rec, "", nil
+}
+
+// revoke refuses an edge from now on.
+func (r *registry) revoke(id, actor, reason string, now time.Time) (EdgeRecord, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.edges[id]
+	if !ok {
+		return EdgeRecord{}, ErrEdgeUnknown
+	}
+	next := *e
+	next.RevokedAt, next.RevokedBy, next.RevokeReason = now.UTC(), actor, reason
+	if err := r.db.Update(func(txn *badger.Txn) error { return r.put(txn, &next) }); err != nil {
+		return EdgeRecord{}, fmt.Errorf("central: revoke %s: %w", id, err)
+	}
+	*e = next
+	return next, nil
+}
+
+// active reports whether an edge may be connected with the given key (nil
+// for a token edge): it exists, is not revoked, and still has that key.
+func (r *registry) active(id string, pub []byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.edges[id]
+	return ok && !e.Revoked() && string(e.PublicKey) == string(pub)
+}
+
+// touch remembers when an edge was last seen, for the sites view after a
+// restart. Not synced: a lost last-seen costs nothing.
+func (r *registry) touch(id string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.edges[id]
+	if !ok {
+		return
+	}
+	e.LastSeen = at.UTC()
+	_ = r.db.Update(func(txn *badger.Txn) error { return r.put(txn, e) })
+}
+
+// verifyHello checks a hello's signature against an enrolled edge's key.
+func verifyHello(pub []byte, h *wire.Hello) bool {
+	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, h.SigningBytes(), h.Signature)
+}

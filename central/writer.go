@@ -1,0 +1,271 @@
+package central
+
+import (
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+const (
+	// writerQueue bounds ops waiting for the writer. When it is full, edge
+	// readers stop reading, TCP pushes back, and edges keep their alerts in
+	// their durable outboxes: a slow disk at central never loses anything.
+	writerQueue = 4096
+	// maxBatch is how many ops share one Badger commit (one fsync).
+	maxBatch = 512
+	// consoleQueue bounds the frames waiting for one console, about two
+	// seconds at 1,000 alerts/s. A console that falls this far behind is
+	// cut off and resumes from its cursor, which costs it nothing and never
+	// slows anyone else down.
+	consoleQueue = 2048
+)
+
+// writer is the one goroutine that changes the store: it takes ops from
+// edges and the API, commits them in batches (group commit: one fsync for
+// many alerts), then, in sequence order, updates site colours, fans the
+// changes out to consoles and acknowledges the ops. It owns the site
+// colours and the set of console subscriptions, so a console's snapshot and
+// its live feed meet at an exact sequence number.
+type writer struct {
+	store   *Store
+	log     *slog.Logger
+	met     *metrics
+	colours *siteColours
+	queue   int // per-console capacity; consoleQueue except in tests
+
+	ops  chan *op
+	ctl  chan func()
+	subs map[*consoleSub]struct{}
+	quit chan struct{}
+	done chan struct{}
+}
+
+// consoleSub is one console's live feed.
+type consoleSub struct {
+	frames  chan consoleFrame // encoded console messages, in sequence order
+	dropped chan struct{}     // closed when the writer cut the console off
+}
+
+// consoleFrame is one encoded console message; seq is the change it
+// carries (0 for messages that are not changes).
+type consoleFrame struct {
+	seq  uint64
+	data []byte
+}
+
+// consoleView is what a console starts from: everything up to seq is in
+// txn (a Badger read at exactly that point), everything after comes live.
+type consoleView struct {
+	seq       uint64
+	sites     []SiteColour
+	openTotal int
+	txn       *badger.Txn
+}
+
+func newWriter(store *Store, tree *siteTree, log *slog.Logger, met *metrics) (*writer, error) {
+	w := &writer{store: store, log: log, met: met, colours: newSiteColours(tree), queue: consoleQueue,
+		ops: make(chan *op, writerQueue), ctl: make(chan func(), 64), subs: map[*consoleSub]struct{}{},
+		quit: make(chan struct{}), done: make(chan struct{})}
+	scratch := map[string]bool{}
+	if err := store.openIndex(func(site string, rank int) { w.colours.move(site, 0, rank, scratch) }); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *writer) start() { go w.run() }
+
+// stop ends the writer after the batch in progress. Ops still queued are
+// not applied and not acknowledged; their edges re-send them.
+func (w *writer) stop() {
+	close(w.quit)
+	<-w.done
+}
+
+// submit queues o; false if the writer has stopped or cancel fired first.
+func (w *writer) submit(o *op, cancel <-chan struct{}) bool {
+	select {
+	case w.ops <- o:
+		return true
+	case <-w.quit:
+		return false
+	case <-cancel:
+		return false
+	}
+}
+
+// do runs f in the writer goroutine between batches and waits for it.
+func (w *writer) do(f func()) bool {
+	ran := make(chan struct{})
+	select {
+	case w.ctl <- func() { f(); close(ran) }:
+	case <-w.quit:
+		return false
+	}
+	select {
+	case <-ran:
+		return true
+	case <-w.done:
+		return false
+	}
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	for {
+		select {
+		case f := <-w.ctl:
+			f()
+		case o := <-w.ops:
+			w.batch(o)
+		case <-w.quit:
+			for sub := range w.subs {
+				delete(w.subs, sub)
+			}
+			return
+		}
+	}
+}
+
+// batch commits first and whatever else is already waiting, up to maxBatch.
+func (w *writer) batch(first *op) {
+	batch := []*op{first}
+more:
+	for len(batch) < maxBatch {
+		select {
+		case o := <-w.ops:
+			batch = append(batch, o)
+		default:
+			break more
+		}
+	}
+	started := time.Now()
+	changes, err := w.store.apply(batch, started)
+	w.met.commitSeconds.Observe(time.Since(started).Seconds())
+	w.met.batchSize.Observe(float64(len(batch)))
+	if err != nil {
+		w.log.Error("storing a batch failed; its edges will re-send", "ops", len(batch), "err", err)
+	}
+	applied := 0
+	changedSites := map[string]bool{}
+	for _, o := range batch {
+		if !o.committed {
+			continue
+		}
+		applied++
+		if o.changed {
+			w.colours.move(o.rec.SiteID, o.from, o.to, changedSites)
+		}
+	}
+	w.publish(changes, changedSites)
+	for _, o := range batch {
+		if o.done == nil {
+			continue
+		}
+		if o.committed {
+			o.done(o, nil)
+		} else {
+			o.done(o, err)
+		}
+	}
+}
+
+// publish sends changes, then colour changes, to every console.
+func (w *writer) publish(changes []Change, sites map[string]bool) {
+	if len(w.subs) == 0 || (len(changes) == 0 && len(sites) == 0) {
+		return
+	}
+	var last uint64
+	for i := range changes {
+		c := &changes[i]
+		last = c.Seq
+		w.broadcast(consoleFrame{seq: c.Seq, data: c.Frame})
+	}
+	for id := range sites {
+		sc := w.colours.get(id)
+		w.broadcast(consoleFrame{seq: last, data: encodeConsole(consoleMsg{Type: consoleSite, Seq: last, Site: &sc})})
+	}
+}
+
+// broadcast never blocks: a console whose queue is full is cut off.
+func (w *writer) broadcast(frame consoleFrame) {
+	for sub := range w.subs {
+		select {
+		case sub.frames <- frame:
+		default:
+			delete(w.subs, sub)
+			close(sub.dropped)
+			w.met.consoleDropped.Inc()
+		}
+	}
+}
+
+// subscribe registers a console and returns its starting view; the caller
+// must Discard view.txn.
+func (w *writer) subscribe() (*consoleSub, consoleView, bool) {
+	var sub *consoleSub
+	var view consoleView
+	ok := w.do(func() {
+		sub = &consoleSub{frames: make(chan consoleFrame, w.queue), dropped: make(chan struct{})}
+		w.subs[sub] = struct{}{}
+		view = consoleView{seq: w.store.LastSeq(), sites: w.colours.all(), txn: w.store.db.NewTransaction(false)}
+		for _, root := range w.colours.tree.roots {
+			o := w.colours.get(root).Open
+			view.openTotal += o.Red + o.Yellow + o.Green
+		}
+	})
+	return sub, view, ok
+}
+
+func (w *writer) unsubscribe(sub *consoleSub) {
+	w.do(func() { delete(w.subs, sub) })
+}
+
+// consoles counts subscribed consoles.
+func (w *writer) consoles() int {
+	n := 0
+	w.do(func() { n = len(w.subs) })
+	return n
+}
+
+// announce sends a message that is not a stored change (an edge going
+// online or offline) to every console, in order with the changes.
+func (w *writer) announce(m consoleMsg) {
+	frame := consoleFrame{data: encodeConsole(m)}
+	select {
+	case w.ctl <- func() { w.broadcast(frame) }:
+	case <-w.quit:
+	}
+}
+
+// siteView is the hierarchy with colours, for the API.
+type siteView struct {
+	nodes   map[string]siteNode
+	roots   []string
+	colours map[string]SiteColour
+}
+
+func (w *writer) sites() (siteView, bool) {
+	var v siteView
+	ok := w.do(func() {
+		t := w.colours.tree
+		v = siteView{nodes: make(map[string]siteNode, len(t.nodes)), roots: append([]string{}, t.roots...), colours: map[string]SiteColour{}}
+		for id, n := range t.nodes {
+			c := *n
+			c.Children = append([]string{}, n.Children...)
+			v.nodes[id] = c
+			v.colours[id] = w.colours.get(id)
+		}
+	})
+	return v, ok
+}
+
+func encodeConsole(m consoleMsg) []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic("central: console message does not marshal: " + err.Error())
+	}
+	return b
+}

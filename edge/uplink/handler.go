@@ -1,0 +1,84 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// RequestHandler answers central's requests (clips, thumbnails, live view,
+// config). It runs in its own goroutine per request, with ctx ending when
+// the connection does, and answers through out: once for most methods,
+// in parts for a clip (Responder splits large data itself). The edge's
+// clip store implements it; until then NotAvailable does.
+type RequestHandler interface {
+	HandleRequest(ctx context.Context, req wire.Request, out *Responder)
+}
+
+// NotAvailable answers every request with status "not_available": this
+// edge has no clip store or live view wired yet.
+type NotAvailable struct{}
+
+// HandleRequest implements RequestHandler.
+func (NotAvailable) HandleRequest(_ context.Context, req wire.Request, out *Responder) {
+	_ = out.Fail(wire.StatusNotAvailable, req.Method+" is not available on this edge yet")
+}
+
+// errResponderDone is returned by a Responder after its final part.
+var errResponderDone = errors.New("uplink: response already finished")
+
+// Responder sends one request's answer back over the connection.
+type Responder struct {
+	id    string
+	part  int
+	final bool
+	send  func(wire.Response) error
+}
+
+// Send sends data as part of an ok answer; final marks the last part.
+// Data larger than one frame allows is split into several parts.
+func (r *Responder) Send(contentType string, data []byte, final bool) error {
+	for {
+		chunk := data
+		last := final
+		if len(chunk) > wire.MaxResponsePart {
+			chunk, last = chunk[:wire.MaxResponsePart], false
+		}
+		if err := r.emit(wire.Response{Status: wire.StatusOK, ContentType: contentType, Data: chunk, Final: last}); err != nil {
+			return err
+		}
+		data = data[len(chunk):]
+		if len(data) == 0 {
+			return nil
+		}
+	}
+}
+
+// Fail answers with a status other than ok (not_available, bad_request,
+// error) and ends the answer.
+func (r *Responder) Fail(status, msg string) error {
+	return r.emit(wire.Response{Status: status, Error: msg, Final: true})
+}
+
+func (r *Responder) emit(p wire.Response) error {
+	if r.final {
+		return errResponderDone
+	}
+	p.ID, p.Part = r.id, r.part
+	r.part++
+	r.final = p.Final
+	return r.send(p)
+}
+
+// finish ends an answer the handler left open.
+func (r *Responder) finish() {
+	if r.final {
+		return
+	}
+	if r.part == 0 {
+		_ = r.Fail(wire.StatusError, "the edge produced no answer")
+		return
+	}
+	_ = r.emit(wire.Response{Status: wire.StatusOK, Final: true})
+}

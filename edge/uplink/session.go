@@ -1,0 +1,339 @@
+package uplink
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+const (
+	handshakeTimeout = 10 * time.Second
+	writeTimeout     = 10 * time.Second
+	// readIdle ends a session central has not pinged for this long.
+	readIdle = 60 * time.Second
+)
+
+// session runs one connection: handshake, then send from the outbox while
+// reading acks and requests, until anything fails.
+func (u *Uplink) session(ctx context.Context) error {
+	target, err := u.url()
+	if err != nil {
+		return err
+	}
+	conn, err := u.dial(ctx, target)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetReadLimit(wire.MaxFrameBytes)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	if err := u.handshake(conn); err != nil {
+		return err
+	}
+	u.connected.Store(true)
+	u.log.Info("connected to central", "url", target, "pending", u.box.Len(), "clock_offset", u.ClockOffset())
+
+	s := &sessionState{u: u, conn: conn, acks: make(chan []string, 16), replies: make(chan []byte, 16),
+		readErr: make(chan error, 1), done: make(chan struct{}), inflight: map[string]struct{}{},
+		slots: make(chan struct{}, u.cfg.MaxRequests)}
+	sctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		conn.Close() // unblocks the reader, which then sees done
+		close(s.done)
+		<-s.readErr
+		s.handlers.Wait()
+	}()
+	go func() { s.readErr <- s.readLoop(sctx) }()
+	return s.sendLoop(ctx)
+}
+
+// dial opens the websocket, over TLS pinned to central's key for an
+// enrolled edge, naming the edge (or presenting its bearer token).
+func (u *Uplink) dial(ctx context.Context, target string) (*websocket.Conn, error) {
+	dialer := websocket.Dialer{HandshakeTimeout: handshakeTimeout, NetDialContext: u.cfg.Dial}
+	hdr := http.Header{}
+	if u.cred != nil {
+		dialer.TLSClientConfig = u.cred.TLSConfig()
+		hdr.Set(wire.EdgeIDHeader, u.cred.EdgeID)
+	} else {
+		hdr.Set("Authorization", "Bearer "+u.cfg.Token)
+	}
+	conn, resp, err := dialer.DialContext(ctx, target, hdr)
+	if err != nil {
+		if resp != nil {
+			switch resp.StatusCode {
+			case http.StatusForbidden:
+				return nil, fmt.Errorf("dial %s: %w", target, ErrRevoked)
+			case http.StatusUnauthorized:
+				return nil, fmt.Errorf("dial %s: %w", target, ErrUnauthorized)
+			}
+			return nil, fmt.Errorf("dial %s: %s: %w", target, resp.Status, err)
+		}
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	return conn, nil
+}
+
+// handshake answers central's challenge with a (signed) hello and waits
+// for welcome.
+func (u *Uplink) handshake(conn *websocket.Conn) error {
+	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	var ch wire.Challenge
+	if err := readTyped(conn, wire.TypeChallenge, &ch); err != nil {
+		return fmt.Errorf("waiting for central's challenge: %w", err)
+	}
+	h := wire.Hello{EdgeID: u.edgeID(), SiteID: u.cfg.SiteID, Software: u.cfg.Software, ConfigRevision: u.cfg.ConfigRevision,
+		Time: time.Now().UTC(), ClockOffsetMS: u.ClockOffset().Milliseconds(), Nonce: ch.Nonce}
+	if u.cred != nil {
+		h.Signature = ed25519.Sign(ed25519.PrivateKey(u.cred.PrivateKey), h.SigningBytes())
+	}
+	if err := write(conn, wire.TypeHello, h); err != nil {
+		return err
+	}
+	var w wire.Welcome
+	if err := readTyped(conn, wire.TypeWelcome, &w); err != nil {
+		return fmt.Errorf("waiting for welcome: %w", err)
+	}
+	rtt := time.Since(h.Time)
+	u.offset.Store(int64(w.Time.Sub(h.Time.Add(rtt / 2))))
+	return nil
+}
+
+// readTyped reads one frame of type typ into v; a close frame with one of
+// central's refusal codes becomes ErrRevoked or ErrUnauthorized.
+func readTyped(conn *websocket.Conn, typ string, v any) error {
+	_, frame, err := conn.ReadMessage()
+	if err != nil {
+		return closeReason(err)
+	}
+	env, err := wire.Unmarshal(frame)
+	if err != nil {
+		return err
+	}
+	if env.Type != typ {
+		return fmt.Errorf("central sent %q, want %q", env.Type, typ)
+	}
+	return wire.DecodeBody(env, v)
+}
+
+func closeReason(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case wire.CloseRevoked:
+			return fmt.Errorf("%w (%s)", ErrRevoked, ce.Text)
+		case wire.CloseUnauthorized:
+			return fmt.Errorf("%w (%s)", ErrUnauthorized, ce.Text)
+		}
+	}
+	return err
+}
+
+// sessionState is one connection's moving parts.
+type sessionState struct {
+	u        *Uplink
+	conn     *websocket.Conn
+	acks     chan []string
+	replies  chan []byte // encoded responses from request handlers
+	readErr  chan error
+	done     chan struct{}
+	inflight map[string]struct{} // sendLoop only
+	slots    chan struct{}       // one per running request handler
+	handlers sync.WaitGroup
+}
+
+// sendLoop is the connection's only writer: outbox items, responses and
+// heartbeats.
+func (s *sessionState) sendLoop(ctx context.Context) error {
+	u := s.u
+	var cursor uint64
+	beat := time.NewTicker(u.cfg.Heartbeat)
+	defer beat.Stop()
+	u.cpu.sample()
+	for {
+		changed := u.box.Changed()
+		if room := u.cfg.Window - len(s.inflight); room > 0 {
+			entries, err := u.box.After(cursor, room)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				frame, err := wire.MarshalRaw(e.Kind, e.Body)
+				if err != nil {
+					return err
+				}
+				if err := writeFrame(s.conn, frame); err != nil {
+					return err
+				}
+				u.sent.Inc()
+				s.inflight[e.ID] = struct{}{}
+				cursor = e.Seq
+			}
+			if len(entries) == room {
+				continue // more may be waiting
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-s.readErr:
+			s.readErr <- err // for the deferred wait
+			return err
+		case ids := <-s.acks:
+			if err := u.box.Ack(ids...); err != nil {
+				return err
+			}
+			for _, id := range ids {
+				delete(s.inflight, id)
+			}
+			u.acked.Add(float64(len(ids)))
+			if u.cfg.OnAck != nil {
+				u.cfg.OnAck(ids)
+			}
+		case frame := <-s.replies:
+			if err := writeFrame(s.conn, frame); err != nil {
+				return err
+			}
+		case <-changed:
+		case <-beat.C:
+			if err := u.box.FlushAcks(); err != nil {
+				return err
+			}
+			if err := write(s.conn, wire.TypeHeartbeat, u.heartbeat()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (u *Uplink) heartbeat() wire.Heartbeat {
+	hb := u.health()
+	if hb.Time.IsZero() {
+		hb.Time = time.Now().UTC()
+	}
+	st := u.box.Stats()
+	hb.Outbox, hb.OutboxBytes, hb.OutboxDropped = st.Pending, st.Bytes, st.Dropped()
+	if hb.Disk == nil {
+		hb.Disk = diskStatus(u.cfg.DataDir)
+	}
+	if hb.CPUPercent == 0 {
+		hb.CPUPercent = u.cpu.sample()
+	}
+	return hb
+}
+
+// readLoop delivers acks and starts request handlers; central's pings keep
+// the read deadline moving.
+func (s *sessionState) readLoop(ctx context.Context) error {
+	conn := s.conn
+	_ = conn.SetReadDeadline(time.Now().Add(readIdle))
+	conn.SetPingHandler(func(data string) error {
+		_ = conn.SetReadDeadline(time.Now().Add(readIdle))
+		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
+	for {
+		_, frame, err := conn.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("connection to central lost: %w", closeReason(err))
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(readIdle))
+		env, err := wire.Unmarshal(frame)
+		if err != nil {
+			return err
+		}
+		switch env.Type {
+		case wire.TypeAck:
+			var a wire.Ack
+			if err := wire.DecodeBody(env, &a); err != nil {
+				return err
+			}
+			select {
+			case s.acks <- a.IDs:
+			case <-s.done:
+				return nil
+			}
+		case wire.TypeRequest:
+			var req wire.Request
+			if err := wire.DecodeBody(env, &req); err != nil {
+				return err
+			}
+			s.startRequest(ctx, req)
+		default:
+			s.u.log.Debug("ignoring message from central", "type", env.Type)
+		}
+	}
+}
+
+// startRequest runs the handler for req in its own goroutine, or answers
+// at once if the request is malformed or too many are running.
+func (s *sessionState) startRequest(ctx context.Context, req wire.Request) {
+	s.u.requests.WithLabelValues(req.Method).Inc()
+	out := &Responder{id: req.ID, send: s.reply}
+	if err := req.Validate(); err != nil {
+		s.handlers.Add(1)
+		go func() { defer s.handlers.Done(); _ = out.Fail(wire.StatusBadRequest, err.Error()) }()
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.handlers.Add(1)
+		go func() { defer s.handlers.Done(); _ = out.Fail(wire.StatusError, "edge busy: too many requests") }()
+		return
+	}
+	s.handlers.Add(1)
+	go func() {
+		defer s.handlers.Done()
+		defer func() { <-s.slots }()
+		s.u.cfg.Handler.HandleRequest(ctx, req, out)
+		out.finish()
+	}()
+}
+
+// reply hands an encoded response to sendLoop.
+func (s *sessionState) reply(p wire.Response) error {
+	frame, err := wire.Marshal(wire.TypeResponse, p)
+	if err != nil {
+		return err
+	}
+	select {
+	case s.replies <- frame:
+		return nil
+	case <-s.done:
+		return errors.New("uplink: connection closed")
+	}
+}
+
+func write(conn *websocket.Conn, typ string, body any) error {
+	frame, err := wire.Marshal(typ, body)
+	if err != nil {
+		return err
+	}
+	return writeFrame(conn, frame)
+}
+
+func writeFrame(conn *websocket.Conn, frame []byte) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+		return fmt.Errorf("uplink: write: %w", err)
+	}
+	return nil
+}
+
+// Hostname is the box's name for enrolment records ("" if unknown).
+func Hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

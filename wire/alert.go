@@ -1,0 +1,171 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Severity is the red / yellow / green scale of ARCHITECTURE.md.
+type Severity string
+
+// Severities, worst first.
+const (
+	Red    Severity = "red"
+	Yellow Severity = "yellow"
+	Green  Severity = "green"
+)
+
+// Valid reports whether s is one of the three known severities.
+func (s Severity) Valid() bool { return s == Red || s == Yellow || s == Green }
+
+// Rank orders severities: red 3, yellow 2, green 1, unknown 0.
+func (s Severity) Rank() int {
+	switch s {
+	case Red:
+		return 3
+	case Yellow:
+		return 2
+	case Green:
+		return 1
+	}
+	return 0
+}
+
+// maxIDLen bounds every edge-assigned ID (alerts, updates, batches).
+const maxIDLen = 128
+
+func checkID(what, id string) error {
+	if id == "" || len(id) > maxIDLen {
+		return fmt.Errorf("%s: id must be 1..%d characters", what, maxIDLen)
+	}
+	return nil
+}
+
+// Box is a bounding box in normalised image coordinates (0..1).
+type Box struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+	W float64 `json:"w"`
+	H float64 `json:"h"`
+}
+
+// Alert is one thing a guard must see. The edge assigns ID; central stores
+// each ID once however often the edge re-sends it.
+type Alert struct {
+	ID       string    `json:"id"`
+	EdgeID   string    `json:"edge_id"`
+	SiteID   string    `json:"site_id"`
+	Source   string    `json:"source"`   // camera or gate ID
+	Kind     string    `json:"kind"`     // "motion", "tamper", "gate", ...
+	Severity Severity  `json:"severity"` // red, yellow, green
+	Time     time.Time `json:"time"`     // UTC instant of the event
+	// TimeSource says where Time came from: "rtcp" (camera sender reports)
+	// or "arrival" (the edge's clock when the frame arrived).
+	TimeSource string   `json:"time_source,omitempty"`
+	Summary    string   `json:"summary"`
+	Boxes      []Box    `json:"boxes,omitempty"`
+	Zones      []string `json:"zones,omitempty"`
+	// Snapshot is a JPEG of the scene at SnapshotTime (base64 in JSON).
+	Snapshot     []byte    `json:"snapshot,omitempty"`
+	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
+}
+
+// Validate checks what central relies on before it stores an alert.
+func (a *Alert) Validate() error {
+	if err := checkID("alert", a.ID); err != nil {
+		return err
+	}
+	switch {
+	case a.EdgeID == "":
+		return errors.New("alert: edge_id is empty")
+	case a.Source == "":
+		return errors.New("alert: source is empty")
+	case a.Kind == "":
+		return errors.New("alert: kind is empty")
+	case !a.Severity.Valid():
+		return fmt.Errorf("alert: unknown severity %q", a.Severity)
+	case a.Time.IsZero():
+		return errors.New("alert: time is zero")
+	}
+	return nil
+}
+
+// AlertUpdate is what the edge learns about an alert after raising it: the
+// motion ended, the tamper cleared, a better picture, an escalation. It has
+// its own ID so central applies it once however often it is re-sent.
+type AlertUpdate struct {
+	ID      string    `json:"id"`
+	AlertID string    `json:"alert_id"`
+	EdgeID  string    `json:"edge_id"`
+	Time    time.Time `json:"time"`
+	// Severity, if set, replaces the alert's severity (an escalation).
+	Severity Severity `json:"severity,omitempty"`
+	Summary  string   `json:"summary,omitempty"`
+	// Ended is when the condition stopped (motion over, tamper cleared).
+	Ended        time.Time `json:"ended,omitzero"`
+	Snapshot     []byte    `json:"snapshot,omitempty"`
+	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
+}
+
+// Validate checks an update before central applies it.
+func (u *AlertUpdate) Validate() error {
+	if err := checkID("alert_update", u.ID); err != nil {
+		return err
+	}
+	switch {
+	case u.AlertID == "":
+		return errors.New("alert_update: alert_id is empty")
+	case u.EdgeID == "":
+		return errors.New("alert_update: edge_id is empty")
+	case u.Severity != "" && !u.Severity.Valid():
+		return fmt.Errorf("alert_update: unknown severity %q", u.Severity)
+	case u.Time.IsZero():
+		return errors.New("alert_update: time is zero")
+	}
+	return nil
+}
+
+// Event is one normal (green) happening worth keeping but not worth a
+// guard's attention: a gate opened with a grant, a camera reconnected.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Source  string    `json:"source"` // camera or gate ID
+	Kind    string    `json:"kind"`   // "gate.opened", "gate.closed", ...
+	Summary string    `json:"summary,omitempty"`
+}
+
+// MaxBatchEvents bounds one event batch.
+const MaxBatchEvents = 1000
+
+// EventBatch carries events in bulk: they are frequent and each is small.
+type EventBatch struct {
+	ID     string  `json:"id"`
+	EdgeID string  `json:"edge_id"`
+	Events []Event `json:"events"`
+}
+
+// Validate checks a batch before central stores it.
+func (b *EventBatch) Validate() error {
+	if err := checkID("event_batch", b.ID); err != nil {
+		return err
+	}
+	switch {
+	case b.EdgeID == "":
+		return errors.New("event_batch: edge_id is empty")
+	case len(b.Events) == 0 || len(b.Events) > MaxBatchEvents:
+		return fmt.Errorf("event_batch: 1..%d events, not %d", MaxBatchEvents, len(b.Events))
+	}
+	for i, e := range b.Events {
+		if e.Time.IsZero() || e.Source == "" || e.Kind == "" {
+			return fmt.Errorf("event_batch: events[%d] needs time, source and kind", i)
+		}
+	}
+	return nil
+}
+
+// Ack tells the edge which outbox items (alerts, updates, batches, by ID)
+// central has stored durably.
+type Ack struct {
+	IDs []string `json:"ids"`
+}
