@@ -27,6 +27,8 @@ commands:
   central     run central (alert store, console, edge hub)
   edge        run an edge node at an entrance
   sim camera  serve video files as live RTSP cameras
+  sim gate    play gate and sensor scenarios against an edge (webhook, MQTT)
+  analyze     run the edge's motion and tamper analysis over a video file
   version     print the version
 
 Run 'vigil <command> -h' for a command's flags.
@@ -50,13 +52,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "central":
 		err = runCentral(ctx, args[1:], stderr)
 	case "edge":
-		err = runEdge(ctx, args[1:], stderr)
+		err = runEdgeCommand(ctx, args[1:], stdout, stderr)
+	case "analyze":
+		err = runAnalyze(ctx, args[1:], stdout, stderr)
 	case "sim":
-		if len(args) < 2 || args[1] != "camera" {
-			fmt.Fprint(stderr, "usage: vigil sim camera [--listen ADDR] NAME=FILE [NAME=FILE ...]\n")
+		switch {
+		case len(args) >= 2 && args[1] == "camera":
+			err = runSimCamera(ctx, args[2:], stderr)
+		case len(args) >= 2 && args[1] == "gate":
+			err = runSimGate(ctx, args[2:], stdout, stderr)
+		default:
+			fmt.Fprint(stderr, "usage: vigil sim camera [--listen ADDR] NAME=FILE [NAME=FILE ...]\n       vigil sim gate --webhook URL --secret S [--mqtt tcp://HOST:PORT] --scenario NAME\n")
 			return 2
 		}
-		err = runSimCamera(ctx, args[2:], stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "vigil", Version)
 	case "help", "-h", "--help":

@@ -1,0 +1,204 @@
+// Package engine runs the state machines of an edge's gates: one goroutine
+// owns every machine, takes events from the adapters, fires the machines'
+// timers at the instant they are due and hands each alert to the edge.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-perimeter/vigil/gates"
+)
+
+// Errors Submit returns.
+var (
+	ErrUnknownGate = errors.New("unknown gate")
+	ErrStopped     = errors.New("gate engine stopped")
+)
+
+// Options configure an Engine.
+type Options struct {
+	Gates []gates.Config
+	// OnAlert receives every alert, in order, on the engine's goroutine;
+	// it should hand the alert on (the edge's outbox) and return.
+	OnAlert func(gates.Alert)
+	// Now is the clock (default time.Now); tests may slow or skew it.
+	Now func() time.Time
+	// Queue is how many events may wait for the engine (default 256);
+	// Submit blocks beyond that, which slows adapters instead of losing events.
+	Queue int
+	Log   *slog.Logger
+	// Registerer receives the engine's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Engine owns the machines of all gates.
+type Engine struct {
+	opts     Options
+	log      *slog.Logger
+	machines map[string]*gates.Machine
+	order    []string // gate IDs in configuration order
+	events   chan gates.Event
+	status   chan chan []gates.Status
+	done     chan struct{}
+
+	eventsTotal *prometheus.CounterVec
+	alertsTotal *prometheus.CounterVec
+}
+
+// New builds a machine per gate; Run must be called to process events.
+func New(opts Options) (*Engine, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 256
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.OnAlert == nil {
+		opts.OnAlert = func(gates.Alert) {}
+	}
+	e := &Engine{
+		opts: opts, log: opts.Log.With("component", "gates"),
+		machines: map[string]*gates.Machine{},
+		events:   make(chan gates.Event, opts.Queue),
+		status:   make(chan chan []gates.Status),
+		done:     make(chan struct{}),
+		eventsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gate_events_total", Help: "Gate events taken by the state machines, by gate and type.",
+		}, []string{"gate", "type"}),
+		alertsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_gate_alerts_total", Help: "Gate alerts and updates produced, by gate, cause and severity.",
+		}, []string{"gate", "cause", "severity"}),
+	}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(e.eventsTotal); err != nil {
+			return nil, fmt.Errorf("gates engine: metrics: %w", err)
+		}
+		if err := opts.Registerer.Register(e.alertsTotal); err != nil {
+			return nil, fmt.Errorf("gates engine: metrics: %w", err)
+		}
+	}
+	now := opts.Now()
+	for _, c := range opts.Gates {
+		if _, dup := e.machines[c.ID]; dup {
+			return nil, fmt.Errorf("gate %q is configured twice", c.ID)
+		}
+		m, err := gates.New(c, now)
+		if err != nil {
+			return nil, err
+		}
+		e.machines[c.ID] = m
+		e.order = append(e.order, c.ID)
+	}
+	return e, nil
+}
+
+// Submit queues an event for its gate's machine; it is a gates.Sink. It
+// fails at once for an invalid event or an unknown gate.
+func (e *Engine) Submit(ctx context.Context, ev gates.Event) error {
+	if err := ev.Validate(); err != nil {
+		return err
+	}
+	if _, ok := e.machines[ev.Gate]; !ok {
+		return fmt.Errorf("%w %q", ErrUnknownGate, ev.Gate)
+	}
+	select {
+	case <-e.done:
+		return ErrStopped
+	default:
+	}
+	select {
+	case e.events <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.done:
+		return ErrStopped
+	}
+}
+
+// Known reports whether gate is configured.
+func (e *Engine) Known(gate string) bool { _, ok := e.machines[gate]; return ok }
+
+// Status snapshots every gate, in configuration order.
+func (e *Engine) Status(ctx context.Context) ([]gates.Status, error) {
+	reply := make(chan []gates.Status, 1)
+	select {
+	case e.status <- reply:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-e.done:
+		return nil, ErrStopped
+	}
+	select {
+	case s := <-reply:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Run processes events and timers until ctx ends; it returns nil then.
+// Events still queued when it stops are dropped (the adapters' sources
+// resend: webhook callers get no 2xx, MQTT QoS 1 is not acknowledged).
+func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		e.arm(timer)
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-e.events:
+			now := e.opts.Now()
+			e.eventsTotal.WithLabelValues(ev.Gate, string(ev.Kind)).Inc()
+			e.log.Debug("gate event", "gate", ev.Gate, "device", ev.Device, "type", ev.Kind, "sensor", ev.Sensor, "source", ev.Source, "initial", ev.Initial)
+			e.emit(e.machines[ev.Gate].Step(ev, now))
+		case <-timer.C:
+			now := e.opts.Now()
+			for _, id := range e.order {
+				e.emit(e.machines[id].Tick(now))
+			}
+		case reply := <-e.status:
+			now := e.opts.Now()
+			var out []gates.Status
+			for _, id := range e.order {
+				out = append(out, e.machines[id].Status(now))
+			}
+			reply <- out
+		}
+	}
+}
+
+// arm sets the timer to the earliest machine deadline.
+func (e *Engine) arm(timer *time.Timer) {
+	var next time.Time
+	found := false
+	for _, m := range e.machines {
+		if t, ok := m.Next(); ok && (!found || t.Before(next)) {
+			next, found = t, true
+		}
+	}
+	if !found {
+		timer.Stop()
+		return
+	}
+	timer.Reset(max(0, next.Sub(e.opts.Now())))
+}
+
+func (e *Engine) emit(alerts []gates.Alert) {
+	for _, a := range alerts {
+		e.alertsTotal.WithLabelValues(a.Gate, string(a.Key), string(a.Severity)).Inc()
+		e.log.Info("gate alert", "gate", a.Gate, "cause", a.Key, "device", a.Device, "severity", a.Severity, "count", a.Count, "update", a.Update, "cleared", a.Cleared, "summary", a.Summary)
+		e.opts.OnAlert(a)
+	}
+}

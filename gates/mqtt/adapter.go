@@ -1,0 +1,308 @@
+// Package mqtt subscribes to the MQTT broker a site runs (Mosquitto, with
+// Zigbee2MQTT bridging door contacts, smoke / gas / water sensors and
+// buttons) and turns its messages into gate events. It speaks MQTT 3.1.1
+// through paho.mqtt.golang, subscribes with QoS 1, reconnects by itself and
+// subscribes again after every connect, so a broker restart costs only the
+// seconds it is down.
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/gates/internal/replay"
+)
+
+// Device is one Zigbee2MQTT device and the gate it belongs to.
+type Device struct {
+	Name string // friendly_name in Zigbee2MQTT
+	Gate string
+}
+
+// Config configures an Adapter; zero fields take defaults.
+type Config struct {
+	Broker   string // tcp://host:1883, ssl://host:8883 or ws://host:9001
+	ClientID string // stable and unique on the broker (default "vigil-gates")
+	Username string
+	Password string
+	// BaseTopic is Zigbee2MQTT's base_topic (default "zigbee2mqtt").
+	BaseTopic string
+	Devices   []Device
+	// EventTopic, if set, carries events in Vigil's own JSON form (the
+	// webhook body, without signature: the broker's ACL guards it).
+	EventTopic string
+	// EventGates lists the gates EventTopic may report; empty = any gate.
+	EventGates []string
+	// BatteryLowPercent is where a "battery" percentage counts as low (default 15).
+	BatteryLowPercent int
+	// ReconnectMax caps the wait between reconnect attempts (default 30s).
+	ReconnectMax time.Duration
+	Now          func() time.Time
+}
+
+// Adapter is a running subscription; see Run.
+type Adapter struct {
+	cfg     Config
+	sink    gates.Sink
+	log     *slog.Logger
+	metrics *metrics
+	state   map[string]Device // zigbee2mqtt/<name> → device
+	avail   map[string]Device // zigbee2mqtt/<name>/availability → device
+	evGates map[string]bool
+	seen    *replay.Set
+	client  atomic.Pointer[paho.Client]
+
+	logMu   sync.Mutex
+	lastLog map[string]time.Time
+}
+
+// New checks cfg; nothing connects until Run.
+func New(cfg Config, sink gates.Sink, reg prometheus.Registerer, log *slog.Logger) (*Adapter, error) {
+	if cfg.Broker == "" {
+		return nil, errors.New("mqtt: broker URL is empty")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "vigil-gates"
+	}
+	if cfg.BaseTopic == "" {
+		cfg.BaseTopic = "zigbee2mqtt"
+	}
+	if cfg.BatteryLowPercent <= 0 {
+		cfg.BatteryLowPercent = 15
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &Adapter{cfg: cfg, sink: sink, log: log.With("component", "gates/mqtt", "broker", cfg.Broker),
+		state: map[string]Device{}, avail: map[string]Device{}, evGates: map[string]bool{},
+		seen: replay.New(4096, 10*time.Minute), lastLog: map[string]time.Time{}}
+	for _, d := range cfg.Devices {
+		if d.Name == "" || strings.ContainsAny(d.Name, "+#") || len(d.Name) > gates.MaxFieldLen {
+			return nil, fmt.Errorf("mqtt: device name %q: must be 1-%d characters without + or #", d.Name, gates.MaxFieldLen)
+		}
+		if !gates.IDPattern.MatchString(d.Gate) {
+			return nil, fmt.Errorf("mqtt: device %q: gate %q is not a gate ID", d.Name, d.Gate)
+		}
+		topic := cfg.BaseTopic + "/" + d.Name
+		if _, dup := a.state[topic]; dup {
+			return nil, fmt.Errorf("mqtt: device %q is listed twice", d.Name)
+		}
+		a.state[topic] = d
+		a.avail[topic+"/availability"] = d
+	}
+	if strings.ContainsAny(cfg.EventTopic, "+#") {
+		return nil, fmt.Errorf("mqtt: event topic %q must not contain wildcards", cfg.EventTopic)
+	}
+	for _, g := range cfg.EventGates {
+		a.evGates[g] = true
+	}
+	if len(a.state) == 0 && cfg.EventTopic == "" {
+		return nil, errors.New("mqtt: no devices and no event topic: nothing to subscribe to")
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	a.metrics = m
+	return a, nil
+}
+
+// Connected reports whether the adapter is connected to the broker now.
+func (a *Adapter) Connected() bool {
+	c := a.client.Load()
+	return c != nil && (*c).IsConnectionOpen()
+}
+
+// Run connects and keeps the subscription alive until ctx ends, then
+// disconnects and returns nil. Broker outages are retried forever with
+// backoff up to ReconnectMax; they are logged and visible in
+// vigil_gate_mqtt_connected, and devices that stay unheard become "device
+// silent" alerts in their gate's state machine.
+func (a *Adapter) Run(ctx context.Context) error {
+	filters := map[string]byte{}
+	for t := range a.state {
+		filters[t] = 1
+	}
+	for t := range a.avail {
+		filters[t] = 1
+	}
+	if a.cfg.EventTopic != "" {
+		filters[a.cfg.EventTopic] = 1
+	}
+	handle := func(_ paho.Client, msg paho.Message) { a.handle(ctx, msg) }
+
+	opts := paho.NewClientOptions().
+		AddBroker(a.cfg.Broker).
+		SetClientID(a.cfg.ClientID).
+		SetUsername(a.cfg.Username).
+		SetPassword(a.cfg.Password).
+		SetProtocolVersion(4). // MQTT 3.1.1
+		// A persistent session keeps QoS 1 messages at the broker while we
+		// reconnect; we still subscribe on every connect because a broker
+		// restarted without persistence has forgotten the session.
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(min(a.cfg.ReconnectMax, 5*time.Second)).
+		SetMaxReconnectInterval(a.cfg.ReconnectMax).
+		SetKeepAlive(30 * time.Second).
+		SetConnectTimeout(10 * time.Second).
+		SetOrderMatters(true). // a door's open and close must not swap
+		SetOnConnectHandler(func(c paho.Client) {
+			a.metrics.connected.Set(1)
+			a.metrics.connects.Inc()
+			a.subscribe(ctx, c, filters, handle)
+		}).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			a.metrics.connected.Set(0)
+			a.log.Warn("MQTT connection lost; reconnecting", "err", err)
+		}).
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+			a.log.Debug("MQTT reconnecting")
+		})
+	client := paho.NewClient(opts)
+	a.client.Store(&client)
+	client.Connect() // with ConnectRetry the token completes only once connected; we do not wait for it
+	<-ctx.Done()
+	client.Disconnect(250)
+	a.metrics.connected.Set(0)
+	return nil
+}
+
+// subscribe (re)subscribes after a connect, retrying while connected: a
+// connection without its subscription would look healthy and hear nothing.
+func (a *Adapter) subscribe(ctx context.Context, c paho.Client, filters map[string]byte, handle paho.MessageHandler) {
+	for attempt := 1; ctx.Err() == nil && c.IsConnectionOpen(); attempt++ {
+		tok := c.SubscribeMultiple(filters, handle)
+		if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			a.log.Info("MQTT connected and subscribed", "topics", len(filters))
+			return
+		}
+		a.log.Error("MQTT subscribe failed; retrying", "attempt", attempt, "err", tok.Error())
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// handle turns one message into events. It runs on paho's delivery
+// goroutine in order; the QoS 1 acknowledgement goes out when it returns,
+// i.e. after the events were handed over.
+func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
+	topic, payload := msg.Topic(), msg.Payload()
+	now := a.cfg.Now().UTC()
+	var evs []gates.Event
+	switch {
+	case topic == a.cfg.EventTopic && a.cfg.EventTopic != "":
+		if msg.Retained() { // events happen once; a retained one would replay on every connect
+			a.count("ignored", topic, "retained message on the events topic")
+			return
+		}
+		parsed, err := gates.ParsePayload(payload, now)
+		if err != nil {
+			a.count("malformed", topic, err.Error())
+			return
+		}
+		for _, ev := range parsed {
+			if len(a.evGates) > 0 && !a.evGates[ev.Gate] {
+				a.count("refused", topic, fmt.Sprintf("gate %q may not be reported on this topic", ev.Gate))
+				continue
+			}
+			if !a.seen.Reserve(ev.Gate+"\x00"+ev.ID, now) {
+				a.count("duplicate", topic, "")
+				continue
+			}
+			if ev.Device == "" {
+				ev.Device = "mqtt"
+			}
+			evs = append(evs, ev)
+		}
+	case len(payload) == 0:
+		// Zigbee2MQTT clears a removed device's retained topics with empty payloads.
+		a.count("ignored", topic, "")
+		return
+	default:
+		if d, ok := a.avail[topic]; ok {
+			online, err := ParseAvailability(payload)
+			if err != nil {
+				a.count("malformed", topic, err.Error())
+				return
+			}
+			kind := gates.Offline
+			if online {
+				kind = gates.Heartbeat
+			}
+			evs = []gates.Event{{Gate: d.Gate, Device: d.Name, Kind: kind}}
+		} else if d, ok := a.state[topic]; ok {
+			parsed, err := ParseZigbee(payload, a.cfg.BatteryLowPercent)
+			if err != nil {
+				a.count("malformed", topic, err.Error())
+				return
+			}
+			for _, ev := range parsed {
+				ev.Gate, ev.Device = d.Gate, d.Name
+				evs = append(evs, ev)
+			}
+		} else {
+			a.count("ignored", topic, "")
+			return
+		}
+		for i := range evs {
+			evs[i].Time = now
+			// A retained message is the last state the broker kept, maybe
+			// from before we started: a state report, not a change.
+			evs[i].Initial = msg.Retained()
+		}
+	}
+	for _, ev := range evs {
+		ev.Source = "mqtt/" + topic
+		if err := a.sink(ctx, ev); err != nil {
+			if ev.ID != "" {
+				a.seen.Release(ev.Gate + "\x00" + ev.ID)
+			}
+			a.count("refused", topic, err.Error())
+			continue
+		}
+		a.count("ok", topic, "")
+	}
+}
+
+// count records one message result; problems are logged at most once per
+// topic and result every 10 s.
+func (a *Adapter) count(result, topic, why string) {
+	a.metrics.messages.WithLabelValues(result).Inc()
+	if why == "" {
+		return
+	}
+	key := result + "\x00" + topic
+	now := time.Now()
+	a.logMu.Lock()
+	quiet := now.Sub(a.lastLog[key]) < 10*time.Second
+	if !quiet {
+		if len(a.lastLog) > 1000 {
+			clear(a.lastLog)
+		}
+		a.lastLog[key] = now
+	}
+	a.logMu.Unlock()
+	if !quiet {
+		a.log.Warn("MQTT message not used", "result", result, "topic", topic, "reason", why)
+	}
+}

@@ -1,0 +1,254 @@
+package mqtt
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/gates/engine"
+	"github.com/vigil-perimeter/vigil/gates/internal/mosquittotest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// publisher is a Zigbee2MQTT stand-in: a real MQTT client that reconnects.
+func publisher(t *testing.T, broker string) paho.Client {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("z2m-test").
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+func publish(t *testing.T, c paho.Client, topic, payload string, retained bool) {
+	t.Helper()
+	tok := c.Publish(topic, 1, retained, payload)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// tap records what the adapter hands over and forwards it to the engine.
+type tap struct {
+	fwd    gates.Sink
+	events chan gates.Event
+}
+
+func (tp *tap) sink(ctx context.Context, ev gates.Event) error {
+	if err := tp.fwd(ctx, ev); err != nil {
+		return err
+	}
+	tp.events <- ev
+	return nil
+}
+
+// next waits for the next event that matches, skipping others.
+func (tp *tap) next(t *testing.T, match func(gates.Event) bool, what string) gates.Event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-tp.events:
+			if match(ev) {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no %s within 10s", what)
+		}
+	}
+}
+
+type alertLog struct {
+	mu sync.Mutex
+	as []gates.Alert
+}
+
+func (l *alertLog) add(a gates.Alert) { l.mu.Lock(); l.as = append(l.as, a); l.mu.Unlock() }
+
+// waitFor polls the alerts seen so far (bounded) for one that matches.
+func (l *alertLog) waitFor(t *testing.T, match func(gates.Alert) bool, what string) gates.Alert {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		l.mu.Lock()
+		for _, a := range l.as {
+			if match(a) {
+				l.mu.Unlock()
+				return a
+			}
+		}
+		l.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %s alert", what)
+	return gates.Alert{}
+}
+
+// TestAdapterAgainstMosquitto: real broker, real clients. Retained
+// availability at subscribe time, Zigbee2MQTT state messages, our own JSON
+// events with de-duplication, a broker restart (the adapter reconnects and
+// subscribes again; events flow again) and a device going offline, which
+// the gate's machine turns into "device silent".
+func TestAdapterAgainstMosquitto(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	pub := publisher(t, broker.URL())
+	// Zigbee2MQTT keeps availability retained: the adapter must see this
+	// on subscribing, before anything is published live.
+	publish(t, pub, "zigbee2mqtt/north-smoke/availability", `{"state":"offline"}`, true)
+
+	alerts := &alertLog{}
+	eng, err := engine.New(engine.Options{
+		Gates:   []gates.Config{{ID: "north-gate", Name: "North gate", Arming: gates.Arming{Always: true}, GrantGrace: -1, Debounce: -1}},
+		OnAlert: alerts.add, Log: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &tap{fwd: eng.Submit, events: make(chan gates.Event, 100)}
+	reg := prometheus.NewRegistry()
+	ad, err := New(Config{
+		Broker: broker.URL(), ClientID: "vigil-test",
+		Devices:    []Device{{Name: "north-door", Gate: "north-gate"}, {Name: "north-smoke", Gate: "north-gate"}},
+		EventTopic: "vigil/gates/events", ReconnectMax: 500 * time.Millisecond,
+	}, tp.sink, reg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); eng.Run(ctx) }()
+	go func() { defer wg.Done(); ad.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	ev := tp.next(t, func(e gates.Event) bool { return e.Device == "north-smoke" }, "retained availability")
+	if ev.Kind != gates.Offline || !ev.Initial || ev.Gate != "north-gate" || ev.Source != "mqtt/zigbee2mqtt/north-smoke/availability" {
+		t.Fatalf("retained availability: %+v", ev)
+	}
+	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseSilent && a.Device == "north-smoke" && !a.Cleared }, "silent (retained offline)")
+	if !ad.Connected() {
+		t.Fatal("not connected after receiving")
+	}
+
+	publish(t, pub, "zigbee2mqtt/north-smoke", `{"battery":90,"battery_low":false,"smoke":true,"tamper":false}`, false)
+	ev = tp.next(t, func(e gates.Event) bool { return e.Kind == gates.Alarm }, "smoke alarm")
+	if ev.Sensor != gates.Smoke || ev.Initial {
+		t.Fatalf("smoke: %+v", ev)
+	}
+	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseSilent && a.Cleared }, "device back")
+	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseSmoke && a.Severity == "red" }, "smoke")
+
+	// Our own JSON form; the second copy of one ID is dropped.
+	own := `{"id":"evt-1","gate":"north-gate","device":"booth-1","type":"button"}`
+	publish(t, pub, "vigil/gates/events", own, false)
+	publish(t, pub, "vigil/gates/events", own, false)
+	publish(t, pub, "vigil/gates/events", `{"id":"evt-2","gate":"north-gate","device":"booth-1","type":"heartbeat"}`, false)
+	if ev := tp.next(t, func(e gates.Event) bool { return e.Device == "booth-1" }, "own event"); ev.ID != "evt-1" || ev.Kind != gates.Button {
+		t.Fatalf("own event: %+v", ev)
+	}
+	if ev := tp.next(t, func(e gates.Event) bool { return e.Device == "booth-1" }, "own event 2"); ev.ID != "evt-2" {
+		t.Fatalf("duplicate delivered: %+v", ev)
+	}
+	publish(t, pub, "vigil/gates/events", `{"id":"x","gate":"north-gate","type":"nonsense"}`, false)
+
+	// Broker restart: sessions and subscriptions are gone; the adapter
+	// must reconnect and subscribe again by itself.
+	restarted := time.Now()
+	broker.Restart()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tok := pub.Publish("zigbee2mqtt/north-door/availability", 1, false, "online")
+		tok.WaitTimeout(time.Second)
+		select {
+		case ev := <-tp.events:
+			if ev.Device == "north-door" && ev.Kind == gates.Heartbeat {
+				t.Logf("events flow again %v after the broker restart", time.Since(restarted).Round(time.Millisecond))
+				goto flowing
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no events 20s after the broker restart")
+		}
+	}
+flowing:
+	if n := testutil.ToFloat64(ad.metrics.connects); n < 2 {
+		t.Fatalf("connects = %v, want a reconnect", n)
+	}
+	publish(t, pub, "zigbee2mqtt/north-door", `{"battery":100,"contact":false,"linkquality":87}`, false)
+	if ev := tp.next(t, func(e gates.Event) bool { return e.Device == "north-door" && e.Kind != gates.Heartbeat }, "door after restart"); ev.Kind != gates.Opened {
+		t.Fatalf("door: %+v", ev)
+	}
+	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseForced }, "forced")
+
+	// The door contact drops off the mesh (legacy plain payload).
+	publish(t, pub, "zigbee2mqtt/north-door/availability", "offline", false)
+	alerts.waitFor(t, func(a gates.Alert) bool {
+		return a.Key == gates.CauseSilent && a.Device == "north-door" && a.Severity == "yellow"
+	}, "door contact silent")
+
+	if n := testutil.ToFloat64(ad.metrics.messages.WithLabelValues("malformed")); n != 1 {
+		t.Fatalf("malformed = %v", n)
+	}
+	if n := testutil.ToFloat64(ad.metrics.messages.WithLabelValues("duplicate")); n != 1 {
+		t.Fatalf("duplicate = %v", n)
+	}
+}
+
+// TestAdapterWaitsForABrokerThatIsNotUpYet: an edge box often boots before
+// the broker; Run keeps trying and connects once it appears.
+func TestAdapterWaitsForABrokerThatIsNotUpYet(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	broker.Stop()
+	got := make(chan gates.Event, 10)
+	ad, err := New(Config{Broker: broker.URL(), Devices: []Device{{Name: "door", Gate: "g"}}, ReconnectMax: 300 * time.Millisecond},
+		func(_ context.Context, ev gates.Event) error { got <- ev; return nil }, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ad.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(500 * time.Millisecond)
+	if ad.Connected() {
+		t.Fatal("connected to a stopped broker")
+	}
+	broker.Restart()
+	pub := publisher(t, broker.URL())
+	publish(t, pub, "zigbee2mqtt/door/availability", `{"state":"offline"}`, true) // retained: seen whenever the subscription lands
+	select {
+	case ev := <-got:
+		if ev.Kind != gates.Offline {
+			t.Fatalf("got %+v", ev)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("adapter never connected")
+	}
+}
+
+func TestConfigRefused(t *testing.T) {
+	sink := func(context.Context, gates.Event) error { return nil }
+	for _, c := range []Config{
+		{},
+		{Broker: "tcp://127.0.0.1:1"},
+		{Broker: "tcp://127.0.0.1:1", Devices: []Device{{Name: "a/#", Gate: "g"}}},
+		{Broker: "tcp://127.0.0.1:1", Devices: []Device{{Name: "a", Gate: "G G"}}},
+		{Broker: "tcp://127.0.0.1:1", Devices: []Device{{Name: "a", Gate: "g"}, {Name: "a", Gate: "g"}}},
+		{Broker: "tcp://127.0.0.1:1", EventTopic: "vigil/+/events"},
+	} {
+		if _, err := New(c, sink, nil, quiet); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

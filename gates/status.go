@@ -1,0 +1,57 @@
+package gates
+
+import (
+	"sort"
+	"time"
+)
+
+// Status is a gate at one instant, for the installer page and heartbeats.
+type Status struct {
+	Gate      string         `json:"gate"`
+	Name      string         `json:"name"`
+	Door      string         `json:"door"` // open, closed or unknown
+	OpenSince time.Time      `json:"open_since,omitzero"`
+	Armed     bool           `json:"armed"`
+	Alerts    []Alert        `json:"alerts,omitempty"` // open alerts, latest state
+	Devices   []DeviceStatus `json:"devices,omitempty"`
+}
+
+// DeviceStatus is one device of a gate.
+type DeviceStatus struct {
+	ID         string    `json:"id"`
+	LastSeen   time.Time `json:"last_seen,omitzero"`
+	Silent     bool      `json:"silent"`
+	Tamper     bool      `json:"tamper,omitempty"`
+	BatteryLow bool      `json:"battery_low,omitempty"`
+	Alarms     []string  `json:"alarms,omitempty"` // sensors in alarm
+}
+
+// Status reports the gate's state at now without changing it.
+func (m *Machine) Status(now time.Time) Status {
+	s := Status{Gate: m.cfg.ID, Name: m.cfg.Name, Door: "unknown", Armed: m.cfg.Arming.ArmedAt(now)}
+	if m.door.known {
+		s.Door = "closed"
+		if m.door.on {
+			s.Door, s.OpenSince = "open", m.openedEv
+		}
+	}
+	for _, f := range m.open {
+		if f.active || f.severity != "green" {
+			a := Alert{Gate: m.cfg.ID, Key: f.key.cause, Device: f.key.device, Severity: f.severity, Count: f.count,
+				Summary: f.summary, Time: f.evTime, First: f.first}
+			s.Alerts = append(s.Alerts, a)
+		}
+	}
+	sort.Slice(s.Alerts, func(i, j int) bool { return s.Alerts[i].First.Before(s.Alerts[j].First) })
+	for _, id := range m.deviceIDs() {
+		d := m.devices[id]
+		ds := DeviceStatus{ID: id, LastSeen: d.lastSeen, Silent: d.silent, Tamper: d.tamper.known && d.tamper.on, BatteryLow: d.battery.known && d.battery.on}
+		for _, sensor := range []string{Gas, Smoke, WaterLeak} {
+			if l := d.sensors[sensor]; l != nil && l.known && l.on {
+				ds.Alarms = append(ds.Alarms, sensor)
+			}
+		}
+		s.Devices = append(s.Devices, ds)
+	}
+	return s
+}
