@@ -6,7 +6,7 @@ BIN   := bin/vigil
 LISTEN ?= 127.0.0.1:8080
 DATA   ?= vigil-data
 
-.PHONY: all deps build test vet run bench fuzz clean check-versions
+.PHONY: all deps build test vet run bench eval fuzz clean check-versions
 
 all: build
 
@@ -31,14 +31,31 @@ run: build
 	$(BIN) demo --listen $(LISTEN) --data $(DATA)
 
 # Benchmarks: results and the command lines that produced them are in
-# BENCHMARKS.md.
+# BENCHMARKS.md. The Go micro-benchmarks, then bench/streams: the camera
+# path against ffmpeg, side by side in one run (CPU per camera, cameras
+# per box, memory per camera; ~30 min, ~12 with BENCH_QUICK=1; JSON to
+# BENCH_OUT, default bench.json).
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./streams/...
+	$(GO) build -o bin/bench-streams ./bench/streams
+	bin/bench-streams
+	$(GO) run ./bench/clips
+	$(GO) build -o bin/bench-central ./bench/central && bin/bench-central
+
+# Motion evaluation on real footage with ground truth: the edge's default
+# detector, no masks, over every sequence in VIGIL_EVAL_DATA (default
+# ../shared/testdata); prints the table in BENCHMARKS.md ("Motion
+# evaluation") and writes JSON to EVAL_OUT (default eval.json).
+eval: deps
+	$(GO) run ./eval $(if $(VIGIL_EVAL_DATA),-data $(VIGIL_EVAL_DATA)) $(if $(EVAL_OUT),-out $(EVAL_OUT))
 
 fuzz: deps
 	$(GO) test ./wire -run '^$$' -fuzz FuzzUnmarshal -fuzztime 30s
 	$(GO) test ./streams/av -run '^$$' -fuzz FuzzDecode -fuzztime 30s
 	$(GO) test ./streams/rtsp -run '^$$' -fuzz FuzzDepacketize -fuzztime 30s
+	$(GO) test ./gates -run '^$$' -fuzz FuzzParsePayload -fuzztime 30s
+	$(GO) test ./gates/webhook -run '^$$' -fuzz FuzzHandler -fuzztime 30s
+	$(GO) test ./gates/mqtt -run '^$$' -fuzz FuzzParseZigbee -fuzztime 30s
 
 clean:
 	rm -rf bin .cache/test.log
