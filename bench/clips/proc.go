@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,23 +48,6 @@ func readMemory() memory {
 
 func (m memory) max(o memory) memory {
 	return memory{max(m.rss, o.rss), max(m.anon, o.anon), max(m.file, o.file)}
-}
-
-// diskUsage is the space the files under dir occupy (allocated blocks).
-func diskUsage(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				n += st.Blocks * 512
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
