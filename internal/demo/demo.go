@@ -136,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := ensureEnrolled(ctx, srv, credPath); err != nil {
 		return err
 	}
-	edgePath, err := writeEdgeConfig(dir, cameras, credPath)
+	edgePath, err := writeEdgeConfig(dir, cameras, credPath, srv.EdgeAddr())
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,9 @@ func writeCentralConfig(dir, listen string, creds Credentials) (string, error) {
 	return path, writeYAML(path, ccfg)
 }
 
-func writeEdgeConfig(dir string, cams *sim.Server, credPath string) (string, error) {
+// writeEdgeConfig points the edge at the hub's address of this run (it may
+// differ from the run that enrolled the edge; the pin is what the edge checks).
+func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub string) (string, error) {
 	cred, err := uplink.LoadCredential(credPath)
 	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
@@ -277,7 +279,7 @@ func writeEdgeConfig(dir string, cams *sim.Server, credPath string) (string, err
 		Listen:  freeOr("127.0.0.1:8081"),
 		DataDir: filepath.Join(dir, "edge"),
 		// token_file holds the credential `vigil edge enroll` wrote.
-		Central: edge.CentralConfig{URL: cred.EdgeURL(), TokenFile: credPath},
+		Central: edge.CentralConfig{URL: "wss://" + hub + wire.EdgePath, TokenFile: credPath},
 		Cameras: []edge.CameraConfig{
 			{ID: "north-gate", Name: "North gate", URL: cams.URL("north-gate"),
 				// People pass all day: split long events so the console
