@@ -26,6 +26,7 @@ commands:
   demo        central + one edge + simulated cameras in one process
   central     run central (alert store, console, edge hub)
   edge        run an edge node at an entrance
+  edge enroll exchange an enrolment token for this box's credential
   sim camera  serve video files as live RTSP cameras
   sim gate    play gate and sensor scenarios against an edge (webhook, MQTT)
   analyze     run the edge's motion and tamper analysis over a video file
