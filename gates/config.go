@@ -19,8 +19,11 @@ type Config struct {
 	// long after it (default 30s).
 	GrantWindow time.Duration
 	// GrantGrace: an opening without a grant waits this long for one
-	// before it is called forced (default 1s), because a reader's webhook
-	// and a Zigbee door contact can arrive in either order.
+	// before it is called forced (default 300ms). A reader's webhook and a
+	// door contact (Zigbee, GPIO) travel different paths and arrive in
+	// either order, a few hundred milliseconds apart at most; a longer
+	// grace would only delay every forced-door alert, which must reach the
+	// console within 1 s of the door opening.
 	GrantGrace time.Duration
 	// HeldOpenAfter: open this long raises yellow "held open" (default 60s).
 	HeldOpenAfter time.Duration
@@ -53,7 +56,7 @@ type Device struct {
 // Defaults.
 const (
 	DefaultGrantWindow      = 30 * time.Second
-	DefaultGrantGrace       = time.Second
+	DefaultGrantGrace       = 300 * time.Millisecond
 	DefaultHeldOpenAfter    = time.Minute
 	DefaultHeldOpenRedAfter = 5 * time.Minute
 	DefaultDebounce         = time.Second

@@ -30,8 +30,12 @@ type Machine struct {
 	pendingEv    time.Time
 	pendingArmed bool
 	grants       []grant
-	devices      map[string]*device
-	open         map[foldKey]*folded
+	// lastGrant is the event time and credential of the latest grant, for
+	// status (a motion alert on a camera watching the gate reports it).
+	lastGrantEv   time.Time
+	lastGrantCred string
+	devices       map[string]*device
+	open          map[foldKey]*folded
 }
 
 type grant struct {
@@ -199,6 +203,7 @@ func (m *Machine) doorChanged(open bool, now, evTime time.Time, initial bool) []
 
 // granted records a grant, or lets it admit an opening that is waiting.
 func (m *Machine) granted(credential string, now, evTime time.Time) []Alert {
+	m.lastGrantEv, m.lastGrantCred = evTime, credential
 	if m.pending && now.Sub(m.pendingAt) <= m.cfg.GrantGrace {
 		m.pending = false
 		return []Alert{m.passage(credential, m.pendingEv, now)}

@@ -80,12 +80,12 @@ func TestMachineTransitions(t *testing.T) {
 		}},
 		{name: "opening without a grant while armed is forced after the grace period", steps: []step{
 			{0, opened, nil},
-			{999 * time.Millisecond, nil, nil},
-			{s, nil, []string{"+forced red x1 t=0s"}},
+			{299 * time.Millisecond, nil, nil},
+			{300 * time.Millisecond, nil, []string{"+forced red x1 t=0s"}},
 		}},
 		{name: "a grant arriving just after the opening admits it", steps: []step{
 			{0, opened, nil},
-			{500 * time.Millisecond, grantEv("card-1"), []string{"+passage green x1 t=0s card-1"}},
+			{250 * time.Millisecond, grantEv("card-1"), []string{"+passage green x1 t=0s card-1"}},
 			{2 * s, nil, nil},
 		}},
 		{name: "a grant after the grace period is too late", steps: []step{
@@ -169,9 +169,9 @@ func TestMachineTransitions(t *testing.T) {
 		{name: "a flapping contact folds into one forced alert with a count", steps: []step{
 			{0, opened, nil},
 			{200 * time.Millisecond, closed, nil},
-			{400 * time.Millisecond, opened, nil},
+			{400 * time.Millisecond, opened, []string{"+forced red x1 t=0s"}}, // the grace (300ms) is over: at once
 			{600 * time.Millisecond, closed, nil},
-			{s, nil, []string{"+forced red x1 t=0s"}}, // and the door settles closed
+			{s, nil, nil}, // the door settles closed
 			{1500 * time.Millisecond, opened, nil},
 			{2 * s, nil, nil}, // settles open at 2s, waits for a grant
 			{3 * s, nil, nil}, // forced again: a count-only update waits
@@ -358,6 +358,13 @@ func TestStatus(t *testing.T) {
 	st := m.Status(start.Add(time.Second))
 	if st.Door != "open" || !st.Armed || len(st.Alerts) != 2 || len(st.Devices) != 2 || len(st.Devices[1].Alarms) != 1 {
 		t.Fatalf("status %+v", st)
+	}
+	if !st.LastGrant.IsZero() {
+		t.Fatalf("last grant %v before any grant", st.LastGrant)
+	}
+	m.Step(Event{Gate: "g", Device: "r", Kind: Granted, Credential: "card:1", Time: start.Add(2 * time.Second)}, start.Add(2*time.Second))
+	if st := m.Status(start.Add(3 * time.Second)); !st.LastGrant.Equal(start.Add(2*time.Second)) || st.LastCredential != "card:1" {
+		t.Fatalf("last grant %v %q", st.LastGrant, st.LastCredential)
 	}
 }
 

@@ -7,13 +7,17 @@ import (
 
 // Status is a gate at one instant, for the installer page and heartbeats.
 type Status struct {
-	Gate      string         `json:"gate"`
-	Name      string         `json:"name"`
-	Door      string         `json:"door"` // open, closed or unknown
-	OpenSince time.Time      `json:"open_since,omitzero"`
-	Armed     bool           `json:"armed"`
-	Alerts    []Alert        `json:"alerts,omitempty"` // open alerts, latest state
-	Devices   []DeviceStatus `json:"devices,omitempty"`
+	Gate      string    `json:"gate"`
+	Name      string    `json:"name"`
+	Door      string    `json:"door"` // open, closed or unknown
+	OpenSince time.Time `json:"open_since,omitzero"`
+	Armed     bool      `json:"armed"`
+	// LastGrant is the event time of the latest access grant and
+	// LastCredential its credential (zero / empty: none since start).
+	LastGrant      time.Time      `json:"last_grant,omitzero"`
+	LastCredential string         `json:"last_credential,omitempty"`
+	Alerts         []Alert        `json:"alerts,omitempty"` // open alerts, latest state
+	Devices        []DeviceStatus `json:"devices,omitempty"`
 }
 
 // DeviceStatus is one device of a gate.
@@ -28,7 +32,8 @@ type DeviceStatus struct {
 
 // Status reports the gate's state at now without changing it.
 func (m *Machine) Status(now time.Time) Status {
-	s := Status{Gate: m.cfg.ID, Name: m.cfg.Name, Door: "unknown", Armed: m.cfg.Arming.ArmedAt(now)}
+	s := Status{Gate: m.cfg.ID, Name: m.cfg.Name, Door: "unknown", Armed: m.cfg.Arming.ArmedAt(now),
+		LastGrant: m.lastGrantEv, LastCredential: m.lastGrantCred}
 	if m.door.known {
 		s.Door = "closed"
 		if m.door.on {
