@@ -30,11 +30,52 @@ var errResponderDone = errors.New("uplink: response already finished")
 
 // Responder sends one request's answer back over the connection.
 type Responder struct {
-	id    string
-	part  int
-	final bool
-	send  func(wire.Response) error
+	id     string
+	part   int
+	final  bool
+	send   func(wire.Response) error
+	stream *Stream
 }
+
+// Stream returns the connection's binary channel (live video), which
+// outlives this answer and ends with the connection; nil in a Responder
+// not made by a session.
+func (r *Responder) Stream() *Stream { return r.stream }
+
+// Errors of Stream.TrySend.
+var (
+	ErrStreamFull   = errors.New("uplink: binary send queue full")
+	ErrStreamClosed = errors.New("uplink: connection closed")
+)
+
+// Stream sends binary websocket frames (wire.MarshalLive) on one
+// connection, interleaved with the JSON frames by the session's single
+// writer. Sending never blocks: a full queue (a slow link) is refused, and
+// the caller decides what to drop.
+type Stream struct {
+	frames chan<- []byte
+	done   <-chan struct{}
+}
+
+// TrySend queues frame, or returns ErrStreamFull or ErrStreamClosed.
+func (s *Stream) TrySend(frame []byte) error {
+	select {
+	case <-s.done:
+		return ErrStreamClosed
+	default:
+	}
+	select {
+	case s.frames <- frame:
+		return nil
+	case <-s.done:
+		return ErrStreamClosed
+	default:
+		return ErrStreamFull
+	}
+}
+
+// Done is closed when the connection has ended.
+func (s *Stream) Done() <-chan struct{} { return s.done }
 
 // Send sends data as part of an ok answer; final marks the last part.
 // Data larger than one frame allows is split into several parts.

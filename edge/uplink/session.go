@@ -20,6 +20,9 @@ const (
 	writeTimeout     = 10 * time.Second
 	// readIdle ends a session central has not pinged for this long.
 	readIdle = 60 * time.Second
+	// binaryQueue bounds the binary frames (live video fragments, ~0.25 s
+	// each) waiting for the writer: about 4 s of one camera.
+	binaryQueue = 16
 )
 
 // session runs one connection: handshake, then send from the outbox while
@@ -45,7 +48,7 @@ func (u *Uplink) session(ctx context.Context) error {
 	u.log.Info("connected to central", "url", target, "pending", u.box.Len(), "clock_offset", u.ClockOffset())
 
 	s := &sessionState{u: u, conn: conn, acks: make(chan []string, 16), replies: make(chan []byte, 16),
-		readErr: make(chan error, 1), done: make(chan struct{}), inflight: map[string]struct{}{},
+		readErr: make(chan error, 1), done: make(chan struct{}), inflight: map[string]struct{}{}, binary: make(chan []byte, binaryQueue),
 		slots: make(chan struct{}, u.cfg.MaxRequests)}
 	sctx, cancel := context.WithCancel(ctx)
 	defer func() {
@@ -147,6 +150,7 @@ type sessionState struct {
 	conn     *websocket.Conn
 	acks     chan []string
 	replies  chan []byte // encoded responses from request handlers
+	binary   chan []byte // binary frames (live video) from Streams
 	readErr  chan error
 	done     chan struct{}
 	inflight map[string]struct{} // sendLoop only
@@ -205,6 +209,11 @@ func (s *sessionState) sendLoop(ctx context.Context) error {
 		case frame := <-s.replies:
 			if err := writeFrame(s.conn, frame); err != nil {
 				return err
+			}
+		case frame := <-s.binary:
+			_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if err := s.conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+				return fmt.Errorf("uplink: write: %w", err)
 			}
 		case <-changed:
 		case <-beat.C:
@@ -280,7 +289,7 @@ func (s *sessionState) readLoop(ctx context.Context) error {
 // at once if the request is malformed or too many are running.
 func (s *sessionState) startRequest(ctx context.Context, req wire.Request) {
 	s.u.requests.WithLabelValues(req.Method).Inc()
-	out := &Responder{id: req.ID, send: s.reply}
+	out := &Responder{id: req.ID, send: s.reply, stream: &Stream{frames: s.binary, done: s.done}}
 	if err := req.Validate(); err != nil {
 		s.handlers.Add(1)
 		go func() { defer s.handlers.Done(); _ = out.Fail(wire.StatusBadRequest, err.Error()) }()
