@@ -9,7 +9,8 @@ import (
 )
 
 // routes is the box's local API. It listens on the LAN for installers and
-// for the monitoring system; nothing here changes state yet.
+// for the monitoring system; only the gate webhook
+// (signed per controller) changes state.
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
@@ -17,6 +18,11 @@ func (n *Node) routes() http.Handler {
 	rec := n.clips.Handler()
 	mux.Handle("/api/v1/recordings", rec)
 	mux.Handle("/api/v1/recordings/", rec)
+	// Gates: their state, and the signed webhook of gate controllers.
+	mux.HandleFunc("GET /api/v1/gates", n.gatesStatus)
+	if n.gates != nil && n.gates.hook != nil {
+		mux.Handle("/api/v1/gates/events", n.gates.hook) // answers 405 itself to other methods
+	}
 	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"status": "ok", "edge_id": n.cfg.EdgeID, "central_connected": n.up.Connected(),

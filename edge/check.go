@@ -6,11 +6,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Check validates what a loaded config needs from this box without
 // starting anything: the data directory is writable and the local API
-// address can be bound. systemd runs it before every start so a broken
+// address can be bound, and the GPIO chips of gate inputs exist. systemd runs it before every start so a broken
 // box fails with a reason instead of a restart loop.
 func Check(cfg Config) error {
 	var errs []error
@@ -22,6 +23,25 @@ func Check(cfg Config) error {
 			errs = append(errs, fmt.Errorf("data_dir %s is not writable: %w", cfg.DataDir, err))
 		}
 		os.Remove(probe)
+	}
+	// Gate inputs: every GPIO chip named must exist (webhook secret files
+	// are read by the config's validation already).
+	if g := cfg.GateInputs.GPIO; g != nil {
+		seen := map[string]bool{}
+		for _, l := range g.Lines {
+			chip := l.chip(g)
+			if seen[chip] {
+				continue
+			}
+			seen[chip] = true
+			path := chip
+			if !strings.HasPrefix(path, "/") {
+				path = "/dev/" + chip
+			}
+			if _, err := os.Stat(path); err != nil {
+				errs = append(errs, fmt.Errorf("gate_inputs.gpio: chip %s: %w", chip, err))
+			}
+		}
 	}
 	if l, err := net.Listen("tcp", cfg.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %s: %w", cfg.Listen, err))

@@ -4,15 +4,20 @@
 package edge
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/gates/gpio"
+	"github.com/vigil-perimeter/vigil/gates/webhook"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/streams/motion"
@@ -28,6 +33,11 @@ type Config struct {
 	// Recording keeps every camera's original video on this box.
 	Recording RecordingConfig `yaml:"recording,omitempty"`
 	Cameras   []CameraConfig  `yaml:"cameras"`
+	// Gates are the barrier gates and doors of this entrance, each tied to
+	// the cameras that see it; GateInputs says how their controllers,
+	// sensors and contacts report (README.md, "Gates").
+	Gates      []GateConfig     `yaml:"gates,omitempty"`
+	GateInputs GateInputsConfig `yaml:"gate_inputs,omitempty"`
 }
 
 // RecordingConfig budgets the clip store; per camera via CameraConfig.Recording.
@@ -199,6 +209,7 @@ func (c *Config) Validate() []config.FieldError {
 		}
 		errs = append(errs, cam.analysisErrors(f+".")...)
 	}
+	errs = append(errs, c.gateErrors(seen)...)
 	return errs
 }
 
@@ -327,4 +338,347 @@ func (cam CameraConfig) camera() camera.Config {
 		AnalysisFPS: cam.Analysis.FPS, AnalysisWidth: cam.Analysis.Width,
 		Motion: cam.motion(),
 	}
+}
+
+// GateConfig is one gate (barrier arm, door, wicket) in edge.yaml.
+type GateConfig struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name,omitempty"`
+	// Cameras that see the gate: its alerts carry their snapshots and pin
+	// their video; their motion alerts carry the gate's state.
+	Cameras []string     `yaml:"cameras,omitempty"`
+	Arming  ArmingConfig `yaml:"arming,omitempty"`
+	// Timing; zero takes the gates package's default (README.md, "Gates").
+	GrantWindow      config.Duration    `yaml:"grant_window,omitempty"`        // default 30s
+	GrantGrace       config.Duration    `yaml:"grant_grace,omitempty"`         // default 300ms; negative: off
+	HeldOpenAfter    config.Duration    `yaml:"held_open_after,omitempty"`     // default 60s
+	HeldOpenRedAfter config.Duration    `yaml:"held_open_red_after,omitempty"` // default 5m; negative: never red
+	Debounce         config.Duration    `yaml:"debounce,omitempty"`            // default 1s; negative: off
+	FoldWindow       config.Duration    `yaml:"fold_window,omitempty"`         // default 10m
+	UpdateEvery      config.Duration    `yaml:"update_every,omitempty"`        // default 30s; negative: every count
+	Devices          []GateDeviceConfig `yaml:"devices,omitempty"`
+}
+
+// ArmingConfig says when a gate is armed: always, or inside any of the
+// schedule's windows ("22:00-06:00", "mon-fri 18:00-07:00") in TimeZone.
+type ArmingConfig struct {
+	Always   bool     `yaml:"always,omitempty"`
+	Schedule []string `yaml:"schedule,omitempty"`
+	TimeZone string   `yaml:"time_zone,omitempty"` // default Asia/Shanghai
+}
+
+// GateDeviceConfig is a device expected to report for a gate.
+type GateDeviceConfig struct {
+	ID string `yaml:"id"`
+	// SilentAfter: quiet this long raises "device silent" (0: not watched).
+	SilentAfter config.Duration `yaml:"silent_after,omitempty"`
+}
+
+// GateInputsConfig: the ways gate events reach this box.
+type GateInputsConfig struct {
+	Webhook WebhookInputConfig `yaml:"webhook,omitempty"`
+	MQTT    *MQTTInputConfig   `yaml:"mqtt,omitempty"`
+	GPIO    *GPIOInputConfig   `yaml:"gpio,omitempty"`
+}
+
+// WebhookInputConfig is POST /api/v1/gates/events on the local API.
+type WebhookInputConfig struct {
+	Enabled     bool                      `yaml:"enabled,omitempty"`
+	MaxBody     int64                     `yaml:"max_body,omitempty"` // bytes, default 65536
+	Window      config.Duration           `yaml:"window,omitempty"`   // accepted timestamp skew, default 5m
+	Controllers []WebhookControllerConfig `yaml:"controllers,omitempty"`
+}
+
+// WebhookControllerConfig is one controller allowed to post events.
+type WebhookControllerConfig struct {
+	ID string `yaml:"id"`
+	// Secret signs its requests (at least 16 bytes). Prefer SecretFile
+	// (mode 0600): one secret per line, two while rotating.
+	Secret     string   `yaml:"secret,omitempty"`
+	SecretFile string   `yaml:"secret_file,omitempty"`
+	Gates      []string `yaml:"gates"` // gates it may report
+}
+
+// MQTTInputConfig subscribes to the site's broker.
+type MQTTInputConfig struct {
+	Broker       string `yaml:"broker"` // tcp://host:1883, ssl://host:8883, ws://host:9001
+	ClientID     string `yaml:"client_id,omitempty"`
+	Username     string `yaml:"username,omitempty"`
+	Password     string `yaml:"password,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+	// BaseTopic is Zigbee2MQTT's base_topic (default zigbee2mqtt).
+	BaseTopic string             `yaml:"base_topic,omitempty"`
+	Devices   []MQTTDeviceConfig `yaml:"devices,omitempty"`
+	// EventTopic carries events in the webhook's JSON form (unsigned:
+	// guard it with the broker's ACL); EventGates limits it to those gates.
+	EventTopic string   `yaml:"event_topic,omitempty"`
+	EventGates []string `yaml:"event_gates,omitempty"`
+}
+
+// MQTTDeviceConfig maps a Zigbee2MQTT friendly name to its gate.
+type MQTTDeviceConfig struct {
+	Name string `yaml:"name"`
+	Gate string `yaml:"gate"`
+}
+
+// GPIOInputConfig reads dry contacts on this box's GPIO lines.
+type GPIOInputConfig struct {
+	Chip     string           `yaml:"chip,omitempty"`     // default gpiochip0
+	Debounce config.Duration  `yaml:"debounce,omitempty"` // contact bounce, default 50ms
+	Lines    []GPIOLineConfig `yaml:"lines"`
+}
+
+// GPIOLineConfig is one line: which gate, which input, which role.
+type GPIOLineConfig struct {
+	Offset    int    `yaml:"offset"`
+	Chip      string `yaml:"chip,omitempty"` // default: the section's chip
+	Gate      string `yaml:"gate"`
+	Input     string `yaml:"input"` // the device name, e.g. door-contact
+	Role      string `yaml:"role"`  // door, button, grant, tamper, smoke, gas, water_leak, presence
+	ActiveLow bool   `yaml:"active_low,omitempty"`
+	Bias      string `yaml:"bias,omitempty"` // pull-up, pull-down or disabled
+}
+
+// gateErrors checks gates: and gate_inputs:; cameras are the camera IDs.
+func (c *Config) gateErrors(cameras map[string]bool) []config.FieldError {
+	var errs []config.FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, config.FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	gateIDs := map[string]bool{}
+	for i, g := range c.Gates {
+		f := fmt.Sprintf("gates[%d]", i)
+		if !idPattern.MatchString(g.ID) {
+			add(f+".id", "must be 1-63 lower-case letters, digits, '.', '_' or '-'")
+		} else if gateIDs[g.ID] {
+			add(f+".id", "%q is used twice", g.ID)
+		}
+		gateIDs[g.ID] = true
+		seenCam := map[string]bool{}
+		for j, cam := range g.Cameras {
+			switch {
+			case !cameras[cam]:
+				add(fmt.Sprintf("%s.cameras[%d]", f, j), "%q is not one of this edge's cameras", cam)
+			case seenCam[cam]:
+				add(fmt.Sprintf("%s.cameras[%d]", f, j), "%q is listed twice", cam)
+			}
+			seenCam[cam] = true
+		}
+		if g.Arming.Always && len(g.Arming.Schedule) > 0 {
+			add(f+".arming", "set always or a schedule, not both")
+		}
+		for j, w := range g.Arming.Schedule {
+			if _, err := gates.ParseWindow(w); err != nil {
+				add(fmt.Sprintf("%s.arming.schedule[%d]", f, j), "%v", err)
+			}
+		}
+		if _, err := gates.LoadLocation(g.Arming.TimeZone); err != nil {
+			add(f+".arming.time_zone", "%v", err)
+		}
+		for _, d := range []struct {
+			name string
+			v    config.Duration
+			neg  bool // may be negative (turns the feature off)
+		}{
+			{"grant_window", g.GrantWindow, false}, {"grant_grace", g.GrantGrace, true},
+			{"held_open_after", g.HeldOpenAfter, false}, {"held_open_red_after", g.HeldOpenRedAfter, true},
+			{"debounce", g.Debounce, true}, {"fold_window", g.FoldWindow, false}, {"update_every", g.UpdateEvery, true},
+		} {
+			if d.v < 0 && !d.neg {
+				add(f+"."+d.name, "must not be negative")
+			}
+		}
+		if gg := g.GrantGrace.D(); gg > 10*time.Second {
+			add(f+".grant_grace", "at most 10s (every forced-door alert waits this long)")
+		}
+		gc := g.machine()
+		gc.Arming = gates.Arming{} // reported field by field above
+		if gc = gc.WithDefaults(); gc.HeldOpenRedAfter > 0 && gc.HeldOpenRedAfter <= gc.HeldOpenAfter {
+			add(f+".held_open_red_after", "must be longer than held_open_after (%v)", gc.HeldOpenAfter)
+		}
+		devs := map[string]bool{}
+		for j, d := range g.Devices {
+			df := fmt.Sprintf("%s.devices[%d]", f, j)
+			switch {
+			case d.ID == "" || len(d.ID) > gates.MaxFieldLen:
+				add(df+".id", "must be 1-%d characters", gates.MaxFieldLen)
+			case devs[d.ID]:
+				add(df+".id", "%q is listed twice", d.ID)
+			}
+			devs[d.ID] = true
+			if d.SilentAfter < 0 || (d.SilentAfter > 0 && d.SilentAfter.D() < time.Second) {
+				add(df+".silent_after", "must be 0 (not watched) or at least 1s")
+			}
+		}
+	}
+	gateRef := func(field, gate string) {
+		if !gateIDs[gate] {
+			add(field, "%q is not one of the gates configured in gates:", gate)
+		}
+	}
+	in := c.GateInputs
+	w := in.Webhook
+	if w.MaxBody < 0 || w.Window < 0 {
+		add("gate_inputs.webhook", "max_body and window must not be negative")
+	}
+	if w.Enabled && len(w.Controllers) == 0 {
+		add("gate_inputs.webhook.controllers", "an enabled webhook needs at least one controller")
+	}
+	ctrls := map[string]bool{}
+	for i, ct := range w.Controllers {
+		f := fmt.Sprintf("gate_inputs.webhook.controllers[%d]", i)
+		switch {
+		case ct.ID == "" || len(ct.ID) > gates.MaxFieldLen:
+			add(f+".id", "must be 1-%d characters", gates.MaxFieldLen)
+		case ctrls[ct.ID]:
+			add(f+".id", "%q is used twice", ct.ID)
+		}
+		ctrls[ct.ID] = true
+		if ct.Secret != "" && ct.SecretFile != "" {
+			add(f+".secret_file", "set either secret or secret_file, not both")
+		} else if _, err := ct.secrets(); err != nil {
+			field := f + ".secret"
+			if ct.SecretFile != "" {
+				field = f + ".secret_file"
+			}
+			add(field, "%v", err)
+		}
+		if len(ct.Gates) == 0 {
+			add(f+".gates", "list the gates this controller may report")
+		}
+		for j, g := range ct.Gates {
+			gateRef(fmt.Sprintf("%s.gates[%d]", f, j), g)
+		}
+	}
+	if m := in.MQTT; m != nil {
+		if u, err := url.Parse(m.Broker); err != nil || u.Host == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}, u.Scheme) {
+			add("gate_inputs.mqtt.broker", "must be a broker URL, e.g. tcp://127.0.0.1:1883")
+		}
+		if m.Password != "" && m.PasswordFile != "" {
+			add("gate_inputs.mqtt.password_file", "set either password or password_file, not both")
+		}
+		if len(m.Devices) == 0 && m.EventTopic == "" {
+			add("gate_inputs.mqtt.devices", "list devices or an event_topic: nothing to subscribe to")
+		}
+		if strings.ContainsAny(m.EventTopic, "+#") {
+			add("gate_inputs.mqtt.event_topic", "must not contain wildcards")
+		}
+		names := map[string]bool{}
+		for i, d := range m.Devices {
+			f := fmt.Sprintf("gate_inputs.mqtt.devices[%d]", i)
+			switch {
+			case d.Name == "" || strings.ContainsAny(d.Name, "+#") || len(d.Name) > gates.MaxFieldLen:
+				add(f+".name", "must be the device's Zigbee2MQTT friendly_name (1-%d characters, no + or #)", gates.MaxFieldLen)
+			case names[d.Name]:
+				add(f+".name", "%q is listed twice", d.Name)
+			}
+			names[d.Name] = true
+			gateRef(f+".gate", d.Gate)
+		}
+		for i, g := range m.EventGates {
+			gateRef(fmt.Sprintf("gate_inputs.mqtt.event_gates[%d]", i), g)
+		}
+	}
+	if g := in.GPIO; g != nil {
+		if len(g.Lines) == 0 {
+			add("gate_inputs.gpio.lines", "list at least one line")
+		}
+		if g.Debounce < 0 {
+			add("gate_inputs.gpio.debounce", "must not be negative")
+		}
+		type lineKey struct {
+			chip   string
+			offset int
+		}
+		lines, inputs := map[lineKey]bool{}, map[string]bool{}
+		for i, l := range g.Lines {
+			f := fmt.Sprintf("gate_inputs.gpio.lines[%d]", i)
+			k := lineKey{l.chip(g), l.Offset}
+			switch {
+			case l.Offset < 0:
+				add(f+".offset", "must not be negative")
+			case lines[k]:
+				add(f+".offset", "line %d of %s is used twice", l.Offset, k.chip)
+			}
+			lines[k] = true
+			gateRef(f+".gate", l.Gate)
+			switch {
+			case l.Input == "" || len(l.Input) > 64:
+				add(f+".input", "name the input (1-64 characters), e.g. door-contact")
+			case inputs[l.Gate+"/"+l.Input]:
+				add(f+".input", "%q is used twice for gate %q", l.Input, l.Gate)
+			}
+			inputs[l.Gate+"/"+l.Input] = true
+			if !gpio.Role(l.Role).Valid() {
+				add(f+".role", "must be door, button, grant, tamper, smoke, gas, water_leak or presence, not %q", l.Role)
+			}
+			if !slices.Contains([]string{"", "pull-up", "pull-down", "disabled"}, l.Bias) {
+				add(f+".bias", "must be pull-up, pull-down or disabled")
+			}
+		}
+	}
+	return errs
+}
+
+func (l GPIOLineConfig) chip(g *GPIOInputConfig) string {
+	switch {
+	case l.Chip != "":
+		return l.Chip
+	case g.Chip != "":
+		return g.Chip
+	}
+	return "gpiochip0"
+}
+
+// secrets returns the controller's secrets: Secret, or SecretFile's
+// non-empty lines (two while a secret is rotated).
+func (ct WebhookControllerConfig) secrets() ([]string, error) {
+	var out []string
+	if ct.SecretFile != "" {
+		b, err := os.ReadFile(ct.SecretFile)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				out = append(out, line)
+			}
+		}
+	} else if ct.Secret != "" {
+		out = []string{ct.Secret}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("a controller needs secret or secret_file")
+	}
+	if len(out) > 2 {
+		return nil, fmt.Errorf("at most two secrets (the current one and, while rotating, the next), not %d", len(out))
+	}
+	for _, s := range out {
+		if len(s) < webhook.MinSecretLen {
+			return nil, fmt.Errorf("a secret must be at least %d bytes (32 random bytes recommended)", webhook.MinSecretLen)
+		}
+	}
+	return out, nil
+}
+
+// machine is the gate as its state machine is configured.
+func (g GateConfig) machine() gates.Config {
+	c := gates.Config{
+		ID: g.ID, Name: g.Name,
+		GrantWindow: g.GrantWindow.D(), GrantGrace: g.GrantGrace.D(), HeldOpenAfter: g.HeldOpenAfter.D(),
+		HeldOpenRedAfter: g.HeldOpenRedAfter.D(), Debounce: g.Debounce.D(), FoldWindow: g.FoldWindow.D(), UpdateEvery: g.UpdateEvery.D(),
+		Arming: gates.Arming{Always: g.Arming.Always},
+	}
+	for _, w := range g.Arming.Schedule {
+		if win, err := gates.ParseWindow(w); err == nil {
+			c.Arming.Windows = append(c.Arming.Windows, win)
+		}
+	}
+	if loc, err := gates.LoadLocation(g.Arming.TimeZone); err == nil {
+		c.Arming.Location = loc
+	}
+	for _, d := range g.Devices {
+		c.Devices = append(c.Devices, gates.Device{ID: d.ID, SilentAfter: d.SilentAfter.D()})
+	}
+	return c
 }

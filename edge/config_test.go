@@ -70,3 +70,93 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 		})
 	}
 }
+
+const gatesConfig = `
+gates:
+  - id: north-gate
+    name: North gate
+    cameras: [cam-1]
+    arming:
+      schedule: ["22:00-06:00"]
+    grant_grace: 300ms
+    devices:
+      - id: door
+        silent_after: 2m
+gate_inputs:
+  webhook:
+    enabled: true
+    controllers:
+      - id: ctrl-north
+        secret: 0123456789abcdef0123
+        gates: [north-gate]
+  mqtt:
+    broker: tcp://127.0.0.1:1883
+    devices:
+      - name: north-smoke
+        gate: north-gate
+  gpio:
+    chip: gpiochip0
+    lines:
+      - offset: 17
+        gate: north-gate
+        input: door-contact
+        role: door
+        active_low: true
+`
+
+func TestLoadGatesConfig(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, goodConfig+gatesConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Gates[0]
+	if g.ID != "north-gate" || g.Cameras[0] != "cam-1" || g.GrantGrace.D().Milliseconds() != 300 || g.Devices[0].SilentAfter.D().Minutes() != 2 {
+		t.Fatalf("parsed %+v", g)
+	}
+	mc := g.machine()
+	if mc.Arming.Location == nil || mc.Arming.Location.String() != "Asia/Shanghai" || len(mc.Arming.Windows) != 1 {
+		t.Fatalf("arming %+v", mc.Arming)
+	}
+	if s, err := cfg.GateInputs.Webhook.Controllers[0].secrets(); err != nil || len(s) != 1 {
+		t.Fatalf("secrets %v %v", s, err)
+	}
+	// secret_file: one secret per line, two while rotating.
+	f := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(f, []byte("first-secret-0123456789\nnext-secret-0123456789\n"), 0o600)
+	ct := WebhookControllerConfig{ID: "c", SecretFile: f, Gates: []string{"north-gate"}}
+	if s, err := ct.secrets(); err != nil || len(s) != 2 {
+		t.Fatalf("secret_file: %v %v", s, err)
+	}
+}
+
+func TestGatesConfigErrors(t *testing.T) {
+	base := goodConfig + gatesConfig
+	tests := []struct{ name, from, to, want string }{
+		{"unknown camera", "cameras: [cam-1]", "cameras: [cam-9]", `edge.yaml:17: gates[0].cameras[0]: "cam-9" is not one of this edge's cameras`},
+		{"bad schedule", `["22:00-06:00"]`, `["22:00-22:00"]`, "edge.yaml:19: gates[0].arming.schedule[0]:"},
+		{"bad zone", "schedule: [", "time_zone: Mars/Olympus\n      schedule: [", "edge.yaml:19: gates[0].arming.time_zone:"},
+		{"bad duration", "grant_grace: 300ms", "grant_grace: quick", `edge.yaml:20: gates[0].grant_grace: "quick" is not a duration`},
+		{"grace too long", "grant_grace: 300ms", "grant_grace: 1m", "edge.yaml:20: gates[0].grant_grace: at most 10s"},
+		{"short secret", "secret: 0123456789abcdef0123", "secret: short", "edge.yaml:29: gate_inputs.webhook.controllers[0].secret: a secret must be at least 16 bytes"},
+		{"missing secret file", "secret: 0123456789abcdef0123", "secret_file: /nonexistent/secret", "edge.yaml:29: gate_inputs.webhook.controllers[0].secret_file:"},
+		{"controller for unknown gate", "gates: [north-gate]", "gates: [south-gate]", `edge.yaml:30: gate_inputs.webhook.controllers[0].gates[0]: "south-gate" is not one of the gates`},
+		{"bad broker", "tcp://127.0.0.1:1883", "http://127.0.0.1:1883", "edge.yaml:32: gate_inputs.mqtt.broker:"},
+		{"mqtt device of unknown gate", "        gate: north-gate\n  gpio", "        gate: nowhere\n  gpio", "edge.yaml:35: gate_inputs.mqtt.devices[0].gate:"},
+		{"bad role", "role: door", "role: window", "edge.yaml:42: gate_inputs.gpio.lines[0].role: must be door, button"},
+		{"unknown field", "active_low: true", "activelow: true", "edge.yaml:43: activelow"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(base, tc.from) {
+				t.Fatalf("fixture lacks %q", tc.from)
+			}
+			_, err := LoadConfig(writeConfig(t, strings.Replace(base, tc.from, tc.to, 1)))
+			if err == nil {
+				t.Fatal("bad config accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/edge/outbox"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
+	"github.com/vigil-perimeter/vigil/gates/gpio"
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -37,6 +38,9 @@ type Options struct {
 	UplinkBackoffMin time.Duration
 	// CameraBackoffMax caps camera reconnect waits (tests).
 	CameraBackoffMax time.Duration
+	// OpenGPIOLine opens a gate input line (default gpio.OpenLine, the
+	// Linux GPIO character device); tests pass simulated lines.
+	OpenGPIOLine func(chip string, offset int, o gpio.LineOptions) (gpio.Line, error)
 }
 
 // Node is a running edge.
@@ -49,7 +53,9 @@ type Node struct {
 	clips   *clips.Store
 	up      *uplink.Uplink
 	cams    []*camera.Camera
+	camByID map[string]*camera.Camera
 	byID    map[string]CameraConfig
+	gates   *gateSide // nil without gates
 	alerts  *prometheus.CounterVec
 	httpSrv *http.Server
 	ln      net.Listener
@@ -67,7 +73,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		log = slog.Default()
 	}
 	log = log.With("edge", cfg.EdgeID)
-	n := &Node{cfg: cfg, opts: opts, log: log, reg: prometheus.NewRegistry(), byID: map[string]CameraConfig{}}
+	n := &Node{cfg: cfg, opts: opts, log: log, reg: prometheus.NewRegistry(), byID: map[string]CameraConfig{}, camByID: map[string]*camera.Camera{}}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_total", Help: "Alerts raised, by kind and severity."}, []string{"kind", "severity"})
 	n.reg.MustRegister(n.alerts)
@@ -109,7 +115,14 @@ func Start(cfg Config, opts Options) (*Node, error) {
 			return nil, err
 		}
 		n.cams = append(n.cams, cam)
+		n.camByID[cc.ID] = cam
 		n.byID[cc.ID] = cc
+	}
+	if err := n.setupGates(); err != nil {
+		ln.Close()
+		store.Close()
+		box.Close()
+		return nil, err
 	}
 	n.up = uplink.New(uplink.Config{
 		URL: cfg.Central.URL, Token: cfg.Central.Token, EdgeID: cfg.EdgeID, SiteID: cfg.SiteID,
@@ -128,7 +141,8 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		n.spawn(func() { cam.Run(ctx) })
 	}
 	n.spawn(func() { n.up.Run(ctx) })
-	log.Info("edge running", "api", "http://"+ln.Addr().String(), "cameras", len(n.cams), "central", cfg.Central.URL, "pending_alerts", box.Len())
+	n.runGates(ctx)
+	log.Info("edge running", "api", "http://"+ln.Addr().String(), "cameras", len(n.cams), "gates", len(cfg.Gates), "central", cfg.Central.URL, "pending_alerts", box.Len())
 	return n, nil
 }
 
@@ -156,6 +170,9 @@ func (n *Node) Close() error {
 		defer cancel()
 		n.httpSrv.Shutdown(ctx)
 		n.wg.Wait()
+		if n.gates != nil {
+			n.gates.closeLines()
+		}
 		if cerr := n.clips.Close(); cerr != nil {
 			n.log.Error("closing the clip store", "err", cerr)
 		}
@@ -179,7 +196,7 @@ func (n *Node) OnMotion(ev camera.Event) {
 	a := wire.Alert{
 		ID: newAlertID(n.cfg.EdgeID, ev.Start), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
 		Source: ev.Camera, Kind: "motion", Severity: sev, Time: ev.Start.UTC(), TimeSource: ev.TimeSource,
-		Summary: fmt.Sprintf("%s at %s", what, name), Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
+		Summary: fmt.Sprintf("%s at %s%s", what, name, n.gateStateNote(ev.Camera)), Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
 		Zones: ev.Zones,
 	}
 	for _, b := range ev.Boxes {

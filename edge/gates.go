@@ -1,0 +1,514 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/gates/edgewire"
+	"github.com/vigil-perimeter/vigil/gates/engine"
+	"github.com/vigil-perimeter/vigil/gates/gpio"
+	"github.com/vigil-perimeter/vigil/gates/mqtt"
+	"github.com/vigil-perimeter/vigil/gates/webhook"
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// The gate side of a node: one engine owns the state machines of every
+// gate in edge.yaml; the webhook (on the local API), MQTT and GPIO adapters
+// feed it; its alerts are turned into wire messages by edgewire and handed
+// to one worker goroutine, which adds what the cameras that see the gate
+// saw (snapshots at the event instant, pinned video) and queues them in
+// the outbox in the order the machines produced them.
+
+const (
+	// snapshotTimeout bounds how long a gate alert waits for its cameras'
+	// pictures; a camera that is offline must not delay the alert.
+	snapshotTimeout = 400 * time.Millisecond
+	// lateEvent: an event older than this when its alert is raised (a
+	// controller that batched, a backlog after an outage) gets its
+	// pictures from the clip store at the event time, not the live view.
+	lateEvent = 3 * time.Second
+	// gateStatusTimeout bounds the wait for the engine's status when a
+	// motion alert is tagged with the state of the gate its camera sees.
+	gateStatusTimeout = 200 * time.Millisecond
+	recentGateAlerts  = 50
+)
+
+type gateSide struct {
+	n       *Node
+	cfg     map[string]GateConfig // by gate ID
+	order   []string
+	watches map[string][]string // camera ID → IDs of the gates it sees
+	eng     *engine.Engine
+	conv    edgewire.Converter // used on the engine's goroutine only
+	hook    *webhook.Handler   // nil: webhook disabled
+	mqtt    *mqtt.Adapter
+	gpio    *gpio.Adapter
+	lines   []gpio.Line
+	work    chan gateJob
+
+	snapFailures *prometheus.CounterVec
+	delay        prometheus.Histogram
+
+	mu     sync.Mutex
+	recent []GateAlertLink // newest last
+}
+
+// gateJob is one machine output on its way to the outbox.
+type gateJob struct {
+	alert gates.Alert
+	out   edgewire.Out
+}
+
+// GateAlertLink ties a gate alert to the cameras that see the gate: which
+// sent a picture and which video is pinned for it. GET /api/v1/gates
+// lists the latest.
+type GateAlertLink struct {
+	AlertID  string          `json:"alert_id"`
+	Gate     string          `json:"gate"`
+	Kind     string          `json:"kind"`
+	Severity wire.Severity   `json:"severity"`
+	Time     time.Time       `json:"time"`
+	Cameras  []GateCameraRef `json:"cameras"`
+}
+
+// GateCameraRef is one camera's part of a gate alert.
+type GateCameraRef struct {
+	Camera       string    `json:"camera"`
+	Snapshot     bool      `json:"snapshot"`
+	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
+	// ClipFrom..ClipTo is pinned in the clip store (pin ID PinID); MP4 is
+	// its export on this box's API.
+	PinID    string    `json:"pin_id,omitempty"`
+	ClipFrom time.Time `json:"clip_from,omitzero"`
+	ClipTo   time.Time `json:"clip_to,omitzero"`
+	MP4      string    `json:"mp4,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// setupGates builds the engine and adapters; nothing runs until runGates.
+func (n *Node) setupGates() error {
+	if len(n.cfg.Gates) == 0 {
+		return nil
+	}
+	g := &gateSide{n: n, cfg: map[string]GateConfig{}, watches: map[string][]string{}, work: make(chan gateJob, 1024)}
+	g.conv = edgewire.Converter{EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID, NewID: func(t time.Time) string { return newAlertID(n.cfg.EdgeID, t) }}
+	var mcs []gates.Config
+	for _, gc := range n.cfg.Gates {
+		g.cfg[gc.ID] = gc
+		g.order = append(g.order, gc.ID)
+		mcs = append(mcs, gc.machine())
+		for _, cam := range gc.Cameras {
+			g.watches[cam] = append(g.watches[cam], gc.ID)
+		}
+	}
+	g.snapFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_gate_snapshot_failures_total", Help: "Gate alerts that went out without a picture from one of the gate's cameras, by camera.",
+	}, []string{"camera"})
+	g.delay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "vigil_gate_alert_delay_seconds", Help: "From a gate event's time to its alert being durably queued for central.",
+		Buckets: []float64{.05, .1, .2, .3, .4, .5, .75, 1, 2, 5, 10, 30},
+	})
+	n.reg.MustRegister(g.snapFailures, g.delay, gateCollector{g})
+	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, Log: n.log, Registerer: n.reg})
+	if err != nil {
+		return fmt.Errorf("edge: gates: %w", err)
+	}
+	g.eng = eng
+	in := n.cfg.GateInputs
+	if w := in.Webhook; w.Enabled {
+		wc := webhook.Config{MaxBody: w.MaxBody, MaxSkew: w.Window.D()}
+		for _, c := range w.Controllers {
+			secrets, err := c.secrets()
+			if err != nil {
+				return fmt.Errorf("edge: gate_inputs.webhook: controller %q: %w", c.ID, err)
+			}
+			wc.Controllers = append(wc.Controllers, webhook.Controller{ID: c.ID, Secrets: secrets, Gates: c.Gates})
+		}
+		if g.hook, err = webhook.New(wc, eng.Submit, n.reg, n.log); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+	}
+	if m := in.MQTT; m != nil {
+		password := m.Password
+		if m.PasswordFile != "" {
+			b, err := readSecretFile(m.PasswordFile)
+			if err != nil {
+				return fmt.Errorf("edge: gate_inputs.mqtt.password_file: %w", err)
+			}
+			password = b
+		}
+		mc := mqtt.Config{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: password,
+			BaseTopic: m.BaseTopic, EventTopic: m.EventTopic, EventGates: m.EventGates}
+		if mc.ClientID == "" {
+			mc.ClientID = "vigil-" + n.cfg.EdgeID
+		}
+		for _, d := range m.Devices {
+			mc.Devices = append(mc.Devices, mqtt.Device{Name: d.Name, Gate: d.Gate})
+		}
+		if g.mqtt, err = mqtt.New(mc, eng.Submit, n.reg, n.log); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+	}
+	if gp := in.GPIO; gp != nil {
+		open := n.opts.OpenGPIOLine
+		if open == nil {
+			open = gpio.OpenLine
+		}
+		var inputs []gpio.Input
+		for _, l := range gp.Lines {
+			line, err := open(l.chip(gp), l.Offset, gpio.LineOptions{ActiveLow: l.ActiveLow, Bias: l.Bias})
+			if err != nil {
+				g.closeLines()
+				return fmt.Errorf("edge: gate_inputs.gpio: %w", err)
+			}
+			g.lines = append(g.lines, line)
+			inputs = append(inputs, gpio.Input{Gate: l.Gate, Device: l.Input, Role: gpio.Role(l.Role), Line: line})
+		}
+		if g.gpio, err = gpio.New(gpio.Config{Inputs: inputs, Debounce: gp.Debounce.D()}, eng.Submit, n.log); err != nil {
+			g.closeLines()
+			return fmt.Errorf("edge: %w", err)
+		}
+	}
+	n.gates = g
+	return nil
+}
+
+// runGates starts the engine, the worker and the adapters, all ending with ctx.
+func (n *Node) runGates(ctx context.Context) {
+	g := n.gates
+	if g == nil {
+		return
+	}
+	n.spawn(func() { g.eng.Run(ctx) })
+	n.spawn(func() { g.runWorker(ctx) })
+	if g.mqtt != nil {
+		n.spawn(func() { g.mqtt.Run(ctx) })
+	}
+	if g.gpio != nil {
+		n.spawn(func() { g.gpio.Run(ctx) })
+	}
+}
+
+// closeLines releases GPIO lines (after every goroutine has stopped).
+func (g *gateSide) closeLines() {
+	for _, l := range g.lines {
+		l.Close()
+	}
+	g.lines = nil
+}
+
+// onAlert runs on the engine's goroutine, in order: convert, hand on.
+func (g *gateSide) onAlert(a gates.Alert) {
+	g.work <- gateJob{alert: a, out: g.conv.Convert(a)}
+}
+
+// runWorker queues gate outputs in order. Passages are batched: whatever
+// is waiting when the queue runs dry goes as one event batch.
+func (g *gateSide) runWorker(ctx context.Context) {
+	var events []wire.Event
+	flush := func() {
+		if len(events) == 0 {
+			return
+		}
+		for len(events) > 0 {
+			k := min(len(events), wire.MaxBatchEvents)
+			b := wire.EventBatch{ID: newAlertID(g.n.cfg.EdgeID, events[0].Time), EdgeID: g.n.cfg.EdgeID, Events: events[:k]}
+			if err := g.n.box.AppendEvents(b); err != nil {
+				g.n.log.Error("GATE EVENTS NOT STORED", "batch", b.ID, "events", k, "err", err)
+			}
+			events = events[k:]
+		}
+		events = nil
+	}
+	handle := func(ctx context.Context, j gateJob) {
+		switch {
+		case j.out.Event != nil:
+			events = append(events, *j.out.Event)
+		case j.out.Update != nil:
+			u := *j.out.Update
+			if err := g.n.box.AppendUpdate(u, u.Severity); err != nil {
+				g.n.log.Error("GATE ALERT UPDATE NOT STORED", "update", u.ID, "alert", u.AlertID, "err", err)
+			}
+		case j.out.Alert != nil:
+			g.raise(ctx, j.alert, *j.out.Alert)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// The engine has stopped or is stopping: queue what it gave,
+			// without pictures (the cameras are going down too).
+			for {
+				select {
+				case j := <-g.work:
+					handle(ctx, j)
+				default:
+					flush()
+					return
+				}
+			}
+		case j := <-g.work:
+			handle(ctx, j)
+			if len(g.work) == 0 {
+				flush()
+			}
+		}
+	}
+}
+
+// pictured says which causes are about something at the gate a camera
+// can see; a device's battery or silence is not.
+func pictured(c gates.Cause) bool {
+	return c != gates.CauseSilent && c != gates.CauseBatteryLow
+}
+
+// raise queues a new gate alert with the first camera's picture, then pins
+// every camera's video around it and sends the other cameras' pictures as
+// updates of the alert (an alert carries one snapshot on the wire).
+func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
+	gc := g.cfg[ga.Gate]
+	link := GateAlertLink{AlertID: a.ID, Gate: ga.Gate, Kind: a.Kind, Severity: a.Severity, Time: a.Time}
+	type shot struct {
+		jpg []byte
+		at  time.Time
+		err error
+	}
+	var shots []shot
+	if pictured(ga.Key) && len(gc.Cameras) > 0 {
+		shots = make([]shot, len(gc.Cameras))
+		sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
+		var wg sync.WaitGroup
+		for i, cam := range gc.Cameras {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				shots[i].jpg, shots[i].at, shots[i].err = g.snapshot(sctx, cam, ga.Time)
+			}()
+		}
+		wg.Wait()
+		cancel()
+		for i, cam := range gc.Cameras {
+			ref := GateCameraRef{Camera: cam}
+			if s := shots[i]; s.err == nil && len(s.jpg) > 0 {
+				ref.Snapshot, ref.SnapshotTime = true, s.at.UTC()
+				if len(a.Snapshot) == 0 {
+					a.Snapshot, a.SnapshotTime = s.jpg, s.at.UTC()
+				}
+			} else {
+				g.snapFailures.WithLabelValues(cam).Inc()
+				ref.Error = fmt.Sprint(s.err)
+				g.n.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", ga.Gate, "camera", cam, "err", s.err)
+			}
+			link.Cameras = append(link.Cameras, ref)
+		}
+	}
+	if !g.n.raise(a) {
+		return
+	}
+	g.delay.Observe(time.Since(a.Time).Seconds())
+	for i := range link.Cameras {
+		ref := &link.Cameras[i]
+		ref.PinID = a.ID
+		if i > 0 {
+			ref.PinID = a.ID + "/" + ref.Camera
+		}
+		p, err := g.n.clips.Pin(ref.PinID, ref.Camera, a.Time, a.Kind)
+		if err != nil {
+			g.n.log.Warn("video for gate alert not pinned", "alert", a.ID, "camera", ref.Camera, "err", err)
+			ref.PinID = ""
+			continue
+		}
+		ref.ClipFrom, ref.ClipTo = p.From, p.To
+		ref.MP4 = fmt.Sprintf("/api/v1/recordings/%s/mp4?start=%s&duration=%s", ref.Camera, p.From.Format(time.RFC3339Nano), p.To.Sub(p.From))
+	}
+	sent := false
+	for i, s := range shots {
+		if s.err != nil || len(s.jpg) == 0 {
+			continue
+		}
+		if !sent { // that one went with the alert
+			sent = true
+			continue
+		}
+		u := wire.AlertUpdate{ID: newAlertID(g.n.cfg.EdgeID, s.at), AlertID: a.ID, EdgeID: a.EdgeID, Time: a.Time,
+			Snapshot: s.jpg, SnapshotTime: s.at.UTC()}
+		if err := g.n.box.AppendUpdate(u, a.Severity); err != nil {
+			g.n.log.Error("picture of gate alert not stored", "alert", a.ID, "camera", gc.Cameras[i], "err", err)
+		}
+	}
+	g.mu.Lock()
+	g.recent = append(g.recent, link)
+	if len(g.recent) > recentGateAlerts {
+		g.recent = g.recent[len(g.recent)-recentGateAlerts:]
+	}
+	g.mu.Unlock()
+}
+
+// snapshot is the camera's picture at the event: the live picture for a
+// fresh event, the recorded one for a late event.
+func (g *gateSide) snapshot(ctx context.Context, cam string, at time.Time) ([]byte, time.Time, error) {
+	if time.Since(at) > lateEvent {
+		th, err := g.n.clips.Thumbnail(cam, at, 1280)
+		if err == nil {
+			return th.JPEG, th.Time, nil
+		}
+	}
+	c := g.n.camByID[cam]
+	if c == nil {
+		return nil, time.Time{}, fmt.Errorf("camera %q not running", cam)
+	}
+	return c.Snapshot(ctx)
+}
+
+// gateStateNote is appended to a motion alert's summary on a camera that
+// sees gates: their state when the motion began, in the gate's local time.
+func (n *Node) gateStateNote(cam string) string {
+	g := n.gates
+	if g == nil || len(g.watches[cam]) == 0 {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), gateStatusTimeout)
+	defer cancel()
+	sts, err := g.eng.Status(ctx)
+	if err != nil {
+		return ""
+	}
+	note := ""
+	for _, st := range sts {
+		if !contains(g.watches[cam], st.Gate) {
+			continue
+		}
+		note += " · " + gateState(st, g.cfg[st.Gate])
+	}
+	return note
+}
+
+// gateState says a gate's state in a few words:
+// "North gate: closed, armed, last grant 21:14:05 card:04A2B9C1".
+func gateState(st gates.Status, gc GateConfig) string {
+	s := st.Name + ": " + st.Door
+	if st.Door == "open" {
+		s += fmt.Sprintf(" for %s", time.Since(st.OpenSince).Round(time.Second))
+	}
+	if st.Armed {
+		s += ", armed"
+	} else {
+		s += ", disarmed"
+	}
+	if !st.LastGrant.IsZero() {
+		loc, err := gates.LoadLocation(gc.Arming.TimeZone)
+		if err != nil {
+			loc = time.UTC
+		}
+		s += ", last grant " + st.LastGrant.In(loc).Format("15:04:05")
+		if st.LastCredential != "" {
+			s += " " + st.LastCredential
+		}
+	}
+	return s
+}
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+// readSecretFile reads a one-line secret (a password file, mode 0600).
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// gatesStatus is GET /api/v1/gates.
+func (n *Node) gatesStatus(w http.ResponseWriter, r *http.Request) {
+	type gateOut struct {
+		gates.Status
+		Cameras []string `json:"cameras"`
+	}
+	out := map[string]any{"gates": []gateOut{}}
+	g := n.gates
+	if g == nil {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	sts, err := g.eng.Status(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "gate engine: " + err.Error()})
+		return
+	}
+	var list []gateOut
+	for _, st := range sts {
+		cams := g.cfg[st.Gate].Cameras
+		if cams == nil {
+			cams = []string{}
+		}
+		list = append(list, gateOut{Status: st, Cameras: cams})
+	}
+	g.mu.Lock()
+	recent := append([]GateAlertLink(nil), g.recent...)
+	g.mu.Unlock()
+	inputs := map[string]any{"webhook": g.hook != nil}
+	if g.mqtt != nil {
+		inputs["mqtt_connected"] = g.mqtt.Connected()
+	}
+	if g.gpio != nil {
+		inputs["gpio_lines"] = len(g.lines)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"gates": list, "recent_alerts": recent, "inputs": inputs})
+}
+
+// gateCollector exports each gate's state on /metrics at scrape time.
+type gateCollector struct{ g *gateSide }
+
+var (
+	gateOpenDesc   = prometheus.NewDesc("vigil_gate_open", "1 while the gate's door is open, 0 closed, -1 unknown.", []string{"gate"}, nil)
+	gateArmedDesc  = prometheus.NewDesc("vigil_gate_armed", "1 while the gate is armed.", []string{"gate"}, nil)
+	gateAlertsDesc = prometheus.NewDesc("vigil_gate_open_alerts", "Gate alerts not yet cleared or folded away, by gate and severity.", []string{"gate", "severity"}, nil)
+)
+
+func (c gateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- gateOpenDesc
+	ch <- gateArmedDesc
+	ch <- gateAlertsDesc
+}
+
+func (c gateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	sts, err := c.g.eng.Status(ctx)
+	if err != nil {
+		return
+	}
+	for _, st := range sts {
+		open := map[string]float64{"open": 1, "closed": 0}[st.Door]
+		if st.Door == "unknown" {
+			open = -1
+		}
+		armed := 0.0
+		if st.Armed {
+			armed = 1
+		}
+		ch <- prometheus.MustNewConstMetric(gateOpenDesc, prometheus.GaugeValue, open, st.Gate)
+		ch <- prometheus.MustNewConstMetric(gateArmedDesc, prometheus.GaugeValue, armed, st.Gate)
+		bySev := map[wire.Severity]float64{wire.Red: 0, wire.Yellow: 0}
+		for _, a := range st.Alerts {
+			if a.Severity != wire.Green {
+				bySev[a.Severity]++
+			}
+		}
+		for sev, v := range bySev {
+			ch <- prometheus.MustNewConstMetric(gateAlertsDesc, prometheus.GaugeValue, v, st.Gate, string(sev))
+		}
+	}
+}
