@@ -52,6 +52,7 @@ type Node struct {
 	box     *outbox.Outbox
 	clips   *clips.Store
 	up      *uplink.Uplink
+	live    *liveHub
 	cams    []*camera.Camera
 	camByID map[string]*camera.Camera
 	byID    map[string]CameraConfig
@@ -124,9 +125,10 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		box.Close()
 		return nil, err
 	}
+	n.live = newLiveHub(n)
 	n.up = uplink.New(uplink.Config{
 		URL: cfg.Central.URL, Token: cfg.Central.Token, EdgeID: cfg.EdgeID, SiteID: cfg.SiteID,
-		Software: Software, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(),
+		Software: Software, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Handler: n.live,
 	}, box, n.heartbeat, n.reg, log)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -170,6 +172,7 @@ func (n *Node) Close() error {
 		defer cancel()
 		n.httpSrv.Shutdown(ctx)
 		n.wg.Wait()
+		n.live.close()
 		if n.gates != nil {
 			n.gates.closeLines()
 		}
@@ -248,7 +251,10 @@ func (n *Node) OnTamper(ev camera.TamperEvent) {
 }
 
 // OnAccessUnit records every unit of every camera; it never blocks.
-func (n *Node) OnAccessUnit(cam string, au streams.AccessUnit) { n.clips.Write(cam, au) }
+func (n *Node) OnAccessUnit(cam string, au streams.AccessUnit) {
+	n.clips.Write(cam, au)
+	n.live.feed(cam, au)
+}
 
 // pin keeps the video around an alert until central has it (or the
 // evidence retention period ends). A refused pin is already a red
