@@ -29,6 +29,10 @@ type edgeHub struct {
 	wr       *writer
 	upgrader websocket.Upgrader
 	reqSeq   atomic.Uint64
+	// onLive takes binary frames (live video) from the reader; onAlert sees
+	// every stored alert in the writer. Neither may block.
+	onLive  func(edgeID string, frame []byte)
+	onAlert func(Record)
 
 	mu    sync.Mutex
 	conns map[string]*edgeConn  // current connection per edge ID

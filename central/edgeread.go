@@ -84,10 +84,16 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 
 	for {
 		_ = c.ws.SetReadDeadline(time.Now().Add(readTimeout))
-		_, frame, err := c.ws.ReadMessage()
+		mt, frame, err := c.ws.ReadMessage()
 		if err != nil {
 			c.readFailed(h, err)
 			return
+		}
+		if mt == websocket.BinaryMessage {
+			if h.onLive != nil {
+				h.onLive(c.edge.ID, frame)
+			}
+			continue
 		}
 		if !c.handle(h, frame) {
 			return
@@ -201,6 +207,9 @@ func (c *edgeConn) handleAlert(h *edgeHub, env wire.Envelope) bool {
 	}
 	return c.submit(h, &op{alert: &a}, a.ID, func(o *op) {
 		h.met.alertsReceived.Inc()
+		if h.onAlert != nil {
+			h.onAlert(o.rec)
+		}
 		if o.changed {
 			c.log.Info("alert stored", "alert_id", o.rec.ID, "seq", o.rec.Seq,
 				"severity", o.rec.Severity, "kind", o.rec.Kind, "source", o.rec.Source)

@@ -30,6 +30,7 @@ type Server struct {
 	met      *metrics
 	wr       *writer
 	edges    *edgeHub
+	live     *liveHub // live view fan-out (live.go)
 	cert     *hubCert // nil without an edge hub listener
 	upgrader websocket.Upgrader
 	handler  http.Handler
@@ -96,6 +97,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
+	s.live = newLiveHub(s)
+	s.edges.onLive, s.edges.onAlert = s.live.onFrame, s.live.onAlert
 	s.handler = s.routes()
 	s.hubMux = s.hubRoutes()
 	s.wr.start()
@@ -121,6 +124,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/thumbnail", s.handleThumbnail)
 	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/clip", s.handleClip)
 	mux.HandleFunc("POST /api/v1/edges/{id}/cameras/{camera}/live", s.handleLive)
+	mux.HandleFunc("GET /api/v1/live/{edge}/{camera}/ws", s.handleLiveWS)
 	mux.HandleFunc("POST /api/v1/enrolment-tokens", s.handleCreateToken)
 	mux.HandleFunc("GET /api/v1/healthz", s.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))

@@ -1,0 +1,390 @@
+package central
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// Live view at central: browsers open GET /api/v1/live/{edge}/{camera}/ws.
+// The first viewer of a camera starts the edge's stream (live_start, then
+// repeated every liveRenew as a keep-alive, which also restarts a stream
+// the edge lost, e.g. after a reconnect); the edge's binary fMP4 frames
+// (wire.MarshalLive) are forwarded unchanged to every viewer; the last
+// viewer leaving sends live_stop. A viewer that joins late gets the stored
+// init segment at once and fragments from the next keyframe on.
+//
+// Each viewer has its own bounded queue: one that cannot keep up is cut
+// off (close 4408) and the others do not notice. Besides video a viewer
+// gets JSON text messages {"type":"state","state":...}: connecting, live,
+// offline (edge or camera down) or tampered (an open tamper alert).
+
+const (
+	// liveRenew is how often central repeats live_start while anyone
+	// watches; the edge stops a stream after 20 s without one.
+	liveRenew = 5 * time.Second
+	// liveViewerQueue bounds the frames waiting for one viewer (~4 s of
+	// 0.25 s fragments); a viewer further behind than that is cut off.
+	liveViewerQueue = 16
+	// liveSendBuffer is the kernel send buffer of a viewer's socket, small
+	// so that a viewer who stops reading shows up in its queue within
+	// seconds rather than after megabytes of socket buffer.
+	liveSendBuffer = 64 << 10
+	// closeTooSlow closes a viewer that fell behind.
+	closeTooSlow = 4408
+)
+
+type liveHub struct {
+	s *Server
+
+	mu       sync.Mutex
+	feeds    map[string]*liveFeed // by edge/camera
+	stopping map[string]chan struct{}
+	tampered map[string]string // edge/camera → open tamper kind
+
+	viewers prometheus.Gauge
+	cut     prometheus.Counter
+	frames  prometheus.Counter
+}
+
+// liveFeed is one camera being watched.
+type liveFeed struct {
+	key, edge, cam string
+	viewers        map[*liveViewer]struct{}
+	init           []byte // the edge's current init frame
+	codec          string
+	startErr       string // why the last live_start failed ("" if it did not)
+	cancel         context.CancelFunc
+}
+
+type liveViewer struct {
+	q       chan []byte
+	gotInit bool
+	needKey bool
+	cut     chan struct{} // closed when the hub cuts the viewer off
+}
+
+func newLiveHub(s *Server) *liveHub {
+	h := &liveHub{s: s, feeds: map[string]*liveFeed{}, stopping: map[string]chan struct{}{}, tampered: map[string]string{},
+		viewers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_live_viewers", Help: "Browsers watching live view."}),
+		cut:     prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_live_viewers_cut_total", Help: "Live viewers cut off for falling behind."}),
+		frames:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_live_frames_total", Help: "Live view frames received from edges."}),
+	}
+	s.met.reg.MustRegister(h.viewers, h.cut, h.frames)
+	return h
+}
+
+func liveKey(edge, cam string) string { return edge + "/" + cam }
+
+// LiveFeeds lists the edge/camera pairs watched now (tests, metrics).
+func (s *Server) LiveFeeds() []string {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	var out []string
+	for k := range s.live.feeds {
+		out = append(out, k)
+	}
+	return out
+}
+
+// onFrame takes one binary frame from an edge's connection (the edge's
+// reader goroutine: it must not block).
+func (h *liveHub) onFrame(edgeID string, frame []byte) {
+	f, err := wire.UnmarshalLive(frame)
+	if err != nil {
+		h.s.log.Debug("ignoring a binary frame that is not live video", "edge_id", edgeID, "err", err)
+		return
+	}
+	h.frames.Inc()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	feed := h.feeds[liveKey(edgeID, f.Camera)]
+	if feed == nil {
+		return // nobody watches (any more): the edge stops on live_stop
+	}
+	switch f.Kind {
+	case wire.LiveInit:
+		feed.init, feed.codec = frame, f.Codec
+		for v := range feed.viewers {
+			v.gotInit, v.needKey = true, true
+			h.enqueue(feed, v, frame)
+		}
+	case wire.LiveFragment:
+		for v := range feed.viewers {
+			if !v.gotInit || (v.needKey && !f.Key) {
+				continue
+			}
+			v.needKey = false
+			h.enqueue(feed, v, frame)
+		}
+	case wire.LiveEnd:
+		feed.init = nil // the next live_start brings a fresh init
+		for v := range feed.viewers {
+			v.gotInit = false
+		}
+	}
+}
+
+// enqueue hands a frame to a viewer, cutting it off if its queue is full.
+// h.mu is held.
+func (h *liveHub) enqueue(feed *liveFeed, v *liveViewer, frame []byte) {
+	select {
+	case v.q <- frame:
+	default:
+		close(v.cut)
+		h.cut.Inc()
+		h.removeLocked(feed, v)
+	}
+}
+
+// onAlert follows tamper alerts so tiles can show "tampered" (the writer
+// goroutine calls it: it must not block).
+func (h *liveHub) onAlert(r Record) {
+	if !strings.HasPrefix(r.Kind, "tamper.") || r.Kind == "tamper.signal_lost" {
+		return
+	}
+	k := liveKey(r.EdgeID, r.Source)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.Severity == wire.Green {
+		delete(h.tampered, k)
+	} else {
+		h.tampered[k] = r.Kind
+	}
+}
+
+// join adds a viewer, starting the feed if it is the first.
+func (h *liveHub) join(edge, cam string) (*liveFeed, *liveViewer) {
+	v := &liveViewer{q: make(chan []byte, liveViewerQueue), cut: make(chan struct{})}
+	k := liveKey(edge, cam)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	feed := h.feeds[k]
+	if feed == nil {
+		ctx, cancel := context.WithCancel(h.s.ctx)
+		feed = &liveFeed{key: k, edge: edge, cam: cam, viewers: map[*liveViewer]struct{}{}, cancel: cancel}
+		h.feeds[k] = feed
+		prev := h.stopping[k]
+		done := make(chan struct{})
+		h.stopping[k] = done
+		go h.keepAlive(ctx, feed, prev, done)
+	}
+	feed.viewers[v] = struct{}{}
+	h.viewers.Inc()
+	if feed.init != nil {
+		v.gotInit, v.needKey = true, true
+		v.q <- feed.init
+	}
+	return feed, v
+}
+
+// leave removes a viewer; the last one stops the feed.
+func (h *liveHub) leave(feed *liveFeed, v *liveViewer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(feed, v)
+}
+
+func (h *liveHub) removeLocked(feed *liveFeed, v *liveViewer) {
+	if _, ok := feed.viewers[v]; !ok {
+		return
+	}
+	delete(feed.viewers, v)
+	h.viewers.Dec()
+	if len(feed.viewers) == 0 && h.feeds[feed.key] == feed {
+		delete(h.feeds, feed.key)
+		feed.cancel()
+	}
+}
+
+// keepAlive sends live_start now and every liveRenew until the feed ends,
+// then live_stop. It first waits for the previous feed of the camera to
+// have sent its stop, so a stop never overtakes the next start.
+func (h *liveHub) keepAlive(ctx context.Context, feed *liveFeed, prev <-chan struct{}, done chan struct{}) {
+	defer func() {
+		h.mu.Lock()
+		if h.stopping[feed.key] == done {
+			delete(h.stopping, feed.key)
+		}
+		h.mu.Unlock()
+		close(done)
+	}()
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-ctx.Done():
+		}
+	}
+	for ctx.Err() == nil {
+		err := h.ask(ctx, feed, wire.MethodLiveStart)
+		h.mu.Lock()
+		feed.startErr = ""
+		if err != nil {
+			feed.startErr = err.Error()
+		}
+		h.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			h.s.log.Info("live view: edge did not start the stream", "edge_id", feed.edge, "camera", feed.cam, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(liveRenew):
+		}
+	}
+	if h.s.ctx.Err() != nil {
+		return // central is shutting down; the edge's keep-alive runs out
+	}
+	sctx, cancel := context.WithTimeout(h.s.ctx, 5*time.Second)
+	defer cancel()
+	if err := h.ask(sctx, feed, wire.MethodLiveStop); err != nil && !errors.Is(err, ErrEdgeOffline) {
+		h.s.log.Info("live view: stopping the edge's stream", "edge_id", feed.edge, "camera", feed.cam, "err", err)
+	}
+}
+
+// ask sends one live request and waits for its answer.
+func (h *liveHub) ask(ctx context.Context, feed *liveFeed, method string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	parts, forget, err := h.s.edges.request(ctx, feed.edge, wire.Request{Method: method, Camera: feed.cam})
+	if err != nil {
+		return err
+	}
+	defer forget()
+	select {
+	case p, ok := <-parts:
+		if !ok {
+			return ErrEdgeOffline
+		}
+		if p.Status != wire.StatusOK {
+			return errors.New(p.Status + ": " + p.Error)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// state is what a tile should show besides video.
+func (h *liveHub) state(feed *liveFeed) (state, detail string) {
+	online, camOnline, known := false, false, false
+	h.s.edges.mu.Lock()
+	if st := h.s.edges.state[feed.edge]; st != nil {
+		online = st.online
+		for _, c := range st.hb.Cameras {
+			if c.ID == feed.cam {
+				known, camOnline = true, c.Online
+			}
+		}
+	}
+	h.s.edges.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case !online:
+		return "offline", "edge offline"
+	case known && !camOnline:
+		return "offline", "camera offline"
+	case h.tampered[feed.key] != "":
+		return "tampered", strings.TrimPrefix(h.tampered[feed.key], "tamper.")
+	case feed.startErr != "":
+		return "offline", feed.startErr
+	case feed.init != nil:
+		return "live", feed.codec
+	}
+	return "connecting", ""
+}
+
+// handleLiveWS serves GET /api/v1/live/{edge}/{camera}/ws.
+func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.enterSocket() {
+		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
+		return
+	}
+	defer s.sockets.Done()
+	edge, cam := r.PathValue("edge"), r.PathValue("camera")
+	if _, ok := s.reg.get(edge); !ok {
+		writeError(w, http.StatusNotFound, "", "no edge "+edge)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	defer ws.Close()
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(liveSendBuffer)
+	}
+	var ended <-chan struct{} // TODO(auth): the session's end, once sessions are committed
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		ws.SetReadLimit(4096)
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	feed, v := s.live.join(edge, cam)
+	defer s.live.leave(feed, v)
+	s.log.Info("live viewer joined", "edge_id", edge, "camera", cam)
+
+	closeWith := func(code int, reason string) {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	ping := time.NewTicker(pingInterval)
+	defer ping.Stop()
+	last := ""
+	sendState := func() error {
+		st, detail := s.live.state(feed)
+		if st+detail == last {
+			return nil
+		}
+		last = st + detail
+		b, _ := json.Marshal(map[string]string{"type": "state", "state": st, "detail": detail})
+		_ = ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+		return ws.WriteMessage(websocket.TextMessage, b)
+	}
+	if sendState() != nil {
+		return
+	}
+	for {
+		var err error
+		select {
+		case frame := <-v.q:
+			_ = ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+			err = ws.WriteMessage(websocket.BinaryMessage, frame)
+		case <-tick.C:
+			err = sendState()
+		case <-ping.C:
+			err = ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
+		case <-v.cut:
+			s.log.Info("live viewer too slow; cut off", "edge_id", edge, "camera", cam)
+			closeWith(closeTooSlow, "too slow for live view")
+			return
+		case <-readerDone:
+			return
+		case <-ended:
+			closeWith(4401, "session ended; log in again")
+			return
+		case <-s.ctx.Done():
+			closeWith(websocket.CloseGoingAway, "central is shutting down")
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
