@@ -1,8 +1,6 @@
 package central
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -168,14 +166,14 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// actorOf names who acts. Until users and sessions exist it is the name
-// the console sends; a login will replace this one function.
-func actorOf(_ *http.Request, claimed string) (string, error) {
-	claimed = strings.TrimSpace(claimed)
-	if claimed == "" {
-		return "", errors.New("actor is required (the name of the guard acting)")
+// actorOf names who acts: the signed-in user (or "admin-token" for the
+// admin bearer token). What the client claims is ignored.
+func actorOf(r *http.Request, _ string) (string, error) {
+	p := principalOf(r)
+	if p == nil {
+		return "", errors.New("log in first")
 	}
-	return claimed, nil
+	return p.Name, nil
 }
 
 // runOp submits o to the writer and waits until it is durable; false after
@@ -245,21 +243,10 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 	writeError(w, http.StatusInternalServerError, "", "internal error")
 }
 
-// admin reports whether the request carries the admin token; if not it
-// has answered 403 (no admin token configured) or 401.
+// admin reports whether the request's principal (checked by the route
+// policy, auth.go) is an admin; if not it has answered 401 or 403.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) bool {
-	if s.adminSum == nil {
-		writeError(w, http.StatusForbidden, "", "no admin token configured (admin_token_sha256 in central.yaml)")
-		return false
-	}
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	sum := sha256.Sum256([]byte(token))
-	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.adminSum) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil-admin"`)
-		writeError(w, http.StatusUnauthorized, "", "admin token required")
-		return false
-	}
-	return true
+	return s.allowed(w, r, RoleAdmin)
 }
 
 func decodeHex(s string) []byte {

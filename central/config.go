@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/config"
@@ -24,6 +25,11 @@ type Config struct {
 	// create enrolment tokens and revoke edges, until users and roles
 	// arrive. Without it those endpoints answer 403.
 	AdminTokenSHA256 string `yaml:"admin_token_sha256,omitempty"`
+	// Users are console accounts declared here (bootstrap): at every start
+	// central stores them with this role and password hash. More users are
+	// added with `vigil central user add` or on the admin page. There is no
+	// default account.
+	Users []UserConfig `yaml:"users,omitempty"`
 	// Township is the site hierarchy: township › village › zone ›
 	// entrance, with cameras and gates under entrances.
 	Township *TownshipConfig `yaml:"township,omitempty"`
@@ -100,6 +106,23 @@ func (c *Config) Validate() []config.FieldError {
 	if c.AdminTokenSHA256 != "" {
 		if sum, err := hex.DecodeString(c.AdminTokenSHA256); err != nil || len(sum) != sha256.Size {
 			add("admin_token_sha256", "must be 64 hex characters (the SHA-256 of the admin token, not the token)")
+		}
+	}
+	names := map[string]int{}
+	for i, u := range c.Users {
+		f := func(name string) string { return "users[" + strconv.Itoa(i) + "]." + name }
+		if err := ValidateUserName(u.Name); err != nil {
+			add(f("name"), "%v", err)
+		} else if prev, dup := names[u.Name]; dup {
+			add(f("name"), "%q is already used by users[%d]", u.Name, prev)
+		} else {
+			names[u.Name] = i
+		}
+		if !ValidRole(u.Role) {
+			add(f("role"), "must be one of %s", strings.Join(Roles, ", "))
+		}
+		if !ValidPasswordHash(u.PasswordHash) {
+			add(f("password_argon2id"), "must be an argon2id hash ($argon2id$v=19$...; make one with `vigil central user hash`)")
 		}
 	}
 	var tree *siteTree

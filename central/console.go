@@ -48,6 +48,9 @@ const (
 	consoleReady    = "ready"    // backlog sent; seq is the console's cursor from now on
 )
 
+// closeSessionEnded closes a console whose login ended (4401: log in again).
+const closeSessionEnded = 4401
+
 // consoleMsg is one JSON text message to a console.
 type consoleMsg struct {
 	Type      string        `json:"type"`
@@ -112,6 +115,9 @@ func serveConsole(ctx context.Context, w http.ResponseWriter, r *http.Request,
 	log.Info("console connected", "since", since, "resume", resume, "seq", view.seq)
 
 	c := &consoleConn{ws: ws, log: log, batch: batch == 1}
+	if p := principalOf(r); p != nil && p.sess != nil {
+		c.ended = p.sess.done // logout, expiry or a deleted user closes the console
+	}
 	code, reason := c.start(view, resume, since, int(openLimit))
 	view.txn.Discard()
 	if code == 0 {
@@ -128,8 +134,9 @@ type consoleConn struct {
 	log    *slog.Logger
 	batch  bool // several messages per frame, one per line
 	cursor uint64
-	buf    []byte // batch being built
-	n      int    // messages in buf
+	buf    []byte          // batch being built
+	n      int             // messages in buf
+	ended  <-chan struct{} // the session's end; nil for the admin token
 }
 
 func (c *consoleConn) write(b []byte) error {
@@ -251,6 +258,8 @@ func (c *consoleConn) live(ctx context.Context, sub *consoleSub, readerDone <-ch
 			return noCloseFrame, ""
 		case <-ctx.Done():
 			return websocket.CloseGoingAway, "central is shutting down"
+		case <-c.ended:
+			return closeSessionEnded, "session ended; log in again"
 		}
 	}
 }

@@ -223,7 +223,9 @@ func TestConsoleResumeCoversUpdates(t *testing.T) {
 			}
 			for {
 				body, _ := json.Marshal(map[string]string{"actor": "ann"})
-				resp, err := http.Post("http://"+s.Addr()+"/api/v1/alerts/"+id+"/acknowledge", "application/json", bytes.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, "http://"+s.Addr()+"/api/v1/alerts/"+id+"/acknowledge", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+adminToken)
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					done <- err
 					return

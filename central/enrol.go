@@ -61,9 +61,9 @@ func (s *Server) CreateEnrolmentToken(edgeID, siteID, actor string, ttl time.Dur
 	return tok.String(), exp, nil
 }
 
-// handleCreateToken serves POST /api/v1/enrolment-tokens (admin).
+// handleCreateToken serves POST /api/v1/enrolment-tokens (installer, admin).
 func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
-	if !s.admin(w, r) {
+	if !s.allowed(w, r, rolesEnrol...) {
 		return
 	}
 	var req tokenRequest

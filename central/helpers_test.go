@@ -275,7 +275,7 @@ func dialConsole(t *testing.T, s *Server, since uint64) *consoleClient {
 func dialConsoleURL(t *testing.T, u string) *consoleClient {
 	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: waitFor}
-	ws, _, err := d.Dial(u, nil)
+	ws, _, err := d.Dial(u, http.Header{"Authorization": {"Bearer " + adminToken}})
 	if err != nil {
 		t.Fatalf("dial console: %v", err)
 	}
@@ -406,7 +406,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // getJSON fetches path from s and decodes a JSON body into v.
 func getJSON(t *testing.T, s *Server, path string, v any) *http.Response {
 	t.Helper()
-	resp, err := http.Get("http://" + s.Addr() + path)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.Addr()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

@@ -12,9 +12,12 @@ import (
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
+// get fetches path with the admin token.
 func get(t *testing.T, s *Server, path string) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.Get("http://" + s.Addr() + path)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.Addr()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

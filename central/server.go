@@ -36,6 +36,8 @@ type Server struct {
 	handler  http.Handler
 	hubMux   http.Handler
 	adminSum []byte
+	auth     *auth          // users, sessions, login limits (auth.go)
+	pwParams PasswordParams // cost of new password hashes (tests lower it)
 
 	// ctx is cancelled by Close; every websocket goroutine watches it.
 	ctx    context.Context
@@ -72,11 +74,16 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics()}
+	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics(), pwParams: DefaultPasswordParams}
 	fail := func(err error) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	us, err := openUsers(store.db, cfg.Users)
+	if err != nil {
+		return fail(err)
+	}
+	s.auth = newAuth(us)
 	if s.reg, err = openRegistry(store.db, cfg.Edges); err != nil {
 		return fail(err)
 	}
@@ -107,6 +114,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 }
 
 func (s *Server) routes() http.Handler {
+	_, h := s.routesMux()
+	return h
+}
+
+// routesMux is the route table, and it behind the route policy (auth.go).
+func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/edge/ws", s.handleEdgeWS)
 	mux.HandleFunc("GET /api/v1/console/ws", s.handleConsoleWS)
@@ -128,8 +141,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/enrolment-tokens", s.handleCreateToken)
 	mux.HandleFunc("GET /api/v1/healthz", s.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /api/v1/login", s.handleLogin)
+	mux.HandleFunc("POST /api/v1/logout", s.handleLogout)
+	mux.HandleFunc("GET /api/v1/session", s.handleSession)
+	mux.HandleFunc("GET /api/v1/users", s.handleUsers)
+	mux.HandleFunc("POST /api/v1/users", s.handleAddUser)
+	mux.HandleFunc("DELETE /api/v1/users/{name}", s.handleDeleteUser)
+	mux.Handle("GET /admin/", adminHandler())
 	mux.Handle("GET /", staticHandler())
-	return mux
+	return mux, s.withAuth(mux)
 }
 
 // hubRoutes is all an edge can reach on the internet-facing TLS port.
@@ -251,6 +271,7 @@ func (s *Server) Close() error {
 			cancel()
 			<-l.done
 		}
+		s.auth.sessions.closeAll()
 		s.sockets.Wait()
 		s.wr.stop()
 		if err := s.store.Close(); err != nil {

@@ -1,7 +1,9 @@
 package central
 
 import (
+	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/vigil-perimeter/vigil/central/web"
 )
@@ -15,11 +17,33 @@ const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:"
 func staticHandler() http.Handler {
 	files := http.FileServerFS(web.Files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/admin") { // only through adminHandler
+			http.NotFound(w, r)
+			return
+		}
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-cache") // revalidate so an upgrade shows at once
+		files.ServeHTTP(w, r)
+	})
+}
+
+// adminHandler serves the admin page (web/admin/) under /admin/; the route
+// policy lets only admins reach it.
+func adminHandler() http.Handler {
+	sub, err := fs.Sub(web.Files, "admin")
+	if err != nil {
+		panic(err)
+	}
+	files := http.StripPrefix("/admin/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
 		files.ServeHTTP(w, r)
 	})
 }

@@ -62,6 +62,7 @@ type centralProc struct {
 	config     string
 	api, hub   string
 	adminToken string
+	guard      string // password of the benchGuard user
 	profile    string // central's CPU profile, if wanted
 
 	mu   sync.Mutex
@@ -81,10 +82,13 @@ func freePort() string {
 func newCentralProc(dir string) (*centralProc, error) {
 	tok := make([]byte, 16)
 	rand.Read(tok)
-	p := &centralProc{dir: dir, config: filepath.Join(dir, "central.yaml"), api: freePort(), hub: freePort(), adminToken: hex.EncodeToString(tok)}
+	p := &centralProc{dir: dir, config: filepath.Join(dir, "central.yaml"), api: freePort(), hub: freePort(), adminToken: hex.EncodeToString(tok),
+		guard: central.RandomPassword()}
 	cfg := central.Config{Listen: p.api, DataDir: filepath.Join(dir, "central"),
 		EdgeHub:          central.EdgeHubConfig{Listen: p.hub, SelfSignedHosts: []string{"127.0.0.1"}},
-		AdminTokenSHA256: central.HashToken(p.adminToken)}
+		AdminTokenSHA256: central.HashToken(p.adminToken),
+		// The consoles sign in as a guard, as the watch room does.
+		Users: []central.UserConfig{{Name: benchGuard, Role: central.RoleGuard, PasswordHash: central.HashPassword(p.guard)}}}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err

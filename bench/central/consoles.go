@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,9 +19,11 @@ import (
 // checks every alert against the edge it came from: per edge the numbers
 // must come 0, 1, 2, ... with none missing and none twice.
 type consoleClient struct {
-	url     string
-	measure *atomic.Bool // record latencies while set
-	durable func(edge int, n uint32) (time.Time, bool)
+	api      string
+	password string // benchGuard's
+	url      string
+	measure  *atomic.Bool // record latencies while set
+	durable  func(edge int, n uint32) (time.Time, bool)
 
 	mu         sync.Mutex
 	cursor     uint64
@@ -34,8 +37,33 @@ type consoleClient struct {
 	cutoffs    int // closed by central for falling behind
 }
 
-func newConsole(api string, edges int, measure *atomic.Bool, durable func(int, uint32) (time.Time, bool)) *consoleClient {
-	return &consoleClient{url: "ws://" + api + "/api/v1/console/ws?batch=1", next: make([]uint32, edges), measure: measure, durable: durable}
+func newConsole(api, password string, edges int, measure *atomic.Bool, durable func(int, uint32) (time.Time, bool)) *consoleClient {
+	return &consoleClient{api: api, password: password, url: "ws://" + api + "/api/v1/console/ws?batch=1", next: make([]uint32, edges), measure: measure, durable: durable}
+}
+
+// benchGuard is the user the consoles sign in as.
+const benchGuard = "bench-guard"
+
+// login signs in as benchGuard and returns the session cookie. A restart
+// of central ends every session, so a console logs in before each dial.
+func (c *consoleClient) login(ctx context.Context) (string, error) {
+	body, _ := json.Marshal(map[string]string{"user": benchGuard, "password": c.password})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.api+"/api/v1/login", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-Vigil-Request", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "vigil_session" && resp.StatusCode == http.StatusOK {
+			return ck.Name + "=" + ck.Value, nil
+		}
+	}
+	return "", fmt.Errorf("login: %s", resp.Status)
 }
 
 // consoleMsg is what the checks need from a console message.
@@ -57,7 +85,11 @@ func (c *consoleClient) run(ctx context.Context) {
 			u = fmt.Sprintf("%s&since=%d", c.url, c.cursor)
 		}
 		c.mu.Unlock()
-		ws, _, err := d.DialContext(ctx, u, nil)
+		cookie, err := c.login(ctx)
+		var ws *websocket.Conn
+		if err == nil {
+			ws, _, err = d.DialContext(ctx, u, http.Header{"Cookie": {cookie}})
+		}
 		if err != nil {
 			select {
 			case <-ctx.Done():
@@ -143,11 +175,11 @@ type consoles struct {
 	wg     sync.WaitGroup
 }
 
-func startConsoles(api string, n, edges int, measure *atomic.Bool, durable func(int, uint32) (time.Time, bool)) *consoles {
+func startConsoles(api, password string, n, edges int, measure *atomic.Bool, durable func(int, uint32) (time.Time, bool)) *consoles {
 	ctx, cancel := context.WithCancel(context.Background())
 	cs := &consoles{cancel: cancel}
 	for range n {
-		c := newConsole(api, edges, measure, durable)
+		c := newConsole(api, password, edges, measure, durable)
 		cs.list = append(cs.list, c)
 		cs.wg.Add(1)
 		go func() { defer cs.wg.Done(); c.run(ctx) }()

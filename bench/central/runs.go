@@ -45,7 +45,7 @@ func setUp(o options, dir string, log *slog.Logger, via func(hub string) string,
 		r.tearDown()
 		return nil, err
 	}
-	r.cons = startConsoles(r.proc.api, o.consoles, o.edges, &r.measure, r.fleet.durableAt)
+	r.cons = startConsoles(r.proc.api, r.proc.guard, o.consoles, o.edges, &r.measure, r.fleet.durableAt)
 	if err := waitFor("consoles started", 30*time.Second, func() bool {
 		for _, c := range r.cons.list {
 			c.mu.Lock()
@@ -254,7 +254,7 @@ func runRestart(o options, dir string, log *slog.Logger) (result, error) {
 	r.checks(&res, 3*time.Minute, 0)
 	res.add("central down (kill → listening again)", "%s", ms(downFor))
 	res.add("kill → all edges reconnected", "%s", ms(reconnect))
-	stored, err := storedIDs(r.proc.api)
+	stored, err := storedIDs(r.proc.api, r.proc.adminToken)
 	if err != nil {
 		return res, err
 	}
@@ -275,11 +275,13 @@ func runRestart(o options, dir string, log *slog.Logger) (result, error) {
 }
 
 // storedIDs pages through every alert central holds.
-func storedIDs(api string) (map[string]bool, error) {
+func storedIDs(api, adminToken string) (map[string]bool, error) {
 	out := map[string]bool{}
 	var since uint64
 	for {
-		resp, err := http.Get(fmt.Sprintf("http://%s/api/v1/alerts?since=%d&limit=1000", api, since))
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/api/v1/alerts?since=%d&limit=1000", api, since), nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return nil, err
 		}

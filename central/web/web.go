@@ -6,5 +6,5 @@ import "embed"
 
 // Files are index.html, app.js and style.css at the root.
 //
-//go:embed index.html app.js style.css
+//go:embed *.html *.js *.css i18n admin
 var Files embed.FS

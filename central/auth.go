@@ -1,0 +1,536 @@
+package central
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sessions and login limits.
+const (
+	sessionCookie   = "vigil_session"
+	csrfHeader      = "X-Vigil-Request" // any value; a cross-site form cannot set it
+	sessionIdle     = time.Hour         // no request for this long ends a session
+	sessionAbsolute = 12 * time.Hour    // a shift; then log in again
+	loginWindow     = time.Minute
+	loginPerUser    = 5  // failed logins per user name per window
+	loginPerIP      = 20 // failed logins per client address per window (a guard room shares one)
+	maxHashing      = 2  // concurrent password hashes (each takes ~19 MiB)
+	bearerActor     = "admin-token"
+)
+
+// Route policy: which roles may use each route, by its ServeMux pattern.
+// Routes in publicRoutes need no login; any other /api/ route not listed
+// here needs a session of any role. TestAuthRoleMatrix walks this table.
+var (
+	rolesAll      = Roles
+	rolesWatch    = []string{RoleGuard, RoleSupervisor, RolePolice, RoleAdmin}
+	rolesWorkflow = []string{RoleGuard, RoleSupervisor, RoleAdmin}
+	rolesEnrol    = []string{RoleInstaller, RoleAdmin}
+	rolesAdmin    = []string{RoleAdmin}
+
+	publicRoutes = map[string]bool{
+		"GET /api/v1/edge/ws": true, // edges prove themselves
+		"GET /api/v1/healthz": true,
+		"POST /api/v1/login":  true,
+		"GET /metrics":        true,
+		"GET /":               true, // the page and its assets; the data behind them needs a login
+	}
+	routeRoles = map[string][]string{
+		"GET /api/v1/session":                                rolesAll,
+		"POST /api/v1/logout":                                rolesAll,
+		"GET /api/v1/console/ws":                             rolesWatch,
+		"GET /api/v1/alerts":                                 rolesWatch,
+		"GET /api/v1/alerts/{id}":                            rolesWatch,
+		"GET /api/v1/alerts/{id}/snapshot.jpg":               rolesWatch,
+		"GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg": rolesWatch,
+		"POST /api/v1/alerts/{id}/{action}":                  rolesWorkflow,
+		"GET /api/v1/events":                                 rolesWatch,
+		"GET /api/v1/sites":                                  rolesAll,
+		"GET /api/v1/edges":                                  rolesAll,
+		"GET /api/v1/edges/{id}":                             rolesAll,
+		"POST /api/v1/edges/{id}/revoke":                     rolesAdmin,
+		"POST /api/v1/edges/{id}/config":                     rolesAdmin,
+		"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail":  rolesAll,
+		"GET /api/v1/edges/{id}/cameras/{camera}/clip":       rolesWatch,
+		"POST /api/v1/edges/{id}/cameras/{camera}/live":      rolesAll,
+		"GET /api/v1/live/{edge}/{camera}/ws":                rolesAll,
+		"POST /api/v1/enrolment-tokens":                      rolesEnrol,
+		"GET /api/v1/users":                                  rolesAdmin,
+		"POST /api/v1/users":                                 rolesAdmin,
+		"DELETE /api/v1/users/{name}":                        rolesAdmin,
+		"GET /admin/":                                        rolesAdmin,
+	}
+)
+
+// principal is who makes a request: a signed-in user or the admin token.
+type principal struct {
+	Name string
+	Role string
+	sess *session // nil for the bearer token
+}
+
+type principalKey struct{}
+
+func principalOf(r *http.Request) *principal {
+	p, _ := r.Context().Value(principalKey{}).(*principal)
+	return p
+}
+
+// session is one login. Only the SHA-256 of its token is kept.
+type session struct {
+	key      string
+	user     string
+	role     string
+	created  time.Time
+	lastSeen time.Time
+	done     chan struct{} // closed when the session ends; consoles on it close
+	timer    *time.Timer
+	ended    bool
+}
+
+// sessions holds the logins of this central process (a restart signs
+// everyone out).
+type sessions struct {
+	mu       sync.Mutex
+	m        map[string]*session
+	idle     time.Duration
+	absolute time.Duration
+}
+
+func newSessions() *sessions {
+	return &sessions{m: map[string]*session{}, idle: sessionIdle, absolute: sessionAbsolute}
+}
+
+func tokenKey(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+func (ss *sessions) create(u User, now time.Time) (string, *session) {
+	var b [32]byte
+	rand.Read(b[:])
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	s := &session{key: tokenKey(tok), user: u.Name, role: u.Role, created: now, lastSeen: now, done: make(chan struct{})}
+	ss.mu.Lock()
+	ss.m[s.key] = s
+	s.timer = time.AfterFunc(ss.absolute, func() { ss.end(s) })
+	ss.sweepLocked(now)
+	ss.mu.Unlock()
+	return tok, s
+}
+
+// get returns the live session for a cookie value and marks it used.
+func (ss *sessions) get(tok string, now time.Time) *session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[tokenKey(tok)]
+	if s == nil {
+		return nil
+	}
+	if now.Sub(s.lastSeen) > ss.idle || now.Sub(s.created) > ss.absolute {
+		ss.endLocked(s)
+		return nil
+	}
+	s.lastSeen = now
+	return s
+}
+
+func (ss *sessions) end(s *session) {
+	ss.mu.Lock()
+	ss.endLocked(s)
+	ss.mu.Unlock()
+}
+
+func (ss *sessions) endLocked(s *session) {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.timer.Stop()
+	close(s.done)
+	delete(ss.m, s.key)
+}
+
+// endUser ends every session of a user (deleted, or role changed).
+func (ss *sessions) endUser(name string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, s := range ss.m {
+		if s.user == name {
+			ss.endLocked(s)
+		}
+	}
+}
+
+func (ss *sessions) sweepLocked(now time.Time) {
+	for _, s := range ss.m {
+		if now.Sub(s.lastSeen) > ss.idle {
+			ss.endLocked(s)
+		}
+	}
+}
+
+func (ss *sessions) closeAll() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, s := range ss.m {
+		ss.endLocked(s)
+	}
+}
+
+func (s *session) expiresAt(idle, absolute time.Duration) time.Time {
+	t := s.lastSeen.Add(idle)
+	if a := s.created.Add(absolute); a.Before(t) {
+		t = a
+	}
+	return t.UTC()
+}
+
+// limiter counts failed logins per key in a sliding window.
+type limiter struct {
+	mu     sync.Mutex
+	fails  map[string][]time.Time
+	max    int
+	window time.Duration
+}
+
+func newLimiter(max int, window time.Duration) *limiter {
+	return &limiter{fails: map[string][]time.Time{}, max: max, window: window}
+}
+
+// retryAfter is how long key must wait before its next attempt (0: now).
+func (l *limiter) retryAfter(key string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := l.pruneLocked(key, now)
+	if len(ts) < l.max {
+		return 0
+	}
+	return ts[len(ts)-l.max].Add(l.window).Sub(now)
+}
+
+func (l *limiter) fail(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fails[key] = append(l.pruneLocked(key, now), now)
+	if len(l.fails) > 10000 { // a spray of names: forget the stale ones
+		for k := range l.fails {
+			l.pruneLocked(k, now)
+		}
+	}
+}
+
+func (l *limiter) pruneLocked(key string, now time.Time) []time.Time {
+	ts := l.fails[key]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(l.fails, key)
+		return nil
+	}
+	l.fails[key] = ts
+	return ts
+}
+
+// auth is the server's login state.
+type auth struct {
+	users    *users
+	sessions *sessions
+	perUser  *limiter
+	perIP    *limiter
+	hashing  chan struct{}
+}
+
+func newAuth(u *users) *auth {
+	return &auth{users: u, sessions: newSessions(), perUser: newLimiter(loginPerUser, loginWindow),
+		perIP: newLimiter(loginPerIP, loginWindow), hashing: make(chan struct{}, maxHashing)}
+}
+
+// withAuth puts the route policy in front of mux: the request's principal
+// (session cookie or the admin bearer token) must hold a role the route
+// allows; state-changing requests signed in by cookie must carry the
+// X-Vigil-Request header; a request from a foreign Origin is refused.
+func (s *Server) withAuth(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		if !sameOrigin(r) {
+			writeError(w, http.StatusForbidden, "", "request from another origin")
+			return
+		}
+		roles, listed := routeRoles[pattern]
+		if publicRoutes[pattern] || (!listed && !strings.HasPrefix(r.URL.Path, "/api/")) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		p, status, msg := s.principal(r)
+		if p == nil {
+			s.deny(w, r, status, msg)
+			return
+		}
+		if p.sess != nil && stateChanging(r.Method) && r.Header.Get(csrfHeader) == "" {
+			s.deny(w, r, http.StatusForbidden, "missing "+csrfHeader+" header")
+			return
+		}
+		if listed && !slices.Contains(roles, p.Role) {
+			s.log.Info("request refused by role", "user", p.Name, "role", p.Role, "method", r.Method, "path", r.URL.Path)
+			s.deny(w, r, http.StatusForbidden, "your role ("+p.Role+") may not do this")
+			return
+		}
+		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// deny answers an API request with JSON and a page request with a short
+// HTML page that leads back to the console.
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if status == http.StatusUnauthorized && r.Header.Get("Authorization") != "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil-admin"`)
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeError(w, status, "", msg)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>Vigil</title><h1 data-testid="denied">` +
+		strconv.Itoa(status) + " " + http.StatusText(status) + `</h1><p><a href="/">Vigil console</a></p>`))
+}
+
+func stateChanging(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// sameOrigin is false when the request names an Origin that is not this host.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// principal finds who is asking: the admin bearer token, else the session
+// cookie. A wrong bearer token is refused even with a good cookie.
+func (s *Server) principal(r *http.Request) (*principal, int, string) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if s.adminSum == nil {
+			return nil, http.StatusForbidden, "no admin token configured (admin_token_sha256 in central.yaml)"
+		}
+		sum := sha256.Sum256([]byte(token))
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.adminSum) != 1 {
+			return nil, http.StatusUnauthorized, "admin token required"
+		}
+		return &principal{Name: bearerActor, Role: RoleAdmin}, 0, ""
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, http.StatusUnauthorized, "log in first"
+	}
+	sess := s.auth.sessions.get(c.Value, time.Now())
+	if sess == nil {
+		return nil, http.StatusUnauthorized, "session expired; log in again"
+	}
+	if u, ok := s.auth.users.get(sess.user); !ok || u.Role != sess.role {
+		s.auth.sessions.end(sess)
+		return nil, http.StatusUnauthorized, "session ended; log in again"
+	}
+	return &principal{Name: sess.user, Role: sess.role, sess: sess}, 0, ""
+}
+
+// allowed re-checks the principal's role inside a handler (the route
+// policy already did; this keeps a handler safe if it is mounted elsewhere).
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request, roles ...string) bool {
+	p := principalOf(r)
+	if p == nil {
+		writeError(w, http.StatusUnauthorized, "", "log in first")
+		return false
+	}
+	if !slices.Contains(roles, p.Role) {
+		writeError(w, http.StatusForbidden, "", "your role ("+p.Role+") may not do this")
+		return false
+	}
+	return true
+}
+
+// sessionOut is the body of login and GET /api/v1/session.
+type sessionOut struct {
+	User      string    `json:"user"`
+	Role      string    `json:"role"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// handleLogin serves POST /api/v1/login with {"user": "...", "password": "..."}.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(csrfHeader) == "" {
+		writeError(w, http.StatusForbidden, "", "missing "+csrfHeader+" header")
+		return
+	}
+	var req struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	if !readBody(w, r, &req) {
+		return
+	}
+	name := strings.ToLower(strings.TrimSpace(req.User))
+	if name == "" || req.Password == "" || len(req.Password) > maxPasswordLen || len(name) > 64 {
+		writeError(w, http.StatusBadRequest, "", "user and password are required")
+		return
+	}
+	now := time.Now()
+	a := s.auth
+	ip := clientIP(r)
+	if wait := max(a.perUser.retryAfter("u:"+name, now), a.perIP.retryAfter("ip:"+ip, now)); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		s.log.Warn("login rate-limited", "user", name, "remote", ip)
+		writeError(w, http.StatusTooManyRequests, "", "too many failed logins; try again later")
+		return
+	}
+	select {
+	case a.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	u, ok := a.users.authenticate(name, req.Password)
+	<-a.hashing
+	if !ok {
+		a.perUser.fail("u:"+name, now)
+		a.perIP.fail("ip:"+ip, now)
+		s.log.Warn("login failed", "user", name, "remote", ip)
+		writeError(w, http.StatusUnauthorized, "", "wrong user name or password")
+		return
+	}
+	tok, sess := a.sessions.create(u, time.Now())
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
+	s.log.Info("login", "user", u.Name, "role", u.Role, "remote", ip)
+	writeJSON(w, http.StatusOK, sessionOut{User: u.Name, Role: u.Role, ExpiresAt: sess.expiresAt(a.sessions.idle, a.sessions.absolute)})
+}
+
+func secureRequest(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// handleLogout serves POST /api/v1/logout.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if p := principalOf(r); p != nil && p.sess != nil {
+		s.auth.sessions.end(p.sess)
+		s.log.Info("logout", "user", p.Name)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleSession serves GET /api/v1/session: who is signed in, until when.
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	out := sessionOut{User: p.Name, Role: p.Role}
+	if p.sess != nil {
+		s.auth.sessions.mu.Lock()
+		out.ExpiresAt = p.sess.expiresAt(s.auth.sessions.idle, s.auth.sessions.absolute)
+		s.auth.sessions.mu.Unlock()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleUsers serves GET /api/v1/users (admin).
+func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
+	if !s.allowed(w, r, RoleAdmin) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": s.auth.users.list(), "roles": Roles})
+}
+
+// handleAddUser serves POST /api/v1/users (admin) with {"name", "role",
+// "password"}; "replace": true changes an existing user's role and password.
+func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
+	if !s.allowed(w, r, RoleAdmin) {
+		return
+	}
+	var req struct {
+		Name     string `json:"name"`
+		Role     string `json:"role"`
+		Password string `json:"password"`
+		Replace  bool   `json:"replace"`
+	}
+	if !readBody(w, r, &req) {
+		return
+	}
+	if err := ValidatePassword(req.Password); err != nil {
+		writeError(w, http.StatusBadRequest, "password", err.Error())
+		return
+	}
+	if err := ValidateUserName(req.Name); err != nil {
+		writeError(w, http.StatusBadRequest, "name", err.Error())
+		return
+	}
+	if !ValidRole(req.Role) {
+		writeError(w, http.StatusBadRequest, "role", "role must be one of "+strings.Join(Roles, ", "))
+		return
+	}
+	s.auth.hashing <- struct{}{}
+	hash := hashPasswordWith(req.Password, s.pwParams)
+	<-s.auth.hashing
+	u, err := s.auth.users.add(req.Name, req.Role, hash, principalOf(r).Name, req.Replace)
+	switch {
+	case errors.Is(err, ErrUserExists):
+		writeError(w, http.StatusConflict, "name", "a user with this name exists")
+		return
+	case err != nil:
+		s.internalError(w, r, err)
+		return
+	}
+	s.auth.sessions.endUser(u.Name) // a new password or role: log in again
+	s.log.Info("user saved", "user", u.Name, "role", u.Role, "by", principalOf(r).Name)
+	writeJSON(w, http.StatusCreated, u.Public())
+}
+
+// handleDeleteUser serves DELETE /api/v1/users/{name} (admin) and ends
+// that user's sessions at once.
+func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
+	if !s.allowed(w, r, RoleAdmin) {
+		return
+	}
+	name := r.PathValue("name")
+	if err := s.auth.users.remove(name); errors.Is(err, ErrUserUnknown) {
+		writeError(w, http.StatusNotFound, "", "user not found")
+		return
+	} else if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.auth.sessions.endUser(name)
+	s.log.Info("user deleted", "user", name, "by", principalOf(r).Name)
+	w.WriteHeader(http.StatusNoContent)
+}
