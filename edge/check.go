@@ -11,7 +11,8 @@ import (
 
 // Check validates what a loaded config needs from this box without
 // starting anything: the data directory is writable and the local API
-// address can be bound, and the GPIO chips of gate inputs exist. systemd runs it before every start so a broken
+// address can be bound, and gate inputs' secret files and GPIO chips
+// are there. systemd runs it before every start so a broken
 // box fails with a reason instead of a restart loop.
 func Check(cfg Config) error {
 	var errs []error
@@ -24,8 +25,20 @@ func Check(cfg Config) error {
 		}
 		os.Remove(probe)
 	}
-	// Gate inputs: every GPIO chip named must exist (webhook secret files
-	// are read by the config's validation already).
+	// Gate inputs: webhook secret files readable and good, GPIO chips present.
+	for i, ct := range cfg.GateInputs.Webhook.Controllers {
+		if ct.SecretFile == "" {
+			continue
+		}
+		if _, err := ct.secrets(); err != nil {
+			errs = append(errs, fmt.Errorf("gate_inputs.webhook.controllers[%d].secret_file %s: %w", i, ct.SecretFile, err))
+		}
+	}
+	if m := cfg.GateInputs.MQTT; m != nil && m.PasswordFile != "" {
+		if _, err := readSecretFile(m.PasswordFile); err != nil {
+			errs = append(errs, fmt.Errorf("gate_inputs.mqtt.password_file: %w", err))
+		}
+	}
 	if g := cfg.GateInputs.GPIO; g != nil {
 		seen := map[string]bool{}
 		for _, l := range g.Lines {

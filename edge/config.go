@@ -534,14 +534,15 @@ func (c *Config) gateErrors(cameras map[string]bool) []config.FieldError {
 			add(f+".id", "%q is used twice", ct.ID)
 		}
 		ctrls[ct.ID] = true
-		if ct.Secret != "" && ct.SecretFile != "" {
+		// A secret_file is read when the node starts and by --check (it
+		// exists only on the box, like central.token_file).
+		switch {
+		case ct.Secret != "" && ct.SecretFile != "":
 			add(f+".secret_file", "set either secret or secret_file, not both")
-		} else if _, err := ct.secrets(); err != nil {
-			field := f + ".secret"
-			if ct.SecretFile != "" {
-				field = f + ".secret_file"
+		case ct.SecretFile == "":
+			if _, err := ct.secrets(); err != nil {
+				add(f+".secret", "%v", err)
 			}
-			add(field, "%v", err)
 		}
 		if len(ct.Gates) == 0 {
 			add(f+".gates", "list the gates this controller may report")

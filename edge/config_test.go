@@ -138,7 +138,7 @@ func TestGatesConfigErrors(t *testing.T) {
 		{"bad duration", "grant_grace: 300ms", "grant_grace: quick", `edge.yaml:20: gates[0].grant_grace: "quick" is not a duration`},
 		{"grace too long", "grant_grace: 300ms", "grant_grace: 1m", "edge.yaml:20: gates[0].grant_grace: at most 10s"},
 		{"short secret", "secret: 0123456789abcdef0123", "secret: short", "edge.yaml:29: gate_inputs.webhook.controllers[0].secret: a secret must be at least 16 bytes"},
-		{"missing secret file", "secret: 0123456789abcdef0123", "secret_file: /nonexistent/secret", "edge.yaml:29: gate_inputs.webhook.controllers[0].secret_file:"},
+		{"secret and secret file", "secret: 0123456789abcdef0123", "secret: 0123456789abcdef0123\n        secret_file: /etc/vigil/x", "edge.yaml:30: gate_inputs.webhook.controllers[0].secret_file: set either"},
 		{"controller for unknown gate", "gates: [north-gate]", "gates: [south-gate]", `edge.yaml:30: gate_inputs.webhook.controllers[0].gates[0]: "south-gate" is not one of the gates`},
 		{"bad broker", "tcp://127.0.0.1:1883", "http://127.0.0.1:1883", "edge.yaml:32: gate_inputs.mqtt.broker:"},
 		{"mqtt device of unknown gate", "        gate: north-gate\n  gpio", "        gate: nowhere\n  gpio", "edge.yaml:35: gate_inputs.mqtt.devices[0].gate:"},
@@ -158,5 +158,21 @@ func TestGatesConfigErrors(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCheckGateInputs: a secret file or GPIO chip missing on the box is
+// found by --check, not at the first event.
+func TestCheckGateInputs(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, goodConfig+strings.Replace(gatesConfig, "secret: 0123456789abcdef0123", "secret_file: /nonexistent/secret", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.GateInputs.GPIO.Chip = "gpiochip-none"
+	err = Check(cfg)
+	for _, want := range []string{"gate_inputs.webhook.controllers[0].secret_file /nonexistent/secret", "gate_inputs.gpio: chip gpiochip-none"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("check: %v; want %q", err, want)
+		}
 	}
 }

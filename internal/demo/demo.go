@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -47,12 +49,29 @@ type Credentials struct {
 	// (POST /api/v1/enrolment-tokens, POST /api/v1/edges/{id}/revoke).
 	AdminToken string `json:"admin_token"`
 	EdgeID     string `json:"edge_id"`
+	// Users are the console accounts, one per role: role → user and password.
+	Users map[string]DemoUser `json:"users,omitempty"`
 }
 
 const (
 	edgeID = "demo-north-gate"
 	siteID = "demo/lotus/wall/north-gate" // township/village/zone/entrance
+	// The demo's simulated gate, seen by the north-gate camera, and the
+	// webhook controller that may report it (`vigil sim gate`).
+	gateID         = "north-gate"
+	gateController = "demo-controller"
 )
+
+// Info is demo.json (mode 0600): where to drive the demo's gate from a
+// test or a shell, e.g.
+// vigil sim gate --webhook WEBHOOK_URL --controller CONTROLLER --secret SECRET --gate GATE_ID --scenario forced
+type Info struct {
+	EdgeAPI    string `json:"edge_api"`    // http://127.0.0.1:PORT
+	GateID     string `json:"gate_id"`     // north-gate
+	WebhookURL string `json:"webhook_url"` // EdgeAPI + /api/v1/gates/events
+	Controller string `json:"controller"`
+	Secret     string `json:"secret"`
+}
 
 // township is the demo's site hierarchy.
 var township = central.TownshipConfig{ID: "demo", Name: "Demo township", Villages: []central.VillageConfig{{
@@ -107,6 +126,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if err := ensureUsers(&creds, filepath.Join(dir, "credentials.json")); err != nil {
+		return err
+	}
+	printUsers(o.Out, creds, filepath.Join(dir, "credentials.json"))
 	centralPath, err := writeCentralConfig(dir, o.Listen, creds)
 	if err != nil {
 		return err
@@ -136,7 +159,12 @@ func Run(ctx context.Context, o Options) error {
 	if err := ensureEnrolled(ctx, srv, credPath); err != nil {
 		return err
 	}
-	edgePath, err := writeEdgeConfig(dir, cameras, credPath, srv.EdgeAddr())
+	secretPath := filepath.Join(dir, "gate-controller.secret")
+	gateSecret, err := loadOrMakeSecret(secretPath)
+	if err != nil {
+		return err
+	}
+	edgePath, err := writeEdgeConfig(dir, cameras, credPath, srv.EdgeAddr(), secretPath)
 	if err != nil {
 		return err
 	}
@@ -149,6 +177,12 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer node.Close()
+	info := Info{EdgeAPI: "http://" + node.Addr(), GateID: gateID, WebhookURL: "http://" + node.Addr() + "/api/v1/gates/events",
+		Controller: gateController, Secret: gateSecret}
+	infoPath := filepath.Join(dir, "demo.json")
+	if err := writeJSONFile(infoPath, info); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(o.Out, `
 Vigil demo is running. Press Ctrl-C to stop.
@@ -160,14 +194,20 @@ Vigil demo is running. Press Ctrl-C to stop.
   Edge API / metrics:  http://%s/api/v1/cameras  http://%s/metrics
   Simulated cameras:   %s (disarmed: people walking raise yellow alerts)
                        %s (armed: anyone moving raises red alerts)
+  Simulated gate:      %s, seen by the north-gate camera, armed; quiet until driven:
+                       VIGIL_GATE_SECRET=$(cat %s) bin/vigil sim gate --webhook %s \
+                         --controller %s --gate %s --scenario forced   (or passage, held, sos)
   Configs written:     %s
                        %s
   Secrets:             %s (admin token, mode 0600)
                        %s (the edge's key pair, mode 0600)
+                       %s (the gate controller's webhook secret, mode 0600)
+                       %s (edge API, gate webhook URL, controller and secret, mode 0600)
 
 `, srv.Addr(), srv.Addr(), srv.Addr(), srv.Addr(), srv.EdgeAddr(), wire.FormatPin(srv.EdgePin()), node.Addr(), node.Addr(),
 		cameras.URL("north-gate"), cameras.URL("south-gate"),
-		centralPath, edgePath, filepath.Join(dir, "credentials.json"), credPath)
+		gateID, secretPath, info.WebhookURL, gateController, gateID,
+		centralPath, edgePath, filepath.Join(dir, "credentials.json"), credPath, secretPath, infoPath)
 	<-ctx.Done()
 	fmt.Fprintln(o.Out, "Vigil demo: stopping.")
 	return nil
@@ -203,6 +243,41 @@ func loadOrMakeCredentials(path string) (Credentials, error) {
 		return c, fmt.Errorf("demo: %w", err)
 	}
 	return c, nil
+}
+
+// loadOrMakeSecret keeps the gate controller's secret across demo runs, so
+// a controller (or script) set up once keeps working.
+func loadOrMakeSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	var r [32]byte
+	rand.Read(r[:])
+	secret := hex.EncodeToString(r[:])
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	return secret, nil
+}
+
+// writeJSONFile writes v as indented JSON, mode 0600 (it holds secrets).
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
 }
 
 func randomToken() string {
@@ -261,6 +336,7 @@ func writeCentralConfig(dir, listen string, creds Credentials) (string, error) {
 		EdgeHub: central.EdgeHubConfig{Listen: freeOr("127.0.0.1:8443"), SelfSignedHosts: []string{"127.0.0.1", "localhost"},
 			TokenTTL: config.Duration(time.Hour)},
 		AdminTokenSHA256: central.HashToken(creds.AdminToken),
+		Users:            userConfigs(creds),
 		Township:         &t,
 	}
 	path := filepath.Join(dir, "central.yaml")
@@ -269,7 +345,7 @@ func writeCentralConfig(dir, listen string, creds Credentials) (string, error) {
 
 // writeEdgeConfig points the edge at the hub's address of this run (it may
 // differ from the run that enrolled the edge; the pin is what the edge checks).
-func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub string) (string, error) {
+func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub, gateSecretPath string) (string, error) {
 	cred, err := uplink.LoadCredential(credPath)
 	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
@@ -288,6 +364,13 @@ func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub string) (string
 			{ID: "south-gate", Name: "South gate (closed at night)", URL: cams.URL("south-gate"), Armed: true,
 				Motion: edge.MotionConfig{MaxEvent: config.Duration(30e9)}},
 		},
+		// A simulated gate in front of the north-gate camera, armed so a
+		// forced opening is red at any hour; nothing drives it unless
+		// someone runs `vigil sim gate` (demo.json says how).
+		Gates: []edge.GateConfig{{ID: gateID, Name: "North gate barrier", Cameras: []string{"north-gate"},
+			Arming: edge.ArmingConfig{Always: true}}},
+		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
+			Controllers: []edge.WebhookControllerConfig{{ID: gateController, SecretFile: gateSecretPath, Gates: []string{gateID}}}}},
 	}
 	path := filepath.Join(dir, "edge.yaml")
 	return path, writeYAML(path, ecfg)
