@@ -25,6 +25,7 @@ const usage = `usage: vigil <command> [flags]
 commands:
   demo        central + one edge + simulated cameras in one process
   central     run central (alert store, console, edge hub)
+  central user add, list or hash console users (guard, supervisor, police_liaison, installer, admin)
   edge        run an edge node at an entrance
   edge enroll exchange an enrolment token for this box's credential
   sim camera  serve video files as live RTSP cameras
@@ -51,7 +52,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "central":
-		err = runCentral(ctx, args[1:], stderr)
+		if len(args) >= 2 && args[1] == "user" {
+			err = runCentralUser(args[2:], stdout, stderr)
+		} else {
+			err = runCentral(ctx, args[1:], stderr)
+		}
 	case "edge":
 		err = runEdgeCommand(ctx, args[1:], stdout, stderr)
 	case "analyze":
