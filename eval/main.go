@@ -157,6 +157,11 @@ type Target struct {
 // waits out its cooldown), so it cannot split them either.
 const mergeGap = 2 * time.Second
 
+// raisedEarly is how long before the ground truth's first frame an event
+// may be raised and still count as detecting it (annotations start when
+// the object is already partly in view).
+const raisedEarly = 500 * time.Millisecond
+
 func run(ctx context.Context, dir string) (*Report, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -237,13 +242,17 @@ func evaluate(ctx context.Context, seq *sequence, cfg camera.AnalyzerConfig) (Se
 	res.ScoredFrom, res.ScoredTo = from, to
 	res.TruthEvents = seq.truthEvents(sum.Units, int(mergeGap.Seconds()*sum.Info.FPS+0.5))
 
+	early := int(raisedEarly.Seconds()*sum.Info.FPS + 0.5)
 	for _, ev := range events {
 		if ev.EndFrame < from || ev.StartFrame > to {
 			continue // outside the scored period (CDnet's temporal ROI)
 		}
 		e := Event{Start: ev.StartFrame, Raised: ev.RaisedFrame, End: ev.EndFrame, Open: ev.Open, Boxes: ev.Boxes}
 		for _, s := range res.TruthEvents {
-			if e.Start <= s.To && e.End >= s.From {
+			// An event raised well before the object appeared was raised
+			// on something else (leaves, light), even if it lasts into the
+			// object's span: it is a false alarm.
+			if e.Start <= s.To && e.End >= s.From && (s.From <= from || e.Raised >= s.From-early) {
 				e.Truth = true
 			}
 		}
@@ -254,7 +263,7 @@ func evaluate(ctx context.Context, seq *sequence, cfg camera.AnalyzerConfig) (Se
 	}
 	for _, s := range res.TruthEvents {
 		for _, e := range res.Events {
-			if e.Start <= s.To && e.End >= s.From {
+			if e.Truth && e.Start <= s.To && e.End >= s.From {
 				res.Detected++
 				if s.From > from {
 					// A span that begins with the scored period has no
