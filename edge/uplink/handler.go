@@ -38,8 +38,9 @@ type Responder struct {
 }
 
 // Stream returns the connection's binary channel (live video), which
-// outlives this answer and ends with the connection; nil in a Responder
-// not made by a session.
+// outlives this answer and ends with the connection: the same *Stream for
+// every request on one connection. Nil in a Responder not made by a
+// session.
 func (r *Responder) Stream() *Stream { return r.stream }
 
 // Errors of Stream.TrySend.

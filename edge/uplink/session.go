@@ -50,6 +50,7 @@ func (u *Uplink) session(ctx context.Context) error {
 	s := &sessionState{u: u, conn: conn, acks: make(chan []string, 16), replies: make(chan []byte, 16),
 		readErr: make(chan error, 1), done: make(chan struct{}), inflight: map[string]struct{}{}, binary: make(chan []byte, binaryQueue),
 		slots: make(chan struct{}, u.cfg.MaxRequests)}
+	s.stream = &Stream{frames: s.binary, done: s.done}
 	sctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -151,6 +152,7 @@ type sessionState struct {
 	acks     chan []string
 	replies  chan []byte // encoded responses from request handlers
 	binary   chan []byte // binary frames (live video) from Streams
+	stream   *Stream     // the one Stream of this connection
 	readErr  chan error
 	done     chan struct{}
 	inflight map[string]struct{} // sendLoop only
@@ -289,7 +291,7 @@ func (s *sessionState) readLoop(ctx context.Context) error {
 // at once if the request is malformed or too many are running.
 func (s *sessionState) startRequest(ctx context.Context, req wire.Request) {
 	s.u.requests.WithLabelValues(req.Method).Inc()
-	out := &Responder{id: req.ID, send: s.reply, stream: &Stream{frames: s.binary, done: s.done}}
+	out := &Responder{id: req.ID, send: s.reply, stream: s.stream}
 	if err := req.Validate(); err != nil {
 		s.handlers.Add(1)
 		go func() { defer s.handlers.Done(); _ = out.Fail(wire.StatusBadRequest, err.Error()) }()
