@@ -1,0 +1,369 @@
+// Live wall: tiles of 1, 4 or 9 cameras, each a <video> fed through Media
+// Source Extensions from GET /api/v1/live/{edge}/{camera}/ws. Central
+// forwards the edge's binary frames unchanged (wire/live.go): a 28-byte
+// header (kind, key flag, camera, codec, sequence, the camera's wall clock
+// of the fragment's first frame, its decode time at 90 kHz) and the fMP4
+// bytes: the camera's own H.264, never re-encoded. Text messages carry the
+// tile's state: connecting, live, offline, tampered.
+//
+// Latency is kept low by jumping to the live edge when the buffer lags
+// more than LAG_MAX_S behind it. A camera whose codec this browser cannot
+// play in MSE (H.265 on most) falls back to a snapshot refreshed every
+// SNAPSHOT_MS from the edge's thumbnail endpoint.
+//
+// window.vigilLive exposes, per tile, the glass-to-glass latency: now
+// minus the camera's wall clock of the frame on screen (tests read it).
+
+const LAG_MAX_S = 1.5;      // behind the live edge by more: jump
+const LAG_TARGET_S = 0.3;   // where to land after a jump
+const KEEP_S = 20;          // buffered seconds kept behind currentTime
+const SNAPSHOT_MS = 2000;
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 10000;
+const TIMESCALE = 90000;
+const LAYOUTS = [1, 4, 9];
+
+// Strings, for the console's dictionaries (i18n/en.js, i18n/zh-CN.js).
+export const STRINGS = {
+  en: {
+    'live.title': 'Live view',
+    'live.layout': 'Tiles',
+    'live.no_cameras': 'No cameras online yet.',
+    'live.state.connecting': 'Connecting…',
+    'live.state.live': 'Live',
+    'live.state.offline': 'Offline',
+    'live.state.tampered': 'Tampered',
+    'live.state.snapshot': 'Snapshots (codec not playable here)',
+    'live.latency': 'Delay {ms} ms',
+  },
+  'zh-CN': {
+    'live.title': '实时画面',
+    'live.layout': '分屏',
+    'live.no_cameras': '暂无在线摄像机。',
+    'live.state.connecting': '正在连接…',
+    'live.state.live': '直播',
+    'live.state.offline': '离线',
+    'live.state.tampered': '遭破坏',
+    'live.state.snapshot': '快照（此浏览器无法播放该编码）',
+    'live.latency': '延迟 {ms} 毫秒',
+  },
+};
+
+function englishT(key, vars) {
+  let s = STRINGS.en[key] ?? key;
+  if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+  return s;
+}
+
+// parseFrame reads a live frame header (wire/live.go).
+export function parseFrame(buf) {
+  const b = new Uint8Array(buf);
+  if (b.length < 28 || b[0] !== 0x56 || b[1] !== 0x4c || b[2] !== 1) return null;
+  const dv = new DataView(buf);
+  const camLen = b[5];
+  const codecLen = b[6];
+  const dec = new TextDecoder();
+  const p = 28;
+  return {
+    kind: b[3], // 1 init, 2 fragment, 3 end
+    key: (b[4] & 1) === 1,
+    seq: dv.getUint32(8),
+    wallMs: Number(dv.getBigInt64(12)) / 1000,
+    baseS: Number(dv.getBigUint64(20)) / TIMESCALE,
+    camera: dec.decode(b.subarray(p, p + camLen)),
+    codec: dec.decode(b.subarray(p + camLen, p + camLen + codecLen)),
+    data: b.subarray(p + camLen + codecLen),
+  };
+}
+
+class Tile {
+  constructor(cam, t) {
+    this.cam = cam;
+    this.t = t;
+    this.el = document.createElement('div');
+    this.el.className = 'live-tile';
+    this.el.dataset.testid = 'live-tile';
+    this.el.setAttribute('data-testid', 'live-tile');
+    this.el.dataset.camera = `${cam.edge}/${cam.camera}`;
+    this.video = document.createElement('video');
+    this.video.muted = true;
+    this.video.autoplay = true;
+    this.video.playsInline = true;
+    this.video.setAttribute('data-testid', 'live-video');
+    this.img = document.createElement('img');
+    this.img.alt = '';
+    this.img.hidden = true;
+    this.img.setAttribute('data-testid', 'live-snapshot');
+    this.label = document.createElement('div');
+    this.label.className = 'live-label';
+    this.label.textContent = cam.name || cam.camera;
+    this.badge = document.createElement('div');
+    this.badge.className = 'live-badge';
+    this.badge.setAttribute('data-testid', 'live-state');
+    this.el.append(this.video, this.img, this.label, this.badge);
+    this.marks = [];          // {startS, wallMs}: decode time → camera clock
+    this.queue = [];          // buffers waiting for the SourceBuffer
+    this.closed = false;
+    this.retry = RETRY_MIN_MS;
+    this.serverState = 'connecting';
+    this.setState('connecting');
+    this.connect();
+    this.timer = setInterval(() => this.tick(), 500);
+  }
+
+  setState(state) {
+    this.el.dataset.state = state;
+    this.badge.textContent = this.t(`live.state.${state}`);
+  }
+
+  connect() {
+    if (this.closed) return;
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${proto}//${location.host}/api/v1/live/${encodeURIComponent(this.cam.edge)}/${encodeURIComponent(this.cam.camera)}/ws`);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === 'string') {
+        try {
+          const m = JSON.parse(ev.data);
+          if (m.type === 'state') {
+            this.serverState = m.state;
+            if (!this.snapshotMode || m.state !== 'live') this.setState(this.snapshotMode && m.state === 'live' ? 'snapshot' : m.state);
+          }
+        } catch { /* not ours */ }
+        return;
+      }
+      this.retry = RETRY_MIN_MS;
+      const f = parseFrame(ev.data);
+      if (!f) return;
+      if (f.kind === 1) this.onInit(f);
+      else if (f.kind === 2) this.onFragment(f);
+    };
+    ws.onclose = () => {
+      if (this.closed) return;
+      this.setState('offline');
+      setTimeout(() => this.connect(), this.retry);
+      this.retry = Math.min(this.retry * 2, RETRY_MAX_MS);
+    };
+  }
+
+  onInit(f) {
+    const mime = `video/mp4; codecs="${f.codec}"`;
+    if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
+      this.startSnapshots();
+      return;
+    }
+    if (this.sb && this.codec === f.codec) {
+      this.push(f.data.slice());
+      return;
+    }
+    this.codec = f.codec;
+    this.queue = [f.data.slice()];
+    this.marks = [];
+    const ms = new MediaSource();
+    this.ms = ms;
+    this.sb = null;
+    if (this.video.src) URL.revokeObjectURL(this.video.src);
+    this.video.src = URL.createObjectURL(ms);
+    ms.addEventListener('sourceopen', () => {
+      if (this.ms !== ms) return;
+      this.sb = ms.addSourceBuffer(mime);
+      this.sb.mode = 'segments';
+      this.sb.addEventListener('updateend', () => this.drain());
+      this.drain();
+    }, { once: true });
+  }
+
+  onFragment(f) {
+    if (this.snapshotMode || !this.ms) return;
+    this.marks.push({ startS: f.baseS, wallMs: f.wallMs });
+    if (this.marks.length > 400) this.marks.splice(0, 100);
+    this.push(f.data.slice());
+  }
+
+  push(buf) {
+    this.queue.push(buf);
+    this.drain();
+  }
+
+  drain() {
+    const sb = this.sb;
+    if (!sb || sb.updating || this.queue.length === 0) return;
+    try {
+      sb.appendBuffer(this.queue.shift());
+    } catch (e) {
+      // QuotaExceeded or a broken buffer: start over at the next init.
+      this.queue = [];
+      this.sb = null;
+      this.ms = null;
+      if (this.ws) this.ws.close();
+    }
+  }
+
+  // tick keeps the video at the live edge and trims the buffer behind it.
+  tick() {
+    const v = this.video;
+    if (this.snapshotMode || !this.sb || v.buffered.length === 0) return;
+    const i = v.buffered.length - 1;
+    const end = v.buffered.end(i);
+    const start = v.buffered.start(i);
+    if (end - v.currentTime > LAG_MAX_S || v.currentTime < start) {
+      v.currentTime = Math.max(start, end - LAG_TARGET_S);
+    }
+    if (v.paused) v.play().catch(() => {});
+    if (!this.sb.updating && v.currentTime - v.buffered.start(0) > KEEP_S * 1.5) {
+      try { this.sb.remove(0, v.currentTime - KEEP_S); } catch { /* retried next tick */ }
+    }
+    if (this.serverState === 'live' && !v.paused) this.setState('live');
+    const lat = this.latencyMs();
+    if (lat != null) this.badge.title = this.t('live.latency', { ms: Math.round(lat) });
+  }
+
+  // latencyMs is now minus the camera's clock of the frame on screen.
+  latencyMs() {
+    const ct = this.video.currentTime;
+    let m = null;
+    for (const x of this.marks) if (x.startS <= ct + 1e-3) m = x;
+    if (!m || !m.wallMs) return null;
+    return Date.now() - (m.wallMs + (ct - m.startS) * 1000);
+  }
+
+  startSnapshots() {
+    if (this.snapshotMode) return;
+    this.snapshotMode = true;
+    this.video.hidden = true;
+    this.img.hidden = false;
+    this.setState('snapshot');
+    const load = () => {
+      if (this.closed) return;
+      const u = `/api/v1/edges/${encodeURIComponent(this.cam.edge)}/cameras/${encodeURIComponent(this.cam.camera)}/thumbnail?at=${encodeURIComponent(new Date(Date.now() - 1000).toISOString())}`;
+      const img = new Image();
+      img.onload = () => { this.img.src = img.src; };
+      img.src = u;
+    };
+    load();
+    this.snapTimer = setInterval(load, SNAPSHOT_MS);
+  }
+
+  destroy() {
+    this.closed = true;
+    clearInterval(this.timer);
+    clearInterval(this.snapTimer);
+    if (this.ws) this.ws.close();
+    if (this.video.src) URL.revokeObjectURL(this.video.src);
+    this.el.remove();
+  }
+}
+
+// cameras lists every camera central knows from the edges' heartbeats.
+async function cameras() {
+  const r = await fetch('/api/v1/edges', { credentials: 'same-origin' });
+  if (!r.ok) throw new Error(`edges: ${r.status}`);
+  const body = await r.json();
+  const out = [];
+  for (const e of body.edges || []) {
+    for (const c of e.cameras || []) out.push({ edge: e.id, camera: c.id, name: c.name || c.id });
+  }
+  return out;
+}
+
+// mountLiveWall fills root with the wall; destroy() closes every stream
+// (the last viewer leaving stops the edge's stream).
+const CSS = `
+.live-bar { display: flex; gap: .5rem; align-items: center; margin-bottom: .5rem; }
+.live-bar h2 { margin: 0 1rem 0 0; font-size: 1.1rem; }
+.live-bar button[aria-pressed="true"] { font-weight: bold; outline: 2px solid currentColor; }
+.live-grid { display: grid; gap: 4px; }
+.live-grid.live-1 { grid-template-columns: 1fr; }
+.live-grid.live-4 { grid-template-columns: repeat(2, 1fr); }
+.live-grid.live-9 { grid-template-columns: repeat(3, 1fr); }
+.live-tile { position: relative; background: #000; aspect-ratio: 4 / 3; overflow: hidden; }
+.live-tile video, .live-tile img { width: 100%; height: 100%; object-fit: contain; display: block; }
+.live-tile [hidden] { display: none; }
+.live-label { position: absolute; left: 6px; bottom: 6px; color: #fff; background: rgba(0,0,0,.55); padding: 1px 6px; font-size: .85rem; }
+.live-badge { position: absolute; right: 6px; top: 6px; color: #fff; padding: 2px 8px; font-weight: bold; font-size: .85rem; background: #555; }
+.live-tile[data-state="live"] .live-badge { background: #1a7f37; }
+.live-tile[data-state="connecting"] .live-badge { background: #6e7781; }
+.live-tile[data-state="offline"] .live-badge { background: #444; }
+.live-tile[data-state="offline"] video { opacity: .25; }
+.live-tile[data-state="tampered"] { outline: 4px solid #cf222e; }
+.live-tile[data-state="tampered"] .live-badge { background: #cf222e; font-size: 1.1rem; }
+.live-tile[data-state="snapshot"] .live-badge { background: #9a6700; }
+`;
+
+function injectCSS() {
+  if (document.getElementById('vigil-live-css')) return;
+  const s = document.createElement('style');
+  s.id = 'vigil-live-css';
+  s.textContent = CSS;
+  document.head.append(s);
+}
+
+export function mountLiveWall(root, { t: tr = englishT } = {}) {
+  injectCSS();
+  // Until the console's dictionaries carry these keys, English.
+  const t = (k, vars) => { const s = tr(k, vars); return s === k ? englishT(k, vars) : s; };
+  const tiles = [];
+  let layout = Number(localStorage.getItem('vigil.live.layout')) || 4;
+  if (!LAYOUTS.includes(layout)) layout = 4;
+  root.replaceChildren();
+  const bar = document.createElement('div');
+  bar.className = 'live-bar';
+  const title = document.createElement('h2');
+  title.textContent = t('live.title');
+  const label = document.createElement('span');
+  label.textContent = t('live.layout');
+  bar.append(title, label);
+  const grid = document.createElement('div');
+  const buttons = LAYOUTS.map((n) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = String(n);
+    b.setAttribute('data-testid', `live-layout-${n}`);
+    b.addEventListener('click', () => { layout = n; localStorage.setItem('vigil.live.layout', String(n)); render(); });
+    bar.append(b);
+    return b;
+  });
+  const empty = document.createElement('p');
+  empty.className = 'empty';
+  empty.textContent = t('live.no_cameras');
+  root.append(bar, grid, empty);
+  let cams = [];
+
+  function render() {
+    grid.className = `live-grid live-${layout}`;
+    buttons.forEach((b, i) => b.setAttribute('aria-pressed', String(LAYOUTS[i] === layout)));
+    const want = cams.slice(0, layout);
+    while (tiles.length > want.length) tiles.pop().destroy();
+    for (let i = 0; i < want.length; i++) {
+      if (tiles[i] && tiles[i].cam.edge === want[i].edge && tiles[i].cam.camera === want[i].camera) continue;
+      if (tiles[i]) tiles[i].destroy();
+      tiles[i] = new Tile(want[i], t);
+    }
+    grid.replaceChildren(...tiles.map((x) => x.el));
+    empty.hidden = tiles.length > 0;
+  }
+
+  let stopped = false;
+  async function refresh() {
+    try {
+      const list = await cameras();
+      if (stopped) return;
+      const same = list.length === cams.length && list.every((c, i) => c.edge === cams[i].edge && c.camera === cams[i].camera);
+      if (!same) { cams = list; render(); }
+    } catch { /* shown as offline tiles; retried */ }
+  }
+  refresh();
+  const poll = setInterval(refresh, 10000);
+  render();
+
+  window.vigilLive = { tiles, latencyMs: (i = 0) => (tiles[i] ? tiles[i].latencyMs() : null) };
+  return {
+    destroy() {
+      stopped = true;
+      clearInterval(poll);
+      while (tiles.length) tiles.pop().destroy();
+      root.replaceChildren();
+    },
+  };
+}
