@@ -367,3 +367,18 @@ export function mountLiveWall(root, { t: tr = englishT } = {}) {
     },
   };
 }
+
+// mount is the console's entry point (app.js imports it on the first visit
+// to #/live): the wall runs while #/live is shown and is torn down when the
+// guard leaves it, so the edges stop sending video nobody watches.
+export function mount(root, { t } = {}) {
+  let wall = null;
+  const sync = () => {
+    const on = location.hash === '#/live';
+    if (on && !wall) wall = mountLiveWall(root, t ? { t } : {});
+    else if (!on && wall) { wall.destroy(); wall = null; }
+  };
+  window.addEventListener('hashchange', sync);
+  sync();
+  return { destroy() { window.removeEventListener('hashchange', sync); if (wall) wall.destroy(); wall = null; } };
+}
