@@ -324,7 +324,10 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
 		_ = tc.SetWriteBuffer(liveSendBuffer)
 	}
-	var ended <-chan struct{} // TODO(auth): the session's end, once sessions are committed
+	var ended <-chan struct{} // logout, expiry or a deleted user closes the viewer
+	if p := principalOf(r); p != nil && p.sess != nil {
+		ended = p.sess.done
+	}
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -377,7 +380,7 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 		case <-readerDone:
 			return
 		case <-ended:
-			closeWith(4401, "session ended; log in again")
+			closeWith(closeSessionEnded, "session ended; log in again")
 			return
 		case <-s.ctx.Done():
 			closeWith(websocket.CloseGoingAway, "central is shutting down")
