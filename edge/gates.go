@@ -32,6 +32,8 @@ const (
 	// snapshotTimeout bounds how long a gate alert waits for its cameras'
 	// pictures; a camera that is offline must not delay the alert.
 	snapshotTimeout = 400 * time.Millisecond
+	// prefetchTimeout bounds a picture asked for when the event arrived.
+	prefetchTimeout = 2 * time.Second
 	// lateEvent: an event older than this when its alert is raised (a
 	// controller that batched, a backlog after an outage) gets its
 	// pictures from the clip store at the event time, not the live view.
@@ -54,6 +56,12 @@ type gateSide struct {
 	gpio    *gpio.Adapter
 	lines   []gpio.Line
 	work    chan gateJob
+
+	// ctx ends with the node: picture requests started by submit.
+	ctx    context.Context
+	cancel context.CancelFunc
+	shotMu sync.Mutex
+	shots  map[string][]*prefetch // by gate, newest last
 
 	snapFailures *prometheus.CounterVec
 	delay        prometheus.Histogram
@@ -99,7 +107,8 @@ func (n *Node) setupGates() error {
 	if len(n.cfg.Gates) == 0 {
 		return nil
 	}
-	g := &gateSide{n: n, cfg: map[string]GateConfig{}, watches: map[string][]string{}, work: make(chan gateJob, 1024)}
+	g := &gateSide{n: n, cfg: map[string]GateConfig{}, watches: map[string][]string{}, work: make(chan gateJob, 1024), shots: map[string][]*prefetch{}}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.conv = edgewire.Converter{EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID, NewID: func(t time.Time) string { return newAlertID(n.cfg.EdgeID, t) }}
 	var mcs []gates.Config
 	for _, gc := range n.cfg.Gates {
@@ -133,7 +142,7 @@ func (n *Node) setupGates() error {
 			}
 			wc.Controllers = append(wc.Controllers, webhook.Controller{ID: c.ID, Secrets: secrets, Gates: c.Gates})
 		}
-		if g.hook, err = webhook.New(wc, eng.Submit, n.reg, n.log); err != nil {
+		if g.hook, err = webhook.New(wc, g.submit, n.reg, n.log); err != nil {
 			return fmt.Errorf("edge: %w", err)
 		}
 	}
@@ -154,7 +163,7 @@ func (n *Node) setupGates() error {
 		for _, d := range m.Devices {
 			mc.Devices = append(mc.Devices, mqtt.Device{Name: d.Name, Gate: d.Gate})
 		}
-		if g.mqtt, err = mqtt.New(mc, eng.Submit, n.reg, n.log); err != nil {
+		if g.mqtt, err = mqtt.New(mc, g.submit, n.reg, n.log); err != nil {
 			return fmt.Errorf("edge: %w", err)
 		}
 	}
@@ -173,7 +182,7 @@ func (n *Node) setupGates() error {
 			g.lines = append(g.lines, line)
 			inputs = append(inputs, gpio.Input{Gate: l.Gate, Device: l.Input, Role: gpio.Role(l.Role), Line: line})
 		}
-		if g.gpio, err = gpio.New(gpio.Config{Inputs: inputs, Debounce: gp.Debounce.D()}, eng.Submit, n.log); err != nil {
+		if g.gpio, err = gpio.New(gpio.Config{Inputs: inputs, Debounce: gp.Debounce.D()}, g.submit, n.log); err != nil {
 			g.closeLines()
 			return fmt.Errorf("edge: %w", err)
 		}
@@ -188,6 +197,7 @@ func (n *Node) runGates(ctx context.Context) {
 	if g == nil {
 		return
 	}
+	context.AfterFunc(ctx, g.cancel)
 	n.spawn(func() { g.eng.Run(ctx) })
 	n.spawn(func() { g.runWorker(ctx) })
 	if g.mqtt != nil {
@@ -200,6 +210,7 @@ func (n *Node) runGates(ctx context.Context) {
 
 // closeLines releases GPIO lines (after every goroutine has stopped).
 func (g *gateSide) closeLines() {
+	g.cancel()
 	for _, l := range g.lines {
 		l.Close()
 	}
@@ -277,25 +288,9 @@ func pictured(c gates.Cause) bool {
 func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 	gc := g.cfg[ga.Gate]
 	link := GateAlertLink{AlertID: a.ID, Gate: ga.Gate, Kind: a.Kind, Severity: a.Severity, Time: a.Time}
-	type shot struct {
-		jpg []byte
-		at  time.Time
-		err error
-	}
 	var shots []shot
 	if pictured(ga.Key) && len(gc.Cameras) > 0 {
-		shots = make([]shot, len(gc.Cameras))
-		sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
-		var wg sync.WaitGroup
-		for i, cam := range gc.Cameras {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				shots[i].jpg, shots[i].at, shots[i].err = g.snapshot(sctx, cam, ga.Time)
-			}()
-		}
-		wg.Wait()
-		cancel()
+		shots = g.pictures(ctx, gc, ga.Time)
 		for i, cam := range gc.Cameras {
 			ref := GateCameraRef{Camera: cam}
 			if s := shots[i]; s.err == nil && len(s.jpg) > 0 {
@@ -351,6 +346,93 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 		g.recent = g.recent[len(g.recent)-recentGateAlerts:]
 	}
 	g.mu.Unlock()
+}
+
+// shot is one camera's picture for a gate alert.
+type shot struct {
+	jpg []byte
+	at  time.Time
+	err error
+}
+
+// prefetch is the gate's cameras' pictures, asked for the moment an event
+// that may raise an alert arrived: the picture is of the event instant,
+// not of the moment the machine decided (a forced door waits out the
+// grant grace first), and a busy camera has had that time to answer.
+type prefetch struct {
+	evTime time.Time
+	done   chan struct{}
+	shots  []shot
+}
+
+// prefetchKinds are the events whose alert shows the gate.
+var prefetchKinds = map[gates.Kind]bool{gates.Opened: true, gates.Button: true, gates.Presence: true, gates.Tamper: true, gates.Alarm: true}
+
+// submit is the adapters' sink: it hands the event to the engine and
+// starts taking the pictures its alert may need.
+func (g *gateSide) submit(ctx context.Context, ev gates.Event) error {
+	if err := g.eng.Submit(ctx, ev); err != nil {
+		return err
+	}
+	gc := g.cfg[ev.Gate]
+	if !prefetchKinds[ev.Kind] || ev.Initial || len(gc.Cameras) == 0 || time.Since(ev.Time) > lateEvent {
+		return nil
+	}
+	p := &prefetch{evTime: ev.Time.UTC(), done: make(chan struct{}), shots: make([]shot, len(gc.Cameras))}
+	g.shotMu.Lock()
+	list := append(g.shots[ev.Gate], p)
+	if len(list) > 8 {
+		list = list[len(list)-8:]
+	}
+	g.shots[ev.Gate] = list
+	g.shotMu.Unlock()
+	go func() {
+		defer close(p.done)
+		sctx, cancel := context.WithTimeout(g.ctx, prefetchTimeout)
+		defer cancel()
+		p.shots = g.take(sctx, gc, ev.Time)
+	}()
+	return nil
+}
+
+// pictures returns the gate's cameras' pictures for an alert at evTime:
+// those taken when its event arrived, else taken now.
+func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time) []shot {
+	var p *prefetch
+	g.shotMu.Lock()
+	for _, c := range g.shots[gc.ID] {
+		if c.evTime.Equal(evTime.UTC()) {
+			p = c
+		}
+	}
+	g.shotMu.Unlock()
+	if p != nil {
+		select {
+		case <-p.done:
+			return p.shots
+		case <-time.After(snapshotTimeout):
+			// still waiting for a camera: do not hold the alert longer
+		case <-ctx.Done():
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
+	defer cancel()
+	return g.take(sctx, gc, evTime)
+}
+
+// take asks every camera of the gate for its picture at once.
+func (g *gateSide) take(ctx context.Context, gc GateConfig, evTime time.Time) []shot {
+	shots := make([]shot, len(gc.Cameras))
+	var wg sync.WaitGroup
+	for i, cam := range gc.Cameras {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			shots[i].jpg, shots[i].at, shots[i].err = g.snapshot(ctx, cam, evTime)
+		}()
+	}
+	wg.Wait()
+	return shots
 }
 
 // snapshot is the camera's picture at the event: the live picture for a
