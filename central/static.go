@@ -11,7 +11,9 @@ import (
 // contentSecurityPolicy allows only this origin's scripts, styles and
 // websockets, and images from here or data: URLs. The page never builds
 // HTML from alert data, so nothing an edge sends can run as script.
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:"
+// media-src blob: lets live view feed <video> through Media Source
+// Extensions (an object URL of a MediaSource).
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:"
 
 // staticHandler serves the embedded console page and its assets.
 func staticHandler() http.Handler {

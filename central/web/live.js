@@ -269,34 +269,15 @@ async function cameras() {
 
 // mountLiveWall fills root with the wall; destroy() closes every stream
 // (the last viewer leaving stops the edge's stream).
-const CSS = `
-.live-bar { display: flex; gap: .5rem; align-items: center; margin-bottom: .5rem; }
-.live-bar h2 { margin: 0 1rem 0 0; font-size: 1.1rem; }
-.live-bar button[aria-pressed="true"] { font-weight: bold; outline: 2px solid currentColor; }
-.live-grid { display: grid; gap: 4px; }
-.live-grid.live-1 { grid-template-columns: 1fr; }
-.live-grid.live-4 { grid-template-columns: repeat(2, 1fr); }
-.live-grid.live-9 { grid-template-columns: repeat(3, 1fr); }
-.live-tile { position: relative; background: #000; aspect-ratio: 4 / 3; overflow: hidden; }
-.live-tile video, .live-tile img { width: 100%; height: 100%; object-fit: contain; display: block; }
-.live-tile [hidden] { display: none; }
-.live-label { position: absolute; left: 6px; bottom: 6px; color: #fff; background: rgba(0,0,0,.55); padding: 1px 6px; font-size: .85rem; }
-.live-badge { position: absolute; right: 6px; top: 6px; color: #fff; padding: 2px 8px; font-weight: bold; font-size: .85rem; background: #555; }
-.live-tile[data-state="live"] .live-badge { background: #1a7f37; }
-.live-tile[data-state="connecting"] .live-badge { background: #6e7781; }
-.live-tile[data-state="offline"] .live-badge { background: #444; }
-.live-tile[data-state="offline"] video { opacity: .25; }
-.live-tile[data-state="tampered"] { outline: 4px solid #cf222e; }
-.live-tile[data-state="tampered"] .live-badge { background: #cf222e; font-size: 1.1rem; }
-.live-tile[data-state="snapshot"] .live-badge { background: #9a6700; }
-`;
-
+// The wall's styles are in live.css (the console's CSP allows no inline
+// styles).
 function injectCSS() {
   if (document.getElementById('vigil-live-css')) return;
-  const s = document.createElement('style');
-  s.id = 'vigil-live-css';
-  s.textContent = CSS;
-  document.head.append(s);
+  const l = document.createElement('link');
+  l.id = 'vigil-live-css';
+  l.rel = 'stylesheet';
+  l.href = new URL('./live.css', import.meta.url).href;
+  document.head.append(l);
 }
 
 export function mountLiveWall(root, { t: tr = englishT } = {}) {
