@@ -26,7 +26,7 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 680 }, locale: 'en-US' });
+  const page = await browser.newPage({ viewport: { width: 640, height: 400 }, locale: 'en-US' });
   page.on('pageerror', (e) => console.error('page error:', e.message));
   await page.goto(base + '/');
   await page.getByTestId('login-user').fill(guard.user);
