@@ -172,7 +172,7 @@ func TestResyncStartsAtKeyframe(t *testing.T) {
 // TestH265Init: H.265 access units make an hvc1 init and fragments that
 // ffprobe reads as HEVC.
 func TestH265Init(t *testing.T) {
-	spec := footage.BurstsClip{Seconds: 4, FPS: 10, Width: 320, Height: 240, Bursts: []footage.Burst{{1, 3}}, H265: true}
+	spec := footage.BurstsClip{Seconds: 4, FPS: 10, Width: 320, Height: 240, Bursts: []footage.Burst{{Start: 1, End: 3}}, H265: true}
 	clip := testrig.Clip(t, spec)
 	data, segs, fed := fragmentClip(t, clip, 1)
 	if !strings.HasPrefix(segs[0].Codec, "hvc1.") {
