@@ -2,6 +2,8 @@ package uplink_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,13 +23,32 @@ import (
 const (
 	site    = "lotus/north/wall/gate-a"
 	waitMax = 15 * time.Second
+	// adminToken reads central's REST API: every /api/v1 route needs a
+	// session or the admin bearer token.
+	adminToken = "uplink-test-admin-token"
 )
+
+// adminGet is GET path on central's API as admin.
+func adminGet(t *testing.T, s *central.Server, path string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.Addr()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
 
 // startCentral runs a real central with a TLS edge hub on hubAddr
 // ("127.0.0.1:0" for any port) and data in dir.
 func startCentral(t *testing.T, dir, hubAddr string) *central.Server {
 	t.Helper()
-	s, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: dir,
+	sum := sha256.Sum256([]byte(adminToken))
+	s, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: dir, AdminTokenSHA256: hex.EncodeToString(sum[:]),
 		EdgeHub: central.EdgeHubConfig{Listen: hubAddr, SelfSignedHosts: []string{"127.0.0.1"}}}, testrig.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -129,10 +150,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 func getJSON(t *testing.T, s *central.Server, path string, v any) {
 	t.Helper()
-	resp, err := http.Get("http://" + s.Addr() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := adminGet(t, s, path)
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", path, err)

@@ -228,10 +228,7 @@ func TestRequestsOverTheUplink(t *testing.T) {
 	waitUntil(t, "connected", e.up.Connected)
 
 	get := func(path string) (int, string, []byte) {
-		resp, err := http.Get("http://" + s.Addr() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := adminGet(t, s, path)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header.Get("Content-Type"), b
@@ -244,7 +241,13 @@ func TestRequestsOverTheUplink(t *testing.T) {
 	if code != http.StatusOK || ct != "video/mp4" || !bytes.Equal(body, clip) {
 		t.Fatalf("clip: %d %q %d bytes, want %d", code, ct, len(body), len(clip))
 	}
-	resp, err := http.Post("http://"+s.Addr()+"/api/v1/edges/gate-a/cameras/cam-1/live", "application/json", strings.NewReader(`{"action":"start"}`))
+	req, err := http.NewRequest(http.MethodPost, "http://"+s.Addr()+"/api/v1/edges/gate-a/cameras/cam-1/live", strings.NewReader(`{"action":"start"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
