@@ -24,8 +24,14 @@ vet:
 
 # -race for data races, -tags matprofile so tests can assert that every
 # gocv Mat was closed.
-test: deps check-versions vet
+test: deps check-versions vet node_modules/.package-lock.json
 	@deploy/gotest.sh -race -tags matprofile -count=1 -timeout 20m ./...
+
+# The console's browser tests (e2e/) use playwright-core from
+# package-lock.json (no browser download: Debian's chromium). npm ci runs
+# only when node_modules is missing or older than the lock file.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
 
 run: build
 	$(BIN) demo --listen $(LISTEN) --data $(DATA)

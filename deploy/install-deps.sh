@@ -3,13 +3,17 @@
 # demo — only those missing, quietly. Idempotent; run as root (or with sudo).
 #   build:  libopencv-dev pkg-config g++ (pulls FFmpeg 5.1 dev libraries)
 #   tests:  ffmpeg (clips, ffprobe), opencv-doc (real sample footage),
-#           mosquitto (MQTT broker), chromium (console tests)
+#           mosquitto (MQTT broker), chromium, nodejs, npm (console tests)
 set -euo pipefail
 pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm for the console's browser tests (npm ci: playwright-core),
+# by command: a NodeSource nodejs already brings npm.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "deps: installing ${missing[*]}"
 SUDO=""
