@@ -52,7 +52,7 @@ func (c *console) run(ctx context.Context, t *testing.T) {
 		c.mu.Lock()
 		u := fmt.Sprintf("%s?since=%d", c.url, c.seq)
 		c.mu.Unlock()
-		ws, _, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, u, spineAdmin)
 		if err != nil {
 			select {
 			case <-ctx.Done():
@@ -104,9 +104,15 @@ func (r *raised) add(a wire.Alert) {
 	r.ch <- a
 }
 
+// spineAdminToken lets the test's console read central's API (every
+// /api/v1 route needs a session or the admin token).
+const spineAdminToken = "spine-test-admin-token"
+
+var spineAdmin = http.Header{"Authorization": {"Bearer " + spineAdminToken}}
+
 func startCentral(t *testing.T, addr, dir string) *central.Server {
 	t.Helper()
-	srv, err := central.New(central.Config{Listen: addr, DataDir: dir,
+	srv, err := central.New(central.Config{Listen: addr, DataDir: dir, AdminTokenSHA256: central.HashToken(spineAdminToken),
 		Edges: []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +177,12 @@ func TestSpineEndToEnd(t *testing.T) {
 	if a.Severity != "red" {
 		t.Errorf("motion on an armed camera is %q, want red", a.Severity)
 	}
-	resp, err := http.Get("http://" + addr + a.SnapshotURL)
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+a.SnapshotURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = spineAdmin.Clone()
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
