@@ -23,6 +23,9 @@ func (n *Node) routes() http.Handler {
 	if n.gates != nil && n.gates.hook != nil {
 		mux.Handle("/api/v1/gates/events", n.gates.hook) // answers 405 itself to other methods
 	}
+	// Self-test: GET runs one, POST also keeps it and sends it to central.
+	mux.HandleFunc("GET /api/v1/selftest", n.selfTestHandler)
+	mux.HandleFunc("POST /api/v1/selftest", n.selfTestHandler)
 	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"status": "ok", "edge_id": n.cfg.EdgeID, "central_connected": n.up.Connected(),

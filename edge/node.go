@@ -64,6 +64,9 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	// camClock: each camera's newest stream time against its arrival (self-test).
+	camClock camClocks
 }
 
 // Start opens the outbox, binds the local API and starts every camera and
@@ -253,6 +256,7 @@ func (n *Node) OnTamper(ev camera.TamperEvent) {
 // OnAccessUnit records every unit of every camera; it never blocks.
 func (n *Node) OnAccessUnit(cam string, au streams.AccessUnit) {
 	n.clips.Write(cam, au)
+	n.camClock.observe(cam, au)
 	n.live.feed(cam, au)
 }
 

@@ -1,0 +1,261 @@
+package edge_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/central"
+	"github.com/vigil-perimeter/vigil/edge"
+	gatesim "github.com/vigil-perimeter/vigil/gates/sim"
+	"github.com/vigil-perimeter/vigil/internal/config"
+	"github.com/vigil-perimeter/vigil/internal/footage"
+	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/streams/sim"
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+func selfTestCentral(t *testing.T) *central.Server {
+	t.Helper()
+	srv, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Edges: []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func smallSimClip(t *testing.T) *sim.Clip {
+	return testrig.Clip(t, footage.BurstsClip{Seconds: 10, FPS: 10, Width: 320, Height: 240, Bursts: []footage.Burst{{Start: 5, End: 9}}})
+}
+
+func runSelfTest(t *testing.T, addr, method string) edge.SelfTestReport {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+addr+"/api/v1/selftest?window=2s", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rep edge.SelfTestReport
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s selftest: %d %v", method, resp.StatusCode, err)
+	}
+	for _, c := range rep.Checks {
+		t.Logf("%-20s %-5s %s", c.ID, c.Status, c.Reason)
+	}
+	return rep
+}
+
+func check(t *testing.T, rep edge.SelfTestReport, id string) edge.SelfTestCheck {
+	t.Helper()
+	for _, c := range rep.Checks {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("no %s check in the report", id)
+	return edge.SelfTestCheck{}
+}
+
+func waitUp(t *testing.T, node *edge.Node, cams int, central bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var out struct {
+			Cameras []struct{ Online bool } `json:"cameras"`
+		}
+		getJSON(t, "http://"+node.Addr()+"/api/v1/cameras", &out)
+		online := 0
+		for _, c := range out.Cameras {
+			if c.Online {
+				online++
+			}
+		}
+		if online >= cams && (!central || node.Uplink().Connected()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d cameras online, central connected %v", online, cams, node.Uplink().Connected())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSelfTestGreen: a camera streaming and decoding, central connected
+// and a gate heard from once give an all-green report; POST keeps it on
+// the box and sends it to central as a green event.
+func TestSelfTestGreen(t *testing.T) {
+	cams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: smallSimClip(t)})
+	srv := selfTestCentral(t)
+	secret := randomSecret(t)
+	sent := make(chan wire.Alert, 16)
+	dataDir := t.TempDir()
+	cfg := edge.Config{
+		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: dataDir,
+		Central: edge.CentralConfig{URL: "ws://" + srv.Addr() + "/api/v1/edge/ws", Token: token, BackoffMax: config.Duration(time.Second)},
+		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
+		Gates:   []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
+		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
+			Controllers: []edge.WebhookControllerConfig{{ID: "ctl", Secret: secret, Gates: []string{"north-gate"}}}}},
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	node, err := edge.Start(cfg, edge.Options{Log: testrig.Logger(t), UplinkBackoffMin: 100 * time.Millisecond,
+		OnAlert: func(a wire.Alert) {
+			if a.Kind == "system.selftest" {
+				sent <- a
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	waitUp(t, node, 1, true)
+
+	// The gate has not been heard from yet: that one check is red.
+	rep := runSelfTest(t, node.Addr(), http.MethodGet)
+	if rep.OK || check(t, rep, "gate:north-gate").Status != edge.Red {
+		t.Fatalf("gate not yet heard from, report %+v", rep)
+	}
+	if !strings.Contains(check(t, rep, "gate:north-gate").Reason, "no event seen yet") {
+		t.Errorf("gate reason %q", check(t, rep, "gate:north-gate").Reason)
+	}
+
+	// The installer presses the button (a card and a passage).
+	gs, err := gatesim.New(gatesim.Config{WebhookURL: "http://" + node.Addr() + "/api/v1/gates/events", Controller: "ctl", Secret: secret,
+		Gate: "north-gate", Pause: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gs.Run(context.Background(), "passage"); err != nil {
+		t.Fatal(err)
+	}
+	rep = runSelfTest(t, node.Addr(), http.MethodPost)
+	if !rep.OK {
+		t.Fatalf("self-test not green: %v", rep.Red())
+	}
+	for _, id := range []string{"camera:gate-cam", "analysis", "disk", "clock", "central", "gate:north-gate"} {
+		if c := check(t, rep, id); c.Status != edge.Green || c.Reason == "" {
+			t.Errorf("%s: %+v", id, c)
+		}
+	}
+	cam := check(t, rep, "camera:gate-cam")
+	if fps := cam.Details["fps_in"].(float64); fps < 7 || fps > 13 {
+		t.Errorf("camera fps %v, want about 10", fps)
+	}
+	select {
+	case a := <-sent:
+		if a.Severity != wire.Green || !strings.Contains(a.Summary, "Self-test passed") {
+			t.Errorf("sent %+v", a)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the self-test was not sent to central")
+	}
+	if last, ok := node.LastSelfTest(); !ok || !last.OK || len(last.Checks) != len(rep.Checks) {
+		t.Errorf("kept report %+v", last)
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, "selftest.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("kept report: %v %v", fi, err)
+	}
+}
+
+// TestSelfTestRed: a camera that cannot be reached, a camera whose clock
+// is off, a gate never heard from and central refusing the token are each
+// red with a plain reason; the report sent to central is red.
+func TestSelfTestRed(t *testing.T) {
+	clip := smallSimClip(t)
+	good := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: clip})
+	skewed, err := sim.Start(sim.Config{Address: "127.0.0.1:0", Cameras: []sim.Camera{{Path: "yard", Clip: clip}},
+		ClockOffset: 10 * time.Second, Log: testrig.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer skewed.Close()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := l.Addr().String()
+	l.Close()
+	srv := selfTestCentral(t)
+	sent := make(chan wire.Alert, 16)
+	cfg := edge.Config{
+		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Central: edge.CentralConfig{URL: "ws://" + srv.Addr() + "/api/v1/edge/ws", Token: "not-the-token", BackoffMax: config.Duration(time.Second)},
+		Cameras: []edge.CameraConfig{
+			{ID: "gate-cam", URL: good.URL("gate")},
+			{ID: "yard", Name: "Yard", URL: skewed.URL("yard")},
+			{ID: "lane", Name: "Lane", URL: "rtsp://" + closed + "/lane"},
+		},
+		Gates: []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
+		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
+			Controllers: []edge.WebhookControllerConfig{{ID: "ctl", Secret: randomSecret(t), Gates: []string{"north-gate"}}}}},
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	node, err := edge.Start(cfg, edge.Options{Log: testrig.Logger(t), UplinkBackoffMin: 100 * time.Millisecond, CameraBackoffMax: time.Second,
+		OnAlert: func(a wire.Alert) {
+			if a.Kind == "system.selftest" {
+				sent <- a
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	waitUp(t, node, 2, false)
+	// The skewed camera's clock is known from its first RTCP sender
+	// report (the simulator sends one every 10 s).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rep := runSelfTest(t, node.Addr(), http.MethodGet)
+		if strings.Contains(check(t, rep, "clock").Reason, "Yard") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no camera clock offset within 20 s")
+		}
+	}
+
+	rep := runSelfTest(t, node.Addr(), http.MethodPost)
+	if rep.OK {
+		t.Fatal("report green")
+	}
+	for id, want := range map[string]string{
+		"camera:gate-cam": "",
+		"camera:yard":     "",
+		"camera:lane":     "camera Lane is not streaming",
+		"clock":           "camera Yard's clock is +10s off",
+		"central":         "central refuses this edge's credential",
+		"gate:north-gate": "gate North gate: no event seen yet",
+	} {
+		c := check(t, rep, id)
+		if want == "" {
+			if c.Status != edge.Green {
+				t.Errorf("%s: %+v", id, c)
+			}
+			continue
+		}
+		if c.Status != edge.Red || !strings.Contains(c.Reason, want) {
+			t.Errorf("%s: %s %q, want red %q", id, c.Status, c.Reason, want)
+		}
+	}
+	select {
+	case a := <-sent:
+		if a.Severity != wire.Red || !strings.Contains(a.Summary, "Self-test failed") || !strings.Contains(a.Summary, "Lane") {
+			t.Errorf("sent %+v", a)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the self-test was not queued for central")
+	}
+}
