@@ -409,7 +409,21 @@ func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time
 	if p != nil {
 		select {
 		case <-p.done:
-			return p.shots
+			if ok := slices.IndexFunc(p.shots, func(s shot) bool { return s.err != nil }) < 0; ok {
+				return p.shots
+			}
+			// A camera did not answer in time (it was busy, or this box
+			// stalled): ask once more, briefly, and keep what came.
+			sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
+			defer cancel()
+			again := g.take(sctx, gc, evTime)
+			out := slices.Clone(p.shots)
+			for i := range out {
+				if out[i].err != nil {
+					out[i] = again[i]
+				}
+			}
+			return out
 		case <-time.After(snapshotTimeout):
 			// still waiting for a camera: do not hold the alert longer
 		case <-ctx.Done():
