@@ -41,6 +41,9 @@ type Options struct {
 	// OpenGPIOLine opens a gate input line (default gpio.OpenLine, the
 	// Linux GPIO character device); tests pass simulated lines.
 	OpenGPIOLine func(chip string, offset int, o gpio.LineOptions) (gpio.Line, error)
+	// ConfigRevision names the running config revision (edge/revisions.go);
+	// hello reports it to central.
+	ConfigRevision string
 }
 
 // Node is a running edge.
@@ -131,7 +134,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 	n.live = newLiveHub(n)
 	n.up = uplink.New(uplink.Config{
 		URL: cfg.Central.URL, Token: cfg.Central.Token, EdgeID: cfg.EdgeID, SiteID: cfg.SiteID,
-		Software: Software, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Handler: n.live,
+		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Handler: n.live,
 	}, box, n.heartbeat, n.reg, log)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -153,7 +153,12 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: ok (%d cameras, central %s)\n", *path, len(cfg.Cameras), cfg.Central.URL)
 		return nil
 	}
-	n, err := edge.Start(cfg, edge.Options{Log: log})
+	// The file in force is a numbered revision; hello reports it.
+	rev, err := edge.OpenRevisions(cfg.DataDir).Adopt(*path)
+	if err != nil {
+		return err
+	}
+	n, err := edge.Start(cfg, edge.Options{Log: log, ConfigRevision: rev.Name})
 	if err != nil {
 		return err
 	}
