@@ -39,6 +39,7 @@ type Request struct {
 	At       time.Time       `json:"at,omitzero"`
 	Revision string          `json:"revision,omitempty"`
 	Config   json.RawMessage `json:"config,omitempty"`
+	Evidence *EvidenceParams `json:"evidence,omitempty"` // evidence methods (evidence.go)
 }
 
 // Validate checks a request's shape for its method.
@@ -64,6 +65,9 @@ func (r *Request) Validate() error {
 			return errors.New("request: config needs revision and config")
 		}
 	default:
+		if ok, err := r.validateEvidence(); ok {
+			return err
+		}
 		return fmt.Errorf("request: unknown method %q", r.Method)
 	}
 	return nil
