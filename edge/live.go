@@ -159,6 +159,9 @@ func (h *liveHub) HandleRequest(ctx context.Context, req wire.Request, out *upli
 		}
 		_ = out.Send("video/mp4", w.buf, true)
 	default:
+		if h.n.handleEvidence(ctx, req, out) { // evidence.go
+			return
+		}
 		_ = out.Fail(wire.StatusNotAvailable, req.Method+" is not available on this edge yet")
 	}
 }

@@ -70,6 +70,8 @@ type Node struct {
 
 	// camClock: each camera's newest stream time against its arrival (self-test).
 	camClock camClocks
+
+	evidence evidenceSide // export cursors for central's evidence retrieval (evidence.go)
 }
 
 // Start opens the outbox, binds the local API and starts every camera and
@@ -179,6 +181,7 @@ func (n *Node) Close() error {
 		n.httpSrv.Shutdown(ctx)
 		n.wg.Wait()
 		n.live.close()
+		n.evidence.close()
 		if n.gates != nil {
 			n.gates.closeLines()
 		}

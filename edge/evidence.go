@@ -1,0 +1,379 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	stdhash "hash"
+	"image"
+	_ "image/jpeg" // resolution from the first frame's thumbnail
+	"io"
+	"sync"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/edge/uplink"
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// Evidence retrieval, the edge's side (central/retrieval.go is the
+// other): central asks for a camera's recorded spans, then for the
+// description of a range's MP4 export (the edge pins the range and hashes
+// the export in pieces), then for the export in byte ranges, and finally
+// releases the pins. The export is deterministic, so a range fetched in
+// pieces, across reconnects, is the same file as one fetched whole.
+//
+// Producing byte N of an export means producing every byte before it, so
+// the edge keeps a cursor per export it is sending: the next piece of a
+// sequential fetch continues where the last ended, and only a resume at
+// another offset starts the export again (skipping what came before).
+
+// evidenceCursorIdle closes an export cursor no one has read from.
+var evidenceCursorIdle = time.Minute
+
+// maxEvidenceCursors bounds the exports open at once.
+const maxEvidenceCursors = 4
+
+// evidenceSettle is how long after a range's end the edge waits (and then
+// flushes its clip store) before describing it, so the export no longer
+// changes.
+const evidenceSettle = time.Second
+
+// evidenceSide holds a node's open export cursors. Its zero value is ready.
+type evidenceSide struct {
+	mu      sync.Mutex
+	cursors map[string]*exportCursor // by camera|from|to
+	closed  bool
+}
+
+// exportCursor is an export being written into a pipe, read piece by piece.
+type exportCursor struct {
+	key    string
+	off    int64 // bytes read so far
+	pr     *io.PipeReader
+	cancel context.CancelFunc
+	idle   *time.Timer
+	done   chan struct{}
+}
+
+func (c *exportCursor) close() {
+	c.cancel()
+	c.idle.Stop()
+	_ = c.pr.CloseWithError(errors.New("edge: export cursor closed"))
+	<-c.done
+}
+
+// close ends every cursor; the node calls it before closing the clip store.
+func (e *evidenceSide) close() {
+	e.mu.Lock()
+	e.closed = true
+	cs := e.cursors
+	e.cursors = nil
+	e.mu.Unlock()
+	for _, c := range cs {
+		c.close()
+	}
+}
+
+// handleEvidence answers the evidence methods; false for any other.
+func (n *Node) handleEvidence(ctx context.Context, req wire.Request, out *uplink.Responder) bool {
+	var (
+		v   any
+		err error
+	)
+	switch req.Method {
+	case wire.MethodRecordings:
+		v, err = n.evidenceRecordings(req)
+	case wire.MethodExportInfo:
+		v, err = n.evidenceExportInfo(ctx, req)
+	case wire.MethodRelease:
+		v, err = n.evidenceRelease(req)
+	case wire.MethodExportRange:
+		var b []byte
+		if b, err = n.evidenceRange(ctx, req); err == nil {
+			_ = out.Send("application/octet-stream", b, true)
+			return true
+		}
+	default:
+		return false
+	}
+	if err != nil {
+		status := wire.StatusError
+		if errors.Is(err, clips.ErrNoVideo) || errors.Is(err, clips.ErrUnknownCamera) {
+			status = wire.StatusNotAvailable
+		} else if errors.Is(err, clips.ErrTooLong) {
+			status = wire.StatusBadRequest
+		}
+		_ = out.Fail(status, err.Error())
+		return true
+	}
+	b, _ := json.Marshal(v)
+	_ = out.Send("application/json", b, true)
+	return true
+}
+
+// clockOffset is central's clock minus the edge's and how it was measured.
+func (n *Node) clockOffset() (int64, string) {
+	return n.up.ClockOffset().Milliseconds(), "edge: central's welcome time minus the edge's hello time plus half the round trip, at the last connect"
+}
+
+func (n *Node) evidenceRecordings(req wire.Request) (wire.Recordings, error) {
+	tl, err := n.clips.Timeline(req.Camera, req.From, req.To)
+	if err != nil {
+		return wire.Recordings{}, err
+	}
+	rec := wire.Recordings{Camera: req.Camera, Spans: []wire.Span{}, Gaps: []wire.Span{}}
+	for _, s := range tl.Spans {
+		rec.Spans = append(rec.Spans, wire.Span{Start: s.Start, End: s.End, Bytes: s.Bytes})
+	}
+	for _, s := range tl.Gaps {
+		rec.Gaps = append(rec.Gaps, wire.Span{Start: s.Start, End: s.End})
+	}
+	rec.ClockOffsetMS, rec.ClockOffsetSource = n.clockOffset()
+	return rec, nil
+}
+
+// evidenceExportInfo pins the range and describes its export: the whole
+// export is produced once here, into hashes only.
+func (n *Node) evidenceExportInfo(ctx context.Context, req wire.Request) (wire.ExportManifest, error) {
+	if wait := time.Until(req.To.Add(evidenceSettle)); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return wire.ExportManifest{}, ctx.Err()
+		}
+	}
+	if err := n.clips.Flush(ctx); err != nil {
+		return wire.ExportManifest{}, err
+	}
+	e, err := n.clips.OpenExport(req.Camera, req.From, req.To)
+	if err != nil {
+		return wire.ExportManifest{}, err
+	}
+	defer e.Close()
+	info := e.Info()
+	m := wire.ExportManifest{Camera: req.Camera, From: req.From.UTC(), To: req.To.UTC(), Start: info.Start, End: info.End,
+		Duration: info.Span, Frames: info.Frames, Codec: info.Codec, ChunkSize: req.Evidence.ChunkSize, EdgeTime: time.Now().UTC()}
+	m.ClockOffsetMS, m.ClockOffsetSource = n.clockOffset()
+	// Pin what the export covers while the export's lease holds it.
+	pinID := wire.EvidencePinPrefix + req.Evidence.Key
+	if _, err := n.clips.PinRange(pinID, req.Camera, info.Start, info.End, "evidence retrieval"); err != nil {
+		m.PinError = err.Error()
+		n.log.Warn("evidence: cannot pin the range", "camera", req.Camera, "key", req.Evidence.Key, "err", err)
+	} else {
+		m.PinID = pinID
+	}
+	h := &pieceHasher{size: req.Evidence.ChunkSize, whole: sha256.New(), piece: sha256.New()}
+	if _, err := e.WriteTo(ctx, h); err != nil {
+		return wire.ExportManifest{}, err
+	}
+	h.finish()
+	m.Size, m.Chunks, m.SHA256 = h.n, h.pieces, hex.EncodeToString(h.whole.Sum(nil))
+	if th, err := n.clips.Thumbnail(req.Camera, info.Start, 0); err == nil {
+		if cfg, _, err := image.DecodeConfig(bytes.NewReader(th.JPEG)); err == nil {
+			m.Width, m.Height = cfg.Width, cfg.Height
+		}
+	}
+	n.log.Info("evidence: export described", "camera", req.Camera, "key", req.Evidence.Key, "start", m.Start, "end", m.End,
+		"bytes", m.Size, "sha256", m.SHA256)
+	return m, nil
+}
+
+// pieceHasher hashes a stream whole and in pieces of size bytes.
+type pieceHasher struct {
+	size   int64
+	n      int64
+	whole  stdhash.Hash
+	piece  stdhash.Hash
+	inPc   int64
+	pieces []string
+}
+
+func (h *pieceHasher) Write(p []byte) (int, error) {
+	total := len(p)
+	h.whole.Write(p)
+	h.n += int64(len(p))
+	for len(p) > 0 {
+		k := min(int64(len(p)), h.size-h.inPc)
+		h.piece.Write(p[:k])
+		h.inPc += k
+		p = p[k:]
+		if h.inPc == h.size {
+			h.pieces = append(h.pieces, hex.EncodeToString(h.piece.Sum(nil)))
+			h.piece.Reset()
+			h.inPc = 0
+		}
+	}
+	return total, nil
+}
+
+func (h *pieceHasher) finish() {
+	if h.inPc > 0 {
+		h.pieces = append(h.pieces, hex.EncodeToString(h.piece.Sum(nil)))
+		h.inPc = 0
+	}
+}
+
+// evidenceRange returns bytes [offset, offset+length) of the export (fewer
+// at its end).
+func (n *Node) evidenceRange(ctx context.Context, req wire.Request) ([]byte, error) {
+	p := req.Evidence
+	c, err := n.evidence.cursor(n, req)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, p.Length)
+	type result struct {
+		k   int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		k, err := io.ReadFull(c.pr, buf)
+		res <- result{k, err}
+	}()
+	var r result
+	select {
+	case r = <-res:
+	case <-ctx.Done():
+		n.evidence.drop(c) // the read in flight ends with the cursor
+		<-res
+		return nil, ctx.Err()
+	}
+	switch {
+	case r.err == nil, errors.Is(r.err, io.ErrUnexpectedEOF), errors.Is(r.err, io.EOF):
+	default:
+		n.evidence.drop(c)
+		return nil, fmt.Errorf("export of %s at byte %d: %w", req.Camera, p.Offset, r.err)
+	}
+	if r.k == 0 {
+		n.evidence.drop(c)
+		return nil, fmt.Errorf("%w: offset %d is past the end of the export", clips.ErrNoVideo, p.Offset)
+	}
+	n.evidence.advance(c, int64(r.k), r.err != nil)
+	return buf[:r.k], nil
+}
+
+func cursorKey(req wire.Request) string {
+	return req.Camera + "|" + req.From.UTC().Format(time.RFC3339Nano) + "|" + req.To.UTC().Format(time.RFC3339Nano)
+}
+
+// cursor returns the export cursor standing at the request's offset,
+// taking it out of the map (advance puts it back), or starts one.
+func (e *evidenceSide) cursor(n *Node, req wire.Request) (*exportCursor, error) {
+	key, off := cursorKey(req), req.Evidence.Offset
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, errors.New("edge is stopping")
+	}
+	c := e.cursors[key]
+	if c != nil {
+		delete(e.cursors, key)
+	}
+	var evict *exportCursor
+	if len(e.cursors) >= maxEvidenceCursors {
+		for k, o := range e.cursors {
+			evict = o
+			delete(e.cursors, k)
+			break
+		}
+	}
+	e.mu.Unlock()
+	if evict != nil {
+		evict.close()
+	}
+	if c != nil && c.off == off {
+		// Out of the map, an expiry that fires now leaves it alone.
+		c.idle.Stop()
+		return c, nil
+	}
+	if c != nil {
+		c.close()
+	}
+	ex, err := n.clips.OpenExport(req.Camera, req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	c = &exportCursor{key: key, pr: pr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		defer ex.Close()
+		_, err := ex.WriteTo(ctx, pw)
+		if err == nil {
+			err = io.EOF
+		}
+		_ = pw.CloseWithError(err)
+	}()
+	c.idle = time.AfterFunc(evidenceCursorIdle, func() { e.expire(c) })
+	c.idle.Stop()
+	if off > 0 {
+		if _, err := io.CopyN(io.Discard, pr, off); err != nil {
+			c.close()
+			return nil, fmt.Errorf("%w: offset %d is past the end of the export (%v)", clips.ErrNoVideo, off, err)
+		}
+		c.off = off
+	}
+	return c, nil
+}
+
+// advance moves a cursor on after a read and keeps it for the next piece,
+// unless the export has ended.
+func (e *evidenceSide) advance(c *exportCursor, k int64, ended bool) {
+	c.off += k
+	e.mu.Lock()
+	if ended || e.closed {
+		e.mu.Unlock()
+		c.close()
+		return
+	}
+	if e.cursors == nil {
+		e.cursors = map[string]*exportCursor{}
+	}
+	if old := e.cursors[c.key]; old != nil && old != c {
+		defer old.close()
+	}
+	e.cursors[c.key] = c
+	c.idle.Reset(evidenceCursorIdle)
+	e.mu.Unlock()
+}
+
+// drop closes a cursor that is not in the map (being read).
+func (e *evidenceSide) drop(c *exportCursor) { c.close() }
+
+// expire closes a cursor left idle.
+func (e *evidenceSide) expire(c *exportCursor) {
+	e.mu.Lock()
+	if e.cursors[c.key] != c {
+		e.mu.Unlock()
+		return
+	}
+	delete(e.cursors, c.key)
+	e.mu.Unlock()
+	c.close()
+}
+
+// evidenceRelease drops the retrieval's own pin and every pin of the
+// camera that lies within the fetched range: central holds that video now.
+func (n *Node) evidenceRelease(req wire.Request) (wire.Released, error) {
+	out := wire.Released{Pins: []string{}}
+	own := wire.EvidencePinPrefix + req.Evidence.Key
+	for _, p := range n.clips.Pins() {
+		within := p.Camera == req.Camera && !p.From.Before(req.From) && !p.To.After(req.To)
+		if p.ID != own && !within {
+			continue
+		}
+		if err := n.clips.Unpin(p.ID); err != nil {
+			return out, err
+		}
+		out.Pins = append(out.Pins, p.ID)
+	}
+	n.log.Info("evidence: pins released", "camera", req.Camera, "key", req.Evidence.Key, "pins", out.Pins)
+	return out, nil
+}
