@@ -26,6 +26,13 @@ func (n *Node) routes() http.Handler {
 	// Self-test: GET runs one, POST also keeps it and sends it to central.
 	mux.HandleFunc("GET /api/v1/selftest", n.selfTestHandler)
 	mux.HandleFunc("POST /api/v1/selftest", n.selfTestHandler)
+	// The installer's setup page (edge/setup), behind its setup code.
+	if st, err := n.newSetup(); err != nil {
+		n.log.Error("setup page unavailable", "err", err)
+	} else {
+		mux.Handle("/setup/", st)
+		mux.Handle("/setup", st)
+	}
 	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"status": "ok", "edge_id": n.cfg.EdgeID, "central_connected": n.up.Connected(),

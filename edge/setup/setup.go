@@ -1,0 +1,384 @@
+// Package setup is the installer's page on the edge box: served under
+// /setup on the box's API address and protected by a setup code that is
+// made on first boot, printed in the log and kept (mode 0600) in the data
+// directory. It finds cameras (ONVIF WS-Discovery and manual RTSP URLs,
+// probed with a snapshot and plain-words errors), lets the installer draw
+// zones and masks on the snapshot, and runs the self-test. The setup is
+// closed by "finish" and re-opened by deleting the closed marker
+// (`vigil provision reopen`).
+package setup
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/onvif"
+	"github.com/vigil-perimeter/vigil/streams/probe"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// Files in the data directory.
+const (
+	CodeFile   = "setup-code"
+	ClosedFile = "setup-closed"
+)
+
+// Backend is what the page needs from the running edge.
+type Backend interface {
+	// SetupStatus describes the box: edge ID, central connection, cameras, gates.
+	SetupStatus() any
+	// SetupSelfTest runs the self-test; the report must have an "ok" field.
+	SetupSelfTest(ctx context.Context, window time.Duration) any
+}
+
+// Config configures the page.
+type Config struct {
+	DataDir string
+	Backend Backend
+	Log     *slog.Logger
+	// Discovery overrides WS-Discovery options (tests give a unicast target).
+	Discovery onvif.Options
+}
+
+// Server serves /setup/.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	code string
+	mux  *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[string]time.Time
+	failures []time.Time
+}
+
+// New reads the setup code, making and logging one on first boot.
+func New(cfg Config) (*Server, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log.With("component", "setup"), sessions: map[string]time.Time{}}
+	code, created, err := LoadOrCreateCode(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.code = code
+	if s.Closed() {
+		s.log.Info("setup page closed (re-open with `vigil provision reopen`)")
+	} else if created {
+		s.log.Warn("SETUP CODE for this box's setup page (/setup): "+code, "file", filepath.Join(cfg.DataDir, CodeFile))
+	} else {
+		s.log.Info("setup page open at /setup; its code is in "+filepath.Join(cfg.DataDir, CodeFile))
+	}
+	s.routes()
+	return s, nil
+}
+
+// LoadOrCreateCode returns the box's setup code: 8 digits in groups of 4,
+// stored 0600 in dataDir. created reports a new code.
+func LoadOrCreateCode(dataDir string) (code string, created bool, err error) {
+	path := filepath.Join(dataDir, CodeFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if c := strings.TrimSpace(string(b)); c != "" {
+			return c, false, nil
+		}
+	}
+	n, err := rand.Int(rand.Reader, big.NewInt(100_000_000))
+	if err != nil {
+		return "", false, err
+	}
+	d := fmt.Sprintf("%08d", n.Int64())
+	code = d[:4] + "-" + d[4:]
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return "", false, fmt.Errorf("setup: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(code+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("setup: %w", err)
+	}
+	return code, true, nil
+}
+
+// Closed reports whether the installer finished (the page answers 410).
+func (s *Server) Closed() bool {
+	_, err := os.Stat(filepath.Join(s.cfg.DataDir, ClosedFile))
+	return err == nil
+}
+
+// Reopen removes the closed marker of a box's data directory.
+func Reopen(dataDir string) error {
+	err := os.Remove(filepath.Join(dataDir, ClosedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	web, _ := fs.Sub(webFS, "web")
+	static := http.StripPrefix("/setup/", http.FileServer(http.FS(web)))
+	s.mux.Handle("GET /setup/", s.open(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'")
+		static.ServeHTTP(w, r)
+	}))
+	s.mux.Handle("GET /setup", http.RedirectHandler("/setup/", http.StatusFound))
+	s.mux.Handle("POST /setup/api/login", s.open(s.login))
+	s.mux.Handle("GET /setup/api/status", s.authed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.cfg.Backend.SetupStatus())
+	}))
+	s.mux.Handle("POST /setup/api/probe", s.authed(s.probe))
+	s.mux.Handle("POST /setup/api/discover", s.authed(s.discover))
+	s.mux.Handle("POST /setup/api/zones", s.authed(s.zones))
+	s.mux.Handle("POST /setup/api/selftest", s.authed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.cfg.Backend.SetupSelfTest(r.Context(), 3*time.Second))
+	}))
+	s.mux.Handle("POST /setup/api/finish", s.authed(func(w http.ResponseWriter, r *http.Request) {
+		if err := os.WriteFile(filepath.Join(s.cfg.DataDir, ClosedFile), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		s.log.Info("setup finished; the setup page is closed")
+		writeJSON(w, http.StatusOK, map[string]bool{"closed": true})
+	}))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// open refuses everything once setup is closed.
+func (s *Server) open(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Closed() {
+			writeError(w, http.StatusGone, "setup is closed on this box; re-open it with `vigil provision reopen`")
+			return
+		}
+		h(w, r)
+	})
+}
+
+const cookieName = "vigil_setup"
+const sessionTTL = 2 * time.Hour
+
+// authed needs the session cookie (or the code in X-Setup-Code, for
+// scripts), and for writes a same-origin request.
+func (s *Server) authed(h http.HandlerFunc) http.Handler {
+	return s.open(func(w http.ResponseWriter, r *http.Request) {
+		ok := false
+		if c := r.Header.Get("X-Setup-Code"); c != "" {
+			ok = s.checkCode(c)
+		} else if ck, err := r.Cookie(cookieName); err == nil {
+			s.mu.Lock()
+			exp, found := s.sessions[ck.Value]
+			ok = found && time.Now().Before(exp)
+			s.mu.Unlock()
+		}
+		if !ok {
+			writeError(w, http.StatusUnauthorized, "enter the setup code first")
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && r.Method != http.MethodGet && !strings.HasSuffix(o, "://"+r.Host) {
+			writeError(w, http.StatusForbidden, "cross-origin request refused")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) checkCode(c string) bool {
+	norm := func(x string) string { return strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(x)) }
+	return subtle.ConstantTimeCompare([]byte(norm(c)), []byte(norm(s.code))) == 1
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Code string `json:"code"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request")
+		return
+	}
+	s.mu.Lock()
+	now := time.Now()
+	recent := s.failures[:0]
+	for _, f := range s.failures {
+		if now.Sub(f) < time.Minute {
+			recent = append(recent, f)
+		}
+	}
+	s.failures = recent
+	if len(recent) >= 10 {
+		s.mu.Unlock()
+		writeError(w, http.StatusTooManyRequests, "too many wrong codes; wait a minute")
+		return
+	}
+	if !s.checkCode(body.Code) {
+		s.failures = append(s.failures, now)
+		s.mu.Unlock()
+		s.log.Warn("wrong setup code entered", "remote", r.RemoteAddr)
+		writeError(w, http.StatusUnauthorized, "wrong setup code")
+		return
+	}
+	var b [24]byte
+	rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	s.sessions[tok] = now.Add(sessionTTL)
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/setup/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
+	s.log.Info("installer logged in to the setup page", "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// ProbeAnswer is probe.Result with the snapshot as a data URL.
+type ProbeAnswer struct {
+	*probe.Result
+	SnapshotURL string `json:"snapshot,omitempty"`
+}
+
+func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		URL      string `json:"url"`
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8192)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request")
+		return
+	}
+	res, _ := probe.Probe(r.Context(), probe.Request{URL: body.URL, User: body.User, Password: body.Password, Timeout: 8 * time.Second, Snapshot: true, SnapshotWidth: 640})
+	ans := ProbeAnswer{Result: res}
+	if len(res.Snapshot) > 0 {
+		ans.SnapshotURL = "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(res.Snapshot)
+	}
+	s.log.Info("camera probed", "url", res.URL, "ok", res.OK, "codec", res.Codec, "error", res.Error)
+	writeJSON(w, http.StatusOK, ans)
+}
+
+func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
+	opt := s.cfg.Discovery
+	if opt.Timeout == 0 {
+		opt.Timeout = 2 * time.Second
+	}
+	devs, err := onvif.Discover(r.Context(), opt)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "discovery failed: "+err.Error())
+		return
+	}
+	type dev struct {
+		onvif.Device
+		RTSP string `json:"rtsp"`
+	}
+	out := []dev{}
+	for _, d := range devs {
+		out = append(out, dev{d, d.SuggestedRTSP()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+}
+
+// Zone is a drawn zone: normalised points (0..1 from the left and top).
+type Zone struct {
+	Name        string       `json:"name"`
+	Points      [][2]float64 `json:"points"`
+	Sensitivity float64      `json:"sensitivity,omitempty"`
+}
+
+// zones validates drawn zones and masks as the edge's config does and
+// answers the motion: block for the camera's entry in edge.yaml.
+func (s *Server) zones(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Camera string         `json:"camera"`
+		Zones  []Zone         `json:"zones"`
+		Masks  [][][2]float64 `json:"masks"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request")
+		return
+	}
+	var problems []string
+	var b strings.Builder
+	b.WriteString("    motion:\n")
+	if len(body.Zones) > 0 {
+		b.WriteString("      zones:\n")
+	}
+	seen := map[string]bool{}
+	for i, z := range body.Zones {
+		name := strings.TrimSpace(z.Name)
+		if name == "" {
+			name = fmt.Sprintf("zone-%d", i+1)
+		}
+		if seen[name] {
+			problems = append(problems, fmt.Sprintf("zone %q is named twice", name))
+		}
+		seen[name] = true
+		if err := polygon(z.Points).Validate(); err != nil {
+			problems = append(problems, fmt.Sprintf("zone %q: %v", name, err))
+		}
+		if z.Sensitivity < 0 || z.Sensitivity > 1 {
+			problems = append(problems, fmt.Sprintf("zone %q: sensitivity must be between 0 and 1", name))
+		}
+		fmt.Fprintf(&b, "        - name: %q\n          points: %s\n", name, points(z.Points))
+		if z.Sensitivity > 0 {
+			fmt.Fprintf(&b, "          sensitivity: %g\n", z.Sensitivity)
+		}
+	}
+	if len(body.Masks) > 0 {
+		b.WriteString("      masks:\n")
+	}
+	for i, m := range body.Masks {
+		if err := polygon(m).Validate(); err != nil {
+			problems = append(problems, fmt.Sprintf("mask %d: %v", i+1, err))
+		}
+		fmt.Fprintf(&b, "        - %s\n", points(m))
+	}
+	if len(problems) > 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": strings.Join(problems, "; "), "problems": problems})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"camera": body.Camera, "yaml": b.String(), "zones": len(body.Zones), "masks": len(body.Masks)})
+}
+
+func polygon(pts [][2]float64) motion.Polygon {
+	out := make(motion.Polygon, 0, len(pts))
+	for _, p := range pts {
+		out = append(out, motion.Point{X: p[0], Y: p[1]})
+	}
+	return out
+}
+
+func points(pts [][2]float64) string {
+	parts := make([]string, len(pts))
+	for i, p := range pts {
+		parts[i] = fmt.Sprintf("[%.3f, %.3f]", p[0], p[1])
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}

@@ -1,0 +1,181 @@
+package setup
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/internal/footage"
+	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/streams/onvif"
+	"github.com/vigil-perimeter/vigil/streams/sim"
+)
+
+type fakeBackend struct{}
+
+func (fakeBackend) SetupStatus() any { return map[string]any{"edge_id": "gate-1"} }
+func (fakeBackend) SetupSelfTest(context.Context, time.Duration) any {
+	return map[string]any{"ok": true, "checks": []map[string]string{{"id": "disk", "status": "green", "reason": "ok"}}}
+}
+
+// onvifResponder answers any datagram with one ProbeMatch.
+func onvifResponder(t *testing.T) string {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 8192)
+		for {
+			_, from, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			conn.WriteToUDP([]byte(`<Envelope><Body><ProbeMatches><ProbeMatch><EndpointReference><Address>urn:uuid:1</Address></EndpointReference>
+<Scopes>onvif://www.onvif.org/name/Gate</Scopes><XAddrs>http://10.1.2.3/onvif/device_service</XAddrs></ProbeMatch></ProbeMatches></Body></Envelope>`), from)
+		}
+	}()
+	return conn.LocalAddr().String()
+}
+
+type client struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func (c client) post(path string, body any) (int, map[string]any) {
+	c.t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := c.c.Post(c.base+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestSetupPage(t *testing.T) {
+	dir := t.TempDir()
+	log, logs := testrig.CapturingLogger(t)
+	s, err := New(Config{DataDir: dir, Backend: fakeBackend{}, Log: log, Discovery: onvif.Options{Target: onvifResponder(t), Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The code is printed on first boot and kept 0600.
+	fi, err := os.Stat(filepath.Join(dir, CodeFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("code file: %v %v", fi, err)
+	}
+	if !strings.Contains(logs.String(), "SETUP CODE") || !strings.Contains(logs.String(), s.code) {
+		t.Error("the setup code was not logged on first boot")
+	}
+	if again, created, _ := LoadOrCreateCode(dir); created || again != s.code {
+		t.Error("the code changed on the second boot")
+	}
+
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	c := client{t, srv.URL, &http.Client{Jar: jar}}
+
+	// The page itself is served; the API needs the code.
+	resp, err := http.Get(srv.URL + "/setup/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "setup.js") {
+		t.Fatalf("page: %d", resp.StatusCode)
+	}
+	if code, _ := c.post("/setup/api/selftest", nil); code != http.StatusUnauthorized {
+		t.Errorf("self-test without the code: %d", code)
+	}
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": "0000-0000"}); code != http.StatusUnauthorized {
+		t.Errorf("wrong code: %d", code)
+	}
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": strings.ReplaceAll(s.code, "-", "")}); code != http.StatusOK {
+		t.Fatalf("right code: %d", code)
+	}
+
+	// Probe: a good camera and a wrong password.
+	clip := testrig.Clip(t, footage.BurstsClip{Seconds: 10, FPS: 10, Width: 320, Height: 240, Bursts: []footage.Burst{{Start: 5, End: 9}}})
+	cam, err := sim.Start(sim.Config{Address: "127.0.0.1:0", Cameras: []sim.Camera{{Path: "cam", Clip: clip}}, User: "admin", Password: "s3cret", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	code, ans := c.post("/setup/api/probe", map[string]string{"url": cam.URL("cam"), "user": "admin", "password": "s3cret"})
+	if code != 200 || ans["ok"] != true || ans["codec"] != "H264" || !strings.HasPrefix(ans["snapshot"].(string), "data:image/jpeg;base64,") {
+		t.Errorf("probe: %d %v", code, ans["error"])
+	}
+	_, ans = c.post("/setup/api/probe", map[string]string{"url": cam.URL("cam"), "user": "admin", "password": "guess"})
+	if ans["ok"] != false || ans["error"] != "wrong user name or password" || ans["kind"] != "auth" {
+		t.Errorf("wrong password: %v", ans)
+	}
+
+	// Discovery through the page.
+	_, ans = c.post("/setup/api/discover", map[string]any{})
+	devs, _ := ans["devices"].([]any)
+	if len(devs) != 1 || devs[0].(map[string]any)["rtsp"] != "rtsp://10.1.2.3:554/" {
+		t.Errorf("discover: %v", ans)
+	}
+
+	// Zones: a good polygon gives the YAML; a degenerate one is refused.
+	code, ans = c.post("/setup/api/zones", map[string]any{"camera": "gate-cam",
+		"zones": []map[string]any{{"name": "gate", "points": [][2]float64{{0.1, 0.5}, {0.9, 0.5}, {0.9, 1}, {0.1, 1}}}},
+		"masks": [][][2]float64{{{0, 0}, {0.3, 0}, {0.3, 0.2}}}})
+	if code != 200 || !strings.Contains(ans["yaml"].(string), `name: "gate"`) || !strings.Contains(ans["yaml"].(string), "masks:") {
+		t.Errorf("zones: %d %v", code, ans)
+	}
+	t.Logf("zones YAML:\n%s", ans["yaml"])
+	code, ans = c.post("/setup/api/zones", map[string]any{"zones": []map[string]any{{"name": "line", "points": [][2]float64{{0.1, 0.1}, {0.2, 0.2}}}}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(ans["error"].(string), `zone "line"`) {
+		t.Errorf("bad zone: %d %v", code, ans)
+	}
+
+	// Self-test, then finish: the page closes.
+	if code, ans = c.post("/setup/api/selftest", nil); code != 200 || ans["ok"] != true {
+		t.Errorf("self-test: %d %v", code, ans)
+	}
+	if code, _ = c.post("/setup/api/finish", nil); code != 200 {
+		t.Fatalf("finish: %d", code)
+	}
+	if code, _ = c.post("/setup/api/selftest", nil); code != http.StatusGone {
+		t.Errorf("after finish: %d, want 410", code)
+	}
+	if err := Reopen(dir); err != nil || s.Closed() {
+		t.Errorf("reopen: %v", err)
+	}
+}
+
+// TestLoginRateLimit: ten wrong codes in a minute lock the login.
+func TestLoginRateLimit(t *testing.T) {
+	s, err := New(Config{DataDir: t.TempDir(), Backend: fakeBackend{}, Log: testrig.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c := client{t, srv.URL, srv.Client()}
+	for range 10 {
+		c.post("/setup/api/login", map[string]string{"code": "1111-1111"})
+	}
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.code}); code != http.StatusTooManyRequests {
+		t.Errorf("after 10 wrong codes: %d", code)
+	}
+}
