@@ -492,7 +492,10 @@ func (n *Node) gateStateNote(cam string) string {
 // "North gate: closed, armed, last grant 21:14:05 card:04A2B9C1".
 func gateState(st gates.Status, gc GateConfig) string {
 	s := st.Name + ": " + st.Door
-	if st.Door == "open" {
+	switch st.Door {
+	case "unknown":
+		s = st.Name + ": door not reported yet"
+	case "open":
 		s += fmt.Sprintf(" for %s", time.Since(st.OpenSince).Round(time.Second))
 	}
 	if st.Armed {
