@@ -3,9 +3,10 @@
 # demo — only those missing, quietly. Idempotent; run as root (or with sudo).
 #   build:  libopencv-dev pkg-config g++ (pulls FFmpeg 5.1 dev libraries)
 #   tests:  ffmpeg (clips, ffprobe), opencv-doc (real sample footage),
-#           mosquitto (MQTT broker), chromium, nodejs, npm (console tests)
+#           mosquitto (MQTT broker), chromium, nodejs, npm (console tests),
+#           fonts-wqy-zenhei (Chinese text in the console's screenshots)
 set -euo pipefail
-pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium)
+pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium fonts-wqy-zenhei)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

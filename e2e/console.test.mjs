@@ -53,6 +53,10 @@ await run(async (browser) => {
   const red = page.locator(`[data-testid=alert-card][data-alert-id="${id}"]`);
   check(await red.getAttribute('data-severity') === 'red', 'the card is red');
   check((await red.locator('[data-testid=alert-site]').textContent()).includes('›'), 'the card names site › entrance › gate');
+  // The picture of the queue is better with the demo's motion alerts in it.
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=alert-card]').length >= 3, null, { timeout: 20000 }).catch(() => {});
+  await page.keyboard.press('j');
+  check(await page.locator('[data-testid=alert-card].selected').count() === 1, 'j selects a card');
   await screenshot(page, 'queue');
 
   // --- open it: the picture and the clip
@@ -100,6 +104,8 @@ await run(async (browser) => {
   await page.getByTestId('nav-sites').click();
   const tile = page.locator(`[data-testid=site-tile][data-site-id="${SITE}"]`);
   await tile.waitFor();
+  // Cameras show online once the edge's first heartbeat (every 10 s) is in.
+  await page.locator('[data-testid=site-tile] .dot.off').first().waitFor({ state: 'detached', timeout: 25000 }).catch(() => {});
   await screenshot(page, 'sites');
   let green = false;
   const tEnd = Date.now() + 60000;
@@ -134,7 +140,11 @@ await run(async (browser) => {
   await page.reload();
   await page.locator('[data-testid=conn-status][data-state=live]').waitFor({ timeout: 10000 });
   check(await page.getByTestId('nav-sites').textContent() === '站点地图', 'the choice is kept across a reload');
-  await screenshot(page, 'queue-zh-CN');
+  await page.goto(`${URL}/#/alert/${encodeURIComponent(id)}`);
+  await page.locator('[data-testid=history-step][data-state=resolved]').waitFor();
+  check((await page.getByTestId('detail-state').textContent()) === '已处置', 'the alert reads 已处置 (resolved)');
+  await screenshot(page, 'detail-zh-CN');
+  await page.getByTestId('nav-queue').click();
   await page.getByTestId('lang-select').selectOption('en');
   await page.getByTestId('logout').click();
   await page.getByTestId('login-view').waitFor();

@@ -1,6 +1,7 @@
 // Shared helpers for the console's end-to-end scripts (run by e2e_test.go).
 import { chromium } from 'playwright-core';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, renameSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export const URL = process.env.VIGIL_URL;
@@ -73,10 +74,21 @@ export async function apiFetch(page, path, { method = 'GET', body } = {}) {
   }, { path, method, body });
 }
 
+const MAX_PNG = 280 * 1024; // docs/screenshots/ stays small
+
+// screenshot saves the page as SHOTS/name.png; a picture-heavy one is
+// reduced to a 256-colour palette (ffmpeg) to stay under MAX_PNG.
 export async function screenshot(page, name) {
   if (!SHOTS) return;
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
-  console.log(`screenshot ${name}.png`);
+  const path = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path });
+  if (statSync(path).size > MAX_PNG) {
+    const tmp = join(SHOTS, `.${name}.tmp.png`);
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-i', path, '-vf',
+      'split[a][b];[a]palettegen=max_colors=256[p];[b][p]paletteuse=dither=bayer', tmp]);
+    renameSync(tmp, path);
+  }
+  console.log(`screenshot ${name}.png (${Math.round(statSync(path).size / 1024)} KiB)`);
 }
 
 // run wraps a script: a thrown error fails it with a message.
