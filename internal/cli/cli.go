@@ -31,6 +31,7 @@ commands:
   sim camera  serve video files as live RTSP cameras
   sim gate    play gate and sensor scenarios against an edge (webhook, MQTT)
   analyze     run the edge's motion and tamper analysis over a video file
+  provision   installer's steps for scripts: probe, discover, zone, selftest, reopen
   version     print the version
 
 Run 'vigil <command> -h' for a command's flags.
@@ -61,6 +62,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = runEdgeCommand(ctx, args[1:], stdout, stderr)
 	case "analyze":
 		err = runAnalyze(ctx, args[1:], stdout, stderr)
+	case "provision":
+		err = runProvision(ctx, args[1:], stdout, stderr)
 	case "sim":
 		switch {
 		case len(args) >= 2 && args[1] == "camera":

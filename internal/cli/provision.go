@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/edge/setup"
+	"github.com/vigil-perimeter/vigil/streams/onvif"
+	"github.com/vigil-perimeter/vigil/streams/probe"
+)
+
+const provisionUsage = `usage: vigil provision <step> [flags]
+
+steps (the setup page's, for scripted installs):
+  probe     test an RTSP camera: codec, resolution, fps, a JPEG snapshot
+  discover  find ONVIF cameras on the LAN (WS-Discovery)
+  zone      check zones/masks and print the edge.yaml motion block
+  selftest  run a running edge's self-test (exit 1 unless all green)
+  reopen    re-open a box's setup page after it was finished
+`
+
+// runProvision implements `vigil provision …`.
+func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, provisionUsage)
+		return errors.New("provision: which step?")
+	}
+	fs := flag.NewFlagSet("vigil provision "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	switch args[0] {
+	case "probe":
+		user := fs.String("user", "", "camera user name")
+		pass := fs.String("password", "", "camera password (or VIGIL_CAMERA_PASSWORD)")
+		timeout := fs.Duration("timeout", 10*time.Second, "give up after")
+		snap := fs.String("snapshot", "", "write a JPEG snapshot to this file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return errors.New("usage: vigil provision probe [--user U --password P] [--snapshot FILE] rtsp://HOST:PORT/PATH")
+		}
+		if *pass == "" {
+			*pass = os.Getenv("VIGIL_CAMERA_PASSWORD")
+		}
+		res, err := probe.Probe(ctx, probe.Request{URL: fs.Arg(0), User: *user, Password: *pass, Timeout: *timeout, Snapshot: *snap != ""})
+		if err != nil {
+			return fmt.Errorf("%s: %s", res.URL, res.Error)
+		}
+		fmt.Fprintf(stdout, "%s: %s %dx%d %.2f fps", res.URL, res.Codec, res.Width, res.Height, res.FPS)
+		if res.AuthRequired {
+			fmt.Fprintf(stdout, ", %s authentication", res.AuthMethod)
+		}
+		fmt.Fprintln(stdout)
+		if *snap != "" {
+			if err := os.WriteFile(*snap, res.Snapshot, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "snapshot: %s (%d bytes)\n", *snap, len(res.Snapshot))
+		}
+		return nil
+	case "discover":
+		iface := fs.String("interface", "", "send the probe out of this interface (e.g. eth0)")
+		target := fs.String("target", onvif.DefaultTarget, "multicast group:port, or a camera's host:3702")
+		timeout := fs.Duration("timeout", 3*time.Second, "how long to collect answers")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		devs, err := onvif.Discover(ctx, onvif.Options{Target: *target, Interface: *iface, Timeout: *timeout})
+		if err != nil {
+			return err
+		}
+		if len(devs) == 0 {
+			fmt.Fprintln(stdout, "no ONVIF camera answered")
+		}
+		for _, d := range devs {
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", d.Host, d.Name, d.Hardware, d.SuggestedRTSP(), strings.Join(d.XAddrs, " "))
+		}
+		return nil
+	case "zone":
+		edgeURL := fs.String("edge", "http://127.0.0.1:8081", "the edge's API address")
+		code := fs.String("code", os.Getenv("VIGIL_SETUP_CODE"), "the box's setup code (or VIGIL_SETUP_CODE)")
+		name := fs.String("name", "zone-1", "zone name")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return errors.New(`usage: vigil provision zone --name gate "0.1,0.5 0.9,0.5 0.9,1 0.1,1"`)
+		}
+		var pts [][2]float64
+		for _, p := range strings.Fields(fs.Arg(0)) {
+			var x, y float64
+			if _, err := fmt.Sscanf(p, "%g,%g", &x, &y); err != nil {
+				return fmt.Errorf("point %q: want x,y", p)
+			}
+			pts = append(pts, [2]float64{x, y})
+		}
+		var out struct {
+			YAML  string `json:"yaml"`
+			Error string `json:"error"`
+		}
+		body := map[string]any{"zones": []setup.Zone{{Name: *name, Points: pts}}}
+		if err := setupCall(ctx, *edgeURL, *code, "zones", body, &out); err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, out.YAML)
+		return nil
+	case "selftest":
+		edgeURL := fs.String("edge", "http://127.0.0.1:8081", "the edge's API address")
+		window := fs.Duration("window", 3*time.Second, "how long to watch the cameras")
+		send := fs.Bool("send", true, "keep the report on the box and send it to central")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		method := http.MethodGet
+		if *send {
+			method = http.MethodPost
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, strings.TrimRight(*edgeURL, "/")+"/api/v1/selftest?window="+window.String(), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var rep struct {
+			OK     bool `json:"ok"`
+			Checks []struct{ ID, Status, Reason string }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+			return fmt.Errorf("self-test: %s", resp.Status)
+		}
+		for _, c := range rep.Checks {
+			fmt.Fprintf(stdout, "%-5s %-18s %s\n", strings.ToUpper(c.Status), c.ID, c.Reason)
+		}
+		if !rep.OK {
+			return errors.New("self-test: not all green")
+		}
+		fmt.Fprintln(stdout, "all green")
+		return nil
+	case "reopen":
+		data := fs.String("data", "", "the edge's data_dir")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *data == "" {
+			return errors.New("usage: vigil provision reopen --data DATA_DIR")
+		}
+		if err := setup.Reopen(*data); err != nil {
+			return err
+		}
+		code, _, err := setup.LoadOrCreateCode(*data)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "setup page re-opened; code %s\n", code)
+		return nil
+	}
+	fmt.Fprint(stderr, provisionUsage)
+	return fmt.Errorf("provision: unknown step %q", args[0])
+}
+
+// setupCall posts to the setup page's API with the setup code.
+func setupCall(ctx context.Context, edgeURL, code, path string, body, out any) error {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(edgeURL, "/")+"/setup/api/"+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Setup-Code", code)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Error string `json:"error"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		json.Unmarshal(raw, &e)
+		return fmt.Errorf("%s: %s %s", path, resp.Status, e.Error)
+	}
+	return json.Unmarshal(raw, out)
+}
