@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/gates/sim"
+	"github.com/vigil-perimeter/vigil/internal/demo"
 )
 
 // runSimGate is `vigil sim gate`: it plays gate and sensor scenarios
@@ -26,8 +28,20 @@ func runSimGate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	scenario := fs.String("scenario", "all", strings.Join(sim.Scenarios(), ", ")+" or all (every scenario whose transport is given)")
 	pause := fs.Duration("pause", 2*time.Second, "time between steps")
 	hold := fs.Duration("hold", 70*time.Second, "how long the held scenario keeps the door open")
+	demoInfo := fs.String("demo", "", "read --webhook, --controller, --secret and --gate from the demo's demo.json (e.g. vigil-data/demo.json)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *demoInfo != "" {
+		var info demo.Info
+		b, err := os.ReadFile(*demoInfo)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &info); err != nil {
+			return fmt.Errorf("%s: %w", *demoInfo, err)
+		}
+		*webhookURL, *controller, *secret, *gate = info.WebhookURL, info.Controller, info.Secret, info.GateID
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())

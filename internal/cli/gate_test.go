@@ -3,15 +3,19 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/webhook"
+	"github.com/vigil-perimeter/vigil/internal/demo"
 )
 
 // TestRunSimGate: `vigil sim gate --scenario sos` signs its events so that
@@ -46,5 +50,24 @@ func TestRunSimGate(t *testing.T) {
 	}
 	if err := runSimGate(context.Background(), []string{"--scenario", "sos"}, &stdout, &stderr); err == nil {
 		t.Fatal("no target accepted")
+	}
+
+	// --demo reads the target from the demo's demo.json.
+	t.Setenv("VIGIL_GATE_SECRET", "")
+	info, _ := json.Marshal(demo.Info{EdgeAPI: srv.URL, GateID: "east-gate", WebhookURL: srv.URL, Controller: "booth", Secret: "cli-test-secret-0123456789"})
+	path := filepath.Join(t.TempDir(), "demo.json")
+	os.WriteFile(path, info, 0o600)
+	if err := runSimGate(context.Background(), []string{"--demo", path, "--scenario", "sos", "--pause", "10ms"}, &stdout, &stderr); err != nil {
+		t.Fatalf("--demo: %v\n%s", err, stderr.String())
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case ev := <-got:
+			if ev.Gate != "east-gate" {
+				t.Fatalf("event %+v", ev)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event with --demo")
+		}
 	}
 }
