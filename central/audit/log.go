@@ -1,0 +1,485 @@
+package audit
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/internal/kv"
+)
+
+// Key layout under the log's prefix P:
+//
+//	P e/<seq, 8 bytes big-endian> → entry JSON (as exported)
+//	P head                       → {"seq":…,"hash":…} of the newest entry
+//
+// The head is written in the same transaction as the entries; it lets
+// Verify see entries removed from the end of the log, and Open continues
+// the chain after the head, so a removed or rewritten tail stays visible.
+const (
+	keyEntries = "e/"
+	keyHead    = "head"
+	maxBatch   = 256 // entries per transaction
+)
+
+// Options tunes a log. Zero fields take the defaults.
+type Options struct {
+	// Now is the clock for entry times (default time.Now). Times never
+	// run backwards in the log: an entry is stamped no earlier than the
+	// one before it.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Log is an open audit log. Append is safe for concurrent use: one writer
+// goroutine numbers, chains and commits entries in the order they arrive,
+// several per transaction under load.
+type Log struct {
+	db     *badger.DB
+	ownDB  bool
+	prefix []byte
+	now    func() time.Time
+
+	reqs chan *request
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	mu   sync.Mutex // guards head for readers; the writer alone changes it
+	head head
+}
+
+type head struct {
+	Seq  uint64    `json:"seq"`
+	Hash string    `json:"hash"`
+	Time time.Time `json:"time"`
+}
+
+type request struct {
+	e    Entry
+	done chan result
+}
+
+type result struct {
+	e   Entry
+	err error
+}
+
+// Open opens the log kept under prefix in db (which stays the caller's:
+// Close does not close it). Central passes its store's database and a
+// prefix no other record uses, e.g. "audit/". The database should sync
+// writes: an entry is durable when Append returns.
+func Open(db *badger.DB, prefix string, o Options) (*Log, error) {
+	if db == nil || prefix == "" {
+		return nil, errors.New("audit: Open needs a database and a key prefix")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	l := &Log{db: db, prefix: []byte(prefix), now: o.Now,
+		reqs: make(chan *request, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	h, err := l.readHead()
+	if err != nil {
+		return nil, err
+	}
+	l.head = h
+	go l.writer()
+	return l, nil
+}
+
+// OpenDir opens (or creates) a log in its own Badger database in dir, with
+// synced writes. Close closes the database too.
+func OpenDir(dir string, o Options) (*Log, error) {
+	db, err := kv.Open(kv.Options{Dir: dir, SyncWrites: true, Logger: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	l, err := Open(db, "audit/", o)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.ownDB = true
+	return l, nil
+}
+
+// Close stops the writer (pending Appends fail with ErrClosed) and, for a
+// log from OpenDir, closes the database.
+func (l *Log) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.quit)
+		<-l.done
+		if l.ownDB {
+			err = l.db.Close()
+		}
+	})
+	return err
+}
+
+func (l *Log) entryKey(seq uint64) []byte {
+	k := make([]byte, 0, len(l.prefix)+len(keyEntries)+8)
+	k = append(k, l.prefix...)
+	k = append(k, keyEntries...)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func (l *Log) entriesPrefix() []byte {
+	return append(append([]byte(nil), l.prefix...), keyEntries...)
+}
+
+func (l *Log) headKey() []byte { return append(append([]byte(nil), l.prefix...), keyHead...) }
+
+// readHead finds where the chain continues: after the head record, or
+// after the newest entry if that is further (a head lost with a crash
+// cannot happen, as both are written together, but an empty head with
+// entries means the head was removed).
+func (l *Log) readHead() (head, error) {
+	var h head
+	err := l.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(l.headKey())
+		switch {
+		case err == nil:
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &h) }); err != nil {
+				return fmt.Errorf("audit: head record: %w", err)
+			}
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: l.entriesPrefix()})
+		defer it.Close()
+		it.Seek(l.entryKey(math.MaxUint64))
+		if !it.Valid() {
+			return nil
+		}
+		seq := binary.BigEndian.Uint64(it.Item().Key()[len(l.entriesPrefix()):])
+		if seq <= h.Seq {
+			return nil
+		}
+		var e Entry
+		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+			// Continue after it all the same; Verify names the damage.
+			h = head{Seq: seq, Hash: GenesisHash, Time: h.Time}
+			return nil
+		}
+		h = head{Seq: seq, Hash: e.Hash, Time: e.Time}
+		return nil
+	})
+	if err != nil {
+		return head{}, fmt.Errorf("audit: open: %w", err)
+	}
+	if h.Seq == 0 {
+		h.Hash = GenesisHash
+	}
+	return h, nil
+}
+
+// Head returns the sequence number and hash of the newest entry (0 and
+// GenesisHash for an empty log).
+func (l *Log) Head() (uint64, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.head.Seq, l.head.Hash
+}
+
+// Append records e and returns it as stored, with its seq, time, prev and
+// hash. It returns once the entry is committed. If ctx ends first the
+// entry may still be written.
+func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
+	if err := normalize(&e); err != nil {
+		return Entry{}, err
+	}
+	r := &request{e: e, done: make(chan result, 1)}
+	select {
+	case <-l.quit:
+		return Entry{}, ErrClosed
+	default:
+	}
+	select {
+	case l.reqs <- r:
+	case <-l.quit:
+		return Entry{}, ErrClosed
+	case <-ctx.Done():
+		return Entry{}, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res.e, res.err
+	case <-l.done:
+		select {
+		case res := <-r.done:
+			return res.e, res.err
+		default:
+			return Entry{}, ErrClosed
+		}
+	case <-ctx.Done():
+		return Entry{}, ctx.Err()
+	}
+}
+
+func (l *Log) writer() {
+	defer close(l.done)
+	batch := make([]*request, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-l.reqs:
+			batch = append(batch, r)
+		case <-l.quit:
+			l.failPending()
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-l.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+func (l *Log) failPending() {
+	for {
+		select {
+		case r := <-l.reqs:
+			r.done <- result{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+// commit chains and writes one batch in one transaction; on failure
+// nothing of it is kept and the head stays where it was.
+func (l *Log) commit(batch []*request) {
+	h := l.head
+	out := make([]Entry, len(batch))
+	txn := l.db.NewTransaction(true)
+	defer txn.Discard()
+	var err error
+	for i, r := range batch {
+		e := r.e
+		t := l.now().UTC().Round(0)
+		if t.Before(h.Time) {
+			t = h.Time
+		}
+		e.Seq, e.Time, e.Prev = h.Seq+1, t, h.Hash
+		e.Hash = ComputeHash(e)
+		var v []byte
+		if v, err = marshal(e); err != nil {
+			break
+		}
+		if err = txn.Set(l.entryKey(e.Seq), v); err != nil {
+			break
+		}
+		h = head{Seq: e.Seq, Hash: e.Hash, Time: e.Time}
+		out[i] = e
+	}
+	if err == nil {
+		hv, _ := json.Marshal(h)
+		if err = txn.Set(l.headKey(), hv); err == nil {
+			err = txn.Commit()
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("audit: append: %w", err)
+		for _, r := range batch {
+			r.done <- result{err: err}
+		}
+		return
+	}
+	l.mu.Lock()
+	l.head = h
+	l.mu.Unlock()
+	for i, r := range batch {
+		r.done <- result{e: out[i]}
+	}
+}
+
+// Report summarises a verified log.
+type Report struct {
+	Entries uint64 // entries checked
+	Last    uint64 // seq of the newest entry
+	Head    string // its hash
+}
+
+// Verify walks the whole log and checks every entry: its key and seq
+// agree, no seq is missing (from 1 to the head), each hash matches its
+// content, each prev is the previous entry's hash, time never runs
+// backwards, and the newest entry is the head. The first problem is
+// returned as a *BreakError naming its seq.
+func (l *Log) Verify(ctx context.Context) (Report, error) {
+	var rep Report
+	var stored head
+	var haveHead bool
+	err := l.db.View(func(txn *badger.Txn) error {
+		if item, err := txn.Get(l.headKey()); err == nil {
+			haveHead = true
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &stored) }); err != nil {
+				return &BreakError{Seq: 0, Kind: BreakEdited, Detail: "the head record does not parse"}
+			}
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		pfx := l.entriesPrefix()
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		prevHash, prevTime, want := GenesisHash, time.Time{}, uint64(1)
+		for it.Rewind(); it.Valid(); it.Next() {
+			if want%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			key := it.Item().Key()
+			if len(key) != len(pfx)+8 {
+				return &BreakError{Seq: want, Kind: BreakEdited, Detail: fmt.Sprintf("stray key %q in the log", key)}
+			}
+			seq := binary.BigEndian.Uint64(key[len(pfx):])
+			if seq != want {
+				return &BreakError{Seq: want, Kind: BreakMissing, Detail: fmt.Sprintf("seq %d is absent; the next entry present is seq %d", want, seq)}
+			}
+			var e Entry
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+				return &BreakError{Seq: seq, Kind: BreakEdited, Detail: "the entry does not parse: " + err.Error()}
+			}
+			if e.Seq != seq {
+				return &BreakError{Seq: seq, Kind: BreakReordered, Detail: fmt.Sprintf("the entry stored as seq %d is seq %d", seq, e.Seq)}
+			}
+			if b := check(e, prevHash, prevTime); b != nil {
+				return b
+			}
+			prevHash, prevTime = e.Hash, e.Time
+			rep.Entries++
+			rep.Last, rep.Head = seq, e.Hash
+			want++
+		}
+		switch {
+		case !haveHead && rep.Last > 0:
+			return &BreakError{Seq: rep.Last, Kind: BreakEdited, Detail: "the head record is missing"}
+		case stored.Seq > rep.Last:
+			return &BreakError{Seq: rep.Last + 1, Kind: BreakMissing, Detail: fmt.Sprintf("the log ends at seq %d but its head is seq %d", rep.Last, stored.Seq)}
+		case stored.Seq < rep.Last:
+			return &BreakError{Seq: stored.Seq + 1, Kind: BreakEdited, Detail: fmt.Sprintf("entries after the head (seq %d) were added behind the log's back", stored.Seq)}
+		case haveHead && stored.Hash != rep.Head:
+			return &BreakError{Seq: rep.Last, Kind: BreakEdited, Detail: "the newest entry's hash is not the head's"}
+		}
+		return nil
+	})
+	if rep.Last == 0 {
+		rep.Head = GenesisHash
+	}
+	return rep, err
+}
+
+// Filter selects entries for List. Zero fields do not filter.
+type Filter struct {
+	From, To time.Time // entry time in [From, To)
+	User     string
+	Role     string
+	Action   string
+	Target   string
+	After    uint64 // only seq > After (a cursor: the last seq of the previous page)
+	Limit    int    // default 100, at most 1000
+}
+
+// List returns the entries that match f in seq order, at most f.Limit.
+func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	var out []Entry
+	err := l.db.View(func(txn *badger.Txn) error {
+		start := f.After + 1
+		if !f.From.IsZero() {
+			start = max(start, l.firstAtOrAfter(txn, f.From))
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		n := 0
+		for it.Seek(l.entryKey(start)); it.Valid(); it.Next() {
+			if n++; n%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			var e Entry
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+				continue // damaged: Verify reports it
+			}
+			if !f.To.IsZero() && !e.Time.Before(f.To) {
+				break // times never run backwards
+			}
+			if (!f.From.IsZero() && e.Time.Before(f.From)) || (f.User != "" && e.Actor.User != f.User) ||
+				(f.Role != "" && e.Actor.Role != f.Role) || (f.Action != "" && e.Action != f.Action) ||
+				(f.Target != "" && e.Target != f.Target) {
+				continue
+			}
+			out = append(out, e)
+			if len(out) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// firstAtOrAfter binary-searches the first seq whose time is at or after
+// t (entry times never decrease with seq). A damaged entry on the way
+// makes it answer 1: a full scan is always correct.
+func (l *Log) firstAtOrAfter(txn *badger.Txn, t time.Time) uint64 {
+	last, _ := l.Head()
+	lo, hi := uint64(1), last+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		e, err := l.get(txn, mid)
+		if err != nil {
+			return 1
+		}
+		if e.Time.Before(t) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+func (l *Log) get(txn *badger.Txn, seq uint64) (Entry, error) {
+	var e Entry
+	item, err := txn.Get(l.entryKey(seq))
+	if err != nil {
+		return e, err
+	}
+	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &e) })
+	return e, err
+}
+
+// Get returns the entry seq.
+func (l *Log) Get(ctx context.Context, seq uint64) (Entry, error) {
+	var e Entry
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		e, err = l.get(txn, seq)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return e, fmt.Errorf("audit: no entry %d", seq)
+	}
+	return e, err
+}
