@@ -73,6 +73,13 @@ var (
 		"POST /api/v1/users":                                 rolesAdmin,
 		"DELETE /api/v1/users/{name}":                        rolesAdmin,
 		"GET /admin/":                                        rolesAdmin,
+		// Evidence (evidence_api.go): supervisors may search; only liaisons and admins request and download.
+		"GET /api/v1/evidence/search":                               rolesEvidence,
+		"POST /api/v1/evidence/requests":                            rolesExport,
+		"GET /api/v1/evidence/requests":                             rolesExport,
+		"GET /api/v1/evidence/requests/{id}":                        rolesExport,
+		"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": rolesExport,
+		"GET /api/v1/evidence/requests/{id}/bundle.zip":             rolesExport,
 	}
 )
 

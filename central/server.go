@@ -39,6 +39,8 @@ type Server struct {
 	auth     *auth          // users, sessions, login limits (auth.go)
 	pwParams PasswordParams // cost of new password hashes (tests lower it)
 
+	retr *retrieval // evidence retrieval workers (retrieval.go)
+
 	// ctx is cancelled by Close; every websocket goroutine watches it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,6 +111,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.handler = s.routes()
 	s.hubMux = s.hubRoutes()
 	s.wr.start()
+	s.retr = newRetrieval(s)
+	s.retr.start()
 	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", store.LastSeq())
 	return s, nil
 }
@@ -139,6 +143,12 @@ func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux.HandleFunc("POST /api/v1/edges/{id}/cameras/{camera}/live", s.handleLive)
 	mux.HandleFunc("GET /api/v1/live/{edge}/{camera}/ws", s.handleLiveWS)
 	mux.HandleFunc("POST /api/v1/enrolment-tokens", s.handleCreateToken)
+	mux.HandleFunc("GET /api/v1/evidence/search", s.handleEvidenceSearch)
+	mux.HandleFunc("POST /api/v1/evidence/requests", s.handleCreateEvidenceRequest)
+	mux.HandleFunc("GET /api/v1/evidence/requests", s.handleEvidenceRequests)
+	mux.HandleFunc("GET /api/v1/evidence/requests/{id}", s.handleEvidenceRequest)
+	mux.HandleFunc("GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4", s.handleEvidenceVideo)
+	mux.HandleFunc("GET /api/v1/evidence/requests/{id}/bundle.zip", s.handleEvidenceBundle)
 	mux.HandleFunc("GET /api/v1/healthz", s.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /api/v1/login", s.handleLogin)
@@ -273,6 +283,7 @@ func (s *Server) Close() error {
 		}
 		s.auth.sessions.closeAll()
 		s.sockets.Wait()
+		s.retr.wait()
 		s.wr.stop()
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("central: close store: %w", err))

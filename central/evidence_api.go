@@ -1,0 +1,202 @@
+package central
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Evidence API (roles in auth.go's routeRoles):
+//
+//	GET  /api/v1/evidence/search                        timelines (search.go)
+//	POST /api/v1/evidence/requests                      {case_number, reason, cameras: [{edge, camera}], from, to}
+//	GET  /api/v1/evidence/requests                      every request, newest first
+//	GET  /api/v1/evidence/requests/{id}                 one request and its items' status
+//	GET  /api/v1/evidence/requests/{id}/items/{item}/video.mp4   a retrieved, verified MP4
+//	GET  /api/v1/evidence/requests/{id}/bundle.zip      the signed bundle (central/evidence)
+
+const (
+	maxCaseNumber      = 100
+	maxReason          = 2000
+	maxRequestCameras  = 32
+	maxRequestDuration = 2 * time.Hour // the edge's longest export
+	futureSlack        = 5 * time.Second
+)
+
+// rolesEvidence may search; rolesExport may request, read and download.
+var (
+	rolesEvidence = []string{RoleSupervisor, RolePolice, RoleAdmin}
+	rolesExport   = []string{RolePolice, RoleAdmin}
+)
+
+// evidenceRequestBody is POST /api/v1/evidence/requests.
+type evidenceRequestBody struct {
+	CaseNumber string `json:"case_number"`
+	Reason     string `json:"reason"`
+	Cameras    []struct {
+		Edge   string `json:"edge"`
+		Camera string `json:"camera"`
+	} `json:"cameras"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// handleCreateEvidenceRequest serves POST /api/v1/evidence/requests.
+func (s *Server) handleCreateEvidenceRequest(w http.ResponseWriter, r *http.Request) {
+	var body evidenceRequestBody
+	if !readBody(w, r, &body) {
+		return
+	}
+	body.CaseNumber, body.Reason = strings.TrimSpace(body.CaseNumber), strings.TrimSpace(body.Reason)
+	now := time.Now()
+	switch {
+	case body.CaseNumber == "" || utf8.RuneCountInString(body.CaseNumber) > maxCaseNumber:
+		writeError(w, http.StatusBadRequest, "case_number", "case_number is needed (at most 100 characters)")
+		return
+	case body.Reason == "" || utf8.RuneCountInString(body.Reason) > maxReason:
+		writeError(w, http.StatusBadRequest, "reason", "reason is needed (at most 2000 characters)")
+		return
+	case len(body.Cameras) == 0 || len(body.Cameras) > maxRequestCameras:
+		writeError(w, http.StatusBadRequest, "cameras", "cameras: 1 to 32 {edge, camera}")
+		return
+	case body.From.IsZero() || body.To.IsZero() || !body.To.After(body.From):
+		writeError(w, http.StatusBadRequest, "to", "from and to are needed, from before to")
+		return
+	case body.To.Sub(body.From) > maxRequestDuration:
+		writeError(w, http.StatusBadRequest, "to", "a request may cover at most 2 hours; make several")
+		return
+	case body.To.After(now.Add(futureSlack)):
+		writeError(w, http.StatusBadRequest, "to", "to lies in the future")
+		return
+	}
+	p := principalOf(r)
+	req := EvidenceRequest{CaseNumber: body.CaseNumber, Reason: body.Reason, From: body.From.UTC(), To: body.To.UTC(), Items: []RetrievalItem{}}
+	if p != nil {
+		req.Requester, req.RequesterRole = p.Name, p.Role
+	}
+	for i, c := range body.Cameras {
+		rec, ok := s.reg.get(c.Edge)
+		if !ok || c.Camera == "" {
+			writeError(w, http.StatusBadRequest, "cameras", "cameras["+strconv.Itoa(i)+"]: unknown edge or empty camera")
+			return
+		}
+		if slices.ContainsFunc(req.Items, func(it RetrievalItem) bool { return it.Edge == c.Edge && it.Camera == c.Camera }) {
+			writeError(w, http.StatusBadRequest, "cameras", "cameras["+strconv.Itoa(i)+"]: named twice")
+			return
+		}
+		req.Items = append(req.Items, RetrievalItem{Edge: c.Edge, Camera: c.Camera, SiteID: rec.SiteID})
+	}
+	created, err := s.retr.create(req)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.audit(r, "export", created.ID, map[string]any{"case_number": created.CaseNumber, "reason": created.Reason,
+		"from": created.From, "to": created.To, "cameras": body.Cameras})
+	writeJSON(w, http.StatusCreated, created.view())
+}
+
+// handleEvidenceRequests serves GET /api/v1/evidence/requests.
+func (s *Server) handleEvidenceRequests(w http.ResponseWriter, r *http.Request) {
+	reqs, err := s.retr.list()
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	out := make([]EvidenceRequest, 0, len(reqs))
+	for i := len(reqs) - 1; i >= 0; i-- {
+		out = append(out, reqs[i].view())
+	}
+	s.audit(r, "view", "evidence_requests", nil)
+	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+}
+
+// handleEvidenceRequest serves GET /api/v1/evidence/requests/{id}.
+func (s *Server) handleEvidenceRequest(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.evidenceRequest(w, r)
+	if !ok {
+		return
+	}
+	s.audit(r, "view", req.ID, nil)
+	writeJSON(w, http.StatusOK, req.view())
+}
+
+func (s *Server) evidenceRequest(w http.ResponseWriter, r *http.Request) (EvidenceRequest, bool) {
+	req, err := s.retr.get(r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "", "no evidence request "+r.PathValue("id"))
+		return req, false
+	} else if err != nil {
+		s.internalError(w, r, err)
+		return req, false
+	}
+	return req, true
+}
+
+// handleEvidenceVideo serves GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4.
+func (s *Server) handleEvidenceVideo(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.evidenceRequest(w, r)
+	if !ok {
+		return
+	}
+	i, err := strconv.Atoi(r.PathValue("item"))
+	if err != nil || i < 0 || i >= len(req.Items) {
+		writeError(w, http.StatusNotFound, "item", "no such item in "+req.ID)
+		return
+	}
+	it := req.Items[i]
+	if it.Status != RetrievalReady {
+		writeError(w, http.StatusConflict, "item", "the video is not at central yet ("+it.Status+")")
+		return
+	}
+	f, err := os.Open(filepath.Join(s.cfg.DataDir, it.File))
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.audit(r, "download", req.ID+"/"+strconv.Itoa(i), map[string]any{"edge": it.Edge, "camera": it.Camera, "sha256": it.SHA256})
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("Content-Disposition", `attachment; filename="`+filepath.Base(it.File)+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Vigil-SHA256", it.SHA256)
+	http.ServeContent(w, r, "", st.ModTime(), f)
+}
+
+// handleEvidenceBundle serves GET /api/v1/evidence/requests/{id}/bundle.zip.
+// The bundle writer (central/evidence) is not wired yet: see the report
+// of the retrieval work for the call it needs.
+func (s *Server) handleEvidenceBundle(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.evidenceRequest(w, r)
+	if !ok {
+		return
+	}
+	if req.Status != RetrievalReady {
+		writeError(w, http.StatusConflict, "", "the request is not ready ("+req.Status+")")
+		return
+	}
+	writeError(w, http.StatusNotImplemented, "", "evidence bundles are not available in this build yet; download each video")
+}
+
+// audit records an action on evidence for the audit log. It is the hook
+// central/audit is wired through: until then it goes to the server log.
+func (s *Server) audit(r *http.Request, action, target string, details map[string]any) {
+	user, role := "", ""
+	if p := principalOf(r); p != nil {
+		user, role = p.Name, p.Role
+	}
+	s.log.Info("audit", "action", action, "target", target, "user", user, "role", role, "details", details)
+}

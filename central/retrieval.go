@@ -1,0 +1,681 @@
+package central
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// Evidence retrieval: a police liaison's request names cameras and a time
+// window; central fetches each camera's range from its edge over the
+// uplink and keeps a verified copy in its data directory.
+//
+// Per camera (an item of the request): the edge first describes the
+// deterministic MP4 export of the range (export_info: size, SHA-256 of
+// the whole and of every chunk) and pins it; central then fetches the
+// export chunk by chunk (export_range), checks every chunk against its
+// stated hash before writing it, and records the number of verified
+// chunks durably after each one, so a dropped link or a central restart
+// resumes at the first unverified chunk. A chunk that fails its hash is
+// fetched again. When the whole file on disk matches the stated SHA-256
+// the item is ready and the edge is told it may release its pins
+// (release). One worker per edge works through that edge's items in
+// request order; while the edge is offline its items wait and are
+// fetched when it reconnects.
+
+// Item statuses.
+const (
+	RetrievalQueued   = "queued"
+	RetrievalWaiting  = "waiting_for_edge"
+	RetrievalFetching = "fetching"
+	RetrievalReady    = "ready"
+	RetrievalFailed   = "failed"
+)
+
+// prefixEvidence keys evidence requests in central's store.
+const prefixEvidence = "ev/" // ev/<request id> → EvidenceRequest JSON
+
+// Retrieval tuning; tests shrink them.
+var (
+	// retrievalChunkSize is the piece central fetches and verifies at once.
+	retrievalChunkSize int64 = 4 << 20
+	// retrievalPoll is how often a waiting worker looks for its edge.
+	retrievalPoll = time.Second
+	// retrievalRetry is the pause after a failed attempt.
+	retrievalRetry = time.Second
+	// retrievalChunkHook, if set (tests), sees each fetched chunk before
+	// it is verified and may change it, as a faulty link would.
+	retrievalChunkHook func(reqID string, item, chunk int, data []byte) []byte
+)
+
+const (
+	exportInfoTimeout  = 10 * time.Minute // the edge hashes the whole export first
+	exportRangeTimeout = 2 * time.Minute
+	releaseTimeout     = 30 * time.Second
+	maxChunkRetries    = 3  // a chunk failing its hash this often: ask the edge to describe the export again
+	maxRedescribes     = 1  // then give up
+	maxTransient       = 20 // edge errors in a row (not link losses) before an item fails
+)
+
+// EvidenceRequest is one liaison's request, as stored and as the API
+// shows it.
+type EvidenceRequest struct {
+	ID            string          `json:"id"`
+	CaseNumber    string          `json:"case_number"`
+	Reason        string          `json:"reason"`
+	Requester     string          `json:"requester"`
+	RequesterRole string          `json:"requester_role"`
+	CreatedAt     time.Time       `json:"created_at"`
+	From          time.Time       `json:"from"`
+	To            time.Time       `json:"to"`
+	Status        string          `json:"status"` // of the items together
+	Items         []RetrievalItem `json:"items"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+}
+
+// RetrievalItem is one camera's range of a request.
+type RetrievalItem struct {
+	Edge    string `json:"edge"`
+	Camera  string `json:"camera"`
+	SiteID  string `json:"site_id,omitempty"`
+	Status  string `json:"status"`
+	Detail  string `json:"detail,omitempty"` // why it waits or failed
+	Percent int    `json:"percent"`
+	// The export as the edge described it (chunk hashes left out of API
+	// answers): actual UTC range, codec, resolution, frames, size,
+	// SHA-256, the edge's clock offset and its source.
+	Export *wire.ExportManifest `json:"export,omitempty"`
+	// Central's own measure of the edge's clock (central minus edge, at
+	// the edge's hello) when the export was described.
+	CentralClockOffsetMS     int64  `json:"central_clock_offset_ms"`
+	CentralClockOffsetSource string `json:"central_clock_offset_source,omitempty"`
+
+	ChunksVerified int       `json:"chunks_verified"`
+	ChunksTotal    int       `json:"chunks_total"`
+	ChunksFetched  int       `json:"chunks_fetched"`  // fetches, re-fetches included
+	ChunksRejected int       `json:"chunks_rejected"` // fetched chunks that failed their hash
+	Redescribed    int       `json:"redescribed,omitempty"`
+	File           string    `json:"file,omitempty"`   // under central's data dir, once ready
+	SHA256         string    `json:"sha256,omitempty"` // of the file at central, checked against the edge's
+	Size           int64     `json:"size,omitempty"`
+	ReadyAt        time.Time `json:"ready_at,omitzero"`
+	PinsReleased   bool      `json:"pins_released"`
+	ReleasedPins   []string  `json:"released_pins,omitempty"`
+	FailedAttempts int       `json:"failed_attempts,omitempty"` // edge errors in a row
+}
+
+// done reports whether the worker has nothing left to do for the item.
+func (it *RetrievalItem) done() bool {
+	return it.Status == RetrievalFailed || (it.Status == RetrievalReady && it.PinsReleased)
+}
+
+// overall is the request's status from its items: failed if any failed,
+// ready when all are, else the furthest along of the rest.
+func (r *EvidenceRequest) overall() string {
+	n := map[string]int{}
+	for _, it := range r.Items {
+		n[it.Status]++
+	}
+	switch {
+	case n[RetrievalFailed] > 0:
+		return RetrievalFailed
+	case n[RetrievalReady] == len(r.Items):
+		return RetrievalReady
+	case n[RetrievalFetching] > 0:
+		return RetrievalFetching
+	case n[RetrievalWaiting] > 0:
+		return RetrievalWaiting
+	}
+	return RetrievalQueued
+}
+
+// view is the request as the API shows it: without the chunk hashes.
+func (r EvidenceRequest) view() EvidenceRequest {
+	r.Items = append([]RetrievalItem(nil), r.Items...)
+	for i := range r.Items {
+		if e := r.Items[i].Export; e != nil {
+			c := *e
+			c.Chunks = nil
+			r.Items[i].Export = &c
+		}
+	}
+	return r
+}
+
+// retrieval runs the per-edge workers.
+type retrieval struct {
+	s   *Server
+	dir string
+
+	mu sync.Mutex // serialises read-modify-write of stored requests
+
+	wmu     sync.Mutex
+	workers map[string]chan struct{} // running worker per edge: its wake-up
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+func newRetrieval(s *Server) *retrieval {
+	return &retrieval{s: s, dir: filepath.Join(s.cfg.DataDir, "evidence"), workers: map[string]chan struct{}{}}
+}
+
+// start resumes every unfinished item (after a restart).
+func (rt *retrieval) start() {
+	reqs, err := rt.list()
+	if err != nil {
+		rt.s.log.Error("evidence: cannot list requests", "err", err)
+		return
+	}
+	for _, r := range reqs {
+		for _, it := range r.Items {
+			if !it.done() {
+				rt.ensure(it.Edge)
+			}
+		}
+	}
+}
+
+// wait stops new workers and waits for the running ones (their context is
+// the server's, cancelled by Close).
+func (rt *retrieval) wait() {
+	rt.wmu.Lock()
+	rt.closed = true
+	rt.wmu.Unlock()
+	rt.wg.Wait()
+}
+
+// ensure wakes the edge's worker, starting one if none runs.
+func (rt *retrieval) ensure(edge string) {
+	rt.wmu.Lock()
+	defer rt.wmu.Unlock()
+	if rt.closed {
+		return
+	}
+	if ch, ok := rt.workers[edge]; ok {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+		return
+	}
+	ch := make(chan struct{}, 1)
+	rt.workers[edge] = ch
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		rt.work(edge, ch)
+	}()
+}
+
+// create stores a new request and wakes the workers of its edges.
+func (rt *retrieval) create(r EvidenceRequest) (EvidenceRequest, error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	now := time.Now().UTC()
+	r.ID = "ev-" + now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	r.CreatedAt, r.UpdatedAt = now, now
+	for i := range r.Items {
+		r.Items[i].Status = RetrievalQueued
+		if !rt.s.edges.connected(r.Items[i].Edge) {
+			r.Items[i].Status = RetrievalWaiting
+			r.Items[i].Detail = "the edge is offline; the range is fetched when it reconnects"
+		}
+	}
+	r.Status = r.overall()
+	rt.mu.Lock()
+	err := rt.put(r)
+	rt.mu.Unlock()
+	if err != nil {
+		return EvidenceRequest{}, err
+	}
+	for _, it := range r.Items {
+		rt.ensure(it.Edge)
+	}
+	return r, nil
+}
+
+func (rt *retrieval) put(r EvidenceRequest) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return rt.s.store.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixEvidence+r.ID), b) })
+}
+
+// get reads a stored request.
+func (rt *retrieval) get(id string) (EvidenceRequest, error) {
+	var r EvidenceRequest
+	err := rt.s.store.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte(prefixEvidence + id))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &r) })
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return r, ErrNotFound
+	}
+	return r, err
+}
+
+// list reads every stored request, oldest first.
+func (rt *retrieval) list() ([]EvidenceRequest, error) {
+	out := []EvidenceRequest{}
+	err := rt.s.store.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixEvidence)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var r EvidenceRequest
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+// update changes one item of a stored request and stores it.
+func (rt *retrieval) update(id string, idx int, f func(*RetrievalItem)) (RetrievalItem, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	r, err := rt.get(id)
+	if err != nil {
+		return RetrievalItem{}, err
+	}
+	if idx < 0 || idx >= len(r.Items) {
+		return RetrievalItem{}, fmt.Errorf("evidence: request %s has no item %d", id, idx)
+	}
+	f(&r.Items[idx])
+	r.Status = r.overall()
+	r.UpdatedAt = time.Now().UTC()
+	return r.Items[idx], rt.put(r)
+}
+
+// job is one item a worker handles.
+type job struct {
+	req  EvidenceRequest
+	idx  int
+	item RetrievalItem
+}
+
+// next finds the edge's first unfinished item, in request order.
+func (rt *retrieval) next(edge string) (job, bool, error) {
+	reqs, err := rt.list()
+	if err != nil {
+		return job{}, false, err
+	}
+	for _, r := range reqs {
+		for i, it := range r.Items {
+			if it.Edge == edge && !it.done() {
+				return job{req: r, idx: i, item: it}, true, nil
+			}
+		}
+	}
+	return job{}, false, nil
+}
+
+// pending lists the edge's unfinished items.
+func (rt *retrieval) pending(edge string) []job {
+	reqs, _ := rt.list()
+	var out []job
+	for _, r := range reqs {
+		for i, it := range r.Items {
+			if it.Edge == edge && !it.done() {
+				out = append(out, job{req: r, idx: i, item: it})
+			}
+		}
+	}
+	return out
+}
+
+// Errors of one attempt.
+type linkError struct{ msg string } // the edge is offline or the link dropped: wait, then resume
+
+func (e linkError) Error() string { return e.msg }
+
+type edgeError struct{ status, msg string } // the edge answered with an error
+
+func (e edgeError) Error() string { return e.status + ": " + e.msg }
+
+type fatalError struct{ msg string } // the item cannot be fetched
+
+func (e fatalError) Error() string { return e.msg }
+
+// work runs the edge's items until none is left.
+func (rt *retrieval) work(edge string, wake chan struct{}) {
+	ctx := rt.s.ctx
+	log := rt.s.log.With("edge_id", edge)
+	sleep := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wake:
+		case <-t.C:
+		}
+		return true
+	}
+	for ctx.Err() == nil {
+		j, ok, err := rt.next(edge)
+		if err != nil {
+			log.Error("evidence: reading requests", "err", err)
+			if !sleep(retrievalRetry) {
+				return
+			}
+			continue
+		}
+		if !ok {
+			rt.wmu.Lock()
+			select {
+			case <-wake:
+				rt.wmu.Unlock()
+				continue
+			default:
+			}
+			delete(rt.workers, edge)
+			rt.wmu.Unlock()
+			return
+		}
+		if !rt.s.edges.connected(edge) {
+			rt.waiting(edge, "the edge is offline; the range is fetched when it reconnects")
+			if !sleep(retrievalPoll) {
+				return
+			}
+			continue
+		}
+		err = rt.run(ctx, j)
+		var le linkError
+		var fe fatalError
+		var ee edgeError
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &le):
+			log.Info("evidence: link to the edge lost; will resume", "request", j.req.ID, "camera", j.item.Camera, "err", err)
+			rt.waiting(edge, "the link to the edge dropped ("+le.msg+"); fetching resumes when it is back")
+			if !sleep(retrievalRetry) {
+				return
+			}
+		case errors.As(err, &fe):
+			log.Warn("evidence: retrieval failed", "request", j.req.ID, "camera", j.item.Camera, "err", err)
+			_, _ = rt.update(j.req.ID, j.idx, func(it *RetrievalItem) { it.Status, it.Detail = RetrievalFailed, fe.msg })
+		default:
+			if errors.As(err, &ee) && ee.status == wire.StatusNotAvailable {
+				_, _ = rt.update(j.req.ID, j.idx, func(it *RetrievalItem) { it.Status, it.Detail = RetrievalFailed, ee.msg })
+				continue
+			}
+			log.Warn("evidence: attempt failed; will retry", "request", j.req.ID, "camera", j.item.Camera, "err", err)
+			_, _ = rt.update(j.req.ID, j.idx, func(it *RetrievalItem) {
+				it.FailedAttempts++
+				it.Detail = "retrying after: " + err.Error()
+			})
+			if !sleep(retrievalRetry) {
+				return
+			}
+		}
+	}
+}
+
+// waiting marks the edge's unfinished items as waiting for it.
+func (rt *retrieval) waiting(edge, why string) {
+	for _, j := range rt.pending(edge) {
+		if j.item.Status == RetrievalReady || (j.item.Status == RetrievalWaiting && j.item.Detail == why) {
+			continue
+		}
+		_, _ = rt.update(j.req.ID, j.idx, func(it *RetrievalItem) { it.Status, it.Detail = RetrievalWaiting, why })
+	}
+}
+
+// call sends one request to the edge and collects its whole answer.
+func (rt *retrieval) call(ctx context.Context, edge string, req wire.Request, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	parts, forget, err := rt.s.edges.request(ctx, edge, req)
+	switch {
+	case errors.Is(err, ErrEdgeOffline):
+		return nil, linkError{"the edge is offline"}
+	case err != nil:
+		return nil, err
+	}
+	defer forget()
+	var data []byte
+	for {
+		select {
+		case p, open := <-parts:
+			if !open {
+				return nil, linkError{"the edge went away before answering"}
+			}
+			if p.Status != wire.StatusOK {
+				return nil, edgeError{p.Status, p.Error}
+			}
+			data = append(data, p.Data...)
+			if p.Final {
+				return data, nil
+			}
+		case <-ctx.Done():
+			return nil, linkError{"the edge did not answer in time"}
+		}
+	}
+}
+
+// itemPath is where an item's video is kept, relative to the data dir.
+func itemPath(reqID string, it *RetrievalItem) string {
+	return filepath.Join("evidence", reqID, url.PathEscape(it.Edge)+"--"+url.PathEscape(it.Camera)+".mp4")
+}
+
+// run takes one item as far as it goes: describe, fetch, verify, release.
+func (rt *retrieval) run(ctx context.Context, j job) error {
+	it := j.item
+	key := j.req.ID + "-" + fmt.Sprint(j.idx)
+	base := wire.Request{Camera: it.Camera, From: j.req.From, To: j.req.To}
+	if it.Status == RetrievalReady {
+		return rt.release(ctx, j, key)
+	}
+	if it.FailedAttempts >= maxTransient {
+		return fatalError{"the edge kept failing: " + it.Detail}
+	}
+	if it.Export == nil {
+		req := base
+		req.Method, req.Evidence = wire.MethodExportInfo, &wire.EvidenceParams{Key: key, ChunkSize: retrievalChunkSize}
+		if _, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
+			x.Status, x.Detail = RetrievalFetching, "the edge is preparing the export"
+		}); err != nil {
+			return err
+		}
+		b, err := rt.call(ctx, it.Edge, req, exportInfoTimeout)
+		if err != nil {
+			return err
+		}
+		var m wire.ExportManifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("export_info answer: %w", err)
+		}
+		if err := m.Check(); err != nil {
+			return fatalError{err.Error()}
+		}
+		off, src := rt.s.edges.clockOffset(it.Edge)
+		if it, err = rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
+			x.Export, x.ChunksTotal, x.ChunksVerified, x.Size = &m, len(m.Chunks), 0, m.Size
+			x.CentralClockOffsetMS, x.CentralClockOffsetSource = off.Milliseconds(), src
+			x.Detail = ""
+		}); err != nil {
+			return err
+		}
+	}
+	m := it.Export
+	part := filepath.Join(rt.s.cfg.DataDir, itemPath(j.req.ID, &it)+".part")
+	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	verified := it.ChunksVerified
+	// What lies past the last verified chunk is not trusted.
+	if err := f.Truncate(min(int64(verified)*m.ChunkSize, m.Size)); err != nil {
+		return err
+	}
+	retries := 0
+	for verified < len(m.Chunks) {
+		off := int64(verified) * m.ChunkSize
+		length := min(m.ChunkSize, m.Size-off)
+		req := base
+		req.Method, req.Evidence = wire.MethodExportRange, &wire.EvidenceParams{Key: key, Offset: off, Length: length}
+		_, _ = rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
+			x.Status, x.Detail = RetrievalFetching, ""
+			x.ChunksFetched++
+		})
+		data, err := rt.call(ctx, it.Edge, req, exportRangeTimeout)
+		if err != nil {
+			return err
+		}
+		if h := retrievalChunkHook; h != nil {
+			data = h(j.req.ID, j.idx, verified, data)
+		}
+		sum := sha256.Sum256(data)
+		if int64(len(data)) != length || hex.EncodeToString(sum[:]) != m.Chunks[verified] {
+			retries++
+			rt.s.log.Warn("evidence: chunk failed verification; fetching it again", "request", j.req.ID, "camera", it.Camera,
+				"chunk", verified, "bytes", len(data), "want_bytes", length)
+			_, _ = rt.update(j.req.ID, j.idx, func(x *RetrievalItem) { x.ChunksRejected++ })
+			if retries > maxChunkRetries {
+				return rt.redescribe(j, fmt.Sprintf("chunk %d failed its hash %d times", verified, retries))
+			}
+			continue
+		}
+		retries = 0
+		if _, err := f.WriteAt(data, off); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		verified++
+		v := verified
+		if _, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
+			x.ChunksVerified = v
+			x.Percent = int(int64(v) * 100 / int64(len(m.Chunks)))
+			x.FailedAttempts = 0
+		}); err != nil {
+			return err
+		}
+	}
+	// The whole file, as it lies on disk, against the edge's hash.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if n != m.Size || sum != m.SHA256 {
+		return rt.redescribe(j, fmt.Sprintf("the file (%d bytes, SHA-256 %s) does not match the edge's export (%d bytes, %s)", n, sum, m.Size, m.SHA256))
+	}
+	f.Close()
+	final := itemPath(j.req.ID, &it)
+	if err := os.Rename(part, filepath.Join(rt.s.cfg.DataDir, final)); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(part)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	if _, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
+		x.Status, x.Detail, x.Percent = RetrievalReady, "", 100
+		x.File, x.SHA256, x.ReadyAt = final, sum, time.Now().UTC()
+	}); err != nil {
+		return err
+	}
+	rt.s.log.Info("evidence: range retrieved and verified", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera,
+		"bytes", m.Size, "sha256", sum, "chunks_fetched", it.ChunksFetched)
+	j.item, _ = rt.itemOf(j.req.ID, j.idx)
+	return rt.release(ctx, j, key)
+}
+
+// redescribe starts an item over from the edge's description, once; a
+// second time the item fails.
+func (rt *retrieval) redescribe(j job, why string) error {
+	it, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
+		if x.Redescribed >= maxRedescribes {
+			return
+		}
+		x.Redescribed++
+		x.Export, x.ChunksVerified, x.ChunksTotal, x.Percent = nil, 0, 0, 0
+		x.Detail = why + "; asking the edge to describe the export again"
+	})
+	if err != nil {
+		return err
+	}
+	if it.Export != nil {
+		return fatalError{why}
+	}
+	return edgeError{wire.StatusError, why}
+}
+
+func (rt *retrieval) itemOf(id string, idx int) (RetrievalItem, error) {
+	r, err := rt.get(id)
+	if err != nil || idx >= len(r.Items) {
+		return RetrievalItem{}, errors.Join(err, ErrNotFound)
+	}
+	return r.Items[idx], nil
+}
+
+// release tells the edge central holds the range: it may drop its pins.
+func (rt *retrieval) release(ctx context.Context, j job, key string) error {
+	m := j.item.Export
+	req := wire.Request{Method: wire.MethodRelease, Camera: j.item.Camera, From: m.Start, To: m.End,
+		Evidence: &wire.EvidenceParams{Key: key}}
+	if !req.To.After(req.From) {
+		req.From, req.To = j.req.From, j.req.To
+	}
+	b, err := rt.call(ctx, j.item.Edge, req, releaseTimeout)
+	if err != nil {
+		return err
+	}
+	var rel wire.Released
+	_ = json.Unmarshal(b, &rel)
+	_, err = rt.update(j.req.ID, j.idx, func(x *RetrievalItem) { x.PinsReleased, x.ReleasedPins = true, rel.Pins })
+	return err
+}
+
+// connected reports whether an edge has a live connection.
+func (h *edgeHub) connected(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns[id] != nil
+}
+
+// clockOffset is central's clock minus the edge's as measured at its
+// last hello, and how.
+func (h *edgeHub) clockOffset(id string) (time.Duration, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st := h.state[id]; st != nil && !st.connectedAt.IsZero() {
+		return st.clockOffset, "central: its clock when the edge's hello arrived minus the time in the hello (one-way delay included)"
+	}
+	return 0, ""
+}
