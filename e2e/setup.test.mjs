@@ -1,0 +1,112 @@
+// The installer's setup page on the demo's edge: enter the setup code,
+// probe a camera (a wrong password gives the plain-words error, the right
+// one a snapshot), draw a zone on the snapshot with the mouse, see the
+// gate heard, run the self-test to green.
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BIN, DATA, run, newPage, check, screenshot, readJSON } from './lib.mjs';
+
+function vigil(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (b) => { out += b; });
+    p.stderr.on('data', (b) => { out += b; });
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`vigil ${args[0]} exited ${code}: ${out}`))));
+  });
+}
+
+// A camera with a password: the simulator on its own port, with one of
+// the demo's clips.
+function passwordCamera(port) {
+  const dir = process.env.VIGIL_FOOTAGE || fileURLToPath(new URL('../.cache/footage/', import.meta.url));
+  const clip = readdirSync(dir).find((f) => /^(tree|bursts-640).*\.mp4$/.test(f));
+  if (!clip) throw new Error(`no clip in ${dir}`);
+  const p = spawn(BIN, ['sim', 'camera', '--listen', `127.0.0.1:${port}`, '--user', 'admin', '--password', 's3cret', `door=${join(dir, clip)}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  return p;
+}
+
+await run(async (browser) => {
+  const demo = readJSON('demo.json');
+  const edge = demo.edge_api;
+  const code = readFileSync(join(DATA, 'edge', 'setup-code'), 'utf8').trim();
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const cam = passwordCamera(port);
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    const page = await newPage(browser);
+    await page.setViewportSize({ width: 900, height: 1000 });
+    await page.goto(`${edge}/setup/`);
+    await page.locator('#code').fill('0000-0000');
+    await page.locator('#login-form button').click();
+    await page.locator('#login-error').filter({ hasText: 'Wrong setup code' }).waitFor();
+    check(true, 'a wrong setup code is refused');
+    await page.locator('#code').fill(code);
+    await screenshot(page, 'setup-code');
+    await page.locator('#login-form button').click();
+    await page.locator('#steps').waitFor();
+    check(true, 'the setup code opens the page');
+
+    // Probe with a wrong password: plain words.
+    const url = `rtsp://127.0.0.1:${port}/door`;
+    await page.locator('#probe-url').fill(url);
+    await page.locator('#probe-user').fill('admin');
+    await page.locator('#probe-password').fill('guess');
+    await page.locator('#probe').click();
+    await page.locator('#probe-result.bad').waitFor({ timeout: 15000 });
+    const msg = await page.locator('#probe-result').textContent();
+    check(msg.includes('wrong user name or password'), `wrong password reported in plain words: "${msg}"`);
+    await screenshot(page, 'setup-probe-wrong-password');
+
+    // The right password: codec, size and a snapshot.
+    await page.locator('#probe-password').fill('s3cret');
+    await page.locator('#probe').click();
+    await page.locator('#probe-result.ok').waitFor({ timeout: 15000 });
+    await page.locator('#probe-snapshot').waitFor();
+    const ok = await page.locator('#probe-result p').textContent();
+    check(/H26[45] \d+×\d+/.test(ok), `camera probed: "${ok}"`);
+    await screenshot(page, 'setup-probe-ok');
+
+    // Draw a zone by mouse on the snapshot.
+    const canvas = page.locator('#zone-canvas');
+    await canvas.scrollIntoViewIfNeeded();
+    const box = await canvas.boundingBox();
+    for (const [x, y] of [[0.15, 0.55], [0.85, 0.55], [0.9, 0.95], [0.1, 0.95]]) {
+      await page.mouse.click(box.x + x * box.width, box.y + y * box.height);
+    }
+    await page.locator('#zone-name').fill('gate');
+    await page.locator('#zone-close').click();
+    await page.locator('#zone-save').click();
+    await page.locator('#zone-yaml').filter({ hasText: 'name: "gate"' }).waitFor();
+    const yaml = await page.locator('#zone-yaml').textContent();
+    check(/points: \[\[0\.1\d\d, 0\.5\d\d\]/.test(yaml), 'the zone drawn by mouse has normalised points');
+    await screenshot(page, 'setup-zone');
+
+    // The installer presses the gate's button: the gate is heard.
+    await vigil(['sim', 'gate', '--webhook', demo.webhook_url, '--secret', demo.secret, '--controller', demo.controller,
+      '--gate', demo.gate_id, '--scenario', 'passage']);
+    await page.locator('#gates li.green').waitFor({ timeout: 10000 });
+    check(true, 'the gate turns green once heard');
+
+    // Self-test to green.
+    let green = false;
+    for (let i = 0; i < 5 && !green; i++) {
+      await page.locator('#selftest').click();
+      await page.locator('#selftest-summary[data-ok]').waitFor({ timeout: 20000 });
+      green = (await page.locator('#selftest-summary').getAttribute('data-ok')) === 'true';
+      if (!green) {
+        console.log('self-test red:', await page.locator('#selftest-checks').textContent());
+        await page.evaluate(() => document.getElementById('selftest-summary').removeAttribute('data-ok'));
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+    check(green, 'the self-test is green');
+    await page.locator('#selftest-step').scrollIntoViewIfNeeded();
+    await screenshot(page, 'setup-selftest');
+  } finally {
+    cam.kill();
+  }
+});
