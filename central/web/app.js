@@ -559,7 +559,7 @@ function renderDetail(a) {
     const from = new Date(at - CLIP_PRE_MS);
     const to = new Date(Math.min(at + CLIP_POST_MS, Date.now()));
     const cam = cameraFor(a);
-    video.dataset.from = String(from.getTime());
+    video.dataset.to = String(to.getTime());
     video.src = `/api/v1/edges/${encodeURIComponent(a.edge_id)}/cameras/${encodeURIComponent(cam)}/clip?from=${from.toISOString()}&to=${to.toISOString()}`;
     video.dataset.event = String(at);
     $('d-clip-note').textContent = t('detail.clip_range', { camera: cam, from: formatLocal(from), to: formatLocal(to) });
@@ -653,7 +653,9 @@ function drawTimeline() {
   const video = $('d-video');
   const d = video.duration;
   if (!Number.isFinite(d) || d <= 0) return;
-  const offset = (Number(video.dataset.event) - Number(video.dataset.from)) / 1000;
+  // Measured from the clip's end (what was recorded up to `to`): its start
+  // moves back to a keyframe, or forward if recording began later.
+  const offset = d - (Number(video.dataset.to) - Number(video.dataset.event)) / 1000;
   $('d-marker').style.left = `${Math.max(0, Math.min(100, (offset / d) * 100))}%`;
   $('d-progress').style.width = `${(video.currentTime / d) * 100}%`;
 }
