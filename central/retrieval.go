@@ -610,9 +610,9 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 	}); err != nil {
 		return err
 	}
-	rt.s.log.Info("evidence: range retrieved and verified", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera,
-		"bytes", m.Size, "sha256", sum, "chunks_fetched", it.ChunksFetched)
 	j.item, _ = rt.itemOf(j.req.ID, j.idx)
+	rt.s.log.Info("evidence: range retrieved and verified", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera,
+		"bytes", m.Size, "sha256", sum, "chunks", len(m.Chunks), "chunks_fetched", j.item.ChunksFetched, "chunks_rejected", j.item.ChunksRejected)
 	return rt.release(ctx, j, key)
 }
 

@@ -134,7 +134,10 @@ func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 	if e, c, ok := strings.Cut(camera, "/"); ok { // "edge/camera" also names a camera
 		camEdge, camera = e, c
 	}
-	tree, _ := buildSiteTree(s.cfg.Township)
+	tree := &siteTree{nodes: map[string]*siteNode{}}
+	if s.cfg.Township != nil {
+		tree, _ = buildSiteTree(s.cfg.Township) // checked by Validate
+	}
 	retrieved := s.retrievedRanges()
 
 	var wg sync.WaitGroup

@@ -1,0 +1,506 @@
+package central
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"maps"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/internal/config"
+	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/streams/sim"
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// chunkFaults is the test's view of the link: it counts every chunk
+// central receives, and for requests with certain case numbers flips a
+// byte in one chunk or cuts the edge's connection after one.
+type chunkFaults struct {
+	s *Server
+
+	mu      sync.Mutex
+	seen    map[string]map[int]int // request → chunk → times received
+	corrupt map[string]int         // case number → chunk to corrupt once
+	cut     map[string]int         // case number → chunk after which the link is cut once
+	cuts    int
+}
+
+func (f *chunkFaults) hook(reqID string, _ int, chunk int, data []byte) []byte {
+	r, err := f.s.retr.get(reqID)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.seen[reqID] == nil {
+		f.seen[reqID] = map[int]int{}
+	}
+	f.seen[reqID][chunk]++
+	if err != nil {
+		return data
+	}
+	if c, ok := f.corrupt[r.CaseNumber]; ok && c == chunk {
+		delete(f.corrupt, r.CaseNumber)
+		data = slices.Clone(data)
+		data[len(data)/2] ^= 0x20
+	}
+	if c, ok := f.cut[r.CaseNumber]; ok && c == chunk {
+		delete(f.cut, r.CaseNumber)
+		f.cuts++
+		f.s.edges.kick(northID, websocket.CloseGoingAway, "test: link cut mid-fetch")
+	}
+	return data
+}
+
+func (f *chunkFaults) counts(reqID string) map[int]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.seen[reqID])
+}
+
+// evidenceRig is a real central, a real edge and a simulated camera.
+type evidenceRig struct {
+	t      *testing.T
+	s      *Server
+	cfg    edge.Config
+	node   *edge.Node
+	faults *chunkFaults
+	police *browser
+}
+
+func startEvidenceRig(t *testing.T) *evidenceRig {
+	if testing.Short() {
+		t.Skip("end-to-end: needs ffmpeg-made footage and about a minute")
+	}
+	oldChunk, oldPoll, oldRetry, oldHook := retrievalChunkSize, retrievalPoll, retrievalRetry, retrievalChunkHook
+	t.Cleanup(func() {
+		retrievalChunkSize, retrievalPoll, retrievalRetry, retrievalChunkHook = oldChunk, oldPoll, oldRetry, oldHook
+	})
+	retrievalChunkSize, retrievalPoll, retrievalRetry = 64<<10, 100*time.Millisecond, 100*time.Millisecond
+	faults := &chunkFaults{seen: map[string]map[int]int{}, corrupt: map[string]int{}, cut: map[string]int{}}
+	retrievalChunkHook = faults.hook
+
+	clip, _ := testrig.BurstsClip(t)
+	cams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: clip})
+	s := startServer(t)
+	faults.s = s
+	rig := &evidenceRig{t: t, s: s, faults: faults}
+	rig.cfg = edge.Config{
+		EdgeID: northID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Central:   edge.CentralConfig{URL: "ws://" + s.Addr() + "/api/v1/edge/ws", Token: northToken, BackoffMax: config.Duration(500 * time.Millisecond)},
+		Cameras:   []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate"), Armed: true}},
+		Recording: edge.RecordingConfig{PreRoll: config.Duration(2 * time.Second), PostRoll: config.Duration(3 * time.Second)},
+	}
+	if errs := rig.cfg.Validate(); len(errs) > 0 {
+		t.Fatalf("test config invalid: %v", errs)
+	}
+	rig.startEdge()
+	rig.police = signIn(t, s, "liaison", RolePolice)
+	return rig
+}
+
+func (g *evidenceRig) startEdge() {
+	g.t.Helper()
+	node, err := edge.Start(g.cfg, edge.Options{Log: testrig.Logger(g.t), UplinkBackoffMin: 100 * time.Millisecond, CameraBackoffMax: 2 * time.Second})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.node = node
+	g.t.Cleanup(func() { node.Close() })
+	until(g.t, "edge connected", 10*time.Second, func() bool { return g.s.edges.connected(northID) })
+}
+
+func until(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// request files an evidence request as the liaison.
+func (g *evidenceRig) request(caseNumber string, from, to time.Time) EvidenceRequest {
+	g.t.Helper()
+	body := map[string]any{"case_number": caseNumber, "reason": "burglary reported at the north gate",
+		"cameras": []map[string]string{{"edge": northID, "camera": "gate-cam"}}, "from": from, "to": to}
+	resp, b := g.police.do(http.MethodPost, "/api/v1/evidence/requests", body)
+	if resp.StatusCode != http.StatusCreated {
+		g.t.Fatalf("create request: %d %s", resp.StatusCode, b)
+	}
+	var r EvidenceRequest
+	if err := json.Unmarshal(b, &r); err != nil {
+		g.t.Fatal(err)
+	}
+	return r
+}
+
+func (g *evidenceRig) get(id string) EvidenceRequest {
+	g.t.Helper()
+	resp, b := g.police.do(http.MethodGet, "/api/v1/evidence/requests/"+id, nil)
+	if resp.StatusCode != http.StatusOK {
+		g.t.Fatalf("get request: %d %s", resp.StatusCode, b)
+	}
+	var r EvidenceRequest
+	if err := json.Unmarshal(b, &r); err != nil {
+		g.t.Fatal(err)
+	}
+	return r
+}
+
+// waitStatus polls the request until its status is want (failing on
+// "failed" unless that is wanted), logging every status it passes.
+func (g *evidenceRig) waitStatus(id, want string, within time.Duration) EvidenceRequest {
+	g.t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for {
+		r := g.get(id)
+		if s := r.Status + " " + r.Items[0].Detail; s != last {
+			g.t.Logf("%s: %s (%d%%, %d/%d chunks)", id, s, r.Items[0].Percent, r.Items[0].ChunksVerified, r.Items[0].ChunksTotal)
+			last = s
+		}
+		if r.Status == want {
+			return r
+		}
+		if r.Status == RetrievalFailed {
+			g.t.Fatalf("%s failed: %s", id, r.Items[0].Detail)
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("%s: still %s after %v, want %s", id, r.Status, within, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// download fetches an item's MP4 from central and returns it.
+func (g *evidenceRig) download(id string, item int) []byte {
+	g.t.Helper()
+	resp, b := g.police.do(http.MethodGet, "/api/v1/evidence/requests/"+id+"/items/"+strconv.Itoa(item)+"/video.mp4", nil)
+	if resp.StatusCode != http.StatusOK {
+		g.t.Fatalf("download: %d %s", resp.StatusCode, b)
+	}
+	return b
+}
+
+// edgeExport is the MP4 the edge's own API exports for the range.
+func (g *evidenceRig) edgeExport(from, to time.Time) []byte {
+	g.t.Helper()
+	u := "http://" + g.node.Addr() + "/api/v1/recordings/gate-cam/mp4?start=" + url.QueryEscape(from.Format(time.RFC3339Nano)) +
+		"&duration=" + to.Sub(from).String()
+	resp, err := http.Get(u)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		g.t.Fatalf("edge export: %d %s", resp.StatusCode, b)
+	}
+	return b
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// checkItem compares the retrieved video with the edge's own export and
+// the stated hash.
+func (g *evidenceRig) checkItem(r EvidenceRequest) []byte {
+	g.t.Helper()
+	it := r.Items[0]
+	got := g.download(r.ID, 0)
+	want := g.edgeExport(r.From, r.To)
+	if sha(got) != sha(want) || it.SHA256 != sha(want) || it.Export.SHA256 != sha(want) {
+		g.t.Fatalf("%s: central holds %d bytes (%s, item says %s), the edge exports %d bytes (%s)", r.ID, len(got), sha(got), it.SHA256, len(want), sha(want))
+	}
+	if it.ChunksVerified != it.ChunksTotal {
+		g.t.Errorf("%s: %d of %d chunks verified", r.ID, it.ChunksVerified, it.ChunksTotal)
+	}
+	return got
+}
+
+func TestEvidenceRetrievalEndToEnd(t *testing.T) {
+	g := startEvidenceRig(t)
+	s := g.s
+
+	// An alert: the first crossing, 5 s into the clip.
+	var alert Record
+	until(t, "a motion alert at central", 30*time.Second, func() bool {
+		recs, _, err := s.store.Query(AlertQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Kind == "motion" && r.Source == "gate-cam" {
+				alert = r
+				return true
+			}
+		}
+		return false
+	})
+	from, to := alert.Time.Add(-3*time.Second), alert.Time.Add(5*time.Second)
+	until(t, "the range to be in the past", 15*time.Second, func() bool { return time.Now().After(to.Add(2 * time.Second)) })
+
+	// 1. Search: the camera's recorded spans and the alert, with its workflow.
+	sup := signIn(t, s, "sup", RoleSupervisor)
+	q := "/api/v1/evidence/search?entrance=" + siteID + "&from=" + url.QueryEscape(from.Add(-time.Minute).Format(time.RFC3339Nano)) +
+		"&to=" + url.QueryEscape(time.Now().UTC().Format(time.RFC3339Nano))
+	resp, b := sup.do(http.MethodGet, q, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("search: %d %s", resp.StatusCode, b)
+	}
+	var res SearchResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	cam := searchCamera(t, res, "gate-cam")
+	if cam.RecordingsStatus != "ok" || len(cam.Recordings.Spans) == 0 {
+		t.Fatalf("search: recordings %s %s %+v", cam.RecordingsStatus, cam.RecordingsError, cam.Recordings)
+	}
+	if sp := cam.Recordings.Spans[0]; sp.Start.After(from) || sp.End.Before(to) {
+		t.Errorf("search: span %v..%v does not cover %v..%v", sp.Start, sp.End, from, to)
+	}
+	if !slices.ContainsFunc(cam.Alerts, func(r Record) bool { return r.ID == alert.ID && r.State != "" }) {
+		t.Errorf("search: alert %s not on the camera's timeline: %+v", alert.ID, cam.Alerts)
+	}
+	t.Logf("search: %d span(s), %d gap(s), %d alert(s); clock offset %d ms (%s)", len(cam.Recordings.Spans), len(cam.Recordings.Gaps),
+		len(cam.Alerts), cam.Recordings.ClockOffsetMS, cam.Recordings.ClockOffsetSource)
+	// By alert: the window is found from the alert.
+	resp, b = sup.do(http.MethodGet, "/api/v1/evidence/search?alert="+url.QueryEscape(alert.ID), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("search by alert: %d %s", resp.StatusCode, b)
+	}
+
+	// 2. A request completes: the MP4 is the edge's export, byte for byte,
+	// and ffprobe agrees with the manifest; the pins are released.
+	r := g.request("CASE-1", from, to)
+	r = g.waitStatus(r.ID, RetrievalReady, 60*time.Second)
+	mp4 := g.checkItem(r)
+	it := r.Items[0]
+	m := it.Export
+	t.Logf("retrieved %d bytes in %d chunks: %s..%s, %s %dx%d, %d frames, offset %d ms (%s), central's %d ms",
+		m.Size, it.ChunksTotal, m.Start.Format(time.RFC3339Nano), m.End.Format(time.RFC3339Nano), m.Codec, m.Width, m.Height, m.Frames,
+		m.ClockOffsetMS, m.ClockOffsetSource, it.CentralClockOffsetMS)
+	if it.ChunksTotal < 3 {
+		t.Fatalf("only %d chunks: the test needs several", it.ChunksTotal)
+	}
+	if m.Codec != "H264" && m.Codec != "h264" && m.Codec != "H.264" {
+		t.Logf("codec reported as %q", m.Codec)
+	}
+	if m.Width != 640 || m.Height != 480 {
+		t.Errorf("resolution %dx%d, want 640x480", m.Width, m.Height)
+	}
+	if m.Start.After(from) || m.End.Before(to.Add(-200*time.Millisecond)) || m.ClockOffsetSource == "" || it.CentralClockOffsetSource == "" {
+		t.Errorf("manifest range %v..%v for %v..%v, offset source %q / %q", m.Start, m.End, from, to, m.ClockOffsetSource, it.CentralClockOffsetSource)
+	}
+	ffprobeCheck(t, mp4, m)
+	if it.ChunksFetched != it.ChunksTotal || it.ChunksRejected != 0 {
+		t.Errorf("clean fetch: %d fetched, %d rejected, %d chunks", it.ChunksFetched, it.ChunksRejected, it.ChunksTotal)
+	}
+	until(t, "pins released", 10*time.Second, func() bool { return g.get(r.ID).Items[0].PinsReleased })
+	rel := g.get(r.ID).Items[0].ReleasedPins
+	if !slices.Contains(rel, wire.EvidencePinPrefix+r.ID+"-0") || !slices.Contains(rel, alert.ID) {
+		t.Errorf("released pins %v, want the retrieval's and the alert's (%s)", rel, alert.ID)
+	}
+
+	// 3. A chunk corrupted in transit is detected and fetched again.
+	g.faults.mu.Lock()
+	g.faults.corrupt["CASE-CORRUPT"] = 1
+	g.faults.mu.Unlock()
+	rc := g.request("CASE-CORRUPT", from, to)
+	rc = g.waitStatus(rc.ID, RetrievalReady, 60*time.Second)
+	g.checkItem(rc)
+	if c := g.faults.counts(rc.ID); rc.Items[0].ChunksRejected != 1 || c[1] != 2 || c[0] != 1 {
+		t.Errorf("corrupted chunk: %d rejected, received %v", rc.Items[0].ChunksRejected, c)
+	}
+
+	// 4. The link is cut mid-fetch: the fetch resumes where it stopped,
+	// never fetching a verified chunk again.
+	g.faults.mu.Lock()
+	g.faults.cut["CASE-CUT"] = 1
+	g.faults.mu.Unlock()
+	rx := g.request("CASE-CUT", from, to)
+	rx = g.waitStatus(rx.ID, RetrievalReady, 60*time.Second)
+	g.checkItem(rx)
+	c := g.faults.counts(rx.ID)
+	for i := range rx.Items[0].ChunksTotal {
+		if c[i] != 1 {
+			t.Errorf("link cut: chunk %d received %d times (%v)", i, c[i], c)
+		}
+	}
+	if g.faults.cuts != 1 {
+		t.Errorf("the link was cut %d times", g.faults.cuts)
+	}
+	t.Logf("link cut: %d chunks, %d fetch attempts", rx.Items[0].ChunksTotal, rx.Items[0].ChunksFetched)
+
+	// 5. The edge is offline when the request is made: it waits, and
+	// completes when the edge is back.
+	g.node.Close()
+	until(t, "edge gone", 10*time.Second, func() bool { return !s.edges.connected(northID) })
+	ro := g.request("CASE-OFFLINE", from, to)
+	if ro.Status != RetrievalWaiting {
+		t.Errorf("offline edge: status %s, want %s", ro.Status, RetrievalWaiting)
+	}
+	// Search says the edge is offline and still shows the alert and the copies central holds.
+	resp, b = sup.do(http.MethodGet, q, nil)
+	res = SearchResult{}
+	if err := json.Unmarshal(b, &res); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("search (offline): %d %s", resp.StatusCode, b)
+	}
+	cam = searchCamera(t, res, "gate-cam")
+	if cam.RecordingsStatus != "edge_offline" || len(cam.Alerts) == 0 || len(cam.Retrieved) < 3 {
+		t.Errorf("search (offline): %s, %d alerts, %d retrieved", cam.RecordingsStatus, len(cam.Alerts), len(cam.Retrieved))
+	}
+	time.Sleep(time.Second)
+	if st := g.get(ro.ID).Status; st != RetrievalWaiting {
+		t.Errorf("offline edge: status %s after a second, want %s", st, RetrievalWaiting)
+	}
+	g.startEdge()
+	ro = g.waitStatus(ro.ID, RetrievalReady, 60*time.Second)
+	g.checkItem(ro)
+}
+
+func searchCamera(t *testing.T, res SearchResult, cam string) CameraTimeline {
+	t.Helper()
+	for _, e := range res.Edges {
+		for _, c := range e.Cameras {
+			if e.ID == northID && c.ID == cam {
+				return c
+			}
+		}
+	}
+	t.Fatalf("search: no camera %s in %+v", cam, res)
+	return CameraTimeline{}
+}
+
+// ffprobeCheck: codec and resolution as stated, duration within one frame.
+func ffprobeCheck(t *testing.T, mp4 []byte, m *wire.ExportManifest) {
+	t.Helper()
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Log("ffprobe not installed; skipping its check")
+		return
+	}
+	p := filepath.Join(t.TempDir(), "v.mp4")
+	if err := os.WriteFile(p, mp4, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames,duration", "-of", "json", p).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	var pr struct {
+		Streams []struct {
+			Codec    string `json:"codec_name"`
+			Width    int    `json:"width"`
+			Height   int    `json:"height"`
+			Frames   string `json:"nb_read_frames"`
+			Duration string `json:"duration"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &pr); err != nil || len(pr.Streams) != 1 {
+		t.Fatalf("ffprobe output %s: %v", out, err)
+	}
+	st := pr.Streams[0]
+	d, _ := strconv.ParseFloat(st.Duration, 64)
+	frame := m.Duration.Seconds() / float64(m.Frames)
+	t.Logf("ffprobe: %s %dx%d, %s frames, %.3f s (manifest %d frames, %.3f s)", st.Codec, st.Width, st.Height, st.Frames, d, m.Frames, m.Duration.Seconds())
+	if st.Codec != "h264" || st.Width != m.Width || st.Height != m.Height || st.Frames != strconv.Itoa(m.Frames) {
+		t.Errorf("ffprobe: %+v, manifest %s %dx%d %d frames", st, m.Codec, m.Width, m.Height, m.Frames)
+	}
+	if math.Abs(d-m.Duration.Seconds()) > frame+1e-6 {
+		t.Errorf("ffprobe duration %.3f s, manifest %.3f s: more than one frame (%.3f s) apart", d, m.Duration.Seconds(), frame)
+	}
+}
+
+// Every role against every evidence endpoint, enforced by central.
+func TestEvidenceRoles(t *testing.T) {
+	s := startServer(t)
+	now := time.Now().UTC()
+	create := map[string]any{"case_number": "C-7", "reason": "test", "from": now.Add(-time.Minute), "to": now.Add(-30 * time.Second),
+		"cameras": []map[string]string{{"edge": northID, "camera": "gate-cam"}}}
+	// An existing request for the read endpoints (the edge is offline: it waits).
+	admin := signIn(t, s, "root", RoleAdmin)
+	resp, b := admin.do(http.MethodPost, "/api/v1/evidence/requests", create)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("admin create: %d %s", resp.StatusCode, b)
+	}
+	var r EvidenceRequest
+	_ = json.Unmarshal(b, &r)
+	if r.Status != RetrievalWaiting || r.Requester != "root" {
+		t.Errorf("created: %+v", r)
+	}
+	search := "/api/v1/evidence/search?from=" + url.QueryEscape(now.Add(-time.Hour).Format(time.RFC3339)) + "&to=" + url.QueryEscape(now.Format(time.RFC3339))
+	type call struct {
+		method, path string
+		body         any
+		ok           int
+	}
+	calls := []call{
+		{http.MethodGet, search, nil, http.StatusOK},
+		{http.MethodPost, "/api/v1/evidence/requests", create, http.StatusCreated},
+		{http.MethodGet, "/api/v1/evidence/requests", nil, http.StatusOK},
+		{http.MethodGet, "/api/v1/evidence/requests/" + r.ID, nil, http.StatusOK},
+		{http.MethodGet, "/api/v1/evidence/requests/" + r.ID + "/items/0/video.mp4", nil, http.StatusConflict}, // not fetched yet
+		{http.MethodGet, "/api/v1/evidence/requests/" + r.ID + "/bundle.zip", nil, http.StatusConflict},
+	}
+	allowed := map[string][]bool{ // per call above
+		RoleGuard:      {false, false, false, false, false, false},
+		RoleSupervisor: {true, false, false, false, false, false},
+		RolePolice:     {true, true, true, true, true, true},
+		RoleInstaller:  {false, false, false, false, false, false},
+		RoleAdmin:      {true, true, true, true, true, true},
+	}
+	for _, role := range Roles {
+		br := signIn(t, s, "u-"+strings.ReplaceAll(role, "_", "-"), role)
+		for i, c := range calls {
+			want := http.StatusForbidden
+			if allowed[role][i] {
+				want = c.ok
+			}
+			resp, b := br.do(c.method, c.path, c.body)
+			if resp.StatusCode != want {
+				t.Errorf("%s: %s %s: %d %s, want %d", role, c.method, c.path, resp.StatusCode, b, want)
+			}
+		}
+	}
+	for _, c := range calls {
+		req, _ := http.NewRequest(c.method, "http://"+s.Addr()+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("no session: %s %s: %d, want 401", c.method, c.path, resp.StatusCode)
+		}
+	}
+	// Bad requests name what is wrong.
+	for _, bad := range []map[string]any{
+		{"reason": "x", "from": now.Add(-time.Minute), "to": now, "cameras": create["cameras"]},
+		{"case_number": "C", "reason": "x", "from": now, "to": now.Add(-time.Minute), "cameras": create["cameras"]},
+		{"case_number": "C", "reason": "x", "from": now.Add(-3 * time.Hour), "to": now, "cameras": create["cameras"]},
+		{"case_number": "C", "reason": "x", "from": now.Add(-time.Minute), "to": now, "cameras": []map[string]string{{"edge": "nobody", "camera": "c"}}},
+	} {
+		if resp, b := admin.do(http.MethodPost, "/api/v1/evidence/requests", bad); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("bad request %v: %d %s", bad, resp.StatusCode, b)
+		}
+	}
+}
