@@ -73,6 +73,7 @@ var (
 		"POST /api/v1/users":                                 rolesAdmin,
 		"DELETE /api/v1/users/{name}":                        rolesAdmin,
 		"GET /admin/":                                        rolesAdmin,
+		"GET /api/v1/admin/backup":                           rolesAdmin,
 		// Evidence (evidence_api.go): supervisors may search; only liaisons and admins request and download.
 		"GET /api/v1/evidence/search":                               rolesEvidence,
 		"POST /api/v1/evidence/requests":                            rolesExport,

@@ -158,6 +158,7 @@ func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux.HandleFunc("POST /api/v1/users", s.handleAddUser)
 	mux.HandleFunc("DELETE /api/v1/users/{name}", s.handleDeleteUser)
 	mux.Handle("GET /admin/", adminHandler())
+	mux.HandleFunc("GET /api/v1/admin/backup", s.handleBackup)
 	mux.Handle("GET /", staticHandler())
 	return mux, s.withAuth(mux)
 }

@@ -1,0 +1,206 @@
+package central
+
+import (
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/internal/kv"
+)
+
+// A backup is a zip of central's data directory: "store.badger" is the
+// store in Badger's backup format (every key as of one instant, taken while
+// central runs), and every other file of the directory (the edge hub's TLS
+// key and certificate — which enrolled edges have pinned — keys, evidence
+// copies) is stored under "files/". Zip streams without knowing sizes in
+// advance, so a backup never needs scratch space on central's disk.
+const (
+	backupStore = "store.badger"
+	backupFiles = "files/"
+)
+
+// badgerFile reports whether name (a file in the data directory's top
+// level) is one of Badger's own, which the store's backup covers.
+func badgerFile(name string) bool {
+	switch name {
+	case "MANIFEST", "KEYREGISTRY", "DISCARD", "LOCK":
+		return true
+	}
+	ext := filepath.Ext(name)
+	return ext == ".sst" || ext == ".vlog" || ext == ".mem"
+}
+
+// WriteBackup writes a backup of the store db, kept in dataDir, to w.
+func WriteBackup(db *badger.DB, dataDir string, w io.Writer) error {
+	zw := zip.NewWriter(w)
+	now := time.Now().UTC()
+	f, err := zw.CreateHeader(&zip.FileHeader{Name: backupStore, Method: zip.Deflate, Modified: now})
+	if err != nil {
+		return err
+	}
+	if _, err := db.Backup(f, 0); err != nil {
+		return fmt.Errorf("central: backup: store: %w", err)
+	}
+	err = filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dataDir, p)
+		if err != nil || rel == "." || !d.Type().IsRegular() {
+			return err
+		}
+		if filepath.Dir(rel) == "." && badgerFile(rel) {
+			return nil
+		}
+		return addBackupFile(zw, p, backupFiles+filepath.ToSlash(rel))
+	})
+	if err != nil {
+		return fmt.Errorf("central: backup: %w", err)
+	}
+	return zw.Close()
+}
+
+func addBackupFile(zw *zip.Writer, src, name string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	h, err := zip.FileInfoHeader(st)
+	if err != nil {
+		return err
+	}
+	h.Name, h.Method = name, zip.Deflate
+	out, err := zw.CreateHeader(h)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	return err
+}
+
+// RestoreBackup recreates a data directory from the backup file src. The
+// directory must be empty or absent: a restore never merges into, or
+// overwrites, a store that is in use.
+func RestoreBackup(src, dataDir string) error {
+	zr, err := zip.OpenReader(src)
+	if err != nil {
+		return fmt.Errorf("central: restore: %s: %w", src, err)
+	}
+	defer zr.Close()
+	if ents, err := os.ReadDir(dataDir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("central: restore: %s is not empty; restore into a new directory and point data_dir at it", dataDir)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("central: restore: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("central: restore: %w", err)
+	}
+	var store *zip.File
+	for _, f := range zr.File {
+		switch {
+		case f.Name == backupStore:
+			store = f
+		case strings.HasPrefix(f.Name, backupFiles):
+			if err := restoreFile(f, dataDir); err != nil {
+				return fmt.Errorf("central: restore: %s: %w", f.Name, err)
+			}
+		default:
+			return fmt.Errorf("central: restore: %s: unexpected entry %q (not a Vigil central backup?)", src, f.Name)
+		}
+	}
+	if store == nil {
+		return fmt.Errorf("central: restore: %s holds no %s (not a Vigil central backup?)", src, backupStore)
+	}
+	db, err := kv.Open(kv.Options{Dir: dataDir, SyncWrites: true})
+	if err != nil {
+		return err
+	}
+	rc, err := store.Open()
+	if err != nil {
+		db.Close()
+		return err
+	}
+	defer rc.Close()
+	if err := db.Load(rc, 256); err != nil {
+		db.Close()
+		return fmt.Errorf("central: restore: store: %w", err)
+	}
+	return db.Close()
+}
+
+// restoreFile writes one files/ entry below dataDir, refusing names that
+// would land outside it.
+func restoreFile(f *zip.File, dataDir string) error {
+	rel := strings.TrimPrefix(f.Name, backupFiles)
+	if rel == "" || strings.HasSuffix(rel, "/") {
+		return nil // a directory entry
+	}
+	clean := path.Clean(rel)
+	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+		return errors.New("path leaves the data directory")
+	}
+	dst := filepath.Join(dataDir, filepath.FromSlash(clean))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.Mode().Perm()|0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, rc); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// handleBackup serves GET /api/v1/admin/backup (admin): a backup of the
+// running central, streamed.
+func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
+	name := "vigil-central-" + time.Now().UTC().Format("20060102T150405Z") + ".zip"
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	if err := WriteBackup(s.store.db, s.cfg.DataDir, w); err != nil {
+		// The status line is gone; a cut-off zip fails to open, and the
+		// log says why.
+		s.log.Error("backup failed", "err", err)
+		return
+	}
+	by := ""
+	if p := principalOf(r); p != nil {
+		by = p.Name
+	}
+	s.log.Info("backup written", "by", by)
+}
+
+// BackupStopped writes a backup of the data directory of a central that is
+// not running (Badger allows one process per store; a running central is
+// backed up through GET /api/v1/admin/backup instead).
+func BackupStopped(dataDir string, w io.Writer) error {
+	db, err := kv.Open(kv.Options{Dir: dataDir, SyncWrites: true})
+	if err != nil {
+		return fmt.Errorf("central: backup: %w (is central running? use GET /api/v1/admin/backup)", err)
+	}
+	defer db.Close()
+	return WriteBackup(db, dataDir, w)
+}
