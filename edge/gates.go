@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -31,9 +32,15 @@ import (
 const (
 	// snapshotTimeout bounds how long a gate alert waits for its cameras'
 	// pictures; a camera that is offline must not delay the alert.
-	snapshotTimeout = 400 * time.Millisecond
-	// prefetchTimeout bounds a picture asked for when the event arrived.
-	prefetchTimeout = 2 * time.Second
+	// pictureBudget: a gate alert waits for its cameras' pictures until
+	// this long after its event (at least minPictureWait); a picture that
+	// comes later follows as an update. With the 300 ms grant grace a
+	// forced door is queued for central within ~0.7 s however busy the
+	// cameras are.
+	pictureBudget  = 700 * time.Millisecond
+	minPictureWait = 100 * time.Millisecond
+	// prefetchTimeout bounds a request for a picture.
+	prefetchTimeout = 3 * time.Second
 	// lateEvent: an event older than this when its alert is raised (a
 	// controller that batched, a backlog after an outage) gets its
 	// pictures from the clip store at the event time, not the live view.
@@ -284,24 +291,30 @@ func pictured(c gates.Cause) bool {
 
 // raise queues a new gate alert with the first camera's picture, then pins
 // every camera's video around it and sends the other cameras' pictures as
-// updates of the alert (an alert carries one snapshot on the wire).
+// updates of the alert (an alert carries one snapshot on the wire). The
+// alert waits for pictures until pictureBudget after its event at most; a
+// picture that comes later follows as an update.
 func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 	gc := g.cfg[ga.Gate]
 	link := GateAlertLink{AlertID: a.ID, Gate: ga.Gate, Kind: a.Kind, Severity: a.Severity, Time: a.Time}
+	var p *prefetch
 	var shots []shot
 	if pictured(ga.Key) && len(gc.Cameras) > 0 {
-		shots = g.pictures(ctx, gc, ga.Time)
+		p = g.pictures(ctx, gc, ga.Time)
+		shots = p.snapshot()
 		for i, cam := range gc.Cameras {
 			ref := GateCameraRef{Camera: cam}
-			if s := shots[i]; s.err == nil && len(s.jpg) > 0 {
+			if s := shots[i]; s.ok() {
 				ref.Snapshot, ref.SnapshotTime = true, s.at.UTC()
 				if len(a.Snapshot) == 0 {
 					a.Snapshot, a.SnapshotTime = s.jpg, s.at.UTC()
 				}
-			} else {
+			} else if s.done {
 				g.snapFailures.WithLabelValues(cam).Inc()
 				ref.Error = fmt.Sprint(s.err)
 				g.n.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", ga.Gate, "camera", cam, "err", s.err)
+			} else {
+				ref.Error = "picture still coming"
 			}
 			link.Cameras = append(link.Cameras, ref)
 		}
@@ -316,28 +329,23 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 		if i > 0 {
 			ref.PinID = a.ID + "/" + ref.Camera
 		}
-		p, err := g.n.clips.Pin(ref.PinID, ref.Camera, a.Time, a.Kind)
+		pin, err := g.n.clips.Pin(ref.PinID, ref.Camera, a.Time, a.Kind)
 		if err != nil {
 			g.n.log.Warn("video for gate alert not pinned", "alert", a.ID, "camera", ref.Camera, "err", err)
 			ref.PinID = ""
 			continue
 		}
-		ref.ClipFrom, ref.ClipTo = p.From, p.To
-		ref.MP4 = fmt.Sprintf("/api/v1/recordings/%s/mp4?start=%s&duration=%s", ref.Camera, p.From.Format(time.RFC3339Nano), p.To.Sub(p.From))
+		ref.ClipFrom, ref.ClipTo = pin.From, pin.To
+		ref.MP4 = fmt.Sprintf("/api/v1/recordings/%s/mp4?start=%s&duration=%s", ref.Camera, pin.From.Format(time.RFC3339Nano), pin.To.Sub(pin.From))
 	}
-	sent := false
+	withAlert := len(a.Snapshot) > 0
+	late := false
 	for i, s := range shots {
-		if s.err != nil || len(s.jpg) == 0 {
-			continue
-		}
-		if !sent { // that one went with the alert
-			sent = true
-			continue
-		}
-		u := wire.AlertUpdate{ID: newAlertID(g.n.cfg.EdgeID, s.at), AlertID: a.ID, EdgeID: a.EdgeID, Time: a.Time,
-			Snapshot: s.jpg, SnapshotTime: s.at.UTC()}
-		if err := g.n.box.AppendUpdate(u, a.Severity); err != nil {
-			g.n.log.Error("picture of gate alert not stored", "alert", a.ID, "camera", gc.Cameras[i], "err", err)
+		switch {
+		case !s.done:
+			late = true
+		case s.ok() && (!withAlert || !bytes.Equal(s.jpg, a.Snapshot)):
+			g.sendPicture(a, gc.Cameras[i], s)
 		}
 	}
 	g.mu.Lock()
@@ -346,23 +354,81 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 		g.recent = g.recent[len(g.recent)-recentGateAlerts:]
 	}
 	g.mu.Unlock()
+	if late {
+		// A camera has not answered yet: its picture follows as an update
+		// when it does (the alert did not wait for it).
+		g.n.spawn(func() { g.followUp(a, gc, p, shots) })
+	}
+}
+
+// sendPicture queues a camera's picture as an update of alert a.
+func (g *gateSide) sendPicture(a wire.Alert, cam string, s shot) {
+	u := wire.AlertUpdate{ID: newAlertID(g.n.cfg.EdgeID, s.at), AlertID: a.ID, EdgeID: a.EdgeID, Time: a.Time,
+		Snapshot: s.jpg, SnapshotTime: s.at.UTC()}
+	if err := g.n.box.AppendUpdate(u, a.Severity); err != nil {
+		g.n.log.Error("picture of gate alert not stored", "alert", a.ID, "camera", cam, "err", err)
+	}
+}
+
+// followUp waits for the pictures an alert went without and sends them.
+func (g *gateSide) followUp(a wire.Alert, gc GateConfig, p *prefetch, before []shot) {
+	select {
+	case <-p.done:
+	case <-g.ctx.Done():
+		return
+	}
+	after := p.snapshot()
+	for i, s := range after {
+		if before[i].done {
+			continue
+		}
+		cam := gc.Cameras[i]
+		if !s.ok() {
+			g.snapFailures.WithLabelValues(cam).Inc()
+			g.n.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", a.Source, "camera", cam, "err", s.err)
+			continue
+		}
+		if len(a.Snapshot) == 0 { // the alert went without any picture: this is its first
+			g.n.log.Info("picture of gate alert sent after it", "alert", a.ID, "camera", cam, "after", time.Since(a.Time).Round(time.Millisecond))
+		}
+		g.sendPicture(a, cam, s)
+		g.mu.Lock()
+		for j := range g.recent {
+			if g.recent[j].AlertID == a.ID && i < len(g.recent[j].Cameras) {
+				ref := &g.recent[j].Cameras[i]
+				ref.Snapshot, ref.SnapshotTime, ref.Error = true, s.at.UTC(), ""
+			}
+		}
+		g.mu.Unlock()
+	}
 }
 
 // shot is one camera's picture for a gate alert.
 type shot struct {
-	jpg []byte
-	at  time.Time
-	err error
+	jpg  []byte
+	at   time.Time
+	err  error
+	done bool // the camera answered (with a picture or an error)
 }
 
-// prefetch is the gate's cameras' pictures, asked for the moment an event
-// that may raise an alert arrived: the picture is of the event instant,
-// not of the moment the machine decided (a forced door waits out the
-// grant grace first), and a busy camera has had that time to answer.
+func (s shot) ok() bool { return s.done && s.err == nil && len(s.jpg) > 0 }
+
+// prefetch is a request for the gate's cameras' pictures, made the moment
+// an event that may raise an alert arrived: the picture is of the event
+// instant, not of the moment the machine decided (a forced door waits out
+// the grant grace first), and a busy camera has had that time to answer.
 type prefetch struct {
 	evTime time.Time
-	done   chan struct{}
+	done   chan struct{} // closed when every camera has answered
+	mu     sync.Mutex
 	shots  []shot
+}
+
+// snapshot copies the answers so far.
+func (p *prefetch) snapshot() []shot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.shots)
 }
 
 // prefetchKinds are the events whose alert shows the gate.
@@ -378,7 +444,7 @@ func (g *gateSide) submit(ctx context.Context, ev gates.Event) error {
 	if !prefetchKinds[ev.Kind] || ev.Initial || len(gc.Cameras) == 0 || time.Since(ev.Time) > lateEvent {
 		return nil
 	}
-	p := &prefetch{evTime: ev.Time.UTC(), done: make(chan struct{}), shots: make([]shot, len(gc.Cameras))}
+	p := g.take(gc, ev.Time)
 	g.shotMu.Lock()
 	list := append(g.shots[ev.Gate], p)
 	if len(list) > 8 {
@@ -386,18 +452,18 @@ func (g *gateSide) submit(ctx context.Context, ev gates.Event) error {
 	}
 	g.shots[ev.Gate] = list
 	g.shotMu.Unlock()
-	go func() {
-		defer close(p.done)
-		sctx, cancel := context.WithTimeout(g.ctx, prefetchTimeout)
-		defer cancel()
-		p.shots = g.take(sctx, gc, ev.Time)
-	}()
 	return nil
 }
 
-// pictures returns the gate's cameras' pictures for an alert at evTime:
-// those taken when its event arrived, else taken now.
-func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time) []shot {
+// pictures returns the request for an alert's pictures, having waited
+// for them until pictureBudget after the event (at least minPictureWait):
+// the one made when its event arrived, else one made now. A request that
+// failed early (a camera busy, or this box stalled) is made once more.
+func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time) *prefetch {
+	deadline := evTime.Add(pictureBudget)
+	if min := time.Now().Add(minPictureWait); deadline.Before(min) {
+		deadline = min
+	}
 	var p *prefetch
 	g.shotMu.Lock()
 	for _, c := range g.shots[gc.ID] {
@@ -406,47 +472,88 @@ func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time
 		}
 	}
 	g.shotMu.Unlock()
-	if p != nil {
+	if p == nil {
+		p = g.take(gc, evTime)
+	}
+	wait := func(p *prefetch) bool {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
 		select {
 		case <-p.done:
-			if ok := slices.IndexFunc(p.shots, func(s shot) bool { return s.err != nil }) < 0; ok {
-				return p.shots
-			}
-			// A camera did not answer in time (it was busy, or this box
-			// stalled): ask once more, briefly, and keep what came.
-			sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
-			defer cancel()
-			again := g.take(sctx, gc, evTime)
-			out := slices.Clone(p.shots)
-			for i := range out {
-				if out[i].err != nil {
-					out[i] = again[i]
-				}
-			}
-			return out
-		case <-time.After(snapshotTimeout):
-			// still waiting for a camera: do not hold the alert longer
+			return true
+		case <-t.C:
 		case <-ctx.Done():
 		}
+		return false
 	}
-	sctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
-	defer cancel()
-	return g.take(sctx, gc, evTime)
+	if !wait(p) {
+		return p
+	}
+	if slices.IndexFunc(p.snapshot(), func(s shot) bool { return !s.ok() }) < 0 || time.Until(deadline) < 50*time.Millisecond {
+		return p
+	}
+	again := g.take(gc, evTime)
+	wait(again)
+	// Keep the first request's pictures, fill in from the second.
+	first, second := p.snapshot(), again.snapshot()
+	merged := &prefetch{evTime: p.evTime, done: again.done, shots: first}
+	for i := range merged.shots {
+		if !first[i].ok() {
+			merged.shots[i] = second[i]
+		}
+	}
+	// Answers the second request gives after this are seen by followUp
+	// through merged.done; it reads again's results then.
+	if !isClosed(again.done) {
+		merged.done = make(chan struct{})
+		go func() {
+			<-again.done
+			late := again.snapshot()
+			merged.mu.Lock()
+			for i := range merged.shots {
+				if !merged.shots[i].done {
+					merged.shots[i] = late[i]
+				}
+			}
+			merged.mu.Unlock()
+			close(merged.done)
+		}()
+	}
+	return merged
 }
 
-// take asks every camera of the gate for its picture at once.
-func (g *gateSide) take(ctx context.Context, gc GateConfig, evTime time.Time) []shot {
-	shots := make([]shot, len(gc.Cameras))
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// take asks every camera of the gate for its picture at once; each answer
+// is recorded as it comes, done is closed after the last (prefetchTimeout
+// at most).
+func (g *gateSide) take(gc GateConfig, evTime time.Time) *prefetch {
+	p := &prefetch{evTime: evTime.UTC(), done: make(chan struct{}), shots: make([]shot, len(gc.Cameras))}
+	ctx, cancel := context.WithTimeout(g.ctx, prefetchTimeout)
 	var wg sync.WaitGroup
 	for i, cam := range gc.Cameras {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			shots[i].jpg, shots[i].at, shots[i].err = g.snapshot(ctx, cam, evTime)
+			jpg, at, err := g.snapshot(ctx, cam, evTime)
+			p.mu.Lock()
+			p.shots[i] = shot{jpg: jpg, at: at, err: err, done: true}
+			p.mu.Unlock()
 		}()
 	}
-	wg.Wait()
-	return shots
+	go func() {
+		wg.Wait()
+		cancel()
+		close(p.done)
+	}()
+	return p
 }
 
 // snapshot is the camera's picture at the event: the live picture for a
