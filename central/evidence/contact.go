@@ -1,0 +1,190 @@
+package evidence
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/vigil-perimeter/vigil/streams/av"
+)
+
+// ContactOptions shapes a contact sheet.
+type ContactOptions struct {
+	Columns, Rows int // default 4 × 3
+	TileWidth     int // pixels, default 320
+	Quality       int // JPEG, default 85
+}
+
+func (o ContactOptions) withDefaults() ContactOptions {
+	if o.Columns <= 0 {
+		o.Columns = 4
+	}
+	if o.Rows <= 0 {
+		o.Rows = 3
+	}
+	if o.TileWidth <= 0 {
+		o.TileWidth = 320
+	}
+	if o.Quality <= 0 {
+		o.Quality = 85
+	}
+	return o
+}
+
+// ContactSheet makes a JPEG grid of Columns×Rows pictures taken evenly
+// over the MP4 at path (the middle of each slice), each with its UTC time
+// burned in (start + the frame's presentation time), under a title line.
+// Only the GOP up to each picture is decoded; the file is read once.
+func ContactSheet(path string, start time.Time, title string, o ContactOptions) ([]byte, error) {
+	o = o.withDefaults()
+	f, err := av.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info := f.Info()
+	if info.Duration <= 0 {
+		return nil, fmt.Errorf("evidence: contact sheet of %s: unknown duration", path)
+	}
+	n := o.Columns * o.Rows
+	targets := make([]time.Duration, n)
+	for i := range n {
+		targets[i] = time.Duration((float64(i) + 0.5) * float64(info.Duration) / float64(n))
+	}
+	var shots []tile
+	var gop []av.Packet
+	next := 0
+	grab := func() error {
+		dec, err := av.NewDecoder(info.Codec)
+		if err != nil {
+			return err
+		}
+		defer dec.Close()
+		got := false
+		for _, p := range gop {
+			ok, _ := dec.Decode(p.AU) // a damaged frame still gives the best picture there is
+			got = got || ok
+		}
+		for {
+			ok, _ := dec.Drain()
+			if !ok {
+				break
+			}
+			got = true
+		}
+		if !got {
+			return fmt.Errorf("evidence: contact sheet of %s: no picture at %v", path, gop[len(gop)-1].PTS)
+		}
+		jpg, err := dec.JPEG(o.TileWidth, 90)
+		if err != nil {
+			return err
+		}
+		shots = append(shots, tile{jpg: jpg, at: start.Add(gop[len(gop)-1].PTS)})
+		return nil
+	}
+	for next < n {
+		p, err := f.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.Key {
+			gop = gop[:0]
+		}
+		if len(gop) == 0 && !p.Key {
+			continue // before the first keyframe
+		}
+		gop = append(gop, p)
+		if p.PTS >= targets[next] {
+			if err := grab(); err != nil {
+				return nil, err
+			}
+			for next < n && targets[next] <= p.PTS {
+				next++
+			}
+		}
+	}
+	if len(shots) == 0 && len(gop) > 0 {
+		if err := grab(); err != nil {
+			return nil, err
+		}
+	}
+	if len(shots) == 0 {
+		return nil, fmt.Errorf("evidence: contact sheet of %s: no decodable video", path)
+	}
+	return compose(shots, title, o)
+}
+
+type tile struct {
+	jpg []byte
+	at  time.Time
+}
+
+// compose lays the tiles out in a grid under a title bar and burns each
+// tile's UTC time into its lower edge.
+func compose(tiles []tile, title string, o ContactOptions) ([]byte, error) {
+	first, err := gocv.IMDecode(tiles[0].jpg, gocv.IMReadColor)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: contact sheet: %w", err)
+	}
+	tw, th := first.Cols(), first.Rows()
+	first.Close()
+	if tw == 0 || th == 0 {
+		return nil, errors.New("evidence: contact sheet: empty picture")
+	}
+	const bar, gap = 36, 4
+	W := o.Columns*tw + (o.Columns+1)*gap
+	H := bar + o.Rows*th + (o.Rows+1)*gap
+	sheet := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(32, 32, 32, 0), H, W, gocv.MatTypeCV8UC3)
+	defer sheet.Close()
+	white, black := color.RGBA{255, 255, 255, 0}, color.RGBA{0, 0, 0, 0}
+	gocv.PutText(&sheet, title, image.Pt(gap+4, bar-12), gocv.FontHersheySimplex, 0.6, white, 1)
+	scale := 0.45 * float64(tw) / 320
+	for i, t := range tiles {
+		if i >= o.Columns*o.Rows {
+			break
+		}
+		x := gap + (i%o.Columns)*(tw+gap)
+		y := bar + gap + (i/o.Columns)*(th+gap)
+		if err := placeTile(&sheet, t.jpg, image.Rect(x, y, x+tw, y+th)); err != nil {
+			return nil, err
+		}
+		label := t.at.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
+		size := gocv.GetTextSize(label, gocv.FontHersheySimplex, scale, 1)
+		lh := size.Y + 8
+		gocv.Rectangle(&sheet, image.Rect(x, y+th-lh, x+min(tw, size.X+8), y+th), black, -1)
+		gocv.PutText(&sheet, label, image.Pt(x+4, y+th-5), gocv.FontHersheySimplex, scale, white, 1)
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, sheet, []int{gocv.IMWriteJpegQuality, o.Quality})
+	if err != nil {
+		return nil, fmt.Errorf("evidence: contact sheet: %w", err)
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...), nil
+}
+
+func placeTile(sheet *gocv.Mat, jpg []byte, r image.Rectangle) error {
+	m, err := gocv.IMDecode(jpg, gocv.IMReadColor)
+	if err != nil {
+		return fmt.Errorf("evidence: contact sheet: %w", err)
+	}
+	defer m.Close()
+	if m.Empty() {
+		return errors.New("evidence: contact sheet: undecodable picture")
+	}
+	if m.Cols() != r.Dx() || m.Rows() != r.Dy() {
+		// The picture size changed within the clip.
+		gocv.Resize(m, &m, r.Size(), 0, 0, gocv.InterpolationArea)
+	}
+	dst := sheet.Region(r)
+	defer dst.Close()
+	m.CopyTo(&dst)
+	return nil
+}

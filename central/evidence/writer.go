@@ -1,0 +1,367 @@
+package evidence
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/central/audit"
+)
+
+// Request is everything a bundle states. Central fills it from the
+// liaison's request, its store and the retrieved video.
+type Request struct {
+	BundleID   string // default: 16 random hex digits
+	CaseNumber string
+	Requester  audit.Actor
+	Reason     string
+	ExportedAt time.Time // default: now
+	Software   string    // e.g. "vigil 0.1.0"
+	Key        ed25519.PrivateKey
+	Cameras    []Camera
+	// Custody is the chain of custody: a slice of the audit log as
+	// written by audit.Log.Export. It must verify on its own.
+	Custody []byte
+	Contact ContactOptions
+	// Extra is copied into the manifest as is (small JSON values).
+	Extra map[string]json.RawMessage
+}
+
+// Camera is one camera's video and what is known about it.
+type Camera struct {
+	SiteID, SiteName         string
+	EntranceID, EntranceName string
+	CameraID, CameraName     string
+	EdgeID                   string
+	Requested                Range
+	Actual                   Range // of the video in VideoPath, as the edge exported it
+	ClockOffset              time.Duration
+	ClockSource              string
+	// Codec ("h264"/"h265"), Width and Height: checked against the MP4
+	// when set, taken from it when zero.
+	Codec         string
+	Width, Height int
+	// VideoPath is the original MP4 as retrieved from the edge; it is
+	// copied into the bundle byte for byte.
+	VideoPath  string
+	Alerts     []json.RawMessage
+	GateEvents []json.RawMessage
+}
+
+// memberHeader is the one zip header every member gets: stored (video
+// does not compress and stays seekable in the zip), the export time as
+// modification time. Verify rebuilds the zip from the same headers.
+func memberHeader(name string, modified time.Time) *zip.FileHeader {
+	return &zip.FileHeader{Name: name, Method: zip.Store, Modified: modified.UTC().Truncate(time.Second)}
+}
+
+type prepared struct {
+	cam   Camera
+	man   CameraManifest
+	size  int64
+	sheet chan sheetResult
+}
+
+type sheetResult struct {
+	jpg []byte
+	err error
+}
+
+// Build writes the bundle for req to w as a zip, streaming each video
+// from its file, and returns the manifest it signed. Contact sheets are
+// made while the videos are copied.
+func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
+	if len(req.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("evidence: no evidence key")
+	}
+	if req.BundleID == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		req.BundleID = hex.EncodeToString(b[:])
+	}
+	if req.ExportedAt.IsZero() {
+		req.ExportedAt = time.Now()
+	}
+	pub := req.Key.Public().(ed25519.PublicKey)
+	m := &Manifest{
+		Format: Format, BundleID: req.BundleID, CaseNumber: req.CaseNumber, Requester: req.Requester,
+		Reason: req.Reason, ExportedAt: req.ExportedAt.UTC().Round(0), Software: req.Software,
+		SigningKey: FormatPublicKey(pub), SigningKeyFingerprint: Fingerprint(pub), Extra: req.Extra,
+	}
+	custody, err := audit.VerifyExport(bytes.NewReader(req.Custody))
+	if err != nil {
+		return nil, fmt.Errorf("evidence: custody: %w", err)
+	}
+	m.Custody = CustodyManifest{File: CustodyName, FirstSeq: custody.First, LastSeq: custody.Last,
+		Entries: custody.Entries, Prev: custody.Prev, Head: custody.Head}
+
+	preps := make([]*prepared, len(req.Cameras))
+	names := map[string]bool{}
+	for i, c := range req.Cameras {
+		p, err := prepare(c)
+		if err != nil {
+			return nil, err
+		}
+		base := safeName(c.CameraID)
+		for n := 2; names[base]; n++ {
+			base = fmt.Sprintf("%s-%d", safeName(c.CameraID), n)
+		}
+		names[base] = true
+		p.man.Video, p.man.ContactSheet = "video/"+base+".mp4", "contact/"+base+".jpg"
+		preps[i] = p
+		m.Cameras = append(m.Cameras, p.man)
+	}
+	// The manifest is checked before any byte is written: a request that
+	// would make an inconsistent bundle fails here.
+	for _, p := range preps {
+		m.Files = append(m.Files, FileEntry{Name: p.man.Video}, FileEntry{Name: p.man.ContactSheet})
+	}
+	m.Files = append(m.Files, FileEntry{Name: CustodyName}, FileEntry{Name: ReadmeName})
+	for i := range m.Files {
+		m.Files[i].SHA256 = zeroHash
+	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("evidence: %w", err)
+	}
+	m.Files = m.Files[:0]
+
+	// Contact sheets decode in the background, bounded by the CPUs.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, p := range preps {
+		p.sheet = make(chan sheetResult, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				p.sheet <- sheetResult{err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			title := fmt.Sprintf("%s / %s / %s  —  %s .. %s UTC", p.man.SiteName, p.man.EntranceName, p.man.CameraName,
+				p.man.Actual.Start.Format("2006-01-02 15:04:05"), p.man.Actual.End.Format("15:04:05"))
+			jpg, err := ContactSheet(p.cam.VideoPath, p.man.Actual.Start, asciiTitle(title), req.Contact)
+			p.sheet <- sheetResult{jpg, err}
+		}()
+	}
+
+	zw := zip.NewWriter(w)
+	add := func(name string, src io.Reader) error {
+		fw, err := zw.CreateHeader(memberHeader(name, m.ExportedAt))
+		if err != nil {
+			return fmt.Errorf("evidence: write %s: %w", name, err)
+		}
+		h := sha256.New()
+		n, err := copyHashing(ctx, fw, h, src)
+		if err != nil {
+			return fmt.Errorf("evidence: write %s: %w", name, err)
+		}
+		m.Files = append(m.Files, FileEntry{Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+		return nil
+	}
+	for _, p := range preps {
+		f, err := os.Open(p.cam.VideoPath)
+		if err != nil {
+			return nil, fmt.Errorf("evidence: %w", err)
+		}
+		err = add(p.man.Video, f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		if got := m.Files[len(m.Files)-1].Size; got != p.size {
+			return nil, fmt.Errorf("evidence: %s changed while it was copied (%d bytes, then %d)", p.cam.VideoPath, p.size, got)
+		}
+	}
+	for _, p := range preps {
+		var res sheetResult
+		select {
+		case res = <-p.sheet:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if res.err != nil {
+			return nil, fmt.Errorf("evidence: contact sheet of %s: %w", p.man.CameraID, res.err)
+		}
+		if err := add(p.man.ContactSheet, bytes.NewReader(res.jpg)); err != nil {
+			return nil, err
+		}
+	}
+	if err := add(CustodyName, bytes.NewReader(req.Custody)); err != nil {
+		return nil, err
+	}
+	if err := add(ReadmeName, bytes.NewReader(readme(m))); err != nil {
+		return nil, err
+	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("evidence: %w", err)
+	}
+	mj, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("evidence: manifest: %w", err)
+	}
+	mj = append(mj, '\n')
+	sig := ed25519.Sign(req.Key, mj)
+	for _, part := range []struct {
+		name string
+		b    []byte
+	}{{ManifestName, mj}, {SignatureName, sig}} {
+		fw, err := zw.CreateHeader(memberHeader(part.name, m.ExportedAt))
+		if err == nil {
+			_, err = fw.Write(part.b)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("evidence: write %s: %w", part.name, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("evidence: write zip: %w", err)
+	}
+	return m, nil
+}
+
+const zeroHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// prepare reads the MP4's index and fills the camera's manifest entry,
+// checking what the caller said against the file.
+func prepare(c Camera) (*prepared, error) {
+	f, err := os.Open(c.VideoPath)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: camera %s: %w", c.CameraID, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("evidence: camera %s: %w", c.CameraID, err)
+	}
+	info, err := ProbeMP4(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("evidence: camera %s: %s: %w", c.CameraID, c.VideoPath, err)
+	}
+	bad := func(what string, a ...any) error {
+		return fmt.Errorf("evidence: camera %s: %s: %s", c.CameraID, c.VideoPath, fmt.Sprintf(what, a...))
+	}
+	if c.Codec != "" && c.Codec != info.Codec {
+		return nil, bad("codec %s, the request says %s", info.Codec, c.Codec)
+	}
+	if (c.Width != 0 && c.Width != info.Width) || (c.Height != 0 && c.Height != info.Height) {
+		return nil, bad("%dx%d, the request says %dx%d", info.Width, info.Height, c.Width, c.Height)
+	}
+	act := Range{Start: c.Actual.Start.UTC().Round(0), End: c.Actual.End.UTC().Round(0)}
+	if d := absDur(info.Duration - act.Duration()); d > max(info.FrameDuration(), time.Millisecond) {
+		return nil, bad("the video lasts %v but the actual range %s..%s is %v", info.Duration, ts(act.Start), ts(act.End), act.Duration())
+	}
+	man := CameraManifest{
+		SiteID: c.SiteID, SiteName: c.SiteName, EntranceID: c.EntranceID, EntranceName: c.EntranceName,
+		CameraID: c.CameraID, CameraName: c.CameraName, EdgeID: c.EdgeID,
+		Requested:       Range{Start: c.Requested.Start.UTC().Round(0), End: c.Requested.End.UTC().Round(0)},
+		Actual:          act,
+		DurationSeconds: act.Duration().Seconds(),
+		Frames:          info.Frames,
+		ClockOffsetMS:   float64(c.ClockOffset) / float64(time.Millisecond),
+		ClockSource:     c.ClockSource,
+		Codec:           info.Codec, Width: info.Width, Height: info.Height,
+		Alerts: c.Alerts, GateEvents: c.GateEvents,
+	}
+	if man.Alerts == nil {
+		man.Alerts = []json.RawMessage{}
+	}
+	if man.GateEvents == nil {
+		man.GateEvents = []json.RawMessage{}
+	}
+	return &prepared{cam: c, man: man, size: st.Size()}, nil
+}
+
+const copyBuf = 1 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+
+// copyHashing copies src to dst, hashing what passes, and stops when ctx
+// ends. Hashing runs beside the write (CRC-32 and the output) so that a
+// 2-core box uses both: SHA-256 is the slowest step.
+func copyHashing(ctx context.Context, dst io.Writer, h hash.Hash, src io.Reader) (int64, error) {
+	bufs := [2]*[]byte{bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)}
+	defer bufPool.Put(bufs[0])
+	defer bufPool.Put(bufs[1])
+	work := make(chan []byte)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range work {
+			h.Write(b)
+			done <- struct{}{}
+		}
+	}()
+	var n int64
+	var err error
+	pending := false
+	for i := 0; ; i++ {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		buf := *bufs[i%2]
+		var k int
+		k, err = io.ReadFull(src, buf)
+		if k > 0 {
+			// Hash this chunk while it is written; the other buffer's hash
+			// (the previous chunk) must be finished before it is reused.
+			if pending {
+				<-done
+			}
+			work <- buf[:k]
+			pending = true
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				err = werr
+				break
+			}
+			n += int64(k)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = nil
+			break
+		}
+		if err != nil {
+			break
+		}
+	}
+	if pending {
+		<-done
+	}
+	close(work)
+	<-done
+	return n, err
+}
+
+// asciiTitle replaces what OpenCV's Hershey fonts cannot draw.
+func asciiTitle(s string) string {
+	b := []byte{}
+	for _, r := range s {
+		switch {
+		case r == '—':
+			b = append(b, '-')
+		case r >= 32 && r < 127:
+			b = append(b, byte(r))
+		default:
+			b = append(b, '?')
+		}
+	}
+	return string(b)
+}
