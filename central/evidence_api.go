@@ -1,6 +1,7 @@
 package central
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -199,4 +200,84 @@ func (s *Server) audit(r *http.Request, action, target string, details map[strin
 		user, role = p.Name, p.Role
 	}
 	s.log.Info("audit", "action", action, "target", target, "user", user, "role", role, "details", details)
+}
+
+// bundleCamera is what the bundle writer (central/evidence) needs for one
+// retrieved camera; its fields match evidence.Camera one for one, except
+// that ClockOffset here is central minus edge (the wire's convention) and
+// evidence.Camera's is edge minus central: negate it.
+type bundleCamera struct {
+	SiteID, SiteName         string
+	EntranceID, EntranceName string
+	CameraID, CameraName     string
+	EdgeID                   string
+	RequestedStart           time.Time
+	RequestedEnd             time.Time
+	ActualStart, ActualEnd   time.Time
+	ClockOffset              time.Duration // central − edge, as the edge measured it
+	ClockOffsetSource        string
+	Codec                    string
+	Width, Height            int
+	Frames                   int
+	SHA256                   string
+	VideoPath                string            // absolute path of the verified MP4
+	Alerts                   []json.RawMessage // Record JSON with its workflow history
+	GateEvents               []json.RawMessage // StoredEvent JSON
+}
+
+// bundleCameras gathers a ready request's cameras for its bundle: the
+// verified video, the manifest facts the edge stated, and the alerts and
+// gate events of the edge in the actual range with their workflow.
+func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
+	tree := &siteTree{nodes: map[string]*siteNode{}}
+	if s.cfg.Township != nil {
+		tree, _ = buildSiteTree(s.cfg.Township)
+	}
+	var out []bundleCamera
+	for _, it := range req.Items {
+		if it.Status != RetrievalReady || it.Export == nil {
+			return nil, errors.New("evidence: " + it.Edge + "/" + it.Camera + " is not retrieved (" + it.Status + ")")
+		}
+		m := it.Export
+		c := bundleCamera{EntranceID: it.SiteID, CameraID: it.Camera, CameraName: it.Camera, EdgeID: it.Edge,
+			RequestedStart: req.From, RequestedEnd: req.To, ActualStart: m.Start, ActualEnd: m.End,
+			ClockOffset: time.Duration(m.ClockOffsetMS) * time.Millisecond, ClockOffsetSource: m.ClockOffsetSource,
+			Codec: strings.ToLower(m.Codec), Width: m.Width, Height: m.Height, Frames: m.Frames, SHA256: it.SHA256,
+			VideoPath: filepath.Join(s.cfg.DataDir, it.File), Alerts: []json.RawMessage{}, GateEvents: []json.RawMessage{}}
+		if n := tree.nodes[it.SiteID]; n != nil {
+			c.EntranceName = n.Name
+			for _, d := range n.Cameras {
+				if d.ID == it.Camera && d.Name != "" {
+					c.CameraName = d.Name
+				}
+			}
+			// The site is the entrance's village.
+			for p := tree.nodes[n.Parent]; p != nil; p = tree.nodes[p.Parent] {
+				if p.Level == LevelVillage {
+					c.SiteID, c.SiteName = p.ID, p.Name
+				}
+			}
+		}
+		if c.SiteID == "" {
+			c.SiteID = it.SiteID
+		}
+		alerts, err := s.searchAlerts(EdgeStatus{ID: it.Edge, SiteID: it.SiteID}, m.Start, m.End)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range alerts {
+			b, _ := json.Marshal(a)
+			c.Alerts = append(c.Alerts, b)
+		}
+		events, _, err := s.store.Events(EventQuery{From: m.Start, To: m.End, Edge: it.Edge, Limit: maxSearchEvents})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range events {
+			b, _ := json.Marshal(e)
+			c.GateEvents = append(c.GateEvents, b)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

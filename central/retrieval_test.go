@@ -336,6 +336,16 @@ func TestEvidenceRetrievalEndToEnd(t *testing.T) {
 		t.Errorf("released pins %v, want the retrieval's and the alert's (%s)", rel, alert.ID)
 	}
 
+	// What the bundle writer gets: the verified file, the edge's facts, the alert with its workflow.
+	bc, err := s.bundleCameras(g.get(r.ID))
+	if err != nil || len(bc) != 1 {
+		t.Fatalf("bundle cameras: %v %v", bc, err)
+	}
+	if onDisk, err := os.ReadFile(bc[0].VideoPath); err != nil || sha(onDisk) != bc[0].SHA256 || bc[0].Codec != "h264" ||
+		!slices.ContainsFunc(bc[0].Alerts, func(a json.RawMessage) bool { return strings.Contains(string(a), alert.ID) }) {
+		t.Errorf("bundle cameras: %+v (%v)", bc[0], err)
+	}
+
 	// 3. A chunk corrupted in transit is detected and fetched again.
 	g.faults.mu.Lock()
 	g.faults.corrupt["CASE-CORRUPT"] = 1
