@@ -32,6 +32,7 @@ commands:
   sim camera  serve video files as live RTSP cameras
   sim gate    play gate and sensor scenarios against an edge (webhook, MQTT)
   analyze     run the edge's motion and tamper analysis over a video file
+  evidence    verify an evidence bundle offline; print the evidence public key
   provision   installer's steps for scripts: probe, discover, zone, selftest, reopen
   version     print the version
 
@@ -63,6 +64,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	case "edge":
 		err = runEdgeCommand(ctx, args[1:], stdout, stderr)
+	case "evidence":
+		err = runEvidence(ctx, args[1:], stdout, stderr)
 	case "analyze":
 		err = runAnalyze(ctx, args[1:], stdout, stderr)
 	case "provision":
