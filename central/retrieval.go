@@ -83,7 +83,8 @@ type EvidenceRequest struct {
 	CreatedAt     time.Time       `json:"created_at"`
 	From          time.Time       `json:"from"`
 	To            time.Time       `json:"to"`
-	Status        string          `json:"status"` // of the items together
+	Status        string          `json:"status"`  // of the items together
+	Percent       int             `json:"percent"` // mean of the items' percentages
 	Items         []RetrievalItem `json:"items"`
 	UpdatedAt     time.Time       `json:"updated_at"`
 }
@@ -147,6 +148,13 @@ func (r *EvidenceRequest) overall() string {
 // view is the request as the API shows it: without the chunk hashes.
 func (r EvidenceRequest) view() EvidenceRequest {
 	r.Items = append([]RetrievalItem(nil), r.Items...)
+	sum := 0
+	for _, it := range r.Items {
+		sum += it.Percent
+	}
+	if len(r.Items) > 0 {
+		r.Percent = sum / len(r.Items)
+	}
 	for i := range r.Items {
 		if e := r.Items[i].Export; e != nil {
 			c := *e
