@@ -39,7 +39,7 @@ func (o ContactOptions) withDefaults() ContactOptions {
 // ContactSheet makes a JPEG grid of Columns×Rows pictures taken evenly
 // over the MP4 at path (the middle of each slice), each with its UTC time
 // burned in (start + the frame's presentation time), under a title line.
-// Only the GOP up to each picture is decoded; the file is read once.
+// Mostly keyframes are decoded (see below); the file is read once.
 func ContactSheet(path string, start time.Time, title string, o ContactOptions) ([]byte, error) {
 	o = o.withDefaults()
 	f, err := av.OpenFile(path)
@@ -102,7 +102,10 @@ func ContactSheet(path string, start time.Time, title string, o ContactOptions) 
 			continue // before the first keyframe
 		}
 		gop = append(gop, p)
-		if p.PTS >= targets[next] {
+		// A target is shown by the first keyframe at or after it (one
+		// decode); only when the next target comes first is the GOP so far
+		// decoded up to this frame.
+		if p.PTS >= targets[next] && (p.Key || (next+1 < n && p.PTS >= targets[next+1])) {
 			if err := grab(); err != nil {
 				return nil, err
 			}
@@ -111,7 +114,7 @@ func ContactSheet(path string, start time.Time, title string, o ContactOptions) 
 			}
 		}
 	}
-	if len(shots) == 0 && len(gop) > 0 {
+	if next < n && len(gop) > 0 && (len(shots) == 0 || gop[len(gop)-1].PTS >= targets[next]) {
 		if err := grab(); err != nil {
 			return nil, err
 		}
