@@ -46,6 +46,8 @@ bench: deps
 	$(GO) build -o bin/bench-streams ./bench/streams
 	bin/bench-streams
 	$(GO) run ./bench/clips
+	$(GO) test -run '^$$' -bench Build ./central/evidence
+	$(GO) run ./bench/evidence
 	$(GO) build -o bin/bench-central ./bench/central && bin/bench-central
 
 # Motion evaluation on real footage with ground truth: the edge's default
