@@ -1,8 +1,13 @@
 package central
 
 import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +16,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vigil-perimeter/vigil/central/audit"
+	"github.com/vigil-perimeter/vigil/central/evidence"
 )
 
 // Evidence API (roles in auth.go's routeRoles):
@@ -178,8 +186,13 @@ func (s *Server) handleEvidenceVideo(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleEvidenceBundle serves GET /api/v1/evidence/requests/{id}/bundle.zip.
-// The bundle writer (central/evidence) is not wired yet: see the report
-// of the retrieval work for the call it needs.
+// It answers 501 until the server holds central's evidence key and audit
+// log; then, in place of the 501 (after the audit entry for the download,
+// so the custody includes it):
+//
+//	w.Header().Set("Content-Type", "application/zip")
+//	w.Header().Set("Content-Disposition", `attachment; filename="`+req.ID+`.zip"`)
+//	if _, err := s.buildBundle(r.Context(), w, req, s.evidenceKey, s.auditLog); err != nil { ... }
 func (s *Server) handleEvidenceBundle(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.evidenceRequest(w, r)
 	if !ok {
@@ -216,6 +229,7 @@ type bundleCamera struct {
 	ActualStart, ActualEnd   time.Time
 	ClockOffset              time.Duration // central − edge, as the edge measured it
 	ClockOffsetSource        string
+	TimeSource               string // rtcp or arrival
 	Codec                    string
 	Width, Height            int
 	Frames                   int
@@ -241,7 +255,7 @@ func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 		m := it.Export
 		c := bundleCamera{EntranceID: it.SiteID, CameraID: it.Camera, CameraName: it.Camera, EdgeID: it.Edge,
 			RequestedStart: req.From, RequestedEnd: req.To, ActualStart: m.Start, ActualEnd: m.End,
-			ClockOffset: time.Duration(m.ClockOffsetMS) * time.Millisecond, ClockOffsetSource: m.ClockOffsetSource,
+			ClockOffset: time.Duration(m.ClockOffsetMS) * time.Millisecond, ClockOffsetSource: m.ClockOffsetSource, TimeSource: m.TimeSource,
 			Codec: strings.ToLower(m.Codec), Width: m.Width, Height: m.Height, Frames: m.Frames, SHA256: it.SHA256,
 			VideoPath: filepath.Join(s.cfg.DataDir, it.File), Alerts: []json.RawMessage{}, GateEvents: []json.RawMessage{}}
 		if n := tree.nodes[it.SiteID]; n != nil {
@@ -268,6 +282,12 @@ func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 		for _, a := range alerts {
 			b, _ := json.Marshal(a)
 			c.Alerts = append(c.Alerts, b)
+			if c.TimeSource == "" && a.Source == it.Camera {
+				c.TimeSource = a.TimeSource
+			}
+		}
+		if c.TimeSource == "" {
+			c.TimeSource = "arrival" // the edge's clock: the weaker claim
 		}
 		events, _, err := s.store.Events(EventQuery{From: m.Start, To: m.End, Edge: it.Edge, Limit: maxSearchEvents})
 		if err != nil {
@@ -281,3 +301,43 @@ func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 	}
 	return out, nil
 }
+
+// buildBundle writes the signed bundle of a ready request to w with
+// central/evidence: the verified videos, the facts the edge stated, the
+// linked alerts and gate events, and as chain of custody the audit log
+// from the request's first entry to its head. key is central's evidence
+// key and log its audit log; the bundle endpoint calls it once the
+// server holds both.
+func (s *Server) buildBundle(ctx context.Context, w io.Writer, req EvidenceRequest, key ed25519.PrivateKey, log *audit.Log) (*evidence.Manifest, error) {
+	cams, err := s.bundleCameras(req)
+	if err != nil {
+		return nil, err
+	}
+	first := uint64(1)
+	if es, err := log.List(ctx, audit.Filter{Target: req.ID, Limit: 1}); err == nil && len(es) > 0 {
+		first = es[0].Seq
+	}
+	var custody bytes.Buffer
+	if _, err := log.Export(ctx, &custody, first, 0); err != nil {
+		return nil, fmt.Errorf("evidence: chain of custody: %w", err)
+	}
+	er := evidence.Request{BundleID: req.ID, CaseNumber: req.CaseNumber, Reason: req.Reason,
+		Requester: audit.Actor{User: req.Requester, Role: req.RequesterRole}, Software: bundleSoftware,
+		Key: key, Custody: custody.Bytes()}
+	for _, c := range cams {
+		er.Cameras = append(er.Cameras, evidence.Camera{
+			SiteID: c.SiteID, SiteName: c.SiteName, EntranceID: c.EntranceID, EntranceName: c.EntranceName,
+			CameraID: c.CameraID, CameraName: c.CameraName, EdgeID: c.EdgeID,
+			Requested: evidence.Range{Start: c.RequestedStart, End: c.RequestedEnd},
+			Actual:    evidence.Range{Start: c.ActualStart, End: c.ActualEnd},
+			// The bundle states edge minus central; the wire central minus edge.
+			ClockOffset: -c.ClockOffset, ClockSource: c.TimeSource,
+			Codec: c.Codec, Width: c.Width, Height: c.Height, VideoPath: c.VideoPath,
+			Alerts: c.Alerts, GateEvents: c.GateEvents,
+		})
+	}
+	return evidence.Build(ctx, w, er)
+}
+
+// bundleSoftware names central in a bundle's manifest.
+const bundleSoftware = "vigil-central/0.1"

@@ -1,6 +1,9 @@
 package central
 
 import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +24,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/vigil-perimeter/vigil/central/audit"
+	"github.com/vigil-perimeter/vigil/central/evidence"
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
@@ -346,6 +351,9 @@ func TestEvidenceRetrievalEndToEnd(t *testing.T) {
 		t.Errorf("bundle cameras: %+v (%v)", bc[0], err)
 	}
 
+	// The signed bundle of the request verifies offline; a flipped byte is named.
+	checkBundle(t, s, g.get(r.ID))
+
 	// 3. A chunk corrupted in transit is detected and fetched again.
 	g.faults.mu.Lock()
 	g.faults.corrupt["CASE-CORRUPT"] = 1
@@ -567,5 +575,50 @@ func TestEvidenceRoles(t *testing.T) {
 		if resp, b := admin.do(http.MethodPost, "/api/v1/evidence/requests", bad); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("bad request %v: %d %s", bad, resp.StatusCode, b)
 		}
+	}
+}
+
+// checkBundle builds the request's bundle with a fresh key and audit log,
+// verifies it, and checks that one flipped byte in the video fails it.
+func checkBundle(t *testing.T, s *Server, r EvidenceRequest) {
+	t.Helper()
+	ctx := context.Background()
+	key, err := evidence.GenerateKey(filepath.Join(t.TempDir(), "evidence.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alog, err := audit.OpenDir(t.TempDir(), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alog.Close()
+	for _, a := range []string{audit.ActionExport, audit.ActionDownload} {
+		if _, err := alog.Append(ctx, audit.Entry{Actor: audit.Actor{User: "liaison", Role: RolePolice}, Action: a, Target: r.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var zb bytes.Buffer
+	m, err := s.buildBundle(ctx, &zb, r, key, alog)
+	if err != nil {
+		t.Fatalf("bundle: %v", err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	res, err := evidence.Verify(ctx, bytes.NewReader(zb.Bytes()), int64(zb.Len()), pub)
+	if err != nil {
+		t.Fatalf("bundle does not verify: %v", err)
+	}
+	c := m.Cameras[0]
+	t.Logf("bundle: %d bytes, %d files, camera %s %s %dx%d %d frames %.3f s, clock %s, offset %.0f ms, %d alert(s)",
+		zb.Len(), len(m.Files), c.CameraID, c.Codec, c.Width, c.Height, c.Frames, c.DurationSeconds, c.ClockSource, c.ClockOffsetMS, len(c.Alerts))
+	_ = res
+	// One flipped byte inside the video.
+	b := slices.Clone(zb.Bytes())
+	i := bytes.Index(b, []byte("mdat"))
+	if i < 0 {
+		t.Fatal("no mdat in the bundle")
+	}
+	b[i+1000] ^= 1
+	if _, err := evidence.Verify(ctx, bytes.NewReader(b), int64(len(b)), pub); err == nil || !strings.Contains(err.Error(), ".mp4") {
+		t.Errorf("a flipped byte in the video: %v, want a failure naming the MP4", err)
 	}
 }

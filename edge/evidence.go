@@ -159,6 +159,7 @@ func (n *Node) evidenceExportInfo(ctx context.Context, req wire.Request) (wire.E
 	m := wire.ExportManifest{Camera: req.Camera, From: req.From.UTC(), To: req.To.UTC(), Start: info.Start, End: info.End,
 		Duration: info.Span, Frames: info.Frames, Codec: info.Codec, ChunkSize: req.Evidence.ChunkSize, EdgeTime: time.Now().UTC()}
 	m.ClockOffsetMS, m.ClockOffsetSource = n.clockOffset()
+	_, _, m.TimeSource = n.camClock.get(req.Camera)
 	// Pin what the export covers while the export's lease holds it.
 	pinID := wire.EvidencePinPrefix + req.Evidence.Key
 	if _, err := n.clips.PinRange(pinID, req.Camera, info.Start, info.End, "evidence retrieval"); err != nil {

@@ -95,6 +95,9 @@ func TestEvidenceEdgeSide(t *testing.T) {
 	if m.Size != int64(want.Len()) || m.SHA256 != hex.EncodeToString(sum[:]) || m.Width != 640 || m.Height != 480 || m.Frames == 0 || m.PinID != wire.EvidencePinPrefix+key {
 		t.Fatalf("manifest: %d bytes %s %dx%d %d frames pin %q; the store exports %d bytes %x", m.Size, m.SHA256, m.Width, m.Height, m.Frames, m.PinID, want.Len(), sum)
 	}
+	if m.TimeSource != "rtcp" && m.TimeSource != "arrival" {
+		t.Errorf("time source %q", m.TimeSource)
+	}
 	if len(m.Chunks) < 3 {
 		t.Fatalf("%d chunks: the test needs several", len(m.Chunks))
 	}

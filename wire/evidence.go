@@ -76,6 +76,10 @@ type ExportManifest struct {
 	SHA256    string        `json:"sha256"`     // hex, of the whole MP4
 	ChunkSize int64         `json:"chunk_size"` // piece size of Chunks
 	Chunks    []string      `json:"chunks"`     // hex SHA-256 of each piece, the last may be short
+	// TimeSource is where the video's times come from: "rtcp" (the
+	// camera's clock via sender reports) or "arrival" (the edge's clock);
+	// the camera's source when the edge described the export.
+	TimeSource string `json:"time_source,omitempty"`
 	// Clock of the edge when it described the export.
 	EdgeTime          time.Time `json:"edge_time"`
 	ClockOffsetMS     int64     `json:"clock_offset_ms"`
