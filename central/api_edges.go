@@ -89,6 +89,15 @@ func (s *Server) handlePushConfig(w http.ResponseWriter, r *http.Request) {
 	s.proxyRequest(w, r, wire.Request{Method: wire.MethodConfig, Revision: body.Revision, Config: body.Config})
 }
 
+// handleSetupReopen serves POST /api/v1/edges/{id}/setup/reopen (admin):
+// the edge opens its setup page again for an installer.
+func (s *Server) handleSetupReopen(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	s.proxyRequest(w, r, wire.Request{Method: wire.MethodSetupReopen})
+}
+
 // proxyRequest sends req down the edge's own connection and writes its
 // answer: data parts as the body for ok, JSON otherwise. "not_available"
 // is 404, an offline edge 503, no answer in time 504.

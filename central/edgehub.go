@@ -224,6 +224,9 @@ func (h *edgeHub) seen(c *edgeConn, hb *wire.Heartbeat) {
 		st.hb = *hb
 		st.hb.Cameras = append([]wire.CameraStatus(nil), hb.Cameras...)
 		st.hb.Gates = append([]wire.GateStatus(nil), hb.Gates...)
+		if hb.ConfigRevision != "" {
+			st.configRevision = hb.ConfigRevision
+		}
 	}
 }
 

@@ -138,6 +138,7 @@ func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux.HandleFunc("GET /api/v1/edges/{id}", s.handleEdge)
 	mux.HandleFunc("POST /api/v1/edges/{id}/revoke", s.handleRevoke)
 	mux.HandleFunc("POST /api/v1/edges/{id}/config", s.handlePushConfig)
+	mux.HandleFunc("POST /api/v1/edges/{id}/setup/reopen", s.handleSetupReopen)
 	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/thumbnail", s.handleThumbnail)
 	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/clip", s.handleClip)
 	mux.HandleFunc("POST /api/v1/edges/{id}/cameras/{camera}/live", s.handleLive)

@@ -30,6 +30,7 @@ func (n *Node) routes() http.Handler {
 	if st, err := n.newSetup(); err != nil {
 		n.log.Error("setup page unavailable", "err", err)
 	} else {
+		n.setup = st
 		mux.Handle("/setup/", st)
 		mux.Handle("/setup", st)
 	}

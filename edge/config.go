@@ -29,6 +29,15 @@ type Config struct {
 	SiteID  string        `yaml:"site_id"`
 	Listen  string        `yaml:"listen"`   // local API and /metrics, e.g. 127.0.0.1:8081
 	DataDir string        `yaml:"data_dir"` // outbox (and later the clip store)
+	// Entrance is the entrance's name as the installer gave it at
+	// enrolment (shown on the setup page and in the self-test).
+	Entrance string `yaml:"entrance,omitempty"`
+	// TimeZone is the entrance's IANA time zone, e.g. Asia/Shanghai
+	// (setup page and self-test show local times in it).
+	TimeZone string `yaml:"time_zone,omitempty"`
+	// NTP names the time servers the box's clock follows (host or
+	// host:port); the setup page's enrolment records them here.
+	NTP     []string      `yaml:"ntp,omitempty"`
 	Central CentralConfig `yaml:"central"`
 	// Recording keeps every camera's original video on this box.
 	Recording RecordingConfig `yaml:"recording,omitempty"`
@@ -105,7 +114,7 @@ type MotionConfig struct {
 	Zones []ZoneConfig `yaml:"zones,omitempty"`
 	// Masks are polygons where nothing counts as motion: tree crowns, a
 	// road outside the wall, the camera's clock overlay.
-	Masks []Polygon `yaml:"masks,omitempty"`
+	Masks []Polygon `yaml:"masks,omitempty,flow"`
 }
 
 // Polygon is a list of [x, y] points in normalised picture coordinates:
@@ -115,12 +124,15 @@ type Polygon [][]float64
 // ZoneConfig is one watched zone.
 type ZoneConfig struct {
 	Name        string  `yaml:"name"`
-	Points      Polygon `yaml:"points"`
+	Points      Polygon `yaml:"points,flow"`
 	MinArea     float64 `yaml:"min_area,omitempty"`    // fraction of the frame; default: the camera's min_area
 	Sensitivity float64 `yaml:"sensitivity,omitempty"` // 0..1, default 0.5; higher sees fainter change
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// ntpServer is a host name, an IPv4 address or [IPv6], optionally :port.
+var ntpServer = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
 
 // LoadConfig reads and validates edge.yaml; VIGIL_EDGE_TOKEN overrides the token.
 func LoadConfig(path string) (Config, error) {
@@ -140,6 +152,11 @@ func (c *Config) resolveToken() error {
 	}
 	if c.Central.Token == "" && c.Central.TokenFile != "" {
 		b, err := os.ReadFile(c.Central.TokenFile)
+		if errors.Is(err, os.ErrNotExist) {
+			// Not enrolled yet: the box runs (cameras, recording, the
+			// setup page) and connects once enrolment writes this file.
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("central.token_file: %w", err)
 		}
@@ -168,6 +185,22 @@ func (c *Config) Validate() []config.FieldError {
 	}
 	if c.DataDir == "" {
 		add("data_dir", "is required")
+	}
+	if len(c.Entrance) > 120 {
+		add("entrance", "at most 120 characters")
+	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil {
+			add("time_zone", "%q is not a known time zone (e.g. Asia/Shanghai)", c.TimeZone)
+		}
+	}
+	if len(c.NTP) > 8 {
+		add("ntp", "at most 8 servers")
+	}
+	for i, s := range c.NTP {
+		if !ntpServer.MatchString(s) {
+			add(fmt.Sprintf("ntp[%d]", i), "%q is not a host name, address or host:port", s)
+		}
 	}
 	if r := c.Recording; r.MaxGiBPerCamera < 0 || r.MinFreeGiB < 0 || r.MaxAge < 0 || r.PreRoll < 0 || r.PostRoll < 0 {
 		add("recording", "budgets and durations must not be negative")

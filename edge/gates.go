@@ -440,6 +440,7 @@ func (g *gateSide) submit(ctx context.Context, ev gates.Event) error {
 	if err := g.eng.Submit(ctx, ev); err != nil {
 		return err
 	}
+	g.n.gateFeed.publish(ev) // the setup page's live gate events (setup_backend.go)
 	gc := g.cfg[ev.Gate]
 	if !prefetchKinds[ev.Kind] || ev.Initial || len(gc.Cameras) == 0 || time.Since(ev.Time) > lateEvent {
 		return nil

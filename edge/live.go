@@ -123,11 +123,15 @@ func (h *liveHub) feed(cam string, au streams.AccessUnit) {
 // HandleRequest implements uplink.RequestHandler for every method central
 // sends: live view, thumbnails and clips from the clip store.
 func (h *liveHub) HandleRequest(ctx context.Context, req wire.Request, out *uplink.Responder) {
-	if _, ok := h.n.byID[req.Camera]; !ok && req.Method != wire.MethodConfig {
+	if _, ok := h.n.byID[req.Camera]; !ok && req.Method != wire.MethodConfig && req.Method != wire.MethodSetupReopen {
 		_ = out.Fail(wire.StatusNotAvailable, "no camera "+req.Camera+" on this edge")
 		return
 	}
 	switch req.Method {
+	case wire.MethodConfig:
+		h.n.handleConfigPush(ctx, req, out) // config_push.go
+	case wire.MethodSetupReopen:
+		h.n.handleSetupReopen(out) // config_push.go
 	case wire.MethodLiveStart:
 		running, err := h.start(req.Camera, out.Stream())
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/edge/outbox"
+	"github.com/vigil-perimeter/vigil/edge/setup"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/gates/gpio"
 	"github.com/vigil-perimeter/vigil/streams"
@@ -44,6 +45,13 @@ type Options struct {
 	// ConfigRevision names the running config revision (edge/revisions.go);
 	// hello reports it to central.
 	ConfigRevision string
+	// ConfigPath is the config file the node runs (edge.yaml): revisions
+	// applied from the setup page or central replace it (config_push.go).
+	// Empty: the node cannot take new revisions.
+	ConfigPath string
+	// Restart, if set, restarts the node with its config file: called for a
+	// revision that cannot take effect live (config_push.go).
+	Restart func(reason string)
 }
 
 // Node is a running edge.
@@ -72,6 +80,10 @@ type Node struct {
 	camClock camClocks
 
 	evidence evidenceSide // export cursors for central's evidence retrieval (evidence.go)
+
+	conf     configState // the config in force, revisions applied live (config_push.go)
+	gateFeed gateFeed    // gate events to the setup page (setup_backend.go)
+	setup    *setup.Server
 }
 
 // Start opens the outbox, binds the local API and starts every camera and
@@ -133,6 +145,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		box.Close()
 		return nil, err
 	}
+	n.conf.running = cfg
 	n.live = newLiveHub(n)
 	n.up = uplink.New(uplink.Config{
 		URL: cfg.Central.URL, Token: cfg.Central.Token, EdgeID: cfg.EdgeID, SiteID: cfg.SiteID,

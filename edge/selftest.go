@@ -471,4 +471,4 @@ func (n *Node) selfTestHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 // configRevision is the running config revision ("" before the first).
-func (n *Node) configRevision() string { return n.opts.ConfigRevision }
+func (n *Node) configRevision() string { return n.up.ConfigRevision() }

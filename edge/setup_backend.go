@@ -1,10 +1,19 @@
 package edge
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"sync"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge/setup"
+	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/streams/motion"
 )
 
 // newSetup makes the installer's setup page (edge/setup) for this node;
@@ -16,24 +25,35 @@ func (n *Node) newSetup() (*setup.Server, error) {
 // SetupStatus implements setup.Backend.
 func (n *Node) SetupStatus() any {
 	type cam struct {
-		ID     string `json:"id"`
-		Name   string `json:"name,omitempty"`
-		Online bool   `json:"online"`
-		Error  string `json:"error,omitempty"`
+		ID     string         `json:"id"`
+		Name   string         `json:"name,omitempty"`
+		Online bool           `json:"online"`
+		Error  string         `json:"error,omitempty"`
+		Zones  []ZoneConfig   `json:"zones"`
+		Masks  []Polygon      `json:"masks"`
+		Motion map[string]any `json:"motion,omitempty"`
 	}
+	run := n.RunningConfig()
 	cams := []cam{}
-	for _, c := range n.cams {
+	for _, cc := range run.Cameras {
+		c := n.camByID[cc.ID]
+		if c == nil {
+			continue
+		}
 		s := c.Status()
-		cams = append(cams, cam{ID: c.ID(), Name: n.byID[c.ID()].Name, Online: s.Online, Error: s.Error})
+		cams = append(cams, cam{ID: cc.ID, Name: cc.Name, Online: s.Online, Error: s.Error,
+			Zones: append([]ZoneConfig{}, cc.Motion.Zones...), Masks: append([]Polygon{}, cc.Motion.Masks...)})
 	}
 	gates := []string{}
-	for _, g := range n.cfg.Gates {
+	for _, g := range run.Gates {
 		gates = append(gates, g.ID)
 	}
 	return map[string]any{
-		"edge_id": n.cfg.EdgeID, "site_id": n.cfg.SiteID, "central_url": n.cfg.Central.URL,
-		"central_connected": n.up.Connected(), "central_error": n.up.LastError(),
-		"config_revision": n.opts.ConfigRevision, "cameras": cams, "gates": gates,
+		"edge_id": run.EdgeID, "site_id": run.SiteID, "central_url": run.Central.URL,
+		"entrance": run.Entrance, "time_zone": run.TimeZone, "ntp": run.NTP,
+		"enrolled": n.enrolled(), "central_connected": n.up.Connected(), "central_error": n.up.LastError(),
+		"config_revision": n.ConfigRevision(), "cameras": cams, "gates": gates,
+		"live_config": n.opts.ConfigPath != "",
 	}
 }
 
@@ -45,4 +65,185 @@ func (n *Node) SetupSelfTest(ctx context.Context, window time.Duration) any {
 		n.log.Warn("self-test result not sent", "err", err)
 	}
 	return rep
+}
+
+// SetupEnrolled implements setup.Backend.
+func (n *Node) SetupEnrolled() bool { return n.enrolled() }
+
+// ReopenSetup opens the setup page again (central's setup_reopen).
+func (n *Node) ReopenSetup() error {
+	if n.setup == nil {
+		return errors.New("this box has no setup page")
+	}
+	return n.setup.Reopen()
+}
+
+// SetupSaveZones implements setup.Backend: the camera's zones and masks
+// (replacing the ones it had) become a config revision, in force at once.
+func (n *Node) SetupSaveZones(camID string, zones []setup.Zone, masks [][][2]float64) (any, error) {
+	return n.EditConfig(func(c *Config) error {
+		for i := range c.Cameras {
+			if c.Cameras[i].ID != camID {
+				continue
+			}
+			old := map[string]ZoneConfig{}
+			for _, z := range c.Cameras[i].Motion.Zones {
+				old[z.Name] = z
+			}
+			var zs []ZoneConfig
+			for j, z := range zones {
+				name := z.Name
+				if name == "" {
+					name = fmt.Sprintf("zone-%d", j+1)
+				}
+				// A redrawn zone keeps its own minimum size.
+				zc := ZoneConfig{Name: name, Points: polygonOf(z.Points), MinArea: old[name].MinArea, Sensitivity: z.Sensitivity}
+				zs = append(zs, zc)
+			}
+			var ms []Polygon
+			for _, m := range masks {
+				ms = append(ms, polygonOf(m))
+			}
+			c.Cameras[i].Motion.Zones, c.Cameras[i].Motion.Masks = zs, ms
+			return nil
+		}
+		return fmt.Errorf("no camera %q on this box", camID)
+	})
+}
+
+func polygonOf(pts [][2]float64) Polygon {
+	p := make(Polygon, 0, len(pts))
+	for _, pt := range pts {
+		p = append(p, []float64{pt[0], pt[1]})
+	}
+	return p
+}
+
+// SetupSnapshot implements setup.Backend.
+func (n *Node) SetupSnapshot(ctx context.Context, camID string) ([]byte, error) {
+	c := n.camByID[camID]
+	if c == nil {
+		return nil, fmt.Errorf("no camera %q on this box", camID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	jpg, _, err := c.Snapshot(ctx)
+	return jpg, err
+}
+
+// SetupMotionPreview implements setup.Backend: the camera's detector
+// output with the draft zones, as a PNG the page lays over the picture.
+func (n *Node) SetupMotionPreview(ctx context.Context, camID string, zones []setup.Zone, masks [][][2]float64) ([]byte, error) {
+	c := n.camByID[camID]
+	if c == nil {
+		return nil, fmt.Errorf("no camera %q on this box", camID)
+	}
+	var mz []motion.Zone
+	for i, z := range zones {
+		name := z.Name
+		if name == "" || nameUsed(mz, name) {
+			name = fmt.Sprintf("zone-%d", i+1)
+		}
+		mz = append(mz, motion.Zone{Name: name, Points: polygonOf(z.Points).polygon(), Sensitivity: z.Sensitivity})
+	}
+	var mm []motion.Polygon
+	for _, m := range masks {
+		mm = append(mm, polygonOf(m).polygon())
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	p, _, err := c.MotionPreview(ctx, mz, mm)
+	if err != nil {
+		return nil, err
+	}
+	return previewPNG(p)
+}
+
+func nameUsed(zs []motion.Zone, name string) bool {
+	for _, z := range zs {
+		if z.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// previewPNG draws a preview: moving pixels red, unwatched ones dimmed,
+// the rest transparent.
+func previewPNG(p motion.Preview) ([]byte, error) {
+	img := image.NewNRGBA(image.Rect(0, 0, p.W, p.H))
+	moving, dim := color.NRGBA{255, 32, 32, 200}, color.NRGBA{0, 0, 0, 110}
+	for i := range p.W * p.H {
+		switch {
+		case p.Fore[i] != 0:
+			img.SetNRGBA(i%p.W, i/p.W, moving)
+		case p.Watch[i] == 0:
+			img.SetNRGBA(i%p.W, i/p.W, dim)
+		}
+	}
+	var b bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(&b, img); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// gateFeed fans gate events out to setup pages; it never blocks the
+// gate adapters (a page that does not keep up loses events, not them).
+type gateFeed struct {
+	mu   sync.Mutex
+	subs map[chan any]struct{}
+}
+
+// GateEventView is a gate event as the setup page shows it.
+type GateEventView struct {
+	Gate       string    `json:"gate"`
+	Device     string    `json:"device,omitempty"`
+	Kind       string    `json:"kind"`
+	Sensor     string    `json:"sensor,omitempty"`
+	Credential string    `json:"credential,omitempty"`
+	Time       time.Time `json:"time"`
+	Initial    bool      `json:"initial,omitempty"`
+	Source     string    `json:"source,omitempty"`
+}
+
+func (f *gateFeed) publish(ev gates.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.subs) == 0 {
+		return
+	}
+	v := GateEventView{Gate: ev.Gate, Device: ev.Device, Kind: string(ev.Kind), Sensor: ev.Sensor, Credential: ev.Credential,
+		Time: ev.Time.UTC(), Initial: ev.Initial, Source: ev.Source}
+	for ch := range f.subs {
+		select {
+		case ch <- v:
+		default:
+		}
+	}
+}
+
+func (f *gateFeed) subscribe(ctx context.Context) <-chan any {
+	ch := make(chan any, 32)
+	f.mu.Lock()
+	if f.subs == nil {
+		f.subs = map[chan any]struct{}{}
+	}
+	f.subs[ch] = struct{}{}
+	f.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		f.mu.Lock()
+		delete(f.subs, ch)
+		f.mu.Unlock()
+	})
+	return ch
+}
+
+// SetupGateEvents implements setup.Backend.
+func (n *Node) SetupGateEvents(ctx context.Context) <-chan any {
+	if len(n.cfg.Gates) == 0 {
+		return nil
+	}
+	return n.gateFeed.subscribe(ctx)
 }

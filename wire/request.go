@@ -15,6 +15,8 @@ const (
 	MethodLiveStart = "live_start" // start live view of Camera
 	MethodLiveStop  = "live_stop"  // stop live view of Camera
 	MethodConfig    = "config"     // apply config revision Revision
+	// MethodSetupReopen opens the box's setup page again for an installer.
+	MethodSetupReopen = "setup_reopen"
 )
 
 // Response statuses.
@@ -64,6 +66,7 @@ func (r *Request) Validate() error {
 		if r.Revision == "" || len(r.Config) == 0 {
 			return errors.New("request: config needs revision and config")
 		}
+	case MethodSetupReopen:
 	default:
 		if ok, err := r.validateEvidence(); ok {
 			return err

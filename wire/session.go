@@ -98,4 +98,7 @@ type Heartbeat struct {
 	// CPUPercent is the box's CPU use since the previous heartbeat, 0..100
 	// of all cores; negative when unknown.
 	CPUPercent float64 `json:"cpu_percent"`
+	// ConfigRevision is the config revision running now: it changes
+	// without a reconnect when a revision is applied live.
+	ConfigRevision string `json:"config_revision,omitempty"`
 }

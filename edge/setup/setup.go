@@ -48,7 +48,54 @@ type Backend interface {
 	SetupStatus() any
 	// SetupSelfTest runs the self-test; the report must have an "ok" field.
 	SetupSelfTest(ctx context.Context, window time.Duration) any
+	// SetupEnrolled reports whether the box has its credential: the page
+	// then closes by itself once the installer has left (IdleClose).
+	SetupEnrolled() bool
+	// SetupEnrol enrols the box with central (see EnrolRequest).
+	SetupEnrol(ctx context.Context, req EnrolRequest) (EnrolResult, error)
+	// SetupSaveZones makes the camera's zones and masks a new config
+	// revision and puts it in force; the answer describes the revision.
+	SetupSaveZones(camera string, zones []Zone, masks [][][2]float64) (any, error)
+	// SetupSnapshot is a JPEG of a configured camera's latest picture.
+	SetupSnapshot(ctx context.Context, camera string) ([]byte, error)
+	// SetupMotionPreview is the motion detector's foreground of a
+	// configured camera's latest analysed frame with draft zones and
+	// masks, as a PNG overlay at analysis size.
+	SetupMotionPreview(ctx context.Context, camera string, zones []Zone, masks [][][2]float64) ([]byte, error)
+	// SetupGateEvents streams gate events as they arrive until ctx ends;
+	// each value is sent to the page as one JSON message.
+	SetupGateEvents(ctx context.Context) <-chan any
 }
+
+// EnrolRequest is step 1 of the page: central's address and the one-time
+// enrolment token from the administrator, and what the box records about
+// its entrance.
+type EnrolRequest struct {
+	Central  string   `json:"central"` // https://host:port of central's edge hub
+	Token    string   `json:"token"`
+	Entrance string   `json:"entrance"`
+	TimeZone string   `json:"time_zone"`
+	NTP      []string `json:"ntp"`
+	Again    bool     `json:"again"` // replace the credential of an enrolled box
+}
+
+// EnrolResult says how the enrolment went.
+type EnrolResult struct {
+	EdgeID        string `json:"edge_id"`
+	SiteID        string `json:"site_id"`
+	Central       string `json:"central"`
+	CentralPin    string `json:"central_pin"`
+	Credential    string `json:"credential"` // the file it was written to (0600)
+	Revision      string `json:"revision,omitempty"`
+	Applied       string `json:"applied,omitempty"`
+	RestartNeeded bool   `json:"restart_needed,omitempty"`
+	Message       string `json:"message"`
+}
+
+// IdleClose: once the box is enrolled, the page closes this long after
+// the installer's last request (or after the box started, if nobody
+// came); re-open it from central or with `vigil provision reopen`.
+var IdleClose = 30 * time.Minute
 
 // Config configures the page.
 type Config struct {
@@ -69,6 +116,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]time.Time
 	failures []time.Time
+	lastUse  time.Time // the installer's last authenticated request
 }
 
 // New reads the setup code, making and logging one on first boot.
@@ -77,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "setup"), sessions: map[string]time.Time{}}
+	s := &Server{cfg: cfg, log: log.With("component", "setup"), sessions: map[string]time.Time{}, lastUse: time.Now()}
 	code, created, err := LoadOrCreateCode(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -133,6 +181,44 @@ func Reopen(dataDir string) error {
 	return err
 }
 
+// Reopen opens the page again (central's setup_reopen request); the
+// installer has IdleClose from now.
+func (s *Server) Reopen() error {
+	s.mu.Lock()
+	s.lastUse = time.Now()
+	s.mu.Unlock()
+	if err := Reopen(s.cfg.DataDir); err != nil {
+		return err
+	}
+	s.log.Info("setup page re-opened", "closes_after_idle", IdleClose)
+	return nil
+}
+
+// Close closes the page (the installer finished, or left an enrolled box).
+func (s *Server) Close(why string) error {
+	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, ClosedFile), []byte(time.Now().UTC().Format(time.RFC3339)+" "+why+"\n"), 0o600); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	clear(s.sessions)
+	s.mu.Unlock()
+	s.log.Info("setup page closed", "why", why)
+	return nil
+}
+
+// closeIfIdle closes the page of an enrolled box the installer has left.
+func (s *Server) closeIfIdle() {
+	s.mu.Lock()
+	idle := time.Since(s.lastUse)
+	s.mu.Unlock()
+	if idle < IdleClose || !s.cfg.Backend.SetupEnrolled() {
+		return
+	}
+	if err := s.Close(fmt.Sprintf("enrolled; nobody used the page for %v", idle.Round(time.Minute))); err != nil {
+		s.log.Error("closing the setup page", "err", err)
+	}
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func (s *Server) routes() {
@@ -156,13 +242,17 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, s.cfg.Backend.SetupSelfTest(r.Context(), 3*time.Second))
 	}))
 	s.mux.Handle("POST /setup/api/finish", s.authed(func(w http.ResponseWriter, r *http.Request) {
-		if err := os.WriteFile(filepath.Join(s.cfg.DataDir, ClosedFile), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+		if err := s.Close("the installer finished"); err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		s.log.Info("setup finished; the setup page is closed")
 		writeJSON(w, http.StatusOK, map[string]bool{"closed": true})
 	}))
+	s.mux.Handle("POST /setup/api/enrol", s.authed(s.enrol))
+	s.mux.Handle("POST /setup/api/zones/save", s.authed(s.saveZones))
+	s.mux.Handle("GET /setup/api/snapshot", s.authed(s.snapshot))
+	s.mux.Handle("GET /setup/api/preview", s.authed(s.preview))
+	s.mux.Handle("GET /setup/api/gates/events", s.authed(s.gateEvents))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -179,8 +269,9 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // open refuses everything once setup is closed.
 func (s *Server) open(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.closeIfIdle()
 		if s.Closed() {
-			writeError(w, http.StatusGone, "setup is closed on this box; re-open it with `vigil provision reopen`")
+			writeError(w, http.StatusGone, "setup is closed on this box; re-open it from central (POST /api/v1/edges/{id}/setup/reopen) or with `vigil provision reopen`")
 			return
 		}
 		h(w, r)
@@ -211,6 +302,9 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 			writeError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
+		s.mu.Lock()
+		s.lastUse = time.Now()
+		s.mu.Unlock()
 		h(w, r)
 	})
 }

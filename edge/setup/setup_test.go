@@ -1,9 +1,11 @@
 package setup
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -21,7 +23,26 @@ import (
 	"github.com/vigil-perimeter/vigil/streams/sim"
 )
 
-type fakeBackend struct{}
+type fakeBackend struct {
+	enrolled bool
+	events   chan any
+}
+
+func (f fakeBackend) SetupEnrolled() bool { return f.enrolled }
+func (fakeBackend) SetupEnrol(_ context.Context, r EnrolRequest) (EnrolResult, error) {
+	if r.Token != "good" {
+		return EnrolResult{}, errors.New("central refused: unknown enrolment token")
+	}
+	return EnrolResult{EdgeID: "gate-1", Message: "Enrolled"}, nil
+}
+func (fakeBackend) SetupSaveZones(cam string, z []Zone, m [][][2]float64) (any, error) {
+	return map[string]any{"revision": "r2", "camera": cam, "zones": len(z)}, nil
+}
+func (fakeBackend) SetupSnapshot(context.Context, string) ([]byte, error) { return []byte{0xff, 0xd8}, nil }
+func (fakeBackend) SetupMotionPreview(context.Context, string, []Zone, [][][2]float64) ([]byte, error) {
+	return []byte("\x89PNG"), nil
+}
+func (f fakeBackend) SetupGateEvents(ctx context.Context) <-chan any { return f.events }
 
 func (fakeBackend) SetupStatus() any { return map[string]any{"edge_id": "gate-1"} }
 func (fakeBackend) SetupSelfTest(context.Context, time.Duration) any {
@@ -177,5 +198,83 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.code}); code != http.StatusTooManyRequests {
 		t.Errorf("after 10 wrong codes: %d", code)
+	}
+}
+
+func loggedIn(t *testing.T, s *Server) client {
+	t.Helper()
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil)
+	c := client{t: t, base: srv.URL, c: &http.Client{Jar: jar}}
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.code}); code != 200 {
+		t.Fatalf("login: %d", code)
+	}
+	return c
+}
+
+// The enrolment step answers the backend's reason in words; gate events
+// stream as Server-Sent Events the moment they arrive; an enrolled box's
+// page closes by itself once the installer has left, and re-opens.
+func TestSetupEnrolEventsIdleClose(t *testing.T) {
+	dir := t.TempDir()
+	events := make(chan any, 1)
+	s, err := New(Config{DataDir: dir, Backend: fakeBackend{enrolled: true, events: events}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := loggedIn(t, s)
+	if code, out := c.post("/setup/api/enrol", EnrolRequest{Central: "https://c:8443", Token: "bad"}); code != 422 || !strings.Contains(out["error"].(string), "unknown enrolment token") {
+		t.Fatalf("bad token: %d %v", code, out)
+	}
+	if code, out := c.post("/setup/api/enrol", EnrolRequest{Central: "https://c:8443", Token: "good"}); code != 200 || out["edge_id"] != "gate-1" {
+		t.Fatalf("good token: %d %v", code, out)
+	}
+	if code, out := c.post("/setup/api/zones/save", map[string]any{"camera": "north", "zones": []Zone{{Name: "gate", Points: [][2]float64{{0, 0}, {1, 0}, {1, 1}}}}}); code != 200 || out["revision"] != "r2" {
+		t.Fatalf("save: %d %v", code, out)
+	}
+	resp, err := c.c.Get(c.base + `/setup/api/preview?camera=north&draft={"zones":[{"name":"a","points":[[0,0],[1,0],[0.5,1]]}]}`)
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("preview: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if resp, _ := c.c.Get(c.base + `/setup/api/preview?camera=north&draft={"zones":[{"name":"a","points":[[0,0],[1,0]]}]}`); resp.StatusCode != 422 {
+		t.Fatalf("preview of a two-point zone: %d", resp.StatusCode)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/setup/api/gates/events", nil)
+	resp, err = c.c.Do(req)
+	if err != nil || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	events <- map[string]string{"gate": "north", "kind": "opened"}
+	sc := bufio.NewScanner(resp.Body)
+	got := ""
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			got = sc.Text()
+			break
+		}
+	}
+	if !strings.Contains(got, `"kind":"opened"`) {
+		t.Fatalf("event: %q", got)
+	}
+	cancel()
+
+	// Idle past IdleClose on an enrolled box: closed, sessions gone.
+	s.mu.Lock()
+	s.lastUse = time.Now().Add(-IdleClose - time.Minute)
+	s.mu.Unlock()
+	if code, _ := c.post("/setup/api/selftest", map[string]any{}); code != http.StatusGone {
+		t.Fatalf("idle enrolled box: %d, want 410", code)
+	}
+	if err := s.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.code}); code != 200 {
+		t.Fatalf("after reopen: %d", code)
 	}
 }

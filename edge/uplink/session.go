@@ -68,9 +68,9 @@ func (u *Uplink) session(ctx context.Context) error {
 func (u *Uplink) dial(ctx context.Context, target string) (*websocket.Conn, error) {
 	dialer := websocket.Dialer{HandshakeTimeout: handshakeTimeout, NetDialContext: u.cfg.Dial}
 	hdr := http.Header{}
-	if u.cred != nil {
-		dialer.TLSClientConfig = u.cred.TLSConfig()
-		hdr.Set(wire.EdgeIDHeader, u.cred.EdgeID)
+	if cred := u.credential(); cred != nil {
+		dialer.TLSClientConfig = cred.TLSConfig()
+		hdr.Set(wire.EdgeIDHeader, cred.EdgeID)
 	} else {
 		hdr.Set("Authorization", "Bearer "+u.cfg.Token)
 	}
@@ -98,10 +98,10 @@ func (u *Uplink) handshake(conn *websocket.Conn) error {
 	if err := readTyped(conn, wire.TypeChallenge, &ch); err != nil {
 		return fmt.Errorf("waiting for central's challenge: %w", err)
 	}
-	h := wire.Hello{EdgeID: u.edgeID(), SiteID: u.cfg.SiteID, Software: u.cfg.Software, ConfigRevision: u.cfg.ConfigRevision,
+	h := wire.Hello{EdgeID: u.edgeID(), SiteID: u.cfg.SiteID, Software: u.cfg.Software, ConfigRevision: u.ConfigRevision(),
 		Time: time.Now().UTC(), ClockOffsetMS: u.ClockOffset().Milliseconds(), Nonce: ch.Nonce}
-	if u.cred != nil {
-		h.Signature = ed25519.Sign(ed25519.PrivateKey(u.cred.PrivateKey), h.SigningBytes())
+	if cred := u.credential(); cred != nil {
+		h.Signature = ed25519.Sign(ed25519.PrivateKey(cred.PrivateKey), h.SigningBytes())
 	}
 	if err := write(conn, wire.TypeHello, h); err != nil {
 		return err
@@ -218,6 +218,10 @@ func (s *sessionState) sendLoop(ctx context.Context) error {
 				return fmt.Errorf("uplink: write: %w", err)
 			}
 		case <-changed:
+		case <-u.beatNow:
+			if err := write(s.conn, wire.TypeHeartbeat, u.heartbeat()); err != nil {
+				return err
+			}
 		case <-beat.C:
 			if err := u.box.FlushAcks(); err != nil {
 				return err
@@ -241,6 +245,9 @@ func (u *Uplink) heartbeat() wire.Heartbeat {
 	}
 	if hb.CPUPercent == 0 {
 		hb.CPUPercent = u.cpu.sample()
+	}
+	if hb.ConfigRevision == "" {
+		hb.ConfigRevision = u.ConfigRevision()
 	}
 	return hb
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,12 +65,21 @@ type Config struct {
 var (
 	ErrRevoked      = errors.New("central revoked this edge's credential; enrol it again (vigil edge enroll)")
 	ErrUnauthorized = errors.New("central does not accept this edge's credential")
+	// ErrNotEnrolled: no credential and no token yet. The uplink waits for
+	// SetCredential (the setup page's enrolment) instead of dialling.
+	ErrNotEnrolled = errors.New("not enrolled with central yet: enrol this box on its setup page or with `vigil edge enroll`")
 )
 
 // Uplink owns the connection to central.
 type Uplink struct {
 	cfg       Config
-	cred      *Credential
+	credp     atomic.Pointer[Credential] // swapped by SetCredential
+	revision  atomic.Pointer[string]     // reported in hello (SetConfigRevision)
+	swapped   atomic.Bool                // SetCredential: dial the credential's central, not cfg.URL
+	kick      chan struct{}              // a new credential: reconnect now
+	beatNow   chan struct{}              // Beat: send a heartbeat now
+	endMu     sync.Mutex
+	endSess   context.CancelFunc // ends the running session (SetCredential)
 	box       *outbox.Outbox
 	health    func() wire.Heartbeat
 	log       *slog.Logger
@@ -117,15 +127,18 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_uplink_reconnects_total", Help: "Connections to central that ended and were retried."}),
 		requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_uplink_requests_total", Help: "Requests from central, by method."}, []string{"method"}),
 	}
-	u.cred = cfg.Credential
-	if u.cred == nil {
+	u.kick, u.beatNow = make(chan struct{}, 1), make(chan struct{}, 1)
+	rev := cfg.ConfigRevision
+	u.revision.Store(&rev)
+	u.credp.Store(cfg.Credential)
+	if cfg.Credential == nil {
 		cred, ok, err := ParseCredential(cfg.Token)
 		switch {
 		case err != nil:
 			u.log.Error("the edge's token looks like a credential but does not load; every connection will fail", "err", err)
-			u.cred = &Credential{} // fails in session with the reason
+			u.credp.Store(&Credential{}) // fails in session with the reason
 		case ok:
-			u.cred = &cred
+			u.credp.Store(&cred)
 		}
 	}
 	if reg != nil {
@@ -174,15 +187,81 @@ func (u *Uplink) LastError() string {
 	return ""
 }
 
+// credential is the credential in force (nil for a bearer-token edge).
+func (u *Uplink) credential() *Credential { return u.credp.Load() }
+
+// Enrolled reports whether the uplink has a credential or a token.
+func (u *Uplink) Enrolled() bool { return u.credential() != nil || u.cfg.Token != "" }
+
+// SetCredential replaces the edge's credential (a new enrolment) and
+// reconnects with it at once: the running session, if any, ends and the
+// next one dials the credential's central.
+func (u *Uplink) SetCredential(c Credential) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	u.credp.Store(&c)
+	u.swapped.Store(true)
+	u.endMu.Lock()
+	if u.endSess != nil {
+		u.endSess()
+	}
+	u.endMu.Unlock()
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// SetConfigRevision changes the config revision reported to central: in
+// the next hello, and now in a heartbeat.
+func (u *Uplink) SetConfigRevision(rev string) {
+	u.revision.Store(&rev)
+	u.Beat()
+}
+
+// ConfigRevision is the revision hello reports.
+func (u *Uplink) ConfigRevision() string { return *u.revision.Load() }
+
+// Beat sends a heartbeat now, if connected (not waiting for the ticker).
+func (u *Uplink) Beat() {
+	select {
+	case u.beatNow <- struct{}{}:
+	default:
+	}
+}
+
 // Run keeps a session with central up until ctx ends.
 func (u *Uplink) Run(ctx context.Context) error {
 	wait := u.cfg.BackoffMin
 	for ctx.Err() == nil {
 		started := time.Now()
-		err := u.session(ctx)
+		sctx, cancel := context.WithCancel(ctx)
+		u.endMu.Lock()
+		u.endSess = cancel
+		u.endMu.Unlock()
+		err := u.session(sctx)
+		swapped := sctx.Err() != nil
+		cancel()
 		u.connected.Store(false)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if swapped { // SetCredential ended it: dial again now
+			u.log.Info("reconnecting to central with the new credential")
+			wait = u.cfg.BackoffMin
+			continue
+		}
+		if errors.Is(err, ErrNotEnrolled) {
+			msg := err.Error()
+			u.lastErr.Store(&msg)
+			select { // wait for SetCredential
+			case <-ctx.Done():
+				return nil
+			case <-u.kick:
+			}
+			continue
 		}
 		msg := err.Error()
 		u.lastErr.Store(&msg)
@@ -200,6 +279,9 @@ func (u *Uplink) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(d):
+		case <-u.kick:
+			wait = u.cfg.BackoffMin
+			continue
 		}
 		wait = min(wait*2, u.cfg.BackoffMax)
 	}
@@ -207,28 +289,32 @@ func (u *Uplink) Run(ctx context.Context) error {
 }
 
 func (u *Uplink) edgeID() string {
-	if u.cred != nil && u.cred.EdgeID != "" {
-		return u.cred.EdgeID
+	if c := u.credential(); c != nil && c.EdgeID != "" {
+		return c.EdgeID
 	}
 	return u.cfg.EdgeID
 }
 
 func (u *Uplink) url() (string, error) {
-	if u.cred == nil {
+	cred := u.credential()
+	if cred == nil {
+		if u.cfg.Token == "" {
+			return "", ErrNotEnrolled
+		}
 		return u.cfg.URL, nil
 	}
-	if err := u.cred.Validate(); err != nil {
+	if err := cred.Validate(); err != nil {
 		return "", err
 	}
 	// Alerts carry the configured IDs; central would refuse every one.
-	if u.cfg.EdgeID != "" && u.cfg.EdgeID != u.cred.EdgeID {
-		return "", fmt.Errorf("edge_id is %q but the credential is for edge %q", u.cfg.EdgeID, u.cred.EdgeID)
+	if u.cfg.EdgeID != "" && u.cfg.EdgeID != cred.EdgeID {
+		return "", fmt.Errorf("edge_id is %q but the credential is for edge %q", u.cfg.EdgeID, cred.EdgeID)
 	}
-	if u.cfg.SiteID != "" && u.cred.SiteID != "" && u.cfg.SiteID != u.cred.SiteID {
-		return "", fmt.Errorf("site_id is %q but the edge was enrolled at site %q", u.cfg.SiteID, u.cred.SiteID)
+	if u.cfg.SiteID != "" && cred.SiteID != "" && u.cfg.SiteID != cred.SiteID {
+		return "", fmt.Errorf("site_id is %q but the edge was enrolled at site %q", u.cfg.SiteID, cred.SiteID)
 	}
-	if u.cfg.URL == "" {
-		return u.cred.EdgeURL(), nil
+	if u.cfg.URL == "" || u.swapped.Load() {
+		return cred.EdgeURL(), nil
 	}
 	if len(u.cfg.URL) < 6 || u.cfg.URL[:6] != "wss://" {
 		return "", fmt.Errorf("central URL %s: an enrolled edge talks to central over TLS only (wss://)", u.cfg.URL)

@@ -162,17 +162,37 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: ok (%d cameras, central %s)\n", *path, len(cfg.Cameras), cfg.Central.URL)
 		return nil
 	}
-	// The file in force is a numbered revision; hello reports it.
-	rev, err := edge.OpenRevisions(cfg.DataDir).Adopt(*path)
-	if err != nil {
-		return err
+	for {
+		// The file in force is a numbered revision; hello reports it. A
+		// revision that cannot take effect live restarts the node here.
+		rev, err := edge.OpenRevisions(cfg.DataDir).Adopt(*path)
+		if err != nil {
+			return err
+		}
+		restart := make(chan string, 1)
+		n, err := edge.Start(cfg, edge.Options{Log: log, ConfigRevision: rev.Name, ConfigPath: *path,
+			Restart: func(why string) {
+				select {
+				case restart <- why:
+				default:
+				}
+			}})
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return n.Close()
+		case why := <-restart:
+			log.Info("restarting the edge", "why", why)
+			if err := n.Close(); err != nil {
+				return err
+			}
+		}
+		if cfg, err = edge.LoadConfig(*path); err != nil {
+			return err
+		}
 	}
-	n, err := edge.Start(cfg, edge.Options{Log: log, ConfigRevision: rev.Name})
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return n.Close()
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -172,7 +172,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	node, err := edge.Start(ecfg, edge.Options{Log: o.Log.With("part", "edge")})
+	rev, err := edge.OpenRevisions(ecfg.DataDir).Adopt(edgePath)
+	if err != nil {
+		return err
+	}
+	node, err := edge.Start(ecfg, edge.Options{Log: o.Log.With("part", "edge"), ConfigRevision: rev.Name, ConfigPath: edgePath})
 	if err != nil {
 		return err
 	}

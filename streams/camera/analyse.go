@@ -12,7 +12,13 @@ import (
 // goroutine keeps the picture an event fires on in hand for its snapshot,
 // with no copy of every frame.
 func (c *Camera) analyse(ctx context.Context) error {
-	an, err := NewAnalyzer(AnalyzerConfig{FPS: c.cfg.AnalysisFPS, Width: c.cfg.AnalysisWidth, Motion: c.cfg.Motion, Tamper: c.cfg.Tamper})
+	c.mu.Lock()
+	if c.motionNext != nil { // reconfigured before (or between) runs
+		c.cfg.Motion, c.motionNext = *c.motionNext, nil
+	}
+	mcfg := c.cfg.Motion
+	c.mu.Unlock()
+	an, err := NewAnalyzer(AnalyzerConfig{FPS: c.cfg.AnalysisFPS, Width: c.cfg.AnalysisWidth, Motion: mcfg, Tamper: c.cfg.Tamper})
 	if err != nil {
 		return err
 	}
@@ -31,6 +37,11 @@ func (c *Camera) analyse(ctx context.Context) error {
 		case req := <-c.snapshots:
 			jpg, err := an.Snapshot(c.cfg.SnapshotWidth)
 			req <- snapshotReply{jpg: jpg, at: lastTime, err: err}
+		case req := <-c.previews:
+			p, err := an.det.Preview(req.zones, req.masks)
+			req.reply <- previewReply{p: p, at: lastTime, err: err}
+		case <-c.reconf:
+			c.applyMotion(an)
 		case <-errLog.C:
 			errs.report(c)
 		}

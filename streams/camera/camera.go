@@ -128,12 +128,15 @@ type Camera struct {
 	metrics   *Metrics
 	queue     chan streams.AccessUnit
 	snapshots chan chan snapshotReply
+	previews  chan previewRequest // motion previews (reconfigure.go)
+	reconf    chan struct{}       // motionNext is set (reconfigure.go)
 	stats     rtsp.Stats
 
 	mu          sync.Mutex
 	status      Status
 	lastArrival time.Time // local clock of the last main-stream unit
 	resync      bool      // analysis dropped units: skip to the next keyframe
+	motionNext  *motion.Config
 }
 
 // New makes a camera; it does nothing until Run.
@@ -161,6 +164,8 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 		metrics:   metrics,
 		queue:     make(chan streams.AccessUnit, cfg.QueueLen),
 		snapshots: make(chan chan snapshotReply),
+		previews:  make(chan previewRequest),
+		reconf:    make(chan struct{}, 1),
 	}, nil
 }
 

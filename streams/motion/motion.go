@@ -183,6 +183,9 @@ type Detector struct {
 
 	blurred gocv.Mat
 	fg      gocv.Mat
+	raw     gocv.Mat // fg before zones and masks, kept while keepRaw > 0 (Preview)
+	keepRaw int
+	rawAt   time.Time // frame time raw was kept for
 	past    []gocv.Mat // the last changeLag+1 blurred frames, a ring
 	npast   int        // frames put into past since the last relearn
 	lo, hi  gocv.Mat   // darkest and brightest of the earlier frame near each pixel
@@ -212,7 +215,7 @@ func New(cfg Config) (*Detector, error) {
 	d := &Detector{cfg: cfg, trk: tracker{n: cfg.N}}
 	d.trk.slow = d.slowButSteady
 	d.mog = d.newModel()
-	for _, m := range []*gocv.Mat{&d.blurred, &d.fg, &d.lo, &d.hi, &d.excess, &d.tmp, &d.labels, &d.stats, &d.cents} {
+	for _, m := range []*gocv.Mat{&d.blurred, &d.fg, &d.raw, &d.lo, &d.hi, &d.excess, &d.tmp, &d.labels, &d.stats, &d.cents} {
 		*m = gocv.NewMat()
 	}
 	d.past = make([]gocv.Mat, changeLag+1)
@@ -241,7 +244,7 @@ func (d *Detector) Close() {
 	for _, m := range d.past {
 		m.Close()
 	}
-	for _, m := range []*gocv.Mat{&d.blurred, &d.fg, &d.lo, &d.hi, &d.excess, &d.tmp, &d.open3, &d.reach, &d.labels, &d.stats, &d.cents} {
+	for _, m := range []*gocv.Mat{&d.blurred, &d.fg, &d.raw, &d.lo, &d.hi, &d.excess, &d.tmp, &d.open3, &d.reach, &d.labels, &d.stats, &d.cents} {
 		m.Close()
 	}
 }
@@ -298,6 +301,11 @@ func (d *Detector) Process(gray gocv.Mat, t time.Time) Result {
 	gocv.MorphologyEx(d.fg, &d.fg, gocv.MorphOpen, d.open3)
 	gocv.Dilate(d.fg, &d.fg, d.open3)
 	gocv.MorphologyEx(d.fg, &d.fg, gocv.MorphClose, d.open3)
+	if d.keepRaw > 0 {
+		d.keepRaw--
+		d.fg.CopyTo(&d.raw)
+		d.rawAt = t
+	}
 	gocv.BitwiseAnd(d.fg, d.ras.watch, &d.fg)
 	if d.ras.watched > 0 {
 		res.Fore = float64(gocv.CountNonZero(d.fg)) / float64(d.ras.watched)

@@ -37,16 +37,60 @@ $('login-form').addEventListener('submit', async (e) => {
   }
   $('login').hidden = true;
   $('steps').hidden = false;
-  refreshStatus();
-  pollGates();
+  await refreshStatus();
+  loadGates();
+  watchGates();
 });
+
+let status = {};
 
 async function refreshStatus() {
   const s = await api('status');
   if (s.error) return;
+  status = s;
   show($('status-line'), t('status.line', { edge: s.edge_id, central: t(s.central_connected ? 'status.connected' : 'status.disconnected') }));
   if (s.config_revision) $('status-line').textContent += ' (config ' + s.config_revision + ')';
+  $('status-line').dataset.revision = s.config_revision || '';
+  const st = $('enrol-state');
+  st.dataset.enrolled = String(!!s.enrolled);
+  if (s.enrolled) {
+    show(st, t('enrol.done', { edge: s.edge_id, site: s.site_id }) + (s.entrance ? ' — ' + s.entrance : ''), 'green');
+  } else {
+    show(st, t('enrol.not'), 'red');
+  }
+  if (s.entrance && !$('enrol-entrance').value) $('enrol-entrance').value = s.entrance;
+  if (s.time_zone) $('enrol-tz').value = s.time_zone;
+  if (s.ntp && s.ntp.length && !$('enrol-ntp').value) $('enrol-ntp').value = s.ntp.join(', ');
+  const sel = $('zone-camera');
+  if (!sel.options.length) {
+    const none = document.createElement('option');
+    none.value = '';
+    none.textContent = '—';
+    sel.append(none);
+    for (const c of s.cameras || []) {
+      const o = document.createElement('option');
+      o.value = c.id;
+      o.textContent = c.name ? `${c.name} (${c.id})` : c.id;
+      sel.append(o);
+    }
+  }
 }
+
+// ---- enrolment ----
+$('enrol-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const out = $('enrol-result');
+  show(out, t('enrol.working'), 'result');
+  const r = await api('enrol', {
+    central: $('enrol-central').value, token: $('enrol-token').value, entrance: $('enrol-entrance').value,
+    time_zone: $('enrol-tz').value, ntp: [$('enrol-ntp').value], again: $('enrol-again').checked,
+  });
+  if (r.error) { show(out, r.error, 'result bad'); return; }
+  show(out, r.message, r.restart_needed ? 'result bad' : 'result ok');
+  $('enrol-token').value = '';
+  setTimeout(refreshStatus, 1500);
+  refreshStatus();
+});
 
 // ---- cameras ----
 $('discover').addEventListener('click', async () => {
@@ -68,7 +112,7 @@ $('discover').addEventListener('click', async () => {
   }
 });
 
-let snapshot = null; // Image of the last good probe
+let snapshot = null; // Image of the last good probe or of the chosen camera
 
 $('probe-form').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -101,7 +145,7 @@ $('probe-form').addEventListener('submit', async (e) => {
 // ---- zones: click to add corners on the snapshot ----
 const canvas = $('zone-canvas');
 const ctx = canvas.getContext('2d');
-const zones = [];   // {name, points: [[x,y]...]} closed
+let zones = [];     // {name, points: [[x,y]...], sensitivity, mask} closed
 let current = [];   // points of the polygon being drawn (normalised)
 
 function drawZones() {
@@ -123,7 +167,7 @@ function drawZones() {
     ctx.stroke();
     for (const [x, y] of pts) { ctx.fillStyle = colour; ctx.fillRect(x * canvas.width - 3, y * canvas.height - 3, 6, 6); }
   };
-  for (const z of zones) poly(z.points, true, '#20c060');
+  for (const z of zones) poly(z.points, true, z.mask ? '#3070ff' : '#20c060');
   poly(current, false, '#ffcc00');
 }
 
@@ -137,7 +181,8 @@ canvas.addEventListener('click', (e) => {
 
 $('zone-close').addEventListener('click', () => {
   if (current.length < 3) return;
-  zones.push({ name: $('zone-name').value || `zone-${zones.length + 1}`, points: current });
+  const mask = $('zone-kind').value === 'mask';
+  zones.push({ name: mask ? '' : ($('zone-name').value || `zone-${zones.length + 1}`), points: current, mask, sensitivity: mask ? 0 : Number($('zone-sens').value) });
   current = [];
   drawZones();
 });
@@ -150,14 +195,84 @@ $('zone-undo').addEventListener('click', () => {
 $('zone-save').addEventListener('click', async () => {
   show($('zone-error'), '');
   $('zone-yaml').textContent = '';
-  if (!zones.length) { show($('zone-error'), t('zone.none')); return; }
-  const r = await api('zones', { camera: '', zones });
+  if (!zones.filter((z) => !z.mask).length) { show($('zone-error'), t('zone.none')); return; }
+  const r = await api('zones', draft());
   if (r.error) { show($('zone-error'), r.error); return; }
   $('zone-yaml').textContent = t('zone.ok') + '\n\n' + r.yaml;
 });
 
-// ---- gates: poll the box's gate state ----
-async function pollGates() {
+// draft is what the page has drawn, as the box's API takes it.
+function draft() {
+  const zs = zones.filter((z) => !z.mask).map((z) => ({ name: z.name, points: z.points, sensitivity: z.sensitivity === 0.5 ? 0 : z.sensitivity }));
+  const ms = zones.filter((z) => z.mask).map((z) => z.points);
+  return { camera: $('zone-camera').value, zones: zs, masks: ms };
+}
+
+// Choosing a configured camera shows its live picture and the zones it runs.
+$('zone-camera').addEventListener('change', () => {
+  const id = $('zone-camera').value;
+  $('preview-img').hidden = true;
+  if (!id) return;
+  const cam = (status.cameras || []).find((c) => c.id === id) || {};
+  zones = (cam.zones || []).map((z) => ({ name: z.name, points: z.points, sensitivity: z.sensitivity || 0.5, mask: false }))
+    .concat((cam.masks || []).map((m) => ({ name: '', points: m, mask: true })));
+  current = [];
+  const img = new Image();
+  img.alt = 'snapshot';
+  img.onload = () => { snapshot = img; drawZones(); };
+  img.src = '/setup/api/snapshot?camera=' + encodeURIComponent(id) + '&t=' + Date.now();
+  drawZones();
+});
+
+$('zone-apply').addEventListener('click', async () => {
+  show($('zone-error'), '');
+  show($('zone-saved'), '');
+  const d = draft();
+  if (!d.camera) { show($('zone-error'), t('zone.nocam')); return; }
+  const r = await api('zones/save', d);
+  if (r.error) { show($('zone-error'), r.error); return; }
+  const el = $('zone-saved');
+  show(el, t('zone.saved', { rev: r.revision, applied: r.applied }) + (r.message ? ' ' + r.message : ''), 'result ok');
+  el.dataset.revision = r.revision;
+  await refreshStatus();
+});
+
+// Motion preview: the detector's output with the drafted zones, about
+// twice a second, laid over the picture (red: moving; dim: not watched).
+let previewing = false;
+function previewLoop() {
+  const img = $('preview-img');
+  if (!$('zone-preview').checked || !$('zone-camera').value) { previewing = false; img.hidden = true; return; }
+  previewing = true;
+  const started = Date.now();
+  const next = () => setTimeout(previewLoop, Math.max(0, 500 - (Date.now() - started)));
+  img.onload = () => { img.hidden = false; img.dataset.loads = String(Number(img.dataset.loads || 0) + 1); next(); };
+  img.onerror = () => { next(); };
+  const d = draft();
+  img.src = '/setup/api/preview?camera=' + encodeURIComponent(d.camera) + '&draft=' + encodeURIComponent(JSON.stringify({ zones: d.zones, masks: d.masks })) + '&t=' + started;
+}
+$('zone-preview').addEventListener('change', () => { if (!previewing) previewLoop(); });
+
+// ---- gates: their state, and each event the moment the box hears it ----
+function watchGates() {
+  const es = new EventSource('/setup/api/gates/events');
+  es.addEventListener('gate', (e) => {
+    const ev = JSON.parse(e.data);
+    const li = document.createElement('li');
+    li.className = 'fresh';
+    li.dataset.gate = ev.gate;
+    li.dataset.kind = ev.kind;
+    li.textContent = `${new Date(ev.time).toLocaleTimeString()} ${ev.gate}: ${ev.kind}${ev.device ? ' (' + ev.device + ')' : ''}`;
+    const list = $('gate-events');
+    list.prepend(li);
+    while (list.children.length > 20) list.lastChild.remove();
+    setTimeout(() => li.classList.remove('fresh'), 2000);
+    loadGates();
+    setTimeout(loadGates, 500); // the gate's state follows its event
+  });
+}
+
+async function loadGates() {
   try {
     const res = await fetch('/api/v1/gates');
     const g = await res.json();
@@ -171,8 +286,7 @@ async function pollGates() {
       li.textContent = `${s.name || s.gate}: ${s.door}${s.last_grant ? ' · ' + new Date(s.last_grant).toLocaleTimeString() : ''}`;
       list.append(li);
     }
-  } catch (e) { /* the box restarts; try again */ }
-  setTimeout(pollGates, 1000);
+  } catch (e) { /* the box restarts: the next event reloads */ }
 }
 
 // ---- self-test ----
@@ -192,6 +306,11 @@ $('selftest').addEventListener('click', async () => {
     $('selftest-checks').append(li);
   }
   refreshStatus();
+});
+
+$('finish').addEventListener('click', async () => {
+  const r = await api('finish', {});
+  if (r.closed) document.body.textContent = t('finished');
 });
 
 $('lang').value = getLang();

@@ -1,0 +1,144 @@
+package setup
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// enrol is step 1: central's address and the token; the box enrols, keeps
+// its credential and connects (Backend.SetupEnrol).
+func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
+	var body EnrolRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request")
+		return
+	}
+	res, err := s.cfg.Backend.SetupEnrol(r.Context(), body)
+	if err != nil {
+		s.log.Warn("enrolment from the setup page failed", "central", body.Central, "err", err)
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// draft is a camera's zones and masks as the page draws them.
+type draft struct {
+	Camera string         `json:"camera"`
+	Zones  []Zone         `json:"zones"`
+	Masks  [][][2]float64 `json:"masks"`
+}
+
+// saveZones makes the drawn zones a config revision (step 3, "Save").
+func (s *Server) saveZones(w http.ResponseWriter, r *http.Request) {
+	var body draft
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request")
+		return
+	}
+	if body.Camera == "" {
+		writeError(w, http.StatusUnprocessableEntity, "choose the camera the zones are for")
+		return
+	}
+	res, err := s.cfg.Backend.SetupSaveZones(body.Camera, body.Zones, body.Masks)
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	s.log.Info("zones saved from the setup page", "camera", body.Camera, "zones", len(body.Zones), "masks", len(body.Masks))
+	writeJSON(w, http.StatusOK, res)
+}
+
+// snapshot is GET /setup/api/snapshot?camera=ID: the camera's latest picture.
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	jpg, err := s.cfg.Backend.SetupSnapshot(r.Context(), r.URL.Query().Get("camera"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(jpg)
+}
+
+// preview is GET /setup/api/preview?camera=ID&draft={"zones":…,"masks":…}:
+// the detector's foreground with the draft zones, a PNG overlay at
+// analysis size (red: moving inside the zones; dimmed: not watched).
+func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
+	var d draft
+	if q := r.URL.Query().Get("draft"); q != "" {
+		if len(q) > 32<<10 {
+			writeError(w, http.StatusRequestEntityTooLarge, "too many points")
+			return
+		}
+		if err := json.Unmarshal([]byte(q), &d); err != nil {
+			writeError(w, http.StatusBadRequest, "draft: "+err.Error())
+			return
+		}
+	}
+	for i, z := range d.Zones {
+		if err := polygon(z.Points).Validate(); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("zone %d: %v", i+1, err))
+			return
+		}
+	}
+	for i, m := range d.Masks {
+		if err := polygon(m).Validate(); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("mask %d: %v", i+1, err))
+			return
+		}
+	}
+	png, err := s.cfg.Backend.SetupMotionPreview(r.Context(), r.URL.Query().Get("camera"), d.Zones, d.Masks)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(png)
+}
+
+// gateEvents is GET /setup/api/gates/events: Server-Sent Events, one
+// "gate" event per gate event the box receives, as it arrives, and a
+// comment every 15 s to keep proxies from closing the stream.
+func (s *Server) gateEvents(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming not supported")
+		return
+	}
+	events := s.cfg.Backend.SetupGateEvents(r.Context())
+	if events == nil {
+		writeError(w, http.StatusNotFound, errors.New("this box has no gates").Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n: gate events\n\n")
+	fl.Flush()
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keep.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			b, err := json.Marshal(ev)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(w, "event: gate\ndata: %s\n\n", b)
+		}
+		fl.Flush()
+	}
+}

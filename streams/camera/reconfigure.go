@@ -1,0 +1,95 @@
+package camera
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/streams/motion"
+)
+
+// SetMotion changes the camera's motion settings (zones, masks, sizes,
+// sensitivity) while it runs: the analyser goroutine picks them up before
+// its next frame, keeping the learned scene (motion.Detector.Reconfigure).
+// It never blocks; a config the detector would refuse is refused here and
+// changes nothing.
+func (c *Camera) SetMotion(m motion.Config) error {
+	if err := m.Defaults().Validate(); err != nil {
+		return fmt.Errorf("camera %s: %w", c.cfg.ID, err)
+	}
+	c.mu.Lock()
+	c.motionNext = &m
+	c.mu.Unlock()
+	select {
+	case c.reconf <- struct{}{}:
+	default: // already signalled: it will take the newest
+	}
+	return nil
+}
+
+// applyMotion runs on the analyser goroutine.
+func (c *Camera) applyMotion(an *Analyzer) {
+	c.mu.Lock()
+	next := c.motionNext
+	c.motionNext = nil
+	c.mu.Unlock()
+	if next == nil {
+		return
+	}
+	if err := an.SetMotion(*next); err != nil {
+		c.log.Error("motion settings not applied", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.cfg.Motion = *next
+	c.mu.Unlock()
+	c.log.Info("motion settings applied live", "zones", len(next.Zones), "masks", len(next.Masks))
+}
+
+// SetMotion reconfigures the analyzer's motion detector in place.
+func (a *Analyzer) SetMotion(m motion.Config) error {
+	if err := a.det.Reconfigure(m); err != nil {
+		return err
+	}
+	a.cfg.Motion = m
+	return nil
+}
+
+type previewRequest struct {
+	zones []motion.Zone
+	masks []motion.Polygon
+	reply chan previewReply
+}
+
+type previewReply struct {
+	p   motion.Preview
+	at  time.Time
+	err error
+}
+
+// MotionPreview is the motion detector's foreground on the latest
+// analysed frame (analysis size) with zones and masks in place of the
+// configured ones: what the detector would see with an installer's draft
+// zones. Asked of the analyser goroutine, the detector's only owner.
+func (c *Camera) MotionPreview(ctx context.Context, zones []motion.Zone, masks []motion.Polygon) (motion.Preview, time.Time, error) {
+	req := previewRequest{zones: zones, masks: masks, reply: make(chan previewReply, 1)}
+	select {
+	case c.previews <- req:
+	case <-ctx.Done():
+		return motion.Preview{}, time.Time{}, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.p, r.at, r.err
+	case <-ctx.Done():
+		return motion.Preview{}, time.Time{}, ctx.Err()
+	}
+}
+
+// MotionConfig is the motion config the analyser runs now (as given, before
+// defaults).
+func (c *Camera) MotionConfig() motion.Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Motion
+}
