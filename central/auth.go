@@ -41,6 +41,7 @@ var (
 	rolesWorkflow = []string{RoleGuard, RoleSupervisor, RoleAdmin}
 	rolesEnrol    = []string{RoleInstaller, RoleAdmin}
 	rolesAdmin    = []string{RoleAdmin}
+	rolesAudit    = []string{RoleSupervisor, RoleAdmin}
 
 	publicRoutes = map[string]bool{
 		"GET /api/v1/edge/ws": true, // edges prove themselves
@@ -74,6 +75,8 @@ var (
 		"DELETE /api/v1/users/{name}":                        rolesAdmin,
 		"GET /admin/":                                        rolesAdmin,
 		"GET /api/v1/admin/backup":                           rolesAdmin,
+		"GET /api/v1/audit":                                  rolesAudit,
+		"GET /api/v1/audit/verify":                           rolesAdmin,
 		// Evidence (evidence_api.go): supervisors may search; only liaisons and admins request and download.
 		"GET /api/v1/evidence/search":                               rolesEvidence,
 		"POST /api/v1/evidence/requests":                            rolesExport,
@@ -284,7 +287,7 @@ func (s *Server) withAuth(mux *http.ServeMux) http.Handler {
 		}
 		roles, listed := routeRoles[pattern]
 		if publicRoutes[pattern] || (!listed && !strings.HasPrefix(r.URL.Path, "/api/")) {
-			mux.ServeHTTP(w, r)
+			s.serveAudited(mux, pattern, w, r)
 			return
 		}
 		p, status, msg := s.principal(r)
@@ -301,7 +304,7 @@ func (s *Server) withAuth(mux *http.ServeMux) http.Handler {
 			s.deny(w, r, http.StatusForbidden, "your role ("+p.Role+") may not do this")
 			return
 		}
-		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		s.serveAudited(mux, pattern, w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
 }
 

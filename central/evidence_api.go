@@ -106,8 +106,10 @@ func (s *Server) handleCreateEvidenceRequest(w http.ResponseWriter, r *http.Requ
 		s.internalError(w, r, err)
 		return
 	}
-	s.audit(r, "export", created.ID, map[string]any{"case_number": created.CaseNumber, "reason": created.Reason,
-		"from": created.From, "to": created.To, "cameras": body.Cameras})
+	if !s.auditOrRefuse(w, r, "export", created.ID, map[string]any{"case_number": created.CaseNumber, "reason": created.Reason,
+		"from": created.From, "to": created.To, "cameras": body.Cameras}) {
+		return
+	}
 	writeJSON(w, http.StatusCreated, created.view())
 }
 
@@ -175,7 +177,9 @@ func (s *Server) handleEvidenceVideo(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	s.audit(r, "download", req.ID+"/"+strconv.Itoa(i), map[string]any{"edge": it.Edge, "camera": it.Camera, "sha256": it.SHA256})
+	if !s.auditOrRefuse(w, r, "download", req.ID+"/"+strconv.Itoa(i), map[string]any{"edge": it.Edge, "camera": it.Camera, "sha256": it.SHA256}) {
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("Content-Disposition", `attachment; filename="`+filepath.Base(it.File)+`"`)
@@ -203,16 +207,6 @@ func (s *Server) handleEvidenceBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, http.StatusNotImplemented, "", "evidence bundles are not available in this build yet; download each video")
-}
-
-// audit records an action on evidence for the audit log. It is the hook
-// central/audit is wired through: until then it goes to the server log.
-func (s *Server) audit(r *http.Request, action, target string, details map[string]any) {
-	user, role := "", ""
-	if p := principalOf(r); p != nil {
-		user, role = p.Name, p.Role
-	}
-	s.log.Info("audit", "action", action, "target", target, "user", user, "role", role, "details", details)
 }
 
 // bundleCamera is what the bundle writer (central/evidence) needs for one

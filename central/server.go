@@ -41,6 +41,8 @@ type Server struct {
 
 	retr *retrieval // evidence retrieval workers (retrieval.go)
 
+	auditor *auditor // the audit log in the store's database (audit_hooks.go)
+
 	// ctx is cancelled by Close; every websocket goroutine watches it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,6 +88,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return fail(err)
 	}
 	s.auth = newAuth(us)
+	if s.auditor, err = openAuditor(s); err != nil {
+		return fail(err)
+	}
 	if s.reg, err = openRegistry(store.db, cfg.Edges); err != nil {
 		return fail(err)
 	}
@@ -160,6 +165,8 @@ func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux.HandleFunc("DELETE /api/v1/users/{name}", s.handleDeleteUser)
 	mux.Handle("GET /admin/", adminHandler())
 	mux.HandleFunc("GET /api/v1/admin/backup", s.handleBackup)
+	mux.HandleFunc("GET /api/v1/audit", s.handleAudit)
+	mux.HandleFunc("GET /api/v1/audit/verify", s.handleAuditVerify)
 	mux.Handle("GET /", staticHandler())
 	return mux, s.withAuth(mux)
 }
@@ -287,6 +294,7 @@ func (s *Server) Close() error {
 		s.sockets.Wait()
 		s.retr.wait()
 		s.wr.stop()
+		s.auditor.log.Close()
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("central: close store: %w", err))
 		}
