@@ -1,7 +1,10 @@
 // The installer's setup page on the demo's edge: enter the setup code,
 // probe a camera (a wrong password gives the plain-words error, the right
 // one a snapshot), draw a zone on the snapshot with the mouse, see the
-// gate heard, run the self-test to green.
+// gate heard, run the self-test to green. Enrolment: the demo's edge is
+// enrolled already (the page says so, and enrolling again needs "again");
+// zones drawn on a running camera with the live motion preview are saved
+// as a new config revision; gate events arrive live (SSE).
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,6 +53,20 @@ await run(async (browser) => {
     await page.locator('#steps').waitFor();
     check(true, 'the setup code opens the page');
 
+    // Step 1: the demo's box is enrolled and connected.
+    await page.locator('#enrol-state[data-enrolled="true"]').waitFor({ timeout: 10000 });
+    const state = await page.locator('#enrol-state').textContent();
+    check(state.includes('Enrolled as demo-north-gate'), `the page says the box is enrolled: "${state}"`);
+    await page.locator('#enrol-central').fill('https://127.0.0.1:1');
+    await page.locator('#enrol-token').fill('vigil-enrol-1.not-a-token');
+    await page.locator('#enrol-entrance').fill('North gate');
+    await page.locator('#enrol').click();
+    await page.locator('#enrol-result.bad').waitFor({ timeout: 15000 });
+    const refused = await page.locator('#enrol-result').textContent();
+    check(refused.includes('already enrolled'), `enrolling a connected box again needs "again": "${refused}"`);
+    await page.locator('#status-step').scrollIntoViewIfNeeded();
+    await screenshot(page, 'setup-enrol');
+
     // Probe with a wrong password: plain words.
     const url = `rtsp://127.0.0.1:${port}/door`;
     await page.locator('#probe-url').fill(url);
@@ -85,11 +102,41 @@ await run(async (browser) => {
     check(/points: \[\[0\.1\d\d, 0\.5\d\d\]/.test(yaml), 'the zone drawn by mouse has normalised points');
     await screenshot(page, 'setup-zone');
 
+    // A running camera: its picture, zones drawn over it with the motion
+    // preview on, saved as a new config revision.
+    const revBefore = await page.locator('#status-line').getAttribute('data-revision');
+    await page.locator('#zone-camera').selectOption('north-gate');
+    await page.waitForFunction(() => document.getElementById('zone-canvas').width > 0 && document.getElementById('zone-canvas').width !== 640, null, { timeout: 10000 }).catch(() => {});
+    const box2 = await canvas.boundingBox();
+    for (const [x, y] of [[0.05, 0.3], [0.95, 0.3], [0.95, 0.98], [0.05, 0.98]]) {
+      await page.mouse.click(box2.x + x * box2.width, box2.y + y * box2.height);
+    }
+    await page.locator('#zone-name').fill('path');
+    await page.locator('#zone-close').click();
+    await page.locator('#zone-preview').check();
+    await page.waitForFunction(() => Number(document.getElementById('preview-img').dataset.loads || 0) >= 3, null, { timeout: 15000 });
+    const natural = await page.locator('#preview-img').evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+    check(natural[0] === 320, `the motion preview loads at analysis size, refreshed: ${natural.join('×')}`);
+    await page.locator('#zones-step').scrollIntoViewIfNeeded();
+    await screenshot(page, 'setup-preview');
+    await page.locator('#zone-apply').click();
+    await page.locator('#zone-saved[data-revision]').waitFor({ timeout: 10000 });
+    const revAfter = await page.locator('#zone-saved').getAttribute('data-revision');
+    const num = (r) => Number(String(r || 'r0').slice(1));
+    check(num(revAfter) > num(revBefore), `saving the zones makes a new revision: ${revBefore} → ${revAfter}`);
+    await page.locator('#status-line[data-revision="' + revAfter + '"]').waitFor({ timeout: 10000 });
+    check(true, 'the box runs the new revision');
+    await page.locator('#zone-preview').uncheck();
+
     // The installer presses the gate's button: the gate is heard.
     await vigil(['sim', 'gate', '--webhook', demo.webhook_url, '--secret', demo.secret, '--controller', demo.controller,
       '--gate', demo.gate_id, '--scenario', 'passage']);
+    await page.locator('#gate-events li').first().waitFor({ timeout: 10000 });
+    check(true, 'gate events arrive live on the page (SSE)');
     await page.locator('#gates li.green').waitFor({ timeout: 10000 });
     check(true, 'the gate turns green once heard');
+    await page.locator('#gates-step').scrollIntoViewIfNeeded();
+    await screenshot(page, 'setup-gate-events');
 
     // Self-test to green.
     let green = false;
