@@ -23,7 +23,9 @@ const CLIP_POST_MS = 30000; // … to 30 s after an alert
 const SESSION_PING_MS = 120000;
 
 const $ = (id) => document.getElementById(id);
-const views = ['login', 'queue', 'detail', 'sites', 'live'];
+const views = ['login', 'queue', 'detail', 'sites', 'live', 'evidence', 'audit'];
+// Pages in their own modules (evidence.js, audit.js), by role.
+const PAGE_ROLES = { evidence: ['supervisor', 'police_liaison', 'admin'], audit: ['supervisor', 'admin'] };
 const listEl = $('alerts');
 const statusEl = $('status');
 const template = $('alert-card');
@@ -114,6 +116,10 @@ function route() {
     state.detailId = null;
     show('live');
     mountLive();
+  } else if ((h === '#/evidence' || h === '#/audit') && PAGE_ROLES[h.slice(2)].includes(state.session.role)) {
+    state.detailId = null;
+    show(h.slice(2));
+    mountPage(h.slice(2));
   } else {
     state.detailId = null;
     show('queue');
@@ -136,6 +142,14 @@ async function mountLive() {
   }
 }
 
+const pagesMounted = new Set();
+async function mountPage(name) {
+  if (pagesMounted.has(name)) return;
+  pagesMounted.add(name);
+  const mod = name === 'evidence' ? await import('./evidence.js') : await import('./audit.js');
+  mod.mount($(`${name}-view`), { session: state.session });
+}
+
 // ---------- login ----------
 
 function renderHeader() {
@@ -145,6 +159,8 @@ function renderHeader() {
   $('mute').hidden = !s || !canWatch();
   $('logout').hidden = !s;
   $('nav-admin').hidden = !s || s.role !== 'admin';
+  $('nav-evidence').hidden = !s || !PAGE_ROLES.evidence.includes(s.role);
+  $('nav-audit').hidden = !s || !PAGE_ROLES.audit.includes(s.role);
   $('whoami').textContent = s ? t('auth.whoami', { user: s.user, role: tEnum('role', s.role) }) : '';
   $('mute').textContent = state.muted ? t('sound.off') : t('sound.on');
   $('mute').setAttribute('aria-pressed', String(state.muted));
@@ -177,6 +193,7 @@ function signedOut() {
   }
   clearAlerts();
   state.cursor = null;
+  pagesMounted.clear(); // the next user gets pages for their role
   renderHeader();
   route();
 }
