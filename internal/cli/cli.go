@@ -27,6 +27,7 @@ commands:
   central     run central (alert store, console, edge hub)
   central user add, list or hash console users (guard, supervisor, police_liaison, installer, admin)
   central backup|restore  copy central's data (stopped) to a file, or back into an empty data_dir
+  central audit verify  check central's hash-chained audit log (stopped)
   edge        run an edge node at an entrance
   edge enroll exchange an enrolment token for this box's credential
   sim camera  serve video files as live RTSP cameras
@@ -59,6 +60,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			err = runCentralUser(args[2:], stdout, stderr)
 		} else if len(args) >= 2 && (args[1] == "backup" || args[1] == "restore") {
 			err = runCentralBackup(args[1], args[2:], stdout, stderr)
+		} else if len(args) >= 2 && args[1] == "audit" {
+			err = runCentralAudit(ctx, args[2:], stdout, stderr)
 		} else {
 			err = runCentral(ctx, args[1:], stderr)
 		}
