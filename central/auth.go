@@ -65,6 +65,7 @@ var (
 		"GET /api/v1/edges/{id}":                             rolesAll,
 		"POST /api/v1/edges/{id}/revoke":                     rolesAdmin,
 		"POST /api/v1/edges/{id}/config":                     rolesAdmin,
+		"POST /api/v1/edges/{id}/setup/reopen":               rolesAdmin,
 		"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail":  rolesAll,
 		"GET /api/v1/edges/{id}/cameras/{camera}/clip":       rolesWatch,
 		"POST /api/v1/edges/{id}/cameras/{camera}/live":      rolesAll,
@@ -79,6 +80,7 @@ var (
 		"GET /api/v1/audit/verify":                           rolesAdmin,
 		// Evidence (evidence_api.go): supervisors may search; only liaisons and admins request and download.
 		"GET /api/v1/evidence/search":                               rolesEvidence,
+		"GET /api/v1/evidence/key":                                  rolesAll,
 		"POST /api/v1/evidence/requests":                            rolesExport,
 		"GET /api/v1/evidence/requests":                             rolesExport,
 		"GET /api/v1/evidence/requests/{id}":                        rolesExport,

@@ -189,14 +189,9 @@ func (s *Server) handleEvidenceVideo(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", st.ModTime(), f)
 }
 
-// handleEvidenceBundle serves GET /api/v1/evidence/requests/{id}/bundle.zip.
-// It answers 501 until the server holds central's evidence key and audit
-// log; then, in place of the 501 (after the audit entry for the download,
-// so the custody includes it):
-//
-//	w.Header().Set("Content-Type", "application/zip")
-//	w.Header().Set("Content-Disposition", `attachment; filename="`+req.ID+`.zip"`)
-//	if _, err := s.buildBundle(r.Context(), w, req, s.evidenceKey, s.auditLog); err != nil { ... }
+// handleEvidenceBundle serves GET /api/v1/evidence/requests/{id}/bundle.zip:
+// the signed bundle of a ready request, streamed after the download's
+// audit entry is written (so the custody includes it).
 func (s *Server) handleEvidenceBundle(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.evidenceRequest(w, r)
 	if !ok {
@@ -206,7 +201,7 @@ func (s *Server) handleEvidenceBundle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "", "the request is not ready ("+req.Status+")")
 		return
 	}
-	writeError(w, http.StatusNotImplemented, "", "evidence bundles are not available in this build yet; download each video")
+	s.serveBundle(w, r, req) // evidence_key.go
 }
 
 // bundleCamera is what the bundle writer (central/evidence) needs for one

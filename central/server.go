@@ -2,6 +2,7 @@ package central
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -41,7 +42,8 @@ type Server struct {
 
 	retr *retrieval // evidence retrieval workers (retrieval.go)
 
-	auditor *auditor // the audit log in the store's database (audit_hooks.go)
+	auditor     *auditor           // the audit log in the store's database (audit_hooks.go)
+	evidenceKey ed25519.PrivateKey // signs evidence bundles (evidence_key.go)
 
 	// ctx is cancelled by Close; every websocket goroutine watches it.
 	ctx    context.Context
@@ -89,6 +91,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.auth = newAuth(us)
 	if s.auditor, err = openAuditor(s); err != nil {
+		return fail(err)
+	}
+	if s.evidenceKey, err = loadEvidenceKey(s); err != nil {
 		return fail(err)
 	}
 	if s.reg, err = openRegistry(store.db, cfg.Edges); err != nil {
@@ -150,6 +155,7 @@ func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux.HandleFunc("GET /api/v1/live/{edge}/{camera}/ws", s.handleLiveWS)
 	mux.HandleFunc("POST /api/v1/enrolment-tokens", s.handleCreateToken)
 	mux.HandleFunc("GET /api/v1/evidence/search", s.handleEvidenceSearch)
+	mux.HandleFunc("GET /api/v1/evidence/key", s.handleEvidenceKey)
 	mux.HandleFunc("POST /api/v1/evidence/requests", s.handleCreateEvidenceRequest)
 	mux.HandleFunc("GET /api/v1/evidence/requests", s.handleEvidenceRequests)
 	mux.HandleFunc("GET /api/v1/evidence/requests/{id}", s.handleEvidenceRequest)

@@ -1,0 +1,76 @@
+package central
+
+import (
+	"crypto/ed25519"
+	"net/http"
+	"path/filepath"
+
+	"github.com/vigil-perimeter/vigil/central/evidence"
+)
+
+// evidenceKeyFile is central's Ed25519 evidence signing key, in its data
+// directory (mode 0600, made on first start). Its public half is what a
+// court checks bundles with: GET /api/v1/evidence/key, or
+// `vigil evidence pubkey --key-file DATA_DIR/central-evidence.key`.
+const evidenceKeyFile = "central-evidence.key"
+
+func loadEvidenceKey(s *Server) (ed25519.PrivateKey, error) {
+	path := filepath.Join(s.cfg.DataDir, evidenceKeyFile)
+	key, created, err := evidence.LoadOrGenerateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.log.Info("evidence key created", "file", path, "sha256", evidence.Fingerprint(key.Public().(ed25519.PublicKey)))
+	}
+	return key, nil
+}
+
+// handleEvidenceKey serves GET /api/v1/evidence/key: central's evidence
+// public key as PEM, as one line and its fingerprint, for
+// `vigil evidence verify --key`.
+func (s *Server) handleEvidenceKey(w http.ResponseWriter, r *http.Request) {
+	pub := s.evidenceKey.Public().(ed25519.PublicKey)
+	writeJSON(w, http.StatusOK, map[string]string{
+		"pem":    string(evidence.PublicKeyPEM(pub)),
+		"key":    evidence.FormatPublicKey(pub),
+		"sha256": evidence.Fingerprint(pub),
+	})
+}
+
+// serveBundle streams the signed bundle of a ready request, after its
+// download entry is in the audit log (so the bundle's custody includes
+// it); nothing is sent if that entry cannot be written.
+func (s *Server) serveBundle(w http.ResponseWriter, r *http.Request, req EvidenceRequest) {
+	if !s.auditOrRefuse(w, r, "download", req.ID, map[string]any{"what": "bundle", "case_number": req.CaseNumber}) {
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Disposition", `attachment; filename="`+req.ID+`.zip"`)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	cw := &countingWriter{w: w}
+	m, err := s.buildBundle(r.Context(), cw, req, s.evidenceKey, s.auditor.log)
+	if err != nil {
+		if cw.n == 0 {
+			s.internalError(w, r, err)
+			return
+		}
+		// The status line is gone; a cut-off zip fails verification.
+		s.log.Error("evidence bundle failed", "request", req.ID, "err", err)
+		return
+	}
+	s.log.Info("evidence bundle sent", "request", req.ID, "case_number", req.CaseNumber, "files", len(m.Files))
+}
+
+type countingWriter struct {
+	w http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
