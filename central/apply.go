@@ -178,7 +178,7 @@ func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 	if open(rec.State) {
 		o.from = rec.Severity.Rank()
 	}
-	ur := UpdateRecord{ID: u.ID, Time: u.Time.UTC(), Severity: u.Severity, Summary: u.Summary}
+	ur := UpdateRecord{ID: u.ID, Time: u.Time.UTC(), Severity: u.Severity, Summary: u.Summary, Camera: u.Camera}
 	if !u.Ended.IsZero() {
 		ur.Ended = u.Ended.UTC()
 		rec.Ended = ur.Ended

@@ -61,8 +61,12 @@ type Record struct {
 	Zones        []string      `json:"zones"`
 	SnapshotTime time.Time     `json:"snapshot_time,omitzero"`
 	SnapshotURL  string        `json:"snapshot_url,omitempty"`
-	Seq          uint64        `json:"seq"` // creation order
-	ReceivedAt   time.Time     `json:"received_at"`
+	// Links are the cameras whose video explains the alert, with the
+	// clip range the edge pinned; Gate the watched gate's state.
+	Links      []wire.Link     `json:"links,omitempty"`
+	Gate       *wire.GateState `json:"gate,omitempty"`
+	Seq        uint64          `json:"seq"` // creation order
+	ReceivedAt time.Time       `json:"received_at"`
 
 	State     string         `json:"state"`
 	History   []Step         `json:"history"`
@@ -81,6 +85,7 @@ type UpdateRecord struct {
 	Ended        time.Time     `json:"ended,omitzero"`
 	SnapshotURL  string        `json:"snapshot_url,omitempty"`
 	SnapshotTime time.Time     `json:"snapshot_time,omitzero"`
+	Camera       string        `json:"camera,omitempty"` // whose snapshot, when not the source's
 }
 
 // Change is one entry of the change log: the record as it was right after
@@ -277,6 +282,8 @@ func newRecord(a wire.Alert, seq uint64, now time.Time) Record {
 		Summary:    a.Summary,
 		Boxes:      a.Boxes,
 		Zones:      a.Zones,
+		Links:      a.Links,
+		Gate:       a.Gate,
 		Seq:        seq,
 		ReceivedAt: now.UTC(),
 		State:      StateRaised,

@@ -297,6 +297,7 @@ func pictured(c gates.Cause) bool {
 func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 	gc := g.cfg[ga.Gate]
 	link := GateAlertLink{AlertID: a.ID, Gate: ga.Gate, Kind: a.Kind, Severity: a.Severity, Time: a.Time}
+	a.Links = g.n.links(gc.Cameras, a.Time)
 	var p *prefetch
 	var shots []shot
 	if pictured(ga.Key) && len(gc.Cameras) > 0 {
@@ -364,7 +365,7 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 // sendPicture queues a camera's picture as an update of alert a.
 func (g *gateSide) sendPicture(a wire.Alert, cam string, s shot) {
 	u := wire.AlertUpdate{ID: newAlertID(g.n.cfg.EdgeID, s.at), AlertID: a.ID, EdgeID: a.EdgeID, Time: a.Time,
-		Snapshot: s.jpg, SnapshotTime: s.at.UTC()}
+		Snapshot: s.jpg, SnapshotTime: s.at.UTC(), Camera: cam}
 	if err := g.n.box.AppendUpdate(u, a.Severity); err != nil {
 		g.n.log.Error("picture of gate alert not stored", "alert", a.ID, "camera", cam, "err", err)
 	}
@@ -573,27 +574,35 @@ func (g *gateSide) snapshot(ctx context.Context, cam string, at time.Time) ([]by
 	return c.Snapshot(ctx)
 }
 
-// gateStateNote is appended to a motion alert's summary on a camera that
-// sees gates: their state when the motion began, in the gate's local time.
-func (n *Node) gateStateNote(cam string) string {
+// watchedGates is what a camera alert says of the gates the camera sees:
+// a note for its summary ("· North gate: closed, armed, …", the gate's
+// local time) and the first gate's state as a field, when the alert
+// began.
+func (n *Node) watchedGates(cam string) (note string, first *wire.GateState) {
 	g := n.gates
 	if g == nil || len(g.watches[cam]) == 0 {
-		return ""
+		return "", nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), gateStatusTimeout)
 	defer cancel()
 	sts, err := g.eng.Status(ctx)
 	if err != nil {
-		return ""
+		return "", nil
 	}
-	note := ""
 	for _, st := range sts {
 		if !contains(g.watches[cam], st.Gate) {
 			continue
 		}
 		note += " · " + gateState(st, g.cfg[st.Gate])
+		if first == nil {
+			first = &wire.GateState{Gate: st.Gate, Name: st.Name, Door: st.Door, Armed: st.Armed,
+				LastGrant: st.LastGrant.UTC(), LastCredential: st.LastCredential}
+			if st.LastGrant.IsZero() {
+				first.LastGrant = time.Time{}
+			}
+		}
 	}
-	return note
+	return note, first
 }
 
 // gateState says a gate's state in a few words:

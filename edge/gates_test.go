@@ -50,13 +50,14 @@ func startGateCentral(t *testing.T) *central.Server {
 
 // gateConsoleAlert is a new alert as the console websocket delivers it.
 type gateConsoleAlert struct {
-	ID          string    `json:"id"`
-	Source      string    `json:"source"`
-	Kind        string    `json:"kind"`
-	Severity    string    `json:"severity"`
-	Time        time.Time `json:"time"`
-	Summary     string    `json:"summary"`
-	SnapshotURL string    `json:"snapshot_url"`
+	ID          string      `json:"id"`
+	Source      string      `json:"source"`
+	Kind        string      `json:"kind"`
+	Severity    string      `json:"severity"`
+	Time        time.Time   `json:"time"`
+	Summary     string      `json:"summary"`
+	SnapshotURL string      `json:"snapshot_url"`
+	Links       []wire.Link `json:"links"`
 	Updates     []struct {
 		SnapshotURL string `json:"snapshot_url"`
 	} `json:"updates"`
@@ -220,6 +221,10 @@ func TestGateForcedEndToEnd(t *testing.T) {
 				later[a.ID] = u
 			}
 		default:
+			// The alert names the gate's camera and the clip pinned for it.
+			if len(a.Links) != 1 || a.Links[0].ClipFrom.IsZero() || !a.Links[0].ClipFrom.Before(a.Time) || !a.Links[0].ClipTo.After(a.Time) {
+				t.Errorf("forced alert %s links %+v, want the gate's camera with a clip around %v", a.ID, a.Links, a.Time)
+			}
 			forced = append(forced, a)
 		}
 	}

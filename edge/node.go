@@ -218,11 +218,12 @@ func (n *Node) OnMotion(ev camera.Event) {
 	if name == "" {
 		name = cc.ID
 	}
+	note, gate := n.watchedGates(ev.Camera)
 	a := wire.Alert{
 		ID: newAlertID(n.cfg.EdgeID, ev.Start), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
 		Source: ev.Camera, Kind: "motion", Severity: sev, Time: ev.Start.UTC(), TimeSource: ev.TimeSource,
-		Summary: fmt.Sprintf("%s at %s%s", what, name, n.gateStateNote(ev.Camera)), Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
-		Zones: ev.Zones,
+		Summary: fmt.Sprintf("%s at %s%s", what, name, note), Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
+		Zones: ev.Zones, Links: n.links([]string{ev.Camera}, ev.Start), Gate: gate,
 	}
 	for _, b := range ev.Boxes {
 		a.Boxes = append(a.Boxes, wire.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
@@ -267,7 +268,11 @@ func (n *Node) OnTamper(ev camera.TamperEvent) {
 		Source: ev.Camera, Kind: "tamper." + ev.Kind, Severity: sev, Time: ev.Time.UTC(),
 		Summary: summary, Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
 	}
-	if n.raise(a) && !ev.Cleared && ev.Kind != camera.TamperSignalLost {
+	pinned := !ev.Cleared && ev.Kind != camera.TamperSignalLost
+	if pinned {
+		a.Links = n.links([]string{ev.Camera}, ev.Time)
+	}
+	if n.raise(a) && pinned {
 		n.pin(a, ev.Camera, ev.Time)
 	}
 }
@@ -282,6 +287,20 @@ func (n *Node) OnAccessUnit(cam string, au streams.AccessUnit) {
 // pin keeps the video around an alert until central has it (or the
 // evidence retention period ends). A refused pin is already a red
 // condition of the store; the alert itself still goes out.
+// links names each camera's clip for an alert at at: the range its pin
+// covers (the pin itself is written once the alert is queued).
+func (n *Node) links(cams []string, at time.Time) []wire.Link {
+	var out []wire.Link
+	for _, cam := range cams {
+		l := wire.Link{Camera: cam}
+		if from, to, err := n.clips.PinWindow(cam, at); err == nil {
+			l.ClipFrom, l.ClipTo = from.UTC(), to.UTC()
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
 func (n *Node) pin(a wire.Alert, cam string, at time.Time) {
 	if _, err := n.clips.Pin(a.ID, cam, at, a.Kind); err != nil {
 		n.log.Warn("video for alert not pinned", "alert", a.ID, "camera", cam, "err", err)

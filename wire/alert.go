@@ -69,7 +69,35 @@ type Alert struct {
 	// Snapshot is a JPEG of the scene at SnapshotTime (base64 in JSON).
 	Snapshot     []byte    `json:"snapshot,omitempty"`
 	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
+	// Links are the cameras whose video explains the alert (the camera
+	// itself; a gate's cameras), each with the clip the edge pins for it.
+	// The pictures of a gate's further cameras follow as updates.
+	Links []Link `json:"links,omitempty"`
+	// Gate is the state, at Time, of the gate the source camera watches.
+	Gate *GateState `json:"gate,omitempty"`
 }
+
+// Link is a camera an alert refers to and the range of its video that the
+// edge keeps (pinned) for the alert.
+type Link struct {
+	Camera   string    `json:"camera"`
+	ClipFrom time.Time `json:"clip_from,omitzero"`
+	ClipTo   time.Time `json:"clip_to,omitzero"`
+}
+
+// GateState is a gate as a camera alert reports it.
+type GateState struct {
+	Gate  string `json:"gate"`
+	Name  string `json:"name,omitempty"`
+	Door  string `json:"door"` // open, closed, unknown
+	Armed bool   `json:"armed"`
+	// LastGrant is the last access granted, and to which credential.
+	LastGrant      time.Time `json:"last_grant,omitzero"`
+	LastCredential string    `json:"last_credential,omitempty"`
+}
+
+// maxLinks bounds Alert.Links: an entrance has a handful of cameras.
+const maxLinks = 32
 
 // Validate checks what central relies on before it stores an alert.
 func (a *Alert) Validate() error {
@@ -87,6 +115,18 @@ func (a *Alert) Validate() error {
 		return fmt.Errorf("alert: unknown severity %q", a.Severity)
 	case a.Time.IsZero():
 		return errors.New("alert: time is zero")
+	case len(a.Links) > maxLinks:
+		return fmt.Errorf("alert: %d links, at most %d", len(a.Links), maxLinks)
+	case a.Gate != nil && a.Gate.Gate == "":
+		return errors.New("alert: gate state without a gate")
+	}
+	for i, l := range a.Links {
+		if l.Camera == "" {
+			return fmt.Errorf("alert: links[%d]: camera is empty", i)
+		}
+		if !l.ClipTo.IsZero() && l.ClipTo.Before(l.ClipFrom) {
+			return fmt.Errorf("alert: links[%d]: clip ends before it starts", i)
+		}
 	}
 	return nil
 }
@@ -106,6 +146,9 @@ type AlertUpdate struct {
 	Ended        time.Time `json:"ended,omitzero"`
 	Snapshot     []byte    `json:"snapshot,omitempty"`
 	SnapshotTime time.Time `json:"snapshot_time,omitzero"`
+	// Camera is the camera the snapshot is from, when not the alert's
+	// source (a gate's second camera).
+	Camera string `json:"camera,omitempty"`
 }
 
 // Validate checks an update before central applies it.

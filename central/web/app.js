@@ -511,14 +511,40 @@ async function openDetail(id) {
   if (state.detailId === id) renderDetail(a);
 }
 
-// cameraFor picks the camera whose video explains the alert: the source if
-// it is a camera, else (a gate) the entrance's camera of the same name or
-// its first camera.
+// cameraFor picks the camera whose video explains the alert: the cameras
+// the edge linked (a gate's cameras), else the source if it is a camera,
+// else the entrance's first camera.
 function cameraFor(a) {
+  if (a.links?.length) return a.links[0].camera;
   const entry = state.siteIndex.get(a.site_id);
   const cams = entry ? (entry.node.cameras ?? []).map((c) => c.id) : [];
   if (cams.includes(a.source) || cams.length === 0) return a.source;
   return cams[0];
+}
+
+// playClip loads camera cam's video around alert a: the range the edge
+// pinned for it, else 10 s before to 30 s after the event; not past now.
+function playClip(a, cam) {
+  const at = new Date(a.time).getTime();
+  const video = $('d-video');
+  if (Number.isNaN(at)) return;
+  const link = (a.links ?? []).find((l) => l.camera === cam);
+  const from = new Date(link?.clip_from ? new Date(link.clip_from).getTime() : at - CLIP_PRE_MS);
+  const to = new Date(Math.min(link?.clip_to ? new Date(link.clip_to).getTime() : at + CLIP_POST_MS, Date.now()));
+  video.dataset.clip = `${a.id}/${cam}`;
+  video.dataset.to = String(to.getTime());
+  video.src = `/api/v1/edges/${encodeURIComponent(a.edge_id)}/cameras/${encodeURIComponent(cam)}/clip?from=${from.toISOString()}&to=${to.toISOString()}`;
+  video.dataset.event = String(at);
+  $('d-clip-note').textContent = t('detail.clip_range', { camera: cam, from: formatLocal(from), to: formatLocal(to) });
+  for (const b of $('d-cams').children) b.setAttribute('aria-pressed', String(b.dataset.camera === cam));
+  video.play().catch(() => {});
+}
+
+// gateLine says the watched gate's state when a camera alert began.
+function gateLine(g) {
+  const parts = [g.name || g.gate, tEnum('gate', g.door), g.armed ? t('detail.gate_armed') : t('detail.gate_disarmed')];
+  if (g.last_grant) parts.push(t('detail.gate_last_grant', { time: formatLocal(new Date(g.last_grant)), credential: g.last_credential ?? '' }));
+  return t('detail.gate_state', { state: parts.join(', ') });
 }
 
 function renderDetail(a) {
@@ -568,20 +594,24 @@ function renderDetail(a) {
     }
   }
 
-  // The pinned clip: 10 s before to 30 s after the event (what exists so far).
-  const at = new Date(a.time).getTime();
-  const video = $('d-video');
-  if (!Number.isNaN(at) && video.dataset.clip !== a.id) {
-    video.dataset.clip = a.id;
-    const from = new Date(at - CLIP_PRE_MS);
-    const to = new Date(Math.min(at + CLIP_POST_MS, Date.now()));
-    const cam = cameraFor(a);
-    video.dataset.to = String(to.getTime());
-    video.src = `/api/v1/edges/${encodeURIComponent(a.edge_id)}/cameras/${encodeURIComponent(cam)}/clip?from=${from.toISOString()}&to=${to.toISOString()}`;
-    video.dataset.event = String(at);
-    $('d-clip-note').textContent = t('detail.clip_range', { camera: cam, from: formatLocal(from), to: formatLocal(to) });
-    video.play().catch(() => {});
+  // The pinned clip of each linked camera, the first one playing.
+  const cams = a.links?.length ? a.links.map((l) => l.camera) : [cameraFor(a)];
+  const camBox = $('d-cams');
+  if (camBox.dataset.key !== `${a.id}:${cams.join('|')}`) {
+    camBox.dataset.key = `${a.id}:${cams.join('|')}`;
+    camBox.replaceChildren(...(cams.length > 1 ? cams : []).map((cam) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = cam;
+      b.dataset.camera = cam;
+      b.setAttribute('data-testid', 'clip-camera');
+      b.addEventListener('click', () => playClip(a, cam));
+      return b;
+    }));
   }
+  if (!$('d-video').dataset.clip?.startsWith(`${a.id}/`)) playClip(a, cams[0]);
+  $('d-gatestate').hidden = !a.gate;
+  if (a.gate) $('d-gatestate').textContent = gateLine(a.gate);
 
   // Who did what, when.
   $('d-history').replaceChildren(...(a.history ?? []).map((st) => {

@@ -40,6 +40,16 @@ func (s *Store) Pin(id, camera string, at time.Time, reason string) (Pin, error)
 	return s.PinRange(id, camera, at.Add(-r.cfg.PreRoll), at.Add(r.cfg.PostRoll), reason)
 }
 
+// PinWindow is the range Pin would pin for an alert at at, without
+// pinning it: an alert names its clip before the pin is written.
+func (s *Store) PinWindow(camera string, at time.Time) (from, to time.Time, err error) {
+	r, err := s.recorder(camera)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return at.Add(-r.cfg.PreRoll), at.Add(r.cfg.PostRoll), nil
+}
+
 // PinRange pins [from, to] of a camera. The pin is fsynced before it
 // returns. It fails with ErrPinsFull while pinned video fills its share of
 // the disk: the store refuses evidence rather than delete other evidence.

@@ -58,7 +58,7 @@ const (
 	siteID = "demo/lotus/wall/north-gate" // township/village/zone/entrance
 	// The demo's simulated gate, seen by the north-gate camera, and the
 	// webhook controller that may report it (`vigil sim gate`).
-	gateID         = "north-gate"
+	gateID         = "north-barrier"
 	gateController = "demo-controller"
 )
 
@@ -67,7 +67,7 @@ const (
 // vigil sim gate --webhook WEBHOOK_URL --controller CONTROLLER --secret SECRET --gate GATE_ID --scenario forced
 type Info struct {
 	EdgeAPI    string `json:"edge_api"`    // http://127.0.0.1:PORT
-	GateID     string `json:"gate_id"`     // north-gate
+	GateID     string `json:"gate_id"`     // north-barrier
 	WebhookURL string `json:"webhook_url"` // EdgeAPI + /api/v1/gates/events
 	Controller string `json:"controller"`
 	Secret     string `json:"secret"`
@@ -79,6 +79,7 @@ var township = central.TownshipConfig{ID: "demo", Name: "Demo township", Village
 		ID: "wall", Name: "Village wall", Entrances: []central.EntranceConfig{{
 			ID: "north-gate", Name: "North gate",
 			Cameras: []central.DeviceConfig{{ID: "north-gate", Name: "North gate"}, {ID: "south-gate", Name: "South gate (closed at night)"}},
+			Gates:   []central.DeviceConfig{{ID: gateID, Name: "North gate barrier"}},
 		}},
 	}},
 }}}

@@ -38,6 +38,10 @@ export default {
   'detail.event_marker': 'The event',
   'detail.clip_range': 'Camera {camera}, {from} to {to}',
   'detail.clip_unavailable': 'The video is not available (edge offline or not recorded).',
+  'detail.gate_state': 'Gate when it began: {state}',
+  'detail.gate_armed': 'armed',
+  'detail.gate_disarmed': 'disarmed',
+  'detail.gate_last_grant': 'last access {time} {credential}',
   'detail.gate_history': 'Gate history',
   'detail.no_gate_events': 'No gate events around this alert.',
   'detail.workflow': 'Handling',
@@ -123,6 +127,7 @@ export default {
   'gate.open': 'open',
   'gate.closed': 'closed',
   'gate.held_open': 'held open',
+  'gate.unknown': 'not reported yet',
   'gate.alarm': 'alarm',
 
   'admin.title': 'Administration',

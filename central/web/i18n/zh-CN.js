@@ -37,6 +37,10 @@ export default {
   'detail.event_marker': '事件时刻',
   'detail.clip_range': '摄像机 {camera}，{from} 至 {to}',
   'detail.clip_unavailable': '录像不可用（边缘设备离线或未录到）。',
+  'detail.gate_state': '事件开始时的门禁：{state}',
+  'detail.gate_armed': '已布防',
+  'detail.gate_disarmed': '已撤防',
+  'detail.gate_last_grant': '最近一次授权 {time} {credential}',
   'detail.gate_history': '门禁状态记录',
   'detail.no_gate_events': '此告警前后没有门禁事件。',
   'detail.workflow': '处置',
@@ -122,6 +126,7 @@ export default {
   'gate.open': '开',
   'gate.closed': '关',
   'gate.held_open': '长时间未关',
+  'gate.unknown': '尚未上报',
   'gate.alarm': '报警',
 
   'admin.title': '系统管理',
