@@ -20,6 +20,8 @@ build: deps
 	$(GO) build -o $(BIN) ./cmd/vigil
 
 vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 # -race for data races, -tags matprofile so tests can assert that every
@@ -48,6 +50,7 @@ bench: deps
 	$(GO) run ./bench/clips
 	$(GO) test -run '^$$' -bench Build ./central/evidence
 	$(GO) run ./bench/evidence
+	VIGIL_BENCH=1 $(GO) test -count=1 -run TestGateForcedEndToEnd -v ./edge/ | grep -E 'forced openings|p99|picture|^(ok|FAIL|---)'
 	$(GO) build -o bin/bench-central ./bench/central && bin/bench-central
 
 # Motion evaluation on real footage with ground truth: the edge's default

@@ -25,10 +25,10 @@ import (
 
 // Config is edge.yaml.
 type Config struct {
-	EdgeID  string        `yaml:"edge_id"`
-	SiteID  string        `yaml:"site_id"`
-	Listen  string        `yaml:"listen"`   // local API and /metrics, e.g. 127.0.0.1:8081
-	DataDir string        `yaml:"data_dir"` // outbox (and later the clip store)
+	EdgeID  string `yaml:"edge_id"`
+	SiteID  string `yaml:"site_id"`
+	Listen  string `yaml:"listen"`   // local API and /metrics, e.g. 127.0.0.1:8081
+	DataDir string `yaml:"data_dir"` // outbox (and later the clip store)
 	// Entrance is the entrance's name as the installer gave it at
 	// enrolment (shown on the setup page and in the self-test).
 	Entrance string `yaml:"entrance,omitempty"`

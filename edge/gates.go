@@ -343,8 +343,8 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 	late := false
 	for i, s := range shots {
 		switch {
-		case !s.done:
-			late = true
+		case !s.ok():
+			late = true // not answered yet, or failed: followUp tries again
 		case s.ok() && (!withAlert || !bytes.Equal(s.jpg, a.Snapshot)):
 			g.sendPicture(a, gc.Cameras[i], s)
 		}
@@ -356,8 +356,8 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 	}
 	g.mu.Unlock()
 	if late {
-		// A camera has not answered yet: its picture follows as an update
-		// when it does (the alert did not wait for it).
+		// A camera has not answered yet, or failed: its picture (live, or
+		// else recorded) follows as an update (the alert did not wait).
 		g.n.spawn(func() { g.followUp(a, gc, p, shots) })
 	}
 }
@@ -380,14 +380,21 @@ func (g *gateSide) followUp(a wire.Alert, gc GateConfig, p *prefetch, before []s
 	}
 	after := p.snapshot()
 	for i, s := range after {
-		if before[i].done {
+		if before[i].ok() {
 			continue
 		}
 		cam := gc.Cameras[i]
 		if !s.ok() {
-			g.snapFailures.WithLabelValues(cam).Inc()
-			g.n.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", a.Source, "camera", cam, "err", s.err)
-			continue
+			// The live camera did not answer in time (a busy box, a camera
+			// reconnecting): the recording of the event instant is the
+			// next best picture.
+			rec, err := g.recordedPicture(cam, a.Time)
+			if err != nil {
+				g.snapFailures.WithLabelValues(cam).Inc()
+				g.n.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", a.Source, "camera", cam, "err", s.err, "recorded", err)
+				continue
+			}
+			s = rec
 		}
 		if len(a.Snapshot) == 0 { // the alert went without any picture: this is its first
 			g.n.log.Info("picture of gate alert sent after it", "alert", a.ID, "camera", cam, "after", time.Since(a.Time).Round(time.Millisecond))
@@ -560,6 +567,21 @@ func (g *gateSide) take(gc GateConfig, evTime time.Time) *prefetch {
 
 // snapshot is the camera's picture at the event: the live picture for a
 // fresh event, the recorded one for a late event.
+// recordedPicture is the recorded frame of camera cam at instant at,
+// once the recorder has flushed past it.
+func (g *gateSide) recordedPicture(cam string, at time.Time) (shot, error) {
+	ctx, cancel := context.WithTimeout(g.ctx, prefetchTimeout)
+	defer cancel()
+	if err := g.n.clips.Flush(ctx); err != nil {
+		return shot{}, err
+	}
+	th, err := g.n.clips.Thumbnail(cam, at, 1280)
+	if err != nil {
+		return shot{}, err
+	}
+	return shot{jpg: th.JPEG, at: th.Time, done: true}, nil
+}
+
 func (g *gateSide) snapshot(ctx context.Context, cam string, at time.Time) ([]byte, time.Time, error) {
 	if time.Since(at) > lateEvent {
 		th, err := g.n.clips.Thumbnail(cam, at, 1280)

@@ -317,7 +317,13 @@ drain:
 			judged = append(judged, lat[i])
 		}
 	}
+	// Speed is judged by `make bench` (VIGIL_BENCH=1: this test alone, no
+	// race detector); under `make test` every package shares two cores
+	// and the figures are only logged.
+	bench := os.Getenv("VIGIL_BENCH") == "1"
 	switch _, jp99, _ := percentiles(judged); {
+	case !bench:
+		t.Logf("p99 %v over the %d of %d events this box did not stall in (judged against 1 s by make bench)", jp99, len(judged), len(lat))
 	case len(judged) < len(lat)*9/10:
 		t.Logf("not judging the 1 s limit: this box stalled (a tick late by %v or more) during %d of %d events", stallLimit, len(lat)-len(judged), len(lat))
 	case jp99 >= time.Second:

@@ -353,7 +353,9 @@ func TestResignedInconsistentManifest(t *testing.T) {
 	f := getFixture(t)
 	pk := pub(f.key)
 	cases := map[string]func(m *Manifest){
-		"actual range reversed":       func(m *Manifest) { m.Cameras[0].Actual.Start, m.Cameras[0].Actual.End = m.Cameras[0].Actual.End, m.Cameras[0].Actual.Start },
+		"actual range reversed": func(m *Manifest) {
+			m.Cameras[0].Actual.Start, m.Cameras[0].Actual.End = m.Cameras[0].Actual.End, m.Cameras[0].Actual.Start
+		},
 		"actual far before requested": func(m *Manifest) { m.Cameras[0].Actual.Start = m.Cameras[0].Requested.Start.Add(-2 * time.Minute) },
 		"duration wrong":              func(m *Manifest) { m.Cameras[1].DurationSeconds += 0.5 },
 		"no case number":              func(m *Manifest) { m.CaseNumber = " " },

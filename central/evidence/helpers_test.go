@@ -184,5 +184,3 @@ func ffprobeCodec(c string) string {
 	}
 	return c
 }
-
-

@@ -69,11 +69,11 @@ type Manifest struct {
 	Software   string      `json:"software"`
 	// SigningKey is the public key that signed manifest.sig
 	// ("ed25519:<base64>") and its SHA-256 fingerprint.
-	SigningKey            string                 `json:"signing_key"`
-	SigningKeyFingerprint string                 `json:"signing_key_sha256"`
-	Cameras               []CameraManifest       `json:"cameras"`
-	Custody               CustodyManifest        `json:"custody"`
-	Files                 []FileEntry            `json:"files"` // every member but manifest.json and manifest.sig, in zip order
+	SigningKey            string                     `json:"signing_key"`
+	SigningKeyFingerprint string                     `json:"signing_key_sha256"`
+	Cameras               []CameraManifest           `json:"cameras"`
+	Custody               CustodyManifest            `json:"custody"`
+	Files                 []FileEntry                `json:"files"` // every member but manifest.json and manifest.sig, in zip order
 	Extra                 map[string]json.RawMessage `json:"extra,omitempty"`
 }
 

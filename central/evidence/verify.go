@@ -339,7 +339,6 @@ func firstDiff(a, b []byte) int {
 	return -1
 }
 
-
 // Summary is a verified bundle in a few lines for a person.
 func Summary(res *Result) string {
 	m := res.Manifest

@@ -136,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 	} else if created {
 		s.log.Warn("SETUP CODE for this box's setup page (/setup): "+code, "file", filepath.Join(cfg.DataDir, CodeFile))
 	} else {
-		s.log.Info("setup page open at /setup; its code is in "+filepath.Join(cfg.DataDir, CodeFile))
+		s.log.Info("setup page open at /setup; its code is in " + filepath.Join(cfg.DataDir, CodeFile))
 	}
 	s.routes()
 	return s, nil

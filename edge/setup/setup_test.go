@@ -38,7 +38,9 @@ func (fakeBackend) SetupEnrol(_ context.Context, r EnrolRequest) (EnrolResult, e
 func (fakeBackend) SetupSaveZones(cam string, z []Zone, m [][][2]float64) (any, error) {
 	return map[string]any{"revision": "r2", "camera": cam, "zones": len(z)}, nil
 }
-func (fakeBackend) SetupSnapshot(context.Context, string) ([]byte, error) { return []byte{0xff, 0xd8}, nil }
+func (fakeBackend) SetupSnapshot(context.Context, string) ([]byte, error) {
+	return []byte{0xff, 0xd8}, nil
+}
 func (fakeBackend) SetupMotionPreview(context.Context, string, []Zone, [][][2]float64) ([]byte, error) {
 	return []byte("\x89PNG"), nil
 }

@@ -185,7 +185,7 @@ type Detector struct {
 	fg      gocv.Mat
 	raw     gocv.Mat // fg before zones and masks, kept while keepRaw > 0 (Preview)
 	keepRaw int
-	rawAt   time.Time // frame time raw was kept for
+	rawAt   time.Time  // frame time raw was kept for
 	past    []gocv.Mat // the last changeLag+1 blurred frames, a ring
 	npast   int        // frames put into past since the last relearn
 	lo, hi  gocv.Mat   // darkest and brightest of the earlier frame near each pixel
