@@ -627,6 +627,41 @@ func (n *Node) watchedGates(cam string) (note string, first *wire.GateState) {
 	return note, first
 }
 
+// gateHealth is each gate's line in the heartbeat: its door, or the worst
+// open alert's cause when one is red or yellow; offline while any of its
+// devices is silent; when it was last heard from.
+func (n *Node) gateHealth() []wire.GateStatus {
+	if n.gates == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), gateStatusTimeout)
+	defer cancel()
+	sts, err := n.gates.eng.Status(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make([]wire.GateStatus, 0, len(sts))
+	for _, st := range sts {
+		gs := wire.GateStatus{ID: st.Gate, State: st.Door, Online: true}
+		worst := 0
+		for _, a := range st.Alerts {
+			if r := a.Severity.Rank(); !a.Cleared && r > worst && a.Severity != wire.Green {
+				worst, gs.State = r, string(a.Key)
+			}
+		}
+		for _, d := range st.Devices {
+			if d.Silent {
+				gs.Online, gs.Error = false, "device "+d.ID+" silent"
+			}
+			if d.LastSeen.After(gs.LastSeen) {
+				gs.LastSeen = d.LastSeen.UTC()
+			}
+		}
+		out = append(out, gs)
+	}
+	return out
+}
+
 // gateState says a gate's state in a few words:
 // "North gate: closed, armed, last grant 21:14:05 card:04A2B9C1".
 func gateState(st gates.Status, gc GateConfig) string {

@@ -50,14 +50,15 @@ func startGateCentral(t *testing.T) *central.Server {
 
 // gateConsoleAlert is a new alert as the console websocket delivers it.
 type gateConsoleAlert struct {
-	ID          string      `json:"id"`
-	Source      string      `json:"source"`
-	Kind        string      `json:"kind"`
-	Severity    string      `json:"severity"`
-	Time        time.Time   `json:"time"`
-	Summary     string      `json:"summary"`
-	SnapshotURL string      `json:"snapshot_url"`
-	Links       []wire.Link `json:"links"`
+	ID          string          `json:"id"`
+	Source      string          `json:"source"`
+	Kind        string          `json:"kind"`
+	Severity    string          `json:"severity"`
+	Time        time.Time       `json:"time"`
+	Summary     string          `json:"summary"`
+	SnapshotURL string          `json:"snapshot_url"`
+	Links       []wire.Link     `json:"links"`
+	Gate        *wire.GateState `json:"gate"`
 	Updates     []struct {
 		SnapshotURL string `json:"snapshot_url"`
 	} `json:"updates"`
@@ -368,9 +369,35 @@ drain:
 		if !strings.Contains(a.Summary, " · North gate: ") || !strings.Contains(a.Summary, ", armed") {
 			t.Errorf("motion alert on the gate's camera: %q lacks the gate's state", a.Summary)
 		}
+		if a.Gate == nil || a.Gate.Gate != "north-gate" || !a.Gate.Armed || a.Gate.Door == "" {
+			t.Errorf("motion alert on the gate's camera: gate state %+v, want north-gate, armed", a.Gate)
+		}
 		t.Logf("motion alert: %s", a.Summary)
 	case <-time.After(20 * time.Second):
 		t.Error("no motion alert on the gate's camera within 20 s")
+	}
+
+	// Central sees the gate in the edge's heartbeat (every 10 s).
+	deadline = time.Now().Add(25 * time.Second)
+	for {
+		var e struct {
+			Gates []wire.GateStatus `json:"gates"`
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+"/api/v1/edges/gate-1", nil)
+		req.Header.Set("Authorization", "Bearer "+gateAdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if err == nil && len(e.Gates) == 1 && e.Gates[0].ID == "north-gate" && e.Gates[0].Online && e.Gates[0].State != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("central's view of the edge has gates %+v, want north-gate online", e.Gates)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

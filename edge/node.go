@@ -356,6 +356,7 @@ func (n *Node) heartbeat() wire.Heartbeat {
 		s := c.Status()
 		hb.Cameras = append(hb.Cameras, wire.CameraStatus{ID: c.ID(), Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
 	}
+	hb.Gates = n.gateHealth()
 	return hb
 }
 
