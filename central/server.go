@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -337,4 +338,19 @@ func (s *Server) handleConsoleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.sockets.Done()
 	serveConsole(s.ctx, w, r, s.wr, s.met, &s.upgrader, s.log)
+}
+
+// Healthy reports whether the store answers a read within ctx; systemd's
+// watchdog is pinged only while it does.
+func (s *Server) Healthy(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		done <- s.store.db.View(func(*badger.Txn) error { return nil })
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("store: %w", ctx.Err())
+	}
 }

@@ -62,6 +62,12 @@ fi
 install -d -m 0755 "$bindir" "$root/etc/systemd/system" "$root/usr/share/doc/vigil"
 install -d -m 0750 "$root/etc/vigil"
 install -d -m 0750 "$root/var/lib/vigil"
+if [ "$role" = edge ]; then
+  # The edge writes its own config: numbered revisions from the setup page
+  # and from central replace edge.yaml atomically (a rename in this
+  # directory), so the service's group may write here.
+  chmod 0770 "$root/etc/vigil"
+fi
 if [ -z "$root" ]; then
   chown root:vigil /etc/vigil
   chown vigil:vigil /var/lib/vigil
@@ -80,6 +86,10 @@ conf=$root/etc/vigil/$role.yaml
 if [ ! -e "$conf" ]; then
   install -m 0640 "$here/$role.example.yaml" "$conf"
   say "wrote $conf from the example: edit it before starting"
+fi
+if [ -z "$root" ]; then
+  chgrp vigil "$conf"
+  [ "$role" = edge ] && chmod 0660 "$conf"
 fi
 install -m 0644 "$here/systemd/vigil-$role.service" "$root/etc/systemd/system/vigil-$role.service"
 [ -f "$here/../README.md" ] && install -m 0644 "$here/../README.md" "$root/usr/share/doc/vigil/README.md"

@@ -33,18 +33,22 @@ func TestInstallScriptIntoThrowawayRoot(t *testing.T) {
 			t.Errorf("missing after install: %s", p)
 		}
 	}
-	if st, _ := os.Stat(filepath.Join(root, "etc/vigil")); st.Mode().Perm() != 0o750 {
-		t.Errorf("/etc/vigil mode %v, want 0750", st.Mode().Perm())
-	}
 	passwd, _ := os.ReadFile(filepath.Join(root, "etc/passwd"))
 	if !strings.Contains(string(passwd), "vigil:") || !strings.Contains(string(passwd), "/usr/sbin/nologin") {
 		t.Errorf("no vigil system user:\n%s", passwd)
 	}
 	unit, _ := os.ReadFile(filepath.Join(root, "etc/systemd/system/vigil-edge.service"))
-	for _, want := range []string{"Restart=always", "User=vigil", "ExecStartPre=/usr/local/bin/vigil edge --check"} {
+	for _, want := range []string{"Restart=always", "User=vigil", "ExecStartPre=/usr/local/bin/vigil edge --check",
+		"Type=notify", "WatchdogSec=", "ReadWritePaths=/var/lib/vigil /etc/vigil"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)
 		}
+	}
+
+	// The edge replaces its own config (revisions): its directory is the
+	// service group's to write.
+	if st, err := os.Stat(filepath.Join(root, "etc/vigil")); err != nil || st.Mode().Perm() != 0o770 {
+		t.Errorf("/etc/vigil mode %v (%v), want 0770 for the edge's revisions", st.Mode().Perm(), err)
 	}
 
 	// Upgrade: the installer's edited config survives, v1 is kept.

@@ -368,3 +368,13 @@ func newAlertID(edgeID string, t time.Time) string {
 	ts := strings.ReplaceAll(t.UTC().Format("20060102T150405.000Z"), ".", "")
 	return edgeID + "-" + ts + "-" + hex.EncodeToString(r[:])
 }
+
+// Healthy reports whether the node's inner loops still answer: the clip
+// store's writer takes a flush. systemd's watchdog (deploy/systemd) is
+// pinged only while it does, so a stuck edge is restarted.
+func (n *Node) Healthy(ctx context.Context) error {
+	if err := n.clips.Flush(ctx); err != nil {
+		return fmt.Errorf("clip store writer: %w", err)
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/internal/demo"
 	"github.com/vigil-perimeter/vigil/internal/footage"
+	"github.com/vigil-perimeter/vigil/internal/sdnotify"
 	"github.com/vigil-perimeter/vigil/streams/sim"
 )
 
@@ -139,7 +140,11 @@ func runCentral(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("central running", "console", "http://"+srv.Addr())
+	sd := sdnotify.FromEnv()
+	sd.Notify("READY=1")
+	go sd.KeepAlive(ctx, srv.Healthy, log)
 	<-ctx.Done()
+	sd.Notify("STOPPING=1")
 	return srv.Close()
 }
 
@@ -183,11 +188,21 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		// Under systemd (Type=notify): ready now, and alive while the
+		// node's inner loops answer.
+		sd := sdnotify.FromEnv()
+		sd.Notify("READY=1")
+		alive, stopAlive := context.WithCancel(ctx)
+		go sd.KeepAlive(alive, n.Healthy, log)
 		select {
 		case <-ctx.Done():
+			stopAlive()
+			sd.Notify("STOPPING=1")
 			return n.Close()
 		case why := <-restart:
+			stopAlive()
 			log.Info("restarting the edge", "why", why)
+			sd.Notify("RELOADING=1")
 			if err := n.Close(); err != nil {
 				return err
 			}
