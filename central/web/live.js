@@ -23,38 +23,6 @@ const RETRY_MAX_MS = 10000;
 const TIMESCALE = 90000;
 const LAYOUTS = [1, 4, 9];
 
-// Strings, for the console's dictionaries (i18n/en.js, i18n/zh-CN.js).
-export const STRINGS = {
-  en: {
-    'live.title': 'Live view',
-    'live.layout': 'Tiles',
-    'live.no_cameras': 'No cameras online yet.',
-    'live.state.connecting': 'Connecting…',
-    'live.state.live': 'Live',
-    'live.state.offline': 'Offline',
-    'live.state.tampered': 'Tampered',
-    'live.state.snapshot': 'Snapshots (codec not playable here)',
-    'live.latency': 'Delay {ms} ms',
-  },
-  'zh-CN': {
-    'live.title': '实时画面',
-    'live.layout': '分屏',
-    'live.no_cameras': '暂无在线摄像机。',
-    'live.state.connecting': '正在连接…',
-    'live.state.live': '直播',
-    'live.state.offline': '离线',
-    'live.state.tampered': '遭破坏',
-    'live.state.snapshot': '快照（此浏览器无法播放该编码）',
-    'live.latency': '延迟 {ms} 毫秒',
-  },
-};
-
-function englishT(key, vars) {
-  let s = STRINGS.en[key] ?? key;
-  if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
-  return s;
-}
-
 // parseFrame reads a live frame header (wire/live.go).
 export function parseFrame(buf) {
   const b = new Uint8Array(buf);
@@ -280,10 +248,10 @@ function injectCSS() {
   document.head.append(l);
 }
 
-export function mountLiveWall(root, { t: tr = englishT } = {}) {
+// t is the console's translator (i18n.js); every key used here is in both
+// dictionaries (central/i18n_test.go checks).
+export function mountLiveWall(root, { t }) {
   injectCSS();
-  // Until the console's dictionaries carry these keys, English.
-  const t = (k, vars) => { const s = tr(k, vars); return s === k ? englishT(k, vars) : s; };
   const tiles = [];
   let layout = Number(localStorage.getItem('vigil.live.layout')) || 4;
   if (!LAYOUTS.includes(layout)) layout = 4;
@@ -356,7 +324,7 @@ export function mount(root, { t } = {}) {
   let wall = null;
   const sync = () => {
     const on = location.hash === '#/live';
-    if (on && !wall) wall = mountLiveWall(root, t ? { t } : {});
+    if (on && !wall) wall = mountLiveWall(root, { t });
     else if (!on && wall) { wall.destroy(); wall = null; }
   };
   window.addEventListener('hashchange', sync);
