@@ -397,7 +397,7 @@ type GateConfig struct {
 type ArmingConfig struct {
 	Always   bool     `yaml:"always,omitempty"`
 	Schedule []string `yaml:"schedule,omitempty"`
-	TimeZone string   `yaml:"time_zone,omitempty"` // default Asia/Shanghai
+	TimeZone string   `yaml:"time_zone,omitempty"` // default: the edge's time_zone, else Asia/Shanghai
 }
 
 // GateDeviceConfig is a device expected to report for a gate.
@@ -693,6 +693,19 @@ func (ct WebhookControllerConfig) secrets() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// gates are the configured gates, each schedule read in the gate's own
+// time zone, else the entrance's (set at enrolment), else
+// gates.DefaultTimeZone.
+func (c Config) gates() []GateConfig {
+	out := slices.Clone(c.Gates)
+	for i := range out {
+		if out[i].Arming.TimeZone == "" {
+			out[i].Arming.TimeZone = c.TimeZone
+		}
+	}
+	return out
 }
 
 // machine is the gate as its state machine is configured.

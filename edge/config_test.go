@@ -176,3 +176,25 @@ func TestCheckGateInputs(t *testing.T) {
 		}
 	}
 }
+
+// A gate without its own time zone reads its schedule in the entrance's
+// (edge.yaml time_zone, set at enrolment); one with its own keeps it.
+func TestGateScheduleTakesTheEntranceTimeZone(t *testing.T) {
+	cfg := Config{TimeZone: "Asia/Urumqi", Gates: []GateConfig{
+		{ID: "a", Arming: ArmingConfig{Schedule: []string{"22:00-06:00"}}},
+		{ID: "b", Arming: ArmingConfig{Schedule: []string{"22:00-06:00"}, TimeZone: "Europe/Berlin"}},
+	}}
+	gs := cfg.gates()
+	if a := gs[0].machine().Arming.Location.String(); a != "Asia/Urumqi" {
+		t.Errorf("gate without a zone: %s, want the entrance's Asia/Urumqi", a)
+	}
+	if b := gs[1].machine().Arming.Location.String(); b != "Europe/Berlin" {
+		t.Errorf("gate with its own zone: %s", b)
+	}
+	if cfg.Gates[0].Arming.TimeZone != "" {
+		t.Error("gates() changed the config it was given")
+	}
+	if d := (Config{Gates: cfg.Gates[:1]}).gates()[0].machine().Arming.Location.String(); d != "Asia/Shanghai" {
+		t.Errorf("no zone anywhere: %s, want Asia/Shanghai", d)
+	}
+}

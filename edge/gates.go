@@ -118,7 +118,7 @@ func (n *Node) setupGates() error {
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.conv = edgewire.Converter{EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID, NewID: func(t time.Time) string { return newAlertID(n.cfg.EdgeID, t) }}
 	var mcs []gates.Config
-	for _, gc := range n.cfg.Gates {
+	for _, gc := range n.cfg.gates() {
 		g.cfg[gc.ID] = gc
 		g.order = append(g.order, gc.ID)
 		mcs = append(mcs, gc.machine())
