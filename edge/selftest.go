@@ -317,6 +317,37 @@ func (n *Node) clockCheck(camOffsets map[string]string, problems []string) SelfT
 		}
 	}
 	var parts []string
+	if len(n.cfg.NTP) > 0 {
+		// The servers the installer named: this box's offset from the
+		// first that answers.
+		var errs []string
+		asked := false
+		for _, srv := range n.cfg.NTP {
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			off, rtt, err := sntpOffset(ctx, srv)
+			cancel()
+			if err != nil {
+				errs = append(errs, srv+": "+err.Error())
+				continue
+			}
+			asked = true
+			chk.Details["ntp_server"], chk.Details["ntp_offset_ms"], chk.Details["ntp_rtt_ms"] = srv, off.Milliseconds(), rtt.Milliseconds()
+			if off.Abs() > selfTestMaxClockOffset {
+				problems = append(problems, fmt.Sprintf("this box's clock is %s off NTP server %s", signed(-off), srv))
+			} else {
+				parts = append(parts, fmt.Sprintf("within %s of NTP server %s", off.Abs().Round(time.Millisecond), srv))
+			}
+			break
+		}
+		if !asked {
+			chk.Details["ntp_errors"] = errs
+			if !n.up.Connected() {
+				problems = append(problems, "none of the NTP servers answered ("+strings.Join(errs, "; ")+")")
+			} else {
+				parts = append(parts, "no NTP server answered")
+			}
+		}
+	}
 	if n.up.Connected() {
 		off := n.up.ClockOffset()
 		chk.Details["central_offset_ms"] = off.Milliseconds()

@@ -106,6 +106,7 @@ func TestSelfTestGreen(t *testing.T) {
 		Central: edge.CentralConfig{URL: "ws://" + srv.Addr() + "/api/v1/edge/ws", Token: token, BackoffMax: config.Duration(time.Second)},
 		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
 		Gates:   []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
+		NTP:     []string{edge.SNTPResponder(t, 200*time.Millisecond, 2)},
 		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
 			Controllers: []edge.WebhookControllerConfig{{ID: "ctl", Secret: secret, Gates: []string{"north-gate"}}}}},
 	}
@@ -145,6 +146,9 @@ func TestSelfTestGreen(t *testing.T) {
 	rep = runSelfTest(t, node.Addr(), http.MethodPost)
 	if !rep.OK {
 		t.Fatalf("self-test not green: %v", rep.Red())
+	}
+	if c := check(t, rep, "clock"); !strings.Contains(c.Reason, "of NTP server 127.0.0.1:") {
+		t.Errorf("clock: %q does not say the NTP server's offset", c.Reason)
 	}
 	for _, id := range []string{"camera:gate-cam", "analysis", "disk", "clock", "central", "gate:north-gate"} {
 		if c := check(t, rep, id); c.Status != edge.Green || c.Reason == "" {
@@ -196,6 +200,7 @@ func TestSelfTestRed(t *testing.T) {
 			{ID: "yard", Name: "Yard", URL: skewed.URL("yard")},
 			{ID: "lane", Name: "Lane", URL: "rtsp://" + closed + "/lane"},
 		},
+		NTP: []string{edge.SNTPResponder(t, -10*time.Second, 2)},
 		Gates: []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
 		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
 			Controllers: []edge.WebhookControllerConfig{{ID: "ctl", Secret: randomSecret(t), Gates: []string{"north-gate"}}}}},
@@ -235,7 +240,7 @@ func TestSelfTestRed(t *testing.T) {
 		"camera:gate-cam": "",
 		"camera:yard":     "",
 		"camera:lane":     "camera Lane is not streaming",
-		"clock":           "camera Yard's clock is +10s off",
+		"clock":           "this box's clock is +10s off NTP server",
 		"central":         "central refuses this edge's credential",
 		"gate:north-gate": "gate North gate: no event seen yet",
 	} {
@@ -249,6 +254,9 @@ func TestSelfTestRed(t *testing.T) {
 		if c.Status != edge.Red || !strings.Contains(c.Reason, want) {
 			t.Errorf("%s: %s %q, want red %q", id, c.Status, c.Reason, want)
 		}
+	}
+	if c := check(t, rep, "clock"); !strings.Contains(c.Reason, "camera Yard's clock is +10s off") {
+		t.Errorf("clock: %q lacks the camera's offset", c.Reason)
 	}
 	select {
 	case a := <-sent:

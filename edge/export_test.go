@@ -1,0 +1,4 @@
+package edge
+
+// SNTPResponder is sntpResponder for the external tests (selftest_test.go).
+var SNTPResponder = sntpResponder
