@@ -214,6 +214,17 @@ func TestAuditFailureRefusesCustody(t *testing.T) {
 		"cameras": []map[string]string{{"edge": southID, "camera": "cam-1"}}, "from": now.Add(-time.Minute), "to": now}); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("request without audit: %d %s, want 503", resp.StatusCode, body)
 	}
+	// …and it was not created: no request exists that the log does not show.
+	var list struct {
+		Requests []EvidenceRequest `json:"requests"`
+	}
+	_, body := liaison.do(http.MethodGet, "/api/v1/evidence/requests", nil)
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Requests) != 1 || list.Requests[0].ID != r.ID {
+		t.Errorf("requests after a refused one: %+v, want only %s", list.Requests, r.ID)
+	}
 	if resp, _ := get(t, s, "/api/v1/admin/backup"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("backup without audit: %d, want 503", resp.StatusCode)
 	}

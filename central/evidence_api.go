@@ -101,13 +101,16 @@ func (s *Server) handleCreateEvidenceRequest(w http.ResponseWriter, r *http.Requ
 		}
 		req.Items = append(req.Items, RetrievalItem{Edge: c.Edge, Camera: c.Camera, SiteID: rec.SiteID})
 	}
+	// The chain of custody first: a request whose entry cannot be written
+	// is refused before it exists.
+	req.ID = newEvidenceID(now)
+	if !s.auditOrRefuse(w, r, "export", req.ID, map[string]any{"case_number": req.CaseNumber, "reason": req.Reason,
+		"from": req.From, "to": req.To, "cameras": body.Cameras}) {
+		return
+	}
 	created, err := s.retr.create(req)
 	if err != nil {
 		s.internalError(w, r, err)
-		return
-	}
-	if !s.auditOrRefuse(w, r, "export", created.ID, map[string]any{"case_number": created.CaseNumber, "reason": created.Reason,
-		"from": created.From, "to": created.To, "cameras": body.Cameras}) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, created.view())

@@ -231,11 +231,18 @@ func (rt *retrieval) ensure(edge string) {
 }
 
 // create stores a new request and wakes the workers of its edges.
-func (rt *retrieval) create(r EvidenceRequest) (EvidenceRequest, error) {
+// newEvidenceID names a request: sortable by time, unguessable.
+func newEvidenceID(now time.Time) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
+	return "ev-" + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func (rt *retrieval) create(r EvidenceRequest) (EvidenceRequest, error) {
 	now := time.Now().UTC()
-	r.ID = "ev-" + now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	if r.ID == "" {
+		r.ID = newEvidenceID(now)
+	}
 	r.CreatedAt, r.UpdatedAt = now, now
 	for i := range r.Items {
 		r.Items[i].Status = RetrievalQueued
