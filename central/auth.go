@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // Sessions and login limits.
@@ -110,16 +112,18 @@ type session struct {
 	role     string
 	created  time.Time
 	lastSeen time.Time
+	saved    time.Time     // lastSeen as last written to the store
 	done     chan struct{} // closed when the session ends; consoles on it close
 	timer    *time.Timer
 	ended    bool
 }
 
-// sessions holds the logins of this central process (a restart signs
-// everyone out).
+// sessions holds the logins, kept in the store (sessionstore.go) so that
+// a restart of central signs nobody out.
 type sessions struct {
 	mu       sync.Mutex
 	m        map[string]*session
+	db       *badger.DB // nil: in memory only (set by restore)
 	idle     time.Duration
 	absolute time.Duration
 }
@@ -142,6 +146,7 @@ func (ss *sessions) create(u User, now time.Time) (string, *session) {
 	ss.m[s.key] = s
 	s.timer = time.AfterFunc(ss.absolute, func() { ss.end(s) })
 	ss.sweepLocked(now)
+	ss.save(s)
 	ss.mu.Unlock()
 	return tok, s
 }
@@ -159,6 +164,9 @@ func (ss *sessions) get(tok string, now time.Time) *session {
 		return nil
 	}
 	s.lastSeen = now
+	if now.Sub(s.saved) >= sessionSaveEvery {
+		ss.save(s)
+	}
 	return s
 }
 
@@ -176,6 +184,7 @@ func (ss *sessions) endLocked(s *session) {
 	s.timer.Stop()
 	close(s.done)
 	delete(ss.m, s.key)
+	ss.forget(s.key)
 }
 
 // endUser ends every session of a user (deleted, or role changed).
@@ -197,9 +206,12 @@ func (ss *sessions) sweepLocked(now time.Time) {
 	}
 }
 
+// closeAll closes every open console as central shuts down; the sessions
+// themselves stay in the store for the next start.
 func (ss *sessions) closeAll() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ss.db = nil
 	for _, s := range ss.m {
 		ss.endLocked(s)
 	}

@@ -91,6 +91,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return fail(err)
 	}
 	s.auth = newAuth(us)
+	if n, err := s.auth.sessions.restore(store.db, us, time.Now()); err != nil {
+		return fail(err)
+	} else if n > 0 {
+		log.Info("console sessions kept from before the restart", "sessions", n)
+	}
 	if s.auditor, err = openAuditor(s); err != nil {
 		return fail(err)
 	}
