@@ -30,6 +30,11 @@ type Config struct {
 	// added with `vigil central user add` or on the admin page. There is no
 	// default account.
 	Users []UserConfig `yaml:"users,omitempty"`
+	// EvidenceKeyFile is central's Ed25519 key that signs evidence bundles
+	// (mode 0600, made on first start); default data_dir/central-evidence.key.
+	// Keep it backed up: bundles signed with it are checked with its public
+	// half for years.
+	EvidenceKeyFile string `yaml:"evidence_key_file,omitempty"`
 	// Township is the site hierarchy: township › village › zone ›
 	// entrance, with cameras and gates under entrances.
 	Township *TownshipConfig `yaml:"township,omitempty"`

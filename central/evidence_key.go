@@ -9,13 +9,17 @@ import (
 )
 
 // evidenceKeyFile is central's Ed25519 evidence signing key, in its data
-// directory (mode 0600, made on first start). Its public half is what a
+// directory unless central.yaml's evidence_key_file names another place
+// (mode 0600, made on first start). Its public half is what a
 // court checks bundles with: GET /api/v1/evidence/key, or
 // `vigil evidence pubkey --key-file DATA_DIR/central-evidence.key`.
 const evidenceKeyFile = "central-evidence.key"
 
 func loadEvidenceKey(s *Server) (ed25519.PrivateKey, error) {
-	path := filepath.Join(s.cfg.DataDir, evidenceKeyFile)
+	path := s.cfg.EvidenceKeyFile
+	if path == "" {
+		path = filepath.Join(s.cfg.DataDir, evidenceKeyFile)
+	}
 	key, created, err := evidence.LoadOrGenerateKey(path)
 	if err != nil {
 		return nil, err
@@ -73,4 +77,9 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
 	c.n += int64(n)
 	return n, err
+}
+
+// EvidencePublicKey is the key a court checks this central's bundles with.
+func (s *Server) EvidencePublicKey() ed25519.PublicKey {
+	return s.evidenceKey.Public().(ed25519.PublicKey)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/vigil-perimeter/vigil/central"
+	"github.com/vigil-perimeter/vigil/central/evidence"
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/internal/config"
@@ -206,10 +207,13 @@ Vigil demo is running. Press Ctrl-C to stop.
                        %s
   Secrets:             %s (admin token, mode 0600)
                        %s (the edge's key pair, mode 0600)
+  Evidence key:        %s (SHA-256 of central's bundle-signing public key;
+                       GET /api/v1/evidence/key gives it for vigil evidence verify --key)
                        %s (the gate controller's webhook secret, mode 0600)
                        %s (edge API, gate webhook URL, controller and secret, mode 0600)
 
-`, srv.Addr(), srv.Addr(), srv.Addr(), srv.Addr(), srv.EdgeAddr(), wire.FormatPin(srv.EdgePin()), node.Addr(), node.Addr(),
+`, srv.Addr(), srv.Addr(), srv.Addr(), srv.Addr(), srv.EdgeAddr(), wire.FormatPin(srv.EdgePin()),
+		evidence.Fingerprint(srv.EvidencePublicKey()), node.Addr(), node.Addr(),
 		cameras.URL("north-gate"), cameras.URL("south-gate"),
 		gateID, secretPath, info.WebhookURL, gateController, gateID,
 		centralPath, edgePath, filepath.Join(dir, "credentials.json"), credPath, secretPath, infoPath)
