@@ -192,8 +192,10 @@ func previewPNG(p motion.Preview) ([]byte, error) {
 // gateFeed fans gate events out to setup pages; it never blocks the
 // gate adapters (a page that does not keep up loses events, not them).
 type gateFeed struct {
-	mu   sync.Mutex
-	subs map[chan any]struct{}
+	mu     sync.Mutex
+	subs   map[chan any]struct{}
+	closed bool      // the node is stopping: streams end
+	hooked sync.Once // closeAll registered with the HTTP server
 }
 
 // GateEventView is a gate event as the setup page shows it.
@@ -227,6 +229,11 @@ func (f *gateFeed) publish(ev gates.Event) {
 func (f *gateFeed) subscribe(ctx context.Context) <-chan any {
 	ch := make(chan any, 32)
 	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		close(ch)
+		return ch
+	}
 	if f.subs == nil {
 		f.subs = map[chan any]struct{}{}
 	}
@@ -240,10 +247,23 @@ func (f *gateFeed) subscribe(ctx context.Context) <-chan any {
 	return ch
 }
 
+// closeAll ends every stream: the node is stopping (a restart on a new
+// revision must not wait for the pages watching its gates).
+func (f *gateFeed) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for ch := range f.subs {
+		close(ch)
+	}
+	clear(f.subs)
+}
+
 // SetupGateEvents implements setup.Backend.
 func (n *Node) SetupGateEvents(ctx context.Context) <-chan any {
 	if len(n.cfg.Gates) == 0 {
 		return nil
 	}
+	n.gateFeed.hooked.Do(func() { n.httpSrv.RegisterOnShutdown(n.gateFeed.closeAll) })
 	return n.gateFeed.subscribe(ctx)
 }

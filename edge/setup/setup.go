@@ -11,6 +11,7 @@ package setup
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
@@ -40,6 +41,9 @@ var webFS embed.FS
 const (
 	CodeFile   = "setup-code"
 	ClosedFile = "setup-closed"
+	// SessionsFile keeps the installer's sessions (hashed, 0600) so the
+	// page stays logged in while the edge restarts on a new revision.
+	SessionsFile = "setup-sessions"
 )
 
 // Backend is what the page needs from the running edge.
@@ -65,6 +69,12 @@ type Backend interface {
 	// SetupGateEvents streams gate events as they arrive until ctx ends;
 	// each value is sent to the page as one JSON message.
 	SetupGateEvents(ctx context.Context) <-chan any
+	// SetupGates is the gates and their inputs as the box runs them.
+	SetupGates() (GatesForm, error)
+	// SetupSaveGates makes the form a new config revision (validated
+	// whole, webhook secrets made and kept 0600) and puts it in force;
+	// a refusal is a *RefusedError naming the fields where it can.
+	SetupSaveGates(GatesForm) (GatesSaved, error)
 }
 
 // EnrolRequest is step 1 of the page: central's address and the one-time
@@ -131,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.code = code
+	s.loadSessions()
 	if s.Closed() {
 		s.log.Info("setup page closed (re-open with `vigil provision reopen`)")
 	} else if created {
@@ -202,6 +213,7 @@ func (s *Server) Close(why string) error {
 	s.mu.Lock()
 	clear(s.sessions)
 	s.mu.Unlock()
+	os.Remove(filepath.Join(s.cfg.DataDir, SessionsFile))
 	s.log.Info("setup page closed", "why", why)
 	return nil
 }
@@ -253,6 +265,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /setup/api/snapshot", s.authed(s.snapshot))
 	s.mux.Handle("GET /setup/api/preview", s.authed(s.preview))
 	s.mux.Handle("GET /setup/api/gates/events", s.authed(s.gateEvents))
+	s.mux.Handle("GET /setup/api/gates/config", s.authed(s.gatesConfig))
+	s.mux.Handle("POST /setup/api/gates/save", s.authed(s.saveGates))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -290,7 +304,7 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 			ok = s.checkCode(c)
 		} else if ck, err := r.Cookie(cookieName); err == nil {
 			s.mu.Lock()
-			exp, found := s.sessions[ck.Value]
+			exp, found := s.sessions[sessionKey(ck.Value)]
 			ok = found && time.Now().Before(exp)
 			s.mu.Unlock()
 		}
@@ -307,6 +321,54 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 		s.mu.Unlock()
 		h(w, r)
 	})
+}
+
+// sessionKey is how a session cookie is kept: its SHA-256, so the file
+// of sessions does not hold usable cookies.
+func sessionKey(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+// loadSessions reads the sessions an earlier run of the edge kept (it
+// restarted on a new config revision): the installer stays logged in.
+func (s *Server) loadSessions() {
+	b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, SessionsFile))
+	if err != nil {
+		return
+	}
+	var kept map[string]time.Time
+	if json.Unmarshal(b, &kept) != nil {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, exp := range kept {
+		if now.Before(exp) && now.Add(sessionTTL).After(exp) {
+			s.sessions[k] = exp
+		}
+	}
+}
+
+// saveSessionsLocked writes the live sessions (s.mu held), mode 0600.
+func (s *Server) saveSessionsLocked() {
+	now := time.Now()
+	for k, exp := range s.sessions {
+		if !now.Before(exp) {
+			delete(s.sessions, k)
+		}
+	}
+	b, _ := json.Marshal(s.sessions)
+	path := filepath.Join(s.cfg.DataDir, SessionsFile)
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, b, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		s.log.Warn("setup sessions not kept across a restart", "err", err)
+	}
 }
 
 func (s *Server) checkCode(c string) bool {
@@ -346,7 +408,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var b [24]byte
 	rand.Read(b[:])
 	tok := hex.EncodeToString(b[:])
-	s.sessions[tok] = now.Add(sessionTTL)
+	s.sessions[sessionKey(tok)] = now.Add(sessionTTL)
+	s.saveSessionsLocked()
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/setup/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
 	s.log.Info("installer logged in to the setup page", "remote", r.RemoteAddr)

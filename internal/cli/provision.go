@@ -24,6 +24,7 @@ steps (the setup page's, for scripted installs):
   probe     test an RTSP camera: codec, resolution, fps, a JPEG snapshot
   discover  find ONVIF cameras on the LAN (WS-Discovery)
   zone      check zones/masks and print the edge.yaml motion block
+  gate      add or change a gate (cameras, arming) and its webhook controller
   selftest  run a running edge's self-test (exit 1 unless all green)
   reopen    re-open a box's setup page after it was finished
 `
@@ -113,6 +114,51 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		fmt.Fprint(stdout, out.YAML)
 		return nil
+	case "gate":
+		// The setup page's gates step: the running form, this gate set in
+		// it, saved as one config revision (the edge restarts on it).
+		edgeURL := fs.String("edge", "http://127.0.0.1:8081", "the edge's API address")
+		code := fs.String("code", os.Getenv("VIGIL_SETUP_CODE"), "the box's setup code (or VIGIL_SETUP_CODE)")
+		id := fs.String("id", "", "gate ID, e.g. north-gate")
+		name := fs.String("name", "", "gate name")
+		var cams, sched listFlag
+		fs.Var(&cams, "camera", "camera ID that sees the gate (repeat)")
+		fs.Var(&sched, "schedule", `armed in this period, e.g. "mon-fri 18:00-07:00" (repeat)`)
+		always := fs.Bool("always", false, "armed always")
+		tz := fs.String("time-zone", "Asia/Shanghai", "time zone of the schedule")
+		ctrl := fs.String("controller", "", "webhook controller that reports the gate (a new one gets a secret, printed once)")
+		newSecret := fs.Bool("new-secret", false, "make the controller a new secret")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *id == "" || fs.NArg() != 0 || (*always && len(sched) > 0) {
+			return errors.New(`usage: vigil provision gate --code CODE --id north-gate [--name N] [--camera CAM]... [--always | --schedule "mon-fri 18:00-07:00"]... [--controller ID]`)
+		}
+		g := setup.GateForm{ID: *id, Name: *name, Cameras: cams, Arming: "never", TimeZone: *tz}
+		if *always {
+			g.Arming = "always"
+		}
+		for _, s := range sched {
+			w, err := setup.ParseWindow(s)
+			if err != nil {
+				return fmt.Errorf("--schedule: %w", err)
+			}
+			g.Arming, g.Schedule = "schedule", append(g.Schedule, w)
+		}
+		var form setup.GatesForm
+		if err := setupCall(ctx, *edgeURL, *code, "gates/config", nil, &form); err != nil {
+			return err
+		}
+		form.SetGate(g, *ctrl, *newSecret)
+		var out setup.GatesSaved
+		if err := setupCall(ctx, *edgeURL, *code, "gates/save", form, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "gate %s: %s\n", *id, out.Message)
+		for _, s := range out.Secrets {
+			fmt.Fprintf(stdout, "controller %s secret (shown once; kept in %s): %s\n", s.Controller, s.File, s.Secret)
+		}
+		return nil
 	case "selftest":
 		edgeURL := fs.String("edge", "http://127.0.0.1:8081", "the edge's API address")
 		window := fs.Duration("window", 3*time.Second, "how long to watch the cameras")
@@ -167,10 +213,21 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return fmt.Errorf("provision: unknown step %q", args[0])
 }
 
-// setupCall posts to the setup page's API with the setup code.
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// setupCall posts body to the setup page's API with the setup code (a
+// nil body: GET).
 func setupCall(ctx context.Context, edgeURL, code, path string, body, out any) error {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(edgeURL, "/")+"/setup/api/"+path, bytes.NewReader(b))
+	method, rd := http.MethodGet, io.Reader(nil)
+	if body != nil {
+		b, _ := json.Marshal(body)
+		method, rd = http.MethodPost, bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(edgeURL, "/")+"/setup/api/"+path, rd)
 	if err != nil {
 		return err
 	}
@@ -182,12 +239,21 @@ func setupCall(ctx context.Context, edgeURL, code, path string, body, out any) e
 	}
 	defer resp.Body.Close()
 	var e struct {
-		Error string `json:"error"`
+		Error    string          `json:"error"`
+		Problems []setup.Problem `json:"problems"`
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		json.Unmarshal(raw, &e)
-		return fmt.Errorf("%s: %s %s", path, resp.Status, e.Error)
+		msg := e.Error
+		if len(e.Problems) > 1 {
+			var ps []string
+			for _, p := range e.Problems {
+				ps = append(ps, p.Field+": "+p.Msg)
+			}
+			msg = strings.Join(ps, "; ")
+		}
+		return fmt.Errorf("%s: %s %s", path, resp.Status, msg)
 	}
 	return json.Unmarshal(raw, out)
 }

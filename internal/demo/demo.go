@@ -178,11 +178,21 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	node, err := edge.Start(ecfg, edge.Options{Log: o.Log.With("part", "edge"), ConfigRevision: rev.Name, ConfigPath: edgePath})
+	// A revision that cannot take effect live (a gate added on the setup
+	// page) restarts the edge on its new file, as `vigil edge` does.
+	restart := make(chan string, 1)
+	eopts := edge.Options{Log: o.Log.With("part", "edge"), ConfigRevision: rev.Name, ConfigPath: edgePath,
+		Restart: func(why string) {
+			select {
+			case restart <- why:
+			default:
+			}
+		}}
+	node, err := edge.Start(ecfg, eopts)
 	if err != nil {
 		return err
 	}
-	defer node.Close()
+	defer func() { node.Close() }()
 	info := Info{EdgeAPI: "http://" + node.Addr(), GateID: gateID, WebhookURL: "http://" + node.Addr() + "/api/v1/gates/events",
 		Controller: gateController, Secret: gateSecret}
 	infoPath := filepath.Join(dir, "demo.json")
@@ -197,6 +207,8 @@ Vigil demo is running. Press Ctrl-C to stop.
   Alerts API:          http://%s/api/v1/alerts   Sites: http://%s/api/v1/sites
   Central metrics:     http://%s/metrics
   Edge hub (TLS):      https://%s  certificate key %s (self-signed, pinned by the edge)
+  Evidence key:        %s (SHA-256 of central's bundle-signing public key;
+                       GET /api/v1/evidence/key gives it for vigil evidence verify --key)
   Edge API / metrics:  http://%s/api/v1/cameras  http://%s/metrics
   Simulated cameras:   %s (disarmed: people walking raise yellow alerts)
                        %s (armed: anyone moving raises red alerts)
@@ -207,8 +219,6 @@ Vigil demo is running. Press Ctrl-C to stop.
                        %s
   Secrets:             %s (admin token, mode 0600)
                        %s (the edge's key pair, mode 0600)
-  Evidence key:        %s (SHA-256 of central's bundle-signing public key;
-                       GET /api/v1/evidence/key gives it for vigil evidence verify --key)
                        %s (the gate controller's webhook secret, mode 0600)
                        %s (edge API, gate webhook URL, controller and secret, mode 0600)
 
@@ -217,9 +227,30 @@ Vigil demo is running. Press Ctrl-C to stop.
 		cameras.URL("north-gate"), cameras.URL("south-gate"),
 		gateID, secretPath, info.WebhookURL, gateController, gateID,
 		centralPath, edgePath, filepath.Join(dir, "credentials.json"), credPath, secretPath, infoPath)
-	<-ctx.Done()
-	fmt.Fprintln(o.Out, "Vigil demo: stopping.")
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(o.Out, "Vigil demo: stopping.")
+			return nil
+		case why := <-restart:
+			o.Log.Info("restarting the demo's edge", "why", why)
+			if err := node.Close(); err != nil {
+				return err
+			}
+			if ecfg, err = edge.LoadConfig(edgePath); err != nil {
+				return err
+			}
+			if rev, err = edge.OpenRevisions(ecfg.DataDir).Adopt(edgePath); err != nil {
+				return err
+			}
+			eopts.ConfigRevision = rev.Name
+			next, err := edge.Start(ecfg, eopts)
+			if err != nil {
+				return err
+			}
+			node = next
+		}
+	}
 }
 
 // freeOr returns addr if it can be bound now, else a free port on the same host.
@@ -231,6 +262,20 @@ func freeOr(addr string) string {
 	}
 	l.Close()
 	return addr
+}
+
+// freePort is freeOr with a concrete port: the edge restarts on new
+// config revisions and must come back on the address the page knows.
+func freePort(addr string) string {
+	if a := freeOr(addr); !strings.HasSuffix(a, ":0") {
+		return a
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return addr
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func loadOrMakeCredentials(path string) (Credentials, error) {
@@ -361,7 +406,7 @@ func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub, gateSecretPath
 	}
 	ecfg := edge.Config{
 		EdgeID: cred.EdgeID, SiteID: cred.SiteID,
-		Listen:  freeOr("127.0.0.1:8081"),
+		Listen:  freePort("127.0.0.1:8081"),
 		DataDir: filepath.Join(dir, "edge"),
 		// token_file holds the credential `vigil edge enroll` wrote.
 		Central: edge.CentralConfig{URL: "wss://" + hub + wire.EdgePath, TokenFile: credPath},

@@ -40,6 +40,7 @@ $('login-form').addEventListener('submit', async (e) => {
   await refreshStatus();
   loadGates();
   watchGates();
+  loadGatesForm();
 });
 
 let status = {};
@@ -254,8 +255,12 @@ function previewLoop() {
 $('zone-preview').addEventListener('change', () => { if (!previewing) previewLoop(); });
 
 // ---- gates: their state, and each event the moment the box hears it ----
+let events = null; // the EventSource of gate events
+
 function watchGates() {
+  if (events) events.close();
   const es = new EventSource('/setup/api/gates/events');
+  events = es;
   es.addEventListener('gate', (e) => {
     const ev = JSON.parse(e.data);
     const li = document.createElement('li');
@@ -314,6 +319,312 @@ $('finish').addEventListener('click', async () => {
 });
 
 $('lang').value = getLang();
-$('lang').addEventListener('change', (e) => setLang(e.target.value));
+$('lang').addEventListener('change', (e) => {
+  setLang(e.target.value);
+  if (model) { collect(); renderGatesForm(); }
+});
 setLang(getLang());
 drawZones();
+
+// ---- gates step: gates, cameras, arming, and their inputs, saved as a revision ----
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const ROLES = ['door', 'button', 'grant', 'tamper', 'smoke', 'gas', 'water_leak', 'presence'];
+const BIASES = ['', 'pull-up', 'pull-down', 'disabled'];
+let gform = { gates: [], webhook: [], mqtt: null, gpio: null }; // as the box runs it
+let model = null; // the form being edited
+
+// el makes an element: el('input', {class: 'x', value: 'y'}, child, …).
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') e.textContent = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k in e && typeof e[k] === 'boolean') e[k] = !!v;
+    else if (k === 'value') e.value = v;
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+const labelled = (key, input, cls) => el('label', { class: cls }, el('span', { text: t(key) }), ' ', input);
+const button = (key, cls, onClick) => { const b = el('button', { type: 'button', class: cls, text: t(key) }); b.addEventListener('click', onClick); return b; };
+const clone = (x) => JSON.parse(JSON.stringify(x));
+
+async function loadGatesForm() {
+  const r = await api('gates/config');
+  if (r.error) { show($('gates-result'), r.error, 'result bad'); return; }
+  delete r.httpStatus;
+  gform = r;
+  model = clone(r);
+  renderGatesForm();
+}
+
+function gateIDs() { return (model.gates || []).map((g) => g.id).filter(Boolean); }
+
+function gateSelect(value, field) {
+  const sel = el('select', { dataset: { field } });
+  sel.append(el('option', { value: '', text: '—' }));
+  for (const id of gateIDs()) sel.append(el('option', { value: id, text: id }));
+  sel.value = value || '';
+  return sel;
+}
+
+function renderGatesForm() {
+  renderGates();
+  renderInputs();
+}
+
+function renderGates() {
+  const cams = status.cameras || [];
+  const gl = $('gate-forms');
+  gl.textContent = '';
+  model.gates.forEach((g, i) => {
+    const f = `gates[${i}]`;
+    const fs = el('fieldset', { class: 'gate-form', dataset: { index: String(i), gate: g.id || '', field: f } });
+    fs.append(el('legend', { text: t('gate.n', { n: i + 1 }) + (g.name ? ' — ' + g.name : '') }));
+    const id = el('input', { class: 'g-id', value: g.id, placeholder: 'north-gate', dataset: { field: f + '.id' }, autocomplete: 'off' });
+    // The inputs below offer the gates by ID: keep them in step as it is typed.
+    id.addEventListener('input', () => { fs.dataset.gate = id.value.trim(); collect(); renderInputs(); });
+    fs.append(el('div', { class: 'row' }, labelled('gate.id', id, 'inline'),
+      labelled('gate.name', el('input', { class: 'g-name', value: g.name, placeholder: t('gate.namePh'), dataset: { field: f + '.name' } }), 'inline')));
+    const camBox = el('div', { class: 'g-cams row', dataset: { field: f + '.cameras' } }, el('span', { text: t('gate.cameras') }));
+    if (!cams.length) camBox.append(el('span', { class: 'hint', text: t('gate.noCameras') }));
+    for (const c of cams) {
+      camBox.append(el('label', { class: 'inline' }, el('input', { type: 'checkbox', value: c.id, checked: (g.cameras || []).includes(c.id) }), ' ', c.name ? `${c.name} (${c.id})` : c.id));
+    }
+    fs.append(camBox);
+    const arming = el('select', { class: 'g-arming', dataset: { field: f + '.arming' } },
+      ...['always', 'schedule', 'never'].map((a) => el('option', { value: a, text: t('gate.arming.' + a) })));
+    arming.value = g.arming || 'never';
+    arming.addEventListener('change', () => { collect(); if (arming.value === 'schedule' && !model.gates[i].schedule.length) model.gates[i].schedule.push(newWindow()); renderGatesForm(); });
+    fs.append(el('div', { class: 'row' }, labelled('gate.armed', arming, 'inline'),
+      labelled('gate.tz', el('input', { class: 'g-tz', value: g.time_zone || 'Asia/Shanghai', dataset: { field: f + '.arming.time_zone' } }), 'inline')));
+    if (g.arming === 'schedule') {
+      const wins = el('div', { class: 'g-windows', dataset: { field: f + '.arming.schedule' } });
+      (g.schedule || []).forEach((w, j) => {
+        const row = el('div', { class: 'g-window row', dataset: { field: `${f}.arming.schedule[${j}]` } });
+        for (const d of DAYS) row.append(el('label', { class: 'inline day' }, el('input', { type: 'checkbox', class: 'w-day', value: d, checked: (w.days || []).includes(d) }), t('day.' + d)));
+        row.append(labelled('gate.from', el('input', { type: 'time', class: 'w-from', value: w.from }), 'inline'));
+        row.append(labelled('gate.to', el('input', { type: 'time', class: 'w-to', value: w.to }), 'inline'));
+        row.append(button('remove', 'w-remove', () => { collect(); model.gates[i].schedule.splice(j, 1); renderGatesForm(); }));
+        wins.append(row);
+      });
+      wins.append(button('gate.windowAdd', 'w-add', () => { collect(); model.gates[i].schedule.push(newWindow()); renderGatesForm(); }));
+      fs.append(wins);
+    }
+    fs.append(button('gate.remove', 'g-remove', () => { collect(); model.gates.splice(i, 1); renderGatesForm(); }));
+    gl.append(fs);
+  });
+}
+
+function renderInputs() {
+  const cl = $('ctrl-forms');
+  cl.textContent = '';
+  model.webhook.forEach((c, i) => {
+    const f = `gate_inputs.webhook.controllers[${i}]`;
+    const row = el('div', { class: 'ctrl-form', dataset: { index: String(i), controller: c.id || '', field: f } });
+    const gates = el('span', { class: 'c-gates row', dataset: { field: f + '.gates' } }, el('span', { text: t('in.reports') }));
+    for (const id of gateIDs()) gates.append(el('label', { class: 'inline' }, el('input', { type: 'checkbox', value: id, checked: (c.gates || []).includes(id) }), ' ', id));
+    if (!gateIDs().length) gates.append(el('span', { class: 'hint', text: t('in.noGates') }));
+    row.append(el('div', { class: 'row' }, labelled('in.ctrlId', el('input', { class: 'c-id', value: c.id, placeholder: 'ctrl-north', autocomplete: 'off', dataset: { field: f + '.id' } }), 'inline'), gates));
+    const known = (gform.webhook || []).some((k) => k.id === c.id && k.has_secret);
+    row.append(el('div', { class: 'row' },
+      known ? el('label', { class: 'inline' }, el('input', { type: 'checkbox', class: 'c-rotate', checked: c.new_secret }), ' ', t('in.rotate'))
+        : el('span', { class: 'hint', text: t('in.secretOnSave') }),
+      known && c.secret_file ? el('span', { class: 'hint', text: t('in.secretKept', { file: c.secret_file }) }) : null,
+      button('remove', 'c-remove', () => { collect(); model.webhook.splice(i, 1); renderInputs(); })));
+    cl.append(row);
+  });
+
+  $('mqtt-on').checked = !!model.mqtt;
+  $('mqtt-form').hidden = !model.mqtt;
+  const m = model.mqtt || { broker: '', username: '', base_topic: 'zigbee2mqtt', devices: [] };
+  $('mqtt-broker').value = m.broker || '';
+  $('mqtt-user').value = m.username || '';
+  $('mqtt-password').value = m.password || '';
+  $('mqtt-password').placeholder = m.has_password ? t('in.passwordKept') : '';
+  $('mqtt-base').value = m.base_topic || 'zigbee2mqtt';
+  const md = $('mqtt-devices');
+  md.textContent = '';
+  (m.devices || []).forEach((d, i) => {
+    const f = `gate_inputs.mqtt.devices[${i}]`;
+    md.append(el('div', { class: 'mqtt-device row' },
+      labelled('in.friendly', el('input', { class: 'm-name', value: d.name, placeholder: 'north-gate-contact', dataset: { field: f + '.name' } }), 'inline'),
+      labelled('in.gate', Object.assign(gateSelect(d.gate, f + '.gate'), { className: 'm-gate' }), 'inline'),
+      button('remove', 'm-remove', () => { collect(); model.mqtt.devices.splice(i, 1); renderInputs(); })));
+  });
+
+  $('gpio-on').checked = !!model.gpio;
+  $('gpio-form').hidden = !model.gpio;
+  const g = model.gpio || { chip: 'gpiochip0', lines: [] };
+  $('gpio-chip').value = g.chip || 'gpiochip0';
+  const gl2 = $('gpio-lines');
+  gl2.textContent = '';
+  (g.lines || []).forEach((l, i) => {
+    const f = `gate_inputs.gpio.lines[${i}]`;
+    const role = el('select', { class: 'l-role', dataset: { field: f + '.role' } }, ...ROLES.map((r) => el('option', { value: r, text: t('role.' + r) })));
+    role.value = l.role || 'door';
+    const bias = el('select', { class: 'l-bias', dataset: { field: f + '.bias' } }, ...BIASES.map((b) => el('option', { value: b, text: t('bias.' + (b || 'none')) })));
+    bias.value = l.bias || '';
+    gl2.append(el('div', { class: 'gpio-line row', dataset: { field: f } },
+      labelled('in.line', el('input', { type: 'number', min: '0', class: 'l-offset', value: String(l.offset ?? 0), dataset: { field: f + '.offset' } }), 'inline'),
+      labelled('in.gate', Object.assign(gateSelect(l.gate, f + '.gate'), { className: 'l-gate' }), 'inline'),
+      labelled('in.input', el('input', { class: 'l-input', value: l.input, placeholder: 'door-contact', dataset: { field: f + '.input' } }), 'inline'),
+      labelled('in.role', role, 'inline'),
+      el('label', { class: 'inline' }, el('input', { type: 'checkbox', class: 'l-low', checked: l.active_low }), ' ', t('in.activeLow')),
+      labelled('in.bias', bias, 'inline'),
+      button('remove', 'l-remove', () => { collect(); model.gpio.lines.splice(i, 1); renderInputs(); })));
+  });
+}
+
+function newWindow() { return { days: [...DAYS], from: '22:00', to: '06:00' }; }
+
+// collect reads the form back into model.
+function collect() {
+  const checked = (root, sel) => [...root.querySelectorAll(sel)].filter((c) => c.checked).map((c) => c.value);
+  model.gates = [...document.querySelectorAll('#gate-forms .gate-form')].map((fs, i) => {
+    const old = model.gates[i] || {};
+    const g = {
+      id: fs.querySelector('.g-id').value.trim(), name: fs.querySelector('.g-name').value.trim(),
+      cameras: checked(fs, '.g-cams input'), arming: fs.querySelector('.g-arming').value,
+      time_zone: fs.querySelector('.g-tz').value.trim(), schedule: old.schedule || [],
+    };
+    if (fs.querySelector('.g-windows')) {
+      g.schedule = [...fs.querySelectorAll('.g-window')].map((row) => ({
+        days: checked(row, '.w-day'), from: row.querySelector('.w-from').value, to: row.querySelector('.w-to').value,
+      }));
+    }
+    return g;
+  });
+  model.webhook = [...document.querySelectorAll('#ctrl-forms .ctrl-form')].map((row, i) => {
+    const old = model.webhook[i] || {};
+    const rot = row.querySelector('.c-rotate');
+    return { id: row.querySelector('.c-id').value.trim(), gates: checked(row, '.c-gates input'), new_secret: !!(rot && rot.checked), has_secret: old.has_secret, secret_file: old.secret_file };
+  });
+  if ($('mqtt-on').checked) {
+    model.mqtt = {
+      broker: $('mqtt-broker').value.trim(), username: $('mqtt-user').value.trim(), password: $('mqtt-password').value,
+      has_password: !!(model.mqtt && model.mqtt.has_password), base_topic: $('mqtt-base').value.trim(),
+      devices: [...document.querySelectorAll('#mqtt-devices .mqtt-device')].map((row) => ({ name: row.querySelector('.m-name').value.trim(), gate: row.querySelector('.m-gate').value })),
+    };
+  } else model.mqtt = null;
+  if ($('gpio-on').checked) {
+    model.gpio = {
+      chip: $('gpio-chip').value.trim(),
+      lines: [...document.querySelectorAll('#gpio-lines .gpio-line')].map((row) => ({
+        offset: Number(row.querySelector('.l-offset').value), gate: row.querySelector('.l-gate').value, input: row.querySelector('.l-input').value.trim(),
+        role: row.querySelector('.l-role').value, active_low: row.querySelector('.l-low').checked, bias: row.querySelector('.l-bias').value,
+      })),
+    };
+  } else model.gpio = null;
+  return model;
+}
+
+$('gate-add').addEventListener('click', () => {
+  collect();
+  model.gates.push({ id: '', name: '', cameras: [], arming: 'schedule', schedule: [newWindow()], time_zone: 'Asia/Shanghai' });
+  renderGatesForm();
+  const last = [...document.querySelectorAll('#gate-forms .g-id')].pop();
+  if (last) last.focus();
+});
+$('ctrl-add').addEventListener('click', () => {
+  collect();
+  model.webhook.push({ id: '', gates: gateIDs().length === 1 ? gateIDs() : [] });
+  renderInputs();
+});
+$('mqtt-on').addEventListener('change', () => {
+  collect();
+  if (model.mqtt && !model.mqtt.devices.length && !model.mqtt.broker) model.mqtt.devices.push({ name: '', gate: gateIDs()[0] || '' });
+  renderGatesForm();
+});
+$('mqtt-add').addEventListener('click', () => { collect(); model.mqtt.devices.push({ name: '', gate: gateIDs()[0] || '' }); renderInputs(); });
+$('gpio-on').addEventListener('change', () => {
+  collect();
+  if (model.gpio && !model.gpio.lines.length) model.gpio.lines.push({ offset: 17, gate: gateIDs()[0] || '', input: 'door-contact', role: 'door', active_low: true, bias: 'pull-up' });
+  renderGatesForm();
+});
+$('gpio-add').addEventListener('click', () => { collect(); model.gpio.lines.push({ offset: 0, gate: gateIDs()[0] || '', input: '', role: 'door', active_low: false, bias: '' }); renderInputs(); });
+$('gates-reset').addEventListener('click', () => { model = clone(gform); renderGatesForm(); clearProblems(); show($('gates-result'), '', 'result'); });
+
+function clearProblems() {
+  $('gates-problems').textContent = '';
+  for (const e of document.querySelectorAll('#gates-step .invalid')) { e.classList.remove('invalid'); e.removeAttribute('title'); }
+}
+
+// markField outlines the form element of a refused field (the most
+// precise one whose data-field the problem's field starts with).
+function markField(field, msg) {
+  let best = null;
+  for (const e of document.querySelectorAll('#gates-step [data-field]')) {
+    const f = e.dataset.field;
+    if ((field === f || field.startsWith(f + '.') || field.startsWith(f + '[')) && (!best || f.length > best.dataset.field.length)) best = e;
+  }
+  if (best) { best.classList.add('invalid'); best.title = msg; }
+  return best;
+}
+
+$('gates-save').addEventListener('click', async () => {
+  clearProblems();
+  const out = $('gates-result');
+  show(out, t('gate.saving'), 'result');
+  const body = clone(collect());
+  for (const c of body.webhook) { delete c.has_secret; delete c.secret_file; }
+  if (body.mqtt) delete body.mqtt.has_password;
+  const r = await api('gates/save', body);
+  if (r.error) {
+    show(out, t('gate.refused'), 'result bad');
+    const probs = r.problems && r.problems.length ? r.problems : [{ field: '', msg: r.error }];
+    for (const p of probs) {
+      $('gates-problems').append(el('li', { text: p.field ? `${p.field}: ${p.msg}` : p.msg, dataset: { field: p.field } }));
+      if (p.field) markField(p.field, p.msg);
+    }
+    const first = document.querySelector('#gates-step .invalid');
+    if (first) first.scrollIntoView({ block: 'center' });
+    return;
+  }
+  show(out, t('gate.saved', { rev: r.revision, applied: t('applied.' + r.applied) }), 'result ok');
+  out.dataset.revision = r.revision;
+  out.dataset.applied = r.applied;
+  for (const sec of r.secrets || []) {
+    $('gates-secrets').append(el('div', { class: 'secret', dataset: { controller: sec.controller } },
+      el('p', { text: t('in.secretOnce', { ctrl: sec.controller }) }),
+      el('code', { class: 'secret-value', text: sec.secret }),
+      el('p', { class: 'hint', text: t('in.secretFile', { file: sec.file }) })));
+  }
+  if (r.applied === 'restarting') await waitForRestart(r.revision);
+  else { await refreshStatus(); await loadGatesForm(); loadGates(); }
+});
+
+// waitForRestart shows that the box restarts on the new revision and
+// reconnects the page once it runs it.
+async function waitForRestart(rev) {
+  const banner = $('restart-banner');
+  banner.hidden = false;
+  banner.dataset.state = 'restarting';
+  banner.textContent = t('restart.going', { rev });
+  if (events) { events.close(); events = null; }
+  const started = Date.now();
+  for (;;) {
+    await new Promise((res) => setTimeout(res, 1000));
+    let s = null;
+    try { s = await api('status'); } catch { /* the box is down */ }
+    if (s && !s.error && s.config_revision === rev) break;
+    const secs = Math.round((Date.now() - started) / 1000);
+    banner.textContent = t(secs > 90 ? 'restart.slow' : 'restart.going', { rev }) + ` (${secs} s)`;
+    if (s && s.httpStatus === 401) {
+      banner.textContent = t('restart.login');
+      banner.dataset.state = 'login';
+      $('login').hidden = false;
+      $('steps').hidden = true;
+      return;
+    }
+  }
+  banner.dataset.state = 'back';
+  banner.textContent = t('restart.back', { rev });
+  await refreshStatus();
+  await loadGatesForm();
+  loadGates();
+  watchGates();
+  setTimeout(() => { if (banner.dataset.state === 'back') banner.hidden = true; }, 10000);
+}

@@ -1,0 +1,233 @@
+package setup
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/vigil-perimeter/vigil/gates"
+)
+
+// Step 4's configuration: the gates of the entrance (which cameras see
+// each, when it is armed) and how their controllers, sensors and contacts
+// report. The page edits the whole form and saves it as one config
+// revision (Backend.SetupSaveGates); a refused one changes nothing.
+
+// GatesForm is gates: and gate_inputs: of edge.yaml as the page edits them.
+// Settings the page does not show (timings, devices, MQTT event topic,
+// GPIO debounce, webhook limits) are kept as they are in the file.
+type GatesForm struct {
+	Gates   []GateForm       `json:"gates"`
+	Webhook []ControllerForm `json:"webhook"`
+	MQTT    *MQTTForm        `json:"mqtt"` // nil: no broker
+	GPIO    *GPIOForm        `json:"gpio"` // nil: no GPIO contacts
+}
+
+// GateForm is one gate.
+type GateForm struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Cameras []string `json:"cameras"`
+	// Arming: "always", "never" or "schedule" (the windows of Schedule).
+	Arming   string       `json:"arming"`
+	Schedule []WindowForm `json:"schedule"`
+	TimeZone string       `json:"time_zone"` // empty: Asia/Shanghai
+}
+
+// WindowForm is an arming period: the days it starts on ("mon" … "sun";
+// all seven or none: every day) and local from/to times ("22:00", "06:00";
+// a window that ends before it starts runs past midnight).
+type WindowForm struct {
+	Days []string `json:"days"`
+	From string   `json:"from"`
+	To   string   `json:"to"`
+}
+
+// ControllerForm is a webhook controller. Its secret is never shown again
+// once made: the page only learns whether it has one.
+type ControllerForm struct {
+	ID    string   `json:"id"`
+	Gates []string `json:"gates"`
+	// NewSecret asks for a fresh secret (a new controller always gets one).
+	NewSecret bool `json:"new_secret,omitempty"`
+	// HasSecret, SecretFile: what the box keeps (answers only).
+	HasSecret  bool   `json:"has_secret,omitempty"`
+	SecretFile string `json:"secret_file,omitempty"`
+}
+
+// MQTTForm is the site's broker and the Zigbee2MQTT devices of each gate.
+type MQTTForm struct {
+	Broker   string `json:"broker"`
+	Username string `json:"username"`
+	// Password: a new one (kept 0600 in the data directory); empty keeps
+	// the one the box has (HasPassword).
+	Password    string           `json:"password,omitempty"`
+	HasPassword bool             `json:"has_password,omitempty"`
+	BaseTopic   string           `json:"base_topic"`
+	Devices     []MQTTDeviceForm `json:"devices"`
+}
+
+// MQTTDeviceForm: a Zigbee2MQTT friendly_name and the gate it belongs to.
+type MQTTDeviceForm struct {
+	Name string `json:"name"`
+	Gate string `json:"gate"`
+}
+
+// GPIOForm is the box's dry contacts.
+type GPIOForm struct {
+	Chip  string         `json:"chip"` // default gpiochip0
+	Lines []GPIOLineForm `json:"lines"`
+}
+
+// GPIOLineForm: a line of the chip, the gate and input it is, its role.
+type GPIOLineForm struct {
+	Offset    int    `json:"offset"`
+	Gate      string `json:"gate"`
+	Input     string `json:"input"`
+	Role      string `json:"role"`
+	ActiveLow bool   `json:"active_low"`
+	Bias      string `json:"bias,omitempty"`
+}
+
+// GatesSaved says what became of a saved form.
+type GatesSaved struct {
+	Revision string   `json:"revision"`
+	Applied  string   `json:"applied"` // live, unchanged, restarting, restart_needed
+	Changed  []string `json:"changed,omitempty"`
+	Message  string   `json:"message"`
+	// Secrets made for webhook controllers: shown to the installer this
+	// once, kept only in their files (0600).
+	Secrets []NewSecret `json:"secrets,omitempty"`
+}
+
+// NewSecret is a controller's freshly made webhook secret.
+type NewSecret struct {
+	Controller string `json:"controller"`
+	Secret     string `json:"secret"`
+	File       string `json:"file"`
+}
+
+// Problem is one thing wrong with a form, named by its edge.yaml field
+// (e.g. gates[0].arming.schedule[1]).
+type Problem struct {
+	Field string `json:"field"`
+	Msg   string `json:"msg"`
+}
+
+// RefusedError is a refused revision with its problems field by field.
+type RefusedError struct {
+	Reason   string
+	Problems []Problem
+}
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+// Days are the day names of WindowForm, in the page's order.
+var Days = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
+// gatesConfig is GET /setup/api/gates/config: the form as the box runs it.
+func (s *Server) gatesConfig(w http.ResponseWriter, r *http.Request) {
+	f, err := s.cfg.Backend.SetupGates()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+// saveGates is POST /setup/api/gates/save: the form becomes a config
+// revision, validated whole; 422 with the problems field by field if not.
+func (s *Server) saveGates(w http.ResponseWriter, r *http.Request) {
+	var f GatesForm
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request: "+err.Error())
+		return
+	}
+	var problems []Problem
+	for i := range f.Gates {
+		f.Gates[i].ID = strings.TrimSpace(f.Gates[i].ID)
+		switch f.Gates[i].Arming {
+		case "always", "never", "schedule":
+		case "":
+			f.Gates[i].Arming = "never"
+		default:
+			problems = append(problems, Problem{Field: fmt.Sprintf("gates[%d].arming", i), Msg: "must be always, never or schedule"})
+		}
+	}
+	for i := range f.Webhook {
+		f.Webhook[i].ID = strings.TrimSpace(f.Webhook[i].ID)
+	}
+	if len(problems) > 0 {
+		writeRefused(w, &RefusedError{Reason: problems[0].Field + ": " + problems[0].Msg, Problems: problems})
+		return
+	}
+	res, err := s.cfg.Backend.SetupSaveGates(f)
+	if err != nil {
+		s.log.Warn("gates from the setup page refused", "err", err)
+		var ref *RefusedError
+		if errors.As(err, &ref) {
+			writeRefused(w, ref)
+			return
+		}
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	s.log.Info("gates saved from the setup page", "gates", len(f.Gates), "revision", res.Revision, "applied", res.Applied,
+		"new_secrets", len(res.Secrets))
+	writeJSON(w, http.StatusOK, res)
+}
+
+func writeRefused(w http.ResponseWriter, ref *RefusedError) {
+	probs := ref.Problems
+	if probs == nil {
+		probs = []Problem{}
+	}
+	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": ref.Reason, "problems": probs})
+}
+
+// ParseWindow reads an arming period as edge.yaml writes it ("22:00-06:00",
+// "mon-fri 18:00-07:00") into the form's days and times.
+func ParseWindow(s string) (WindowForm, error) {
+	w, err := gates.ParseWindow(s)
+	if err != nil {
+		return WindowForm{}, err
+	}
+	clock := func(m int) string { return fmt.Sprintf("%02d:%02d", m/60%24, m%60) }
+	wf := WindowForm{Days: []string{}, From: clock(w.From), To: clock(w.To)}
+	for i, d := range Days {
+		if w.Days[(i+1)%7] { // Days starts on Monday, time.Weekday on Sunday
+			wf.Days = append(wf.Days, d)
+		}
+	}
+	return wf, nil
+}
+
+// SetGate adds the gate to the form, or replaces the one with its ID, and
+// lets controller (if given) report it: an existing controller gains the
+// gate, a new one is added (and gets a secret when saved).
+func (f *GatesForm) SetGate(g GateForm, controller string, newSecret bool) {
+	i := slices.IndexFunc(f.Gates, func(o GateForm) bool { return o.ID == g.ID })
+	if i < 0 {
+		f.Gates = append(f.Gates, g)
+	} else {
+		f.Gates[i] = g
+	}
+	if controller == "" {
+		return
+	}
+	j := slices.IndexFunc(f.Webhook, func(c ControllerForm) bool { return c.ID == controller })
+	if j < 0 {
+		f.Webhook = append(f.Webhook, ControllerForm{ID: controller})
+		j = len(f.Webhook) - 1
+	}
+	c := &f.Webhook[j]
+	if !slices.Contains(c.Gates, g.ID) {
+		c.Gates = append(c.Gates, g.ID)
+	}
+	c.NewSecret = c.NewSecret || newSecret
+}

@@ -1,0 +1,165 @@
+package setup
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vigil-perimeter/vigil/internal/testrig"
+)
+
+func (fakeBackend) SetupGates() (GatesForm, error) {
+	return GatesForm{Gates: []GateForm{{ID: "north-gate", Arming: "always"}}, Webhook: []ControllerForm{}}, nil
+}
+
+func (fakeBackend) SetupSaveGates(f GatesForm) (GatesSaved, error) {
+	for i, g := range f.Gates {
+		if g.ID == "" {
+			return GatesSaved{}, &RefusedError{Reason: "gates[0].id: must be 1-63 lower-case letters",
+				Problems: []Problem{{Field: "gates[" + string(rune('0'+i)) + "].id", Msg: "must be 1-63 lower-case letters"}}}
+		}
+	}
+	return GatesSaved{Revision: "r3", Applied: "restarting", Secrets: []NewSecret{{Controller: "c1", Secret: "s", File: "/data/gate-c1.secret"}}}, nil
+}
+
+// TestGatesStep: the form is read and saved through the backend; a
+// refusal comes back as 422 with the fields named.
+func TestGatesStep(t *testing.T) {
+	s, err := New(Config{DataDir: t.TempDir(), Backend: fakeBackend{}, Log: testrig.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := loggedIn(t, s)
+	resp, err := c.c.Get(c.base + "/setup/api/gates/config")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("config: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	code, ans := c.post("/setup/api/gates/save", map[string]any{"gates": []map[string]any{{"id": "a", "arming": "sometimes"}}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(ans["error"].(string), "gates[0].arming") {
+		t.Errorf("bad arming: %d %v", code, ans)
+	}
+	code, ans = c.post("/setup/api/gates/save", map[string]any{"gates": []map[string]any{{"id": "a"}, {"id": " "}}})
+	probs, _ := ans["problems"].([]any)
+	if code != http.StatusUnprocessableEntity || len(probs) != 1 || probs[0].(map[string]any)["field"] != "gates[1].id" {
+		t.Errorf("refused: %d %v", code, ans)
+	}
+	code, ans = c.post("/setup/api/gates/save", map[string]any{"gates": []map[string]any{{"id": "a", "arming": "always"}}, "bogus": 1})
+	if code != http.StatusBadRequest {
+		t.Errorf("unknown field: %d %v", code, ans)
+	}
+	code, ans = c.post("/setup/api/gates/save", map[string]any{"gates": []map[string]any{{"id": "a", "arming": "schedule",
+		"schedule": []map[string]any{{"days": []string{"mon"}, "from": "22:00", "to": "06:00"}}}},
+		"webhook": []map[string]any{{"id": "c1", "gates": []string{"a"}}}})
+	if code != 200 || ans["revision"] != "r3" || ans["applied"] != "restarting" || len(ans["secrets"].([]any)) != 1 {
+		t.Errorf("save: %d %v", code, ans)
+	}
+}
+
+// TestSessionSurvivesRestart: the installer stays logged in while the
+// edge restarts on a new revision (a new Server on the same data
+// directory); the kept sessions are hashed, 0600, and gone once closed.
+func TestSessionSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := New(Config{DataDir: dir, Backend: fakeBackend{}, Log: testrig.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := loggedIn(t, s1)
+	st, err := os.Stat(filepath.Join(dir, SessionsFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("sessions file: %v %v", st, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, SessionsFile))
+	u, _ := http.NewRequest("GET", c.base+"/setup/", nil)
+	for _, ck := range c.c.Jar.Cookies(u.URL) {
+		if strings.Contains(string(b), ck.Value) {
+			t.Error("the sessions file holds a usable cookie")
+		}
+	}
+	s2, err := New(Config{DataDir: dir, Backend: fakeBackend{}, Log: testrig.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer(s2)
+	defer srv2.Close()
+	// The same browser (its cookie) on the restarted server.
+	req, _ := http.NewRequest("GET", srv2.URL+"/setup/api/status", nil)
+	for _, ck := range c.c.Jar.Cookies(u.URL) {
+		req.AddCookie(ck)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the restart: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := s2.Close("done"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SessionsFile)); !os.IsNotExist(err) {
+		t.Errorf("sessions kept after the page closed: %v", err)
+	}
+}
+
+// TestSetupI18nComplete: every string of the setup page exists in English
+// and Chinese: the two dictionaries have the same keys, and every
+// data-i18n attribute and literal t('…') call names one of them.
+func TestSetupI18nComplete(t *testing.T) {
+	src, err := webFS.ReadFile("web/i18n.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	zhAt := strings.Index(text, "'zh-CN': {")
+	if zhAt < 0 {
+		t.Fatal("no zh-CN dictionary")
+	}
+	key := regexp.MustCompile(`(?m)(?:^\s*|,\s*)(?:'([^']+)'|([A-Za-z_][\w]*)):\s*['"]`)
+	keys := func(s string) []string {
+		var out []string
+		for _, m := range key.FindAllStringSubmatch(s, -1) {
+			out = append(out, m[1]+m[2])
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	en, zh := keys(text[:zhAt]), keys(text[zhAt:])
+	if len(en) < 50 {
+		t.Fatalf("found only %d English keys", len(en))
+	}
+	for _, k := range en {
+		if !slices.Contains(zh, k) {
+			t.Errorf("%q has no Chinese string", k)
+		}
+	}
+	for _, k := range zh {
+		if !slices.Contains(en, k) {
+			t.Errorf("%q has no English string", k)
+		}
+	}
+	html, _ := webFS.ReadFile("web/index.html")
+	js, _ := webFS.ReadFile("web/setup.js")
+	used := regexp.MustCompile(`data-i18n="([^"]+)"`).FindAllStringSubmatch(string(html), -1)
+	used = append(used, regexp.MustCompile(`\bt\('([^']+)'`).FindAllStringSubmatch(string(js), -1)...)
+	used = append(used, regexp.MustCompile(`(?:labelled|button)\('([^']+)'`).FindAllStringSubmatch(string(js), -1)...)
+	for _, m := range used {
+		if strings.HasSuffix(m[1], ".") {
+			continue // a prefix: t('role.' + r), checked below
+		}
+		if !slices.Contains(en, m[1]) {
+			t.Errorf("%q is used by the page but not in the dictionaries", m[1])
+		}
+	}
+	// Keys made at run time: a gate's arming, days, GPIO roles and biases, how a revision applied.
+	for _, p := range []string{"gate.arming.always", "gate.arming.schedule", "gate.arming.never", "role.door", "role.water_leak", "role.presence",
+		"bias.none", "bias.pull-up", "applied.live", "applied.unchanged", "applied.restarting", "applied.restart_needed", "day.mon", "day.sun"} {
+		if !slices.Contains(en, p) {
+			t.Errorf("%q missing", p)
+		}
+	}
+}
