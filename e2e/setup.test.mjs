@@ -4,7 +4,11 @@
 // gate heard, run the self-test to green. Enrolment: the demo's edge is
 // enrolled already (the page says so, and enrolling again needs "again");
 // zones drawn on a running camera with the live motion preview are saved
-// as a new config revision; gate events arrive live (SSE).
+// as a new config revision; gate events arrive live (SSE). Last, a gate is
+// added with a webhook controller, the north-gate camera and a night
+// schedule (a wrong time zone is refused first, the field named, nothing
+// saved); saved, the box restarts on the new revision, the page reconnects,
+// and a passage driven with the controller's new secret arrives live.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +34,13 @@ function passwordCamera(port) {
   const p = spawn(BIN, ['sim', 'camera', '--listen', `127.0.0.1:${port}`, '--user', 'admin', '--password', 's3cret', `door=${join(dir, clip)}`],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   return p;
+}
+
+const num = (r) => Number(String(r || 'r0').slice(1));
+
+// refreshRevision waits until the page shows the revision the box runs.
+async function refreshRevision(page) {
+  await page.waitForFunction(() => document.getElementById('status-line').dataset.revision, null, { timeout: 10000 });
 }
 
 await run(async (browser) => {
@@ -122,7 +133,6 @@ await run(async (browser) => {
     await page.locator('#zone-apply').click();
     await page.locator('#zone-saved[data-revision]').waitFor({ timeout: 10000 });
     const revAfter = await page.locator('#zone-saved').getAttribute('data-revision');
-    const num = (r) => Number(String(r || 'r0').slice(1));
     check(num(revAfter) > num(revBefore), `saving the zones makes a new revision: ${revBefore} → ${revAfter}`);
     await page.locator('#status-line[data-revision="' + revAfter + '"]').waitFor({ timeout: 10000 });
     check(true, 'the box runs the new revision');
@@ -153,6 +163,62 @@ await run(async (browser) => {
     check(green, 'the self-test is green');
     await page.locator('#selftest-step').scrollIntoViewIfNeeded();
     await screenshot(page, 'setup-selftest');
+
+    // Step 4, configured: a new gate, its camera, its arming schedule and
+    // a webhook controller, saved as a config revision.
+    await refreshRevision(page);
+    const revGates = await page.locator('#status-line').getAttribute('data-revision');
+    await page.locator('#gate-forms .gate-form').first().waitFor({ timeout: 10000 });
+    check((await page.locator('#gate-forms .g-id').first().inputValue()) === demo.gate_id, 'the demo\'s gate is in the form');
+    await page.locator('#gate-add').click();
+    const form = page.locator('#gate-forms .gate-form').last();
+    await form.locator('.g-id').fill('east-wicket');
+    await form.locator('.g-name').fill('East wicket');
+    await form.locator('.g-cams input[value="north-gate"]').check();
+    check((await form.locator('.g-arming').inputValue()) === 'schedule', 'a new gate is armed by schedule');
+    await form.locator('.w-day[value="sun"]').uncheck();
+    await form.locator('.w-from').fill('21:30');
+    await form.locator('.w-to').fill('06:00');
+    await form.locator('.g-tz').fill('Mars/Olympus');
+    await page.locator('#ctrl-add').click();
+    const ctrl = page.locator('#ctrl-forms .ctrl-form').last();
+    await ctrl.locator('.c-id').fill('wicket-ctrl');
+    await ctrl.locator('.c-gates input[value="east-wicket"]').check();
+    await page.locator('#gates-save').click();
+    await page.locator('#gates-problems li[data-field="gates[1].arming.time_zone"]').waitFor({ timeout: 10000 });
+    check(await form.locator('.g-tz.invalid').count() === 1, 'a wrong time zone is refused with its field named and marked');
+    check((await page.locator('#gates-secrets .secret').count()) === 0, 'a refused form makes no secret');
+    await form.locator('.g-tz').fill('Asia/Shanghai');
+    await page.locator('#gates-save').click();
+    const secretEl = page.locator('#gates-secrets .secret[data-controller="wicket-ctrl"] code');
+    await secretEl.waitFor({ timeout: 10000 });
+    const secret = (await secretEl.textContent()).trim();
+    check(/^[0-9a-f]{64}$/.test(secret), 'the new controller\'s secret is shown once');
+    const revNew = await page.locator('#gates-result').getAttribute('data-revision');
+    check(num(revNew) > num(revGates), `saving the gates makes a new revision: ${revGates} → ${revNew}`);
+    check((await page.locator('#gates-result').getAttribute('data-applied')) === 'restarting', 'a new gate restarts the box');
+    await page.locator('#restart-banner[data-state="restarting"]').waitFor({ timeout: 5000 });
+    check(true, 'the page says the box is restarting');
+    await page.locator('#restart-banner[data-state="back"]').waitFor({ timeout: 90000 });
+    await page.locator('#status-line[data-revision="' + revNew + '"]').waitFor({ timeout: 10000 });
+    check(true, `the box is back on ${revNew} and the page reconnected`);
+    await page.locator('#gate-forms .gate-form[data-gate="east-wicket"]').waitFor({ timeout: 10000 });
+    const cams = await page.locator('#gate-forms .gate-form[data-gate="east-wicket"] .g-cams input:checked').evaluateAll((es) => es.map((e) => e.value));
+    check(cams.join() === 'north-gate', `the gate runs with its camera: ${cams}`);
+    const days = await page.locator('#gate-forms .gate-form[data-gate="east-wicket"] .w-day:checked').evaluateAll((es) => es.map((e) => e.value));
+    check(days.join() === 'mon,tue,wed,thu,fri,sat', `and its schedule: ${days}`);
+
+    // Drive a passage through the new controller: it arrives live.
+    await new Promise((r) => setTimeout(r, 1000));
+    await vigil(['sim', 'gate', '--webhook', demo.webhook_url, '--secret', secret, '--controller', 'wicket-ctrl',
+      '--gate', 'east-wicket', '--scenario', 'passage']);
+    await page.locator('#gate-events li[data-gate="east-wicket"]').first().waitFor({ timeout: 10000 });
+    check(true, 'a passage on the new gate arrives live after the restart');
+    await page.locator('#gates li.green', { hasText: 'East wicket' }).waitFor({ timeout: 10000 });
+    check(true, 'the new gate turns green once heard');
+    await page.setViewportSize({ width: 900, height: 2000 });
+    await page.evaluate(() => document.getElementById('gates-step').scrollIntoView());
+    await screenshot(page, 'setup-gates');
   } finally {
     cam.kill();
   }

@@ -82,20 +82,34 @@ func gatesForm(c Config) setup.GatesForm {
 }
 
 // windowString writes a form's window as edge.yaml has it:
-// "mon,tue,fri 22:00-06:00", or "22:00-06:00" for every day.
+// "mon-fri 18:00-07:00", "sat,sun 00:00-24:00", or "22:00-06:00" for
+// every day.
 func windowString(w setup.WindowForm) (string, error) {
 	var days []string
-	for _, d := range setup.Days {
-		if slices.Contains(w.Days, d) {
-			days = append(days, d)
+	n := 0
+	for i := 0; i < len(setup.Days); {
+		if !slices.Contains(w.Days, setup.Days[i]) {
+			i++
+			continue
 		}
+		j := i // a run of days: three or more are written as a range
+		for j+1 < len(setup.Days) && slices.Contains(w.Days, setup.Days[j+1]) {
+			j++
+		}
+		if j-i >= 2 {
+			days = append(days, setup.Days[i]+"-"+setup.Days[j])
+		} else {
+			days = append(days, setup.Days[i:j+1]...)
+		}
+		n += j - i + 1
+		i = j + 1
 	}
 	for _, d := range w.Days {
 		if !slices.Contains(setup.Days, d) {
 			return "", fmt.Errorf("%q is not a day (mon … sun)", d)
 		}
 	}
-	if len(days) == 0 {
+	if n == 0 {
 		return "", errors.New("tick the days this period starts on")
 	}
 	to := strings.TrimSpace(w.To)
@@ -103,7 +117,7 @@ func windowString(w setup.WindowForm) (string, error) {
 		to = "24:00" // midnight, as a time field gives it
 	}
 	span := strings.TrimSpace(w.From) + "-" + to
-	if len(days) == 7 {
+	if n == 7 {
 		return span, nil
 	}
 	return strings.Join(days, ",") + " " + span, nil
@@ -215,9 +229,13 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 		}
 		c.Gates = nil
 		for i, gf := range f.Gates {
-			g := oldGate[gf.ID] // keeps timings and devices the page does not show
+			g, existed := oldGate[gf.ID] // keeps timings and devices the page does not show
 			g.ID, g.Name, g.Cameras = gf.ID, strings.TrimSpace(gf.Name), slices.Clone(gf.Cameras)
-			g.Arming = ArmingConfig{TimeZone: strings.TrimSpace(gf.TimeZone)}
+			tz := strings.TrimSpace(gf.TimeZone)
+			if tz == gates.DefaultTimeZone && existed && g.Arming.TimeZone == "" {
+				tz = "" // the default, left out as the file had it
+			}
+			g.Arming = ArmingConfig{TimeZone: tz}
 			switch gf.Arming {
 			case "always":
 				g.Arming.Always = true

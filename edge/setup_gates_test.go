@@ -135,7 +135,7 @@ func TestSetupGatesSaveRestartAndDrive(t *testing.T) {
 		t.Fatal("the secret file does not hold the secret shown")
 	}
 	b, _ := os.ReadFile(path)
-	for _, want := range []string{"# the installer's file", "id: east-wicket", "- gate-cam", "mon,tue,wed,thu,fri 18:00-07:00", "00:00-24:00",
+	for _, want := range []string{"# the installer's file", "id: east-wicket", "- gate-cam", "mon-fri 18:00-07:00", "00:00-24:00",
 		"time_zone: Asia/Shanghai", "id: wicket-ctrl", "secret_file: " + sec.File, "enabled: true"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("edge.yaml lacks %q:\n%s", want, b)
