@@ -219,7 +219,7 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return refuse(&setup.RefusedError{Reason: problems[0].Field + ": " + problems[0].Msg, Problems: problems})
+		return refuse(refusedBy(problems))
 	}
 
 	res, err := n.EditConfig(func(c *Config) error {
@@ -304,10 +304,20 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 			}
 			c.GateInputs.GPIO = gp
 		}
-		// What start-up needs of the box beyond the file itself: the
-		// secret files readable and good, the GPIO chips present. A
-		// revision the edge could not start on is refused now.
-		return n.gateInputsReady(*c)
+		// Every problem at once: the file's fields as start-up validates
+		// them (again, with line numbers, when the revision is applied),
+		// and what start-up needs of the box beyond the file: the secret
+		// files readable and good, the GPIO chips present. A revision the
+		// edge could not start on is refused now.
+		var probs []setup.Problem
+		for _, fe := range c.Validate() {
+			probs = append(probs, setup.Problem{Field: fe.Field, Msg: fe.Msg})
+		}
+		probs = append(probs, n.gateInputsReady(*c)...)
+		if len(probs) == 0 {
+			return nil
+		}
+		return refusedBy(probs)
 	})
 	if err != nil {
 		return refuse(err)
@@ -318,7 +328,7 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 
 // gateInputsReady checks what the node reads from the box when it starts
 // its gate inputs (edge --check does the same): secret files and GPIO chips.
-func (n *Node) gateInputsReady(c Config) error {
+func (n *Node) gateInputsReady(c Config) []setup.Problem {
 	var probs []setup.Problem
 	for i, ct := range c.GateInputs.Webhook.Controllers {
 		if ct.SecretFile == "" {
@@ -344,10 +354,15 @@ func (n *Node) gateInputsReady(c Config) error {
 			}
 		}
 	}
-	if len(probs) == 0 {
-		return nil
+	return probs
+}
+
+func refusedBy(probs []setup.Problem) *setup.RefusedError {
+	r := &setup.RefusedError{Reason: probs[0].Field + ": " + probs[0].Msg, Problems: probs}
+	if len(probs) > 1 {
+		r.Reason += fmt.Sprintf(" (and %d more)", len(probs)-1)
 	}
-	return &setup.RefusedError{Reason: probs[0].Field + ": " + probs[0].Msg, Problems: probs}
+	return r
 }
 
 // refusal turns a refused revision into the page's RefusedError: the
@@ -360,17 +375,14 @@ func refusal(err error) error {
 	}
 	var ce *config.Error
 	if errors.As(err, &ce) {
-		r := &setup.RefusedError{Reason: err.Error()}
+		var probs []setup.Problem
 		for _, p := range ce.Problems {
-			r.Problems = append(r.Problems, setup.Problem{Field: p.Field, Msg: p.Msg})
+			probs = append(probs, setup.Problem{Field: p.Field, Msg: p.Msg})
 		}
-		if len(r.Problems) > 0 {
-			r.Reason = r.Problems[0].Field + ": " + r.Problems[0].Msg
-			if len(r.Problems) > 1 {
-				r.Reason += fmt.Sprintf(" (and %d more)", len(r.Problems)-1)
-			}
+		if len(probs) == 0 {
+			return &setup.RefusedError{Reason: err.Error()}
 		}
-		return r
+		return refusedBy(probs)
 	}
 	return err
 }

@@ -109,6 +109,9 @@ func TestSetupGatesSaveRestartAndDrive(t *testing.T) {
 	bad.Gates[0] = good.Gates[0]
 	bad.Gates[0].TimeZone = "Mars/Olympus"
 	refused(bad, "gates[0].arming.time_zone")
+	bad.Gates[0].Cameras = []string{"cam-9"}
+	refused(bad, "gates[0].cameras[0]") // every problem at once
+	refused(bad, "gates[0].arming.time_zone")
 	bad.Gates[0] = good.Gates[0]
 	bad.Webhook = []setup.ControllerForm{{ID: "wicket-ctrl", Gates: []string{"west-gate"}}}
 	refused(bad, "gate_inputs.webhook.controllers[0].gates[0]")

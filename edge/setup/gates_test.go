@@ -163,3 +163,31 @@ func TestSetupI18nComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestSetGateAndParseWindow: what `vigil provision gate` does to the form.
+func TestSetGateAndParseWindow(t *testing.T) {
+	w, err := ParseWindow("mon-fri 18:00-24:00")
+	if err != nil || !slices.Equal(w.Days, []string{"mon", "tue", "wed", "thu", "fri"}) || w.From != "18:00" || w.To != "00:00" {
+		t.Errorf("window %+v %v", w, err)
+	}
+	if w, _ = ParseWindow("sat,sun 22:00-06:00"); !slices.Equal(w.Days, []string{"sat", "sun"}) {
+		t.Errorf("weekend %+v", w)
+	}
+	if w, _ = ParseWindow("22:00-06:00"); len(w.Days) != 7 {
+		t.Errorf("every day %+v", w)
+	}
+	if _, err := ParseWindow("someday 22:00"); err == nil {
+		t.Error("a bad window parsed")
+	}
+	f := GatesForm{Gates: []GateForm{{ID: "north-gate", Arming: "always"}}, Webhook: []ControllerForm{{ID: "ctrl", Gates: []string{"north-gate"}, HasSecret: true}}}
+	f.SetGate(GateForm{ID: "north-gate", Name: "North", Arming: "never"}, "ctrl", false)
+	f.SetGate(GateForm{ID: "east", Arming: "always"}, "ctrl", false)
+	f.SetGate(GateForm{ID: "west", Arming: "always"}, "west-ctrl", false)
+	if len(f.Gates) != 3 || f.Gates[0].Name != "North" || f.Gates[0].Arming != "never" {
+		t.Errorf("gates %+v", f.Gates)
+	}
+	if len(f.Webhook) != 2 || !slices.Equal(f.Webhook[0].Gates, []string{"north-gate", "east"}) || f.Webhook[0].NewSecret ||
+		f.Webhook[1].ID != "west-ctrl" || !slices.Equal(f.Webhook[1].Gates, []string{"west"}) {
+		t.Errorf("controllers %+v", f.Webhook)
+	}
+}
