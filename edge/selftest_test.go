@@ -200,7 +200,7 @@ func TestSelfTestRed(t *testing.T) {
 			{ID: "yard", Name: "Yard", URL: skewed.URL("yard")},
 			{ID: "lane", Name: "Lane", URL: "rtsp://" + closed + "/lane"},
 		},
-		NTP: []string{edge.SNTPResponder(t, -10*time.Second, 2)},
+		NTP:   []string{edge.SNTPResponder(t, -10*time.Second, 2)},
 		Gates: []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
 		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
 			Controllers: []edge.WebhookControllerConfig{{ID: "ctl", Secret: randomSecret(t), Gates: []string{"north-gate"}}}}},

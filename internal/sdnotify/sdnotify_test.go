@@ -39,7 +39,7 @@ func listen(t *testing.T) (string, <-chan string) {
 func TestReadyAndWatchdog(t *testing.T) {
 	path, got := listen(t)
 	t.Setenv("NOTIFY_SOCKET", path)
-	t.Setenv("WATCHDOG_USEC", "200000") // 200 ms: pings every 100 ms
+	t.Setenv("WATCHDOG_USEC", "200000")       // 200 ms: pings every 100 ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(0)) // another process's watchdog
 	if n := FromEnv(); n.Watchdog() != 0 {
 		t.Fatalf("watchdog of another pid honoured: %v", n.Watchdog())
