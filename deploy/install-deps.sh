@@ -4,9 +4,11 @@
 #   build:  libopencv-dev pkg-config g++ (pulls FFmpeg 5.1 dev libraries)
 #   tests:  ffmpeg (clips, ffprobe), opencv-doc (real sample footage),
 #           mosquitto (MQTT broker), chromium, nodejs, npm (console tests),
-#           fonts-wqy-zenhei (Chinese text in the console's screenshots)
+#           fonts-wqy-zenhei (Chinese text in the console's screenshots),
+#           openssl (a court's by-hand check of a bundle's signature),
+#           iproute2 (ONVIF discovery over multicast in a network namespace)
 set -euo pipefail
-pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium fonts-wqy-zenhei)
+pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium fonts-wqy-zenhei openssl iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

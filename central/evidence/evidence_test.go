@@ -184,7 +184,7 @@ func member(t *testing.T, zr *zip.ReadCloser, name string) []byte {
 // with the exported PEM public key.
 func TestOpenSSLVerifiesTheSignature(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
+		t.Fatal("openssl not installed (make deps installs it)")
 	}
 	f := getFixture(t)
 	zr, err := zip.OpenReader(f.bundle)

@@ -140,10 +140,10 @@ func TestDiscoverMulticast(t *testing.T) {
 			t.Skip("needs root for a network namespace")
 		}
 		if _, err := exec.LookPath("unshare"); err != nil {
-			t.Skip("no unshare")
+			t.Fatal("no unshare (util-linux)")
 		}
 		if _, err := exec.LookPath("ip"); err != nil {
-			t.Skip("no ip (iproute2)")
+			t.Fatal("no ip (make deps installs iproute2)")
 		}
 		exe, err := os.Executable()
 		if err != nil {
