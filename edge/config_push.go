@@ -68,12 +68,16 @@ func (n *Node) ApplyConfig(data []byte) (ApplyResult, error) {
 
 // EditConfig applies the running config file changed by edit (which may
 // refuse by returning an error), keeping the file's comments.
+// The file is read, edited and applied under one lock, so two edits at
+// once (two installers, the page and central) cannot lose either.
 func (n *Node) EditConfig(edit func(*Config) error) (ApplyResult, error) {
+	n.conf.mu.Lock()
+	defer n.conf.mu.Unlock()
 	data, err := n.editedConfig(edit)
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	return n.applyRevision(data, false, false)
+	return n.applyRevisionLocked(data, false, false)
 }
 
 func (n *Node) editedConfig(edit func(*Config) error) ([]byte, error) {
@@ -109,11 +113,16 @@ func editConfigYAML(data []byte, edit func(*Config) error) ([]byte, error) {
 // central block the caller puts in force (uplink.SetCredential); with
 // identity it may also change edge_id (the node must then restart).
 func (n *Node) applyRevision(data []byte, enrolling, identity bool) (ApplyResult, error) {
+	n.conf.mu.Lock()
+	defer n.conf.mu.Unlock()
+	return n.applyRevisionLocked(data, enrolling, identity)
+}
+
+// applyRevisionLocked is applyRevision with n.conf.mu held.
+func (n *Node) applyRevisionLocked(data []byte, enrolling, identity bool) (ApplyResult, error) {
 	if n.opts.ConfigPath == "" {
 		return ApplyResult{}, fmt.Errorf("%w: %w", ErrRevisionRefused, ErrNoConfigFile)
 	}
-	n.conf.mu.Lock()
-	defer n.conf.mu.Unlock()
 	running := n.conf.running
 	next, err := ParseConfig("new revision", data)
 	if err != nil {

@@ -67,6 +67,8 @@ func (n *Node) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (setup.En
 	n.log.Info("enrolled with central from the setup page", "edge", cred.EdgeID, "site", cred.SiteID, "central", cred.Central, "credential", path)
 	res := setup.EnrolResult{EdgeID: cred.EdgeID, SiteID: cred.SiteID, Central: cred.Central, CentralPin: cred.CentralPin, Credential: path}
 	identity := cred.EdgeID != running.EdgeID || cred.SiteID != running.SiteID
+	// Read, edit and apply under one lock (as EditConfig does).
+	n.conf.mu.Lock()
 	data, err := n.editedConfig(func(c *Config) error {
 		c.EdgeID, c.SiteID = cred.EdgeID, cred.SiteID
 		c.Central.URL, c.Central.Token, c.Central.TokenFile = cred.EdgeURL(), "", path
@@ -75,9 +77,10 @@ func (n *Node) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (setup.En
 	})
 	if err == nil {
 		var ar ApplyResult
-		ar, err = n.applyRevision(data, !identity, identity)
+		ar, err = n.applyRevisionLocked(data, !identity, identity)
 		res.Revision, res.Applied = ar.Revision, ar.Applied
 	}
+	n.conf.mu.Unlock()
 	if err != nil {
 		res.Message = "Enrolled, but the config revision was refused: " + err.Error() + ". The credential is in " + path + "; point central.token_file at it."
 		return res, nil
