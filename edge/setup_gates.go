@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -137,6 +138,37 @@ func secretFileName(prefix, id, ext string) string {
 	return fmt.Sprintf("%s%s-%s-%s%s", prefix, safe, time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(r[:]), ext)
 }
 
+// pageSecret matches the names secretFileName gives.
+var pageSecret = regexp.MustCompile(`^(gate|mqtt)-.+-[0-9]{8}T[0-9]{6}-[0-9a-f]{6}\.secret$`)
+
+// removeUnusedSecrets deletes the secret files this page wrote that the
+// revision in force no longer names (a rotated or removed controller, a
+// replaced MQTT password): a retired secret should not stay on the box.
+func removeUnusedSecrets(dataDir string, c Config, log *slog.Logger) {
+	inUse := map[string]bool{}
+	for _, ct := range c.GateInputs.Webhook.Controllers {
+		inUse[filepath.Clean(ct.SecretFile)] = true
+	}
+	if c.GateInputs.MQTT != nil {
+		inUse[filepath.Clean(c.GateInputs.MQTT.PasswordFile)] = true
+	}
+	ents, err := os.ReadDir(dataDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		p := filepath.Join(dataDir, e.Name())
+		if !e.Type().IsRegular() || !pageSecret.MatchString(e.Name()) || inUse[p] {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			log.Warn("retired secret file not removed", "file", p, "err", err)
+		} else {
+			log.Info("retired secret file removed", "file", p)
+		}
+	}
+}
+
 // SetupSaveGates implements setup.Backend.
 func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 	dataDir := n.RunningConfig().DataDir
@@ -222,6 +254,7 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 		return refuse(refusedBy(problems))
 	}
 
+	var saved Config // the revision as stored, once accepted
 	res, err := n.EditConfig(func(c *Config) error {
 		oldGate := map[string]GateConfig{}
 		for _, g := range c.Gates {
@@ -315,6 +348,7 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 		}
 		probs = append(probs, n.gateInputsReady(*c)...)
 		if len(probs) == 0 {
+			saved = *c
 			return nil
 		}
 		return refusedBy(probs)
@@ -322,6 +356,7 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 	if err != nil {
 		return refuse(err)
 	}
+	removeUnusedSecrets(dataDir, saved, n.log)
 	out.Revision, out.Applied, out.Changed, out.Message = res.Revision, res.Applied, res.Changed, res.Message
 	return out, nil
 }

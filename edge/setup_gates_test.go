@@ -190,4 +190,11 @@ func TestSetupGatesSaveRestartAndDrive(t *testing.T) {
 	if err != nil || len(res2.Secrets) != 1 || res2.Secrets[0].File == sec.File || res2.Applied != "restarting" {
 		t.Fatalf("new secret: %+v %v", res2, err)
 	}
+	// The retired secret does not stay on the box; the new one does.
+	if _, err := os.Stat(sec.File); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("rotated-out secret file %s still there (%v)", sec.File, err)
+	}
+	if _, err := os.Stat(res2.Secrets[0].File); err != nil {
+		t.Errorf("new secret file: %v", err)
+	}
 }
