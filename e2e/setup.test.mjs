@@ -3,6 +3,7 @@
 // one a snapshot), draw a zone on the snapshot with the mouse, see the
 // gate heard, run the self-test to green. Enrolment: the demo's edge is
 // enrolled already (the page says so, and enrolling again needs "again");
+// then it enrols again for real with a fresh token from central;
 // zones drawn on a running camera with the live motion preview are saved
 // as a new config revision; gate events arrive live (SSE). Last, a gate is
 // added with a webhook controller, the north-gate camera and a night
@@ -37,6 +38,12 @@ function passwordCamera(port) {
 }
 
 const num = (r) => Number(String(r || 'r0').slice(1));
+
+// edgeRecord is central's view of the demo's edge (admin token).
+async function edgeRecord(adminToken) {
+  const r = await fetch(`${process.env.VIGIL_URL}/api/v1/edges/demo-north-gate`, { headers: { Authorization: `Bearer ${adminToken}` } });
+  return r.json();
+}
 
 // refreshRevision waits until the page shows the revision the box runs.
 async function refreshRevision(page) {
@@ -75,6 +82,38 @@ await run(async (browser) => {
     await page.locator('#enrol-result.bad').waitFor({ timeout: 15000 });
     const refused = await page.locator('#enrol-result').textContent();
     check(refused.includes('already enrolled'), `enrolling a connected box again needs "again": "${refused}"`);
+
+    // A real enrolment through the page: an admin's one-time token from
+    // central, "enrol again" ticked; the box gets a new key pair and is
+    // back on central with it.
+    const creds = readJSON('credentials.json');
+    const tokResp = await fetch(`${process.env.VIGIL_URL}/api/v1/enrolment-tokens`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${creds.admin_token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ edge_id: 'demo-north-gate', site_id: 'demo/lotus/wall/north-gate', ttl: '10m' }),
+    });
+    check(tokResp.status === 201, `central made an enrolment token (${tokResp.status})`);
+    const tok = await tokResp.json();
+    // The edge hub's address, as the demo's edge.yaml names it.
+    const hubHost = /url:\s*wss:\/\/([^/\s]+)/.exec(readFileSync(join(DATA, 'edge.yaml'), 'utf8'))?.[1];
+    check(!!hubHost, 'the demo\'s edge.yaml names the edge hub');
+    const hub = `https://${hubHost}`;
+    const before = await edgeRecord(creds.admin_token);
+    await page.locator('#enrol-central').fill(hub);
+    await page.locator('#enrol-token').fill(tok.token);
+    await page.locator('#enrol-entrance').fill('North gate');
+    await page.locator('#enrol-again').check();
+    await page.locator('#enrol').click();
+    await page.locator('#enrol-result.ok').waitFor({ timeout: 15000 });
+    // Enrolled anew (a later enrolled_at) and connected since, with the new key.
+    const ms = (t) => (t ? Date.parse(t) : 0);
+    const fresh = (e) => e.online && ms(e.enrolled_at) > ms(before.enrolled_at) && ms(e.connected_at) >= ms(e.enrolled_at);
+    let after = before;
+    for (let i = 0; i < 60 && !fresh(after); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      after = await edgeRecord(creds.admin_token);
+    }
+    check(fresh(after), `the box enrolled again from the page and is back on central with its new key (${JSON.stringify({ online: after.online, enrolled_at: after.enrolled_at, connected_at: after.connected_at })})`);
     await page.locator('#status-step').scrollIntoViewIfNeeded();
     await screenshot(page, 'setup-enrol');
 
