@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,43 +138,8 @@ func testRequest(t testing.TB, key ed25519.PrivateKey, cams ...Camera) Request {
 	}
 }
 
-// probe is what ffprobe says about an MP4's video, decoding every frame.
-type probe struct {
-	Codec    string
-	Width    int
-	Height   int
-	Frames   int
-	Duration float64
-}
-
-func ffprobe(t testing.TB, path string) probe {
-	t.Helper()
-	cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames,duration", "-of", "json", path)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil || stderr.Len() > 0 {
-		t.Fatalf("ffprobe %s: %v: %s", path, err, stderr.String())
-	}
-	var r struct {
-		Streams []struct {
-			CodecName    string `json:"codec_name"`
-			Width        int    `json:"width"`
-			Height       int    `json:"height"`
-			NbReadFrames string `json:"nb_read_frames"`
-			Duration     string `json:"duration"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) != 1 {
-		t.Fatalf("ffprobe %s: %v: %s", path, err, out)
-	}
-	st := r.Streams[0]
-	p := probe{Codec: st.CodecName, Width: st.Width, Height: st.Height}
-	p.Duration, _ = strconv.ParseFloat(st.Duration, 64)
-	p.Frames, _ = strconv.Atoi(st.NbReadFrames)
-	return p
-}
+// ffprobe is testrig.FFprobe: every frame decoded, the stream reported.
+func ffprobe(t testing.TB, path string) testrig.Probe { return testrig.FFprobe(t, path) }
 
 func ffprobeCodec(c string) string {
 	if c == "h265" {

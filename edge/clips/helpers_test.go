@@ -2,14 +2,10 @@ package clips
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,52 +154,8 @@ func recorder(t testing.TB, s *Store, name string) *Recorder {
 	return r
 }
 
-// probe is what ffprobe says about a file's video.
-type probe struct {
-	Codec    string
-	Width    int
-	Height   int
-	Frames   int     // decoded: every frame was decoded without an error
-	Duration float64 // of the stream, seconds
-	FirstKey bool
-}
-
-// ffprobe decodes every frame of path (any decoding error fails the
-// test) and reports its stream.
-func ffprobe(t testing.TB, path string) probe {
-	t.Helper()
-	cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames,duration", "-of", "json", path)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil || stderr.Len() > 0 {
-		t.Fatalf("ffprobe %s: %v: %s", path, err, stderr.String())
-	}
-	var r struct {
-		Streams []struct {
-			CodecName    string `json:"codec_name"`
-			Width        int    `json:"width"`
-			Height       int    `json:"height"`
-			NbReadFrames string `json:"nb_read_frames"`
-			Duration     string `json:"duration"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) != 1 {
-		t.Fatalf("ffprobe %s: %v: %s", path, err, out)
-	}
-	st := r.Streams[0]
-	p := probe{Codec: st.CodecName, Width: st.Width, Height: st.Height}
-	p.Duration, _ = strconv.ParseFloat(st.Duration, 64)
-	p.Frames, _ = strconv.Atoi(st.NbReadFrames)
-	out, err = exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags",
-		"-read_intervals", "%+#1", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	p.FirstKey = strings.HasPrefix(string(out), "K")
-	return p
-}
+// ffprobe is testrig.FFprobe: every frame decoded, the stream reported.
+func ffprobe(t testing.TB, path string) testrig.Probe { return testrig.FFprobe(t, path) }
 
 // exportOrErr exports a range into nothing.
 func exportOrErr(s *Store, camera string, from, to time.Time) (ExportInfo, int64, error) {
