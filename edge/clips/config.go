@@ -60,6 +60,10 @@ type Config struct {
 	// system condition is raised or cleared. It must not block, nor call
 	// Flush.
 	OnCondition func(Condition)
+
+	// writerGate, when set (tests), holds the writer goroutine at the start
+	// of every flush until it is closed: a writer stalled as by a hung disk.
+	writerGate chan struct{}
 }
 
 // CameraConfig is one camera's retention and evidence window.

@@ -78,13 +78,11 @@ func TestDiskFull(t *testing.T) {
 	flush(t, s)
 	// It takes what the store frees, until nothing unpinned is left.
 	var ballast []string
-	var slowest time.Duration
+	// Write never waits for the disk (TestWriteNeverWaits proves it with
+	// the writer stalled); here what matters is what the full disk does.
 	write := func(n int) {
 		for range n {
-			au := f.next()
-			t0 := time.Now()
-			r.Write(au)
-			slowest = max(slowest, time.Since(t0))
+			r.Write(f.next())
 		}
 	}
 	got := map[string]bool{}
@@ -115,9 +113,6 @@ func TestDiskFull(t *testing.T) {
 	}
 	if d := testutil.ToFloat64(r.m.dropped[dropDiskFull]); d == 0 {
 		t.Error("no access unit counted as dropped for the full disk")
-	}
-	if slowest > 100*time.Millisecond {
-		t.Errorf("Write took %v on a full disk", slowest)
 	}
 	if _, err := s.Pin("alert-2", "gate", stopped, "motion"); err != ErrPinsFull {
 		t.Errorf("pin while pins fill the disk: %v, want ErrPinsFull", err)

@@ -89,6 +89,9 @@ func (w *writer) recorders() []*Recorder {
 // flush commits everything the cameras queued, or drops it when there is
 // no space above the floor even after eviction.
 func (w *writer) flush() {
+	if g := w.s.cfg.writerGate; g != nil {
+		<-g
+	}
 	var batch []*part
 	for _, r := range w.recorders() {
 		batch = append(batch, r.take()...)
