@@ -190,10 +190,14 @@ func TestHTTPConsolePage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") {
 		t.Fatalf("GET /app.js: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for _, want := range []string{"/api/v1/console/ws", "?since=", "'snapshot'", "'update'", "Asia/Shanghai", "textContent"} {
+	for _, want := range []string{"/api/v1/console/ws", "?since=", "'snapshot'", "'update'", "./localtime.js", "textContent"} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("app.js lacks %s", want)
 		}
+	}
+	// Times are shown in the watch room's zone, by the module every page uses.
+	if resp, lt := get(t, s, "/localtime.js"); resp.StatusCode != http.StatusOK || !bytes.Contains(lt, []byte("timeZone: 'Asia/Shanghai'")) {
+		t.Errorf("GET /localtime.js: %d, Asia/Shanghai in it: %v", resp.StatusCode, bytes.Contains(lt, []byte("Asia/Shanghai")))
 	}
 	if bytes.Contains(body, []byte("innerHTML")) {
 		t.Error("app.js uses innerHTML")

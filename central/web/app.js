@@ -9,6 +9,7 @@
 // attributes, never as HTML. Every string shown comes from i18n.js.
 import { t, tEnum, applyI18n, setLang, currentLang, onLangChange } from './i18n.js';
 import { api, setUnauthorizedHandler } from './api.js';
+import { formatLocal } from './localtime.js';
 
 const MAX_CARDS = 500;
 const BACKOFF_MIN_MS = 1000;
@@ -17,7 +18,6 @@ const SEVERITIES = ['red', 'yellow', 'green'];
 const SEV_RANK = { red: 3, yellow: 2, green: 1 };
 const WORKFLOW_ROLES = ['guard', 'supervisor', 'admin'];
 const WATCH_ROLES = ['guard', 'supervisor', 'police_liaison', 'admin'];
-const TIME_ZONE = 'Asia/Shanghai'; // the watch room's local time
 const CLIP_PRE_MS = 10000;  // the edge pins 10 s before …
 const CLIP_POST_MS = 30000; // … to 30 s after an alert
 const SESSION_PING_MS = 120000;
@@ -29,11 +29,6 @@ const PAGE_ROLES = { evidence: ['supervisor', 'police_liaison', 'admin'], audit:
 const listEl = $('alerts');
 const statusEl = $('status');
 const template = $('alert-card');
-
-const localTime = new Intl.DateTimeFormat('en-GB', {
-  timeZone: TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit',
-  hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-});
 
 const state = {
   session: null,       // {user, role}
@@ -52,10 +47,6 @@ const state = {
 
 // ---------- helpers ----------
 
-function formatLocal(date) {
-  const p = Object.fromEntries(localTime.formatToParts(date).map((x) => [x.type, x.value]));
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
-}
 
 function setTime(el, iso) {
   const when = new Date(iso);

@@ -5,9 +5,9 @@
 // entry that was edited, removed or moved. Data is set as text only.
 import { t, tEnum, applyI18n, onLangChange } from './i18n.js';
 import { api } from './api.js';
+import { local, toInput, fromInput } from './localtime.js';
 
 const PAGE_SIZE = 200;
-const TZ_OFFSET_MS = 8 * 3600 * 1000; // Beijing time, as the rest of the console
 const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
 const ACTIONS = ['login', 'login_failed', 'logout', 'search', 'view', 'export', 'download', 'workflow',
   'config_change', 'user_change', 'backup'];
@@ -37,25 +37,6 @@ const PAGE = `
 </table>
 <p class="empty" data-testid="au-empty" data-i18n="audit.empty" hidden></p>
 <button type="button" class="ghost" data-testid="au-more" data-i18n="audit.more" hidden></button>`;
-
-const fmt = new Intl.DateTimeFormat('en-GB', {
-  timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit',
-  hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-});
-
-function local(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return String(iso ?? '');
-  const p = Object.fromEntries(fmt.formatToParts(d).map((x) => [x.type, x.value]));
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
-}
-
-function toInput(ms) { return new Date(ms + TZ_OFFSET_MS).toISOString().slice(0, 19); }
-function fromInput(v) {
-  if (!v) return null;
-  const ms = Date.parse(`${v.length === 16 ? `${v}:00` : v}Z`);
-  return Number.isNaN(ms) ? null : new Date(ms - TZ_OFFSET_MS);
-}
 
 function td(text, cls) {
   const e = document.createElement('td');

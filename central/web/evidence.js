@@ -8,10 +8,10 @@
 // Data from the server is only ever set as text, never as HTML.
 import { t, tEnum, applyI18n, onLangChange } from './i18n.js';
 import { api } from './api.js';
+import { local, toInput, fromInput } from './localtime.js';
 
 const POLL_MS = 2000;
 const EXPORT_ROLES = ['police_liaison', 'admin'];
-const TZ_OFFSET_MS = 8 * 3600 * 1000; // the console's times are Beijing time (UTC+8, no DST)
 const DEFAULT_WINDOW_MS = 10 * 60 * 1000;
 
 const PAGE = `
@@ -64,26 +64,6 @@ const PAGE = `
   </table>
   <p class="muted" data-testid="ev-no-requests" data-i18n="evidence.no_requests" hidden></p>
 </section>`;
-
-const fmt = new Intl.DateTimeFormat('en-GB', {
-  timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit',
-  hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-});
-
-function local(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return String(iso ?? '');
-  const p = Object.fromEntries(fmt.formatToParts(d).map((x) => [x.type, x.value]));
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
-}
-
-// Beijing wall time in a datetime-local input ↔ UTC.
-function toInput(ms) { return new Date(ms + TZ_OFFSET_MS).toISOString().slice(0, 19); }
-function fromInput(v) {
-  const s = v.length === 16 ? `${v}:00` : v;
-  const ms = Date.parse(`${s}Z`);
-  return Number.isNaN(ms) ? null : new Date(ms - TZ_OFFSET_MS);
-}
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
