@@ -11,7 +11,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,10 +21,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-perimeter/vigil/internal/testrig"
 )
 
 const (
@@ -34,24 +34,6 @@ const (
 	scriptLimit  = 4 * time.Minute
 	stopDeadline = 20 * time.Second
 )
-
-// syncBuffer collects the demo's output for the failure report.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -103,7 +85,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	addr := freePort(t)
 	data := filepath.Join(tmp, "data")
-	var demoOut syncBuffer
+	var demoOut testrig.LogBuffer // the demo's output, for the failure report
 	demo := exec.Command(bin, "demo", "--listen", addr, "--data", data)
 	demo.Dir = root
 	demo.Stdout, demo.Stderr = &demoOut, &demoOut
@@ -161,7 +143,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 // waitReady waits until central answers, the edge is online and demo.json
 // (the demo's gate) and credentials.json (its users) are written.
-func waitReady(t *testing.T, addr, data string, exited <-chan error, out *syncBuffer) {
+func waitReady(t *testing.T, addr, data string, exited <-chan error, out *testrig.LogBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(demoStartup)
 	for {

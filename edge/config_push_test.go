@@ -140,23 +140,8 @@ cameras:
 // shows the revision); a bad revision is refused with the field named
 // and changes nothing. The setup page's zone save is a revision too.
 func TestConfigPushAndZones(t *testing.T) {
-	srv, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), AdminTokenSHA256: central.HashToken(gateAdminToken),
-		Edges: []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "edge.yaml")
-	body := revConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "ws://"+srv.Addr()+"/api/v1/edge/ws", "rtsp://127.0.0.1:1/gate", "")
-	os.WriteFile(path, []byte(body), 0o600)
-	cfg, err := edge.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := startGateCentral(t)
+	path, body, cfg := writeRevConfig(t, "ws://"+srv.Addr()+"/api/v1/edge/ws")
 	rev, _ := edge.OpenRevisions(cfg.DataDir).Adopt(path)
 	node, err := edge.Start(cfg, edge.Options{Log: testrig.Logger(t), ConfigRevision: rev.Name, ConfigPath: path, UplinkBackoffMin: 100 * time.Millisecond})
 	if err != nil {
@@ -207,7 +192,7 @@ func TestConfigPushAndZones(t *testing.T) {
 	// A JSON object is a config too; a change beyond motion is stored for
 	// the next start (this node has no restart hook).
 	var obj map[string]any
-	json.Unmarshal([]byte(`{"edge_id":"gate-1","site_id":"village/north","listen":"127.0.0.1:0","data_dir":`+jsonString(filepath.Join(dir, "data"))+
+	json.Unmarshal([]byte(`{"edge_id":"gate-1","site_id":"village/north","listen":"127.0.0.1:0","data_dir":`+jsonString(cfg.DataDir)+
 		`,"central":{"url":"ws://`+srv.Addr()+`/api/v1/edge/ws","token":"`+token+`"},"cameras":[{"id":"gate-cam","url":"rtsp://127.0.0.1:2/gate"}]}`), &obj)
 	code, out = push(obj)
 	if code != 200 || out["applied"] != "restart_needed" || out["revision"] != "r3" {
@@ -238,7 +223,7 @@ func TestConfigPushAndZones(t *testing.T) {
 	}
 
 	// Central re-opens a closed setup page.
-	closed := filepath.Join(dir, "data", setup.ClosedFile)
+	closed := filepath.Join(cfg.DataDir, setup.ClosedFile)
 	os.WriteFile(closed, []byte("x"), 0o600)
 	req, _ := http.NewRequest("POST", "http://"+srv.Addr()+"/api/v1/edges/gate-1/setup/reopen", nil)
 	req.Header.Set("Authorization", "Bearer "+gateAdminToken)
@@ -272,14 +257,7 @@ func waitZones(t *testing.T, node *edge.Node, name string) {
 // Edits at once (the setup page, a script, an enrolment) each read, change
 // and apply the file under one lock: none is lost.
 func TestConcurrentEditsAreNotLost(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "edge.yaml")
-	body := revConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "ws://127.0.0.1:1/api/v1/edge/ws", "rtsp://127.0.0.1:1/gate", "")
-	os.WriteFile(path, []byte(body), 0o600)
-	cfg, err := edge.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, _, cfg := writeRevConfig(t, "ws://127.0.0.1:1/api/v1/edge/ws")
 	rev, _ := edge.OpenRevisions(cfg.DataDir).Adopt(path)
 	node, err := edge.Start(cfg, edge.Options{Log: testrig.Logger(t), ConfigRevision: rev.Name, ConfigPath: path})
 	if err != nil {

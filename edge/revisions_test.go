@@ -31,6 +31,23 @@ cameras:
 %s`, listen, dataDir, central, token, camURL, extra)
 }
 
+// writeRevConfig writes a fresh edge.yaml (one camera that is not there,
+// central at centralURL) into a temporary directory and loads it.
+func writeRevConfig(t *testing.T, centralURL string) (path, body string, cfg edge.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "edge.yaml")
+	body = revConfig(filepath.Join(dir, "data"), "127.0.0.1:0", centralURL, "rtsp://127.0.0.1:1/gate", "")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := edge.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, body, cfg
+}
+
 // TestRevisionsApplyAndRefuse: the config file in force becomes r1; a good
 // change becomes r2 and replaces the file; a bad one (YAML, a field, an
 // identity change) is refused with the reason and changes nothing.
@@ -106,23 +123,8 @@ func TestRevisionsApplyAndRefuse(t *testing.T) {
 
 // TestHelloReportsRevision: central shows the revision an edge runs.
 func TestHelloReportsRevision(t *testing.T) {
-	srv, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), AdminTokenSHA256: central.HashToken(gateAdminToken),
-		Edges: []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "edge.yaml")
-	body := revConfig(filepath.Join(dir, "data"), "127.0.0.1:0", "ws://"+srv.Addr()+"/api/v1/edge/ws", "rtsp://127.0.0.1:1/gate", "")
-	os.WriteFile(path, []byte(body), 0o600)
-	cfg, err := edge.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := startGateCentral(t)
+	path, body, cfg := writeRevConfig(t, "ws://"+srv.Addr()+"/api/v1/edge/ws")
 	revs := edge.OpenRevisions(cfg.DataDir)
 	revs.Adopt(path)
 	rev, err := revs.Apply(path, cfg, []byte(body+"    name: Gate\n"))
