@@ -8,7 +8,7 @@ const int vg_eof = AVERROR_EOF;
 const int vg_enomem = AVERROR(ENOMEM);
 const int64_t vg_nopts = AV_NOPTS_VALUE;
 
-vg_dec *vg_dec_new(enum AVCodecID id, int *err) {
+vg_dec *vg_dec_new(enum AVCodecID id, int skip_loop_filter, int *err) {
 	const AVCodec *codec = avcodec_find_decoder(id);
 	if (!codec) {
 		*err = AVERROR_DECODER_NOT_FOUND;
@@ -36,6 +36,13 @@ vg_dec *vg_dec_new(enum AVCodecID id, int *err) {
 	// Broken cameras and lossy links would flood stderr; failures reach the
 	// caller as errors instead. Messages still show at -loglevel verbose.
 	d->ctx->log_level_offset = AV_LOG_VERBOSE - AV_LOG_ERROR;
+	if (skip_loop_filter) {
+		// H.264's deblocking filter, H.265's deblocking and SAO: a quarter
+		// of the decoding time, for edges that a 320-px detector averages
+		// away anyway. References then differ slightly from the encoder's,
+		// so these pictures are for analysis only (see Decoder options).
+		d->ctx->skip_loop_filter = AVDISCARD_ALL;
+	}
 	int ret = avcodec_open2(d->ctx, codec, NULL);
 	if (ret < 0) {
 		vg_dec_free(d);

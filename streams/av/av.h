@@ -36,7 +36,7 @@ typedef struct vg_dec {
 	int draining; // sent EOF; avcodec_flush_buffers must run before new input
 } vg_dec;
 
-vg_dec *vg_dec_new(enum AVCodecID id, int *err);
+vg_dec *vg_dec_new(enum AVCodecID id, int skip_loop_filter, int *err);
 void vg_dec_free(vg_dec *d);
 uint8_t *vg_dec_buf(vg_dec *d, int need);
 int vg_dec_decode(vg_dec *d, int size);
