@@ -85,6 +85,10 @@ const (
 	// travelled from where it was first seen to count as moving: this
 	// fraction of the frame width, and at least half its own smaller side.
 	slowTravel = 0.05
+	// slowStep is the largest move between two analysed frames that
+	// counts towards that travel (tracker.maxStep): 8 px at 320 px, against
+	// a slow walker's 1–2 px per frame.
+	slowStep = 0.025
 )
 
 // Defaults fills zero fields.
@@ -286,6 +290,7 @@ func (d *Detector) Process(gray gocv.Mat, t time.Time) Result {
 			d.ras.close()
 		}
 		d.ras = newRasters(d.cfg.Zones, d.cfg.Masks, w, h)
+		d.trk.maxStep = int(slowStep * float64(w))
 		d.relearn()
 	}
 	if d.first.IsZero() {
@@ -341,8 +346,8 @@ func (d *Detector) Process(gray gocv.Mat, t time.Time) Result {
 }
 
 // slowButSteady reports whether a track that fails the change test has
-// still travelled far enough to be a walker far away rather than a branch
-// swaying in place.
+// still travelled far enough, in small steps, to be a walker far away
+// rather than a branch swaying in place.
 func (d *Detector) slowButSteady(k *track) bool {
 	need := max(int(slowTravel*float64(d.ras.w)), min(k.rect.Dx(), k.rect.Dy())/2)
 	return k.travelled() >= need

@@ -45,6 +45,12 @@ type tracker struct {
 	// slow decides whether a track that shows no quick change has still
 	// moved far enough since it was first seen to count as moving.
 	slow func(*track) bool
+	// maxStep is the farthest (pixels) a track's centre may move from one
+	// frame to the next and still count as travel for slow: a slow walker
+	// moves a pixel or two per frame; a jump means the track took over a
+	// different region nearby (the next leaf cluster), and its travel
+	// starts again from there. 0: no limit.
+	maxStep int
 }
 
 func (tr *tracker) reset() { tr.tracks = nil }
@@ -100,6 +106,9 @@ func (tr *tracker) step(objs []object, t time.Time) {
 			u, zones, moved := got[i][0].rect, got[i][0].zones, got[i][0].moved
 			for _, p := range got[i][1:] {
 				u, zones, moved = u.Union(p.rect), zones|p.zones, moved|p.moved
+			}
+			if tr.maxStep > 0 && dist(centre(u), centre(k.rect)) > tr.maxStep {
+				k.origin = centre(u)
 			}
 			k.rect, k.last = u, tr.frame
 			if moved == 0 && tr.slow != nil && tr.slow(k) {
