@@ -18,7 +18,7 @@ func (c *Camera) analyse(ctx context.Context) error {
 	}
 	mcfg := c.cfg.Motion
 	c.mu.Unlock()
-	an, err := NewAnalyzer(AnalyzerConfig{FPS: c.cfg.AnalysisFPS, Width: c.cfg.AnalysisWidth, Motion: mcfg, Tamper: c.cfg.Tamper})
+	an, err := NewAnalyzer(AnalyzerConfig{FPS: c.cfg.AnalysisFPS, Width: c.cfg.AnalysisWidth, FullDecode: c.cfg.FullDecode, Motion: mcfg, Tamper: c.cfg.Tamper})
 	if err != nil {
 		return err
 	}

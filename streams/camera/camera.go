@@ -35,6 +35,8 @@ type Config struct {
 	// AnalysisFPS and AnalysisWidth: analyse small, keep big (defaults 5, 320).
 	AnalysisFPS   float64
 	AnalysisWidth int
+	// FullDecode: see AnalyzerConfig.FullDecode.
+	FullDecode bool
 	// SnapshotWidth caps the width of alert snapshots (default 1280).
 	SnapshotWidth int
 	Motion        motion.Config
