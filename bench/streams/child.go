@@ -122,7 +122,7 @@ func runCams(args []string) error {
 	fs := flag.NewFlagSet("child-cam", flag.ContinueOnError)
 	base := fs.String("base", "", "rtsp://host:port/ of the simulator")
 	n := fs.Int("n", 1, "cameras")
-	mode := fs.String("mode", "full", "full, nosnap, decode or rtsp")
+	mode := fs.String("mode", "full", "full, fulldecode (full with the loop filter on), nosnap, decode or rtsp")
 	fps := fs.Float64("fps", 5, "analysed frames per second (full mode)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -137,8 +137,8 @@ func runCams(args []string) error {
 		url := strings.TrimSuffix(*base, "/") + "/" + camPath(i)
 		wg.Add(1)
 		switch *mode {
-		case "full", "nosnap", "decode":
-			cfg := camera.Config{ID: camPath(i), URL: url, AnalysisFPS: *fps}
+		case "full", "fulldecode", "nosnap", "decode":
+			cfg := camera.Config{ID: camPath(i), URL: url, AnalysisFPS: *fps, FullDecode: *mode == "fulldecode"}
 			if *mode == "decode" {
 				cfg.AnalysisFPS = 1.0 / 3600
 			}

@@ -36,8 +36,15 @@ type CPUResult struct {
 	VigilDecodeOnly CPUCost `json:"vigil_decode_only"`
 	VigilRTSPOnly   CPUCost `json:"vigil_rtsp_only"`
 	FFmpeg          CPUCost `json:"ffmpeg"`
+	// Side references for the analysis decoder's skipped in-loop filter:
+	// Vigil's full session with the filter on (analysis.full_decode), and
+	// ffmpeg skipping it too (-skip_loop_filter all), i.e. like for like.
+	VigilFullDecode  CPUCost `json:"vigil_full_decode"`
+	FFmpegSkipLoop   CPUCost `json:"ffmpeg_skip_loop_filter"`
+	RatioFullDecode  float64 `json:"ratio_vigil_full_decode_to_ffmpeg"`
+	RatioLikeForLike float64 `json:"ratio_vigil_to_ffmpeg_skip_loop_filter"`
 	// Sim serves the one stream the five clients read.
-	Sim CPUCost `json:"sim_1_stream_5_readers"`
+	Sim CPUCost `json:"sim_1_stream_7_readers"`
 	// MotionEventsPerMin is how often the full session encoded a snapshot.
 	MotionEventsPerMin float64 `json:"motion_events_per_min"`
 	// Breakdown of Vigil's cost in CPU s per video minute, by difference
@@ -135,7 +142,7 @@ func snap(c *child) ([]camStats, error) {
 // measureCPU runs part (a): the four clients read one simulated camera at
 // the same time, so machine noise hits all of them alike.
 func measureCPU(ctx context.Context, o options, clip ClipInfo) (*CPUResult, error) {
-	fmt.Printf("(a) CPU of one camera: vigil (full, no-snapshot, decode-only, rtsp-only) and ffmpeg read one %dp stream together for %v\n", clip.Height, o.cpuWindow)
+	fmt.Printf("(a) CPU of one camera: vigil (full, full with the loop filter on, no-snapshot, decode-only, rtsp-only), ffmpeg and ffmpeg -skip_loop_filter all read one %dp stream together for %v\n", clip.Height, o.cpuWindow)
 	sim, addr, err := startSim(ctx, o, clip, 1)
 	if err != nil {
 		return nil, err
@@ -175,24 +182,38 @@ func measureCPU(ctx context.Context, o options, clip ClipInfo) (*CPUResult, erro
 	if err != nil {
 		return nil, err
 	}
+	fullDec, err := cam("fulldecode")
+	if err != nil {
+		return nil, err
+	}
 	ff, err := startFFmpeg(ctx, "ffmpeg", base+camPath(0), o.verbose)
 	if err != nil {
 		return nil, err
 	}
 	kids = append(kids, ff.child)
-	const iFull, iNoSnap, iDecode, iRTSP, iFFmpeg, iSim = 0, 1, 2, 3, 4, 5
+	ffSkip, err := startFFmpeg(ctx, "ffmpeg-skiploop", base+camPath(0), o.verbose, "-skip_loop_filter", "all")
+	if err != nil {
+		return nil, err
+	}
+	kids = append(kids, ffSkip.child)
+	ffFrames := func(f *ffmpeg) func() (float64, error) {
+		return func() (float64, error) {
+			if !f.alive() {
+				return 0, fmt.Errorf("ffmpeg exited: %s", lastLines(f.stderr.String(), 3))
+			}
+			n, _ := f.progress()
+			return float64(n), nil
+		}
+	}
+	const iFull, iNoSnap, iDecode, iRTSP, iFFmpeg, iFullDecode, iFFmpegSkip, iSim = 0, 1, 2, 3, 4, 5, 6, 7
 	counters := []counter{
 		{"vigil", full.pid(), camFrames(full)},
 		{"vigil-nosnap", nosnap.pid(), camFrames(nosnap)},
 		{"vigil-decode", dec.pid(), camFrames(dec)},
 		{"vigil-rtsp", rt.pid(), camFrames(rt)},
-		{"ffmpeg", ff.pid(), func() (float64, error) {
-			if !ff.alive() {
-				return 0, fmt.Errorf("ffmpeg exited: %s", lastLines(ff.stderr.String(), 3))
-			}
-			n, _ := ff.progress()
-			return float64(n), nil
-		}},
+		{"ffmpeg", ff.pid(), ffFrames(ff)},
+		{"vigil-fulldecode", fullDec.pid(), camFrames(fullDec)},
+		{"ffmpeg-skiploop", ffSkip.pid(), ffFrames(ffSkip)},
 		{"sim", sim.pid(), func() (float64, error) { return 0, nil }},
 	}
 	// Every client must be receiving before the warm-up starts.
@@ -264,6 +285,8 @@ func measureCPU(ctx context.Context, o options, clip ClipInfo) (*CPUResult, erro
 	res.VigilDecodeOnly = cost(first[iDecode], last[iDecode], clip.FPS)
 	res.VigilRTSPOnly = cost(first[iRTSP], last[iRTSP], clip.FPS)
 	res.FFmpeg = cost(first[iFFmpeg], last[iFFmpeg], clip.FPS)
+	res.VigilFullDecode = cost(first[iFullDecode], last[iFullDecode], clip.FPS)
+	res.FFmpegSkipLoop = cost(first[iFFmpegSkip], last[iFFmpegSkip], clip.FPS)
 	// The simulator served one stream: count its frames as the session's.
 	res.Sim = perFrame(last[iSim].cpu-first[iSim].cpu, res.Vigil.Frames, res.WindowS, clip.FPS)
 	if res.FFmpeg.MsPerFrame <= 0 || res.Vigil.MsPerFrame <= 0 {
@@ -272,6 +295,10 @@ func measureCPU(ctx context.Context, o options, clip ClipInfo) (*CPUResult, erro
 	res.MotionEventsPerMin = round((st1[0].Events-st0[0].Events)/res.WindowS*60, 1)
 	res.Ratio = round(res.Vigil.MsPerFrame/res.FFmpeg.MsPerFrame, 3)
 	res.DecodeRatio = round(res.VigilDecodeOnly.MsPerFrame/res.FFmpeg.MsPerFrame, 3)
+	res.RatioFullDecode = round(res.VigilFullDecode.MsPerFrame/res.FFmpeg.MsPerFrame, 3)
+	if res.FFmpegSkipLoop.MsPerFrame > 0 {
+		res.RatioLikeForLike = round(res.Vigil.MsPerFrame/res.FFmpegSkipLoop.MsPerFrame, 3)
+	}
 	res.Pass = res.Ratio <= res.Target
 	res.Breakdown.RTSP = round(res.VigilRTSPOnly.CPUSecPerMin, 3)
 	res.Breakdown.Decode = round(res.VigilDecodeOnly.CPUSecPerMin-res.VigilRTSPOnly.CPUSecPerMin, 3)

@@ -277,9 +277,9 @@ type ffmpeg struct {
 	at     time.Time // when frames was reported
 }
 
-func startFFmpeg(ctx context.Context, label, url string, verbose bool) (*ffmpeg, error) {
+func startFFmpeg(ctx context.Context, label, url string, verbose bool, extra ...string) (*ffmpeg, error) {
 	f := &ffmpeg{}
-	c, err := start(ctx, label, "ffmpeg", ffmpegArgs(url), verbose, f.readProgress)
+	c, err := start(ctx, label, "ffmpeg", ffmpegArgs(url, extra...), verbose, f.readProgress)
 	if err != nil {
 		return nil, err
 	}
@@ -292,12 +292,14 @@ func startFFmpeg(ctx context.Context, label, url string, verbose bool) (*ffmpeg,
 }
 
 // ffmpegArgs is the reference: one decoder thread, RTSP over TCP like the
-// edge, every frame decoded and thrown away.
-func ffmpegArgs(url string) []string {
-	return []string{"-nostdin", "-hide_banner", "-loglevel", "warning", "-nostats",
+// edge, every frame decoded and thrown away. extra are input options
+// (decoder settings) placed before -i.
+func ffmpegArgs(url string, extra ...string) []string {
+	args := []string{"-nostdin", "-hide_banner", "-loglevel", "warning", "-nostats",
 		"-progress", "pipe:1", "-stats_period", "0.1",
-		"-rtsp_transport", "tcp", "-threads", "1", "-i", url,
-		"-map", "0:v:0", "-f", "null", "-"}
+		"-rtsp_transport", "tcp", "-threads", "1"}
+	args = append(args, extra...)
+	return append(args, "-i", url, "-map", "0:v:0", "-f", "null", "-")
 }
 
 // ffmpegTrouble recognises FFmpeg's messages about lost or damaged video.

@@ -31,11 +31,15 @@ func printSummary(r *Results) {
 		row("vigil, decode only (no analysis)", a.VigilDecodeOnly)
 		row("vigil, RTSP session only", a.VigilRTSPOnly)
 		row("ffmpeg -threads 1 … -f null -", a.FFmpeg)
-		row("simulator (1 stream, 5 readers)", a.Sim)
+		row("vigil, loop filter on (full_decode)", a.VigilFullDecode)
+		row("ffmpeg -skip_loop_filter all", a.FFmpegSkipLoop)
+		row("simulator (1 stream, 7 readers)", a.Sim)
 		fmt.Printf("    breakdown of vigil: RTSP %.2f + decode %.2f + gray/motion %.2f + snapshots %.2f CPU s/video min (%.1f motion events/min)\n",
 			a.Breakdown.RTSP, a.Breakdown.Decode, a.Breakdown.Motion, a.Breakdown.Snapshots, a.MotionEventsPerMin)
 		fmt.Printf("    RATIO vigil/ffmpeg = %.3f (target ≤ %.2f: %s); per 10 s interval %.2f–%.2f, median %.2f; decode-only/ffmpeg = %.3f\n",
 			a.Ratio, a.Target, verdict(a.Pass), slices.Min(append(a.IntervalRatios, a.Ratio)), slices.Max(append(a.IntervalRatios, a.Ratio)), median(a.IntervalRatios), a.DecodeRatio)
+		fmt.Printf("    side by side: vigil with the loop filter on / ffmpeg = %.3f; vigil / ffmpeg skipping the loop filter too (like for like) = %.3f\n",
+			a.RatioFullDecode, a.RatioLikeForLike)
 		if p := a.Profile; p != nil {
 			if len(p.PerfVigil) > 0 {
 				fmt.Printf("    perf, share of samples by library: vigil %s\n", topShares(p.PerfVigil, 6))
