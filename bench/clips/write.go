@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/streams/sim"
@@ -74,10 +77,51 @@ func storeWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, er
 	return res, nil
 }
 
-// plainWrite appends the same video, cut into the same parts (each
-// access unit as 4-byte length + NAL units, parts of up to 1 MiB or one
-// chunk), to one file with write(2), fsyncing every 500 ms like the
-// store, until the last byte is durable.
+// partSize is the size the store closes a part at (edge/clips
+// partTarget): the unit both references write.
+const partSize = 1 << 20
+
+// produceParts cuts the same video as the store records into the same
+// parts (each access unit as 4-byte length + NAL units, parts of up to
+// 1 MiB or one chunk), one producer per camera, and sends them on parts,
+// which it closes. It returns the video bytes produced.
+func produceParts(o options, clip *sim.Clip, video time.Duration, parts chan<- []byte, free *sync.Pool) int64 {
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for range o.cams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fd := &feed{clip: clip, base: epoch}
+			buf := free.Get().([]byte)
+			var n int64
+			for fd.pts() < video {
+				au := fd.next()
+				if au.Key && len(buf) > 0 || len(buf) >= partSize {
+					parts <- buf
+					buf = free.Get().([]byte)
+				}
+				for _, nalu := range au.NALUs {
+					buf = append(buf, byte(len(nalu)>>24), byte(len(nalu)>>16), byte(len(nalu)>>8), byte(len(nalu)))
+					buf = append(buf, nalu...)
+				}
+				n += int64(stored(au))
+			}
+			parts <- buf
+			total.Add(n)
+		}()
+	}
+	wg.Wait()
+	close(parts)
+	return total.Load()
+}
+
+func partPool() *sync.Pool {
+	return &sync.Pool{New: func() any { return make([]byte, 0, partSize+64<<10) }}
+}
+
+// plainWrite appends the parts of produceParts to one file with write(2),
+// fsyncing every 500 ms like the store, until the last byte is durable.
 func plainWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, error) {
 	dir, err := os.MkdirTemp(o.dir, "plain-")
 	if err != nil {
@@ -90,7 +134,7 @@ func plainWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, er
 	}
 	defer f.Close()
 	parts := make(chan []byte, 64)
-	free := sync.Pool{New: func() any { return make([]byte, 0, 1<<20+64<<10) }}
+	free := partPool()
 	var werr error
 	done := make(chan struct{})
 	start, cpu0 := time.Now(), cpuTime()
@@ -111,35 +155,78 @@ func plainWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, er
 			werr = err
 		}
 	}()
-	var total atomic.Int64
-	var wg sync.WaitGroup
-	for range o.cams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fd := &feed{clip: clip, base: epoch}
-			buf := free.Get().([]byte)
-			var n int64
-			for fd.pts() < video {
-				au := fd.next()
-				if au.Key && len(buf) > 0 || len(buf) >= 1<<20 {
-					parts <- buf
-					buf = free.Get().([]byte)
-				}
-				for _, nalu := range au.NALUs {
-					buf = append(buf, byte(len(nalu)>>24), byte(len(nalu)>>16), byte(len(nalu)>>8), byte(len(nalu)))
-					buf = append(buf, nalu...)
-				}
-				n += int64(stored(au))
-			}
-			parts <- buf
-			total.Add(n)
-		}()
-	}
-	wg.Wait()
-	close(parts)
+	total := produceParts(o, clip, video, parts, free)
 	<-done
-	return writeResult{bytes: total.Load(), elapsed: time.Since(start), cpu: cpuTime() - cpu0}, werr
+	return writeResult{bytes: total, elapsed: time.Since(start), cpu: cpuTime() - cpu0}, werr
+}
+
+// badgerWrite commits the parts of produceParts straight into a Badger
+// opened with the store's options, 16 parts per transaction from one
+// goroutine, DB.Sync every 500 ms: Badger's own write path with nothing
+// of the store around it, the ceiling for any store that keeps its video
+// in Badger.
+func badgerWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, error) {
+	dir, err := os.MkdirTemp(o.dir, "badger-")
+	if err != nil {
+		return writeResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	opts, err := clips.BadgerOptions(dir, o.log)
+	if err != nil {
+		return writeResult{}, err
+	}
+	db, err := badger.Open(opts)
+	if err != nil {
+		return writeResult{}, err
+	}
+	defer db.Close()
+	parts := make(chan []byte, 64)
+	free := partPool()
+	var werr error
+	done := make(chan struct{})
+	start, cpu0 := time.Now(), cpuTime()
+	go func() {
+		defer close(done)
+		last := time.Now()
+		var seq uint64
+		var batch [][]byte
+		commit := func() {
+			txn := db.NewTransaction(true)
+			defer txn.Discard()
+			for _, p := range batch {
+				seq++
+				if err := txn.SetEntry(badger.NewEntry(binary.BigEndian.AppendUint64(nil, seq), p)); err != nil && werr == nil {
+					werr = err
+				}
+			}
+			if err := txn.Commit(); err != nil && werr == nil {
+				werr = err
+			}
+			for _, p := range batch {
+				free.Put(p[:0])
+			}
+			batch = batch[:0]
+		}
+		for p := range parts {
+			batch = append(batch, p)
+			if len(batch) == 16 || len(parts) == 0 {
+				commit()
+			}
+			if time.Since(last) >= 500*time.Millisecond {
+				db.Sync()
+				last = time.Now()
+			}
+		}
+		if len(batch) > 0 {
+			commit()
+		}
+		if err := db.Sync(); err != nil && werr == nil {
+			werr = err
+		}
+	}()
+	total := produceParts(o, clip, video, parts, free)
+	<-done
+	return writeResult{bytes: total, elapsed: time.Since(start), cpu: cpuTime() - cpu0}, werr
 }
 
 // realtimeResult is the store recording cameras at their real rate.

@@ -43,3 +43,15 @@ func (a badgerLog) Infof(f string, v ...any)    { a.l.Debug(logMsg(f, v)) }
 func (a badgerLog) Debugf(f string, v ...any)   { a.l.Debug(logMsg(f, v)) }
 
 func logMsg(f string, v []any) string { return strings.TrimSpace(fmt.Sprintf(f, v...)) }
+
+// BadgerOptions are the options the store would open Badger with in dir
+// (default footprint, value-log files sized from the disk), for
+// benchmarks that measure Badger alone beside the store.
+func BadgerOptions(dir string, log *slog.Logger) (badger.Options, error) {
+	total, err := totalBytes(dir)
+	if err != nil {
+		return badger.Options{}, err
+	}
+	f := Footprint{ValueLogFileSize: vlogFileSize(total)}.withDefaults()
+	return badgerOptions(dir, f, log), nil
+}
