@@ -46,7 +46,8 @@ type AnalyzerConfig struct {
 // since the last keyframe and, only when a snapshot is asked for, brings
 // a second, standard decoder up to the current picture. A scene with no
 // events costs one cheap decode; each snapshot at most one GOP of full
-// decoding, shared by every snapshot of the same GOP.
+// decoding, shared by every snapshot of the same GOP. The second decoder
+// is closed after a whole GOP without a snapshot.
 type Analyzer struct {
 	cfg     AnalyzerConfig
 	det     *motion.Detector
@@ -56,6 +57,7 @@ type Analyzer struct {
 	gop     gopBuffer
 	full    *av.Decoder // for snapshots; fed gop[:fullFed]
 	fullFed int
+	fullUse bool // a snapshot used full in the current GOP
 	every   time.Duration
 	next    time.Time // when the next frame is due for analysis
 	last    time.Time // time of the last decoded picture
@@ -144,7 +146,12 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		a.dec, a.codec = dec, au.Codec
 	}
 	if au.Key {
-		a.fullFed = 0 // the full decoder starts over at this keyframe
+		if !a.fullUse {
+			// A whole GOP without a snapshot: give the decoder's frames
+			// back (10–20 MiB at 1080p) until the next one is asked for.
+			a.closeFull()
+		}
+		a.fullFed, a.fullUse = 0, false // the full decoder starts over at this keyframe
 	}
 	a.gop.add(au)
 	ok, err := a.dec.Decode(au.NALUs)
@@ -240,7 +247,7 @@ func (a *Analyzer) catchUpFull() bool {
 		}
 		got = got || ok
 	}
-	a.fullFed = len(units)
+	a.fullFed, a.fullUse = len(units), true
 	w, h := a.full.Size()
 	dw, dh := a.dec.Size()
 	return (got || w > 0) && w == dw && h == dh

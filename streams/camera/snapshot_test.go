@@ -17,9 +17,9 @@ func starvedClip(t *testing.T) (av.FileInfo, []av.Packet) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	args := []string{"-i", footage.SamplesDir + "/vtest.avi", "-t", "10", "-an",
+	args := []string{"-i", footage.SamplesDir + "/vtest.avi", "-t", "20", "-an",
 		"-c:v", "libx264", "-preset", "veryfast", "-crf", "38", "-g", "80", "-bf", "0", "-pix_fmt", "yuv420p"}
-	path, err := footage.Cache{Dir: footage.DefaultDir()}.Make(ctx, "starved-crf38-g80", args)
+	path, err := footage.Cache{Dir: footage.DefaultDir()}.Make(ctx, "starved-crf38-g80-20s", args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +161,45 @@ func TestFullDecodeOption(t *testing.T) {
 	}
 	if want := standardJPEG(t, info.Codec, pkts[:60]); !bytes.Equal(fast, want) {
 		t.Error("FullDecode: the analysis decoder does not decode in full")
+	}
+}
+
+// TestSnapshotDecoderIsReleased: the second decoder lives only while
+// snapshots are taken; a GOP without one closes it, and the next
+// snapshot still gets the standard picture.
+func TestSnapshotDecoderIsReleased(t *testing.T) {
+	info, pkts := starvedClip(t)
+	an, err := NewAnalyzer(AnalyzerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer an.Close()
+	epoch := time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
+	for i, p := range pkts[:170] {
+		au := streams.AccessUnit{Codec: info.Codec, NALUs: p.AU, PTS: p.PTS, Time: epoch.Add(p.PTS), TimeSource: streams.TimeFile, Key: p.Key}
+		if _, err := an.Feed(au); err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 10: // a snapshot in the first GOP opens the decoder
+			if _, err := an.Snapshot(1280); err != nil || an.full == nil {
+				t.Fatalf("no full decoder after a snapshot (err %v)", err)
+			}
+		case 85: // the second GOP (from frame 80) began; the first had a snapshot
+			if an.full == nil {
+				t.Fatal("the decoder was closed although the last GOP took a snapshot")
+			}
+		case 165: // no snapshot since frame 10: closed at the keyframe at 160
+			if an.full != nil {
+				t.Fatal("the decoder is kept through a GOP without snapshots")
+			}
+			got, err := an.Snapshot(1280)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := standardJPEG(t, info.Codec, pkts[:i+1]); !bytes.Equal(got, want) {
+				t.Error("the snapshot after the decoder was released is not decoded in full")
+			}
+		}
 	}
 }
