@@ -120,8 +120,59 @@ func partPool() *sync.Pool {
 	return &sync.Pool{New: func() any { return make([]byte, 0, partSize+64<<10) }}
 }
 
-// plainWrite appends the parts of produceParts to one file with write(2),
-// fsyncing every 500 ms like the store, until the last byte is durable.
+// partSink is where a reference puts the parts: put takes one (last: no
+// other part waits behind it) and returns it to free once done with it,
+// flush writes what put held back, sync makes everything durable.
+type partSink interface {
+	put(p []byte, last bool, free *sync.Pool) error
+	flush() error
+	sync() error
+}
+
+// writeParts feeds the parts of produceParts to sink from one goroutine,
+// syncing every 500 ms like the store, until the last byte is durable.
+func writeParts(o options, clip *sim.Clip, video time.Duration, sink partSink) (writeResult, error) {
+	parts := make(chan []byte, 64)
+	free := partPool()
+	var werr error
+	keep := func(err error) {
+		if err != nil && werr == nil {
+			werr = err
+		}
+	}
+	done := make(chan struct{})
+	start, cpu0 := time.Now(), cpuTime()
+	go func() {
+		defer close(done)
+		last := time.Now()
+		for p := range parts {
+			keep(sink.put(p, len(parts) == 0, free))
+			if time.Since(last) >= 500*time.Millisecond {
+				keep(sink.sync())
+				last = time.Now()
+			}
+		}
+		keep(sink.flush())
+		keep(sink.sync())
+	}()
+	total := produceParts(o, clip, video, parts, free)
+	<-done
+	return writeResult{bytes: total, elapsed: time.Since(start), cpu: cpuTime() - cpu0}, werr
+}
+
+// fileSink appends parts to one file with write(2).
+type fileSink struct{ f *os.File }
+
+func (s fileSink) put(p []byte, _ bool, free *sync.Pool) error {
+	_, err := s.f.Write(p)
+	free.Put(p[:0])
+	return err
+}
+
+func (s fileSink) flush() error { return nil }
+func (s fileSink) sync() error  { return s.f.Sync() }
+
+// plainWrite appends the parts to one plain file.
 func plainWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, error) {
 	dir, err := os.MkdirTemp(o.dir, "plain-")
 	if err != nil {
@@ -133,38 +184,55 @@ func plainWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, er
 		return writeResult{}, err
 	}
 	defer f.Close()
-	parts := make(chan []byte, 64)
-	free := partPool()
-	var werr error
-	done := make(chan struct{})
-	start, cpu0 := time.Now(), cpuTime()
-	go func() {
-		defer close(done)
-		last := time.Now()
-		for p := range parts {
-			if _, err := f.Write(p); err != nil && werr == nil {
-				werr = err
-			}
-			free.Put(p[:0])
-			if time.Since(last) >= 500*time.Millisecond {
-				f.Sync()
-				last = time.Now()
-			}
-		}
-		if err := f.Sync(); err != nil && werr == nil {
-			werr = err
-		}
-	}()
-	total := produceParts(o, clip, video, parts, free)
-	<-done
-	return writeResult{bytes: total, elapsed: time.Since(start), cpu: cpuTime() - cpu0}, werr
+	return writeParts(o, clip, video, fileSink{f})
 }
 
-// badgerWrite commits the parts of produceParts straight into a Badger
-// opened with the store's options, 16 parts per transaction from one
-// goroutine, DB.Sync every 500 ms: Badger's own write path with nothing
-// of the store around it, the ceiling for any store that keeps its video
-// in Badger.
+// badgerSink commits parts as values under sequence keys, 16 per
+// transaction (fewer when no more wait).
+type badgerSink struct {
+	db    *badger.DB
+	seq   uint64
+	batch [][]byte
+	free  *sync.Pool
+}
+
+func (s *badgerSink) put(p []byte, last bool, free *sync.Pool) error {
+	s.free = free
+	s.batch = append(s.batch, p)
+	if len(s.batch) < 16 && !last {
+		return nil
+	}
+	return s.flush()
+}
+
+func (s *badgerSink) flush() error {
+	if len(s.batch) == 0 {
+		return nil
+	}
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	var err error
+	for _, p := range s.batch {
+		s.seq++
+		if err == nil {
+			err = txn.SetEntry(badger.NewEntry(binary.BigEndian.AppendUint64(nil, s.seq), p))
+		}
+	}
+	if err == nil {
+		err = txn.Commit()
+	}
+	for _, p := range s.batch {
+		s.free.Put(p[:0])
+	}
+	s.batch = s.batch[:0]
+	return err
+}
+
+func (s *badgerSink) sync() error { return s.db.Sync() }
+
+// badgerWrite commits the parts straight into a Badger opened with the
+// store's options: Badger's own write path with nothing of the store
+// around it, the ceiling for any store that keeps its video in Badger.
 func badgerWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, error) {
 	dir, err := os.MkdirTemp(o.dir, "badger-")
 	if err != nil {
@@ -180,53 +248,7 @@ func badgerWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, e
 		return writeResult{}, err
 	}
 	defer db.Close()
-	parts := make(chan []byte, 64)
-	free := partPool()
-	var werr error
-	done := make(chan struct{})
-	start, cpu0 := time.Now(), cpuTime()
-	go func() {
-		defer close(done)
-		last := time.Now()
-		var seq uint64
-		var batch [][]byte
-		commit := func() {
-			txn := db.NewTransaction(true)
-			defer txn.Discard()
-			for _, p := range batch {
-				seq++
-				if err := txn.SetEntry(badger.NewEntry(binary.BigEndian.AppendUint64(nil, seq), p)); err != nil && werr == nil {
-					werr = err
-				}
-			}
-			if err := txn.Commit(); err != nil && werr == nil {
-				werr = err
-			}
-			for _, p := range batch {
-				free.Put(p[:0])
-			}
-			batch = batch[:0]
-		}
-		for p := range parts {
-			batch = append(batch, p)
-			if len(batch) == 16 || len(parts) == 0 {
-				commit()
-			}
-			if time.Since(last) >= 500*time.Millisecond {
-				db.Sync()
-				last = time.Now()
-			}
-		}
-		if len(batch) > 0 {
-			commit()
-		}
-		if err := db.Sync(); err != nil && werr == nil {
-			werr = err
-		}
-	}()
-	total := produceParts(o, clip, video, parts, free)
-	<-done
-	return writeResult{bytes: total, elapsed: time.Since(start), cpu: cpuTime() - cpu0}, werr
+	return writeParts(o, clip, video, &badgerSink{db: db})
 }
 
 // realtimeResult is the store recording cameras at their real rate.
