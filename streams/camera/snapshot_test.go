@@ -30,6 +30,17 @@ func starvedClip(t *testing.T) (av.FileInfo, []av.Packet) {
 	return info, pkts
 }
 
+// feedPacket gives the analyzer one packet of a file as a camera's access
+// unit.
+func feedPacket(t *testing.T, an *Analyzer, codec av.Codec, p av.Packet) {
+	t.Helper()
+	epoch := time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
+	au := streams.AccessUnit{Codec: codec, NALUs: p.AU, PTS: p.PTS, Time: epoch.Add(p.PTS), TimeSource: streams.TimeFile, Key: p.Key}
+	if _, err := an.Feed(au); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // standardJPEG decodes pkts with a standard decoder and encodes the last
 // picture as Analyzer.Snapshot does.
 func standardJPEG(t *testing.T, codec av.Codec, pkts []av.Packet) []byte {
@@ -62,17 +73,13 @@ func TestSnapshotsAreDecodedInFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer an.Close()
-	epoch := time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
 	keys := 0
 	checks := map[int]bool{30: true, 70: true, 79: true, 120: true}
 	for i, p := range pkts {
 		if p.Key {
 			keys++
 		}
-		au := streams.AccessUnit{Codec: info.Codec, NALUs: p.AU, PTS: p.PTS, Time: epoch.Add(p.PTS), TimeSource: streams.TimeFile, Key: p.Key}
-		if _, err := an.Feed(au); err != nil {
-			t.Fatal(err)
-		}
+		feedPacket(t, an, info.Codec, p)
 		if !checks[i] {
 			continue
 		}
@@ -108,12 +115,8 @@ func TestSnapshotWithoutTheGOP(t *testing.T) {
 	}
 	defer an.Close()
 	an.gop.limit = 32 << 10 // the keyframe and ~30 frames of this clip
-	epoch := time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
 	for i, p := range pkts {
-		au := streams.AccessUnit{Codec: info.Codec, NALUs: p.AU, PTS: p.PTS, Time: epoch.Add(p.PTS), TimeSource: streams.TimeFile, Key: p.Key}
-		if _, err := an.Feed(au); err != nil {
-			t.Fatal(err)
-		}
+		feedPacket(t, an, info.Codec, p)
 		switch i {
 		case 70: // far past the limit
 			if _, ok := an.gop.units(); ok {
@@ -148,12 +151,8 @@ func TestFullDecodeOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer an.Close()
-	epoch := time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
 	for _, p := range pkts[:60] {
-		au := streams.AccessUnit{Codec: info.Codec, NALUs: p.AU, PTS: p.PTS, Time: epoch.Add(p.PTS), TimeSource: streams.TimeFile, Key: p.Key}
-		if _, err := an.Feed(au); err != nil {
-			t.Fatal(err)
-		}
+		feedPacket(t, an, info.Codec, p)
 	}
 	fast, err := an.dec.JPEG(1280, 80)
 	if err != nil {
@@ -174,12 +173,8 @@ func TestSnapshotDecoderIsReleased(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer an.Close()
-	epoch := time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
 	for i, p := range pkts[:170] {
-		au := streams.AccessUnit{Codec: info.Codec, NALUs: p.AU, PTS: p.PTS, Time: epoch.Add(p.PTS), TimeSource: streams.TimeFile, Key: p.Key}
-		if _, err := an.Feed(au); err != nil {
-			t.Fatal(err)
-		}
+		feedPacket(t, an, info.Codec, p)
 		switch i {
 		case 10: // a snapshot in the first GOP opens the decoder
 			if _, err := an.Snapshot(1280); err != nil || an.full == nil {
