@@ -102,9 +102,6 @@ type evidenceRig struct {
 }
 
 func startEvidenceRig(t *testing.T) *evidenceRig {
-	if testing.Short() {
-		t.Skip("end-to-end: needs ffmpeg-made footage and about a minute")
-	}
 	oldChunk, oldPoll, oldRetry, oldHook := retrievalChunkSize, retrievalPoll, retrievalRetry, retrievalChunkHook
 	t.Cleanup(func() {
 		retrievalChunkSize, retrievalPoll, retrievalRetry, retrievalChunkHook = oldChunk, oldPoll, oldRetry, oldHook

@@ -44,9 +44,6 @@ func TestPieceHasher(t *testing.T) {
 // whole match the store's own export, sequential and resumed ranges, and
 // release of the pins.
 func TestEvidenceEdgeSide(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs ffmpeg-made footage")
-	}
 	clip, _ := testrig.BurstsClip(t)
 	cams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: clip})
 	cfg := Config{

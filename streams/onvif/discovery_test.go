@@ -132,13 +132,11 @@ func TestDiscoverNobody(t *testing.T) {
 
 // TestDiscoverMulticast sends the real Probe to 239.255.255.250:3702 on a
 // loopback interface with multicast on, inside a fresh network namespace
-// (the test re-runs itself under `unshare -n`, which needs root); a
-// responder joined to the group answers.
+// (the test re-runs itself under `unshare -n`; without root, in a user
+// namespace of its own, `unshare -r -n`); a responder joined to the group
+// answers.
 func TestDiscoverMulticast(t *testing.T) {
 	if os.Getenv("VIGIL_ONVIF_NETNS") != "1" {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root for a network namespace")
-		}
 		if _, err := exec.LookPath("unshare"); err != nil {
 			t.Fatal("no unshare (util-linux)")
 		}
@@ -150,7 +148,11 @@ func TestDiscoverMulticast(t *testing.T) {
 			t.Fatal(err)
 		}
 		script := `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec "$0" -test.run='^TestDiscoverMulticast$' -test.v`
-		cmd := exec.Command("unshare", "-n", "--", "sh", "-c", script, exe)
+		ns := []string{"-n"}
+		if os.Geteuid() != 0 {
+			ns = []string{"-r", "-n"} // needs unprivileged user namespaces (Debian's default)
+		}
+		cmd := exec.Command("unshare", append(ns, "--", "sh", "-c", script, exe)...)
 		cmd.Env = append(os.Environ(), "VIGIL_ONVIF_NETNS=1")
 		out, err := cmd.CombinedOutput()
 		t.Logf("in a network namespace:\n%s", out)
