@@ -153,7 +153,9 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		}
 		a.fullFed, a.fullUse = 0, false // the full decoder starts over at this keyframe
 	}
-	a.gop.add(au)
+	if !a.cfg.FullDecode {
+		a.gop.add(au) // snapshots come from the analysis decoder otherwise
+	}
 	ok, err := a.dec.Decode(au.NALUs)
 	if err != nil {
 		a.waitKey = true
@@ -238,19 +240,16 @@ func (a *Analyzer) catchUpFull() bool {
 		}
 		a.full, a.fullFed = dec, 0
 	}
-	var got bool
 	for _, au := range units[a.fullFed:] {
-		ok, err := a.full.Decode(au.NALUs)
-		if err != nil && !errors.Is(err, av.ErrCorruptPicture) {
+		if _, err := a.full.Decode(au.NALUs); err != nil && !errors.Is(err, av.ErrCorruptPicture) {
 			a.closeFull()
 			return false
 		}
-		got = got || ok
 	}
 	a.fullFed, a.fullUse = len(units), true
 	w, h := a.full.Size()
 	dw, dh := a.dec.Size()
-	return (got || w > 0) && w == dw && h == dh
+	return w > 0 && w == dw && h == dh
 }
 
 // gopBuffer keeps the access units since the last keyframe, up to
