@@ -6,9 +6,15 @@
 #           mosquitto (MQTT broker), chromium, nodejs, npm (console tests),
 #           fonts-wqy-zenhei (Chinese text in the console's screenshots),
 #           openssl (a court's by-hand check of a bundle's signature),
-#           iproute2 (ONVIF discovery over multicast in a network namespace)
+#           iproute2 (ONVIF discovery over multicast in a network namespace),
+#           GStreamer's RTSP server as an independent camera (python3-gi,
+#           gir1.2-gst-rtsp-server-1.0, plugins base/good/bad) and its tools
+#           as a judge of our files (gst-launch-1.0, gst-discoverer-1.0,
+#           avdec_h264/h265 from gstreamer1.0-libav)
 set -euo pipefail
-pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium fonts-wqy-zenhei openssl iproute2)
+pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium fonts-wqy-zenhei openssl iproute2
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,10 +19,12 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/av"
+	"github.com/vigil-perimeter/vigil/streams/rtcptime"
 )
 
 // Transports.
@@ -116,11 +118,20 @@ func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(streams.Access
 	var lastAU atomic.Int64
 	lastAU.Store(time.Now().UnixNano())
 	var anchor time.Time // arrival-clock anchor: wall time of PTS 0
+	// Sender reports are read here, not by gortsplib's PacketNTP, which
+	// misreads the NTP fraction (see package rtcptime).
+	clock := rtcptime.NewMapper(p.forma.ClockRate())
+	c.OnPacketRTCP(p.media, func(pkt rtcp.Packet) {
+		if sr, ok := pkt.(*rtcp.SenderReport); ok {
+			clock.SenderReport(sr.SSRC, sr.NTPTime, sr.RTPTime)
+		}
+	})
 	c.OnPacketRTP(p.media, p.forma, func(pkt *rtp.Packet) {
 		pts, ok := c.PacketPTS2(p.media, pkt)
 		if !ok {
 			return
 		}
+		clock.SetSSRC(pkt.SSRC)
 		nalus, key, err := p.decode(pkt)
 		if err != nil || nalus == nil {
 			return
@@ -128,8 +139,8 @@ func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(streams.Access
 		lastAU.Store(time.Now().UnixNano())
 		ptsD := time.Duration(pts) * time.Second / 90000
 		au := streams.AccessUnit{Codec: p.codec, NALUs: nalus, PTS: ptsD, Key: key}
-		if ntp, ok := c.PacketNTP(p.media, pkt); ok {
-			au.Time, au.TimeSource = ntp.UTC(), streams.TimeRTCP
+		if ntp, ok := clock.Time(pkt.Timestamp); ok {
+			au.Time, au.TimeSource = ntp, streams.TimeRTCP
 		} else {
 			if anchor.IsZero() {
 				anchor = time.Now().UTC().Add(-ptsD)

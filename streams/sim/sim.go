@@ -21,9 +21,11 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/vigil-perimeter/vigil/streams/av"
+	"github.com/vigil-perimeter/vigil/streams/rtcptime"
 )
 
 // Clip is a video file loaded into memory, ready to be served.
@@ -71,7 +73,10 @@ type Config struct {
 	// ClockOffset skews the wall clock the camera reports in RTCP sender
 	// reports, like a camera whose NTP is off.
 	ClockOffset time.Duration
-	Log         *slog.Logger
+	// ReportInterval is how often each camera sends an RTCP sender report
+	// (default 1 s; cameras send one every 1–5 s).
+	ReportInterval time.Duration
+	Log            *slog.Logger
 }
 
 // Server serves every configured camera until Close.
@@ -106,9 +111,15 @@ func Start(cfg Config) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.log = s.log.With("component", "sim")
+	if s.cfg.ReportInterval <= 0 {
+		s.cfg.ReportInterval = time.Second
+	}
 	s.srv = &gortsplib.Server{
 		Handler:     (*handler)(s),
 		RTSPAddress: cfg.Address,
+		// gortsplib v4.16.2 writes the NTP fraction as nanoseconds; the
+		// simulator writes RFC 3550 sender reports itself (play).
+		DisableRTCPSenderReports: true,
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
 			if err == nil {
@@ -265,6 +276,7 @@ func (s *Server) play(ctx context.Context, p *path) {
 	clip := p.cam.Clip
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var sr senderReports
 	for loop := 0; ; loop++ {
 		base := time.Duration(loop) * clip.Duration
 		for _, pkt := range clip.Packets {
@@ -286,11 +298,47 @@ func (s *Server) play(ctx context.Context, p *path) {
 			ts := uint32(int64(base+pkt.PTS) * 90000 / int64(time.Second))
 			for _, r := range rtps {
 				r.Timestamp += ts
-				if err := p.stream.WritePacketRTPWithNTP(p.media, r, at.Add(s.cfg.ClockOffset)); err != nil {
+				if err := p.stream.WritePacketRTP(p.media, r); err != nil {
 					s.log.Debug("writing RTP", "path", p.cam.Path, "err", err)
+				}
+				sr.count(r) // gortsplib has set the stream's SSRC on r
+			}
+			if report := sr.due(at, s.cfg.ReportInterval, ts, s.cfg.ClockOffset); report != nil {
+				if err := p.stream.WritePacketRTCP(p.media, report); err != nil {
+					s.log.Debug("writing RTCP", "path", p.cam.Path, "err", err)
 				}
 			}
 		}
+	}
+}
+
+// senderReports keeps what an RTCP sender report of one stream says
+// (RFC 3550 §6.4.1): the wall-clock time of an RTP timestamp, and the
+// packets and payload octets sent so far.
+type senderReports struct {
+	ssrc    uint32
+	packets uint32
+	octets  uint32
+	last    time.Time
+}
+
+func (r *senderReports) count(p *rtp.Packet) {
+	r.ssrc = p.SSRC
+	r.packets++
+	r.octets += uint32(len(p.Payload))
+}
+
+// due returns the report to send after the frame with RTP time ts that
+// the camera captured at wall time at, when interval has passed since
+// the last one; the camera's clock reads at+offset.
+func (r *senderReports) due(at time.Time, interval time.Duration, ts uint32, offset time.Duration) *rtcp.SenderReport {
+	if r.packets == 0 || (!r.last.IsZero() && at.Sub(r.last) < interval) {
+		return nil
+	}
+	r.last = at
+	return &rtcp.SenderReport{
+		SSRC: r.ssrc, NTPTime: rtcptime.ToNTP(at.Add(offset)), RTPTime: ts,
+		PacketCount: r.packets, OctetCount: r.octets,
 	}
 }
 
