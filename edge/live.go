@@ -75,6 +75,13 @@ func newLiveHub(n *Node) *liveHub {
 			Help: "Live view data dropped (then resumed at the next keyframe), by camera and where: queue (access units) or uplink (fragments)."}, []string{"camera", "where"}),
 		starts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_starts_total", Help: "Live view streams started, by camera."}, []string{"camera"}),
 	}
+	for _, cam := range n.cams { // exported at 0 before the first event
+		for _, v := range []*prometheus.CounterVec{h.fragments, h.bytes, h.starts} {
+			v.WithLabelValues(cam.ID()).Add(0)
+		}
+		h.dropped.WithLabelValues(cam.ID(), "queue").Add(0)
+		h.dropped.WithLabelValues(cam.ID(), "uplink").Add(0)
+	}
 	n.reg.MustRegister(h.fragments, h.bytes, h.dropped, h.starts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_live_streams", Help: "Live view streams running."},
 			func() float64 { return float64(len(h.running())) }))

@@ -67,5 +67,8 @@ func (m *metrics) camera(name string) camMetrics {
 	for _, r := range []string{dropNoKeyframe, dropQueueFull, dropDiskFull, dropWriteError} {
 		cm.dropped[r] = m.dropped.WithLabelValues(name, r)
 	}
+	for _, r := range []string{evictBytes, evictAge, evictDisk, evictResume} {
+		m.evicted.WithLabelValues(name, r).Add(0) // exported at 0 before the first eviction
+	}
 	return cm
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/streams"
@@ -42,7 +43,9 @@ type Config struct {
 	Motion        motion.Config
 	Tamper        tamper.Config
 	StallTimeout  time.Duration
-	// Backoff bounds the wait between reconnects (defaults 1 s .. 30 s).
+	// Backoff bounds the wait between reconnects (defaults 1 s .. 3 s): a
+	// failed attempt costs one TCP connect on the LAN, and a camera that
+	// comes back must be watched again within seconds.
 	BackoffMin, BackoffMax time.Duration
 	// QueueLen is how many access units may wait for the decoder (default 90).
 	QueueLen int
@@ -62,7 +65,7 @@ func (c Config) withDefaults() Config {
 		c.BackoffMin = time.Second
 	}
 	if c.BackoffMax <= 0 {
-		c.BackoffMax = 30 * time.Second
+		c.BackoffMax = 3 * time.Second
 	}
 	if c.QueueLen <= 0 {
 		c.QueueLen = 90
@@ -159,6 +162,7 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
+	metrics.Declare(cfg.ID)
 	return &Camera{
 		cfg:       cfg,
 		parent:    parent,
@@ -206,19 +210,29 @@ func (c *Camera) Run(ctx context.Context) error {
 }
 
 // supervise owns reconnect policy for one stream: capped exponential
-// backoff with jitter, reset once a session has delivered video a while.
+// backoff with jitter that grows only while the camera is unreachable — a
+// session that delivered video starts the next wait from BackoffMin, so a
+// camera that drops again right after coming back is retried at once.
 func (c *Camera) supervise(ctx context.Context, url, stream string, onAU func(streams.AccessUnit)) {
 	log := c.log.With("stream", stream)
 	stats := &c.stats
 	if stream != "main" {
 		stats = &rtsp.Stats{}
 	}
+	var onLost func(uint64)
+	if stream == "main" {
+		lost := c.metrics.PacketsLost.WithLabelValues(c.cfg.ID)
+		onLost = func(n uint64) { lost.Add(float64(n)) }
+	}
 	wait := c.cfg.BackoffMin
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		started := time.Now()
+		var delivered atomic.Bool
 		err := rtsp.Run(ctx, rtsp.Config{
-			URL: url, Transport: c.cfg.Transport, StallTimeout: c.cfg.StallTimeout, Log: log,
-		}, stats, onAU)
+			URL: url, Transport: c.cfg.Transport, StallTimeout: c.cfg.StallTimeout, OnPacketsLost: onLost, Log: log,
+		}, stats, func(au streams.AccessUnit) {
+			delivered.Store(true)
+			onAU(au)
+		})
 		if ctx.Err() != nil {
 			return
 		}
@@ -226,7 +240,7 @@ func (c *Camera) supervise(ctx context.Context, url, stream string, onAU func(st
 			c.setOffline(err)
 		}
 		c.metrics.Reconnects.WithLabelValues(c.cfg.ID).Inc()
-		if time.Since(started) > 30*time.Second {
+		if delivered.Load() {
 			wait = c.cfg.BackoffMin
 		}
 		jittered := wait/2 + rand.N(wait/2+1)

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/sim"
@@ -159,6 +162,33 @@ func TestReconnectsAfterCameraRestart(t *testing.T) {
 	ev := waitEvent(t, col, time.Duration(spec.Bursts[0].End*float64(time.Second))+5*time.Second)
 	if !ev.Start.After(restarted.Epoch()) {
 		t.Errorf("event at %v predates the restart at %v", ev.Start, restarted.Epoch())
+	}
+}
+
+// TestFlappingCameraIsWatchedAgainQuickly: a camera that drops again
+// shortly after coming back, again and again, is watched again within 5 s
+// of each return with the default backoff (the first version waited
+// 29 s after the second drop: its backoff only reset after 30 s of video).
+func TestFlappingCameraIsWatchedAgainQuickly(t *testing.T) {
+	clip, _ := testrig.BurstsClip(t)
+	srv := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "cam", Clip: clip})
+	addr := srv.Addr()
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	cam := startCamera(t, Config{ID: "cam", URL: srv.URL("cam")}, newCollector(), m, testrig.Logger(t))
+	waitOnline(t, cam, 5*time.Second)
+	for drop := 1; drop <= 3; drop++ {
+		srv.Close()
+		waitFor(t, "camera offline", 5*time.Second, func() bool { return !cam.Status().Online })
+		time.Sleep(3 * time.Second) // down long enough for the backoff to grow
+		srv = testrig.StartSim(t, addr, sim.Camera{Path: "cam", Clip: clip})
+		back := time.Now()
+		waitOnline(t, cam, 5*time.Second)
+		t.Logf("drop %d: watched again %v after the camera came back", drop, time.Since(back).Round(time.Millisecond))
+		time.Sleep(1500 * time.Millisecond) // up briefly, then drops again
+	}
+	if n := testutil.ToFloat64(m.Reconnects.WithLabelValues("cam")); n < 3 {
+		t.Errorf("%v reconnects counted", n)
 	}
 }
 

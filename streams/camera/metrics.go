@@ -11,6 +11,7 @@ type Metrics struct {
 	Dropped      *prometheus.CounterVec
 	DecodeErrors *prometheus.CounterVec
 	Reconnects   *prometheus.CounterVec
+	PacketsLost  *prometheus.CounterVec
 	// LastFrame is the UTC time of the newest unit; its age is
 	// time() - vigil_camera_last_frame_timestamp_seconds.
 	LastFrame *prometheus.GaugeVec
@@ -28,11 +29,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Dropped:      vec("frames_dropped_total", "Access units the analyser skipped because it fell behind."),
 		DecodeErrors: vec("decode_errors_total", "Access units that failed to decode."),
 		Reconnects:   vec("reconnects_total", "Sessions that ended and were retried."),
+		PacketsLost:  vec("rtp_packets_lost_total", "RTP packets of the main stream lost on the way (sequence gaps)."),
 		LastFrame: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "vigil", Subsystem: "camera", Name: "last_frame_timestamp_seconds",
 			Help: "UTC time of the newest access unit (Unix seconds)."}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.FramesIn, m.BytesIn, m.Analysed, m.Dropped, m.DecodeErrors, m.Reconnects, m.LastFrame)
+		reg.MustRegister(m.FramesIn, m.BytesIn, m.Analysed, m.Dropped, m.DecodeErrors, m.Reconnects, m.PacketsLost, m.LastFrame)
 	}
 	return m
+}
+
+// Declare exports every counter of a camera at 0 before its first event,
+// so that alert rules on increase() see the first one. New calls it for
+// each camera.
+func (m *Metrics) Declare(camera string) {
+	for _, v := range []*prometheus.CounterVec{m.FramesIn, m.BytesIn, m.Analysed, m.Dropped, m.DecodeErrors, m.Reconnects, m.PacketsLost} {
+		v.WithLabelValues(camera).Add(0)
+	}
 }

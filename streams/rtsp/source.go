@@ -41,7 +41,10 @@ type Config struct {
 	// long although the connection is up (a camera stuck sending nothing
 	// decodable). Default 10 s.
 	StallTimeout time.Duration
-	Log          *slog.Logger
+	// OnPacketsLost, if set, is told of every run of RTP packets lost
+	// (also counted in Stats.Lost), as gortsplib detects them.
+	OnPacketsLost func(n uint64)
+	Log           *slog.Logger
 }
 
 // ErrStalled is returned when the camera sends no access unit for StallTimeout.
@@ -89,6 +92,9 @@ func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(streams.Access
 		WriteTimeout: 5 * time.Second,
 		OnPacketsLost: func(n uint64) {
 			stats.Lost.Add(n)
+			if cfg.OnPacketsLost != nil {
+				cfg.OnPacketsLost(n)
+			}
 		},
 		OnDecodeError: func(error) {
 			stats.RTPErrors.Add(1)
