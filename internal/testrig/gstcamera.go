@@ -193,7 +193,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-
 // debianPython is Debian's interpreter, which sees the python3-gi package
 // (a python3 earlier on PATH, such as pyenv's, does not).
 const debianPython = "/usr/bin/python3"
