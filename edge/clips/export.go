@@ -25,11 +25,19 @@ const mp4TimeScale = 90000
 type ExportInfo struct {
 	Camera string        `json:"camera"`
 	Codec  string        `json:"codec"`
+	Width  int           `json:"width,omitempty"` // from the sequence parameter set
+	Height int           `json:"height,omitempty"`
 	Start  time.Time     `json:"start"` // the first frame: the keyframe at or before the requested start
 	End    time.Time     `json:"end"`   // the end of the last frame
 	Frames int           `json:"frames"`
 	Bytes  int64         `json:"bytes"` // video bytes (the MP4 adds its index)
 	Span   time.Duration `json:"duration"`
+	// Next is set when the camera changed codec or parameter sets
+	// (picture size, profile: a new sample description) before the end
+	// of the range asked for: this export stops there, and the next part
+	// of the range starts at Next. Export it with OpenExport(camera,
+	// Next, to).
+	Next time.Time `json:"next,omitzero"`
 }
 
 // Export is a planned MP4 export. It holds a read snapshot of the store
@@ -37,6 +45,8 @@ type ExportInfo struct {
 type Export struct {
 	s       *Store
 	info    ExportInfo
+	cam     uint32
+	hi      int64 // the end of the range asked for
 	txn     *badger.Txn
 	hold    *badger.Iterator // keeps value-log GC from deleting files under the reader
 	release func()
@@ -48,6 +58,13 @@ type Export struct {
 // keyframe at or before from, each access unit as recorded, timed from
 // the camera's timestamps. Only part tables are read here; Export.WriteTo
 // streams the payloads. Close it.
+//
+// An MP4 track has one sample description, so an export holds video of
+// one codec and one set of parameter sets (one picture size). Where the
+// camera changed either inside the range (a camera reconfigured or
+// replaced; the recorder starts a new chunk there), the export stops at
+// the change and Info().Next says where the rest of the range starts;
+// Parts lists all of them.
 func (s *Store) OpenExport(camera string, from, to time.Time) (*Export, error) {
 	r, err := s.recorder(camera)
 	if err != nil {
@@ -66,7 +83,7 @@ func (s *Store) OpenExport(camera string, from, to time.Time) (*Export, error) {
 	// The keyframe before from may lie a chunk earlier: lease from there.
 	release := s.lease(camera, lo-int64(s.cfg.ChunkDuration)-int64(maxGap), hi)
 	txn := s.db.NewTransaction(false)
-	e := &Export{s: s, txn: txn, hold: txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: settingsKey}), release: release}
+	e := &Export{s: s, cam: r.id, hi: hi, txn: txn, hold: txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: settingsKey}), release: release}
 	e.cache.txn = txn
 	e.plan, err = planRange(txn, r.id, s.bucketDur, lo, hi)
 	if err != nil {
@@ -76,15 +93,61 @@ func (s *Store) OpenExport(camera string, from, to time.Time) (*Export, error) {
 		}
 		return nil, err
 	}
-	p := e.plan
-	start := p.samples[0].t
-	e.info = ExportInfo{Camera: camera, Codec: p.codec.String(), Start: time.Unix(0, start).UTC(), End: time.Unix(0, p.end).UTC(),
-		Frames: len(p.samples), Bytes: p.bytes, Span: time.Duration(p.end - start)}
-	if p.bytes > math.MaxUint32-64<<20 || ticks(p.end-start) > math.MaxUint32 {
+	if e.info, err = e.plan.info(camera); err != nil {
 		e.Close()
-		return nil, fmt.Errorf("%w: %d bytes over %v do not fit an MP4 with 32-bit offsets", ErrTooLong, p.bytes, e.info.Span)
+		return nil, err
 	}
 	return e, nil
+}
+
+// info describes the export of a plan, or says why it cannot be one MP4.
+func (p *rangePlan) info(camera string) (ExportInfo, error) {
+	start := p.samples[0].t
+	info := ExportInfo{Camera: camera, Codec: p.codec.String(), Start: time.Unix(0, start).UTC(), End: time.Unix(0, p.end).UTC(),
+		Frames: len(p.samples), Bytes: p.bytes, Span: time.Duration(p.end - start)}
+	info.Width, info.Height = pictureSize(p.codec, p.params)
+	if p.rest != 0 {
+		info.Next = time.Unix(0, p.rest).UTC()
+	}
+	if p.bytes > math.MaxUint32-64<<20 || ticks(p.end-start) > math.MaxUint32 {
+		return info, fmt.Errorf("%w: %d bytes over %v do not fit an MP4 with 32-bit offsets", ErrTooLong, p.bytes, info.Span)
+	}
+	return info, nil
+}
+
+// Parts lists the exports that together cover the range asked for: this
+// one, then one from each codec or picture-size change on (each part's
+// Start is the Next of the one before), read from the same snapshot.
+// Parts abut (one's End is the next one's Start) unless the recording
+// has a gap there. Planning the later parts reads their part tables.
+func (e *Export) Parts() ([]ExportInfo, error) {
+	parts := []ExportInfo{e.info}
+	for next := e.plan.rest; next != 0; {
+		p, err := planRange(e.txn, e.cam, e.s.bucketDur, next, e.hi)
+		if err != nil {
+			return nil, fmt.Errorf("clips: export of %s from %v: %w", e.info.Camera, time.Unix(0, next).UTC(), err)
+		}
+		info, err := p.info(e.info.Camera)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, info)
+		next = p.rest
+	}
+	return parts, nil
+}
+
+// ExportParts lists the MP4 exports that cover a camera's video in
+// [from, to): one unless the camera changed codec or picture size in the
+// range. Export the first with OpenExport(camera, from, to) and each
+// other with OpenExport(camera, part.Start, to).
+func (s *Store) ExportParts(camera string, from, to time.Time) ([]ExportInfo, error) {
+	e, err := s.OpenExport(camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	return e.Parts()
 }
 
 // Info describes the export.
@@ -138,6 +201,8 @@ func (e *Export) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
 }
 
 // Export writes the MP4 of [from, to) to w: OpenExport, WriteTo, Close.
+// Where the camera changed codec or picture size in the range, the MP4
+// stops there and the returned info's Next is where the rest starts.
 func (s *Store) Export(ctx context.Context, w io.Writer, camera string, from, to time.Time) (ExportInfo, error) {
 	e, err := s.OpenExport(camera, from, to)
 	if err != nil {
@@ -224,6 +289,29 @@ func mp4Codec(c av.Codec, params [][]byte) (mp4.Codec, error) {
 		return &mp4.CodecH265{VPS: vps, SPS: sps, PPS: pps}, nil
 	}
 	return nil, fmt.Errorf("clips: export: the %v video has no parameter sets", c)
+}
+
+// pictureSize reads the picture size from a chunk's sequence parameter
+// set; zero when there is none or it does not parse.
+func pictureSize(c av.Codec, params [][]byte) (width, height int) {
+	for _, n := range params {
+		if len(n) == 0 {
+			continue
+		}
+		switch {
+		case c == av.H264 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS:
+			var sps h264.SPS
+			if sps.Unmarshal(n) == nil {
+				return sps.Width(), sps.Height()
+			}
+		case c == av.H265 && h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_SPS_NUT:
+			var sps h265.SPS
+			if sps.Unmarshal(n) == nil {
+				return sps.Width(), sps.Height()
+			}
+		}
+	}
+	return 0, 0
 }
 
 // countingWriter counts bytes and stops the export when ctx ends (a

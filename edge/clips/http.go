@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -18,6 +19,20 @@ import (
 //
 // A bad parameter is a 400 naming it; an unknown camera or a range
 // without video is a 404.
+//
+// An MP4 holds one codec at one picture size. When the camera changed
+// either within the range asked for (reconfigured or replaced), the
+// range is exported in parts, one per change, and the mp4 answer is the
+// first part: X-Vigil-Parts says how many parts the range has (1 when it
+// has no change), and
+//
+//	Link: </api/v1/recordings/{camera}/mp4?duration=…&start=…>; rel="next"
+//
+// (RFC 8288) is the request for the rest of the range, starting at the
+// next part's first frame; following rel="next" until there is none
+// fetches every part. Parts abut unless the recording has a gap there.
+// X-Vigil-Start and X-Vigil-End are the part's own range, X-Vigil-Codec,
+// X-Vigil-Width and X-Vigil-Height its video.
 func (s *Store) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/recordings", s.serveStats)
@@ -79,12 +94,27 @@ func (s *Store) serveMP4(w http.ResponseWriter, r *http.Request) {
 	}
 	defer e.Close()
 	info := e.Info()
+	parts, err := e.Parts()
+	if err != nil {
+		httpError(w, err)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", camera+"-"+info.Start.Format("20060102T150405Z")+".mp4"))
 	h.Set("X-Vigil-Start", info.Start.Format(time.RFC3339Nano))
 	h.Set("X-Vigil-End", info.End.Format(time.RFC3339Nano))
 	h.Set("X-Vigil-Frames", strconv.Itoa(info.Frames))
+	h.Set("X-Vigil-Codec", info.Codec)
+	if info.Width > 0 {
+		h.Set("X-Vigil-Width", strconv.Itoa(info.Width))
+		h.Set("X-Vigil-Height", strconv.Itoa(info.Height))
+	}
+	h.Set("X-Vigil-Parts", strconv.Itoa(len(parts)))
+	if !info.Next.IsZero() {
+		rest := url.Values{"start": {info.Next.Format(time.RFC3339Nano)}, "duration": {start.Add(d).Sub(info.Next).String()}}
+		h.Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.EscapedPath(), rest.Encode()))
+	}
 	w.WriteHeader(http.StatusOK)
 	if _, err := e.WriteTo(r.Context(), w); err != nil && r.Context().Err() == nil {
 		s.log.Error("export failed mid-stream", "camera", camera, "start", info.Start, "err", err)

@@ -28,12 +28,18 @@ type rangePlan struct {
 	samples []sample
 	end     int64 // end of the last sample: the next unit's time, or its chunk's end
 	bytes   int64
+	// rest is the start of the next chunk in the range when that chunk
+	// has another codec or other parameter sets: the plan stops there,
+	// and the rest of the range is planned from rest. Zero if none.
+	rest int64
 }
 
 // planRange collects the access units of a camera from the keyframe at
 // or before lo (or the first keyframe after it, when lo falls in a gap)
-// up to, not including, hi. Only units of the first chunk's codec are
-// taken: an MP4 track has one.
+// up to, not including, hi. Only units with the first chunk's codec and
+// parameter sets are taken: an MP4 track has one sample description. At
+// a chunk with others (the camera changed codec or picture size) the
+// plan stops and rest says where.
 func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int64) (*rangePlan, error) {
 	first, ok, err := chunkBefore(txn, cam, bucketDur, lo)
 	if err != nil {
@@ -62,7 +68,9 @@ func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int6
 		}
 		if len(p.samples) == 0 {
 			p.codec, p.params = c.meta.Codec, c.meta.Params
-		} else if c.meta.Codec != p.codec {
+		} else if c.meta.Codec != p.codec || !equalParams(c.meta.Params, p.params) {
+			p.rest = c.start
+			next = min(next, c.start)
 			break
 		}
 		from := keyframe{}
@@ -120,9 +128,11 @@ func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int6
 		p.bytes += int64(s.size)
 		last = max(last, s.t)
 	}
-	// The range ends where the next frame starts, or with its chunk.
+	// The range ends where the next frame starts, or with its chunk when
+	// the next frame follows a gap (as Timeline draws one): the last
+	// frame does not last across a camera's outage.
 	p.end = chunkEnd
-	if next < math.MaxInt64 && next > last {
+	if next < math.MaxInt64 && next > last && next-chunkEnd <= int64(gapTolerance) {
 		p.end = next
 	}
 	if p.end <= last {
