@@ -6,6 +6,7 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/gpio"
+	"github.com/vigil-perimeter/vigil/gates/mqtt"
 	"github.com/vigil-perimeter/vigil/gates/webhook"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/streams/camera"
@@ -385,6 +387,9 @@ type GateConfig struct {
 	// their video; their motion alerts carry the gate's state.
 	Cameras []string     `yaml:"cameras,omitempty"`
 	Arming  ArmingConfig `yaml:"arming,omitempty"`
+	// KeypadCodes, if set, are the codes a keypad must send to arm or
+	// disarm the gate; a wrong or missing code is refused (yellow alert).
+	KeypadCodes []string `yaml:"keypad_codes,omitempty"`
 	// Timing; zero takes the gates package's default (README.md, "Gates").
 	GrantWindow      config.Duration    `yaml:"grant_window,omitempty"`        // default 30s
 	GrantGrace       config.Duration    `yaml:"grant_grace,omitempty"`         // default 300ms; negative: off
@@ -456,6 +461,12 @@ type MQTTInputConfig struct {
 type MQTTDeviceConfig struct {
 	Name string `yaml:"name"`
 	Gate string `yaml:"gate"`
+	// Actions maps the device's "action" values to what they mean for its
+	// gate: sos, arm, disarm or ignore, e.g. {single: sos} for a Heiman
+	// HS1EB emergency button. Without an entry, emergency, panic and sos
+	// are SOS, a keypad's arm_* and disarm arm and disarm the gate, and
+	// every other action (dimmers, remotes, scene switches) is ignored.
+	Actions map[string]string `yaml:"actions,omitempty"`
 }
 
 // GPIOInputConfig reads dry contacts on this box's GPIO lines.
@@ -500,6 +511,11 @@ func (c *Config) gateErrors(cameras map[string]bool) []config.FieldError {
 				add(fmt.Sprintf("%s.cameras[%d]", f, j), "%q is listed twice", cam)
 			}
 			seenCam[cam] = true
+		}
+		for j, code := range g.KeypadCodes {
+			if code == "" || len(code) > gates.MaxFieldLen {
+				add(fmt.Sprintf("%s.keypad_codes[%d]", f, j), "must be 1-%d characters", gates.MaxFieldLen)
+			}
 		}
 		if g.Arming.Always && len(g.Arming.Schedule) > 0 {
 			add(f+".arming", "set always or a schedule, not both")
@@ -612,6 +628,14 @@ func (c *Config) gateErrors(cameras map[string]bool) []config.FieldError {
 			}
 			names[d.Name] = true
 			gateRef(f+".gate", d.Gate)
+			actions := slices.Sorted(maps.Keys(d.Actions))
+			for _, a := range actions {
+				if a == "" || len(a) > gates.MaxFieldLen {
+					add(f+".actions", "an action value must be 1-%d characters", gates.MaxFieldLen)
+				} else if _, err := mqtt.ParseActionKind(d.Actions[a]); err != nil {
+					add(f+".actions."+a, "%v", err)
+				}
+			}
 		}
 		for i, g := range m.EventGates {
 			gateRef(fmt.Sprintf("gate_inputs.mqtt.event_gates[%d]", i), g)
@@ -718,7 +742,7 @@ func (g GateConfig) machine() gates.Config {
 		ID: g.ID, Name: g.Name,
 		GrantWindow: g.GrantWindow.D(), GrantGrace: g.GrantGrace.D(), HeldOpenAfter: g.HeldOpenAfter.D(),
 		HeldOpenRedAfter: g.HeldOpenRedAfter.D(), Debounce: g.Debounce.D(), FoldWindow: g.FoldWindow.D(), UpdateEvery: g.UpdateEvery.D(),
-		Arming: gates.Arming{Always: g.Arming.Always},
+		Arming: gates.Arming{Always: g.Arming.Always}, KeypadCodes: g.KeypadCodes,
 	}
 	for _, w := range g.Arming.Schedule {
 		if win, err := gates.ParseWindow(w); err == nil {

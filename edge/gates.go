@@ -133,6 +133,12 @@ func (n *Node) setupGates() error {
 		Name: "vigil_gate_alert_delay_seconds", Help: "From a gate event's time to its alert being durably queued for central.",
 		Buckets: []float64{.05, .1, .2, .3, .4, .5, .75, 1, 2, 5, 10, 30},
 	})
+	// Each camera's series exists from start-up, at 0 until a picture fails.
+	for _, gc := range g.cfg {
+		for _, cam := range gc.Cameras {
+			g.snapFailures.WithLabelValues(cam).Add(0)
+		}
+	}
 	n.reg.MustRegister(g.snapFailures, g.delay, gateCollector{g})
 	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, Log: n.log, Registerer: n.reg})
 	if err != nil {
@@ -168,7 +174,7 @@ func (n *Node) setupGates() error {
 			mc.ClientID = "vigil-" + n.cfg.EdgeID
 		}
 		for _, d := range m.Devices {
-			mc.Devices = append(mc.Devices, mqtt.Device{Name: d.Name, Gate: d.Gate})
+			mc.Devices = append(mc.Devices, mqtt.Device{Name: d.Name, Gate: d.Gate, Actions: d.Actions})
 		}
 		if g.mqtt, err = mqtt.New(mc, g.submit, n.reg, n.log); err != nil {
 			return fmt.Errorf("edge: %w", err)
@@ -439,8 +445,10 @@ func (p *prefetch) snapshot() []shot {
 	return slices.Clone(p.shots)
 }
 
-// prefetchKinds are the events whose alert shows the gate.
-var prefetchKinds = map[gates.Kind]bool{gates.Opened: true, gates.Button: true, gates.Presence: true, gates.Tamper: true, gates.Alarm: true}
+// prefetchKinds are the events whose alert shows the gate; an arming
+// notice shows who stood at the keypad.
+var prefetchKinds = map[gates.Kind]bool{gates.Opened: true, gates.Button: true, gates.Presence: true, gates.Tamper: true, gates.Alarm: true,
+	gates.Arm: true, gates.Disarm: true}
 
 // submit is the adapters' sink: it hands the event to the engine and
 // starts taking the pictures its alert may need.
@@ -676,6 +684,9 @@ func gateState(st gates.Status, gc GateConfig) string {
 		s += ", armed"
 	} else {
 		s += ", disarmed"
+	}
+	if o := st.Override; o != nil {
+		s += " from keypad " + o.Device
 	}
 	if !st.LastGrant.IsZero() {
 		loc, err := gates.LoadLocation(gc.Arming.TimeZone)

@@ -434,6 +434,23 @@ func TestGateGPIOAndWebhookRefusals(t *testing.T) {
 	}
 	defer node.Close()
 
+	// Every gate, camera and controller series is on /metrics from
+	// start-up, at 0, before its first event.
+	metrics := getText(t, "http://"+node.Addr()+"/metrics")
+	for _, want := range []string{
+		`vigil_gate_events_total{gate="side-gate",type="button"} 0`,
+		`vigil_gate_events_total{gate="side-gate",type="arm"} 0`,
+		`vigil_gate_alerts_total{cause="forced",gate="side-gate",severity="red"} 0`,
+		`vigil_gate_alerts_total{cause="arming",gate="side-gate",severity="green"} 0`,
+		`vigil_gate_snapshot_failures_total{camera="gate-cam"} 0`,
+		`vigil_gate_webhook_events_total{controller="ctrl"} 0`,
+		`vigil_gate_webhook_requests_total{result="forbidden_gate"} 0`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	door := func() string {
 		var st struct {
 			Gates []struct {

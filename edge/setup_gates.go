@@ -308,9 +308,16 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 			if mqttPasswordFile != "" {
 				m.Password, m.PasswordFile = "", mqttPasswordFile
 			}
+			// The form does not edit action mappings: a device keeps its
+			// own by name.
+			actions := map[string]map[string]string{}
+			for _, d := range m.Devices {
+				actions[d.Name] = d.Actions
+			}
 			m.Devices = nil
 			for _, d := range f.MQTT.Devices {
-				m.Devices = append(m.Devices, MQTTDeviceConfig{Name: strings.TrimSpace(d.Name), Gate: d.Gate})
+				name := strings.TrimSpace(d.Name)
+				m.Devices = append(m.Devices, MQTTDeviceConfig{Name: name, Gate: d.Gate, Actions: actions[name]})
 			}
 			c.GateInputs.MQTT = m
 		}

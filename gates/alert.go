@@ -1,6 +1,7 @@
 package gates
 
 import (
+	"slices"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/wire"
@@ -23,7 +24,17 @@ const (
 	CauseIntrusion  Cause = "intrusion"   // red: presence sensor while armed
 	CauseSilent     Cause = "silent"      // yellow: device offline or quiet too long; green when back
 	CauseBatteryLow Cause = "battery_low" // yellow; green when replaced
+	CauseArming     Cause = "arming"      // green: armed or disarmed from a keypad (a notice, never folded)
+	CauseWrongCode  Cause = "wrong_code"  // yellow: a keypad's arm or disarm refused for a wrong or missing code
 )
+
+// allCauses lists every cause, in the order of the constants above.
+var allCauses = []Cause{CausePassage, CauseForced, CauseHeldOpen, CauseSOS, CauseSmoke, CauseGas, CauseWaterLeak,
+	CauseTamper, CauseIntrusion, CauseSilent, CauseBatteryLow, CauseArming, CauseWrongCode}
+
+// Causes returns every cause (for metrics that must exist before the
+// first alert of each cause).
+func Causes() []Cause { return slices.Clone(allCauses) }
 
 // Alert is what a machine outputs. Update false is a new alert. While it
 // stays open, later outputs for the same Gate, Key and Device are updates

@@ -14,6 +14,12 @@ type Config struct {
 	Name string // for people, e.g. "North gate"; ID when empty
 
 	Arming Arming
+	// KeypadCodes, if any, are the codes a keypad must send with an arm or
+	// disarm: a wrong or missing code changes nothing and raises yellow
+	// "wrong code". Empty: every request is taken, with or without a code
+	// (Zigbee keypads do not check codes themselves; leave this empty only
+	// where the keypad cannot be reached by strangers).
+	KeypadCodes []string
 
 	// GrantWindow: a grant admits one opening that starts within this
 	// long after it (default 30s).
@@ -99,6 +105,12 @@ func (c Config) Validate() error {
 		return errors.New("grant window, held-open limit and fold window must be positive")
 	case c.HeldOpenRedAfter > 0 && c.HeldOpenRedAfter <= c.HeldOpenAfter:
 		return fmt.Errorf("held-open red limit %v must be longer than the yellow limit %v", c.HeldOpenRedAfter, c.HeldOpenAfter)
+	}
+	for i, code := range c.KeypadCodes {
+		if code == "" || len(code) > MaxFieldLen {
+			// The code itself is never printed, here or anywhere.
+			return fmt.Errorf("keypad code %d: must be 1-%d characters", i+1, MaxFieldLen)
+		}
 	}
 	seen := map[string]bool{}
 	for _, d := range c.Devices {

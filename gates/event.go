@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -18,7 +19,7 @@ type Kind string
 
 // Event kinds. Opened/Closed, Tamper/TamperClear, Alarm/AlarmClear and
 // BatteryLow/BatteryOK are levels: repeating a level is not a new event.
-// Granted, Button and Presence are momentary.
+// Granted, Button, Presence, Arm and Disarm are momentary.
 const (
 	Opened      Kind = "opened"       // door contact open / barrier arm up
 	Closed      Kind = "closed"       // door contact closed / barrier arm down
@@ -33,16 +34,20 @@ const (
 	Presence    Kind = "presence"     // an occupancy (PIR) sensor saw someone
 	Heartbeat   Kind = "heartbeat"    // device is alive, nothing else to say
 	Offline     Kind = "offline"      // device reported (or its broker reported) offline
+	Arm         Kind = "arm"          // a keypad asked to arm the gate (Mode, Code)
+	Disarm      Kind = "disarm"       // a keypad asked to disarm the gate (Mode, Code)
 )
 
-var kinds = map[Kind]bool{
-	Opened: true, Closed: true, Granted: true, Button: true, Tamper: true, TamperClear: true,
-	Alarm: true, AlarmClear: true, BatteryLow: true, BatteryOK: true, Presence: true,
-	Heartbeat: true, Offline: true,
-}
+// allKinds lists every kind, in the order of the constants above.
+var allKinds = []Kind{Opened, Closed, Granted, Button, Tamper, TamperClear, Alarm, AlarmClear,
+	BatteryLow, BatteryOK, Presence, Heartbeat, Offline, Arm, Disarm}
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { return kinds[k] }
+func (k Kind) Valid() bool { return slices.Contains(allKinds, k) }
+
+// Kinds returns every event kind (for metrics that must exist before the
+// first event of each kind).
+func Kinds() []Kind { return slices.Clone(allKinds) }
 
 // Sensors that raise Alarm.
 const (
@@ -69,6 +74,14 @@ type Event struct {
 	Sensor string
 	// Credential is the card, PIN or plate admitted, for Granted.
 	Credential string
+	// Mode is what a keypad asked for, for Arm and Disarm, in the
+	// keypad's words (arm_all_zones, arm_away, disarm, …): for people.
+	Mode string
+	// Code is the code entered on the keypad with Arm or Disarm, if any.
+	// It is a secret: it is compared with Config.KeypadCodes and never
+	// logged, shown or sent to central (alerts say "with code" or
+	// "without code").
+	Code string
 	// Time is when it happened (UTC); adapters use arrival time when the
 	// device gives none.
 	Time time.Time
@@ -94,7 +107,8 @@ func (e *Event) Validate() error {
 		return fmt.Errorf("gate %q: must be 1-63 lower-case letters, digits, '.', '_' or '-'", e.Gate)
 	case !e.Kind.Valid():
 		return fmt.Errorf("unknown event type %q", e.Kind)
-	case len(e.ID) > MaxFieldLen || len(e.Device) > MaxFieldLen || len(e.Credential) > MaxFieldLen || len(e.Source) > 2*MaxFieldLen:
+	case len(e.ID) > MaxFieldLen || len(e.Device) > MaxFieldLen || len(e.Credential) > MaxFieldLen ||
+		len(e.Mode) > MaxFieldLen || len(e.Code) > MaxFieldLen || len(e.Source) > 2*MaxFieldLen:
 		return fmt.Errorf("a field is longer than %d characters", MaxFieldLen)
 	case e.Time.IsZero():
 		return errors.New("time is zero")
@@ -110,6 +124,9 @@ func (e *Event) Validate() error {
 	}
 	if e.Credential != "" && e.Kind != Granted {
 		return fmt.Errorf("credential is only for granted, not %s", e.Kind)
+	}
+	if (e.Mode != "" || e.Code != "") && e.Kind != Arm && e.Kind != Disarm {
+		return fmt.Errorf("mode and code are only for arm and disarm, not %s", e.Kind)
 	}
 	return nil
 }

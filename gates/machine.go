@@ -1,6 +1,7 @@
 package gates
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"sort"
 	"time"
@@ -8,9 +9,9 @@ import (
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
-// Machine is the state of one gate: its door, pending grants, devices and
-// open alerts. It is pure: Step and Tick take the current time and return
-// alerts; nothing happens between calls. The caller calls Tick again at
+// Machine is the state of one gate: its door, pending grants, devices,
+// open alerts and a keypad's arming override. It is pure: Step and Tick
+// take the current time and return alerts; nothing happens between calls. The caller calls Tick again at
 // Next (gates/engine does). A Machine is not safe for concurrent use.
 //
 // All timing (grant window, debounce, held open, silence, folding) runs on
@@ -36,6 +37,9 @@ type Machine struct {
 	lastGrantCred string
 	devices       map[string]*device
 	open          map[foldKey]*folded
+	// override is the arming a keypad set, in force instead of the
+	// schedule until override.Until; nil: the schedule rules.
+	override *Override
 }
 
 type grant struct {
@@ -124,7 +128,7 @@ func (m *Machine) Step(ev Event, now time.Time) []Alert {
 			out = append(out, m.raise(CauseSOS, d.id, wire.Red, fmt.Sprintf("SOS button pressed: %s (%s)", m.cfg.Name, d.id), evTime, now, false)...)
 		}
 	case Presence:
-		if m.cfg.Arming.ArmedAt(now) && (now.Sub(d.lastPress) >= debounce || d.lastPress.IsZero()) {
+		if m.armedAt(now) && (now.Sub(d.lastPress) >= debounce || d.lastPress.IsZero()) {
 			d.lastPress = now
 			out = append(out, m.raise(CauseIntrusion, d.id, wire.Red, fmt.Sprintf("Intrusion: presence at %s while armed (%s)", m.cfg.Name, d.id), evTime, now, false)...)
 		}
@@ -153,6 +157,8 @@ func (m *Machine) Step(ev Event, now time.Time) []Alert {
 			d.silent = true
 			out = append(out, m.raise(CauseSilent, d.id, wire.Yellow, fmt.Sprintf("Device offline: %s at %s", d.id, m.cfg.Name), evTime, now, true)...)
 		}
+	case Arm, Disarm:
+		out = append(out, m.keypad(d, ev, now, evTime)...)
 	case Heartbeat:
 	default:
 		panic(fmt.Sprintf("gates: unvalidated event kind %q", ev.Kind))
@@ -194,11 +200,82 @@ func (m *Machine) doorChanged(open bool, now, evTime time.Time, initial bool) []
 	if g, ok := m.takeGrant(now); ok {
 		return append(out, m.passage(g.credential, evTime, now))
 	}
-	m.pending, m.pendingAt, m.pendingEv, m.pendingArmed = true, now, evTime, m.cfg.Arming.ArmedAt(now)
+	m.pending, m.pendingAt, m.pendingEv, m.pendingArmed = true, now, evTime, m.armedAt(now)
 	if m.cfg.GrantGrace <= 0 {
 		out = append(out, m.decidePending(now)...)
 	}
 	return out
+}
+
+// armedAt reports whether the gate is armed at now: as a keypad set it
+// while its override holds, else as the schedule says.
+func (m *Machine) armedAt(now time.Time) bool {
+	if o := m.override; o != nil && (o.Until.IsZero() || now.Before(o.Until)) {
+		return o.Armed
+	}
+	return m.cfg.Arming.ArmedAt(now)
+}
+
+// keypad applies a keypad's arm or disarm request. The arming it sets
+// overrides the schedule until the schedule next changes (a window starts
+// or ends) or until the next request, whichever comes first: a gate
+// disarmed at 23:10 for a late delivery is armed again at the schedule's
+// next transition instead of staying disarmed for good because nobody
+// re-armed it, and a gate armed in the afternoon stays armed into the
+// night window. A gate whose schedule never changes (armed always, or
+// never) keeps the override until the next request. Every request that
+// is taken is a green notice, so central records who armed or disarmed
+// the gate and when; a request refused for its code is a yellow alert,
+// folded per keypad like repeated button presses. The code itself is
+// never put in an alert.
+func (m *Machine) keypad(d *device, ev Event, now, evTime time.Time) []Alert {
+	arm := ev.Kind == Arm
+	verb, done := "disarm", "disarmed"
+	if arm {
+		verb, done = "arm", "armed"
+	}
+	mode := ev.Mode
+	if mode == "" {
+		mode = verb
+	}
+	with := "without code"
+	if ev.Code != "" {
+		with = "with code"
+	}
+	if len(m.cfg.KeypadCodes) > 0 && !m.codeOK(ev.Code) {
+		what := "Wrong code"
+		if ev.Code == "" {
+			what = "No code"
+		}
+		return m.raise(CauseWrongCode, d.id, wire.Yellow, fmt.Sprintf("%s on keypad %s at %s: %s refused", what, d.id, m.cfg.Name, verb), evTime, now, false)
+	}
+	was := m.armedAt(now)
+	until, _ := m.cfg.Arming.NextChange(now)
+	m.override = &Override{Armed: arm, Device: d.id, Mode: mode, Since: evTime, Until: until}
+	s := fmt.Sprintf("%s %s from keypad %s (%s, %s)", m.cfg.Name, done, d.id, mode, with)
+	if was == arm {
+		s += ", was already " + done
+	}
+	if until.IsZero() {
+		s += "; holds until the next arm or disarm"
+	} else {
+		loc := m.cfg.Arming.Location
+		if loc == nil {
+			loc = time.UTC // WithDefaults sets the real zone
+		}
+		s += "; the schedule takes over at " + until.In(loc).Format("Mon 15:04")
+	}
+	return []Alert{{Gate: m.cfg.ID, Key: CauseArming, Device: d.id, Severity: wire.Green, Count: 1, Summary: s, Time: evTime, First: evTime}}
+}
+
+// codeOK reports whether code is one of the gate's keypad codes, in time
+// that does not depend on which one matched or where it differed.
+func (m *Machine) codeOK(code string) bool {
+	ok := 0
+	for _, c := range m.cfg.KeypadCodes {
+		ok |= subtle.ConstantTimeCompare([]byte(c), []byte(code))
+	}
+	return ok == 1
 }
 
 // granted records a grant, or lets it admit an opening that is waiting.
@@ -274,6 +351,9 @@ func (m *Machine) sensorChanged(d *device, sensor string, on bool, evTime, now t
 // levels settling, held-open limits, silent devices and folded counts.
 func (m *Machine) Tick(now time.Time) []Alert {
 	var out []Alert
+	if o := m.override; o != nil && !o.Until.IsZero() && !now.Before(o.Until) {
+		m.override = nil // the schedule has changed: it rules again
+	}
 	if m.pending && !now.Before(m.pendingAt.Add(m.cfg.GrantGrace)) {
 		out = append(out, m.decidePending(m.pendingAt.Add(m.cfg.GrantGrace))...)
 	}

@@ -31,6 +31,9 @@ func sensorEv(kind Kind, device, sensor string) *Event {
 	return &Event{Kind: kind, Device: device, Sensor: sensor}
 }
 func initial(e *Event) *Event { e.Initial = true; return e }
+func keypadEv(kind Kind, mode, code string) *Event {
+	return &Event{Kind: kind, Device: "keypad", Mode: mode, Code: code}
+}
 
 var (
 	opened = ev(Opened, "contact")
@@ -268,6 +271,55 @@ func TestMachineTransitions(t *testing.T) {
 				{0, ev(Presence, "pir"), nil},
 				{2 * time.Minute, ev(Presence, "pir"), []string{"+intrusion@pir red x1 t=2m0s"}},
 			}},
+		{name: "a keypad arms a disarmed gate until the schedule's next change", cfg: func(c *Config) { c.Arming = night }, steps: []step{
+			{0, keypadEv(Arm, "arm_all_zones", "1234"), []string{"+arming@keypad green x1 t=0s"}},
+			{10 * s, opened, nil},
+			{11 * s, nil, []string{"+forced red x1 t=10s"}},
+			{20 * s, closed, nil},
+			{10*time.Hour + time.Minute, opened, nil}, // 22:01: the schedule arms, the override is over
+			{10*time.Hour + time.Minute + s, nil, []string{"+forced red x1 t=10h1m0s"}},
+			{10*time.Hour + time.Minute + 30*s, closed, nil},
+			{18*time.Hour + time.Minute, opened, nil}, // 06:01: the schedule disarms
+			{18*time.Hour + time.Minute + s, nil, []string{"+passage green x1 t=18h1m0s"}},
+		}},
+		{name: "a keypad disarms a night until the window ends; the schedule arms again", start: time.Date(2026, 3, 10, 23, 0, 0, 0, loc),
+			cfg: func(c *Config) { c.Arming = night }, steps: []step{
+				{0, keypadEv(Disarm, "disarm", "1234"), []string{"+arming@keypad green x1 t=0s"}},
+				{10 * s, opened, nil},
+				{11 * s, nil, []string{"+passage green x1 t=10s"}},
+				{20 * s, ev(Presence, "pir"), nil},
+				{30 * s, closed, nil},
+				{7*time.Hour + time.Minute, opened, nil}, // 06:01
+				{7*time.Hour + time.Minute + s, nil, []string{"+passage green x1 t=7h1m0s"}},
+				{7*time.Hour + time.Minute + 30*s, closed, nil},
+				{23*time.Hour + time.Minute, opened, nil}, // 22:01 the next night
+				{23*time.Hour + time.Minute + s, nil, []string{"+forced red x1 t=23h1m0s"}},
+			}},
+		{name: "an always-armed gate disarmed from a keypad stays disarmed until armed again", steps: []step{
+			{0, keypadEv(Disarm, "disarm", ""), []string{"+arming@keypad green x1 t=0s"}},
+			{5 * time.Hour, opened, nil},
+			{5*time.Hour + s, nil, []string{"+passage green x1 t=5h0m0s"}},
+			{5*time.Hour + 10*s, closed, nil},
+			{6 * time.Hour, keypadEv(Arm, "arm_away", ""), []string{"+arming@keypad green x1 t=6h0m0s"}},
+			{6*time.Hour + 10*s, opened, nil},
+			{6*time.Hour + 11*s, nil, []string{"+forced red x1 t=6h0m10s"}},
+		}},
+		{name: "presence while armed from a keypad is an intrusion", cfg: func(c *Config) { c.Arming = night }, steps: []step{
+			{0, ev(Presence, "pir"), nil},
+			{time.Minute, keypadEv(Arm, "arm_away", "1234"), []string{"+arming@keypad green x1 t=1m0s"}},
+			{2 * time.Minute, ev(Presence, "pir"), []string{"+intrusion@pir red x1 t=2m0s"}},
+		}},
+		{name: "keypad codes: a wrong or missing code changes nothing and folds", cfg: func(c *Config) { c.KeypadCodes = []string{"4711", "0815"} }, steps: []step{
+			{0, keypadEv(Disarm, "disarm", "1234"), []string{"+wrong_code@keypad yellow x1 t=0s"}},
+			{10 * s, keypadEv(Disarm, "disarm", ""), nil},
+			{20 * s, opened, nil},
+			{21 * s, nil, []string{"+forced red x1 t=20s"}},
+			{25 * s, closed, nil},
+			{40 * s, nil, []string{"~wrong_code@keypad yellow x2 t=10s"}},
+			{50 * s, keypadEv(Disarm, "disarm", "0815"), []string{"+arming@keypad green x1 t=50s"}},
+			{60 * s, opened, nil},
+			{61 * s, nil, []string{"+passage green x1 t=1m0s"}},
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -374,6 +426,7 @@ func TestConfigValidate(t *testing.T) {
 		{ID: "g", HeldOpenAfter: time.Minute, HeldOpenRedAfter: time.Minute},
 		{ID: "g", Devices: []Device{{ID: "a"}, {ID: "a"}}},
 		{ID: "g", Devices: []Device{{ID: ""}}},
+		{ID: "g", KeypadCodes: []string{"4711", ""}},
 	} {
 		if _, err := New(c, time.Now()); err == nil {
 			t.Errorf("config %+v accepted", c)
@@ -389,5 +442,62 @@ func TestDevicesAreBounded(t *testing.T) {
 	}
 	if len(m.devices) > MaxDevices+1 || len(m.open) > MaxDevices+1 {
 		t.Fatalf("%d devices, %d open alerts", len(m.devices), len(m.open))
+	}
+}
+
+// TestKeypadNotices: what a guard reads about an arming, what status
+// shows, and that the entered code appears nowhere.
+func TestKeypadNotices(t *testing.T) {
+	loc := shanghai(t)
+	noon := time.Date(2026, 3, 10, 12, 0, 0, 0, loc) // a Tuesday
+	night := Arming{Windows: []Window{{Days: everyDay, From: 22 * 60, To: 6 * 60}}, Location: loc}
+	m, err := New(Config{ID: "north-gate", Name: "North gate", Arming: night, KeypadCodes: []string{"90210"}}, noon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(kind Kind, mode, code string, at time.Time) Alert {
+		t.Helper()
+		e := Event{Gate: "north-gate", Device: "north-keypad", Kind: kind, Mode: mode, Code: code, Time: at}
+		if err := e.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		out := m.Step(e, at)
+		if len(out) != 1 {
+			t.Fatalf("%s: %d alerts", kind, len(out))
+		}
+		if strings.Contains(fmt.Sprintf("%+v", out[0]), "90210") || (code != "" && strings.Contains(fmt.Sprintf("%+v", out[0]), code)) {
+			t.Fatalf("the code is in the alert: %+v", out[0])
+		}
+		return out[0]
+	}
+	a := step(Arm, "arm_all_zones", "90210", noon)
+	if want := "North gate armed from keypad north-keypad (arm_all_zones, with code); the schedule takes over at Tue 22:00"; a.Summary != want {
+		t.Fatalf("summary %q\nwant    %q", a.Summary, want)
+	}
+	st := m.Status(noon.Add(time.Minute))
+	if !st.Armed || st.Override == nil || st.Override.Device != "north-keypad" || !st.Override.Until.Equal(time.Date(2026, 3, 10, 22, 0, 0, 0, loc)) {
+		t.Fatalf("status %+v override %+v", st, st.Override)
+	}
+	if st := m.Status(time.Date(2026, 3, 11, 6, 0, 0, 0, loc)); st.Armed || st.Override != nil {
+		t.Fatalf("the override outlived the schedule's change: %+v", st)
+	}
+	a = step(Arm, "arm_day_zones", "90210", noon.Add(time.Hour))
+	if want := "North gate armed from keypad north-keypad (arm_day_zones, with code), was already armed; the schedule takes over at Tue 22:00"; a.Summary != want {
+		t.Fatalf("summary %q", a.Summary)
+	}
+	a = step(Disarm, "disarm", "11111", noon.Add(2*time.Hour))
+	if a.Key != CauseWrongCode || a.Summary != "Wrong code on keypad north-keypad at North gate: disarm refused" {
+		t.Fatalf("wrong code: %+v", a)
+	}
+	if !m.Status(noon.Add(2 * time.Hour)).Armed {
+		t.Fatal("a wrong code disarmed the gate")
+	}
+	m2, _ := New(Config{ID: "g", Name: "Booth", Arming: Arming{Always: true}}, noon)
+	out := m2.Step(Event{Gate: "g", Device: "kp", Kind: Disarm, Time: noon}, noon)
+	if len(out) != 1 || out[0].Summary != "Booth disarmed from keypad kp (disarm, without code); holds until the next arm or disarm" {
+		t.Fatalf("%+v", out)
+	}
+	if st := m2.Status(noon.AddDate(0, 1, 0)); st.Armed || st.Override == nil || !st.Override.Until.IsZero() {
+		t.Fatalf("status a month later %+v", st)
 	}
 }

@@ -95,6 +95,11 @@ func (r eventJSON) event(now time.Time) (Event, error) {
 	if r.ID == "" {
 		return ev, errors.New("id is required")
 	}
+	if r.Type == Arm || r.Type == Disarm {
+		// Arming comes from keypads (Zigbee2MQTT), which carry a code;
+		// the JSON form documented for integrators has none.
+		return ev, fmt.Errorf("unknown event type %q", r.Type)
+	}
 	if err := ev.Validate(); err != nil {
 		return ev, err
 	}

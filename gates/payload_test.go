@@ -53,6 +53,8 @@ func TestParsePayloadRejects(t *testing.T) {
 		{"unknown sensor", `{"id":"a","gate":"g","type":"alarm","sensor":"fire"}`, ErrInvalid},
 		{"sensor on a door", `{"id":"a","gate":"g","type":"opened","sensor":"smoke"}`, ErrInvalid},
 		{"credential on a button", `{"id":"a","gate":"g","type":"button","credential":"x"}`, ErrInvalid},
+		{"arming is for keypads", `{"id":"a","gate":"g","type":"arm"}`, ErrInvalid},
+		{"disarming is for keypads", `{"id":"a","gate":"g","type":"disarm"}`, ErrInvalid},
 		{"from the future", `{"id":"a","gate":"g","type":"opened","time":"2026-03-10T04:06:00Z"}`, ErrInvalid},
 		{"too old", `{"id":"a","gate":"g","type":"opened","time":"2026-03-09T03:59:00Z"}`, ErrInvalid},
 		{"long id", `{"id":"` + strings.Repeat("x", 129) + `","gate":"g","type":"opened"}`, ErrInvalid},

@@ -138,7 +138,8 @@ func (w Window) contains(t time.Time) bool {
 // Arming says when a gate is armed. While armed, an opening without a grant
 // is a forced entry (red) and presence is an intrusion; while disarmed an
 // opening without a grant is a normal passage. A grant always admits its
-// one passage, armed or not.
+// one passage, armed or not. A keypad's arm or disarm overrides the
+// schedule until its next change (Machine).
 type Arming struct {
 	Always   bool     // armed around the clock (a gate with a card reader)
 	Windows  []Window // otherwise armed inside any of these; none = never armed
@@ -173,4 +174,27 @@ func LoadLocation(name string) (*time.Location, error) {
 		return nil, fmt.Errorf("time zone %q: %w", name, err)
 	}
 	return loc, nil
+}
+
+// maxScheduleScan bounds NextChange: every schedule repeats weekly, so a
+// change that is coming comes within a week and a day.
+const maxScheduleScan = 8 * 24 * time.Hour
+
+// NextChange is the first instant after t at which ArmedAt(t) no longer
+// holds: a window starting or ending. ok is false when the schedule never
+// changes (Always, no windows, or windows covering the whole week).
+func (a Arming) NextChange(t time.Time) (next time.Time, ok bool) {
+	if a.Always || len(a.Windows) == 0 {
+		return time.Time{}, false
+	}
+	// Windows begin and end on whole local minutes, and every zone's
+	// offset is a whole number of minutes: the state can only change on
+	// a minute of absolute time.
+	now := a.ArmedAt(t)
+	for m := t.Truncate(time.Minute).Add(time.Minute); m.Sub(t) <= maxScheduleScan; m = m.Add(time.Minute) {
+		if a.ArmedAt(m) != now {
+			return m, true
+		}
+	}
+	return time.Time{}, false
 }

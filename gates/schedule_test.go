@@ -86,3 +86,54 @@ func TestDefaultTimeZoneIsEmbedded(t *testing.T) {
 		t.Fatalf("default location %v", c.Arming.Location)
 	}
 }
+
+// TestNextChange: the instant a schedule next flips, in the gate's zone,
+// across midnight, weekends and a daylight-saving jump; none for
+// schedules that never change.
+func TestNextChange(t *testing.T) {
+	loc := shanghai(t)
+	berlin, err := LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWin := func(s string) Window {
+		w, err := ParseWindow(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	nightly := Arming{Windows: []Window{mustWin("22:00-06:00")}, Location: loc}
+	weeknights := Arming{Windows: []Window{mustWin("mon-fri 18:00-07:00")}, Location: loc}
+	at := func(day, h, m, s int) time.Time { return time.Date(2026, 3, day, h, m, s, 0, loc) } // 13 March 2026 is a Friday
+	tests := []struct {
+		name string
+		a    Arming
+		t    time.Time
+		want time.Time // zero: never
+	}{
+		{"midday: the window's start", nightly, at(10, 12, 0, 0), at(10, 22, 0, 0)},
+		{"a second before it", nightly, at(10, 21, 59, 59), at(10, 22, 0, 0)},
+		{"at its start: its end", nightly, at(10, 22, 0, 0), at(11, 6, 0, 0)},
+		{"after midnight: its end", nightly, at(11, 0, 30, 15), at(11, 6, 0, 0)},
+		{"friday evening: saturday morning", weeknights, at(13, 19, 0, 0), at(14, 7, 0, 0)},
+		{"saturday: monday evening", weeknights, at(14, 12, 0, 0), at(16, 18, 0, 0)},
+		{"always armed: never", Arming{Always: true, Location: loc}, at(10, 12, 0, 0), time.Time{}},
+		{"no windows: never", Arming{Location: loc}, at(10, 12, 0, 0), time.Time{}},
+		{"the whole week: never", Arming{Windows: []Window{mustWin("00:00-24:00")}, Location: loc}, at(10, 12, 0, 0), time.Time{}},
+		// 29 March 2026, 02:00 in Berlin is 03:00 (CEST): the window
+		// 01:00-04:00 is two hours long that night.
+		{"daylight saving", Arming{Windows: []Window{mustWin("01:00-04:00")}, Location: berlin}, time.Date(2026, 3, 29, 1, 30, 0, 0, berlin), time.Date(2026, 3, 29, 4, 0, 0, 0, berlin)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := tc.a.NextChange(tc.t)
+			if ok != !tc.want.IsZero() || !got.Equal(tc.want) {
+				t.Fatalf("NextChange(%v) = %v %v, want %v", tc.t, got, ok, tc.want)
+			}
+			if ok && (tc.a.ArmedAt(got) == tc.a.ArmedAt(tc.t) || tc.a.ArmedAt(got.Add(-time.Nanosecond)) != tc.a.ArmedAt(tc.t)) {
+				t.Fatalf("%v is not where the schedule changes", got)
+			}
+		})
+	}
+}

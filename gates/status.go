@@ -12,12 +12,26 @@ type Status struct {
 	Door      string    `json:"door"` // open, closed or unknown
 	OpenSince time.Time `json:"open_since,omitzero"`
 	Armed     bool      `json:"armed"`
+	// Override is set while a keypad's arming is in force instead of the
+	// schedule.
+	Override *Override `json:"override,omitempty"`
 	// LastGrant is the event time of the latest access grant and
 	// LastCredential its credential (zero / empty: none since start).
 	LastGrant      time.Time      `json:"last_grant,omitzero"`
 	LastCredential string         `json:"last_credential,omitempty"`
 	Alerts         []Alert        `json:"alerts,omitempty"` // open alerts, latest state
 	Devices        []DeviceStatus `json:"devices,omitempty"`
+}
+
+// Override is an arming set from a keypad. It holds instead of the
+// schedule until Until, the schedule's next change, or the next arm or
+// disarm; Until is zero for a gate whose schedule never changes.
+type Override struct {
+	Armed  bool      `json:"armed"`
+	Device string    `json:"device"`         // the keypad
+	Mode   string    `json:"mode,omitempty"` // as the keypad said it: arm_all_zones, disarm, …
+	Since  time.Time `json:"since"`          // the request's event time
+	Until  time.Time `json:"until,omitzero"`
 }
 
 // DeviceStatus is one device of a gate.
@@ -32,8 +46,12 @@ type DeviceStatus struct {
 
 // Status reports the gate's state at now without changing it.
 func (m *Machine) Status(now time.Time) Status {
-	s := Status{Gate: m.cfg.ID, Name: m.cfg.Name, Door: "unknown", Armed: m.cfg.Arming.ArmedAt(now),
+	s := Status{Gate: m.cfg.ID, Name: m.cfg.Name, Door: "unknown", Armed: m.armedAt(now),
 		LastGrant: m.lastGrantEv, LastCredential: m.lastGrantCred}
+	if o := m.override; o != nil && (o.Until.IsZero() || now.Before(o.Until)) {
+		c := *o
+		s.Override = &c
+	}
 	if m.door.known {
 		s.Door = "closed"
 		if m.door.on {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // Errors Submit returns.
@@ -98,6 +99,19 @@ func New(opts Options) (*Engine, error) {
 		e.machines[c.ID] = m
 		e.order = append(e.order, c.ID)
 	}
+	// Every gate's series exist from start-up, at 0 until they happen:
+	// a rate or an alert rule ("no forced door in 5 minutes") then sees
+	// the series before its first event.
+	for _, id := range e.order {
+		for _, k := range gates.Kinds() {
+			e.eventsTotal.WithLabelValues(id, string(k)).Add(0)
+		}
+		for _, c := range gates.Causes() {
+			for _, sev := range []wire.Severity{wire.Red, wire.Yellow, wire.Green} {
+				e.alertsTotal.WithLabelValues(id, string(c), string(sev)).Add(0)
+			}
+		}
+	}
 	return e, nil
 }
 
@@ -161,7 +175,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		case ev := <-e.events:
 			now := e.opts.Now()
 			e.eventsTotal.WithLabelValues(ev.Gate, string(ev.Kind)).Inc()
-			e.log.Debug("gate event", "gate", ev.Gate, "device", ev.Device, "type", ev.Kind, "sensor", ev.Sensor, "source", ev.Source, "initial", ev.Initial)
+			// Never ev.Code: a keypad code is a secret.
+			e.log.Debug("gate event", "gate", ev.Gate, "device", ev.Device, "type", ev.Kind, "sensor", ev.Sensor, "mode", ev.Mode, "source", ev.Source, "initial", ev.Initial)
 			e.emit(e.machines[ev.Gate].Step(ev, now))
 		case <-timer.C:
 			now := e.opts.Now()

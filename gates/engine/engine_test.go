@@ -110,3 +110,43 @@ func TestEngineRejectsDuplicateGates(t *testing.T) {
 		t.Fatal("duplicate gate accepted")
 	}
 }
+
+// TestMetricsExistFromStart: every configured gate's event and alert
+// series are exported at 0 before anything happens.
+func TestMetricsExistFromStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := New(Options{Gates: []gates.Config{{ID: "north-gate"}, {ID: "south-gate"}}, Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]map[string]float64{} // family → labels → value
+	for _, mf := range mfs {
+		series[mf.GetName()] = map[string]float64{}
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, lp := range m.GetLabel() {
+				ls = append(ls, lp.GetName()+"="+lp.GetValue())
+			}
+			series[mf.GetName()][strings.Join(ls, ",")] = m.GetCounter().GetValue()
+		}
+	}
+	if n, want := len(series["vigil_gate_events_total"]), 2*len(gates.Kinds()); n != want {
+		t.Fatalf("%d event series, want %d", n, want)
+	}
+	if n, want := len(series["vigil_gate_alerts_total"]), 2*len(gates.Causes())*3; n != want {
+		t.Fatalf("%d alert series, want %d", n, want)
+	}
+	for _, want := range []struct{ family, labels string }{
+		{"vigil_gate_events_total", "gate=north-gate,type=opened"},
+		{"vigil_gate_events_total", "gate=south-gate,type=arm"},
+		{"vigil_gate_alerts_total", "cause=forced,gate=north-gate,severity=red"},
+		{"vigil_gate_alerts_total", "cause=arming,gate=south-gate,severity=green"},
+	} {
+		if v, ok := series[want.family][want.labels]; !ok || v != 0 {
+			t.Errorf("%s{%s}: %v %v, want 0", want.family, want.labels, v, ok)
+		}
+	}
+}

@@ -1,9 +1,12 @@
 // Package mqtt subscribes to the MQTT broker a site runs (Mosquitto, with
-// Zigbee2MQTT bridging door contacts, smoke / gas / water sensors and
-// buttons) and turns its messages into gate events. It speaks MQTT 3.1.1
-// through paho.mqtt.golang, subscribes with QoS 1, reconnects by itself and
-// subscribes again after every connect, so a broker restart costs only the
-// seconds it is down.
+// Zigbee2MQTT bridging door contacts, smoke / gas / water sensors, motion
+// sensors, SOS buttons and alarm keypads) and turns its messages into gate
+// events. Zigbee2MQTT republishes a device's whole state with every
+// report, so the adapter keeps each device's occupancy and SOS flags
+// (Levels) and counts them on their rising edge only. It speaks MQTT
+// 3.1.1 through paho.mqtt.golang, subscribes with QoS 1, reconnects by
+// itself and subscribes again after every connect, so a broker restart
+// costs only the seconds it is down.
 package mqtt
 
 import (
@@ -27,6 +30,18 @@ import (
 type Device struct {
 	Name string // friendly_name in Zigbee2MQTT
 	Gate string
+	// Actions maps this device's "action" values to what they mean for
+	// its gate (sos, arm, disarm or ignore), over the built-in ones
+	// (ParseZigbee): e.g. {single: sos} for an emergency button that
+	// reports its press as "single", {emergency: ignore} to silence one.
+	Actions map[string]string
+}
+
+// zigbeeDevice is a configured device with what the adapter keeps of it.
+type zigbeeDevice struct {
+	Device
+	opts   ZigbeeOptions
+	levels Levels // guarded by Adapter.levelsMu
 }
 
 // Config configures an Adapter; zero fields take defaults.
@@ -56,14 +71,20 @@ type Adapter struct {
 	sink    gates.Sink
 	log     *slog.Logger
 	metrics *metrics
-	state   map[string]Device // zigbee2mqtt/<name> → device
-	avail   map[string]Device // zigbee2mqtt/<name>/availability → device
+	state   map[string]*zigbeeDevice // zigbee2mqtt/<name> → device
+	avail   map[string]*zigbeeDevice // zigbee2mqtt/<name>/availability → device
 	evGates map[string]bool
 	seen    *replay.Set
 	client  atomic.Pointer[paho.Client]
 
-	logMu   sync.Mutex
-	lastLog map[string]time.Time
+	// levelsMu guards every device's levels. paho delivers messages one
+	// at a time (SetOrderMatters), so it is never contended; it keeps the
+	// adapter correct should that change.
+	levelsMu sync.Mutex
+
+	logMu    sync.Mutex
+	lastLog  map[string]time.Time
+	unmapped map[string]bool // device + action values already logged as ignored
 }
 
 // New checks cfg; nothing connects until Run.
@@ -90,8 +111,8 @@ func New(cfg Config, sink gates.Sink, reg prometheus.Registerer, log *slog.Logge
 		log = slog.Default()
 	}
 	a := &Adapter{cfg: cfg, sink: sink, log: log.With("component", "gates/mqtt", "broker", cfg.Broker),
-		state: map[string]Device{}, avail: map[string]Device{}, evGates: map[string]bool{},
-		seen: replay.New(4096, 10*time.Minute), lastLog: map[string]time.Time{}}
+		state: map[string]*zigbeeDevice{}, avail: map[string]*zigbeeDevice{}, evGates: map[string]bool{},
+		seen: replay.New(4096, 10*time.Minute), lastLog: map[string]time.Time{}, unmapped: map[string]bool{}}
 	for _, d := range cfg.Devices {
 		if d.Name == "" || strings.ContainsAny(d.Name, "+#") || len(d.Name) > gates.MaxFieldLen {
 			return nil, fmt.Errorf("mqtt: device name %q: must be 1-%d characters without + or #", d.Name, gates.MaxFieldLen)
@@ -99,12 +120,17 @@ func New(cfg Config, sink gates.Sink, reg prometheus.Registerer, log *slog.Logge
 		if !gates.IDPattern.MatchString(d.Gate) {
 			return nil, fmt.Errorf("mqtt: device %q: gate %q is not a gate ID", d.Name, d.Gate)
 		}
+		actions, err := ParseActions(d.Actions)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: device %q: %w", d.Name, err)
+		}
 		topic := cfg.BaseTopic + "/" + d.Name
 		if _, dup := a.state[topic]; dup {
 			return nil, fmt.Errorf("mqtt: device %q is listed twice", d.Name)
 		}
-		a.state[topic] = d
-		a.avail[topic+"/availability"] = d
+		zd := &zigbeeDevice{Device: d, opts: ZigbeeOptions{BatteryLow: cfg.BatteryLowPercent, Actions: actions}}
+		a.state[topic] = zd
+		a.avail[topic+"/availability"] = zd
 	}
 	if strings.ContainsAny(cfg.EventTopic, "+#") {
 		return nil, fmt.Errorf("mqtt: event topic %q must not contain wildcards", cfg.EventTopic)
@@ -251,14 +277,29 @@ func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
 			}
 			evs = []gates.Event{{Gate: d.Gate, Device: d.Name, Kind: kind}}
 		} else if d, ok := a.state[topic]; ok {
-			parsed, err := ParseZigbee(payload, a.cfg.BatteryLowPercent)
+			a.levelsMu.Lock()
+			parsed, unmapped, err := ParseZigbee(payload, d.opts, &d.levels)
+			a.levelsMu.Unlock()
 			if err != nil {
 				a.count("malformed", topic, err.Error())
 				return
 			}
+			if unmapped != "" {
+				a.noteUnmapped(d.Name, unmapped)
+			}
 			for _, ev := range parsed {
+				// A retained message replays the last state to every new
+				// subscriber, maybe from long ago: its levels count (and
+				// were recorded), a press, a presence or an arming in it
+				// does not.
+				if msg.Retained() && momentary(ev.Kind) {
+					continue
+				}
 				ev.Gate, ev.Device = d.Gate, d.Name
 				evs = append(evs, ev)
+			}
+			if len(evs) == 0 {
+				evs = []gates.Event{{Gate: d.Gate, Device: d.Name, Kind: gates.Heartbeat}}
 			}
 		} else {
 			a.count("ignored", topic, "")
@@ -281,6 +322,26 @@ func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
 			continue
 		}
 		a.count("ok", topic, "")
+	}
+}
+
+// noteUnmapped tells the installer, once per device and value, about an
+// action that means nothing to the gate: a new emergency button that
+// reports its press as "single" would otherwise be silently ignored.
+func (a *Adapter) noteUnmapped(device, action string) {
+	key := device + "\x00" + action
+	a.logMu.Lock()
+	seen := a.unmapped[key]
+	if !seen {
+		if len(a.unmapped) > 1000 { // a device inventing values must not grow memory
+			clear(a.unmapped)
+		}
+		a.unmapped[key] = true
+	}
+	a.logMu.Unlock()
+	if !seen {
+		a.log.Info("Zigbee2MQTT action ignored: not an SOS, arm or disarm action; map it under the device's actions: if it should count (e.g. single: sos)",
+			"device", device, "action", truncate(action))
 	}
 }
 

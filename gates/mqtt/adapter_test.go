@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -249,6 +250,205 @@ func TestConfigRefused(t *testing.T) {
 	} {
 		if _, err := New(c, sink, nil, quiet); err == nil {
 			t.Errorf("%+v accepted", c)
+		}
+	}
+	_, err := New(Config{Broker: "tcp://127.0.0.1:1", Devices: []Device{{Name: "booth", Gate: "g", Actions: map[string]string{"single": "panic"}}}}, sink, nil, quiet)
+	if err == nil || err.Error() != `mqtt: device "booth": actions.single: unknown kind "panic" (want sos, arm, disarm or ignore)` {
+		t.Errorf("bad action kind: %v", err)
+	}
+}
+
+// TestMetricsExistFromStart: every result of the message counter is
+// exported, at 0, before the first message.
+func TestMetricsExistFromStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{Broker: "tcp://127.0.0.1:1", Devices: []Device{{Name: "door", Gate: "g"}}},
+		func(context.Context, gates.Event) error { return nil }, reg, quiet); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP vigil_gate_mqtt_messages_total Gate MQTT messages (events for multi-event messages) by result: ok, duplicate, ignored, malformed, refused.
+# TYPE vigil_gate_mqtt_messages_total counter
+vigil_gate_mqtt_messages_total{result="duplicate"} 0
+vigil_gate_mqtt_messages_total{result="ignored"} 0
+vigil_gate_mqtt_messages_total{result="malformed"} 0
+vigil_gate_mqtt_messages_total{result="ok"} 0
+vigil_gate_mqtt_messages_total{result="refused"} 0
+# HELP vigil_gate_mqtt_connects_total Successful connections to the MQTT broker (the first and every reconnect).
+# TYPE vigil_gate_mqtt_connects_total counter
+vigil_gate_mqtt_connects_total 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "vigil_gate_mqtt_messages_total", "vigil_gate_mqtt_connects_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestZigbeeAsItReallyIsAgainstMosquitto: real Zigbee2MQTT payloads through
+// a real broker into the gate's machine. A keypad arms and disarms the
+// gate (each a green notice naming the keypad, never the code); a dimmer
+// on the same mesh says nothing; an SOS button and a mapped emergency
+// button are SOS; a motion sensor republishing occupancy: true with every
+// illuminance report is one presence per rising edge; retained messages
+// replay no press and no presence.
+func TestZigbeeAsItReallyIsAgainstMosquitto(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	pub := publisher(t, broker.URL())
+	// Retained by the broker from before the edge started (Zigbee2MQTT
+	// with retain: true for these devices).
+	publish(t, pub, "zigbee2mqtt/north-sos", `{"action":"emergency","linkquality":65}`, true)
+	publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":5,"illuminance_lux":5,"linkquality":90,"occupancy":true}`, true)
+
+	alerts := &alertLog{}
+	// Never armed by schedule: only the keypad arms it.
+	eng, err := engine.New(engine.Options{
+		Gates:   []gates.Config{{ID: "north-gate", Name: "North gate", GrantGrace: -1, Debounce: -1}},
+		OnAlert: alerts.add, Log: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &tap{fwd: eng.Submit, events: make(chan gates.Event, 100)}
+	ad, err := New(Config{
+		Broker: broker.URL(), ClientID: "vigil-test",
+		Devices: []Device{
+			{Name: "north-keypad", Gate: "north-gate"},
+			{Name: "north-dimmer", Gate: "north-gate"},
+			{Name: "north-sos", Gate: "north-gate"},
+			{Name: "north-button", Gate: "north-gate", Actions: map[string]string{"single": "sos", "double": "ignore"}},
+			{Name: "north-pir", Gate: "north-gate"},
+			{Name: "north-pir-2", Gate: "north-gate"},
+		},
+		ReconnectMax: 500 * time.Millisecond,
+	}, tp.sink, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); eng.Run(ctx) }()
+	go func() { defer wg.Done(); ad.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	// until collects a device's events up to its availability sentinel:
+	// the broker keeps one publisher's messages in order.
+	until := func(device string) []gates.Event {
+		t.Helper()
+		publish(t, pub, "zigbee2mqtt/"+device+"/availability", `{"state":"online"}`, false)
+		var evs []gates.Event
+		for {
+			ev := tp.next(t, func(e gates.Event) bool { return e.Device == device }, device+" events")
+			if strings.HasSuffix(ev.Source, "/availability") {
+				return evs
+			}
+			evs = append(evs, ev)
+		}
+	}
+	kinds := func(evs []gates.Event) string {
+		var ks []string
+		for _, ev := range evs {
+			ks = append(ks, string(ev.Kind))
+		}
+		return strings.Join(ks, " ")
+	}
+	armed := func() bool {
+		t.Helper()
+		st, err := eng.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st[0].Armed
+	}
+
+	// The retained SOS press and occupancy are state, not news: each is a
+	// heartbeat (they come on subscribing, in either order).
+	for range 2 {
+		ev := tp.next(t, func(gates.Event) bool { return true }, "retained messages")
+		if ev.Kind != gates.Heartbeat || !ev.Initial || (ev.Device != "north-sos" && ev.Device != "north-pir-2") {
+			t.Fatalf("retained message: %+v", ev)
+		}
+	}
+
+	// Frient KEPZB-110: arm with a code, then disarm.
+	publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"arm_all_zones","action_code":"1234","action_transaction":99,"action_zone":23,"battery":100,"battery_low":false,"linkquality":120,"tamper":false,"voltage":3100}`, false)
+	ev := tp.next(t, func(e gates.Event) bool { return e.Kind == gates.Arm }, "arm")
+	if ev.Mode != "arm_all_zones" || ev.Code != "1234" || ev.Device != "north-keypad" || ev.Gate != "north-gate" {
+		t.Fatalf("arm: %+v", ev)
+	}
+	a := alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseArming && strings.Contains(a.Summary, " armed") }, "armed notice")
+	if a.Severity != "green" || a.Device != "north-keypad" || strings.Contains(a.Summary, "1234") ||
+		a.Summary != "North gate armed from keypad north-keypad (arm_all_zones, with code); holds until the next arm or disarm" {
+		t.Fatalf("armed notice: %+v", a)
+	}
+	if !armed() {
+		t.Fatal("not armed after the keypad armed it")
+	}
+	publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"disarm","action_code":"1234","action_transaction":100,"action_zone":23,"battery":100,"battery_low":false,"linkquality":117,"tamper":false,"voltage":3100}`, false)
+	tp.next(t, func(e gates.Event) bool { return e.Kind == gates.Disarm }, "disarm")
+	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseArming && strings.Contains(a.Summary, "disarmed") }, "disarmed notice")
+	if armed() {
+		t.Fatal("still armed after the keypad disarmed it")
+	}
+	// Immax 07505L (Tuya): arm away, no code.
+	publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"arm_away","battery":100,"linkquality":98,"tamper":false}`, false)
+	alerts.waitFor(t, func(a gates.Alert) bool {
+		return a.Key == gates.CauseArming && strings.Contains(a.Summary, "(arm_away, without code)")
+	}, "arm away notice")
+	if !armed() {
+		t.Fatal("not armed after arm_away")
+	}
+
+	// IKEA E1743 dimming, Heiman HS1EB's ignored double press: alive, nothing more.
+	publish(t, pub, "zigbee2mqtt/north-dimmer", `{"action":"brightness_move_up","linkquality":57}`, false)
+	publish(t, pub, "zigbee2mqtt/north-dimmer", `{"action":"on","linkquality":57}`, false)
+	if evs := until("north-dimmer"); kinds(evs) != "heartbeat heartbeat" {
+		t.Fatalf("dimmer: %s", kinds(evs))
+	}
+	// Tuya TS0215A_sos, and Heiman HS1EB with single: sos.
+	publish(t, pub, "zigbee2mqtt/north-sos", `{"action":"emergency","battery":100,"linkquality":65,"voltage":3000}`, false)
+	if evs := until("north-sos"); kinds(evs) != "button battery_ok" {
+		t.Fatalf("SOS button: %s", kinds(evs))
+	}
+	alerts.waitFor(t, func(a gates.Alert) bool {
+		return a.Key == gates.CauseSOS && a.Device == "north-sos" && a.Severity == "red"
+	}, "SOS")
+	publish(t, pub, "zigbee2mqtt/north-button", `{"action":"double","battery":100,"linkquality":83}`, false)
+	publish(t, pub, "zigbee2mqtt/north-button", `{"action":"single","battery":100,"linkquality":83}`, false)
+	if evs := until("north-button"); kinds(evs) != "battery_ok button battery_ok" {
+		t.Fatalf("mapped emergency button: %s", kinds(evs))
+	}
+	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseSOS && a.Device == "north-button" }, "SOS (mapped)")
+
+	// Aqara RTCGQ11LM: occupancy repeated with each illuminance report.
+	for _, p := range []string{
+		`{"battery":100,"illuminance":23,"illuminance_lux":23,"linkquality":110,"occupancy":true,"voltage":3015}`,
+		`{"battery":100,"illuminance":31,"illuminance_lux":31,"linkquality":110,"occupancy":true,"voltage":3015}`,
+		`{"battery":100,"illuminance":40,"illuminance_lux":40,"linkquality":107,"occupancy":true,"voltage":3015}`,
+	} {
+		publish(t, pub, "zigbee2mqtt/north-pir", p, false)
+	}
+	if evs := until("north-pir"); kinds(evs) != "presence battery_ok battery_ok battery_ok" {
+		t.Fatalf("occupancy repeated: %s", kinds(evs))
+	}
+	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseIntrusion && a.Device == "north-pir" }, "intrusion")
+	publish(t, pub, "zigbee2mqtt/north-pir", `{"battery":100,"illuminance":40,"illuminance_lux":40,"linkquality":107,"occupancy":false,"voltage":3015}`, false)
+	publish(t, pub, "zigbee2mqtt/north-pir", `{"battery":100,"illuminance":12,"illuminance_lux":12,"linkquality":107,"occupancy":true,"voltage":3015}`, false)
+	if evs := until("north-pir"); kinds(evs) != "battery_ok presence battery_ok" {
+		t.Fatalf("occupancy false then true: %s", kinds(evs))
+	}
+	// The retained true was the last level: a live true is a repeat.
+	publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":6,"illuminance_lux":6,"linkquality":90,"occupancy":true}`, false)
+	publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":6,"illuminance_lux":6,"linkquality":90,"occupancy":false}`, false)
+	publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":7,"illuminance_lux":7,"linkquality":90,"occupancy":true}`, false)
+	if evs := until("north-pir-2"); kinds(evs) != "heartbeat heartbeat presence" {
+		t.Fatalf("after a retained occupancy: %s", kinds(evs))
+	}
+
+	alerts.mu.Lock()
+	defer alerts.mu.Unlock()
+	for _, a := range alerts.as {
+		if a.Device == "north-dimmer" || strings.Contains(a.Summary, "1234") {
+			t.Errorf("unexpected alert %+v", a)
 		}
 	}
 }

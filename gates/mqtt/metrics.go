@@ -6,6 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// results are the values of vigil_gate_mqtt_messages_total's result label.
+var results = []string{"ok", "duplicate", "ignored", "malformed", "refused"}
+
 type metrics struct {
 	messages  *prometheus.CounterVec
 	connected prometheus.Gauge
@@ -23,6 +26,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		connects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_gate_mqtt_connects_total", Help: "Successful connections to the MQTT broker (the first and every reconnect).",
 		}),
+	}
+	// Every result is exported from start-up, at 0 until it happens, so a
+	// rate or an alert rule sees the series before the first refusal.
+	for _, r := range results {
+		m.messages.WithLabelValues(r).Add(0)
 	}
 	if reg == nil {
 		return m, nil

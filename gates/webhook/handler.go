@@ -120,6 +120,14 @@ func New(cfg Config, sink gates.Sink, reg prometheus.Registerer, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	// Every series exists from start-up, at 0 until it happens.
+	for _, c := range codes {
+		m.requests.WithLabelValues(c).Add(0)
+	}
+	for _, c := range cfg.Controllers {
+		m.events.WithLabelValues(c.ID).Add(0)
+		m.duplicates.WithLabelValues(c.ID).Add(0)
+	}
 	h.metrics = m
 	return h, nil
 }
@@ -141,6 +149,10 @@ const (
 	CodeReplayed          = "replayed"
 	CodeUnavailable       = "unavailable"
 )
+
+// codes lists every result code (the metric's label values).
+var codes = []string{CodeOK, CodeMethod, CodeMediaType, CodeTooLarge, CodeBadHeader, CodeUnknownController,
+	CodeBadSignature, CodeStale, CodeMalformed, CodeInvalid, CodeForbiddenGate, CodeReplayed, CodeUnavailable}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -274,6 +276,36 @@ func TestConfigRefused(t *testing.T) {
 		if _, err := New(Config{Controllers: []Controller{c}}, nil, nil, nil); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+// TestMetricsExistFromStart: every result and every configured
+// controller's series are exported at 0 before the first request.
+func TestMetricsExistFromStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, err := New(Config{Controllers: []Controller{{ID: "ctrl-north", Secrets: []string{secret}, Gates: []string{"g"}}}}, (&recorder{}).sink, reg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	want.WriteString("# HELP vigil_gate_webhook_requests_total Gate webhook requests by result (ok or the refusal code).\n# TYPE vigil_gate_webhook_requests_total counter\n")
+	sorted := append([]string(nil), codes...)
+	slices.Sort(sorted)
+	for _, c := range sorted {
+		fmt.Fprintf(&want, "vigil_gate_webhook_requests_total{result=%q} 0\n", c)
+	}
+	want.WriteString(`# HELP vigil_gate_webhook_events_total Gate events accepted over the webhook, by controller.
+# TYPE vigil_gate_webhook_events_total counter
+vigil_gate_webhook_events_total{controller="ctrl-north"} 0
+# HELP vigil_gate_webhook_duplicates_total Gate events skipped as already received, by controller.
+# TYPE vigil_gate_webhook_duplicates_total counter
+vigil_gate_webhook_duplicates_total{controller="ctrl-north"} 0
+`)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want.String())); err != nil {
+		t.Fatal(err)
+	}
+	if len(sorted) != 13 {
+		t.Fatalf("%d result codes", len(sorted))
 	}
 }
 
