@@ -150,7 +150,7 @@ func (h *liveHub) enqueue(feed *liveFeed, v *liveViewer, frame []byte) {
 // onAlert follows tamper alerts so tiles can show "tampered" (the writer
 // goroutine calls it: it must not block).
 func (h *liveHub) onAlert(r Record) {
-	if !strings.HasPrefix(r.Kind, "tamper.") || r.Kind == "tamper.signal_lost" {
+	if !strings.HasPrefix(r.Kind, "tamper.") || r.Kind == "tamper.signal_lost" || r.Kind == "tamper.dark" {
 		return
 	}
 	k := liveKey(r.EdgeID, r.Source)

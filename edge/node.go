@@ -249,11 +249,15 @@ func (n *Node) OnTamper(ev camera.TamperEvent) {
 		camera.TamperDefocused:  "Camera out of focus",
 		camera.TamperMoved:      "Camera turned away from its scene",
 		camera.TamperSignalLost: "Camera offline",
+		camera.TamperTooDark:    "Camera too dark to see",
 	}[ev.Kind]
 	if what == "" {
 		what = "Camera tampered (" + ev.Kind + ")"
 	}
-	if ev.Kind == camera.TamperSignalLost {
+	// Offline and too dark (dusk before the IR switch, a lamp that
+	// failed) mean "look", not "someone is attacking the camera".
+	look := ev.Kind == camera.TamperSignalLost || ev.Kind == camera.TamperTooDark
+	if look {
 		sev = wire.Yellow
 	}
 	if ev.Cleared {
@@ -268,7 +272,7 @@ func (n *Node) OnTamper(ev camera.TamperEvent) {
 		Source: ev.Camera, Kind: "tamper." + ev.Kind, Severity: sev, Time: ev.Time.UTC(),
 		Summary: summary, Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
 	}
-	pinned := !ev.Cleared && ev.Kind != camera.TamperSignalLost
+	pinned := !ev.Cleared && !look
 	if pinned {
 		a.Links = n.links([]string{ev.Camera}, ev.Time)
 	}

@@ -63,6 +63,10 @@ type Analyzer struct {
 	last    time.Time // time of the last decoded picture
 	gray    []byte
 	waitKey bool
+	// srcW, srcH: the decoded picture size the detectors learned; a new
+	// size or codec is a new picture (see reframe).
+	srcW, srcH int
+	reframed   bool // the stream changed: the next picture starts anew
 }
 
 // Frame reports what one access unit produced.
@@ -137,6 +141,7 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		if a.dec != nil {
 			a.dec.Close()
 			a.dec = nil
+			a.reframed = true // the camera switched codec
 		}
 		a.closeFull()
 		dec, err := av.NewDecoderWith(au.Codec, av.DecoderOptions{SkipLoopFilter: !a.cfg.FullDecode})
@@ -169,6 +174,17 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		return f, nil
 	}
 	f.Decoded = true
+	if w, h := a.dec.Size(); w != a.srcW || h != a.srcH {
+		// The camera was reconfigured or replaced: a resolution of the
+		// same aspect gives analysis frames of the same size, but not the
+		// same detail or noise.
+		a.reframed = a.reframed || a.srcW != 0
+		a.srcW, a.srcH = w, h
+	}
+	var reframe reframing
+	if a.reframed {
+		reframe = a.reframe()
+	}
 	if !a.last.IsZero() && (au.Time.Sub(a.last) > gapReset || au.Time.Before(a.last.Add(-gapReset))) {
 		// The camera was away (or its clock jumped): relearn the scene.
 		// Tamper keeps its reference: a camera turned while it was
@@ -198,6 +214,10 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 	f.Analysed, f.Width, f.Height = true, w, h
 	f.Motion = a.det.Process(mat, au.Time)
 	f.Tamper = a.tamper.Process(mat, au.Time)
+	if reframe.ended != nil && f.Motion.Ended == nil {
+		f.Motion.Ended = reframe.ended
+	}
+	f.Tamper.Cleared = append(reframe.cleared, f.Tamper.Cleared...)
 	if f.Tamper.Obstructed {
 		f.Motion.Started = nil
 	}
@@ -210,6 +230,25 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		}
 	}
 	return f, nil
+}
+
+// reframing is what a change of the stream's picture ended.
+type reframing struct {
+	ended   *motion.Event
+	cleared []tamper.Event
+}
+
+// reframe starts the detectors anew on a stream whose picture size or
+// codec changed: the background model and the tamper reference belong to
+// the old picture, and comparing across them gives false motion or a
+// camera "moved" or "defocused" that was only reconfigured. Covered,
+// blinded and dark are judged on the picture and carry over. The picture
+// that shows the change is analysed at once, so that what ended is
+// reported with it.
+func (a *Analyzer) reframe() reframing {
+	a.reframed = false
+	a.next = time.Time{}
+	return reframing{ended: a.det.Reset(), cleared: a.tamper.Relearn()}
 }
 
 // Snapshot encodes the last decoded picture as a JPEG at most maxWidth

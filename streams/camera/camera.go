@@ -94,6 +94,7 @@ const (
 	TamperDefocused  = "defocused"   // focus turned or lens smeared: detail gone
 	TamperMoved      = "moved"       // turned away: the scene no longer matches its reference
 	TamperSignalLost = "signal_lost" // no video from the camera
+	TamperTooDark    = "dark"        // the scene darkened slowly until nothing can be seen (yellow, not tampering)
 )
 
 // TamperEvent reports a tamper condition starting, or clearing.

@@ -206,7 +206,7 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("defaults are invalid: %v", err)
 	}
 	d := Config{}.Defaults()
-	if d.Hold != 3*time.Second || d.BlindedShare != 0.5 || d.MovedMatch != 0.35 {
+	if d.Hold != 3*time.Second || d.BlindedShare != 0.5 || d.MovedMatch != 0.35 || d.CoveredDrop != 0.25 || d.DarkMean != 64 {
 		t.Errorf("unexpected defaults %+v", d)
 	}
 	for _, bad := range []Config{
@@ -215,6 +215,8 @@ func TestConfig(t *testing.T) {
 		{DefocusedRatio: 0.7},
 		{MovedMatch: 0.9},
 		{CoveredContrast: -1},
+		{CoveredDrop: 1},
+		{DarkMean: 300},
 	} {
 		if err := bad.Defaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", bad)

@@ -104,6 +104,7 @@ export default {
   'kind.tamper.defocused': 'Camera out of focus',
   'kind.tamper.moved': 'Camera moved',
   'kind.tamper.signal_lost': 'Camera offline',
+  'kind.tamper.dark': 'Camera too dark to see',
   'kind.gate.passage': 'Gate passage',
   'kind.gate.forced': 'Gate forced open',
   'kind.gate.held_open': 'Gate held open',
@@ -115,6 +116,8 @@ export default {
   'kind.gate.intrusion': 'Intrusion',
   'kind.gate.silent': 'Gate device silent',
   'kind.gate.battery_low': 'Battery low',
+  'kind.gate.arming': 'Gate armed or disarmed',
+  'kind.gate.wrong_code': 'Keypad: wrong code',
 
   'event.gate.passage': 'passage',
   'event.gate.forced': 'forced open',

@@ -103,6 +103,7 @@ export default {
   'kind.tamper.defocused': '摄像机失焦',
   'kind.tamper.moved': '摄像机被移动',
   'kind.tamper.signal_lost': '摄像机离线',
+  'kind.tamper.dark': '画面过暗',
   'kind.gate.passage': '门禁通行',
   'kind.gate.forced': '门被强行打开',
   'kind.gate.held_open': '门长时间未关',
@@ -114,6 +115,8 @@ export default {
   'kind.gate.intrusion': '入侵',
   'kind.gate.silent': '门禁设备无响应',
   'kind.gate.battery_low': '电池电量低',
+  'kind.gate.arming': '门禁布防/撤防',
+  'kind.gate.wrong_code': '键盘密码错误',
 
   'event.gate.passage': '通行',
   'event.gate.forced': '强行打开',
