@@ -2,6 +2,7 @@ package clips
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,7 +272,10 @@ func paramSets(c av.Codec, nalus [][]byte) [][]byte {
 			t := h265.NALUType((n[0] >> 1) & 0x3f)
 			is = t == h265.NALUType_VPS_NUT || t == h265.NALUType_SPS_NUT || t == h265.NALUType_PPS_NUT
 		}
-		if is {
+		// A stream may repeat a parameter set within one access unit
+		// (GStreamer's h265parse inserts them before a keyframe that
+		// already carries them): the same sets, not a change.
+		if is && !slices.ContainsFunc(out, func(o []byte) bool { return bytes.Equal(o, n) }) {
 			out = append(out, bytes.Clone(n))
 		}
 	}

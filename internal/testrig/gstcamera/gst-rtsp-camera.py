@@ -21,8 +21,8 @@ Prints one JSON object per line on stdout:
 Stops on SIGTERM / SIGINT."""
 import argparse, json, os, signal, socket, subprocess, sys, tempfile, time
 import gi
-gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0')
-from gi.repository import Gst, GstRtspServer, GLib
+gi.require_version('Gst', '1.0'); gi.require_version('GstRtsp', '1.0'); gi.require_version('GstRtspServer', '1.0')
+from gi.repository import Gst, GstRtsp, GstRtspServer, GLib
 
 
 def say(obj):
@@ -105,7 +105,7 @@ def main():
         token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, 'user')
         if a.digest:
             auth.add_digest(a.user, a.password, token)
-            auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.DIGEST)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
         else:
             auth.add_basic(GstRtspServer.RTSPAuth.make_basic(a.user, a.password), token)
         server.set_auth(auth)
