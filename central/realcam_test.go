@@ -15,13 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/bluenviron/gortsplib/v4"
-	"github.com/bluenviron/gortsplib/v4/pkg/base"
-	"github.com/pion/rtp"
 
 	"github.com/vigil-perimeter/vigil/central/evidence"
 	"github.com/vigil-perimeter/vigil/edge"
@@ -30,59 +25,6 @@ import (
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams"
 )
-
-// arrivals records when each frame (by RTP timestamp) of a stream reached
-// a plain RTSP client: the moment the camera served it, for ground truth.
-// It reads no RTCP.
-type arrivals struct {
-	mu sync.Mutex
-	at map[uint32]time.Time
-}
-
-func watchArrivals(t *testing.T, rawURL string) *arrivals {
-	t.Helper()
-	u, err := base.ParseURL(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp := gortsplib.TransportTCP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tcp}
-	if err := c.Start2(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		t.Fatal(err)
-	}
-	a := &arrivals{at: map[uint32]time.Time{}}
-	for _, m := range desc.Medias {
-		for _, f := range m.Formats {
-			c.OnPacketRTP(m, f, func(p *rtp.Packet) {
-				now := time.Now()
-				a.mu.Lock()
-				if _, seen := a.at[p.Timestamp]; !seen {
-					a.at[p.Timestamp] = now
-				}
-				a.mu.Unlock()
-			})
-		}
-	}
-	if _, err := c.Play(nil); err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-func (a *arrivals) of(ts uint32) (time.Time, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	t, ok := a.at[ts]
-	return t, ok
-}
 
 // TestGStreamerCameraEndToEnd runs a real edge and central against
 // cameras served by GStreamer's RTSP server (gst-rtsp-server 1.22 from
@@ -104,13 +46,9 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 	digest := testrig.StartGstCamera(t, testrig.GstOptions{Minutes: 3, User: "admin", Password: "Cam-2026!", Digest: true,
 		Streams: map[string]string{"h264": clip264.Path}})
 	// The shared h264 pipeline starts with its first client: the watcher.
-	watch := watchArrivals(t, plain.URL("h264"))
-	first := plain.FirstServed(t, "h264", 10*time.Second)
 	// served is when the frame at presentation time pts of the looped
 	// clip reached a client.
-	served := func(pts time.Duration) (time.Time, bool) {
-		return watch.of(first.RTP + uint32((pts-first.PTS)*90000/time.Second))
-	}
+	served := plain.Served(t, "h264", testrig.WatchArrivals(t, plain.URL("h264")))
 
 	s := startServer(t)
 	g := &evidenceRig{t: t, s: s}
