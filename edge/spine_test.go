@@ -30,6 +30,7 @@ const token = "spine-test-token"
 // consoleAlert is what the console websocket delivers.
 type consoleAlert struct {
 	ID          string    `json:"id"`
+	Source      string    `json:"source"`
 	Time        time.Time `json:"time"`
 	Severity    string    `json:"severity"`
 	SnapshotURL string    `json:"snapshot_url"`
