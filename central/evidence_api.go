@@ -27,7 +27,7 @@ import (
 //	POST /api/v1/evidence/requests                      {case_number, reason, cameras: [{edge, camera}], from, to}
 //	GET  /api/v1/evidence/requests                      every request, newest first
 //	GET  /api/v1/evidence/requests/{id}                 one request and its items' status
-//	GET  /api/v1/evidence/requests/{id}/items/{item}/video.mp4   a retrieved, verified MP4
+//	GET  /api/v1/evidence/requests/{id}/items/{item}/video.mp4   a retrieved, verified MP4 (an item per part of a camera's range)
 //	GET  /api/v1/evidence/requests/{id}/bundle.zip      the signed bundle (central/evidence)
 
 const (
@@ -233,14 +233,29 @@ type bundleCamera struct {
 
 // bundleCameras gathers a ready request's cameras for its bundle: the
 // verified video, the manifest facts the edge stated, and the alerts and
-// gate events of the edge in the actual range with their workflow.
+// gate events of the edge in the actual range with their workflow. A
+// camera whose range came in parts (it changed codec or picture size)
+// has one entry per part, in time order, each with its own actual range,
+// codec and size; the request's range is the requested one of each.
 func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 	tree := &siteTree{nodes: map[string]*siteNode{}}
 	if s.cfg.Township != nil {
 		tree, _ = buildSiteTree(s.cfg.Township)
 	}
+	// Cameras in the order requested, each camera's parts together.
+	var order []int
+	listed := map[int]bool{}
+	for i := range req.Items {
+		if !listed[i] {
+			for _, k := range req.parts(i) {
+				listed[k] = true
+				order = append(order, k)
+			}
+		}
+	}
 	var out []bundleCamera
-	for _, it := range req.Items {
+	for _, i := range order {
+		it := req.Items[i]
 		if it.Status != RetrievalReady || it.Export == nil {
 			return nil, errors.New("evidence: " + it.Edge + "/" + it.Camera + " is not retrieved (" + it.Status + ")")
 		}

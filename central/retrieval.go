@@ -37,6 +37,16 @@ import (
 // (release). One worker per edge works through that edge's items in
 // request order; while the edge is offline its items wait and are
 // fetched when it reconnects.
+//
+// An MP4 holds one codec at one picture size. Where a camera changed
+// either inside the range (reconfigured, or replaced), the edge's export
+// stops at the change and its description names where the rest starts
+// (Next): central then adds an item for the rest, a part of its own with
+// its own range, file, pin and progress, stored with the first part's
+// description in one write so that a restart resumes it like any other.
+// The parts of a camera's range release their pins together, once all
+// of them are at central: until then the first part's pin holds the
+// rest of the range on the edge.
 
 // Item statuses.
 const (
@@ -89,11 +99,23 @@ type EvidenceRequest struct {
 	UpdatedAt     time.Time       `json:"updated_at"`
 }
 
-// RetrievalItem is one camera's range of a request.
+// RetrievalItem is one camera's range of a request, or one part of it.
 type RetrievalItem struct {
-	Edge    string `json:"edge"`
-	Camera  string `json:"camera"`
-	SiteID  string `json:"site_id,omitempty"`
+	Edge   string `json:"edge"`
+	Camera string `json:"camera"`
+	SiteID string `json:"site_id,omitempty"`
+	// Part numbers the exports of one camera's range: 0 for the first
+	// (usually the only one), n for the export after the camera's nth
+	// change of codec or picture size in the range. Later parts are
+	// items of their own, added as the part before is described.
+	Part int `json:"part,omitempty"`
+	// From..To is the range asked of the edge: the request's, or for a
+	// later part from the change (the part before's Export.Next) to the
+	// request's end. Zero in items stored before parts existed: the
+	// request's range.
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to,omitzero"`
+
 	Status  string `json:"status"`
 	Detail  string `json:"detail,omitempty"` // why it waits or failed
 	Percent int    `json:"percent"`
@@ -123,6 +145,47 @@ type RetrievalItem struct {
 // done reports whether the worker has nothing left to do for the item.
 func (it *RetrievalItem) done() bool {
 	return it.Status == RetrievalFailed || (it.Status == RetrievalReady && it.PinsReleased)
+}
+
+// itemRange is the range the item asks of the edge.
+func (r *EvidenceRequest) itemRange(it *RetrievalItem) (from, to time.Time) {
+	if it.From.IsZero() || it.To.IsZero() {
+		return r.From, r.To
+	}
+	return it.From, it.To
+}
+
+// parts lists the indices of the items holding the same camera's range
+// as item i (i included), in part order. A request names each camera
+// once, so items of one edge and camera are the parts of its range.
+func (r *EvidenceRequest) parts(i int) []int {
+	var out []int
+	for k, it := range r.Items {
+		if it.Edge == r.Items[i].Edge && it.Camera == r.Items[i].Camera {
+			out = append(out, k)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return r.Items[out[a]].Part < r.Items[out[b]].Part })
+	return out
+}
+
+// partsReady reports whether every part of item i's camera range is at
+// central: only then may the edge release the range's pins.
+func (r *EvidenceRequest) partsReady(i int) bool {
+	for _, k := range r.parts(i) {
+		if r.Items[k].Status != RetrievalReady || r.Items[k].Export == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// workable reports whether the worker has something to do for item i
+// now: not done, and not a part at central that waits for the other
+// parts of its range before the pins are released.
+func (r *EvidenceRequest) workable(i int) bool {
+	it := &r.Items[i]
+	return !it.done() && (it.Status != RetrievalReady || r.partsReady(i))
 }
 
 // overall is the request's status from its items: failed if any failed,
@@ -245,6 +308,7 @@ func (rt *retrieval) create(r EvidenceRequest) (EvidenceRequest, error) {
 	}
 	r.CreatedAt, r.UpdatedAt = now, now
 	for i := range r.Items {
+		r.Items[i].From, r.Items[i].To = r.itemRange(&r.Items[i])
 		r.Items[i].Status = RetrievalQueued
 		if !rt.s.edges.connected(r.Items[i].Edge) {
 			r.Items[i].Status = RetrievalWaiting
@@ -309,6 +373,12 @@ func (rt *retrieval) list() ([]EvidenceRequest, error) {
 
 // update changes one item of a stored request and stores it.
 func (rt *retrieval) update(id string, idx int, f func(*RetrievalItem)) (RetrievalItem, error) {
+	return rt.modify(id, idx, func(r *EvidenceRequest) { f(&r.Items[idx]) })
+}
+
+// modify changes a stored request (f may add items) and stores it;
+// it returns item idx as stored.
+func (rt *retrieval) modify(id string, idx int, f func(*EvidenceRequest)) (RetrievalItem, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	r, err := rt.get(id)
@@ -318,7 +388,7 @@ func (rt *retrieval) update(id string, idx int, f func(*RetrievalItem)) (Retriev
 	if idx < 0 || idx >= len(r.Items) {
 		return RetrievalItem{}, fmt.Errorf("evidence: request %s has no item %d", id, idx)
 	}
-	f(&r.Items[idx])
+	f(&r)
 	r.Status = r.overall()
 	r.UpdatedAt = time.Now().UTC()
 	return r.Items[idx], rt.put(r)
@@ -331,7 +401,7 @@ type job struct {
 	item RetrievalItem
 }
 
-// next finds the edge's first unfinished item, in request order.
+// next finds the edge's first item with work to do, in request order.
 func (rt *retrieval) next(edge string) (job, bool, error) {
 	reqs, err := rt.list()
 	if err != nil {
@@ -339,7 +409,7 @@ func (rt *retrieval) next(edge string) (job, bool, error) {
 	}
 	for _, r := range reqs {
 		for i, it := range r.Items {
-			if it.Edge == edge && !it.done() {
+			if it.Edge == edge && r.workable(i) {
 				return job{req: r, idx: i, item: it}, true, nil
 			}
 		}
@@ -493,16 +563,23 @@ func (rt *retrieval) call(ctx context.Context, edge string, req wire.Request, ti
 	}
 }
 
-// itemPath is where an item's video is kept, relative to the data dir.
+// itemPath is where an item's video is kept, relative to the data dir:
+// <edge>--<camera>.mp4, and <edge>--<camera>+part<n>.mp4 for the nth
+// part of a range (n from 2; no edge or camera ID holds a "+").
 func itemPath(reqID string, it *RetrievalItem) string {
-	return filepath.Join("evidence", reqID, url.PathEscape(it.Edge)+"--"+url.PathEscape(it.Camera)+".mp4")
+	name := url.PathEscape(it.Edge) + "--" + url.PathEscape(it.Camera)
+	if it.Part > 0 {
+		name += fmt.Sprintf("+part%d", it.Part+1)
+	}
+	return filepath.Join("evidence", reqID, name+".mp4")
 }
 
 // run takes one item as far as it goes: describe, fetch, verify, release.
 func (rt *retrieval) run(ctx context.Context, j job) error {
 	it := j.item
 	key := j.req.ID + "-" + fmt.Sprint(j.idx)
-	base := wire.Request{Camera: it.Camera, From: j.req.From, To: j.req.To}
+	from, to := j.req.itemRange(&it)
+	base := wire.Request{Camera: it.Camera, From: from, To: to}
 	if it.Status == RetrievalReady {
 		return rt.release(ctx, j, key)
 	}
@@ -528,13 +605,24 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		if err := m.Check(); err != nil {
 			return fatalError{err.Error()}
 		}
+		if !m.From.Equal(from) || !m.To.Equal(to) {
+			return fatalError{fmt.Sprintf("the edge described %v..%v, not the range asked for (%v..%v)", m.From, m.To, from, to)}
+		}
 		off, src := rt.s.edges.clockOffset(it.Edge)
-		if it, err = rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
+		if it, err = rt.modify(j.req.ID, j.idx, func(r *EvidenceRequest) {
+			x := &r.Items[j.idx]
 			x.Export, x.ChunksTotal, x.ChunksVerified, x.Size = &m, len(m.Chunks), 0, m.Size
 			x.CentralClockOffsetMS, x.CentralClockOffsetSource = off.Milliseconds(), src
 			x.Detail = ""
+			if !m.Next.IsZero() {
+				r.addPart(j.idx, m.Next, to)
+			}
 		}); err != nil {
 			return err
+		}
+		if !m.Next.IsZero() {
+			rt.s.log.Info("evidence: the camera changed codec or picture size in the range; the rest is another part",
+				"request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera, "part", it.Part+1, "next_part", it.Part+2, "next", m.Next, "to", to)
 		}
 	}
 	m := it.Export
@@ -627,8 +715,26 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 	}
 	j.item, _ = rt.itemOf(j.req.ID, j.idx)
 	rt.s.log.Info("evidence: range retrieved and verified", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera,
-		"bytes", m.Size, "sha256", sum, "chunks", len(m.Chunks), "chunks_fetched", j.item.ChunksFetched, "chunks_rejected", j.item.ChunksRejected)
+		"part", it.Part+1, "start", m.Start, "end", m.End, "bytes", m.Size, "sha256", sum, "chunks", len(m.Chunks), "chunks_fetched", j.item.ChunksFetched, "chunks_rejected", j.item.ChunksRejected)
 	return rt.release(ctx, j, key)
+}
+
+// addPart makes sure the request holds the part after item i: the rest of
+// its camera's range, from next to to. Describing an item again (after
+// failed hashes) finds its next part there already; one not yet
+// described takes the new start.
+func (r *EvidenceRequest) addPart(i int, next, to time.Time) {
+	it := r.Items[i]
+	for _, k := range r.parts(i) {
+		if p := &r.Items[k]; p.Part == it.Part+1 {
+			if p.Export == nil {
+				p.From, p.To = next, to
+			}
+			return
+		}
+	}
+	r.Items = append(r.Items, RetrievalItem{Edge: it.Edge, Camera: it.Camera, SiteID: it.SiteID, Part: it.Part + 1,
+		From: next, To: to, Status: RetrievalQueued})
 }
 
 // redescribe starts an item over from the edge's description, once; a
@@ -659,11 +765,27 @@ func (rt *retrieval) itemOf(id string, idx int) (RetrievalItem, error) {
 	return r.Items[idx], nil
 }
 
-// release tells the edge central holds the range: it may drop its pins.
+// release tells the edge central holds the range: it may drop the
+// item's pin and every pin within the camera's range. A part of a range
+// waits until all its parts are at central (its pin holds the rest on
+// the edge until then); each part then releases its own pin, with the
+// range of all of them.
 func (rt *retrieval) release(ctx context.Context, j job, key string) error {
-	m := j.item.Export
-	req := wire.Request{Method: wire.MethodRelease, Camera: j.item.Camera, From: m.Start, To: m.End,
-		Evidence: &wire.EvidenceParams{Key: key}}
+	r, err := rt.get(j.req.ID)
+	if err != nil {
+		return err
+	}
+	if !r.partsReady(j.idx) {
+		return nil // the worker comes back to it once the other parts are here
+	}
+	req := wire.Request{Method: wire.MethodRelease, Camera: j.item.Camera, Evidence: &wire.EvidenceParams{Key: key}}
+	for _, k := range r.parts(j.idx) {
+		m := r.Items[k].Export
+		if req.From.IsZero() || m.Start.Before(req.From) {
+			req.From = m.Start
+		}
+		req.To = later(req.To, m.End)
+	}
 	if !req.To.After(req.From) {
 		req.From, req.To = j.req.From, j.req.To
 	}
@@ -675,6 +797,13 @@ func (rt *retrieval) release(ctx context.Context, j job, key string) error {
 	_ = json.Unmarshal(b, &rel)
 	_, err = rt.update(j.req.ID, j.idx, func(x *RetrievalItem) { x.PinsReleased, x.ReleasedPins = true, rel.Pins })
 	return err
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // connected reports whether an edge has a live connection.

@@ -1,6 +1,7 @@
 package central
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -28,7 +29,9 @@ import (
 	"github.com/vigil-perimeter/vigil/central/evidence"
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/internal/config"
+	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/sim"
 	"github.com/vigil-perimeter/vigil/wire"
 )
@@ -617,5 +620,315 @@ func checkBundle(t *testing.T, s *Server, r EvidenceRequest) {
 	b[i+1000] ^= 1
 	if _, err := evidence.Verify(ctx, bytes.NewReader(b), int64(len(b)), pub); err == nil || !strings.Contains(err.Error(), ".mp4") {
 		t.Errorf("a flipped byte in the video: %v, want a failure naming the MP4", err)
+	}
+}
+
+// A camera reconfigured inside the requested range (640x360 H.264, then
+// 320x240 H.265 from 10 s on): the edge's export stops at the change and
+// central fetches the rest as a part of its own, with its own range,
+// file, pin and progress, resumed across a central restart in the middle
+// of it. The request is ready with one verified MP4 per part, each the
+// edge's own export of that part; the edge keeps the rest of the range
+// pinned until central holds it and then releases every pin; the bundle
+// downloads with two MP4s, which ffprobe and ffmpeg judge at their own
+// size and frame count, and verifies as `vigil evidence verify` does.
+func TestEvidenceRetrievalAcrossChange(t *testing.T) {
+	oldChunk, oldPoll, oldRetry, oldHook := retrievalChunkSize, retrievalPoll, retrievalRetry, retrievalChunkHook
+	t.Cleanup(func() {
+		retrievalChunkSize, retrievalPoll, retrievalRetry, retrievalChunkHook = oldChunk, oldPoll, oldRetry, oldHook
+	})
+	retrievalChunkSize, retrievalPoll, retrievalRetry = 8<<10, 100*time.Millisecond, 100*time.Millisecond
+	// The link: every chunk received, by item; central is stopped when
+	// chunk 1 of the added part (item 1) arrives.
+	var mu sync.Mutex
+	seen := map[[2]int]int{}
+	stopped := false
+	stopping, proceed := make(chan struct{}), make(chan struct{})
+	retrievalChunkHook = func(_ string, item, chunk int, data []byte) []byte {
+		mu.Lock()
+		stop := !stopped && item == 1 && chunk == 1
+		stopped = stopped || stop
+		mu.Unlock()
+		if stop {
+			close(stopping)
+			<-proceed
+		}
+		mu.Lock()
+		seen[[2]int{item, chunk}]++
+		mu.Unlock()
+		return data
+	}
+	clip := func(w, h int, h265 bool) *sim.Clip {
+		return testrig.Clip(t, footage.BurstsClip{Seconds: 10, FPS: 10, Width: w, Height: h, Bursts: []footage.Burst{{Start: 2, End: 6}}, H265: h265})
+	}
+	first, second := clip(640, 360, false), clip(320, 240, true)
+
+	s := startServer(t)
+	g := &evidenceRig{t: t, s: s}
+	g.cfg = edge.Config{
+		EdgeID: northID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Central: edge.CentralConfig{URL: "ws://" + s.Addr() + "/api/v1/edge/ws", Token: northToken, BackoffMax: config.Duration(500 * time.Millisecond)},
+		// Nothing answers there: the test delivers the camera's video itself.
+		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: "rtsp://127.0.0.1:1/gate"}},
+	}
+	if errs := g.cfg.Validate(); len(errs) > 0 {
+		t.Fatalf("test config invalid: %v", errs)
+	}
+	g.startEdge()
+	g.police = signIn(t, s, "liaison", RolePolice)
+	edgePins := func() int {
+		var st struct {
+			Pins int `json:"pins"`
+		}
+		getEdgeJSON(t, "http://"+g.node.Addr()+"/api/v1/recordings", &st)
+		return st.Pins
+	}
+
+	// The camera as the edge records it, 40 s ago: the change at 10 s.
+	base := time.Now().Add(-40 * time.Second).UTC().Truncate(time.Second)
+	at := func(d time.Duration) time.Time { return base.Add(d) }
+	for i, c := range []*sim.Clip{first, second} {
+		pts0 := time.Duration(i) * 10 * time.Second
+		for _, p := range c.Packets {
+			size := 0
+			for _, nalu := range p.AU {
+				size += 4 + len(nalu)
+			}
+			g.node.OnAccessUnit("gate-cam", streams.AccessUnit{Codec: c.Info.Codec, NALUs: p.AU, PTS: pts0 + p.PTS, Time: base.Add(pts0 + p.PTS),
+				TimeSource: streams.TimeRTCP, Key: p.Key, Bytes: size})
+			time.Sleep(time.Millisecond) // as a camera would, never faster than the store writes
+		}
+	}
+	from, to := at(5*time.Second), at(15*time.Second)
+	r := g.request("CASE-CHANGE", from, to)
+
+	// Mid-way through the second part: the first is at central, its pins
+	// kept; the second is an item of its own, stored; the edge pins both.
+	select {
+	case <-stopping:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the fetch never reached chunk 1 of the second part")
+	}
+	mid, err := s.retr.get(r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mid.Items) != 2 || mid.Items[0].Status != RetrievalReady || mid.Items[0].PinsReleased || mid.Items[1].Part != 1 ||
+		!mid.Items[1].From.Equal(at(10*time.Second)) || !mid.Items[1].To.Equal(to) || mid.Items[1].Export == nil {
+		t.Fatalf("mid-way: %+v", mid.Items)
+	}
+	if n := edgePins(); n != 2 {
+		t.Errorf("mid-way the edge holds %d pins, want 2 (one per part)", n)
+	}
+
+	// Central stops and starts again on the same data.
+	addr := s.Addr()
+	closed := make(chan error)
+	go func() { closed <- s.Close() }()
+	time.Sleep(200 * time.Millisecond) // Close has cancelled the workers' context
+	close(proceed)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(s.cfg.DataDir)
+	cfg.Listen = addr
+	s2 := newServer(t, cfg)
+	if err := s2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g.s, g.police = s2, signIn(t, s2, "liaison2", RolePolice)
+	r = g.waitStatus(r.ID, RetrievalReady, 60*time.Second)
+	until(t, "pins released", 10*time.Second, func() bool {
+		its := g.get(r.ID).Items
+		return len(its) == 2 && its[0].PinsReleased && its[1].PinsReleased
+	})
+	r = g.get(r.ID)
+
+	want := []struct {
+		codec, probe     string
+		w, h, frames     int
+		start, end, next time.Duration // from base
+		file             string
+		fromT            time.Time // the range asked of the edge starts here
+	}{
+		{codec: "H264", probe: "h264", w: 640, h: 360, frames: 60, start: 4 * time.Second, end: 10 * time.Second, next: 10 * time.Second,
+			file: northID + "--gate-cam.mp4", fromT: from},
+		{codec: "H265", probe: "hevc", w: 320, h: 240, frames: 50, start: 10 * time.Second, end: 15 * time.Second,
+			file: northID + "--gate-cam+part2.mp4", fromT: at(10 * time.Second)},
+	}
+	if len(r.Items) != len(want) {
+		t.Fatalf("%d items, want %d: %+v", len(r.Items), len(want), r.Items)
+	}
+	var released []string
+	videos := map[string][]byte{} // by SHA-256
+	for i, w := range want {
+		it := r.Items[i]
+		m := it.Export
+		wantNext := time.Time{}
+		if w.next > 0 {
+			wantNext = at(w.next)
+		}
+		if it.Part != i || !it.From.Equal(w.fromT) || !it.To.Equal(to) || m.Codec != w.codec || m.Width != w.w || m.Height != w.h ||
+			m.Frames != w.frames || !m.Start.Equal(at(w.start)) || !m.End.Equal(at(w.end)) || !m.Next.Equal(wantNext) || filepath.Base(it.File) != w.file {
+			t.Errorf("item %d: part %d %s..%s, file %s, export %s %dx%d %d frames %s..%s next %s; want %+v", i, it.Part, it.From, it.To, it.File,
+				m.Codec, m.Width, m.Height, m.Frames, m.Start, m.End, m.Next, w)
+		}
+		if it.ChunksVerified != it.ChunksTotal {
+			t.Errorf("item %d: %d of %d chunks verified", i, it.ChunksVerified, it.ChunksTotal)
+		}
+		// Central's copy is the edge's own export of the part.
+		got := g.download(r.ID, i)
+		if edgeMP4 := g.edgeExport(w.fromT, to); sha(got) != sha(edgeMP4) || it.SHA256 != sha(got) || m.SHA256 != sha(got) {
+			t.Errorf("item %d: central holds %d bytes (%s), the edge exports %d bytes (%s)", i, len(got), sha(got), len(edgeMP4), sha(edgeMP4))
+		}
+		videos[sha(got)] = got
+		released = append(released, it.ReleasedPins...)
+	}
+	// The second part resumed after the restart where it stopped: no
+	// verified chunk fetched again.
+	mu.Lock()
+	for c := range r.Items[1].ChunksTotal {
+		if n := seen[[2]int{1, c}]; n != 1 {
+			t.Errorf("central restart: chunk %d of the second part received %d times", c, n)
+		}
+	}
+	mu.Unlock()
+	if r.Items[1].ChunksTotal < 3 {
+		t.Errorf("the second part is %d chunks: the restart needs it to be several", r.Items[1].ChunksTotal)
+	}
+	for i := range want {
+		if pin := wire.EvidencePinPrefix + r.ID + "-" + strconv.Itoa(i); !slices.Contains(released, pin) {
+			t.Errorf("pin %s not released (released %v)", pin, released)
+		}
+	}
+	if n := edgePins(); n != 0 {
+		t.Errorf("the edge holds %d pins after both parts were released", n)
+	}
+
+	// The bundle: two MP4s, each the retrieved part, judged by ffprobe and
+	// ffmpeg; it verifies as `vigil evidence verify` does.
+	resp, zb := g.police.do(http.MethodGet, "/api/v1/evidence/requests/"+r.ID+"/bundle.zip", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("bundle.zip: %d %s", resp.StatusCode, zb)
+	}
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle.zip")
+	if err := os.WriteFile(bundle, zb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := evidence.VerifyFile(context.Background(), bundle, s2.EvidencePublicKey())
+	if err != nil {
+		t.Fatalf("the bundle does not verify: %v", err)
+	}
+	t.Log(evidence.Summary(res))
+	zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mp4s []string
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, ".mp4") {
+			mp4s = append(mp4s, f.Name)
+		}
+	}
+	cams := res.Manifest.Cameras
+	if strings.Join(mp4s, " ") != "video/gate-cam.mp4 video/gate-cam-2.mp4" || len(cams) != 2 {
+		t.Fatalf("bundle MP4s %v, %d camera entries; want video/gate-cam.mp4 and video/gate-cam-2.mp4", mp4s, len(cams))
+	}
+	for i, w := range want {
+		c := cams[i]
+		if c.CameraID != "gate-cam" || c.Video != mp4s[i] || c.Codec != strings.ToLower(w.codec) || c.Width != w.w || c.Height != w.h ||
+			c.Frames != w.frames || !c.Actual.Start.Equal(at(w.start)) || !c.Actual.End.Equal(at(w.end)) ||
+			!c.Requested.Start.Equal(from) || !c.Requested.End.Equal(to) {
+			t.Errorf("bundle entry %d: %+v, want %+v", i, c, w)
+		}
+		zf, err := zr.Open(c.Video)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zf)
+		zf.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if videos[sha(b)] == nil {
+			t.Errorf("%s is not a retrieved part", c.Video)
+		}
+		path := filepath.Join(dir, strconv.Itoa(i)+".mp4")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if p := testrig.FFprobe(t, path); p.Codec != w.probe || p.Width != w.w || p.Height != w.h || p.Frames != w.frames || !p.FirstKey ||
+			math.Abs(p.Duration-(w.end-w.start).Seconds()) > 0.1 {
+			t.Errorf("%s: ffprobe %+v, want %s %dx%d, %d frames over %v", c.Video, p, w.probe, w.w, w.h, w.frames, w.end-w.start)
+		}
+		if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("%s: ffmpeg decoding: %v: %s", c.Video, err, out)
+		}
+	}
+	readme, err := zr.Open(evidence.ReadmeName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(readme)
+	readme.Close()
+	for _, s := range []string{"part 1 of 2", "part 2 of 2", "640×360", "320×240", "H265"} {
+		if !strings.Contains(string(rb), s) {
+			t.Errorf("README.txt lacks %q", s)
+		}
+	}
+}
+
+// The parts of a camera's range as the worker sees them: a later part is
+// added once (describing the first again only moves a part not yet
+// described), takes its own range and file, and a part at central waits
+// for the others before its pins go. Items stored before parts existed
+// ask for the request's range.
+func TestRetrievalParts(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	r := EvidenceRequest{ID: "ev-1", From: at(5), To: at(15), Items: []RetrievalItem{
+		{Edge: northID, Camera: "gate-cam", Status: RetrievalFetching},
+		{Edge: northID, Camera: "yard-cam", Status: RetrievalQueued},
+	}}
+	if from, to := r.itemRange(&r.Items[0]); !from.Equal(at(5)) || !to.Equal(at(15)) {
+		t.Errorf("an item stored before parts asks for %v..%v", from, to)
+	}
+	r.addPart(0, at(9), at(15))
+	r.addPart(0, at(10), at(15)) // described again: the same part, moved
+	if len(r.Items) != 3 || r.Items[2].Part != 1 || !r.Items[2].From.Equal(at(10)) || r.Items[2].Camera != "gate-cam" {
+		t.Fatalf("items after adding a part: %+v", r.Items)
+	}
+	r.Items[2].Export = &wire.ExportManifest{Start: at(10), End: at(15)}
+	r.addPart(0, at(11), at(15)) // a described part stays as it is
+	if !r.Items[2].From.Equal(at(10)) {
+		t.Errorf("a described part moved to %v", r.Items[2].From)
+	}
+	if from, to := r.itemRange(&r.Items[2]); !from.Equal(at(10)) || !to.Equal(at(15)) {
+		t.Errorf("the second part asks for %v..%v", from, to)
+	}
+	if got := r.parts(2); !slices.Equal(got, []int{0, 2}) {
+		t.Errorf("parts of the camera: %v", got)
+	}
+	if a, b := itemPath(r.ID, &r.Items[0]), itemPath(r.ID, &r.Items[2]); a == b || !strings.HasSuffix(b, "--gate-cam+part2.mp4") {
+		t.Errorf("files %s and %s", a, b)
+	}
+	// The first part at central waits for the second before its pins go.
+	r.Items[0].Status, r.Items[0].Export = RetrievalReady, &wire.ExportManifest{Start: at(4), End: at(10), Next: at(10)}
+	if r.workable(0) || !r.workable(2) || r.partsReady(0) {
+		t.Errorf("with the second part to fetch: workable %v/%v, parts ready %v", r.workable(0), r.workable(2), r.partsReady(0))
+	}
+	r.Items[2].Status = RetrievalReady
+	if !r.workable(0) || !r.workable(2) || !r.partsReady(0) || r.overall() == RetrievalReady {
+		t.Errorf("both parts at central: workable %v/%v, parts ready %v, request %s", r.workable(0), r.workable(2), r.partsReady(0), r.overall())
+	}
+	r.Items[0].PinsReleased, r.Items[2].PinsReleased = true, true
+	if r.workable(0) || r.workable(2) {
+		t.Error("released parts are still worked on")
+	}
+	// A failed part: the other one is not worked on again.
+	r.Items[0].PinsReleased, r.Items[2].Status = false, RetrievalFailed
+	if r.workable(0) || r.overall() != RetrievalFailed {
+		t.Errorf("with the second part failed: workable %v, request %s", r.workable(0), r.overall())
 	}
 }

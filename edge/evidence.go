@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	stdhash "hash"
-	"image"
-	_ "image/jpeg" // resolution from the first frame's thumbnail
 	"io"
 	"sync"
 	"time"
@@ -139,6 +136,12 @@ func (n *Node) evidenceRecordings(req wire.Request) (wire.Recordings, error) {
 
 // evidenceExportInfo pins the range and describes its export: the whole
 // export is produced once here, into hashes only.
+//
+// Where the camera changed codec or picture size inside the range, the
+// export stops at the change and the manifest's Next says where the rest
+// starts; central asks for Next..To as another export. The pin then
+// reaches to the end of the range asked for, so the rest stays on disk
+// until central has described (and so pinned) it too.
 func (n *Node) evidenceExportInfo(ctx context.Context, req wire.Request) (wire.ExportManifest, error) {
 	if wait := time.Until(req.To.Add(evidenceSettle)); wait > 0 {
 		select {
@@ -157,12 +160,17 @@ func (n *Node) evidenceExportInfo(ctx context.Context, req wire.Request) (wire.E
 	defer e.Close()
 	info := e.Info()
 	m := wire.ExportManifest{Camera: req.Camera, From: req.From.UTC(), To: req.To.UTC(), Start: info.Start, End: info.End,
-		Duration: info.Span, Frames: info.Frames, Codec: info.Codec, ChunkSize: req.Evidence.ChunkSize, EdgeTime: time.Now().UTC()}
+		Duration: info.Span, Frames: info.Frames, Codec: info.Codec, Width: info.Width, Height: info.Height,
+		ChunkSize: req.Evidence.ChunkSize, EdgeTime: time.Now().UTC(), Next: info.Next}
 	m.ClockOffsetMS, m.ClockOffsetSource = n.clockOffset()
 	_, _, m.TimeSource = n.camClock.get(req.Camera)
-	// Pin what the export covers while the export's lease holds it.
-	pinID := wire.EvidencePinPrefix + req.Evidence.Key
-	if _, err := n.clips.PinRange(pinID, req.Camera, info.Start, info.End, "evidence retrieval"); err != nil {
+	// Pin what the export covers (and the rest of the range, if it is
+	// another export) while the export's lease holds it.
+	pinID, pinTo := wire.EvidencePinPrefix+req.Evidence.Key, info.End
+	if !info.Next.IsZero() {
+		pinTo = req.To.UTC()
+	}
+	if _, err := n.clips.PinRange(pinID, req.Camera, info.Start, pinTo, "evidence retrieval"); err != nil {
 		m.PinError = err.Error()
 		n.log.Warn("evidence: cannot pin the range", "camera", req.Camera, "key", req.Evidence.Key, "err", err)
 	} else {
@@ -174,13 +182,13 @@ func (n *Node) evidenceExportInfo(ctx context.Context, req wire.Request) (wire.E
 	}
 	h.finish()
 	m.Size, m.Chunks, m.SHA256 = h.n, h.pieces, hex.EncodeToString(h.whole.Sum(nil))
-	if th, err := n.clips.Thumbnail(req.Camera, info.Start, 0); err == nil {
-		if cfg, _, err := image.DecodeConfig(bytes.NewReader(th.JPEG)); err == nil {
-			m.Width, m.Height = cfg.Width, cfg.Height
-		}
+	log := n.log.With("camera", req.Camera, "key", req.Evidence.Key, "start", m.Start, "end", m.End, "codec", m.Codec,
+		"width", m.Width, "height", m.Height, "bytes", m.Size, "sha256", m.SHA256)
+	if !m.Next.IsZero() {
+		log.Info("evidence: export described; the camera changed codec or picture size, the rest of the range is another export", "next", m.Next)
+	} else {
+		log.Info("evidence: export described")
 	}
-	n.log.Info("evidence: export described", "camera", req.Camera, "key", req.Evidence.Key, "start", m.Start, "end", m.End,
-		"bytes", m.Size, "sha256", m.SHA256)
 	return m, nil
 }
 

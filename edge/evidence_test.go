@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/config"
+	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/sim"
 	"github.com/vigil-perimeter/vigil/wire"
 )
@@ -172,5 +174,134 @@ func TestEvidenceEdgeSide(t *testing.T) {
 	}
 	if pinned(m.PinID) || pinned("alert-in") || !pinned("alert-out") || len(rel.Pins) != 2 {
 		t.Errorf("after release %v: pins %+v", rel.Pins, n.clips.Pins())
+	}
+}
+
+// feedClip plays a clip once into the node as its camera delivers it:
+// PTS from pts0, the wall clock from wall0, never faster than the clip
+// store writes.
+func feedClip(t *testing.T, n *Node, cam string, clip *sim.Clip, pts0 time.Duration, wall0 time.Time) {
+	t.Helper()
+	r, err := n.clips.Recorder(cam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range clip.Packets {
+		for r.Pending() > 1<<20 {
+			time.Sleep(time.Millisecond)
+		}
+		size := 0
+		for _, nalu := range p.AU {
+			size += 4 + len(nalu)
+		}
+		n.OnAccessUnit(cam, streams.AccessUnit{Codec: clip.Info.Codec, NALUs: p.AU, PTS: pts0 + p.PTS, Time: wall0.Add(p.PTS),
+			TimeSource: streams.TimeRTCP, Key: p.Key, Bytes: size})
+	}
+}
+
+// A camera reconfigured mid-range (640x360 H.264, then 320x240 H.265):
+// the export of the range is described up to the change, at its own size
+// and codec, with Next where the rest starts, and its pin holds the rest
+// of the range until central has that too; the rest is described on its
+// own; each description is the store's own export of that part, byte for
+// byte; releasing both parts with the whole range leaves no pin.
+func TestEvidenceAcrossChange(t *testing.T) {
+	clip := func(w, h int, h265 bool) *sim.Clip {
+		return testrig.Clip(t, footage.BurstsClip{Seconds: 10, FPS: 10, Width: w, Height: h, Bursts: []footage.Burst{{Start: 2, End: 6}}, H265: h265})
+	}
+	first, second := clip(640, 360, false), clip(320, 240, true)
+	cfg := Config{
+		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Central: CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: "t", BackoffMax: config.Duration(time.Second)},
+		// Nothing answers there: the test delivers the camera's video itself.
+		Cameras: []CameraConfig{{ID: "gate-cam", Name: "Gate", URL: "rtsp://127.0.0.1:1/gate"}},
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		t.Fatalf("config: %v", errs)
+	}
+	n, err := Start(cfg, Options{Log: testrig.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	base := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	at := func(d time.Duration) time.Time { return base.Add(d) }
+	feedClip(t, n, "gate-cam", first, 0, base)
+	feedClip(t, n, "gate-cam", second, 10*time.Second, at(10*time.Second))
+	ctx := context.Background()
+
+	const chunk = 16 << 10
+	from, to := at(5*time.Second), at(15*time.Second)
+	describe := func(key string, from time.Time) wire.ExportManifest {
+		t.Helper()
+		m, err := n.evidenceExportInfo(ctx, wire.Request{Method: wire.MethodExportInfo, Camera: "gate-cam", From: from, To: to,
+			Evidence: &wire.EvidenceParams{Key: key, ChunkSize: chunk}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Check(); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	pins := func() map[string][2]time.Time {
+		out := map[string][2]time.Time{}
+		for _, p := range n.clips.Pins() {
+			out[p.ID] = [2]time.Time{p.From, p.To}
+		}
+		return out
+	}
+	m1 := describe("req-1-0", from)
+	if !m1.Start.Equal(at(4*time.Second)) || !m1.End.Equal(at(10*time.Second)) || !m1.Next.Equal(at(10*time.Second)) ||
+		m1.Codec != "H264" || m1.Width != 640 || m1.Height != 360 || m1.Frames != 60 {
+		t.Fatalf("first part: %s..%s next %s, %s %dx%d, %d frames; want 4 s..10 s next 10 s, H264 640x360, 60 frames",
+			m1.Start, m1.End, m1.Next, m1.Codec, m1.Width, m1.Height, m1.Frames)
+	}
+	if p := pins()[m1.PinID]; !p[0].Equal(m1.Start) || !p[1].Equal(to) {
+		t.Errorf("the first part's pin covers %v..%v, want %v..%v: the rest of the range with it", p[0], p[1], m1.Start, to)
+	}
+	m2 := describe("req-1-1", m1.Next)
+	if !m2.Start.Equal(at(10*time.Second)) || !m2.End.Equal(to) || !m2.Next.IsZero() ||
+		m2.Codec != "H265" || m2.Width != 320 || m2.Height != 240 || m2.Frames != 50 {
+		t.Fatalf("second part: %s..%s next %s, %s %dx%d, %d frames; want 10 s..15 s, H265 320x240, 50 frames",
+			m2.Start, m2.End, m2.Next, m2.Codec, m2.Width, m2.Height, m2.Frames)
+	}
+	if p := pins()[m2.PinID]; !p[0].Equal(m2.Start) || !p[1].Equal(m2.End) {
+		t.Errorf("the second part's pin covers %v..%v, want %v..%v", p[0], p[1], m2.Start, m2.End)
+	}
+
+	// Each part, fetched in pieces, is the store's export of it.
+	for i, m := range []wire.ExportManifest{m1, m2} {
+		var want bytes.Buffer
+		if _, err := n.clips.Export(ctx, &want, "gate-cam", m.From, m.To); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		for off := int64(0); off < m.Size; off += chunk {
+			b, err := n.evidenceRange(ctx, wire.Request{Method: wire.MethodExportRange, Camera: "gate-cam", From: m.From, To: m.To,
+				Evidence: &wire.EvidenceParams{Key: fmt.Sprintf("req-1-%d", i), Offset: off, Length: chunk}})
+			if err != nil {
+				t.Fatalf("part %d at %d: %v", i, off, err)
+			}
+			if s := sha256.Sum256(b); hex.EncodeToString(s[:]) != m.Chunks[off/chunk] {
+				t.Fatalf("part %d: piece %d does not match its hash", i, off/chunk)
+			}
+			got = append(got, b...)
+		}
+		if s := sha256.Sum256(got); !bytes.Equal(got, want.Bytes()) || hex.EncodeToString(s[:]) != m.SHA256 {
+			t.Errorf("part %d: %d bytes fetched, the store exports %d", i, len(got), want.Len())
+		}
+	}
+
+	// Released with the range of both parts, as central does once it
+	// holds both: no pin is left.
+	for _, key := range []string{"req-1-1", "req-1-0"} {
+		if _, err := n.evidenceRelease(wire.Request{Method: wire.MethodRelease, Camera: "gate-cam", From: m1.Start, To: m2.End,
+			Evidence: &wire.EvidenceParams{Key: key}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left := pins(); len(left) != 0 {
+		t.Errorf("pins left after both parts were released: %v", left)
 	}
 }

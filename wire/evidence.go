@@ -15,7 +15,9 @@ const (
 	MethodRecordings = "recordings"
 	// MethodExportInfo: pin Camera's video in From..To for Evidence.Key and
 	// describe its MP4 export (JSON ExportManifest): size, SHA-256 of the
-	// whole and of every Evidence.ChunkSize piece.
+	// whole and of every Evidence.ChunkSize piece. Where the camera changed
+	// codec or picture size in the range, the export ends there and
+	// ExportManifest.Next is where the export of the rest starts.
 	MethodExportInfo = "export_info"
 	// MethodExportRange: bytes Evidence.Offset .. Offset+Length of the MP4
 	// export of Camera's From..To (application/octet-stream).
@@ -86,6 +88,12 @@ type ExportManifest struct {
 	ClockOffsetSource string    `json:"clock_offset_source"`
 	PinID             string    `json:"pin_id,omitempty"` // empty if the edge could not pin
 	PinError          string    `json:"pin_error,omitempty"`
+	// Next is set when the camera changed codec or picture size (a
+	// camera reconfigured or replaced) after Start and before To: an MP4
+	// holds one of each, so this export stops at the change, and the rest
+	// of the range is another export, asked for as Next..To. The pin
+	// then covers Start..To, the rest included, until it is released.
+	Next time.Time `json:"next,omitzero"`
 }
 
 // Check reports whether the manifest is self-consistent.
@@ -99,6 +107,9 @@ func (m *ExportManifest) Check() error {
 		return fmt.Errorf("export manifest: %d chunk hashes for %d bytes in pieces of %d", len(m.Chunks), m.Size, m.ChunkSize)
 	case len(m.SHA256) != 64:
 		return errors.New("export manifest: sha256 is not 64 hex digits")
+	case !m.Next.IsZero() && (!m.Next.After(m.From) || !m.Next.Before(m.To)):
+		// A next part that does not move on would be asked for forever.
+		return fmt.Errorf("export manifest: next part at %v is not within %v..%v", m.Next, m.From, m.To)
 	}
 	return nil
 }

@@ -362,6 +362,9 @@ func TestResignedInconsistentManifest(t *testing.T) {
 		"bad clock source":            func(m *Manifest) { m.Cameras[0].ClockSource = "guess" },
 		"video after export":          func(m *Manifest) { m.ExportedAt = m.Cameras[0].Actual.End.Add(-time.Hour) },
 		"another signing key":         func(m *Manifest) { m.SigningKey = "ed25519:AAAA" },
+		"one camera twice at once": func(m *Manifest) {
+			m.Cameras[1].EdgeID, m.Cameras[1].CameraID = m.Cameras[0].EdgeID, m.Cameras[0].CameraID
+		},
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {

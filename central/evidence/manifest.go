@@ -77,7 +77,10 @@ type Manifest struct {
 	Extra                 map[string]json.RawMessage `json:"extra,omitempty"`
 }
 
-// CameraManifest is one camera's part of the bundle.
+// CameraManifest is one camera's part of the bundle. A camera that
+// changed codec or picture size within the range (reconfigured or
+// replaced) has one entry per part, one MP4 each, in time order: an MP4
+// track holds one codec at one size.
 type CameraManifest struct {
 	SiteID       string `json:"site_id"`
 	SiteName     string `json:"site_name"`
@@ -188,13 +191,17 @@ func (m *Manifest) check() error {
 	if m.Custody.Entries == 0 || m.Custody.LastSeq < m.Custody.FirstSeq || uint64(m.Custody.Entries) != m.Custody.LastSeq-m.Custody.FirstSeq+1 {
 		return bad("custody: %d entries for seq %d..%d", m.Custody.Entries, m.Custody.FirstSeq, m.Custody.LastSeq)
 	}
-	seen := map[string]bool{}
+	ends := map[string]time.Time{} // the end of each edge's camera's part before
 	for i, c := range m.Cameras {
 		name := fmt.Sprintf("cameras[%d] (%s)", i, c.CameraID)
 		req, act := c.Requested, c.Actual
+		cam := c.EdgeID + "\x00" + c.CameraID
+		end, seen := ends[cam]
 		switch {
-		case c.CameraID == "" || seen[c.CameraID]:
-			return bad("%s: camera ID empty or repeated", name)
+		case c.CameraID == "":
+			return bad("%s: no camera ID", name)
+		case seen && act.Start.Before(end):
+			return bad("%s: the camera is listed again with video from %s, before the end of its part before (%s): parts follow one another", name, ts(act.Start), ts(end))
 		case !req.Start.Before(req.End):
 			return bad("%s: requested range %s..%s is not ordered", name, ts(req.Start), ts(req.End))
 		case !act.Start.Before(act.End):
@@ -221,7 +228,7 @@ func (m *Manifest) check() error {
 				return bad("%s: %s is not listed in files", name, f)
 			}
 		}
-		seen[c.CameraID] = true
+		ends[cam] = act.End
 	}
 	return nil
 }

@@ -19,10 +19,19 @@ func readme(m *Manifest) []byte {
 	p("签名公钥指纹 / Signing key SHA-256 fingerprint:\r\n    %s\r\n\r\n", m.SigningKeyFingerprint)
 
 	p("文件 / Files\r\n------------\r\n")
+	parts, part := map[string]int{}, map[string]int{}
+	for _, c := range m.Cameras {
+		parts[c.EdgeID+"\x00"+c.CameraID]++
+	}
 	for _, c := range m.Cameras {
 		p("%s  %s / %s / %s\r\n", c.Video, c.SiteName, c.EntranceName, c.CameraName)
 		p("    %s — %s UTC (%s, %d×%d, %d frames)\r\n", c.Actual.Start.Format("2006-01-02 15:04:05.000"),
 			c.Actual.End.Format("15:04:05.000"), strings.ToUpper(c.Codec), c.Width, c.Height, c.Frames)
+		if k := c.EdgeID + "\x00" + c.CameraID; parts[k] > 1 {
+			part[k]++
+			p("    第 %d/%d 段：摄像机在此时间段内更换了编码或画面尺寸 / part %d of %d: the camera changed codec or picture size in the range\r\n",
+				part[k], parts[k], part[k], parts[k])
+		}
 		p("%s  缩略图 / contact sheet\r\n", c.ContactSheet)
 	}
 	p("%s  监管链（审计日志）/ chain of custody (audit log)\r\n", CustodyName)
