@@ -259,7 +259,9 @@ export function mount(root, { session } = {}) {
       tr.setAttribute('data-testid', 'ev-request-row');
       tr.dataset.id = r.id;
       tr.dataset.status = r.status;
-      const cams = (r.items ?? []).map((it) => `${it.edge}/${it.camera}`).join(', ');
+      // A camera whose codec or size changed in the range comes in parts
+      // (part 0, 1, …): name it once.
+      const cams = [...new Set((r.items ?? []).map((it) => `${it.edge}/${it.camera}`))].join(', ');
       const st = el('td', `ev-status st-${r.status}`, statusText(r));
       st.setAttribute('data-testid', 'ev-request-status');
       const details = (r.items ?? []).filter((it) => it.detail).map((it) => `${it.camera}: ${it.detail}`);
@@ -272,7 +274,7 @@ export function mount(root, { session } = {}) {
         a.setAttribute('data-testid', 'ev-bundle-link');
         dl.append(a);
         (r.items ?? []).forEach((it, i) => {
-          const v = el('a', 'ev-video', it.camera);
+          const v = el('a', 'ev-video', it.part ? `${it.camera} (${it.part + 1})` : it.camera);
           v.href = `/api/v1/evidence/requests/${encodeURIComponent(r.id)}/items/${i}/video.mp4`;
           v.setAttribute('download', '');
           v.title = t('evidence.video_only');
