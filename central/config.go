@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -134,7 +135,9 @@ func (c *Config) Validate() []config.FieldError {
 	if c.Township != nil {
 		var fes []config.FieldError
 		tree, fes = buildSiteTree(c.Township)
-		out = append(out, fes...)
+		for _, fe := range fes {
+			out = append(out, c.Township.deviceField(fe))
+		}
 	}
 	c.validateEdges(add, tree)
 	return out
@@ -196,6 +199,42 @@ func (c *Config) validateEdges(add func(field, format string, args ...any), tree
 			}
 		}
 	}
+}
+
+var devicePath = regexp.MustCompile(`^township\.villages\[(\d+)\]\.zones\[(\d+)\]\.entrances\[(\d+)\]\.devices\[(\d+)\]$`)
+
+// deviceField names a duplicate-device problem by the key the file uses:
+// buildSiteTree counts an entrance's cameras and gates as one list
+// ("devices[n]"), which central.yaml does not have.
+func (t *TownshipConfig) deviceField(fe config.FieldError) config.FieldError {
+	m := devicePath.FindStringSubmatch(fe.Field)
+	if m == nil {
+		return fe
+	}
+	n := make([]int, 4)
+	for i := range n {
+		n[i], _ = strconv.Atoi(m[i+1])
+	}
+	if n[0] >= len(t.Villages) || n[1] >= len(t.Villages[n[0]].Zones) || n[2] >= len(t.Villages[n[0]].Zones[n[1]].Entrances) {
+		return fe
+	}
+	e := t.Villages[n[0]].Zones[n[1]].Entrances[n[2]]
+	list, i := "cameras", n[3]
+	if i >= len(e.Cameras) {
+		list, i = "gates", i-len(e.Cameras)
+	}
+	prefix := strings.TrimSuffix(fe.Field, m[0][strings.LastIndex(m[0], ".devices["):])
+	var d DeviceConfig
+	if list == "cameras" {
+		d = e.Cameras[i]
+	} else if i < len(e.Gates) {
+		d = e.Gates[i]
+	}
+	msg := fmt.Sprintf("%q is used twice in this entrance (camera and gate ids must be unique per entrance)", d.ID)
+	if d.ID == "" {
+		msg = "is required"
+	}
+	return config.FieldError{Field: fmt.Sprintf("%s.%s[%d].id", prefix, list, i), Msg: msg}
 }
 
 func checkHostPort(s string) error {

@@ -3,27 +3,46 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 )
 
+// NotEnrolledHint is what an edge without a credential is told to do.
+const NotEnrolledHint = "not enrolled yet: run the setup page or vigil provision"
+
 // Check validates what a loaded config needs from this box without
 // starting anything: the data directory is writable and the local API
-// address can be bound, and gate inputs' secret files and GPIO chips
-// are there. systemd runs it before every start so a broken
-// box fails with a reason instead of a restart loop.
+// address can be bound, and the files it names (central.token_file, gate
+// inputs' secret and password files) and GPIO chips are there. systemd
+// runs it before every start so a broken box fails with a reason instead
+// of a restart loop. Every error starts with the field it is about.
+//
+// A token_file that is missing in a directory that exists is a box not
+// enrolled yet: that passes (the box must start to serve the setup page
+// that enrols it), and Enrolment says so.
 func Check(cfg Config) error {
 	var errs []error
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		errs = append(errs, fmt.Errorf("data_dir: %w", err))
+		fail("data_dir", "%s: %s", cfg.DataDir, fileProblem(err))
 	} else {
 		probe := filepath.Join(cfg.DataDir, ".vigil-check")
 		if err := os.WriteFile(probe, []byte("ok"), 0o600); err != nil {
-			errs = append(errs, fmt.Errorf("data_dir %s is not writable: %w", cfg.DataDir, err))
+			fail("data_dir", "%s is not writable: %s", cfg.DataDir, fileProblem(err))
 		}
 		os.Remove(probe)
+	}
+	if c := cfg.Central; c.Token == "" && c.TokenFile != "" {
+		// LoadConfig reads the file; an empty token means it was missing.
+		dir := filepath.Dir(c.TokenFile)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			fail("central.token_file", "%s: no such file, nor directory %s (check the path; enrolment writes the file there)", c.TokenFile, dir)
+		}
 	}
 	// Gate inputs: webhook secret files readable and good, GPIO chips present.
 	for i, ct := range cfg.GateInputs.Webhook.Controllers {
@@ -31,12 +50,12 @@ func Check(cfg Config) error {
 			continue
 		}
 		if _, err := ct.secrets(); err != nil {
-			errs = append(errs, fmt.Errorf("gate_inputs.webhook.controllers[%d].secret_file %s: %w", i, ct.SecretFile, err))
+			fail(fmt.Sprintf("gate_inputs.webhook.controllers[%d].secret_file", i), "%s: %s", ct.SecretFile, fileProblem(err))
 		}
 	}
 	if m := cfg.GateInputs.MQTT; m != nil && m.PasswordFile != "" {
 		if _, err := readSecretFile(m.PasswordFile); err != nil {
-			errs = append(errs, fmt.Errorf("gate_inputs.mqtt.password_file: %w", err))
+			fail("gate_inputs.mqtt.password_file", "%s: %s", m.PasswordFile, fileProblem(err))
 		}
 	}
 	if g := cfg.GateInputs.GPIO; g != nil {
@@ -52,14 +71,41 @@ func Check(cfg Config) error {
 				path = "/dev/" + chip
 			}
 			if _, err := os.Stat(path); err != nil {
-				errs = append(errs, fmt.Errorf("gate_inputs.gpio: chip %s: %w", chip, err))
+				fail("gate_inputs.gpio", "chip %s: %s: %s", chip, path, fileProblem(err))
 			}
 		}
 	}
 	if l, err := net.Listen("tcp", cfg.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("listen %s: %w", cfg.Listen, err))
+		fail("listen", "%s: %v", cfg.Listen, err)
 	} else {
 		l.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// Enrolment says, in one line naming the field, why a loaded config has
+// no credential for central yet, or "" if it has one.
+func Enrolment(cfg Config) string {
+	if cfg.Central.Token != "" {
+		return ""
+	}
+	if cfg.Central.TokenFile == "" {
+		return "central.token: no token: " + NotEnrolledHint
+	}
+	return "central.token_file: " + cfg.Central.TokenFile + " does not exist: " + NotEnrolledHint
+}
+
+// fileProblem is an OS error without the path the caller already names.
+func fileProblem(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied (the vigil user must be able to read it)"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }

@@ -146,30 +146,35 @@ func LoadConfig(path string) (Config, error) {
 	if err := config.Load(path, &c); err != nil {
 		return c, err
 	}
-	if err := c.resolveToken(); err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
+	if fe := c.resolveToken(); fe != nil {
+		return c, config.PlaceFile(path, []config.FieldError{*fe})
 	}
 	return c, nil
 }
 
-func (c *Config) resolveToken() error {
+// resolveToken fills Central.Token from VIGIL_EDGE_TOKEN or token_file.
+// A token_file that does not exist yet is a box not enrolled yet: it runs
+// (cameras, recording, the setup page) and connects once enrolment writes
+// the file; Check and Enrolment say so.
+func (c *Config) resolveToken() *config.FieldError {
 	if t := os.Getenv("VIGIL_EDGE_TOKEN"); t != "" {
 		c.Central.Token = t
 	}
 	if c.Central.Token == "" && c.Central.TokenFile != "" {
 		b, err := os.ReadFile(c.Central.TokenFile)
 		if errors.Is(err, os.ErrNotExist) {
-			// Not enrolled yet: the box runs (cameras, recording, the
-			// setup page) and connects once enrolment writes this file.
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("central.token_file: %w", err)
+			return &config.FieldError{Field: "central.token_file", Msg: c.Central.TokenFile + ": " + fileProblem(err)}
 		}
 		c.Central.Token = strings.TrimSpace(string(b))
+		if c.Central.Token == "" {
+			return &config.FieldError{Field: "central.token_file", Msg: c.Central.TokenFile + ": the file is empty"}
+		}
 	}
 	if c.Central.Token == "" {
-		return fmt.Errorf("central.token: no token (set token, token_file or VIGIL_EDGE_TOKEN)")
+		return &config.FieldError{Field: "central.token", Msg: "no token: " + NotEnrolledHint + " (or set token, token_file or VIGIL_EDGE_TOKEN)"}
 	}
 	return nil
 }

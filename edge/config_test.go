@@ -143,7 +143,7 @@ func TestGatesConfigErrors(t *testing.T) {
 		{"bad broker", "tcp://127.0.0.1:1883", "http://127.0.0.1:1883", "edge.yaml:32: gate_inputs.mqtt.broker:"},
 		{"mqtt device of unknown gate", "        gate: north-gate\n  gpio", "        gate: nowhere\n  gpio", "edge.yaml:35: gate_inputs.mqtt.devices[0].gate:"},
 		{"bad role", "role: door", "role: window", "edge.yaml:42: gate_inputs.gpio.lines[0].role: must be door, button"},
-		{"unknown field", "active_low: true", "activelow: true", "edge.yaml:43: activelow"},
+		{"unknown field", "active_low: true", "activelow: true", "edge.yaml:43: gate_inputs.gpio.lines[0].activelow: unknown field; did you mean active_low?"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,7 +170,7 @@ func TestCheckGateInputs(t *testing.T) {
 	}
 	cfg.GateInputs.GPIO.Chip = "gpiochip-none"
 	err = Check(cfg)
-	for _, want := range []string{"gate_inputs.webhook.controllers[0].secret_file /nonexistent/secret", "gate_inputs.gpio: chip gpiochip-none"} {
+	for _, want := range []string{"gate_inputs.webhook.controllers[0].secret_file: /nonexistent/secret: no such file", "gate_inputs.gpio: chip gpiochip-none"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("check: %v; want %q", err, want)
 		}

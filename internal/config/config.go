@@ -1,6 +1,7 @@
-// Package config loads Vigil's YAML files strictly and turns validation
-// problems into errors that name the file, the line and the field, so an
-// installer at a gate with a laptop can fix a typo without reading Go.
+// Package config loads Vigil's YAML files strictly and turns decoding and
+// validation problems into errors that name the file, the line and the
+// field as it is written in the file, so an installer at a gate with a
+// laptop can fix a typo without reading Go.
 package config
 
 import (
@@ -21,7 +22,12 @@ type FieldError struct {
 	Msg   string
 }
 
-func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
+func (e FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
 
 // Validator is implemented by a config root; it reports every problem it
 // finds, not just the first.
@@ -41,6 +47,7 @@ type Problem struct {
 	FieldError
 }
 
+// Error prints one problem a line, as "file:line: field: message".
 func (e *Error) Error() string {
 	var b strings.Builder
 	for i, p := range e.Problems {
@@ -68,19 +75,25 @@ func Load(path string, v any) error {
 
 // Parse is Load for bytes already read; name is used in messages.
 func Parse(name string, data []byte, v any) error {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return &Error{File: name, Problems: []Problem{syntaxProblem(data, err)}}
+	}
 	if err := yaml.UnmarshalWithOptions(data, v, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
-		p := syntaxProblem(err)
-		if p.Field == "(value)" {
-			file, _ := parser.ParseBytes(data, 0)
-			p.Field = fieldAtLine(file, p.Line)
-		}
-		return &Error{File: name, Problems: []Problem{p}}
+		return &Error{File: name, Problems: []Problem{decodeProblem(file, v, err)}}
 	}
 	val, ok := v.(Validator)
 	if !ok {
 		return nil
 	}
-	fes := val.Validate()
+	return Place(name, data, val.Validate())
+}
+
+// Place turns field errors about the file name (whose text is data) into
+// an *Error with each problem's line, or nil if there are none. Callers
+// use it for problems found after Parse, e.g. a token file that cannot be
+// read.
+func Place(name string, data []byte, fes []FieldError) error {
 	if len(fes) == 0 {
 		return nil
 	}
@@ -92,29 +105,11 @@ func Parse(name string, data []byte, v any) error {
 	return out
 }
 
-// syntaxProblem extracts the line and a one-line message from a go-yaml
-// error, whose default text is a multi-line source excerpt.
-func syntaxProblem(err error) Problem {
-	var pe *positioned
-	if errors.As(err, &pe) {
-		return Problem{Line: pe.line, FieldError: FieldError{Field: "(value)", Msg: pe.msg}}
-	}
-	var se yaml.Error
-	if errors.As(err, &se) {
-		if tok := se.GetToken(); tok != nil && tok.Position != nil {
-			return Problem{Line: tok.Position.Line, FieldError: FieldError{Field: fieldOfToken(tok.Value), Msg: se.GetMessage()}}
-		}
-		return Problem{FieldError: FieldError{Field: "(file)", Msg: se.GetMessage()}}
-	}
-	first, _, _ := strings.Cut(err.Error(), "\n")
-	return Problem{FieldError: FieldError{Field: "(file)", Msg: first}}
-}
-
-func fieldOfToken(v string) string {
-	if v == "" {
-		return "(file)"
-	}
-	return v
+// PlaceFile is Place for a file on disk; if it cannot be read the errors
+// are placed without lines.
+func PlaceFile(path string, fes []FieldError) error {
+	data, _ := os.ReadFile(path)
+	return Place(path, data, fes)
 }
 
 // lineOf finds the line of a dotted field path, falling back to its
@@ -137,24 +132,6 @@ func lineOf(file *ast.File, field string) int {
 	return 0
 }
 
-// fieldAtLine names the mapping value that starts on line, as a dotted path.
-func fieldAtLine(file *ast.File, line int) string {
-	found := "(value)"
-	if file == nil {
-		return found
-	}
-	for _, doc := range file.Docs {
-		ast.Walk(visitFunc(func(n ast.Node) bool {
-			mv, ok := n.(*ast.MappingValueNode)
-			if ok && mv.Value != nil && mv.Value.GetToken() != nil && mv.Value.GetToken().Position.Line == line {
-				found = strings.TrimPrefix(mv.Value.GetPath(), "$.")
-			}
-			return true
-		}), doc)
-	}
-	return found
-}
-
 type visitFunc func(ast.Node) bool
 
 func (f visitFunc) Visit(n ast.Node) ast.Visitor {
@@ -170,4 +147,11 @@ func parent(f string) string {
 		return ""
 	}
 	return f[:i]
+}
+
+// errorsAs is errors.As for go-yaml's error types, which are pointers.
+func errorsAs[T any](err error) (T, bool) {
+	var t T
+	ok := errors.As(err, &t)
+	return t, ok
 }

@@ -14,15 +14,23 @@ type Duration time.Duration
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalYAML parses the node and, on failure, reports its line.
+// UnmarshalYAML parses the node and, on failure, reports its line and path.
 func (d *Duration) UnmarshalYAML(n ast.Node) error {
-	s := n.String()
-	if sn, ok := n.(*ast.StringNode); ok {
-		s = sn.Value
+	fail := func(msg string) error {
+		return &positioned{line: line(n.GetToken()), path: n.GetPath(), msg: msg}
+	}
+	var s string
+	switch n := n.(type) {
+	case *ast.StringNode:
+		s = n.Value
+	case ast.ScalarNode:
+		s = n.String()
+	default:
+		return fail("want a duration (e.g. 500ms, 5s, 2m), got " + describeValue(n))
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return &positioned{line: n.GetToken().Position.Line, msg: fmt.Sprintf("%q is not a duration (write e.g. 500ms, 5s, 2m)", s)}
+		return fail(fmt.Sprintf("%q is not a duration (want e.g. 500ms, 5s, 2m)", s))
 	}
 	*d = Duration(v)
 	return nil
@@ -31,9 +39,10 @@ func (d *Duration) UnmarshalYAML(n ast.Node) error {
 // MarshalYAML writes the duration back as text.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// positioned is an error found while decoding a node whose line we know.
+// positioned is an error found while decoding a node whose place we know.
 type positioned struct {
 	line int
+	path string
 	msg  string
 }
 
