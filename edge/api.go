@@ -35,10 +35,20 @@ func (n *Node) routes() http.Handler {
 		mux.Handle("/setup", st)
 	}
 	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		// The uplink judges delivery from its live state: a central that
+		// stopped answering pings is not connected, and alerts waiting
+		// too long make the box degraded (still 200: the box itself runs).
+		h := n.up.Health()
+		status, reasons := "ok", h.Reasons
+		if len(reasons) > 0 {
+			status = "degraded"
+		} else {
+			reasons = []string{}
+		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"status": "ok", "edge_id": n.cfg.EdgeID, "central_connected": n.up.Connected(),
-			"pending_alerts": n.box.Len(), "clock_offset_ms": n.up.ClockOffset().Milliseconds(),
-			"recording_conditions": n.clips.Conditions(),
+			"status": status, "reasons": reasons, "edge_id": n.cfg.EdgeID, "central_connected": h.Connected,
+			"pending_alerts": h.Pending, "oldest_pending_ms": h.OldestPending.Milliseconds(),
+			"clock_offset_ms": n.up.ClockOffset().Milliseconds(), "recording_conditions": n.clips.Conditions(),
 		})
 	})
 	mux.HandleFunc("GET /api/v1/cameras", func(w http.ResponseWriter, _ *http.Request) {

@@ -103,7 +103,9 @@ func startEdge(t *testing.T, id string, cfg uplink.Config) *testEdge {
 	}
 	e := &testEdge{id: id, box: box, done: make(chan struct{})}
 	cfg.EdgeID, cfg.SiteID, cfg.Software = id, site, "test"
-	cfg.BackoffMin, cfg.BackoffMax = 50*time.Millisecond, 300*time.Millisecond
+	if cfg.BackoffMin == 0 && cfg.BackoffMax == 0 {
+		cfg.BackoffMin, cfg.BackoffMax = 50*time.Millisecond, 300*time.Millisecond
+	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = 200 * time.Millisecond
 	}

@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,12 +20,13 @@ import (
 const (
 	handshakeTimeout = 10 * time.Second
 	writeTimeout     = 10 * time.Second
-	// readIdle ends a session central has not pinged for this long.
-	readIdle = 60 * time.Second
 	// binaryQueue bounds the binary frames (live video fragments, ~0.25 s
 	// each) waiting for the writer: about 4 s of one camera.
 	binaryQueue = 16
 )
+
+// errSilent: central sent nothing, not even a pong, within KeepaliveTimeout.
+var errSilent = errors.New("central stopped answering pings")
 
 // session runs one connection: handshake, then send from the outbox while
 // reading acks and requests, until anything fails.
@@ -59,8 +62,22 @@ func (u *Uplink) session(ctx context.Context) error {
 		<-s.readErr
 		s.handlers.Wait()
 	}()
-	go func() { s.readErr <- s.readLoop(sctx) }()
-	return s.sendLoop(ctx)
+	go func() {
+		err := s.readLoop(sctx)
+		if err != nil {
+			// Say so at once and unblock the writer: health must not
+			// report a dead link while a write waits out its deadline.
+			u.connected.Store(false)
+			s.lost.Store(&err)
+			conn.Close()
+		}
+		s.readErr <- err
+	}()
+	err = s.sendLoop(ctx)
+	if lost := s.lost.Load(); lost != nil {
+		err = *lost // the cause, not the writer's "use of closed connection"
+	}
+	return err
 }
 
 // dial opens the websocket, over TLS pinned to central's key for an
@@ -154,6 +171,7 @@ type sessionState struct {
 	binary   chan []byte // binary frames (live video) from Streams
 	stream   *Stream     // the one Stream of this connection
 	readErr  chan error
+	lost     atomic.Pointer[error] // why the reader ended, once it has
 	done     chan struct{}
 	inflight map[string]struct{} // sendLoop only
 	slots    chan struct{}       // one per running request handler
@@ -167,6 +185,8 @@ func (s *sessionState) sendLoop(ctx context.Context) error {
 	var cursor uint64
 	beat := time.NewTicker(u.cfg.Heartbeat)
 	defer beat.Stop()
+	ping := time.NewTicker(u.cfg.Keepalive)
+	defer ping.Stop()
 	u.cpu.sample()
 	for {
 		changed := u.box.Changed()
@@ -218,6 +238,10 @@ func (s *sessionState) sendLoop(ctx context.Context) error {
 				return fmt.Errorf("uplink: write: %w", err)
 			}
 		case <-changed:
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(u.cfg.KeepaliveTimeout)); err != nil {
+				return fmt.Errorf("uplink: ping: %w", err)
+			}
 		case <-u.beatNow:
 			if err := write(s.conn, wire.TypeHeartbeat, u.heartbeat()); err != nil {
 				return err
@@ -252,21 +276,29 @@ func (u *Uplink) heartbeat() wire.Heartbeat {
 	return hb
 }
 
-// readLoop delivers acks and starts request handlers; central's pings keep
-// the read deadline moving.
+// readLoop delivers acks and starts request handlers. Anything central
+// sends (frames, its pings, pongs to ours) keeps the read deadline
+// KeepaliveTimeout ahead; a central that goes quiet ends the session.
 func (s *sessionState) readLoop(ctx context.Context) error {
 	conn := s.conn
-	_ = conn.SetReadDeadline(time.Now().Add(readIdle))
+	idle := s.u.cfg.KeepaliveTimeout
+	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(idle)) }
+	alive()
 	conn.SetPingHandler(func(data string) error {
-		_ = conn.SetReadDeadline(time.Now().Add(readIdle))
+		alive()
 		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
 	})
+	conn.SetPongHandler(func(string) error { alive(); return nil })
 	for {
 		_, frame, err := conn.ReadMessage()
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("connection to central lost: nothing received for %v: %w", idle, errSilent)
+			}
 			return fmt.Errorf("connection to central lost: %w", closeReason(err))
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(readIdle))
+		alive()
 		env, err := wire.Unmarshal(frame)
 		if err != nil {
 			return err

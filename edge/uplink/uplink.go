@@ -13,15 +13,21 @@ package uplink
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-perimeter/vigil/edge/outbox"
@@ -47,6 +53,23 @@ type Config struct {
 	BackoffMax time.Duration // default 30 s
 	Window     int           // items in flight before waiting for acks (default 32)
 	Heartbeat  time.Duration // default 10 s
+	// Keepalive is how often the edge pings central (default 2 s);
+	// KeepaliveTimeout ends a session in which central has sent nothing,
+	// not even a pong, for that long (default 5 s): a hung central (a
+	// paused process, a dead NAT mapping) holds the TCP connection open
+	// and would otherwise look connected for minutes.
+	Keepalive        time.Duration
+	KeepaliveTimeout time.Duration
+	// Probe is how often, while waiting out the backoff after central
+	// stopped answering or could not be reached, the edge tries a plain TCP
+	// connect to it (default 1 s); once that succeeds it dials at once, so
+	// a long backoff never delays the reconnect.
+	Probe time.Duration
+	// PendingMaxAge and PendingMax make Health degraded: the oldest
+	// pending alert is older than PendingMaxAge (default 10 s), or more
+	// than PendingMax items are pending (default 100).
+	PendingMaxAge time.Duration
+	PendingMax    int
 	// Handler answers central's requests (default NotAvailable).
 	Handler RequestHandler
 	// MaxRequests bounds requests handled at once (default 4); more are
@@ -108,6 +131,21 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 10 * time.Second
+	}
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = 2 * time.Second
+	}
+	if cfg.KeepaliveTimeout <= 0 {
+		cfg.KeepaliveTimeout = 5 * time.Second
+	}
+	if cfg.Probe <= 0 {
+		cfg.Probe = time.Second
+	}
+	if cfg.PendingMaxAge <= 0 {
+		cfg.PendingMaxAge = 10 * time.Second
+	}
+	if cfg.PendingMax <= 0 {
+		cfg.PendingMax = 100
 	}
 	if cfg.Handler == nil {
 		cfg.Handler = NotAvailable{}
@@ -274,18 +312,169 @@ func (u *Uplink) Run(ctx context.Context) error {
 			u.log.Error("central refuses this edge; alerts stay queued on this box", "err", err, "pending", u.box.Len())
 		}
 		d := wait/2 + rand.N(wait/2+1)
-		u.log.Warn("central unreachable, alerts stay queued on this box", "err", err, "pending", u.box.Len(), "retry_in", d.Round(time.Millisecond))
-		select {
-		case <-ctx.Done():
+		probe := unanswered(err)
+		u.log.Warn("central unreachable, alerts stay queued on this box", "err", err, "pending", u.box.Len(), "retry_in", d.Round(time.Millisecond), "probing", probe)
+		switch u.wait(ctx, d, probe) {
+		case waitEnded:
 			return nil
-		case <-time.After(d):
-		case <-u.kick:
+		case waitKicked:
 			wait = u.cfg.BackoffMin
 			continue
+		case waitAnswered:
+			u.log.Info("central answers again; dialling now")
 		}
 		wait = min(wait*2, u.cfg.BackoffMax)
 	}
 	return nil
+}
+
+type waitResult int
+
+const (
+	waitElapsed  waitResult = iota
+	waitEnded               // ctx ended
+	waitKicked              // a new credential
+	waitAnswered            // the probe reached central
+)
+
+// wait sleeps d before the next dial. With probe set it tries a TCP
+// connect to central every cfg.Probe meanwhile and returns as soon as one
+// succeeds: backoff spares central from full TLS dials while it is away,
+// but must not keep the edge away once it is back.
+func (u *Uplink) wait(ctx context.Context, d time.Duration, probe bool) waitResult {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	var tick <-chan time.Time
+	if probe {
+		t := time.NewTicker(u.cfg.Probe)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return waitEnded
+		case <-u.kick:
+			return waitKicked
+		case <-timer.C:
+			return waitElapsed
+		case <-tick:
+			if u.probe(ctx) {
+				return waitAnswered
+			}
+		}
+	}
+}
+
+// probe reports whether central's address accepts a TCP connection.
+func (u *Uplink) probe(ctx context.Context) bool {
+	target, err := u.url()
+	if err != nil {
+		return false
+	}
+	addr, err := hostPort(target)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.cfg.Probe)
+	defer cancel()
+	dial := u.cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	c, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// hostPort is the TCP address of a ws:// or wss:// URL.
+func hostPort(target string) (string, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", err
+	}
+	if u.Port() != "" {
+		return u.Host, nil
+	}
+	if u.Scheme == "wss" || u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443"), nil
+	}
+	return net.JoinHostPort(u.Hostname(), "80"), nil
+}
+
+// unanswered reports whether err means central could not be reached or
+// stopped answering (worth probing for), rather than that it answered
+// and refused (where only the backoff keeps the edge from hammering it).
+func unanswered(err error) bool {
+	if errors.Is(err, errSilent) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	// Central shutting down or restarting will likely be back soon.
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case websocket.CloseAbnormalClosure, websocket.CloseGoingAway, websocket.CloseServiceRestart,
+			websocket.CloseTryAgainLater, websocket.CloseInternalServerErr:
+			return true
+		}
+	}
+	return false
+}
+
+// Health is the uplink's own judgement of how alerts are getting out.
+type Health struct {
+	Connected bool
+	Pending   int
+	// OldestPending is the age of the oldest pending item, by the time
+	// it carries (0 when nothing is pending or it carries none).
+	OldestPending time.Duration
+	// Reasons is empty when all is well; otherwise why the edge is
+	// degraded.
+	Reasons []string
+}
+
+// Health reports the live connection state and the outbox's backlog;
+// Reasons lists what is wrong (not connected, alerts waiting too long, too
+// many waiting).
+func (u *Uplink) Health() Health {
+	h := Health{Connected: u.Connected(), Pending: u.box.Len()}
+	if h.Pending > 0 {
+		if es, err := u.box.After(0, 1); err == nil && len(es) == 1 {
+			var b struct {
+				Time time.Time `json:"time"`
+			}
+			if json.Unmarshal(es[0].Body, &b) == nil && !b.Time.IsZero() {
+				h.OldestPending = max(time.Since(b.Time), 0)
+			}
+		}
+	}
+	if !h.Connected {
+		r := "not connected to central"
+		if e := u.LastError(); e != "" {
+			r += ": " + e
+		}
+		h.Reasons = append(h.Reasons, r)
+	}
+	if h.OldestPending > u.cfg.PendingMaxAge {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("oldest pending alert is %s old (limit %s)", h.OldestPending.Round(time.Second), u.cfg.PendingMaxAge))
+	}
+	if h.Pending > u.cfg.PendingMax {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("%d items pending (limit %d)", h.Pending, u.cfg.PendingMax))
+	}
+	return h
 }
 
 func (u *Uplink) edgeID() string {

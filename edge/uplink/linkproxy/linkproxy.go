@@ -4,7 +4,6 @@
 package linkproxy
 
 import (
-	"io"
 	"net"
 	"sync"
 )
@@ -14,10 +13,11 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	down   bool
+	frozen chan struct{} // non-nil while frozen; closed by Thaw
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
 }
 
 // Start listens on 127.0.0.1 (any port) and forwards to target.
@@ -67,10 +67,43 @@ func (p *Proxy) Drop() {
 	p.Restore()
 }
 
+// Freeze stops forwarding without closing anything, which is what a peer
+// paused with SIGSTOP looks like: new connections are accepted (the kernel
+// queues them) and bytes are taken in, but nothing reaches the other side
+// until Thaw.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	if p.frozen == nil {
+		p.frozen = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// Thaw forwards again what Freeze held, then everything that follows.
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	if p.frozen != nil {
+		close(p.frozen)
+		p.frozen = nil
+	}
+	p.mu.Unlock()
+}
+
+// gate blocks while the proxy is frozen (Close thaws it).
+func (p *Proxy) gate() {
+	p.mu.Lock()
+	f := p.frozen
+	p.mu.Unlock()
+	if f != nil {
+		<-f
+	}
+}
+
 // Close stops the proxy and ends every connection.
 func (p *Proxy) Close() {
 	p.ln.Close()
 	p.Cut()
+	p.Thaw()
 	p.wg.Wait()
 }
 
@@ -95,6 +128,7 @@ func (p *Proxy) accept() {
 
 func (p *Proxy) pipe(c net.Conn, target string) {
 	defer p.wg.Done()
+	p.gate() // frozen: hold the accepted connection, dial on Thaw
 	up, err := net.Dial("tcp", target)
 	if err != nil {
 		c.Close()
@@ -109,7 +143,19 @@ func (p *Proxy) pipe(c net.Conn, target string) {
 	// Either direction ending ends both: a half-closed link would keep a
 	// cut connection half alive.
 	cp := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.gate()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		dst.Close()
 		src.Close()
 		done <- struct{}{}
