@@ -53,7 +53,7 @@ func TestZoneErrorsNameLineAndField(t *testing.T) {
 		{"sensitivity", "sensitivity: 0.7", "sensitivity: 7", "edge.yaml:16: cameras[0].motion.zones[0].sensitivity: must be between 0 and 1"},
 		{"min area", "min_area: 0.001", "min_area: 2", "edge.yaml:15: cameras[0].motion.zones[0].min_area:"},
 		{"flat mask", "[0.3, 0.08], [0, 0.08]]", "[0.3, 0]]", "cameras[0].motion.masks[0]: encloses no area"},
-		{"unknown field", "sensitivity: 0.7", "sensitivity: 0.7\n          colour: red", `edge.yaml:17: colour: unknown field "colour"`},
+		{"unknown field", "sensitivity: 0.7", "sensitivity: 0.7\n          colour: red", `edge.yaml:17: cameras[0].motion.zones[0].colour: unknown field`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
