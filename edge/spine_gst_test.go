@@ -18,8 +18,8 @@ import (
 // from GStreamer's RTSP server into one edge and central at once, and
 // measures for each crossing: object served → alert on the console, and
 // the alert's time against the moment the object was served. The figures
-// are BENCHMARKS.md's "Spine latency"; the test fails only on a clock
-// error (alert time more than 500 ms from the crossing) or a lost alert.
+// are BENCHMARKS.md's "Spine latency"; the test fails only on an alert
+// outside every crossing (a clock error) or a lost alert.
 func TestSpineSideBySide(t *testing.T) {
 	clip, spec := testrig.BurstsClip(t)
 	simCams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: clip})
@@ -89,9 +89,15 @@ func TestSpineSideBySide(t *testing.T) {
 				}
 			}
 		}
-		if best < 0 || best > 500*time.Millisecond {
-			t.Errorf("%s: alert %s at %v is %v from the start of its crossing", a.Source, id, a.Time, best)
+		// An alert later in its crossing is a late detection (analysis
+		// shed a GOP on a loaded machine), not a clock error: logged.
+		burstLen := time.Duration((spec.Bursts[0].End - spec.Bursts[0].Start) * float64(time.Second))
+		if best < 0 || best > burstLen {
+			t.Errorf("%s: alert %s at %v lies outside every crossing (%v after the nearest start)", a.Source, id, a.Time, best)
 			continue
+		}
+		if best > 500*time.Millisecond {
+			t.Logf("%s: alert %s detected %v into its crossing (frames shed under load?)", a.Source, id, best)
 		}
 		f.clock = append(f.clock, best)
 		f.toConsole = append(f.toConsole, arrival.Sub(at))
