@@ -10,6 +10,12 @@
 // are never dropped: a red item is stored even over the bound (counted as
 // overflow), and an incoming green or yellow item that still does not fit
 // is dropped itself. Every drop is counted by severity (Stats).
+//
+// An outbox in its own directory also keeps a free-space floor (kv.Floor):
+// below it, green and yellow items are refused with ErrDiskFull while red
+// ones are still stored from a preallocated reserve, so a disk filled by
+// another program costs new events, never the process (Badger would die of
+// SIGBUS) nor a red alert.
 package outbox
 
 import (
@@ -31,6 +37,21 @@ import (
 // even after dropping everything the policy allows; the item is counted as
 // dropped and not stored.
 var ErrFull = errors.New("outbox full of more severe items")
+
+// ErrDiskFull is wrapped by Put for a green or yellow item refused because
+// the disk is below the outbox's free-space floor (a *kv.DiskFullError
+// carries the numbers).
+var ErrDiskFull = kv.ErrDiskFull
+
+// Disk defaults for an outbox in its own directory: keep DefaultMinFree
+// bytes free for the rest of the box, hold DefaultReserve bytes back for
+// red alerts, and map small Badger files (they are preallocated).
+const (
+	DefaultMinFree      = 64 << 20
+	DefaultReserve      = 16 << 20
+	outboxMemTable      = 4 << 20
+	outboxValueLogBytes = 8 << 20
+)
 
 // DefaultMaxBytes bounds an outbox when Options.MaxBytes is zero: days of
 // alerts with snapshots for a box whose link is down, a small part of its
@@ -62,7 +83,10 @@ type Options struct {
 	// CacheBytes bounds the newest items kept in memory as well, so that
 	// sending them needs no disk read (0: DefaultCacheBytes).
 	CacheBytes int64
-	Log        *slog.Logger
+	// MinFree and Reserve set the free-space floor of an outbox in its
+	// own directory (0: DefaultMinFree, DefaultReserve; negative: none).
+	MinFree, Reserve int64
+	Log              *slog.Logger
 }
 
 // DefaultCacheBytes is the in-memory copy of the newest items: everything
@@ -78,6 +102,8 @@ type Stats struct {
 	DroppedGreen, DroppedYellow uint64
 	// Overflow counts red items stored although the queue was full.
 	Overflow uint64
+	// DiskRefused counts items refused below the free-space floor.
+	DiskRefused uint64
 }
 
 // Dropped is every item the byte bound discarded.
@@ -95,6 +121,7 @@ type meta struct {
 type Outbox struct {
 	db     *badger.DB
 	ownsDB bool
+	floor  *kv.Floor // nil on a shared DB
 	ns     []byte
 	max    int64
 	log    *slog.Logger
@@ -142,7 +169,21 @@ func OpenWith(o Options) (*Outbox, error) {
 		items: map[uint64]meta{}, ids: map[string]uint64{}, notify: make(chan struct{}), doomed: map[string]struct{}{},
 		cache: map[uint64]Item{}, cacheMax: o.CacheBytes}
 	if ob.db == nil {
-		db, err := kv.Open(kv.Options{Dir: o.Dir, SyncWrites: true, Logger: o.Log})
+		if o.MinFree == 0 {
+			o.MinFree = DefaultMinFree
+		}
+		if o.Reserve == 0 {
+			o.Reserve = DefaultReserve
+		}
+		if o.MinFree > 0 {
+			f, err := kv.NewFloor(o.Dir, o.MinFree, max(o.Reserve, 0))
+			if err != nil {
+				return nil, err
+			}
+			ob.floor = f
+		}
+		db, err := kv.Open(kv.Options{Dir: o.Dir, SyncWrites: true, Logger: o.Log, Floor: ob.floor,
+			MemTableSize: outboxMemTable, ValueLogFileSize: outboxValueLogBytes})
 		if err != nil {
 			return nil, err
 		}
@@ -302,10 +343,21 @@ func (o *Outbox) Put(it Item) error {
 		o.countDrop(m.rank)
 		return fmt.Errorf("outbox: %s %s (%s): %w", it.Kind, it.ID, it.Severity, ErrFull)
 	}
+	if o.floor != nil {
+		if err := o.floor.Admit(it.Severity == wire.Red); err != nil {
+			o.stats.DiskRefused++
+			return fmt.Errorf("outbox: %s %s (%s) refused: %w", it.Kind, it.ID, it.Severity, err)
+		}
+	}
 	seq := o.next
 	delete(o.doomed, string(o.idKey(it.ID))) // an ID queued again after its ack
 	if err := o.commit(seq, it.ID, val, evict); err != nil {
 		return fmt.Errorf("outbox: put %s: %w", it.ID, err)
+	}
+	if o.floor != nil {
+		if err := o.floor.Written(); err != nil {
+			o.log.Warn("outbox: preallocating Badger files", "err", err)
+		}
 	}
 	clear(o.doomed)
 	for _, v := range evict {
@@ -395,6 +447,17 @@ func (o *Outbox) commit(seq uint64, id string, val []byte, evict []uint64) error
 		return err
 	}
 	return wb.Flush()
+}
+
+// Disk re-reads free space against the outbox's floor (recreating the red
+// reserve when space has returned). ok is false for an outbox without a
+// floor (a shared DB).
+func (o *Outbox) Disk() (st kv.FloorState, ok bool, err error) {
+	if o.floor == nil {
+		return st, false, nil
+	}
+	st, err = o.floor.Check()
+	return st, true, err
 }
 
 // Changed returns a channel closed by the next Put.

@@ -18,6 +18,14 @@ type Options struct {
 	// acknowledgements need it; bulk video does not (see the clip store).
 	SyncWrites bool
 	Logger     *slog.Logger
+	// Floor, if set, is checked before Badger maps anything (Open fails
+	// with a *DiskFullError rather than SIGBUS) and preallocates its
+	// files; writers call Floor.Admit and Floor.Written around writes.
+	Floor *Floor
+	// MemTableSize and ValueLogFileSize override the defaults (16 and
+	// 64 MiB). Badger maps files of twice these sizes; with a Floor they
+	// are preallocated, so a small database wants small ones.
+	MemTableSize, ValueLogFileSize int64
 }
 
 // Open opens (or creates) a Badger database in o.Dir with a small memory
@@ -26,21 +34,40 @@ func Open(o Options) (*badger.DB, error) {
 	if o.Dir == "" {
 		return nil, fmt.Errorf("kv: empty directory")
 	}
+	if o.Floor != nil {
+		if err := o.Floor.open(); err != nil {
+			return nil, fmt.Errorf("kv: open %s: %w", o.Dir, err)
+		}
+	}
+	memtable, vlog := int64(16<<20), int64(64<<20)
+	if o.MemTableSize > 0 {
+		memtable = o.MemTableSize
+	}
+	if o.ValueLogFileSize > 0 {
+		vlog = o.ValueLogFileSize
+	}
 	opts := badger.DefaultOptions(o.Dir).
 		WithSyncWrites(o.SyncWrites).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(memtable).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(8 << 20).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(vlog).
 		WithValueThreshold(1 << 10).
 		WithNumCompactors(2).
 		WithLogger(slogAdapter{l: loggerOr(o.Logger).With("component", "badger")})
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("kv: open %s: %w", o.Dir, err)
+	}
+	if o.Floor != nil {
+		// On a full disk this may fail part way; what it did allocate
+		// still helps, and the floor refuses what would need more.
+		if err := o.Floor.Written(); err != nil {
+			loggerOr(o.Logger).Warn("kv: preallocating Badger files", "dir", o.Dir, "err", err)
+		}
 	}
 	return db, nil
 }
