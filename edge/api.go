@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigil-perimeter/vigil/streams/camera"
 )
 
 // routes is the box's local API. It listens on the LAN for installers and
@@ -58,11 +60,13 @@ func (n *Node) routes() http.Handler {
 			Online    bool      `json:"online"`
 			LastFrame time.Time `json:"last_frame,omitzero"`
 			Error     string    `json:"error,omitempty"`
+			// Analysis: whether the video that arrives is analysed.
+			Analysis camera.AnalysisStatus `json:"analysis"`
 		}
 		out := []cam{}
 		for _, c := range n.cams {
 			s := c.Status()
-			out = append(out, cam{ID: c.ID(), Name: n.byID[c.ID()].Name, Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
+			out = append(out, cam{ID: c.ID(), Name: n.byID[c.ID()].Name, Online: s.Online, LastFrame: s.LastFrame, Error: s.Error, Analysis: s.Analysis})
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"cameras": out})
 	})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/streams"
+	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -186,6 +187,9 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 		chk := SelfTestCheck{ID: "camera:" + id, Kind: "camera", Status: Green, Details: map[string]any{
 			"fps_in": round1(in / secs), "fps_analysed": round1(analysed / secs), "decode_errors": decErr,
 			"dropped": drop, "online": st.Online,
+			"damaged":  after.delta(before, "vigil_camera_frames_damaged_total", id),
+			"skipped":  after.delta(before, "vigil_camera_frames_skipped_total", id),
+			"analysis": st.Analysis.State,
 		}}
 		if age >= 0 {
 			chk.Details["last_frame_age_ms"] = age.Milliseconds()
@@ -208,6 +212,10 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 			chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: video arrives but does not decode (%d errors in %s)", name, int(decErr), window)
 		case analysed == 0:
 			chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: video arrives but nothing was analysed in %s", name, window)
+		case st.Analysis.State == camera.AnalysisDegraded:
+			// The camera's own judgement over its health window: a
+			// damaged stream analysed only in part, or on garbled pictures.
+			chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: analysis degraded: %s", name, analysisDetail(st.Analysis))
 		default:
 			chk.Reason = fmt.Sprintf("camera %s streaming %.1f fps, decoding and analysing %.1f fps", name, in/secs, analysed/secs)
 		}
@@ -503,3 +511,7 @@ func (n *Node) selfTestHandler(w http.ResponseWriter, r *http.Request) {
 
 // configRevision is the running config revision ("" before the first).
 func (n *Node) configRevision() string { return n.up.ConfigRevision() }
+
+func analysisDetail(a camera.AnalysisStatus) string {
+	return fmt.Sprintf("analysed %.1f of %.1f fps expected, %.0f%% of recent pictures damaged", a.AnalysedFPS, a.ExpectedFPS, 100*a.DamagedRatio)
+}

@@ -27,12 +27,15 @@ func (c *Camera) analyse(ctx context.Context) error {
 	defer errLog.Stop()
 	var errs errorSummary
 	var lastTime time.Time
+	h := analysisCounts{mon: newHealthMonitor(c.cfg.AnalysisFPS, time.Now()), last: time.Now(), recvMark: c.received.Load()}
+	healthTick := time.NewTicker(c.cfg.HealthWindow / healthSlots)
+	defer healthTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case au := <-c.queue:
-			c.handle(an, au, &errs)
+			c.handle(an, au, &errs, &h)
 			lastTime = au.Time
 		case req := <-c.snapshots:
 			jpg, err := an.Snapshot(c.cfg.SnapshotWidth)
@@ -44,6 +47,8 @@ func (c *Camera) analyse(ctx context.Context) error {
 			c.applyMotion(an)
 		case <-errLog.C:
 			errs.report(c)
+		case now := <-healthTick.C:
+			c.judgeHealth(an, &h, now)
 		}
 	}
 }
@@ -74,7 +79,44 @@ func (c *Camera) Snapshot(ctx context.Context) ([]byte, time.Time, error) {
 	}
 }
 
-func (c *Camera) handle(an *Analyzer, au streams.AccessUnit, errs *errorSummary) {
+// analysisCounts is what the analysis goroutine counts for its health
+// between two judgements.
+type analysisCounts struct {
+	mon              *healthMonitor
+	last             time.Time // of the previous judgement
+	recvMark         uint64    // c.received at the previous judgement
+	analysed         int       // trusted analysed pictures since
+	damaged, skipped uint64    // totals
+}
+
+// judgeHealth closes one slot of the health window and reports a change
+// of state to the parent.
+func (c *Camera) judgeHealth(an *Analyzer, h *analysisCounts, now time.Time) {
+	recv := c.received.Load()
+	changed := h.mon.add(now, healthSample{received: int(recv - h.recvMark), analysed: h.analysed, dur: now.Sub(h.last)})
+	h.recvMark, h.analysed, h.last = recv, 0, now
+	h.mon.status.DamagedRatio = an.DamagedRatio()
+	h.mon.status.DamagedTotal, h.mon.status.SkippedTotal = h.damaged, h.skipped
+	st := h.mon.status
+	c.mu.Lock()
+	c.status.Analysis = st
+	c.mu.Unlock()
+	if !changed {
+		return
+	}
+	degraded := st.State == AnalysisDegraded
+	detail := h.mon.detail()
+	if degraded {
+		c.log.Warn("camera analysis degraded", "detail", detail)
+	} else {
+		c.log.Info("camera analysis recovered", "detail", detail)
+	}
+	if c.parent != nil {
+		c.parent.OnAnalysis(AnalysisEvent{Camera: c.cfg.ID, Time: now.UTC(), Degraded: degraded, Detail: detail})
+	}
+}
+
+func (c *Camera) handle(an *Analyzer, au streams.AccessUnit, errs *errorSummary, h *analysisCounts) {
 	c.mu.Lock()
 	if c.resync {
 		c.resync = false
@@ -83,14 +125,26 @@ func (c *Camera) handle(an *Analyzer, au streams.AccessUnit, errs *errorSummary)
 	c.mu.Unlock()
 	f, err := an.Feed(au)
 	if err != nil {
+		// No picture: the unit is skipped, decoding goes on.
 		errs.add(err)
+		h.skipped++
 		c.metrics.DecodeErrors.WithLabelValues(c.cfg.ID).Inc()
+		c.metrics.Skipped.WithLabelValues(c.cfg.ID).Inc()
 		return
+	}
+	if f.Damaged {
+		errs.add(f.DamageErr)
+		h.damaged++
+		c.metrics.DecodeErrors.WithLabelValues(c.cfg.ID).Inc()
+		c.metrics.Damaged.WithLabelValues(c.cfg.ID).Inc()
 	}
 	if !f.Analysed {
 		return
 	}
 	c.metrics.Analysed.WithLabelValues(c.cfg.ID).Inc()
+	if !f.Garbled {
+		h.analysed++
+	}
 	if c.parent == nil {
 		return
 	}

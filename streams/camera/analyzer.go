@@ -17,6 +17,16 @@ import (
 // model is thrown away: after such a gap the scene may have changed.
 const gapReset = 5 * time.Second
 
+// Damage bound: a picture the decoder concealed (decoded with errors) is
+// analysed, but when more than garbledRatio of the last damageWindow
+// decoded pictures were damaged, the pictures may be mostly concealment
+// and propagated errors: motion and tamper are not raised on them (the
+// frame is Garbled, and the camera reports analysis degraded).
+const (
+	damageWindow = 50
+	garbledRatio = 0.8
+)
+
 // maxGOPBytes bounds the access units an Analyzer keeps since the last
 // keyframe for full-quality snapshots: 2 s GOPs up to 32 Mbit/s, or 16 s
 // GOPs at 4 Mbit/s. A longer GOP makes snapshots come from the analysis
@@ -63,6 +73,7 @@ type Analyzer struct {
 	last    time.Time // time of the last decoded picture
 	gray    []byte
 	waitKey bool
+	damage  damageRing
 	// srcW, srcH: the decoded picture size the detectors learned; a new
 	// size or codec is a new picture (see reframe).
 	srcW, srcH int
@@ -73,10 +84,18 @@ type Analyzer struct {
 type Frame struct {
 	Decoded  bool // a picture came out of the decoder
 	Analysed bool // and it was analysed
-	Time     time.Time
-	Width    int // analysis frame size
-	Height   int
-	Motion   motion.Result
+	// Damaged: the decoder reported errors in the picture and concealed
+	// them (DamageErr says how); it is analysed all the same.
+	Damaged   bool
+	DamageErr error
+	// Garbled: too many recent pictures were damaged (see damageWindow);
+	// the frame was analysed to keep the scene model current, but no
+	// motion or tamper is raised on it.
+	Garbled bool
+	Time    time.Time
+	Width   int // analysis frame size
+	Height  int
+	Motion  motion.Result
 	// Tamper is judged on every analysed frame. While the picture is
 	// covered or blinded (Tamper.Obstructed), Motion.Started is withheld:
 	// a hand over the lens is not an intrusion.
@@ -129,8 +148,17 @@ func (a *Analyzer) Resync() {
 	a.gop.reset()
 }
 
+// DamagedRatio is the share of damaged pictures among the last decoded
+// ones (up to damageWindow).
+func (a *Analyzer) DamagedRatio() float64 { return a.damage.ratio() }
+
 // Feed decodes one access unit and analyses its picture if one is due.
-// A decode error makes the analyzer wait for the next keyframe.
+//
+// Damage does not stop analysis: a picture the decoder concealed is
+// analysed and reported Damaged; a unit that yields no picture returns
+// the error (the unit is skipped) and decoding goes on with the next one,
+// since the decoder conceals from its references what it can. Only units
+// dropped before the decoder (Resync) make it wait for a keyframe.
 func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 	f := Frame{Time: au.Time}
 	if a.waitKey && !au.Key {
@@ -163,17 +191,26 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 	}
 	ok, err := a.dec.Decode(au.NALUs)
 	if err != nil {
-		a.waitKey = true
+		// Snapshots must not be rebuilt from a GOP with a damaged unit
+		// in it: they come from the analysis decoder until the next
+		// keyframe.
 		a.gop.reset()
+		if !ok {
+			return f, err
+		}
+		// A picture came out despite the error: the decoder concealed
+		// what it could not decode.
 		if errors.Is(err, av.ErrCorruptPicture) {
 			err = fmt.Errorf("concealed damage: %w", err)
 		}
-		return f, err
+		f.Damaged, f.DamageErr = true, err
 	}
 	if !ok {
 		return f, nil
 	}
 	f.Decoded = true
+	a.damage.add(f.Damaged)
+	f.Garbled = a.damage.full() && a.damage.ratio() > garbledRatio
 	if w, h := a.dec.Size(); w != a.srcW || h != a.srcH {
 		// The camera was reconfigured or replaced: a resolution of the
 		// same aspect gives analysis frames of the same size, but not the
@@ -221,6 +258,11 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 	if f.Tamper.Obstructed {
 		f.Motion.Started = nil
 	}
+	if f.Garbled {
+		// Concealment and propagated errors are not the scene: what
+		// ends is still reported, nothing new starts.
+		f.Motion.Started, f.Tamper.Started = nil, nil
+	}
 	for _, ev := range f.Tamper.Cleared {
 		if ev.Kind == tamper.Covered || ev.Kind == tamper.Blinded {
 			// The background model learned the cover, not the scene.
@@ -230,6 +272,38 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		}
 	}
 	return f, nil
+}
+
+// damageRing remembers which of the last damageWindow decoded pictures
+// were damaged.
+type damageRing struct {
+	marks   [damageWindow]bool
+	n, next int
+	damaged int
+}
+
+func (r *damageRing) add(damaged bool) {
+	if r.n == damageWindow {
+		if r.marks[r.next] {
+			r.damaged--
+		}
+	} else {
+		r.n++
+	}
+	r.marks[r.next] = damaged
+	if damaged {
+		r.damaged++
+	}
+	r.next = (r.next + 1) % damageWindow
+}
+
+func (r *damageRing) full() bool { return r.n == damageWindow }
+
+func (r *damageRing) ratio() float64 {
+	if r.n == 0 {
+		return 0
+	}
+	return float64(r.damaged) / float64(r.n)
 }
 
 // reframing is what a change of the stream's picture ended.

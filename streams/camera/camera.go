@@ -49,6 +49,9 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// QueueLen is how many access units may wait for the decoder (default 90).
 	QueueLen int
+	// HealthWindow is how long analysis health is judged over (default
+	// 10 s): see AnalysisStatus.
+	HealthWindow time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -72,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SignalLostAfter <= 0 {
 		c.SignalLostAfter = 10 * time.Second
+	}
+	if c.HealthWindow <= 0 {
+		c.HealthWindow = defaultHealthWindow
 	}
 	return c
 }
@@ -117,6 +123,9 @@ type Parent interface {
 	OnTamper(TamperEvent)
 	// OnAccessUnit sees every access unit, in order, for recording.
 	OnAccessUnit(camera string, au streams.AccessUnit)
+	// OnAnalysis is called when analysis becomes degraded (video arrives
+	// but too little of it is analysed) and when it recovers.
+	OnAnalysis(AnalysisEvent)
 }
 
 // Status is a snapshot of the camera's health.
@@ -124,6 +133,7 @@ type Status struct {
 	Online    bool
 	LastFrame time.Time
 	Error     string
+	Analysis  AnalysisStatus
 }
 
 // Camera is one supervised camera. Create with New, run with Run.
@@ -137,6 +147,7 @@ type Camera struct {
 	previews  chan previewRequest // motion previews (reconfigure.go)
 	reconf    chan struct{}       // motionNext is set (reconfigure.go)
 	stats     rtsp.Stats
+	received  atomic.Uint64 // units offered to analysis (health)
 
 	mu          sync.Mutex
 	status      Status
@@ -165,6 +176,7 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 	}
 	metrics.Declare(cfg.ID)
 	return &Camera{
+		status:    Status{Analysis: AnalysisStatus{State: AnalysisStarting}},
 		cfg:       cfg,
 		parent:    parent,
 		log:       log.With("camera", cfg.ID),
@@ -284,6 +296,7 @@ func (c *Camera) onAU(au streams.AccessUnit) {
 
 // analyseAU queues a unit for the analyser without ever blocking.
 func (c *Camera) analyseAU(au streams.AccessUnit) {
+	c.received.Add(1)
 	select {
 	case c.queue <- au:
 	default:

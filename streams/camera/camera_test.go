@@ -24,6 +24,7 @@ type collector struct {
 	mu      sync.Mutex
 	events  []Event
 	tampers []TamperEvent
+	health  []AnalysisEvent
 	aus     int
 	got     chan Event
 }
@@ -40,6 +41,12 @@ func (c *collector) OnMotion(ev Event) {
 func (c *collector) OnTamper(ev TamperEvent) {
 	c.mu.Lock()
 	c.tampers = append(c.tampers, ev)
+	c.mu.Unlock()
+}
+
+func (c *collector) OnAnalysis(ev AnalysisEvent) {
+	c.mu.Lock()
+	c.health = append(c.health, ev)
 	c.mu.Unlock()
 }
 

@@ -76,6 +76,9 @@ type FileSummary struct {
 	Decoded      int
 	Analysed     int
 	DecodeErrors int
+	Damaged      int // pictures decoded with concealed errors, analysed all the same
+	Skipped      int // units that yielded no picture
+	Garbled      int // pictures in a stretch too damaged to raise events on
 	Width        int // analysis frame size
 	Height       int
 }
@@ -118,13 +121,20 @@ func AnalyzeFile(ctx context.Context, path string, cfg AnalyzerConfig, opt FileO
 		}
 		f, err := an.Feed(au)
 		if err != nil {
-			// A damaged picture is skipped as on a live camera; the
-			// Analyzer resumes at the next keyframe.
+			// A unit that yields no picture is skipped as on a live
+			// camera; the Analyzer goes on with the next one.
 			sum.DecodeErrors++
+			sum.Skipped++
 			continue
 		}
 		if f.Decoded {
 			sum.Decoded++
+		}
+		if f.Damaged {
+			sum.Damaged++
+		}
+		if f.Garbled {
+			sum.Garbled++
 		}
 		if !f.Analysed {
 			continue

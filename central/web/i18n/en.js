@@ -105,6 +105,7 @@ export default {
   'kind.tamper.moved': 'Camera moved',
   'kind.tamper.signal_lost': 'Camera offline',
   'kind.tamper.dark': 'Camera too dark to see',
+  'kind.camera.analysis_degraded': 'Camera analysis degraded',
   'kind.gate.passage': 'Gate passage',
   'kind.gate.forced': 'Gate forced open',
   'kind.gate.held_open': 'Gate held open',

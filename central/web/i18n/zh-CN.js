@@ -104,6 +104,7 @@ export default {
   'kind.tamper.moved': '摄像机被移动',
   'kind.tamper.signal_lost': '摄像机离线',
   'kind.tamper.dark': '画面过暗',
+  'kind.camera.analysis_degraded': '摄像机分析降级',
   'kind.gate.passage': '门禁通行',
   'kind.gate.forced': '门被强行打开',
   'kind.gate.held_open': '门长时间未关',
