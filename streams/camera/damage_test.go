@@ -12,25 +12,8 @@ import (
 	"github.com/vigil-perimeter/vigil/streams/sim"
 )
 
-// damagedBursts returns the bursts clip with FFmpeg's noise bitstream
-// filter applied to the Annex B stream, as damage reaches a decoder from
-// RTP (damaging the MP4's length prefixes instead would break the file
-// rather than the pictures); the MP4 muxer frames the damaged NAL units
-// again. amount is the filter's per-packet expression (FFmpeg 5.1), about
-// one byte in amount damaged ("2000", or "2000*not(key)" for P-frames only).
-// Noise uses a fixed seed, so the clip is the same on every run.
-// one byte in amount damaged ("2000", or "2000*not(key)" for P-frames only).
 func damagedBursts(t *testing.T, amount string) (string, footage.BurstsClip) {
-	t.Helper()
-	clip, spec := testrig.BurstsClip(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	path, err := footage.Cache{Dir: footage.DefaultDir()}.Make(ctx, "bursts-noise",
-		[]string{"-i", clip.Path, "-c", "copy", "-bsf:v", "h264_mp4toannexb,noise=amount=" + amount})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, spec
+	return testrig.DamagedBursts(t, amount)
 }
 
 // TestDamagedStreamIsAnalysed pins the finding: with about one
