@@ -3,9 +3,14 @@ package edge
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +22,7 @@ import (
 	"github.com/vigil-perimeter/vigil/gates/edgewire"
 	"github.com/vigil-perimeter/vigil/gates/engine"
 	"github.com/vigil-perimeter/vigil/gates/gpio"
+	"github.com/vigil-perimeter/vigil/gates/journal"
 	"github.com/vigil-perimeter/vigil/gates/mqtt"
 	"github.com/vigil-perimeter/vigil/gates/webhook"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -28,6 +34,17 @@ import (
 // to one worker goroutine, which adds what the cameras that see the gate
 // saw (snapshots at the event instant, pinned video) and queues them in
 // the outbox in the order the machines produced them.
+//
+// Durability: every adapter's event goes first into the gate journal
+// (data_dir/gates/journal, fsynced, group-committed) and only then is it
+// acknowledged (webhook 2xx, MQTT PUBACK, GPIO edge taken). The engine is
+// fed from the journal's commits (runFeeder), in journal order. A journal
+// record is done once the alerts its machine step produced are in the
+// outbox (the worker marks it after its flush); on start, records not done
+// are replayed into the engine before any adapter runs. Outbox IDs of an
+// alert raised by a journaled event derive from its sequence number, so
+// an alert queued just before a crash and raised again on replay reaches
+// central with the same ID (central keeps one).
 
 const (
 	// snapshotTimeout bounds how long a gate alert waits for its cameras'
@@ -63,6 +80,17 @@ type gateSide struct {
 	gpio    *gpio.Adapter
 	lines   []gpio.Line
 	work    chan gateJob
+	journal *journal.Journal
+
+	// feedQ: journaled events on their way to the engine, oldest first.
+	feedMu   sync.Mutex
+	feedQ    []journal.Record
+	feedKick chan struct{}
+
+	// Used on the engine's goroutine only: the journal sequence number of
+	// the alert being converted, and how many outbox IDs it has had.
+	idSeq uint64
+	idN   int
 
 	// ctx ends with the node: picture requests started by submit.
 	ctx    context.Context
@@ -77,10 +105,12 @@ type gateSide struct {
 	recent []GateAlertLink // newest last
 }
 
-// gateJob is one machine output on its way to the outbox.
+// gateJob is one machine output on its way to the outbox, or (done != 0)
+// the mark that a journaled event's outputs are all ahead of it.
 type gateJob struct {
 	alert gates.Alert
 	out   edgewire.Out
+	done  uint64
 }
 
 // GateAlertLink ties a gate alert to the cameras that see the gate: which
@@ -114,9 +144,10 @@ func (n *Node) setupGates() error {
 	if len(n.cfg.Gates) == 0 {
 		return nil
 	}
-	g := &gateSide{n: n, cfg: map[string]GateConfig{}, watches: map[string][]string{}, work: make(chan gateJob, 1024), shots: map[string][]*prefetch{}}
+	g := &gateSide{n: n, cfg: map[string]GateConfig{}, watches: map[string][]string{}, work: make(chan gateJob, 1024), shots: map[string][]*prefetch{},
+		feedKick: make(chan struct{}, 1)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
-	g.conv = edgewire.Converter{EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID, NewID: func(t time.Time) string { return newAlertID(n.cfg.EdgeID, t) }}
+	g.conv = edgewire.Converter{EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID, NewID: g.outboxID}
 	var mcs []gates.Config
 	for _, gc := range n.cfg.gates() {
 		g.cfg[gc.ID] = gc
@@ -140,7 +171,7 @@ func (n *Node) setupGates() error {
 		}
 	}
 	n.reg.MustRegister(g.snapFailures, g.delay, gateCollector{g})
-	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, Log: n.log, Registerer: n.reg})
+	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, OnDone: g.onDone, Log: n.log, Registerer: n.reg})
 	if err != nil {
 		return fmt.Errorf("edge: gates: %w", err)
 	}
@@ -155,6 +186,7 @@ func (n *Node) setupGates() error {
 			}
 			wc.Controllers = append(wc.Controllers, webhook.Controller{ID: c.ID, Secrets: secrets, Gates: c.Gates})
 		}
+		wc.Batch = g.submitBatch
 		if g.hook, err = webhook.New(wc, g.submit, n.reg, n.log); err != nil {
 			return fmt.Errorf("edge: %w", err)
 		}
@@ -200,6 +232,19 @@ func (n *Node) setupGates() error {
 			return fmt.Errorf("edge: %w", err)
 		}
 	}
+	// IDs are kept for twice the webhook's window: a request signed at T
+	// is accepted until T+window, its events were received from T-window.
+	window := webhook.DefaultMaxSkew
+	if w := in.Webhook; w.Enabled && w.Window.D() > 0 {
+		window = w.Window.D()
+	}
+	j, err := journal.Open(filepath.Join(n.cfg.DataDir, "gates", "journal"), journal.Options{Window: 2 * window, OnCommit: g.enqueue, Log: n.log})
+	if err != nil {
+		g.closeLines()
+		return fmt.Errorf("edge: %w", err)
+	}
+	g.journal = j
+	g.enqueue(j.Pending()) // before anything new: replayed in journal order
 	n.gates = g
 	return nil
 }
@@ -212,7 +257,15 @@ func (n *Node) runGates(ctx context.Context) {
 	}
 	context.AfterFunc(ctx, g.cancel)
 	n.spawn(func() { g.eng.Run(ctx) })
-	n.spawn(func() { g.runWorker(ctx) })
+	n.spawn(func() { g.runFeeder(ctx) })
+	n.spawn(func() {
+		g.runWorker(ctx)
+		// What the worker queued is marked done; what the engine had not
+		// handed over stays in the journal for the next start.
+		if err := g.journal.Close(); err != nil {
+			g.n.log.Error("gate journal close", "err", err)
+		}
+	})
 	if g.mqtt != nil {
 		n.spawn(func() { g.mqtt.Run(ctx) })
 	}
@@ -232,38 +285,113 @@ func (g *gateSide) closeLines() {
 
 // onAlert runs on the engine's goroutine, in order: convert, hand on.
 func (g *gateSide) onAlert(a gates.Alert) {
+	if a.Seq != g.idSeq {
+		g.idSeq, g.idN = a.Seq, 0
+	}
 	g.work <- gateJob{alert: a, out: g.conv.Convert(a)}
+}
+
+// onDone runs on the engine's goroutine after a journaled event's step:
+// the worker marks it done once everything before this mark is stored.
+func (g *gateSide) onDone(seq uint64) { g.work <- gateJob{done: seq} }
+
+// outboxID is the Converter's ID scheme: for an alert raised by a
+// journaled event, a stable ID from the event's sequence number (the
+// same on a replay after a crash); else a fresh one.
+func (g *gateSide) outboxID(t time.Time) string {
+	if g.idSeq == 0 {
+		return newAlertID(g.n.cfg.EdgeID, t)
+	}
+	g.idN++
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:], g.idSeq)
+	binary.BigEndian.PutUint64(b[8:], uint64(g.idN))
+	sum := sha256.Sum256(append([]byte(g.n.cfg.EdgeID+"\x00gate-journal\x00"), b[:]...))
+	ts := strings.ReplaceAll(t.UTC().Format("20060102T150405.000Z"), ".", "")
+	return g.n.cfg.EdgeID + "-" + ts + "-" + hex.EncodeToString(sum[:5])
+}
+
+// enqueue is the journal's OnCommit: durable records go to the feeder.
+func (g *gateSide) enqueue(recs []journal.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	g.feedMu.Lock()
+	g.feedQ = append(g.feedQ, recs...)
+	g.feedMu.Unlock()
+	select {
+	case g.feedKick <- struct{}{}:
+	default:
+	}
+}
+
+// runFeeder hands journaled events to the engine in journal order. It
+// blocks on a busy engine without holding up acknowledgements: those
+// waited only for the journal.
+func (g *gateSide) runFeeder(ctx context.Context) {
+	for {
+		g.feedMu.Lock()
+		q := g.feedQ
+		g.feedQ = nil
+		g.feedMu.Unlock()
+		for _, r := range q {
+			if err := g.eng.SubmitRecord(ctx, r.Seq, r.At, r.Event); err != nil {
+				if ctx.Err() != nil || errors.Is(err, engine.ErrStopped) {
+					return // not done: replayed on the next start
+				}
+				// A replayed event of a gate no longer configured.
+				g.n.log.Warn("journaled gate event dropped", "seq", r.Seq, "gate", r.Event.Gate, "err", err)
+				g.journal.Done(r.Seq)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.feedKick:
+		}
+	}
 }
 
 // runWorker queues gate outputs in order. Passages are batched: whatever
 // is waiting when the queue runs dry goes as one event batch.
 func (g *gateSide) runWorker(ctx context.Context) {
 	var events []wire.Event
+	var done []uint64 // journal records whose outputs are all queued above
+	lost := false     // an output was not stored: leave those records to replay
 	flush := func() {
-		if len(events) == 0 {
-			return
-		}
 		for len(events) > 0 {
 			k := min(len(events), wire.MaxBatchEvents)
 			b := wire.EventBatch{ID: newAlertID(g.n.cfg.EdgeID, events[0].Time), EdgeID: g.n.cfg.EdgeID, Events: events[:k]}
 			if err := g.n.box.AppendEvents(b); err != nil {
 				g.n.log.Error("GATE EVENTS NOT STORED", "batch", b.ID, "events", k, "err", err)
+				lost = true
 			}
 			events = events[k:]
 		}
 		events = nil
+		if !lost {
+			for _, seq := range done {
+				g.journal.Done(seq)
+			}
+		}
+		done, lost = done[:0], false
 	}
 	handle := func(ctx context.Context, j gateJob) {
 		switch {
+		case j.done != 0:
+			done = append(done, j.done)
 		case j.out.Event != nil:
 			events = append(events, *j.out.Event)
 		case j.out.Update != nil:
 			u := *j.out.Update
 			if err := g.n.box.AppendUpdate(u, u.Severity); err != nil {
 				g.n.log.Error("GATE ALERT UPDATE NOT STORED", "update", u.ID, "alert", u.AlertID, "err", err)
+				lost = true
 			}
 		case j.out.Alert != nil:
-			g.raise(ctx, j.alert, *j.out.Alert)
+			if !g.raise(ctx, j.alert, *j.out.Alert) {
+				lost = true
+			}
 		}
 	}
 	for {
@@ -299,8 +427,9 @@ func pictured(c gates.Cause) bool {
 // every camera's video around it and sends the other cameras' pictures as
 // updates of the alert (an alert carries one snapshot on the wire). The
 // alert waits for pictures until pictureBudget after its event at most; a
-// picture that comes later follows as an update.
-func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
+// picture that comes later follows as an update. It reports whether the
+// alert was stored.
+func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) bool {
 	gc := g.cfg[ga.Gate]
 	link := GateAlertLink{AlertID: a.ID, Gate: ga.Gate, Kind: a.Kind, Severity: a.Severity, Time: a.Time}
 	a.Links = g.n.links(gc.Cameras, a.Time)
@@ -327,7 +456,7 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 		}
 	}
 	if !g.n.raise(a) {
-		return
+		return false
 	}
 	g.delay.Observe(time.Since(a.Time).Seconds())
 	for i := range link.Cameras {
@@ -366,6 +495,7 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) {
 		// else recorded) follows as an update (the alert did not wait).
 		g.n.spawn(func() { g.followUp(a, gc, p, shots) })
 	}
+	return true
 }
 
 // sendPicture queues a camera's picture as an update of alert a.
@@ -450,16 +580,57 @@ func (p *prefetch) snapshot() []shot {
 var prefetchKinds = map[gates.Kind]bool{gates.Opened: true, gates.Button: true, gates.Presence: true, gates.Tamper: true, gates.Alarm: true,
 	gates.Arm: true, gates.Disarm: true}
 
-// submit is the adapters' sink: it hands the event to the engine and
-// starts taking the pictures its alert may need.
+// submit is the MQTT and GPIO adapters' sink: one event, durable on return.
 func (g *gateSide) submit(ctx context.Context, ev gates.Event) error {
-	if err := g.eng.Submit(ctx, ev); err != nil {
-		return err
+	return g.submitBatch(ctx, []gates.Event{ev})[0]
+}
+
+// submitBatch is the adapters' sink: it journals the events (one fsync
+// for the batch, shared with concurrent callers) and returns once they are
+// durable; the feeder hands them to the engine. It starts taking the
+// pictures their alerts may need. An event whose source and ID the
+// journal already holds is gates.ErrDuplicate.
+func (g *gateSide) submitBatch(ctx context.Context, evs []gates.Event) []error {
+	errs := make([]error, len(evs))
+	var take []gates.Event
+	var idx []int
+	for i, ev := range evs {
+		if err := ev.Validate(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if !g.eng.Known(ev.Gate) {
+			errs[i] = fmt.Errorf("%w %q", engine.ErrUnknownGate, ev.Gate)
+			continue
+		}
+		take, idx = append(take, ev), append(idx, i)
 	}
-	g.n.gateFeed.publish(ev) // the setup page's live gate events (setup_backend.go)
+	if len(take) == 0 {
+		return errs
+	}
+	recs, err := g.journal.Append(ctx, time.Now(), take)
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = fmt.Errorf("%w: %w", gates.ErrNotTaken, err)
+		}
+		return errs
+	}
+	for k, r := range recs {
+		if r.Seq == 0 {
+			errs[idx[k]] = gates.ErrDuplicate
+			continue
+		}
+		g.n.gateFeed.publish(r.Event) // the setup page's live gate events (setup_backend.go)
+		g.prefetch(r.Event)
+	}
+	return errs
+}
+
+// prefetch starts taking the pictures an event's alert may need.
+func (g *gateSide) prefetch(ev gates.Event) {
 	gc := g.cfg[ev.Gate]
 	if !prefetchKinds[ev.Kind] || ev.Initial || len(gc.Cameras) == 0 || time.Since(ev.Time) > lateEvent {
-		return nil
+		return
 	}
 	p := g.take(gc, ev.Time)
 	g.shotMu.Lock()
@@ -469,7 +640,6 @@ func (g *gateSide) submit(ctx context.Context, ev gates.Event) error {
 	}
 	g.shots[ev.Gate] = list
 	g.shotMu.Unlock()
-	return nil
 }
 
 // pictures returns the request for an alert's pictures, having waited

@@ -57,4 +57,8 @@ type Alert struct {
 	Update     bool      `json:"update,omitempty"`
 	Cleared    bool      `json:"cleared,omitempty"`
 	Credential string    `json:"credential,omitempty"` // for passages with a grant
+	// Seq is the journal sequence number of the event whose step raised
+	// it (0: a timer, or an event not journaled): the edge derives stable
+	// outbox IDs from it, so a replay after a crash repeats the same IDs.
+	Seq uint64 `json:"-"`
 }

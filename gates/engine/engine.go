@@ -28,6 +28,10 @@ type Options struct {
 	// OnAlert receives every alert, in order, on the engine's goroutine;
 	// it should hand the alert on (the edge's outbox) and return.
 	OnAlert func(gates.Alert)
+	// OnDone is called, on the engine's goroutine, after the machine step
+	// of an event submitted with a sequence number (SubmitRecord) has
+	// handed all its alerts to OnAlert.
+	OnDone func(seq uint64)
 	// Now is the clock (default time.Now); tests may slow or skew it.
 	Now func() time.Time
 	// Queue is how many events may wait for the engine (default 256);
@@ -44,7 +48,8 @@ type Engine struct {
 	log      *slog.Logger
 	machines map[string]*gates.Machine
 	order    []string // gate IDs in configuration order
-	events   chan gates.Event
+	events   chan item
+	last     time.Time // the machine clock of the latest step
 	status   chan chan []gates.Status
 	done     chan struct{}
 
@@ -66,10 +71,13 @@ func New(opts Options) (*Engine, error) {
 	if opts.OnAlert == nil {
 		opts.OnAlert = func(gates.Alert) {}
 	}
+	if opts.OnDone == nil {
+		opts.OnDone = func(uint64) {}
+	}
 	e := &Engine{
 		opts: opts, log: opts.Log.With("component", "gates"),
 		machines: map[string]*gates.Machine{},
-		events:   make(chan gates.Event, opts.Queue),
+		events:   make(chan item, opts.Queue),
 		status:   make(chan chan []gates.Status),
 		done:     make(chan struct{}),
 		eventsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -88,6 +96,7 @@ func New(opts Options) (*Engine, error) {
 		}
 	}
 	now := opts.Now()
+	e.last = now
 	for _, c := range opts.Gates {
 		if _, dup := e.machines[c.ID]; dup {
 			return nil, fmt.Errorf("gate %q is configured twice", c.ID)
@@ -115,9 +124,25 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// item is an event on its way to a machine.
+type item struct {
+	ev  gates.Event
+	seq uint64    // journal sequence number; 0: none
+	at  time.Time // when it was received; zero: when the engine takes it
+}
+
 // Submit queues an event for its gate's machine; it is a gates.Sink. It
 // fails at once for an invalid event or an unknown gate.
 func (e *Engine) Submit(ctx context.Context, ev gates.Event) error {
+	return e.SubmitRecord(ctx, 0, time.Time{}, ev)
+}
+
+// SubmitRecord queues a journaled event: seq (non-zero) is passed to
+// OnDone after its step, and its alerts carry it (Alert.Seq); at is when
+// it was received, which the machine takes as the step's clock (not the
+// moment the engine gets to it, so a backlog or a replay does not stretch
+// a grant's grace), clamped to never run backwards.
+func (e *Engine) SubmitRecord(ctx context.Context, seq uint64, at time.Time, ev gates.Event) error {
 	if err := ev.Validate(); err != nil {
 		return err
 	}
@@ -130,7 +155,7 @@ func (e *Engine) Submit(ctx context.Context, ev gates.Event) error {
 	default:
 	}
 	select {
-	case e.events <- ev:
+	case e.events <- item{ev: ev, seq: seq, at: at}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -172,14 +197,22 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-e.events:
-			now := e.opts.Now()
+		case it := <-e.events:
+			ev := it.ev
+			now := e.clock(it.at)
 			e.eventsTotal.WithLabelValues(ev.Gate, string(ev.Kind)).Inc()
 			// Never ev.Code: a keypad code is a secret.
 			e.log.Debug("gate event", "gate", ev.Gate, "device", ev.Device, "type", ev.Kind, "sensor", ev.Sensor, "mode", ev.Mode, "source", ev.Source, "initial", ev.Initial)
-			e.emit(e.machines[ev.Gate].Step(ev, now))
+			alerts := e.machines[ev.Gate].Step(ev, now)
+			for i := range alerts {
+				alerts[i].Seq = it.seq
+			}
+			e.emit(alerts)
+			if it.seq != 0 {
+				e.opts.OnDone(it.seq)
+			}
 		case <-timer.C:
-			now := e.opts.Now()
+			now := e.clock(time.Time{})
 			for _, id := range e.order {
 				e.emit(e.machines[id].Tick(now))
 			}
@@ -192,6 +225,20 @@ func (e *Engine) Run(ctx context.Context) error {
 			reply <- out
 		}
 	}
+}
+
+// clock is the machine clock for an event received at at: at itself when
+// it lies between the previous step and now, else the nearer bound.
+func (e *Engine) clock(at time.Time) time.Time {
+	now := e.opts.Now()
+	if !at.IsZero() && at.Before(now) {
+		now = at
+	}
+	if now.Before(e.last) {
+		now = e.last
+	}
+	e.last = now
+	return now
 }
 
 // arm sets the timer to the earliest machine deadline.

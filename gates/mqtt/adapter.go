@@ -190,6 +190,10 @@ func (a *Adapter) Run(ctx context.Context) error {
 		SetKeepAlive(30 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetOrderMatters(true). // a door's open and close must not swap
+		// The PUBACK goes out from handle once the events are durable,
+		// not when paho has the message: a crash in between would lose a
+		// QoS 1 event the broker thinks delivered.
+		SetAutoAckDisabled(true).
 		SetOnConnectHandler(func(c paho.Client) {
 			a.metrics.connected.Set(1)
 			a.metrics.connects.Inc()
@@ -229,9 +233,19 @@ func (a *Adapter) subscribe(ctx context.Context, c paho.Client, filters map[stri
 }
 
 // handle turns one message into events. It runs on paho's delivery
-// goroutine in order; the QoS 1 acknowledgement goes out when it returns,
-// i.e. after the events were handed over.
+// goroutine in order. It acknowledges the message (QoS 1 PUBACK) once every
+// event is taken by the sink (durable), or refused for good (malformed,
+// ignored, duplicate, not allowed); a message whose event the sink could
+// not take for now (shutting down, journal failure) is left unacknowledged
+// so the broker delivers it again.
 func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
+	if a.take(ctx, msg) {
+		msg.Ack()
+	}
+}
+
+// take handles msg and reports whether it may be acknowledged.
+func (a *Adapter) take(ctx context.Context, msg paho.Message) bool {
 	topic, payload := msg.Topic(), msg.Payload()
 	now := a.cfg.Now().UTC()
 	var evs []gates.Event
@@ -239,12 +253,12 @@ func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
 	case topic == a.cfg.EventTopic && a.cfg.EventTopic != "":
 		if msg.Retained() { // events happen once; a retained one would replay on every connect
 			a.count("ignored", topic, "retained message on the events topic")
-			return
+			return true
 		}
 		parsed, err := gates.ParsePayload(payload, now)
 		if err != nil {
 			a.count("malformed", topic, err.Error())
-			return
+			return true
 		}
 		for _, ev := range parsed {
 			if len(a.evGates) > 0 && !a.evGates[ev.Gate] {
@@ -263,13 +277,13 @@ func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
 	case len(payload) == 0:
 		// Zigbee2MQTT clears a removed device's retained topics with empty payloads.
 		a.count("ignored", topic, "")
-		return
+		return true
 	default:
 		if d, ok := a.avail[topic]; ok {
 			online, err := ParseAvailability(payload)
 			if err != nil {
 				a.count("malformed", topic, err.Error())
-				return
+				return true
 			}
 			kind := gates.Offline
 			if online {
@@ -282,7 +296,7 @@ func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
 			a.levelsMu.Unlock()
 			if err != nil {
 				a.count("malformed", topic, err.Error())
-				return
+				return true
 			}
 			if unmapped != "" {
 				a.noteUnmapped(d.Name, unmapped)
@@ -303,7 +317,7 @@ func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
 			}
 		} else {
 			a.count("ignored", topic, "")
-			return
+			return true
 		}
 		for i := range evs {
 			evs[i].Time = now
@@ -312,17 +326,26 @@ func (a *Adapter) handle(ctx context.Context, msg paho.Message) {
 			evs[i].Initial = msg.Retained()
 		}
 	}
+	ack := true
 	for _, ev := range evs {
 		ev.Source = "mqtt/" + topic
-		if err := a.sink(ctx, ev); err != nil {
+		err := a.sink(ctx, ev)
+		switch {
+		case err == nil:
+			a.count("ok", topic, "")
+		case errors.Is(err, gates.ErrDuplicate):
+			a.count("duplicate", topic, "")
+		default:
 			if ev.ID != "" {
 				a.seen.Release(ev.Gate + "\x00" + ev.ID)
 			}
 			a.count("refused", topic, err.Error())
-			continue
+			if ctx.Err() != nil || errors.Is(err, gates.ErrNotTaken) {
+				ack = false // for now: the broker redelivers it
+			}
 		}
-		a.count("ok", topic, "")
 	}
+	return ack
 }
 
 // noteUnmapped tells the installer, once per device and value, about an

@@ -5,6 +5,19 @@
 // event IDs have not been seen before, so a captured request cannot be
 // replayed. Every refusal is a 4xx with a JSON body saying why, and is
 // counted.
+//
+// Answers, for the controller's retry logic:
+//
+//   - 200 {"accepted":N,"duplicates":D}: the N events are durable (on the
+//     edge's fsynced gate journal, when the edge has one) before this is
+//     sent, so a kill -9 right after it loses none; D were already received.
+//   - 409 {"accepted":0,"duplicates":D,"code":"replayed"}: every event in
+//     the request was already received, also before an edge restart (the
+//     journal keeps the IDs for twice the timestamp window): a retry of a
+//     delivered batch, or a captured request sent again. It raises no
+//     second alert; the controller should treat it as delivered.
+//   - 503 {"code":"unavailable"}: not (all) taken; retry. Events counted
+//     in "accepted" are durable and come back as duplicates.
 package webhook
 
 import (
@@ -45,6 +58,9 @@ type Config struct {
 	MaxSkew     time.Duration // accepted timestamp distance from now, default 5m
 	DedupSize   int           // event IDs remembered per controller, default 4096
 	Now         func() time.Time
+	// Batch, if set, takes each request's events in one call (one durable
+	// write) instead of the sink one by one.
+	Batch gates.BatchSink
 }
 
 // Defaults.
@@ -207,6 +223,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var res Response
+	var take []gates.Event
 	for _, ev := range evs {
 		if ev.Device == "" {
 			ev.Device = c.ID
@@ -216,13 +233,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res.Duplicates++
 			continue
 		}
-		if err := h.sink(r.Context(), ev); err != nil {
-			c.seen.Release(ev.ID) // not delivered: the controller's retry must pass
-			h.count(c, res)
-			h.refuse(w, r, http.StatusServiceUnavailable, res, CodeUnavailable, fmt.Sprintf("event %q not taken: %v", ev.ID, err))
-			return
+		take = append(take, ev)
+	}
+	errs := h.deliver(r, take)
+	var failed error
+	var failedID string
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			res.Accepted++
+		case errors.Is(err, gates.ErrDuplicate):
+			res.Duplicates++ // taken before this edge restarted
+		default:
+			c.seen.Release(take[i].ID) // not delivered: the controller's retry must pass
+			if failed == nil {
+				failed, failedID = err, take[i].ID
+			}
 		}
-		res.Accepted++
+	}
+	if failed != nil {
+		h.count(c, res)
+		h.refuse(w, r, http.StatusServiceUnavailable, res, CodeUnavailable, fmt.Sprintf("event %q not taken: %v", failedID, failed))
+		return
 	}
 	h.count(c, res)
 	if res.Accepted == 0 {
@@ -231,6 +263,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.metrics.requests.WithLabelValues(CodeOK).Inc()
 	writeJSON(w, http.StatusOK, res)
+}
+
+// deliver hands the events to the batch sink, or else to the sink one by
+// one, stopping at the first failure (the rest fail with it).
+func (h *Handler) deliver(r *http.Request, evs []gates.Event) []error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if h.cfg.Batch != nil {
+		return h.cfg.Batch(r.Context(), evs)
+	}
+	errs := make([]error, len(evs))
+	for i, ev := range evs {
+		if errs[i] = h.sink(r.Context(), ev); errs[i] != nil && !errors.Is(errs[i], gates.ErrDuplicate) {
+			for k := i + 1; k < len(evs); k++ {
+				errs[k] = errs[i]
+			}
+			break
+		}
+	}
+	return errs
 }
 
 func (h *Handler) count(c *controller, res Response) {
