@@ -209,27 +209,7 @@ gates:
 		{"300 ms after the last 200", func(sent <-chan struct{}) { <-sent; time.Sleep(300 * time.Millisecond) }},
 		{"2 s after the last 200", func(sent <-chan struct{}) { <-sent; time.Sleep(2 * time.Second) }},
 	}
-	edge := startEdge()
-	for c, k := range kills {
-		sent := make(chan struct{})
-		var wg sync.WaitGroup
-		for r := range requests {
-			i := (c*requests + r) * perRequest
-			wg.Add(1)
-			go func() { defer wg.Done(); send(context.Background(), gateIDs[i:i+perRequest]) }()
-		}
-		go func() { wg.Wait(); close(sent) }()
-		k.after(sent)
-		edge.kill()
-		<-sent
-		mu.Lock()
-		t.Logf("cycle %d: SIGKILL %s; %d events acknowledged so far", c+1, k.name, len(acked))
-		mu.Unlock()
-		edge = startEdge()
-	}
-	restarted := time.Now()
-
-	// Every acknowledged SOS reaches central once; none twice.
+	// count gives the SOS alerts at central per gate.
 	count := func() (map[string]int, error) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+centralAddr+"/api/v1/alerts?limit=1000", nil)
 		req.Header.Set("Authorization", "Bearer "+adminToken)
@@ -255,6 +235,48 @@ gates:
 		}
 		return n, nil
 	}
+	delivered := func(within time.Duration) (time.Duration, bool) {
+		t0 := time.Now()
+		for time.Since(t0) < within {
+			got, err := count()
+			mu.Lock()
+			missing := 0
+			for g := range acked {
+				if got[g] == 0 {
+					missing++
+				}
+			}
+			mu.Unlock()
+			if err == nil && missing == 0 {
+				return time.Since(t0), true
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return within, false
+	}
+	edge := startEdge()
+	for c, k := range kills {
+		sent := make(chan struct{})
+		var wg sync.WaitGroup
+		for r := range requests {
+			i := (c*requests + r) * perRequest
+			wg.Add(1)
+			go func() { defer wg.Done(); send(context.Background(), gateIDs[i:i+perRequest]) }()
+		}
+		go func() { wg.Wait(); close(sent) }()
+		k.after(sent)
+		edge.kill()
+		<-sent
+		mu.Lock()
+		t.Logf("cycle %d: SIGKILL %s; %d events acknowledged so far", c+1, k.name, len(acked))
+		mu.Unlock()
+		edge = startEdge()
+		if d, ok := delivered(30 * time.Second); ok {
+			t.Logf("cycle %d: every acknowledged press at central %v after the restarted edge answered", c+1, d.Round(time.Millisecond))
+		}
+	}
+	restarted := time.Now()
+
 	deadline := time.Now().Add(30 * time.Second)
 	var got map[string]int
 	for {
