@@ -34,5 +34,5 @@ func (n *Node) OnAnalysis(ev camera.AnalysisEvent) {
 	}
 	// Raising goes through the outbox (an fsync): never on the camera's
 	// analysis goroutine.
-	go n.raise(a)
+	n.raiseInOrder(a)
 }

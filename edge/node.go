@@ -81,6 +81,8 @@ type Node struct {
 
 	evidence evidenceSide // export cursors for central's evidence retrieval (evidence.go)
 
+	sysAlerts chan wire.Alert // system alerts raised in order (sysalerts.go)
+
 	conf     configState // the config in force, revisions applied live (config_push.go)
 	gateFeed gateFeed    // gate events to the setup page (setup_backend.go)
 	setup    *setup.Server
@@ -94,7 +96,8 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		log = slog.Default()
 	}
 	log = log.With("edge", cfg.EdgeID)
-	n := &Node{cfg: cfg, opts: opts, log: log, reg: prometheus.NewRegistry(), byID: map[string]CameraConfig{}, camByID: map[string]*camera.Camera{}}
+	n := &Node{cfg: cfg, opts: opts, log: log, reg: prometheus.NewRegistry(), byID: map[string]CameraConfig{}, camByID: map[string]*camera.Camera{},
+		sysAlerts: make(chan wire.Alert, sysAlertQueue)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_total", Help: "Alerts raised, by kind and severity."}, []string{"kind", "severity"})
 	n.reg.MustRegister(n.alerts)
@@ -164,6 +167,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		n.spawn(func() { cam.Run(ctx) })
 	}
 	n.spawn(func() { n.up.Run(ctx) })
+	n.spawn(func() { n.raiseSystemAlerts(ctx) }) // sysalerts.go
 	n.spawn(func() { n.watchDisk(ctx) }) // diskfloor.go
 	n.runGates(ctx)
 	log.Info("edge running", "api", "http://"+ln.Addr().String(), "cameras", len(n.cams), "gates", len(cfg.Gates), "central", cfg.Central.URL, "pending_alerts", box.Len())
@@ -323,7 +327,7 @@ func (n *Node) onClipCondition(c clips.Condition) {
 		ID: newAlertID(n.cfg.EdgeID, c.Since), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
 		Source: "recorder", Kind: "system.clips." + c.Kind, Severity: sev, Time: c.Since.UTC(), Summary: c.Message,
 	}
-	go n.raise(a)
+	n.raiseInOrder(a)
 }
 
 func cameraIDs(cfg Config) map[string]clips.CameraConfig {

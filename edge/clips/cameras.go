@@ -2,6 +2,7 @@ package clips
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -32,8 +33,11 @@ func (s *Store) Recorder(camera string) (*Recorder, error) {
 	if closed {
 		return nil, ErrClosed
 	}
-	if camera == "" || len(camera) > 200 {
-		return nil, fmt.Errorf("clips: camera ID %q: must be 1 to 200 bytes", camera)
+	if err := validCamera(camera); err != nil {
+		return nil, err
+	}
+	if err := s.waitErr(); err != nil {
+		return nil, err
 	}
 	// Registration writes to Badger, which may wait for an eviction: do
 	// it outside s.mu so that other cameras' Writes never wait for it.
@@ -65,16 +69,35 @@ func (s *Store) Recorder(camera string) (*Recorder, error) {
 // store, an invalid ID) drop the unit.
 func (s *Store) Write(camera string, au streams.AccessUnit) {
 	r, err := s.Recorder(camera)
+	if errors.Is(err, ErrDiskFull) && validCamera(camera) == nil {
+		// Waiting for space to open: the unit is lost to the full disk.
+		if avccSize(au.NALUs) > 0 {
+			s.m.in.WithLabelValues(camera).Inc()
+			s.m.dropped.WithLabelValues(camera, dropDiskFull).Inc()
+		}
+		return
+	}
 	if err != nil {
 		return
 	}
 	r.Write(au)
 }
 
-// recorder finds a known camera.
+func validCamera(camera string) error {
+	if camera == "" || len(camera) > 200 {
+		return fmt.Errorf("clips: camera ID %q: must be 1 to 200 bytes", camera)
+	}
+	return nil
+}
+
+// recorder finds a known camera. While the store waits for space it
+// answers why: the cameras are not loaded yet.
 func (s *Store) recorder(camera string) (*Recorder, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.waiting != nil {
+		return nil, s.waiting
+	}
 	r, ok := s.cams[camera]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownCamera, camera)

@@ -13,6 +13,9 @@ import (
 // every bucket summary matches its chunks. It reads every part's table,
 // so it suits tests, crash drills and offline checks, not a busy box.
 func (s *Store) Check() error {
+	if err := s.waitErr(); err != nil {
+		return err
+	}
 	if err := s.acquire(); err != nil {
 		return err
 	}

@@ -61,6 +61,7 @@ func (s *Store) setCondition(kind string, active bool, msg string) {
 	if !changed {
 		return
 	}
+	s.persistConditions()
 	s.m.condition.WithLabelValues(kind).Set(b2f(active))
 	if active {
 		s.log.Error("clip store condition raised", "kind", kind, "message", msg)
@@ -70,6 +71,50 @@ func (s *Store) setCondition(kind string, active bool, msg string) {
 	if s.cfg.OnCondition != nil {
 		s.cfg.OnCondition(c)
 	}
+}
+
+// persistConditions writes the raised conditions to the condition file
+// before OnCondition hears of a change, so that a restart can clear a
+// condition central holds red. The snapshot is taken under the file's
+// lock: concurrent changes are written in the order they are taken.
+func (s *Store) persistConditions() {
+	if s.condFile == nil {
+		return
+	}
+	s.condFile.write(func() []Condition {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		raised := make([]Condition, 0, len(s.conds))
+		for _, c := range s.conds {
+			raised = append(raised, c)
+		}
+		return raised
+	})
+}
+
+// restoreConditions takes the conditions a previous run left raised as
+// raised now, without telling OnCondition (central already holds them
+// red): whatever clears a condition in this run then sends the all-clear.
+// Open calls it before anything can change a condition.
+func (s *Store) restoreConditions(raised []Condition) {
+	for _, c := range raised {
+		switch c.Kind {
+		case CondDiskFull, CondPinsFull, CondWriteError:
+		default:
+			continue
+		}
+		c.Active = true
+		s.conds[c.Kind] = c
+		s.m.condition.WithLabelValues(c.Kind).Set(1)
+		s.log.Info("clip store condition raised before the restart; cleared once it no longer holds", "kind", c.Kind, "since", c.Since)
+	}
+}
+
+func (s *Store) hasCondition(kind string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.conds[kind]
+	return ok
 }
 
 // Conditions returns the active conditions.

@@ -56,9 +56,11 @@ type Config struct {
 	// Registerer receives the store's metrics; nil keeps them private.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
-	// OnCondition is called from the store's writer goroutine whenever a
-	// system condition is raised or cleared. It must not block, nor call
-	// Flush.
+	// OnCondition is called whenever a system condition is raised or
+	// cleared: from Open (disk_full when the disk is too full to open the
+	// store), then from the store's goroutine. It must not block, nor call
+	// Flush. A condition raised before a restart is remembered in Dir and
+	// cleared through OnCondition once it no longer holds.
 	OnCondition func(Condition)
 
 	// writerGate, when set (tests), holds the writer goroutine at the start

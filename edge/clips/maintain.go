@@ -37,6 +37,10 @@ func (w *writer) maintain() {
 	s.mu.RUnlock()
 	if free, err := freeBytes(s.cfg.Dir); err == nil {
 		s.m.diskFree.Set(float64(free))
+		// A flush clears disk_full too, but only with video to write.
+		if free >= s.cfg.MinFreeBytes && s.hasCondition(CondDiskFull) {
+			s.setCondition(CondDiskFull, false, fmt.Sprintf("recording resumed: %d MiB free", free>>20))
+		}
 	}
 	w.sync()
 	if err := pageOut(s.cfg.Dir); err != nil {

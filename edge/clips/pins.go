@@ -33,32 +33,49 @@ type lease struct {
 // camera, 10 s and 30 s by default). Pinning an existing ID again
 // replaces its range.
 func (s *Store) Pin(id, camera string, at time.Time, reason string) (Pin, error) {
-	r, err := s.recorder(camera)
+	from, to, err := s.PinWindow(camera, at)
 	if err != nil {
 		return Pin{}, err
 	}
-	return s.PinRange(id, camera, at.Add(-r.cfg.PreRoll), at.Add(r.cfg.PostRoll), reason)
+	return s.PinRange(id, camera, from, to, reason)
 }
 
 // PinWindow is the range Pin would pin for an alert at at, without
 // pinning it: an alert names its clip before the pin is written.
 func (s *Store) PinWindow(camera string, at time.Time) (from, to time.Time, err error) {
-	r, err := s.recorder(camera)
-	if err != nil {
-		return time.Time{}, time.Time{}, err
+	var cc CameraConfig
+	if s.waitErr() != nil {
+		// The cameras are not loaded yet: the configuration is the same.
+		if err := validCamera(camera); err != nil {
+			return time.Time{}, time.Time{}, err
+		}
+		cc = s.cfg.camera(camera)
+	} else {
+		r, err := s.recorder(camera)
+		if err != nil {
+			return time.Time{}, time.Time{}, err
+		}
+		cc = r.cfg
 	}
-	return at.Add(-r.cfg.PreRoll), at.Add(r.cfg.PostRoll), nil
+	return at.Add(-cc.PreRoll), at.Add(cc.PostRoll), nil
 }
 
 // PinRange pins [from, to] of a camera. The pin is fsynced before it
 // returns. It fails with ErrPinsFull while pinned video fills its share of
 // the disk: the store refuses evidence rather than delete other evidence.
+//
+// While the disk is too full for the store to open, the pin is queued in
+// memory (Pins lists it) and written as soon as the store opens; it is
+// lost only if the process ends before that.
 func (s *Store) PinRange(id, camera string, from, to time.Time, reason string) (Pin, error) {
 	if id == "" {
 		return Pin{}, errors.New("clips: pin: empty ID")
 	}
 	if !to.After(from) {
 		return Pin{}, fmt.Errorf("clips: pin %s: empty range %v..%v", id, from, to)
+	}
+	if queued, ok, err := s.queuePin(id, camera, from, to, reason); ok {
+		return queued, err
 	}
 	if _, err := s.recorder(camera); err != nil {
 		return Pin{}, err
@@ -80,25 +97,89 @@ func (s *Store) PinRange(id, camera string, from, to time.Time, reason string) (
 	if exists {
 		p.Created = old.Created
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
+	if err := s.putPin(p); err != nil {
 		return Pin{}, err
 	}
-	if err := s.durableUpdate(func(txn *badger.Txn) error { return txn.Set(pinKey(id), b) }); err != nil {
-		return Pin{}, fmt.Errorf("clips: pin %s: %w", id, err)
-	}
-	s.mu.Lock()
-	s.pins[id] = p
-	s.pinVer++
-	s.mu.Unlock()
 	s.log.Info("video pinned", "pin", id, "camera", camera, "from", p.From, "to", p.To, "reason", reason)
 	return p, nil
+}
+
+// queuePin queues a pin while the store waits for space; ok is false once
+// Badger is open (the caller pins as usual).
+func (s *Store) queuePin(id, camera string, from, to time.Time, reason string) (p Pin, ok bool, err error) {
+	if err := validCamera(camera); err != nil {
+		return Pin{}, true, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waiting == nil {
+		return Pin{}, false, nil
+	}
+	if s.closed {
+		return Pin{}, true, ErrClosed
+	}
+	now := s.cfg.Clock().UTC()
+	p = Pin{ID: id, Camera: camera, From: from.UTC(), To: to.UTC(), Reason: reason, Created: now, Expires: now.Add(s.cfg.EvidenceRetention)}
+	if old, exists := s.queued[id]; exists {
+		p.Created = old.Created
+	}
+	s.queued[id] = p
+	s.log.Warn("video pin queued until the disk has room for the clip store", "pin", id, "camera", camera, "from", p.From, "to", p.To, "reason", reason)
+	return p, true, nil
+}
+
+// applyQueuedPins writes the pins queued while waiting for space. The
+// video they cover was not recorded, but the pin keeps whatever is
+// recorded from now on inside its range, as a pin made on time would.
+func (s *Store) applyQueuedPins() {
+	s.mu.Lock()
+	q := s.queued
+	s.queued = map[string]Pin{}
+	s.mu.Unlock()
+	for _, p := range q {
+		_, err := s.Recorder(p.Camera)
+		if err == nil {
+			err = s.putPin(p)
+		}
+		if err != nil {
+			s.log.Error("QUEUED PIN NOT WRITTEN", "pin", p.ID, "camera", p.Camera, "err", err)
+			continue
+		}
+		s.log.Info("queued video pin written", "pin", p.ID, "camera", p.Camera, "from", p.From, "to", p.To, "reason", p.Reason)
+	}
+}
+
+// putPin writes a pin durably and adopts it.
+func (s *Store) putPin(p Pin) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := s.durableUpdate(func(txn *badger.Txn) error { return txn.Set(pinKey(p.ID), b) }); err != nil {
+		return fmt.Errorf("clips: pin %s: %w", p.ID, err)
+	}
+	s.mu.Lock()
+	s.pins[p.ID] = p
+	s.pinVer++
+	s.mu.Unlock()
+	return nil
 }
 
 // Unpin releases a pin, e.g. once central confirms it holds the clip. The
 // video stays until retention needs the space. Unknown IDs are ignored,
 // so a repeated release is harmless.
 func (s *Store) Unpin(id string) error {
+	s.mu.Lock()
+	_, queued := s.queued[id]
+	delete(s.queued, id)
+	waiting := s.waiting
+	s.mu.Unlock()
+	if waiting != nil {
+		if queued {
+			return nil
+		}
+		return fmt.Errorf("clips: unpin %s: %w", id, waiting)
+	}
 	if err := s.acquire(); err != nil {
 		return err
 	}
@@ -125,6 +206,11 @@ func (s *Store) Pins() []Pin {
 	s.mu.RLock()
 	out := make([]Pin, 0, len(s.pins))
 	for _, p := range s.pins {
+		if _, ok := s.queued[p.ID]; !ok {
+			out = append(out, p)
+		}
+	}
+	for _, p := range s.queued {
 		out = append(out, p)
 	}
 	s.mu.RUnlock()

@@ -46,6 +46,13 @@ type Store struct {
 	pinVer   uint64 // bumped when pins or leases change
 	pinCap   int64
 	closed   bool
+	// waiting is non-nil (and wraps ErrDiskFull) while the disk is too
+	// full for Badger to open: db is nil, recording drops everything and
+	// pins are queued until the store's goroutine opens Badger.
+	waiting error
+	queued  map[string]Pin
+
+	condFile *condFile
 
 	regMu sync.Mutex // serialises camera registration
 
@@ -94,19 +101,10 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	// Badger writes its memtable and value log through mmap: opening on a
-	// full disk would kill the process with SIGBUS at the first write.
-	free, err := freeBytes(dir)
-	if err != nil {
-		return nil, fmt.Errorf("clips: %w", err)
-	}
-	if need := cfg.Footprint.Reserve(); free < need {
-		return nil, fmt.Errorf("%w: %d bytes free in %s, Badger needs %d to open", ErrDiskFull, free, dir, need)
-	}
 	s := &Store{
 		cfg: cfg, log: cfg.Log.With("component", "clips"), m: newMetrics(), reg: cfg.Registerer,
 		cams: map[string]*Recorder{}, byID: map[uint32]*Recorder{}, nextID: 1,
-		pins: map[string]Pin{}, leases: map[uint64]lease{}, conds: map[string]Condition{},
+		pins: map[string]Pin{}, leases: map[uint64]lease{}, conds: map[string]Condition{}, queued: map[string]Pin{},
 		poke: make(chan struct{}, 1), flushq: make(chan chan struct{}), done: make(chan struct{}), closing: make(chan struct{}),
 	}
 	if s.reg == nil {
@@ -115,35 +113,137 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.m.register(s.reg); err != nil {
 		return nil, fmt.Errorf("clips: metrics: %w", err)
 	}
-	s.db, err = badger.Open(badgerOptions(dir, cfg.Footprint, s.log))
+	var raised []Condition
+	s.condFile, raised = openCondFile(dir, s.log)
+	s.restoreConditions(raised)
+	// Badger writes its memtable and value log through mmap: opening on a
+	// full disk would kill the process with SIGBUS at the first write. So
+	// below its reserve the store starts without it, and opens it as soon
+	// as another program (or an operator) frees the space.
+	free, err := freeBytes(dir)
 	if err != nil {
+		s.condFile.close()
 		s.m.unregister(s.reg)
-		return nil, fmt.Errorf("clips: open %s: %w", dir, err)
-	}
-	if err := s.load(); err != nil {
-		s.db.Close()
-		s.m.unregister(s.reg)
-		return nil, err
-	}
-	for name := range cfg.Cameras {
-		if _, err := s.Recorder(name); err != nil {
-			s.db.Close()
-			s.m.unregister(s.reg)
-			return nil, err
-		}
+		return nil, fmt.Errorf("clips: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	w := newWriter(s)
-	// Finish drops a crash interrupted before anything new is written.
-	w.resumeEvictions()
+	if need := cfg.Footprint.Reserve(); free < need {
+		s.waiting = spaceError(free, need)
+		s.m.diskFree.Set(float64(free))
+		s.log.Error("clip store waiting for disk space: recording is stopped", "dir", dir, "free_bytes", free, "need_bytes", need)
+		s.setCondition(CondDiskFull, true, s.waiting.Error())
+		go func() {
+			defer close(s.done)
+			s.waitForSpace(ctx)
+		}()
+		return s, nil
+	}
+	w, err := s.openDB(free)
+	if err != nil {
+		cancel()
+		s.condFile.close()
+		s.m.unregister(s.reg)
+		return nil, err
+	}
 	go func() {
 		defer close(s.done)
 		w.run(ctx)
 	}()
-	s.log.Info("clip store open", "dir", dir, "cameras", len(s.cams), "pins", len(s.pins),
-		"bucket", s.bucketDur, "min_free_bytes", cfg.MinFreeBytes)
 	return s, nil
+}
+
+// spacePoll is how often a store waiting for space measures it.
+const spacePoll = 2 * time.Second
+
+func spaceError(free, need int64) error {
+	return fmt.Errorf("%w: recording is stopped: %d MiB free, %d MiB needed to open the clip store", ErrDiskFull, free>>20, need>>20)
+}
+
+// waitErr is why the store cannot serve video yet, nil once Badger is open.
+func (s *Store) waitErr() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.waiting
+}
+
+// waitForSpace runs on the store's goroutine while the disk is too full
+// for Badger: it measures the free space every spacePoll, opens Badger
+// once it fits, and then becomes the writer.
+func (s *Store) waitForSpace(ctx context.Context) {
+	t := time.NewTicker(spacePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case reply := <-s.flushq:
+			close(reply) // nothing is queued: every unit was dropped
+			continue
+		case <-t.C:
+		}
+		free, err := freeBytes(s.cfg.Dir)
+		if err != nil {
+			s.log.Error("free space", "err", err)
+			continue
+		}
+		s.m.diskFree.Set(float64(free))
+		if need := s.cfg.Footprint.Reserve(); free < need {
+			err := spaceError(free, need)
+			s.mu.Lock()
+			s.waiting = err
+			s.mu.Unlock()
+			s.setCondition(CondDiskFull, true, err.Error())
+			continue
+		}
+		w, err := s.openDB(free)
+		if err != nil {
+			s.log.Error("clip store: opening Badger; retrying", "err", err)
+			continue
+		}
+		w.run(ctx)
+		return
+	}
+}
+
+// openDB opens Badger, loads the index, registers the configured cameras,
+// writes the pins queued while waiting for space, clears what a restart
+// or the wait left raised, and returns the writer, not yet running. free
+// is the space measured just before.
+func (s *Store) openDB(free int64) (*writer, error) {
+	db, err := badger.Open(badgerOptions(s.cfg.Dir, s.cfg.Footprint, s.log))
+	if err != nil {
+		return nil, fmt.Errorf("clips: open %s: %w", s.cfg.Dir, err)
+	}
+	// Readers may run while waiting (Pins, Stats): load under the lock.
+	s.mu.Lock()
+	s.db = db
+	if err := s.load(); err != nil {
+		s.db = nil
+		s.cams, s.byID, s.pins, s.nextID = map[string]*Recorder{}, map[uint32]*Recorder{}, map[string]Pin{}, 1
+		s.mu.Unlock()
+		db.Close()
+		return nil, err
+	}
+	s.waiting = nil
+	s.mu.Unlock()
+	for name := range s.cfg.Cameras {
+		if _, err := s.Recorder(name); err != nil {
+			// The camera registers itself at its first Write.
+			s.log.Error("clip store: registering a camera", "camera", name, "err", err)
+		}
+	}
+	s.applyQueuedPins()
+	w := newWriter(s)
+	// Finish drops a crash interrupted before anything new is written.
+	w.resumeEvictions()
+	s.setCondition(CondWriteError, false, "the clip store opened")
+	if free >= s.cfg.MinFreeBytes {
+		s.setCondition(CondDiskFull, false, fmt.Sprintf("recording resumed: %d MiB free", free>>20))
+	}
+	s.log.Info("clip store open", "dir", s.cfg.Dir, "cameras", len(s.Cameras()), "pins", len(s.Pins()),
+		"bucket", s.bucketDur, "min_free_bytes", s.cfg.MinFreeBytes)
+	return w, nil
 }
 
 func (s *Store) pokeWriter() {
@@ -219,7 +319,10 @@ func (s *Store) Close() error {
 		s.cancel()
 		<-s.done
 		s.readers.Wait()
-		err = s.db.Close()
+		if s.db != nil {
+			err = s.db.Close()
+		}
+		s.condFile.close()
 		s.m.unregister(s.reg)
 		s.log.Info("clip store closed")
 	})
