@@ -168,7 +168,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 	}
 	n.spawn(func() { n.up.Run(ctx) })
 	n.spawn(func() { n.raiseSystemAlerts(ctx) }) // sysalerts.go
-	n.spawn(func() { n.watchDisk(ctx) }) // diskfloor.go
+	n.spawn(func() { n.watchDisk(ctx) })         // diskfloor.go
 	n.runGates(ctx)
 	log.Info("edge running", "api", "http://"+ln.Addr().String(), "cameras", len(n.cams), "gates", len(cfg.Gates), "central", cfg.Central.URL, "pending_alerts", box.Len())
 	return n, nil
