@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/vigil-perimeter/vigil/internal/kv"
 	"io"
 	"math"
 	"net/http"
@@ -239,6 +240,13 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, kv.ErrDiskFull) {
+		// Below the free-space floor central keeps what edges send and
+		// refuses the rest: say so, not "internal error".
+		s.log.Warn("api request refused: disk full", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInsufficientStorage, "disk_full", err.Error())
+		return
+	}
 	s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 	writeError(w, http.StatusInternalServerError, "", "internal error")
 }

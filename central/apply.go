@@ -39,9 +39,19 @@ type op struct {
 // apply runs ops in order in as few transactions as fit, and advances the
 // sequence only when they are durable. A batch too big for one Badger
 // transaction is split. The returned changes are in sequence order.
+//
+// Below the store's free-space floor (see admit) a guard's action fails
+// alone with an error wrapping kv.ErrDiskFull, while what edges sent is
+// stored from the reserve; if even the reserve is spent the whole batch
+// fails, so nothing is acknowledged and edges keep their items.
 func (s *Store) apply(ops []*op, now time.Time) ([]Change, error) {
 	s.lock()
 	defer s.unlock()
+	ops, err := s.admit(ops)
+	if err != nil {
+		return nil, err
+	}
+	defer s.written()
 	var all []Change
 	for start := 0; start < len(ops); {
 		end := min(len(ops), start+maxTxnOps)
@@ -57,6 +67,42 @@ func (s *Store) apply(ops []*op, now time.Time) ([]Change, error) {
 		start = end
 	}
 	return all, nil
+}
+
+// essential reports whether o came from an edge. Those are taken from the
+// floor's reserve: an edge's outbox is bounded, so what central refuses
+// an edge may lose, while a guard can retry an action.
+func (o *op) essential() bool { return o.action == nil }
+
+// admit asks the floor about ops. It returns the ops to apply; a refused
+// action is left out with its error in o.err (and o.committed false),
+// for the API to answer 507. It fails only if an edge's item cannot be
+// taken even from the reserve.
+func (s *Store) admit(ops []*op) ([]*op, error) {
+	if s.floor == nil {
+		return ops, nil
+	}
+	kept := ops[:0:0]
+	edge := false
+	for _, o := range ops {
+		if o.essential() {
+			edge = true
+			kept = append(kept, o)
+			continue
+		}
+		if err := s.Admit(false); err != nil {
+			o.rec, o.changed, o.committed, o.err, o.from, o.to = Record{}, false, false, err, 0, 0
+			s.log.Warn("action refused: the store's disk is below its floor", "alert_id", o.alertID, "err", err)
+			continue
+		}
+		kept = append(kept, o)
+	}
+	if edge {
+		if err := s.Admit(true); err != nil {
+			return nil, err
+		}
+	}
+	return kept, nil
 }
 
 func (s *Store) applyTxn(ops []*op, now time.Time) ([]Change, error) {

@@ -65,7 +65,7 @@ type auditor struct {
 
 // openAuditor opens the log in the store's database and registers its metrics.
 func openAuditor(s *Server) (*auditor, error) {
-	l, err := audit.Open(s.store.db, auditPrefix, audit.Options{Log: s.log})
+	l, err := audit.Open(s.store.db, auditPrefix, audit.Options{Log: s.log, Floor: s.store.Floor()})
 	if err != nil {
 		return nil, fmt.Errorf("central: audit log: %w", err)
 	}

@@ -59,7 +59,9 @@ func WriteBackup(db *badger.DB, dataDir string, w io.Writer) error {
 		if err != nil || rel == "." || !d.Type().IsRegular() {
 			return err
 		}
-		if filepath.Dir(rel) == "." && badgerFile(rel) {
+		if filepath.Dir(rel) == "." && (badgerFile(rel) || rel == kv.ReserveFile) {
+			// The reserve is empty space the floor keeps (and remakes
+			// after a restore), not data.
 			return nil
 		}
 		return addBackupFile(zw, p, backupFiles+filepath.ToSlash(rel))
@@ -154,6 +156,9 @@ func restoreFile(f *zip.File, dataDir string) error {
 	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
 		return errors.New("path leaves the data directory")
 	}
+	if clean == kv.ReserveFile {
+		return nil // empty space, from a backup taken before it was left out
+	}
 	dst := filepath.Join(dataDir, filepath.FromSlash(clean))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
@@ -197,7 +202,12 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 // not running (Badger allows one process per store; a running central is
 // backed up through GET /api/v1/admin/backup instead).
 func BackupStopped(dataDir string, w io.Writer) error {
-	db, err := kv.Open(kv.Options{Dir: dataDir, SyncWrites: true})
+	// The store's floor keeps Badger's files from SIGBUS on a full disk.
+	floor, err := kv.NewFloor(dataDir, DefaultMinFree, DefaultReserve)
+	if err != nil {
+		return fmt.Errorf("central: backup: %w", err)
+	}
+	db, err := kv.Open(kv.Options{Dir: dataDir, SyncWrites: true, Floor: floor})
 	if err != nil {
 		return fmt.Errorf("central: backup: %w (is central running? use GET /api/v1/admin/backup)", err)
 	}

@@ -1,8 +1,12 @@
 package central
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vigil-perimeter/vigil/internal/kv"
 )
 
 // Reasons an edge connection is refused or cut off, the label values of
@@ -30,6 +34,7 @@ type metrics struct {
 	enrolments        *prometheus.CounterVec
 	commitSeconds     prometheus.Histogram
 	batchSize         prometheus.Histogram
+	disk              *diskCollector
 }
 
 func newMetrics() *metrics {
@@ -74,6 +79,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
 	}
+	m.disk = newDiskCollector()
 	// Pre-create every label so dashboards see zeros instead of no series.
 	for _, r := range []string{rejectUnauthorized, rejectRevoked, rejectHello, rejectFrame, rejectAlert, rejectEdgeMismatch} {
 		m.edgeRejected.WithLabelValues(r)
@@ -83,9 +89,54 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(
 		m.alertsReceived, m.alertsDuplicate, m.edgesConnected,
 		m.consolesConnected, m.consoleDropped, m.edgeRejected, m.enrolments,
-		m.commitSeconds, m.batchSize,
+		m.commitSeconds, m.batchSize, m.disk,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// diskCollector exports the store's free-space floor, read at scrape
+// time from its owner (the floor) rather than copied: writes refused
+// because the disk is below the floor, and the free bytes. Both read 0
+// until watchDisk names the source.
+type diskCollector struct {
+	src     atomic.Pointer[func() (kv.FloorState, error)]
+	refused *prometheus.Desc
+	free    *prometheus.Desc
+	full    *prometheus.Desc
+}
+
+func newDiskCollector() *diskCollector {
+	return &diskCollector{
+		refused: prometheus.NewDesc("vigil_central_disk_refused_total",
+			"Writes to central's store refused because its disk is below the free-space floor (console actions, sessions, audit entries; edge items use the reserve).", nil, nil),
+		free: prometheus.NewDesc("vigil_central_disk_free_bytes",
+			"Free bytes on the disk of central's store.", nil, nil),
+		full: prometheus.NewDesc("vigil_central_disk_below_floor",
+			"1 while central's store is below its free-space floor (only edge items are stored, from the reserve).", nil, nil),
+	}
+}
+
+// watchDisk makes the disk metrics read src (Store.Disk).
+func (m *metrics) watchDisk(src func() (kv.FloorState, error)) { m.disk.src.Store(&src) }
+
+func (c *diskCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.refused
+	ch <- c.free
+	ch <- c.full
+}
+
+func (c *diskCollector) Collect(ch chan<- prometheus.Metric) {
+	var st kv.FloorState
+	if src := c.src.Load(); src != nil {
+		st, _ = (*src)() // on a statfs error the zero state says "unknown"
+	}
+	full := 0.0
+	if st.Full {
+		full = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.Refused))
+	ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(st.Free))
+	ch <- prometheus.MustNewConstMetric(c.full, prometheus.GaugeValue, full)
 }

@@ -82,6 +82,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics(), pwParams: DefaultPasswordParams}
+	s.met.watchDisk(store.Disk)
 	fail := func(err error) (*Server, error) {
 		store.Close()
 		return nil, err

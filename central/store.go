@@ -112,22 +112,79 @@ func encodeChange(typ string, seq uint64, record []byte) []byte {
 	return append(b, '}')
 }
 
+// The store's free-space floor (ARCHITECTURE.md, reliability: no store
+// dies of a full disk). Below DefaultMinFree free bytes on the data
+// directory's disk central refuses what a person can retry (workflow
+// steps in apply; other writers to the database ask Store.Admit or pass
+// Store.Floor on) and keeps taking what edges send from a reserve of
+// DefaultReserve bytes, a file deleted when the floor is hit. Edge items
+// are essential because an edge's outbox is bounded: refusing them would
+// only move the loss to the edge.
+const (
+	DefaultMinFree = 256 << 20
+	DefaultReserve = 64 << 20
+)
+
 // Store keeps alerts, their changes and edge events in Badger. All writes
 // go through apply, which one goroutine (the writer) calls at a time.
 type Store struct {
 	db      *badger.DB
+	floor   *kv.Floor // nil: no floor (MinFree < 0)
+	log     *slog.Logger
 	lastSeq uint64 // written by apply only; read through LastSeq by others after publication
 	seqMu   chan struct{}
 }
 
-// OpenStore opens (or creates) the store in dir. Writes are synced: an ack
-// to an edge promises the alert survives a power cut.
+// StoreOptions chooses where a store lives and its free-space floor.
+type StoreOptions struct {
+	Dir string
+	Log *slog.Logger
+	// MinFree and Reserve set the floor (0: DefaultMinFree,
+	// DefaultReserve; MinFree < 0: no floor).
+	MinFree, Reserve int64
+}
+
+// OpenStore opens (or creates) the store in dir with the default floor.
+// Writes are synced: an ack to an edge promises the alert survives a power
+// cut.
 func OpenStore(dir string, log *slog.Logger) (*Store, error) {
-	db, err := kv.Open(kv.Options{Dir: dir, SyncWrites: true, Logger: log})
+	return OpenStoreWith(StoreOptions{Dir: dir, Log: log})
+}
+
+// OpenStoreWith opens (or creates) the store o describes. On a full disk
+// it releases the floor's reserve to start; it fails with an error
+// wrapping a *kv.DiskFullError (rather than dying of SIGBUS in Badger's
+// mmap'd files) only when even that leaves no room.
+func OpenStoreWith(o StoreOptions) (*Store, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.MinFree == 0 {
+		o.MinFree = DefaultMinFree
+	}
+	if o.Reserve == 0 {
+		o.Reserve = DefaultReserve
+	}
+	var floor *kv.Floor
+	if o.MinFree > 0 {
+		f, err := kv.NewFloor(o.Dir, o.MinFree, max(o.Reserve, 0))
+		if err != nil {
+			return nil, err
+		}
+		floor = f
+	}
+	db, err := kv.Open(kv.Options{Dir: o.Dir, SyncWrites: true, Logger: o.Log, Floor: floor})
+	if errors.Is(err, kv.ErrDiskFull) {
+		return nil, fmt.Errorf("central: cannot open the store: %w; free space on that disk and start central again", err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, seqMu: make(chan struct{}, 1)}
+	s := &Store{db: db, floor: floor, log: o.Log, seqMu: make(chan struct{}, 1)}
+	if st, err := s.Disk(); err == nil && st.Full {
+		o.Log.Warn("store opened below its free-space floor: console changes are refused, edge alerts use the reserve",
+			"dir", o.Dir, "free_mib", st.Free>>20, "floor_mib", st.Min>>20)
+	}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
@@ -223,6 +280,44 @@ func (s *Store) blob(key []byte) ([]byte, error) {
 		return err
 	})
 	return b, err
+}
+
+// Floor is the store's free-space floor (nil without one), for other
+// writers to the store's database: they call Admit before and Written
+// after a write.
+func (s *Store) Floor() *kv.Floor { return s.floor }
+
+// Admit says whether a write to the store's database may go ahead now: an
+// essential one (from an edge) is refused only when even the reserve is
+// spent. A refusal wraps kv.ErrDiskFull and names the disk.
+func (s *Store) Admit(essential bool) error {
+	if s.floor == nil {
+		return nil
+	}
+	if err := s.floor.Admit(essential); err != nil {
+		return fmt.Errorf("central: refused, the store's disk is full: %w", err)
+	}
+	return nil
+}
+
+// Disk re-reads the free space of the store's disk (zero state without a
+// floor).
+func (s *Store) Disk() (kv.FloorState, error) {
+	if s.floor == nil {
+		free, err := kv.FreeBytes(s.db.Opts().Dir)
+		return kv.FloorState{Free: free}, err
+	}
+	return s.floor.Check()
+}
+
+// written preallocates the files Badger made for the last write.
+func (s *Store) written() {
+	if s.floor == nil {
+		return
+	}
+	if err := s.floor.Written(); err != nil {
+		s.log.Warn("preallocating store files", "err", err)
+	}
 }
 
 // Close closes the database and releases its directory lock.

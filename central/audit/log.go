@@ -37,6 +37,12 @@ type Options struct {
 	// one before it.
 	Now func() time.Time
 	Log *slog.Logger
+	// Floor, if set, is the free-space floor of the database's disk
+	// (central passes its store's). Below it Append fails with an error
+	// wrapping kv.ErrDiskFull, so an action that must be on the record
+	// (an export, a download) is refused rather than done off the record
+	// or crashing central when Badger cannot back its mmap'd files.
+	Floor *kv.Floor
 }
 
 // Log is an open audit log. Append is safe for concurrent use: one writer
@@ -44,6 +50,8 @@ type Options struct {
 // several per transaction under load.
 type Log struct {
 	db     *badger.DB
+	floor  *kv.Floor
+	log    *slog.Logger
 	ownDB  bool
 	prefix []byte
 	now    func() time.Time
@@ -84,7 +92,10 @@ func Open(db *badger.DB, prefix string, o Options) (*Log, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Log{db: db, prefix: []byte(prefix), now: o.Now,
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	l := &Log{db: db, floor: o.Floor, log: o.Log, prefix: []byte(prefix), now: o.Now,
 		reqs: make(chan *request, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
 	h, err := l.readHead()
 	if err != nil {
@@ -98,7 +109,7 @@ func Open(db *badger.DB, prefix string, o Options) (*Log, error) {
 // OpenDir opens (or creates) a log in its own Badger database in dir, with
 // synced writes. Close closes the database too.
 func OpenDir(dir string, o Options) (*Log, error) {
-	db, err := kv.Open(kv.Options{Dir: dir, SyncWrites: true, Logger: o.Log})
+	db, err := kv.Open(kv.Options{Dir: dir, SyncWrites: true, Logger: o.Log, Floor: o.Floor})
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +275,20 @@ func (l *Log) failPending() {
 // commit chains and writes one batch in one transaction; on failure
 // nothing of it is kept and the head stays where it was.
 func (l *Log) commit(batch []*request) {
+	if l.floor != nil {
+		if err := l.floor.Admit(false); err != nil {
+			err = fmt.Errorf("audit: append: %w", err)
+			for _, r := range batch {
+				r.done <- result{err: err}
+			}
+			return
+		}
+		defer func() {
+			if err := l.floor.Written(); err != nil {
+				l.log.Warn("audit: preallocating database files", "err", err)
+			}
+		}()
+	}
 	h := l.head
 	out := make([]Entry, len(batch))
 	txn := l.db.NewTransaction(true)

@@ -59,13 +59,17 @@ type Floor struct {
 	Min     int64 // free bytes kept for everything else on the disk
 	Reserve int64 // bytes held back for essential writes
 
-	mu      sync.Mutex
-	free    int64
-	at      time.Time
-	held    bool // reserve file present
-	full    bool
-	done    map[string]int64 // preallocated files and their size
-	refused uint64
+	mu   sync.Mutex
+	free int64
+	at   time.Time
+	held bool // reserve file present
+	full bool
+	done map[string]int64 // preallocated files and their size
+	// unbacked are mmap'd files that could not be preallocated (no space):
+	// a write through them could SIGBUS, so every write is refused until
+	// they are backed.
+	unbacked map[string]int64
+	refused  uint64
 }
 
 // FloorState is a Floor's view of its disk.
@@ -82,7 +86,7 @@ func NewFloor(dir string, minFree, reserve int64) (*Floor, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("kv: %w", err)
 	}
-	f := &Floor{Dir: dir, Min: minFree, Reserve: reserve, done: map[string]int64{}}
+	f := &Floor{Dir: dir, Min: minFree, Reserve: reserve, done: map[string]int64{}, unbacked: map[string]int64{}}
 	if st, err := os.Stat(f.reservePath()); err == nil && st.Size() >= reserve {
 		f.held = true
 	}
@@ -142,6 +146,17 @@ func (f *Floor) Admit(essential bool) error {
 	if err := f.update(false); err != nil {
 		return err
 	}
+	for name, size := range f.unbacked {
+		if preallocate(filepath.Join(f.Dir, name), size, false) == nil {
+			delete(f.unbacked, name)
+			f.done[name] = size
+		}
+	}
+	if len(f.unbacked) > 0 {
+		// Not even a red write: it could land in a page with no block.
+		f.refused++
+		return &DiskFullError{Dir: f.Dir, Free: f.free, Floor: f.Min}
+	}
 	if !f.full || (essential && f.free >= f.Reserve/4) {
 		return nil
 	}
@@ -163,11 +178,8 @@ func (f *Floor) Check() (FloorState, error) {
 func (f *Floor) Written() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.full {
-		// Below the floor the space left is the reserve's, for red
-		// writes; Admit re-reads free space before each of them.
-		return nil
-	}
+	// Also below the floor: a file Badger created for a red write must be
+	// backed before the next write goes through its mapping.
 	ents, err := os.ReadDir(f.Dir)
 	if err != nil {
 		return fmt.Errorf("kv: %w", err)
@@ -183,9 +195,12 @@ func (f *Floor) Written() error {
 			continue
 		}
 		if err := preallocate(filepath.Join(f.Dir, name), info.Size(), false); err != nil {
+			f.unbacked[name] = info.Size()
+			f.full = true
 			errs = append(errs, err)
 			continue
 		}
+		delete(f.unbacked, name)
 		f.done[name] = info.Size()
 	}
 	if len(f.done) > 2*len(ents) {
