@@ -333,7 +333,18 @@ func putEvents(txn *badger.Txn, o *op) error {
 		if err != nil {
 			return err
 		}
-		if err := txn.Set(eventKey(e.Time, b.EdgeID, b.ID, i), v); err != nil {
+		k := eventKey(e.Time, b.EdgeID, b.ID, i)
+		if e.ID != "" {
+			// An edge that replays its journal after a crash may send an
+			// event again in another batch: store it once.
+			k = eventKey(e.Time, b.EdgeID, "id:"+e.ID, 0)
+			if _, err := txn.Get(k); err == nil {
+				continue
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+		}
+		if err := txn.Set(k, v); err != nil {
 			return err
 		}
 	}

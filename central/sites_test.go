@@ -228,6 +228,19 @@ func TestAlertUpdatesAndEvents(t *testing.T) {
 	if len(page.Events) != 1 {
 		t.Fatalf("events from 08:00:30: %+v", page.Events)
 	}
+
+	// An edge replaying its gate journal after a crash re-sends a passage
+	// in another batch: an event with an ID is stored once.
+	t1 := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	passage := wire.Event{ID: "gate-north-j42", Time: t1, Source: "barrier-a", Kind: "gate.passage"}
+	for _, id := range []string{"b-2", "b-3"} {
+		e.send(wire.TypeEventBatch, wire.EventBatch{ID: id, EdgeID: northID, Events: []wire.Event{passage}})
+		e.expectAck(id)
+	}
+	getJSON(t, s, "/api/v1/events?from=2026-11-22T08:30:00Z", &page)
+	if len(page.Events) != 1 || page.Events[0].Kind != "gate.passage" {
+		t.Fatalf("a replayed passage: %+v, want it once", page.Events)
+	}
 }
 
 // dialConsoleFresh connects without ?since= (snapshot mode).

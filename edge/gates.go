@@ -288,7 +288,13 @@ func (g *gateSide) onAlert(a gates.Alert) {
 	if a.Seq != g.idSeq {
 		g.idSeq, g.idN = a.Seq, 0
 	}
-	g.work <- gateJob{alert: a, out: g.conv.Convert(a)}
+	out := g.conv.Convert(a)
+	if out.Event != nil && a.Seq != 0 {
+		// A passage of a journaled event keeps its ID across a replay, so
+		// central stores it once.
+		out.Event.ID = g.outboxID(a.Time)
+	}
+	g.work <- gateJob{alert: a, out: out}
 }
 
 // onDone runs on the engine's goroutine after a journaled event's step:

@@ -172,6 +172,10 @@ func (u *AlertUpdate) Validate() error {
 // Event is one normal (green) happening worth keeping but not worth a
 // guard's attention: a gate opened with a grant, a camera reconnected.
 type Event struct {
+	// ID, if set, names the event for good on its edge (a gate event's
+	// journal record): central stores an event with an ID once, however
+	// often and in whichever batch it is re-sent after a crash.
+	ID      string    `json:"id,omitempty"`
 	Time    time.Time `json:"time"`
 	Source  string    `json:"source"` // camera or gate ID
 	Kind    string    `json:"kind"`   // "gate.opened", "gate.closed", ...
@@ -202,6 +206,11 @@ func (b *EventBatch) Validate() error {
 	for i, e := range b.Events {
 		if e.Time.IsZero() || e.Source == "" || e.Kind == "" {
 			return fmt.Errorf("event_batch: events[%d] needs time, source and kind", i)
+		}
+		if e.ID != "" {
+			if err := checkID(fmt.Sprintf("event_batch: events[%d]", i), e.ID); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
