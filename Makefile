@@ -52,6 +52,11 @@ bench: deps
 	$(GO) run ./bench/evidence
 	VIGIL_BENCH=1 $(GO) test -count=1 -run TestGateForcedEndToEnd -v ./edge/ | grep -E 'forced openings|p99|picture|^(ok|FAIL|---)'
 	$(GO) build -o bin/bench-central ./bench/central && bin/bench-central
+	# Reliability: a 1,000-event burst made durable, kill -9 and hung-central recovery.
+	$(GO) test -run '^$$' -bench Append100x10 -benchtime 2s ./gates/journal/
+	$(GO) test -count=1 -run 'TestGateJournalBurstCrash' -v ./edge/ | grep -E 'burst:|^(ok|FAIL)'
+	$(GO) test -count=1 -run 'TestEdgeKilledNothingAcknowledgedLost' -v ./e2e/faults/ | grep -E 'cycle|acknowledged|^(ok|FAIL)'
+	$(GO) test -count=1 -run 'TestHungCentral|TestLongBackoff' -v ./edge/uplink/ | grep -E 'detected|reconnected|delivered|^(ok|FAIL)'
 
 # Motion evaluation on real footage with ground truth: the edge's default
 # detector, no masks, over every sequence in VIGIL_EVAL_DATA (default
