@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -41,7 +42,9 @@ import (
 // fed from the journal's commits (runFeeder), in journal order. A journal
 // record is done once the alerts its machine step produced are in the
 // outbox (the worker marks it after its flush); on start, records not done
-// are replayed into the engine before any adapter runs. Outbox IDs of an
+// are replayed into the engine before any adapter runs, after the records
+// done within the journal's window have been replayed quietly to rebuild
+// the machines' state (Engine.Replay). Outbox IDs of an
 // alert raised by a journaled event derive from its sequence number, so
 // an alert queued just before a crash and raised again on replay reaches
 // central with the same ID (central keeps one).
@@ -89,8 +92,9 @@ type gateSide struct {
 
 	// Used on the engine's goroutine only: the journal sequence number of
 	// the alert being converted, and how many outbox IDs it has had.
-	idSeq uint64
-	idN   int
+	idSeq   uint64
+	idN     int
+	idTimer []byte // timerKey of a timer's output (idSeq 0)
 
 	// ctx ends with the node: picture requests started by submit.
 	ctx    context.Context
@@ -171,7 +175,7 @@ func (n *Node) setupGates() error {
 		}
 	}
 	n.reg.MustRegister(g.snapFailures, g.delay, gateCollector{g})
-	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, OnDone: g.onDone, Log: n.log, Registerer: n.reg})
+	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, OnDone: g.onDone, OnReplayed: g.onReplayed, Log: n.log, Registerer: n.reg})
 	if err != nil {
 		return fmt.Errorf("edge: gates: %w", err)
 	}
@@ -244,7 +248,18 @@ func (n *Node) setupGates() error {
 		return fmt.Errorf("edge: %w", err)
 	}
 	g.journal = j
-	g.enqueue(j.Pending()) // before anything new: replayed in journal order
+	// The machines' state is rebuilt from every record still in the
+	// journal within its window, in order: those done before this start
+	// quietly (their outputs are in the outbox), those not done as new
+	// (with their stable IDs), before anything new. A grant done before a
+	// crash thus admits the opening journaled after it, and a door opened
+	// before it is known to be open.
+	var past []engine.Past
+	for _, r := range j.History() {
+		past = append(past, engine.Past{Seq: r.Seq, At: r.At, Event: r.Event})
+	}
+	eng.Replay(past)
+	g.enqueue(j.Pending())
 	n.gates = g
 	return nil
 }
@@ -285,16 +300,41 @@ func (g *gateSide) closeLines() {
 
 // onAlert runs on the engine's goroutine, in order: convert, hand on.
 func (g *gateSide) onAlert(a gates.Alert) {
-	if a.Seq != g.idSeq {
+	g.work <- gateJob{alert: a, out: g.convert(a)}
+}
+
+// onReplayed gets the outputs of journal records done before this start
+// (Engine.Replay, before the engine runs): they reached the outbox then,
+// so they are only converted, for the converter to know which wire alert
+// each open gate alert is (a later update or all-clear points at it).
+func (g *gateSide) onReplayed(a gates.Alert) { g.convert(a) }
+
+// convert maps an alert with the ID scheme of outboxID.
+func (g *gateSide) convert(a gates.Alert) edgewire.Out {
+	if a.Seq != g.idSeq || a.Seq == 0 {
 		g.idSeq, g.idN = a.Seq, 0
 	}
+	g.idTimer = nil
+	if a.Seq == 0 {
+		g.idTimer = timerKey(a)
+	}
 	out := g.conv.Convert(a)
-	if out.Event != nil && a.Seq != 0 {
-		// A passage of a journaled event keeps its ID across a replay, so
-		// central stores it once.
+	if out.Event != nil {
+		// A passage keeps its ID across a replay, so central stores it once.
 		out.Event.ID = g.outboxID(a.Time)
 	}
-	g.work <- gateJob{alert: a, out: out}
+	return out
+}
+
+// timerKey identifies a timer's output (held open, silent, a forced
+// verdict after the grant grace, a folded count) by what it says and the
+// machine time it is due at. A timer due after the last record done
+// before a crash fires again after the restart (the engine cannot know
+// whether it fired before the crash): with the same key it gets the same
+// outbox ID, and central keeps one.
+func timerKey(a gates.Alert) []byte {
+	b, _ := json.Marshal(a)
+	return append([]byte("timer\x00"), b...)
 }
 
 // onDone runs on the engine's goroutine after a journaled event's step:
@@ -303,16 +343,21 @@ func (g *gateSide) onDone(seq uint64) { g.work <- gateJob{done: seq} }
 
 // outboxID is the Converter's ID scheme: for an alert raised by a
 // journaled event, a stable ID from the event's sequence number (the
-// same on a replay after a crash); else a fresh one.
+// same on a replay after a crash); for a timer's output, a stable ID
+// from its content (timerKey); else a fresh one.
 func (g *gateSide) outboxID(t time.Time) string {
-	if g.idSeq == 0 {
+	if g.idSeq == 0 && g.idTimer == nil {
 		return newAlertID(g.n.cfg.EdgeID, t)
 	}
 	g.idN++
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:], g.idSeq)
 	binary.BigEndian.PutUint64(b[8:], uint64(g.idN))
-	sum := sha256.Sum256(append([]byte(g.n.cfg.EdgeID+"\x00gate-journal\x00"), b[:]...))
+	in := append([]byte(g.n.cfg.EdgeID+"\x00gate-journal\x00"), b[:]...)
+	if g.idTimer != nil {
+		in = append(append(in, 0), g.idTimer...)
+	}
+	sum := sha256.Sum256(in)
 	ts := strings.ReplaceAll(t.UTC().Format("20060102T150405.000Z"), ".", "")
 	return g.n.cfg.EdgeID + "-" + ts + "-" + hex.EncodeToString(sum[:5])
 }

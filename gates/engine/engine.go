@@ -32,6 +32,11 @@ type Options struct {
 	// of an event submitted with a sequence number (SubmitRecord) has
 	// handed all its alerts to OnAlert.
 	OnDone func(seq uint64)
+	// OnReplayed receives, on the goroutine calling Replay, every output
+	// of a replayed past event (and the timers that fired between them):
+	// outputs already delivered before a restart, for the caller to
+	// rebuild its own state from (which wire alert is open), not to send.
+	OnReplayed func(gates.Alert)
 	// Now is the clock (default time.Now); tests may slow or skew it.
 	Now func() time.Time
 	// Queue is how many events may wait for the engine (default 256);
@@ -73,6 +78,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.OnDone == nil {
 		opts.OnDone = func(uint64) {}
+	}
+	if opts.OnReplayed == nil {
+		opts.OnReplayed = func(gates.Alert) {}
 	}
 	e := &Engine{
 		opts: opts, log: opts.Log.With("component", "gates"),
@@ -129,6 +137,54 @@ type item struct {
 	ev  gates.Event
 	seq uint64    // journal sequence number; 0: none
 	at  time.Time // when it was received; zero: when the engine takes it
+}
+
+// Past is an event whose outputs were delivered before a restart: a
+// journal record already done.
+type Past struct {
+	Seq   uint64
+	At    time.Time // when it was received
+	Event gates.Event
+}
+
+// Replay rebuilds the machines' state from past events, in order, before
+// Run: each is stepped at its receipt time (the machine clock, clamped to
+// never run backwards), so a grant given before a restart admits an
+// opening journaled after it, and a door opened before it is known to be
+// open. Their outputs, and those of the timers due between them, go to
+// OnReplayed, not OnAlert: they were delivered already. When the first
+// past event is older than the engine, the machines start over at its
+// receipt time. Timers due after the last past event fire as usual once
+// Run starts (a jump of the clock to now), raised without a sequence
+// number as any timer output is, with the same times as before the
+// restart. Invalid events and those of unknown gates are skipped. It must
+// not be called once Run has started.
+func (e *Engine) Replay(past []Past) {
+	if len(past) == 0 {
+		return
+	}
+	if start := past[0].At; !start.IsZero() && start.Before(e.last) {
+		for _, c := range e.opts.Gates {
+			if m, err := gates.New(c, start); err == nil {
+				e.machines[c.ID] = m
+			}
+		}
+		e.last = start
+	}
+	for _, p := range past {
+		m := e.machines[p.Event.Gate]
+		if m == nil || p.Event.Validate() != nil {
+			continue
+		}
+		now := e.clock(p.At)
+		for _, a := range m.Tick(now) {
+			e.opts.OnReplayed(a)
+		}
+		for _, a := range m.Step(p.Event, now) {
+			a.Seq = p.Seq
+			e.opts.OnReplayed(a)
+		}
+	}
 }
 
 // Submit queues an event for its gate's machine; it is a gates.Sink. It
@@ -203,7 +259,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.eventsTotal.WithLabelValues(ev.Gate, string(ev.Kind)).Inc()
 			// Never ev.Code: a keypad code is a secret.
 			e.log.Debug("gate event", "gate", ev.Gate, "device", ev.Device, "type", ev.Kind, "sensor", ev.Sensor, "mode", ev.Mode, "source", ev.Source, "initial", ev.Initial)
-			alerts := e.machines[ev.Gate].Step(ev, now)
+			m := e.machines[ev.Gate]
+			// Timers due by now fire first, as timer outputs (no Seq),
+			// whether the engine's timer or an event gets there first.
+			e.emit(m.Tick(now))
+			alerts := m.Step(ev, now)
 			for i := range alerts {
 				alerts[i].Seq = it.seq
 			}

@@ -31,7 +31,8 @@
 // elsewhere (for an edge: the alerts its machine step produced are in the
 // outbox). Done marks are written with the next commit, or within
 // CheckpointEvery. On open, events after the last done mark are returned
-// by Pending for replay. A segment is deleted once every record in it is
+// by Pending for replay, and the done events received within Window by
+// History (to rebuild the consumer's state without repeating outputs). A segment is deleted once every record in it is
 // done and its newest record is older than Window; until then its event
 // IDs are remembered, so a retried or replayed event is recognised as a
 // duplicate across restarts.
@@ -116,6 +117,7 @@ type Journal struct {
 	doneSet  map[uint64]bool      // done above doneUpTo
 	doneUpTo uint64
 	pending  []Record // not done at open, for Pending
+	history  []Record // done at open and received within Window, for History
 
 	// Owned by the committer goroutine (and Open before it starts).
 	f        *os.File
@@ -235,6 +237,8 @@ func (j *Journal) load() error {
 		}
 		if r.Seq > j.doneUpTo {
 			j.pending = append(j.pending, r)
+		} else if r.At.After(cutoff) {
+			j.history = append(j.history, r)
 		}
 	}
 	if len(j.segs) == 0 {
@@ -304,6 +308,20 @@ func (j *Journal) Pending() []Record {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return slices.Clone(j.pending)
+}
+
+// History returns the events that were already done when the journal was
+// opened and were received within Window, in sequence order. The consumer
+// replays them, with their outputs suppressed (those are durable already),
+// before Pending, so its state (a grant, an open door) is what it was
+// before the restart. The first call hands the list over; later calls
+// return nil.
+func (j *Journal) History() []Record {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	h := j.history
+	j.history = nil
+	return h
 }
 
 // Append writes evs, each received at at, and returns once they are
