@@ -225,7 +225,10 @@ func (s *session) expiresAt(idle, absolute time.Duration) time.Time {
 	return t.UTC()
 }
 
-// limiter counts failed logins per key in a sliding window.
+// limiter counts login attempts that may fail per key in a sliding
+// window. An attempt takes its slot before the password is hashed, in the
+// same locked step that checks the limit, so concurrent attempts cannot all
+// pass the check first; a successful login gives its slot back.
 type limiter struct {
 	mu     sync.Mutex
 	fails  map[string][]time.Time
@@ -237,25 +240,39 @@ func newLimiter(max int, window time.Duration) *limiter {
 	return &limiter{fails: map[string][]time.Time{}, max: max, window: window}
 }
 
-// retryAfter is how long key must wait before its next attempt (0: now).
-func (l *limiter) retryAfter(key string, now time.Time) time.Duration {
+// take reserves a slot for an attempt at now, or reports how long key must
+// wait when its slots are used up.
+func (l *limiter) take(key string, now time.Time) (wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ts := l.pruneLocked(key, now)
-	if len(ts) < l.max {
-		return 0
+	if len(ts) >= l.max {
+		return ts[len(ts)-l.max].Add(l.window).Sub(now)
 	}
-	return ts[len(ts)-l.max].Add(l.window).Sub(now)
-}
-
-func (l *limiter) fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.fails[key] = append(l.pruneLocked(key, now), now)
+	l.fails[key] = append(ts, now)
 	if len(l.fails) > 10000 { // a spray of names: forget the stale ones
 		for k := range l.fails {
 			l.pruneLocked(k, now)
 		}
+	}
+	return 0
+}
+
+// release gives back the slot an attempt took at now (it succeeded).
+func (l *limiter) release(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := l.fails[key]
+	for i := len(ts) - 1; i >= 0; i-- {
+		if ts[i].Equal(now) {
+			ts = append(ts[:i:i], ts[i+1:]...)
+			break
+		}
+	}
+	if len(ts) == 0 {
+		delete(l.fails, key)
+	} else {
+		l.fails[key] = ts
 	}
 }
 
@@ -435,7 +452,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	a := s.auth
 	ip := clientIP(r)
-	if wait := max(a.perUser.retryAfter("u:"+name, now), a.perIP.retryAfter("ip:"+ip, now)); wait > 0 {
+	// The attempt takes its slots before the password is hashed: 59
+	// concurrent wrong passwords get 5 tries, not argon2's speed.
+	wait := a.perUser.take("u:"+name, now)
+	if wait == 0 {
+		if wait = a.perIP.take("ip:"+ip, now); wait > 0 {
+			a.perUser.release("u:"+name, now)
+		}
+	}
+	if wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		s.log.Warn("login rate-limited", "user", name, "remote", ip)
 		writeError(w, http.StatusTooManyRequests, "", "too many failed logins; try again later")
@@ -444,17 +469,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	select {
 	case a.hashing <- struct{}{}:
 	case <-r.Context().Done():
+		a.perUser.release("u:"+name, now)
+		a.perIP.release("ip:"+ip, now)
 		return
 	}
 	u, ok := a.users.authenticate(name, req.Password)
 	<-a.hashing
 	if !ok {
-		a.perUser.fail("u:"+name, now)
-		a.perIP.fail("ip:"+ip, now)
 		s.log.Warn("login failed", "user", name, "remote", ip)
 		writeError(w, http.StatusUnauthorized, "", "wrong user name or password")
 		return
 	}
+	a.perUser.release("u:"+name, now)
+	a.perIP.release("ip:"+ip, now)
 	tok, sess := a.sessions.create(u, time.Now())
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,14 +181,57 @@ func TestAuthLoginRateLimited(t *testing.T) {
 func TestAuthLimiterWindow(t *testing.T) {
 	l := newLimiter(2, time.Minute)
 	t0 := time.Now()
-	l.fail("k", t0)
-	l.fail("k", t0.Add(10*time.Second))
-	if d := l.retryAfter("k", t0.Add(20*time.Second)); d != 40*time.Second {
+	l.take("k", t0)
+	l.take("k", t0.Add(10*time.Second))
+	if d := l.take("k", t0.Add(20*time.Second)); d != 40*time.Second {
 		t.Fatalf("retry after %v, want 40s", d)
 	}
-	if d := l.retryAfter("k", t0.Add(61*time.Second)); d != 0 {
+	l.release("k", t0.Add(10*time.Second)) // that attempt succeeded
+	if d := l.take("k", t0.Add(20*time.Second)); d != 0 {
+		t.Fatalf("a released slot: wait %v", d)
+	}
+	if d := l.take("k", t0.Add(81*time.Second)); d != 0 {
 		t.Fatalf("after the window: %v", d)
 	}
+}
+
+// TestLoginLimitHoldsUnderConcurrency: wrong passwords sent all at once
+// cannot outrun the limit (the first version checked before hashing and
+// counted after: 59 concurrent attempts all got a guess); the right
+// password afterwards is refused until the window passes.
+func TestLoginLimitHoldsUnderConcurrency(t *testing.T) {
+	s := startServer(t)
+	addUser(t, s, "cy", RoleGuard, "cy's long password")
+	const n = 40
+	var wg sync.WaitGroup
+	codes := make(chan int, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, resp := login(t, s, "cy", "wrong password guess")
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	guesses := 0
+	for c := range codes {
+		switch c {
+		case http.StatusUnauthorized:
+			guesses++
+		case http.StatusTooManyRequests:
+		default:
+			t.Errorf("concurrent wrong login: %d", c)
+		}
+	}
+	if guesses > loginPerUser {
+		t.Errorf("%d concurrent wrong passwords were checked, the limit is %d", guesses, loginPerUser)
+	}
+	if _, resp := login(t, s, "cy", "cy's long password"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("right password inside the locked window: %d, want 429", resp.StatusCode)
+	}
+	t.Logf("%d concurrent wrong passwords: %d checked, the rest 429", n, guesses)
 }
 
 // Sessions end after the idle time and after the absolute lifetime.

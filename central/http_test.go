@@ -177,7 +177,7 @@ func TestHTTPConsolePage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if got := resp.Header.Get("Content-Security-Policy"); got != contentSecurityPolicy || !strings.HasPrefix(got, "default-src 'self';") {
+	if got := resp.Header.Get("Content-Security-Policy"); got != contentSecurityPolicy || !strings.HasPrefix(got, "default-src 'self';") || !strings.Contains(got, "frame-ancestors 'none'") {
 		t.Fatalf("CSP = %q", got)
 	}
 	for _, want := range []string{`src="app.js"`, `type="module"`, `data-testid="alert-card"`, `href="style.css"`} {

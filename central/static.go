@@ -13,7 +13,8 @@ import (
 // HTML from alert data, so nothing an edge sends can run as script.
 // media-src blob: lets live view feed <video> through Media Source
 // Extensions (an object URL of a MediaSource).
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:"
+// frame-ancestors 'none': no other page may frame the console (clickjacking).
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-ancestors 'none'"
 
 // staticHandler serves the embedded console page and its assets.
 func staticHandler() http.Handler {

@@ -239,7 +239,7 @@ func (s *Server) routes() {
 	static := http.StripPrefix("/setup/", http.FileServer(http.FS(web)))
 	s.mux.Handle("GET /setup/", s.open(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
 		static.ServeHTTP(w, r)
 	}))
 	s.mux.Handle("GET /setup", http.RedirectHandler("/setup/", http.StatusFound))
