@@ -4,17 +4,13 @@ import (
 	"io/fs"
 	"path/filepath"
 	"syscall"
+
+	"github.com/vigil-perimeter/vigil/internal/kv"
 )
 
 // freeBytes is the space available to unprivileged users on dir's file
 // system: the store never counts on root's reserved blocks.
-func freeBytes(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
+func freeBytes(dir string) (int64, error) { return kv.FreeBytes(dir) }
 
 // vlogFileSize picks the value-log file size for a file system of total
 // bytes: 1/4096 of it, within [64 MiB, 1 GiB]. Badger keeps every value-log
