@@ -107,14 +107,8 @@ func TestSpineSideBySide(t *testing.T) {
 	fmt.Fprintf(&table, "\n| camera | object served → alert on the console (median, max) | alert time − object served (median, max) |\n| --- | --- | --- |\n")
 	for _, c := range []string{"sim-cam", "gst-cam"} {
 		f := figs[c]
-		fmt.Fprintf(&table, "| %s | %v, %v | %v, %v |\n", c, med(f.toConsole).Round(time.Millisecond), slices.Max(f.toConsole).Round(time.Millisecond),
-			med(f.clock).Round(time.Millisecond), slices.Max(f.clock).Round(time.Millisecond))
+		fmt.Fprintf(&table, "| %s | %v, %v | %v, %v |\n", c, testrig.Median(f.toConsole).Round(time.Millisecond), slices.Max(f.toConsole).Round(time.Millisecond),
+			testrig.Median(f.clock).Round(time.Millisecond), slices.Max(f.clock).Round(time.Millisecond))
 	}
 	t.Logf("spine latency over %d crossings per camera (%s):%s", crossings, gst.Version, table.String())
-}
-
-func med(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

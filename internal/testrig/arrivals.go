@@ -1,6 +1,7 @@
 package testrig
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -72,4 +73,14 @@ func (g *GstCamera) Served(t testing.TB, name string, a *Arrivals) func(pts time
 	return func(pts time.Duration) (time.Time, bool) {
 		return a.Of(first.RTP + uint32((pts-first.PTS)*90000/time.Second))
 	}
+}
+
+// Median is the middle of d (the upper one of an even count); 0 if empty.
+func Median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

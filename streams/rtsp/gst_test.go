@@ -82,21 +82,12 @@ func TestGStreamerFrameTimes(t *testing.T) {
 			if len(lags) < 50 {
 				t.Fatalf("%d of %d frames were timed by a sender report", len(lags), len(got))
 			}
-			med := median(lags)
+			med := testrig.Median(lags)
 			t.Logf("%s over %s: %d frames timed by RTCP; arrival − frame time: median %v, max %v; frame time − payloader output: median %v (the server's send latency)",
-				g.Version, tr, len(lags), med, slices.Max(lags), median(sinceSent))
+				g.Version, tr, len(lags), med, slices.Max(lags), testrig.Median(sinceSent))
 			if med > 20*time.Millisecond {
 				t.Errorf("frames arrive a median %v after their RTCP time over loopback, want ≤ 20 ms", med)
 			}
 		})
 	}
-}
-
-func median(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
