@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/vigil-perimeter/vigil/internal/kv"
 	"io"
 	"math"
@@ -247,7 +248,7 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, http.StatusInsufficientStorage, "disk_full", err.Error())
 		return
 	}
-	s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "remote", s.clientAddrText(r), "err", err)
 	writeError(w, http.StatusInternalServerError, "", "internal error")
 }
 
@@ -292,7 +293,9 @@ func queryUint(w http.ResponseWriter, r *http.Request, name string, def, lo, hi 
 	return v, true
 }
 
-// queryTime reads an optional RFC 3339 time parameter.
+// queryTime reads an optional RFC 3339 time parameter and bounds it
+// with boundTime: "from" is the start of a range, "to" its end, any other
+// name a point in time.
 func queryTime(w http.ResponseWriter, r *http.Request, name string) (time.Time, bool) {
 	raw := r.URL.Query().Get(name)
 	if raw == "" {
@@ -303,7 +306,50 @@ func queryTime(w http.ResponseWriter, r *http.Request, name string) (time.Time, 
 		writeError(w, http.StatusBadRequest, name, name+" must be an RFC 3339 time, e.g. 2026-11-22T03:00:00Z")
 		return time.Time{}, false
 	}
+	kind := timePoint
+	switch name {
+	case "from":
+		kind = timeStart
+	case "to":
+		kind = timeEnd
+	}
+	if t, err = boundTime(name, kind, t, time.Now()); err != nil {
+		writeError(w, http.StatusBadRequest, name, err.Error())
+		return time.Time{}, false
+	}
 	return t, true
+}
+
+// What a time given to the API is: where it may be clamped.
+const (
+	timePoint = iota // a moment: refused outside the bounds
+	timeStart        // a range's start: before minAPITime clamps to it
+	timeEnd          // a range's end: after now+maxAPIFuture clamps to it
+)
+
+// Times central accepts from a client lie in [minAPITime, now+maxAPIFuture]:
+// nothing is recorded before 1970, and a time.Time outside the years
+// 1678–2262 has no UnixNano (keys, the edge's requests), so such a range
+// silently matched nothing.
+var minAPITime = time.Unix(0, 0).UTC()
+
+const maxAPIFuture = 365 * 24 * time.Hour
+
+// boundTime is the one check of a client's time (query parameters and
+// request bodies): a range's open side clamps to the bound (start=0001-…
+// means "from the beginning", end=9999-… "until now and on"), anything
+// else outside the bounds is an error naming the parameter.
+func boundTime(name string, kind int, t, now time.Time) (time.Time, error) {
+	hi := now.Add(maxAPIFuture).UTC()
+	switch {
+	case t.Before(minAPITime) && kind == timeStart:
+		return minAPITime, nil
+	case t.After(hi) && kind == timeEnd:
+		return hi, nil
+	case t.Before(minAPITime) || t.After(hi):
+		return time.Time{}, fmt.Errorf("%s must lie between 1970-01-01T00:00:00Z and a year from now (%s)", name, hi.Format(time.RFC3339))
+	}
+	return t, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-perimeter/vigil/central/audit"
-	"github.com/vigil-perimeter/vigil/internal/kv"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // The audit log (central/audit) lives in the store's database under
@@ -51,6 +49,9 @@ const (
 	auditAnonymous  = "anonymous"
 	// Actions beyond central/audit's constants.
 	auditActionBackup = "backup"
+	auditActionEnrol  = "enrol" // an edge redeemed an enrolment token (enrol.go)
+	auditActionShare  = "share" // an evidence request was shared (evidence_api.go)
+	auditRoleEdge     = "edge"  // the role in an edge's own entries ("edge:<id>")
 )
 
 // auditor is the server's audit state.
@@ -61,11 +62,19 @@ type auditor struct {
 
 	mu    sync.Mutex
 	views map[string]time.Time // dedupe key → when recorded
+
+	cp *checkpointer // signed checkpoints handed to edges (audit_checkpoint.go)
 }
 
-// openAuditor opens the log in the store's database and registers its metrics.
+// openAuditor opens the log in the store's database, keyed by the audit
+// key (made on first start; a log from before it gets its MACs now if its
+// chain verifies), and registers its metrics.
 func openAuditor(s *Server) (*auditor, error) {
-	l, err := audit.Open(s.store.db, auditPrefix, audit.Options{Log: s.log, Floor: s.store.Floor()})
+	key, err := loadAuditKey(s.cfg, s.log)
+	if err != nil {
+		return nil, err
+	}
+	l, err := audit.Open(s.store.db, auditPrefix, audit.Options{Log: s.log, Floor: s.store.Floor(), Key: key})
 	if err != nil {
 		return nil, fmt.Errorf("central: audit log: %w", err)
 	}
@@ -82,7 +91,7 @@ func openAuditor(s *Server) (*auditor, error) {
 	s.met.reg.MustRegister(a.failures, a.entries)
 	for _, act := range []string{audit.ActionLogin, audit.ActionLoginFailed, audit.ActionLogout, audit.ActionSearch,
 		audit.ActionView, audit.ActionExport, audit.ActionDownload, audit.ActionWorkflow, audit.ActionConfigChange,
-		audit.ActionUserChange, auditActionBackup} {
+		audit.ActionUserChange, auditActionBackup, auditActionEnrol, auditActionShare} {
 		a.failures.WithLabelValues(act)
 		a.entries.WithLabelValues(act)
 	}
@@ -125,7 +134,7 @@ func (s *Server) auditAs(r *http.Request, act audit.Actor, action, target string
 	if a == nil {
 		return errors.New("central: no audit log")
 	}
-	d, err := auditDetails(details, clientIP(r))
+	d, err := auditDetails(details, s.clientAddrText(r)) // the browser, behind a trusted proxy
 	if err == nil && action == audit.ActionView && !a.firstView(act, target, d) {
 		return nil
 	}
@@ -305,6 +314,21 @@ var auditRoutes = map[string]auditRoute{
 		_ = json.Unmarshal(body, &b)
 		return r.PathValue("id"), map[string]any{"what": "revoke", "reason": b.Reason}, ok2xx(status)
 	}},
+	"POST /api/v1/edges/{id}/unrevoke": {action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			Reason  string `json:"reason"`
+			KeepKey bool   `json:"keep_key"`
+		}
+		_ = json.Unmarshal(body, &b)
+		return r.PathValue("id"), map[string]any{"what": "unrevoke", "reason": b.Reason, "keep_key": b.KeepKey}, ok2xx(status)
+	}},
+	"POST /api/v1/edges/{id}/access-tokens": {action: actionAccess, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			TTL string `json:"ttl"`
+		}
+		_ = json.Unmarshal(body, &b) // never the token
+		return r.PathValue("id"), map[string]any{"ttl": b.TTL}, ok2xx(status)
+	}},
 	"POST /api/v1/edges/{id}/setup/reopen": {action: audit.ActionConfigChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
 		return r.PathValue("id"), map[string]any{"what": "setup_reopen"}, ok2xx(status)
 	}},
@@ -402,7 +426,7 @@ func (s *Server) serveLoginAudited(mux http.Handler, w http.ResponseWriter, r *h
 	case http.StatusUnauthorized:
 		_ = s.auditAs(r, audit.Actor{User: name}, audit.ActionLoginFailed, "", map[string]any{"reason": "wrong credentials"})
 	case http.StatusTooManyRequests:
-		if s.auditor != nil && s.auditor.firstView(audit.Actor{User: name}, "login_rate_limited", []byte(clientIP(r))) {
+		if s.auditor != nil && s.auditor.firstView(audit.Actor{User: name}, "login_rate_limited", []byte(s.clientAddrText(r))) {
 			_ = s.auditAs(r, audit.Actor{User: name}, audit.ActionLoginFailed, "", map[string]any{"reason": "rate limited"})
 		}
 	}
@@ -490,15 +514,28 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// auditVerifyOut is the body of GET /api/v1/audit/verify.
-type auditVerifyOut struct {
+// AuditVerification is the body of GET /api/v1/audit/verify and what
+// `vigil central audit verify` prints: the chain, every MAC, and the
+// checkpoints held by edges (asked over their connections, or read from
+// files copied from them).
+type AuditVerification struct {
 	OK      bool        `json:"ok"`
 	Entries uint64      `json:"entries"`
 	Last    uint64      `json:"last"`
 	Head    string      `json:"head"`
 	Break   *auditBreak `json:"break,omitempty"`
 	Error   string      `json:"error,omitempty"`
+	// MACs: every entry's MAC was checked with the audit key.
+	MACs bool `json:"macs"`
+	// Checkpoint is the latest checkpoint this central signed (running
+	// central only).
+	Checkpoint *wire.AuditCheckpoint `json:"checkpoint,omitempty"`
+	// Checkpoints are the checks of the checkpoints edges hold: ok,
+	// mismatch, truncated, forged, none or unreachable.
+	Checkpoints []AuditCheckpointCheck `json:"checkpoints"`
 }
+
+type auditVerifyOut = AuditVerification
 
 // auditBreak is where the chain is broken (audit.BreakError).
 type auditBreak struct {
@@ -508,12 +545,22 @@ type auditBreak struct {
 }
 
 // handleAuditVerify serves GET /api/v1/audit/verify (admin): the whole
-// chain checked; 200 with ok true, or 409 naming the first broken seq.
+// chain and every MAC checked, and every edge asked for the checkpoint it
+// holds; 200 with ok true, or 409 naming the first broken seq (a
+// truncation or rewrite a checkpoint shows, when the chain holds).
 func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 	out, err := verifyAudit(r.Context(), s.auditor.log)
 	if err != nil && out.Break == nil {
 		s.internalError(w, r, err)
 		return
+	}
+	out.Checkpoint = s.latestCheckpoint()
+	out.Checkpoints = s.askCheckpoints(r.Context())
+	out.applyCheckpoints(out.Checkpoints)
+	for _, c := range out.Checkpoints {
+		if c.failed() {
+			s.log.Error("audit checkpoint check failed", "edge", c.Edge, "status", c.Status, "detail", c.Summary())
+		}
 	}
 	status := http.StatusOK
 	if !out.OK {
@@ -525,7 +572,8 @@ func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 
 func verifyAudit(ctx context.Context, l *audit.Log) (auditVerifyOut, error) {
 	rep, err := l.Verify(ctx)
-	out := auditVerifyOut{OK: err == nil, Entries: rep.Entries, Last: rep.Last, Head: rep.Head}
+	out := auditVerifyOut{OK: err == nil, Entries: rep.Entries, Last: rep.Last, Head: rep.Head, MACs: rep.MACs,
+		Checkpoints: []AuditCheckpointCheck{}}
 	var be *audit.BreakError
 	if errors.As(err, &be) {
 		out.Break, out.Error = &auditBreak{Seq: be.Seq, Kind: be.Kind, Detail: be.Detail}, be.Error()
@@ -534,22 +582,15 @@ func verifyAudit(ctx context.Context, l *audit.Log) (auditVerifyOut, error) {
 	return out, err
 }
 
-// VerifyAuditStopped verifies the audit log of a central that is not
-// running (Badger allows one process per store), for `vigil central audit
-// verify`. A broken chain is a *audit.BreakError.
+// VerifyAuditStopped verifies the audit log (chain and MACs, with the
+// audit key next to dataDir) of a central that is not running (Badger
+// allows one process per store). A broken chain is a *audit.BreakError.
 func VerifyAuditStopped(ctx context.Context, dataDir string) (audit.Report, error) {
-	if _, err := os.Stat(filepath.Join(dataDir, "MANIFEST")); err != nil {
-		return audit.Report{}, fmt.Errorf("central: audit: no store in %s (data_dir of central.yaml)", dataDir)
-	}
-	db, err := kv.Open(kv.Options{Dir: dataDir, SyncWrites: true})
-	if err != nil {
-		return audit.Report{}, fmt.Errorf("central: audit: %w (is central running? use GET /api/v1/audit/verify)", err)
-	}
-	defer db.Close()
-	l, err := audit.Open(db, auditPrefix, audit.Options{})
-	if err != nil {
-		return audit.Report{}, err
-	}
-	defer l.Close()
-	return l.Verify(ctx)
+	var rep audit.Report
+	err := withStoppedAudit(ctx, Config{DataDir: dataDir}, func(l *audit.Log) error {
+		var err error
+		rep, err = l.Verify(ctx)
+		return err
+	})
+	return rep, err
 }

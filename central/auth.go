@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,9 +27,11 @@ const (
 	sessionIdle     = time.Hour         // no request for this long ends a session
 	sessionAbsolute = 12 * time.Hour    // a shift; then log in again
 	loginWindow     = time.Minute
-	loginPerUser    = 5  // failed logins per user name per window
-	loginPerIP      = 20 // failed logins per client address per window (a guard room shares one)
-	maxHashing      = 2  // concurrent password hashes (each takes ~19 MiB)
+	loginPerUser    = 5                // failed logins per user name from one client address per window
+	loginPerIP      = 20               // failed logins per client address per window, all names (a guard room shares one)
+	loginPerUserAll = 20               // failed logins per user name per window, all addresses (the backstop)
+	loginMaxLock    = 15 * time.Minute // lock-outs double for repeat offenders, up to this
+	maxHashing      = 2                // concurrent password hashes (each takes ~19 MiB)
 	bearerActor     = "admin-token"
 )
 
@@ -46,7 +47,6 @@ var (
 	rolesAudit    = []string{RoleSupervisor, RoleAdmin}
 
 	publicRoutes = map[string]bool{
-		"GET /api/v1/edge/ws": true, // edges prove themselves
 		"GET /api/v1/healthz": true,
 		"POST /api/v1/login":  true,
 		"GET /metrics":        true,
@@ -66,8 +66,10 @@ var (
 		"GET /api/v1/edges":                                  rolesAll,
 		"GET /api/v1/edges/{id}":                             rolesAll,
 		"POST /api/v1/edges/{id}/revoke":                     rolesAdmin,
+		"POST /api/v1/edges/{id}/unrevoke":                   rolesAdmin,
 		"POST /api/v1/edges/{id}/config":                     rolesAdmin,
 		"POST /api/v1/edges/{id}/setup/reopen":               rolesAdmin,
+		"POST /api/v1/edges/{id}/access-tokens":              rolesAll, // for the caller's own role; the edge decides per route
 		"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail":  rolesAll,
 		"GET /api/v1/edges/{id}/cameras/{camera}/clip":       rolesWatch,
 		"POST /api/v1/edges/{id}/cameras/{camera}/live":      rolesAll,
@@ -80,14 +82,16 @@ var (
 		"GET /api/v1/admin/backup":                           rolesAdmin,
 		"GET /api/v1/audit":                                  rolesAudit,
 		"GET /api/v1/audit/verify":                           rolesAdmin,
-		// Evidence (evidence_api.go): supervisors may search; only liaisons and admins request and download.
+		// Evidence (evidence_api.go): supervisors may search and read (every request, for oversight);
+		// liaisons and admins also request and share. Each request is seen only as canSeeEvidence allows.
 		"GET /api/v1/evidence/search":                               rolesEvidence,
 		"GET /api/v1/evidence/key":                                  rolesAll,
 		"POST /api/v1/evidence/requests":                            rolesExport,
-		"GET /api/v1/evidence/requests":                             rolesExport,
-		"GET /api/v1/evidence/requests/{id}":                        rolesExport,
-		"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": rolesExport,
-		"GET /api/v1/evidence/requests/{id}/bundle.zip":             rolesExport,
+		"GET /api/v1/evidence/requests":                             rolesEvidence,
+		"GET /api/v1/evidence/requests/{id}":                        rolesEvidence,
+		"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": rolesEvidence,
+		"GET /api/v1/evidence/requests/{id}/bundle.zip":             rolesEvidence,
+		"POST /api/v1/evidence/requests/{id}/share":                 rolesExport,
 	}
 )
 
@@ -225,84 +229,178 @@ func (s *session) expiresAt(idle, absolute time.Duration) time.Time {
 	return t.UTC()
 }
 
-// limiter counts login attempts that may fail per key in a sliding
+// limiter counts login attempts that may fail, per key, in a sliding
 // window. An attempt takes its slot before the password is hashed, in the
 // same locked step that checks the limit, so concurrent attempts cannot all
 // pass the check first; a successful login gives its slot back.
+//
+// A key whose slots are used up is locked out: the first time until its
+// oldest slot leaves the window, then, each time it is locked out again,
+// twice as long as the time before (2, 4, 8 windows ... at most maxLock).
+// A key forgets its lock-outs after maxLock without one.
 type limiter struct {
-	mu     sync.Mutex
-	fails  map[string][]time.Time
-	max    int
-	window time.Duration
+	mu      sync.Mutex
+	keys    map[string]*limitKey
+	max     int
+	window  time.Duration
+	maxLock time.Duration
+	sweepAt int // forget stale keys when there are this many
 }
 
+// limitKey is one key's state.
+type limitKey struct {
+	slots    []time.Time // attempts in the window that were not given back
+	until    time.Time   // locked out until
+	lockedAt time.Time   // when the last lock-out was decided
+	strikes  int         // lock-outs remembered; the next lasts window<<strikes
+}
+
+const limiterSweep = 10000
+
 func newLimiter(max int, window time.Duration) *limiter {
-	return &limiter{fails: map[string][]time.Time{}, max: max, window: window}
+	return &limiter{keys: map[string]*limitKey{}, max: max, window: window, maxLock: loginMaxLock, sweepAt: limiterSweep}
 }
 
 // take reserves a slot for an attempt at now, or reports how long key must
-// wait when its slots are used up.
+// wait when it is locked out (its slots are used up).
 func (l *limiter) take(key string, now time.Time) (wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ts := l.pruneLocked(key, now)
-	if len(ts) >= l.max {
-		return ts[len(ts)-l.max].Add(l.window).Sub(now)
+	k := l.keys[key]
+	if k == nil {
+		k = &limitKey{}
+		l.keys[key] = k
 	}
-	l.fails[key] = append(ts, now)
-	if len(l.fails) > 10000 { // a spray of names: forget the stale ones
-		for k := range l.fails {
-			l.pruneLocked(k, now)
+	l.prune(k, now)
+	if now.Before(k.until) {
+		return k.until.Sub(now)
+	}
+	if len(k.slots) >= l.max {
+		d := l.window
+		for i := 0; i < k.strikes && d < l.maxLock; i++ {
+			d *= 2
 		}
+		d = min(d, max(l.maxLock, l.window))
+		k.until = k.slots[len(k.slots)-l.max].Add(d) // > now: the slot is in the window
+		k.lockedAt = now
+		k.strikes++
+		return k.until.Sub(now)
+	}
+	k.slots = append(k.slots, now)
+	if len(l.keys) >= l.sweepAt { // a spray of names or addresses: forget the stale ones
+		for key, k := range l.keys {
+			if l.prune(k, now); len(k.slots) == 0 && k.strikes == 0 {
+				delete(l.keys, key)
+			}
+		}
+		l.sweepAt = max(limiterSweep, 2*len(l.keys))
 	}
 	return 0
 }
 
-// release gives back the slot an attempt took at now (it succeeded).
-func (l *limiter) release(key string, now time.Time) {
+// release gives back the slot an attempt took at at (it succeeded). A
+// lock-out decided while that slot was held counted an attempt that did
+// not fail: it is undone if the key is now under its limit.
+func (l *limiter) release(key string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ts := l.fails[key]
-	for i := len(ts) - 1; i >= 0; i-- {
-		if ts[i].Equal(now) {
-			ts = append(ts[:i:i], ts[i+1:]...)
+	k := l.keys[key]
+	if k == nil {
+		return
+	}
+	for i := len(k.slots) - 1; i >= 0; i-- {
+		if k.slots[i].Equal(at) {
+			k.slots = slices.Delete(k.slots, i, i+1)
+			if k.strikes > 0 && k.until.After(k.lockedAt) && !k.lockedAt.Before(at) && len(k.slots) < l.max {
+				k.until = k.lockedAt
+				k.strikes--
+			}
 			break
 		}
 	}
-	if len(ts) == 0 {
-		delete(l.fails, key)
-	} else {
-		l.fails[key] = ts
+	if len(k.slots) == 0 && k.strikes == 0 {
+		delete(l.keys, key)
 	}
 }
 
-func (l *limiter) pruneLocked(key string, now time.Time) []time.Time {
-	ts := l.fails[key]
+// prune drops k's slots that left the window and forgets its lock-outs
+// maxLock after the last one ended.
+func (l *limiter) prune(k *limitKey, now time.Time) {
 	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+	for i < len(k.slots) && now.Sub(k.slots[i]) >= l.window {
 		i++
 	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, key)
-		return nil
+	k.slots = k.slots[i:]
+	if k.strikes > 0 && now.Sub(k.until) >= l.maxLock {
+		k.strikes = 0
 	}
-	l.fails[key] = ts
-	return ts
 }
 
 // auth is the server's login state.
+//
+// Failed logins are counted three ways, each a limiter (above):
+//
+//   - perUserAddr: one user name from one client address, loginPerUser a
+//     window. A guesser meets this first, and it shuts only that address out
+//     of that account: the user, at another address, still logs in.
+//   - perIP: one client address, all names, loginPerIP a window. An address
+//     that fails this often is hostile (a spray of names, or one name
+//     guessed by many): it is locked out for every name, a right password
+//     included. Other addresses are not touched.
+//   - perUser: one user name from all addresses, loginPerUserAll a window:
+//     the backstop against guessing one account from many addresses. One
+//     address adds at most loginPerUser failures a window to it (fewer once
+//     its lock-outs grow), so it trips only when at least
+//     loginPerUserAll/loginPerUser addresses guess together; then that one
+//     account is locked out from everywhere for the lock-out, the price of
+//     not letting a botnet guess on.
+//
+// An attempt is checked in that order and takes a slot in all three or in
+// none, so attempts a lock refuses add to no other count. Every lock covers
+// one address or one account, never the whole console — as long as each
+// browser has its own address: behind a reverse proxy, list it in
+// trusted_proxies (clientaddr.go), or every browser is the proxy. Lock-outs
+// double for repeat offenders, up to loginMaxLock.
 type auth struct {
-	users    *users
-	sessions *sessions
-	perUser  *limiter
-	perIP    *limiter
-	hashing  chan struct{}
+	users       *users
+	sessions    *sessions
+	perUserAddr *limiter // name + "\x00" + address
+	perIP       *limiter // address
+	perUser     *limiter // name
+	hashing     chan struct{}
 }
 
 func newAuth(u *users) *auth {
-	return &auth{users: u, sessions: newSessions(), perUser: newLimiter(loginPerUser, loginWindow),
-		perIP: newLimiter(loginPerIP, loginWindow), hashing: make(chan struct{}, maxHashing)}
+	return &auth{users: u, sessions: newSessions(), perUserAddr: newLimiter(loginPerUser, loginWindow),
+		perIP: newLimiter(loginPerIP, loginWindow), perUser: newLimiter(loginPerUserAll, loginWindow),
+		hashing: make(chan struct{}, maxHashing)}
+}
+
+// take reserves a login attempt's slots, before its password is hashed:
+// in all three limits, or, when one is locked out, in none, reporting how
+// long to wait.
+func (a *auth) take(name, addr string, now time.Time) time.Duration {
+	if wait := a.perIP.take(addr, now); wait > 0 {
+		return wait
+	}
+	if wait := a.perUserAddr.take(name+"\x00"+addr, now); wait > 0 {
+		a.perIP.release(addr, now)
+		return wait
+	}
+	if wait := a.perUser.take(name, now); wait > 0 {
+		a.perIP.release(addr, now)
+		a.perUserAddr.release(name+"\x00"+addr, now)
+		return wait
+	}
+	return 0
+}
+
+// release gives back the slots an attempt took at now (it succeeded, or
+// was abandoned before its password was checked).
+func (a *auth) release(name, addr string, now time.Time) {
+	a.perIP.release(addr, now)
+	a.perUserAddr.release(name+"\x00"+addr, now)
+	a.perUser.release(name, now)
 }
 
 // withAuth puts the route policy in front of mux: the request's principal
@@ -423,14 +521,6 @@ type sessionOut struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // handleLogin serves POST /api/v1/login with {"user": "...", "password": "..."}.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get(csrfHeader) == "" {
@@ -451,16 +541,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	a := s.auth
-	ip := clientIP(r)
+	ip := s.clientAddrText(r) // behind a trusted proxy, the browser's address
 	// The attempt takes its slots before the password is hashed: 59
 	// concurrent wrong passwords get 5 tries, not argon2's speed.
-	wait := a.perUser.take("u:"+name, now)
-	if wait == 0 {
-		if wait = a.perIP.take("ip:"+ip, now); wait > 0 {
-			a.perUser.release("u:"+name, now)
-		}
-	}
-	if wait > 0 {
+	if wait := a.take(name, ip, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		s.log.Warn("login rate-limited", "user", name, "remote", ip)
 		writeError(w, http.StatusTooManyRequests, "", "too many failed logins; try again later")
@@ -469,8 +553,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	select {
 	case a.hashing <- struct{}{}:
 	case <-r.Context().Done():
-		a.perUser.release("u:"+name, now)
-		a.perIP.release("ip:"+ip, now)
+		a.release(name, ip, now)
 		return
 	}
 	u, ok := a.users.authenticate(name, req.Password)
@@ -480,8 +563,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "", "wrong user name or password")
 		return
 	}
-	a.perUser.release("u:"+name, now)
-	a.perIP.release("ip:"+ip, now)
+	a.release(name, ip, now)
 	tok, sess := a.sessions.create(u, time.Now())
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})

@@ -31,11 +31,30 @@ type Config struct {
 	// added with `vigil central user add` or on the admin page. There is no
 	// default account.
 	Users []UserConfig `yaml:"users,omitempty"`
+	// TrustedProxies are the reverse proxies (IP or CIDR, e.g. 127.0.0.1,
+	// 10.0.0.0/8) in front of Listen whose X-Forwarded-For is believed:
+	// for a request from one of them, the client is the right-most
+	// X-Forwarded-For address that is not itself a trusted proxy. Login
+	// limits and the audit log then see each browser's own address instead
+	// of the proxy's. Default none: X-Forwarded-For is ignored, the client
+	// is the connection's address (clientaddr.go).
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
 	// EvidenceKeyFile is central's Ed25519 key that signs evidence bundles
 	// (mode 0600, made on first start); default data_dir/central-evidence.key.
 	// Keep it backed up: bundles signed with it are checked with its public
 	// half for years.
 	EvidenceKeyFile string `yaml:"evidence_key_file,omitempty"`
+	// AuditKeyFile is the key (32 random bytes, mode 0600, made on first
+	// start) of the MACs on the audit log's entries. It must live outside
+	// the store: default <data_dir>-audit.key, next to the Badger
+	// directory (data_dir /var/lib/vigil/central: /var/lib/vigil/central-audit.key).
+	// Back it up apart from the store: a log checked with another key is
+	// reported forged.
+	AuditKeyFile string `yaml:"audit_key_file,omitempty"`
+	// AuditCheckpointInterval is how often central signs its audit log's
+	// head with the evidence key and hands it to every connected edge
+	// (default 5m; also whenever an edge connects).
+	AuditCheckpointInterval config.Duration `yaml:"audit_checkpoint_interval,omitempty"`
 	// Township is the site hierarchy: township › village › zone ›
 	// entrance, with cameras and gates under entrances.
 	Township *TownshipConfig `yaml:"township,omitempty"`
@@ -46,7 +65,7 @@ type Config struct {
 
 // EdgeHubConfig is the TLS listener for edges.
 type EdgeHubConfig struct {
-	Listen string `yaml:"listen,omitempty"` // e.g. 0.0.0.0:8443; empty: no enrolment, edges only on Listen
+	Listen string `yaml:"listen,omitempty"` // e.g. 0.0.0.0:8443; empty: no edge can connect (the console port refuses edges)
 	// CertFile and KeyFile are a real certificate (e.g. Let's Encrypt). Edges
 	// pin its public key at enrolment, so renew it with the same key
 	// (certbot --reuse-key); see deploy/README.md.
@@ -109,9 +128,20 @@ func (c *Config) Validate() []config.FieldError {
 		add("data_dir", "is required")
 	}
 	c.validateEdgeHub(add)
+	if d := c.AuditCheckpointInterval.D(); d != 0 && (d < time.Second || d > 24*time.Hour) {
+		add("audit_checkpoint_interval", "must be between 1s and 24h (default 5m)")
+	}
+	if c.AuditKeyFile != "" && c.DataDir != "" && pathInside(c.AuditKeyFile, c.DataDir) {
+		add("audit_key_file", "must be outside data_dir (the store it protects)")
+	}
 	if c.AdminTokenSHA256 != "" {
 		if sum, err := hex.DecodeString(c.AdminTokenSHA256); err != nil || len(sum) != sha256.Size {
 			add("admin_token_sha256", "must be 64 hex characters (the SHA-256 of the admin token, not the token)")
+		}
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := trustedProxy(p); err != nil {
+			add("trusted_proxies["+strconv.Itoa(i)+"]", "%v", err)
 		}
 	}
 	names := map[string]int{}

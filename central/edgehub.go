@@ -33,6 +33,13 @@ type edgeHub struct {
 	// every stored alert in the writer. Neither may block.
 	onLive  func(edgeID string, frame []byte)
 	onAlert func(Record)
+	// onWelcome, if set, runs in the reader right after an edge is
+	// welcomed (central hands it an audit checkpoint); it must not block.
+	onWelcome func(*edgeConn)
+	// onAccess stores an edge's access record in the audit log (once per
+	// record ID); accessKey is told to every edge in its welcome.
+	onAccess  func(edgeID string, a wire.AccessRecord) error
+	accessKey []byte
 
 	mu    sync.Mutex
 	conns map[string]*edgeConn  // current connection per edge ID

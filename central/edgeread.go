@@ -74,12 +74,15 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 	c.ws.SetReadLimit(wire.MaxFrameBytes)
 	c.log.Info("edge connected", "software", hello.Software, "config_revision", hello.ConfigRevision,
 		"clock_offset", time.Since(hello.Time).Round(time.Millisecond).String(), "bearer", c.bearer)
-	welcome, err := wire.Marshal(wire.TypeWelcome, wire.Welcome{Time: time.Now().UTC(), SiteID: c.edge.SiteID})
+	welcome, err := wire.Marshal(wire.TypeWelcome, wire.Welcome{Time: time.Now().UTC(), SiteID: c.edge.SiteID, AccessKey: h.accessKey})
 	if err != nil {
 		panic("central: welcome does not marshal: " + err.Error())
 	}
 	if !c.send(welcome) {
 		return
+	}
+	if h.onWelcome != nil {
+		h.onWelcome(c)
 	}
 
 	for {
@@ -150,6 +153,8 @@ func (c *edgeConn) handle(h *edgeHub, frame []byte) bool {
 		return c.handleUpdate(h, env)
 	case wire.TypeEventBatch:
 		return c.handleEvents(h, env)
+	case wire.TypeAccess:
+		return c.handleAccess(h, env) // edge_access.go
 	case wire.TypeHeartbeat:
 		var hb wire.Heartbeat
 		if err := wire.DecodeBody(env, &hb); err != nil {

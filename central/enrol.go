@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/central/audit"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -29,7 +30,15 @@ type tokenResponse struct {
 
 // CreateEnrolmentToken makes a one-time token for edgeID at siteID that
 // expires after ttl (0: the configured default). It needs an edge hub.
+// It acts with an admin's rights: the token may replace the key of an
+// enrolled edge; a revoked edge gets none (ErrEdgeRevoked).
 func (s *Server) CreateEnrolmentToken(edgeID, siteID, actor string, ttl time.Duration) (string, time.Time, error) {
+	return s.createEnrolmentToken(edgeID, siteID, actor, true, ttl)
+}
+
+// createEnrolmentToken is CreateEnrolmentToken; replace (an admin's token)
+// allows a token for an edge that already has a key (ErrEdgeEnrolled).
+func (s *Server) createEnrolmentToken(edgeID, siteID, actor string, replace bool, ttl time.Duration) (string, time.Time, error) {
 	if s.cert == nil {
 		return "", time.Time{}, errors.New("central has no edge hub (edge_hub.listen); edges enrol over its TLS port")
 	}
@@ -53,7 +62,7 @@ func (s *Server) CreateEnrolmentToken(edgeID, siteID, actor string, ttl time.Dur
 	if ttl < time.Minute || ttl > maxTokenTTL {
 		return "", time.Time{}, errors.New("ttl must be between 1m and 168h")
 	}
-	tok, exp, err := s.reg.createToken(edgeID, siteID, actor, ttl, s.cert.pin, time.Now())
+	tok, exp, err := s.reg.createToken(edgeID, siteID, actor, replace, ttl, s.cert.pin, time.Now())
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -62,6 +71,9 @@ func (s *Server) CreateEnrolmentToken(edgeID, siteID, actor string, ttl time.Dur
 }
 
 // handleCreateToken serves POST /api/v1/enrolment-tokens (installer, admin).
+// Only an admin may issue a token for an edge that is already enrolled
+// (it replaces the box's key); a revoked edge gets none until an admin
+// un-revokes it.
 func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	if !s.allowed(w, r, rolesEnrol...) {
 		return
@@ -82,9 +94,13 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tok, exp, err := s.CreateEnrolmentToken(req.EdgeID, req.SiteID, actor, ttl)
+	isAdmin := principalOf(r).Role == RoleAdmin
+	tok, exp, err := s.createEnrolmentToken(req.EdgeID, req.SiteID, actor, isAdmin, ttl)
 	switch {
-	case errors.Is(err, ErrEdgeConflict):
+	case errors.Is(err, ErrEdgeEnrolled) || (errors.Is(err, ErrEdgeRevoked) && !isAdmin):
+		writeError(w, http.StatusForbidden, "edge_id", "edge "+req.EdgeID+" is already enrolled or revoked: only an admin may issue a token for it (a token replaces the box's key)")
+		return
+	case errors.Is(err, ErrEdgeConflict) || errors.Is(err, ErrEdgeRevoked):
 		writeError(w, http.StatusConflict, "edge_id", err.Error())
 		return
 	case err != nil:
@@ -111,23 +127,47 @@ func (s *Server) handleEnrol(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "public key missing or request not signed with it", "")
 		return
 	}
-	rec, why, err := s.reg.enrol(req, time.Now())
+	done, why, err := s.reg.enrol(req, time.Now())
 	switch {
 	case errors.Is(err, ErrTokenInvalid):
 		refuse(http.StatusUnauthorized, err.Error(), why)
 		return
-	case errors.Is(err, ErrEdgeConflict):
+	case errors.Is(err, ErrEdgeRevoked):
+		refuse(http.StatusForbidden, err.Error(), why)
+		return
+	case errors.Is(err, ErrEdgeConflict) || errors.Is(err, ErrEdgeEnrolled):
 		refuse(http.StatusConflict, err.Error(), why)
 		return
 	case err != nil:
 		s.internalError(w, r, err)
 		return
 	}
+	rec := done.Record
 	// A connection still using an earlier key of this edge ends now.
 	s.edges.kick(rec.ID, wire.CloseRevoked, "edge enrolled again with a new key")
+	s.auditEnrolment(r, done)
 	s.met.enrolments.WithLabelValues("ok").Inc()
 	s.log.Info("edge enrolled", "edge_id", rec.ID, "site_id", rec.SiteID, "hostname", rec.Hostname, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, wire.EnrolResponse{EdgeID: rec.ID, SiteID: rec.SiteID, Time: time.Now().UTC()})
+	writeJSON(w, http.StatusOK, wire.EnrolResponse{EdgeID: rec.ID, SiteID: rec.SiteID, Time: time.Now().UTC(), AccessKey: s.accessKey()})
+}
+
+// auditEnrolment records an edge's enrolment. The actor is the edge
+// itself (user "edge:<id>", role "edge", as its alerts name it): it is
+// the one that redeemed the token, over the edge hub, with no console
+// session; who made the token is in the details (token_by), and that
+// person's own entry is the token's creation.
+func (s *Server) auditEnrolment(r *http.Request, e enrolled) {
+	what := "enrolment"
+	if e.Replaced {
+		what = "re-enrolment"
+	}
+	d := map[string]any{"what": what, "edge_id": e.Record.ID, "site_id": e.Record.SiteID,
+		"key_sha256": keyFingerprint(e.Record.PublicKey), "replaced": e.Replaced, "token_by": e.TokenBy,
+		"hostname": e.Record.Hostname}
+	if e.Replaced {
+		d["replaced_key_sha256"] = e.OldKeySum
+	}
+	_ = s.auditAs(r, audit.Actor{User: "edge:" + e.Record.ID, Role: auditRoleEdge}, auditActionEnrol, e.Record.ID, d)
 }
 
 // Revoke refuses an edge from now on and closes its open connection.
@@ -169,6 +209,45 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+// handleUnrevoke serves POST /api/v1/edges/{id}/unrevoke (admin) with
+// {"reason": "...", "keep_key": false}: the edge is no longer refused.
+// An enrolled edge's key is forgotten unless keep_key (a revocation by
+// mistake): the revoked box stays out, and the edge enrols again with a
+// token. Answers 409 for an edge that is not revoked.
+func (s *Server) handleUnrevoke(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	var req struct {
+		Actor   string `json:"actor"`
+		Reason  string `json:"reason"`
+		KeepKey bool   `json:"keep_key"`
+	}
+	if !readBody(w, r, &req) {
+		return
+	}
+	actor, err := actorOf(r, req.Actor)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "actor", err.Error())
+		return
+	}
+	prev, rec, err := s.reg.unrevoke(r.PathValue("id"), req.KeepKey)
+	switch {
+	case errors.Is(err, ErrEdgeUnknown):
+		writeError(w, http.StatusNotFound, "", "edge not found")
+		return
+	case errors.Is(err, ErrNotRevoked):
+		writeError(w, http.StatusConflict, "", err.Error())
+		return
+	case err != nil:
+		s.internalError(w, r, err)
+		return
+	}
+	s.log.Warn("edge un-revoked", "edge_id", rec.ID, "by", actor, "reason", req.Reason, "key_kept", len(rec.PublicKey) > 0,
+		"revoked_at", prev.RevokedAt, "revoked_by", prev.RevokedBy)
 	writeJSON(w, http.StatusOK, rec)
 }
 

@@ -68,7 +68,7 @@ func TestEnrolmentTokenIsOneTimeAndExpires(t *testing.T) {
 	}
 
 	// A token that expired a minute ago is refused the same way.
-	old, _, err := s.reg.createToken("gate-west", siteID, "ann", time.Minute, s.EdgePin(), time.Now().Add(-2*time.Minute))
+	old, _, err := s.reg.createToken("gate-west", siteID, "ann", false, time.Minute, s.EdgePin(), time.Now().Add(-2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +264,11 @@ func TestRevocationIncludingOpenConnection(t *testing.T) {
 		t.Fatalf("revoke unknown: %d", resp.StatusCode)
 	}
 
-	// Re-enrolment: the new key works, and a connection on it is cut off if
-	// the edge is enrolled yet again.
+	// Re-enrolment, after an admin lifted the revocation: the new key works,
+	// and a connection on it is cut off if the edge is enrolled yet again.
+	if resp, body := post(t, s, "/api/v1/edges/gate-east/unrevoke", adminToken, map[string]string{"reason": "replacement box"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("unrevoke: %d %s", resp.StatusCode, body)
+	}
 	fresh := enrol(t, s, "gate-east", siteID)
 	again := connectEnrolled(t, s, fresh)
 	again.sendAlert(testAlert("gate-east", "after-reenrol"))

@@ -29,6 +29,11 @@ import (
 //	GET  /api/v1/evidence/requests/{id}                 one request and its items' status
 //	GET  /api/v1/evidence/requests/{id}/items/{item}/video.mp4   a retrieved, verified MP4 (an item per part of a camera's range)
 //	GET  /api/v1/evidence/requests/{id}/bundle.zip      the signed bundle (central/evidence)
+//	POST /api/v1/evidence/requests/{id}/share           {users: [name]}: requester or admin
+//
+// A request, its items, videos and bundle are seen only by its requester,
+// the users it was shared with, supervisors and admins (canSeeEvidence);
+// to anyone else it does not exist (404), and the list leaves it out.
 
 const (
 	maxCaseNumber      = 100
@@ -38,11 +43,29 @@ const (
 	futureSlack        = 5 * time.Second
 )
 
-// rolesEvidence may search; rolesExport may request, read and download.
+// rolesEvidence may search and read requests (each request only as
+// canSeeEvidence allows: a supervisor every one, for oversight); rolesExport
+// may also make and share requests.
 var (
 	rolesEvidence = []string{RoleSupervisor, RolePolice, RoleAdmin}
 	rolesExport   = []string{RolePolice, RoleAdmin}
 )
+
+// maxShareUsers bounds one request's shared_with list.
+const maxShareUsers = 32
+
+// canSeeEvidence reports whether p may see req: supervisors and admins see
+// every request, anyone else only those they made or that were shared
+// with them.
+func canSeeEvidence(p *principal, req EvidenceRequest) bool {
+	if p == nil {
+		return false
+	}
+	if p.Role == RoleAdmin || p.Role == RoleSupervisor {
+		return true
+	}
+	return p.Name != "" && (p.Name == req.Requester || slices.Contains(req.SharedWith, p.Name))
+}
 
 // evidenceRequestBody is POST /api/v1/evidence/requests.
 type evidenceRequestBody struct {
@@ -64,7 +87,20 @@ func (s *Server) handleCreateEvidenceRequest(w http.ResponseWriter, r *http.Requ
 	}
 	body.CaseNumber, body.Reason = strings.TrimSpace(body.CaseNumber), strings.TrimSpace(body.Reason)
 	now := time.Now()
+	var errFrom, errTo error
+	if !body.From.IsZero() {
+		body.From, errFrom = boundTime("from", timeStart, body.From, now)
+	}
+	if !body.To.IsZero() {
+		body.To, errTo = boundTime("to", timeEnd, body.To, now)
+	}
 	switch {
+	case errFrom != nil:
+		writeError(w, http.StatusBadRequest, "from", errFrom.Error())
+		return
+	case errTo != nil:
+		writeError(w, http.StatusBadRequest, "to", errTo.Error())
+		return
 	case body.CaseNumber == "" || utf8.RuneCountInString(body.CaseNumber) > maxCaseNumber:
 		writeError(w, http.StatusBadRequest, "case_number", "case_number is needed (at most 100 characters)")
 		return
@@ -123,9 +159,12 @@ func (s *Server) handleEvidenceRequests(w http.ResponseWriter, r *http.Request) 
 		s.internalError(w, r, err)
 		return
 	}
+	p := principalOf(r)
 	out := make([]EvidenceRequest, 0, len(reqs))
 	for i := len(reqs) - 1; i >= 0; i-- {
-		out = append(out, reqs[i].view())
+		if canSeeEvidence(p, reqs[i]) {
+			out = append(out, reqs[i].view())
+		}
 	}
 	s.audit(r, "view", "evidence_requests", nil)
 	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
@@ -141,16 +180,77 @@ func (s *Server) handleEvidenceRequest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, req.view())
 }
 
+// evidenceRequest reads the request the path names, answering 404 when it
+// does not exist or the principal may not see it (the same answer, so its
+// existence is not revealed).
 func (s *Server) evidenceRequest(w http.ResponseWriter, r *http.Request) (EvidenceRequest, bool) {
 	req, err := s.retr.get(r.PathValue("id"))
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || (err == nil && !canSeeEvidence(principalOf(r), req)) {
 		writeError(w, http.StatusNotFound, "", "no evidence request "+r.PathValue("id"))
-		return req, false
+		return EvidenceRequest{}, false
 	} else if err != nil {
 		s.internalError(w, r, err)
 		return req, false
 	}
 	return req, true
+}
+
+// handleShareEvidence serves POST /api/v1/evidence/requests/{id}/share
+// with {"users": ["name", ...]}: the requester or an admin lets those
+// users (police liaisons; supervisors and admins see every request anyway)
+// see the request. Sharing is recorded in the audit log before it applies.
+func (s *Server) handleShareEvidence(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Users []string `json:"users"`
+	}
+	if !readBody(w, r, &body) {
+		return
+	}
+	req, ok := s.evidenceRequest(w, r)
+	if !ok {
+		return
+	}
+	p := principalOf(r)
+	if p == nil || (p.Role != RoleAdmin && p.Name != req.Requester) {
+		writeError(w, http.StatusForbidden, "", "only the requester ("+req.Requester+") or an admin may share this request")
+		return
+	}
+	if len(body.Users) == 0 || len(body.Users) > maxShareUsers {
+		writeError(w, http.StatusBadRequest, "users", "users: 1 to 32 user names")
+		return
+	}
+	var add []string
+	for _, raw := range body.Users {
+		name := strings.ToLower(strings.TrimSpace(raw))
+		u, ok := s.auth.users.get(name)
+		switch {
+		case !ok:
+			writeError(w, http.StatusBadRequest, "users", "no user "+strconv.Quote(raw))
+			return
+		case !slices.Contains(rolesEvidence, u.Role):
+			writeError(w, http.StatusBadRequest, "users", name+" is a "+u.Role+", whose role may not read evidence")
+			return
+		}
+		if name != req.Requester && !slices.Contains(req.SharedWith, name) && !slices.Contains(add, name) {
+			add = append(add, name)
+		}
+	}
+	if len(req.SharedWith)+len(add) > maxShareUsers {
+		writeError(w, http.StatusBadRequest, "users", "a request may be shared with at most 32 users")
+		return
+	}
+	if len(add) > 0 && !s.auditOrRefuse(w, r, auditActionShare, req.ID, map[string]any{"case_number": req.CaseNumber, "users": add}) {
+		return
+	}
+	if len(add) > 0 {
+		var err error
+		req, err = s.retr.share(req.ID, add)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, req.view())
 }
 
 // handleEvidenceVideo serves GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4.

@@ -2,6 +2,7 @@ package central
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -110,6 +112,9 @@ type edgeClient struct {
 	t     *testing.T
 	ws    *websocket.Conn
 	acked map[string]bool // acknowledged IDs not yet expected by the test
+	// checkpoints are the audit checkpoints central pushed; read sets
+	// them aside (central sends one after every welcome).
+	checkpoints []wire.AuditCheckpoint
 }
 
 func dialEdge(s *Server, token string) (*websocket.Conn, *http.Response, error) {
@@ -117,8 +122,14 @@ func dialEdge(s *Server, token string) (*websocket.Conn, *http.Response, error) 
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	d := websocket.Dialer{HandshakeTimeout: waitFor}
-	return d.Dial("ws://"+s.Addr()+"/api/v1/edge/ws", h)
+	d := websocket.Dialer{HandshakeTimeout: waitFor, TLSClientConfig: hubTLS(s)}
+	return d.Dial("wss://"+s.EdgeAddr()+wire.EdgePath, h)
+}
+
+// hubTLS trusts s's edge hub by its certificate's pin, as an edge does.
+func hubTLS(s *Server) *tls.Config {
+	c := uplink.Credential{CentralPin: wire.FormatPin(s.EdgePin())}
+	return c.TLSConfig()
 }
 
 // connectEdge dials, says hello as id and waits for welcome.
@@ -180,16 +191,26 @@ func (e *edgeClient) sendRaw(frame []byte) {
 
 func (e *edgeClient) read() wire.Envelope {
 	e.t.Helper()
-	_ = e.ws.SetReadDeadline(time.Now().Add(waitFor))
-	_, frame, err := e.ws.ReadMessage()
-	if err != nil {
-		e.t.Fatalf("edge read: %v", err)
+	for {
+		_ = e.ws.SetReadDeadline(time.Now().Add(waitFor))
+		_, frame, err := e.ws.ReadMessage()
+		if err != nil {
+			e.t.Fatalf("edge read: %v", err)
+		}
+		env, err := wire.Unmarshal(frame)
+		if err != nil {
+			e.t.Fatalf("edge read: %v", err)
+		}
+		if env.Type == wire.TypeAuditCheckpoint {
+			var cp wire.AuditCheckpoint
+			if err := wire.DecodeBody(env, &cp); err != nil {
+				e.t.Fatalf("edge read: %v", err)
+			}
+			e.checkpoints = append(e.checkpoints, cp)
+			continue
+		}
+		return env
 	}
-	env, err := wire.Unmarshal(frame)
-	if err != nil {
-		e.t.Fatalf("edge read: %v", err)
-	}
-	return env
 }
 
 // sendAlert sends a and waits for its ack.

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // TestGStreamerCameraChangesResolution: a camera reconfigured from
@@ -44,7 +45,7 @@ func TestGStreamerCameraChangesResolution(t *testing.T) {
 	g := &evidenceRig{t: t, s: s}
 	g.cfg = edge.Config{
 		EdgeID: northID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://" + s.Addr() + "/api/v1/edge/ws", Token: northToken, BackoffMax: config.Duration(500 * time.Millisecond)},
+		Central: edge.CentralConfig{URL: "wss://" + s.EdgeAddr() + wire.EdgePath, Token: northToken, Pin: wire.FormatPin(s.EdgePin()), BackoffMax: config.Duration(500 * time.Millisecond)},
 		Cameras: []edge.CameraConfig{{ID: "reconf-cam", Name: "Reconfigured", URL: gst.URL("cam"), Armed: true}},
 	}
 	if errs := g.cfg.Validate(); len(errs) > 0 {
@@ -59,7 +60,7 @@ func TestGStreamerCameraChangesResolution(t *testing.T) {
 		Gaps  []struct{ Start, End time.Time } `json:"gaps"`
 	}
 	until(t, "the whole stream recorded", 60*time.Second, func() bool {
-		resp, err := http.Get(edgeAPI + "/api/v1/recordings/reconf-cam")
+		resp, err := edgeGet(t, s, northID, edgeAPI+"/api/v1/recordings/reconf-cam")
 		if err != nil {
 			return false
 		}
@@ -76,7 +77,7 @@ func TestGStreamerCameraChangesResolution(t *testing.T) {
 	next := fmt.Sprintf("/api/v1/recordings/reconf-cam/mp4?start=%s&duration=23s", url.QueryEscape(start.Format(time.RFC3339Nano)))
 	var sizes []string
 	for part := 1; next != ""; part++ {
-		resp, err := http.Get(edgeAPI + next)
+		resp, err := edgeGet(t, s, northID, edgeAPI+next)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // TestGStreamerCameraEndToEnd runs a real edge and central against
@@ -60,7 +61,7 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 	}
 	g.cfg = edge.Config{
 		EdgeID: northID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central:   edge.CentralConfig{URL: "ws://" + s.Addr() + "/api/v1/edge/ws", Token: northToken, BackoffMax: config.Duration(500 * time.Millisecond)},
+		Central:   edge.CentralConfig{URL: "wss://" + s.EdgeAddr() + wire.EdgePath, Token: northToken, Pin: wire.FormatPin(s.EdgePin()), BackoffMax: config.Duration(500 * time.Millisecond)},
 		Cameras:   cams,
 		Recording: edge.RecordingConfig{PreRoll: config.Duration(2 * time.Second), PostRoll: config.Duration(3 * time.Second)},
 	}
@@ -149,7 +150,7 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 			Spans []struct{ Start, End time.Time } `json:"spans"`
 			Gaps  []struct{ Start, End time.Time } `json:"gaps"`
 		}
-		getEdgeJSON(t, edgeAPI+"/api/v1/recordings/"+c.ID, &tl)
+		getEdgeJSON(t, s, edgeAPI+"/api/v1/recordings/"+c.ID, &tl)
 		if len(tl.Spans) != 1 || len(tl.Gaps) != 0 {
 			t.Errorf("%s: timeline has %d spans and gaps %v, want one span and no gap (no frame was lost)", c.ID, len(tl.Spans), tl.Gaps)
 			continue
@@ -162,14 +163,14 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 		var tl struct {
 			Spans []struct{ Start, End time.Time } `json:"spans"`
 		}
-		getEdgeJSON(t, edgeAPI+"/api/v1/recordings/"+c.ID, &tl)
+		getEdgeJSON(t, s, edgeAPI+"/api/v1/recordings/"+c.ID, &tl)
 		if len(tl.Spans) == 0 {
 			t.Fatalf("%s: nothing recorded", c.ID)
 		}
 		from := tl.Spans[0].End.Add(-63 * time.Second)
 		path := filepath.Join(t.TempDir(), c.ID+".mp4")
 		u := fmt.Sprintf("%s/api/v1/recordings/%s/mp4?start=%s&duration=60s", edgeAPI, c.ID, url.QueryEscape(from.Format(time.RFC3339Nano)))
-		resp, err := http.Get(u)
+		resp, err := edgeGet(t, s, northID, u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +187,7 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 	var tl struct {
 		Spans []struct{ Start, End time.Time } `json:"spans"`
 	}
-	getEdgeJSON(t, edgeAPI+"/api/v1/recordings/gst-tcp", &tl)
+	getEdgeJSON(t, s, edgeAPI+"/api/v1/recordings/gst-tcp", &tl)
 	to := tl.Spans[0].End.Add(-2 * time.Second)
 	from := to.Add(-20 * time.Second)
 	body := map[string]any{"case_number": "GST-1", "reason": "interoperability: GStreamer camera",
@@ -225,9 +226,9 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 	t.Logf("bundle %s: %d bytes, verified", r.ID, len(zb))
 }
 
-func getEdgeJSON(t *testing.T, u string, v any) {
+func getEdgeJSON(t *testing.T, s *Server, u string, v any) {
 	t.Helper()
-	resp, err := http.Get(u)
+	resp, err := edgeGet(t, s, northID, u)
 	if err != nil {
 		t.Fatal(err)
 	}

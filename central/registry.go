@@ -29,6 +29,9 @@ var (
 	ErrTokenInvalid = errors.New("enrolment token unknown, already used or expired")
 	ErrEdgeUnknown  = errors.New("no such edge")
 	ErrEdgeConflict = errors.New("edge is configured with a bearer token in central.yaml")
+	ErrEdgeRevoked  = errors.New("edge is revoked: an admin must un-revoke it (POST /api/v1/edges/{id}/unrevoke) before it can enrol again")
+	ErrEdgeEnrolled = errors.New("edge is already enrolled: only an admin may issue a token that replaces its key")
+	ErrNotRevoked   = errors.New("edge is not revoked")
 )
 
 // EdgeRecord is what central knows about an edge's identity.
@@ -51,6 +54,9 @@ type EdgeRecord struct {
 // Revoked reports whether the edge is refused.
 func (e *EdgeRecord) Revoked() bool { return !e.RevokedAt.IsZero() }
 
+// hasKey reports whether an enrolled edge has a key a token would replace.
+func (e *EdgeRecord) hasKey() bool { return e.Kind == EdgeEnrolled && len(e.PublicKey) > 0 }
+
 // enrolToken is a stored enrolment token (keyed by its secret's SHA-256).
 type enrolToken struct {
 	EdgeID    string    `json:"edge_id"`
@@ -59,6 +65,10 @@ type enrolToken struct {
 	CreatedBy string    `json:"created_by"`
 	ExpiresAt time.Time `json:"expires_at"`
 	UsedAt    time.Time `json:"used_at,omitzero"`
+	// Replace: the token may replace the key of an enrolled edge (an
+	// admin made it). Without it an edge enrolled since is refused, so an
+	// installer cannot keep a second token for a box to impersonate it.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // Registry keys, in the same Badger database as the alerts.
@@ -168,19 +178,28 @@ func (r *registry) list() []EdgeRecord {
 	return out
 }
 
-// createToken stores a one-time token for edgeID at siteID.
-func (r *registry) createToken(edgeID, siteID, actor string, ttl time.Duration, pin []byte, now time.Time) (wire.EnrolToken, time.Time, error) {
+// createToken stores a one-time token for edgeID at siteID. Only an
+// admin's token (replace) may be made for an edge that has a key; none
+// for a revoked edge.
+func (r *registry) createToken(edgeID, siteID, actor string, replace bool, ttl time.Duration, pin []byte, now time.Time) (wire.EnrolToken, time.Time, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := r.edges[edgeID]; ok && e.Kind == EdgeToken {
-		return wire.EnrolToken{}, time.Time{}, ErrEdgeConflict
+	if e, ok := r.edges[edgeID]; ok {
+		switch {
+		case e.Kind == EdgeToken:
+			return wire.EnrolToken{}, time.Time{}, ErrEdgeConflict
+		case e.Revoked():
+			return wire.EnrolToken{}, time.Time{}, ErrEdgeRevoked
+		case e.hasKey() && !replace:
+			return wire.EnrolToken{}, time.Time{}, ErrEdgeEnrolled
+		}
 	}
 	tok := wire.EnrolToken{Secret: make([]byte, 32), Pin: pin}
 	if _, err := rand.Read(tok.Secret); err != nil {
 		return wire.EnrolToken{}, time.Time{}, err
 	}
 	exp := now.Add(ttl).UTC()
-	b, _ := json.Marshal(enrolToken{EdgeID: edgeID, SiteID: siteID, CreatedAt: now.UTC(), CreatedBy: actor, ExpiresAt: exp})
+	b, _ := json.Marshal(enrolToken{EdgeID: edgeID, SiteID: siteID, CreatedAt: now.UTC(), CreatedBy: actor, ExpiresAt: exp, Replace: replace})
 	sum := sha256.Sum256(tok.Secret)
 	err := r.db.Update(func(txn *badger.Txn) error {
 		// The token outlives its expiry by a day so a late attempt reads
@@ -193,15 +212,25 @@ func (r *registry) createToken(edgeID, siteID, actor string, ttl time.Duration, 
 	return tok, exp, nil
 }
 
-// enrol spends a token and registers pub as the edge's key, replacing any
-// earlier key of that edge and lifting a revocation: enrolling again is how
-// a box is replaced. The old key stops working at once (see Server).
-func (r *registry) enrol(req wire.EnrolRequest, now time.Time) (EdgeRecord, string, error) {
+// enrolled is what an enrolment did, for the audit log.
+type enrolled struct {
+	Record    EdgeRecord
+	Replaced  bool   // an earlier key of the edge was replaced
+	TokenBy   string // who made the token
+	OldKeySum string // fingerprint of the replaced key
+}
+
+// enrol spends a token and registers pub as the edge's key, replacing an
+// earlier key of that edge if an admin made the token: enrolling again is
+// how a box is replaced. The old key stops working at once (see Server).
+// A revoked edge is refused until an admin un-revokes it.
+func (r *registry) enrol(req wire.EnrolRequest, now time.Time) (enrolled, string, error) {
 	sum := sha256.Sum256(req.Secret)
 	key := []byte(prefixToken + hex.EncodeToString(sum[:]))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var rec EdgeRecord
+	var out enrolled
 	why := ""
 	err := r.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
@@ -224,9 +253,18 @@ func (r *registry) enrol(req wire.EnrolRequest, now time.Time) (EdgeRecord, stri
 			why = "expired at " + t.ExpiresAt.Format(time.RFC3339)
 			return ErrTokenInvalid
 		}
-		if e, ok := r.edges[t.EdgeID]; ok && e.Kind == EdgeToken {
-			why = "edge is a token edge"
-			return ErrEdgeConflict
+		if e, ok := r.edges[t.EdgeID]; ok {
+			switch {
+			case e.Kind == EdgeToken:
+				why = "edge is a token edge"
+				return ErrEdgeConflict
+			case e.Revoked():
+				why = "edge revoked at " + e.RevokedAt.Format(time.RFC3339)
+				return ErrEdgeRevoked
+			case e.hasKey() && !t.Replace:
+				why = "edge already enrolled; token by " + t.CreatedBy + " may not replace its key"
+				return ErrEdgeEnrolled
+			}
 		}
 		t.UsedAt = now.UTC()
 		b, _ := json.Marshal(t)
@@ -235,16 +273,27 @@ func (r *registry) enrol(req wire.EnrolRequest, now time.Time) (EdgeRecord, stri
 		}
 		rec = EdgeRecord{ID: t.EdgeID, SiteID: t.SiteID, Kind: EdgeEnrolled, PublicKey: req.PublicKey,
 			EnrolledAt: now.UTC(), EnrolledBy: t.CreatedBy, Hostname: req.Hostname}
+		out.TokenBy = t.CreatedBy
 		if old, ok := r.edges[t.EdgeID]; ok {
 			rec.LastSeen = old.LastSeen
+			if old.hasKey() {
+				out.Replaced, out.OldKeySum = true, keyFingerprint(old.PublicKey)
+			}
 		}
 		return r.put(txn, &rec)
 	})
 	if err != nil {
-		return EdgeRecord{}, why, err
+		return enrolled{}, why, err
 	}
 	r.edges[rec.ID] = &rec
-	return rec, "", nil
+	out.Record = rec
+	return out, "", nil
+}
+
+// keyFingerprint is the hex SHA-256 of an edge's public key.
+func keyFingerprint(pub []byte) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:])
 }
 
 // revoke refuses an edge from now on.
@@ -262,6 +311,32 @@ func (r *registry) revoke(id, actor, reason string, now time.Time) (EdgeRecord, 
 	}
 	*e = next
 	return next, nil
+}
+
+// unrevoke lifts a revocation. Unless keepKey, an enrolled edge's key is
+// forgotten with it: the box that was revoked (stolen, replaced) stays
+// shut out, and the edge enrols again with a new token.
+func (r *registry) unrevoke(id string, keepKey bool) (EdgeRecord, EdgeRecord, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.edges[id]
+	if !ok {
+		return EdgeRecord{}, EdgeRecord{}, ErrEdgeUnknown
+	}
+	if !e.Revoked() {
+		return *e, EdgeRecord{}, ErrNotRevoked
+	}
+	next := *e
+	next.RevokedAt, next.RevokedBy, next.RevokeReason = time.Time{}, "", ""
+	if !keepKey && next.Kind == EdgeEnrolled {
+		next.PublicKey = nil
+	}
+	if err := r.db.Update(func(txn *badger.Txn) error { return r.put(txn, &next) }); err != nil {
+		return EdgeRecord{}, EdgeRecord{}, fmt.Errorf("central: unrevoke %s: %w", id, err)
+	}
+	prev := *e
+	*e = next
+	return prev, next, nil
 }
 
 // active reports whether an edge may be connected with the given key (nil

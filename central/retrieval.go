@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -90,6 +91,7 @@ type EvidenceRequest struct {
 	Reason        string          `json:"reason"`
 	Requester     string          `json:"requester"`
 	RequesterRole string          `json:"requester_role"`
+	SharedWith    []string        `json:"shared_with,omitempty"` // who else may see it (canSeeEvidence)
 	CreatedAt     time.Time       `json:"created_at"`
 	From          time.Time       `json:"from"`
 	To            time.Time       `json:"to"`
@@ -392,6 +394,23 @@ func (rt *retrieval) modify(id string, idx int, f func(*EvidenceRequest)) (Retri
 	r.Status = r.overall()
 	r.UpdatedAt = time.Now().UTC()
 	return r.Items[idx], rt.put(r)
+}
+
+// share adds users to a stored request's shared_with.
+func (rt *retrieval) share(id string, users []string) (EvidenceRequest, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	r, err := rt.get(id)
+	if err != nil {
+		return r, err
+	}
+	for _, u := range users {
+		if !slices.Contains(r.SharedWith, u) {
+			r.SharedWith = append(r.SharedWith, u)
+		}
+	}
+	r.UpdatedAt = time.Now().UTC()
+	return r, rt.put(r)
 }
 
 // job is one item a worker handles.

@@ -121,7 +121,7 @@ func startEvidenceRig(t *testing.T) *evidenceRig {
 	rig := &evidenceRig{t: t, s: s, faults: faults}
 	rig.cfg = edge.Config{
 		EdgeID: northID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central:   edge.CentralConfig{URL: "ws://" + s.Addr() + "/api/v1/edge/ws", Token: northToken, BackoffMax: config.Duration(500 * time.Millisecond)},
+		Central:   edge.CentralConfig{URL: "wss://" + s.EdgeAddr() + wire.EdgePath, Token: northToken, Pin: wire.FormatPin(s.EdgePin()), BackoffMax: config.Duration(500 * time.Millisecond)},
 		Cameras:   []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate"), Armed: true}},
 		Recording: edge.RecordingConfig{PreRoll: config.Duration(2 * time.Second), PostRoll: config.Duration(3 * time.Second)},
 	}
@@ -224,7 +224,7 @@ func (g *evidenceRig) edgeExport(from, to time.Time) []byte {
 	g.t.Helper()
 	u := "http://" + g.node.Addr() + "/api/v1/recordings/gate-cam/mp4?start=" + url.QueryEscape(from.Format(time.RFC3339Nano)) +
 		"&duration=" + to.Sub(from).String()
-	resp, err := http.Get(u)
+	resp, err := edgeGet(g.t, g.s, northID, u)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -421,7 +421,7 @@ func TestEvidenceRetrievalEndToEnd(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the fetch never reached chunk 2")
 	}
-	addr := s.Addr()
+	addr, hub := s.Addr(), s.EdgeAddr()
 	closed := make(chan error)
 	go func() { closed <- s.Close() }()
 	time.Sleep(200 * time.Millisecond) // Close has cancelled the workers' context
@@ -430,7 +430,7 @@ func TestEvidenceRetrievalEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig(s.cfg.DataDir)
-	cfg.Listen = addr
+	cfg.Listen, cfg.EdgeHub.Listen = addr, hub // the edge redials the hub it knows
 	s2 := newServer(t, cfg)
 	g.faults.mu.Lock()
 	g.faults.s = s2
@@ -438,7 +438,7 @@ func TestEvidenceRetrievalEndToEnd(t *testing.T) {
 	if err := s2.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g.s, g.police = s2, signIn(t, s2, "liaison2", RolePolice)
+	g.s, g.police = s2, signIn(t, s2, "liaison", RolePolice) // the requester: only they (and supervisors, admins) see the request
 	rs = g.waitStatus(rs.ID, RetrievalReady, 60*time.Second)
 	g.checkItem(rs)
 	c = g.faults.counts(rs.ID)
@@ -536,7 +536,7 @@ func TestEvidenceRoles(t *testing.T) {
 	}
 	allowed := map[string][]bool{ // per call above
 		RoleGuard:      {false, false, false, false, false, false},
-		RoleSupervisor: {true, false, false, false, false, false},
+		RoleSupervisor: {true, false, true, true, true, true}, // reads every request; makes none
 		RolePolice:     {true, true, true, true, true, true},
 		RoleInstaller:  {false, false, false, false, false, false},
 		RoleAdmin:      {true, true, true, true, true, true},
@@ -547,6 +547,9 @@ func TestEvidenceRoles(t *testing.T) {
 			want := http.StatusForbidden
 			if allowed[role][i] {
 				want = c.ok
+			}
+			if role == RolePolice && strings.Contains(c.path, r.ID) {
+				want = http.StatusNotFound // the admin's request is not the liaison's to see
 			}
 			resp, b := br.do(c.method, c.path, c.body)
 			if resp.StatusCode != want {
@@ -667,7 +670,7 @@ func TestEvidenceRetrievalAcrossChange(t *testing.T) {
 	g := &evidenceRig{t: t, s: s}
 	g.cfg = edge.Config{
 		EdgeID: northID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://" + s.Addr() + "/api/v1/edge/ws", Token: northToken, BackoffMax: config.Duration(500 * time.Millisecond)},
+		Central: edge.CentralConfig{URL: "wss://" + s.EdgeAddr() + wire.EdgePath, Token: northToken, Pin: wire.FormatPin(s.EdgePin()), BackoffMax: config.Duration(500 * time.Millisecond)},
 		// Nothing answers there: the test delivers the camera's video itself.
 		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: "rtsp://127.0.0.1:1/gate"}},
 	}
@@ -680,7 +683,7 @@ func TestEvidenceRetrievalAcrossChange(t *testing.T) {
 		var st struct {
 			Pins int `json:"pins"`
 		}
-		getEdgeJSON(t, "http://"+g.node.Addr()+"/api/v1/recordings", &st)
+		getEdgeJSON(t, g.s, "http://"+g.node.Addr()+"/api/v1/recordings", &st)
 		return st.Pins
 	}
 
@@ -722,7 +725,7 @@ func TestEvidenceRetrievalAcrossChange(t *testing.T) {
 	}
 
 	// Central stops and starts again on the same data.
-	addr := s.Addr()
+	addr, hub := s.Addr(), s.EdgeAddr()
 	closed := make(chan error)
 	go func() { closed <- s.Close() }()
 	time.Sleep(200 * time.Millisecond) // Close has cancelled the workers' context
@@ -731,12 +734,12 @@ func TestEvidenceRetrievalAcrossChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig(s.cfg.DataDir)
-	cfg.Listen = addr
+	cfg.Listen, cfg.EdgeHub.Listen = addr, hub // the edge redials the hub it knows
 	s2 := newServer(t, cfg)
 	if err := s2.Start(); err != nil {
 		t.Fatal(err)
 	}
-	g.s, g.police = s2, signIn(t, s2, "liaison2", RolePolice)
+	g.s, g.police = s2, signIn(t, s2, "liaison", RolePolice) // the requester: only they (and supervisors, admins) see the request
 	r = g.waitStatus(r.ID, RetrievalReady, 60*time.Second)
 	until(t, "pins released", 10*time.Second, func() bool {
 		its := g.get(r.ID).Items

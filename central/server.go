@@ -118,6 +118,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			return fail(err)
 		}
 	}
+	if len(cfg.Edges) > 0 && s.cert == nil {
+		log.Warn("edges on bearer tokens cannot connect: the edge websocket is only on the edge hub's TLS port; set edge_hub.listen")
+	}
 	if cfg.AdminTokenSHA256 != "" {
 		s.adminSum = decodeHex(cfg.AdminTokenSHA256)
 	}
@@ -125,11 +128,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
 	s.live = newLiveHub(s)
 	s.edges.onLive, s.edges.onAlert = s.live.onFrame, s.live.onAlert
+	s.edges.onAccess, s.edges.accessKey = s.recordEdgeAccess, s.accessKey()
 	s.handler = s.routes()
 	s.hubMux = s.hubRoutes()
 	s.wr.start()
 	s.retr = newRetrieval(s)
 	s.retr.start()
+	s.startAuditCheckpoints() // audit_checkpoint.go
 	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", store.LastSeq())
 	return s, nil
 }
@@ -142,7 +147,6 @@ func (s *Server) routes() http.Handler {
 // routesMux is the route table, and it behind the route policy (auth.go).
 func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/edge/ws", s.handleEdgeWS)
 	mux.HandleFunc("GET /api/v1/console/ws", s.handleConsoleWS)
 	mux.HandleFunc("GET /api/v1/alerts", s.handleAlerts)
 	mux.HandleFunc("GET /api/v1/alerts/{id}", s.handleAlert)
@@ -154,8 +158,10 @@ func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux.HandleFunc("GET /api/v1/edges", s.handleEdges)
 	mux.HandleFunc("GET /api/v1/edges/{id}", s.handleEdge)
 	mux.HandleFunc("POST /api/v1/edges/{id}/revoke", s.handleRevoke)
+	mux.HandleFunc("POST /api/v1/edges/{id}/unrevoke", s.handleUnrevoke)
 	mux.HandleFunc("POST /api/v1/edges/{id}/config", s.handlePushConfig)
 	mux.HandleFunc("POST /api/v1/edges/{id}/setup/reopen", s.handleSetupReopen)
+	mux.HandleFunc("POST /api/v1/edges/{id}/access-tokens", s.handleAccessToken)
 	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/thumbnail", s.handleThumbnail)
 	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/clip", s.handleClip)
 	mux.HandleFunc("POST /api/v1/edges/{id}/cameras/{camera}/live", s.handleLive)
@@ -168,6 +174,7 @@ func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	mux.HandleFunc("GET /api/v1/evidence/requests/{id}", s.handleEvidenceRequest)
 	mux.HandleFunc("GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4", s.handleEvidenceVideo)
 	mux.HandleFunc("GET /api/v1/evidence/requests/{id}/bundle.zip", s.handleEvidenceBundle)
+	mux.HandleFunc("POST /api/v1/evidence/requests/{id}/share", s.handleShareEvidence)
 	mux.HandleFunc("GET /api/v1/healthz", s.handleHealthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /api/v1/login", s.handleLogin)
@@ -184,7 +191,9 @@ func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
 	return mux, s.withAuth(mux)
 }
 
-// hubRoutes is all an edge can reach on the internet-facing TLS port.
+// hubRoutes is all an edge can reach on the internet-facing TLS port. The
+// edge websocket is here only: the console port answers 404 to it, so an
+// edge's bearer token or hello never travels in plain HTTP.
 func (s *Server) hubRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.EdgePath, s.handleEdgeWS)
@@ -307,6 +316,7 @@ func (s *Server) Close() error {
 		s.sockets.Wait()
 		s.retr.wait()
 		s.wr.stop()
+		s.waitAuditCheckpoints()
 		s.auditor.log.Close()
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("central: close store: %w", err))

@@ -2,7 +2,6 @@ package edge_test
 
 import (
 	"encoding/json"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +55,7 @@ func TestDamagedStreamIsReported(t *testing.T) {
 	sawDegraded := false
 	for time.Now().Before(deadline) && len(alerts()) < 2 {
 		if len(alerts()) == 1 && !sawDegraded {
-			resp, err := http.Get("http://" + node.Addr() + "/api/v1/cameras")
+			resp, err := apiGet("http://" + node.Addr() + "/api/v1/cameras")
 			if err == nil {
 				var cs struct {
 					Cameras []struct {

@@ -4,6 +4,8 @@
 package edge
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -23,6 +25,7 @@ import (
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // Config is edge.yaml.
@@ -31,6 +34,10 @@ type Config struct {
 	SiteID  string `yaml:"site_id"`
 	Listen  string `yaml:"listen"`   // local API and /metrics, e.g. 127.0.0.1:8081
 	DataDir string `yaml:"data_dir"` // outbox (and later the clip store)
+	// MetricsTokenSHA256 is the hex SHA-256 of the token a monitoring
+	// system sends (Authorization: Bearer) to scrape /metrics; empty:
+	// /metrics takes an admin's access token only.
+	MetricsTokenSHA256 string `yaml:"metrics_token_sha256,omitempty"`
 	// Entrance is the entrance's name as the installer gave it at
 	// enrolment (shown on the setup page and in the self-test).
 	Entrance string `yaml:"entrance,omitempty"`
@@ -49,7 +56,24 @@ type Config struct {
 	// sensors and contacts report (README.md, "Gates").
 	Gates      []GateConfig     `yaml:"gates,omitempty"`
 	GateInputs GateInputsConfig `yaml:"gate_inputs,omitempty"`
+	// Setup is the installer's setup page (edge/setup).
+	Setup SetupConfig `yaml:"setup,omitempty"`
 }
+
+// SetupConfig configures the installer's setup page.
+type SetupConfig struct {
+	// OpenHours: the page closes by itself this many hours after it was
+	// opened (first start) or re-opened, enrolled or not (an enrolled
+	// box's page closes sooner, 30 minutes after the installer left).
+	// Default 24, at most 720.
+	OpenHours int `yaml:"open_hours,omitempty"`
+}
+
+// MaxSetupOpenHours bounds setup.open_hours (30 days).
+const MaxSetupOpenHours = 720
+
+// OpenFor is how long the setup page stays open (0: the page's default).
+func (s SetupConfig) OpenFor() time.Duration { return time.Duration(s.OpenHours) * time.Hour }
 
 // RecordingConfig budgets the clip store; per camera via CameraConfig.Recording.
 type RecordingConfig struct {
@@ -77,6 +101,18 @@ type CentralConfig struct {
 	Token      string          `yaml:"token,omitempty"`
 	TokenFile  string          `yaml:"token_file,omitempty"`
 	BackoffMax config.Duration `yaml:"backoff_max,omitempty"`
+
+	// Pin is central's edge hub key pin (sha256/…, as an enrolment token
+	// response shows it) for an edge on a bearer token: central's edge hub
+	// is TLS only, often with a self-signed certificate. Enrolled edges
+	// pin the credential's and ignore it.
+	Pin string `yaml:"pin,omitempty"`
+}
+
+// pin is Pin as bytes (nil: none; checked by Validate).
+func (c CentralConfig) pin() []byte {
+	p, _ := wire.ParsePin(c.Pin)
+	return p
 }
 
 // CameraConfig is one camera.
@@ -197,6 +233,11 @@ func (c *Config) Validate() []config.FieldError {
 	if c.DataDir == "" {
 		add("data_dir", "is required")
 	}
+	if c.MetricsTokenSHA256 != "" {
+		if b, err := hex.DecodeString(c.MetricsTokenSHA256); err != nil || len(b) != sha256.Size {
+			add("metrics_token_sha256", "must be 64 hex digits (sha256sum of the token)")
+		}
+	}
 	if len(c.Entrance) > 120 {
 		add("entrance", "at most 120 characters")
 	}
@@ -221,6 +262,11 @@ func (c *Config) Validate() []config.FieldError {
 	}
 	if u, err := url.Parse(c.Central.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		add("central.url", "must be a ws:// or wss:// URL, e.g. wss://central.example:8443/api/v1/edge/ws")
+	}
+	if c.Central.Pin != "" {
+		if _, err := wire.ParsePin(c.Central.Pin); err != nil {
+			add("central.pin", "%v", err)
+		}
 	}
 	if c.Central.Token != "" && c.Central.TokenFile != "" {
 		add("central.token_file", "set either token or token_file, not both")
@@ -254,6 +300,9 @@ func (c *Config) Validate() []config.FieldError {
 		errs = append(errs, cam.analysisErrors(f+".")...)
 	}
 	errs = append(errs, c.gateErrors(seen)...)
+	if h := c.Setup.OpenHours; h < 0 || h > MaxSetupOpenHours {
+		add("setup.open_hours", "must be between 1 and %d hours (leave it out for 24)", MaxSetupOpenHours)
+	}
 	return errs
 }
 

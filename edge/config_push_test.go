@@ -141,7 +141,7 @@ cameras:
 // and changes nothing. The setup page's zone save is a revision too.
 func TestConfigPushAndZones(t *testing.T) {
 	srv := startGateCentral(t)
-	path, body, cfg := writeRevConfig(t, "ws://"+srv.Addr()+"/api/v1/edge/ws")
+	path, body, cfg := writeRevConfig(t, hubYAML(srv))
 	rev, _ := edge.OpenRevisions(cfg.DataDir).Adopt(path)
 	node, err := edge.Start(cfg, edge.Options{Log: testrig.Logger(t), ConfigRevision: rev.Name, ConfigPath: path, UplinkBackoffMin: 100 * time.Millisecond})
 	if err != nil {
@@ -193,7 +193,7 @@ func TestConfigPushAndZones(t *testing.T) {
 	// the next start (this node has no restart hook).
 	var obj map[string]any
 	json.Unmarshal([]byte(`{"edge_id":"gate-1","site_id":"village/north","listen":"127.0.0.1:0","data_dir":`+jsonString(cfg.DataDir)+
-		`,"central":{"url":"ws://`+srv.Addr()+`/api/v1/edge/ws","token":"`+token+`"},"cameras":[{"id":"gate-cam","url":"rtsp://127.0.0.1:2/gate"}]}`), &obj)
+		`,"central":{"url":"`+hubURL(srv)+`","pin":"`+hubPin(srv)+`","token":"`+token+`"},"cameras":[{"id":"gate-cam","url":"rtsp://127.0.0.1:2/gate"}]}`), &obj)
 	code, out = push(obj)
 	if code != 200 || out["applied"] != "restart_needed" || out["revision"] != "r3" {
 		t.Fatalf("object push: %d %v", code, out)

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/gates/journal"
 	"github.com/vigil-perimeter/vigil/gates/webhook"
+	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/wire"
 )
@@ -24,7 +25,7 @@ import (
 // journalNode starts an edge with one gate and a webhook controller over
 // dataDir (central unreachable: alerts stay in the outbox); raised gets
 // every alert the node queues.
-func journalNode(t *testing.T, dataDir, secret string, raised func(wire.Alert)) *edge.Node {
+func journalNode(t *testing.T, dataDir, secret string, raised func(wire.Alert), change ...func(*edge.Config)) *edge.Node {
 	t.Helper()
 	cfg := edge.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: dataDir,
@@ -34,6 +35,9 @@ func journalNode(t *testing.T, dataDir, secret string, raised func(wire.Alert)) 
 		GateInputs: edge.GateInputsConfig{
 			Webhook: edge.WebhookInputConfig{Enabled: true, Controllers: []edge.WebhookControllerConfig{{ID: "ctrl", Secret: secret, Gates: []string{"side-gate"}}}},
 		},
+	}
+	for _, c := range change {
+		c(&cfg)
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("test config invalid: %v", errs)
@@ -254,5 +258,64 @@ func copyDir(t *testing.T, from, to string) {
 		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestGateGrantReplayAfterRestartCannotCoverForcing: security finding 8.
+// A captured signed "granted" replayed after the edge restarted (over the
+// same data dir, within the webhook's accepted window) is refused as
+// replayed, so the door opened right after it is still a forced opening:
+// one red alert, not a passage. (A grant admits an opening for its
+// grant window, 1 s here; the replay comes after it, well within the
+// webhook's 5-minute window.)
+func TestGateGrantReplayAfterRestartCannotCoverForcing(t *testing.T) {
+	dir, secret := t.TempDir(), randomSecret(t)
+	var mu sync.Mutex
+	var forced []wire.Alert
+	raised := func(a wire.Alert) {
+		if a.Kind == "gate.forced" {
+			mu.Lock()
+			forced = append(forced, a)
+			mu.Unlock()
+		}
+	}
+	grant := capture(t, secret, []byte(`{"id":"grant-1","gate":"side-gate","device":"reader","type":"granted","credential":"card-17"}`))
+	short := func(c *edge.Config) {
+		c.Gates[0].GrantWindow, c.Gates[0].Arming = config.Duration(time.Second), edge.ArmingConfig{Always: true}
+	}
+	node := journalNode(t, dir, secret, raised, short)
+	if code, res, err := grant.send(node.Addr()); err != nil || code != http.StatusOK || res.Accepted != 1 {
+		t.Fatalf("first delivery of the grant: %d %+v %v", code, res, err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the grant's window ends: nobody walked through
+	node.Close()
+
+	node = journalNode(t, dir, secret, raised, short)
+	defer node.Close()
+	code, res, err := grant.send(node.Addr())
+	if err != nil || code != http.StatusConflict || res.Code != webhook.CodeReplayed {
+		t.Fatalf("grant replayed after a restart: %d %+v %v; want 409 replayed", code, res, err)
+	}
+	open := capture(t, secret, []byte(`{"id":"open-1","gate":"side-gate","device":"door","type":"opened"}`))
+	if code, res, err := open.send(node.Addr()); err != nil || code != http.StatusOK {
+		t.Fatalf("door opened: %d %+v %v", code, res, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(forced)
+		mu.Unlock()
+		if n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the door opened after a replayed grant raised no forced alert: the replay passed for a passage")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if forced[0].Severity != wire.Red {
+		t.Errorf("forced opening is %s", forced[0].Severity)
 	}
 }

@@ -37,7 +37,8 @@ const gateAdminToken = "gate-test-admin-token-0123456789"
 func startGateCentral(t *testing.T) *central.Server {
 	t.Helper()
 	srv, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), AdminTokenSHA256: central.HashToken(gateAdminToken),
-		Edges: []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
+		EdgeHub: central.EdgeHubConfig{Listen: "127.0.0.1:0", SelfSignedHosts: []string{"127.0.0.1"}},
+		Edges:   []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestGateForcedEndToEnd(t *testing.T) {
 	motion := make(chan wire.Alert, 64)
 	cfg := edge.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://" + srv.Addr() + "/api/v1/edge/ws", Token: token, BackoffMax: config.Duration(time.Second)},
+		Central: edge.CentralConfig{URL: hubURL(srv), Pin: hubPin(srv), Token: token, BackoffMax: config.Duration(time.Second)},
 		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
 		Gates: []edge.GateConfig{{
 			ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"},
@@ -504,7 +505,7 @@ func TestGateGPIOAndWebhookRefusals(t *testing.T) {
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := apiGet(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +520,7 @@ func getJSON(t *testing.T, url string, v any) {
 
 func getText(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := apiGet(url)
 	if err != nil {
 		t.Fatal(err)
 	}

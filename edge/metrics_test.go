@@ -1,7 +1,6 @@
 package edge_test
 
 import (
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +54,7 @@ gate_inputs:
 	}
 	defer node.Close()
 
-	resp, err := http.Get("http://" + node.Addr() + "/metrics")
+	resp, err := apiGet("http://" + node.Addr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,8 +69,10 @@ type Node struct {
 	byID    map[string]CameraConfig
 	gates   *gateSide // nil without gates
 	alerts  *prometheus.CounterVec
-	httpSrv *http.Server
-	ln      net.Listener
+	// accessRecorded counts audited acts queued for central (access.go).
+	accessRecorded *prometheus.CounterVec
+	httpSrv        *http.Server
+	ln             net.Listener
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -86,6 +88,8 @@ type Node struct {
 	conf     configState // the config in force, revisions applied live (config_push.go)
 	gateFeed gateFeed    // gate events to the setup page (setup_backend.go)
 	setup    *setup.Server
+
+	selfTestRunning sync.Mutex // one self-test from the local API at a time
 }
 
 // Start opens the outbox, binds the local API and starts every camera and
@@ -101,6 +105,12 @@ func Start(cfg Config, opts Options) (*Node, error) {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_total", Help: "Alerts raised, by kind and severity."}, []string{"kind", "severity"})
 	n.reg.MustRegister(n.alerts)
+	n.accessRecorded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_access_records_total",
+		Help: "Audited acts on the box (video reads, setup changes) queued for central's audit log, by action."}, []string{"action"})
+	for _, a := range accessActions {
+		n.accessRecorded.WithLabelValues(a)
+	}
+	n.reg.MustRegister(n.accessRecorded)
 
 	box, err := outbox.Open(filepath.Join(cfg.DataDir, "outbox"), log)
 	if err != nil {
@@ -151,7 +161,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 	n.conf.running = cfg
 	n.live = newLiveHub(n)
 	n.up = uplink.New(uplink.Config{
-		URL: cfg.Central.URL, Token: cfg.Central.Token, EdgeID: cfg.EdgeID, SiteID: cfg.SiteID,
+		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.pin(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
 		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Handler: n.live,
 	}, box, n.heartbeat, n.reg, log)
 

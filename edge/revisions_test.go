@@ -124,7 +124,7 @@ func TestRevisionsApplyAndRefuse(t *testing.T) {
 // TestHelloReportsRevision: central shows the revision an edge runs.
 func TestHelloReportsRevision(t *testing.T) {
 	srv := startGateCentral(t)
-	path, body, cfg := writeRevConfig(t, "ws://"+srv.Addr()+"/api/v1/edge/ws")
+	path, body, cfg := writeRevConfig(t, hubYAML(srv))
 	revs := edge.OpenRevisions(cfg.DataDir)
 	revs.Adopt(path)
 	rev, err := revs.Apply(path, cfg, []byte(body+"    name: Gate\n"))

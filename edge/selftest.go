@@ -493,12 +493,19 @@ func (n *Node) selfTestHandler(w http.ResponseWriter, r *http.Request) {
 	window := defaultSelfTestWindow
 	if s := r.URL.Query().Get("window"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 || d > 30*time.Second {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "window must be a duration up to 30s, e.g. 3s"})
+		if err != nil || d < time.Second || d > 30*time.Second {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "window must be a duration from 1s to 30s, e.g. 3s"})
 			return
 		}
 		window = d
 	}
+	// One self-test at a time: each watches the cameras for its window,
+	// and a kept one is an alert at central.
+	if !n.selfTestRunning.TryLock() {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "a self-test is running; try again when it ends"})
+		return
+	}
+	defer n.selfTestRunning.Unlock()
 	rep := n.SelfTest(r.Context(), window)
 	if r.Method == http.MethodPost {
 		if err := n.sendSelfTest(rep); err != nil {

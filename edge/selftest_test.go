@@ -24,7 +24,8 @@ import (
 func selfTestCentral(t *testing.T) *central.Server {
 	t.Helper()
 	srv, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Edges: []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
+		EdgeHub: central.EdgeHubConfig{Listen: "127.0.0.1:0", SelfSignedHosts: []string{"127.0.0.1"}},
+		Edges:   []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +43,7 @@ func smallSimClip(t *testing.T) *sim.Clip {
 func runSelfTest(t *testing.T, addr, method string) edge.SelfTestReport {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+addr+"/api/v1/selftest?window=2s", nil)
+	req.Header.Set("Authorization", "Bearer "+accessToken(t, testEdgeID, "installer-li", "installer"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +105,7 @@ func TestSelfTestGreen(t *testing.T) {
 	dataDir := t.TempDir()
 	cfg := edge.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: dataDir,
-		Central: edge.CentralConfig{URL: "ws://" + srv.Addr() + "/api/v1/edge/ws", Token: token, BackoffMax: config.Duration(time.Second)},
+		Central: edge.CentralConfig{URL: hubURL(srv), Pin: hubPin(srv), Token: token, BackoffMax: config.Duration(time.Second)},
 		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
 		Gates:   []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
 		NTP:     []string{edge.SNTPResponder(t, 200*time.Millisecond, 2)},
@@ -194,7 +196,7 @@ func TestSelfTestRed(t *testing.T) {
 	sent := make(chan wire.Alert, 16)
 	cfg := edge.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://" + srv.Addr() + "/api/v1/edge/ws", Token: "not-the-token", BackoffMax: config.Duration(time.Second)},
+		Central: edge.CentralConfig{URL: hubURL(srv), Pin: hubPin(srv), Token: "not-the-token", BackoffMax: config.Duration(time.Second)},
 		Cameras: []edge.CameraConfig{
 			{ID: "gate-cam", URL: good.URL("gate")},
 			{ID: "yard", Name: "Yard", URL: skewed.URL("yard")},

@@ -17,9 +17,11 @@ import (
 )
 
 // newSetup makes the installer's setup page (edge/setup) for this node;
-// it is mounted under /setup on the local API.
+// it is mounted under /setup on the local API. Its changes reach
+// central's audit log through SetupAudit (access.go) before they are made.
 func (n *Node) newSetup() (*setup.Server, error) {
-	return setup.New(setup.Config{DataDir: n.cfg.DataDir, Backend: n, Log: n.log})
+	return setup.New(setup.Config{DataDir: n.cfg.DataDir, Backend: n, Log: n.log, OpenFor: n.cfg.Setup.OpenFor(),
+		EdgeID: func() string { return n.RunningConfig().EdgeID }})
 }
 
 // SetupStatus implements setup.Backend.

@@ -35,11 +35,11 @@ func TestSpineSideBySide(t *testing.T) {
 		},
 	}
 
-	srv := startCentral(t, "127.0.0.1:0", t.TempDir())
+	srv := startCentral(t, "127.0.0.1:0", "127.0.0.1:0", t.TempDir())
 	defer srv.Close()
 	cfg := edge.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://" + srv.Addr() + "/api/v1/edge/ws", Token: token, BackoffMax: config.Duration(time.Second)},
+		Central: edge.CentralConfig{URL: hubURL(srv), Pin: hubPin(srv), Token: token, BackoffMax: config.Duration(time.Second)},
 		Cameras: []edge.CameraConfig{
 			{ID: "sim-cam", Name: "Simulator", URL: simCams.URL("gate"), Armed: true},
 			{ID: "gst-cam", Name: "GStreamer", URL: gst.URL("gate"), Armed: true},

@@ -111,10 +111,13 @@ const spineAdminToken = "spine-test-admin-token"
 
 var spineAdmin = http.Header{"Authorization": {"Bearer " + spineAdminToken}}
 
-func startCentral(t *testing.T, addr, dir string) *central.Server {
+// startCentral starts central with its console on addr and its edge hub
+// (TLS, self-signed in dir) on hub.
+func startCentral(t *testing.T, addr, hub, dir string) *central.Server {
 	t.Helper()
 	srv, err := central.New(central.Config{Listen: addr, DataDir: dir, AdminTokenSHA256: central.HashToken(spineAdminToken),
-		Edges: []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
+		EdgeHub: central.EdgeHubConfig{Listen: hub, SelfSignedHosts: []string{"127.0.0.1"}},
+		Edges:   []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +126,17 @@ func startCentral(t *testing.T, addr, dir string) *central.Server {
 	}
 	return srv
 }
+
+// hubURL is the edge websocket on srv's edge hub; edges dial it over TLS
+// pinned to hubPin (the console port answers 404).
+func hubURL(srv *central.Server) string { return "wss://" + srv.EdgeAddr() + wire.EdgePath }
+
+// hubPin is the pin of srv's edge hub certificate, as edge.yaml's central.pin.
+func hubPin(srv *central.Server) string { return wire.FormatPin(srv.EdgePin()) }
+
+// hubYAML is the value of edge.yaml's central.url for srv followed by its
+// central.pin line (for configs written as text with the url on its own line).
+func hubYAML(srv *central.Server) string { return hubURL(srv) + "\n  pin: " + hubPin(srv) }
 
 // TestSpineEndToEnd is the whole path on 127.0.0.1: simulated camera →
 // edge (RTSP, decode, motion, outbox, uplink) → central → console.
@@ -134,14 +148,14 @@ func TestSpineEndToEnd(t *testing.T) {
 	}
 
 	centralDir := t.TempDir()
-	srv := startCentral(t, "127.0.0.1:0", centralDir)
-	addr := srv.Addr()
+	srv := startCentral(t, "127.0.0.1:0", "127.0.0.1:0", centralDir)
+	addr, hub := srv.Addr(), srv.EdgeAddr()
 	defer func() { srv.Close() }()
 
 	rs := &raised{at: map[string]time.Time{}, ch: make(chan wire.Alert, 100)}
 	cfg := edge.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://" + addr + "/api/v1/edge/ws", Token: token, BackoffMax: config.Duration(time.Second)},
+		Central: edge.CentralConfig{URL: hubURL(srv), Pin: hubPin(srv), Token: token, BackoffMax: config.Duration(time.Second)},
 		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate"), Armed: true}},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
@@ -212,7 +226,7 @@ func TestSpineEndToEnd(t *testing.T) {
 	if node.Uplink().Connected() {
 		t.Error("uplink claims to be connected while central is down")
 	}
-	srv = startCentral(t, addr, centralDir)
+	srv = startCentral(t, addr, hub, centralDir)
 	t.Log("central restarted")
 
 	// Wait for the next crossing after the restart to reach the console too.
@@ -252,7 +266,7 @@ func TestSpineEndToEnd(t *testing.T) {
 func exportMP4(t *testing.T, edgeAddr, cam string, start time.Time, d time.Duration) {
 	t.Helper()
 	u := fmt.Sprintf("http://%s/api/v1/recordings/%s/mp4?start=%s&duration=%s", edgeAddr, cam, start.UTC().Format(time.RFC3339Nano), d)
-	resp, err := http.Get(u)
+	resp, err := apiGet(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +347,7 @@ func waitConsoleHasAll(t *testing.T, con *console, rs *raised, deadline time.Tim
 }
 
 func cameraOnline(t *testing.T, edgeAddr string) bool {
-	resp, err := http.Get("http://" + edgeAddr + "/api/v1/cameras")
+	resp, err := apiGet("http://" + edgeAddr + "/api/v1/cameras")
 	if err != nil {
 		t.Fatalf("edge API: %v", err)
 	}

@@ -101,4 +101,7 @@ type EnrolResponse struct {
 	EdgeID string    `json:"edge_id"`
 	SiteID string    `json:"site_id"`
 	Time   time.Time `json:"time"` // central's clock
+	// AccessKey is central's Ed25519 public key: the edge verifies access
+	// tokens and audit checkpoints with it (see access.go).
+	AccessKey []byte `json:"access_key,omitempty"`
 }

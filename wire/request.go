@@ -66,7 +66,7 @@ func (r *Request) Validate() error {
 		if r.Revision == "" || len(r.Config) == 0 {
 			return errors.New("request: config needs revision and config")
 		}
-	case MethodSetupReopen:
+	case MethodSetupReopen, MethodAuditCheckpoint:
 	default:
 		if ok, err := r.validateEvidence(); ok {
 			return err

@@ -58,6 +58,9 @@ func (h *Hello) SigningBytes() []byte {
 type Welcome struct {
 	Time   time.Time `json:"time"` // central's UTC clock, so the edge can measure its offset
 	SiteID string    `json:"site_id,omitempty"`
+	// AccessKey is central's Ed25519 public key for access tokens and
+	// audit checkpoints; the edge keeps the latest it was told.
+	AccessKey []byte `json:"access_key,omitempty"`
 }
 
 // CameraStatus is one camera's health in a heartbeat.

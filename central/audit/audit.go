@@ -19,6 +19,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -51,6 +52,15 @@ const MaxDetails = 4 << 10
 
 const canonicalTag = "vigil-audit/1\n"
 
+// macTag and headMACTag separate the audit key's two uses.
+const (
+	macTag     = "vigil-audit-mac/1\n"
+	headMACTag = "vigil-audit-head-mac/1\n"
+)
+
+// KeySize is the size of the audit key (HMAC-SHA256).
+const KeySize = 32
+
 // Actor is who acted: a console user and the role they acted in, or
 // {"system","system"} for central itself.
 type Actor struct {
@@ -69,6 +79,13 @@ type Entry struct {
 	Details json.RawMessage `json:"details,omitempty"`
 	Prev    string          `json:"prev"`
 	Hash    string          `json:"hash"`
+	// MAC is the hex HMAC-SHA256, under the audit key, of macTag and
+	// Hash (ComputeMAC). Hash is the public chain that anyone can check
+	// (VerifyExport); MAC proves the entry was written by central, so a
+	// chain rewritten and rehashed by someone with write access to the
+	// store but without the key (kept in a file outside the store) fails
+	// Verify. Exports leave it out.
+	MAC string `json:"mac,omitempty"`
 }
 
 // Canonical returns the bytes that e's hash covers (every field but Hash).
@@ -104,6 +121,31 @@ func ComputeHash(e Entry) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// ComputeMAC returns the hex HMAC-SHA256 under key of "vigil-audit-mac/1\n"
+// followed by hash (an entry's hex hash).
+func ComputeMAC(key []byte, hash string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(macTag))
+	m.Write([]byte(hash))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// headMAC binds the head record (the log's end) to the key, so the end
+// cannot be moved back without it.
+func headMAC(key []byte, seq uint64, hash string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(headMACTag))
+	m.Write(strconv.AppendUint(nil, seq, 10))
+	m.Write([]byte{'\n'})
+	m.Write([]byte(hash))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// macOK compares a stored MAC with the expected one in constant time.
+func macOK(got, want string) bool {
+	return got != "" && hmac.Equal([]byte(got), []byte(want))
+}
+
 // BreakError reports where a chain is broken: the first sequence number
 // that is not as it was written, and why.
 type BreakError struct {
@@ -118,6 +160,15 @@ const (
 	BreakMissing   = "missing"   // the sequence number is absent: the entry was deleted
 	BreakReordered = "reordered" // the entry sits under another seq's key, or time runs backwards
 	BreakPrevLink  = "bad prev link"
+	// BreakForged: the hash chain holds but the entry's MAC is wrong or
+	// missing: the log was rewritten (and rehashed) without the audit key.
+	BreakForged = "forged (MAC does not match: rewritten without the audit key)"
+	// BreakTruncated: a signed checkpoint covers entries the log no
+	// longer has.
+	BreakTruncated = "truncated"
+	// BreakRewritten: the entry at a signed checkpoint's seq is not the
+	// one the checkpoint names.
+	BreakRewritten = "rewritten (not the entry a signed checkpoint names)"
 )
 
 func (e *BreakError) Error() string {

@@ -19,7 +19,8 @@ import (
 // Key layout under the log's prefix P:
 //
 //	P e/<seq, 8 bytes big-endian> → entry JSON (as exported)
-//	P head                       → {"seq":…,"hash":…} of the newest entry
+//	P head                       → {"seq":…,"hash":…,"mac":…} of the newest entry
+//	P once/<key>                 → seq, 8 bytes big-endian (AppendOnce)
 //
 // The head is written in the same transaction as the entries; it lets
 // Verify see entries removed from the end of the log, and Open continues
@@ -27,6 +28,7 @@ import (
 const (
 	keyEntries = "e/"
 	keyHead    = "head"
+	keyOnce    = "once/"
 	maxBatch   = 256 // entries per transaction
 )
 
@@ -43,6 +45,14 @@ type Options struct {
 	// (an export, a download) is refused rather than done off the record
 	// or crashing central when Badger cannot back its mmap'd files.
 	Floor *kv.Floor
+	// Key is the audit key (KeySize bytes, kept outside the database:
+	// LoadOrCreateKey). With it every entry gets a MAC and Verify checks
+	// them; without it (tests, tools that only read the public chain) the
+	// log is the plain hash chain.
+	Key []byte
+	// NoBackfill keeps Open from adding MACs to a log written before it
+	// had a key (a read-only verifier sets it).
+	NoBackfill bool
 }
 
 // Log is an open audit log. Append is safe for concurrent use: one writer
@@ -55,6 +65,7 @@ type Log struct {
 	ownDB  bool
 	prefix []byte
 	now    func() time.Time
+	key    []byte
 
 	reqs chan *request
 	quit chan struct{}
@@ -69,16 +80,19 @@ type head struct {
 	Seq  uint64    `json:"seq"`
 	Hash string    `json:"hash"`
 	Time time.Time `json:"time"`
+	MAC  string    `json:"mac,omitempty"` // headMAC, with a key
 }
 
 type request struct {
 	e    Entry
+	once string // AppendOnce's key, or ""
 	done chan result
 }
 
 type result struct {
-	e   Entry
-	err error
+	e        Entry
+	appended bool
+	err      error
 }
 
 // Open opens the log kept under prefix in db (which stays the caller's:
@@ -95,8 +109,16 @@ func Open(db *badger.DB, prefix string, o Options) (*Log, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	l := &Log{db: db, floor: o.Floor, log: o.Log, prefix: []byte(prefix), now: o.Now,
+	if o.Key != nil && len(o.Key) != KeySize {
+		return nil, fmt.Errorf("audit: key of %d bytes, want %d", len(o.Key), KeySize)
+	}
+	l := &Log{db: db, floor: o.Floor, log: o.Log, prefix: []byte(prefix), now: o.Now, key: o.Key,
 		reqs: make(chan *request, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	if l.key != nil && !o.NoBackfill {
+		if err := l.backfill(); err != nil {
+			return nil, err
+		}
+	}
 	h, err := l.readHead()
 	if err != nil {
 		return nil, err
@@ -168,7 +190,7 @@ func (l *Log) readHead() (head, error) {
 		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: l.entriesPrefix()})
 		defer it.Close()
 		it.Seek(l.entryKey(math.MaxUint64))
-		if !it.Valid() {
+		if !it.Valid() || len(it.Item().Key()) != len(l.entriesPrefix())+8 {
 			return nil
 		}
 		seq := binary.BigEndian.Uint64(it.Item().Key()[len(l.entriesPrefix()):])
@@ -205,34 +227,40 @@ func (l *Log) Head() (uint64, string) {
 // hash. It returns once the entry is committed. If ctx ends first the
 // entry may still be written.
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
+	res := l.submit(ctx, e, "")
+	return res.e, res.err
+}
+
+// submit hands one entry to the writer and waits for its result.
+func (l *Log) submit(ctx context.Context, e Entry, once string) result {
 	if err := normalize(&e); err != nil {
-		return Entry{}, err
+		return result{err: err}
 	}
-	r := &request{e: e, done: make(chan result, 1)}
+	r := &request{e: e, once: once, done: make(chan result, 1)}
 	select {
 	case <-l.quit:
-		return Entry{}, ErrClosed
+		return result{err: ErrClosed}
 	default:
 	}
 	select {
 	case l.reqs <- r:
 	case <-l.quit:
-		return Entry{}, ErrClosed
+		return result{err: ErrClosed}
 	case <-ctx.Done():
-		return Entry{}, ctx.Err()
+		return result{err: ctx.Err()}
 	}
 	select {
 	case res := <-r.done:
-		return res.e, res.err
+		return res
 	case <-l.done:
 		select {
 		case res := <-r.done:
-			return res.e, res.err
+			return res
 		default:
-			return Entry{}, ErrClosed
+			return result{err: ErrClosed}
 		}
 	case <-ctx.Done():
-		return Entry{}, ctx.Err()
+		return result{err: ctx.Err()}
 	}
 }
 
@@ -290,11 +318,22 @@ func (l *Log) commit(batch []*request) {
 		}()
 	}
 	h := l.head
-	out := make([]Entry, len(batch))
+	out := make([]result, len(batch))
 	txn := l.db.NewTransaction(true)
 	defer txn.Discard()
 	var err error
 	for i, r := range batch {
+		if r.once != "" {
+			// The transaction sees its own writes: a key recorded earlier
+			// in this batch counts too.
+			var seen bool
+			if out[i].e, seen, err = l.recorded(txn, r.once); err != nil {
+				break
+			}
+			if seen {
+				continue
+			}
+		}
 		e := r.e
 		t := l.now().UTC().Round(0)
 		if t.Before(h.Time) {
@@ -302,6 +341,9 @@ func (l *Log) commit(batch []*request) {
 		}
 		e.Seq, e.Time, e.Prev = h.Seq+1, t, h.Hash
 		e.Hash = ComputeHash(e)
+		if l.key != nil {
+			e.MAC = ComputeMAC(l.key, e.Hash)
+		}
 		var v []byte
 		if v, err = marshal(e); err != nil {
 			break
@@ -309,10 +351,18 @@ func (l *Log) commit(batch []*request) {
 		if err = txn.Set(l.entryKey(e.Seq), v); err != nil {
 			break
 		}
+		if r.once != "" {
+			if err = txn.Set(l.onceKey(r.once), binary.BigEndian.AppendUint64(nil, e.Seq)); err != nil {
+				break
+			}
+		}
 		h = head{Seq: e.Seq, Hash: e.Hash, Time: e.Time}
-		out[i] = e
+		out[i] = result{e: e, appended: true}
 	}
 	if err == nil {
+		if l.key != nil {
+			h.MAC = headMAC(l.key, h.Seq, h.Hash)
+		}
 		hv, _ := json.Marshal(h)
 		if err = txn.Set(l.headKey(), hv); err == nil {
 			err = txn.Commit()
@@ -329,7 +379,7 @@ func (l *Log) commit(batch []*request) {
 	l.head = h
 	l.mu.Unlock()
 	for i, r := range batch {
-		r.done <- result{e: out[i]}
+		r.done <- out[i]
 	}
 }
 
@@ -338,15 +388,20 @@ type Report struct {
 	Entries uint64 // entries checked
 	Last    uint64 // seq of the newest entry
 	Head    string // its hash
+	MACs    bool   // every entry's MAC (and the head's) was checked with the key
 }
 
 // Verify walks the whole log and checks every entry: its key and seq
 // agree, no seq is missing (from 1 to the head), each hash matches its
 // content, each prev is the previous entry's hash, time never runs
-// backwards, and the newest entry is the head. The first problem is
-// returned as a *BreakError naming its seq.
+// backwards, and the newest entry is the head. With a key it also checks
+// every entry's MAC and the head record's: a chain that holds but whose
+// MAC does not is BreakForged, reported only when the hash chain itself
+// has no break (which names the damage more precisely). The first
+// problem is returned as a *BreakError naming its seq.
 func (l *Log) Verify(ctx context.Context) (Report, error) {
-	var rep Report
+	rep := Report{MACs: l.key != nil}
+	var forged *BreakError
 	var stored head
 	var haveHead bool
 	err := l.db.View(func(txn *badger.Txn) error {
@@ -386,6 +441,13 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 			if b := check(e, prevHash, prevTime); b != nil {
 				return b
 			}
+			if l.key != nil && forged == nil && !macOK(e.MAC, ComputeMAC(l.key, e.Hash)) {
+				detail := "the MAC does not match the entry: it was rewritten (and rehashed) without the audit key, or the key file was replaced"
+				if e.MAC == "" {
+					detail = "the entry has no MAC: it was written or rewritten without the audit key"
+				}
+				forged = &BreakError{Seq: seq, Kind: BreakForged, Detail: detail}
+			}
 			prevHash, prevTime = e.Hash, e.Time
 			rep.Entries++
 			rep.Last, rep.Head = seq, e.Hash
@@ -400,6 +462,10 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 			return &BreakError{Seq: stored.Seq + 1, Kind: BreakEdited, Detail: fmt.Sprintf("entries after the head (seq %d) were added behind the log's back", stored.Seq)}
 		case haveHead && stored.Hash != rep.Head:
 			return &BreakError{Seq: rep.Last, Kind: BreakEdited, Detail: "the newest entry's hash is not the head's"}
+		case forged != nil:
+			return forged
+		case l.key != nil && haveHead && !macOK(stored.MAC, headMAC(l.key, stored.Seq, stored.Hash)):
+			return &BreakError{Seq: rep.Last, Kind: BreakForged, Detail: fmt.Sprintf("the head record (seq %d) has no valid MAC: the end of the log was moved without the audit key", stored.Seq)}
 		}
 		return nil
 	})

@@ -7,7 +7,9 @@ package faults
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/gates/webhook"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 const (
@@ -35,6 +38,24 @@ const (
 func repoRoot(t *testing.T) string {
 	_, self, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(self), "..", "..")
+}
+
+// certPin is the pin (wire.FormatPin) of the PEM certificate in path.
+func certPin(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire.FormatPin(wire.CertPin(c))
 }
 
 func freeAddr(t *testing.T) string {
@@ -150,15 +171,23 @@ func TestEdgeKilledNothingAcknowledgedLost(t *testing.T) {
 	for i := range gatesN {
 		gateIDs = append(gateIDs, fmt.Sprintf("g%03d", i))
 	}
-	centralAddr, edgeAddr := freeAddr(t), freeAddr(t)
+	centralAddr, hubAddr, edgeAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	os.WriteFile(filepath.Join(dir, "central.yaml"), []byte(fmt.Sprintf(`listen: %s
 data_dir: %s
 admin_token_sha256: %s
+edge_hub:
+  listen: %s
+  self_signed_hosts: [127.0.0.1]
 edges:
   - id: gate-1
     site_id: village-1
     token_sha256: %s
-`, centralAddr, filepath.Join(dir, "central"), central.HashToken(adminToken), central.HashToken(edgeToken))), 0o600)
+`, centralAddr, filepath.Join(dir, "central"), central.HashToken(adminToken), hubAddr, central.HashToken(edgeToken))), 0o600)
+	// The edge connects to the TLS edge hub, trusting central's
+	// self-signed certificate (made at central's first start) by its pin.
+	start(t, bin, filepath.Join(dir, "central.log"), "central", "--config", filepath.Join(dir, "central.yaml"))
+	waitHTTP(t, "http://"+centralAddr+"/api/v1/healthz", 30*time.Second)
+	pin := certPin(t, filepath.Join(dir, "central", "tls", "edge-hub.crt"))
 	os.WriteFile(filepath.Join(dir, "ctrl.secret"), []byte(secret+"\n"), 0o600)
 	var gatesYAML strings.Builder
 	for _, g := range gateIDs {
@@ -169,7 +198,8 @@ site_id: village-1
 listen: %s
 data_dir: %s
 central:
-  url: ws://%s/api/v1/edge/ws
+  url: wss://%s/api/v1/edge/ws
+  pin: %s
   token: %s
   backoff_max: 1s
 cameras:
@@ -183,10 +213,8 @@ gates:
       - id: ctrl
         secret_file: %s
         gates: [%s]
-`, edgeAddr, filepath.Join(dir, "edge"), centralAddr, edgeToken, gatesYAML.String(), filepath.Join(dir, "ctrl.secret"), strings.Join(gateIDs, ", "))), 0o600)
+`, edgeAddr, filepath.Join(dir, "edge"), hubAddr, pin, edgeToken, gatesYAML.String(), filepath.Join(dir, "ctrl.secret"), strings.Join(gateIDs, ", "))), 0o600)
 
-	start(t, bin, filepath.Join(dir, "central.log"), "central", "--config", filepath.Join(dir, "central.yaml"))
-	waitHTTP(t, "http://"+centralAddr+"/api/v1/healthz", 30*time.Second)
 	startEdge := func() *proc {
 		p := start(t, bin, filepath.Join(dir, "edge.log"), "edge", "--config", filepath.Join(dir, "edge.yaml"))
 		waitHTTP(t, "http://"+edgeAddr+"/api/v1/healthz", 30*time.Second)

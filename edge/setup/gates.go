@@ -166,6 +166,9 @@ func (s *Server) saveGates(w http.ResponseWriter, r *http.Request) {
 		writeRefused(w, &RefusedError{Reason: problems[0].Field + ": " + problems[0].Msg, Problems: problems})
 		return
 	}
+	if !s.audit(w, r, ActionConfigChange, "gates", gatesDetails(f)) {
+		return
+	}
 	res, err := s.cfg.Backend.SetupSaveGates(f)
 	if err != nil {
 		s.log.Warn("gates from the setup page refused", "err", err)
@@ -180,6 +183,61 @@ func (s *Server) saveGates(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("gates saved from the setup page", "gates", len(f.Gates), "revision", res.Revision, "applied", res.Applied,
 		"new_secrets", len(res.Secrets))
 	writeJSON(w, http.StatusOK, res)
+}
+
+// gatesDetails is a saved form in short for the audit log: each gate's
+// arming and cameras, the controllers, whether new secrets are asked for
+// (never a secret or password); only counts if that would not fit.
+func gatesDetails(f GatesForm) map[string]any {
+	type gate struct {
+		ID      string   `json:"id"`
+		Arming  string   `json:"arming"`
+		Windows int      `json:"windows,omitempty"`
+		Cameras []string `json:"cameras,omitempty"`
+	}
+	gs := []gate{}
+	armings := map[string]bool{}
+	for _, g := range f.Gates {
+		cams := make([]string, 0, len(g.Cameras))
+		for _, c := range g.Cameras {
+			cams = append(cams, short(c))
+		}
+		gs = append(gs, gate{ID: short(g.ID), Arming: g.Arming, Windows: len(g.Schedule), Cameras: cams})
+		armings[g.Arming] = true
+	}
+	arming := "mixed"
+	switch len(armings) {
+	case 0:
+		arming = "none"
+	case 1:
+		for a := range armings {
+			arming = a
+		}
+	}
+	ctrls, newSecrets := []string{}, 0
+	for _, c := range f.Webhook {
+		ctrls = append(ctrls, short(c.ID))
+		if c.NewSecret {
+			newSecrets++
+		}
+	}
+	d := map[string]any{"arming": arming, "gates": gs, "webhook": ctrls, "new_secrets": newSecrets, "mqtt": f.MQTT != nil}
+	if f.MQTT != nil {
+		d["mqtt_devices"] = len(f.MQTT.Devices)
+		d["mqtt_new_password"] = f.MQTT.Password != ""
+	}
+	if f.GPIO != nil {
+		d["gpio_lines"] = len(f.GPIO.Lines)
+	}
+	if b, _ := json.Marshal(d); len(b) > 1800 {
+		n := map[string]int{}
+		for _, g := range f.Gates {
+			n[g.Arming]++
+		}
+		d = map[string]any{"arming": arming, "gates": len(f.Gates), "by_arming": n, "webhook": len(f.Webhook), "new_secrets": newSecrets,
+			"mqtt": f.MQTT != nil, "truncated": true}
+	}
+	return d
 }
 
 func writeRefused(w http.ResponseWriter, ref *RefusedError) {

@@ -17,7 +17,8 @@ func (fakeBackend) SetupGates() (GatesForm, error) {
 	return GatesForm{Gates: []GateForm{{ID: "north-gate", Arming: "always"}}, Webhook: []ControllerForm{}}, nil
 }
 
-func (fakeBackend) SetupSaveGates(f GatesForm) (GatesSaved, error) {
+func (fb fakeBackend) SetupSaveGates(f GatesForm) (GatesSaved, error) {
+	fb.rec.changed("gates")
 	for i, g := range f.Gates {
 		if g.ID == "" {
 			return GatesSaved{}, &RefusedError{Reason: "gates[0].id: must be 1-63 lower-case letters",

@@ -1,11 +1,15 @@
 // Package setup is the installer's page on the edge box: served under
-// /setup on the box's API address and protected by a setup code that is
-// made on first boot, printed in the log and kept (mode 0600) in the data
-// directory. It finds cameras (ONVIF WS-Discovery and manual RTSP URLs,
-// probed with a snapshot and plain-words errors), lets the installer draw
-// zones and masks on the snapshot, and runs the self-test. The setup is
-// closed by "finish" and re-opened by deleting the closed marker
-// (`vigil provision reopen`).
+// /setup on the box's API address and protected by a setup code (12
+// digits) that is made on first boot, printed in the log and kept (mode
+// 0600) in the data directory; wrong codes are limited per client address
+// and in all (guard.go). It finds cameras (ONVIF WS-Discovery and manual
+// RTSP URLs, probed with a snapshot and plain-words errors), lets the
+// installer draw zones and masks on the snapshot, and runs the self-test.
+// Every change made on it reaches central's audit log before it is made
+// (Backend.SetupAudit). The setup is closed by "finish", by itself after
+// Config.OpenFor and, on an enrolled box, IdleClose after the installer
+// left; it is re-opened from central or with `vigil provision reopen`
+// (lifecycle.go).
 package setup
 
 import (
@@ -17,16 +21,15 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/streams/motion"
@@ -44,6 +47,15 @@ const (
 	// SessionsFile keeps the installer's sessions (hashed, 0600) so the
 	// page stays logged in while the edge restarts on a new revision.
 	SessionsFile = "setup-sessions"
+	// OpenedFile keeps when the page was last opened (OpenFor counts
+	// from then, across restarts).
+	OpenedFile = "setup-opened"
+)
+
+// Audit actions of Backend.SetupAudit (central's audit vocabulary).
+const (
+	ActionEnrol        = "enrol"
+	ActionConfigChange = "config_change" // zones, gates and arming, finish, close, re-open
 )
 
 // Backend is what the page needs from the running edge.
@@ -75,6 +87,13 @@ type Backend interface {
 	// whole, webhook secrets made and kept 0600) and puts it in force;
 	// a refusal is a *RefusedError naming the fields where it can.
 	SetupSaveGates(GatesForm) (GatesSaved, error)
+	// SetupAudit records a change made on the page for central's audit
+	// log (durably queued) before it is made: action is ActionEnrol or
+	// ActionConfigChange, target what is changed ("<edge id>/gates"),
+	// client the request's remote address, details what changes in
+	// short (never the code or a secret). An error: the change is not
+	// made.
+	SetupAudit(action, target, client string, details any) error
 }
 
 // EnrolRequest is step 1 of the page: central's address and the one-time
@@ -114,6 +133,14 @@ type Config struct {
 	Log     *slog.Logger
 	// Discovery overrides WS-Discovery options (tests give a unicast target).
 	Discovery onvif.Options
+	// OpenFor: the page closes by itself this long after it was opened
+	// or re-opened, enrolled or not (edge.yaml setup.open_hours);
+	// 0: DefaultOpenFor.
+	OpenFor time.Duration
+	// EdgeID names the box in audit targets ("<edge id>/gates").
+	EdgeID func() string
+	// Now is the clock (tests); nil: time.Now.
+	Now func() time.Time
 }
 
 // Server serves /setup/.
@@ -123,10 +150,15 @@ type Server struct {
 	code string
 	mux  *http.ServeMux
 
+	now     func() time.Time
+	openFor time.Duration
+	guard   guard        // code tries (guard.go)
+	checked atomic.Int64 // codes compared (tests)
+
 	mu       sync.Mutex
 	sessions map[string]time.Time
-	failures []time.Time
-	lastUse  time.Time // the installer's last authenticated request
+	lastUse  time.Time  // the installer's last authenticated request
+	lifeMu   sync.Mutex // opening and closing
 }
 
 // New reads the setup code, making and logging one on first boot.
@@ -135,79 +167,123 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "setup"), sessions: map[string]time.Time{}, lastUse: time.Now()}
-	code, created, err := LoadOrCreateCode(cfg.DataDir)
+	s := &Server{cfg: cfg, log: log.With("component", "setup"), sessions: map[string]time.Time{}, now: cfg.Now, openFor: cfg.OpenFor}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.openFor <= 0 {
+		s.openFor = DefaultOpenFor
+	}
+	s.lastUse = s.now()
+	code, made, err := loadOrCreateCode(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	s.code = code
 	s.loadSessions()
+	file := filepath.Join(cfg.DataDir, CodeFile)
+	switch {
+	case made == codeReplaced:
+		s.log.Warn("the setup code was too short and is replaced; NEW SETUP CODE for this box's setup page (/setup): "+code, "file", file)
+	case made == codeNew:
+		s.log.Warn("SETUP CODE for this box's setup page (/setup): "+code, "file", file)
+	}
 	if s.Closed() {
-		s.log.Info("setup page closed (re-open with `vigil provision reopen`)")
-	} else if created {
-		s.log.Warn("SETUP CODE for this box's setup page (/setup): "+code, "file", filepath.Join(cfg.DataDir, CodeFile))
+		s.log.Info("setup page closed (re-open it from central or with `vigil provision reopen`)")
 	} else {
-		s.log.Info("setup page open at /setup; its code is in " + filepath.Join(cfg.DataDir, CodeFile))
+		st := s.opened()
+		s.log.Info("setup page open at /setup; its code is in "+file, "closes_at", st.At.Add(s.openFor).UTC().Format(time.RFC3339))
 	}
 	s.routes()
 	return s, nil
 }
 
-// LoadOrCreateCode returns the box's setup code: 8 digits in groups of 4,
-// stored 0600 in dataDir. created reports a new code.
+// How loadOrCreateCode came by the code.
+const (
+	codeKept     = iota
+	codeNew      // none was kept
+	codeReplaced // the kept one was weaker than codes made now (8 digits)
+)
+
+// LoadOrCreateCode returns the box's setup code: 12 digits in groups of
+// 4, stored 0600 in dataDir. created reports a new code: there was none,
+// or the kept one was weaker (an earlier version's 8 digits) and is
+// replaced.
 func LoadOrCreateCode(dataDir string) (code string, created bool, err error) {
-	path := filepath.Join(dataDir, CodeFile)
-	if b, err := os.ReadFile(path); err == nil {
-		if c := strings.TrimSpace(string(b)); c != "" {
-			return c, false, nil
-		}
-	}
-	n, err := rand.Int(rand.Reader, big.NewInt(100_000_000))
-	if err != nil {
-		return "", false, err
-	}
-	d := fmt.Sprintf("%08d", n.Int64())
-	code = d[:4] + "-" + d[4:]
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return "", false, fmt.Errorf("setup: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(code+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("setup: %w", err)
-	}
-	return code, true, nil
+	code, made, err := loadOrCreateCode(dataDir)
+	return code, made != codeKept, err
 }
 
-// Closed reports whether the installer finished (the page answers 410).
+func loadOrCreateCode(dataDir string) (string, int, error) {
+	path := filepath.Join(dataDir, CodeFile)
+	made := codeNew
+	if b, err := os.ReadFile(path); err == nil {
+		if c := strings.TrimSpace(string(b)); c != "" {
+			if strongCode(c) {
+				return c, codeKept, nil
+			}
+			made = codeReplaced
+		}
+	}
+	code, err := newCode()
+	if err != nil {
+		return "", 0, err
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return "", 0, fmt.Errorf("setup: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(code+"\n"), 0o600); err != nil {
+		return "", 0, fmt.Errorf("setup: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", 0, fmt.Errorf("setup: %w", err)
+	}
+	return code, made, nil
+}
+
+// Closed reports whether the page is closed (it answers 410).
 func (s *Server) Closed() bool {
 	_, err := os.Stat(filepath.Join(s.cfg.DataDir, ClosedFile))
 	return err == nil
 }
 
-// Reopen removes the closed marker of a box's data directory.
-func Reopen(dataDir string) error {
-	err := os.Remove(filepath.Join(dataDir, ClosedFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+// target is an audit target on this box: "<edge id>/<what>".
+func (s *Server) target(what string) string {
+	id := ""
+	if s.cfg.EdgeID != nil {
+		id = s.cfg.EdgeID()
 	}
-	return err
+	if id == "" {
+		id = "edge"
+	}
+	return id + "/" + what
 }
 
-// Reopen opens the page again (central's setup_reopen request); the
-// installer has IdleClose from now.
+// Reopen opens the page again (central's setup_reopen request): recorded
+// for central's audit log first (an error: it stays closed); the page is
+// then open for OpenFor, and on an enrolled box until the installer has
+// been away for IdleClose.
 func (s *Server) Reopen() error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if err := s.cfg.Backend.SetupAudit(ActionConfigChange, s.target("setup"), "central", map[string]string{"setup": "reopened", "by": "central"}); err != nil {
+		return fmt.Errorf("setup page not re-opened: it could not be recorded for central's audit log: %w", err)
+	}
+	now := s.now()
 	s.mu.Lock()
-	s.lastUse = time.Now()
+	s.lastUse = now
 	s.mu.Unlock()
-	if err := Reopen(s.cfg.DataDir); err != nil {
+	if err := reopen(s.cfg.DataDir, openState{At: now, By: "central", Audited: true}); err != nil {
 		return err
 	}
-	s.log.Info("setup page re-opened", "closes_after_idle", IdleClose)
+	s.log.Info("setup page re-opened", "closes_after_idle", IdleClose, "closes_at", now.Add(s.openFor).UTC().Format(time.RFC3339))
 	return nil
 }
 
 // Close closes the page (the installer finished, or left an enrolled box).
 func (s *Server) Close(why string) error {
-	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, ClosedFile), []byte(time.Now().UTC().Format(time.RFC3339)+" "+why+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, ClosedFile), []byte(s.now().UTC().Format(time.RFC3339)+" "+why+"\n"), 0o600); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -216,19 +292,6 @@ func (s *Server) Close(why string) error {
 	os.Remove(filepath.Join(s.cfg.DataDir, SessionsFile))
 	s.log.Info("setup page closed", "why", why)
 	return nil
-}
-
-// closeIfIdle closes the page of an enrolled box the installer has left.
-func (s *Server) closeIfIdle() {
-	s.mu.Lock()
-	idle := time.Since(s.lastUse)
-	s.mu.Unlock()
-	if idle < IdleClose || !s.cfg.Backend.SetupEnrolled() {
-		return
-	}
-	if err := s.Close(fmt.Sprintf("enrolled; nobody used the page for %v", idle.Round(time.Minute))); err != nil {
-		s.log.Error("closing the setup page", "err", err)
-	}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
@@ -254,6 +317,9 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, s.cfg.Backend.SetupSelfTest(r.Context(), 3*time.Second))
 	}))
 	s.mux.Handle("POST /setup/api/finish", s.authed(func(w http.ResponseWriter, r *http.Request) {
+		if !s.audit(w, r, ActionConfigChange, "setup", map[string]string{"setup": "finished"}) {
+			return
+		}
 		if err := s.Close("the installer finished"); err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
 			return
@@ -280,16 +346,35 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// open refuses everything once setup is closed.
+// open refuses everything once setup is closed (closing it first when it
+// is due), and until a re-opening on the box is recorded.
 func (s *Server) open(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.closeIfIdle()
-		if s.Closed() {
-			writeError(w, http.StatusGone, "setup is closed on this box; re-open it from central (POST /api/v1/edges/{id}/setup/reopen) or with `vigil provision reopen`")
+		s.closeIfDue()
+		if why, closed := s.closedWhy(); closed {
+			s.writeClosed(w, r, why)
+			return
+		}
+		if err := s.auditOpening(); err != nil {
+			s.log.Error("setup page re-opened on the box, but this could not be recorded for central's audit log", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "the setup page was re-opened on the box, but this could not be recorded for central's audit log ("+err.Error()+"); it opens once it can be")
 			return
 		}
 		h(w, r)
 	})
+}
+
+// audit records a change for central's audit log before it is made
+// (Backend.SetupAudit); false: not recorded, 503 written, the change
+// must not be made.
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, action, what string, details any) bool {
+	err := s.cfg.Backend.SetupAudit(action, s.target(what), r.RemoteAddr, details)
+	if err == nil {
+		return true
+	}
+	s.log.Error("setup change refused: it could not be recorded for central's audit log", "action", action, "target", s.target(what), "err", err)
+	writeError(w, http.StatusServiceUnavailable, "nothing was changed: the change could not be recorded for central's audit log ("+err.Error()+"); try again in a moment, and check the box's disk if this persists")
+	return false
 }
 
 const cookieName = "vigil_setup"
@@ -301,11 +386,14 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 	return s.open(func(w http.ResponseWriter, r *http.Request) {
 		ok := false
 		if c := r.Header.Get("X-Setup-Code"); c != "" {
-			ok = s.checkCode(c)
+			if !s.tryCode(w, r, c) { // counted with the login's tries
+				return
+			}
+			ok = true
 		} else if ck, err := r.Cookie(cookieName); err == nil {
 			s.mu.Lock()
 			exp, found := s.sessions[sessionKey(ck.Value)]
-			ok = found && time.Now().Before(exp)
+			ok = found && s.now().Before(exp)
 			s.mu.Unlock()
 		}
 		if !ok {
@@ -317,7 +405,7 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 			return
 		}
 		s.mu.Lock()
-		s.lastUse = time.Now()
+		s.lastUse = s.now()
 		s.mu.Unlock()
 		h(w, r)
 	})
@@ -341,7 +429,7 @@ func (s *Server) loadSessions() {
 	if json.Unmarshal(b, &kept) != nil {
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, exp := range kept {
@@ -353,7 +441,7 @@ func (s *Server) loadSessions() {
 
 // saveSessionsLocked writes the live sessions (s.mu held), mode 0600.
 func (s *Server) saveSessionsLocked() {
-	now := time.Now()
+	now := s.now()
 	for k, exp := range s.sessions {
 		if !now.Before(exp) {
 			delete(s.sessions, k)
@@ -371,9 +459,11 @@ func (s *Server) saveSessionsLocked() {
 	}
 }
 
+// checkCode compares a presented code; only tryCode calls it, once the
+// guard gave the try a slot.
 func (s *Server) checkCode(c string) bool {
-	norm := func(x string) string { return strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(x)) }
-	return subtle.ConstantTimeCompare([]byte(norm(c)), []byte(norm(s.code))) == 1
+	s.checked.Add(1)
+	return subtle.ConstantTimeCompare([]byte(normCode(c)), []byte(normCode(s.code))) == 1
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -384,27 +474,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad request")
 		return
 	}
+	if !s.tryCode(w, r, body.Code) {
+		return
+	}
+	now := s.now()
 	s.mu.Lock()
-	now := time.Now()
-	recent := s.failures[:0]
-	for _, f := range s.failures {
-		if now.Sub(f) < time.Minute {
-			recent = append(recent, f)
-		}
-	}
-	s.failures = recent
-	if len(recent) >= 10 {
-		s.mu.Unlock()
-		writeError(w, http.StatusTooManyRequests, "too many wrong codes; wait a minute")
-		return
-	}
-	if !s.checkCode(body.Code) {
-		s.failures = append(s.failures, now)
-		s.mu.Unlock()
-		s.log.Warn("wrong setup code entered", "remote", r.RemoteAddr)
-		writeError(w, http.StatusUnauthorized, "wrong setup code")
-		return
-	}
 	var b [24]byte
 	rand.Read(b[:])
 	tok := hex.EncodeToString(b[:])

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,16 +27,60 @@ import (
 type fakeBackend struct {
 	enrolled bool
 	events   chan any
+	rec      *recorder // nil: audits accepted, not kept
+}
+
+// recorder keeps what a fakeBackend was asked to audit and to change.
+type recorder struct {
+	mu      sync.Mutex
+	audits  []auditCall
+	err     error // SetupAudit fails with it
+	changes []string
+}
+
+type auditCall struct {
+	Action, Target, Client string
+	Details                any
+}
+
+func (r *recorder) changed(what string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.changes = append(r.changes, what)
+	r.mu.Unlock()
+}
+
+func (r *recorder) calls() ([]auditCall, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]auditCall(nil), r.audits...), append([]string(nil), r.changes...)
+}
+
+func (f fakeBackend) SetupAudit(action, target, client string, details any) error {
+	if f.rec == nil {
+		return nil
+	}
+	f.rec.mu.Lock()
+	defer f.rec.mu.Unlock()
+	if f.rec.err != nil {
+		return f.rec.err
+	}
+	f.rec.audits = append(f.rec.audits, auditCall{action, target, client, details})
+	return nil
 }
 
 func (f fakeBackend) SetupEnrolled() bool { return f.enrolled }
-func (fakeBackend) SetupEnrol(_ context.Context, r EnrolRequest) (EnrolResult, error) {
+func (f fakeBackend) SetupEnrol(_ context.Context, r EnrolRequest) (EnrolResult, error) {
+	f.rec.changed("enrol")
 	if r.Token != "good" {
 		return EnrolResult{}, errors.New("central refused: unknown enrolment token")
 	}
 	return EnrolResult{EdgeID: "gate-1", Message: "Enrolled"}, nil
 }
-func (fakeBackend) SetupSaveZones(cam string, z []Zone, m [][][2]float64) (any, error) {
+func (f fakeBackend) SetupSaveZones(cam string, z []Zone, m [][][2]float64) (any, error) {
+	f.rec.changed("zones/" + cam)
 	return map[string]any{"revision": "r2", "camera": cam, "zones": len(z)}, nil
 }
 func (fakeBackend) SetupSnapshot(context.Context, string) ([]byte, error) {
@@ -221,7 +266,8 @@ func loggedIn(t *testing.T, s *Server) client {
 func TestSetupEnrolEventsIdleClose(t *testing.T) {
 	dir := t.TempDir()
 	events := make(chan any, 1)
-	s, err := New(Config{DataDir: dir, Backend: fakeBackend{enrolled: true, events: events}})
+	clk := newTestClock()
+	s, err := New(Config{DataDir: dir, Backend: fakeBackend{enrolled: true, events: events}, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,9 +313,7 @@ func TestSetupEnrolEventsIdleClose(t *testing.T) {
 	cancel()
 
 	// Idle past IdleClose on an enrolled box: closed, sessions gone.
-	s.mu.Lock()
-	s.lastUse = time.Now().Add(-IdleClose - time.Minute)
-	s.mu.Unlock()
+	clk.Add(IdleClose + time.Minute)
 	if code, _ := c.post("/setup/api/selftest", map[string]any{}); code != http.StatusGone {
 		t.Fatalf("idle enrolled box: %d, want 410", code)
 	}

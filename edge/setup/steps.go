@@ -16,6 +16,11 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad request")
 		return
 	}
+	// Recorded before the box enrols: where to, as what (never the token).
+	if !s.audit(w, r, ActionEnrol, "enrolment", map[string]any{"central": short(body.Central), "entrance": short(body.Entrance),
+		"time_zone": short(body.TimeZone), "ntp": len(body.NTP), "again": body.Again}) {
+		return
+	}
 	res, err := s.cfg.Backend.SetupEnrol(r.Context(), body)
 	if err != nil {
 		s.log.Warn("enrolment from the setup page failed", "central", body.Central, "err", err)
@@ -23,6 +28,15 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// short bounds a string recorded in audit details (they are at most 2 KiB).
+func short(v string) string {
+	const limit = 100
+	if r := []rune(v); len(r) > limit {
+		return string(r[:limit]) + "…"
+	}
+	return v
 }
 
 // draft is a camera's zones and masks as the page draws them.
@@ -41,6 +55,9 @@ func (s *Server) saveZones(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.Camera == "" {
 		writeError(w, http.StatusUnprocessableEntity, "choose the camera the zones are for")
+		return
+	}
+	if !s.audit(w, r, ActionConfigChange, "zones/"+short(body.Camera), map[string]any{"camera": short(body.Camera), "zones": len(body.Zones), "masks": len(body.Masks)}) {
 		return
 	}
 	res, err := s.cfg.Backend.SetupSaveZones(body.Camera, body.Zones, body.Masks)

@@ -27,6 +27,9 @@ type Credential struct {
 	CentralPin string    `json:"central_pin"` // sha256/<base64>, see wire.FormatPin
 	PrivateKey []byte    `json:"private_key"` // Ed25519, 64 bytes
 	EnrolledAt time.Time `json:"enrolled_at"`
+	// CentralKey is central's Ed25519 public key as told at enrolment:
+	// access tokens and audit checkpoints are checked with it.
+	CentralKey []byte `json:"central_key,omitempty"`
 }
 
 // credentialVersion is the file format this build writes and reads.

@@ -82,5 +82,5 @@ func Enroll(ctx context.Context, o EnrolOptions) (Credential, error) {
 		return Credential{}, fmt.Errorf("enrol at %s: unreadable answer: %.200s", host, rb)
 	}
 	return Credential{Version: credentialVersion, EdgeID: er.EdgeID, SiteID: er.SiteID, Central: "https://" + host,
-		CentralPin: wire.FormatPin(tok.Pin), PrivateKey: priv, EnrolledAt: time.Now().UTC()}, nil
+		CentralPin: wire.FormatPin(tok.Pin), PrivateKey: priv, EnrolledAt: time.Now().UTC(), CentralKey: er.AccessKey}, nil
 }

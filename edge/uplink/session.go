@@ -89,6 +89,9 @@ func (u *Uplink) dial(ctx context.Context, target string) (*websocket.Conn, erro
 		dialer.TLSClientConfig = cred.TLSConfig()
 		hdr.Set(wire.EdgeIDHeader, cred.EdgeID)
 	} else {
+		if len(u.cfg.Pin) > 0 {
+			dialer.TLSClientConfig = pinnedTLS(u.cfg.Pin)
+		}
 		hdr.Set("Authorization", "Bearer "+u.cfg.Token)
 	}
 	conn, resp, err := dialer.DialContext(ctx, target, hdr)
@@ -129,6 +132,7 @@ func (u *Uplink) handshake(conn *websocket.Conn) error {
 	}
 	rtt := time.Since(h.Time)
 	u.offset.Store(int64(w.Time.Sub(h.Time.Add(rtt / 2))))
+	u.learnCentralKey(w.AccessKey)
 	return nil
 }
 
@@ -320,6 +324,8 @@ func (s *sessionState) readLoop(ctx context.Context) error {
 				return err
 			}
 			s.startRequest(ctx, req)
+		case wire.TypeAuditCheckpoint:
+			s.u.acceptCheckpoint(env)
 		default:
 			s.u.log.Debug("ignoring message from central", "type", env.Type)
 		}
@@ -334,6 +340,11 @@ func (s *sessionState) startRequest(ctx context.Context, req wire.Request) {
 	if err := req.Validate(); err != nil {
 		s.handlers.Add(1)
 		go func() { defer s.handlers.Done(); _ = out.Fail(wire.StatusBadRequest, err.Error()) }()
+		return
+	}
+	if req.Method == wire.MethodAuditCheckpoint { // answered by the uplink itself
+		s.handlers.Add(1)
+		go func() { defer s.handlers.Done(); s.u.answerCheckpoint(out) }()
 		return
 	}
 	select {

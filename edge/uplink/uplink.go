@@ -13,6 +13,7 @@ package uplink
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,8 +49,23 @@ type Config struct {
 	Software   string
 	// ConfigRevision is reported in hello; central shows it per edge.
 	ConfigRevision string
-	// DataDir, if set, is where the heartbeat measures free disk.
-	DataDir    string
+	// Pin, for a bearer-token edge, is the SHA-256 of central's edge hub
+	// key (wire.CertPin): its TLS is checked against it instead of the
+	// system's roots (central's self-signed certificate). An enrolled
+	// edge pins the credential's.
+	Pin []byte
+	// DataDir, if set, is where the heartbeat measures free disk and
+	// where central's audit checkpoint is kept (CheckpointFile).
+	DataDir string
+	// AuditCheckpointFile overrides where the audit checkpoint is kept
+	// (default DataDir/audit-checkpoint.json; neither: in memory only).
+	AuditCheckpointFile string
+	// CentralKey, if set, is central's public key (access tokens, audit
+	// checkpoints: one not signed by it is refused); otherwise the key
+	// learned at enrolment or in a welcome (centralkey.go). With none,
+	// audit checkpoints are kept unverified (the verifier checks them),
+	// never replacing a newer one.
+	CentralKey ed25519.PublicKey
 	BackoffMin time.Duration // default 500 ms
 	BackoffMax time.Duration // default 30 s
 	Window     int           // items in flight before waiting for acks (default 32)
@@ -110,6 +127,9 @@ type Uplink struct {
 	offset    atomic.Int64 // central clock − edge clock, ns, from the last welcome
 	lastErr   atomic.Pointer[string]
 	cpu       cpuSampler
+	cps       *checkpoints // central's latest audit checkpoint (checkpoint.go)
+	// centralKey is central's public key for access tokens (centralkey.go).
+	centralKey atomic.Pointer[ed25519.PublicKey]
 
 	sent       prometheus.Counter
 	acked      prometheus.Counter
@@ -166,6 +186,14 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 		requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_uplink_requests_total", Help: "Requests from central, by method."}, []string{"method"}),
 	}
 	u.kick, u.beatNow = make(chan struct{}, 1), make(chan struct{}, 1)
+	cpFile := cfg.AuditCheckpointFile
+	if cpFile == "" && cfg.DataDir != "" {
+		cpFile = filepath.Join(cfg.DataDir, CheckpointFile)
+	}
+	var err error
+	if u.cps, err = loadCheckpoints(cpFile, u.CentralKey); err != nil {
+		u.log.Error("the audit checkpoint held does not load; the next one from central replaces it", "err", err)
+	}
 	rev := cfg.ConfigRevision
 	u.revision.Store(&rev)
 	u.credp.Store(cfg.Credential)
@@ -179,6 +207,7 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 			u.credp.Store(&cred)
 		}
 	}
+	u.initCentralKey()
 	if reg != nil {
 		u.register(reg)
 	}
@@ -239,6 +268,7 @@ func (u *Uplink) SetCredential(c Credential) error {
 		return err
 	}
 	u.credp.Store(&c)
+	u.learnCentralKey(c.CentralKey)
 	u.swapped.Store(true)
 	u.endMu.Lock()
 	if u.endSess != nil {

@@ -5,18 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/central/audit"
 )
 
-const auditUsage = `usage: vigil central audit verify --config central.yaml   (central stopped)
+const auditUsage = `usage: vigil central audit verify --config central.yaml [--checkpoint FILE ...]   (central stopped)
 
-Checks central's hash-chained audit log from the first entry to the head:
-every entry's hash, its link to the one before, that no entry is missing
-or moved. Exits 0 with a summary, or 1 naming the first broken entry.
-A running central is checked by an admin with GET /api/v1/audit/verify.
+Checks central's audit log from the first entry to the head: every
+entry's hash and its link to the one before, that no entry is missing or
+moved, and every entry's MAC with the audit key (audit_key_file), so a
+log rewritten and rehashed without the key is reported forged.
+
+Each --checkpoint is an audit checkpoint copied from an edge's data
+directory (audit-checkpoint.json): central's signed statement of the
+log's head at some time. It is checked with central's evidence key and
+against the log, which shows entries dropped from the end (TRUNCATED) or
+rewritten by someone who also held the audit key.
+
+Exits 0 with a summary, or 1 naming what is broken. A running central is
+checked by an admin with GET /api/v1/audit/verify, which also asks every
+connected edge for its checkpoint.
 `
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // runCentralAudit is `vigil central audit verify ...`.
 func runCentralAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -25,7 +42,9 @@ func runCentralAudit(ctx context.Context, args []string, stdout, stderr io.Write
 		return errors.New("audit: the only subcommand is verify")
 	}
 	fs, _ := newFlags("central audit verify", stderr)
-	path := fs.String("config", "central.yaml", "central configuration file (for its data_dir)")
+	path := fs.String("config", "central.yaml", "central configuration file (for its data_dir, audit_key_file and evidence_key_file)")
+	var checkpoints stringList
+	fs.Var(&checkpoints, "checkpoint", "an audit checkpoint file copied from an edge (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -33,15 +52,32 @@ func runCentralAudit(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	rep, err := central.VerifyAuditStopped(ctx, cfg.DataDir)
+	v, err := central.VerifyAuditOffline(ctx, cfg, checkpoints)
 	var be *audit.BreakError
-	if errors.As(err, &be) {
-		fmt.Fprintf(stdout, "audit log BROKEN at seq %d: %s: %s\n", be.Seq, be.Kind, be.Detail)
-		return fmt.Errorf("audit log verification failed at seq %d (%s)", be.Seq, be.Kind)
-	}
-	if err != nil {
+	chainBroken := errors.As(err, &be)
+	if err != nil && !chainBroken {
 		return err
 	}
-	fmt.Fprintf(stdout, "audit log intact: %d entries, head seq %d, hash %s\n", rep.Entries, rep.Last, rep.Head)
+	if chainBroken {
+		fmt.Fprintf(stdout, "audit log BROKEN at seq %d: %s: %s\n", be.Seq, be.Kind, be.Detail)
+	} else {
+		macs := "MACs not checked"
+		if v.MACs {
+			macs = "every MAC checked with the audit key"
+		}
+		fmt.Fprintf(stdout, "audit log chain intact: %d entries, head seq %d, hash %s; %s\n", v.Entries, v.Last, v.Head, macs)
+	}
+	for _, c := range v.Checkpoints {
+		fmt.Fprintln(stdout, c.Summary())
+	}
+	switch {
+	case chainBroken:
+		return fmt.Errorf("audit log verification failed at seq %d (%s)", be.Seq, be.Kind)
+	case !v.OK && v.Break != nil:
+		return fmt.Errorf("audit log verification failed: %s", v.Break.Kind)
+	case !v.OK:
+		return errors.New("audit log verification failed")
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d entries, head seq %d, hash %s, %d checkpoint(s) ok\n", v.Entries, v.Last, v.Head, len(v.Checkpoints))
 	return nil
 }

@@ -163,6 +163,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		edgeURL := fs.String("edge", "http://127.0.0.1:8081", "the edge's API address")
 		window := fs.Duration("window", 3*time.Second, "how long to watch the cameras")
 		send := fs.Bool("send", true, "keep the report on the box and send it to central")
+		token := fs.String("token", os.Getenv("VIGIL_ACCESS_TOKEN"), "an access token for this edge from central (POST /api/v1/edges/{id}/access-tokens; or VIGIL_ACCESS_TOKEN)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -170,12 +171,23 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if *send {
 			method = http.MethodPost
 		}
+		if *token == "" {
+			return errors.New("self-test: the edge's API needs an access token from central (--token or VIGIL_ACCESS_TOKEN); on the setup page the self-test needs only the setup code")
+		}
 		req, _ := http.NewRequestWithContext(ctx, method, strings.TrimRight(*edgeURL, "/")+"/api/v1/selftest?window="+window.String(), nil)
+		req.Header.Set("Authorization", "Bearer "+*token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			var e struct {
+				Error string `json:"error"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&e)
+			return fmt.Errorf("self-test: the edge refused the token (%s): %s", resp.Status, e.Error)
+		}
 		var rep struct {
 			OK     bool `json:"ok"`
 			Checks []struct{ ID, Status, Reason string }

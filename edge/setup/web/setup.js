@@ -32,7 +32,8 @@ $('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const r = await api('login', { code: $('code').value });
   if (r.httpStatus !== 200) {
-    show($('login-error'), r.httpStatus === 401 ? t('login.wrong') : r.error);
+    const why = r.httpStatus === 401 ? t('login.wrong') : r.httpStatus === 429 ? t('login.locked', { s: r.retry_after }) : r.error;
+    show($('login-error'), why);
     return;
   }
   $('login').hidden = true;
