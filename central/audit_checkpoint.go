@@ -51,6 +51,10 @@ const (
 // auditKeyPath is where the audit key lives: audit_key_file, or next to
 // the Badger directory (data_dir is that directory: a file inside it
 // would travel with the store it protects).
+// AuditKeyPath is where cfg keeps its audit key (audit_key_file, or next
+// to data_dir as <data_dir>-audit.key).
+func AuditKeyPath(cfg Config) string { return auditKeyPath(cfg) }
+
 func auditKeyPath(cfg Config) string {
 	if cfg.AuditKeyFile != "" {
 		return cfg.AuditKeyFile

@@ -27,7 +27,7 @@ import (
 // request and download is an entry naming the signed-in user and role
 // (the admin bearer token acts as "admin-token", role admin).
 //
-// Most entries are written by auditRoutes below, keyed by route pattern:
+// Most entries are written by the route table's audit rules (routes.go):
 // after the handler answered with success (a failed login after its 401),
 // or, for a backup, before any byte leaves central. The evidence handlers
 // (evidence_api.go, search.go) call audit themselves; an export or a
@@ -269,108 +269,15 @@ func viewOf(what string, target func(*http.Request) string, query ...string) aud
 
 func ok2xx(status int) bool { return status >= 200 && status < 300 }
 
-// auditRoutes maps route patterns (server.go) to their audit entries.
-var auditRoutes = map[string]auditRoute{
-	"POST /api/v1/logout": {action: audit.ActionLogout, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
-		p := principalOf(r)
-		return "", nil, ok2xx(status) && p != nil && p.sess != nil
-	}},
-	"GET /api/v1/alerts/{id}":                            viewOf("alert", pathTarget("id")),
-	"GET /api/v1/alerts/{id}/snapshot.jpg":               viewOf("snapshot", pathTarget("id")),
-	"GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg": viewOf("snapshot", pathTarget("id", "uid")),
-	"GET /api/v1/edges/{id}/cameras/{camera}/clip":       viewOf("clip", pathTarget("id", "camera"), "from", "to"),
-	"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail":  viewOf("thumbnail", pathTarget("id", "camera")),
-	"GET /api/v1/live/{edge}/{camera}/ws": {action: audit.ActionView, soft: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
-		return r.PathValue("edge") + "/" + r.PathValue("camera"), map[string]any{"what": "live"}, true
-	}},
-	"POST /api/v1/alerts/{id}/{action}": {action: audit.ActionWorkflow, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-		var b struct {
-			To   string `json:"to"`
-			Note string `json:"note"`
-		}
-		_ = json.Unmarshal(body, &b)
-		d := map[string]any{"step": r.PathValue("action")}
-		if b.To != "" {
-			d["to"] = b.To
-		}
-		if b.Note != "" {
-			d["note"] = b.Note
-		}
-		return r.PathValue("id"), d, ok2xx(status)
-	}},
-	"POST /api/v1/edges/{id}/config": {action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-		var b struct {
-			Revision string          `json:"revision"`
-			Config   json.RawMessage `json:"config"`
-		}
-		_ = json.Unmarshal(body, &b)
-		sum := sha256.Sum256(b.Config)
-		return r.PathValue("id"), map[string]any{"what": "config_push", "revision": b.Revision, "config_sha256": hex.EncodeToString(sum[:]), "status": status}, status < 400
-	}},
-	"POST /api/v1/edges/{id}/revoke": {action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-		var b struct {
-			Reason string `json:"reason"`
-		}
-		_ = json.Unmarshal(body, &b)
-		return r.PathValue("id"), map[string]any{"what": "revoke", "reason": b.Reason}, ok2xx(status)
-	}},
-	"POST /api/v1/edges/{id}/unrevoke": {action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-		var b struct {
-			Reason  string `json:"reason"`
-			KeepKey bool   `json:"keep_key"`
-		}
-		_ = json.Unmarshal(body, &b)
-		return r.PathValue("id"), map[string]any{"what": "unrevoke", "reason": b.Reason, "keep_key": b.KeepKey}, ok2xx(status)
-	}},
-	"POST /api/v1/edges/{id}/access-tokens": {action: actionAccess, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-		var b struct {
-			TTL string `json:"ttl"`
-		}
-		_ = json.Unmarshal(body, &b) // never the token
-		return r.PathValue("id"), map[string]any{"ttl": b.TTL}, ok2xx(status)
-	}},
-	"POST /api/v1/edges/{id}/setup/reopen": {action: audit.ActionConfigChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
-		return r.PathValue("id"), map[string]any{"what": "setup_reopen"}, ok2xx(status)
-	}},
-	"POST /api/v1/enrolment-tokens": {action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-		var b struct {
-			EdgeID string `json:"edge_id"`
-			SiteID string `json:"site_id"`
-			TTL    string `json:"ttl"`
-		}
-		_ = json.Unmarshal(body, &b) // never the token
-		return b.EdgeID, map[string]any{"what": "enrolment_token", "site_id": b.SiteID, "ttl": b.TTL}, ok2xx(status)
-	}},
-	"POST /api/v1/users": {action: audit.ActionUserChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-		var b struct {
-			Name    string `json:"name"`
-			Role    string `json:"role"`
-			Replace bool   `json:"replace"`
-		}
-		_ = json.Unmarshal(body, &b) // never the password
-		what := "add"
-		if b.Replace {
-			what = "replace"
-		}
-		return b.Name, map[string]any{"what": what, "role": b.Role}, ok2xx(status)
-	}},
-	"DELETE /api/v1/users/{name}": {action: audit.ActionUserChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
-		return r.PathValue("name"), map[string]any{"what": "delete"}, ok2xx(status)
-	}},
-	"GET /api/v1/admin/backup": {action: auditActionBackup, before: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
-		return "central", map[string]any{"what": "backup"}, true
-	}},
-}
-
 // serveAudited serves r with mux and records it in the audit log as
-// auditRoutes (and the login rules) say. pattern is the route's.
+// the route table's audit rule (and the login rules) say. pattern is the route's.
 func (s *Server) serveAudited(mux http.Handler, pattern string, w http.ResponseWriter, r *http.Request) {
 	if pattern == "POST /api/v1/login" {
 		s.serveLoginAudited(mux, w, r)
 		return
 	}
-	ar, ok := auditRoutes[pattern]
-	if !ok {
+	ar := routeTable[pattern].audit
+	if ar.action == "" {
 		mux.ServeHTTP(w, r)
 		return
 	}

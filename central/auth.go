@@ -33,11 +33,10 @@ const (
 	loginMaxLock    = 15 * time.Minute // lock-outs double for repeat offenders, up to this
 	maxHashing      = 2                // concurrent password hashes (each takes ~19 MiB)
 	bearerActor     = "admin-token"
+	scrapeActor     = "metrics-scraper" // the scrape token (metrics_token_sha256)
 )
 
-// Route policy: which roles may use each route, by its ServeMux pattern.
-// Routes in publicRoutes need no login; any other /api/ route not listed
-// here needs a session of any role. TestAuthRoleMatrix walks this table.
+// Roles of the route table (routes.go).
 var (
 	rolesAll      = Roles
 	rolesWatch    = []string{RoleGuard, RoleSupervisor, RolePolice, RoleAdmin}
@@ -45,54 +44,6 @@ var (
 	rolesEnrol    = []string{RoleInstaller, RoleAdmin}
 	rolesAdmin    = []string{RoleAdmin}
 	rolesAudit    = []string{RoleSupervisor, RoleAdmin}
-
-	publicRoutes = map[string]bool{
-		"GET /api/v1/healthz": true,
-		"POST /api/v1/login":  true,
-		"GET /metrics":        true,
-		"GET /":               true, // the page and its assets; the data behind them needs a login
-	}
-	routeRoles = map[string][]string{
-		"GET /api/v1/session":                                rolesAll,
-		"POST /api/v1/logout":                                rolesAll,
-		"GET /api/v1/console/ws":                             rolesWatch,
-		"GET /api/v1/alerts":                                 rolesWatch,
-		"GET /api/v1/alerts/{id}":                            rolesWatch,
-		"GET /api/v1/alerts/{id}/snapshot.jpg":               rolesWatch,
-		"GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg": rolesWatch,
-		"POST /api/v1/alerts/{id}/{action}":                  rolesWorkflow,
-		"GET /api/v1/events":                                 rolesWatch,
-		"GET /api/v1/sites":                                  rolesAll,
-		"GET /api/v1/edges":                                  rolesAll,
-		"GET /api/v1/edges/{id}":                             rolesAll,
-		"POST /api/v1/edges/{id}/revoke":                     rolesAdmin,
-		"POST /api/v1/edges/{id}/unrevoke":                   rolesAdmin,
-		"POST /api/v1/edges/{id}/config":                     rolesAdmin,
-		"POST /api/v1/edges/{id}/setup/reopen":               rolesAdmin,
-		"POST /api/v1/edges/{id}/access-tokens":              rolesAll, // for the caller's own role; the edge decides per route
-		"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail":  rolesAll,
-		"GET /api/v1/edges/{id}/cameras/{camera}/clip":       rolesWatch,
-		"POST /api/v1/edges/{id}/cameras/{camera}/live":      rolesAll,
-		"GET /api/v1/live/{edge}/{camera}/ws":                rolesAll,
-		"POST /api/v1/enrolment-tokens":                      rolesEnrol,
-		"GET /api/v1/users":                                  rolesAdmin,
-		"POST /api/v1/users":                                 rolesAdmin,
-		"DELETE /api/v1/users/{name}":                        rolesAdmin,
-		"GET /admin/":                                        rolesAdmin,
-		"GET /api/v1/admin/backup":                           rolesAdmin,
-		"GET /api/v1/audit":                                  rolesAudit,
-		"GET /api/v1/audit/verify":                           rolesAdmin,
-		// Evidence (evidence_api.go): supervisors may search and read (every request, for oversight);
-		// liaisons and admins also request and share. Each request is seen only as canSeeEvidence allows.
-		"GET /api/v1/evidence/search":                               rolesEvidence,
-		"GET /api/v1/evidence/key":                                  rolesAll,
-		"POST /api/v1/evidence/requests":                            rolesExport,
-		"GET /api/v1/evidence/requests":                             rolesEvidence,
-		"GET /api/v1/evidence/requests/{id}":                        rolesEvidence,
-		"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": rolesEvidence,
-		"GET /api/v1/evidence/requests/{id}/bundle.zip":             rolesEvidence,
-		"POST /api/v1/evidence/requests/{id}/share":                 rolesExport,
-	}
 )
 
 // principal is who makes a request: a signed-in user or the admin token.
@@ -414,8 +365,9 @@ func (s *Server) withAuth(mux *http.ServeMux) http.Handler {
 			writeError(w, http.StatusForbidden, "", "request from another origin")
 			return
 		}
-		roles, listed := routeRoles[pattern]
-		if publicRoutes[pattern] || (!listed && !strings.HasPrefix(r.URL.Path, "/api/")) {
+		rt, listed := routeTable[pattern]
+		roles := rt.roles
+		if rt.public || (!listed && !strings.HasPrefix(r.URL.Path, "/api/")) {
 			s.serveAudited(mux, pattern, w, r)
 			return
 		}
@@ -475,10 +427,13 @@ func sameOrigin(r *http.Request) bool {
 func (s *Server) principal(r *http.Request) (*principal, int, string) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
+		sum := sha256.Sum256([]byte(token))
+		if ok && strings.EqualFold(scheme, "Bearer") && s.scrapeSum != nil && subtle.ConstantTimeCompare(sum[:], s.scrapeSum) == 1 {
+			return &principal{Name: scrapeActor, Role: roleScrape}, 0, ""
+		}
 		if s.adminSum == nil {
 			return nil, http.StatusForbidden, "no admin token configured (admin_token_sha256 in central.yaml)"
 		}
-		sum := sha256.Sum256([]byte(token))
 		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.adminSum) != 1 {
 			return nil, http.StatusUnauthorized, "admin token required"
 		}

@@ -1,6 +1,7 @@
 package central
 
 import (
+	"bytes"
 	"archive/zip"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ import (
 const (
 	backupStore = "store.badger"
 	backupFiles = "files/"
+	// backupAuditKey is the audit key (audit_key_file), kept outside the
+	// data directory so that write access to the store alone cannot forge
+	// entries; a restore without it would report every entry as forged.
+	backupAuditKey = "audit.key"
 )
 
 // badgerFile reports whether name (a file in the data directory's top
@@ -40,8 +45,9 @@ func badgerFile(name string) bool {
 	return ext == ".sst" || ext == ".vlog" || ext == ".mem"
 }
 
-// WriteBackup writes a backup of the store db, kept in dataDir, to w.
-func WriteBackup(db *badger.DB, dataDir string, w io.Writer) error {
+// WriteBackup writes a backup of the store db, kept in dataDir, and of
+// the audit key at auditKeyFile (if there is one), to w.
+func WriteBackup(db *badger.DB, dataDir, auditKeyFile string, w io.Writer) error {
 	zw := zip.NewWriter(w)
 	now := time.Now().UTC()
 	f, err := zw.CreateHeader(&zip.FileHeader{Name: backupStore, Method: zip.Deflate, Modified: now})
@@ -69,6 +75,13 @@ func WriteBackup(db *badger.DB, dataDir string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("central: backup: %w", err)
 	}
+	if auditKeyFile != "" {
+		if _, err := os.Stat(auditKeyFile); err == nil {
+			if err := addBackupFile(zw, auditKeyFile, backupAuditKey); err != nil {
+				return fmt.Errorf("central: backup: audit key: %w", err)
+			}
+		}
+	}
 	return zw.Close()
 }
 
@@ -95,10 +108,11 @@ func addBackupFile(zw *zip.Writer, src, name string) error {
 	return err
 }
 
-// RestoreBackup recreates a data directory from the backup file src. The
-// directory must be empty or absent: a restore never merges into, or
-// overwrites, a store that is in use.
-func RestoreBackup(src, dataDir string) error {
+// RestoreBackup recreates a data directory from the backup file src, and
+// the audit key at auditKeyFile. The directory must be empty or absent: a
+// restore never merges into, or overwrites, a store that is in use; an
+// audit key already there must be the backup's.
+func RestoreBackup(src, dataDir, auditKeyFile string) error {
 	zr, err := zip.OpenReader(src)
 	if err != nil {
 		return fmt.Errorf("central: restore: %s: %w", src, err)
@@ -120,6 +134,10 @@ func RestoreBackup(src, dataDir string) error {
 		case strings.HasPrefix(f.Name, backupFiles):
 			if err := restoreFile(f, dataDir); err != nil {
 				return fmt.Errorf("central: restore: %s: %w", f.Name, err)
+			}
+		case f.Name == backupAuditKey:
+			if err := restoreAuditKey(f, auditKeyFile); err != nil {
+				return fmt.Errorf("central: restore: audit key: %w", err)
 			}
 		default:
 			return fmt.Errorf("central: restore: %s: unexpected entry %q (not a Vigil central backup?)", src, f.Name)
@@ -143,6 +161,45 @@ func RestoreBackup(src, dataDir string) error {
 		return fmt.Errorf("central: restore: store: %w", err)
 	}
 	return db.Close()
+}
+
+// restoreAuditKey writes the backup's audit key to path (0600), or checks
+// that the key already there is the same.
+func restoreAuditKey(f *zip.File, path string) error {
+	if path == "" {
+		return errors.New("no audit_key_file to restore it to")
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	key, err := io.ReadAll(io.LimitReader(rc, 1<<10))
+	if err != nil {
+		return err
+	}
+	if have, err := os.ReadFile(path); err == nil {
+		if !bytes.Equal(have, key) {
+			return fmt.Errorf("%s holds another key than this backup's; move it away and restore again", path)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(key); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // restoreFile writes one files/ entry below dataDir, refusing names that
@@ -185,7 +242,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 	name := "vigil-central-" + time.Now().UTC().Format("20060102T150405Z") + ".zip"
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	if err := WriteBackup(s.store.db, s.cfg.DataDir, w); err != nil {
+	if err := WriteBackup(s.store.db, s.cfg.DataDir, auditKeyPath(s.cfg), w); err != nil {
 		// The status line is gone; a cut-off zip fails to open, and the
 		// log says why.
 		s.log.Error("backup failed", "err", err)
@@ -201,7 +258,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 // BackupStopped writes a backup of the data directory of a central that is
 // not running (Badger allows one process per store; a running central is
 // backed up through GET /api/v1/admin/backup instead).
-func BackupStopped(dataDir string, w io.Writer) error {
+func BackupStopped(dataDir, auditKeyFile string, w io.Writer) error {
 	// The store's floor keeps Badger's files from SIGBUS on a full disk.
 	floor, err := kv.NewFloor(dataDir, DefaultMinFree, DefaultReserve)
 	if err != nil {
@@ -212,5 +269,5 @@ func BackupStopped(dataDir string, w io.Writer) error {
 		return fmt.Errorf("central: backup: %w (is central running? use GET /api/v1/admin/backup)", err)
 	}
 	defer db.Close()
-	return WriteBackup(db, dataDir, w)
+	return WriteBackup(db, dataDir, auditKeyFile, w)
 }

@@ -57,12 +57,16 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 
 	// Restoring over a directory in use is refused.
-	if err := RestoreBackup(file, dir); err == nil || !strings.Contains(err.Error(), "not empty") {
+	if err := RestoreBackup(file, dir, AuditKeyPath(testConfig(dir))); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("restore over the live store: %v", err)
 	}
 	restored := filepath.Join(t.TempDir(), "restored")
-	if err := RestoreBackup(file, restored); err != nil {
+	if err := RestoreBackup(file, restored, AuditKeyPath(testConfig(restored))); err != nil {
 		t.Fatal(err)
+	}
+	// The audit key came back with the store: the log verifies, MACs and all.
+	if key, err := os.ReadFile(AuditKeyPath(testConfig(restored))); err != nil || len(key) == 0 {
+		t.Fatalf("audit key not restored: %v", err)
 	}
 	got, err := os.ReadFile(filepath.Join(restored, "tls", "edge-hub.crt"))
 	if err != nil || !bytes.Equal(got, crt) {
@@ -80,6 +84,10 @@ func TestBackupAndRestore(t *testing.T) {
 	if b, resp := login(t, r, "root", "password-of-root"); b == nil {
 		t.Errorf("admin login after restore: %d", resp.StatusCode)
 	}
+	var v AuditVerification
+	if resp := getJSON(t, r, "/api/v1/audit/verify", &v); resp.StatusCode != http.StatusOK || !v.OK || !v.MACs || v.Entries == 0 {
+		t.Errorf("audit log after restore: %d %+v", resp.StatusCode, v)
+	}
 }
 
 // A file that is not a backup is refused with a clear error and writes
@@ -95,7 +103,7 @@ func TestRestoreRefusesForeignZip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "d")
-	err := RestoreBackup(file, dst)
+	err := RestoreBackup(file, dst, filepath.Join(t.TempDir(), "audit.key"))
 	if err == nil || !strings.Contains(err.Error(), "not a Vigil central backup") {
 		t.Fatalf("foreign zip: %v", err)
 	}

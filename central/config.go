@@ -26,6 +26,10 @@ type Config struct {
 	// create enrolment tokens and revoke edges, until users and roles
 	// arrive. Without it those endpoints answer 403.
 	AdminTokenSHA256 string `yaml:"admin_token_sha256,omitempty"`
+	// MetricsTokenSHA256 is the hex SHA-256 of the token a monitoring
+	// system sends (Authorization: Bearer) to scrape /metrics, and nothing
+	// else; without it /metrics takes the admin token only.
+	MetricsTokenSHA256 string `yaml:"metrics_token_sha256,omitempty"`
 	// Users are console accounts declared here (bootstrap): at every start
 	// central stores them with this role and password hash. More users are
 	// added with `vigil central user add` or on the admin page. There is no
@@ -137,6 +141,11 @@ func (c *Config) Validate() []config.FieldError {
 	if c.AdminTokenSHA256 != "" {
 		if sum, err := hex.DecodeString(c.AdminTokenSHA256); err != nil || len(sum) != sha256.Size {
 			add("admin_token_sha256", "must be 64 hex characters (the SHA-256 of the admin token, not the token)")
+		}
+	}
+	if c.MetricsTokenSHA256 != "" {
+		if sum, err := hex.DecodeString(c.MetricsTokenSHA256); err != nil || len(sum) != sha256.Size {
+			add("metrics_token_sha256", "must be 64 hex characters (the SHA-256 of the scrape token, not the token)")
 		}
 	}
 	for i, p := range c.TrustedProxies {

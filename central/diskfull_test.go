@@ -179,7 +179,7 @@ func TestBackupLeavesOutDiskReserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteBackup(st.db, dir, f); err != nil {
+	if err := WriteBackup(st.db, dir, "", f); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -195,7 +195,7 @@ func TestBackupLeavesOutDiskReserve(t *testing.T) {
 	}
 	zr.Close()
 	restored := filepath.Join(t.TempDir(), "restored")
-	if err := RestoreBackup(zipPath, restored); err != nil {
+	if err := RestoreBackup(zipPath, restored, filepath.Join(t.TempDir(), "audit.key")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(restored, kv.ReserveFile)); !errors.Is(err, os.ErrNotExist) {

@@ -21,7 +21,7 @@ import (
 	"github.com/vigil-perimeter/vigil/central/evidence"
 )
 
-// Evidence API (roles in auth.go's routeRoles):
+// Evidence API (roles in routes.go's routeTable):
 //
 //	GET  /api/v1/evidence/search                        timelines (search.go)
 //	POST /api/v1/evidence/requests                      {case_number, reason, cameras: [{edge, camera}], from, to}

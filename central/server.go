@@ -14,7 +14,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigil-perimeter/vigil/wire"
 )
@@ -38,8 +37,10 @@ type Server struct {
 	handler  http.Handler
 	hubMux   http.Handler
 	adminSum []byte
-	auth     *auth          // users, sessions, login limits (auth.go)
-	pwParams PasswordParams // cost of new password hashes (tests lower it)
+	// scrapeSum is the SHA-256 of the metrics scrape token (nil: none).
+	scrapeSum []byte
+	auth      *auth          // users, sessions, login limits (auth.go)
+	pwParams  PasswordParams // cost of new password hashes (tests lower it)
 
 	retr *retrieval // evidence retrieval workers (retrieval.go)
 
@@ -124,6 +125,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.AdminTokenSHA256 != "" {
 		s.adminSum = decodeHex(cfg.AdminTokenSHA256)
 	}
+	if cfg.MetricsTokenSHA256 != "" {
+		s.scrapeSum = decodeHex(cfg.MetricsTokenSHA256)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
 	s.live = newLiveHub(s)
@@ -142,53 +146,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 func (s *Server) routes() http.Handler {
 	_, h := s.routesMux()
 	return h
-}
-
-// routesMux is the route table, and it behind the route policy (auth.go).
-func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/console/ws", s.handleConsoleWS)
-	mux.HandleFunc("GET /api/v1/alerts", s.handleAlerts)
-	mux.HandleFunc("GET /api/v1/alerts/{id}", s.handleAlert)
-	mux.HandleFunc("GET /api/v1/alerts/{id}/snapshot.jpg", s.handleSnapshot)
-	mux.HandleFunc("GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg", s.handleUpdateSnapshot)
-	mux.HandleFunc("POST /api/v1/alerts/{id}/{action}", s.handleAction)
-	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
-	mux.HandleFunc("GET /api/v1/sites", s.handleSites)
-	mux.HandleFunc("GET /api/v1/edges", s.handleEdges)
-	mux.HandleFunc("GET /api/v1/edges/{id}", s.handleEdge)
-	mux.HandleFunc("POST /api/v1/edges/{id}/revoke", s.handleRevoke)
-	mux.HandleFunc("POST /api/v1/edges/{id}/unrevoke", s.handleUnrevoke)
-	mux.HandleFunc("POST /api/v1/edges/{id}/config", s.handlePushConfig)
-	mux.HandleFunc("POST /api/v1/edges/{id}/setup/reopen", s.handleSetupReopen)
-	mux.HandleFunc("POST /api/v1/edges/{id}/access-tokens", s.handleAccessToken)
-	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/thumbnail", s.handleThumbnail)
-	mux.HandleFunc("GET /api/v1/edges/{id}/cameras/{camera}/clip", s.handleClip)
-	mux.HandleFunc("POST /api/v1/edges/{id}/cameras/{camera}/live", s.handleLive)
-	mux.HandleFunc("GET /api/v1/live/{edge}/{camera}/ws", s.handleLiveWS)
-	mux.HandleFunc("POST /api/v1/enrolment-tokens", s.handleCreateToken)
-	mux.HandleFunc("GET /api/v1/evidence/search", s.handleEvidenceSearch)
-	mux.HandleFunc("GET /api/v1/evidence/key", s.handleEvidenceKey)
-	mux.HandleFunc("POST /api/v1/evidence/requests", s.handleCreateEvidenceRequest)
-	mux.HandleFunc("GET /api/v1/evidence/requests", s.handleEvidenceRequests)
-	mux.HandleFunc("GET /api/v1/evidence/requests/{id}", s.handleEvidenceRequest)
-	mux.HandleFunc("GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4", s.handleEvidenceVideo)
-	mux.HandleFunc("GET /api/v1/evidence/requests/{id}/bundle.zip", s.handleEvidenceBundle)
-	mux.HandleFunc("POST /api/v1/evidence/requests/{id}/share", s.handleShareEvidence)
-	mux.HandleFunc("GET /api/v1/healthz", s.handleHealthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("POST /api/v1/login", s.handleLogin)
-	mux.HandleFunc("POST /api/v1/logout", s.handleLogout)
-	mux.HandleFunc("GET /api/v1/session", s.handleSession)
-	mux.HandleFunc("GET /api/v1/users", s.handleUsers)
-	mux.HandleFunc("POST /api/v1/users", s.handleAddUser)
-	mux.HandleFunc("DELETE /api/v1/users/{name}", s.handleDeleteUser)
-	mux.Handle("GET /admin/", adminHandler())
-	mux.HandleFunc("GET /api/v1/admin/backup", s.handleBackup)
-	mux.HandleFunc("GET /api/v1/audit", s.handleAudit)
-	mux.HandleFunc("GET /api/v1/audit/verify", s.handleAuditVerify)
-	mux.Handle("GET /", staticHandler())
-	return mux, s.withAuth(mux)
 }
 
 // hubRoutes is all an edge can reach on the internet-facing TLS port. The

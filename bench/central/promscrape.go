@@ -12,8 +12,13 @@ import (
 
 // promHistogram reads one histogram from a /metrics page as cumulative
 // (upper bound, count) pairs.
-func promHistogram(api, name string) ([][2]float64, error) {
-	resp, err := http.Get("http://" + api + "/metrics")
+func promHistogram(api, token, name string) ([][2]float64, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+api+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token) // central's /metrics needs the admin (or scrape) token
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
 	}

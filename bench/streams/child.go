@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -293,7 +294,8 @@ func runEdge(args []string) error {
 	}
 	cfg := edge.Config{
 		EdgeID: "bench", SiteID: "bench", Listen: "127.0.0.1:0", DataDir: *dir,
-		Central: edge.CentralConfig{URL: *central, Token: "bench-token"},
+		Central:            edge.CentralConfig{URL: *central, Token: "bench-token"},
+		MetricsTokenSHA256: hex.EncodeToString(benchScrapeSum[:]),
 	}
 	for i := range *n {
 		cfg.Cameras = append(cfg.Cameras, edge.CameraConfig{ID: camPath(i), URL: strings.TrimSuffix(*base, "/") + "/" + camPath(i)})

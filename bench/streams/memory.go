@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/http"
@@ -166,9 +167,19 @@ func memoryPoint(ctx context.Context, o options, clip ClipInfo, n int) (MemPoint
 
 // scrape reads a Prometheus text page: every metric summed over its
 // labels, and vigil_camera_frames_analysed_total per camera.
+// benchScrapeToken is the child edge's scrape token (metrics_token_sha256).
+const benchScrapeToken = "bench-scrape-token"
+
+var benchScrapeSum = sha256.Sum256([]byte(benchScrapeToken))
+
 func scrape(url string) (map[string]float64, map[string]float64, error) {
 	cl := http.Client{Timeout: 10 * time.Second}
-	resp, err := cl.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchScrapeToken)
+	resp, err := cl.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}

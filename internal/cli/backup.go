@@ -39,7 +39,7 @@ func runCentralBackup(cmd string, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		if err := central.BackupStopped(cfg.DataDir, f); err != nil {
+		if err := central.BackupStopped(cfg.DataDir, central.AuditKeyPath(cfg), f); err != nil {
 			f.Close()
 			os.Remove(*out)
 			return err
@@ -53,7 +53,7 @@ func runCentralBackup(cmd string, args []string, stdout, stderr io.Writer) error
 			fmt.Fprint(stderr, backupUsage)
 			return errors.New("restore: --from is required")
 		}
-		if err := central.RestoreBackup(*from, cfg.DataDir); err != nil {
+		if err := central.RestoreBackup(*from, cfg.DataDir, central.AuditKeyPath(cfg)); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "restored %s into %s; start central\n", *from, cfg.DataDir)
