@@ -68,9 +68,12 @@ func TestAuthRoleMatrix(t *testing.T) {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	bad := map[string]func(*http.Request){
-		"nothing":          func(*http.Request) {},
-		"ended session":    func(r *http.Request) { r.AddCookie(ended.cookie); r.Header.Set(csrfHeader, "1") },
-		"forged cookie":    func(r *http.Request) { r.AddCookie(&http.Cookie{Name: sessionCookie, Value: "forged"}); r.Header.Set(csrfHeader, "1") },
+		"nothing":       func(*http.Request) {},
+		"ended session": func(r *http.Request) { r.AddCookie(ended.cookie); r.Header.Set(csrfHeader, "1") },
+		"forged cookie": func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: sessionCookie, Value: "forged"})
+			r.Header.Set(csrfHeader, "1")
+		},
 		"wrong bearer":     func(r *http.Request) { r.Header.Set("Authorization", "Bearer not-the-admin-token") },
 		"not a bearer":     func(r *http.Request) { r.Header.Set("Authorization", "Basic "+adminToken) },
 		"edge's own token": func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+northToken) },

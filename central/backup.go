@@ -1,8 +1,8 @@
 package central
 
 import (
-	"bytes"
 	"archive/zip"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
