@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/streams"
@@ -103,50 +102,14 @@ func (c *camClocks) get(cam string) (arrival, stream time.Time, source string) {
 	return cc.arrival, cc.stream, cc.source
 }
 
-// cameraCounters reads the per-camera counters from the node's registry.
-type cameraCounters map[string]map[string]float64 // metric → camera → value
-
-func (n *Node) cameraCounters() cameraCounters {
-	out := cameraCounters{}
-	fams, err := n.reg.Gather()
-	if err != nil && len(fams) == 0 {
-		return out
-	}
-	for _, f := range fams {
-		name := f.GetName()
-		if !strings.HasPrefix(name, "vigil_camera_") {
-			continue
-		}
-		byCam := map[string]float64{}
-		for _, m := range f.GetMetric() {
-			byCam[label(m, "camera")] = value(m)
-		}
-		out[name] = byCam
+// cameraCounts is every camera's counters now, by camera ID: the same
+// counters /metrics exports (streams/camera.Counts).
+func (n *Node) cameraCounts() map[string]camera.Counts {
+	out := make(map[string]camera.Counts, len(n.cams))
+	for _, c := range n.cams {
+		out[c.ID()] = c.Counts()
 	}
 	return out
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
-
-func value(m *dto.Metric) float64 {
-	if c := m.GetCounter(); c != nil {
-		return c.GetValue()
-	}
-	if g := m.GetGauge(); g != nil {
-		return g.GetValue()
-	}
-	return 0
-}
-
-func (c cameraCounters) delta(prev cameraCounters, metric, cam string) float64 {
-	return c[metric][cam] - prev[metric][cam]
 }
 
 // SelfTest watches the cameras' counters for window (default 3 s) and
@@ -155,14 +118,14 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 	if window <= 0 {
 		window = defaultSelfTestWindow
 	}
-	before := n.cameraCounters()
+	before := n.cameraCounts()
 	t := time.NewTimer(window)
 	select {
 	case <-ctx.Done():
 	case <-t.C:
 	}
 	t.Stop()
-	after := n.cameraCounters()
+	after := n.cameraCounts()
 	now := time.Now()
 	rep := SelfTestReport{EdgeID: n.cfg.EdgeID, Time: now.UTC(), Window: window.String(), Revision: n.configRevision()}
 	secs := window.Seconds()
@@ -175,10 +138,8 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 	for _, c := range n.cams {
 		id := c.ID()
 		st := c.Status()
-		in := after.delta(before, "vigil_camera_frames_in_total", id)
-		analysed := after.delta(before, "vigil_camera_frames_analysed_total", id)
-		decErr := after.delta(before, "vigil_camera_decode_errors_total", id)
-		drop := after.delta(before, "vigil_camera_frames_dropped_total", id)
+		d := after[id].Sub(before[id])
+		in, analysed, decErr, drop := float64(d.FramesIn), float64(d.Analysed), float64(d.DecodeErrors), float64(d.Dropped)
 		arrival, streamT, source := n.camClock.get(id)
 		age := time.Duration(-1)
 		if !arrival.IsZero() {
@@ -187,8 +148,8 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 		chk := SelfTestCheck{ID: "camera:" + id, Kind: "camera", Status: Green, Details: map[string]any{
 			"fps_in": round1(in / secs), "fps_analysed": round1(analysed / secs), "decode_errors": decErr,
 			"dropped": drop, "online": st.Online,
-			"damaged":  after.delta(before, "vigil_camera_frames_damaged_total", id),
-			"skipped":  after.delta(before, "vigil_camera_frames_skipped_total", id),
+			"damaged":  float64(d.Damaged),
+			"skipped":  float64(d.Skipped),
 			"analysis": st.Analysis.State,
 		}}
 		if age >= 0 {

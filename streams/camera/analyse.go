@@ -128,20 +128,20 @@ func (c *Camera) handle(an *Analyzer, au streams.AccessUnit, errs *errorSummary,
 		// No picture: the unit is skipped, decoding goes on.
 		errs.add(err)
 		h.skipped++
-		c.metrics.DecodeErrors.WithLabelValues(c.cfg.ID).Inc()
-		c.metrics.Skipped.WithLabelValues(c.cfg.ID).Inc()
+		c.count.decodeErrors.Add(1)
+		c.count.skipped.Add(1)
 		return
 	}
 	if f.Damaged {
 		errs.add(f.DamageErr)
 		h.damaged++
-		c.metrics.DecodeErrors.WithLabelValues(c.cfg.ID).Inc()
-		c.metrics.Damaged.WithLabelValues(c.cfg.ID).Inc()
+		c.count.decodeErrors.Add(1)
+		c.count.damaged.Add(1)
 	}
 	if !f.Analysed {
 		return
 	}
-	c.metrics.Analysed.WithLabelValues(c.cfg.ID).Inc()
+	c.count.analysed.Add(1)
 	if !f.Garbled {
 		h.analysed++
 	}

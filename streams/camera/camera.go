@@ -141,7 +141,7 @@ type Camera struct {
 	cfg       Config
 	parent    Parent
 	log       *slog.Logger
-	metrics   *Metrics
+	count     *counters // exported by the node's Metrics, read by Counts
 	queue     chan streams.AccessUnit
 	snapshots chan chan snapshotReply
 	previews  chan previewRequest // motion previews (reconfigure.go)
@@ -155,6 +155,9 @@ type Camera struct {
 	resync      bool      // analysis dropped units: skip to the next keyframe
 	motionNext  *motion.Config
 }
+
+// Counts are the camera's counters now (what /metrics exports).
+func (c *Camera) Counts() Counts { return c.count.snapshot() }
 
 // New makes a camera; it does nothing until Run.
 func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera, error) {
@@ -174,13 +177,12 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	metrics.Declare(cfg.ID)
 	return &Camera{
 		status:    Status{Analysis: AnalysisStatus{State: AnalysisStarting}},
 		cfg:       cfg,
 		parent:    parent,
 		log:       log.With("camera", cfg.ID),
-		metrics:   metrics,
+		count:     metrics.counters(cfg.ID),
 		queue:     make(chan streams.AccessUnit, cfg.QueueLen),
 		snapshots: make(chan chan snapshotReply),
 		previews:  make(chan previewRequest),
@@ -234,8 +236,7 @@ func (c *Camera) supervise(ctx context.Context, url, stream string, onAU func(st
 	}
 	var onLost func(uint64)
 	if stream == "main" {
-		lost := c.metrics.PacketsLost.WithLabelValues(c.cfg.ID)
-		onLost = func(n uint64) { lost.Add(float64(n)) }
+		onLost = func(n uint64) { c.count.packetsLost.Add(n) }
 	}
 	wait := c.cfg.BackoffMin
 	for attempt := 0; ctx.Err() == nil; attempt++ {
@@ -252,7 +253,7 @@ func (c *Camera) supervise(ctx context.Context, url, stream string, onAU func(st
 		if stream == "main" {
 			c.setOffline(err)
 		}
-		c.metrics.Reconnects.WithLabelValues(c.cfg.ID).Inc()
+		c.count.reconnects.Add(1)
 		if delivered.Load() {
 			wait = c.cfg.BackoffMin
 		}
@@ -283,9 +284,9 @@ func (c *Camera) onAU(au streams.AccessUnit) {
 	c.status.Online, c.status.LastFrame, c.status.Error = true, au.Time, ""
 	c.lastArrival = time.Now()
 	c.mu.Unlock()
-	c.metrics.FramesIn.WithLabelValues(c.cfg.ID).Inc()
-	c.metrics.BytesIn.WithLabelValues(c.cfg.ID).Add(float64(au.Bytes))
-	c.metrics.LastFrame.WithLabelValues(c.cfg.ID).Set(float64(au.Time.UnixNano()) / 1e9)
+	c.count.framesIn.Add(1)
+	c.count.bytesIn.Add(uint64(au.Bytes))
+	c.count.lastFrame.Store(au.Time.UnixNano())
 	if c.parent != nil {
 		c.parent.OnAccessUnit(c.cfg.ID, au)
 	}
@@ -303,7 +304,7 @@ func (c *Camera) analyseAU(au streams.AccessUnit) {
 		// The decoder is behind: shed what waits (the oldest) and restart
 		// at the next keyframe, since P-frames without their GOP are noise.
 		n := c.drain()
-		c.metrics.Dropped.WithLabelValues(c.cfg.ID).Add(float64(n + 1))
+		c.count.dropped.Add(uint64(n + 1))
 		c.mu.Lock()
 		c.resync = true
 		c.mu.Unlock()

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams"
@@ -194,7 +193,7 @@ func TestFlappingCameraIsWatchedAgainQuickly(t *testing.T) {
 		t.Logf("drop %d: watched again %v after the camera came back", drop, time.Since(back).Round(time.Millisecond))
 		time.Sleep(1500 * time.Millisecond) // up briefly, then drops again
 	}
-	if n := testutil.ToFloat64(m.Reconnects.WithLabelValues("cam")); n < 3 {
+	if n := float64(m.countsOf("cam").Reconnects); n < 3 {
 		t.Errorf("%v reconnects counted", n)
 	}
 }
@@ -246,5 +245,62 @@ func listenRecording(addr *string) func(string, string) (net.Listener, error) {
 			*addr = l.Addr().String()
 		}
 		return l, err
+	}
+}
+
+// countsOf is camera id's counters as the exporter holds them.
+func (m *Metrics) countsOf(id string) Counts { return m.counters(id).snapshot() }
+
+// TestMetricsAndCountsOneSource: every family is exported at 0 as soon as
+// the camera exists, and /metrics shows exactly what Counts says.
+func TestMetricsAndCountsOneSource(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	c, err := New(Config{ID: "cam", URL: "rtsp://127.0.0.1:1/x"}, nil, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() map[string]float64 {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, f := range fams {
+			for _, mm := range f.GetMetric() {
+				if mm.GetLabel()[0].GetValue() != "cam" {
+					continue
+				}
+				if mm.GetCounter() != nil {
+					out[f.GetName()] = mm.GetCounter().GetValue()
+				} else {
+					out[f.GetName()] = mm.GetGauge().GetValue()
+				}
+			}
+		}
+		return out
+	}
+	got := read()
+	if len(got) != len(families) {
+		t.Fatalf("%d families exported at start, want %d: %v", len(got), len(families), got)
+	}
+	for name, v := range got {
+		if v != 0 {
+			t.Errorf("%s starts at %v", name, v)
+		}
+	}
+	c.count.framesIn.Add(3)
+	c.count.bytesIn.Add(1500)
+	c.count.packetsLost.Add(2)
+	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	c.count.lastFrame.Store(at.UnixNano())
+	got, k := read(), c.Counts()
+	if got["vigil_camera_frames_in_total"] != 3 || k.FramesIn != 3 || got["vigil_camera_bytes_in_total"] != 1500 ||
+		got["vigil_camera_rtp_packets_lost_total"] != 2 || k.PacketsLost != 2 || !k.LastFrame.Equal(at) ||
+		got["vigil_camera_last_frame_timestamp_seconds"] != float64(at.Unix()) {
+		t.Errorf("metrics %v, counts %+v", got, k)
+	}
+	if d := k.Sub(Counts{FramesIn: 1}); d.FramesIn != 2 {
+		t.Errorf("Sub: %+v", d)
 	}
 }

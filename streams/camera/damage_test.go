@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams/sim"
@@ -141,7 +139,7 @@ func TestHeavyDamageRaisesAnalysisDegraded(t *testing.T) {
 	if st := cam.Status().Analysis; st.State != AnalysisOK || st.DamagedTotal == 0 {
 		t.Errorf("status %+v, want ok with damaged pictures counted", st)
 	}
-	if n := testutil.ToFloat64(m.Damaged.WithLabelValues("cam")); n == 0 {
+	if n := float64(m.countsOf("cam").Damaged); n == 0 {
 		t.Error("vigil_camera_frames_damaged_total stayed 0")
 	}
 }

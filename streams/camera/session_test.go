@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
@@ -152,7 +151,7 @@ func TestStallWatchdogAndSignalLost(t *testing.T) {
 	waitOnline(t, cam, 5*time.Second)
 	srv.Freeze("cam", true)
 	frozenAt := time.Now()
-	waitFor(t, "stall reconnect", 8*time.Second, func() bool { return testutil.ToFloat64(m.Reconnects.WithLabelValues("cam")) >= 1 })
+	waitFor(t, "stall reconnect", 8*time.Second, func() bool { return float64(m.countsOf("cam").Reconnects) >= 1 })
 	t.Logf("stall detected %v after the camera froze", time.Since(frozenAt).Round(time.Millisecond))
 	waitFor(t, "signal_lost", 8*time.Second, func() bool { return len(tampers()) >= 1 })
 	if ev := tampers()[0]; ev.Kind != TamperSignalLost || ev.Cleared {
@@ -163,7 +162,7 @@ func TestStallWatchdogAndSignalLost(t *testing.T) {
 	if ev := tampers()[1]; ev.Kind != TamperSignalLost || !ev.Cleared {
 		t.Fatalf("second tamper event %+v, want signal_lost cleared", ev)
 	}
-	if age := time.Since(time.Unix(0, int64(testutil.ToFloat64(m.LastFrame.WithLabelValues("cam"))*1e9))); age > 3*time.Second {
+	if age := time.Since(m.countsOf("cam").LastFrame); age > 3*time.Second {
 		t.Errorf("last-frame metric is %v old after video returned", age)
 	}
 }
