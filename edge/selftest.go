@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/camera"
