@@ -6,7 +6,7 @@ BIN   := bin/vigil
 LISTEN ?= 127.0.0.1:8080
 DATA   ?= vigil-data
 
-.PHONY: all deps build test vet run bench eval fuzz clean check-versions
+.PHONY: all deps build test vet run bench eval fuzz clean check-versions central-nocgo
 
 all: build
 
@@ -26,8 +26,17 @@ vet:
 
 # -race for data races, -tags matprofile so tests can assert that every
 # gocv Mat was closed.
-test: deps check-versions vet node_modules/.package-lock.json
+test: deps check-versions vet central-nocgo node_modules/.package-lock.json
 	@deploy/gotest.sh -race -tags matprofile -count=1 -timeout 20m ./...
+
+# Central builds without cgo (no FFmpeg, no OpenCV): the central-only
+# binary, and none of its packages is gocv, streams/* or edge (contact
+# sheets for evidence bundles are made by the edges). Also a test:
+# cmd/vigil-central/nocgo_test.go.
+central-nocgo:
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/vigil-central
+	@bad=$$($(GO) list -deps ./cmd/vigil-central ./central/... | grep -E '^gocv\.io/|/vigil/(streams|edge)(/|$$)'); \
+	if [ -n "$$bad" ]; then echo "central must not depend on: $$bad"; exit 1; fi
 
 # The console's browser tests (e2e/) use playwright-core from
 # package-lock.json (no browser download: Debian's chromium). npm ci runs

@@ -327,6 +327,8 @@ type bundleCamera struct {
 	Frames                   int
 	SHA256                   string
 	VideoPath                string            // absolute path of the verified MP4
+	ContactSheetPath         string            // absolute path of the edge's contact sheet, if any
+	ContactSheetNote         string            // why there is none
 	Alerts                   []json.RawMessage // Record JSON with its workflow history
 	GateEvents               []json.RawMessage // StoredEvent JSON
 }
@@ -338,10 +340,7 @@ type bundleCamera struct {
 // has one entry per part, in time order, each with its own actual range,
 // codec and size; the request's range is the requested one of each.
 func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
-	tree := &siteTree{nodes: map[string]*siteNode{}}
-	if s.cfg.Township != nil {
-		tree, _ = buildSiteTree(s.cfg.Township)
-	}
+	tree := s.bundleSiteTree()
 	// Cameras in the order requested, each camera's parts together.
 	var order []int
 	listed := map[int]bool{}
@@ -365,22 +364,14 @@ func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 			ClockOffset: time.Duration(m.ClockOffsetMS) * time.Millisecond, ClockOffsetSource: m.ClockOffsetSource, TimeSource: m.TimeSource,
 			Codec: strings.ToLower(m.Codec), Width: m.Width, Height: m.Height, Frames: m.Frames, SHA256: it.SHA256,
 			VideoPath: filepath.Join(s.cfg.DataDir, it.File), Alerts: []json.RawMessage{}, GateEvents: []json.RawMessage{}}
-		if n := tree.nodes[it.SiteID]; n != nil {
-			c.EntranceName = n.Name
-			for _, d := range n.Cameras {
-				if d.ID == it.Camera && d.Name != "" {
-					c.CameraName = d.Name
-				}
-			}
-			// The site is the entrance's village.
-			for p := tree.nodes[n.Parent]; p != nil; p = tree.nodes[p.Parent] {
-				if p.Level == LevelVillage {
-					c.SiteID, c.SiteName = p.ID, p.Name
-				}
-			}
-		}
-		if c.SiteID == "" {
-			c.SiteID = it.SiteID
+		tree.nameCamera(&c, it)
+		switch {
+		case it.ContactSheet != "":
+			c.ContactSheetPath = filepath.Join(s.cfg.DataDir, it.ContactSheet)
+		case it.ContactSheetNote != "":
+			c.ContactSheetNote = it.ContactSheetNote
+		default:
+			c.ContactSheetNote = "retrieved before central kept the edge's contact sheets"
 		}
 		alerts, err := s.searchAlerts(EdgeStatus{ID: it.Edge, SiteID: it.SiteID}, m.Start, m.End)
 		if err != nil {
@@ -407,6 +398,37 @@ func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// bundleSiteTree is the township's site tree, for names in bundles.
+func (s *Server) bundleSiteTree() *siteTree {
+	tree := &siteTree{nodes: map[string]*siteNode{}}
+	if s.cfg.Township != nil {
+		tree, _ = buildSiteTree(s.cfg.Township)
+	}
+	return tree
+}
+
+// nameCamera fills c's site, entrance and camera names (and site ID)
+// from the tree, for the retrieved item it.
+func (tree *siteTree) nameCamera(c *bundleCamera, it RetrievalItem) {
+	if n := tree.nodes[it.SiteID]; n != nil {
+		c.EntranceName = n.Name
+		for _, d := range n.Cameras {
+			if d.ID == it.Camera && d.Name != "" {
+				c.CameraName = d.Name
+			}
+		}
+		// The site is the entrance's village.
+		for p := tree.nodes[n.Parent]; p != nil; p = tree.nodes[p.Parent] {
+			if p.Level == LevelVillage {
+				c.SiteID, c.SiteName = p.ID, p.Name
+			}
+		}
+	}
+	if c.SiteID == "" {
+		c.SiteID = it.SiteID
+	}
 }
 
 // buildBundle writes the signed bundle of a ready request to w with
@@ -440,6 +462,7 @@ func (s *Server) buildBundle(ctx context.Context, w io.Writer, req EvidenceReque
 			// The bundle states edge minus central; the wire central minus edge.
 			ClockOffset: -c.ClockOffset, ClockSource: c.TimeSource,
 			Codec: c.Codec, Width: c.Width, Height: c.Height, VideoPath: c.VideoPath,
+			ContactSheetPath: c.ContactSheetPath, ContactSheetNote: c.ContactSheetNote,
 			Alerts: c.Alerts, GateEvents: c.GateEvents,
 		})
 	}

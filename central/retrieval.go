@@ -1,6 +1,7 @@
 package central
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,17 +9,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/vigil-perimeter/vigil/central/evidence"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -75,12 +79,13 @@ var (
 )
 
 const (
-	exportInfoTimeout  = 10 * time.Minute // the edge hashes the whole export first
-	exportRangeTimeout = 2 * time.Minute
-	releaseTimeout     = 30 * time.Second
-	maxChunkRetries    = 3  // a chunk failing its hash this often: ask the edge to describe the export again
-	maxRedescribes     = 1  // then give up
-	maxTransient       = 20 // edge errors in a row (not link losses) before an item fails
+	exportInfoTimeout   = 10 * time.Minute // the edge hashes the whole export first
+	exportRangeTimeout  = 2 * time.Minute
+	contactSheetTimeout = 10 * time.Minute // the edge writes the export out and decodes it
+	releaseTimeout      = 30 * time.Second
+	maxChunkRetries     = 3  // a chunk failing its hash this often: ask the edge to describe the export again
+	maxRedescribes      = 1  // then give up
+	maxTransient        = 20 // edge errors in a row (not link losses) before an item fails
 )
 
 // EvidenceRequest is one liaison's request, as stored and as the API
@@ -142,6 +147,11 @@ type RetrievalItem struct {
 	PinsReleased   bool      `json:"pins_released"`
 	ReleasedPins   []string  `json:"released_pins,omitempty"`
 	FailedAttempts int       `json:"failed_attempts,omitempty"` // edge errors in a row
+	// The contact sheet the edge made of the export (fetchSheet), under
+	// central's data dir, and its SHA-256; or, where there is none, why.
+	ContactSheet       string `json:"contact_sheet,omitempty"`
+	ContactSheetSHA256 string `json:"contact_sheet_sha256,omitempty"`
+	ContactSheetNote   string `json:"contact_sheet_note,omitempty"`
 }
 
 // done reports whether the worker has nothing left to do for the item.
@@ -718,6 +728,12 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		return rt.redescribe(j, fmt.Sprintf("the file (%d bytes, SHA-256 %s) does not match the edge's export (%d bytes, %s)", n, sum, m.Size, m.SHA256))
 	}
 	f.Close()
+	// The contact sheet, while the edge still pins the range: a restart
+	// or a lost link comes back here, the video still in its .part file.
+	sheet, sheetSum, sheetNote, err := rt.fetchSheet(ctx, j, key, base, m)
+	if err != nil {
+		return err
+	}
 	final := itemPath(j.req.ID, &it)
 	if err := os.Rename(part, filepath.Join(rt.s.cfg.DataDir, final)); err != nil {
 		return err
@@ -729,6 +745,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 	if _, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
 		x.Status, x.Detail, x.Percent = RetrievalReady, "", 100
 		x.File, x.SHA256, x.ReadyAt = final, sum, time.Now().UTC()
+		x.ContactSheet, x.ContactSheetSHA256, x.ContactSheetNote = sheet, sheetSum, sheetNote
 	}); err != nil {
 		return err
 	}
@@ -736,6 +753,80 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 	rt.s.log.Info("evidence: range retrieved and verified", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera,
 		"part", it.Part+1, "start", m.Start, "end", m.End, "bytes", m.Size, "sha256", sum, "chunks", len(m.Chunks), "chunks_fetched", j.item.ChunksFetched, "chunks_rejected", j.item.ChunksRejected)
 	return rt.release(ctx, j, key)
+}
+
+// fetchSheet asks the edge for the contact sheet of the item's export
+// (wire.MethodContactSheet) while it still pins the range, and keeps it
+// beside the video as <item>.jpg; file is relative to the data dir.
+//
+// Why the edge: a contact sheet means decoding H.264/H.265 (FFmpeg) and
+// drawing (OpenCV), both cgo, and the edge has them already; central
+// stores the JPEG and central/evidence copies it into the bundle byte for
+// byte, so the bundle has the same members as ever, every one hashed in
+// the signed manifest, and central builds with CGO_ENABLED=0 and stays
+// fully functional. A lost link is retried like any other step. An edge
+// that makes none (an older edge, an undecodable picture, too slow)
+// leaves the item without a sheet and with a note saying why, which the
+// bundle's manifest and README carry; the video is never held up.
+func (rt *retrieval) fetchSheet(ctx context.Context, j job, key string, base wire.Request, m *wire.ExportManifest) (file, sum, note string, err error) {
+	it := j.item
+	c := bundleCamera{EntranceID: it.SiteID, CameraID: it.Camera, CameraName: it.Camera}
+	rt.s.bundleSiteTree().nameCamera(&c, it)
+	title := evidence.SheetTitle(c.SiteName, c.EntranceName, c.CameraName, evidence.Range{Start: m.Start, End: m.End})
+	if len(title) > wire.MaxContactTitle {
+		title = strings.ToValidUTF8(title[:wire.MaxContactTitle], "")
+	}
+	req := base
+	req.Method, req.Evidence = wire.MethodContactSheet, &wire.EvidenceParams{Key: key, Title: title}
+	b, err := rt.call(ctx, it.Edge, req, contactSheetTimeout)
+	var ee edgeError
+	var le linkError
+	switch {
+	case errors.As(err, &ee):
+		note = "the edge made no contact sheet (" + ee.Error() + ")"
+	case errors.As(err, &le) && ctx.Err() == nil && rt.s.edges.connected(it.Edge):
+		note = "the edge made no contact sheet in " + contactSheetTimeout.String()
+	case err != nil:
+		return "", "", "", err
+	default:
+		if _, jerr := jpeg.DecodeConfig(bytes.NewReader(b)); jerr != nil {
+			note = "the edge's contact sheet was not a JPEG (" + jerr.Error() + ")"
+		}
+	}
+	if note != "" {
+		rt.s.log.Warn("evidence: no contact sheet", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera, "why", note)
+		return "", "", note, nil
+	}
+	file = strings.TrimSuffix(itemPath(j.req.ID, &it), ".mp4") + ".jpg"
+	path := filepath.Join(rt.s.cfg.DataDir, file)
+	if err := writeSynced(path, b); err != nil {
+		return "", "", "", err
+	}
+	h := sha256.Sum256(b)
+	return file, hex.EncodeToString(h[:]), "", nil
+}
+
+// writeSynced writes a file whole (temporary name, fsync, rename).
+func writeSynced(path string, b []byte) error {
+	tmp := path + ".part"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // addPart makes sure the request holds the part after item i: the rest of

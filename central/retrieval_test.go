@@ -610,6 +610,23 @@ func checkBundle(t *testing.T, s *Server, r EvidenceRequest) {
 	if err != nil {
 		t.Fatalf("bundle does not verify: %v", err)
 	}
+	// Every camera has the contact sheet its edge made (central decodes
+	// nothing): the stored file, byte for byte, as the manifest lists it.
+	sheets := map[string]string{}
+	for _, it := range r.Items {
+		sheets[it.ContactSheetSHA256] = it.ContactSheet
+	}
+	for _, c := range m.Cameras {
+		var sum string
+		for _, f := range m.Files {
+			if f.Name == c.ContactSheet {
+				sum = f.SHA256
+			}
+		}
+		if c.ContactSheet == "" || sheets[sum] == "" {
+			t.Errorf("%s: contact sheet %q (sha256 %s, note %q) is not one the edge sent (%v)", c.CameraID, c.ContactSheet, sum, c.ContactSheetNote, sheets)
+		}
+	}
 	c := m.Cameras[0]
 	t.Logf("bundle: %d bytes, %d files, camera %s %s %dx%d %d frames %.3f s, clock %s, offset %.0f ms, %d alert(s)",
 		zb.Len(), len(m.Files), c.CameraID, c.Codec, c.Width, c.Height, c.Frames, c.DurationSeconds, c.ClockSource, c.ClockOffsetMS, len(c.Alerts))
@@ -835,6 +852,11 @@ func TestEvidenceRetrievalAcrossChange(t *testing.T) {
 		}
 	}
 	cams := res.Manifest.Cameras
+	for _, c := range cams {
+		if c.ContactSheet == "" {
+			t.Errorf("%s: no contact sheet: %s", c.Video, c.ContactSheetNote)
+		}
+	}
 	if strings.Join(mp4s, " ") != "video/gate-cam.mp4 video/gate-cam-2.mp4" || len(cams) != 2 {
 		t.Fatalf("bundle MP4s %v, %d camera entries; want video/gate-cam.mp4 and video/gate-cam-2.mp4", mp4s, len(cams))
 	}

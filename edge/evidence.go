@@ -95,6 +95,12 @@ func (n *Node) handleEvidence(ctx context.Context, req wire.Request, out *uplink
 			_ = out.Send("application/octet-stream", b, true)
 			return true
 		}
+	case wire.MethodContactSheet:
+		var b []byte
+		if b, err = n.evidenceContactSheet(ctx, req); err == nil { // evidence_sheet.go
+			_ = out.Send("image/jpeg", b, true)
+			return true
+		}
 	default:
 		return false
 	}

@@ -26,7 +26,16 @@ const (
 	// drops the pin of Evidence.Key and every pin of Camera lying within
 	// the range (JSON Released).
 	MethodRelease = "release"
+	// MethodContactSheet: the JPEG contact sheet (image/jpeg) of the MP4
+	// export of Camera's From..To, the range of an export_info that pinned
+	// it for Evidence.Key, titled Evidence.Title. The edge makes it
+	// because it has the decoders; central stores it with the video and
+	// copies it into the evidence bundle, so central needs no cgo.
+	MethodContactSheet = "contact_sheet"
 )
+
+// MaxContactTitle bounds EvidenceParams.Title.
+const MaxContactTitle = 200
 
 // EvidencePinPrefix starts the ID of a pin an edge makes for an evidence
 // retrieval: "evidence:" + EvidenceParams.Key.
@@ -41,6 +50,7 @@ type EvidenceParams struct {
 	ChunkSize int64  `json:"chunk_size,omitempty"` // export_info: piece size for the piece hashes
 	Offset    int64  `json:"offset,omitempty"`     // export_range
 	Length    int64  `json:"length,omitempty"`     // export_range
+	Title     string `json:"title,omitempty"`      // contact_sheet: the sheet's title line
 }
 
 // Span is a stretch of time (recorded video, or a gap in it).
@@ -126,7 +136,7 @@ func (r *Request) validateEvidence() (ok bool, err error) {
 		if r.Camera == "" || (!r.From.IsZero() && !r.To.IsZero() && r.To.Before(r.From)) {
 			return true, errors.New("request: recordings needs camera and from <= to")
 		}
-	case MethodExportInfo, MethodExportRange, MethodRelease:
+	case MethodExportInfo, MethodExportRange, MethodRelease, MethodContactSheet:
 		if r.Camera == "" || r.From.IsZero() || r.To.IsZero() || !r.To.After(r.From) {
 			return true, fmt.Errorf("request: %s needs camera and from < to", r.Method)
 		}
@@ -138,6 +148,8 @@ func (r *Request) validateEvidence() (ok bool, err error) {
 			return true, fmt.Errorf("request: export_info needs 0 < chunk_size <= %d", MaxEvidenceChunk)
 		case r.Method == MethodExportRange && (e.Offset < 0 || e.Length <= 0 || e.Length > MaxEvidenceChunk):
 			return true, fmt.Errorf("request: export_range needs offset >= 0 and 0 < length <= %d", MaxEvidenceChunk)
+		case r.Method == MethodContactSheet && len(e.Title) > MaxContactTitle:
+			return true, fmt.Errorf("request: contact_sheet title longer than %d bytes", MaxContactTitle)
 		}
 	default:
 		return false, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-perimeter/vigil/central/audit"
 	"github.com/vigil-perimeter/vigil/central/evidence"
 	"github.com/vigil-perimeter/vigil/internal/footage"
+	"github.com/vigil-perimeter/vigil/streams/contactsheet"
 )
 
 func main() {
@@ -87,6 +88,19 @@ func run(minutes float64, dir string, asJSON bool) error {
 		Cameras: []evidence.Camera{{CameraID: "north-gate", CameraName: "North gate", SiteName: "Lotus", EntranceName: "North",
 			Requested: evidence.Range{Start: start, End: start.Add(info.Duration)}, Actual: evidence.Range{Start: start, End: start.Add(info.Duration)},
 			ClockSource: evidence.ClockRTCP, VideoPath: video}}}
+	// The contact sheet is the edge's work (streams/contactsheet, asked for
+	// over the retrieval protocol); Build only copies it.
+	tSheet := time.Now()
+	c := req.Cameras[0]
+	sheet, err := contactsheet.Make(video, start, evidence.SheetTitle(c.SiteName, c.EntranceName, c.CameraName, c.Actual), contactsheet.Options{})
+	if err != nil {
+		return err
+	}
+	req.Cameras[0].ContactSheetPath = filepath.Join(dir, "north-gate.jpg")
+	if err := os.WriteFile(req.Cameras[0].ContactSheetPath, sheet, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "contact sheet (made on the edge): %v\n", time.Since(tSheet).Round(time.Millisecond))
 	bundle := filepath.Join(dir, "bundle.zip")
 	out, err := os.Create(bundle)
 	if err != nil {

@@ -56,17 +56,19 @@ func getFixture(t *testing.T) *fixture {
 			recordAndExport(t, h265Clip(t), "north-wall/east", 5*time.Second, 9*time.Second),
 		}
 		// The clip store's temp dirs belong to the test that made them:
-		// keep copies.
+		// keep copies (of the MP4 and its contact sheet).
 		for i := range f.cams {
-			b, err := os.ReadFile(f.cams[i].path)
-			if err != nil {
-				fixErr = err
-				return
-			}
-			f.cams[i].path = filepath.Join(dir, filepath.Base(f.cams[i].path))
-			if err := os.WriteFile(f.cams[i].path, b, 0o644); err != nil {
-				fixErr = err
-				return
+			for _, p := range []*string{&f.cams[i].path, &f.cams[i].sheet} {
+				b, err := os.ReadFile(*p)
+				if err != nil {
+					fixErr = err
+					return
+				}
+				*p = filepath.Join(dir, filepath.Base(*p))
+				if err := os.WriteFile(*p, b, 0o644); err != nil {
+					fixErr = err
+					return
+				}
 			}
 		}
 		req := testRequest(t, f.key, testCamera(f.cams[0], "north-gate", "North gate, inside"),
@@ -417,6 +419,8 @@ func TestBuildRefusesInconsistentRequests(t *testing.T) {
 		"no key":                       func(r *Request) { r.Key = nil },
 		"no case":                      func(r *Request) { r.CaseNumber = "" },
 		"missing video":                func(r *Request) { r.Cameras[0].VideoPath += ".gone" },
+		"missing contact sheet":        func(r *Request) { r.Cameras[0].ContactSheetPath += ".gone" },
+		"contact sheet not a JPEG":     func(r *Request) { r.Cameras[0].ContactSheetPath = r.Cameras[0].VideoPath },
 		"requested range reversed":     func(r *Request) { r.Cameras[0].Requested.Start = r.Cameras[0].Requested.End.Add(time.Second) },
 	}
 	for name, mut := range cases {
@@ -434,6 +438,55 @@ func TestBuildRefusesInconsistentRequests(t *testing.T) {
 	cancel()
 	if _, err := Build(c, io.Discard, testRequest(t, f.key, cam)); err == nil {
 		t.Error("a cancelled build finished")
+	}
+}
+
+// A camera without a contact sheet (the edge made none) still makes a
+// bundle that verifies: the manifest and README say why, and the sheet's
+// member is simply not there. Sheets that are there are copied byte for
+// byte from the edge's file.
+func TestBuildWithoutContactSheet(t *testing.T) {
+	f := getFixture(t)
+	with := testCamera(f.cams[0], "north-gate", "North gate")
+	without := testCamera(f.cams[1], "north-wall/east", "North wall east")
+	without.ContactSheetPath, without.ContactSheetNote = "", "the edge made no contact sheet (bad_request: unknown method)"
+	path := filepath.Join(t.TempDir(), "bundle.zip")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Build(ctx, out, testRequest(t, f.key, with, without))
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Cameras[0].ContactSheet != "contact/north-gate.jpg" || m.Cameras[1].ContactSheet != "" ||
+		m.Cameras[1].ContactSheetNote != without.ContactSheetNote || m.Cameras[0].ContactSheetNote != "" {
+		t.Fatalf("cameras %+v", m.Cameras)
+	}
+	res, err := VerifyFile(ctx, path, pub(f.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Files != 7 {
+		t.Fatalf("%d files", res.Files)
+	}
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if !bytes.Equal(member(t, zr, "contact/north-gate.jpg"), mustRead(t, with.ContactSheetPath)) {
+		t.Fatal("the contact sheet is not the edge's file")
+	}
+	if readme := string(member(t, zr, ReadmeName)); !strings.Contains(readme, "no contact sheet: "+without.ContactSheetNote) {
+		t.Fatalf("README.txt does not say why there is no sheet:\n%s", readme)
+	}
+	// No note given: a default one.
+	without.ContactSheetNote = ""
+	m, err = Build(ctx, io.Discard, testRequest(t, f.key, without))
+	if err != nil || m.Cameras[0].ContactSheetNote != NoContactSheet {
+		t.Fatalf("%+v %v", m, err)
 	}
 }
 

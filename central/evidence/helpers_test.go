@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams"
+	"github.com/vigil-perimeter/vigil/streams/contactsheet"
 	"github.com/vigil-perimeter/vigil/streams/sim"
 )
 
@@ -27,9 +28,26 @@ var epoch = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 
 // exported is one camera's MP4 as the edge's clip store exports it.
 type exported struct {
-	path string
-	info clips.ExportInfo
-	req  Range
+	path  string
+	info  clips.ExportInfo
+	req   Range
+	sheet string // its contact sheet, as the edge makes it (withSheet)
+}
+
+// withSheet makes e's contact sheet as an edge answers
+// wire.MethodContactSheet (small, for speed) and keeps it beside the MP4.
+func withSheet(t testing.TB, e exported, camera string) exported {
+	t.Helper()
+	title := SheetTitle("Lotus village north", "North gate", camera, Range{Start: e.info.Start, End: e.info.End})
+	jpg, err := contactsheet.Make(e.path, e.info.Start, title, contactsheet.Options{Columns: 3, Rows: 2, TileWidth: 160})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sheet = strings.TrimSuffix(e.path, ".mp4") + ".jpg"
+	if err := os.WriteFile(e.sheet, jpg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // recordAndExport records clip into a real clip store as a camera would
@@ -80,7 +98,7 @@ func recordAndExport(t testing.TB, clip *sim.Clip, camera string, from, to time.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return exported{path: out, info: info, req: req}
+	return withSheet(t, exported{path: out, info: info, req: req}, camera)
 }
 
 var (
@@ -124,7 +142,7 @@ func testCamera(e exported, id, name string) Camera {
 		SiteID: "lotus/north", SiteName: "Lotus village north", EntranceID: "lotus/north/wall/north-gate", EntranceName: "North gate",
 		CameraID: id, CameraName: name, EdgeID: "edge-north-1",
 		Requested: e.req, Actual: Range{Start: e.info.Start, End: e.info.End},
-		ClockOffset: 12 * time.Millisecond, ClockSource: ClockRTCP, VideoPath: e.path,
+		ClockOffset: 12 * time.Millisecond, ClockSource: ClockRTCP, VideoPath: e.path, ContactSheetPath: e.sheet,
 		Alerts:     []json.RawMessage{json.RawMessage(`{"id":"alert-1","kind":"intrusion","history":[{"state":"acknowledged","by":"guard1"}]}`)},
 		GateEvents: []json.RawMessage{json.RawMessage(`{"gate":"north-gate","event":"forced","time":"2026-11-22T03:00:05Z"}`)},
 	}
@@ -134,7 +152,7 @@ func testRequest(t testing.TB, key ed25519.PrivateKey, cams ...Camera) Request {
 	return Request{
 		BundleID: "bundle-1", CaseNumber: "2026-XA-0117", Requester: audit.Actor{User: "li.wei", Role: "police_liaison"},
 		Reason: "break-in at the north gate", ExportedAt: epoch.Add(72 * time.Hour), Software: "vigil test",
-		Key: key, Cameras: cams, Custody: custodyExport(t), Contact: ContactOptions{Columns: 3, Rows: 2, TileWidth: 160},
+		Key: key, Cameras: cams, Custody: custodyExport(t),
 	}
 }
 

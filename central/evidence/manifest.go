@@ -106,7 +106,9 @@ type CameraManifest struct {
 	Height        int     `json:"height"`
 
 	Video        string `json:"video"`         // member name of the MP4
-	ContactSheet string `json:"contact_sheet"` // member name of the JPEG
+	ContactSheet string `json:"contact_sheet"` // member name of the JPEG; empty if there is none
+	// ContactSheetNote says why there is no contact sheet (empty if there is).
+	ContactSheetNote string `json:"contact_sheet_note,omitempty"`
 
 	Alerts     []json.RawMessage `json:"alerts"`      // linked alerts with their workflow history
 	GateEvents []json.RawMessage `json:"gate_events"` // linked gate events
@@ -220,10 +222,17 @@ func (m *Manifest) check() error {
 			return bad("%s: clock_source %q (rtcp, arrival or ntp)", name, c.ClockSource)
 		case path.Dir(c.Video) != "video" || path.Ext(c.Video) != ".mp4":
 			return bad("%s: video %q is not video/*.mp4", name, c.Video)
-		case path.Dir(c.ContactSheet) != "contact" || path.Ext(c.ContactSheet) != ".jpg":
+		case c.ContactSheet == "" && strings.TrimSpace(c.ContactSheetNote) == "":
+			return bad("%s: no contact sheet and no contact_sheet_note saying why", name)
+		case c.ContactSheet != "" && (path.Dir(c.ContactSheet) != "contact" || path.Ext(c.ContactSheet) != ".jpg"):
 			return bad("%s: contact sheet %q is not contact/*.jpg", name, c.ContactSheet)
+		case c.ContactSheet != "" && c.ContactSheetNote != "":
+			return bad("%s: contact sheet %s and a contact_sheet_note saying there is none", name, c.ContactSheet)
 		}
 		for _, f := range []string{c.Video, c.ContactSheet} {
+			if f == "" {
+				continue
+			}
 			if _, ok := files[f]; !ok {
 				return bad("%s: %s is not listed in files", name, f)
 			}

@@ -77,7 +77,7 @@ func recordChangeAndExport(t *testing.T, camera string) []exported {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, exported{path: path, info: info, req: req})
+		out = append(out, withSheet(t, exported{path: path, info: info, req: req}, camera))
 		if info.Next.IsZero() {
 			return out
 		}

@@ -32,7 +32,11 @@ func readme(m *Manifest) []byte {
 			p("    第 %d/%d 段：摄像机在此时间段内更换了编码或画面尺寸 / part %d of %d: the camera changed codec or picture size in the range\r\n",
 				part[k], parts[k], part[k], parts[k])
 		}
-		p("%s  缩略图 / contact sheet\r\n", c.ContactSheet)
+		if c.ContactSheet != "" {
+			p("%s  缩略图 / contact sheet\r\n", c.ContactSheet)
+		} else {
+			p("    无缩略图 / no contact sheet: %s\r\n", c.ContactSheetNote)
+		}
 	}
 	p("%s  监管链（审计日志）/ chain of custody (audit log)\r\n", CustodyName)
 	p("%s  清单：所有文件的 SHA-256 / manifest: SHA-256 of every file\r\n", ManifestName)

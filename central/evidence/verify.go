@@ -150,7 +150,9 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, pub ed25519.PublicKe
 	sheets := map[string]bool{}
 	for _, c := range m.Cameras {
 		cams[c.Video] = c
-		sheets[c.ContactSheet] = true
+		if c.ContactSheet != "" {
+			sheets[c.ContactSheet] = true
+		}
 	}
 	for _, name := range order {
 		f := members[name]

@@ -12,9 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"image/jpeg"
 	"io"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
@@ -35,7 +35,6 @@ type Request struct {
 	// Custody is the chain of custody: a slice of the audit log as
 	// written by audit.Log.Export. It must verify on its own.
 	Custody []byte
-	Contact ContactOptions
 	// Extra is copied into the manifest as is (small JSON values).
 	Extra map[string]json.RawMessage
 }
@@ -56,9 +55,18 @@ type Camera struct {
 	Width, Height int
 	// VideoPath is the original MP4 as retrieved from the edge; it is
 	// copied into the bundle byte for byte.
-	VideoPath  string
-	Alerts     []json.RawMessage
-	GateEvents []json.RawMessage
+	VideoPath string
+	// ContactSheetPath is the camera's contact sheet, a JPEG copied into
+	// the bundle byte for byte (contact/<camera>.jpg). The edge makes it
+	// from the same export (streams/contactsheet, over the retrieval
+	// protocol) because decoding needs FFmpeg and OpenCV, which central
+	// does without; SheetTitle is its title line. Empty: the bundle has
+	// no sheet for this camera and says why (ContactSheetNote, or a
+	// default) in the manifest and the README.
+	ContactSheetPath string
+	ContactSheetNote string
+	Alerts           []json.RawMessage
+	GateEvents       []json.RawMessage
 }
 
 // memberHeader is the one zip header every member gets: stored (video
@@ -72,17 +80,26 @@ type prepared struct {
 	cam   Camera
 	man   CameraManifest
 	size  int64
-	sheet chan sheetResult
+	sheet []byte // the contact sheet's JPEG, read before any byte is written
 }
 
-type sheetResult struct {
-	jpg []byte
-	err error
+// NoContactSheet is the manifest's and README's note for a camera
+// without a contact sheet when the caller gave no reason.
+const NoContactSheet = "no contact sheet was made for this video"
+
+// maxContactSheet bounds a contact sheet read into memory.
+const maxContactSheet = 16 << 20
+
+// SheetTitle is the title line of a camera's contact sheet: where, and
+// the actual range in UTC.
+func SheetTitle(site, entrance, camera string, actual Range) string {
+	return fmt.Sprintf("%s / %s / %s  —  %s .. %s UTC", site, entrance, camera,
+		actual.Start.UTC().Format("2006-01-02 15:04:05"), actual.End.UTC().Format("15:04:05"))
 }
 
 // Build writes the bundle for req to w as a zip, streaming each video
 // from its file, and returns the manifest it signed. Contact sheets are
-// made while the videos are copied.
+// made by the edge (see Camera.ContactSheetPath) and copied as they are.
 func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 	if len(req.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("evidence: no evidence key")
@@ -120,14 +137,20 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 			base = fmt.Sprintf("%s-%d", safeName(c.CameraID), n)
 		}
 		names[base] = true
-		p.man.Video, p.man.ContactSheet = "video/"+base+".mp4", "contact/"+base+".jpg"
+		p.man.Video = "video/" + base + ".mp4"
+		if p.sheet != nil {
+			p.man.ContactSheet = "contact/" + base + ".jpg"
+		}
 		preps[i] = p
 		m.Cameras = append(m.Cameras, p.man)
 	}
 	// The manifest is checked before any byte is written: a request that
 	// would make an inconsistent bundle fails here.
 	for _, p := range preps {
-		m.Files = append(m.Files, FileEntry{Name: p.man.Video}, FileEntry{Name: p.man.ContactSheet})
+		m.Files = append(m.Files, FileEntry{Name: p.man.Video})
+		if p.man.ContactSheet != "" {
+			m.Files = append(m.Files, FileEntry{Name: p.man.ContactSheet})
+		}
 	}
 	m.Files = append(m.Files, FileEntry{Name: CustodyName}, FileEntry{Name: ReadmeName})
 	for i := range m.Files {
@@ -138,30 +161,8 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 	}
 	m.Files = m.Files[:0]
 
-	// Contact sheets decode in the background, bounded by the CPUs.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for _, p := range preps {
-		p.sheet = make(chan sheetResult, 1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				p.sheet <- sheetResult{err: ctx.Err()}
-				return
-			}
-			defer func() { <-sem }()
-			title := fmt.Sprintf("%s / %s / %s  —  %s .. %s UTC", p.man.SiteName, p.man.EntranceName, p.man.CameraName,
-				p.man.Actual.Start.Format("2006-01-02 15:04:05"), p.man.Actual.End.Format("15:04:05"))
-			jpg, err := ContactSheet(p.cam.VideoPath, p.man.Actual.Start, asciiTitle(title), req.Contact)
-			p.sheet <- sheetResult{jpg, err}
-		}()
-	}
 
 	zw := zip.NewWriter(w)
 	add := func(name string, src io.Reader) error {
@@ -192,16 +193,10 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 		}
 	}
 	for _, p := range preps {
-		var res sheetResult
-		select {
-		case res = <-p.sheet:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if p.man.ContactSheet == "" {
+			continue
 		}
-		if res.err != nil {
-			return nil, fmt.Errorf("evidence: contact sheet of %s: %w", p.man.CameraID, res.err)
-		}
-		if err := add(p.man.ContactSheet, bytes.NewReader(res.jpg)); err != nil {
+		if err := add(p.man.ContactSheet, bytes.NewReader(p.sheet)); err != nil {
 			return nil, err
 		}
 	}
@@ -287,7 +282,30 @@ func prepare(c Camera) (*prepared, error) {
 	if man.GateEvents == nil {
 		man.GateEvents = []json.RawMessage{}
 	}
-	return &prepared{cam: c, man: man, size: st.Size()}, nil
+	p := &prepared{cam: c, man: man, size: st.Size()}
+	if c.ContactSheetPath == "" {
+		p.man.ContactSheetNote = c.ContactSheetNote
+		if p.man.ContactSheetNote == "" {
+			p.man.ContactSheetNote = NoContactSheet
+		}
+		return p, nil
+	}
+	// Verify checks that a sheet is a JPEG: so does Build, before writing.
+	sf, err := os.Open(c.ContactSheetPath)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: camera %s: contact sheet: %w", c.CameraID, err)
+	}
+	defer sf.Close()
+	if p.sheet, err = io.ReadAll(io.LimitReader(sf, maxContactSheet+1)); err != nil {
+		return nil, fmt.Errorf("evidence: camera %s: contact sheet: %w", c.CameraID, err)
+	}
+	if len(p.sheet) > maxContactSheet {
+		return nil, bad("contact sheet %s is over %d bytes", c.ContactSheetPath, maxContactSheet)
+	}
+	if _, err := jpeg.DecodeConfig(bytes.NewReader(p.sheet)); err != nil {
+		return nil, bad("contact sheet %s is not a JPEG: %v", c.ContactSheetPath, err)
+	}
+	return p, nil
 }
 
 const copyBuf = 1 << 20
@@ -348,20 +366,4 @@ func copyHashing(ctx context.Context, dst io.Writer, h hash.Hash, src io.Reader)
 	close(work)
 	<-done
 	return n, err
-}
-
-// asciiTitle replaces what OpenCV's Hershey fonts cannot draw.
-func asciiTitle(s string) string {
-	b := []byte{}
-	for _, r := range s {
-		switch {
-		case r == '—':
-			b = append(b, '-')
-		case r >= 32 && r < 127:
-			b = append(b, byte(r))
-		default:
-			b = append(b, '?')
-		}
-	}
-	return string(b)
 }

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/internal/centralcli"
 	"github.com/vigil-perimeter/vigil/internal/demo"
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/sdnotify"
@@ -42,7 +42,7 @@ Run 'vigil <command> -h' for a command's flags.
 `
 
 // Version is the software version reported everywhere.
-const Version = "0.1.0"
+const Version = centralcli.Version
 
 // Main runs one command and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
@@ -57,19 +57,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "central":
-		if len(args) >= 2 && args[1] == "user" {
-			err = runCentralUser(args[2:], stdout, stderr)
-		} else if len(args) >= 2 && (args[1] == "backup" || args[1] == "restore") {
-			err = runCentralBackup(args[1], args[2:], stdout, stderr)
-		} else if len(args) >= 2 && args[1] == "audit" {
-			err = runCentralAudit(ctx, args[2:], stdout, stderr)
-		} else {
-			err = runCentral(ctx, args[1:], stderr)
-		}
+		// internal/centralcli: also cmd/vigil-central's, without cgo.
+		err = centralcli.Central(ctx, args[1:], stdout, stderr)
 	case "edge":
 		err = runEdgeCommand(ctx, args[1:], stdout, stderr)
 	case "evidence":
-		err = runEvidence(ctx, args[1:], stdout, stderr)
+		err = centralcli.Evidence(ctx, args[1:], stdout, stderr)
 	case "analyze":
 		err = runAnalyze(ctx, args[1:], stdout, stderr)
 	case "provision":
@@ -115,37 +108,6 @@ func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.SetOutput(stderr)
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	return fs, level
-}
-
-func runCentral(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, level := newFlags("central", stderr)
-	path := fs.String("config", "central.yaml", "central configuration file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *level)
-	if err != nil {
-		return err
-	}
-	cfg, err := central.LoadConfig(*path)
-	if err != nil {
-		return err
-	}
-	srv, err := central.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(); err != nil {
-		srv.Close()
-		return err
-	}
-	log.Info("central running", "console", "http://"+srv.Addr())
-	sd := sdnotify.FromEnv()
-	sd.Notify("READY=1")
-	go sd.KeepAlive(ctx, srv.Healthy, log)
-	<-ctx.Done()
-	sd.Notify("STOPPING=1")
-	return srv.Close()
 }
 
 func runEdge(ctx context.Context, args []string, stderr io.Writer) error {

@@ -1,4 +1,13 @@
-package evidence
+// Package contactsheet makes the JPEG contact sheets of evidence bundles:
+// a grid of pictures taken evenly over an MP4, each with its UTC time
+// burned in, under a title line.
+//
+// It decodes (streams/av, FFmpeg) and draws (gocv, OpenCV), so it lives
+// with the other decoding code and runs on the edge, which answers
+// wire.MethodContactSheet with it while a retrieval's range is pinned.
+// Central only stores the JPEG it is sent and copies it into the bundle:
+// central itself builds without cgo, FFmpeg or OpenCV.
+package contactsheet
 
 import (
 	"errors"
@@ -13,14 +22,14 @@ import (
 	"github.com/vigil-perimeter/vigil/streams/av"
 )
 
-// ContactOptions shapes a contact sheet.
-type ContactOptions struct {
+// Options shapes a contact sheet.
+type Options struct {
 	Columns, Rows int // default 4 × 3
 	TileWidth     int // pixels, default 320
 	Quality       int // JPEG, default 85
 }
 
-func (o ContactOptions) withDefaults() ContactOptions {
+func (o Options) withDefaults() Options {
 	if o.Columns <= 0 {
 		o.Columns = 4
 	}
@@ -36,12 +45,13 @@ func (o ContactOptions) withDefaults() ContactOptions {
 	return o
 }
 
-// ContactSheet makes a JPEG grid of Columns×Rows pictures taken evenly
+// Make makes a JPEG grid of Columns×Rows pictures taken evenly
 // over the MP4 at path (the middle of each slice), each with its UTC time
 // burned in (start + the frame's presentation time), under a title line.
 // Mostly keyframes are decoded (see below); the file is read once.
-func ContactSheet(path string, start time.Time, title string, o ContactOptions) ([]byte, error) {
+func Make(path string, start time.Time, title string, o Options) ([]byte, error) {
 	o = o.withDefaults()
+	title = ASCII(title)
 	f, err := av.OpenFile(path)
 	if err != nil {
 		return nil, err
@@ -49,7 +59,7 @@ func ContactSheet(path string, start time.Time, title string, o ContactOptions) 
 	defer f.Close()
 	info := f.Info()
 	if info.Duration <= 0 {
-		return nil, fmt.Errorf("evidence: contact sheet of %s: unknown duration", path)
+		return nil, fmt.Errorf("contact sheet of %s: unknown duration", path)
 	}
 	n := o.Columns * o.Rows
 	targets := make([]time.Duration, n)
@@ -78,7 +88,7 @@ func ContactSheet(path string, start time.Time, title string, o ContactOptions) 
 			got = true
 		}
 		if !got {
-			return fmt.Errorf("evidence: contact sheet of %s: no picture at %v", path, gop[len(gop)-1].PTS)
+			return fmt.Errorf("contact sheet of %s: no picture at %v", path, gop[len(gop)-1].PTS)
 		}
 		jpg, err := dec.JPEG(o.TileWidth, 90)
 		if err != nil {
@@ -120,7 +130,7 @@ func ContactSheet(path string, start time.Time, title string, o ContactOptions) 
 		}
 	}
 	if len(shots) == 0 {
-		return nil, fmt.Errorf("evidence: contact sheet of %s: no decodable video", path)
+		return nil, fmt.Errorf("contact sheet of %s: no decodable video", path)
 	}
 	return compose(shots, title, o)
 }
@@ -132,15 +142,15 @@ type tile struct {
 
 // compose lays the tiles out in a grid under a title bar and burns each
 // tile's UTC time into its lower edge.
-func compose(tiles []tile, title string, o ContactOptions) ([]byte, error) {
+func compose(tiles []tile, title string, o Options) ([]byte, error) {
 	first, err := gocv.IMDecode(tiles[0].jpg, gocv.IMReadColor)
 	if err != nil {
-		return nil, fmt.Errorf("evidence: contact sheet: %w", err)
+		return nil, fmt.Errorf("contact sheet: %w", err)
 	}
 	tw, th := first.Cols(), first.Rows()
 	first.Close()
 	if tw == 0 || th == 0 {
-		return nil, errors.New("evidence: contact sheet: empty picture")
+		return nil, errors.New("contact sheet: empty picture")
 	}
 	const bar, gap = 36, 4
 	W := o.Columns*tw + (o.Columns+1)*gap
@@ -167,7 +177,7 @@ func compose(tiles []tile, title string, o ContactOptions) ([]byte, error) {
 	}
 	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, sheet, []int{gocv.IMWriteJpegQuality, o.Quality})
 	if err != nil {
-		return nil, fmt.Errorf("evidence: contact sheet: %w", err)
+		return nil, fmt.Errorf("contact sheet: %w", err)
 	}
 	defer buf.Close()
 	return append([]byte(nil), buf.GetBytes()...), nil
@@ -176,11 +186,11 @@ func compose(tiles []tile, title string, o ContactOptions) ([]byte, error) {
 func placeTile(sheet *gocv.Mat, jpg []byte, r image.Rectangle) error {
 	m, err := gocv.IMDecode(jpg, gocv.IMReadColor)
 	if err != nil {
-		return fmt.Errorf("evidence: contact sheet: %w", err)
+		return fmt.Errorf("contact sheet: %w", err)
 	}
 	defer m.Close()
 	if m.Empty() {
-		return errors.New("evidence: contact sheet: undecodable picture")
+		return errors.New("contact sheet: undecodable picture")
 	}
 	if m.Cols() != r.Dx() || m.Rows() != r.Dy() {
 		// The picture size changed within the clip.
@@ -190,4 +200,20 @@ func placeTile(sheet *gocv.Mat, jpg []byte, r image.Rectangle) error {
 	defer dst.Close()
 	m.CopyTo(&dst)
 	return nil
+}
+
+// ASCII replaces what OpenCV's Hershey fonts cannot draw.
+func ASCII(s string) string {
+	b := []byte{}
+	for _, r := range s {
+		switch {
+		case r == '—':
+			b = append(b, '-')
+		case r >= 32 && r < 127:
+			b = append(b, byte(r))
+		default:
+			b = append(b, '?')
+		}
+	}
+	return string(b)
 }
