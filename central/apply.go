@@ -185,6 +185,9 @@ func putAlert(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 	if err := txn.Set(seqKey(prefixOpen, seq), openValue(rec.Severity.Rank(), rec.SiteID)); err != nil {
 		return err
 	}
+	if err := putTamperClear(txn, rec); err != nil {
+		return err
+	}
 	if len(a.Snapshot) > 0 {
 		if err := txn.Set([]byte(prefixSnapshot+a.ID), a.Snapshot); err != nil {
 			return err

@@ -27,7 +27,8 @@ import (
 // Each viewer has its own bounded queue: one that cannot keep up is cut
 // off (close 4408) and the others do not notice. Besides video a viewer
 // gets JSON text messages {"type":"state","state":...}: connecting, live,
-// offline (edge or camera down) or tampered (an open tamper alert).
+// offline (edge or camera down) or tampered (an open tamper alert in the
+// store, tamper.go).
 
 const (
 	// liveRenew is how often central repeats live_start while anyone
@@ -50,7 +51,6 @@ type liveHub struct {
 	mu       sync.Mutex
 	feeds    map[string]*liveFeed // by edge/camera
 	stopping map[string]chan struct{}
-	tampered map[string]string // edge/camera → open tamper kind
 
 	viewers prometheus.Gauge
 	cut     prometheus.Counter
@@ -75,7 +75,7 @@ type liveViewer struct {
 }
 
 func newLiveHub(s *Server) *liveHub {
-	h := &liveHub{s: s, feeds: map[string]*liveFeed{}, stopping: map[string]chan struct{}{}, tampered: map[string]string{},
+	h := &liveHub{s: s, feeds: map[string]*liveFeed{}, stopping: map[string]chan struct{}{},
 		viewers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_live_viewers", Help: "Browsers watching live view."}),
 		cut:     prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_live_viewers_cut_total", Help: "Live viewers cut off for falling behind."}),
 		frames:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_live_frames_total", Help: "Live view frames received from edges."}),
@@ -147,22 +147,6 @@ func (h *liveHub) enqueue(feed *liveFeed, v *liveViewer, frame []byte) {
 	}
 }
 
-// onAlert follows tamper alerts so tiles can show "tampered" (the writer
-// goroutine calls it: it must not block).
-func (h *liveHub) onAlert(r Record) {
-	if !strings.HasPrefix(r.Kind, "tamper.") || r.Kind == "tamper.signal_lost" || r.Kind == "tamper.dark" {
-		return
-	}
-	k := liveKey(r.EdgeID, r.Source)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if r.Severity == wire.Green {
-		delete(h.tampered, k)
-	} else {
-		h.tampered[k] = r.Kind
-	}
-}
-
 // join adds a viewer, starting the feed if it is the first.
 func (h *liveHub) join(edge, cam string) (*liveFeed, *liveViewer) {
 	v := &liveViewer{q: make(chan []byte, liveViewerQueue), cut: make(chan struct{})}
@@ -177,7 +161,11 @@ func (h *liveHub) join(edge, cam string) (*liveFeed, *liveViewer) {
 		prev := h.stopping[k]
 		done := make(chan struct{})
 		h.stopping[k] = done
-		go h.keepAlive(ctx, feed, prev, done)
+		// The server's Close waits for keepAlive (it ends with s.ctx).
+		if !h.s.spawn(func() { h.keepAlive(ctx, feed, prev, done) }) {
+			delete(h.stopping, k) // closing: no stream to start or stop
+			close(done)
+		}
 	}
 	feed.viewers[v] = struct{}{}
 	h.viewers.Inc()
@@ -287,6 +275,7 @@ func (h *liveHub) state(feed *liveFeed) (state, detail string) {
 		}
 	}
 	h.s.edges.mu.Unlock()
+	tampered := h.s.wr.tamper.tampered(feed.edge, feed.cam) // the store's open alerts (tamper.go)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -294,8 +283,8 @@ func (h *liveHub) state(feed *liveFeed) (state, detail string) {
 		return "offline", "edge offline"
 	case known && !camOnline:
 		return "offline", "camera offline"
-	case h.tampered[feed.key] != "":
-		return "tampered", strings.TrimPrefix(h.tampered[feed.key], "tamper.")
+	case tampered != "":
+		return "tampered", strings.TrimPrefix(tampered, "tamper.")
 	case feed.startErr != "":
 		return "offline", feed.startErr
 	case feed.init != nil:
@@ -320,7 +309,6 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	defer ws.Close()
 	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
 		_ = tc.SetWriteBuffer(liveSendBuffer)
 	}
@@ -337,6 +325,12 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}()
+	// Closing the socket ends the reader; the handler (counted in
+	// s.sockets) returns only after it has.
+	defer func() {
+		ws.Close()
+		<-readerDone
 	}()
 	feed, v := s.live.join(edge, cam)
 	defer s.live.leave(feed, v)

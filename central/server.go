@@ -56,6 +56,7 @@ type Server struct {
 	closed    bool
 	servers   []*listener
 	sockets   sync.WaitGroup // websocket handlers; http.Server does not wait for hijacked connections
+	bg        sync.WaitGroup // goroutines started by spawn
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -131,7 +132,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
 	s.live = newLiveHub(s)
-	s.edges.onLive, s.edges.onAlert = s.live.onFrame, s.live.onAlert
+	s.edges.onLive = s.live.onFrame
 	s.edges.onAccess, s.edges.accessKey = s.recordEdgeAccess, s.accessKey()
 	s.handler = s.routes()
 	s.hubMux = s.hubRoutes()
@@ -271,6 +272,7 @@ func (s *Server) Close() error {
 		}
 		s.auth.sessions.closeAll()
 		s.sockets.Wait()
+		s.bg.Wait()
 		s.retr.wait()
 		s.wr.stop()
 		s.waitAuditCheckpoints()
@@ -282,6 +284,23 @@ func (s *Server) Close() error {
 		s.log.Info("central closed")
 	})
 	return s.closeErr
+}
+
+// spawn runs f on a goroutine that Close waits for (before it closes the
+// store); f must end once s.ctx is cancelled. Once Close has begun it
+// refuses: f does not run and spawn returns false.
+func (s *Server) spawn(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
+	return true
 }
 
 // enterSocket registers a websocket handler with Close; false once closing.
@@ -317,9 +336,11 @@ func (s *Server) handleConsoleWS(w http.ResponseWriter, r *http.Request) {
 // watchdog is pinged only while it does.
 func (s *Server) Healthy(ctx context.Context) error {
 	done := make(chan error, 1)
-	go func() {
+	if !s.spawn(func() {
 		done <- s.store.db.View(func(*badger.Txn) error { return nil })
-	}()
+	}) {
+		return errors.New("central is closed")
+	}
 	select {
 	case err := <-done:
 		return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vigil-perimeter/vigil/central/web"
+	"github.com/vigil-perimeter/vigil/internal/webshared"
 )
 
 // contentSecurityPolicy allows only this origin's scripts, styles and
@@ -16,9 +17,11 @@ import (
 // frame-ancestors 'none': no other page may frame the console (clickjacking).
 const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-ancestors 'none'"
 
-// staticHandler serves the embedded console page and its assets.
+// staticHandler serves the embedded console page and its assets, and at
+// /shared/ the modules the console shares with the edge's setup page
+// (internal/webshared: the translator and the DOM helpers).
 func staticHandler() http.Handler {
-	files := http.FileServerFS(web.Files)
+	files := http.FileServerFS(webshared.With(web.Files))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/admin") { // only through adminHandler
 			http.NotFound(w, r)

@@ -33,7 +33,8 @@ type writer struct {
 	log     *slog.Logger
 	met     *metrics
 	colours *siteColours
-	queue   int // per-console capacity; consoleQueue except in tests
+	tamper  *tamperSet // cameras with open tamper alerts, for the live wall (tamper.go)
+	queue   int        // per-console capacity; consoleQueue except in tests
 
 	ops  chan *op
 	ctl  chan func()
@@ -65,11 +66,14 @@ type consoleView struct {
 }
 
 func newWriter(store *Store, tree *siteTree, log *slog.Logger, met *metrics) (*writer, error) {
-	w := &writer{store: store, log: log, met: met, colours: newSiteColours(tree), queue: consoleQueue,
+	w := &writer{store: store, log: log, met: met, colours: newSiteColours(tree), tamper: newTamperSet(), queue: consoleQueue,
 		ops: make(chan *op, writerQueue), ctl: make(chan func(), 64), subs: map[*consoleSub]struct{}{},
 		quit: make(chan struct{}), done: make(chan struct{})}
 	scratch := map[string]bool{}
 	if err := store.openIndex(func(site string, rank int) { w.colours.move(site, 0, rank, scratch) }); err != nil {
+		return nil, err
+	}
+	if err := w.tamper.load(store); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -150,6 +154,7 @@ more:
 	}
 	applied := 0
 	changedSites := map[string]bool{}
+	tamperChanged := false
 	for _, o := range batch {
 		if !o.committed {
 			continue
@@ -157,7 +162,11 @@ more:
 		applied++
 		if o.changed {
 			w.colours.move(o.rec.SiteID, o.from, o.to, changedSites)
+			tamperChanged = w.tamper.apply(o.rec) || tamperChanged
 		}
+	}
+	if tamperChanged {
+		w.tamper.publish()
 	}
 	w.publish(changes, changedSites)
 	for _, o := range batch {

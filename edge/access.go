@@ -69,7 +69,9 @@ func (n *Node) recordAccess(who accessActor, action, target, client string, deta
 		return fmt.Errorf("access record: %w", err)
 	}
 	// Red: the byte bound of the outbox never drops the chain of custody.
-	if err := n.box.Put(outbox.Item{Kind: wire.TypeAccess, ID: rec.ID, Severity: wire.Red, Body: body}); err != nil {
+	if err := n.useBox(func(b *outbox.Outbox) error {
+		return b.Put(outbox.Item{Kind: wire.TypeAccess, ID: rec.ID, Severity: wire.Red, Body: body})
+	}); err != nil {
 		n.log.Error("access not recorded", "action", action, "target", target, "user", who.User, "err", err)
 		return err
 	}

@@ -168,11 +168,18 @@ func (n *Node) applyRevisionLocked(data []byte, enrolling, identity bool) (Apply
 	if n.opts.Restart != nil {
 		res.Applied, res.Message = "restarting", "revision "+rev.Name+" is stored; the edge restarts with it now"
 		n.log.Warn("config revision needs a restart; restarting", "revision", rev.Name, "changed", strings.Join(res.Changed, ", "))
-		restart := n.opts.Restart
-		go func() {
-			time.Sleep(300 * time.Millisecond) // let the answer go out
-			restart("config revision " + rev.Name)
-		}()
+		restart, why := n.opts.Restart, "config revision "+rev.Name
+		if !n.spawn(func() {
+			t := time.NewTimer(300 * time.Millisecond) // let the answer go out
+			defer t.Stop()
+			select {
+			case <-t.C:
+				restart(why)
+			case <-n.ctx.Done(): // the node is closing; the stored revision runs at the next start
+			}
+		}) {
+			n.log.Warn("config revision stored; the node is closing, it runs at the next start", "revision", rev.Name)
+		}
 		return res, nil
 	}
 	res.Applied = "restart_needed"

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -744,7 +745,7 @@ func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time
 	// through merged.done; it reads again's results then.
 	if !isClosed(again.done) {
 		merged.done = make(chan struct{})
-		go func() {
+		fill := func() {
 			<-again.done
 			late := again.snapshot()
 			merged.mu.Lock()
@@ -755,7 +756,10 @@ func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time
 			}
 			merged.mu.Unlock()
 			close(merged.done)
-		}()
+		}
+		if !g.n.spawn(fill) {
+			merged.done = again.done // the node is closing: nobody waits for the late answers
+		}
 	}
 	return merged
 }
@@ -775,22 +779,34 @@ func isClosed(c chan struct{}) bool {
 func (g *gateSide) take(gc GateConfig, evTime time.Time) *prefetch {
 	p := &prefetch{evTime: evTime.UTC(), done: make(chan struct{}), shots: make([]shot, len(gc.Cameras))}
 	ctx, cancel := context.WithTimeout(g.ctx, prefetchTimeout)
-	var wg sync.WaitGroup
-	for i, cam := range gc.Cameras {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			jpg, at, err := g.snapshot(ctx, cam, evTime)
-			p.mu.Lock()
-			p.shots[i] = shot{jpg: jpg, at: at, err: err, done: true}
-			p.mu.Unlock()
-		}()
+	stop := context.AfterFunc(g.n.ctx, cancel) // Close ends the wait at once
+	// Each camera's goroutine is the node's (Close waits for it); the last
+	// to finish closes done.
+	var left atomic.Int32
+	left.Store(int32(len(gc.Cameras)))
+	finish := func(i int, s shot) {
+		p.mu.Lock()
+		p.shots[i] = s
+		p.mu.Unlock()
+		if left.Add(-1) == 0 {
+			stop()
+			cancel()
+			close(p.done)
+		}
 	}
-	go func() {
-		wg.Wait()
+	if len(gc.Cameras) == 0 {
+		stop()
 		cancel()
 		close(p.done)
-	}()
+	}
+	for i, cam := range gc.Cameras {
+		if !g.n.spawn(func() {
+			jpg, at, err := g.snapshot(ctx, cam, evTime)
+			finish(i, shot{jpg: jpg, at: at, err: err, done: true})
+		}) {
+			finish(i, shot{err: errNodeClosed, done: true})
+		}
+	}
 	return p
 }
 
@@ -935,24 +951,35 @@ func readSecretFile(path string) (string, error) {
 
 // gatesStatus is GET /api/v1/gates.
 func (n *Node) gatesStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := n.gateStates(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// SetupGateStates implements setup.Backend: what GET /api/v1/gates shows.
+func (n *Node) SetupGateStates(ctx context.Context) (any, error) { return n.gateStates(ctx) }
+
+// gateStates is every gate's state, its cameras, the recent gate alerts
+// and the inputs' health.
+func (n *Node) gateStates(ctx context.Context) (map[string]any, error) {
 	type gateOut struct {
 		gates.Status
 		Cameras []string `json:"cameras"`
 	}
-	out := map[string]any{"gates": []gateOut{}}
 	g := n.gates
 	if g == nil {
-		writeJSON(w, http.StatusOK, out)
-		return
+		return map[string]any{"gates": []gateOut{}}, nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	sts, err := g.eng.Status(ctx)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "gate engine: " + err.Error()})
-		return
+		return nil, fmt.Errorf("gate engine: %w", err)
 	}
-	var list []gateOut
+	list := []gateOut{}
 	for _, st := range sts {
 		cams := g.cfg[st.Gate].Cameras
 		if cams == nil {
@@ -970,7 +997,7 @@ func (n *Node) gatesStatus(w http.ResponseWriter, r *http.Request) {
 	if g.gpio != nil {
 		inputs["gpio_lines"] = len(g.lines)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"gates": list, "recent_alerts": recent, "inputs": inputs})
+	return map[string]any{"gates": list, "recent_alerts": recent, "inputs": inputs}, nil
 }
 
 // gateCollector exports each gate's state on /metrics at scrape time.

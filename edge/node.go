@@ -74,9 +74,19 @@ type Node struct {
 	httpSrv        *http.Server
 	ln             net.Listener
 
+	// ctx ends when Close begins; every goroutine of the node watches it.
+	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // goroutines started by spawn; Close waits for them
 	once   sync.Once
+
+	spawnMu sync.Mutex
+	closing bool // Close has begun: spawn refuses
+
+	// boxMu guards the outbox against Close: users hold it for reading
+	// (useBox), Close for writing while it closes the outbox.
+	boxMu     sync.RWMutex
+	boxClosed bool
 
 	// camClock: each camera's newest stream time against its arrival (self-test).
 	camClock camClocks
@@ -166,7 +176,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 	}, box, n.heartbeat, n.reg, log)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
+	n.ctx, n.cancel = ctx, cancel
 	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	n.spawn(func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -184,12 +194,35 @@ func Start(cfg Config, opts Options) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) spawn(f func()) {
+// spawn runs f on a goroutine that Close waits for; f must end once n.ctx
+// ends. Once Close has begun it refuses: f does not run and spawn returns
+// false.
+func (n *Node) spawn(f func()) bool {
+	n.spawnMu.Lock()
+	defer n.spawnMu.Unlock()
+	if n.closing {
+		return false
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		f()
 	}()
+	return true
+}
+
+// errNodeClosed is what a write to the outbox gets after Close.
+var errNodeClosed = errors.New("edge: node closed")
+
+// useBox runs f with the outbox, unless Close has closed it
+// (errNodeClosed); Close waits for f to return.
+func (n *Node) useBox(f func(*outbox.Outbox) error) error {
+	n.boxMu.RLock()
+	defer n.boxMu.RUnlock()
+	if n.boxClosed {
+		return errNodeClosed
+	}
+	return f(n.box)
 }
 
 // Addr is the local API's address.
@@ -203,6 +236,9 @@ func (n *Node) Uplink() *uplink.Uplink { return n.up }
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
+		n.spawnMu.Lock()
+		n.closing = true
+		n.spawnMu.Unlock()
 		n.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -216,7 +252,10 @@ func (n *Node) Close() error {
 		if cerr := n.clips.Close(); cerr != nil {
 			n.log.Error("closing the clip store", "err", cerr)
 		}
+		n.boxMu.Lock()
+		n.boxClosed = true
 		err = n.box.Close()
+		n.boxMu.Unlock()
 		n.log.Info("edge stopped")
 	})
 	return err
@@ -327,7 +366,8 @@ func (n *Node) pin(a wire.Alert, cam string, at time.Time) {
 }
 
 // onClipCondition runs on the store's writer goroutine: raising goes
-// through the outbox (an fsync), so it is handed to a goroutine.
+// through the outbox (an fsync), so it is queued for the node's
+// system-alert goroutine (sysalerts.go).
 func (n *Node) onClipCondition(c clips.Condition) {
 	sev := wire.Red
 	if !c.Active {
@@ -356,7 +396,10 @@ func (n *Node) raise(a wire.Alert) bool {
 		n.log.Error("dropping malformed alert (a bug in this edge)", "alert", a.ID, "err", err)
 		return false
 	}
-	if err := n.box.Append(a); err != nil {
+	if err := n.useBox(func(b *outbox.Outbox) error { return b.Append(a) }); errors.Is(err, errNodeClosed) {
+		n.log.Warn("alert not raised: the edge is shutting down", "alert", a.ID, "source", a.Source, "kind", a.Kind)
+		return false
+	} else if err != nil {
 		// The alert is not durable: say so loudly; the camera keeps running.
 		n.log.Error("ALERT NOT STORED", "alert", a.ID, "source", a.Source, "err", err)
 		return false

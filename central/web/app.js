@@ -10,6 +10,7 @@
 import { t, tEnum, applyI18n, setLang, currentLang, onLangChange } from './i18n.js';
 import { api, setUnauthorizedHandler } from './api.js';
 import { formatLocal } from './localtime.js';
+import { $ } from './shared/dom.js';
 
 const MAX_CARDS = 500;
 const BACKOFF_MIN_MS = 1000;
@@ -22,7 +23,6 @@ const CLIP_PRE_MS = 10000;  // the edge pins 10 s before …
 const CLIP_POST_MS = 30000; // … to 30 s after an alert
 const SESSION_PING_MS = 120000;
 
-const $ = (id) => document.getElementById(id);
 const views = ['login', 'queue', 'detail', 'sites', 'live', 'evidence', 'audit'];
 // Pages in their own modules (evidence.js, audit.js), by role.
 const PAGE_ROLES = { evidence: ['supervisor', 'police_liaison', 'admin'], audit: ['supervisor', 'admin'] };
@@ -121,15 +121,15 @@ let liveMounted = false;
 async function mountLive() {
   if (liveMounted) return;
   liveMounted = true;
-  const el = $('live-view');
+  const view = $('live-view');
   try {
     const mod = await import('./live.js');
-    if (typeof mod.mount === 'function') mod.mount(el, { t, tEnum, api, session: state.session, onLangChange });
+    if (typeof mod.mount === 'function') mod.mount(view, { t, tEnum, api, session: state.session, onLangChange });
   } catch (err) {
     const p = document.createElement('p');
     p.className = 'muted';
     p.textContent = t('live.unavailable');
-    el.replaceChildren(p);
+    view.replaceChildren(p);
   }
 }
 

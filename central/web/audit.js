@@ -6,6 +6,7 @@
 import { t, tEnum, applyI18n, onLangChange } from './i18n.js';
 import { api } from './api.js';
 import { local, toInput, fromInput } from './localtime.js';
+import { el, td, injectCSS } from './shared/dom.js';
 
 const PAGE_SIZE = 200;
 const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
@@ -38,22 +39,6 @@ const PAGE = `
 <p class="empty" data-testid="au-empty" data-i18n="audit.empty" hidden></p>
 <button type="button" class="ghost" data-testid="au-more" data-i18n="audit.more" hidden></button>`;
 
-function td(text, cls) {
-  const e = document.createElement('td');
-  if (cls) e.className = cls;
-  e.textContent = text;
-  return e;
-}
-
-function injectCSS() {
-  if (document.getElementById('vigil-evidence-css')) return;
-  const l = document.createElement('link');
-  l.id = 'vigil-evidence-css';
-  l.rel = 'stylesheet';
-  l.href = new URL('./evidence.css', import.meta.url).href;
-  document.head.append(l);
-}
-
 // detailsText shows an entry's details as key: value pairs.
 function detailsText(d) {
   if (!d || typeof d !== 'object') return d == null ? '' : String(d);
@@ -61,7 +46,7 @@ function detailsText(d) {
 }
 
 export function mount(root, { session } = {}) {
-  injectCSS();
+  injectCSS(new URL('./evidence.css', import.meta.url)); // the audit table's styles are there too
   const gen = String(Number(root.dataset.gen || 0) + 1); // a newer mount (another user) retires this one
   root.dataset.gen = gen;
   const live = () => root.dataset.gen === gen;
@@ -69,18 +54,8 @@ export function mount(root, { session } = {}) {
   root.classList.add('audit');
   const q = (sel) => root.querySelector(sel);
   const form = q('.au-filter');
-  for (const r of ROLES) {
-    const o = document.createElement('option');
-    o.value = r;
-    o.textContent = tEnum('role', r);
-    form.elements.role.append(o);
-  }
-  for (const a of ACTIONS) {
-    const o = document.createElement('option');
-    o.value = a;
-    o.textContent = tEnum('audit.act', a);
-    form.elements.action.append(o);
-  }
+  form.elements.role.append(...ROLES.map((r) => el('option', { value: r, text: tEnum('role', r) })));
+  form.elements.action.append(...ACTIONS.map((a) => el('option', { value: a, text: tEnum('audit.act', a) })));
   applyI18n(root);
   form.elements.from.value = toInput(Date.now() - DEFAULT_WINDOW_MS);
   const verifyBtn = q('[data-testid="au-verify"]');
@@ -123,11 +98,7 @@ export function mount(root, { session } = {}) {
   function render() {
     rowsEl.replaceChildren();
     for (const e of entries) {
-      const tr = document.createElement('tr');
-      tr.setAttribute('data-testid', 'au-row');
-      tr.dataset.seq = String(e.seq);
-      tr.dataset.action = e.action;
-      tr.dataset.user = e.actor?.user ?? '';
+      const tr = el('tr', { 'data-testid': 'au-row', dataset: { seq: String(e.seq), action: e.action, user: e.actor?.user ?? '' } });
       const time = td(local(e.time));
       time.title = t('time.utc', { time: e.time });
       const hash = td(String(e.seq), 'au-seq');

@@ -9,6 +9,7 @@
 import { t, tEnum, applyI18n, onLangChange } from './i18n.js';
 import { api } from './api.js';
 import { local, toInput, fromInput } from './localtime.js';
+import { el, td, injectCSS } from './shared/dom.js';
 
 const POLL_MS = 2000;
 const EXPORT_ROLES = ['police_liaison', 'admin'];
@@ -65,29 +66,13 @@ const PAGE = `
   <p class="muted" data-testid="ev-no-requests" data-i18n="evidence.no_requests" hidden></p>
 </section>`;
 
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function injectCSS() {
-  if (document.getElementById('vigil-evidence-css')) return;
-  const l = document.createElement('link');
-  l.id = 'vigil-evidence-css';
-  l.rel = 'stylesheet';
-  l.href = new URL('./evidence.css', import.meta.url).href;
-  document.head.append(l);
-}
-
 export function statusText(r) {
   if (r.status === 'fetching') return t('evidence.fetching', { percent: r.percent ?? 0 });
   return tEnum('evidence.status', r.status);
 }
 
 export function mount(root, { session } = {}) {
-  injectCSS();
+  injectCSS(new URL('./evidence.css', import.meta.url));
   const gen = String(Number(root.dataset.gen || 0) + 1); // a newer mount (another user) retires this one
   root.dataset.gen = gen;
   const live = () => root.dataset.gen === gen;
@@ -123,14 +108,10 @@ export function mount(root, { session } = {}) {
       for (const e of res.edges ?? []) {
         if (e.site_id && !sites.has(e.site_id)) {
           sites.add(e.site_id);
-          const o = el('option', '', e.site_id);
-          o.value = e.site_id;
-          ent.append(o);
+          ent.append(el('option', { value: e.site_id, text: e.site_id }));
         }
         for (const c of e.cameras ?? []) {
-          const o = el('option', '', `${e.id} / ${c.id}`);
-          o.value = `${e.id}/${c.id}`;
-          cam.append(o);
+          cam.append(el('option', { value: `${e.id}/${c.id}`, text: `${e.id} / ${c.id}` }));
         }
       }
     } catch (e) { showError(e); }
@@ -168,27 +149,16 @@ export function mount(root, { session } = {}) {
     for (const e of result.edges ?? []) {
       for (const c of e.cameras ?? []) {
         n++;
-        const row = el('div', 'ev-cam');
-        row.setAttribute('data-testid', 'ev-camera-row');
-        row.dataset.camera = `${e.id}/${c.id}`;
-        const head = el('label', 'ev-cam-head');
-        const pick = el('input');
-        pick.type = 'checkbox';
-        pick.checked = true;
-        pick.hidden = !canExport;
-        pick.setAttribute('data-testid', 'ev-pick');
-        pick.dataset.edge = e.id;
-        pick.dataset.camera = c.id;
-        head.append(pick, el('strong', '', c.name || c.id), el('span', 'muted', ` ${e.site_id || ''} · ${e.id}`));
-        const bar = el('div', 'ev-bar');
-        bar.setAttribute('data-testid', 'ev-timeline');
+        const row = el('div', { class: 'ev-cam', 'data-testid': 'ev-camera-row', dataset: { camera: `${e.id}/${c.id}` } });
+        const pick = el('input', { type: 'checkbox', checked: true, hidden: !canExport, 'data-testid': 'ev-pick', dataset: { edge: e.id, camera: c.id } });
+        const head = el('label', { class: 'ev-cam-head' }, pick,
+          el('strong', { text: c.name || c.id }), el('span', { class: 'muted', text: ` ${e.site_id || ''} · ${e.id}` }));
+        const bar = el('div', { class: 'ev-bar', 'data-testid': 'ev-timeline' });
         const add = (cls, a, b, title) => {
-          const s = el('div', `ev-seg ${cls}`);
+          const s = el('div', { class: `ev-seg ${cls}`, title, 'data-testid': `ev-${cls}` });
           const l = pct(a);
           s.style.left = `${l}%`;
           s.style.width = `${Math.max(0.4, pct(b) - l)}%`;
-          s.title = title;
-          s.setAttribute('data-testid', `ev-${cls}`);
           bar.append(s);
         };
         const rec = c.recordings;
@@ -204,19 +174,18 @@ export function mount(root, { session } = {}) {
         }
         for (const r of c.retrieved ?? []) add('got', r.start, r.end, `${t('evidence.legend.retrieved')}: ${r.case_number}`);
         for (const a of c.alerts ?? []) {
-          const m = el('div', `ev-alert sev-${a.severity}`);
+          const m = el('div', { class: `ev-alert sev-${a.severity}`, 'data-testid': 'ev-alert',
+            title: `${local(a.time)} ${tEnum('kind', a.kind)} · ${tEnum('state', a.state)}` });
           m.style.left = `${pct(a.time)}%`;
-          m.title = `${local(a.time)} ${tEnum('kind', a.kind)} · ${tEnum('state', a.state)}`;
-          m.setAttribute('data-testid', 'ev-alert');
           bar.append(m);
         }
-        const foot = el('p', 'muted ev-note', note);
+        const foot = el('p', { class: 'muted ev-note', text: note });
         if ((c.alerts ?? []).length) foot.append(` · ${t('evidence.alerts', { count: c.alerts.length })}`);
         row.append(head, bar, foot);
         box.append(row);
       }
     }
-    if (!n) box.append(el('p', 'empty', t('evidence.no_cameras')));
+    if (!n) box.append(el('p', { class: 'empty', text: t('evidence.no_cameras') }));
   }
 
   q('.ev-request').addEventListener('submit', async (ev) => {
@@ -255,34 +224,27 @@ export function mount(root, { session } = {}) {
     body.replaceChildren();
     q('[data-testid="ev-no-requests"]').hidden = requests.length > 0;
     for (const r of requests) {
-      const tr = el('tr');
-      tr.setAttribute('data-testid', 'ev-request-row');
-      tr.dataset.id = r.id;
-      tr.dataset.status = r.status;
+      const tr = el('tr', { 'data-testid': 'ev-request-row', dataset: { id: r.id, status: r.status } });
       // A camera whose codec or size changed in the range comes in parts
       // (part 0, 1, …): name it once.
       const cams = [...new Set((r.items ?? []).map((it) => `${it.edge}/${it.camera}`))].join(', ');
-      const st = el('td', `ev-status st-${r.status}`, statusText(r));
-      st.setAttribute('data-testid', 'ev-request-status');
+      const st = el('td', { class: `ev-status st-${r.status}`, 'data-testid': 'ev-request-status', text: statusText(r) });
       const details = (r.items ?? []).filter((it) => it.detail).map((it) => `${it.camera}: ${it.detail}`);
       if (details.length) st.title = details.join('\n');
       const dl = el('td');
       if (r.status === 'ready') {
-        const a = el('a', '', t('evidence.download'));
-        a.href = `/api/v1/evidence/requests/${encodeURIComponent(r.id)}/bundle.zip`;
-        a.setAttribute('download', `${r.id}.zip`);
-        a.setAttribute('data-testid', 'ev-bundle-link');
-        dl.append(a);
+        dl.append(el('a', {
+          href: `/api/v1/evidence/requests/${encodeURIComponent(r.id)}/bundle.zip`,
+          download: `${r.id}.zip`, 'data-testid': 'ev-bundle-link', text: t('evidence.download'),
+        }));
         (r.items ?? []).forEach((it, i) => {
-          const v = el('a', 'ev-video', it.part ? `${it.camera} (${it.part + 1})` : it.camera);
-          v.href = `/api/v1/evidence/requests/${encodeURIComponent(r.id)}/items/${i}/video.mp4`;
-          v.setAttribute('download', '');
-          v.title = t('evidence.video_only');
-          dl.append(' ', v);
+          dl.append(' ', el('a', {
+            class: 'ev-video', href: `/api/v1/evidence/requests/${encodeURIComponent(r.id)}/items/${i}/video.mp4`,
+            download: true, title: t('evidence.video_only'), text: it.part ? `${it.camera} (${it.part + 1})` : it.camera,
+          }));
         });
       }
-      tr.append(el('td', '', r.case_number), el('td', '', local(r.created_at)),
-        el('td', '', `${local(r.from)} – ${local(r.to)}`), el('td', '', cams), st, dl);
+      tr.append(td(r.case_number), td(local(r.created_at)), td(`${local(r.from)} – ${local(r.to)}`), td(cams), st, dl);
       body.append(tr);
     }
   }

@@ -13,6 +13,7 @@
 //
 // window.vigilLive exposes, per tile, the glass-to-glass latency: now
 // minus the camera's wall clock of the frame on screen (tests read it).
+import { injectCSS } from './shared/dom.js';
 
 const LAG_MAX_S = 1.5;      // behind the live edge by more: jump
 const LAG_TARGET_S = 0.3;   // where to land after a jump
@@ -239,19 +240,10 @@ async function cameras() {
 // (the last viewer leaving stops the edge's stream).
 // The wall's styles are in live.css (the console's CSP allows no inline
 // styles).
-function injectCSS() {
-  if (document.getElementById('vigil-live-css')) return;
-  const l = document.createElement('link');
-  l.id = 'vigil-live-css';
-  l.rel = 'stylesheet';
-  l.href = new URL('./live.css', import.meta.url).href;
-  document.head.append(l);
-}
-
 // t is the console's translator (i18n.js); every key used here is in both
 // dictionaries (central/i18n_test.go checks).
 export function mountLiveWall(root, { t }) {
-  injectCSS();
+  injectCSS(new URL('./live.css', import.meta.url));
   const tiles = [];
   let layout = Number(localStorage.getItem('vigil.live.layout')) || 4;
   if (!LAYOUTS.includes(layout)) layout = 4;

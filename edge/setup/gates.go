@@ -138,6 +138,18 @@ func (s *Server) gatesConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, f)
 }
 
+// gateStates is GET /setup/api/gates/state: the gates as the box runs
+// them now (the box's own /api/v1/gates needs an access token from
+// central, which an installer on the setup page does not have).
+func (s *Server) gateStates(w http.ResponseWriter, r *http.Request) {
+	st, err := s.cfg.Backend.SetupGateStates(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
 // saveGates is POST /setup/api/gates/save: the form becomes a config
 // revision, validated whole; 422 with the problems field by field if not.
 func (s *Server) saveGates(w http.ResponseWriter, r *http.Request) {

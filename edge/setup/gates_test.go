@@ -1,6 +1,7 @@
 package setup
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 )
+
+func (fakeBackend) SetupGateStates(context.Context) (any, error) {
+	return map[string]any{"gates": []any{map[string]any{"gate": "north-gate", "door": "closed"}}}, nil
+}
 
 func (fakeBackend) SetupGates() (GatesForm, error) {
 	return GatesForm{Gates: []GateForm{{ID: "north-gate", Arming: "always"}}, Webhook: []ControllerForm{}}, nil

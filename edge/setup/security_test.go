@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -469,6 +470,57 @@ func TestChangesAuditedFirst(t *testing.T) {
 			if strings.Contains(string(d), secret) {
 				t.Errorf("audit %d holds a secret: %s", i, d)
 			}
+		}
+	}
+}
+
+// TestSetupRoutesNeedTheCode walks every /setup/api/ route the page
+// registers (read from setup.go, so a new one cannot be missed): without a
+// session or code, and with a wrong code, each answers 401 and runs
+// nothing; with the code it gets past the check. Only the login form
+// takes a code in its body.
+func TestSetupRoutesNeedTheCode(t *testing.T) {
+	src, err := os.ReadFile("setup.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`s\.mux\.Handle\("([A-Z]+) (/setup/api/[^"]*)", s\.(open|authed)\(`)
+	routes := re.FindAllStringSubmatch(string(src), -1)
+	if len(routes) < 12 {
+		t.Fatalf("found %d setup API routes; did the registration style change?", len(routes))
+	}
+	clk := newTestClock()
+	s := newGuarded(t, clk, fakeBackend{})
+	for i, m := range routes {
+		method, path, guard := m[1], m[2], m[3]
+		if path == "/setup/api/login" {
+			if guard != "open" {
+				t.Errorf("login is %s", guard)
+			}
+			continue
+		}
+		if guard != "authed" {
+			t.Errorf("%s %s is not behind the code (%s)", method, path, guard)
+			continue
+		}
+		// A fresh address each time: the wrong codes below must not lock
+		// the walk out.
+		addr := fmt.Sprintf("198.51.100.%d:4000", i+1)
+		var body any
+		if method == http.MethodPost {
+			body = map[string]any{}
+		}
+		if w := call(t, s, method, path, addr, "", body); w.Code != http.StatusUnauthorized {
+			t.Errorf("%s %s without the code: %d", method, path, w.Code)
+		}
+		if w := call(t, s, method, path, addr, wrongCode, body); w.Code != http.StatusUnauthorized {
+			t.Errorf("%s %s with a wrong code: %d", method, path, w.Code)
+		}
+		if path == "/setup/api/gates/events" || path == "/setup/api/finish" {
+			continue // an event stream would stay open; finish would close the page for the rest
+		}
+		if w := call(t, s, method, path, addr, s.code, body); w.Code == http.StatusUnauthorized || w.Code == http.StatusTooManyRequests {
+			t.Errorf("%s %s with the code: %d", method, path, w.Code)
 		}
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/internal/webshared"
 	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/streams/onvif"
 	"github.com/vigil-perimeter/vigil/streams/probe"
@@ -83,6 +84,9 @@ type Backend interface {
 	SetupGateEvents(ctx context.Context) <-chan any
 	// SetupGates is the gates and their inputs as the box runs them.
 	SetupGates() (GatesForm, error)
+	// SetupGateStates is each gate's state as the box sees it now (door,
+	// last grant, devices heard): the page shows which gates were heard.
+	SetupGateStates(ctx context.Context) (any, error)
 	// SetupSaveGates makes the form a new config revision (validated
 	// whole, webhook secrets made and kept 0600) and puts it in force;
 	// a refusal is a *RefusedError naming the fields where it can.
@@ -299,7 +303,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
 	web, _ := fs.Sub(webFS, "web")
-	static := http.StripPrefix("/setup/", http.FileServer(http.FS(web)))
+	// The page's files, and at /setup/shared/ the modules it shares with
+	// central's console (internal/webshared).
+	static := http.StripPrefix("/setup/", http.FileServerFS(webshared.With(web)))
 	s.mux.Handle("GET /setup/", s.open(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
@@ -332,6 +338,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /setup/api/preview", s.authed(s.preview))
 	s.mux.Handle("GET /setup/api/gates/events", s.authed(s.gateEvents))
 	s.mux.Handle("GET /setup/api/gates/config", s.authed(s.gatesConfig))
+	s.mux.Handle("GET /setup/api/gates/state", s.authed(s.gateStates))
 	s.mux.Handle("POST /setup/api/gates/save", s.authed(s.saveGates))
 }
 

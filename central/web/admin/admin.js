@@ -2,21 +2,12 @@
 // page to admins only; every call below is checked again by the server.
 import { t, tEnum, applyI18n, setLang, currentLang, onLangChange } from '/i18n.js';
 import { api } from '/api.js';
+import { $, el, td } from '/shared/dom.js';
 
-const $ = (id) => document.getElementById(id);
 const ROLES = ['guard', 'supervisor', 'police_liaison', 'installer', 'admin'];
 
-function cell(text) {
-  const td = document.createElement('td');
-  td.textContent = text;
-  return td;
-}
-
 function button(label, onClick) {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.className = 'ghost';
-  b.textContent = label;
+  const b = el('button', { type: 'button', class: 'ghost', text: label });
   b.addEventListener('click', onClick);
   return b;
 }
@@ -24,45 +15,31 @@ function button(label, onClick) {
 async function loadUsers() {
   const res = await api('/api/v1/users');
   $('users').replaceChildren(...res.users.map((u) => {
-    const tr = document.createElement('tr');
-    const td = document.createElement('td');
-    td.append(button(t('admin.delete'), async () => {
+    const del = el('td', {}, button(t('admin.delete'), async () => {
       if (!confirm(t('admin.confirm_delete', { name: u.name }))) return;
       await api(`/api/v1/users/${encodeURIComponent(u.name)}`, { method: 'DELETE' });
       loadUsers();
     }));
-    tr.append(cell(u.name), cell(tEnum('role', u.role)), cell(t('admin.created', { time: u.created_at, by: u.created_by || '' })), td);
-    return tr;
+    return el('tr', {}, td(u.name), td(tEnum('role', u.role)), td(t('admin.created', { time: u.created_at, by: u.created_by || '' })), del);
   }));
 }
 
 async function loadEdges() {
   const res = await api('/api/v1/edges');
   $('edges').replaceChildren(...(res.edges ?? []).map((e) => {
-    const tr = document.createElement('tr');
-    const td = document.createElement('td');
-    if (e.revoked_at) td.textContent = t('admin.revoked');
-    else {
-      td.append(button(t('admin.revoke'), async () => {
-        if (!confirm(t('admin.confirm_revoke', { id: e.id }))) return;
-        await api(`/api/v1/edges/${encodeURIComponent(e.id)}/revoke`, { method: 'POST', body: { reason: 'admin page' } });
-        loadEdges();
-      }));
-    }
-    tr.append(cell(e.id), cell(e.site_id), cell(e.online ? t('sites.online') : t('sites.offline')), td);
-    return tr;
+    const revoke = e.revoked_at ? td(t('admin.revoked')) : el('td', {}, button(t('admin.revoke'), async () => {
+      if (!confirm(t('admin.confirm_revoke', { id: e.id }))) return;
+      await api(`/api/v1/edges/${encodeURIComponent(e.id)}/revoke`, { method: 'POST', body: { reason: 'admin page' } });
+      loadEdges();
+    }));
+    return el('tr', {}, td(e.id), td(e.site_id), td(e.online ? t('sites.online') : t('sites.offline')), revoke);
   }));
 }
 
 function fillRoles() {
   const sel = $('u-role');
   const v = sel.value;
-  sel.replaceChildren(...ROLES.map((r) => {
-    const o = document.createElement('option');
-    o.value = r;
-    o.textContent = tEnum('role', r);
-    return o;
-  }));
+  sel.replaceChildren(...ROLES.map((r) => el('option', { value: r, text: tEnum('role', r) })));
   sel.value = v || 'guard';
 }
 

@@ -1,4 +1,8 @@
-// Strings of the setup page in English and Simplified Chinese.
+// Strings of the setup page in English and Simplified Chinese, loaded into
+// the translator shared with central's console (internal/webshared/i18n.js,
+// served at /setup/shared/i18n.js; gates_test.go checks the keys).
+import { createI18n } from './shared/i18n.js';
+
 export const strings = {
   en: {
     title: 'Vigil — entrance setup',
@@ -150,18 +154,4 @@ export const strings = {
   },
 };
 
-let lang = localStorage.getItem('vigil.setup.lang') || (navigator.language.startsWith('zh') ? 'zh-CN' : 'en');
-
-export function t(key, vars = {}) {
-  const s = (strings[lang] && strings[lang][key]) || strings.en[key] || key;
-  return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : ''));
-}
-
-export function getLang() { return lang; }
-
-export function setLang(l) {
-  lang = strings[l] ? l : 'en';
-  localStorage.setItem('vigil.setup.lang', lang);
-  document.documentElement.lang = lang;
-  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
-}
+export const { t, tEnum, applyI18n, setLang, currentLang, onLangChange } = createI18n(strings);

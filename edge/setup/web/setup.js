@@ -1,7 +1,6 @@
 // The installer's setup page: plain ES module, no build step.
-import { t, setLang, getLang } from './i18n.js';
-
-const $ = (id) => document.getElementById(id);
+import { t, applyI18n, setLang, currentLang } from './i18n.js';
+import { $, el } from './shared/dom.js';
 
 const kindZh = {
   auth: '用户名或密码错误', auth_missing: '摄像机需要用户名和密码', unreachable: '无法连接摄像机',
@@ -22,9 +21,9 @@ async function api(path, body) {
   return data;
 }
 
-function show(el, text, cls) {
-  el.textContent = text;
-  if (cls !== undefined) el.className = cls;
+function show(node, text, cls) {
+  node.textContent = text;
+  if (cls !== undefined) node.className = cls;
 }
 
 // ---- login ----
@@ -124,7 +123,7 @@ $('probe-form').addEventListener('submit', async (e) => {
   out.textContent = '';
   if (!r.ok) {
     let msg = r.error || 'error';
-    if (getLang() === 'zh-CN' && kindZh[r.kind]) msg = kindZh[r.kind] + '（' + msg + '）';
+    if (currentLang() === 'zh-CN' && kindZh[r.kind]) msg = kindZh[r.kind] + '（' + msg + '）';
     show(out, msg, 'result bad');
     out.dataset.kind = r.kind || '';
     return;
@@ -233,9 +232,9 @@ $('zone-apply').addEventListener('click', async () => {
   if (!d.camera) { show($('zone-error'), t('zone.nocam')); return; }
   const r = await api('zones/save', d);
   if (r.error) { show($('zone-error'), r.error); return; }
-  const el = $('zone-saved');
-  show(el, t('zone.saved', { rev: r.revision, applied: r.applied }) + (r.message ? ' ' + r.message : ''), 'result ok');
-  el.dataset.revision = r.revision;
+  const out = $('zone-saved');
+  show(out, t('zone.saved', { rev: r.revision, applied: r.applied }) + (r.message ? ' ' + r.message : ''), 'result ok');
+  out.dataset.revision = r.revision;
   await refreshStatus();
 });
 
@@ -280,8 +279,7 @@ function watchGates() {
 
 async function loadGates() {
   try {
-    const res = await fetch('/api/v1/gates');
-    const g = await res.json();
+    const g = await api('gates/state');
     const list = $('gates');
     list.textContent = '';
     if (!g.gates || !g.gates.length) list.textContent = t('gate.none');
@@ -319,12 +317,12 @@ $('finish').addEventListener('click', async () => {
   if (r.closed) document.body.textContent = t('finished');
 });
 
-$('lang').value = getLang();
+$('lang').value = currentLang();
 $('lang').addEventListener('change', (e) => {
   setLang(e.target.value);
   if (model) { collect(); renderGatesForm(); }
 });
-setLang(getLang());
+applyI18n(document); // the stored or the browser's language; a choice is stored only when made
 drawZones();
 
 // ---- gates step: gates, cameras, arming, and their inputs, saved as a revision ----
@@ -334,20 +332,6 @@ const BIASES = ['', 'pull-up', 'pull-down', 'disabled'];
 let gform = { gates: [], webhook: [], mqtt: null, gpio: null }; // as the box runs it
 let model = null; // the form being edited
 
-// el makes an element: el('input', {class: 'x', value: 'y'}, child, …).
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'text') e.textContent = v;
-    else if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k in e && typeof e[k] === 'boolean') e[k] = !!v;
-    else if (k === 'value') e.value = v;
-    else e.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
 const labelled = (key, input, cls) => el('label', { class: cls }, el('span', { text: t(key) }), ' ', input);
 const button = (key, cls, onClick) => { const b = el('button', { type: 'button', class: cls, text: t(key) }); b.addEventListener('click', onClick); return b; };
 const clone = (x) => JSON.parse(JSON.stringify(x));

@@ -1,0 +1,160 @@
+package central
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/wire"
+)
+
+// Which cameras the live wall shows as Tampered is derived from the store,
+// not copied from arriving alerts: a camera is tampered while it has an
+// open (not resolved) red or yellow tamper alert stored after its last
+// all-clear (a green "Restored" tamper alert, resolved or not). The writer
+// goroutine, which applies every op, keeps that set up to date as part of
+// applying them, rebuilds it from the store when central starts, and
+// publishes a read-only copy for the live hub after every change; the live
+// hub keeps nothing of its own.
+
+// prefixTamperClear keys the creation sequence of each camera's last
+// all-clear: tc/<edge id>\0<camera> → seq (8 bytes). It is written in the
+// transaction that stores the green alert, so a restart knows about an
+// all-clear even after a guard resolved it.
+const prefixTamperClear = "tc/"
+
+func tamperClearKey(edge, cam string) []byte {
+	return []byte(prefixTamperClear + edge + "\x00" + cam)
+}
+
+// liveTamperKind reports whether an alert kind marks a tile as tampered.
+// An offline camera (signal_lost) and a dark scene mean "look", not an
+// attack; the tile shows offline or live for those.
+func liveTamperKind(kind string) bool {
+	return strings.HasPrefix(kind, "tamper.") && kind != "tamper.signal_lost" && kind != "tamper.dark"
+}
+
+// putTamperClear records rec as its camera's latest all-clear if it is
+// one (putAlert calls it for a new alert).
+func putTamperClear(txn *badger.Txn, rec Record) error {
+	if rec.Severity != wire.Green || !liveTamperKind(rec.Kind) {
+		return nil
+	}
+	return txn.Set(tamperClearKey(rec.EdgeID, rec.Source), binary.BigEndian.AppendUint64(nil, rec.Seq))
+}
+
+// tamperSet is the writer's view of tampered cameras (only the writer
+// goroutine changes it; others read what it published).
+type tamperSet struct {
+	open  map[string]map[uint64]string // edge/camera → creation seq → kind: open, non-green, after the last all-clear
+	clear map[string]uint64            // edge/camera → creation seq of the last all-clear
+	pub   atomic.Pointer[map[string]string]
+}
+
+func newTamperSet() *tamperSet {
+	t := &tamperSet{open: map[string]map[uint64]string{}, clear: map[string]uint64{}}
+	t.publish()
+	return t
+}
+
+// load rebuilds the set from the store: the all-clear marks, then every
+// open alert in sequence order.
+func (t *tamperSet) load(s *Store) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixTamperClear)})
+		for it.Rewind(); it.Valid(); it.Next() {
+			edge, cam, ok := strings.Cut(strings.TrimPrefix(string(it.Item().Key()), prefixTamperClear), "\x00")
+			if !ok {
+				continue
+			}
+			if err := it.Item().Value(func(v []byte) error {
+				if len(v) == 8 {
+					t.clear[liveKey(edge, cam)] = binary.BigEndian.Uint64(v)
+				}
+				return nil
+			}); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		it.Close()
+
+		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOpen)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != len(prefixOpen)+8 {
+				continue
+			}
+			rec, err := getRecordBySeq(txn, binary.BigEndian.Uint64(k[len(prefixOpen):]))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			rec.normalise()
+			t.apply(rec)
+		}
+		t.publish()
+		return nil
+	})
+}
+
+// apply takes the current state of one alert after a stored change and
+// reports whether the set changed.
+func (t *tamperSet) apply(r Record) bool {
+	if !liveTamperKind(r.Kind) {
+		return false
+	}
+	k := liveKey(r.EdgeID, r.Source)
+	changed := false
+	if r.Severity == wire.Green {
+		if r.Seq > t.clear[k] {
+			t.clear[k] = r.Seq
+		}
+		for seq := range t.open[k] {
+			if seq <= t.clear[k] {
+				delete(t.open[k], seq)
+				changed = true
+			}
+		}
+	} else if open(r.State) && r.Seq > t.clear[k] {
+		if t.open[k] == nil {
+			t.open[k] = map[uint64]string{}
+		}
+		changed = t.open[k][r.Seq] != r.Kind
+		t.open[k][r.Seq] = r.Kind
+	} else if _, ok := t.open[k][r.Seq]; ok {
+		delete(t.open[k], r.Seq)
+		changed = true
+	}
+	if len(t.open[k]) == 0 {
+		delete(t.open, k)
+	}
+	return changed
+}
+
+// publish makes the current set visible to readers: edge/camera → the
+// kind of its newest open tamper alert.
+func (t *tamperSet) publish() {
+	m := make(map[string]string, len(t.open))
+	for k, alerts := range t.open {
+		var newest uint64
+		for seq, kind := range alerts {
+			if seq >= newest {
+				newest, m[k] = seq, kind
+			}
+		}
+	}
+	t.pub.Store(&m)
+}
+
+// tampered returns the kind of the camera's newest open tamper alert, ""
+// if it has none. Any goroutine may call it.
+func (t *tamperSet) tampered(edge, cam string) string {
+	return (*t.pub.Load())[liveKey(edge, cam)]
+}
