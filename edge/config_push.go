@@ -314,7 +314,7 @@ func (n *Node) CameraMotion(id string) (motion.Config, bool) {
 
 // handleSetupReopen answers central's setup_reopen: the setup page opens
 // again (and closes by itself once the installer has left).
-func (n *Node) handleSetupReopen(out *uplink.Responder) {
+func (n *Node) handleSetupReopen(_ context.Context, _ wire.Request, out *uplink.Responder) {
 	if err := n.ReopenSetup(); err != nil {
 		_ = out.Fail(wire.StatusError, err.Error())
 		return

@@ -76,47 +76,64 @@ func (e *evidenceSide) close() {
 	}
 }
 
-// handleEvidence answers the evidence methods; false for any other.
-func (n *Node) handleEvidence(ctx context.Context, req wire.Request, out *uplink.Responder) bool {
-	var (
-		v   any
-		err error
-	)
-	switch req.Method {
-	case wire.MethodRecordings:
-		v, err = n.evidenceRecordings(req)
-	case wire.MethodExportInfo:
-		v, err = n.evidenceExportInfo(ctx, req)
-	case wire.MethodRelease:
-		v, err = n.evidenceRelease(req)
-	case wire.MethodExportRange:
-		var b []byte
-		if b, err = n.evidenceRange(ctx, req); err == nil {
-			_ = out.Send("application/octet-stream", b, true)
-			return true
-		}
-	case wire.MethodContactSheet:
-		var b []byte
-		if b, err = n.evidenceContactSheet(ctx, req); err == nil { // evidence_sheet.go
-			_ = out.Send("image/jpeg", b, true)
-			return true
-		}
-	default:
-		return false
-	}
+// The evidence methods' handlers, routed in rpc.go.
+
+func (n *Node) answerRecordings(_ context.Context, req wire.Request, out *uplink.Responder) {
+	v, err := n.evidenceRecordings(req)
+	answerEvidenceJSON(out, v, err)
+}
+
+func (n *Node) answerExportInfo(ctx context.Context, req wire.Request, out *uplink.Responder) {
+	v, err := n.evidenceExportInfo(ctx, req)
+	answerEvidenceJSON(out, v, err)
+}
+
+func (n *Node) answerExportRange(ctx context.Context, req wire.Request, out *uplink.Responder) {
+	b, err := n.evidenceRange(ctx, req)
+	answerEvidence(out, "application/octet-stream", b, err)
+}
+
+func (n *Node) answerRelease(_ context.Context, req wire.Request, out *uplink.Responder) {
+	v, err := n.evidenceRelease(req)
+	answerEvidenceJSON(out, v, err)
+}
+
+func (n *Node) answerContactSheet(ctx context.Context, req wire.Request, out *uplink.Responder) {
+	b, err := n.evidenceContactSheet(ctx, req) // evidence_sheet.go
+	answerEvidence(out, "image/jpeg", b, err)
+}
+
+// answerEvidence answers an evidence method with data as contentType, or
+// with err's status (evidenceFail).
+func answerEvidence(out *uplink.Responder, contentType string, data []byte, err error) {
 	if err != nil {
-		status := wire.StatusError
-		if errors.Is(err, clips.ErrNoVideo) || errors.Is(err, clips.ErrUnknownCamera) {
-			status = wire.StatusNotAvailable
-		} else if errors.Is(err, clips.ErrTooLong) {
-			status = wire.StatusBadRequest
-		}
-		_ = out.Fail(status, err.Error())
-		return true
+		evidenceFail(out, err)
+		return
+	}
+	_ = out.Send(contentType, data, true)
+}
+
+// answerEvidenceJSON answers an evidence method with v as JSON, or with
+// err's status (evidenceFail).
+func answerEvidenceJSON(out *uplink.Responder, v any, err error) {
+	if err != nil {
+		evidenceFail(out, err)
+		return
 	}
 	b, _ := json.Marshal(v)
 	_ = out.Send("application/json", b, true)
-	return true
+}
+
+// evidenceFail answers err: not_available for no video or no such camera,
+// bad_request for a range too long, otherwise error.
+func evidenceFail(out *uplink.Responder, err error) {
+	status := wire.StatusError
+	if errors.Is(err, clips.ErrNoVideo) || errors.Is(err, clips.ErrUnknownCamera) {
+		status = wire.StatusNotAvailable
+	} else if errors.Is(err, clips.ErrTooLong) {
+		status = wire.StatusBadRequest
+	}
+	_ = out.Fail(status, err.Error())
 }
 
 // clockOffset is central's clock minus the edge's and how it was measured.

@@ -1,8 +1,12 @@
 package edge
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+
+	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // SNTPResponder is sntpResponder for the external tests (selftest_test.go).
@@ -33,4 +37,26 @@ func (n *Node) APIRoutes() []APIRoute {
 		out = append(out, APIRoute{Pattern: r.Pattern, Audit: r.Audit, Auth: [...]string{"token", "open", "signed", "setup"}[r.Auth], Roles: r.Roles})
 	}
 	return out
+}
+
+// WithAlertOwnerHook sets a hook the node's alert owner runs before each
+// queued alert is raised (alertowner.go): a test blocks or slows the
+// owner with it.
+func WithAlertOwnerHook(o Options, f func(wire.Alert)) Options {
+	o.alertOwnerHook = f
+	return o
+}
+
+// AlertQueue and RedReserve are the alert owner's queue policy.
+const AlertQueue, RedReserve = alertQueue, redReserve
+
+// GateStatusCalls counts the node's round trips to the gate engine.
+func (n *Node) GateStatusCalls() int64 { return n.gates.statusCalls.Load() }
+
+// GateSnapshot is the gate engine's published state.
+func (n *Node) GateSnapshot() []gates.Status { return n.gates.eng.Snapshot() }
+
+// SubmitGateEvent journals a gate event as the MQTT and GPIO adapters do.
+func (n *Node) SubmitGateEvent(ctx context.Context, ev gates.Event) error {
+	return n.gates.submit(ctx, ev)
 }

@@ -65,11 +65,8 @@ const (
 	// lateEvent: an event older than this when its alert is raised (a
 	// controller that batched, a backlog after an outage) gets its
 	// pictures from the clip store at the event time, not the live view.
-	lateEvent = 3 * time.Second
-	// gateStatusTimeout bounds the wait for the engine's status when a
-	// motion alert is tagged with the state of the gate its camera sees.
-	gateStatusTimeout = 200 * time.Millisecond
-	recentGateAlerts  = 50
+	lateEvent        = 3 * time.Second
+	recentGateAlerts = 50
 )
 
 type gateSide struct {
@@ -108,6 +105,10 @@ type gateSide struct {
 
 	mu     sync.Mutex
 	recent []GateAlertLink // newest last
+
+	// statusCalls counts round trips to the engine (status): the camera
+	// and heartbeat paths read its published snapshot instead (tests).
+	statusCalls atomic.Int64
 }
 
 // gateJob is one machine output on its way to the outbox, or (done != 0)
@@ -841,22 +842,27 @@ func (g *gateSide) snapshot(ctx context.Context, cam string, at time.Time) ([]by
 	return c.Snapshot(ctx)
 }
 
+// status is a round trip to the engine's goroutine for every gate's state
+// (the local API, /metrics). It waits while the engine does: a path the
+// engine may wait on (a camera's analysis goroutine, through the gate
+// worker's picture requests) reads eng.Snapshot instead.
+func (g *gateSide) status(ctx context.Context) ([]gates.Status, error) {
+	g.statusCalls.Add(1)
+	return g.eng.Status(ctx)
+}
+
 // watchedGates is what a camera alert says of the gates the camera sees:
 // a note for its summary ("· North gate: closed, armed, …", the gate's
 // local time) and the first gate's state as a field, when the alert
-// began.
+// began. It runs on the camera's analysis goroutine: the state is the
+// snapshot the engine published after its latest step (no round trip, no
+// wait).
 func (n *Node) watchedGates(cam string) (note string, first *wire.GateState) {
 	g := n.gates
 	if g == nil || len(g.watches[cam]) == 0 {
 		return "", nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), gateStatusTimeout)
-	defer cancel()
-	sts, err := g.eng.Status(ctx)
-	if err != nil {
-		return "", nil
-	}
-	for _, st := range sts {
+	for _, st := range g.eng.Snapshot() {
 		if !contains(g.watches[cam], st.Gate) {
 			continue
 		}
@@ -879,12 +885,7 @@ func (n *Node) gateHealth() []wire.GateStatus {
 	if n.gates == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), gateStatusTimeout)
-	defer cancel()
-	sts, err := n.gates.eng.Status(ctx)
-	if err != nil {
-		return nil
-	}
+	sts := n.gates.eng.Snapshot() // the uplink's goroutine does not wait on the engine
 	out := make([]wire.GateStatus, 0, len(sts))
 	for _, st := range sts {
 		gs := wire.GateStatus{ID: st.Gate, State: st.Door, Online: true}
@@ -975,7 +976,7 @@ func (n *Node) gateStates(ctx context.Context) (map[string]any, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	sts, err := g.eng.Status(ctx)
+	sts, err := g.status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("gate engine: %w", err)
 	}
@@ -1018,7 +1019,7 @@ func (c gateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c gateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	sts, err := c.g.eng.Status(ctx)
+	sts, err := c.g.status(ctx)
 	if err != nil {
 		return
 	}

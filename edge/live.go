@@ -37,7 +37,7 @@ var liveKeepAlive = 20 * time.Second
 // liveQueue bounds the access units waiting for one stream's fragmenter.
 const liveQueue = 60
 
-// liveHub runs the live streams of one node and answers central's requests.
+// liveHub runs the live streams of one node (live_start, live_stop).
 type liveHub struct {
 	n *Node
 
@@ -127,73 +127,23 @@ func (h *liveHub) feed(cam string, au streams.AccessUnit) {
 	}
 }
 
-// HandleRequest implements uplink.RequestHandler for every method central
-// sends: live view, thumbnails and clips from the clip store.
-func (h *liveHub) HandleRequest(ctx context.Context, req wire.Request, out *uplink.Responder) {
-	if _, ok := h.n.byID[req.Camera]; !ok && req.Method != wire.MethodConfig && req.Method != wire.MethodSetupReopen {
-		_ = out.Fail(wire.StatusNotAvailable, "no camera "+req.Camera+" on this edge")
+// handleStart answers live_start (routed in rpc.go): start the camera's
+// stream on this connection, or renew its keep-alive.
+func (h *liveHub) handleStart(_ context.Context, req wire.Request, out *uplink.Responder) {
+	running, err := h.start(req.Camera, out.Stream())
+	if err != nil {
+		_ = out.Fail(wire.StatusError, err.Error())
 		return
 	}
-	switch req.Method {
-	case wire.MethodConfig:
-		h.n.handleConfigPush(ctx, req, out) // config_push.go
-	case wire.MethodSetupReopen:
-		h.n.handleSetupReopen(out) // config_push.go
-	case wire.MethodLiveStart:
-		running, err := h.start(req.Camera, out.Stream())
-		if err != nil {
-			_ = out.Fail(wire.StatusError, err.Error())
-			return
-		}
-		b, _ := json.Marshal(wire.LiveStarted{Camera: req.Camera, KeepAliveS: int(liveKeepAlive / time.Second), Running: running})
-		_ = out.Send("application/json", b, true)
-	case wire.MethodLiveStop:
-		stopped := h.stop(req.Camera, nil)
-		b, _ := json.Marshal(map[string]any{"camera": req.Camera, "stopped": stopped})
-		_ = out.Send("application/json", b, true)
-	case wire.MethodThumbnail:
-		th, err := h.n.clips.Thumbnail(req.Camera, req.At, 0)
-		if err != nil {
-			_ = out.Fail(wire.StatusNotAvailable, err.Error())
-			return
-		}
-		_ = out.Send("image/jpeg", th.JPEG, true)
-	case wire.MethodClip:
-		w := &partWriter{out: out}
-		if _, err := h.n.clips.Export(ctx, w, req.Camera, req.From, req.To); err != nil {
-			if w.sent == 0 && len(w.buf) == 0 {
-				_ = out.Fail(wire.StatusNotAvailable, err.Error())
-			} else {
-				_ = out.Fail(wire.StatusError, err.Error())
-			}
-			return
-		}
-		_ = out.Send("video/mp4", w.buf, true)
-	default:
-		if h.n.handleEvidence(ctx, req, out) { // evidence.go
-			return
-		}
-		_ = out.Fail(wire.StatusNotAvailable, req.Method+" is not available on this edge yet")
-	}
+	b, _ := json.Marshal(wire.LiveStarted{Camera: req.Camera, KeepAliveS: int(liveKeepAlive / time.Second), Running: running})
+	_ = out.Send("application/json", b, true)
 }
 
-// partWriter sends an export as response parts of at most one frame.
-type partWriter struct {
-	out  *uplink.Responder
-	buf  []byte
-	sent int
-}
-
-func (w *partWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for len(w.buf) >= wire.MaxResponsePart {
-		if err := w.out.Send("video/mp4", w.buf[:wire.MaxResponsePart], false); err != nil {
-			return 0, err
-		}
-		w.buf = append([]byte(nil), w.buf[wire.MaxResponsePart:]...)
-		w.sent++
-	}
-	return len(p), nil
+// handleStop answers live_stop (routed in rpc.go).
+func (h *liveHub) handleStop(_ context.Context, req wire.Request, out *uplink.Responder) {
+	stopped := h.stop(req.Camera, nil)
+	b, _ := json.Marshal(map[string]any{"camera": req.Camera, "stopped": stopped})
+	_ = out.Send("application/json", b, true)
 }
 
 // start starts the camera's stream on out, or renews its keep-alive if it

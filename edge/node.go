@@ -52,6 +52,11 @@ type Options struct {
 	// Restart, if set, restarts the node with its config file: called for a
 	// revision that cannot take effect live (config_push.go).
 	Restart func(reason string)
+
+	// alertOwnerHook, if set (tests: export_test.go), runs on the alert
+	// owner before each queued alert is raised: a test slows or blocks
+	// the owner with it (alertowner.go).
+	alertOwnerHook func(wire.Alert)
 }
 
 // Node is a running edge.
@@ -93,7 +98,14 @@ type Node struct {
 
 	evidence evidenceSide // export cursors for central's evidence retrieval (evidence.go)
 
-	sysAlerts chan wire.Alert // system alerts raised in order (sysalerts.go)
+	// Camera, analysis-health and system alerts on their way to the
+	// node's alert owner, which raises them in order (alertowner.go).
+	alertQ       chan alertJob
+	alertMu      sync.RWMutex // queueAlert holds it for reading; the owner sets alertsClosed under it
+	alertsClosed bool         // the owner has drained the queue for Close: nothing more is taken
+	alertDrops   *prometheus.CounterVec
+	dropMu       sync.Mutex
+	dropped      droppedAlerts // since the owner last reported drops
 
 	conf     configState // the config in force, revisions applied live (config_push.go)
 	gateFeed gateFeed    // gate events to the setup page (setup_backend.go)
@@ -111,10 +123,13 @@ func Start(cfg Config, opts Options) (*Node, error) {
 	}
 	log = log.With("edge", cfg.EdgeID)
 	n := &Node{cfg: cfg, opts: opts, log: log, reg: prometheus.NewRegistry(), byID: map[string]CameraConfig{}, camByID: map[string]*camera.Camera{},
-		sysAlerts: make(chan wire.Alert, sysAlertQueue)}
+		alertQ: make(chan alertJob, alertQueue)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_total", Help: "Alerts raised, by kind and severity."}, []string{"kind", "severity"})
 	n.reg.MustRegister(n.alerts)
+	n.alertDrops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_dropped_total",
+		Help: "Alerts not raised because the alert owner's queue was full (alertowner.go), by kind and severity."}, []string{"kind", "severity"})
+	n.reg.MustRegister(n.alertDrops)
 	n.accessRecorded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_access_records_total",
 		Help: "Audited acts on the box (video reads, setup changes) queued for central's audit log, by action."}, []string{"action"})
 	for _, a := range accessActions {
@@ -170,10 +185,12 @@ func Start(cfg Config, opts Options) (*Node, error) {
 	}
 	n.conf.running = cfg
 	n.live = newLiveHub(n)
+	routes := uplink.NewRouter()
 	n.up = uplink.New(uplink.Config{
 		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.pin(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
-		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Handler: n.live,
+		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Routes: routes,
 	}, box, n.heartbeat, n.reg, log)
+	n.registerRoutes(routes) // rpc.go
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n.ctx, n.cancel = ctx, cancel
@@ -187,8 +204,8 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		n.spawn(func() { cam.Run(ctx) })
 	}
 	n.spawn(func() { n.up.Run(ctx) })
-	n.spawn(func() { n.raiseSystemAlerts(ctx) }) // sysalerts.go
-	n.spawn(func() { n.watchDisk(ctx) })         // diskfloor.go
+	n.spawn(func() { n.runAlertOwner(ctx) }) // alertowner.go
+	n.spawn(func() { n.watchDisk(ctx) })     // diskfloor.go
 	n.runGates(ctx)
 	log.Info("edge running", "api", "http://"+ln.Addr().String(), "cameras", len(n.cams), "gates", len(cfg.Gates), "central", cfg.Central.URL, "pending_alerts", box.Len())
 	return n, nil
@@ -261,7 +278,10 @@ func (n *Node) Close() error {
 	return err
 }
 
-// OnMotion turns a camera's motion event into a durable alert.
+// OnMotion turns a camera's motion event into an alert for the alert
+// owner to raise (alertowner.go). It runs on the camera's analysis
+// goroutine and never waits: the gates' state comes from the engine's
+// published snapshot, the outbox write and the video pin are the owner's.
 func (n *Node) OnMotion(ev camera.Event) {
 	cc := n.byID[ev.Camera]
 	sev, what := wire.Yellow, "Motion"
@@ -277,19 +297,18 @@ func (n *Node) OnMotion(ev camera.Event) {
 		ID: newAlertID(n.cfg.EdgeID, ev.Start), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
 		Source: ev.Camera, Kind: "motion", Severity: sev, Time: ev.Start.UTC(), TimeSource: ev.TimeSource,
 		Summary: fmt.Sprintf("%s at %s%s", what, name, note), Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
-		Zones: ev.Zones, Links: n.links([]string{ev.Camera}, ev.Start), Gate: gate,
+		Zones: ev.Zones, Gate: gate,
 	}
 	for _, b := range ev.Boxes {
 		a.Boxes = append(a.Boxes, wire.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
 	}
-	if n.raise(a) {
-		n.pin(a, ev.Camera, ev.Start)
-	}
+	n.queueAlert(alertJob{a: a, pinCam: ev.Camera, pinAt: ev.Start})
 }
 
 // OnTamper turns a tamper condition into an alert: a camera that cannot
 // see is red, one that sends nothing is yellow (ARCHITECTURE.md, decision
-// 6), and the all-clear is green so the guard knows it is over.
+// 6), and the all-clear is green so the guard knows it is over. Like
+// OnMotion it only queues the alert for the alert owner.
 func (n *Node) OnTamper(ev camera.TamperEvent) {
 	cc := n.byID[ev.Camera]
 	name := cc.Name
@@ -326,13 +345,11 @@ func (n *Node) OnTamper(ev camera.TamperEvent) {
 		Source: ev.Camera, Kind: "tamper." + ev.Kind, Severity: sev, Time: ev.Time.UTC(),
 		Summary: summary, Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
 	}
-	pinned := !ev.Cleared && !look
-	if pinned {
-		a.Links = n.links([]string{ev.Camera}, ev.Time)
+	j := alertJob{a: a}
+	if !ev.Cleared && !look { // the video of an attack on the camera is kept
+		j.pinCam, j.pinAt = ev.Camera, ev.Time
 	}
-	if n.raise(a) && pinned {
-		n.pin(a, ev.Camera, ev.Time)
-	}
+	n.queueAlert(j)
 }
 
 // OnAccessUnit records every unit of every camera; it never blocks.
@@ -366,8 +383,8 @@ func (n *Node) pin(a wire.Alert, cam string, at time.Time) {
 }
 
 // onClipCondition runs on the store's writer goroutine: raising goes
-// through the outbox (an fsync), so it is queued for the node's
-// system-alert goroutine (sysalerts.go).
+// through the outbox (an fsync), so it is queued for the node's alert
+// owner (alertowner.go).
 func (n *Node) onClipCondition(c clips.Condition) {
 	sev := wire.Red
 	if !c.Active {

@@ -369,7 +369,7 @@ func (n *Node) gateChecks(ctx context.Context) []SelfTestCheck {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	sts, err := n.gates.eng.Status(ctx)
+	sts, err := n.gates.status(ctx)
 	if err != nil {
 		return []SelfTestCheck{{ID: "gates", Kind: "gate", Status: Red, Reason: "the gate engine does not answer: " + err.Error()}}
 	}

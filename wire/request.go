@@ -19,6 +19,17 @@ const (
 	MethodSetupReopen = "setup_reopen"
 )
 
+// Methods lists every method central may send an edge: those above, the
+// evidence methods (evidence.go) and MethodAuditCheckpoint (audit.go). An
+// edge's request table (edge/uplink.Router) must have a handler for each.
+func Methods() []string {
+	return []string{
+		MethodClip, MethodThumbnail, MethodLiveStart, MethodLiveStop, MethodConfig, MethodSetupReopen,
+		MethodRecordings, MethodExportInfo, MethodExportRange, MethodRelease, MethodContactSheet,
+		MethodAuditCheckpoint,
+	}
+}
+
 // Response statuses.
 const (
 	StatusOK           = "ok"

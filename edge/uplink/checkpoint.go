@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -165,8 +166,9 @@ func (u *Uplink) acceptCheckpoint(env wire.Envelope) {
 	}
 }
 
-// answerCheckpoint answers MethodAuditCheckpoint with the held checkpoint.
-func (u *Uplink) answerCheckpoint(out *Responder) {
+// AnswerCheckpoint answers MethodAuditCheckpoint with the held checkpoint:
+// route it Unbounded (it reads memory only).
+func (u *Uplink) AnswerCheckpoint(_ context.Context, _ wire.Request, out *Responder) {
 	h, ok := u.cps.get()
 	if !ok {
 		_ = out.Fail(wire.StatusNotAvailable, "this edge holds no audit checkpoint")

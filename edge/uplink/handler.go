@@ -7,17 +7,17 @@ import (
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
-// RequestHandler answers central's requests (clips, thumbnails, live view,
-// config). It runs in its own goroutine per request, with ctx ending when
-// the connection does, and answers through out: once for most methods,
-// in parts for a clip (Responder splits large data itself). The edge's
-// clip store implements it; until then NotAvailable does.
+// RequestHandler answers central's requests of one method, routed to it
+// by a Router (router.go). It runs in its own goroutine per request, with
+// ctx ending when the connection does, and answers through out: once for
+// most methods, in parts for a clip (Responder splits large data itself).
+// An answer the handler leaves open is ended for it.
 type RequestHandler interface {
 	HandleRequest(ctx context.Context, req wire.Request, out *Responder)
 }
 
-// NotAvailable answers every request with status "not_available": this
-// edge has no clip store or live view wired yet.
+// NotAvailable answers every request with status "not_available": for a
+// method this edge knows but cannot serve (a build without live view).
 type NotAvailable struct{}
 
 // HandleRequest implements RequestHandler.

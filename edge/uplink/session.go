@@ -332,33 +332,41 @@ func (s *sessionState) readLoop(ctx context.Context) error {
 	}
 }
 
-// startRequest runs the handler for req in its own goroutine, or answers
-// at once if the request is malformed or too many are running.
+// startRequest runs the route for req's method (Config.Routes) in its own
+// goroutine, or answers at once: bad_request if the request is malformed or
+// its method has no route, "busy" if a Bounded one finds no free slot.
 func (s *sessionState) startRequest(ctx context.Context, req wire.Request) {
 	s.u.requests.WithLabelValues(req.Method).Inc()
 	out := &Responder{id: req.ID, send: s.reply, stream: s.stream}
+	fail := func(status, msg string) {
+		s.handlers.Add(1)
+		go func() { defer s.handlers.Done(); _ = out.Fail(status, msg) }()
+	}
 	if err := req.Validate(); err != nil {
-		s.handlers.Add(1)
-		go func() { defer s.handlers.Done(); _ = out.Fail(wire.StatusBadRequest, err.Error()) }()
+		fail(wire.StatusBadRequest, err.Error())
 		return
 	}
-	if req.Method == wire.MethodAuditCheckpoint { // answered by the uplink itself
-		s.handlers.Add(1)
-		go func() { defer s.handlers.Done(); s.u.answerCheckpoint(out) }()
+	rt, ok := s.u.cfg.Routes.Lookup(req.Method)
+	if !ok {
+		fail(wire.StatusBadRequest, noRoute(req.Method))
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		s.handlers.Add(1)
-		go func() { defer s.handlers.Done(); _ = out.Fail(wire.StatusError, "edge busy: too many requests") }()
-		return
+	bounded := rt.Policy == Bounded
+	if bounded {
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			fail(wire.StatusError, "edge busy: too many requests")
+			return
+		}
 	}
 	s.handlers.Add(1)
 	go func() {
 		defer s.handlers.Done()
-		defer func() { <-s.slots }()
-		s.u.cfg.Handler.HandleRequest(ctx, req, out)
+		if bounded {
+			defer func() { <-s.slots }()
+		}
+		rt.Handler.HandleRequest(ctx, req, out)
 		out.finish()
 	}()
 }

@@ -87,10 +87,13 @@ type Config struct {
 	// than PendingMax items are pending (default 100).
 	PendingMaxAge time.Duration
 	PendingMax    int
-	// Handler answers central's requests (default NotAvailable).
-	Handler RequestHandler
-	// MaxRequests bounds requests handled at once (default 4); more are
-	// answered "error: busy".
+	// Routes answers central's requests, method by method (router.go); a
+	// method with no route is answered bad_request. Nil: a table with only
+	// what the uplink answers itself (audit_checkpoint, AnswerCheckpoint);
+	// a caller's table routes that too.
+	Routes *Router
+	// MaxRequests bounds the Bounded requests handled at once on one
+	// connection (default 4); more are answered "error: busy".
 	MaxRequests int
 	// OnAck, if set, sees the IDs central acknowledged, after they left
 	// the outbox.
@@ -167,8 +170,9 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 	if cfg.PendingMax <= 0 {
 		cfg.PendingMax = 100
 	}
-	if cfg.Handler == nil {
-		cfg.Handler = NotAvailable{}
+	ownRoutes := cfg.Routes == nil
+	if ownRoutes {
+		cfg.Routes = NewRouter()
 	}
 	if cfg.MaxRequests <= 0 {
 		cfg.MaxRequests = 4
@@ -186,6 +190,9 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 		requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_uplink_requests_total", Help: "Requests from central, by method."}, []string{"method"}),
 	}
 	u.kick, u.beatNow = make(chan struct{}, 1), make(chan struct{}, 1)
+	if ownRoutes {
+		u.cfg.Routes.HandleWith(wire.MethodAuditCheckpoint, Unbounded, HandlerFunc(u.AnswerCheckpoint))
+	}
 	cpFile := cfg.AuditCheckpointFile
 	if cpFile == "" && cfg.DataDir != "" {
 		cpFile = filepath.Join(cfg.DataDir, CheckpointFile)
@@ -239,6 +246,9 @@ func (u *Uplink) register(reg prometheus.Registerer) {
 		dropped("yellow", func(s outbox.Stats) uint64 { return s.DroppedYellow }),
 	)
 }
+
+// Routes is the request table the uplink answers central's requests from.
+func (u *Uplink) Routes() *Router { return u.cfg.Routes }
 
 // Connected reports whether a session with central is up.
 func (u *Uplink) Connected() bool { return u.connected.Load() }

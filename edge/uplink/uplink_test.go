@@ -203,19 +203,18 @@ func TestCentralDownThenBack(t *testing.T) {
 	}
 }
 
-// clipHandler serves a thumbnail and a multi-part clip; other methods are
-// not available.
-type clipHandler struct{ clip []byte }
-
-func (h clipHandler) HandleRequest(ctx context.Context, req wire.Request, out *uplink.Responder) {
-	switch req.Method {
-	case wire.MethodThumbnail:
+// clipRoutes serve a thumbnail and a multi-part clip; live view is routed
+// but not available.
+func clipRoutes(clip []byte) *uplink.Router {
+	r := uplink.NewRouter()
+	r.HandleFunc(wire.MethodThumbnail, func(_ context.Context, req wire.Request, out *uplink.Responder) {
 		_ = out.Send("image/jpeg", []byte("jpeg-of-"+req.Camera+"-at-"+req.At.Format(time.RFC3339)), true)
-	case wire.MethodClip:
-		_ = out.Send("video/mp4", h.clip, true) // split into parts by the responder
-	default:
-		uplink.NotAvailable{}.HandleRequest(ctx, req, out)
-	}
+	})
+	r.HandleFunc(wire.MethodClip, func(_ context.Context, _ wire.Request, out *uplink.Responder) {
+		_ = out.Send("video/mp4", clip, true) // split into parts by the responder
+	})
+	r.Handle(wire.MethodLiveStart, uplink.NotAvailable{})
+	return r
 }
 
 // Central's requests travel down the edge's own connection: a thumbnail,
@@ -224,7 +223,7 @@ func TestRequestsOverTheUplink(t *testing.T) {
 	s := startCentral(t, t.TempDir(), "127.0.0.1:0")
 	cred := enrolEdge(t, s, "gate-a", "")
 	clip := bytes.Repeat([]byte("0123456789abcdef"), (5<<20)/16) // 5 MiB: three parts
-	e := startEdge(t, "gate-a", uplink.Config{Credential: &cred, Handler: clipHandler{clip: clip}})
+	e := startEdge(t, "gate-a", uplink.Config{Credential: &cred, Routes: clipRoutes(clip)})
 	waitUntil(t, "connected", e.up.Connected)
 
 	get := func(path string) (int, string, []byte) {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +59,11 @@ type Engine struct {
 	last     time.Time // the machine clock of the latest step
 	status   chan chan []gates.Status
 	done     chan struct{}
+	// snap is every gate's state as of the latest step, published by the
+	// engine's goroutine (Replay's before Run) for Snapshot; arming is
+	// each gate's schedule, to re-evaluate an old snapshot's arming.
+	snap   atomic.Pointer[[]gates.Status]
+	arming map[string]gates.Arming
 
 	eventsTotal *prometheus.CounterVec
 	alertsTotal *prometheus.CounterVec
@@ -85,6 +92,7 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{
 		opts: opts, log: opts.Log.With("component", "gates"),
 		machines: map[string]*gates.Machine{},
+		arming:   map[string]gates.Arming{},
 		events:   make(chan item, opts.Queue),
 		status:   make(chan chan []gates.Status),
 		done:     make(chan struct{}),
@@ -115,7 +123,9 @@ func New(opts Options) (*Engine, error) {
 		}
 		e.machines[c.ID] = m
 		e.order = append(e.order, c.ID)
+		e.arming[c.ID] = m.Config().Arming
 	}
+	e.publish()
 	// Every gate's series exist from start-up, at 0 until they happen:
 	// a rate or an alert rule ("no forced door in 5 minutes") then sees
 	// the series before its first event.
@@ -185,6 +195,7 @@ func (e *Engine) Replay(past []Past) {
 			e.opts.OnReplayed(a)
 		}
 	}
+	e.publish()
 }
 
 // Submit queues an event for its gate's machine; it is a gates.Sink. It
@@ -241,6 +252,45 @@ func (e *Engine) Status(ctx context.Context) ([]gates.Status, error) {
 	}
 }
 
+// Snapshot is every gate's state, in configuration order, as the engine
+// published it after its latest step, without a round trip to the
+// engine's goroutine: it answers at once even while the engine waits
+// (OnAlert blocked on a full queue) or has stopped. The arming is
+// re-evaluated at the engine's clock now (a schedule window that began
+// since the step arms the gate; a keypad override that ran out gives way
+// to the schedule), as Status would say it. The slice is the caller's;
+// its elements' Alerts, Devices and Override are shared and must not be
+// modified.
+func (e *Engine) Snapshot() []gates.Status {
+	p := e.snap.Load()
+	if p == nil {
+		return nil
+	}
+	out := slices.Clone(*p)
+	now := e.opts.Now()
+	for i := range out {
+		st := &out[i]
+		if o := st.Override; o != nil && (o.Until.IsZero() || now.Before(o.Until)) {
+			st.Armed = o.Armed
+			continue
+		}
+		st.Override = nil
+		st.Armed = e.arming[st.Gate].ArmedAt(now)
+	}
+	return out
+}
+
+// publish stores every gate's state for Snapshot; it runs on the goroutine
+// that owns the machines (Run's, or Replay's before Run).
+func (e *Engine) publish() {
+	now := e.opts.Now()
+	out := make([]gates.Status, 0, len(e.order))
+	for _, id := range e.order {
+		out = append(out, e.machines[id].Status(now))
+	}
+	e.snap.Store(&out)
+}
+
 // Run processes events and timers until ctx ends; it returns nil then.
 // Events still queued when it stops are dropped (the adapters' sources
 // resend: webhook callers get no 2xx, MQTT QoS 1 is not acknowledged).
@@ -262,20 +312,27 @@ func (e *Engine) Run(ctx context.Context) error {
 			m := e.machines[ev.Gate]
 			// Timers due by now fire first, as timer outputs (no Seq),
 			// whether the engine's timer or an event gets there first.
-			e.emit(m.Tick(now))
+			// The new state is published before the alerts are handed
+			// on: OnAlert may wait (the edge's queue full), Snapshot not.
+			ticks := m.Tick(now)
 			alerts := m.Step(ev, now)
 			for i := range alerts {
 				alerts[i].Seq = it.seq
 			}
+			e.publish()
+			e.emit(ticks)
 			e.emit(alerts)
 			if it.seq != 0 {
 				e.opts.OnDone(it.seq)
 			}
 		case <-timer.C:
 			now := e.clock(time.Time{})
+			var alerts []gates.Alert
 			for _, id := range e.order {
-				e.emit(e.machines[id].Tick(now))
+				alerts = append(alerts, e.machines[id].Tick(now)...)
 			}
+			e.publish()
+			e.emit(alerts)
 		case reply := <-e.status:
 			now := e.opts.Now()
 			var out []gates.Status

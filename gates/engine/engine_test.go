@@ -150,3 +150,97 @@ func TestMetricsExistFromStart(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotWithoutRoundTrip: the state the engine publishes after a
+// step is readable while the engine's goroutine is stuck handing an alert
+// on (the edge's queue full), when a Status round trip cannot answer.
+func TestSnapshotWithoutRoundTrip(t *testing.T) {
+	release := make(chan struct{})
+	handed := make(chan gates.Alert, 10)
+	e, err := New(Options{Gates: []gates.Config{{ID: "g", Name: "Gate"}}, Registerer: prometheus.NewRegistry(),
+		OnAlert: func(a gates.Alert) { handed <- a; <-release }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Snapshot(); len(st) != 1 || st[0].Gate != "g" || st[0].Door != "unknown" || st[0].Armed {
+		t.Fatalf("snapshot before Run: %+v", st)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	defer close(release)
+
+	now := time.Now()
+	// Found open (no alert), then armed from a keypad: a green notice the
+	// engine cannot hand on.
+	for _, ev := range []gates.Event{{Gate: "g", Device: "contact", Kind: gates.Opened, Initial: true, Time: now},
+		{Gate: "g", Device: "kp", Kind: gates.Arm, Time: now}} {
+		if err := e.Submit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case a := <-handed:
+		if a.Key != gates.CauseArming {
+			t.Fatalf("handed %s, want the arming notice", a.Key)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the arming notice was not handed on")
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer scancel()
+	if _, err := e.Status(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Status while the engine is stuck: %v, want a timeout", err)
+	}
+	t0 := time.Now()
+	st := e.Snapshot()
+	if d := time.Since(t0); d > 10*time.Millisecond {
+		t.Errorf("Snapshot took %v", d)
+	}
+	if len(st) != 1 || st[0].Door != "open" || !st[0].Armed || st[0].Override == nil || st[0].Override.Device != "kp" {
+		t.Fatalf("snapshot while the engine is stuck: %+v, want open, armed from keypad kp", st)
+	}
+}
+
+// TestSnapshotArmingFollowsTheClock: the arming in a snapshot is the
+// schedule's at the time it is read, not at the step that published it: a
+// night window that began since arms the gate, with no step in between.
+func TestSnapshotArmingFollowsTheClock(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2025, 3, 1, 21, 59, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	all := [7]bool{true, true, true, true, true, true, true}
+	night := gates.Arming{Windows: []gates.Window{{Days: all, From: 22 * 60, To: 6 * 60}}, Location: time.UTC}
+	e, err := New(Options{Gates: []gates.Config{{ID: "g", Name: "Gate", Arming: night}}, Now: now, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Snapshot(); st[0].Armed {
+		t.Fatalf("at 21:59: %+v, want disarmed", st[0])
+	}
+	mu.Lock()
+	clock = clock.Add(2 * time.Minute)
+	mu.Unlock()
+	if st := e.Snapshot(); !st[0].Armed {
+		t.Fatalf("at 22:01: %+v, want armed by the night window", st[0])
+	}
+	// A keypad disarm holds until the window ends at 06:00.
+	e.Replay([]Past{{Seq: 1, At: now(), Event: gates.Event{Gate: "g", Device: "kp", Kind: gates.Disarm, Time: now()}}})
+	st := e.Snapshot()
+	if st[0].Armed || st[0].Override == nil || st[0].Override.Until.IsZero() {
+		t.Fatalf("after a keypad disarm: %+v, want disarmed until the schedule's next change", st[0])
+	}
+	mu.Lock()
+	clock = st[0].Override.Until.Add(-time.Minute)
+	mu.Unlock()
+	if st := e.Snapshot(); st[0].Armed {
+		t.Fatalf("before the override ran out: %+v, want disarmed", st[0])
+	}
+	mu.Lock()
+	clock = st[0].Override.Until.Add(22 * time.Hour) // 04:00 the next night
+	mu.Unlock()
+	if st := e.Snapshot(); !st[0].Armed || st[0].Override != nil {
+		t.Fatalf("after the override ran out: %+v, want armed by the schedule", st[0])
+	}
+}
