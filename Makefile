@@ -18,6 +18,7 @@ check-versions:
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/vigil
+	CGO_ENABLED=0 $(GO) build -o bin/vigil-central ./cmd/vigil-central
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \

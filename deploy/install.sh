@@ -16,7 +16,7 @@ usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 role=$1; shift
 root=""
-binary="bin/vigil"
+binary=""
 while [ $# -gt 0 ]; do
   case $1 in
     --root) root=${2%/}; shift 2 ;;
@@ -36,10 +36,18 @@ if [ "$role" = rollback ]; then
   exit 0
 fi
 case $role in edge|central) ;; *) usage ;; esac
+if [ -z "$binary" ]; then
+  # Central runs the static central-only binary (no cgo, no FFmpeg or
+  # OpenCV) when it was built; an edge needs the full one.
+  binary="bin/vigil"
+  [ "$role" = central ] && [ -x bin/vigil-central ] && binary="bin/vigil-central"
+fi
 [ -x "$binary" ] || { echo "install: $binary is not an executable (run 'make build' first)" >&2; exit 1; }
 
 if [ -z "$root" ]; then
   [ "$(id -u)" -eq 0 ] || { echo "install: run as root" >&2; exit 1; }
+fi
+if [ -z "$root" ] && [ "$(basename "$binary")" != vigil-central ]; then
   # Runtime libraries only: OpenCV 4.6 and FFmpeg 5.1 as Debian 12 ships them.
   apt-get install -y -qq --no-install-recommends libopencv-core406 libopencv-imgproc406 libopencv-highgui406 \
     libopencv-videoio406 libopencv-objdetect406 libopencv-calib3d406 libopencv-features2d406 libopencv-dnn406 \
