@@ -1,6 +1,7 @@
 package central
 
 import (
+	"cmp"
 	"net/http"
 	"time"
 
@@ -20,7 +21,8 @@ type siteOut struct {
 	Gates    []gateOut     `json:"gates,omitempty"`
 }
 
-// cameraOut and gateOut are a device's configured name and live state.
+// cameraOut and gateOut are a device's name (as its edge reports it,
+// devices.go) and live state.
 type cameraOut struct {
 	Name string `json:"name,omitempty"`
 	wire.CameraStatus
@@ -42,7 +44,7 @@ type siteEdge struct {
 // handleSites serves GET /api/v1/sites: the hierarchy township › village ›
 // zone › entrance, each node with its colour (its worst open alert) and
 // open counts; entrances with their edges (online, last seen) and their
-// cameras and gates (configured names, live state from heartbeats).
+// cameras and gates (the edges' names and live state from heartbeats).
 func (s *Server) handleSites(w http.ResponseWriter, r *http.Request) {
 	view, ok := s.wr.sites()
 	if !ok {
@@ -86,9 +88,10 @@ func (s *Server) handleSites(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"sites": sites})
 }
 
-// devices merges an entrance's configured cameras and gates with what its
-// edges report: configured ones first (offline until reported), then any
-// the edges report that the config does not name.
+// devices lists an entrance's cameras and gates as its edges report them,
+// named by the edges (EdgeStatus carries the names, devices.go). Devices
+// central.yaml still lists under the entrance (deprecated) come first,
+// offline until reported, under the edge's name once it has given one.
 func devices(n siteNode, edges []EdgeStatus) ([]cameraOut, []gateOut) {
 	cams := map[string]wire.CameraStatus{}
 	gates := map[string]wire.GateStatus{}
@@ -116,11 +119,11 @@ func devices(n siteNode, edges []EdgeStatus) ([]cameraOut, []gateOut) {
 		if !ok {
 			c = wire.CameraStatus{ID: d.ID}
 		}
-		outC = append(outC, cameraOut{Name: d.Name, CameraStatus: c})
+		outC = append(outC, cameraOut{Name: cmp.Or(c.Name, d.Name), CameraStatus: c})
 	}
 	for _, id := range camOrder {
 		if !named[id] {
-			outC = append(outC, cameraOut{CameraStatus: cams[id]})
+			outC = append(outC, cameraOut{Name: cams[id].Name, CameraStatus: cams[id]})
 		}
 	}
 	for _, d := range n.Gates {
@@ -129,11 +132,11 @@ func devices(n siteNode, edges []EdgeStatus) ([]cameraOut, []gateOut) {
 		if !ok {
 			g = wire.GateStatus{ID: d.ID, State: "unknown"}
 		}
-		outG = append(outG, gateOut{Name: d.Name, GateStatus: g})
+		outG = append(outG, gateOut{Name: cmp.Or(g.Name, d.Name), GateStatus: g})
 	}
 	for _, id := range gateOrder {
 		if !named[id] {
-			outG = append(outG, gateOut{GateStatus: gates[id]})
+			outG = append(outG, gateOut{Name: gates[id].Name, GateStatus: gates[id]})
 		}
 	}
 	return outC, outG

@@ -60,7 +60,9 @@ type Config struct {
 	// (default 5m; also whenever an edge connects).
 	AuditCheckpointInterval config.Duration `yaml:"audit_checkpoint_interval,omitempty"`
 	// Township is the site hierarchy: township › village › zone ›
-	// entrance, with cameras and gates under entrances.
+	// entrance, and through edges' site_id which edge watches which
+	// entrance. Cameras and gates are named by their edges (devices.go);
+	// cameras/gates under an entrance are deprecated fallbacks.
 	Township *TownshipConfig `yaml:"township,omitempty"`
 	// Edges are edges configured with a bearer token instead of enrolment
 	// (deprecated: enrolled edges prove a key and pin central's certificate).

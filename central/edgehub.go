@@ -41,6 +41,9 @@ type edgeHub struct {
 	onAccess  func(edgeID string, a wire.AccessRecord) error
 	accessKey []byte
 
+	// names are the device names edges report (devices.go).
+	names *deviceBook
+
 	mu    sync.Mutex
 	conns map[string]*edgeConn  // current connection per edge ID
 	state map[string]*edgeState // per edge ID, kept across disconnects
@@ -219,21 +222,29 @@ func (h *edgeHub) kick(id string, code int, reason string) {
 }
 
 // seen records that c's edge sent a frame, and the heartbeat if it was one.
+// A heartbeat also carries the edge's device names, kept in h.names.
 func (h *edgeHub) seen(c *edgeConn, hb *wire.Heartbeat) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.conns[c.edge.ID] != c {
+		h.mu.Unlock()
 		return // a replaced connection no longer speaks for the edge
 	}
 	st := h.state[c.edge.ID]
 	st.lastSeen = time.Now().UTC()
-	if hb != nil {
-		st.hb = *hb
-		st.hb.Cameras = append([]wire.CameraStatus(nil), hb.Cameras...)
-		st.hb.Gates = append([]wire.GateStatus(nil), hb.Gates...)
-		if hb.ConfigRevision != "" {
-			st.configRevision = hb.ConfigRevision
-		}
+	if hb == nil {
+		h.mu.Unlock()
+		return
+	}
+	st.hb = *hb
+	st.hb.Cameras = append([]wire.CameraStatus(nil), hb.Cameras...)
+	st.hb.Gates = append([]wire.GateStatus(nil), hb.Gates...)
+	if hb.ConfigRevision != "" {
+		st.configRevision = hb.ConfigRevision
+	}
+	rev := st.configRevision
+	h.mu.Unlock()
+	if h.names != nil {
+		h.names.report(c.edge.ID, rev, hb) // the reader's goroutine: heartbeats are stored in order
 	}
 }
 
@@ -258,6 +269,11 @@ func (h *edgeHub) statuses() []EdgeStatus {
 			if !st.hb.Time.IsZero() {
 				s.CPUPercent = st.hb.CPUPercent
 			}
+		}
+		if h.names != nil {
+			// Names are the edge's; an edge not heard since central
+			// started shows the devices it last reported.
+			h.names.nameStatuses(&s, h.state[e.ID] != nil && !h.state[e.ID].hb.Time.IsZero())
 		}
 		out = append(out, s)
 	}

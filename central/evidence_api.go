@@ -400,25 +400,35 @@ func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 	return out, nil
 }
 
-// bundleSiteTree is the township's site tree, for names in bundles.
-func (s *Server) bundleSiteTree() *siteTree {
+// bundleNames names the places and cameras in bundles: sites and
+// entrances from the township's tree, cameras as their edges name them.
+type bundleNames struct {
+	tree    *siteTree
+	devices *deviceBook
+}
+
+// bundleSiteTree is the township's site tree and the edges' device names,
+// for names in bundles.
+func (s *Server) bundleSiteTree() bundleNames {
 	tree := &siteTree{nodes: map[string]*siteNode{}}
 	if s.cfg.Township != nil {
 		tree, _ = buildSiteTree(s.cfg.Township)
 	}
-	return tree
+	return bundleNames{tree: tree, devices: s.edges.names}
 }
 
-// nameCamera fills c's site, entrance and camera names (and site ID)
-// from the tree, for the retrieved item it.
-func (tree *siteTree) nameCamera(c *bundleCamera, it RetrievalItem) {
+// nameCamera fills c's site, entrance and camera names (and site ID) for
+// the retrieved item it: the camera's name is the one its edge reported
+// last (devices.go), else its ID.
+func (b bundleNames) nameCamera(c *bundleCamera, it RetrievalItem) {
+	tree := b.tree
+	if b.devices != nil {
+		if name := b.devices.name(it.Edge, it.SiteID, DeviceCamera, it.Camera); name != "" {
+			c.CameraName = name
+		}
+	}
 	if n := tree.nodes[it.SiteID]; n != nil {
 		c.EntranceName = n.Name
-		for _, d := range n.Cameras {
-			if d.ID == it.Camera && d.Name != "" {
-				c.CameraName = d.Name
-			}
-		}
 		// The site is the entrance's village.
 		for p := tree.nodes[n.Parent]; p != nil; p = tree.nodes[p.Parent] {
 			if p.Level == LevelVillage {

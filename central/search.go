@@ -151,13 +151,14 @@ func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		se := SearchEdge{ID: e.ID, SiteID: e.SiteID, Online: e.Online, LastSeen: e.LastSeen, ClockOffsetMS: e.ClockOffsetMS,
 			Cameras: []CameraTimeline{}, Gates: []GateTimeline{}, OtherAlerts: []Record{}, OtherEvents: []StoredEvent{}}
-		// Cameras and gates: what the edge reports and what central.yaml places at its entrance.
+		// Cameras and gates: what the edge reports, under the edge's names
+		// (devices.go), and any central.yaml still lists at its entrance (deprecated).
 		var cams, gates []DeviceConfig
 		addDev := func(list *[]DeviceConfig, d DeviceConfig) {
 			for i := range *list {
 				if (*list)[i].ID == d.ID {
-					if (*list)[i].Name == "" {
-						(*list)[i].Name = d.Name
+					if d.Name != "" {
+						(*list)[i].Name = d.Name // the edge's name wins
 					}
 					return
 				}
@@ -173,10 +174,10 @@ func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		for _, c := range e.Cameras {
-			addDev(&cams, DeviceConfig{ID: c.ID})
+			addDev(&cams, DeviceConfig{ID: c.ID, Name: c.Name})
 		}
 		for _, g := range e.Gates {
-			addDev(&gates, DeviceConfig{ID: g.ID})
+			addDev(&gates, DeviceConfig{ID: g.ID, Name: g.Name})
 		}
 		alerts, err := s.searchAlerts(e, from, to)
 		if err != nil {

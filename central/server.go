@@ -131,6 +131,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
+	if s.edges.names, err = openDeviceBook(store.db, tree, log); err != nil { // devices.go
+		return fail(err)
+	}
+	for _, f := range legacyDeviceFields(cfg.Township) {
+		log.Warn("central.yaml: "+f+" is deprecated: cameras and gates are named in each edge's edge.yaml, and central shows the names the edge reports; these are used only for devices an edge has not named yet", "field", f)
+	}
 	s.live = newLiveHub(s)
 	s.edges.onLive = s.live.onFrame
 	s.edges.onAccess, s.edges.accessKey = s.recordEdgeAccess, s.accessKey()

@@ -44,13 +44,18 @@ type ZoneConfig struct {
 
 // EntranceConfig is one entrance, watched by one edge.
 type EntranceConfig struct {
-	ID      string         `yaml:"id"`
-	Name    string         `yaml:"name,omitempty"`
+	ID   string `yaml:"id"`
+	Name string `yaml:"name,omitempty"`
+	// Cameras and Gates are deprecated: the edge names its devices in
+	// edge.yaml and reports them (devices.go). Still read, with a warning
+	// at start; a name here is used only for a device its edge has not
+	// named yet (an edge older than names in the heartbeat).
 	Cameras []DeviceConfig `yaml:"cameras,omitempty"`
 	Gates   []DeviceConfig `yaml:"gates,omitempty"`
 }
 
-// DeviceConfig names a camera or gate; its live state comes from the edge.
+// DeviceConfig is a camera or gate under an entrance in central.yaml
+// (deprecated, see EntranceConfig); its live state comes from the edge.
 type DeviceConfig struct {
 	ID   string `yaml:"id"`
 	Name string `yaml:"name,omitempty"`

@@ -888,7 +888,7 @@ func (n *Node) gateHealth() []wire.GateStatus {
 	sts := n.gates.eng.Snapshot() // the uplink's goroutine does not wait on the engine
 	out := make([]wire.GateStatus, 0, len(sts))
 	for _, st := range sts {
-		gs := wire.GateStatus{ID: st.Gate, State: st.Door, Online: true}
+		gs := wire.GateStatus{ID: st.Gate, Name: displayName(st.Name, st.Gate), State: st.Door, Online: true}
 		worst := 0
 		for _, a := range st.Alerts {
 			if r := a.Severity.Rank(); !a.Cleared && r > worst && a.Severity != wire.Green {

@@ -429,14 +429,26 @@ func (n *Node) raise(a wire.Alert) bool {
 	return true
 }
 
+// heartbeat is the node's health for central, with every camera and gate
+// under the name edge.yaml gives it: the edge owns its devices' names and
+// central shows what the heartbeat says (central/devices.go).
 func (n *Node) heartbeat() wire.Heartbeat {
 	hb := wire.Heartbeat{Time: time.Now().UTC()}
 	for _, c := range n.cams {
 		s := c.Status()
-		hb.Cameras = append(hb.Cameras, wire.CameraStatus{ID: c.ID(), Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
+		hb.Cameras = append(hb.Cameras, wire.CameraStatus{ID: c.ID(), Name: displayName(n.byID[c.ID()].Name, c.ID()),
+			Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
 	}
 	hb.Gates = n.gateHealth()
 	return hb
+}
+
+// displayName is a device's name, or its ID when it has none.
+func displayName(name, id string) string {
+	if name == "" {
+		return id
+	}
+	return name
 }
 
 // newAlertID is unique per edge and sorts by time: edge, UTC instant, and

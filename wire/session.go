@@ -65,7 +65,12 @@ type Welcome struct {
 
 // CameraStatus is one camera's health in a heartbeat.
 type CameraStatus struct {
-	ID        string    `json:"id"`
+	ID string `json:"id"`
+	// Name is the edge's name for the camera (edge.yaml, the setup page),
+	// its ID when it has none. The edge owns its devices' names: central
+	// shows this one and keeps the latest per edge. Empty from edges that
+	// predate it.
+	Name      string    `json:"name,omitempty"`
 	Online    bool      `json:"online"`
 	LastFrame time.Time `json:"last_frame,omitzero"`
 	Error     string    `json:"error,omitempty"`
@@ -74,7 +79,8 @@ type CameraStatus struct {
 // GateStatus is one gate or sensor's health in a heartbeat.
 type GateStatus struct {
 	ID       string    `json:"id"`
-	State    string    `json:"state"` // "open", "closed", "held_open", "alarm", ...
+	Name     string    `json:"name,omitempty"` // the edge's name for it, as CameraStatus.Name
+	State    string    `json:"state"`          // "open", "closed", "held_open", "alarm", ...
 	Online   bool      `json:"online"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
 	Error    string    `json:"error,omitempty"`
@@ -87,7 +93,10 @@ type DiskStatus struct {
 	FreeBytes  uint64 `json:"free_bytes"`
 }
 
-// Heartbeat reports an edge's health.
+// Heartbeat reports an edge's health. It lists every camera and gate the
+// edge runs, with the edge's names for them: the uplink sends one right
+// after the welcome and again whenever a config revision is applied, so
+// central learns renamed devices at once.
 type Heartbeat struct {
 	Time    time.Time      `json:"time"`
 	Outbox  int            `json:"outbox"` // items written but not yet acknowledged

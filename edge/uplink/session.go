@@ -48,6 +48,7 @@ func (u *Uplink) session(ctx context.Context) error {
 		return err
 	}
 	u.connected.Store(true)
+	u.Beat() // the first heartbeat goes at once: central learns the devices and their names
 	u.log.Info("connected to central", "url", target, "pending", u.box.Len(), "clock_offset", u.ClockOffset())
 
 	s := &sessionState{u: u, conn: conn, acks: make(chan []string, 16), replies: make(chan []byte, 16),

@@ -78,9 +78,8 @@ type Info struct {
 var township = central.TownshipConfig{ID: "demo", Name: "Demo township", Villages: []central.VillageConfig{{
 	ID: "lotus", Name: "Lotus village", Zones: []central.ZoneConfig{{
 		ID: "wall", Name: "Village wall", Entrances: []central.EntranceConfig{{
+			// No cameras or gates here: the demo edge names them (writeEdgeConfig).
 			ID: "north-gate", Name: "North gate",
-			Cameras: []central.DeviceConfig{{ID: "north-gate", Name: "North gate"}, {ID: "south-gate", Name: "South gate (closed at night)"}},
-			Gates:   []central.DeviceConfig{{ID: gateID, Name: "North gate barrier"}},
 		}},
 	}},
 }}}
