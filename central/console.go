@@ -3,6 +3,7 @@ package central
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/vigil-perimeter/vigil/internal/fanout"
 )
 
 const (
@@ -240,14 +243,16 @@ func (c *consoleConn) live(ctx context.Context, sub *consoleSub, readerDone <-ch
 	defer ping.Stop()
 	for {
 		select {
-		case f := <-sub.frames:
+		case f, ok := <-sub.C():
+			if !ok {
+				return c.feedEnded(sub)
+			}
 			if err := c.forward(f, sub); err != nil {
 				c.log.Info("console write failed", "err", err)
 				return noCloseFrame, ""
 			}
-		case <-sub.dropped:
-			c.log.Warn("console fell behind; disconnecting it", "queue", cap(sub.frames), "cursor", c.cursor)
-			return websocket.CloseTryAgainLater, fmt.Sprintf("console fell behind; reconnect with since=%d", c.cursor)
+		case <-sub.Done():
+			return c.feedEnded(sub)
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
 				c.log.Info("pinging console failed", "err", err)
@@ -264,6 +269,16 @@ func (c *consoleConn) live(ctx context.Context, sub *consoleSub, readerDone <-ch
 	}
 }
 
+// feedEnded says how to close a console whose feed ended: cut off for
+// falling behind (it resumes from its cursor), or the writer stopped.
+func (c *consoleConn) feedEnded(sub *consoleSub) (int, string) {
+	if errors.Is(sub.Err(), fanout.ErrSlow) {
+		c.log.Warn("console fell behind; disconnecting it", "queue", cap(sub.C()), "cursor", c.cursor)
+		return websocket.CloseTryAgainLater, fmt.Sprintf("console fell behind; reconnect with since=%d", c.cursor)
+	}
+	return websocket.CloseGoingAway, "central is shutting down"
+}
+
 // forward writes f and, in batch mode, whatever else is already queued.
 func (c *consoleConn) forward(f consoleFrame, sub *consoleSub) error {
 	for {
@@ -274,9 +289,12 @@ func (c *consoleConn) forward(f consoleFrame, sub *consoleSub) error {
 		if !c.batch {
 			return nil
 		}
+		var ok bool
 		select {
-		case f = <-sub.frames:
+		case f, ok = <-sub.C():
 		default:
+		}
+		if !ok { // nothing queued, or the feed ended (live sees why)
 			return c.flush()
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-perimeter/vigil/internal/fanout"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -24,11 +25,11 @@ import (
 // viewer leaving sends live_stop. A viewer that joins late gets the stored
 // init segment at once and fragments from the next keyframe on.
 //
-// Each viewer has its own bounded queue: one that cannot keep up is cut
-// off (close 4408) and the others do not notice. Besides video a viewer
-// gets JSON text messages {"type":"state","state":...}: connecting, live,
-// offline (edge or camera down) or tampered (an open tamper alert in the
-// store, tamper.go).
+// Each viewer has its own bounded queue (a fanout.Hub per camera, policy
+// CloseSlow): one that cannot keep up is cut off (close 4408) and the
+// others do not notice. Besides video a viewer gets JSON text messages
+// {"type":"state","state":...}: connecting, live, offline (edge or camera
+// down) or tampered (an open tamper alert in the store, tamper.go).
 
 const (
 	// liveRenew is how often central repeats live_start while anyone
@@ -60,18 +61,53 @@ type liveHub struct {
 // liveFeed is one camera being watched.
 type liveFeed struct {
 	key, edge, cam string
-	viewers        map[*liveViewer]struct{}
-	init           []byte // the edge's current init frame
-	codec          string
-	startErr       string // why the last live_start failed ("" if it did not)
-	cancel         context.CancelFunc
+	// out fans the edge's frames out to the viewers under fanout.CloseSlow
+	// (a viewer whose queue is full is cut off); each viewer's filter
+	// (liveViewer.want) decides which frames it can use. Published with
+	// h.mu held, so a joining viewer's stored init comes before them.
+	out      *fanout.Hub[liveFrame]
+	viewers  int    // joined and not yet left (cut-off viewers still count until they leave)
+	init     []byte // the edge's current init frame
+	codec    string
+	startErr string // why the last live_start failed ("" if it did not)
+	cancel   context.CancelFunc
 }
 
+// liveFrame is one frame from the edge, as received, with what the
+// viewers' filters need to know about it.
+type liveFrame struct {
+	kind byte
+	key  bool
+	data []byte
+}
+
+// liveViewer is one browser's view of a feed: its subscription and where
+// it is in the stream. gotInit and needKey belong to the feed's hub (the
+// filter runs under its lock, one publish at a time).
 type liveViewer struct {
-	q       chan []byte
+	sub     *fanout.Sub[liveFrame]
 	gotInit bool
 	needKey bool
-	cut     chan struct{} // closed when the hub cuts the viewer off
+}
+
+// want says whether the viewer can use f now: fragments only after an
+// init, and after a (new) init from the next keyframe on. An end frame is
+// not forwarded; the next live_start brings a fresh init.
+func (v *liveViewer) want(f liveFrame) bool {
+	switch f.kind {
+	case wire.LiveInit:
+		v.gotInit, v.needKey = true, true
+		return true
+	case wire.LiveFragment:
+		if !v.gotInit || (v.needKey && !f.key) {
+			return false
+		}
+		v.needKey = false
+		return true
+	case wire.LiveEnd:
+		v.gotInit = false
+	}
+	return false
 }
 
 func newLiveHub(s *Server) *liveHub {
@@ -115,48 +151,23 @@ func (h *liveHub) onFrame(edgeID string, frame []byte) {
 	switch f.Kind {
 	case wire.LiveInit:
 		feed.init, feed.codec = frame, f.Codec
-		for v := range feed.viewers {
-			v.gotInit, v.needKey = true, true
-			h.enqueue(feed, v, frame)
-		}
-	case wire.LiveFragment:
-		for v := range feed.viewers {
-			if !v.gotInit || (v.needKey && !f.Key) {
-				continue
-			}
-			v.needKey = false
-			h.enqueue(feed, v, frame)
-		}
 	case wire.LiveEnd:
 		feed.init = nil // the next live_start brings a fresh init
-		for v := range feed.viewers {
-			v.gotInit = false
-		}
 	}
-}
-
-// enqueue hands a frame to a viewer, cutting it off if its queue is full.
-// h.mu is held.
-func (h *liveHub) enqueue(feed *liveFeed, v *liveViewer, frame []byte) {
-	select {
-	case v.q <- frame:
-	default:
-		close(v.cut)
-		h.cut.Inc()
-		h.removeLocked(feed, v)
-	}
+	feed.out.Publish(liveFrame{kind: f.Kind, key: f.Key, data: frame})
 }
 
 // join adds a viewer, starting the feed if it is the first.
 func (h *liveHub) join(edge, cam string) (*liveFeed, *liveViewer) {
-	v := &liveViewer{q: make(chan []byte, liveViewerQueue), cut: make(chan struct{})}
+	v := &liveViewer{}
 	k := liveKey(edge, cam)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	feed := h.feeds[k]
 	if feed == nil {
 		ctx, cancel := context.WithCancel(h.s.ctx)
-		feed = &liveFeed{key: k, edge: edge, cam: cam, viewers: map[*liveViewer]struct{}{}, cancel: cancel}
+		feed = &liveFeed{key: k, edge: edge, cam: cam, cancel: cancel,
+			out: fanout.New[liveFrame](fanout.CloseSlow, fanout.WithDropHook(h.cut.Inc))}
 		h.feeds[k] = feed
 		prev := h.stopping[k]
 		done := make(chan struct{})
@@ -167,30 +178,28 @@ func (h *liveHub) join(edge, cam string) (*liveFeed, *liveViewer) {
 			close(done)
 		}
 	}
-	feed.viewers[v] = struct{}{}
+	feed.viewers++
 	h.viewers.Inc()
+	opts := fanout.SubOptions[liveFrame]{Buffer: liveViewerQueue, Filter: v.want}
 	if feed.init != nil {
 		v.gotInit, v.needKey = true, true
-		v.q <- feed.init
+		opts.Initial = []liveFrame{{kind: wire.LiveInit, data: feed.init}}
 	}
+	v.sub = feed.out.SubscribeWith(context.Background(), opts) // ended by leave
 	return feed, v
 }
 
-// leave removes a viewer; the last one stops the feed.
+// leave removes a viewer (also one the feed cut off); the last one stops
+// the feed. Called once per join.
 func (h *liveHub) leave(feed *liveFeed, v *liveViewer) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.removeLocked(feed, v)
-}
-
-func (h *liveHub) removeLocked(feed *liveFeed, v *liveViewer) {
-	if _, ok := feed.viewers[v]; !ok {
-		return
-	}
-	delete(feed.viewers, v)
+	v.sub.Close()
+	feed.viewers--
 	h.viewers.Dec()
-	if len(feed.viewers) == 0 && h.feeds[feed.key] == feed {
+	if feed.viewers == 0 && h.feeds[feed.key] == feed {
 		delete(h.feeds, feed.key)
+		feed.out.Close()
 		feed.cancel()
 	}
 }
@@ -360,14 +369,19 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 	for {
 		var err error
 		select {
-		case frame := <-v.q:
+		case frame, ok := <-v.sub.C():
+			if !ok { // cut off (the feed's hub ends a viewer only that way while it watches)
+				s.log.Info("live viewer too slow; cut off", "edge_id", edge, "camera", cam)
+				closeWith(closeTooSlow, "too slow for live view")
+				return
+			}
 			_ = ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			err = ws.WriteMessage(websocket.BinaryMessage, frame)
+			err = ws.WriteMessage(websocket.BinaryMessage, frame.data)
 		case <-tick.C:
 			err = sendState()
 		case <-ping.C:
 			err = ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
-		case <-v.cut:
+		case <-v.sub.Done():
 			s.log.Info("live viewer too slow; cut off", "edge_id", edge, "camera", cam)
 			closeWith(closeTooSlow, "too slow for live view")
 			return

@@ -1,11 +1,14 @@
 package central
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/internal/fanout"
 )
 
 const (
@@ -26,8 +29,9 @@ const (
 // edges and the API, commits them in batches (group commit: one fsync for
 // many alerts), then, in sequence order, updates site colours, fans the
 // changes out to consoles and acknowledges the ops. It owns the site
-// colours and the set of console subscriptions, so a console's snapshot and
-// its live feed meet at an exact sequence number.
+// colours and is the only publisher of the console feed, and consoles
+// subscribe in its goroutine, so a console's snapshot and its live feed
+// meet at an exact sequence number.
 type writer struct {
 	store   *Store
 	log     *slog.Logger
@@ -36,18 +40,20 @@ type writer struct {
 	tamper  *tamperSet // cameras with open tamper alerts, for the live wall (tamper.go)
 	queue   int        // per-console capacity; consoleQueue except in tests
 
-	ops  chan *op
-	ctl  chan func()
-	subs map[*consoleSub]struct{}
+	ops chan *op
+	ctl chan func()
+	// feed fans changes out to consoles under fanout.CloseSlow: a console
+	// whose queue is full is cut off (its Sub ends with fanout.ErrSlow) and
+	// resumes from its cursor, so what a console gets has no gap.
+	// Published only from the writer goroutine, in sequence order.
+	feed *fanout.Hub[consoleFrame]
 	quit chan struct{}
 	done chan struct{}
 }
 
-// consoleSub is one console's live feed.
-type consoleSub struct {
-	frames  chan consoleFrame // encoded console messages, in sequence order
-	dropped chan struct{}     // closed when the writer cut the console off
-}
+// consoleSub is one console's live feed: encoded console messages, in
+// sequence order, until it ends (cut off: Err is fanout.ErrSlow).
+type consoleSub = fanout.Sub[consoleFrame]
 
 // consoleFrame is one encoded console message; seq is the change it
 // carries (0 for messages that are not changes).
@@ -67,7 +73,8 @@ type consoleView struct {
 
 func newWriter(store *Store, tree *siteTree, log *slog.Logger, met *metrics) (*writer, error) {
 	w := &writer{store: store, log: log, met: met, colours: newSiteColours(tree), tamper: newTamperSet(), queue: consoleQueue,
-		ops: make(chan *op, writerQueue), ctl: make(chan func(), 64), subs: map[*consoleSub]struct{}{},
+		ops: make(chan *op, writerQueue), ctl: make(chan func(), 64),
+		feed: fanout.New[consoleFrame](fanout.CloseSlow, fanout.WithDropHook(met.consoleDropped.Inc)),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	scratch := map[string]bool{}
 	if err := store.openIndex(func(site string, rank int) { w.colours.move(site, 0, rank, scratch) }); err != nil {
@@ -125,9 +132,7 @@ func (w *writer) run() {
 		case o := <-w.ops:
 			w.batch(o)
 		case <-w.quit:
-			for sub := range w.subs {
-				delete(w.subs, sub)
-			}
+			w.feed.Close() // consoles end too (central is shutting down)
 			return
 		}
 	}
@@ -183,31 +188,18 @@ more:
 
 // publish sends changes, then colour changes, to every console.
 func (w *writer) publish(changes []Change, sites map[string]bool) {
-	if len(w.subs) == 0 || (len(changes) == 0 && len(sites) == 0) {
+	if (len(changes) == 0 && len(sites) == 0) || w.feed.Len() == 0 {
 		return
 	}
 	var last uint64
 	for i := range changes {
 		c := &changes[i]
 		last = c.Seq
-		w.broadcast(consoleFrame{seq: c.Seq, data: c.Frame})
+		w.feed.Publish(consoleFrame{seq: c.Seq, data: c.Frame})
 	}
 	for id := range sites {
 		sc := w.colours.get(id)
-		w.broadcast(consoleFrame{seq: last, data: encodeConsole(consoleMsg{Type: consoleSite, Seq: last, Site: &sc})})
-	}
-}
-
-// broadcast never blocks: a console whose queue is full is cut off.
-func (w *writer) broadcast(frame consoleFrame) {
-	for sub := range w.subs {
-		select {
-		case sub.frames <- frame:
-		default:
-			delete(w.subs, sub)
-			close(sub.dropped)
-			w.met.consoleDropped.Inc()
-		}
+		w.feed.Publish(consoleFrame{seq: last, data: encodeConsole(consoleMsg{Type: consoleSite, Seq: last, Site: &sc})})
 	}
 }
 
@@ -217,8 +209,9 @@ func (w *writer) subscribe() (*consoleSub, consoleView, bool) {
 	var sub *consoleSub
 	var view consoleView
 	ok := w.do(func() {
-		sub = &consoleSub{frames: make(chan consoleFrame, w.queue), dropped: make(chan struct{})}
-		w.subs[sub] = struct{}{}
+		// In the writer goroutine, between batches: the view and the feed
+		// meet at exactly view.seq.
+		sub = w.feed.Subscribe(context.Background(), w.queue)
 		view = consoleView{seq: w.store.LastSeq(), sites: w.colours.all(), txn: w.store.db.NewTransaction(false)}
 		for _, root := range w.colours.tree.roots {
 			o := w.colours.get(root).Open
@@ -228,23 +221,17 @@ func (w *writer) subscribe() (*consoleSub, consoleView, bool) {
 	return sub, view, ok
 }
 
-func (w *writer) unsubscribe(sub *consoleSub) {
-	w.do(func() { delete(w.subs, sub) })
-}
+func (w *writer) unsubscribe(sub *consoleSub) { sub.Close() }
 
 // consoles counts subscribed consoles.
-func (w *writer) consoles() int {
-	n := 0
-	w.do(func() { n = len(w.subs) })
-	return n
-}
+func (w *writer) consoles() int { return w.feed.Len() }
 
 // announce sends a message that is not a stored change (an edge going
 // online or offline) to every console, in order with the changes.
 func (w *writer) announce(m consoleMsg) {
 	frame := consoleFrame{data: encodeConsole(m)}
 	select {
-	case w.ctl <- func() { w.broadcast(frame) }:
+	case w.ctl <- func() { w.feed.Publish(frame) }:
 	case <-w.quit:
 	}
 }

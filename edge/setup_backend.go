@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-perimeter/vigil/edge/setup"
 	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/internal/fanout"
 	"github.com/vigil-perimeter/vigil/streams/motion"
 )
 
@@ -192,12 +193,20 @@ func previewPNG(p motion.Preview) ([]byte, error) {
 }
 
 // gateFeed fans gate events out to setup pages; it never blocks the
-// gate adapters (a page that does not keep up loses events, not them).
+// gate adapters (a page that does not keep up loses events, not them): a
+// fanout.Hub with policy DropNewest, gateFeedQueue events per page.
 type gateFeed struct {
-	mu     sync.Mutex
-	subs   map[chan any]struct{}
-	closed bool      // the node is stopping: streams end
-	hooked sync.Once // closeAll registered with the HTTP server
+	once   sync.Once
+	hub    *fanout.Hub[any] // made on first use (the Node holds a gateFeed value)
+	hooked sync.Once        // closeAll registered with the HTTP server
+}
+
+// gateFeedQueue bounds the events waiting for one setup page.
+const gateFeedQueue = 32
+
+func (f *gateFeed) out() *fanout.Hub[any] {
+	f.once.Do(func() { f.hub = fanout.New[any](fanout.DropNewest) })
+	return f.hub
 }
 
 // GateEventView is a gate event as the setup page shows it.
@@ -213,53 +222,23 @@ type GateEventView struct {
 }
 
 func (f *gateFeed) publish(ev gates.Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.subs) == 0 {
+	hub := f.out()
+	if hub.Len() == 0 {
 		return
 	}
-	v := GateEventView{Gate: ev.Gate, Device: ev.Device, Kind: string(ev.Kind), Sensor: ev.Sensor, Credential: ev.Credential,
-		Time: ev.Time.UTC(), Initial: ev.Initial, Source: ev.Source}
-	for ch := range f.subs {
-		select {
-		case ch <- v:
-		default:
-		}
-	}
+	hub.Publish(GateEventView{Gate: ev.Gate, Device: ev.Device, Kind: string(ev.Kind), Sensor: ev.Sensor, Credential: ev.Credential,
+		Time: ev.Time.UTC(), Initial: ev.Initial, Source: ev.Source})
 }
 
+// subscribe returns a page's events until ctx ends (the channel is then
+// closed) or the node stops; closed at once if it has stopped.
 func (f *gateFeed) subscribe(ctx context.Context) <-chan any {
-	ch := make(chan any, 32)
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	if f.subs == nil {
-		f.subs = map[chan any]struct{}{}
-	}
-	f.subs[ch] = struct{}{}
-	f.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		f.mu.Lock()
-		delete(f.subs, ch)
-		f.mu.Unlock()
-	})
-	return ch
+	return f.out().Subscribe(ctx, gateFeedQueue).C()
 }
 
 // closeAll ends every stream: the node is stopping (a restart on a new
 // revision must not wait for the pages watching its gates).
-func (f *gateFeed) closeAll() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closed = true
-	for ch := range f.subs {
-		close(ch)
-	}
-	clear(f.subs)
-}
+func (f *gateFeed) closeAll() { f.out().Close() }
 
 // SetupGateEvents implements setup.Backend.
 func (n *Node) SetupGateEvents(ctx context.Context) <-chan any {
