@@ -134,9 +134,14 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 			}
 			t.Logf("%s: alert %s names the frame %v into its crossing, and is %v from the moment that frame was served",
 				c.ID, a.ID, frame-pts, off.Round(time.Millisecond))
-			// Analysed at 5 fps with persistence: the event starts at most
-			// two analysed frames (400 ms) into the crossing.
-			if off > 100*time.Millisecond || frame-pts > 400*time.Millisecond {
+			// Analysed at 5 fps with persistence: the event starts within
+			// three analysed frames (600 ms) of the crossing's start. The
+			// sampling phase is random per run: when the first analysed
+			// frame catches only the object's edge entering, persistence
+			// confirms on the next two (seen: 500 ms in one run of many).
+			// What this test holds tight is the time: within 100 ms of the
+			// frame the alert names.
+			if off > 100*time.Millisecond || frame-pts > 600*time.Millisecond {
 				t.Errorf("%s: alert time %v is %v from the frame it names (%v into the crossing)", c.ID, a.Time, off, frame-pts)
 			}
 		}
