@@ -252,12 +252,6 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 	writeError(w, http.StatusInternalServerError, "", "internal error")
 }
 
-// admin reports whether the request's principal (checked by the route
-// policy, auth.go) is an admin; if not it has answered 401 or 403.
-func (s *Server) admin(w http.ResponseWriter, r *http.Request) bool {
-	return s.allowed(w, r, RoleAdmin)
-}
-
 func decodeHex(s string) []byte {
 	b, _ := hex.DecodeString(s)
 	return b

@@ -15,13 +15,13 @@ import (
 const requestTimeout = 15 * time.Second
 
 // handleEdges serves GET /api/v1/edges.
-func (s *Server) handleEdges(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"edges": s.edges.statuses()})
+func (ea *edgeAdmin) handleEdges(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"edges": ea.hub.statuses()})
 }
 
 // handleEdge serves GET /api/v1/edges/{id}.
-func (s *Server) handleEdge(w http.ResponseWriter, r *http.Request) {
-	for _, e := range s.edges.statuses() {
+func (ea *edgeAdmin) handleEdge(w http.ResponseWriter, r *http.Request) {
+	for _, e := range ea.hub.statuses() {
 		if e.ID == r.PathValue("id") {
 			writeJSON(w, http.StatusOK, e)
 			return
@@ -39,7 +39,7 @@ func (s *Server) handleThumbnail(w http.ResponseWriter, r *http.Request) {
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
-	s.proxyRequest(w, r, wire.Request{Method: wire.MethodThumbnail, Camera: r.PathValue("camera"), At: at})
+	proxyRequest(s.edges, w, r, wire.Request{Method: wire.MethodThumbnail, Camera: r.PathValue("camera"), At: at})
 }
 
 // handleClip serves GET /api/v1/edges/{id}/cameras/{camera}/clip?from=&to=,
@@ -53,7 +53,7 @@ func (s *Server) handleClip(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.proxyRequest(w, r, wire.Request{Method: wire.MethodClip, Camera: r.PathValue("camera"), From: from, To: to})
+	proxyRequest(s.edges, w, r, wire.Request{Method: wire.MethodClip, Camera: r.PathValue("camera"), From: from, To: to})
 }
 
 // handleLive serves POST /api/v1/edges/{id}/cameras/{camera}/live with
@@ -70,13 +70,13 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "action", "action must be start or stop")
 		return
 	}
-	s.proxyRequest(w, r, wire.Request{Method: m, Camera: r.PathValue("camera")})
+	proxyRequest(s.edges, w, r, wire.Request{Method: m, Camera: r.PathValue("camera")})
 }
 
 // handlePushConfig serves POST /api/v1/edges/{id}/config (admin) with
 // {"revision": "...", "config": {...}}.
-func (s *Server) handlePushConfig(w http.ResponseWriter, r *http.Request) {
-	if !s.admin(w, r) {
+func (ea *edgeAdmin) handlePushConfig(w http.ResponseWriter, r *http.Request) {
+	if !ea.allowed(w, r, RoleAdmin) {
 		return
 	}
 	var body struct {
@@ -86,25 +86,25 @@ func (s *Server) handlePushConfig(w http.ResponseWriter, r *http.Request) {
 	if !readBody(w, r, &body) {
 		return
 	}
-	s.proxyRequest(w, r, wire.Request{Method: wire.MethodConfig, Revision: body.Revision, Config: body.Config})
+	proxyRequest(ea.hub, w, r, wire.Request{Method: wire.MethodConfig, Revision: body.Revision, Config: body.Config})
 }
 
 // handleSetupReopen serves POST /api/v1/edges/{id}/setup/reopen (admin):
 // the edge opens its setup page again for an installer.
-func (s *Server) handleSetupReopen(w http.ResponseWriter, r *http.Request) {
-	if !s.admin(w, r) {
+func (ea *edgeAdmin) handleSetupReopen(w http.ResponseWriter, r *http.Request) {
+	if !ea.allowed(w, r, RoleAdmin) {
 		return
 	}
-	s.proxyRequest(w, r, wire.Request{Method: wire.MethodSetupReopen})
+	proxyRequest(ea.hub, w, r, wire.Request{Method: wire.MethodSetupReopen})
 }
 
 // proxyRequest sends req down the edge's own connection and writes its
 // answer: data parts as the body for ok, JSON otherwise. "not_available"
 // is 404, an offline edge 503, no answer in time 504.
-func (s *Server) proxyRequest(w http.ResponseWriter, r *http.Request, req wire.Request) {
+func proxyRequest(hub edgeRequester, w http.ResponseWriter, r *http.Request, req wire.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	parts, forget, err := s.edges.request(ctx, r.PathValue("id"), req)
+	parts, forget, err := hub.request(ctx, r.PathValue("id"), req)
 	switch {
 	case errors.Is(err, ErrEdgeOffline):
 		writeError(w, http.StatusServiceUnavailable, "", "edge is offline")

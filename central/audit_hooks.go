@@ -9,15 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-perimeter/vigil/central/audit"
+	"github.com/vigil-perimeter/vigil/internal/kv"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -68,13 +71,14 @@ type auditor struct {
 
 // openAuditor opens the log in the store's database, keyed by the audit
 // key (made on first start; a log from before it gets its MACs now if its
-// chain verifies), and registers its metrics.
-func openAuditor(s *Server) (*auditor, error) {
-	key, err := loadAuditKey(s.cfg, s.log)
+// chain verifies), in db (whose disk floor is floor). The caller
+// registers its metrics (collectors).
+func openAuditor(db *badger.DB, floor *kv.Floor, cfg Config, log *slog.Logger) (*auditor, error) {
+	key, err := loadAuditKey(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	l, err := audit.Open(s.store.db, auditPrefix, audit.Options{Log: s.log, Floor: s.store.Floor(), Key: key})
+	l, err := audit.Open(db, auditPrefix, audit.Options{Log: log, Floor: floor, Key: key})
 	if err != nil {
 		return nil, fmt.Errorf("central: audit log: %w", err)
 	}
@@ -88,7 +92,6 @@ func openAuditor(s *Server) (*auditor, error) {
 			Help: "Audit entries written, by action.",
 		}, []string{"action"}),
 	}
-	s.met.reg.MustRegister(a.failures, a.entries)
 	for _, act := range []string{audit.ActionLogin, audit.ActionLoginFailed, audit.ActionLogout, audit.ActionSearch,
 		audit.ActionView, audit.ActionExport, audit.ActionDownload, audit.ActionWorkflow, audit.ActionConfigChange,
 		audit.ActionUserChange, auditActionBackup, auditActionEnrol, auditActionShare} {
@@ -96,6 +99,11 @@ func openAuditor(s *Server) (*auditor, error) {
 		a.entries.WithLabelValues(act)
 	}
 	return a, nil
+}
+
+// collectors are the auditor's metrics.
+func (a *auditor) collectors() []prometheus.Collector {
+	return []prometheus.Collector{a.failures, a.entries}
 }
 
 // AuditLog is central's audit log (nil before New returns).

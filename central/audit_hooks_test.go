@@ -60,7 +60,7 @@ func wantEntry(t *testing.T, es []audit.Entry, action, user, role, target string
 // role, in order, and the chain verifies.
 func TestAuditScriptedSession(t *testing.T) {
 	s := startServer(t)
-	s.pwParams = cheapParams
+	s.authAPI.pwParams = cheapParams
 	edge := connectEdge(t, s, northID, northToken)
 	a := testAlert(northID, "a-1")
 	a.Snapshot, a.SnapshotTime = testJPEG(t), a.Time

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -476,8 +477,21 @@ type sessionOut struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
+// authAPI is the console's account component: login, logout, the
+// session, and user administration. New (server.go) builds it.
+type authAPI struct {
+	auth     *auth          // users, sessions, login limits
+	pwParams PasswordParams // cost of new password hashes (tests lower it)
+	// clientAddr is the browser's address, behind a trusted proxy too
+	// (clientaddr.go).
+	clientAddr    func(*http.Request) string
+	allowed       func(w http.ResponseWriter, r *http.Request, roles ...string) bool
+	internalError func(http.ResponseWriter, *http.Request, error)
+	log           *slog.Logger
+}
+
 // handleLogin serves POST /api/v1/login with {"user": "...", "password": "..."}.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (a *authAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get(csrfHeader) == "" {
 		writeError(w, http.StatusForbidden, "", "missing "+csrfHeader+" header")
 		return
@@ -495,35 +509,35 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	a := s.auth
-	ip := s.clientAddrText(r) // behind a trusted proxy, the browser's address
+	au := a.auth
+	ip := a.clientAddr(r) // behind a trusted proxy, the browser's address
 	// The attempt takes its slots before the password is hashed: 59
 	// concurrent wrong passwords get 5 tries, not argon2's speed.
-	if wait := a.take(name, ip, now); wait > 0 {
+	if wait := au.take(name, ip, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		s.log.Warn("login rate-limited", "user", name, "remote", ip)
+		a.log.Warn("login rate-limited", "user", name, "remote", ip)
 		writeError(w, http.StatusTooManyRequests, "", "too many failed logins; try again later")
 		return
 	}
 	select {
-	case a.hashing <- struct{}{}:
+	case au.hashing <- struct{}{}:
 	case <-r.Context().Done():
-		a.release(name, ip, now)
+		au.release(name, ip, now)
 		return
 	}
-	u, ok := a.users.authenticate(name, req.Password)
-	<-a.hashing
+	u, ok := au.users.authenticate(name, req.Password)
+	<-au.hashing
 	if !ok {
-		s.log.Warn("login failed", "user", name, "remote", ip)
+		a.log.Warn("login failed", "user", name, "remote", ip)
 		writeError(w, http.StatusUnauthorized, "", "wrong user name or password")
 		return
 	}
-	a.release(name, ip, now)
-	tok, sess := a.sessions.create(u, time.Now())
+	au.release(name, ip, now)
+	tok, sess := au.sessions.create(u, time.Now())
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
-	s.log.Info("login", "user", u.Name, "role", u.Role, "remote", ip)
-	writeJSON(w, http.StatusOK, sessionOut{User: u.Name, Role: u.Role, ExpiresAt: sess.expiresAt(a.sessions.idle, a.sessions.absolute)})
+	a.log.Info("login", "user", u.Name, "role", u.Role, "remote", ip)
+	writeJSON(w, http.StatusOK, sessionOut{User: u.Name, Role: u.Role, ExpiresAt: sess.expiresAt(au.sessions.idle, au.sessions.absolute)})
 }
 
 func secureRequest(r *http.Request) bool {
@@ -531,10 +545,10 @@ func secureRequest(r *http.Request) bool {
 }
 
 // handleLogout serves POST /api/v1/logout.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (a *authAPI) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if p := principalOf(r); p != nil && p.sess != nil {
-		s.auth.sessions.end(p.sess)
-		s.log.Info("logout", "user", p.Name)
+		a.auth.sessions.end(p.sess)
+		a.log.Info("logout", "user", p.Name)
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
@@ -542,29 +556,29 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSession serves GET /api/v1/session: who is signed in, until when.
-func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+func (a *authAPI) handleSession(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	out := sessionOut{User: p.Name, Role: p.Role}
 	if p.sess != nil {
-		s.auth.sessions.mu.Lock()
-		out.ExpiresAt = p.sess.expiresAt(s.auth.sessions.idle, s.auth.sessions.absolute)
-		s.auth.sessions.mu.Unlock()
+		a.auth.sessions.mu.Lock()
+		out.ExpiresAt = p.sess.expiresAt(a.auth.sessions.idle, a.auth.sessions.absolute)
+		a.auth.sessions.mu.Unlock()
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 // handleUsers serves GET /api/v1/users (admin).
-func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, r, RoleAdmin) {
+func (a *authAPI) handleUsers(w http.ResponseWriter, r *http.Request) {
+	if !a.allowed(w, r, RoleAdmin) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": s.auth.users.list(), "roles": Roles})
+	writeJSON(w, http.StatusOK, map[string]any{"users": a.auth.users.list(), "roles": Roles})
 }
 
 // handleAddUser serves POST /api/v1/users (admin) with {"name", "role",
 // "password"}; "replace": true changes an existing user's role and password.
-func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, r, RoleAdmin) {
+func (a *authAPI) handleAddUser(w http.ResponseWriter, r *http.Request) {
+	if !a.allowed(w, r, RoleAdmin) {
 		return
 	}
 	var req struct {
@@ -588,38 +602,38 @@ func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "role", "role must be one of "+strings.Join(Roles, ", "))
 		return
 	}
-	s.auth.hashing <- struct{}{}
-	hash := hashPasswordWith(req.Password, s.pwParams)
-	<-s.auth.hashing
-	u, err := s.auth.users.add(req.Name, req.Role, hash, principalOf(r).Name, req.Replace)
+	a.auth.hashing <- struct{}{}
+	hash := hashPasswordWith(req.Password, a.pwParams)
+	<-a.auth.hashing
+	u, err := a.auth.users.add(req.Name, req.Role, hash, principalOf(r).Name, req.Replace)
 	switch {
 	case errors.Is(err, ErrUserExists):
 		writeError(w, http.StatusConflict, "name", "a user with this name exists")
 		return
 	case err != nil:
-		s.internalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
-	s.auth.sessions.endUser(u.Name) // a new password or role: log in again
-	s.log.Info("user saved", "user", u.Name, "role", u.Role, "by", principalOf(r).Name)
+	a.auth.sessions.endUser(u.Name) // a new password or role: log in again
+	a.log.Info("user saved", "user", u.Name, "role", u.Role, "by", principalOf(r).Name)
 	writeJSON(w, http.StatusCreated, u.Public())
 }
 
 // handleDeleteUser serves DELETE /api/v1/users/{name} (admin) and ends
 // that user's sessions at once.
-func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, r, RoleAdmin) {
+func (a *authAPI) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
+	if !a.allowed(w, r, RoleAdmin) {
 		return
 	}
 	name := r.PathValue("name")
-	if err := s.auth.users.remove(name); errors.Is(err, ErrUserUnknown) {
+	if err := a.auth.users.remove(name); errors.Is(err, ErrUserUnknown) {
 		writeError(w, http.StatusNotFound, "", "user not found")
 		return
 	} else if err != nil {
-		s.internalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
-	s.auth.sessions.endUser(name)
-	s.log.Info("user deleted", "user", name, "by", principalOf(r).Name)
+	a.auth.sessions.endUser(name)
+	a.log.Info("user deleted", "user", name, "by", principalOf(r).Name)
 	w.WriteHeader(http.StatusNoContent)
 }

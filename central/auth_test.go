@@ -404,7 +404,7 @@ func TestAuthLogoutClosesConsole(t *testing.T) {
 // never shown.
 func TestAuthUsersAPI(t *testing.T) {
 	s := startServer(t)
-	s.pwParams = cheapParams
+	s.authAPI.pwParams = cheapParams
 	admin := signIn(t, s, "root", RoleAdmin)
 	if resp, _ := admin.do(http.MethodPost, "/api/v1/users", map[string]string{"name": "cy", "role": RoleSupervisor, "password": "short"}); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("short password: %d", resp.StatusCode)

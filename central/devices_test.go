@@ -74,7 +74,7 @@ func TestEdgeDeviceNamesFollowHeartbeat(t *testing.T) {
 		t.Fatalf("edges list after the rename: %+v", st)
 	}
 	c := bundleCamera{CameraID: "cam-a", CameraName: "cam-a"}
-	s.bundleSiteTree().nameCamera(&c, RetrievalItem{Edge: northID, SiteID: gateA, Camera: "cam-a"})
+	s.evidence.bundleSiteTree().nameCamera(&c, RetrievalItem{Edge: northID, SiteID: gateA, Camera: "cam-a"})
 	if c.CameraName != "Lane in (east)" || c.EntranceName != "Gate A" || c.SiteName != "North village" {
 		t.Fatalf("bundle names: %+v", c)
 	}
@@ -111,7 +111,7 @@ func TestEdgeDeviceNamesSurviveRestart(t *testing.T) {
 		t.Fatalf("sites after restart: cameras %+v gates %+v", ga.Cameras, ga.Gates)
 	}
 	c := bundleCamera{CameraID: "cam-new", CameraName: "cam-new"}
-	second.bundleSiteTree().nameCamera(&c, RetrievalItem{Edge: northID, SiteID: gateA, Camera: "cam-new"})
+	second.evidence.bundleSiteTree().nameCamera(&c, RetrievalItem{Edge: northID, SiteID: gateA, Camera: "cam-new"})
 	if c.CameraName != "New camera" {
 		t.Fatalf("bundle name after restart: %+v", c)
 	}

@@ -28,10 +28,10 @@ const (
 
 // handleAccessToken serves POST /api/v1/edges/{id}/access-tokens
 // {"ttl":"15m"}: a token for the caller's own name and role on that edge.
-func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
+func (ea *edgeAdmin) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	id := r.PathValue("id")
-	rec, ok := s.reg.get(id)
+	rec, ok := ea.reg.get(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "id", "no edge "+id)
 		return
@@ -62,7 +62,7 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(nonce[:])
 	now := time.Now().UTC()
 	c := wire.AccessClaims{EdgeID: id, User: p.Name, Role: p.Role, Issued: now, Expires: now.Add(ttl), Nonce: hex.EncodeToString(nonce[:])}
-	tok, err := wire.SignAccessToken(s.evidenceKey, c)
+	tok, err := wire.SignAccessToken(ea.key, c)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "", err.Error())
 		return
@@ -73,15 +73,15 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 
 // accessKey is the public key edges check access tokens and audit
 // checkpoints with: central's evidence key.
-func (s *Server) accessKey() ed25519.PublicKey {
-	return s.evidenceKey.Public().(ed25519.PublicKey)
+func (ea *edgeAdmin) accessKey() ed25519.PublicKey {
+	return ea.key.Public().(ed25519.PublicKey)
 }
 
 // recordEdgeAccess stores an edge's access record in the audit log once,
 // however often the edge re-sends it. The actor is who the edge says its
 // credential named; the entry says which edge vouched for it.
-func (s *Server) recordEdgeAccess(edgeID string, a wire.AccessRecord) error {
-	if s.auditor == nil {
+func (au *auditor) recordEdgeAccess(edgeID string, a wire.AccessRecord) error {
+	if au == nil {
 		return fmt.Errorf("central: no audit log")
 	}
 	d := map[string]any{"via": "edge", "edge": edgeID, "record": a.ID, "edge_time": a.Time.UTC().Format(time.RFC3339Nano)}
@@ -99,15 +99,15 @@ func (s *Server) recordEdgeAccess(edgeID string, a wire.AccessRecord) error {
 	if target == "" {
 		target = edgeID
 	}
-	_, appended, err := s.auditor.log.AppendOnce("edge-access/"+edgeID+"/"+a.ID, audit.Entry{
+	_, appended, err := au.log.AppendOnce("edge-access/"+edgeID+"/"+a.ID, audit.Entry{
 		Actor: audit.Actor{User: a.User, Role: a.Role}, Action: a.Action, Target: target, Details: details,
 	})
 	if err != nil {
-		s.auditor.failures.WithLabelValues(a.Action).Inc()
+		au.failures.WithLabelValues(a.Action).Inc()
 		return err
 	}
 	if appended {
-		s.auditor.entries.WithLabelValues(a.Action).Inc()
+		au.entries.WithLabelValues(a.Action).Inc()
 	}
 	return nil
 }

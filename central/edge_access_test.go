@@ -34,7 +34,7 @@ func TestEdgeAccessToken(t *testing.T) {
 	if got.User != "wang" || got.Role != RoleGuard || time.Until(got.Expires) > 10*time.Minute || time.Until(got.Expires) < 9*time.Minute {
 		t.Errorf("token for %+v", got)
 	}
-	keys := []ed25519.PublicKey{s.accessKey()}
+	keys := []ed25519.PublicKey{s.edgeAdmin.accessKey()}
 	c, err := wire.VerifyAccessToken(keys, northID, got.Token, time.Now())
 	if err != nil || c.User != "wang" || c.Role != RoleGuard {
 		t.Fatalf("verify: %+v %v", c, err)
@@ -94,8 +94,8 @@ func TestEdgeAccessRecordStoredOnce(t *testing.T) {
 	if env.Type != wire.TypeWelcome || wire.DecodeBody(env, &w) != nil {
 		t.Fatalf("want welcome, got %s", env.Type)
 	}
-	if !bytes.Equal(w.AccessKey, s.accessKey()) {
-		t.Fatalf("welcome's access key %x is not central's %x", w.AccessKey, []byte(s.accessKey()))
+	if !bytes.Equal(w.AccessKey, s.edgeAdmin.accessKey()) {
+		t.Fatalf("welcome's access key %x is not central's %x", w.AccessKey, []byte(s.edgeAdmin.accessKey()))
 	}
 	rec := wire.AccessRecord{ID: "acc-1", EdgeID: northID, Time: time.Now().UTC(), User: "wang", Role: RoleGuard,
 		Action: "download", Target: northID + "/cam-gate", Client: "192.0.2.7",

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,6 +52,61 @@ var (
 	rolesExport   = []string{RolePolice, RoleAdmin}
 )
 
+// evidenceAPI is the evidence component: search, requests, their videos
+// and signed bundles, sharing, and the evidence public key. It holds only
+// what those handlers use; New (server.go) builds it.
+type evidenceAPI struct {
+	dataDir  string          // where retrieved videos and contact sheets lie
+	township *TownshipConfig // site and entrance names (nil: none)
+	devices  *deviceBook     // camera and gate names the edges reported
+	store    evidenceStore
+	edges    evidenceEdges
+	users    userLookup
+	retr     *retrieval         // the retrieval queue (retrieval.go)
+	key      ed25519.PrivateKey // signs bundles (evidence_key.go)
+	auditLog *audit.Log         // a bundle's chain of custody
+	rec      auditRecorder      // entries for what the handlers do
+	log      *slog.Logger
+	// internalError answers 500 (507 on a full disk) and logs err.
+	internalError func(http.ResponseWriter, *http.Request, error)
+}
+
+// evidenceStore is what the evidence API reads from the alert store.
+type evidenceStore interface {
+	Get(id string) (Record, error)
+	Query(q AlertQuery) ([]Record, uint64, error)
+	Events(q EventQuery) ([]StoredEvent, time.Time, error)
+}
+
+// evidenceEdges is what the evidence API knows of edges: the registry's
+// records and the hub's live status.
+type evidenceEdges interface {
+	get(id string) (EdgeRecord, bool)
+	statuses() []EdgeStatus
+}
+
+// userLookup finds a console user by name.
+type userLookup interface {
+	get(name string) (User, bool)
+}
+
+// auditRecorder records a request's principal's actions in the audit log
+// (audit_hooks.go); auditOrRefuse answers 503 when the entry cannot be
+// written.
+type auditRecorder interface {
+	audit(r *http.Request, action, target string, details any) error
+	auditOrRefuse(w http.ResponseWriter, r *http.Request, action, target string, details any) bool
+}
+
+// evidenceEdgeSource joins the registry and the edge hub for evidenceEdges.
+type evidenceEdgeSource struct {
+	reg *registry
+	hub *edgeHub
+}
+
+func (e evidenceEdgeSource) get(id string) (EdgeRecord, bool) { return e.reg.get(id) }
+func (e evidenceEdgeSource) statuses() []EdgeStatus           { return e.hub.statuses() }
+
 // maxShareUsers bounds one request's shared_with list.
 const maxShareUsers = 32
 
@@ -80,7 +136,7 @@ type evidenceRequestBody struct {
 }
 
 // handleCreateEvidenceRequest serves POST /api/v1/evidence/requests.
-func (s *Server) handleCreateEvidenceRequest(w http.ResponseWriter, r *http.Request) {
+func (api *evidenceAPI) handleCreateEvidenceRequest(w http.ResponseWriter, r *http.Request) {
 	var body evidenceRequestBody
 	if !readBody(w, r, &body) {
 		return
@@ -126,7 +182,7 @@ func (s *Server) handleCreateEvidenceRequest(w http.ResponseWriter, r *http.Requ
 		req.Requester, req.RequesterRole = p.Name, p.Role
 	}
 	for i, c := range body.Cameras {
-		rec, ok := s.reg.get(c.Edge)
+		rec, ok := api.edges.get(c.Edge)
 		if !ok || c.Camera == "" {
 			writeError(w, http.StatusBadRequest, "cameras", "cameras["+strconv.Itoa(i)+"]: unknown edge or empty camera")
 			return
@@ -140,23 +196,23 @@ func (s *Server) handleCreateEvidenceRequest(w http.ResponseWriter, r *http.Requ
 	// The chain of custody first: a request whose entry cannot be written
 	// is refused before it exists.
 	req.ID = newEvidenceID(now)
-	if !s.auditOrRefuse(w, r, "export", req.ID, map[string]any{"case_number": req.CaseNumber, "reason": req.Reason,
+	if !api.rec.auditOrRefuse(w, r, "export", req.ID, map[string]any{"case_number": req.CaseNumber, "reason": req.Reason,
 		"from": req.From, "to": req.To, "cameras": body.Cameras}) {
 		return
 	}
-	created, err := s.retr.create(req)
+	created, err := api.retr.create(req)
 	if err != nil {
-		s.internalError(w, r, err)
+		api.internalError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, created.view())
 }
 
 // handleEvidenceRequests serves GET /api/v1/evidence/requests.
-func (s *Server) handleEvidenceRequests(w http.ResponseWriter, r *http.Request) {
-	reqs, err := s.retr.list()
+func (api *evidenceAPI) handleEvidenceRequests(w http.ResponseWriter, r *http.Request) {
+	reqs, err := api.retr.list()
 	if err != nil {
-		s.internalError(w, r, err)
+		api.internalError(w, r, err)
 		return
 	}
 	p := principalOf(r)
@@ -166,30 +222,30 @@ func (s *Server) handleEvidenceRequests(w http.ResponseWriter, r *http.Request) 
 			out = append(out, reqs[i].view())
 		}
 	}
-	s.audit(r, "view", "evidence_requests", nil)
+	api.rec.audit(r, "view", "evidence_requests", nil)
 	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
 }
 
 // handleEvidenceRequest serves GET /api/v1/evidence/requests/{id}.
-func (s *Server) handleEvidenceRequest(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.evidenceRequest(w, r)
+func (api *evidenceAPI) handleEvidenceRequest(w http.ResponseWriter, r *http.Request) {
+	req, ok := api.evidenceRequest(w, r)
 	if !ok {
 		return
 	}
-	s.audit(r, "view", req.ID, nil)
+	api.rec.audit(r, "view", req.ID, nil)
 	writeJSON(w, http.StatusOK, req.view())
 }
 
 // evidenceRequest reads the request the path names, answering 404 when it
 // does not exist or the principal may not see it (the same answer, so its
 // existence is not revealed).
-func (s *Server) evidenceRequest(w http.ResponseWriter, r *http.Request) (EvidenceRequest, bool) {
-	req, err := s.retr.get(r.PathValue("id"))
+func (api *evidenceAPI) evidenceRequest(w http.ResponseWriter, r *http.Request) (EvidenceRequest, bool) {
+	req, err := api.retr.get(r.PathValue("id"))
 	if errors.Is(err, ErrNotFound) || (err == nil && !canSeeEvidence(principalOf(r), req)) {
 		writeError(w, http.StatusNotFound, "", "no evidence request "+r.PathValue("id"))
 		return EvidenceRequest{}, false
 	} else if err != nil {
-		s.internalError(w, r, err)
+		api.internalError(w, r, err)
 		return req, false
 	}
 	return req, true
@@ -199,14 +255,14 @@ func (s *Server) evidenceRequest(w http.ResponseWriter, r *http.Request) (Eviden
 // with {"users": ["name", ...]}: the requester or an admin lets those
 // users (police liaisons; supervisors and admins see every request anyway)
 // see the request. Sharing is recorded in the audit log before it applies.
-func (s *Server) handleShareEvidence(w http.ResponseWriter, r *http.Request) {
+func (api *evidenceAPI) handleShareEvidence(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Users []string `json:"users"`
 	}
 	if !readBody(w, r, &body) {
 		return
 	}
-	req, ok := s.evidenceRequest(w, r)
+	req, ok := api.evidenceRequest(w, r)
 	if !ok {
 		return
 	}
@@ -222,7 +278,7 @@ func (s *Server) handleShareEvidence(w http.ResponseWriter, r *http.Request) {
 	var add []string
 	for _, raw := range body.Users {
 		name := strings.ToLower(strings.TrimSpace(raw))
-		u, ok := s.auth.users.get(name)
+		u, ok := api.users.get(name)
 		switch {
 		case !ok:
 			writeError(w, http.StatusBadRequest, "users", "no user "+strconv.Quote(raw))
@@ -239,14 +295,14 @@ func (s *Server) handleShareEvidence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "users", "a request may be shared with at most 32 users")
 		return
 	}
-	if len(add) > 0 && !s.auditOrRefuse(w, r, auditActionShare, req.ID, map[string]any{"case_number": req.CaseNumber, "users": add}) {
+	if len(add) > 0 && !api.rec.auditOrRefuse(w, r, auditActionShare, req.ID, map[string]any{"case_number": req.CaseNumber, "users": add}) {
 		return
 	}
 	if len(add) > 0 {
 		var err error
-		req, err = s.retr.share(req.ID, add)
+		req, err = api.retr.share(req.ID, add)
 		if err != nil {
-			s.internalError(w, r, err)
+			api.internalError(w, r, err)
 			return
 		}
 	}
@@ -254,8 +310,8 @@ func (s *Server) handleShareEvidence(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleEvidenceVideo serves GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4.
-func (s *Server) handleEvidenceVideo(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.evidenceRequest(w, r)
+func (api *evidenceAPI) handleEvidenceVideo(w http.ResponseWriter, r *http.Request) {
+	req, ok := api.evidenceRequest(w, r)
 	if !ok {
 		return
 	}
@@ -269,18 +325,18 @@ func (s *Server) handleEvidenceVideo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "item", "the video is not at central yet ("+it.Status+")")
 		return
 	}
-	f, err := os.Open(filepath.Join(s.cfg.DataDir, it.File))
+	f, err := os.Open(filepath.Join(api.dataDir, it.File))
 	if err != nil {
-		s.internalError(w, r, err)
+		api.internalError(w, r, err)
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		s.internalError(w, r, err)
+		api.internalError(w, r, err)
 		return
 	}
-	if !s.auditOrRefuse(w, r, "download", req.ID+"/"+strconv.Itoa(i), map[string]any{"edge": it.Edge, "camera": it.Camera, "sha256": it.SHA256}) {
+	if !api.rec.auditOrRefuse(w, r, "download", req.ID+"/"+strconv.Itoa(i), map[string]any{"edge": it.Edge, "camera": it.Camera, "sha256": it.SHA256}) {
 		return
 	}
 	h := w.Header()
@@ -295,8 +351,8 @@ func (s *Server) handleEvidenceVideo(w http.ResponseWriter, r *http.Request) {
 // handleEvidenceBundle serves GET /api/v1/evidence/requests/{id}/bundle.zip:
 // the signed bundle of a ready request, streamed after the download's
 // audit entry is written (so the custody includes it).
-func (s *Server) handleEvidenceBundle(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.evidenceRequest(w, r)
+func (api *evidenceAPI) handleEvidenceBundle(w http.ResponseWriter, r *http.Request) {
+	req, ok := api.evidenceRequest(w, r)
 	if !ok {
 		return
 	}
@@ -304,7 +360,7 @@ func (s *Server) handleEvidenceBundle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "", "the request is not ready ("+req.Status+")")
 		return
 	}
-	s.serveBundle(w, r, req) // evidence_key.go
+	api.serveBundle(w, r, req) // evidence_key.go
 }
 
 // bundleCamera is what the bundle writer (central/evidence) needs for one
@@ -339,8 +395,8 @@ type bundleCamera struct {
 // camera whose range came in parts (it changed codec or picture size)
 // has one entry per part, in time order, each with its own actual range,
 // codec and size; the request's range is the requested one of each.
-func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
-	tree := s.bundleSiteTree()
+func (api *evidenceAPI) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
+	tree := api.bundleSiteTree()
 	// Cameras in the order requested, each camera's parts together.
 	var order []int
 	listed := map[int]bool{}
@@ -363,17 +419,17 @@ func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 			RequestedStart: req.From, RequestedEnd: req.To, ActualStart: m.Start, ActualEnd: m.End,
 			ClockOffset: time.Duration(m.ClockOffsetMS) * time.Millisecond, ClockOffsetSource: m.ClockOffsetSource, TimeSource: m.TimeSource,
 			Codec: strings.ToLower(m.Codec), Width: m.Width, Height: m.Height, Frames: m.Frames, SHA256: it.SHA256,
-			VideoPath: filepath.Join(s.cfg.DataDir, it.File), Alerts: []json.RawMessage{}, GateEvents: []json.RawMessage{}}
+			VideoPath: filepath.Join(api.dataDir, it.File), Alerts: []json.RawMessage{}, GateEvents: []json.RawMessage{}}
 		tree.nameCamera(&c, it)
 		switch {
 		case it.ContactSheet != "":
-			c.ContactSheetPath = filepath.Join(s.cfg.DataDir, it.ContactSheet)
+			c.ContactSheetPath = filepath.Join(api.dataDir, it.ContactSheet)
 		case it.ContactSheetNote != "":
 			c.ContactSheetNote = it.ContactSheetNote
 		default:
 			c.ContactSheetNote = "retrieved before central kept the edge's contact sheets"
 		}
-		alerts, err := s.searchAlerts(EdgeStatus{ID: it.Edge, SiteID: it.SiteID}, m.Start, m.End)
+		alerts, err := api.searchAlerts(EdgeStatus{ID: it.Edge, SiteID: it.SiteID}, m.Start, m.End)
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +443,7 @@ func (s *Server) bundleCameras(req EvidenceRequest) ([]bundleCamera, error) {
 		if c.TimeSource == "" {
 			c.TimeSource = "arrival" // the edge's clock: the weaker claim
 		}
-		events, _, err := s.store.Events(EventQuery{From: m.Start, To: m.End, Edge: it.Edge, Limit: maxSearchEvents})
+		events, _, err := api.store.Events(EventQuery{From: m.Start, To: m.End, Edge: it.Edge, Limit: maxSearchEvents})
 		if err != nil {
 			return nil, err
 		}
@@ -409,12 +465,18 @@ type bundleNames struct {
 
 // bundleSiteTree is the township's site tree and the edges' device names,
 // for names in bundles.
-func (s *Server) bundleSiteTree() bundleNames {
+func (api *evidenceAPI) bundleSiteTree() bundleNames {
+	return newBundleNames(api.township, api.devices)
+}
+
+// newBundleNames is the bundle names of township's tree and the edges'
+// device names (devices may be nil).
+func newBundleNames(township *TownshipConfig, devices *deviceBook) bundleNames {
 	tree := &siteTree{nodes: map[string]*siteNode{}}
-	if s.cfg.Township != nil {
-		tree, _ = buildSiteTree(s.cfg.Township)
+	if township != nil {
+		tree, _ = buildSiteTree(township) // checked by Validate
 	}
-	return bundleNames{tree: tree, devices: s.edges.names}
+	return bundleNames{tree: tree, devices: devices}
 }
 
 // nameCamera fills c's site, entrance and camera names (and site ID) for
@@ -447,8 +509,8 @@ func (b bundleNames) nameCamera(c *bundleCamera, it RetrievalItem) {
 // from the request's first entry to its head. key is central's evidence
 // key and log its audit log; the bundle endpoint calls it once the
 // server holds both.
-func (s *Server) buildBundle(ctx context.Context, w io.Writer, req EvidenceRequest, key ed25519.PrivateKey, log *audit.Log) (*evidence.Manifest, error) {
-	cams, err := s.bundleCameras(req)
+func (api *evidenceAPI) buildBundle(ctx context.Context, w io.Writer, req EvidenceRequest, key ed25519.PrivateKey, log *audit.Log) (*evidence.Manifest, error) {
+	cams, err := api.bundleCameras(req)
 	if err != nil {
 		return nil, err
 	}

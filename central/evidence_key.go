@@ -2,6 +2,7 @@ package central
 
 import (
 	"crypto/ed25519"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 
@@ -15,17 +16,18 @@ import (
 // `vigil evidence pubkey --key-file DATA_DIR/central-evidence.key`.
 const evidenceKeyFile = "central-evidence.key"
 
-func loadEvidenceKey(s *Server) (ed25519.PrivateKey, error) {
-	path := s.cfg.EvidenceKeyFile
+// loadEvidenceKey loads central's evidence key, making it on first start.
+func loadEvidenceKey(cfg Config, log *slog.Logger) (ed25519.PrivateKey, error) {
+	path := cfg.EvidenceKeyFile
 	if path == "" {
-		path = filepath.Join(s.cfg.DataDir, evidenceKeyFile)
+		path = filepath.Join(cfg.DataDir, evidenceKeyFile)
 	}
 	key, created, err := evidence.LoadOrGenerateKey(path)
 	if err != nil {
 		return nil, err
 	}
 	if created {
-		s.log.Info("evidence key created", "file", path, "sha256", evidence.Fingerprint(key.Public().(ed25519.PublicKey)))
+		log.Info("evidence key created", "file", path, "sha256", evidence.Fingerprint(key.Public().(ed25519.PublicKey)))
 	}
 	return key, nil
 }
@@ -33,8 +35,8 @@ func loadEvidenceKey(s *Server) (ed25519.PrivateKey, error) {
 // handleEvidenceKey serves GET /api/v1/evidence/key: central's evidence
 // public key as PEM, as one line and its fingerprint, for
 // `vigil evidence verify --key`.
-func (s *Server) handleEvidenceKey(w http.ResponseWriter, r *http.Request) {
-	pub := s.evidenceKey.Public().(ed25519.PublicKey)
+func (api *evidenceAPI) handleEvidenceKey(w http.ResponseWriter, r *http.Request) {
+	pub := api.key.Public().(ed25519.PublicKey)
 	writeJSON(w, http.StatusOK, map[string]string{
 		"pem":    string(evidence.PublicKeyPEM(pub)),
 		"key":    evidence.FormatPublicKey(pub),
@@ -45,8 +47,8 @@ func (s *Server) handleEvidenceKey(w http.ResponseWriter, r *http.Request) {
 // serveBundle streams the signed bundle of a ready request, after its
 // download entry is in the audit log (so the bundle's custody includes
 // it); nothing is sent if that entry cannot be written.
-func (s *Server) serveBundle(w http.ResponseWriter, r *http.Request, req EvidenceRequest) {
-	if !s.auditOrRefuse(w, r, "download", req.ID, map[string]any{"what": "bundle", "case_number": req.CaseNumber}) {
+func (api *evidenceAPI) serveBundle(w http.ResponseWriter, r *http.Request, req EvidenceRequest) {
+	if !api.rec.auditOrRefuse(w, r, "download", req.ID, map[string]any{"what": "bundle", "case_number": req.CaseNumber}) {
 		return
 	}
 	h := w.Header()
@@ -55,17 +57,17 @@ func (s *Server) serveBundle(w http.ResponseWriter, r *http.Request, req Evidenc
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	cw := &countingWriter{w: w}
-	m, err := s.buildBundle(r.Context(), cw, req, s.evidenceKey, s.auditor.log)
+	m, err := api.buildBundle(r.Context(), cw, req, api.key, api.auditLog)
 	if err != nil {
 		if cw.n == 0 {
-			s.internalError(w, r, err)
+			api.internalError(w, r, err)
 			return
 		}
 		// The status line is gone; a cut-off zip fails verification.
-		s.log.Error("evidence bundle failed", "request", req.ID, "err", err)
+		api.log.Error("evidence bundle failed", "request", req.ID, "err", err)
 		return
 	}
-	s.log.Info("evidence bundle sent", "request", req.ID, "case_number", req.CaseNumber, "files", len(m.Files))
+	api.log.Info("evidence bundle sent", "request", req.ID, "case_number", req.CaseNumber, "files", len(m.Files))
 }
 
 type countingWriter struct {

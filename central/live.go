@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -47,7 +48,11 @@ const (
 )
 
 type liveHub struct {
-	s *Server
+	ctx    context.Context     // the server's: cancelled by Close
+	spawn  func(f func()) bool // runs f on a goroutine Close waits for (server.go)
+	edges  *edgeHub            // the edges' state and their request channel
+	tamper *tamperSet          // cameras with open tamper alerts (tamper.go)
+	log    *slog.Logger
 
 	mu       sync.Mutex
 	feeds    map[string]*liveFeed // by edge/camera
@@ -110,13 +115,14 @@ func (v *liveViewer) want(f liveFrame) bool {
 	return false
 }
 
-func newLiveHub(s *Server) *liveHub {
-	h := &liveHub{s: s, feeds: map[string]*liveFeed{}, stopping: map[string]chan struct{}{},
+// newLiveHub makes the live view fan-out and registers its metrics with reg.
+func newLiveHub(ctx context.Context, spawn func(func()) bool, edges *edgeHub, tamper *tamperSet, log *slog.Logger, reg prometheus.Registerer) *liveHub {
+	h := &liveHub{ctx: ctx, spawn: spawn, edges: edges, tamper: tamper, log: log, feeds: map[string]*liveFeed{}, stopping: map[string]chan struct{}{},
 		viewers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_live_viewers", Help: "Browsers watching live view."}),
 		cut:     prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_live_viewers_cut_total", Help: "Live viewers cut off for falling behind."}),
 		frames:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_live_frames_total", Help: "Live view frames received from edges."}),
 	}
-	s.met.reg.MustRegister(h.viewers, h.cut, h.frames)
+	reg.MustRegister(h.viewers, h.cut, h.frames)
 	return h
 }
 
@@ -138,7 +144,7 @@ func (s *Server) LiveFeeds() []string {
 func (h *liveHub) onFrame(edgeID string, frame []byte) {
 	f, err := wire.UnmarshalLive(frame)
 	if err != nil {
-		h.s.log.Debug("ignoring a binary frame that is not live video", "edge_id", edgeID, "err", err)
+		h.log.Debug("ignoring a binary frame that is not live video", "edge_id", edgeID, "err", err)
 		return
 	}
 	h.frames.Inc()
@@ -165,7 +171,7 @@ func (h *liveHub) join(edge, cam string) (*liveFeed, *liveViewer) {
 	defer h.mu.Unlock()
 	feed := h.feeds[k]
 	if feed == nil {
-		ctx, cancel := context.WithCancel(h.s.ctx)
+		ctx, cancel := context.WithCancel(h.ctx)
 		feed = &liveFeed{key: k, edge: edge, cam: cam, cancel: cancel,
 			out: fanout.New[liveFrame](fanout.CloseSlow, fanout.WithDropHook(h.cut.Inc))}
 		h.feeds[k] = feed
@@ -173,7 +179,7 @@ func (h *liveHub) join(edge, cam string) (*liveFeed, *liveViewer) {
 		done := make(chan struct{})
 		h.stopping[k] = done
 		// The server's Close waits for keepAlive (it ends with s.ctx).
-		if !h.s.spawn(func() { h.keepAlive(ctx, feed, prev, done) }) {
+		if !h.spawn(func() { h.keepAlive(ctx, feed, prev, done) }) {
 			delete(h.stopping, k) // closing: no stream to start or stop
 			close(done)
 		}
@@ -231,20 +237,20 @@ func (h *liveHub) keepAlive(ctx context.Context, feed *liveFeed, prev <-chan str
 		}
 		h.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
-			h.s.log.Info("live view: edge did not start the stream", "edge_id", feed.edge, "camera", feed.cam, "err", err)
+			h.log.Info("live view: edge did not start the stream", "edge_id", feed.edge, "camera", feed.cam, "err", err)
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(liveRenew):
 		}
 	}
-	if h.s.ctx.Err() != nil {
+	if h.ctx.Err() != nil {
 		return // central is shutting down; the edge's keep-alive runs out
 	}
-	sctx, cancel := context.WithTimeout(h.s.ctx, 5*time.Second)
+	sctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
 	defer cancel()
 	if err := h.ask(sctx, feed, wire.MethodLiveStop); err != nil && !errors.Is(err, ErrEdgeOffline) {
-		h.s.log.Info("live view: stopping the edge's stream", "edge_id", feed.edge, "camera", feed.cam, "err", err)
+		h.log.Info("live view: stopping the edge's stream", "edge_id", feed.edge, "camera", feed.cam, "err", err)
 	}
 }
 
@@ -252,7 +258,7 @@ func (h *liveHub) keepAlive(ctx context.Context, feed *liveFeed, prev <-chan str
 func (h *liveHub) ask(ctx context.Context, feed *liveFeed, method string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	parts, forget, err := h.s.edges.request(ctx, feed.edge, wire.Request{Method: method, Camera: feed.cam})
+	parts, forget, err := h.edges.request(ctx, feed.edge, wire.Request{Method: method, Camera: feed.cam})
 	if err != nil {
 		return err
 	}
@@ -274,8 +280,8 @@ func (h *liveHub) ask(ctx context.Context, feed *liveFeed, method string) error 
 // state is what a tile should show besides video.
 func (h *liveHub) state(feed *liveFeed) (state, detail string) {
 	online, camOnline, known := false, false, false
-	h.s.edges.mu.Lock()
-	if st := h.s.edges.state[feed.edge]; st != nil {
+	h.edges.mu.Lock()
+	if st := h.edges.state[feed.edge]; st != nil {
 		online = st.online
 		for _, c := range st.hb.Cameras {
 			if c.ID == feed.cam {
@@ -283,8 +289,8 @@ func (h *liveHub) state(feed *liveFeed) (state, detail string) {
 			}
 		}
 	}
-	h.s.edges.mu.Unlock()
-	tampered := h.s.wr.tamper.tampered(feed.edge, feed.cam) // the store's open alerts (tamper.go)
+	h.edges.mu.Unlock()
+	tampered := h.tamper.tampered(feed.edge, feed.cam) // the store's open alerts (tamper.go)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {

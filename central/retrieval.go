@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -242,8 +243,13 @@ func (r EvidenceRequest) view() EvidenceRequest {
 
 // retrieval runs the per-edge workers.
 type retrieval struct {
-	s   *Server
-	dir string
+	ctx      context.Context // the server's: cancelled by Close
+	db       *badger.DB      // the store's database: requests and items
+	edges    *edgeHub        // requests to the edges; their clocks and devices
+	dataDir  string          // retrieved files lie under it
+	township *TownshipConfig // names in contact sheet titles
+	log      *slog.Logger
+	dir      string
 
 	mu sync.Mutex // serialises read-modify-write of stored requests
 
@@ -253,15 +259,18 @@ type retrieval struct {
 	wg      sync.WaitGroup
 }
 
-func newRetrieval(s *Server) *retrieval {
-	return &retrieval{s: s, dir: filepath.Join(s.cfg.DataDir, "evidence"), workers: map[string]chan struct{}{}}
+// newRetrieval makes the retrieval queue; its workers run under ctx and
+// keep requests in db and files under dataDir.
+func newRetrieval(ctx context.Context, db *badger.DB, edges *edgeHub, dataDir string, township *TownshipConfig, log *slog.Logger) *retrieval {
+	return &retrieval{ctx: ctx, db: db, edges: edges, dataDir: dataDir, township: township, log: log,
+		dir: filepath.Join(dataDir, "evidence"), workers: map[string]chan struct{}{}}
 }
 
 // start resumes every unfinished item (after a restart).
 func (rt *retrieval) start() {
 	reqs, err := rt.list()
 	if err != nil {
-		rt.s.log.Error("evidence: cannot list requests", "err", err)
+		rt.log.Error("evidence: cannot list requests", "err", err)
 		return
 	}
 	for _, r := range reqs {
@@ -322,7 +331,7 @@ func (rt *retrieval) create(r EvidenceRequest) (EvidenceRequest, error) {
 	for i := range r.Items {
 		r.Items[i].From, r.Items[i].To = r.itemRange(&r.Items[i])
 		r.Items[i].Status = RetrievalQueued
-		if !rt.s.edges.connected(r.Items[i].Edge) {
+		if !rt.edges.connected(r.Items[i].Edge) {
 			r.Items[i].Status = RetrievalWaiting
 			r.Items[i].Detail = "the edge is offline; the range is fetched when it reconnects"
 		}
@@ -345,13 +354,13 @@ func (rt *retrieval) put(r EvidenceRequest) error {
 	if err != nil {
 		return err
 	}
-	return rt.s.store.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixEvidence+r.ID), b) })
+	return rt.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixEvidence+r.ID), b) })
 }
 
 // get reads a stored request.
 func (rt *retrieval) get(id string) (EvidenceRequest, error) {
 	var r EvidenceRequest
-	err := rt.s.store.db.View(func(txn *badger.Txn) error {
+	err := rt.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte(prefixEvidence + id))
 		if err != nil {
 			return err
@@ -367,7 +376,7 @@ func (rt *retrieval) get(id string) (EvidenceRequest, error) {
 // list reads every stored request, oldest first.
 func (rt *retrieval) list() ([]EvidenceRequest, error) {
 	out := []EvidenceRequest{}
-	err := rt.s.store.db.View(func(txn *badger.Txn) error {
+	err := rt.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixEvidence)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -475,8 +484,8 @@ func (e fatalError) Error() string { return e.msg }
 
 // work runs the edge's items until none is left.
 func (rt *retrieval) work(edge string, wake chan struct{}) {
-	ctx := rt.s.ctx
-	log := rt.s.log.With("edge_id", edge)
+	ctx := rt.ctx
+	log := rt.log.With("edge_id", edge)
 	sleep := func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -509,7 +518,7 @@ func (rt *retrieval) work(edge string, wake chan struct{}) {
 			rt.wmu.Unlock()
 			return
 		}
-		if !rt.s.edges.connected(edge) {
+		if !rt.edges.connected(edge) {
 			rt.waiting(edge, "the edge is offline; the range is fetched when it reconnects")
 			if !sleep(retrievalPoll) {
 				return
@@ -564,7 +573,7 @@ func (rt *retrieval) waiting(edge, why string) {
 func (rt *retrieval) call(ctx context.Context, edge string, req wire.Request, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	parts, forget, err := rt.s.edges.request(ctx, edge, req)
+	parts, forget, err := rt.edges.request(ctx, edge, req)
 	switch {
 	case errors.Is(err, ErrEdgeOffline):
 		return nil, linkError{"the edge is offline"}
@@ -637,7 +646,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		if !m.From.Equal(from) || !m.To.Equal(to) {
 			return fatalError{fmt.Sprintf("the edge described %v..%v, not the range asked for (%v..%v)", m.From, m.To, from, to)}
 		}
-		off, src := rt.s.edges.clockOffset(it.Edge)
+		off, src := rt.edges.clockOffset(it.Edge)
 		if it, err = rt.modify(j.req.ID, j.idx, func(r *EvidenceRequest) {
 			x := &r.Items[j.idx]
 			x.Export, x.ChunksTotal, x.ChunksVerified, x.Size = &m, len(m.Chunks), 0, m.Size
@@ -650,12 +659,12 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 			return err
 		}
 		if !m.Next.IsZero() {
-			rt.s.log.Info("evidence: the camera changed codec or picture size in the range; the rest is another part",
+			rt.log.Info("evidence: the camera changed codec or picture size in the range; the rest is another part",
 				"request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera, "part", it.Part+1, "next_part", it.Part+2, "next", m.Next, "to", to)
 		}
 	}
 	m := it.Export
-	part := filepath.Join(rt.s.cfg.DataDir, itemPath(j.req.ID, &it)+".part")
+	part := filepath.Join(rt.dataDir, itemPath(j.req.ID, &it)+".part")
 	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
 		return err
 	}
@@ -689,7 +698,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		sum := sha256.Sum256(data)
 		if int64(len(data)) != length || hex.EncodeToString(sum[:]) != m.Chunks[verified] {
 			retries++
-			rt.s.log.Warn("evidence: chunk failed verification; fetching it again", "request", j.req.ID, "camera", it.Camera,
+			rt.log.Warn("evidence: chunk failed verification; fetching it again", "request", j.req.ID, "camera", it.Camera,
 				"chunk", verified, "bytes", len(data), "want_bytes", length)
 			_, _ = rt.update(j.req.ID, j.idx, func(x *RetrievalItem) { x.ChunksRejected++ })
 			if retries > maxChunkRetries {
@@ -735,7 +744,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		return err
 	}
 	final := itemPath(j.req.ID, &it)
-	if err := os.Rename(part, filepath.Join(rt.s.cfg.DataDir, final)); err != nil {
+	if err := os.Rename(part, filepath.Join(rt.dataDir, final)); err != nil {
 		return err
 	}
 	if d, err := os.Open(filepath.Dir(part)); err == nil {
@@ -750,7 +759,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		return err
 	}
 	j.item, _ = rt.itemOf(j.req.ID, j.idx)
-	rt.s.log.Info("evidence: range retrieved and verified", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera,
+	rt.log.Info("evidence: range retrieved and verified", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera,
 		"part", it.Part+1, "start", m.Start, "end", m.End, "bytes", m.Size, "sha256", sum, "chunks", len(m.Chunks), "chunks_fetched", j.item.ChunksFetched, "chunks_rejected", j.item.ChunksRejected)
 	return rt.release(ctx, j, key)
 }
@@ -771,7 +780,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 func (rt *retrieval) fetchSheet(ctx context.Context, j job, key string, base wire.Request, m *wire.ExportManifest) (file, sum, note string, err error) {
 	it := j.item
 	c := bundleCamera{EntranceID: it.SiteID, CameraID: it.Camera, CameraName: it.Camera}
-	rt.s.bundleSiteTree().nameCamera(&c, it)
+	newBundleNames(rt.township, rt.edges.names).nameCamera(&c, it)
 	title := evidence.SheetTitle(c.SiteName, c.EntranceName, c.CameraName, evidence.Range{Start: m.Start, End: m.End})
 	if len(title) > wire.MaxContactTitle {
 		title = strings.ToValidUTF8(title[:wire.MaxContactTitle], "")
@@ -784,7 +793,7 @@ func (rt *retrieval) fetchSheet(ctx context.Context, j job, key string, base wir
 	switch {
 	case errors.As(err, &ee):
 		note = "the edge made no contact sheet (" + ee.Error() + ")"
-	case errors.As(err, &le) && ctx.Err() == nil && rt.s.edges.connected(it.Edge):
+	case errors.As(err, &le) && ctx.Err() == nil && rt.edges.connected(it.Edge):
 		note = "the edge made no contact sheet in " + contactSheetTimeout.String()
 	case err != nil:
 		return "", "", "", err
@@ -794,11 +803,11 @@ func (rt *retrieval) fetchSheet(ctx context.Context, j job, key string, base wir
 		}
 	}
 	if note != "" {
-		rt.s.log.Warn("evidence: no contact sheet", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera, "why", note)
+		rt.log.Warn("evidence: no contact sheet", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera, "why", note)
 		return "", "", note, nil
 	}
 	file = strings.TrimSuffix(itemPath(j.req.ID, &it), ".mp4") + ".jpg"
-	path := filepath.Join(rt.s.cfg.DataDir, file)
+	path := filepath.Join(rt.dataDir, file)
 	if err := writeSynced(path, b); err != nil {
 		return "", "", "", err
 	}

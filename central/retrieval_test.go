@@ -342,7 +342,7 @@ func TestEvidenceRetrievalEndToEnd(t *testing.T) {
 	}
 
 	// What the bundle writer gets: the verified file, the edge's facts, the alert with its workflow.
-	bc, err := s.bundleCameras(g.get(r.ID))
+	bc, err := s.evidence.bundleCameras(g.get(r.ID))
 	if err != nil || len(bc) != 1 {
 		t.Fatalf("bundle cameras: %v %v", bc, err)
 	}
@@ -601,7 +601,7 @@ func checkBundle(t *testing.T, s *Server, r EvidenceRequest) {
 		}
 	}
 	var zb bytes.Buffer
-	m, err := s.buildBundle(ctx, &zb, r, key, alog)
+	m, err := s.evidence.buildBundle(ctx, &zb, r, key, alog)
 	if err != nil {
 		t.Fatalf("bundle: %v", err)
 	}

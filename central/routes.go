@@ -32,6 +32,33 @@ func hf(f func(*Server, http.ResponseWriter, *http.Request)) func(*Server) http.
 	}
 }
 
+// evidenceRoute adapts a handler method of the evidence component
+// (evidence_api.go) to the table.
+func evidenceRoute(f func(*evidenceAPI, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
+	return func(s *Server) http.Handler {
+		api := s.evidence
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(api, w, r) })
+	}
+}
+
+// edgeAdminRoute adapts a handler method of the edge-administration
+// component (enrol.go) to the table.
+func edgeAdminRoute(f func(*edgeAdmin, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
+	return func(s *Server) http.Handler {
+		ea := s.edgeAdmin
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(ea, w, r) })
+	}
+}
+
+// authRoute adapts a handler method of the account component (auth.go)
+// to the table.
+func authRoute(f func(*authAPI, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
+	return func(s *Server) http.Handler {
+		a := s.authAPI
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(a, w, r) })
+	}
+}
+
 // roleScrape is the metrics scrape token's role (central.yaml
 // metrics_token_sha256); no console user has it.
 const roleScrape = "scrape"
@@ -69,16 +96,16 @@ func init() {
 		}}},
 		"GET /api/v1/events":     {serve: hf((*Server).handleEvents), roles: rolesWatch},
 		"GET /api/v1/sites":      {serve: hf((*Server).handleSites), roles: rolesAll},
-		"GET /api/v1/edges":      {serve: hf((*Server).handleEdges), roles: rolesAll},
-		"GET /api/v1/edges/{id}": {serve: hf((*Server).handleEdge), roles: rolesAll},
-		"POST /api/v1/edges/{id}/revoke": {serve: hf((*Server).handleRevoke), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		"GET /api/v1/edges":      {serve: edgeAdminRoute((*edgeAdmin).handleEdges), roles: rolesAll},
+		"GET /api/v1/edges/{id}": {serve: edgeAdminRoute((*edgeAdmin).handleEdge), roles: rolesAll},
+		"POST /api/v1/edges/{id}/revoke": {serve: edgeAdminRoute((*edgeAdmin).handleRevoke), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
 			var b struct {
 				Reason string `json:"reason"`
 			}
 			_ = json.Unmarshal(body, &b)
 			return r.PathValue("id"), map[string]any{"what": "revoke", "reason": b.Reason}, ok2xx(status)
 		}}},
-		"POST /api/v1/edges/{id}/unrevoke": {serve: hf((*Server).handleUnrevoke), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		"POST /api/v1/edges/{id}/unrevoke": {serve: edgeAdminRoute((*edgeAdmin).handleUnrevoke), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
 			var b struct {
 				Reason  string `json:"reason"`
 				KeepKey bool   `json:"keep_key"`
@@ -86,7 +113,7 @@ func init() {
 			_ = json.Unmarshal(body, &b)
 			return r.PathValue("id"), map[string]any{"what": "unrevoke", "reason": b.Reason, "keep_key": b.KeepKey}, ok2xx(status)
 		}}},
-		"POST /api/v1/edges/{id}/config": {serve: hf((*Server).handlePushConfig), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		"POST /api/v1/edges/{id}/config": {serve: edgeAdminRoute((*edgeAdmin).handlePushConfig), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
 			var b struct {
 				Revision string          `json:"revision"`
 				Config   json.RawMessage `json:"config"`
@@ -95,10 +122,10 @@ func init() {
 			sum := sha256.Sum256(b.Config)
 			return r.PathValue("id"), map[string]any{"what": "config_push", "revision": b.Revision, "config_sha256": hex.EncodeToString(sum[:]), "status": status}, status < 400
 		}}},
-		"POST /api/v1/edges/{id}/setup/reopen": {serve: hf((*Server).handleSetupReopen), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
+		"POST /api/v1/edges/{id}/setup/reopen": {serve: edgeAdminRoute((*edgeAdmin).handleSetupReopen), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
 			return r.PathValue("id"), map[string]any{"what": "setup_reopen"}, ok2xx(status)
 		}}},
-		"POST /api/v1/edges/{id}/access-tokens": {serve: hf((*Server).handleAccessToken), roles: rolesAll, audit: auditRoute{action: actionAccess, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		"POST /api/v1/edges/{id}/access-tokens": {serve: edgeAdminRoute((*edgeAdmin).handleAccessToken), roles: rolesAll, audit: auditRoute{action: actionAccess, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
 			var b struct {
 				TTL string `json:"ttl"`
 			}
@@ -111,7 +138,7 @@ func init() {
 		"GET /api/v1/live/{edge}/{camera}/ws": {serve: hf((*Server).handleLiveWS), roles: rolesAll, audit: auditRoute{action: audit.ActionView, soft: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
 			return r.PathValue("edge") + "/" + r.PathValue("camera"), map[string]any{"what": "live"}, true
 		}}},
-		"POST /api/v1/enrolment-tokens": {serve: hf((*Server).handleCreateToken), roles: rolesEnrol, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		"POST /api/v1/enrolment-tokens": {serve: edgeAdminRoute((*edgeAdmin).handleCreateToken), roles: rolesEnrol, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
 			var b struct {
 				EdgeID string `json:"edge_id"`
 				SiteID string `json:"site_id"`
@@ -120,24 +147,24 @@ func init() {
 			_ = json.Unmarshal(body, &b) // never the token
 			return b.EdgeID, map[string]any{"what": "enrolment_token", "site_id": b.SiteID, "ttl": b.TTL}, ok2xx(status)
 		}}},
-		"GET /api/v1/evidence/search":                               {serve: hf((*Server).handleEvidenceSearch), roles: rolesEvidence, auditedBy: "handler: search"},
-		"GET /api/v1/evidence/key":                                  {serve: hf((*Server).handleEvidenceKey), roles: rolesAll},
-		"POST /api/v1/evidence/requests":                            {serve: hf((*Server).handleCreateEvidenceRequest), roles: rolesExport, auditedBy: "handler: export, refused if not recorded"},
-		"GET /api/v1/evidence/requests":                             {serve: hf((*Server).handleEvidenceRequests), roles: rolesEvidence, auditedBy: "handler: view"},
-		"GET /api/v1/evidence/requests/{id}":                        {serve: hf((*Server).handleEvidenceRequest), roles: rolesEvidence, auditedBy: "handler: view"},
-		"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": {serve: hf((*Server).handleEvidenceVideo), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
-		"GET /api/v1/evidence/requests/{id}/bundle.zip":             {serve: hf((*Server).handleEvidenceBundle), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
-		"POST /api/v1/evidence/requests/{id}/share":                 {serve: hf((*Server).handleShareEvidence), roles: rolesExport, auditedBy: "handler: share, refused if not recorded"},
+		"GET /api/v1/evidence/search":                               {serve: evidenceRoute((*evidenceAPI).handleEvidenceSearch), roles: rolesEvidence, auditedBy: "handler: search"},
+		"GET /api/v1/evidence/key":                                  {serve: evidenceRoute((*evidenceAPI).handleEvidenceKey), roles: rolesAll},
+		"POST /api/v1/evidence/requests":                            {serve: evidenceRoute((*evidenceAPI).handleCreateEvidenceRequest), roles: rolesExport, auditedBy: "handler: export, refused if not recorded"},
+		"GET /api/v1/evidence/requests":                             {serve: evidenceRoute((*evidenceAPI).handleEvidenceRequests), roles: rolesEvidence, auditedBy: "handler: view"},
+		"GET /api/v1/evidence/requests/{id}":                        {serve: evidenceRoute((*evidenceAPI).handleEvidenceRequest), roles: rolesEvidence, auditedBy: "handler: view"},
+		"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": {serve: evidenceRoute((*evidenceAPI).handleEvidenceVideo), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
+		"GET /api/v1/evidence/requests/{id}/bundle.zip":             {serve: evidenceRoute((*evidenceAPI).handleEvidenceBundle), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
+		"POST /api/v1/evidence/requests/{id}/share":                 {serve: evidenceRoute((*evidenceAPI).handleShareEvidence), roles: rolesExport, auditedBy: "handler: share, refused if not recorded"},
 		"GET /api/v1/healthz":                                       {serve: hf((*Server).handleHealthz), public: true},
 		"GET /metrics":                                              {serve: func(s *Server) http.Handler { return promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}) }, roles: rolesMetrics},
-		"POST /api/v1/login":                                        {serve: hf((*Server).handleLogin), public: true, auditedBy: "handler: login and login_failed (serveLoginAudited)"},
-		"POST /api/v1/logout": {serve: hf((*Server).handleLogout), roles: rolesAll, audit: auditRoute{action: audit.ActionLogout, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
+		"POST /api/v1/login":                                        {serve: authRoute((*authAPI).handleLogin), public: true, auditedBy: "handler: login and login_failed (serveLoginAudited)"},
+		"POST /api/v1/logout": {serve: authRoute((*authAPI).handleLogout), roles: rolesAll, audit: auditRoute{action: audit.ActionLogout, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
 			p := principalOf(r)
 			return "", nil, ok2xx(status) && p != nil && p.sess != nil
 		}}},
-		"GET /api/v1/session": {serve: hf((*Server).handleSession), roles: rolesAll},
-		"GET /api/v1/users":   {serve: hf((*Server).handleUsers), roles: rolesAdmin},
-		"POST /api/v1/users": {serve: hf((*Server).handleAddUser), roles: rolesAdmin, audit: auditRoute{action: audit.ActionUserChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		"GET /api/v1/session": {serve: authRoute((*authAPI).handleSession), roles: rolesAll},
+		"GET /api/v1/users":   {serve: authRoute((*authAPI).handleUsers), roles: rolesAdmin},
+		"POST /api/v1/users": {serve: authRoute((*authAPI).handleAddUser), roles: rolesAdmin, audit: auditRoute{action: audit.ActionUserChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
 			var b struct {
 				Name    string `json:"name"`
 				Role    string `json:"role"`
@@ -150,7 +177,7 @@ func init() {
 			}
 			return b.Name, map[string]any{"what": what, "role": b.Role}, ok2xx(status)
 		}}},
-		"DELETE /api/v1/users/{name}": {serve: hf((*Server).handleDeleteUser), roles: rolesAdmin, audit: auditRoute{action: audit.ActionUserChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
+		"DELETE /api/v1/users/{name}": {serve: authRoute((*authAPI).handleDeleteUser), roles: rolesAdmin, audit: auditRoute{action: audit.ActionUserChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
 			return r.PathValue("name"), map[string]any{"what": "delete"}, ok2xx(status)
 		}}},
 		"GET /admin/": {serve: func(*Server) http.Handler { return adminHandler() }, roles: rolesAdmin},

@@ -85,7 +85,7 @@ type RetrievedRange struct {
 }
 
 // handleEvidenceSearch serves GET /api/v1/evidence/search.
-func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
+func (api *evidenceAPI) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, ok := queryTime(w, r, "from")
 	if !ok {
@@ -97,12 +97,12 @@ func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	res := SearchResult{Edges: []SearchEdge{}}
 	if id := q.Get("alert"); id != "" {
-		rec, err := s.store.Get(id)
+		rec, err := api.store.Get(id)
 		if errors.Is(err, ErrNotFound) {
 			writeError(w, http.StatusNotFound, "alert", "no alert "+id)
 			return
 		} else if err != nil {
-			s.internalError(w, r, err)
+			api.internalError(w, r, err)
 			return
 		}
 		res.Alert = &rec
@@ -135,13 +135,13 @@ func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 		camEdge, camera = e, c
 	}
 	tree := &siteTree{nodes: map[string]*siteNode{}}
-	if s.cfg.Township != nil {
-		tree, _ = buildSiteTree(s.cfg.Township) // checked by Validate
+	if api.township != nil {
+		tree, _ = buildSiteTree(api.township) // checked by Validate
 	}
-	retrieved := s.retrievedRanges()
+	retrieved := api.retrievedRanges()
 
 	var wg sync.WaitGroup
-	for _, e := range s.edges.statuses() {
+	for _, e := range api.edges.statuses() {
 		switch {
 		case entrance != "" && e.SiteID != entrance,
 			site != "" && e.SiteID != site && !strings.HasPrefix(e.SiteID, site+"/"),
@@ -179,14 +179,14 @@ func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 		for _, g := range e.Gates {
 			addDev(&gates, DeviceConfig{ID: g.ID, Name: g.Name})
 		}
-		alerts, err := s.searchAlerts(e, from, to)
+		alerts, err := api.searchAlerts(e, from, to)
 		if err != nil {
-			s.internalError(w, r, err)
+			api.internalError(w, r, err)
 			return
 		}
-		events, _, err := s.store.Events(EventQuery{From: from, To: to, Edge: e.ID, Limit: maxSearchEvents})
+		events, _, err := api.store.Events(EventQuery{From: from, To: to, Edge: e.ID, Limit: maxSearchEvents})
 		if err != nil {
-			s.internalError(w, r, err)
+			api.internalError(w, r, err)
 			return
 		}
 		isCam := func(id string) bool {
@@ -240,7 +240,7 @@ func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rec, err := s.recordingsOf(r.Context(), e.ID, ct.ID, from, to)
+				rec, err := api.recordingsOf(r.Context(), e.ID, ct.ID, from, to)
 				var le linkError
 				switch {
 				case err == nil:
@@ -254,7 +254,7 @@ func (s *Server) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	wg.Wait()
-	s.audit(r, "search", "evidence", map[string]any{"query": r.URL.RawQuery, "edges": len(res.Edges)})
+	api.rec.audit(r, "search", "evidence", map[string]any{"query": r.URL.RawQuery, "edges": len(res.Edges)})
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -279,11 +279,11 @@ func placeEvent[T any](list []T, ev StoredEvent, key func(*T) (string, *[]Stored
 }
 
 // searchAlerts lists the edge's alerts whose time lies in [from, to).
-func (s *Server) searchAlerts(e EdgeStatus, from, to time.Time) ([]Record, error) {
+func (api *evidenceAPI) searchAlerts(e EdgeStatus, from, to time.Time) ([]Record, error) {
 	out := []Record{}
 	q := AlertQuery{Limit: maxSearchAlerts, Site: e.SiteID, From: from, To: to}
 	for {
-		recs, next, err := s.store.Query(q)
+		recs, next, err := api.store.Query(q)
 		if err != nil {
 			return nil, err
 		}
@@ -301,8 +301,8 @@ func (s *Server) searchAlerts(e EdgeStatus, from, to time.Time) ([]Record, error
 }
 
 // recordingsOf asks the edge for a camera's spans and gaps.
-func (s *Server) recordingsOf(ctx context.Context, edge, camera string, from, to time.Time) (wire.Recordings, error) {
-	b, err := s.retr.call(ctx, edge, wire.Request{Method: wire.MethodRecordings, Camera: camera, From: from, To: to}, searchEdgeTimeout)
+func (api *evidenceAPI) recordingsOf(ctx context.Context, edge, camera string, from, to time.Time) (wire.Recordings, error) {
+	b, err := api.retr.call(ctx, edge, wire.Request{Method: wire.MethodRecordings, Camera: camera, From: from, To: to}, searchEdgeTimeout)
 	if err != nil {
 		return wire.Recordings{}, err
 	}
@@ -312,9 +312,9 @@ func (s *Server) recordingsOf(ctx context.Context, edge, camera string, from, to
 }
 
 // retrievedRanges lists the ready items of every request by edge and camera.
-func (s *Server) retrievedRanges() map[string][]RetrievedRange {
+func (api *evidenceAPI) retrievedRanges() map[string][]RetrievedRange {
 	out := map[string][]RetrievedRange{}
-	reqs, err := s.retr.list()
+	reqs, err := api.retr.list()
 	if err != nil {
 		return out
 	}

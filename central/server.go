@@ -39,13 +39,15 @@ type Server struct {
 	adminSum []byte
 	// scrapeSum is the SHA-256 of the metrics scrape token (nil: none).
 	scrapeSum []byte
-	auth      *auth          // users, sessions, login limits (auth.go)
-	pwParams  PasswordParams // cost of new password hashes (tests lower it)
+	auth      *auth    // users, sessions, login limits (auth.go)
+	authAPI   *authAPI // login, logout, session, users (auth.go)
 
 	retr *retrieval // evidence retrieval workers (retrieval.go)
 
 	auditor     *auditor           // the audit log in the store's database (audit_hooks.go)
-	evidenceKey ed25519.PrivateKey // signs evidence bundles (evidence_key.go)
+	evidenceKey ed25519.PrivateKey // signs evidence bundles, checkpoints and access tokens (evidence_key.go)
+	evidence    *evidenceAPI       // evidence search, requests and bundles (evidence_api.go)
+	edgeAdmin   *edgeAdmin         // enrolment, revocation, config pushes, access tokens (enrol.go)
 
 	// ctx is cancelled by Close; every websocket goroutine watches it.
 	ctx    context.Context
@@ -83,7 +85,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics(), pwParams: DefaultPasswordParams}
+	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics()}
 	s.met.watchDisk(store.Disk)
 	fail := func(err error) (*Server, error) {
 		store.Close()
@@ -94,15 +96,18 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return fail(err)
 	}
 	s.auth = newAuth(us)
+	s.authAPI = &authAPI{auth: s.auth, pwParams: DefaultPasswordParams, clientAddr: s.clientAddrText,
+		allowed: s.allowed, internalError: s.internalError, log: log}
 	if n, err := s.auth.sessions.restore(store.db, us, time.Now()); err != nil {
 		return fail(err)
 	} else if n > 0 {
 		log.Info("console sessions kept from before the restart", "sessions", n)
 	}
-	if s.auditor, err = openAuditor(s); err != nil {
+	if s.auditor, err = openAuditor(store.db, store.Floor(), cfg, log); err != nil {
 		return fail(err)
 	}
-	if s.evidenceKey, err = loadEvidenceKey(s); err != nil {
+	s.met.reg.MustRegister(s.auditor.collectors()...)
+	if s.evidenceKey, err = loadEvidenceKey(cfg, log); err != nil {
 		return fail(err)
 	}
 	if s.reg, err = openRegistry(store.db, cfg.Edges); err != nil {
@@ -137,13 +142,22 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	for _, f := range legacyDeviceFields(cfg.Township) {
 		log.Warn("central.yaml: "+f+" is deprecated: cameras and gates are named in each edge's edge.yaml, and central shows the names the edge reports; these are used only for devices an edge has not named yet", "field", f)
 	}
-	s.live = newLiveHub(s)
+	s.live = newLiveHub(s.ctx, s.spawn, s.edges, s.wr.tamper, log, s.met.reg)
 	s.edges.onLive = s.live.onFrame
-	s.edges.onAccess, s.edges.accessKey = s.recordEdgeAccess, s.accessKey()
+	s.edgeAdmin = &edgeAdmin{reg: s.reg, hub: s.edges, township: cfg.Township, tokenTTL: cfg.EdgeHub.TokenTTL.D(),
+		key: s.evidenceKey, rec: s, allowed: s.allowed, internalError: s.internalError,
+		enrolments: s.met.enrolments, rejected: s.met.edgeRejected, log: log}
+	if s.cert != nil {
+		s.edgeAdmin.pin = s.cert.pin
+	}
+	s.edges.onAccess, s.edges.accessKey = s.auditor.recordEdgeAccess, s.edgeAdmin.accessKey()
+	s.retr = newRetrieval(s.ctx, store.db, s.edges, cfg.DataDir, cfg.Township, log)
+	s.evidence = &evidenceAPI{dataDir: cfg.DataDir, township: cfg.Township, devices: s.edges.names,
+		store: store, edges: evidenceEdgeSource{reg: s.reg, hub: s.edges}, users: s.auth.users,
+		retr: s.retr, key: s.evidenceKey, auditLog: s.auditor.log, rec: s, log: log, internalError: s.internalError}
 	s.handler = s.routes()
 	s.hubMux = s.hubRoutes()
 	s.wr.start()
-	s.retr = newRetrieval(s)
 	s.retr.start()
 	s.startAuditCheckpoints() // audit_checkpoint.go
 	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", store.LastSeq())
@@ -161,7 +175,7 @@ func (s *Server) routes() http.Handler {
 func (s *Server) hubRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.EdgePath, s.handleEdgeWS)
-	mux.HandleFunc("POST "+wire.EnrolPath, s.handleEnrol)
+	mux.HandleFunc("POST "+wire.EnrolPath, s.edgeAdmin.handleEnrol)
 	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "time": time.Now().UTC()})
 	})

@@ -81,6 +81,6 @@ func (n *Node) recordAccess(who accessActor, action, target, client string, deta
 
 // SetupAudit implements setup.Backend: a change made on the setup page
 // (enrolment, zones, gates, arming, finish) goes to central's audit log.
-func (n *Node) SetupAudit(action, target, client string, details any) error {
-	return n.recordAccess(actorSetup, action, target, client, details)
+func (s *setupBackend) SetupAudit(action, target, client string, details any) error {
+	return s.audit(action, target, client, details)
 }

@@ -86,8 +86,8 @@ func (n *Node) apiRoutes() []apiRoute {
 		{Pattern: "GET /api/v1/cameras", Roles: rolesAny, handler: http.HandlerFunc(n.camerasStatus)},
 		{Pattern: "GET /api/v1/gates", Roles: rolesGates, handler: http.HandlerFunc(n.gatesStatus)},
 		// Self-test: GET runs one, POST also keeps it and sends it to central.
-		{Pattern: "GET /api/v1/selftest", Roles: rolesSelfTest, handler: http.HandlerFunc(n.selfTestHandler)},
-		{Pattern: "POST /api/v1/selftest", Roles: rolesRunTest, Audit: accessSelfTest, handler: http.HandlerFunc(n.selfTestHandler)},
+		{Pattern: "GET /api/v1/selftest", Roles: rolesSelfTest, handler: http.HandlerFunc(n.selfTest.handler)},
+		{Pattern: "POST /api/v1/selftest", Roles: rolesRunTest, Audit: accessSelfTest, handler: http.HandlerFunc(n.selfTest.handler)},
 	}
 	if n.gates != nil && n.gates.hook != nil {
 		rs = append(rs, apiRoute{Pattern: "POST /api/v1/gates/events", Auth: authSigned, handler: n.gates.hook})

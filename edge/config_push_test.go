@@ -97,15 +97,15 @@ cameras:
 	}
 	defer node.Close()
 	time.Sleep(300 * time.Millisecond)
-	if node.Uplink().Connected() || !strings.Contains(node.Uplink().LastError(), "not enrolled") || node.SetupEnrolled() {
+	if node.Uplink().Connected() || !strings.Contains(node.Uplink().LastError(), "not enrolled") || edge.SetupBackend(node).SetupEnrolled() {
 		t.Fatalf("before enrolment: connected %v, error %q", node.Uplink().Connected(), node.Uplink().LastError())
 	}
 
 	ctx := context.Background()
-	if _, err := node.SetupEnrol(ctx, setup.EnrolRequest{Central: "https://" + srv.EdgeAddr(), Token: tok, TimeZone: "Mars/Olympus"}); err == nil || !strings.Contains(err.Error(), "time_zone") {
+	if _, err := edge.SetupBackend(node).SetupEnrol(ctx, setup.EnrolRequest{Central: "https://" + srv.EdgeAddr(), Token: tok, TimeZone: "Mars/Olympus"}); err == nil || !strings.Contains(err.Error(), "time_zone") {
 		t.Fatalf("bad time zone: %v", err)
 	}
-	res, err := node.SetupEnrol(ctx, setup.EnrolRequest{Central: "https://" + srv.EdgeAddr(), Token: tok,
+	res, err := edge.SetupBackend(node).SetupEnrol(ctx, setup.EnrolRequest{Central: "https://" + srv.EdgeAddr(), Token: tok,
 		Entrance: "North gate", TimeZone: "Asia/Shanghai", NTP: []string{"ntp.aliyun.com, 10.0.0.1:123"}})
 	if err != nil {
 		t.Fatal(err)
@@ -127,10 +127,10 @@ cameras:
 		t.Fatalf("the enrolment's revision does not load: %v", err)
 	}
 	waitEdge(t, srv, "gate-1", "r2")
-	if !node.SetupEnrolled() {
+	if !edge.SetupBackend(node).SetupEnrolled() {
 		t.Error("not enrolled after enrolment")
 	}
-	if _, err := node.SetupEnrol(ctx, setup.EnrolRequest{Central: "https://" + srv.EdgeAddr(), Token: tok}); err == nil || !strings.Contains(err.Error(), "already enrolled") {
+	if _, err := edge.SetupBackend(node).SetupEnrol(ctx, setup.EnrolRequest{Central: "https://" + srv.EdgeAddr(), Token: tok}); err == nil || !strings.Contains(err.Error(), "already enrolled") {
 		t.Fatalf("enrolling a connected box again: %v", err)
 	}
 }
@@ -204,7 +204,7 @@ func TestConfigPushAndZones(t *testing.T) {
 
 	// The setup page's save: zones of the camera replaced, in force live.
 	os.WriteFile(path, []byte(zoned), 0o600) // back to r2's file
-	res, err := node.SetupSaveZones("gate-cam", []setup.Zone{{Name: "path", Points: [][2]float64{{0, 0}, {0.5, 0}, {0.5, 0.5}}, Sensitivity: 0.7}},
+	res, err := edge.SetupBackend(node).SetupSaveZones("gate-cam", []setup.Zone{{Name: "path", Points: [][2]float64{{0, 0}, {0.5, 0}, {0.5, 0.5}}, Sensitivity: 0.7}},
 		[][][2]float64{{{0.8, 0}, {1, 0}, {1, 0.2}}})
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestConfigPushAndZones(t *testing.T) {
 		t.Errorf("camera runs %+v", m)
 	}
 	waitEdge(t, srv, "gate-1", "r4")
-	if _, err := node.SetupSaveZones("nope", nil, nil); err == nil {
+	if _, err := edge.SetupBackend(node).SetupSaveZones("nope", nil, nil); err == nil {
 		t.Error("zones for an unknown camera accepted")
 	}
 

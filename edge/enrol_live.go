@@ -32,8 +32,8 @@ func credentialPath(c Config) (string, error) {
 }
 
 // SetupEnrol implements setup.Backend.
-func (n *Node) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (setup.EnrolResult, error) {
-	if n.opts.ConfigPath == "" {
+func (s *setupBackend) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (setup.EnrolResult, error) {
+	if s.configPath == "" {
 		return setup.EnrolResult{}, ErrNoConfigFile
 	}
 	req.Central = strings.TrimSpace(req.Central)
@@ -41,7 +41,7 @@ func (n *Node) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (setup.En
 	if req.Central == "" || req.Token == "" {
 		return setup.EnrolResult{}, errors.New("enter central's address and the enrolment token")
 	}
-	running := n.RunningConfig()
+	running := s.conf.RunningConfig()
 	// Check what goes into the revision before the token is spent.
 	probe := running
 	probe.Entrance, probe.TimeZone, probe.NTP = strings.TrimSpace(req.Entrance), strings.TrimSpace(req.TimeZone), cleanList(req.NTP)
@@ -50,7 +50,7 @@ func (n *Node) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (setup.En
 			return setup.EnrolResult{}, fmt.Errorf("%s: %s", fe.Field, fe.Msg)
 		}
 	}
-	if n.up.Enrolled() && n.up.Connected() && !req.Again {
+	if s.up.Enrolled() && s.up.Connected() && !req.Again {
 		return setup.EnrolResult{}, fmt.Errorf("this box is already enrolled and connected to central as %q; tick \"enrol again\" to replace its credential", running.EdgeID)
 	}
 	path, err := credentialPath(running)
@@ -64,23 +64,17 @@ func (n *Node) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (setup.En
 	if err := cred.Save(path); err != nil {
 		return setup.EnrolResult{}, fmt.Errorf("enrolled, but writing the credential %s failed (enrol again with a new token): %w", path, err)
 	}
-	n.log.Info("enrolled with central from the setup page", "edge", cred.EdgeID, "site", cred.SiteID, "central", cred.Central, "credential", path)
+	s.log.Info("enrolled with central from the setup page", "edge", cred.EdgeID, "site", cred.SiteID, "central", cred.Central, "credential", path)
 	res := setup.EnrolResult{EdgeID: cred.EdgeID, SiteID: cred.SiteID, Central: cred.Central, CentralPin: cred.CentralPin, Credential: path}
 	identity := cred.EdgeID != running.EdgeID || cred.SiteID != running.SiteID
 	// Read, edit and apply under one lock (as EditConfig does).
-	n.conf.mu.Lock()
-	data, err := n.editedConfig(func(c *Config) error {
+	ar, err := s.enrolRevision(func(c *Config) error {
 		c.EdgeID, c.SiteID = cred.EdgeID, cred.SiteID
 		c.Central.URL, c.Central.Token, c.Central.TokenFile = cred.EdgeURL(), "", path
 		c.Entrance, c.TimeZone, c.NTP = probe.Entrance, probe.TimeZone, probe.NTP
 		return nil
-	})
-	if err == nil {
-		var ar ApplyResult
-		ar, err = n.applyRevisionLocked(data, !identity, identity)
-		res.Revision, res.Applied = ar.Revision, ar.Applied
-	}
-	n.conf.mu.Unlock()
+	}, !identity, identity)
+	res.Revision, res.Applied = ar.Revision, ar.Applied
 	if err != nil {
 		res.Message = "Enrolled, but the config revision was refused: " + err.Error() + ". The credential is in " + path + "; point central.token_file at it."
 		return res, nil
@@ -97,7 +91,7 @@ func (n *Node) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (setup.En
 		}
 		return res, nil
 	}
-	if err := n.up.SetCredential(cred); err != nil {
+	if err := s.up.SetCredential(cred); err != nil {
 		return res, err
 	}
 	res.Message = fmt.Sprintf("Enrolled as %s at %s; connecting to central now.", cred.EdgeID, cred.SiteID)
@@ -115,11 +109,11 @@ func cleanList(in []string) []string {
 }
 
 // enrolled reports whether the box has a credential file or token.
-func (n *Node) enrolled() bool {
-	if n.up.Enrolled() {
+func (s *setupBackend) enrolled() bool {
+	if s.up.Enrolled() {
 		return true
 	}
-	p, err := credentialPath(n.RunningConfig())
+	p, err := credentialPath(s.conf.RunningConfig())
 	if err != nil {
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	stdhash "hash"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -40,11 +41,30 @@ const maxEvidenceCursors = 4
 // changes.
 const evidenceSettle = time.Second
 
-// evidenceSide holds a node's open export cursors. Its zero value is ready.
+// evidenceSide is the evidence exporter: central's evidence methods
+// (recordings, export_info, export_range, release, contact_sheet; routed
+// in rpc.go) answered from the clip store, and the open export cursors.
+// The node sets its dependencies at start; the cursors' zero value is ready.
 type evidenceSide struct {
+	clips    evidenceClips
+	up       interface{ ClockOffset() time.Duration } // central's clock against the edge's (uplink)
+	camClock *camClocks                               // each camera's time source (selftest.go)
+	dataDir  string                                   // where contact sheets decode their export
+	log      *slog.Logger
+
 	mu      sync.Mutex
 	cursors map[string]*exportCursor // by camera|from|to
 	closed  bool
+}
+
+// evidenceClips is what the exporter uses of the clip store.
+type evidenceClips interface {
+	Timeline(camera string, from, to time.Time) (clips.Timeline, error)
+	Flush(ctx context.Context) error
+	OpenExport(camera string, from, to time.Time) (*clips.Export, error)
+	PinRange(id, camera string, from, to time.Time, reason string) (clips.Pin, error)
+	Pins() []clips.Pin
+	Unpin(id string) error
 }
 
 // exportCursor is an export being written into a pipe, read piece by piece.
@@ -78,28 +98,28 @@ func (e *evidenceSide) close() {
 
 // The evidence methods' handlers, routed in rpc.go.
 
-func (n *Node) answerRecordings(_ context.Context, req wire.Request, out *uplink.Responder) {
-	v, err := n.evidenceRecordings(req)
+func (e *evidenceSide) answerRecordings(_ context.Context, req wire.Request, out *uplink.Responder) {
+	v, err := e.recordings(req)
 	answerEvidenceJSON(out, v, err)
 }
 
-func (n *Node) answerExportInfo(ctx context.Context, req wire.Request, out *uplink.Responder) {
-	v, err := n.evidenceExportInfo(ctx, req)
+func (e *evidenceSide) answerExportInfo(ctx context.Context, req wire.Request, out *uplink.Responder) {
+	v, err := e.exportInfo(ctx, req)
 	answerEvidenceJSON(out, v, err)
 }
 
-func (n *Node) answerExportRange(ctx context.Context, req wire.Request, out *uplink.Responder) {
-	b, err := n.evidenceRange(ctx, req)
+func (e *evidenceSide) answerExportRange(ctx context.Context, req wire.Request, out *uplink.Responder) {
+	b, err := e.exportRange(ctx, req)
 	answerEvidence(out, "application/octet-stream", b, err)
 }
 
-func (n *Node) answerRelease(_ context.Context, req wire.Request, out *uplink.Responder) {
-	v, err := n.evidenceRelease(req)
+func (e *evidenceSide) answerRelease(_ context.Context, req wire.Request, out *uplink.Responder) {
+	v, err := e.release(req)
 	answerEvidenceJSON(out, v, err)
 }
 
-func (n *Node) answerContactSheet(ctx context.Context, req wire.Request, out *uplink.Responder) {
-	b, err := n.evidenceContactSheet(ctx, req) // evidence_sheet.go
+func (e *evidenceSide) answerContactSheet(ctx context.Context, req wire.Request, out *uplink.Responder) {
+	b, err := e.contactSheet(ctx, req) // evidence_sheet.go
 	answerEvidence(out, "image/jpeg", b, err)
 }
 
@@ -137,12 +157,12 @@ func evidenceFail(out *uplink.Responder, err error) {
 }
 
 // clockOffset is central's clock minus the edge's and how it was measured.
-func (n *Node) clockOffset() (int64, string) {
-	return n.up.ClockOffset().Milliseconds(), "edge: central's welcome time minus the edge's hello time plus half the round trip, at the last connect"
+func (e *evidenceSide) clockOffset() (int64, string) {
+	return e.up.ClockOffset().Milliseconds(), "edge: central's welcome time minus the edge's hello time plus half the round trip, at the last connect"
 }
 
-func (n *Node) evidenceRecordings(req wire.Request) (wire.Recordings, error) {
-	tl, err := n.clips.Timeline(req.Camera, req.From, req.To)
+func (e *evidenceSide) recordings(req wire.Request) (wire.Recordings, error) {
+	tl, err := e.clips.Timeline(req.Camera, req.From, req.To)
 	if err != nil {
 		return wire.Recordings{}, err
 	}
@@ -153,7 +173,7 @@ func (n *Node) evidenceRecordings(req wire.Request) (wire.Recordings, error) {
 	for _, s := range tl.Gaps {
 		rec.Gaps = append(rec.Gaps, wire.Span{Start: s.Start, End: s.End})
 	}
-	rec.ClockOffsetMS, rec.ClockOffsetSource = n.clockOffset()
+	rec.ClockOffsetMS, rec.ClockOffsetSource = e.clockOffset()
 	return rec, nil
 }
 
@@ -165,7 +185,7 @@ func (n *Node) evidenceRecordings(req wire.Request) (wire.Recordings, error) {
 // starts; central asks for Next..To as another export. The pin then
 // reaches to the end of the range asked for, so the rest stays on disk
 // until central has described (and so pinned) it too.
-func (n *Node) evidenceExportInfo(ctx context.Context, req wire.Request) (wire.ExportManifest, error) {
+func (e *evidenceSide) exportInfo(ctx context.Context, req wire.Request) (wire.ExportManifest, error) {
 	if wait := time.Until(req.To.Add(evidenceSettle)); wait > 0 {
 		select {
 		case <-time.After(wait):
@@ -173,39 +193,39 @@ func (n *Node) evidenceExportInfo(ctx context.Context, req wire.Request) (wire.E
 			return wire.ExportManifest{}, ctx.Err()
 		}
 	}
-	if err := n.clips.Flush(ctx); err != nil {
+	if err := e.clips.Flush(ctx); err != nil {
 		return wire.ExportManifest{}, err
 	}
-	e, err := n.clips.OpenExport(req.Camera, req.From, req.To)
+	ex, err := e.clips.OpenExport(req.Camera, req.From, req.To)
 	if err != nil {
 		return wire.ExportManifest{}, err
 	}
-	defer e.Close()
-	info := e.Info()
+	defer ex.Close()
+	info := ex.Info()
 	m := wire.ExportManifest{Camera: req.Camera, From: req.From.UTC(), To: req.To.UTC(), Start: info.Start, End: info.End,
 		Duration: info.Span, Frames: info.Frames, Codec: info.Codec, Width: info.Width, Height: info.Height,
 		ChunkSize: req.Evidence.ChunkSize, EdgeTime: time.Now().UTC(), Next: info.Next}
-	m.ClockOffsetMS, m.ClockOffsetSource = n.clockOffset()
-	_, _, m.TimeSource = n.camClock.get(req.Camera)
+	m.ClockOffsetMS, m.ClockOffsetSource = e.clockOffset()
+	_, _, m.TimeSource = e.camClock.get(req.Camera)
 	// Pin what the export covers (and the rest of the range, if it is
 	// another export) while the export's lease holds it.
 	pinID, pinTo := wire.EvidencePinPrefix+req.Evidence.Key, info.End
 	if !info.Next.IsZero() {
 		pinTo = req.To.UTC()
 	}
-	if _, err := n.clips.PinRange(pinID, req.Camera, info.Start, pinTo, "evidence retrieval"); err != nil {
+	if _, err := e.clips.PinRange(pinID, req.Camera, info.Start, pinTo, "evidence retrieval"); err != nil {
 		m.PinError = err.Error()
-		n.log.Warn("evidence: cannot pin the range", "camera", req.Camera, "key", req.Evidence.Key, "err", err)
+		e.log.Warn("evidence: cannot pin the range", "camera", req.Camera, "key", req.Evidence.Key, "err", err)
 	} else {
 		m.PinID = pinID
 	}
 	h := &pieceHasher{size: req.Evidence.ChunkSize, whole: sha256.New(), piece: sha256.New()}
-	if _, err := e.WriteTo(ctx, h); err != nil {
+	if _, err := ex.WriteTo(ctx, h); err != nil {
 		return wire.ExportManifest{}, err
 	}
 	h.finish()
 	m.Size, m.Chunks, m.SHA256 = h.n, h.pieces, hex.EncodeToString(h.whole.Sum(nil))
-	log := n.log.With("camera", req.Camera, "key", req.Evidence.Key, "start", m.Start, "end", m.End, "codec", m.Codec,
+	log := e.log.With("camera", req.Camera, "key", req.Evidence.Key, "start", m.Start, "end", m.End, "codec", m.Codec,
 		"width", m.Width, "height", m.Height, "bytes", m.Size, "sha256", m.SHA256)
 	if !m.Next.IsZero() {
 		log.Info("evidence: export described; the camera changed codec or picture size, the rest of the range is another export", "next", m.Next)
@@ -252,9 +272,9 @@ func (h *pieceHasher) finish() {
 
 // evidenceRange returns bytes [offset, offset+length) of the export (fewer
 // at its end).
-func (n *Node) evidenceRange(ctx context.Context, req wire.Request) ([]byte, error) {
+func (e *evidenceSide) exportRange(ctx context.Context, req wire.Request) ([]byte, error) {
 	p := req.Evidence
-	c, err := n.evidence.cursor(n, req)
+	c, err := e.cursor(req)
 	if err != nil {
 		return nil, err
 	}
@@ -272,21 +292,21 @@ func (n *Node) evidenceRange(ctx context.Context, req wire.Request) ([]byte, err
 	select {
 	case r = <-res:
 	case <-ctx.Done():
-		n.evidence.drop(c) // the read in flight ends with the cursor
+		e.drop(c) // the read in flight ends with the cursor
 		<-res
 		return nil, ctx.Err()
 	}
 	switch {
 	case r.err == nil, errors.Is(r.err, io.ErrUnexpectedEOF), errors.Is(r.err, io.EOF):
 	default:
-		n.evidence.drop(c)
+		e.drop(c)
 		return nil, fmt.Errorf("export of %s at byte %d: %w", req.Camera, p.Offset, r.err)
 	}
 	if r.k == 0 {
-		n.evidence.drop(c)
+		e.drop(c)
 		return nil, fmt.Errorf("%w: offset %d is past the end of the export", clips.ErrNoVideo, p.Offset)
 	}
-	n.evidence.advance(c, int64(r.k), r.err != nil)
+	e.advance(c, int64(r.k), r.err != nil)
 	return buf[:r.k], nil
 }
 
@@ -296,7 +316,7 @@ func cursorKey(req wire.Request) string {
 
 // cursor returns the export cursor standing at the request's offset,
 // taking it out of the map (advance puts it back), or starts one.
-func (e *evidenceSide) cursor(n *Node, req wire.Request) (*exportCursor, error) {
+func (e *evidenceSide) cursor(req wire.Request) (*exportCursor, error) {
 	key, off := cursorKey(req), req.Evidence.Offset
 	e.mu.Lock()
 	if e.closed {
@@ -327,7 +347,7 @@ func (e *evidenceSide) cursor(n *Node, req wire.Request) (*exportCursor, error) 
 	if c != nil {
 		c.close()
 	}
-	ex, err := n.clips.OpenExport(req.Camera, req.From, req.To)
+	ex, err := e.clips.OpenExport(req.Camera, req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
@@ -393,19 +413,19 @@ func (e *evidenceSide) expire(c *exportCursor) {
 
 // evidenceRelease drops the retrieval's own pin and every pin of the
 // camera that lies within the fetched range: central holds that video now.
-func (n *Node) evidenceRelease(req wire.Request) (wire.Released, error) {
+func (e *evidenceSide) release(req wire.Request) (wire.Released, error) {
 	out := wire.Released{Pins: []string{}}
 	own := wire.EvidencePinPrefix + req.Evidence.Key
-	for _, p := range n.clips.Pins() {
+	for _, p := range e.clips.Pins() {
 		within := p.Camera == req.Camera && !p.From.Before(req.From) && !p.To.After(req.To)
 		if p.ID != own && !within {
 			continue
 		}
-		if err := n.clips.Unpin(p.ID); err != nil {
+		if err := e.clips.Unpin(p.ID); err != nil {
 			return out, err
 		}
 		out.Pins = append(out.Pins, p.ID)
 	}
-	n.log.Info("evidence: pins released", "camera", req.Camera, "key", req.Evidence.Key, "pins", out.Pins)
+	e.log.Info("evidence: pins released", "camera", req.Camera, "key", req.Evidence.Key, "pins", out.Pins)
 	return out, nil
 }

@@ -21,34 +21,34 @@ var evidenceSheets = make(chan struct{}, 1)
 // evidenceContactSheet writes the export of the range to a temporary
 // file in the data directory (the decoder reads a file) and makes its
 // contact sheet, the first picture's time being the export's start.
-func (n *Node) evidenceContactSheet(ctx context.Context, req wire.Request) ([]byte, error) {
+func (e *evidenceSide) contactSheet(ctx context.Context, req wire.Request) ([]byte, error) {
 	select {
 	case evidenceSheets <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-evidenceSheets }()
-	e, err := n.clips.OpenExport(req.Camera, req.From, req.To)
+	ex, err := e.clips.OpenExport(req.Camera, req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
-	defer e.Close()
-	f, err := os.CreateTemp(n.cfg.DataDir, ".contact-*.mp4")
+	defer ex.Close()
+	f, err := os.CreateTemp(e.dataDir, ".contact-*.mp4")
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(f.Name())
-	_, err = e.WriteTo(ctx, f)
+	_, err = ex.WriteTo(ctx, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("contact sheet of %s: %w", req.Camera, err)
 	}
-	jpg, err := contactsheet.Make(f.Name(), e.Info().Start, req.Evidence.Title, contactsheet.Options{})
+	jpg, err := contactsheet.Make(f.Name(), ex.Info().Start, req.Evidence.Title, contactsheet.Options{})
 	if err != nil {
 		return nil, err
 	}
-	n.log.Info("evidence: contact sheet made", "camera", req.Camera, "key", req.Evidence.Key, "bytes", len(jpg))
+	e.log.Info("evidence: contact sheet made", "camera", req.Camera, "key", req.Evidence.Key, "bytes", len(jpg))
 	return jpg, nil
 }

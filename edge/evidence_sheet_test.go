@@ -46,7 +46,7 @@ func TestEvidenceContactSheet(t *testing.T) {
 	if err := n.clips.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	jpg, err := n.evidenceContactSheet(ctx, req)
+	jpg, err := n.evidence.contactSheet(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestEvidenceContactSheet(t *testing.T) {
 		}
 	}
 	req.Camera = "nope"
-	if _, err := n.evidenceContactSheet(ctx, req); err == nil {
+	if _, err := n.evidence.contactSheet(ctx, req); err == nil {
 		t.Error("a contact sheet of an unknown camera")
 	}
 	req.Evidence.Title = strings.Repeat("x", wire.MaxContactTitle+1)

@@ -67,11 +67,11 @@ func TestEvidenceEdgeSide(t *testing.T) {
 	from, to := start.Add(time.Second), start.Add(5*time.Second)
 	ctx := context.Background()
 
-	rec, err := n.evidenceRecordings(wire.Request{Method: wire.MethodRecordings, Camera: "gate-cam", From: start, To: time.Now()})
+	rec, err := n.evidence.recordings(wire.Request{Method: wire.MethodRecordings, Camera: "gate-cam", From: start, To: time.Now()})
 	if err != nil || len(rec.Spans) == 0 || rec.ClockOffsetSource == "" {
 		t.Fatalf("recordings: %+v %v", rec, err)
 	}
-	if _, err := n.evidenceRecordings(wire.Request{Method: wire.MethodRecordings, Camera: "nope"}); err == nil {
+	if _, err := n.evidence.recordings(wire.Request{Method: wire.MethodRecordings, Camera: "nope"}); err == nil {
 		t.Error("recordings of an unknown camera: no error")
 	}
 
@@ -83,7 +83,7 @@ func TestEvidenceEdgeSide(t *testing.T) {
 	key := "req-1-0"
 	req := wire.Request{Camera: "gate-cam", From: from, To: to, Evidence: &wire.EvidenceParams{Key: key, ChunkSize: chunk}}
 	req.Method = wire.MethodExportInfo
-	m, err := n.evidenceExportInfo(ctx, req)
+	m, err := n.evidence.exportInfo(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestEvidenceEdgeSide(t *testing.T) {
 		t.Helper()
 		r := req
 		r.Method, r.Evidence = wire.MethodExportRange, &wire.EvidenceParams{Key: key, Offset: off, Length: chunk}
-		b, err := n.evidenceRange(ctx, r)
+		b, err := n.evidence.exportRange(ctx, r)
 		if err != nil {
 			t.Fatalf("range at %d: %v", off, err)
 		}
@@ -155,7 +155,7 @@ func TestEvidenceEdgeSide(t *testing.T) {
 	// Past the end.
 	r := req
 	r.Method, r.Evidence = wire.MethodExportRange, &wire.EvidenceParams{Key: key, Offset: m.Size + 10, Length: chunk}
-	if _, err := n.evidenceRange(ctx, r); err == nil || !strings.Contains(err.Error(), "past the end") {
+	if _, err := n.evidence.exportRange(ctx, r); err == nil || !strings.Contains(err.Error(), "past the end") {
 		t.Errorf("range past the end: %v", err)
 	}
 
@@ -168,7 +168,7 @@ func TestEvidenceEdgeSide(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Method, r.From, r.To, r.Evidence = wire.MethodRelease, m.Start, m.End, &wire.EvidenceParams{Key: key}
-	rel, err := n.evidenceRelease(r)
+	rel, err := n.evidence.release(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestEvidenceAcrossChange(t *testing.T) {
 	from, to := at(5*time.Second), at(15*time.Second)
 	describe := func(key string, from time.Time) wire.ExportManifest {
 		t.Helper()
-		m, err := n.evidenceExportInfo(ctx, wire.Request{Method: wire.MethodExportInfo, Camera: "gate-cam", From: from, To: to,
+		m, err := n.evidence.exportInfo(ctx, wire.Request{Method: wire.MethodExportInfo, Camera: "gate-cam", From: from, To: to,
 			Evidence: &wire.EvidenceParams{Key: key, ChunkSize: chunk}})
 		if err != nil {
 			t.Fatal(err)
@@ -278,7 +278,7 @@ func TestEvidenceAcrossChange(t *testing.T) {
 		}
 		var got []byte
 		for off := int64(0); off < m.Size; off += chunk {
-			b, err := n.evidenceRange(ctx, wire.Request{Method: wire.MethodExportRange, Camera: "gate-cam", From: m.From, To: m.To,
+			b, err := n.evidence.exportRange(ctx, wire.Request{Method: wire.MethodExportRange, Camera: "gate-cam", From: m.From, To: m.To,
 				Evidence: &wire.EvidenceParams{Key: fmt.Sprintf("req-1-%d", i), Offset: off, Length: chunk}})
 			if err != nil {
 				t.Fatalf("part %d at %d: %v", i, off, err)
@@ -296,7 +296,7 @@ func TestEvidenceAcrossChange(t *testing.T) {
 	// Released with the range of both parts, as central does once it
 	// holds both: no pin is left.
 	for _, key := range []string{"req-1-1", "req-1-0"} {
-		if _, err := n.evidenceRelease(wire.Request{Method: wire.MethodRelease, Camera: "gate-cam", From: m1.Start, To: m2.End,
+		if _, err := n.evidence.release(wire.Request{Method: wire.MethodRelease, Camera: "gate-cam", From: m1.Start, To: m2.End,
 			Evidence: &wire.EvidenceParams{Key: key}}); err != nil {
 			t.Fatal(err)
 		}

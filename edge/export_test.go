@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 
+	"github.com/vigil-perimeter/vigil/edge/setup"
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/wire"
 )
@@ -60,3 +61,7 @@ func (n *Node) GateSnapshot() []gates.Status { return n.gates.eng.Snapshot() }
 func (n *Node) SubmitGateEvent(ctx context.Context, ev gates.Event) error {
 	return n.gates.submit(ctx, ev)
 }
+
+// SetupBackend is the node's setup page backend (setup_backend.go), the
+// one its /setup page is served from.
+func SetupBackend(n *Node) setup.Backend { return n.setupSide }

@@ -961,7 +961,7 @@ func (n *Node) gatesStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // SetupGateStates implements setup.Backend: what GET /api/v1/gates shows.
-func (n *Node) SetupGateStates(ctx context.Context) (any, error) { return n.gateStates(ctx) }
+func (s *setupBackend) SetupGateStates(ctx context.Context) (any, error) { return s.gateStates(ctx) }
 
 // gateStates is every gate's state, its cameras, the recent gate alerts
 // and the inputs' health.

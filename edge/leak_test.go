@@ -81,7 +81,7 @@ func TestConfigRestartNotAfterClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := node.SetupSaveGates(setup.GatesForm{
+	res, err := edge.SetupBackend(node).SetupSaveGates(setup.GatesForm{
 		Gates:   []setup.GateForm{{ID: "east-wicket", Name: "East wicket", Cameras: []string{"gate-cam"}, Arming: "armed"}},
 		Webhook: []setup.ControllerForm{{ID: "wicket-ctrl", Gates: []string{"east-wicket"}}},
 	})

@@ -96,7 +96,7 @@ type Node struct {
 	// camClock: each camera's newest stream time against its arrival (self-test).
 	camClock camClocks
 
-	evidence evidenceSide // export cursors for central's evidence retrieval (evidence.go)
+	evidence evidenceSide // the evidence exporter: central's evidence retrieval (evidence.go)
 
 	// Camera, analysis-health and system alerts on their way to the
 	// node's alert owner, which raises them in order (alertowner.go).
@@ -110,8 +110,10 @@ type Node struct {
 	conf     configState // the config in force, revisions applied live (config_push.go)
 	gateFeed gateFeed    // gate events to the setup page (setup_backend.go)
 	setup    *setup.Server
+	// setupSide is the setup page's backend (setup_backend.go).
+	setupSide *setupBackend
 
-	selfTestRunning sync.Mutex // one self-test from the local API at a time
+	selfTest *selfTester // the self-test (selftest.go)
 }
 
 // Start opens the outbox, binds the local API and starts every camera and
@@ -190,6 +192,8 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.pin(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
 		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Routes: routes,
 	}, box, n.heartbeat, n.reg, log)
+	n.evidence.clips, n.evidence.up, n.evidence.camClock, n.evidence.dataDir, n.evidence.log = store, n.up, &n.camClock, cfg.DataDir, log
+	n.selfTest = newSelfTester(n)
 	n.registerRoutes(routes) // rpc.go
 
 	ctx, cancel := context.WithCancel(context.Background())

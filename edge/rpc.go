@@ -26,11 +26,11 @@ func (n *Node) registerRoutes(r *uplink.Router) {
 	r.HandleFunc(wire.MethodConfig, n.handleConfigPush)
 	r.HandleFunc(wire.MethodSetupReopen, n.handleSetupReopen)
 	// Evidence export (evidence.go) and its contact sheet (evidence_sheet.go).
-	r.HandleFunc(wire.MethodRecordings, n.onCamera(n.answerRecordings))
-	r.HandleFunc(wire.MethodExportInfo, n.onCamera(n.answerExportInfo))
-	r.HandleFunc(wire.MethodExportRange, n.onCamera(n.answerExportRange))
-	r.HandleFunc(wire.MethodRelease, n.onCamera(n.answerRelease))
-	r.HandleFunc(wire.MethodContactSheet, n.onCamera(n.answerContactSheet))
+	r.HandleFunc(wire.MethodRecordings, n.onCamera(n.evidence.answerRecordings))
+	r.HandleFunc(wire.MethodExportInfo, n.onCamera(n.evidence.answerExportInfo))
+	r.HandleFunc(wire.MethodExportRange, n.onCamera(n.evidence.answerExportRange))
+	r.HandleFunc(wire.MethodRelease, n.onCamera(n.evidence.answerRelease))
+	r.HandleFunc(wire.MethodContactSheet, n.onCamera(n.evidence.answerContactSheet))
 	// The audit checkpoint central left with the uplink: answered from
 	// memory, so never refused as busy.
 	r.HandleWith(wire.MethodAuditCheckpoint, uplink.Unbounded, uplink.HandlerFunc(n.up.AnswerCheckpoint))

@@ -14,7 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
+	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -101,11 +103,63 @@ func (c *camClocks) get(cam string) (arrival, stream time.Time, source string) {
 	return cc.arrival, cc.stream, cc.source
 }
 
+// selfTester is the box's self-test: it judges every part of the box
+// (cameras, analysis, disk, clock, central, gates), keeps the report and
+// sends it to central. It sees the node only through narrow interfaces
+// and funcs; the node makes it at start (newSelfTester).
+type selfTester struct {
+	cfg      Config                  // the config the node started with: IDs, data dir, recording, NTP, gates
+	cams     []selfTestCamera        // the node's cameras, in config order
+	byID     map[string]CameraConfig // the cameras' config, for their names
+	camClock *camClocks              // each camera's newest stream time against its arrival
+	clips    interface{ Stats() clips.Stats }
+	up       selfTestUplink
+	// gateStatus is every gate's state; ok false while the node has no
+	// gate side.
+	gateStatus func(ctx context.Context) (sts []gates.Status, ok bool, err error)
+	// raise queues an alert for central (the node's alert owner).
+	raise func(wire.Alert) bool
+
+	running sync.Mutex // one self-test from the local API at a time
+}
+
+// selfTestCamera is a camera as the self-test watches it.
+type selfTestCamera interface {
+	ID() string
+	Status() camera.Status
+	Counts() camera.Counts
+}
+
+// selfTestUplink is the uplink's health as the self-test judges it.
+type selfTestUplink interface {
+	Connected() bool
+	LastError() string
+	ClockOffset() time.Duration
+	ConfigRevision() string
+}
+
+// newSelfTester makes the node's self-test over its cameras, clip store,
+// uplink, gate side and alert owner.
+func newSelfTester(n *Node) *selfTester {
+	st := &selfTester{cfg: n.cfg, byID: n.byID, camClock: &n.camClock, clips: n.clips, up: n.up, raise: n.raise,
+		gateStatus: func(ctx context.Context) ([]gates.Status, bool, error) {
+			if n.gates == nil {
+				return nil, false, nil
+			}
+			sts, err := n.gates.status(ctx)
+			return sts, true, err
+		}}
+	for _, c := range n.cams {
+		st.cams = append(st.cams, c)
+	}
+	return st
+}
+
 // cameraCounts is every camera's counters now, by camera ID: the same
 // counters /metrics exports (streams/camera.Counts).
-func (n *Node) cameraCounts() map[string]camera.Counts {
-	out := make(map[string]camera.Counts, len(n.cams))
-	for _, c := range n.cams {
+func (s *selfTester) cameraCounts() map[string]camera.Counts {
+	out := make(map[string]camera.Counts, len(s.cams))
+	for _, c := range s.cams {
 		out[c.ID()] = c.Counts()
 	}
 	return out
@@ -113,20 +167,20 @@ func (n *Node) cameraCounts() map[string]camera.Counts {
 
 // SelfTest watches the cameras' counters for window (default 3 s) and
 // judges every part of the box.
-func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestReport {
+func (s *selfTester) run(ctx context.Context, window time.Duration) SelfTestReport {
 	if window <= 0 {
 		window = defaultSelfTestWindow
 	}
-	before := n.cameraCounts()
+	before := s.cameraCounts()
 	t := time.NewTimer(window)
 	select {
 	case <-ctx.Done():
 	case <-t.C:
 	}
 	t.Stop()
-	after := n.cameraCounts()
+	after := s.cameraCounts()
 	now := time.Now()
-	rep := SelfTestReport{EdgeID: n.cfg.EdgeID, Time: now.UTC(), Window: window.String(), Revision: n.configRevision()}
+	rep := SelfTestReport{EdgeID: s.cfg.EdgeID, Time: now.UTC(), Window: window.String(), Revision: s.configRevision()}
 	secs := window.Seconds()
 
 	// Cameras.
@@ -134,12 +188,12 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 	var totalDropped float64
 	camOffsets := map[string]string{}
 	var clockProblems []string
-	for _, c := range n.cams {
+	for _, c := range s.cams {
 		id := c.ID()
 		st := c.Status()
 		d := after[id].Sub(before[id])
 		in, analysed, decErr, drop := float64(d.FramesIn), float64(d.Analysed), float64(d.DecodeErrors), float64(d.Dropped)
-		arrival, streamT, source := n.camClock.get(id)
+		arrival, streamT, source := s.camClock.get(id)
 		age := time.Duration(-1)
 		if !arrival.IsZero() {
 			age = now.Sub(arrival)
@@ -154,7 +208,7 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 		if age >= 0 {
 			chk.Details["last_frame_age_ms"] = age.Milliseconds()
 		}
-		name := n.byID[id].Name
+		name := s.byID[id].Name
 		if name == "" {
 			name = id
 		}
@@ -196,17 +250,17 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 	// Analysis keeping up.
 	an := SelfTestCheck{ID: "analysis", Kind: "analysis", Status: Green, Details: map[string]any{"dropped": totalDropped}}
 	switch {
-	case len(n.cams) == 0:
+	case len(s.cams) == 0:
 		an.Status, an.Reason = Red, "no cameras are configured"
 	case totalDropped > 0:
 		an.Status, an.Reason = Red, "analysis is falling behind: frames dropped in "+window.String()+" ("+strings.Join(dropped, ", ")+"); use sub-streams or fewer cameras"
 	default:
-		an.Reason = fmt.Sprintf("analysis keeps up with %d camera(s)", len(n.cams))
+		an.Reason = fmt.Sprintf("analysis keeps up with %d camera(s)", len(s.cams))
 	}
 	rep.Checks = append(rep.Checks, an)
 
-	rep.Checks = append(rep.Checks, n.diskCheck(), n.clockCheck(camOffsets, clockProblems), n.centralCheck())
-	rep.Checks = append(rep.Checks, n.gateChecks(ctx)...)
+	rep.Checks = append(rep.Checks, s.diskCheck(), s.clockCheck(camOffsets, clockProblems), s.centralCheck())
+	rep.Checks = append(rep.Checks, s.gateChecks(ctx)...)
 
 	rep.OK = true
 	for _, c := range rep.Checks {
@@ -215,20 +269,20 @@ func (n *Node) SelfTest(ctx context.Context, window time.Duration) SelfTestRepor
 	return rep
 }
 
-func (n *Node) diskCheck() SelfTestCheck {
+func (s *selfTester) diskCheck() SelfTestCheck {
 	chk := SelfTestCheck{ID: "disk", Kind: "disk", Status: Green, Details: map[string]any{}}
-	probe := filepath.Join(n.cfg.DataDir, ".selftest-write")
+	probe := filepath.Join(s.cfg.DataDir, ".selftest-write")
 	if err := writeSync(probe, []byte("vigil self-test\n")); err != nil {
 		chk.Status, chk.Reason = Red, "the data disk is not writable: "+err.Error()
 		return chk
 	}
 	os.Remove(probe)
-	st := n.clips.Stats()
-	floor := int64(n.cfg.Recording.MinFreeGiB * (1 << 30))
+	st := s.clips.Stats()
+	floor := int64(s.cfg.Recording.MinFreeGiB * (1 << 30))
 	if floor <= 0 {
 		floor = 2 << 30
 	}
-	budget := int64(n.cfg.Recording.MaxGiBPerCamera*(1<<30)) * int64(len(n.cfg.Cameras))
+	budget := int64(s.cfg.Recording.MaxGiBPerCamera*(1<<30)) * int64(len(s.cfg.Cameras))
 	chk.Details["free_bytes"], chk.Details["floor_bytes"], chk.Details["recordings_bytes"] = st.DiskFree, floor, st.Bytes
 	if budget > 0 {
 		chk.Details["budget_bytes"] = budget
@@ -269,7 +323,7 @@ func writeSync(path string, b []byte) error {
 	return f.Close()
 }
 
-func (n *Node) clockCheck(camOffsets map[string]string, problems []string) SelfTestCheck {
+func (s *selfTester) clockCheck(camOffsets map[string]string, problems []string) SelfTestCheck {
 	chk := SelfTestCheck{ID: "clock", Kind: "clock", Status: Green, Details: map[string]any{}}
 	if len(camOffsets) > 0 {
 		chk.Details["camera_offsets"] = camOffsets
@@ -285,12 +339,12 @@ func (n *Node) clockCheck(camOffsets map[string]string, problems []string) SelfT
 		}
 	}
 	var parts []string
-	if len(n.cfg.NTP) > 0 {
+	if len(s.cfg.NTP) > 0 {
 		// The servers the installer named: this box's offset from the
 		// first that answers.
 		var errs []string
 		asked := false
-		for _, srv := range n.cfg.NTP {
+		for _, srv := range s.cfg.NTP {
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			off, rtt, err := sntpOffset(ctx, srv)
 			cancel()
@@ -309,15 +363,15 @@ func (n *Node) clockCheck(camOffsets map[string]string, problems []string) SelfT
 		}
 		if !asked {
 			chk.Details["ntp_errors"] = errs
-			if !n.up.Connected() {
+			if !s.up.Connected() {
 				problems = append(problems, "none of the NTP servers answered ("+strings.Join(errs, "; ")+")")
 			} else {
 				parts = append(parts, "no NTP server answered")
 			}
 		}
 	}
-	if n.up.Connected() {
-		off := n.up.ClockOffset()
+	if s.up.Connected() {
+		off := s.up.ClockOffset()
 		chk.Details["central_offset_ms"] = off.Milliseconds()
 		if off.Abs() > selfTestMaxClockOffset {
 			problems = append([]string{fmt.Sprintf("this box's clock is %s off central's (set NTP servers)", signed(-off))}, problems...)
@@ -339,16 +393,16 @@ func (n *Node) clockCheck(camOffsets map[string]string, problems []string) SelfT
 	return chk
 }
 
-func (n *Node) centralCheck() SelfTestCheck {
+func (s *selfTester) centralCheck() SelfTestCheck {
 	chk := SelfTestCheck{ID: "central", Kind: "central", Status: Green}
 	switch {
-	case n.cfg.Central.URL == "":
+	case s.cfg.Central.URL == "":
 		chk.Status, chk.Reason = Red, "not enrolled with central (no central URL)"
-	case n.up.Connected():
+	case s.up.Connected():
 		chk.Reason = "central reachable and this edge authenticated"
 	default:
 		chk.Status = Red
-		last := n.up.LastError()
+		last := s.up.LastError()
 		switch {
 		case last == "":
 			chk.Reason = "not connected to central yet"
@@ -363,13 +417,16 @@ func (n *Node) centralCheck() SelfTestCheck {
 
 // gateChecks: each configured gate must have been heard from (a door
 // state, a grant or a device report) since the edge started.
-func (n *Node) gateChecks(ctx context.Context) []SelfTestCheck {
-	if n.gates == nil || len(n.cfg.Gates) == 0 {
+func (s *selfTester) gateChecks(ctx context.Context) []SelfTestCheck {
+	if len(s.cfg.Gates) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	sts, err := n.gates.status(ctx)
+	sts, ok, err := s.gateStatus(ctx)
+	if !ok {
+		return nil
+	}
 	if err != nil {
 		return []SelfTestCheck{{ID: "gates", Kind: "gate", Status: Red, Reason: "the gate engine does not answer: " + err.Error()}}
 	}
@@ -415,12 +472,12 @@ func signed(d time.Duration) string {
 
 // sendSelfTest keeps the report in the data dir and sends it to central
 // as an event (green when all is well, red otherwise) with the red reasons.
-func (n *Node) sendSelfTest(rep SelfTestReport) error {
+func (s *selfTester) send(rep SelfTestReport) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeSync(filepath.Join(n.cfg.DataDir, "selftest.json"), b); err != nil {
+	if err := writeSync(filepath.Join(s.cfg.DataDir, "selftest.json"), b); err != nil {
 		return fmt.Errorf("keeping the self-test report: %w", err)
 	}
 	sev, summary := wire.Green, fmt.Sprintf("Self-test passed: %d checks green", len(rep.Checks))
@@ -428,9 +485,9 @@ func (n *Node) sendSelfTest(rep SelfTestReport) error {
 		red := rep.Red()
 		sev, summary = wire.Red, fmt.Sprintf("Self-test failed (%d red): %s", len(red), strings.Join(red, "; "))
 	}
-	a := wire.Alert{ID: newAlertID(n.cfg.EdgeID, rep.Time), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
+	a := wire.Alert{ID: newAlertID(s.cfg.EdgeID, rep.Time), EdgeID: s.cfg.EdgeID, SiteID: s.cfg.SiteID,
 		Source: "selftest", Kind: "system.selftest", Severity: sev, Time: rep.Time, Summary: summary}
-	if !n.raise(a) {
+	if !s.raise(a) {
 		return errors.New("the self-test result could not be queued for central")
 	}
 	return nil
@@ -449,10 +506,10 @@ func (n *Node) LastSelfTest() (SelfTestReport, bool) {
 // selfTestHandler: GET runs a self-test and answers the report; POST also
 // keeps it on the box and sends it to central. ?window=2s sets how long
 // the cameras are watched (at most 30 s).
-func (n *Node) selfTestHandler(w http.ResponseWriter, r *http.Request) {
+func (s *selfTester) handler(w http.ResponseWriter, r *http.Request) {
 	window := defaultSelfTestWindow
-	if s := r.URL.Query().Get("window"); s != "" {
-		d, err := time.ParseDuration(s)
+	if q := r.URL.Query().Get("window"); q != "" {
+		d, err := time.ParseDuration(q)
 		if err != nil || d < time.Second || d > 30*time.Second {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "window must be a duration from 1s to 30s, e.g. 3s"})
 			return
@@ -461,14 +518,14 @@ func (n *Node) selfTestHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	// One self-test at a time: each watches the cameras for its window,
 	// and a kept one is an alert at central.
-	if !n.selfTestRunning.TryLock() {
+	if !s.running.TryLock() {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": "a self-test is running; try again when it ends"})
 		return
 	}
-	defer n.selfTestRunning.Unlock()
-	rep := n.SelfTest(r.Context(), window)
+	defer s.running.Unlock()
+	rep := s.run(r.Context(), window)
 	if r.Method == http.MethodPost {
-		if err := n.sendSelfTest(rep); err != nil {
+		if err := s.send(rep); err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "report": rep})
 			return
 		}
@@ -477,7 +534,7 @@ func (n *Node) selfTestHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 // configRevision is the running config revision ("" before the first).
-func (n *Node) configRevision() string { return n.up.ConfigRevision() }
+func (s *selfTester) configRevision() string { return s.up.ConfigRevision() }
 
 func analysisDetail(a camera.AnalysisStatus) string {
 	return fmt.Sprintf("analysed %.1f of %.1f fps expected, %.0f%% of recent pictures damaged", a.AnalysedFPS, a.ExpectedFPS, 100*a.DamagedRatio)

@@ -8,12 +8,15 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge/setup"
+	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/internal/fanout"
+	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/streams/motion"
 )
 
@@ -21,12 +24,83 @@ import (
 // it is mounted under /setup on the local API. Its changes reach
 // central's audit log through SetupAudit (access.go) before they are made.
 func (n *Node) newSetup() (*setup.Server, error) {
-	return setup.New(setup.Config{DataDir: n.cfg.DataDir, Backend: n, Log: n.log, OpenFor: n.cfg.Setup.OpenFor(),
+	n.setupSide = &setupBackend{
+		log: n.log, configPath: n.opts.ConfigPath, hasGates: len(n.cfg.Gates) > 0, fakeGPIO: n.opts.OpenGPIOLine != nil,
+		conf: n, up: n.up,
+		camera: func(id string) setupCamera {
+			if c := n.camByID[id]; c != nil {
+				return c
+			}
+			return nil
+		},
+		enrolRevision: func(edit func(*Config) error, enrolling, identity bool) (ApplyResult, error) {
+			n.conf.mu.Lock()
+			defer n.conf.mu.Unlock()
+			data, err := n.editedConfig(edit)
+			if err != nil {
+				return ApplyResult{}, err
+			}
+			return n.applyRevisionLocked(data, enrolling, identity)
+		},
+		selfTest: n.selfTest.run, sendSelfTest: n.selfTest.send, gateStates: n.gateStates,
+		gateEvents: func(ctx context.Context) <-chan any {
+			n.gateFeed.hooked.Do(func() { n.httpSrv.RegisterOnShutdown(n.gateFeed.closeAll) })
+			return n.gateFeed.subscribe(ctx)
+		},
+		audit: func(action, target, client string, details any) error {
+			return n.recordAccess(actorSetup, action, target, client, details)
+		},
+	}
+	return setup.New(setup.Config{DataDir: n.cfg.DataDir, Backend: n.setupSide, Log: n.log, OpenFor: n.cfg.Setup.OpenFor(),
 		EdgeID: func() string { return n.RunningConfig().EdgeID }})
 }
 
+// setupBackend implements setup.Backend: the setup page's form<->config
+// mapping, over the few node pieces the page needs, held as narrow
+// interfaces and funcs (never the Node itself).
+type setupBackend struct {
+	log        *slog.Logger
+	configPath string // Options.ConfigPath: "" when there is no edge.yaml to revise
+	hasGates   bool   // the node was started with gates (SetupGateEvents)
+	fakeGPIO   bool   // Options.OpenGPIOLine is set: no GPIO chip is opened from /dev
+	conf       setupConfig
+	up         setupUplink
+	// camera is a configured camera, nil if the box has none by that ID.
+	camera func(id string) setupCamera
+	// enrolRevision edits the config and applies it as one revision under
+	// the config lock, as EditConfig does, with applyRevision's flags.
+	enrolRevision func(edit func(*Config) error, enrolling, identity bool) (ApplyResult, error)
+	selfTest      func(ctx context.Context, window time.Duration) SelfTestReport
+	sendSelfTest  func(SelfTestReport) error
+	gateStates    func(ctx context.Context) (map[string]any, error)
+	gateEvents    func(ctx context.Context) <-chan any
+	audit         func(action, target, client string, details any) error
+}
+
+// setupConfig is the config in force, revised live (config_push.go).
+type setupConfig interface {
+	RunningConfig() Config
+	EditConfig(edit func(*Config) error) (ApplyResult, error)
+}
+
+// setupUplink is the uplink as the setup page sees it.
+type setupUplink interface {
+	Connected() bool
+	LastError() string
+	Enrolled() bool
+	ConfigRevision() string
+	SetCredential(uplink.Credential) error
+}
+
+// setupCamera is a camera as the setup page uses it.
+type setupCamera interface {
+	Status() camera.Status
+	Snapshot(ctx context.Context) ([]byte, time.Time, error)
+	MotionPreview(ctx context.Context, zones []motion.Zone, masks []motion.Polygon) (motion.Preview, time.Time, error)
+}
+
 // SetupStatus implements setup.Backend.
-func (n *Node) SetupStatus() any {
+func (s *setupBackend) SetupStatus() any {
 	type cam struct {
 		ID     string         `json:"id"`
 		Name   string         `json:"name,omitempty"`
@@ -36,10 +110,10 @@ func (n *Node) SetupStatus() any {
 		Masks  []Polygon      `json:"masks"`
 		Motion map[string]any `json:"motion,omitempty"`
 	}
-	run := n.RunningConfig()
+	run := s.conf.RunningConfig()
 	cams := []cam{}
 	for _, cc := range run.Cameras {
-		c := n.camByID[cc.ID]
+		c := s.camera(cc.ID)
 		if c == nil {
 			continue
 		}
@@ -54,24 +128,24 @@ func (n *Node) SetupStatus() any {
 	return map[string]any{
 		"edge_id": run.EdgeID, "site_id": run.SiteID, "central_url": run.Central.URL,
 		"entrance": run.Entrance, "time_zone": run.TimeZone, "ntp": run.NTP,
-		"enrolled": n.enrolled(), "central_connected": n.up.Connected(), "central_error": n.up.LastError(),
-		"config_revision": n.ConfigRevision(), "cameras": cams, "gates": gates,
-		"live_config": n.opts.ConfigPath != "",
+		"enrolled": s.enrolled(), "central_connected": s.up.Connected(), "central_error": s.up.LastError(),
+		"config_revision": s.up.ConfigRevision(), "cameras": cams, "gates": gates,
+		"live_config": s.configPath != "",
 	}
 }
 
 // SetupSelfTest implements setup.Backend: the self-test, kept on the box
 // and sent to central like POST /api/v1/selftest.
-func (n *Node) SetupSelfTest(ctx context.Context, window time.Duration) any {
-	rep := n.SelfTest(ctx, window)
-	if err := n.sendSelfTest(rep); err != nil {
-		n.log.Warn("self-test result not sent", "err", err)
+func (s *setupBackend) SetupSelfTest(ctx context.Context, window time.Duration) any {
+	rep := s.selfTest(ctx, window)
+	if err := s.sendSelfTest(rep); err != nil {
+		s.log.Warn("self-test result not sent", "err", err)
 	}
 	return rep
 }
 
 // SetupEnrolled implements setup.Backend.
-func (n *Node) SetupEnrolled() bool { return n.enrolled() }
+func (s *setupBackend) SetupEnrolled() bool { return s.enrolled() }
 
 // ReopenSetup opens the setup page again (central's setup_reopen).
 func (n *Node) ReopenSetup() error {
@@ -83,8 +157,8 @@ func (n *Node) ReopenSetup() error {
 
 // SetupSaveZones implements setup.Backend: the camera's zones and masks
 // (replacing the ones it had) become a config revision, in force at once.
-func (n *Node) SetupSaveZones(camID string, zones []setup.Zone, masks [][][2]float64) (any, error) {
-	return n.EditConfig(func(c *Config) error {
+func (s *setupBackend) SetupSaveZones(camID string, zones []setup.Zone, masks [][][2]float64) (any, error) {
+	return s.conf.EditConfig(func(c *Config) error {
 		for i := range c.Cameras {
 			if c.Cameras[i].ID != camID {
 				continue
@@ -123,8 +197,8 @@ func polygonOf(pts [][2]float64) Polygon {
 }
 
 // SetupSnapshot implements setup.Backend.
-func (n *Node) SetupSnapshot(ctx context.Context, camID string) ([]byte, error) {
-	c := n.camByID[camID]
+func (s *setupBackend) SetupSnapshot(ctx context.Context, camID string) ([]byte, error) {
+	c := s.camera(camID)
 	if c == nil {
 		return nil, fmt.Errorf("no camera %q on this box", camID)
 	}
@@ -136,8 +210,8 @@ func (n *Node) SetupSnapshot(ctx context.Context, camID string) ([]byte, error) 
 
 // SetupMotionPreview implements setup.Backend: the camera's detector
 // output with the draft zones, as a PNG the page lays over the picture.
-func (n *Node) SetupMotionPreview(ctx context.Context, camID string, zones []setup.Zone, masks [][][2]float64) ([]byte, error) {
-	c := n.camByID[camID]
+func (s *setupBackend) SetupMotionPreview(ctx context.Context, camID string, zones []setup.Zone, masks [][][2]float64) ([]byte, error) {
+	c := s.camera(camID)
 	if c == nil {
 		return nil, fmt.Errorf("no camera %q on this box", camID)
 	}
@@ -241,10 +315,9 @@ func (f *gateFeed) subscribe(ctx context.Context) <-chan any {
 func (f *gateFeed) closeAll() { f.out().Close() }
 
 // SetupGateEvents implements setup.Backend.
-func (n *Node) SetupGateEvents(ctx context.Context) <-chan any {
-	if len(n.cfg.Gates) == 0 {
+func (s *setupBackend) SetupGateEvents(ctx context.Context) <-chan any {
+	if !s.hasGates {
 		return nil
 	}
-	n.gateFeed.hooked.Do(func() { n.httpSrv.RegisterOnShutdown(n.gateFeed.closeAll) })
-	return n.gateFeed.subscribe(ctx)
+	return s.gateEvents(ctx)
 }

@@ -27,8 +27,8 @@ import (
 // no new file behind.
 
 // SetupGates implements setup.Backend: the gates as the box runs them.
-func (n *Node) SetupGates() (setup.GatesForm, error) {
-	return gatesForm(n.RunningConfig()), nil
+func (s *setupBackend) SetupGates() (setup.GatesForm, error) {
+	return gatesForm(s.conf.RunningConfig()), nil
 }
 
 func gatesForm(c Config) setup.GatesForm {
@@ -170,8 +170,8 @@ func removeUnusedSecrets(dataDir string, c Config, log *slog.Logger) {
 }
 
 // SetupSaveGates implements setup.Backend.
-func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
-	dataDir := n.RunningConfig().DataDir
+func (s *setupBackend) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
+	dataDir := s.conf.RunningConfig().DataDir
 	if abs, err := filepath.Abs(dataDir); err == nil {
 		dataDir = abs // edge.yaml names the secret files whatever the working directory
 	}
@@ -198,7 +198,7 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 	add := func(field, format string, args ...any) {
 		problems = append(problems, setup.Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	run := n.RunningConfig()
+	run := s.conf.RunningConfig()
 	oldCtrl := map[string]WebhookControllerConfig{}
 	for _, ct := range run.GateInputs.Webhook.Controllers {
 		oldCtrl[ct.ID] = ct
@@ -255,7 +255,7 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 	}
 
 	var saved Config // the revision as stored, once accepted
-	res, err := n.EditConfig(func(c *Config) error {
+	res, err := s.conf.EditConfig(func(c *Config) error {
 		oldGate := map[string]GateConfig{}
 		for _, g := range c.Gates {
 			oldGate[g.ID] = g
@@ -353,7 +353,7 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 		for _, fe := range c.Validate() {
 			probs = append(probs, setup.Problem{Field: fe.Field, Msg: fe.Msg})
 		}
-		probs = append(probs, n.gateInputsReady(*c)...)
+		probs = append(probs, s.gateInputsReady(*c)...)
 		if len(probs) == 0 {
 			saved = *c
 			return nil
@@ -363,14 +363,14 @@ func (n *Node) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
 	if err != nil {
 		return refuse(err)
 	}
-	removeUnusedSecrets(dataDir, saved, n.log)
+	removeUnusedSecrets(dataDir, saved, s.log)
 	out.Revision, out.Applied, out.Changed, out.Message = res.Revision, res.Applied, res.Changed, res.Message
 	return out, nil
 }
 
 // gateInputsReady checks what the node reads from the box when it starts
 // its gate inputs (edge --check does the same): secret files and GPIO chips.
-func (n *Node) gateInputsReady(c Config) []setup.Problem {
+func (s *setupBackend) gateInputsReady(c Config) []setup.Problem {
 	var probs []setup.Problem
 	for i, ct := range c.GateInputs.Webhook.Controllers {
 		if ct.SecretFile == "" {
@@ -385,7 +385,7 @@ func (n *Node) gateInputsReady(c Config) []setup.Problem {
 			probs = append(probs, setup.Problem{Field: "gate_inputs.mqtt.password_file", Msg: err.Error()})
 		}
 	}
-	if g := c.GateInputs.GPIO; g != nil && n.opts.OpenGPIOLine == nil {
+	if g := c.GateInputs.GPIO; g != nil && !s.fakeGPIO {
 		for i, l := range g.Lines {
 			path := l.chip(g)
 			if !strings.HasPrefix(path, "/") {

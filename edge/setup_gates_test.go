@@ -65,7 +65,7 @@ func TestSetupGatesSaveRestartAndDrive(t *testing.T) {
 	node, restarted := start()
 	defer func() { node.Close() }()
 
-	f, err := node.SetupGates()
+	f, err := edge.SetupBackend(node).SetupGates()
 	if err != nil || len(f.Gates) != 0 || len(f.Webhook) != 0 || f.MQTT != nil || f.GPIO != nil {
 		t.Fatalf("form of a box without gates: %+v %v", f, err)
 	}
@@ -80,7 +80,7 @@ func TestSetupGatesSaveRestartAndDrive(t *testing.T) {
 	fileBefore, _ := os.ReadFile(path)
 	refused := func(form setup.GatesForm, field string) {
 		t.Helper()
-		_, err := node.SetupSaveGates(form)
+		_, err := edge.SetupBackend(node).SetupSaveGates(form)
 		var ref *setup.RefusedError
 		if !errors.As(err, &ref) {
 			t.Fatalf("want a refusal naming %s, got %v", field, err)
@@ -122,7 +122,7 @@ func TestSetupGatesSaveRestartAndDrive(t *testing.T) {
 	bad.MQTT = &setup.MQTTForm{Broker: "192.168.1.10", Devices: []setup.MQTTDeviceForm{{Name: "wicket-contact", Gate: "east-wicket"}}}
 	refused(bad, "gate_inputs.mqtt.broker")
 
-	res, err := node.SetupSaveGates(good)
+	res, err := edge.SetupBackend(node).SetupSaveGates(good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,13 +160,13 @@ func TestSetupGatesSaveRestartAndDrive(t *testing.T) {
 	if node.ConfigRevision() != res.Revision {
 		t.Errorf("restarted at %s, want %s", node.ConfigRevision(), res.Revision)
 	}
-	f, _ = node.SetupGates()
+	f, _ = edge.SetupBackend(node).SetupGates()
 	if len(f.Gates) != 1 || f.Gates[0].Arming != "schedule" || len(f.Gates[0].Schedule) != 2 ||
 		!slices.Equal(f.Gates[0].Schedule[0].Days, []string{"mon", "tue", "wed", "thu", "fri"}) || f.Gates[0].Schedule[1].To != "00:00" ||
 		len(f.Webhook) != 1 || !f.Webhook[0].HasSecret || f.Webhook[0].SecretFile != sec.File {
 		t.Errorf("form after the restart: %+v", f)
 	}
-	events := node.SetupGateEvents(t.Context())
+	events := edge.SetupBackend(node).SetupGateEvents(t.Context())
 	s, err := gatesim.New(gatesim.Config{WebhookURL: "http://" + node.Addr() + "/api/v1/gates/events", Controller: "wicket-ctrl", Secret: sec.Secret, Gate: "east-wicket", Pause: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func TestSetupGatesSaveRestartAndDrive(t *testing.T) {
 	// A new secret makes a new file, and so a new revision the edge
 	// restarts on (the running one keeps the old secret until then).
 	f.Webhook[0].NewSecret = true
-	res2, err := node.SetupSaveGates(f)
+	res2, err := edge.SetupBackend(node).SetupSaveGates(f)
 	if err != nil || len(res2.Secrets) != 1 || res2.Secrets[0].File == sec.File || res2.Applied != "restarting" {
 		t.Fatalf("new secret: %+v %v", res2, err)
 	}
