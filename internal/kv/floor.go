@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,9 +148,14 @@ func (f *Floor) Admit(essential bool) error {
 		return err
 	}
 	for name, size := range f.unbacked {
-		if preallocate(filepath.Join(f.Dir, name), size, false) == nil {
+		switch err := preallocate(filepath.Join(f.Dir, name), size, false); {
+		case err == nil:
 			delete(f.unbacked, name)
 			f.done[name] = size
+		case errors.Is(err, fs.ErrNotExist):
+			// Badger removed it (a memtable flushed, a value log
+			// collected): nothing is mapped there any more.
+			delete(f.unbacked, name)
 		}
 	}
 	if len(f.unbacked) > 0 {
@@ -195,6 +201,11 @@ func (f *Floor) Written() error {
 			continue
 		}
 		if err := preallocate(filepath.Join(f.Dir, name), info.Size(), false); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				// Removed by Badger since the listing: nothing to back.
+				delete(f.unbacked, name)
+				continue
+			}
 			f.unbacked[name] = info.Size()
 			f.full = true
 			errs = append(errs, err)
