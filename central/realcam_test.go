@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,7 +96,19 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 		}
 		return true
 	})
+	// Frames the analyser shed because it fell behind (the box starved of
+	// CPU, e.g. every package of make test at once under -race): then the
+	// event may start later in the crossing; its time must still name its
+	// frame within 100 ms.
+	shed := edgeCounter(t, s, "http://"+g.node.Addr()+"/metrics", "vigil_camera_frames_dropped_total")
+	starved := testrig.LoadAverage() > float64(runtime.NumCPU())
 	for _, c := range cams {
+		latest := 600 * time.Millisecond
+		if shed[c.ID] > 0 || starved {
+			latest = time.Duration((spec.Bursts[0].End - spec.Bursts[0].Start) * float64(time.Second))
+			t.Logf("%s: the analyser shed %v frames, load average %.1f on %d CPUs: the event may start up to %v into the crossing",
+				c.ID, shed[c.ID], testrig.LoadAverage(), runtime.NumCPU(), latest)
+		}
 		for _, a := range alerts[c.ID] {
 			if a.TimeSource != streams.TimeRTCP {
 				t.Errorf("%s: alert %s timed by %q, want rtcp", c.ID, a.ID, a.TimeSource)
@@ -141,7 +154,7 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 			// confirms on the next two (seen: 500 ms in one run of many).
 			// What this test holds tight is the time: within 100 ms of the
 			// frame the alert names.
-			if off > 100*time.Millisecond || frame-pts > 600*time.Millisecond {
+			if off > 100*time.Millisecond || frame-pts > latest {
 				t.Errorf("%s: alert time %v is %v from the frame it names (%v into the crossing)", c.ID, a.Time, off, frame-pts)
 			}
 		}
@@ -229,6 +242,31 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("bundle %s: %d bytes, verified", r.ID, len(zb))
+}
+
+// edgeCounter reads one per-camera counter family from an edge's /metrics.
+func edgeCounter(t *testing.T, s *Server, u, family string) map[string]float64 {
+	t.Helper()
+	resp, err := edgeGet(t, s, northID, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, family+`{camera="`)
+		if !ok {
+			continue
+		}
+		cam, val, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		v, _ := strconv.ParseFloat(val, 64)
+		out[cam] = v
+	}
+	return out
 }
 
 func getEdgeJSON(t *testing.T, s *Server, u string, v any) {
