@@ -40,25 +40,9 @@ func loadCentralKey(path string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(raw), nil
 }
 
-// saveCentralKey writes the key atomically (temp file, fsync, rename).
+// saveCentralKey writes the key atomically (writeFileAtomic).
 func saveCentralKey(path string, key ed25519.PublicKey) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".central-key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(centralKeyPrefix + base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return writeFileAtomic(path, []byte(centralKeyPrefix+base64.StdEncoding.EncodeToString(key)+"\n"))
 }
 
 func (u *Uplink) centralKeyFile() string {
