@@ -39,15 +39,28 @@ func (f *folded) output(gate string, update, cleared bool, now time.Time) Alert 
 		Summary: s, Time: f.evTime, First: f.first, Update: update, Cleared: cleared}
 }
 
+// folds are a gate's open alerts, one per cause and device, and the
+// rules that fold recurrences into them.
+type folds struct {
+	gate        string        // the gate's ID, for the alerts
+	window      time.Duration // Config.FoldWindow
+	updateEvery time.Duration // Config.UpdateEvery
+	open        map[foldKey]*folded
+}
+
+func newFolds(cfg Config) folds {
+	return folds{gate: cfg.ID, window: cfg.FoldWindow, updateEvery: cfg.UpdateEvery, open: map[foldKey]*folded{}}
+}
+
 // raise records one occurrence. level says the cause is a condition that
 // lasts until clear is called (smoke, tamper, silent, held open).
-func (m *Machine) raise(c Cause, device string, sev wire.Severity, summary string, evTime, now time.Time, level bool) []Alert {
+func (fs *folds) raise(c Cause, device string, sev wire.Severity, summary string, evTime, now time.Time, level bool) []Alert {
 	k := foldKey{c, device}
-	f := m.open[k]
-	if f == nil || (!f.active && now.Sub(f.last) >= m.cfg.FoldWindow) {
+	f := fs.open[k]
+	if f == nil || (!f.active && now.Sub(f.last) >= fs.window) {
 		f = &folded{key: k, count: 1, severity: sev, summary: summary, first: evTime, evTime: evTime, last: now, active: level}
-		m.open[k] = f
-		return []Alert{f.output(m.cfg.ID, false, false, now)}
+		fs.open[k] = f
+		return []Alert{f.output(fs.gate, false, false, now)}
 	}
 	reopens := f.severity == wire.Green // it was cleared: the guard must act again
 	escalates := sev.Rank() > f.severity.Rank()
@@ -57,47 +70,56 @@ func (m *Machine) raise(c Cause, device string, sev wire.Severity, summary strin
 		// A new alert, carrying the count, because the old one may already
 		// be resolved at central.
 		f.first = evTime
-		return []Alert{f.output(m.cfg.ID, false, false, now)}
+		return []Alert{f.output(fs.gate, false, false, now)}
 	}
-	if escalates || m.cfg.UpdateEvery <= 0 || now.Sub(f.reportedAt) >= m.cfg.UpdateEvery {
-		return []Alert{f.output(m.cfg.ID, true, false, now)}
+	if escalates || fs.updateEvery <= 0 || now.Sub(f.reportedAt) >= fs.updateEvery {
+		return []Alert{f.output(fs.gate, true, false, now)}
 	}
 	return nil // count-only: flushed by Tick at reportedAt+UpdateEvery
 }
 
 // escalate raises the severity of an open level alert without counting a
 // new occurrence (held open turning red).
-func (m *Machine) escalate(c Cause, device string, sev wire.Severity, summary string, evTime, now time.Time) []Alert {
-	f := m.open[foldKey{c, device}]
+func (fs *folds) escalate(c Cause, device string, sev wire.Severity, summary string, evTime, now time.Time) []Alert {
+	f := fs.open[foldKey{c, device}]
 	if f == nil || !f.active || sev.Rank() <= f.severity.Rank() {
 		return nil
 	}
 	f.severity, f.summary, f.evTime = sev, summary, evTime
-	return []Alert{f.output(m.cfg.ID, true, false, now)}
+	return []Alert{f.output(fs.gate, true, false, now)}
 }
 
 // clear ends a level condition with a green update. The cause stays in the
 // fold window: if it recurs soon, the new alert carries the running count.
-func (m *Machine) clear(c Cause, device, summary string, evTime, now time.Time) []Alert {
-	f := m.open[foldKey{c, device}]
+func (fs *folds) clear(c Cause, device, summary string, evTime, now time.Time) []Alert {
+	f := fs.open[foldKey{c, device}]
 	if f == nil || !f.active {
 		return nil
 	}
 	f.active, f.severity, f.summary, f.evTime, f.last = false, wire.Green, summary, evTime, now
-	return []Alert{f.output(m.cfg.ID, true, true, now)}
+	return []Alert{f.output(fs.gate, true, true, now)}
 }
 
-// flushFolds sends pending count updates and forgets alerts whose fold
+// flush sends pending count updates and forgets alerts whose fold
 // window has passed.
-func (m *Machine) flushFolds(now time.Time) []Alert {
+func (fs *folds) flush(now time.Time) []Alert {
 	var out []Alert
-	for k, f := range m.open {
-		if f.count > f.reported && m.cfg.UpdateEvery > 0 && !now.Before(f.reportedAt.Add(m.cfg.UpdateEvery)) {
-			out = append(out, f.output(m.cfg.ID, true, false, now))
+	for k, f := range fs.open {
+		if f.count > f.reported && fs.updateEvery > 0 && !now.Before(f.reportedAt.Add(fs.updateEvery)) {
+			out = append(out, f.output(fs.gate, true, false, now))
 		}
-		if !f.active && f.count == f.reported && now.Sub(f.last) >= m.cfg.FoldWindow {
-			delete(m.open, k)
+		if !f.active && f.count == f.reported && now.Sub(f.last) >= fs.window {
+			delete(fs.open, k)
 		}
 	}
 	return out
+}
+
+// next calls consider with the time of each pending count update.
+func (fs *folds) next(consider func(time.Time)) {
+	for _, f := range fs.open {
+		if f.count > f.reported && fs.updateEvery > 0 {
+			consider(f.reportedAt.Add(fs.updateEvery))
+		}
+	}
 }

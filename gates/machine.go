@@ -30,21 +30,76 @@ type Machine struct {
 	pendingAt    time.Time
 	pendingEv    time.Time
 	pendingArmed bool
-	grants       []grant
+	grants       grantQueue
 	// lastGrant is the event time and credential of the latest grant, for
 	// status (a motion alert on a camera watching the gate reports it).
 	lastGrantEv   time.Time
 	lastGrantCred string
-	devices       map[string]*device
-	open          map[foldKey]*folded
-	// override is the arming a keypad set, in force instead of the
-	// schedule until override.Until; nil: the schedule rules.
-	override *Override
+	devices       deviceSet
+	folds         folds
+	arming        arming
 }
 
 type grant struct {
 	at         time.Time
 	credential string
+}
+
+// grantQueue holds the grants no opening has used yet, oldest first.
+type grantQueue []grant
+
+// add queues a grant, forgetting the oldest beyond 8: a reader stuck
+// granting must not grow memory.
+func (q *grantQueue) add(g grant) {
+	*q = append(*q, g)
+	if len(*q) > 8 {
+		*q = (*q)[1:]
+	}
+}
+
+// take consumes the oldest grant given within window of now.
+func (q *grantQueue) take(now time.Time, window time.Duration) (grant, bool) {
+	for len(*q) > 0 {
+		g := (*q)[0]
+		*q = (*q)[1:]
+		if now.Sub(g.at) <= window {
+			return g, true
+		}
+	}
+	return grant{}, false
+}
+
+// arming is whether the gate is armed: as the schedule says, or as a
+// keypad set it while its override holds.
+type arming struct {
+	schedule Arming
+	// override is the arming a keypad set, in force instead of the
+	// schedule until override.Until; nil: the schedule rules.
+	override *Override
+}
+
+// current is the override in force at now, or nil.
+func (a *arming) current(now time.Time) *Override {
+	if o := a.override; o != nil && (o.Until.IsZero() || now.Before(o.Until)) {
+		return o
+	}
+	return nil
+}
+
+// at reports whether the gate is armed at now.
+func (a *arming) at(now time.Time) bool {
+	if o := a.current(now); o != nil {
+		return o.Armed
+	}
+	return a.schedule.ArmedAt(now)
+}
+
+// expire drops an override whose time is up: the schedule has changed
+// and rules again.
+func (a *arming) expire(now time.Time) {
+	if o := a.override; o != nil && !o.Until.IsZero() && !now.Before(o.Until) {
+		a.override = nil
+	}
 }
 
 type device struct {
@@ -65,7 +120,7 @@ func New(cfg Config, now time.Time) (*Machine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Machine{cfg: cfg, devices: map[string]*device{}, open: map[foldKey]*folded{}}
+	m := &Machine{cfg: cfg, devices: deviceSet{}, folds: newFolds(cfg), arming: arming{schedule: cfg.Arming}}
 	for _, d := range cfg.Devices {
 		m.devices[d.ID] = &device{id: d.ID, silentAfter: d.SilentAfter, lastSeen: now, sensors: map[string]*level{}}
 	}
@@ -81,17 +136,31 @@ func (m *Machine) Config() Config { return m.cfg }
 // one entry.
 const MaxDevices = 256
 
-func (m *Machine) device(id string) *device {
-	d := m.devices[id]
-	if d == nil && len(m.devices) >= MaxDevices {
+// deviceSet is a gate's devices by ID.
+type deviceSet map[string]*device
+
+// get returns the device id, added if it is new (see MaxDevices).
+func (ds deviceSet) get(id string) *device {
+	d := ds[id]
+	if d == nil && len(ds) >= MaxDevices {
 		id = "(other devices)"
-		d = m.devices[id]
+		d = ds[id]
 	}
 	if d == nil {
 		d = &device{id: id, sensors: map[string]*level{}}
-		m.devices[id] = d
+		ds[id] = d
 	}
 	return d
+}
+
+// ids lists the devices' IDs in order.
+func (ds deviceSet) ids() []string {
+	ids := make([]string, 0, len(ds))
+	for id := range ds {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // Step applies one event received at now. Timers due by now fire first.
@@ -99,14 +168,14 @@ func (m *Machine) device(id string) *device {
 func (m *Machine) Step(ev Event, now time.Time) []Alert {
 	out := m.Tick(now)
 	evTime := ev.Time.UTC()
-	d := m.device(ev.Device)
+	d := m.devices.get(ev.Device)
 	if ev.Kind != Offline {
 		// Anything a device says proves it is alive; offline is said by a
 		// bridge or broker on its behalf.
 		d.lastSeen = now
 		if d.silent {
 			d.silent = false
-			out = append(out, m.clear(CauseSilent, d.id, fmt.Sprintf("Device back: %s at %s", d.id, m.cfg.Name), evTime, now)...)
+			out = append(out, m.folds.clear(CauseSilent, d.id, fmt.Sprintf("Device back: %s at %s", d.id, m.cfg.Name), evTime, now)...)
 		}
 	}
 	debounce := m.cfg.Debounce
@@ -125,12 +194,12 @@ func (m *Machine) Step(ev Event, now time.Time) []Alert {
 	case Button:
 		if now.Sub(d.lastPress) >= debounce || d.lastPress.IsZero() {
 			d.lastPress = now
-			out = append(out, m.raise(CauseSOS, d.id, wire.Red, fmt.Sprintf("SOS button pressed: %s (%s)", m.cfg.Name, d.id), evTime, now, false)...)
+			out = append(out, m.folds.raise(CauseSOS, d.id, wire.Red, fmt.Sprintf("SOS button pressed: %s (%s)", m.cfg.Name, d.id), evTime, now, false)...)
 		}
 	case Presence:
-		if m.armedAt(now) && (now.Sub(d.lastPress) >= debounce || d.lastPress.IsZero()) {
+		if m.arming.at(now) && (now.Sub(d.lastPress) >= debounce || d.lastPress.IsZero()) {
 			d.lastPress = now
-			out = append(out, m.raise(CauseIntrusion, d.id, wire.Red, fmt.Sprintf("Intrusion: presence at %s while armed (%s)", m.cfg.Name, d.id), evTime, now, false)...)
+			out = append(out, m.folds.raise(CauseIntrusion, d.id, wire.Red, fmt.Sprintf("Intrusion: presence at %s while armed (%s)", m.cfg.Name, d.id), evTime, now, false)...)
 		}
 	case Tamper, TamperClear:
 		on := ev.Kind == Tamper
@@ -155,7 +224,7 @@ func (m *Machine) Step(ev Event, now time.Time) []Alert {
 	case Offline:
 		if !d.silent {
 			d.silent = true
-			out = append(out, m.raise(CauseSilent, d.id, wire.Yellow, fmt.Sprintf("Device offline: %s at %s", d.id, m.cfg.Name), evTime, now, true)...)
+			out = append(out, m.folds.raise(CauseSilent, d.id, wire.Yellow, fmt.Sprintf("Device offline: %s at %s", d.id, m.cfg.Name), evTime, now, true)...)
 		}
 	case Arm, Disarm:
 		out = append(out, m.keypad(d, ev, now, evTime)...)
@@ -184,7 +253,7 @@ func (m *Machine) doorChanged(open bool, now, evTime time.Time, initial bool) []
 	if !open {
 		var out []Alert
 		if m.held > 0 {
-			out = m.clear(CauseHeldOpen, "", fmt.Sprintf("Closed: %s after %s open", m.cfg.Name, roundDur(now.Sub(m.openedAt))), evTime, now)
+			out = m.folds.clear(CauseHeldOpen, "", fmt.Sprintf("Closed: %s after %s open", m.cfg.Name, roundDur(now.Sub(m.openedAt))), evTime, now)
 		}
 		m.held = 0
 		return out
@@ -197,23 +266,14 @@ func (m *Machine) doorChanged(open bool, now, evTime time.Time, initial bool) []
 	if initial {
 		return out // found open at start-up: held-open timing applies, no verdict
 	}
-	if g, ok := m.takeGrant(now); ok {
+	if g, ok := m.grants.take(now, m.cfg.GrantWindow); ok {
 		return append(out, m.passage(g.credential, evTime, now))
 	}
-	m.pending, m.pendingAt, m.pendingEv, m.pendingArmed = true, now, evTime, m.armedAt(now)
+	m.pending, m.pendingAt, m.pendingEv, m.pendingArmed = true, now, evTime, m.arming.at(now)
 	if m.cfg.GrantGrace <= 0 {
 		out = append(out, m.decidePending(now)...)
 	}
 	return out
-}
-
-// armedAt reports whether the gate is armed at now: as a keypad set it
-// while its override holds, else as the schedule says.
-func (m *Machine) armedAt(now time.Time) bool {
-	if o := m.override; o != nil && (o.Until.IsZero() || now.Before(o.Until)) {
-		return o.Armed
-	}
-	return m.cfg.Arming.ArmedAt(now)
 }
 
 // keypad applies a keypad's arm or disarm request. The arming it sets
@@ -242,16 +302,16 @@ func (m *Machine) keypad(d *device, ev Event, now, evTime time.Time) []Alert {
 	if ev.Code != "" {
 		with = "with code"
 	}
-	if len(m.cfg.KeypadCodes) > 0 && !m.codeOK(ev.Code) {
+	if len(m.cfg.KeypadCodes) > 0 && !codeOK(m.cfg.KeypadCodes, ev.Code) {
 		what := "Wrong code"
 		if ev.Code == "" {
 			what = "No code"
 		}
-		return m.raise(CauseWrongCode, d.id, wire.Yellow, fmt.Sprintf("%s on keypad %s at %s: %s refused", what, d.id, m.cfg.Name, verb), evTime, now, false)
+		return m.folds.raise(CauseWrongCode, d.id, wire.Yellow, fmt.Sprintf("%s on keypad %s at %s: %s refused", what, d.id, m.cfg.Name, verb), evTime, now, false)
 	}
-	was := m.armedAt(now)
+	was := m.arming.at(now)
 	until, _ := m.cfg.Arming.NextChange(now)
-	m.override = &Override{Armed: arm, Device: d.id, Mode: mode, Since: evTime, Until: until}
+	m.arming.override = &Override{Armed: arm, Device: d.id, Mode: mode, Since: evTime, Until: until}
 	s := fmt.Sprintf("%s %s from keypad %s (%s, %s)", m.cfg.Name, done, d.id, mode, with)
 	if was == arm {
 		s += ", was already " + done
@@ -270,9 +330,9 @@ func (m *Machine) keypad(d *device, ev Event, now, evTime time.Time) []Alert {
 
 // codeOK reports whether code is one of the gate's keypad codes, in time
 // that does not depend on which one matched or where it differed.
-func (m *Machine) codeOK(code string) bool {
+func codeOK(codes []string, code string) bool {
 	ok := 0
-	for _, c := range m.cfg.KeypadCodes {
+	for _, c := range codes {
 		ok |= subtle.ConstantTimeCompare([]byte(c), []byte(code))
 	}
 	return ok == 1
@@ -285,23 +345,8 @@ func (m *Machine) granted(credential string, now, evTime time.Time) []Alert {
 		m.pending = false
 		return []Alert{m.passage(credential, m.pendingEv, now)}
 	}
-	m.grants = append(m.grants, grant{at: now, credential: credential})
-	if len(m.grants) > 8 { // a reader stuck granting must not grow memory
-		m.grants = m.grants[1:]
-	}
+	m.grants.add(grant{at: now, credential: credential})
 	return nil
-}
-
-// takeGrant consumes the oldest grant still inside its window.
-func (m *Machine) takeGrant(now time.Time) (grant, bool) {
-	for len(m.grants) > 0 {
-		g := m.grants[0]
-		m.grants = m.grants[1:]
-		if now.Sub(g.at) <= m.cfg.GrantWindow {
-			return g, true
-		}
-	}
-	return grant{}, false
 }
 
 // decidePending gives the verdict on an opening that found no grant.
@@ -310,7 +355,7 @@ func (m *Machine) decidePending(now time.Time) []Alert {
 	if !m.pendingArmed {
 		return []Alert{m.passage("", m.pendingEv, now)}
 	}
-	return m.raise(CauseForced, "", wire.Red, fmt.Sprintf("Forced open: %s opened without a grant while armed", m.cfg.Name), m.pendingEv, now, false)
+	return m.folds.raise(CauseForced, "", wire.Red, fmt.Sprintf("Forced open: %s opened without a grant while armed", m.cfg.Name), m.pendingEv, now, false)
 }
 
 // passage is a normal opening, logged green and never folded: each one
@@ -325,16 +370,16 @@ func (m *Machine) passage(credential string, evTime, now time.Time) Alert {
 
 func (m *Machine) tamperChanged(d *device, on bool, evTime, now time.Time) []Alert {
 	if on {
-		return m.raise(CauseTamper, d.id, wire.Red, fmt.Sprintf("Tamper: %s at %s", d.id, m.cfg.Name), evTime, now, true)
+		return m.folds.raise(CauseTamper, d.id, wire.Red, fmt.Sprintf("Tamper: %s at %s", d.id, m.cfg.Name), evTime, now, true)
 	}
-	return m.clear(CauseTamper, d.id, fmt.Sprintf("Tamper cleared: %s at %s", d.id, m.cfg.Name), evTime, now)
+	return m.folds.clear(CauseTamper, d.id, fmt.Sprintf("Tamper cleared: %s at %s", d.id, m.cfg.Name), evTime, now)
 }
 
 func (m *Machine) batteryChanged(d *device, on bool, evTime, now time.Time) []Alert {
 	if on {
-		return m.raise(CauseBatteryLow, d.id, wire.Yellow, fmt.Sprintf("Battery low: %s at %s", d.id, m.cfg.Name), evTime, now, true)
+		return m.folds.raise(CauseBatteryLow, d.id, wire.Yellow, fmt.Sprintf("Battery low: %s at %s", d.id, m.cfg.Name), evTime, now, true)
 	}
-	return m.clear(CauseBatteryLow, d.id, fmt.Sprintf("Battery OK: %s at %s", d.id, m.cfg.Name), evTime, now)
+	return m.folds.clear(CauseBatteryLow, d.id, fmt.Sprintf("Battery OK: %s at %s", d.id, m.cfg.Name), evTime, now)
 }
 
 var sensorWords = map[string]string{Smoke: "Smoke", Gas: "Gas", WaterLeak: "Water leak"}
@@ -342,18 +387,16 @@ var sensorWords = map[string]string{Smoke: "Smoke", Gas: "Gas", WaterLeak: "Wate
 func (m *Machine) sensorChanged(d *device, sensor string, on bool, evTime, now time.Time) []Alert {
 	c := Cause(sensor)
 	if on {
-		return m.raise(c, d.id, wire.Red, fmt.Sprintf("%s detected: %s (%s)", sensorWords[sensor], m.cfg.Name, d.id), evTime, now, true)
+		return m.folds.raise(c, d.id, wire.Red, fmt.Sprintf("%s detected: %s (%s)", sensorWords[sensor], m.cfg.Name, d.id), evTime, now, true)
 	}
-	return m.clear(c, d.id, fmt.Sprintf("%s cleared: %s (%s)", sensorWords[sensor], m.cfg.Name, d.id), evTime, now)
+	return m.folds.clear(c, d.id, fmt.Sprintf("%s cleared: %s (%s)", sensorWords[sensor], m.cfg.Name, d.id), evTime, now)
 }
 
 // Tick fires every timer due by now: late grants giving up, debounced
 // levels settling, held-open limits, silent devices and folded counts.
 func (m *Machine) Tick(now time.Time) []Alert {
 	var out []Alert
-	if o := m.override; o != nil && !o.Until.IsZero() && !now.Before(o.Until) {
-		m.override = nil // the schedule has changed: it rules again
-	}
+	m.arming.expire(now)
 	if m.pending && !now.Before(m.pendingAt.Add(m.cfg.GrantGrace)) {
 		out = append(out, m.decidePending(m.pendingAt.Add(m.cfg.GrantGrace))...)
 	}
@@ -363,7 +406,7 @@ func (m *Machine) Tick(now time.Time) []Alert {
 			out = append(out, m.decidePending(m.pendingAt.Add(m.cfg.GrantGrace))...)
 		}
 	}
-	for _, id := range m.deviceIDs() {
+	for _, id := range m.devices.ids() {
 		d := m.devices[id]
 		if evTime, ok := d.tamper.settle(now, m.cfg.Debounce); ok {
 			out = append(out, m.tamperChanged(d, d.tamper.on, evTime, d.tamper.at)...)
@@ -381,20 +424,20 @@ func (m *Machine) Tick(now time.Time) []Alert {
 		if d.silentAfter > 0 && !d.silent && !now.Before(d.lastSeen.Add(d.silentAfter)) {
 			d.silent = true
 			at := d.lastSeen.Add(d.silentAfter)
-			out = append(out, m.raise(CauseSilent, d.id, wire.Yellow, fmt.Sprintf("Device silent: %s at %s, no report for %s", d.id, m.cfg.Name, roundDur(d.silentAfter)), at, at, true)...)
+			out = append(out, m.folds.raise(CauseSilent, d.id, wire.Yellow, fmt.Sprintf("Device silent: %s at %s, no report for %s", d.id, m.cfg.Name, roundDur(d.silentAfter)), at, at, true)...)
 		}
 	}
 	if m.door.known && m.door.on {
 		if yellow := m.openedAt.Add(m.cfg.HeldOpenAfter); m.held == 0 && !now.Before(yellow) {
 			m.held = 1
-			out = append(out, m.raise(CauseHeldOpen, "", wire.Yellow, fmt.Sprintf("Held open: %s open for %s", m.cfg.Name, roundDur(m.cfg.HeldOpenAfter)), yellow, yellow, true)...)
+			out = append(out, m.folds.raise(CauseHeldOpen, "", wire.Yellow, fmt.Sprintf("Held open: %s open for %s", m.cfg.Name, roundDur(m.cfg.HeldOpenAfter)), yellow, yellow, true)...)
 		}
 		if red := m.openedAt.Add(m.cfg.HeldOpenRedAfter); m.held == 1 && m.cfg.HeldOpenRedAfter > 0 && !now.Before(red) {
 			m.held = 2
-			out = append(out, m.escalate(CauseHeldOpen, "", wire.Red, fmt.Sprintf("Held open: %s open for %s", m.cfg.Name, roundDur(m.cfg.HeldOpenRedAfter)), red, red)...)
+			out = append(out, m.folds.escalate(CauseHeldOpen, "", wire.Red, fmt.Sprintf("Held open: %s open for %s", m.cfg.Name, roundDur(m.cfg.HeldOpenRedAfter)), red, red)...)
 		}
 	}
-	out = append(out, m.flushFolds(now)...)
+	out = append(out, m.folds.flush(now)...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
 }
@@ -430,11 +473,7 @@ func (m *Machine) Next() (next time.Time, ok bool) {
 			consider(m.openedAt.Add(m.cfg.HeldOpenRedAfter))
 		}
 	}
-	for _, f := range m.open {
-		if f.count > f.reported && m.cfg.UpdateEvery > 0 {
-			consider(f.reportedAt.Add(m.cfg.UpdateEvery))
-		}
-	}
+	m.folds.next(consider)
 	return next, ok
 }
 
@@ -444,15 +483,6 @@ func sensorLevels(d *device) []*level {
 		ls = append(ls, l)
 	}
 	return ls
-}
-
-func (m *Machine) deviceIDs() []string {
-	ids := make([]string, 0, len(m.devices))
-	for id := range m.devices {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 // roundDur prints durations the way a guard reads them: 1m0s → "1m", 4m12.3s → "4m12s".

@@ -440,8 +440,8 @@ func TestDevicesAreBounded(t *testing.T) {
 	for i := 0; i < 3*MaxDevices; i++ {
 		m.Step(Event{Gate: "g", Device: fmt.Sprint("dev-", i), Kind: Tamper, Time: start}, start)
 	}
-	if len(m.devices) > MaxDevices+1 || len(m.open) > MaxDevices+1 {
-		t.Fatalf("%d devices, %d open alerts", len(m.devices), len(m.open))
+	if len(m.devices) > MaxDevices+1 || len(m.folds.open) > MaxDevices+1 {
+		t.Fatalf("%d devices, %d open alerts", len(m.devices), len(m.folds.open))
 	}
 }
 

@@ -46,9 +46,9 @@ type DeviceStatus struct {
 
 // Status reports the gate's state at now without changing it.
 func (m *Machine) Status(now time.Time) Status {
-	s := Status{Gate: m.cfg.ID, Name: m.cfg.Name, Door: "unknown", Armed: m.armedAt(now),
+	s := Status{Gate: m.cfg.ID, Name: m.cfg.Name, Door: "unknown", Armed: m.arming.at(now),
 		LastGrant: m.lastGrantEv, LastCredential: m.lastGrantCred}
-	if o := m.override; o != nil && (o.Until.IsZero() || now.Before(o.Until)) {
+	if o := m.arming.current(now); o != nil {
 		c := *o
 		s.Override = &c
 	}
@@ -58,7 +58,7 @@ func (m *Machine) Status(now time.Time) Status {
 			s.Door, s.OpenSince = "open", m.openedEv
 		}
 	}
-	for _, f := range m.open {
+	for _, f := range m.folds.open {
 		if f.active || f.severity != "green" {
 			a := Alert{Gate: m.cfg.ID, Key: f.key.cause, Device: f.key.device, Severity: f.severity, Count: f.count,
 				Summary: f.summary, Time: f.evTime, First: f.first}
@@ -66,7 +66,7 @@ func (m *Machine) Status(now time.Time) Status {
 		}
 	}
 	sort.Slice(s.Alerts, func(i, j int) bool { return s.Alerts[i].First.Before(s.Alerts[j].First) })
-	for _, id := range m.deviceIDs() {
+	for _, id := range m.devices.ids() {
 		d := m.devices[id]
 		ds := DeviceStatus{ID: id, LastSeen: d.lastSeen, Silent: d.silent, Tamper: d.tamper.known && d.tamper.on, BatteryLow: d.battery.known && d.battery.on}
 		for _, sensor := range []string{Gas, Smoke, WaterLeak} {

@@ -185,8 +185,8 @@ func seqs(a, b uint64) []uint64 {
 func raw(t *testing.T, l *Log, seq uint64) []byte {
 	t.Helper()
 	var v []byte
-	err := l.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(l.entryKey(seq))
+	err := l.st.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(l.st.entryKey(seq))
 		if err != nil {
 			return err
 		}
@@ -201,14 +201,14 @@ func raw(t *testing.T, l *Log, seq uint64) []byte {
 
 func put(t *testing.T, l *Log, seq uint64, v []byte) {
 	t.Helper()
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(l.entryKey(seq), v) }); err != nil {
+	if err := l.st.db.Update(func(txn *badger.Txn) error { return txn.Set(l.st.entryKey(seq), v) }); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func del(t *testing.T, l *Log, seq uint64) {
 	t.Helper()
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Delete(l.entryKey(seq)) }); err != nil {
+	if err := l.st.db.Update(func(txn *badger.Txn) error { return txn.Delete(l.st.entryKey(seq)) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -362,10 +362,10 @@ func TestRestartKeepsTheChain(t *testing.T) {
 // Central passes its own database with a prefix; other keys are left alone.
 func TestSharedDatabase(t *testing.T) {
 	l := openLog(t, t.TempDir())
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("s/other"), []byte("x")) }); err != nil {
+	if err := l.st.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("s/other"), []byte("x")) }); err != nil {
 		t.Fatal(err)
 	}
-	other, err := Open(l.db, "audit2/", Options{})
+	other, err := Open(l.st.db, "audit2/", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,11 +43,11 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to uint64) (ExportI
 	}
 	info := ExportInfo{First: from}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err := l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
+	err := l.st.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.st.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		want := from
-		for it.Seek(l.entryKey(from)); it.Valid() && want <= to; it.Next() {
+		for it.Seek(l.st.entryKey(from)); it.Valid() && want <= to; it.Next() {
 			if want%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err

@@ -3,12 +3,10 @@ package audit
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 
@@ -86,8 +84,8 @@ func LoadOrCreateKey(path string) (key []byte, created bool, err error) {
 // break (entries without a MAC in a log that has MACs are forged).
 func (l *Log) backfill() error {
 	var total, withMAC uint64
-	err := l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
+	err := l.st.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.st.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			total++
@@ -109,7 +107,7 @@ func (l *Log) backfill() error {
 		}
 		return nil
 	}
-	plain := &Log{db: l.db, prefix: l.prefix, log: l.log}
+	plain := &Log{st: l.st, log: l.log}
 	if _, err := plain.Verify(context.Background()); err != nil {
 		l.log.Error("audit: the log has no MACs yet but its hash chain is broken: MACs NOT added; verify reports the break", "err", err)
 		return nil
@@ -120,9 +118,9 @@ func (l *Log) backfill() error {
 	var n uint64
 	for from := uint64(1); ; {
 		var done bool
-		err := l.db.Update(func(txn *badger.Txn) error {
+		err := l.st.db.Update(func(txn *badger.Txn) error {
 			for i := 0; i < 512; i++ {
-				e, err := l.get(txn, from)
+				e, err := l.st.get(txn, from)
 				if errors.Is(err, badger.ErrKeyNotFound) {
 					done = true
 					return nil
@@ -135,7 +133,7 @@ func (l *Log) backfill() error {
 				if err != nil {
 					return err
 				}
-				if err := txn.Set(l.entryKey(from), v); err != nil {
+				if err := txn.Set(l.st.entryKey(from), v); err != nil {
 					return err
 				}
 				from++
@@ -150,13 +148,13 @@ func (l *Log) backfill() error {
 			break
 		}
 	}
-	h, err := l.readHead()
+	h, err := l.st.readHead()
 	if err != nil {
 		return err
 	}
 	h.MAC = headMAC(l.key, h.Seq, h.Hash)
 	hv, _ := json.Marshal(h)
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(l.headKey(), hv) }); err != nil {
+	if err := l.st.db.Update(func(txn *badger.Txn) error { return txn.Set(l.st.headKey(), hv) }); err != nil {
 		return fmt.Errorf("audit: adding MACs: %w", err)
 	}
 	l.log.Warn("audit: the log predates the audit key: its hash chain verifies, MACs added to every entry", "entries", n, "head_seq", h.Seq)
@@ -165,39 +163,6 @@ func (l *Log) backfill() error {
 
 // MaxOnceKey bounds AppendOnce's key.
 const MaxOnceKey = 512
-
-func (l *Log) onceKey(key string) []byte {
-	k := make([]byte, 0, len(l.prefix)+len(keyOnce)+len(key))
-	k = append(k, l.prefix...)
-	k = append(k, keyOnce...)
-	return append(k, key...)
-}
-
-// recorded reports whether AppendOnce's key is already recorded, with its
-// entry when that can still be read.
-func (l *Log) recorded(txn *badger.Txn, key string) (Entry, bool, error) {
-	item, err := txn.Get(l.onceKey(key))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
-		return Entry{}, false, err
-	}
-	var seq uint64
-	if err := item.Value(func(v []byte) error {
-		if len(v) == 8 {
-			seq = binary.BigEndian.Uint64(v)
-		}
-		return nil
-	}); err != nil {
-		return Entry{}, false, err
-	}
-	e, err := l.get(txn, seq)
-	if err != nil {
-		return Entry{}, true, nil // recorded; the entry is Verify's business
-	}
-	return e, true, nil
-}
 
 // AppendOnce appends e only if key was never recorded by AppendOnce
 // before: the key's marker is written in the same transaction as the
@@ -209,28 +174,13 @@ func (l *Log) AppendOnce(key string, e Entry) (Entry, bool, error) {
 	if key == "" || len(key) > MaxOnceKey {
 		return Entry{}, false, fmt.Errorf("audit: AppendOnce key of %d bytes (want 1..%d)", len(key), MaxOnceKey)
 	}
-	res := l.submit(context.Background(), e, key)
+	res := l.w.submit(context.Background(), e, key)
 	return res.e, res.appended, res.err
 }
 
 // End returns the highest seq stored (0 for none), whatever the head
 // record says: where the log really ends.
-func (l *Log) End() (uint64, error) {
-	var end uint64
-	err := l.db.View(func(txn *badger.Txn) error {
-		pfx := l.entriesPrefix()
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: pfx})
-		defer it.Close()
-		for it.Seek(l.entryKey(math.MaxUint64)); it.Valid(); it.Next() {
-			if k := it.Item().Key(); len(k) == len(pfx)+8 {
-				end = binary.BigEndian.Uint64(k[len(pfx):])
-				return nil
-			}
-		}
-		return nil
-	})
-	return end, err
-}
+func (l *Log) End() (uint64, error) { return l.st.end() }
 
 // CheckCheckpoint ties a signed checkpoint (seq, head hash), whose
 // signature the caller has checked, to the log: the entry seq must be

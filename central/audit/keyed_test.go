@@ -69,13 +69,13 @@ func rewriteFrom(t *testing.T, l *Log, seq uint64, edit func(*Entry), drop bool)
 	}
 	// The head record: its MAC cannot be rebuilt either; keep the old one.
 	var old head
-	l.db.View(func(txn *badger.Txn) error {
-		item, _ := txn.Get(l.headKey())
+	l.st.db.View(func(txn *badger.Txn) error {
+		item, _ := txn.Get(l.st.headKey())
 		return item.Value(func(v []byte) error { return json.Unmarshal(v, &old) })
 	})
 	h.MAC = old.MAC
 	hv, _ := json.Marshal(h)
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(l.headKey(), hv) }); err != nil {
+	if err := l.st.db.Update(func(txn *badger.Txn) error { return txn.Set(l.st.headKey(), hv) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -123,7 +123,7 @@ func TestKeyedVerifyDetectsRewrite(t *testing.T) {
 			mustVerify(t, l, 10)
 			rewriteFrom(t, l, c.seq, func(e *Entry) { e.Target = "cam-99" }, c.drop)
 			// Without the key the rewrite is invisible: this is the hole.
-			if _, err := (&Log{db: l.db, prefix: l.prefix, log: l.log}).Verify(ctx); err != nil {
+			if _, err := (&Log{st: l.st, log: l.log}).Verify(ctx); err != nil {
 				t.Fatalf("the unkeyed chain should hold after a full rehash: %v", err)
 			}
 			_, err := l.Verify(ctx)
@@ -156,14 +156,14 @@ func TestKeyedTruncation(t *testing.T) {
 		del(t, l, s)
 	}
 	forged, _ := json.Marshal(head{Seq: 7, Hash: es[6].Hash, Time: es[6].Time})
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(l.headKey(), forged) }); err != nil {
+	if err := l.st.db.Update(func(txn *badger.Txn) error { return txn.Set(l.st.headKey(), forged) }); err != nil {
 		t.Fatal(err)
 	}
 	_, err := l.Verify(ctx)
 	wantBreak(t, err, 7, BreakForged)
 
 	// The replayed head record passes Verify...
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(l.headKey(), h7) }); err != nil {
+	if err := l.st.db.Update(func(txn *badger.Txn) error { return txn.Set(l.st.headKey(), h7) }); err != nil {
 		t.Fatal(err)
 	}
 	mustVerify(t, l, 7)

@@ -7,29 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/vigil-perimeter/vigil/internal/kv"
-)
-
-// Key layout under the log's prefix P:
-//
-//	P e/<seq, 8 bytes big-endian> → entry JSON (as exported)
-//	P head                       → {"seq":…,"hash":…,"mac":…} of the newest entry
-//	P once/<key>                 → seq, 8 bytes big-endian (AppendOnce)
-//
-// The head is written in the same transaction as the entries; it lets
-// Verify see entries removed from the end of the log, and Open continues
-// the chain after the head, so a removed or rewritten tail stays visible.
-const (
-	keyEntries = "e/"
-	keyHead    = "head"
-	keyOnce    = "once/"
-	maxBatch   = 256 // entries per transaction
 )
 
 // Options tunes a log. Zero fields take the defaults.
@@ -56,43 +39,15 @@ type Options struct {
 }
 
 // Log is an open audit log. Append is safe for concurrent use: one writer
-// goroutine numbers, chains and commits entries in the order they arrive,
-// several per transaction under load.
+// goroutine (see appender) numbers, chains and commits entries in the
+// order they arrive, several per transaction under load.
 type Log struct {
-	db     *badger.DB
-	floor  *kv.Floor
-	log    *slog.Logger
-	ownDB  bool
-	prefix []byte
-	now    func() time.Time
-	key    []byte
-
-	reqs chan *request
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
-
-	mu   sync.Mutex // guards head for readers; the writer alone changes it
-	head head
-}
-
-type head struct {
-	Seq  uint64    `json:"seq"`
-	Hash string    `json:"hash"`
-	Time time.Time `json:"time"`
-	MAC  string    `json:"mac,omitempty"` // headMAC, with a key
-}
-
-type request struct {
-	e    Entry
-	once string // AppendOnce's key, or ""
-	done chan result
-}
-
-type result struct {
-	e        Entry
-	appended bool
-	err      error
+	st    store
+	log   *slog.Logger
+	key   []byte
+	ownDB bool
+	w     *appender // nil in a Log made only to verify (backfill)
+	once  sync.Once
 }
 
 // Open opens the log kept under prefix in db (which stays the caller's:
@@ -112,19 +67,20 @@ func Open(db *badger.DB, prefix string, o Options) (*Log, error) {
 	if o.Key != nil && len(o.Key) != KeySize {
 		return nil, fmt.Errorf("audit: key of %d bytes, want %d", len(o.Key), KeySize)
 	}
-	l := &Log{db: db, floor: o.Floor, log: o.Log, prefix: []byte(prefix), now: o.Now, key: o.Key,
-		reqs: make(chan *request, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	st := store{db: db, prefix: []byte(prefix)}
+	l := &Log{st: st, log: o.Log, key: o.Key}
 	if l.key != nil && !o.NoBackfill {
 		if err := l.backfill(); err != nil {
 			return nil, err
 		}
 	}
-	h, err := l.readHead()
+	h, err := st.readHead()
 	if err != nil {
 		return nil, err
 	}
-	l.head = h
-	go l.writer()
+	l.w = &appender{st: st, floor: o.Floor, log: o.Log, now: o.Now, key: o.Key, head: h,
+		reqs: make(chan *request, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	go l.w.run()
 	return l, nil
 }
 
@@ -149,238 +105,25 @@ func OpenDir(dir string, o Options) (*Log, error) {
 func (l *Log) Close() error {
 	var err error
 	l.once.Do(func() {
-		close(l.quit)
-		<-l.done
+		close(l.w.quit)
+		<-l.w.done
 		if l.ownDB {
-			err = l.db.Close()
+			err = l.st.db.Close()
 		}
 	})
 	return err
 }
 
-func (l *Log) entryKey(seq uint64) []byte {
-	k := make([]byte, 0, len(l.prefix)+len(keyEntries)+8)
-	k = append(k, l.prefix...)
-	k = append(k, keyEntries...)
-	return binary.BigEndian.AppendUint64(k, seq)
-}
-
-func (l *Log) entriesPrefix() []byte {
-	return append(append([]byte(nil), l.prefix...), keyEntries...)
-}
-
-func (l *Log) headKey() []byte { return append(append([]byte(nil), l.prefix...), keyHead...) }
-
-// readHead finds where the chain continues: after the head record, or
-// after the newest entry if that is further (a head lost with a crash
-// cannot happen, as both are written together, but an empty head with
-// entries means the head was removed).
-func (l *Log) readHead() (head, error) {
-	var h head
-	err := l.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(l.headKey())
-		switch {
-		case err == nil:
-			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &h) }); err != nil {
-				return fmt.Errorf("audit: head record: %w", err)
-			}
-		case !errors.Is(err, badger.ErrKeyNotFound):
-			return err
-		}
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: l.entriesPrefix()})
-		defer it.Close()
-		it.Seek(l.entryKey(math.MaxUint64))
-		if !it.Valid() || len(it.Item().Key()) != len(l.entriesPrefix())+8 {
-			return nil
-		}
-		seq := binary.BigEndian.Uint64(it.Item().Key()[len(l.entriesPrefix()):])
-		if seq <= h.Seq {
-			return nil
-		}
-		var e Entry
-		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
-			// Continue after it all the same; Verify names the damage.
-			h = head{Seq: seq, Hash: GenesisHash, Time: h.Time}
-			return nil
-		}
-		h = head{Seq: seq, Hash: e.Hash, Time: e.Time}
-		return nil
-	})
-	if err != nil {
-		return head{}, fmt.Errorf("audit: open: %w", err)
-	}
-	if h.Seq == 0 {
-		h.Hash = GenesisHash
-	}
-	return h, nil
-}
-
 // Head returns the sequence number and hash of the newest entry (0 and
 // GenesisHash for an empty log).
-func (l *Log) Head() (uint64, string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.head.Seq, l.head.Hash
-}
+func (l *Log) Head() (uint64, string) { return l.w.current() }
 
 // Append records e and returns it as stored, with its seq, time, prev and
 // hash. It returns once the entry is committed. If ctx ends first the
 // entry may still be written.
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
-	res := l.submit(ctx, e, "")
+	res := l.w.submit(ctx, e, "")
 	return res.e, res.err
-}
-
-// submit hands one entry to the writer and waits for its result.
-func (l *Log) submit(ctx context.Context, e Entry, once string) result {
-	if err := normalize(&e); err != nil {
-		return result{err: err}
-	}
-	r := &request{e: e, once: once, done: make(chan result, 1)}
-	select {
-	case <-l.quit:
-		return result{err: ErrClosed}
-	default:
-	}
-	select {
-	case l.reqs <- r:
-	case <-l.quit:
-		return result{err: ErrClosed}
-	case <-ctx.Done():
-		return result{err: ctx.Err()}
-	}
-	select {
-	case res := <-r.done:
-		return res
-	case <-l.done:
-		select {
-		case res := <-r.done:
-			return res
-		default:
-			return result{err: ErrClosed}
-		}
-	case <-ctx.Done():
-		return result{err: ctx.Err()}
-	}
-}
-
-func (l *Log) writer() {
-	defer close(l.done)
-	batch := make([]*request, 0, maxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case r := <-l.reqs:
-			batch = append(batch, r)
-		case <-l.quit:
-			l.failPending()
-			return
-		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-l.reqs:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		l.commit(batch)
-	}
-}
-
-func (l *Log) failPending() {
-	for {
-		select {
-		case r := <-l.reqs:
-			r.done <- result{err: ErrClosed}
-		default:
-			return
-		}
-	}
-}
-
-// commit chains and writes one batch in one transaction; on failure
-// nothing of it is kept and the head stays where it was.
-func (l *Log) commit(batch []*request) {
-	if l.floor != nil {
-		if err := l.floor.Admit(false); err != nil {
-			err = fmt.Errorf("audit: append: %w", err)
-			for _, r := range batch {
-				r.done <- result{err: err}
-			}
-			return
-		}
-		defer func() {
-			if err := l.floor.Written(); err != nil {
-				l.log.Warn("audit: preallocating database files", "err", err)
-			}
-		}()
-	}
-	h := l.head
-	out := make([]result, len(batch))
-	txn := l.db.NewTransaction(true)
-	defer txn.Discard()
-	var err error
-	for i, r := range batch {
-		if r.once != "" {
-			// The transaction sees its own writes: a key recorded earlier
-			// in this batch counts too.
-			var seen bool
-			if out[i].e, seen, err = l.recorded(txn, r.once); err != nil {
-				break
-			}
-			if seen {
-				continue
-			}
-		}
-		e := r.e
-		t := l.now().UTC().Round(0)
-		if t.Before(h.Time) {
-			t = h.Time
-		}
-		e.Seq, e.Time, e.Prev = h.Seq+1, t, h.Hash
-		e.Hash = ComputeHash(e)
-		if l.key != nil {
-			e.MAC = ComputeMAC(l.key, e.Hash)
-		}
-		var v []byte
-		if v, err = marshal(e); err != nil {
-			break
-		}
-		if err = txn.Set(l.entryKey(e.Seq), v); err != nil {
-			break
-		}
-		if r.once != "" {
-			if err = txn.Set(l.onceKey(r.once), binary.BigEndian.AppendUint64(nil, e.Seq)); err != nil {
-				break
-			}
-		}
-		h = head{Seq: e.Seq, Hash: e.Hash, Time: e.Time}
-		out[i] = result{e: e, appended: true}
-	}
-	if err == nil {
-		if l.key != nil {
-			h.MAC = headMAC(l.key, h.Seq, h.Hash)
-		}
-		hv, _ := json.Marshal(h)
-		if err = txn.Set(l.headKey(), hv); err == nil {
-			err = txn.Commit()
-		}
-	}
-	if err != nil {
-		err = fmt.Errorf("audit: append: %w", err)
-		for _, r := range batch {
-			r.done <- result{err: err}
-		}
-		return
-	}
-	l.mu.Lock()
-	l.head = h
-	l.mu.Unlock()
-	for i, r := range batch {
-		r.done <- out[i]
-	}
 }
 
 // Report summarises a verified log.
@@ -404,8 +147,8 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	var forged *BreakError
 	var stored head
 	var haveHead bool
-	err := l.db.View(func(txn *badger.Txn) error {
-		if item, err := txn.Get(l.headKey()); err == nil {
+	err := l.st.db.View(func(txn *badger.Txn) error {
+		if item, err := txn.Get(l.st.headKey()); err == nil {
 			haveHead = true
 			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &stored) }); err != nil {
 				return &BreakError{Seq: 0, Kind: BreakEdited, Detail: "the head record does not parse"}
@@ -413,7 +156,7 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		pfx := l.entriesPrefix()
+		pfx := l.st.entriesPrefix()
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		prevHash, prevTime, want := GenesisHash, time.Time{}, uint64(1)
@@ -494,15 +237,16 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
 	}
 	limit = min(limit, 1000)
 	var out []Entry
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := l.st.db.View(func(txn *badger.Txn) error {
 		start := f.After + 1
 		if !f.From.IsZero() {
-			start = max(start, l.firstAtOrAfter(txn, f.From))
+			last, _ := l.Head()
+			start = max(start, l.st.firstAtOrAfter(txn, f.From, last))
 		}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.st.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		n := 0
-		for it.Seek(l.entryKey(start)); it.Valid(); it.Next() {
+		for it.Seek(l.st.entryKey(start)); it.Valid(); it.Next() {
 			if n++; n%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -530,43 +274,12 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
 	return out, err
 }
 
-// firstAtOrAfter binary-searches the first seq whose time is at or after
-// t (entry times never decrease with seq). A damaged entry on the way
-// makes it answer 1: a full scan is always correct.
-func (l *Log) firstAtOrAfter(txn *badger.Txn, t time.Time) uint64 {
-	last, _ := l.Head()
-	lo, hi := uint64(1), last+1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		e, err := l.get(txn, mid)
-		if err != nil {
-			return 1
-		}
-		if e.Time.Before(t) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
-}
-
-func (l *Log) get(txn *badger.Txn, seq uint64) (Entry, error) {
-	var e Entry
-	item, err := txn.Get(l.entryKey(seq))
-	if err != nil {
-		return e, err
-	}
-	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &e) })
-	return e, err
-}
-
 // Get returns the entry seq.
 func (l *Log) Get(ctx context.Context, seq uint64) (Entry, error) {
 	var e Entry
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := l.st.db.View(func(txn *badger.Txn) error {
 		var err error
-		e, err = l.get(txn, seq)
+		e, err = l.st.get(txn, seq)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {

@@ -157,87 +157,112 @@ func safeName(id string) string {
 // check reports the first inconsistency inside the manifest itself,
 // naming the field.
 func (m *Manifest) check() error {
-	bad := func(f string, a ...any) error { return fmt.Errorf("%s: %s", ManifestName, fmt.Sprintf(f, a...)) }
 	switch {
 	case m.Format != Format:
-		return bad("format %q, want %q", m.Format, Format)
+		return badManifest("format %q, want %q", m.Format, Format)
 	case strings.TrimSpace(m.CaseNumber) == "":
-		return bad("no case number")
+		return badManifest("no case number")
 	case m.Requester.User == "":
-		return bad("no requester")
+		return badManifest("no requester")
 	case m.ExportedAt.IsZero():
-		return bad("no export time")
+		return badManifest("no export time")
 	case len(m.Cameras) == 0:
-		return bad("no cameras")
+		return badManifest("no cameras")
 	}
+	files, err := m.checkFiles()
+	if err != nil {
+		return err
+	}
+	if m.Custody.File != CustodyName {
+		return badManifest("custody.file %q", m.Custody.File)
+	}
+	if m.Custody.Entries == 0 || m.Custody.LastSeq < m.Custody.FirstSeq || uint64(m.Custody.Entries) != m.Custody.LastSeq-m.Custody.FirstSeq+1 {
+		return badManifest("custody: %d entries for seq %d..%d", m.Custody.Entries, m.Custody.FirstSeq, m.Custody.LastSeq)
+	}
+	ends := map[string]time.Time{} // the end of each edge's camera's part before
+	for i, c := range m.Cameras {
+		name := fmt.Sprintf("cameras[%d] (%s)", i, c.CameraID)
+		cam := c.EdgeID + "\x00" + c.CameraID
+		end, seen := ends[cam]
+		if seen && c.CameraID != "" && c.Actual.Start.Before(end) {
+			return badManifest("%s: the camera is listed again with video from %s, before the end of its part before (%s): parts follow one another", name, ts(c.Actual.Start), ts(end))
+		}
+		if err := m.checkCamera(name, c, files); err != nil {
+			return err
+		}
+		ends[cam] = c.Actual.End
+	}
+	return nil
+}
+
+// badManifest is an inconsistency inside the manifest.
+func badManifest(f string, a ...any) error {
+	return fmt.Errorf("%s: %s", ManifestName, fmt.Sprintf(f, a...))
+}
+
+// checkFiles checks the file list's names, sizes and hashes, and that
+// the README and the chain of custody are in it; it returns the list by
+// name.
+func (m *Manifest) checkFiles() (map[string]FileEntry, error) {
 	files := map[string]FileEntry{}
 	for _, f := range m.Files {
 		switch {
 		case !memberName.MatchString(f.Name) || f.Name == ManifestName || f.Name == SignatureName:
-			return bad("file name %q not allowed", f.Name)
+			return nil, badManifest("file name %q not allowed", f.Name)
 		case files[f.Name].Name != "":
-			return bad("file %s listed twice", f.Name)
+			return nil, badManifest("file %s listed twice", f.Name)
 		case f.Size < 0 || !hexSHA256.MatchString(f.SHA256):
-			return bad("file %s: bad size or sha256", f.Name)
+			return nil, badManifest("file %s: bad size or sha256", f.Name)
 		}
 		files[f.Name] = f
 	}
 	for _, need := range []string{ReadmeName, CustodyName} {
 		if _, ok := files[need]; !ok {
-			return bad("%s is not listed", need)
+			return nil, badManifest("%s is not listed", need)
 		}
 	}
-	if m.Custody.File != CustodyName {
-		return bad("custody.file %q", m.Custody.File)
+	return files, nil
+}
+
+// checkCamera checks one camera's entry (called name in errors): its
+// ranges, video facts and members, which must be in files.
+func (m *Manifest) checkCamera(name string, c CameraManifest, files map[string]FileEntry) error {
+	req, act := c.Requested, c.Actual
+	switch {
+	case c.CameraID == "":
+		return badManifest("%s: no camera ID", name)
+	case !req.Start.Before(req.End):
+		return badManifest("%s: requested range %s..%s is not ordered", name, ts(req.Start), ts(req.End))
+	case !act.Start.Before(act.End):
+		return badManifest("%s: actual range %s..%s is not ordered", name, ts(act.Start), ts(act.End))
+	case act.Start.Before(req.Start.Add(-MaxLead)) || !act.Start.Before(req.End):
+		return badManifest("%s: actual start %s is not within %v of the requested range %s..%s", name, ts(act.Start), MaxLead, ts(req.Start), ts(req.End))
+	case act.End.After(req.End.Add(MaxLead)) || !act.End.After(req.Start.Add(-MaxLead)):
+		return badManifest("%s: actual end %s is not within %v of the requested range %s..%s", name, ts(act.End), MaxLead, ts(req.Start), ts(req.End))
+	case act.End.After(m.ExportedAt.Add(MaxLead)):
+		return badManifest("%s: the video ends at %s, after the export at %s", name, ts(act.End), ts(m.ExportedAt))
+	case absDur(time.Duration(c.DurationSeconds*float64(time.Second))-act.Duration()) > time.Millisecond:
+		return badManifest("%s: duration_seconds %.6f is not the actual range's %.6f", name, c.DurationSeconds, act.Duration().Seconds())
+	case c.Frames <= 0 || c.Width <= 0 || c.Height <= 0 || c.Codec == "":
+		return badManifest("%s: frames, size or codec missing", name)
+	case c.ClockSource != ClockRTCP && c.ClockSource != ClockArrival && c.ClockSource != ClockNTP:
+		return badManifest("%s: clock_source %q (rtcp, arrival or ntp)", name, c.ClockSource)
+	case path.Dir(c.Video) != "video" || path.Ext(c.Video) != ".mp4":
+		return badManifest("%s: video %q is not video/*.mp4", name, c.Video)
+	case c.ContactSheet == "" && strings.TrimSpace(c.ContactSheetNote) == "":
+		return badManifest("%s: no contact sheet and no contact_sheet_note saying why", name)
+	case c.ContactSheet != "" && (path.Dir(c.ContactSheet) != "contact" || path.Ext(c.ContactSheet) != ".jpg"):
+		return badManifest("%s: contact sheet %q is not contact/*.jpg", name, c.ContactSheet)
+	case c.ContactSheet != "" && c.ContactSheetNote != "":
+		return badManifest("%s: contact sheet %s and a contact_sheet_note saying there is none", name, c.ContactSheet)
 	}
-	if m.Custody.Entries == 0 || m.Custody.LastSeq < m.Custody.FirstSeq || uint64(m.Custody.Entries) != m.Custody.LastSeq-m.Custody.FirstSeq+1 {
-		return bad("custody: %d entries for seq %d..%d", m.Custody.Entries, m.Custody.FirstSeq, m.Custody.LastSeq)
-	}
-	ends := map[string]time.Time{} // the end of each edge's camera's part before
-	for i, c := range m.Cameras {
-		name := fmt.Sprintf("cameras[%d] (%s)", i, c.CameraID)
-		req, act := c.Requested, c.Actual
-		cam := c.EdgeID + "\x00" + c.CameraID
-		end, seen := ends[cam]
-		switch {
-		case c.CameraID == "":
-			return bad("%s: no camera ID", name)
-		case seen && act.Start.Before(end):
-			return bad("%s: the camera is listed again with video from %s, before the end of its part before (%s): parts follow one another", name, ts(act.Start), ts(end))
-		case !req.Start.Before(req.End):
-			return bad("%s: requested range %s..%s is not ordered", name, ts(req.Start), ts(req.End))
-		case !act.Start.Before(act.End):
-			return bad("%s: actual range %s..%s is not ordered", name, ts(act.Start), ts(act.End))
-		case act.Start.Before(req.Start.Add(-MaxLead)) || !act.Start.Before(req.End):
-			return bad("%s: actual start %s is not within %v of the requested range %s..%s", name, ts(act.Start), MaxLead, ts(req.Start), ts(req.End))
-		case act.End.After(req.End.Add(MaxLead)) || !act.End.After(req.Start.Add(-MaxLead)):
-			return bad("%s: actual end %s is not within %v of the requested range %s..%s", name, ts(act.End), MaxLead, ts(req.Start), ts(req.End))
-		case act.End.After(m.ExportedAt.Add(MaxLead)):
-			return bad("%s: the video ends at %s, after the export at %s", name, ts(act.End), ts(m.ExportedAt))
-		case absDur(time.Duration(c.DurationSeconds*float64(time.Second))-act.Duration()) > time.Millisecond:
-			return bad("%s: duration_seconds %.6f is not the actual range's %.6f", name, c.DurationSeconds, act.Duration().Seconds())
-		case c.Frames <= 0 || c.Width <= 0 || c.Height <= 0 || c.Codec == "":
-			return bad("%s: frames, size or codec missing", name)
-		case c.ClockSource != ClockRTCP && c.ClockSource != ClockArrival && c.ClockSource != ClockNTP:
-			return bad("%s: clock_source %q (rtcp, arrival or ntp)", name, c.ClockSource)
-		case path.Dir(c.Video) != "video" || path.Ext(c.Video) != ".mp4":
-			return bad("%s: video %q is not video/*.mp4", name, c.Video)
-		case c.ContactSheet == "" && strings.TrimSpace(c.ContactSheetNote) == "":
-			return bad("%s: no contact sheet and no contact_sheet_note saying why", name)
-		case c.ContactSheet != "" && (path.Dir(c.ContactSheet) != "contact" || path.Ext(c.ContactSheet) != ".jpg"):
-			return bad("%s: contact sheet %q is not contact/*.jpg", name, c.ContactSheet)
-		case c.ContactSheet != "" && c.ContactSheetNote != "":
-			return bad("%s: contact sheet %s and a contact_sheet_note saying there is none", name, c.ContactSheet)
+	for _, f := range []string{c.Video, c.ContactSheet} {
+		if f == "" {
+			continue
 		}
-		for _, f := range []string{c.Video, c.ContactSheet} {
-			if f == "" {
-				continue
-			}
-			if _, ok := files[f]; !ok {
-				return bad("%s: %s is not listed in files", name, f)
-			}
+		if _, ok := files[f]; !ok {
+			return badManifest("%s: %s is not listed in files", name, f)
 		}
-		ends[cam] = act.End
 	}
 	return nil
 }

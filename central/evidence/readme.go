@@ -18,6 +18,14 @@ func readme(m *Manifest) []byte {
 	p("申请人 / Requested by:    %s (%s)\r\n", m.Requester.User, m.Requester.Role)
 	p("签名公钥指纹 / Signing key SHA-256 fingerprint:\r\n    %s\r\n\r\n", m.SigningKeyFingerprint)
 
+	readmeFiles(&b, m)
+	b.WriteString(readmeHowTo)
+	return []byte(strings.ReplaceAll(strings.ReplaceAll(b.String(), "\r\n", "\n"), "\n", "\r\n"))
+}
+
+// readmeFiles lists the bundle's members, camera by camera.
+func readmeFiles(b *strings.Builder, m *Manifest) {
+	p := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
 	p("文件 / Files\r\n------------\r\n")
 	parts, part := map[string]int{}, map[string]int{}
 	for _, c := range m.Cameras {
@@ -41,8 +49,11 @@ func readme(m *Manifest) []byte {
 	p("%s  监管链（审计日志）/ chain of custody (audit log)\r\n", CustodyName)
 	p("%s  清单：所有文件的 SHA-256 / manifest: SHA-256 of every file\r\n", ManifestName)
 	p("%s  清单的 Ed25519 签名 / Ed25519 signature of the manifest\r\n\r\n", SignatureName)
+}
 
-	p(`如何播放
+// readmeHowTo is how to play and how to verify any bundle, in Chinese
+// and English.
+const readmeHowTo = `如何播放
 --------
 video/ 目录中的 MP4 文件是摄像机录制的原始视频（H.264/H.265，未经重新编码），
 可用任何常见播放器打开，例如 VLC（https://www.videolan.org）、Windows 媒体播放器
@@ -96,6 +107,4 @@ custody.jsonl: one audit entry per line. Each entry's "hash" is the SHA-256
 of its canonical form and its "prev" is the hash of the entry before, so an
 entry changed, removed or moved breaks the chain (vigil evidence verify checks
 it; the canonical form is described in Vigil's central/audit package).
-`)
-	return []byte(strings.ReplaceAll(strings.ReplaceAll(b.String(), "\r\n", "\n"), "\n", "\r\n"))
-}
+`

@@ -76,6 +76,24 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, pub ed25519.PublicKe
 	if err != nil {
 		return nil, fail(WhereZip, "not a readable zip: %v", err)
 	}
+	members, err := zipMembers(zr)
+	if err != nil {
+		return nil, err
+	}
+	m, err := signedManifest(members, pub)
+	if err != nil {
+		return nil, err
+	}
+	order, err := memberOrder(m, zr, members)
+	if err != nil {
+		return nil, err
+	}
+	return newBundleCheck(r, size, m).run(ctx, order, members)
+}
+
+// zipMembers indexes the zip's members by name and makes sure the
+// manifest and its signature are among them.
+func zipMembers(zr *zip.Reader) (map[string]*zip.File, error) {
 	members := map[string]*zip.File{}
 	for _, f := range zr.File {
 		if members[f.Name] != nil {
@@ -88,6 +106,12 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, pub ed25519.PublicKe
 			return nil, fail(name, "missing from the bundle")
 		}
 	}
+	return members, nil
+}
+
+// signedManifest reads manifest.json, checks its signature with pub and
+// parses and checks it.
+func signedManifest(members map[string]*zip.File, pub ed25519.PublicKey) (*Manifest, error) {
 	mj, err := readMember(members[ManifestName], maxManifest)
 	if err != nil {
 		return nil, err
@@ -114,18 +138,23 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, pub ed25519.PublicKe
 	if err := m.check(); err != nil {
 		return nil, &VerifyError{File: ManifestName, Reason: strings.TrimPrefix(err.Error(), ManifestName+": ")}
 	}
+	return &m, nil
+}
 
-	// Exactly the listed files, in the listed order, then the manifest and
-	// its signature.
+// memberOrder returns the order the zip must hold its members in:
+// exactly the listed files, in the listed order, then the manifest and
+// its signature. It fails if the zip holds anything else or another
+// order.
+func memberOrder(m *Manifest, zr *zip.Reader, members map[string]*zip.File) ([]string, error) {
 	order := make([]string, 0, len(m.Files)+2)
-	listed := map[string]FileEntry{}
+	listed := map[string]bool{}
 	for _, f := range m.Files {
 		order = append(order, f.Name)
-		listed[f.Name] = f
+		listed[f.Name] = true
 	}
 	order = append(order, ManifestName, SignatureName)
 	for _, f := range zr.File {
-		if _, ok := listed[f.Name]; !ok && f.Name != ManifestName && f.Name != SignatureName {
+		if !listed[f.Name] && f.Name != ManifestName && f.Name != SignatureName {
 			return nil, fail(f.Name, "is in the zip but not in the manifest")
 		}
 	}
@@ -139,93 +168,140 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, pub ed25519.PublicKe
 			return nil, fail(f.Name, "is out of place in the zip (member %d, the manifest lists %s there)", i+1, order[i])
 		}
 	}
+	return order, nil
+}
 
-	// One pass over every member: the content is hashed and, at the same
-	// time, the canonical zip is rebuilt around it and compared with the
-	// bundle's bytes.
+// bundleCheck is the one pass over every member: the content is hashed
+// and, at the same time, the canonical zip is rebuilt around it and
+// compared with the bundle's bytes.
+type bundleCheck struct {
+	r      io.ReaderAt
+	size   int64
+	m      *Manifest
+	listed map[string]FileEntry
+	cams   map[string]CameraManifest
+	sheets map[string]bool
+	cmp    *compareWriter
+	zw     *zip.Writer
+	res    *Result
+}
+
+func newBundleCheck(r io.ReaderAt, size int64, m *Manifest) *bundleCheck {
 	cmp := &compareWriter{r: r, size: size, diff: -1}
-	zw := zip.NewWriter(cmp)
-	res := &Result{Manifest: &m, Files: len(order)}
-	cams := map[string]CameraManifest{}
-	sheets := map[string]bool{}
+	b := &bundleCheck{
+		r: r, size: size, m: m, cmp: cmp, zw: zip.NewWriter(cmp),
+		listed: map[string]FileEntry{}, cams: map[string]CameraManifest{}, sheets: map[string]bool{},
+		res: &Result{Manifest: m, Files: len(m.Files) + 2},
+	}
+	for _, f := range m.Files {
+		b.listed[f.Name] = f
+	}
 	for _, c := range m.Cameras {
-		cams[c.Video] = c
+		b.cams[c.Video] = c
 		if c.ContactSheet != "" {
-			sheets[c.ContactSheet] = true
+			b.sheets[c.ContactSheet] = true
 		}
 	}
+	return b
+}
+
+// run checks each member in order, then the rebuilt zip's tail.
+func (b *bundleCheck) run(ctx context.Context, order []string, members map[string]*zip.File) (*Result, error) {
 	for _, name := range order {
-		f := members[name]
-		cmp.where = "the zip header of " + name
-		fw, err := zw.CreateHeader(memberHeader(name, m.ExportedAt))
-		if err != nil {
+		if err := b.member(ctx, members[name]); err != nil {
 			return nil, err
 		}
-		cmp.where = name
-		rc, err := f.Open()
-		if err != nil {
-			return nil, fail(name, "cannot be read: %v", err)
-		}
-		h := sha256.New()
-		var keep bytes.Buffer // small members are checked after hashing
-		dst := io.MultiWriter(fw, h)
-		if name == CustodyName || sheets[name] {
-			dst = io.MultiWriter(fw, h, &keep)
-		}
-		n, err := copyCtx(ctx, dst, rc)
-		rc.Close()
-		switch {
-		case errors.Is(err, zip.ErrChecksum):
-			return nil, fail(name, "content changed (its CRC-32 does not match the zip's)")
-		case err != nil && ctx.Err() != nil:
-			return nil, ctx.Err()
-		case err != nil:
-			return nil, fail(name, "cannot be read: %v", err)
-		}
-		res.Bytes += n
-		if name == ManifestName || name == SignatureName {
-			continue
-		}
-		want := listed[name]
-		if n != want.Size {
-			return nil, fail(name, "is %d bytes, the manifest says %d", n, want.Size)
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != want.SHA256 {
-			return nil, fail(name, "SHA-256 %s, the manifest says %s", got, want.SHA256)
-		}
-		if c, ok := cams[name]; ok {
-			if err := checkMP4(r, f, c); err != nil {
-				return nil, err
-			}
-		}
-		if sheets[name] {
-			if _, err := jpeg.DecodeConfig(bytes.NewReader(keep.Bytes())); err != nil {
-				return nil, fail(name, "is not a JPEG: %v", err)
-			}
-		}
-		if name == CustodyName {
-			info, err := audit.VerifyExport(bytes.NewReader(keep.Bytes()))
-			if err != nil {
-				return nil, fail(name, "the chain of custody does not verify: %v", err)
-			}
-			c := m.Custody
-			if info.First != c.FirstSeq || info.Last != c.LastSeq || info.Entries != c.Entries || info.Prev != c.Prev || info.Head != c.Head {
-				return nil, fail(name, "holds seq %d..%d (head %.16s…), the manifest says %d..%d (head %.16s…)",
-					info.First, info.Last, info.Head, c.FirstSeq, c.LastSeq, c.Head)
-			}
-		}
 	}
-	cmp.where = "the zip's central directory"
-	if err := zw.Close(); err != nil {
+	b.cmp.where = "the zip's central directory"
+	if err := b.zw.Close(); err != nil {
 		return nil, err
 	}
-	if cmp.diff >= 0 {
-		return nil, fail(WhereZip, "byte %d (in %s) is not what this bundle's members make", cmp.diff, cmp.diffWhere)
+	if b.cmp.diff >= 0 {
+		return nil, fail(WhereZip, "byte %d (in %s) is not what this bundle's members make", b.cmp.diff, b.cmp.diffWhere)
 	}
-	if cmp.off != size {
-		return nil, fail(WhereZip, "%d bytes follow the end of the zip", size-cmp.off)
+	if b.cmp.off != b.size {
+		return nil, fail(WhereZip, "%d bytes follow the end of the zip", b.size-b.cmp.off)
 	}
-	return res, nil
+	return b.res, nil
+}
+
+// member copies one member into the rebuilt zip while hashing it, then
+// checks it against the manifest.
+func (b *bundleCheck) member(ctx context.Context, f *zip.File) error {
+	name := f.Name
+	b.cmp.where = "the zip header of " + name
+	fw, err := b.zw.CreateHeader(memberHeader(name, b.m.ExportedAt))
+	if err != nil {
+		return err
+	}
+	b.cmp.where = name
+	rc, err := f.Open()
+	if err != nil {
+		return fail(name, "cannot be read: %v", err)
+	}
+	h := sha256.New()
+	var keep bytes.Buffer // small members are checked after hashing
+	dst := io.MultiWriter(fw, h)
+	if name == CustodyName || b.sheets[name] {
+		dst = io.MultiWriter(fw, h, &keep)
+	}
+	n, err := copyCtx(ctx, dst, rc)
+	rc.Close()
+	switch {
+	case errors.Is(err, zip.ErrChecksum):
+		return fail(name, "content changed (its CRC-32 does not match the zip's)")
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return fail(name, "cannot be read: %v", err)
+	}
+	b.res.Bytes += n
+	if name == ManifestName || name == SignatureName {
+		return nil
+	}
+	return b.content(f, n, hex.EncodeToString(h.Sum(nil)), keep.Bytes())
+}
+
+// content checks a listed member's size and hash, and what its kind
+// requires: an MP4's index, a contact sheet's JPEG header, the chain of
+// custody.
+func (b *bundleCheck) content(f *zip.File, n int64, sum string, kept []byte) error {
+	name := f.Name
+	want := b.listed[name]
+	if n != want.Size {
+		return fail(name, "is %d bytes, the manifest says %d", n, want.Size)
+	}
+	if sum != want.SHA256 {
+		return fail(name, "SHA-256 %s, the manifest says %s", sum, want.SHA256)
+	}
+	if c, ok := b.cams[name]; ok {
+		if err := checkMP4(b.r, f, c); err != nil {
+			return err
+		}
+	}
+	if b.sheets[name] {
+		if _, err := jpeg.DecodeConfig(bytes.NewReader(kept)); err != nil {
+			return fail(name, "is not a JPEG: %v", err)
+		}
+	}
+	if name == CustodyName {
+		return checkCustody(name, kept, b.m.Custody)
+	}
+	return nil
+}
+
+// checkCustody verifies the chain of custody on its own and against the
+// manifest's account of it.
+func checkCustody(name string, b []byte, c CustodyManifest) error {
+	info, err := audit.VerifyExport(bytes.NewReader(b))
+	if err != nil {
+		return fail(name, "the chain of custody does not verify: %v", err)
+	}
+	if info.First != c.FirstSeq || info.Last != c.LastSeq || info.Entries != c.Entries || info.Prev != c.Prev || info.Head != c.Head {
+		return fail(name, "holds seq %d..%d (head %.16s…), the manifest says %d..%d (head %.16s…)",
+			info.First, info.Last, info.Head, c.FirstSeq, c.LastSeq, c.Head)
+	}
+	return nil
 }
 
 func readMember(f *zip.File, limit int64) ([]byte, error) {

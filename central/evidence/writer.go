@@ -104,6 +104,39 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 	if len(req.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("evidence: no evidence key")
 	}
+	m, err := newManifest(&req)
+	if err != nil {
+		return nil, err
+	}
+	preps, err := prepareCameras(m, req.Cameras)
+	if err != nil {
+		return nil, err
+	}
+	if err := precheck(m, preps); err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bw := &bundleWriter{ctx: ctx, zw: zip.NewWriter(w), m: m}
+	if err := bw.members(preps, req.Custody); err != nil {
+		return nil, err
+	}
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("evidence: %w", err)
+	}
+	if err := bw.sign(req.Key); err != nil {
+		return nil, err
+	}
+	if err := bw.zw.Close(); err != nil {
+		return nil, fmt.Errorf("evidence: write zip: %w", err)
+	}
+	return m, nil
+}
+
+// newManifest fills req's defaults and starts its manifest: who, why,
+// when, the signing key and the chain of custody, which must verify.
+func newManifest(req *Request) (*Manifest, error) {
 	if req.BundleID == "" {
 		var b [8]byte
 		rand.Read(b[:])
@@ -124,10 +157,15 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 	}
 	m.Custody = CustodyManifest{File: CustodyName, FirstSeq: custody.First, LastSeq: custody.Last,
 		Entries: custody.Entries, Prev: custody.Prev, Head: custody.Head}
+	return m, nil
+}
 
-	preps := make([]*prepared, len(req.Cameras))
+// prepareCameras prepares each camera, names its members (one base name
+// per camera, from its ID, made unique) and adds it to the manifest.
+func prepareCameras(m *Manifest, cams []Camera) ([]*prepared, error) {
+	preps := make([]*prepared, len(cams))
 	names := map[string]bool{}
-	for i, c := range req.Cameras {
+	for i, c := range cams {
 		p, err := prepare(c)
 		if err != nil {
 			return nil, err
@@ -144,8 +182,13 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 		preps[i] = p
 		m.Cameras = append(m.Cameras, p.man)
 	}
-	// The manifest is checked before any byte is written: a request that
-	// would make an inconsistent bundle fails here.
+	return preps, nil
+}
+
+// precheck checks the manifest, with placeholder hashes, before any byte
+// is written: a request that would make an inconsistent bundle fails
+// here. It leaves m.Files empty for the writer to fill.
+func precheck(m *Manifest, preps []*prepared) error {
 	for _, p := range preps {
 		m.Files = append(m.Files, FileEntry{Name: p.man.Video})
 		if p.man.ContactSheet != "" {
@@ -157,80 +200,97 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 		m.Files[i].SHA256 = zeroHash
 	}
 	if err := m.check(); err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
+		return fmt.Errorf("evidence: %w", err)
 	}
 	m.Files = m.Files[:0]
+	return nil
+}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// bundleWriter writes the members of one bundle, recording each in the
+// manifest's file list.
+type bundleWriter struct {
+	ctx context.Context
+	zw  *zip.Writer
+	m   *Manifest
+}
 
-	zw := zip.NewWriter(w)
-	add := func(name string, src io.Reader) error {
-		fw, err := zw.CreateHeader(memberHeader(name, m.ExportedAt))
-		if err != nil {
-			return fmt.Errorf("evidence: write %s: %w", name, err)
-		}
-		h := sha256.New()
-		n, err := copyHashing(ctx, fw, h, src)
-		if err != nil {
-			return fmt.Errorf("evidence: write %s: %w", name, err)
-		}
-		m.Files = append(m.Files, FileEntry{Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
-		return nil
+// add writes one member from src, hashing it on the way.
+func (bw *bundleWriter) add(name string, src io.Reader) error {
+	fw, err := bw.zw.CreateHeader(memberHeader(name, bw.m.ExportedAt))
+	if err != nil {
+		return fmt.Errorf("evidence: write %s: %w", name, err)
 	}
+	h := sha256.New()
+	n, err := copyHashing(bw.ctx, fw, h, src)
+	if err != nil {
+		return fmt.Errorf("evidence: write %s: %w", name, err)
+	}
+	bw.m.Files = append(bw.m.Files, FileEntry{Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+	return nil
+}
+
+// members writes the listed members in the manifest's order: videos,
+// contact sheets, the chain of custody, the README.
+func (bw *bundleWriter) members(preps []*prepared, custody []byte) error {
 	for _, p := range preps {
-		f, err := os.Open(p.cam.VideoPath)
-		if err != nil {
-			return nil, fmt.Errorf("evidence: %w", err)
-		}
-		err = add(p.man.Video, f)
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		if got := m.Files[len(m.Files)-1].Size; got != p.size {
-			return nil, fmt.Errorf("evidence: %s changed while it was copied (%d bytes, then %d)", p.cam.VideoPath, p.size, got)
+		if err := bw.video(p); err != nil {
+			return err
 		}
 	}
 	for _, p := range preps {
 		if p.man.ContactSheet == "" {
 			continue
 		}
-		if err := add(p.man.ContactSheet, bytes.NewReader(p.sheet)); err != nil {
-			return nil, err
+		if err := bw.add(p.man.ContactSheet, bytes.NewReader(p.sheet)); err != nil {
+			return err
 		}
 	}
-	if err := add(CustodyName, bytes.NewReader(req.Custody)); err != nil {
-		return nil, err
+	if err := bw.add(CustodyName, bytes.NewReader(custody)); err != nil {
+		return err
 	}
-	if err := add(ReadmeName, bytes.NewReader(readme(m))); err != nil {
-		return nil, err
-	}
-	if err := m.check(); err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
-	}
-	mj, err := json.MarshalIndent(m, "", "  ")
+	return bw.add(ReadmeName, bytes.NewReader(readme(bw.m)))
+}
+
+// video copies a camera's MP4 and checks it did not change size since
+// it was prepared.
+func (bw *bundleWriter) video(p *prepared) error {
+	f, err := os.Open(p.cam.VideoPath)
 	if err != nil {
-		return nil, fmt.Errorf("evidence: manifest: %w", err)
+		return fmt.Errorf("evidence: %w", err)
+	}
+	err = bw.add(p.man.Video, f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if got := bw.m.Files[len(bw.m.Files)-1].Size; got != p.size {
+		return fmt.Errorf("evidence: %s changed while it was copied (%d bytes, then %d)", p.cam.VideoPath, p.size, got)
+	}
+	return nil
+}
+
+// sign writes manifest.json and its Ed25519 signature, the last two
+// members.
+func (bw *bundleWriter) sign(key ed25519.PrivateKey) error {
+	mj, err := json.MarshalIndent(bw.m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("evidence: manifest: %w", err)
 	}
 	mj = append(mj, '\n')
-	sig := ed25519.Sign(req.Key, mj)
+	sig := ed25519.Sign(key, mj)
 	for _, part := range []struct {
 		name string
 		b    []byte
 	}{{ManifestName, mj}, {SignatureName, sig}} {
-		fw, err := zw.CreateHeader(memberHeader(part.name, m.ExportedAt))
+		fw, err := bw.zw.CreateHeader(memberHeader(part.name, bw.m.ExportedAt))
 		if err == nil {
 			_, err = fw.Write(part.b)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("evidence: write %s: %w", part.name, err)
+			return fmt.Errorf("evidence: write %s: %w", part.name, err)
 		}
 	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("evidence: write zip: %w", err)
-	}
-	return m, nil
+	return nil
 }
 
 const zeroHash = "0000000000000000000000000000000000000000000000000000000000000000"

@@ -249,83 +249,112 @@ func (a *Adapter) take(ctx context.Context, msg paho.Message) bool {
 	topic, payload := msg.Topic(), msg.Payload()
 	now := a.cfg.Now().UTC()
 	var evs []gates.Event
+	var ok bool
 	switch {
 	case topic == a.cfg.EventTopic && a.cfg.EventTopic != "":
-		if msg.Retained() { // events happen once; a retained one would replay on every connect
-			a.count("ignored", topic, "retained message on the events topic")
-			return true
-		}
-		parsed, err := gates.ParsePayload(payload, now)
-		if err != nil {
-			a.count("malformed", topic, err.Error())
-			return true
-		}
-		for _, ev := range parsed {
-			if len(a.evGates) > 0 && !a.evGates[ev.Gate] {
-				a.count("refused", topic, fmt.Sprintf("gate %q may not be reported on this topic", ev.Gate))
-				continue
-			}
-			if !a.seen.Reserve(ev.Gate+"\x00"+ev.ID, now) {
-				a.count("duplicate", topic, "")
-				continue
-			}
-			if ev.Device == "" {
-				ev.Device = "mqtt"
-			}
-			evs = append(evs, ev)
-		}
+		evs, ok = a.fromEventTopic(msg, now)
 	case len(payload) == 0:
 		// Zigbee2MQTT clears a removed device's retained topics with empty payloads.
 		a.count("ignored", topic, "")
 		return true
 	default:
-		if d, ok := a.avail[topic]; ok {
-			online, err := ParseAvailability(payload)
-			if err != nil {
-				a.count("malformed", topic, err.Error())
-				return true
-			}
-			kind := gates.Offline
-			if online {
-				kind = gates.Heartbeat
-			}
-			evs = []gates.Event{{Gate: d.Gate, Device: d.Name, Kind: kind}}
-		} else if d, ok := a.state[topic]; ok {
-			a.levelsMu.Lock()
-			parsed, unmapped, err := ParseZigbee(payload, d.opts, &d.levels)
-			a.levelsMu.Unlock()
-			if err != nil {
-				a.count("malformed", topic, err.Error())
-				return true
-			}
-			if unmapped != "" {
-				a.noteUnmapped(d.Name, unmapped)
-			}
-			for _, ev := range parsed {
-				// A retained message replays the last state to every new
-				// subscriber, maybe from long ago: its levels count (and
-				// were recorded), a press, a presence or an arming in it
-				// does not.
-				if msg.Retained() && momentary(ev.Kind) {
-					continue
-				}
-				ev.Gate, ev.Device = d.Gate, d.Name
-				evs = append(evs, ev)
-			}
-			if len(evs) == 0 {
-				evs = []gates.Event{{Gate: d.Gate, Device: d.Name, Kind: gates.Heartbeat}}
-			}
-		} else {
-			a.count("ignored", topic, "")
-			return true
-		}
-		for i := range evs {
-			evs[i].Time = now
-			// A retained message is the last state the broker kept, maybe
-			// from before we started: a state report, not a change.
-			evs[i].Initial = msg.Retained()
-		}
+		evs, ok = a.fromDevice(msg, now)
 	}
+	if !ok {
+		return true
+	}
+	return a.deliver(ctx, topic, evs)
+}
+
+// fromEventTopic parses a message on the events topic, dropping events
+// for gates the topic may not report and those already seen. ok false:
+// the message was counted and is done with (retained or malformed).
+func (a *Adapter) fromEventTopic(msg paho.Message, now time.Time) (evs []gates.Event, ok bool) {
+	topic := msg.Topic()
+	if msg.Retained() { // events happen once; a retained one would replay on every connect
+		a.count("ignored", topic, "retained message on the events topic")
+		return nil, false
+	}
+	parsed, err := gates.ParsePayload(msg.Payload(), now)
+	if err != nil {
+		a.count("malformed", topic, err.Error())
+		return nil, false
+	}
+	for _, ev := range parsed {
+		if len(a.evGates) > 0 && !a.evGates[ev.Gate] {
+			a.count("refused", topic, fmt.Sprintf("gate %q may not be reported on this topic", ev.Gate))
+			continue
+		}
+		if !a.seen.Reserve(ev.Gate+"\x00"+ev.ID, now) {
+			a.count("duplicate", topic, "")
+			continue
+		}
+		if ev.Device == "" {
+			ev.Device = "mqtt"
+		}
+		evs = append(evs, ev)
+	}
+	return evs, true
+}
+
+// fromDevice turns a device's availability or state message into events
+// at now. ok false: the message was counted and is done with (malformed,
+// or no device of ours).
+func (a *Adapter) fromDevice(msg paho.Message, now time.Time) (evs []gates.Event, ok bool) {
+	topic, payload := msg.Topic(), msg.Payload()
+	if d, found := a.avail[topic]; found {
+		online, err := ParseAvailability(payload)
+		if err != nil {
+			a.count("malformed", topic, err.Error())
+			return nil, false
+		}
+		kind := gates.Offline
+		if online {
+			kind = gates.Heartbeat
+		}
+		evs = []gates.Event{{Gate: d.Gate, Device: d.Name, Kind: kind}}
+	} else if d, found := a.state[topic]; found {
+		a.levelsMu.Lock()
+		parsed, unmapped, err := ParseZigbee(payload, d.opts, &d.levels)
+		a.levelsMu.Unlock()
+		if err != nil {
+			a.count("malformed", topic, err.Error())
+			return nil, false
+		}
+		if unmapped != "" {
+			a.noteUnmapped(d.Name, unmapped)
+		}
+		for _, ev := range parsed {
+			// A retained message replays the last state to every new
+			// subscriber, maybe from long ago: its levels count (and
+			// were recorded), a press, a presence or an arming in it
+			// does not.
+			if msg.Retained() && momentary(ev.Kind) {
+				continue
+			}
+			ev.Gate, ev.Device = d.Gate, d.Name
+			evs = append(evs, ev)
+		}
+		if len(evs) == 0 {
+			evs = []gates.Event{{Gate: d.Gate, Device: d.Name, Kind: gates.Heartbeat}}
+		}
+	} else {
+		a.count("ignored", topic, "")
+		return nil, false
+	}
+	for i := range evs {
+		evs[i].Time = now
+		// A retained message is the last state the broker kept, maybe
+		// from before we started: a state report, not a change.
+		evs[i].Initial = msg.Retained()
+	}
+	return evs, true
+}
+
+// deliver hands evs from topic to the sink and reports whether the
+// message may be acknowledged: not when an event could not be taken for
+// now, so that the broker delivers it again.
+func (a *Adapter) deliver(ctx context.Context, topic string, evs []gates.Event) bool {
 	ack := true
 	for _, ev := range evs {
 		ev.Source = "mqtt/" + topic

@@ -170,32 +170,12 @@ const (
 var codes = []string{CodeOK, CodeMethod, CodeMediaType, CodeTooLarge, CodeBadHeader, CodeUnknownController,
 	CodeBadSignature, CodeStale, CodeMalformed, CodeInvalid, CodeForbiddenGate, CodeReplayed, CodeUnavailable}
 
+// ServeHTTP takes one signed request of gate events from a controller.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, r, http.StatusMethodNotAllowed, CodeMethod, "use POST")
+	body, ok := h.readBody(w, r)
+	if !ok {
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			h.fail(w, r, http.StatusUnsupportedMediaType, CodeMediaType, "Content-Type must be application/json")
-			return
-		}
-	}
-	if r.ContentLength > h.cfg.MaxBody {
-		h.fail(w, r, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
-	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, CodeMalformed, "reading body: "+err.Error())
-		return
-	}
-	if int64(len(body)) > h.cfg.MaxBody {
-		h.fail(w, r, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
-		return
-	}
-
 	c, code, msg := h.authenticate(r, body)
 	if c == nil {
 		status := http.StatusUnauthorized
@@ -206,6 +186,59 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.cfg.Now()
+	evs, ok := h.events(w, r, c, body, now)
+	if !ok {
+		return
+	}
+	var res Response
+	take := c.reserve(evs, now, &res)
+	failed, failedID := c.settle(take, h.deliver(r, take), &res)
+	h.count(c, res)
+	if failed != nil {
+		h.refuse(w, r, http.StatusServiceUnavailable, res, CodeUnavailable, fmt.Sprintf("event %q not taken: %v", failedID, failed))
+		return
+	}
+	if res.Accepted == 0 {
+		h.refuse(w, r, http.StatusConflict, res, CodeReplayed, "every event in this request was already received")
+		return
+	}
+	h.metrics.requests.WithLabelValues(CodeOK).Inc()
+	writeJSON(w, http.StatusOK, res)
+}
+
+// readBody checks the request's method, media type and size and reads
+// its body; ok false: the request was refused.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.fail(w, r, http.StatusMethodNotAllowed, CodeMethod, "use POST")
+		return nil, false
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			h.fail(w, r, http.StatusUnsupportedMediaType, CodeMediaType, "Content-Type must be application/json")
+			return nil, false
+		}
+	}
+	if r.ContentLength > h.cfg.MaxBody {
+		h.fail(w, r, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
+		return nil, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, CodeMalformed, "reading body: "+err.Error())
+		return nil, false
+	}
+	if int64(len(body)) > h.cfg.MaxBody {
+		h.fail(w, r, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
+		return nil, false
+	}
+	return body, true
+}
+
+// events parses the authenticated body from c and checks that c may
+// report every gate in it; ok false: the request was refused.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request, c *controller, body []byte, now time.Time) (evs []gates.Event, ok bool) {
 	evs, err := gates.ParsePayload(body, now)
 	if err != nil {
 		code := CodeMalformed
@@ -213,16 +246,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code = CodeInvalid
 		}
 		h.fail(w, r, http.StatusBadRequest, code, err.Error())
-		return
+		return nil, false
 	}
 	for _, ev := range evs {
 		if !c.gates[ev.Gate] {
 			h.fail(w, r, http.StatusForbidden, CodeForbiddenGate, fmt.Sprintf("controller %q may not report gate %q", c.ID, ev.Gate))
-			return
+			return nil, false
 		}
 	}
+	return evs, true
+}
 
-	var res Response
+// reserve fills in the events' device and source and returns those not
+// seen from c before, counting the others in res.Duplicates.
+func (c *controller) reserve(evs []gates.Event, now time.Time, res *Response) []gates.Event {
 	var take []gates.Event
 	for _, ev := range evs {
 		if ev.Device == "" {
@@ -235,9 +272,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		take = append(take, ev)
 	}
-	errs := h.deliver(r, take)
-	var failed error
-	var failedID string
+	return take
+}
+
+// settle counts the delivered events in res and releases those that
+// were not taken, so the controller's retry passes; it returns the first
+// failure and its event's ID.
+func (c *controller) settle(take []gates.Event, errs []error, res *Response) (failed error, failedID string) {
 	for i, err := range errs {
 		switch {
 		case err == nil:
@@ -251,18 +292,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if failed != nil {
-		h.count(c, res)
-		h.refuse(w, r, http.StatusServiceUnavailable, res, CodeUnavailable, fmt.Sprintf("event %q not taken: %v", failedID, failed))
-		return
-	}
-	h.count(c, res)
-	if res.Accepted == 0 {
-		h.refuse(w, r, http.StatusConflict, res, CodeReplayed, "every event in this request was already received")
-		return
-	}
-	h.metrics.requests.WithLabelValues(CodeOK).Inc()
-	writeJSON(w, http.StatusOK, res)
+	return failed, failedID
 }
 
 // deliver hands the events to the batch sink, or else to the sink one by

@@ -23,11 +23,27 @@ func (c *Camera) analyse(ctx context.Context) error {
 		return err
 	}
 	defer an.Close()
+	now := time.Now()
+	w := &analysis{c: c, an: an, h: analysisCounts{mon: newHealthMonitor(c.cfg.AnalysisFPS, now), last: now, recvMark: c.received.Load()}}
+	return w.run(ctx)
+}
+
+// analysis is the analysis goroutine's state: the Analyzer, which only
+// it touches, and what it counts.
+type analysis struct {
+	c        *Camera
+	an       *Analyzer
+	errs     errorSummary
+	h        analysisCounts
+	lastTime time.Time // of the last unit fed
+}
+
+// run feeds the queued units to the Analyzer and answers what is asked
+// of it (snapshots, previews, new motion settings) until ctx ends.
+func (w *analysis) run(ctx context.Context) error {
+	c := w.c
 	errLog := time.NewTicker(5 * time.Second)
 	defer errLog.Stop()
-	var errs errorSummary
-	var lastTime time.Time
-	h := analysisCounts{mon: newHealthMonitor(c.cfg.AnalysisFPS, time.Now()), last: time.Now(), recvMark: c.received.Load()}
 	healthTick := time.NewTicker(c.cfg.HealthWindow / healthSlots)
 	defer healthTick.Stop()
 	for {
@@ -35,20 +51,20 @@ func (c *Camera) analyse(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case au := <-c.queue:
-			c.handle(an, au, &errs, &h)
-			lastTime = au.Time
+			w.handle(au)
+			w.lastTime = au.Time
 		case req := <-c.snapshots:
-			jpg, err := an.Snapshot(c.cfg.SnapshotWidth)
-			req <- snapshotReply{jpg: jpg, at: lastTime, err: err}
+			jpg, err := w.an.Snapshot(c.cfg.SnapshotWidth)
+			req <- snapshotReply{jpg: jpg, at: w.lastTime, err: err}
 		case req := <-c.previews:
-			p, err := an.det.Preview(req.zones, req.masks)
-			req.reply <- previewReply{p: p, at: lastTime, err: err}
+			p, err := w.an.det.Preview(req.zones, req.masks)
+			req.reply <- previewReply{p: p, at: w.lastTime, err: err}
 		case <-c.reconf:
-			c.applyMotion(an)
+			w.applyMotion()
 		case <-errLog.C:
-			errs.report(c)
+			w.errs.report(c)
 		case now := <-healthTick.C:
-			c.judgeHealth(an, &h, now)
+			w.judgeHealth(now)
 		}
 	}
 }
@@ -91,7 +107,8 @@ type analysisCounts struct {
 
 // judgeHealth closes one slot of the health window and reports a change
 // of state to the parent.
-func (c *Camera) judgeHealth(an *Analyzer, h *analysisCounts, now time.Time) {
+func (w *analysis) judgeHealth(now time.Time) {
+	c, an, h := w.c, w.an, &w.h
 	recv := c.received.Load()
 	changed := h.mon.add(now, healthSample{received: int(recv - h.recvMark), analysed: h.analysed, dur: now.Sub(h.last)})
 	h.recvMark, h.analysed, h.last = recv, 0, now
@@ -116,7 +133,10 @@ func (c *Camera) judgeHealth(an *Analyzer, h *analysisCounts, now time.Time) {
 	}
 }
 
-func (c *Camera) handle(an *Analyzer, au streams.AccessUnit, errs *errorSummary, h *analysisCounts) {
+// handle feeds one unit to the Analyzer and reports what its picture
+// showed.
+func (w *analysis) handle(au streams.AccessUnit) {
+	c, an, errs, h := w.c, w.an, &w.errs, &w.h
 	c.mu.Lock()
 	if c.resync {
 		c.resync = false
@@ -149,26 +169,27 @@ func (c *Camera) handle(an *Analyzer, au streams.AccessUnit, errs *errorSummary,
 		return
 	}
 	for _, ev := range f.Tamper.Cleared {
-		c.reportTamper(an, au, ev)
+		w.reportTamper(au, ev)
 	}
 	for _, ev := range f.Tamper.Started {
-		c.reportTamper(an, au, ev)
+		w.reportTamper(au, ev)
 	}
 	started := f.Motion.Started
 	if started == nil {
 		return
 	}
 	ev := Event{Camera: c.cfg.ID, Start: started.Start, TimeSource: au.TimeSource, Boxes: started.Boxes, Zones: started.Zones}
-	ev.Snapshot, ev.SnapshotTime = c.snapshot(an, au)
+	ev.Snapshot, ev.SnapshotTime = w.snapshot(au)
 	c.parent.OnMotion(ev)
 }
 
 // reportTamper reports a tamper condition starting or clearing, with the
 // picture that confirmed it: what the camera saw instead of its scene, or
 // the scene back again.
-func (c *Camera) reportTamper(an *Analyzer, au streams.AccessUnit, ev tamper.Event) {
+func (w *analysis) reportTamper(au streams.AccessUnit, ev tamper.Event) {
+	c := w.c
 	te := TamperEvent{Camera: c.cfg.ID, Kind: string(ev.Kind), Time: ev.Since, Cleared: ev.Cleared, Detail: ev.Detail}
-	te.Snapshot, te.SnapshotTime = c.snapshot(an, au)
+	te.Snapshot, te.SnapshotTime = w.snapshot(au)
 	if ev.Cleared {
 		c.log.Info("camera tamper cleared", "kind", ev.Kind, "since", ev.Since, "detail", ev.Detail)
 	} else {
@@ -179,10 +200,10 @@ func (c *Camera) reportTamper(an *Analyzer, au streams.AccessUnit, ev tamper.Eve
 
 // snapshot encodes the picture just analysed; an event goes out without
 // one rather than not at all.
-func (c *Camera) snapshot(an *Analyzer, au streams.AccessUnit) ([]byte, time.Time) {
-	jpg, err := an.Snapshot(c.cfg.SnapshotWidth)
+func (w *analysis) snapshot(au streams.AccessUnit) ([]byte, time.Time) {
+	jpg, err := w.an.Snapshot(w.c.cfg.SnapshotWidth)
 	if err != nil {
-		c.log.Warn("snapshot failed", "err", err)
+		w.c.log.Warn("snapshot failed", "err", err)
 		return nil, time.Time{}
 	}
 	return jpg, au.Time

@@ -161,8 +161,29 @@ func (a *Analyzer) DamagedRatio() float64 { return a.damage.ratio() }
 // dropped before the decoder (Resync) make it wait for a keyframe.
 func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 	f := Frame{Time: au.Time}
-	if a.waitKey && !au.Key {
+	if skip, err := a.admit(au); skip || err != nil {
+		return f, err
+	}
+	if ok, err := a.decode(au.NALUs, &f); !ok {
+		return f, err
+	}
+	var reframe reframing
+	if a.reframed {
+		reframe = a.reframe()
+	}
+	if !a.due(au.Time) {
 		return f, nil
+	}
+	err := a.analyse(au.Time, reframe, &f)
+	return f, err
+}
+
+// admit readies the decoder for au (a new one when the codec changed),
+// starts the snapshot state over at a keyframe and keeps the unit for
+// snapshots. skip: the analyzer waits for a keyframe.
+func (a *Analyzer) admit(au streams.AccessUnit) (skip bool, err error) {
+	if a.waitKey && !au.Key {
+		return true, nil
 	}
 	a.waitKey = false
 	if a.dec == nil || a.codec != au.Codec {
@@ -174,7 +195,7 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		a.closeFull()
 		dec, err := av.NewDecoderWith(au.Codec, av.DecoderOptions{SkipLoopFilter: !a.cfg.FullDecode})
 		if err != nil {
-			return f, err
+			return false, err
 		}
 		a.dec, a.codec = dec, au.Codec
 	}
@@ -189,14 +210,21 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 	if !a.cfg.FullDecode {
 		a.gop.add(au) // snapshots come from the analysis decoder otherwise
 	}
-	ok, err := a.dec.Decode(au.NALUs)
+	return false, nil
+}
+
+// decode runs the analysis decoder on one unit and notes on f whether a
+// picture came out (ok), damaged or not, and on a whether its size
+// changed. err is only set when no picture came out.
+func (a *Analyzer) decode(nalus [][]byte, f *Frame) (ok bool, err error) {
+	ok, err = a.dec.Decode(nalus)
 	if err != nil {
 		// Snapshots must not be rebuilt from a GOP with a damaged unit
 		// in it: they come from the analysis decoder until the next
 		// keyframe.
 		a.gop.reset()
 		if !ok {
-			return f, err
+			return false, err
 		}
 		// A picture came out despite the error: the decoder concealed
 		// what it could not decode.
@@ -206,7 +234,7 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		f.Damaged, f.DamageErr = true, err
 	}
 	if !ok {
-		return f, nil
+		return false, nil
 	}
 	f.Decoded = true
 	a.damage.add(f.Damaged)
@@ -218,39 +246,47 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 		a.reframed = a.reframed || a.srcW != 0
 		a.srcW, a.srcH = w, h
 	}
-	var reframe reframing
-	if a.reframed {
-		reframe = a.reframe()
-	}
-	if !a.last.IsZero() && (au.Time.Sub(a.last) > gapReset || au.Time.Before(a.last.Add(-gapReset))) {
+	return true, nil
+}
+
+// due reports whether the picture at t is to be analysed, keeping the
+// configured rate, and relearns the scene after a gap in the video.
+func (a *Analyzer) due(t time.Time) bool {
+	if !a.last.IsZero() && (t.Sub(a.last) > gapReset || t.Before(a.last.Add(-gapReset))) {
 		// The camera was away (or its clock jumped): relearn the scene.
 		// Tamper keeps its reference: a camera turned while it was
 		// unplugged must still be found to have moved.
 		a.det.Reset()
 		a.next = time.Time{}
 	}
-	a.last = au.Time
-	if au.Time.Before(a.next) {
-		return f, nil
+	a.last = t
+	if t.Before(a.next) {
+		return false
 	}
-	if a.next.IsZero() || au.Time.Sub(a.next) > a.every {
-		a.next = au.Time
+	if a.next.IsZero() || t.Sub(a.next) > a.every {
+		a.next = t
 	}
 	a.next = a.next.Add(a.every)
+	return true
+}
 
+// analyse runs motion and tamper on the decoder's latest picture at the
+// analysis width and combines their results, with what reframe ended,
+// into f.
+func (a *Analyzer) analyse(t time.Time, reframe reframing, f *Frame) error {
 	buf, w, h, err := a.dec.Gray(a.cfg.Width, a.gray)
 	if err != nil {
-		return f, err
+		return err
 	}
 	a.gray = buf
 	mat, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8U, buf[:w*h])
 	if err != nil {
-		return f, fmt.Errorf("wrapping frame: %w", err)
+		return fmt.Errorf("wrapping frame: %w", err)
 	}
 	defer mat.Close()
 	f.Analysed, f.Width, f.Height = true, w, h
-	f.Motion = a.det.Process(mat, au.Time)
-	f.Tamper = a.tamper.Process(mat, au.Time)
+	f.Motion = a.det.Process(mat, t)
+	f.Tamper = a.tamper.Process(mat, t)
 	if reframe.ended != nil && f.Motion.Ended == nil {
 		f.Motion.Ended = reframe.ended
 	}
@@ -271,7 +307,7 @@ func (a *Analyzer) Feed(au streams.AccessUnit) (Frame, error) {
 			}
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // damageRing remembers which of the last damageWindow decoded pictures

@@ -28,7 +28,8 @@ func (c *Camera) SetMotion(m motion.Config) error {
 }
 
 // applyMotion runs on the analyser goroutine.
-func (c *Camera) applyMotion(an *Analyzer) {
+func (w *analysis) applyMotion() {
+	c := w.c
 	c.mu.Lock()
 	next := c.motionNext
 	c.motionNext = nil
@@ -36,7 +37,7 @@ func (c *Camera) applyMotion(an *Analyzer) {
 	if next == nil {
 		return
 	}
-	if err := an.SetMotion(*next); err != nil {
+	if err := w.an.SetMotion(*next); err != nil {
 		c.log.Error("motion settings not applied", "err", err)
 		return
 	}

@@ -48,7 +48,7 @@ func (o Options) withDefaults() Options {
 // Make makes a JPEG grid of Columns×Rows pictures taken evenly
 // over the MP4 at path (the middle of each slice), each with its UTC time
 // burned in (start + the frame's presentation time), under a title line.
-// Mostly keyframes are decoded (see below); the file is read once.
+// Mostly keyframes are decoded (see sampler.read); the file is read once.
 func Make(path string, start time.Time, title string, o Options) ([]byte, error) {
 	o = o.withDefaults()
 	title = ASCII(title)
@@ -61,78 +61,104 @@ func Make(path string, start time.Time, title string, o Options) ([]byte, error)
 	if info.Duration <= 0 {
 		return nil, fmt.Errorf("contact sheet of %s: unknown duration", path)
 	}
-	n := o.Columns * o.Rows
+	s := &sampler{path: path, start: start, codec: info.Codec, tileWidth: o.TileWidth,
+		targets: sliceMiddles(info.Duration, o.Columns*o.Rows)}
+	if err := s.read(f); err != nil {
+		return nil, err
+	}
+	if len(s.shots) == 0 {
+		return nil, fmt.Errorf("contact sheet of %s: no decodable video", path)
+	}
+	return compose(s.shots, title, o)
+}
+
+// sliceMiddles is the middle of each of n equal slices of d.
+func sliceMiddles(d time.Duration, n int) []time.Duration {
 	targets := make([]time.Duration, n)
 	for i := range n {
-		targets[i] = time.Duration((float64(i) + 0.5) * float64(info.Duration) / float64(n))
+		targets[i] = time.Duration((float64(i) + 0.5) * float64(d) / float64(n))
 	}
-	var shots []tile
-	var gop []av.Packet
-	next := 0
-	grab := func() error {
-		dec, err := av.NewDecoder(info.Codec)
-		if err != nil {
-			return err
-		}
-		defer dec.Close()
-		got := false
-		for _, p := range gop {
-			ok, _ := dec.Decode(p.AU) // a damaged frame still gives the best picture there is
-			got = got || ok
-		}
-		for {
-			ok, _ := dec.Drain()
-			if !ok {
-				break
-			}
-			got = true
-		}
-		if !got {
-			return fmt.Errorf("contact sheet of %s: no picture at %v", path, gop[len(gop)-1].PTS)
-		}
-		jpg, err := dec.JPEG(o.TileWidth, 90)
-		if err != nil {
-			return err
-		}
-		shots = append(shots, tile{jpg: jpg, at: start.Add(gop[len(gop)-1].PTS)})
-		return nil
-	}
-	for next < n {
+	return targets
+}
+
+// sampler takes the contact sheet's pictures from one pass over a file.
+type sampler struct {
+	path      string
+	start     time.Time
+	codec     av.Codec
+	tileWidth int
+	targets   []time.Duration
+	next      int         // the first target not shown yet
+	gop       []av.Packet // since the last keyframe
+	shots     []tile
+}
+
+// read goes through the file's packets, keeping the current GOP, and
+// grabs a picture for each target.
+func (s *sampler) read(f *av.FileReader) error {
+	n := len(s.targets)
+	for s.next < n {
 		p, err := f.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if p.Key {
-			gop = gop[:0]
+			s.gop = s.gop[:0]
 		}
-		if len(gop) == 0 && !p.Key {
+		if len(s.gop) == 0 && !p.Key {
 			continue // before the first keyframe
 		}
-		gop = append(gop, p)
+		s.gop = append(s.gop, p)
 		// A target is shown by the first keyframe at or after it (one
 		// decode); only when the next target comes first is the GOP so far
 		// decoded up to this frame.
-		if p.PTS >= targets[next] && (p.Key || (next+1 < n && p.PTS >= targets[next+1])) {
-			if err := grab(); err != nil {
-				return nil, err
+		if p.PTS >= s.targets[s.next] && (p.Key || (s.next+1 < n && p.PTS >= s.targets[s.next+1])) {
+			if err := s.grab(); err != nil {
+				return err
 			}
-			for next < n && targets[next] <= p.PTS {
-				next++
+			for s.next < n && s.targets[s.next] <= p.PTS {
+				s.next++
 			}
 		}
 	}
-	if next < n && len(gop) > 0 && (len(shots) == 0 || gop[len(gop)-1].PTS >= targets[next]) {
-		if err := grab(); err != nil {
-			return nil, err
+	if s.next < n && len(s.gop) > 0 && (len(s.shots) == 0 || s.gop[len(s.gop)-1].PTS >= s.targets[s.next]) {
+		return s.grab()
+	}
+	return nil
+}
+
+// grab decodes the GOP so far and keeps its last picture as a tile.
+func (s *sampler) grab() error {
+	dec, err := av.NewDecoder(s.codec)
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	got := false
+	for _, p := range s.gop {
+		ok, _ := dec.Decode(p.AU) // a damaged frame still gives the best picture there is
+		got = got || ok
+	}
+	for {
+		ok, _ := dec.Drain()
+		if !ok {
+			break
 		}
+		got = true
 	}
-	if len(shots) == 0 {
-		return nil, fmt.Errorf("contact sheet of %s: no decodable video", path)
+	last := s.gop[len(s.gop)-1].PTS
+	if !got {
+		return fmt.Errorf("contact sheet of %s: no picture at %v", s.path, last)
 	}
-	return compose(shots, title, o)
+	jpg, err := dec.JPEG(s.tileWidth, 90)
+	if err != nil {
+		return err
+	}
+	s.shots = append(s.shots, tile{jpg: jpg, at: s.start.Add(last)})
+	return nil
 }
 
 type tile struct {

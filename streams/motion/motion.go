@@ -322,7 +322,7 @@ func (d *Detector) Process(gray gocv.Mat, t time.Time) Result {
 	}
 	for _, o := range objs {
 		if o.moved != 0 {
-			res.Objects = append(res.Objects, d.box(o.rect))
+			res.Objects = append(res.Objects, d.ras.box(o.rect))
 		}
 	}
 	if res.Fore > d.cfg.GlobalChange && len(res.Objects) == 0 && t.Sub(d.first) >= d.cfg.Warmup {
@@ -382,18 +382,7 @@ func (d *Detector) objects() []object {
 	for _, z := range d.cfg.Zones {
 		smallest = min(smallest, z.MinArea)
 	}
-	cand := make([]object, n)
-	any := false
-	for i := 1; i < n; i++ {
-		a := int(d.stats.GetIntAt(i, int(gocv.CC_STAT_AREA)))
-		if float64(a) < smallest*area/2 {
-			continue // too small for any zone: skip it in the pixel scan
-		}
-		x, y := int(d.stats.GetIntAt(i, int(gocv.CC_STAT_LEFT))), int(d.stats.GetIntAt(i, int(gocv.CC_STAT_TOP)))
-		w, h := int(d.stats.GetIntAt(i, int(gocv.CC_STAT_WIDTH))), int(d.stats.GetIntAt(i, int(gocv.CC_STAT_HEIGHT)))
-		cand[i] = object{rect: image.Rect(x, y, x+w, y+h), area: a}
-		any = true
-	}
+	cand, any := candidates(d.stats, n, smallest*area/2)
 	if !any {
 		return nil
 	}
@@ -407,18 +396,44 @@ func (d *Detector) objects() []object {
 			panic(fmt.Sprintf("motion: change test: %v", err))
 		}
 	}
-	nz := len(d.cfg.Zones)
+	in, strong := zonePixels(lab, excess, cand, d.ras.zoneOf, d.cfg.Zones)
+	return inZones(cand, in, strong, d.cfg.Zones, area)
+}
+
+// candidates reads the n labelled regions' boxes and areas from stats;
+// regions under minArea pixels, too small for any zone, are left zero so
+// that the pixel scan skips them. any: some region is a candidate.
+func candidates(stats gocv.Mat, n int, minArea float64) (cand []object, any bool) {
+	cand = make([]object, n)
+	for i := 1; i < n; i++ {
+		a := int(stats.GetIntAt(i, int(gocv.CC_STAT_AREA)))
+		if float64(a) < minArea {
+			continue
+		}
+		x, y := int(stats.GetIntAt(i, int(gocv.CC_STAT_LEFT))), int(stats.GetIntAt(i, int(gocv.CC_STAT_TOP)))
+		w, h := int(stats.GetIntAt(i, int(gocv.CC_STAT_WIDTH))), int(stats.GetIntAt(i, int(gocv.CC_STAT_HEIGHT)))
+		cand[i] = object{rect: image.Rect(x, y, x+w, y+h), area: a}
+		any = true
+	}
+	return cand, any
+}
+
+// zonePixels counts, for each candidate region i and zone z, its pixels
+// in the zone (in[i*len(zones)+z]) and those of them that pass the
+// zone's change test (strong; none when excess is nil).
+func zonePixels(lab []uint16, excess []uint8, cand []object, zoneOf []uint64, zones []Zone) (in, strong []int) {
+	nz := len(zones)
 	contrast := make([]uint8, nz)
-	for z, zone := range d.cfg.Zones {
+	for z, zone := range zones {
 		contrast[z] = uint8(changeContrast * 2 * (1 - zone.Sensitivity))
 	}
-	in := make([]int, n*nz)     // pixels of region i in zone z
-	strong := make([]int, n*nz) // of which pass zone z's change test
+	in = make([]int, len(cand)*nz)
+	strong = make([]int, len(cand)*nz)
 	for p, l := range lab {
 		if l == 0 || cand[l].area == 0 {
 			continue
 		}
-		bits := d.ras.zoneOf[p]
+		bits := zoneOf[p]
 		for z := 0; bits != 0; z, bits = z+1, bits>>1 {
 			if bits&1 == 0 {
 				continue
@@ -429,8 +444,15 @@ func (d *Detector) objects() []object {
 			}
 		}
 	}
+	return in, strong
+}
+
+// inZones keeps the candidates big enough for a zone they touch, marking
+// where they pass the change test; area is the frame's in pixels.
+func inZones(cand []object, in, strong []int, zones []Zone, area float64) []object {
+	nz := len(zones)
 	var objs []object
-	for i := 1; i < n; i++ {
+	for i := 1; i < len(cand); i++ {
 		o := cand[i]
 		if o.area == 0 {
 			continue
@@ -438,7 +460,7 @@ func (d *Detector) objects() []object {
 		// The box must reach the zone's minimum size and the region half
 		// of it, so thin but real objects (a person side on) count.
 		boxArea := float64(o.rect.Dx() * o.rect.Dy())
-		for z, zone := range d.cfg.Zones {
+		for z, zone := range zones {
 			minPx := zone.MinArea * area
 			if in[i*nz+z] == 0 || boxArea < minPx || float64(o.area) < minPx/2 {
 				continue
@@ -455,11 +477,6 @@ func (d *Detector) objects() []object {
 	return objs
 }
 
-func (d *Detector) box(r image.Rectangle) Box {
-	w, h := float64(d.ras.w), float64(d.ras.h)
-	return Box{X: float64(r.Min.X) / w, Y: float64(r.Min.Y) / h, W: float64(r.Dx()) / w, H: float64(r.Dy()) / h}
-}
-
 // step advances the event state machine after a frame was tracked.
 func (d *Detector) step(t time.Time, res *Result) {
 	seenNow := false
@@ -472,7 +489,7 @@ func (d *Detector) step(t time.Time, res *Result) {
 		}
 		if k.current(d.trk.frame) {
 			seenNow = true
-			boxes = append(boxes, d.box(k.rect))
+			boxes = append(boxes, d.ras.box(k.rect))
 			zones |= k.zones()
 		}
 		if f := k.hits[0].at; f.Before(first) {
@@ -500,20 +517,21 @@ func (d *Detector) step(t time.Time, res *Result) {
 	case seenNow:
 		d.open.Boxes = boxes
 		d.openZones |= zones
-		d.open.Zones = d.zoneNames(d.openZones)
+		d.open.Zones = zoneNames(d.cfg.Zones, d.openZones)
 	}
 }
 
 func (d *Detector) openEvent(start time.Time, boxes []Box, zones uint64, res *Result) {
 	d.openZones = zones
-	d.open = &Event{Start: start, Boxes: boxes, Zones: d.zoneNames(zones), Peak: res.Fore}
+	d.open = &Event{Start: start, Boxes: boxes, Zones: zoneNames(d.cfg.Zones, zones), Peak: res.Fore}
 	ev := *d.open
 	res.Started = &ev
 }
 
-func (d *Detector) zoneNames(bits uint64) []string {
+// zoneNames names the zones whose bits are set.
+func zoneNames(zones []Zone, bits uint64) []string {
 	var names []string
-	for i, z := range d.cfg.Zones {
+	for i, z := range zones {
 		if bits&(1<<i) != 0 {
 			names = append(names, z.Name)
 		}

@@ -164,3 +164,9 @@ func fillPolygon(dst *gocv.Mat, p Polygon, w, h int) {
 }
 
 func (r *rasters) close() { r.watch.Close() }
+
+// box is the pixel rectangle rect as fractions of the picture.
+func (r *rasters) box(rect image.Rectangle) Box {
+	w, h := float64(r.w), float64(r.h)
+	return Box{X: float64(rect.Min.X) / w, Y: float64(rect.Min.Y) / h, W: float64(rect.Dx()) / w, H: float64(rect.Dy()) / h}
+}

@@ -65,18 +65,7 @@ func (d Device) SuggestedRTSP() string {
 // Discover sends a Probe and returns the cameras that answered before the
 // timeout or ctx ended, sorted by host.
 func Discover(ctx context.Context, opt Options) ([]Device, error) {
-	if opt.Target == "" {
-		opt.Target = DefaultTarget
-	}
-	if opt.Timeout <= 0 {
-		opt.Timeout = 3 * time.Second
-	}
-	if opt.Types == "" {
-		opt.Types = "dn:NetworkVideoTransmitter"
-	}
-	if opt.Repeat <= 0 {
-		opt.Repeat = 2
-	}
+	opt = opt.withDefaults()
 	dst, err := net.ResolveUDPAddr("udp4", opt.Target)
 	if err != nil {
 		return nil, fmt.Errorf("onvif: target %q: %w", opt.Target, err)
@@ -99,11 +88,40 @@ func Discover(ctx context.Context, opt Options) ([]Device, error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	defer stop()
 
+	sendErr := sendProbes(ctx, conn, dst, msg, opt.Timeout/2/time.Duration(opt.Repeat), opt.Repeat)
+	found, err := collect(ctx, conn, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := <-sendErr; err != nil && len(found) == 0 {
+		return nil, fmt.Errorf("onvif: sending the probe to %s: %w", opt.Target, err)
+	}
+	return sortedDevices(found), nil
+}
+
+func (opt Options) withDefaults() Options {
+	if opt.Target == "" {
+		opt.Target = DefaultTarget
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 3 * time.Second
+	}
+	if opt.Types == "" {
+		opt.Types = "dn:NetworkVideoTransmitter"
+	}
+	if opt.Repeat <= 0 {
+		opt.Repeat = 2
+	}
+	return opt
+}
+
+// sendProbes sends msg to dst repeat times, gap apart, until ctx ends,
+// and then the first send error (or nil) on the channel it returns.
+func sendProbes(ctx context.Context, conn *net.UDPConn, dst *net.UDPAddr, msg []byte, gap time.Duration, repeat int) <-chan error {
 	sendErr := make(chan error, 1)
 	go func() {
-		gap := opt.Timeout / 2 / time.Duration(opt.Repeat)
 		var first error
-		for i := range opt.Repeat {
+		for i := range repeat {
 			if i > 0 {
 				select {
 				case <-ctx.Done():
@@ -118,18 +136,24 @@ func Discover(ctx context.Context, opt Options) ([]Device, error) {
 		}
 		sendErr <- first
 	}()
+	return sendErr
+}
 
+// collect reads the answers to the Probe with message ID id until ctx
+// ends or the read times out, keyed by endpoint reference (else by
+// XAddrs), merging the XAddrs of repeated answers.
+func collect(ctx context.Context, conn *net.UDPConn, id string) (map[string]*Device, error) {
 	found := map[string]*Device{}
 	buf := make([]byte, 64<<10)
 	for {
 		n, from, err := conn.ReadFromUDP(buf)
 		if err != nil {
 			if ctx.Err() != nil {
-				break
+				return found, nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				break
+				return found, nil
 			}
 			return nil, fmt.Errorf("onvif: %w", err)
 		}
@@ -153,9 +177,10 @@ func Discover(ctx context.Context, opt Options) ([]Device, error) {
 			found[key] = &d
 		}
 	}
-	if err := <-sendErr; err != nil && len(found) == 0 {
-		return nil, fmt.Errorf("onvif: sending the probe to %s: %w", opt.Target, err)
-	}
+}
+
+// sortedDevices lists found by host, then endpoint.
+func sortedDevices(found map[string]*Device) []Device {
 	out := make([]Device, 0, len(found))
 	for _, d := range found {
 		out = append(out, *d)
@@ -166,7 +191,7 @@ func Discover(ctx context.Context, opt Options) ([]Device, error) {
 		}
 		return out[i].Endpoint < out[j].Endpoint
 	})
-	return out, nil
+	return out
 }
 
 func union(a, b []string) []string {

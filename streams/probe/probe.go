@@ -125,46 +125,8 @@ func probe(ctx context.Context, req Request) *Result {
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 
-	var connected atomic.Bool
-	var mu sync.Mutex
-	var authRequired bool
-	var authMethod string
-	copyAuth := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		res.AuthRequired = res.AuthRequired || authRequired
-		if authMethod != "" {
-			res.AuthMethod = authMethod
-		}
-	}
-	transport := gortsplib.TransportTCP
-	c := &gortsplib.Client{
-		Scheme:       u.Scheme,
-		Host:         u.Host,
-		Transport:    &transport,
-		ReadTimeout:  req.Timeout,
-		WriteTimeout: req.Timeout,
-		DialContext: func(dctx context.Context, network, address string) (net.Conn, error) {
-			conn, err := (&net.Dialer{}).DialContext(dctx, network, address)
-			if err == nil {
-				connected.Store(true)
-			}
-			return conn, err
-		},
-		OnResponse: func(r *base.Response) {
-			mu.Lock()
-			defer mu.Unlock()
-			if r.StatusCode == base.StatusUnauthorized {
-				authRequired = true
-				for _, v := range r.Header["WWW-Authenticate"] {
-					m := strings.ToLower(strings.SplitN(strings.TrimSpace(v), " ", 2)[0])
-					if m == "digest" || authMethod == "" {
-						authMethod = m
-					}
-				}
-			}
-		},
-	}
+	var seen sessionWatch
+	c := seen.client(u, req.Timeout)
 	if err := c.Start2(); err != nil {
 		return fail(res, KindBadURL, "not an RTSP address: "+err.Error(), err)
 	}
@@ -173,9 +135,9 @@ func probe(ctx context.Context, req Request) *Result {
 	defer c.Close()
 
 	desc, _, err := c.Describe(u)
-	copyAuth()
+	seen.copyAuth(res)
 	if err != nil {
-		return classify(res, ctx, err, u.User != nil, connected.Load())
+		return classify(res, ctx, err, u.User != nil, seen.connected.Load())
 	}
 	vid, err := pickVideo(desc)
 	if err != nil {
@@ -196,6 +158,62 @@ func probe(ctx context.Context, req Request) *Result {
 	}
 	res.OK = true
 	return res
+}
+
+// sessionWatch is what the probe learns from the connection itself,
+// beside the RTSP exchange: whether the TCP connection was made (to tell
+// unreachable from not RTSP) and whether and how the camera asked for
+// credentials.
+type sessionWatch struct {
+	connected    atomic.Bool
+	mu           sync.Mutex
+	authRequired bool
+	authMethod   string
+}
+
+// client is the probe's gortsplib client for u, with w's hooks.
+func (w *sessionWatch) client(u *base.URL, timeout time.Duration) *gortsplib.Client {
+	transport := gortsplib.TransportTCP
+	return &gortsplib.Client{
+		Scheme:       u.Scheme,
+		Host:         u.Host,
+		Transport:    &transport,
+		ReadTimeout:  timeout,
+		WriteTimeout: timeout,
+		DialContext: func(dctx context.Context, network, address string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(dctx, network, address)
+			if err == nil {
+				w.connected.Store(true)
+			}
+			return conn, err
+		},
+		OnResponse: w.onResponse,
+	}
+}
+
+// onResponse notes a 401's authentication methods, preferring digest.
+func (w *sessionWatch) onResponse(r *base.Response) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r.StatusCode == base.StatusUnauthorized {
+		w.authRequired = true
+		for _, v := range r.Header["WWW-Authenticate"] {
+			m := strings.ToLower(strings.SplitN(strings.TrimSpace(v), " ", 2)[0])
+			if m == "digest" || w.authMethod == "" {
+				w.authMethod = m
+			}
+		}
+	}
+}
+
+// copyAuth reports what w learnt about authentication in res.
+func (w *sessionWatch) copyAuth(res *Result) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res.AuthRequired = res.AuthRequired || w.authRequired
+	if w.authMethod != "" {
+		res.AuthMethod = w.authMethod
+	}
 }
 
 func fail(res *Result, k Kind, msg string, err error) *Result {
@@ -375,80 +393,19 @@ func snapshot(ctx context.Context, c *gortsplib.Client, desc *description.Sessio
 	if _, err := c.Setup(desc.BaseURL, v.media, 0, 0); err != nil {
 		return err
 	}
-	dec, err := av.NewDecoder(v.codec)
+	g, err := newGrabber(c, v, req.SnapshotWidth)
 	if err != nil {
 		return err
 	}
-	defer dec.Close()
-
-	var dh264 *rtph264.Decoder
-	var dh265 *rtph265.Decoder
-	switch f := v.forma.(type) {
-	case *format.H264:
-		dh264, err = f.CreateDecoder()
-	case *format.H265:
-		dh265, err = f.CreateDecoder()
-	}
-	if err != nil {
-		return err
-	}
-	type picture struct {
-		jpeg []byte
-		w, h int
-		fps  float64
-		err  error
-	}
-	done := make(chan picture, 1)
-	var once sync.Once
-	finish := func(p picture) { once.Do(func() { done <- p }) }
-	var firstPTS, prevPTS int64 = -1, -1
-	var frames, undecodable int
-	c.OnPacketRTP(v.media, v.forma, func(pkt *rtp.Packet) {
-		var au [][]byte
-		var err error
-		if dh264 != nil {
-			au, err = dh264.Decode(pkt)
-		} else {
-			au, err = dh265.Decode(pkt)
-		}
-		if err != nil || len(au) == 0 {
-			return
-		}
-		pts, ok := c.PacketPTS2(v.media, pkt)
-		if ok && pts != prevPTS {
-			if firstPTS < 0 {
-				firstPTS = pts
-			}
-			prevPTS = pts
-			frames++
-		}
-		au, key := v.withParams(au)
-		if !key {
-			return
-		}
-		got, err := dec.Decode(au)
-		if !got || err != nil {
-			undecodable++
-			if undecodable >= 3 {
-				finish(picture{err: fmt.Errorf("%w: %v", errNoPicture, err)})
-			}
-			return
-		}
-		w, h := dec.Size()
-		jpg, err := dec.JPEG(req.SnapshotWidth, 80)
-		fps := 0.0
-		if frames > 1 && prevPTS > firstPTS {
-			fps = float64(frames-1) * 90000 / float64(prevPTS-firstPTS)
-		}
-		finish(picture{jpeg: jpg, w: w, h: h, fps: fps, err: err})
-	})
+	defer g.dec.Close()
+	c.OnPacketRTP(v.media, v.forma, g.onRTP)
 	if _, err := c.Play(nil); err != nil {
 		return err
 	}
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- c.Wait() }()
 	select {
-	case p := <-done:
+	case p := <-g.done:
 		if p.err != nil {
 			return p.err
 		}
@@ -468,6 +425,94 @@ func snapshot(ctx context.Context, c *gortsplib.Client, desc *description.Sessio
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// picture is what a snapshot grabbed, or why it could not.
+type picture struct {
+	jpeg []byte
+	w, h int
+	fps  float64
+	err  error
+}
+
+// grabber depacketizes the played video, counting frames for the frame
+// rate, and decodes random-access units until one gives a picture. Its
+// state is only touched from gortsplib's reading goroutine; the result
+// comes once on done.
+type grabber struct {
+	c     *gortsplib.Client
+	v     *video
+	width int // of the JPEG
+	dec   *av.Decoder
+	dh264 *rtph264.Decoder
+	dh265 *rtph265.Decoder
+
+	firstPTS, prevPTS   int64
+	frames, undecodable int
+
+	done chan picture
+	once sync.Once
+}
+
+func newGrabber(c *gortsplib.Client, v *video, width int) (*grabber, error) {
+	dec, err := av.NewDecoder(v.codec)
+	if err != nil {
+		return nil, err
+	}
+	g := &grabber{c: c, v: v, width: width, dec: dec, firstPTS: -1, prevPTS: -1, done: make(chan picture, 1)}
+	switch f := v.forma.(type) {
+	case *format.H264:
+		g.dh264, err = f.CreateDecoder()
+	case *format.H265:
+		g.dh265, err = f.CreateDecoder()
+	}
+	if err != nil {
+		dec.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *grabber) finish(p picture) { g.once.Do(func() { g.done <- p }) }
+
+func (g *grabber) onRTP(pkt *rtp.Packet) {
+	var au [][]byte
+	var err error
+	if g.dh264 != nil {
+		au, err = g.dh264.Decode(pkt)
+	} else {
+		au, err = g.dh265.Decode(pkt)
+	}
+	if err != nil || len(au) == 0 {
+		return
+	}
+	pts, ok := g.c.PacketPTS2(g.v.media, pkt)
+	if ok && pts != g.prevPTS {
+		if g.firstPTS < 0 {
+			g.firstPTS = pts
+		}
+		g.prevPTS = pts
+		g.frames++
+	}
+	au, key := g.v.withParams(au)
+	if !key {
+		return
+	}
+	got, err := g.dec.Decode(au)
+	if !got || err != nil {
+		g.undecodable++
+		if g.undecodable >= 3 {
+			g.finish(picture{err: fmt.Errorf("%w: %v", errNoPicture, err)})
+		}
+		return
+	}
+	w, h := g.dec.Size()
+	jpg, err := g.dec.JPEG(g.width, 80)
+	fps := 0.0
+	if g.frames > 1 && g.prevPTS > g.firstPTS {
+		fps = float64(g.frames-1) * 90000 / float64(g.prevPTS-g.firstPTS)
+	}
+	g.finish(picture{jpeg: jpg, w: w, h: h, fps: fps, err: err})
 }
 
 // withParams reports whether au is a random-access unit and, if so, puts

@@ -67,39 +67,11 @@ func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(streams.Access
 	if log == nil {
 		log = slog.Default()
 	}
-	if cfg.StallTimeout <= 0 {
-		cfg.StallTimeout = 10 * time.Second
-	}
-	u, err := base.ParseURL(cfg.URL)
+	u, transport, err := cfg.normalize()
 	if err != nil {
-		return fmt.Errorf("rtsp: bad camera URL: %w", err)
+		return err
 	}
-	transport := gortsplib.TransportTCP
-	switch cfg.Transport {
-	case "":
-		cfg.Transport = TransportTCP
-	case TransportTCP:
-	case TransportUDP:
-		transport = gortsplib.TransportUDP
-	default:
-		return fmt.Errorf("rtsp: unknown transport %q", cfg.Transport)
-	}
-	c := &gortsplib.Client{
-		Scheme:       u.Scheme,
-		Host:         u.Host,
-		Transport:    &transport,
-		ReadTimeout:  cfg.StallTimeout,
-		WriteTimeout: 5 * time.Second,
-		OnPacketsLost: func(n uint64) {
-			stats.Lost.Add(n)
-			if cfg.OnPacketsLost != nil {
-				cfg.OnPacketsLost(n)
-			}
-		},
-		OnDecodeError: func(error) {
-			stats.RTPErrors.Add(1)
-		},
-	}
+	c := newClient(u, transport, cfg, stats)
 	// gortsplib dials without a context; closing the client from a watcher
 	// is what makes a hanging DESCRIBE return when ctx ends.
 	if err := c.Start2(); err != nil {
@@ -120,52 +92,119 @@ func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(streams.Access
 	if _, err := c.Setup(desc.BaseURL, p.media, 0, 0); err != nil {
 		return fmt.Errorf("rtsp: setup: %w", err)
 	}
-
-	var lastAU atomic.Int64
-	lastAU.Store(time.Now().UnixNano())
-	var anchor time.Time // arrival-clock anchor: wall time of PTS 0
-	// Sender reports are read here, not by gortsplib's PacketNTP, which
-	// misreads the NTP fraction (see package rtcptime).
-	clock := rtcptime.NewMapper(p.forma.ClockRate())
-	c.OnPacketRTCP(p.media, func(pkt rtcp.Packet) {
-		if sr, ok := pkt.(*rtcp.SenderReport); ok {
-			clock.SenderReport(sr.SSRC, sr.NTPTime, sr.RTPTime)
-		}
-	})
-	c.OnPacketRTP(p.media, p.forma, func(pkt *rtp.Packet) {
-		pts, ok := c.PacketPTS2(p.media, pkt)
-		if !ok {
-			return
-		}
-		clock.SetSSRC(pkt.SSRC)
-		nalus, key, err := p.decode(pkt)
-		if err != nil || nalus == nil {
-			return
-		}
-		lastAU.Store(time.Now().UnixNano())
-		ptsD := time.Duration(pts) * time.Second / 90000
-		au := streams.AccessUnit{Codec: p.codec, NALUs: nalus, PTS: ptsD, Key: key}
-		if ntp, ok := clock.Time(pkt.Timestamp); ok {
-			au.Time, au.TimeSource = ntp, streams.TimeRTCP
-		} else {
-			if anchor.IsZero() {
-				anchor = time.Now().UTC().Add(-ptsD)
-			}
-			au.Time, au.TimeSource = anchor.Add(ptsD), streams.TimeArrival
-		}
-		for _, n := range nalus {
-			au.Bytes += len(n)
-		}
-		onAU(au)
-	})
+	r := newAUReader(c, p, onAU)
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("rtsp: play: %w", err)
 	}
 	log.Info("camera connected", "url", redact(u), "codec", p.codec.String(), "transport", cfg.Transport)
+	return watch(ctx, c, &r.lastAU, cfg.StallTimeout)
+}
 
+// normalize fills cfg's defaults and parses its URL and transport.
+func (cfg *Config) normalize() (*base.URL, gortsplib.Transport, error) {
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 10 * time.Second
+	}
+	u, err := base.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, 0, fmt.Errorf("rtsp: bad camera URL: %w", err)
+	}
+	transport := gortsplib.TransportTCP
+	switch cfg.Transport {
+	case "":
+		cfg.Transport = TransportTCP
+	case TransportTCP:
+	case TransportUDP:
+		transport = gortsplib.TransportUDP
+	default:
+		return nil, 0, fmt.Errorf("rtsp: unknown transport %q", cfg.Transport)
+	}
+	return u, transport, nil
+}
+
+// newClient is the gortsplib client for u, counting lost packets and
+// decode errors in stats.
+func newClient(u *base.URL, transport gortsplib.Transport, cfg Config, stats *Stats) *gortsplib.Client {
+	return &gortsplib.Client{
+		Scheme:       u.Scheme,
+		Host:         u.Host,
+		Transport:    &transport,
+		ReadTimeout:  cfg.StallTimeout,
+		WriteTimeout: 5 * time.Second,
+		OnPacketsLost: func(n uint64) {
+			stats.Lost.Add(n)
+			if cfg.OnPacketsLost != nil {
+				cfg.OnPacketsLost(n)
+			}
+		},
+		OnDecodeError: func(error) {
+			stats.RTPErrors.Add(1)
+		},
+	}
+}
+
+// auReader turns the session's RTP into timestamped access units. Its
+// state is only touched from gortsplib's reading goroutine, except
+// lastAU, which the stall watch reads.
+type auReader struct {
+	c      *gortsplib.Client
+	p      *depacketizer
+	onAU   func(streams.AccessUnit)
+	clock  *rtcptime.Mapper
+	anchor time.Time // arrival-clock anchor: wall time of PTS 0
+	lastAU atomic.Int64
+}
+
+// newAUReader registers the reader's RTP and RTCP callbacks on c.
+func newAUReader(c *gortsplib.Client, p *depacketizer, onAU func(streams.AccessUnit)) *auReader {
+	// Sender reports are read here, not by gortsplib's PacketNTP, which
+	// misreads the NTP fraction (see package rtcptime).
+	r := &auReader{c: c, p: p, onAU: onAU, clock: rtcptime.NewMapper(p.forma.ClockRate())}
+	r.lastAU.Store(time.Now().UnixNano())
+	c.OnPacketRTCP(p.media, r.onRTCP)
+	c.OnPacketRTP(p.media, p.forma, r.onRTP)
+	return r
+}
+
+func (r *auReader) onRTCP(pkt rtcp.Packet) {
+	if sr, ok := pkt.(*rtcp.SenderReport); ok {
+		r.clock.SenderReport(sr.SSRC, sr.NTPTime, sr.RTPTime)
+	}
+}
+
+func (r *auReader) onRTP(pkt *rtp.Packet) {
+	pts, ok := r.c.PacketPTS2(r.p.media, pkt)
+	if !ok {
+		return
+	}
+	r.clock.SetSSRC(pkt.SSRC)
+	nalus, key, err := r.p.decode(pkt)
+	if err != nil || nalus == nil {
+		return
+	}
+	r.lastAU.Store(time.Now().UnixNano())
+	ptsD := time.Duration(pts) * time.Second / 90000
+	au := streams.AccessUnit{Codec: r.p.codec, NALUs: nalus, PTS: ptsD, Key: key}
+	if ntp, ok := r.clock.Time(pkt.Timestamp); ok {
+		au.Time, au.TimeSource = ntp, streams.TimeRTCP
+	} else {
+		if r.anchor.IsZero() {
+			r.anchor = time.Now().UTC().Add(-ptsD)
+		}
+		au.Time, au.TimeSource = r.anchor.Add(ptsD), streams.TimeArrival
+	}
+	for _, n := range nalus {
+		au.Bytes += len(n)
+	}
+	r.onAU(au)
+}
+
+// watch waits for the session to end: ctx ends, the connection fails,
+// or no access unit arrives for stall.
+func watch(ctx context.Context, c *gortsplib.Client, lastAU *atomic.Int64, stall time.Duration) error {
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
-	tick := time.NewTicker(cfg.StallTimeout / 4)
+	tick := time.NewTicker(stall / 4)
 	defer tick.Stop()
 	for {
 		select {
@@ -176,7 +215,7 @@ func Run(ctx context.Context, cfg Config, stats *Stats, onAU func(streams.Access
 		case err := <-done:
 			return fmt.Errorf("rtsp: connection lost: %w", err)
 		case <-tick.C:
-			if time.Since(time.Unix(0, lastAU.Load())) > cfg.StallTimeout {
+			if time.Since(time.Unix(0, lastAU.Load())) > stall {
 				c.Close()
 				<-done
 				return ErrStalled

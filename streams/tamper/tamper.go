@@ -251,7 +251,7 @@ type Detector struct {
 	ready     bool
 
 	last  time.Time
-	conds [len(kinds)]condition
+	conds conditions
 
 	history history // per-second light and detail, to tell a cover from dusk
 	flat    episode
@@ -383,13 +383,25 @@ func (d *Detector) Process(gray gocv.Mat, t time.Time) Result {
 	m := &res.Measures
 	edges := d.measure(gray, m)
 	res.Learning = !d.ready
+	v, blocked, holdFlat := d.judge(m, edges, t)
+	quiet := d.conds.step(&v, t, d.cfg.Hold, holdFlat, d.cfg.Clear, m, &res)
+	// Dark is not obstructed: whatever still shows (a torch, headlights)
+	// is worth motion detection.
+	res.Obstructed = d.conds[blinded].active || d.conds[covered].active
+	d.learn(edges, m.Sharpness, t, dt, !blocked && quiet)
+	return res
+}
 
-	var v [len(kinds)]verdict
+// judge gives each kind's verdict on the frame measured in m (edges: its
+// edge map). blocked: the view is blinded, covered or dark, so defocused
+// and moved are not judged and the reference is not refreshed. holdFlat
+// is the hold for covered and dark: forever while a flat picture's
+// episode is undecided, since covered and dark are both pending from its
+// first frame and neither may start.
+func (d *Detector) judge(m *Measures, edges []float32, t time.Time) (v [len(kinds)]verdict, blocked bool, holdFlat time.Duration) {
 	v[blinded] = threshold(m.Saturated, d.cfg.BlindedShare, 0.6*d.cfg.BlindedShare, true)
-	blocked := v[blinded] == bad || d.conds[blinded].active
-	// Until a flat picture's episode is decided, covered and dark are both
-	// pending from its first frame, and neither may start.
-	holdFlat := d.cfg.Hold
+	blocked = v[blinded] == bad || d.conds[blinded].active
+	holdFlat = d.cfg.Hold
 	if blocked {
 		v[covered], v[dark] = unknown, unknown
 		d.flat = episode{}
@@ -414,32 +426,7 @@ func (d *Detector) Process(gray gocv.Mat, t time.Time) Result {
 			}
 		}
 	}
-
-	healthy := !blocked
-	for i, k := range kinds {
-		c := &d.conds[i]
-		hold := d.cfg.Hold
-		if i == covered || i == dark {
-			hold = holdFlat
-		}
-		if c.step(v[i], t, hold, d.cfg.Clear) {
-			ev := Event{Kind: k, Cleared: !c.active, Since: c.since, At: t, Value: value(k, m), Detail: detail(k, m)}
-			c.since = time.Time{}
-			if ev.Cleared {
-				res.Cleared = append(res.Cleared, ev)
-			} else {
-				res.Started = append(res.Started, ev)
-			}
-		}
-		if c.active || !c.since.IsZero() || v[i] == bad {
-			healthy = false
-		}
-	}
-	// Dark is not obstructed: whatever still shows (a torch, headlights)
-	// is worth motion detection.
-	res.Obstructed = d.conds[blinded].active || d.conds[covered].active
-	d.learn(edges, m.Sharpness, t, dt, healthy)
-	return res
+	return v, blocked, holdFlat
 }
 
 // measure fills m from gray and returns the edge map of the 80-pixel-wide
@@ -640,6 +627,37 @@ func threshold(x, start, clear float64, high bool) verdict {
 		return good
 	}
 	return between
+}
+
+// conditions is the hysteresis state of every kind, indexed like kinds.
+type conditions [len(kinds)]condition
+
+// step advances every condition by one frame with its verdict in v,
+// adding to res an event for each that started or cleared. Covered and
+// dark hold for holdFlat, the others for hold. quiet: no condition is
+// active, pending or judged bad on this frame.
+func (cs *conditions) step(v *[len(kinds)]verdict, t time.Time, hold, holdFlat, clear time.Duration, m *Measures, res *Result) (quiet bool) {
+	quiet = true
+	for i, k := range kinds {
+		c := &cs[i]
+		need := hold
+		if i == covered || i == dark {
+			need = holdFlat
+		}
+		if c.step(v[i], t, need, clear) {
+			ev := Event{Kind: k, Cleared: !c.active, Since: c.since, At: t, Value: value(k, m), Detail: detail(k, m)}
+			c.since = time.Time{}
+			if ev.Cleared {
+				res.Cleared = append(res.Cleared, ev)
+			} else {
+				res.Started = append(res.Started, ev)
+			}
+		}
+		if c.active || !c.since.IsZero() || v[i] == bad {
+			quiet = false
+		}
+	}
+	return quiet
 }
 
 // step advances the hysteresis by one frame and reports whether the
