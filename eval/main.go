@@ -242,7 +242,22 @@ func evaluate(ctx context.Context, seq *sequence, cfg camera.AnalyzerConfig) (Se
 	res.ScoredFrom, res.ScoredTo = from, to
 	res.TruthEvents = seq.truthEvents(sum.Units, int(mergeGap.Seconds()*sum.Info.FPS+0.5))
 
-	early := int(raisedEarly.Seconds()*sum.Info.FPS + 0.5)
+	res.score(events, sum.Info.FPS)
+	if pix != nil {
+		pix.finish()
+		res.Pixels = pix
+	} else if seq.kind == truthWallflower && seq.handFrame >= 0 {
+		res.Note = fmt.Sprintf("hand-segmented frame %d was not analysed (%g of %g fps), so no pixel score", seq.handFrame, 5.0, sum.Info.FPS)
+	}
+	return res, nil
+}
+
+// score matches the motion events in the scored period with the truth's
+// events: false alarms, detections and their delays, recall and
+// precision.
+func (res *Sequence) score(events []camera.FileEvent, fps float64) {
+	from, to := res.ScoredFrom, res.ScoredTo
+	early := int(raisedEarly.Seconds()*fps + 0.5)
 	for _, ev := range events {
 		if ev.EndFrame < from || ev.StartFrame > to {
 			continue // outside the scored period (CDnet's temporal ROI)
@@ -268,7 +283,7 @@ func evaluate(ctx context.Context, seq *sequence, cfg camera.AnalyzerConfig) (Se
 				if s.From > from {
 					// A span that begins with the scored period has no
 					// known start to measure a delay from.
-					res.DelaysS = append(res.DelaysS, float64(e.Raised-s.From)/sum.Info.FPS)
+					res.DelaysS = append(res.DelaysS, float64(e.Raised-s.From)/fps)
 				}
 				break
 			}
@@ -282,13 +297,6 @@ func evaluate(ctx context.Context, seq *sequence, cfg camera.AnalyzerConfig) (Se
 		p := float64(n-res.FalseAlarms) / float64(n)
 		res.Precision = &p
 	}
-	if pix != nil {
-		pix.finish()
-		res.Pixels = pix
-	} else if seq.kind == truthWallflower && seq.handFrame >= 0 {
-		res.Note = fmt.Sprintf("hand-segmented frame %d was not analysed (%g of %g fps), so no pixel score", seq.handFrame, 5.0, sum.Info.FPS)
-	}
-	return res, nil
 }
 
 func (p *PixelScore) finish() {

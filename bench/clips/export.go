@@ -45,17 +45,51 @@ func exportBench(o options, clip *sim.Clip) (exportResult, error) {
 		return exportResult{}, err
 	}
 	defer s.Close()
+	res := exportResult{video: o.exportVideo}
+	if res.rawBytes, err = recordExport(s, clip, o.exportVideo, filepath.Join(dir, "raw.h264")); err != nil {
+		return res, err
+	}
+	from, to := epoch, epoch.Add(o.exportVideo)
+	out := filepath.Join(dir, "export.mp4")
+	if err := res.exportFile(s, from, to, out); err != nil {
+		return res, err
+	}
+	for range 2 {
+		start := time.Now()
+		e, err := s.OpenExport("cam", from, to)
+		if err != nil {
+			return res, err
+		}
+		res.plan = time.Since(start)
+		e.Close()
+	}
+	if err := res.exportHTTP(s, from, o.exportVideo); err != nil {
+		return res, err
+	}
+	if res.ffmpegRaw, err = timeFFmpeg("-f", "h264", "-framerate", fmt.Sprint(clip.Info.FPS),
+		"-i", filepath.Join(dir, "raw.h264"), "-c", "copy", "-f", "mp4", filepath.Join(dir, "ffmpeg-raw.mp4")); err != nil {
+		return res, err
+	}
+	if res.ffmpegRemux, err = timeFFmpeg("-i", out, "-c", "copy", "-f", "mp4", filepath.Join(dir, "ffmpeg-remux.mp4")); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// recordExport records video of camera "cam" into s, and the same access
+// units as Annex-B into rawPath, returning the raw file's size.
+func recordExport(s *clips.Store, clip *sim.Clip, video time.Duration, rawPath string) (int64, error) {
 	r, err := s.Recorder("cam")
 	if err != nil {
-		return exportResult{}, err
+		return 0, err
 	}
-	raw, err := os.Create(filepath.Join(dir, "raw.h264"))
+	raw, err := os.Create(rawPath)
 	if err != nil {
-		return exportResult{}, err
+		return 0, err
 	}
-	res := exportResult{video: o.exportVideo}
+	var rawBytes int64
 	f := &feed{clip: clip, base: epoch}
-	for f.pts() < o.exportVideo {
+	for f.pts() < video {
 		au := f.next()
 		for r.Pending() > 2<<20 {
 			time.Sleep(time.Millisecond)
@@ -64,28 +98,29 @@ func exportBench(o options, clip *sim.Clip) (exportResult, error) {
 		for _, nalu := range au.NALUs {
 			raw.Write([]byte{0, 0, 0, 1})
 			raw.Write(nalu)
-			res.rawBytes += int64(4 + len(nalu))
+			rawBytes += int64(4 + len(nalu))
 		}
 	}
 	raw.Close()
-	if err := s.Flush(context.Background()); err != nil {
-		return res, err
-	}
-	from, to := epoch, epoch.Add(o.exportVideo)
+	return rawBytes, s.Flush(context.Background())
+}
 
-	out := filepath.Join(dir, "export.mp4")
+// exportFile exports the range to out three times: the median time, the
+// first byte's delay cold (the first read since recording) and warm, and
+// what ffprobe counts in the file.
+func (res *exportResult) exportFile(s *clips.Store, from, to time.Time, out string) error {
 	var runs []time.Duration
 	for range 3 {
 		fw, err := os.Create(out)
 		if err != nil {
-			return res, err
+			return err
 		}
 		tw := &timedWriter{w: fw}
 		start := time.Now()
 		info, err := s.Export(context.Background(), tw, "cam", from, to)
 		fw.Close()
 		if err != nil {
-			return res, err
+			return err
 		}
 		runs = append(runs, time.Since(start))
 		if ttfb := tw.first.Sub(start); len(runs) == 1 {
@@ -103,54 +138,41 @@ func exportBench(o options, clip *sim.Clip) (exportResult, error) {
 		"-show_entries", "stream=nb_read_packets,duration", "-of", "csv=p=0", out).Output(); err == nil {
 		res.ffprobeFrames = string(trimSpace(b))
 	}
+	return nil
+}
 
-	for range 2 {
-		start := time.Now()
-		e, err := s.OpenExport("cam", from, to)
-		if err != nil {
-			return res, err
-		}
-		res.plan = time.Since(start)
-		e.Close()
-	}
-
+// exportHTTP times the same export over the store's HTTP handler: first
+// byte and all of it.
+func (res *exportResult) exportHTTP(s *clips.Store, from time.Time, video time.Duration) error {
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	start := time.Now()
-	resp, err := http.Get(fmt.Sprintf("%s/api/v1/recordings/cam/mp4?start=%s&duration=%s", srv.URL, from.Format(time.RFC3339), o.exportVideo))
+	resp, err := http.Get(fmt.Sprintf("%s/api/v1/recordings/cam/mp4?start=%s&duration=%s", srv.URL, from.Format(time.RFC3339), video))
 	if err != nil {
-		return res, err
+		return err
 	}
 	one := make([]byte, 1)
 	if _, err := io.ReadFull(resp.Body, one); err != nil {
-		return res, err
+		return err
 	}
 	res.ttfbHTTP = time.Since(start)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	res.httpTotal = time.Since(start)
+	return nil
+}
 
-	runs = runs[:0]
+// timeFFmpeg is the median of three runs of ffmpeg with args.
+func timeFFmpeg(args ...string) (time.Duration, error) {
+	var runs []time.Duration
 	for range 3 {
 		start := time.Now()
-		if msg, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "h264", "-framerate", fmt.Sprint(clip.Info.FPS),
-			"-i", filepath.Join(dir, "raw.h264"), "-c", "copy", "-f", "mp4", filepath.Join(dir, "ffmpeg-raw.mp4")).CombinedOutput(); err != nil {
-			return res, fmt.Errorf("ffmpeg: %v: %s", err, msg)
+		if msg, err := exec.Command("ffmpeg", append([]string{"-nostdin", "-v", "error", "-y"}, args...)...).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("ffmpeg: %v: %s", err, msg)
 		}
 		runs = append(runs, time.Since(start))
 	}
-	res.ffmpegRaw = median(runs)
-	runs = runs[:0]
-	for range 3 {
-		start := time.Now()
-		if msg, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", out,
-			"-c", "copy", "-f", "mp4", filepath.Join(dir, "ffmpeg-remux.mp4")).CombinedOutput(); err != nil {
-			return res, fmt.Errorf("ffmpeg: %v: %s", err, msg)
-		}
-		runs = append(runs, time.Since(start))
-	}
-	res.ffmpegRemux = median(runs)
-	return res, nil
+	return median(runs), nil
 }
 
 // timedWriter notes when the first byte was written.

@@ -60,25 +60,55 @@ func main() {
 }
 
 func run() error {
-	var o options
-	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0", "short phases")
-	only := flag.String("only", "realtime,write,export,soak", "phases to run")
-	flag.StringVar(&o.dir, "dir", os.TempDir(), "scratch directory, on the disk to measure")
-	flag.IntVar(&o.cams, "cams", 16, "cameras")
-	flag.BoolVar(&o.verbose, "v", false, "log every soak sample to stderr")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run")
-	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the realtime phase")
-	soakMiB := flag.Int64("soak-budget", 0, "soak: MiB per camera (default 128, quick 32)")
-	turnovers := flag.Float64("turnovers", 0, "soak: budget turnovers (default 6, quick 4)")
-	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	o, cpuProfile := parseOptions()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
 		if err != nil {
 			return err
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	path, err := footage.Cache{Dir: footage.DefaultDir()}.BenchCamera(ctx, 1080)
+	if err != nil {
+		return err
+	}
+	clip, err := sim.LoadClip(path)
+	if err != nil {
+		return err
+	}
+	printHeader(o, path, clip)
+	// Realtime first: its memory is measured in a fresh process.
+	phases := []struct {
+		name string
+		run  func(options, *sim.Clip) error
+	}{{"realtime", benchRealtime}, {"write", benchWrite}, {"export", benchExport}, {"soak", benchSoak}}
+	for _, ph := range phases {
+		if !o.only[ph.name] {
+			continue
+		}
+		if err := ph.run(o, clip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseOptions reads the flags; cpuProfile is where to write a CPU
+// profile of the whole run ("" for none).
+func parseOptions() (o options, cpuProfile string) {
+	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0", "short phases")
+	only := flag.String("only", "realtime,write,export,soak", "phases to run")
+	flag.StringVar(&o.dir, "dir", os.TempDir(), "scratch directory, on the disk to measure")
+	flag.IntVar(&o.cams, "cams", 16, "cameras")
+	flag.BoolVar(&o.verbose, "v", false, "log every soak sample to stderr")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the realtime phase")
+	soakMiB := flag.Int64("soak-budget", 0, "soak: MiB per camera (default 128, quick 32)")
+	turnovers := flag.Float64("turnovers", 0, "soak: budget turnovers (default 6, quick 4)")
+	flag.Parse()
 	o.only = map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {
 		o.only[strings.TrimSpace(p)] = true
@@ -96,17 +126,12 @@ func run() error {
 		o.turnovers = *turnovers
 	}
 	o.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return o, cpuProfile
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	path, err := footage.Cache{Dir: footage.DefaultDir()}.BenchCamera(ctx, 1080)
-	if err != nil {
-		return err
-	}
-	clip, err := sim.LoadClip(path)
-	if err != nil {
-		return err
-	}
+// printHeader prints the section's heading, the machine and the video,
+// and the table's head.
+func printHeader(o options, path string, clip *sim.Clip) {
 	rate := float64(clipBytes(clip)) * 8 / 1e6 / clip.Duration.Seconds()
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("## Clip store (`bench/clips`)\n\n")
@@ -116,71 +141,81 @@ func run() error {
 		path[strings.LastIndexByte(path, '/')+1:], clip.Info.Width, clip.Info.Height, clip.Info.FPS, rate, o.cams)
 	fmt.Println("| measure | result |")
 	fmt.Println("| --- | --- |")
+}
 
-	// Realtime first: its memory is measured in a fresh process.
-	if o.only["realtime"] {
-		r, err := realtime(o, clip)
+// benchRealtime runs and reports the realtime phase.
+func benchRealtime(o options, clip *sim.Clip) error {
+	r, err := realtime(o, clip)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("| realtime: %d cameras × %.1f Mbit/s recorded at frame rate for %v, retention evicting (%.0f MiB evicted) | CPU %.2f %% of one core per camera (%.1f %% for all), drops %v |\n",
+		r.cams, r.mbitPerCam, r.wall.Round(time.Second), r.evicted/(1<<20), 100*r.cpu.Seconds()/r.wall.Seconds()/float64(r.cams), 100*r.cpu.Seconds()/r.wall.Seconds(), r.drops)
+	fmt.Printf("| resident memory of the bench process (store + the %.0f MiB clip it plays), while recording | max RSS %.0f MiB: anonymous %.0f MiB (Go heap in use at most %.0f MiB, %.0f MiB live after a GC), file-backed %.0f MiB (binary, FFmpeg libraries, value-log pages between page-outs) |\n",
+		mib(int64(clipBytes(clip))), mib(r.mem.rss), mib(r.mem.anon), mib(r.heap), mib(r.live), mib(r.mem.file))
+	return nil
+}
+
+// benchWrite runs and reports the write phase: alternating rounds of the
+// store, a plain file and Badger alone.
+func benchWrite(o options, clip *sim.Clip) error {
+	var ratios, badgerRatios []float64
+	var best, bestPlain, bestBadger writeResult
+	for round := range o.rounds {
+		p, err := plainWrite(o, clip, o.writeVideo)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("| realtime: %d cameras × %.1f Mbit/s recorded at frame rate for %v, retention evicting (%.0f MiB evicted) | CPU %.2f %% of one core per camera (%.1f %% for all), drops %v |\n",
-			r.cams, r.mbitPerCam, r.wall.Round(time.Second), r.evicted/(1<<20), 100*r.cpu.Seconds()/r.wall.Seconds()/float64(r.cams), 100*r.cpu.Seconds()/r.wall.Seconds(), r.drops)
-		fmt.Printf("| resident memory of the bench process (store + the %.0f MiB clip it plays), while recording | max RSS %.0f MiB: anonymous %.0f MiB (Go heap in use at most %.0f MiB, %.0f MiB live after a GC), file-backed %.0f MiB (binary, FFmpeg libraries, value-log pages between page-outs) |\n",
-			mib(int64(clipBytes(clip))), mib(r.mem.rss), mib(r.mem.anon), mib(r.heap), mib(r.live), mib(r.mem.file))
-	}
-	if o.only["write"] {
-		var ratios, badgerRatios []float64
-		var best, bestPlain, bestBadger writeResult
-		for round := range o.rounds {
-			p, err := plainWrite(o, clip, o.writeVideo)
-			if err != nil {
-				return err
-			}
-			s, err := storeWrite(o, clip, o.writeVideo)
-			if err != nil {
-				return err
-			}
-			b, err := badgerWrite(o, clip, o.writeVideo)
-			if err != nil {
-				return err
-			}
-			ratios = append(ratios, s.mbps()/p.mbps())
-			badgerRatios = append(badgerRatios, b.mbps()/p.mbps())
-			fmt.Fprintf(os.Stderr, "write round %d: plain %.0f MB/s, store %.0f MB/s (%.2f×), Badger alone %.0f MB/s (%.2f×)\n",
-				round, p.mbps(), s.mbps(), s.mbps()/p.mbps(), b.mbps(), b.mbps()/p.mbps())
-			best, bestPlain, bestBadger = faster(best, s), faster(bestPlain, p), faster(bestBadger, b)
-		}
-		fmt.Printf("| write, %d cameras × %v of video each (%.1f GB), store vs plain file append, %d alternating runs | store/plain %s; best store %.0f MB/s, best plain %.0f MB/s |\n",
-			o.cams, o.writeVideo, float64(best.bytes)/1e9, o.rounds, fmtRatios(ratios), best.mbps(), bestPlain.mbps())
-		fmt.Printf("| the same parts committed straight into Badger (the store's options, one writer, 16 parts per transaction, DB.Sync every 500 ms), same rounds | Badger alone/plain %s; best %.0f MB/s: the ceiling for video kept in Badger |\n",
-			fmtRatios(badgerRatios), bestBadger.mbps())
-		fmt.Printf("| CPU per MB written (best runs) | store %.2f ms, Badger alone %.2f ms, plain %.2f ms |\n",
-			msPerMB(best), msPerMB(bestBadger), msPerMB(bestPlain))
-	}
-	if o.only["export"] {
-		e, err := exportBench(o, clip)
+		s, err := storeWrite(o, clip, o.writeVideo)
 		if err != nil {
 			return err
 		}
-		mb := float64(e.bytes) / 1e6
-		fmt.Printf("| export of %v (%.0f MB, %d frames; ffprobe: %s packets,duration) to an MP4 file | %.0f MB/s (%.2f s, median of 3), first byte after %v on the first export since recording (value-log pages paged out: read from disk), %v warm (planning from the part tables: %v) |\n",
-			e.video, mb, e.frames, e.ffprobeFrames, mb/e.store.Seconds(), e.store.Seconds(), e.ttfbCold.Round(time.Millisecond), e.ttfbWarm.Round(time.Millisecond), e.plan.Round(time.Millisecond))
-		fmt.Printf("| `ffmpeg -c copy` of the same H.264 to MP4 | from raw Annex-B: %.0f MB/s (%.2f s); from the exported MP4: %.0f MB/s (%.2f s); store/ffmpeg %.2f× and %.2f× |\n",
-			float64(e.rawBytes)/1e6/e.ffmpegRaw.Seconds(), e.ffmpegRaw.Seconds(), float64(e.mp4Bytes)/1e6/e.ffmpegRemux.Seconds(), e.ffmpegRemux.Seconds(),
-			e.ffmpegRaw.Seconds()/e.store.Seconds(), e.ffmpegRemux.Seconds()/e.store.Seconds())
-		fmt.Printf("| the same export over HTTP (`GET …/mp4?start=…&duration=%v`, 127.0.0.1) | first byte after %v, all of it after %.2f s (%.0f MB/s) |\n",
-			e.video, e.ttfbHTTP.Round(time.Millisecond), e.httpTotal.Seconds(), mb/e.httpTotal.Seconds())
-	}
-	if o.only["soak"] {
-		s, err := soak(o, clip)
+		b, err := badgerWrite(o, clip, o.writeVideo)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("| soak: %d cameras × %d MiB budget, %.1f turnovers (%.1f GB written in %v, 30 s buckets) | disk at most %.0f MiB = %.3f × the budget |\n",
-			s.cams, o.soakBudget>>20, s.turnovers, float64(s.written)/1e9, s.elapsed.Round(time.Second), mib(s.maxDisk), s.maxOverBudget)
-		fmt.Printf("| space overhead after steady-state retention: bytes on disk / bytes of video kept | mean %.3f, max %.3f |\n", s.overhead, s.maxOver)
-		fmt.Printf("| write amplification of the soak (bytes the process sent to storage / video bytes) | %.2f (value-log GC rewrote and freed %.0f files) |\n", s.amplification, s.gcFiles)
+		ratios = append(ratios, s.mbps()/p.mbps())
+		badgerRatios = append(badgerRatios, b.mbps()/p.mbps())
+		fmt.Fprintf(os.Stderr, "write round %d: plain %.0f MB/s, store %.0f MB/s (%.2f×), Badger alone %.0f MB/s (%.2f×)\n",
+			round, p.mbps(), s.mbps(), s.mbps()/p.mbps(), b.mbps(), b.mbps()/p.mbps())
+		best, bestPlain, bestBadger = faster(best, s), faster(bestPlain, p), faster(bestBadger, b)
 	}
+	fmt.Printf("| write, %d cameras × %v of video each (%.1f GB), store vs plain file append, %d alternating runs | store/plain %s; best store %.0f MB/s, best plain %.0f MB/s |\n",
+		o.cams, o.writeVideo, float64(best.bytes)/1e9, o.rounds, fmtRatios(ratios), best.mbps(), bestPlain.mbps())
+	fmt.Printf("| the same parts committed straight into Badger (the store's options, one writer, 16 parts per transaction, DB.Sync every 500 ms), same rounds | Badger alone/plain %s; best %.0f MB/s: the ceiling for video kept in Badger |\n",
+		fmtRatios(badgerRatios), bestBadger.mbps())
+	fmt.Printf("| CPU per MB written (best runs) | store %.2f ms, Badger alone %.2f ms, plain %.2f ms |\n",
+		msPerMB(best), msPerMB(bestBadger), msPerMB(bestPlain))
+	return nil
+}
+
+// benchExport runs and reports the export phase.
+func benchExport(o options, clip *sim.Clip) error {
+	e, err := exportBench(o, clip)
+	if err != nil {
+		return err
+	}
+	mb := float64(e.bytes) / 1e6
+	fmt.Printf("| export of %v (%.0f MB, %d frames; ffprobe: %s packets,duration) to an MP4 file | %.0f MB/s (%.2f s, median of 3), first byte after %v on the first export since recording (value-log pages paged out: read from disk), %v warm (planning from the part tables: %v) |\n",
+		e.video, mb, e.frames, e.ffprobeFrames, mb/e.store.Seconds(), e.store.Seconds(), e.ttfbCold.Round(time.Millisecond), e.ttfbWarm.Round(time.Millisecond), e.plan.Round(time.Millisecond))
+	fmt.Printf("| `ffmpeg -c copy` of the same H.264 to MP4 | from raw Annex-B: %.0f MB/s (%.2f s); from the exported MP4: %.0f MB/s (%.2f s); store/ffmpeg %.2f× and %.2f× |\n",
+		float64(e.rawBytes)/1e6/e.ffmpegRaw.Seconds(), e.ffmpegRaw.Seconds(), float64(e.mp4Bytes)/1e6/e.ffmpegRemux.Seconds(), e.ffmpegRemux.Seconds(),
+		e.ffmpegRaw.Seconds()/e.store.Seconds(), e.ffmpegRemux.Seconds()/e.store.Seconds())
+	fmt.Printf("| the same export over HTTP (`GET …/mp4?start=…&duration=%v`, 127.0.0.1) | first byte after %v, all of it after %.2f s (%.0f MB/s) |\n",
+		e.video, e.ttfbHTTP.Round(time.Millisecond), e.httpTotal.Seconds(), mb/e.httpTotal.Seconds())
+	return nil
+}
+
+// benchSoak runs and reports the soak phase.
+func benchSoak(o options, clip *sim.Clip) error {
+	s, err := soak(o, clip)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("| soak: %d cameras × %d MiB budget, %.1f turnovers (%.1f GB written in %v, 30 s buckets) | disk at most %.0f MiB = %.3f × the budget |\n",
+		s.cams, o.soakBudget>>20, s.turnovers, float64(s.written)/1e9, s.elapsed.Round(time.Second), mib(s.maxDisk), s.maxOverBudget)
+	fmt.Printf("| space overhead after steady-state retention: bytes on disk / bytes of video kept | mean %.3f, max %.3f |\n", s.overhead, s.maxOver)
+	fmt.Printf("| write amplification of the soak (bytes the process sent to storage / video bytes) | %.2f (value-log GC rewrote and freed %.0f files) |\n", s.amplification, s.gcFiles)
 	return nil
 }
 

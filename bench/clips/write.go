@@ -290,7 +290,33 @@ func realtime(o options, clip *sim.Clip) (realtimeResult, error) {
 	}
 	// Fill the budgets first (an hour ago, as fast as it goes), so that
 	// eviction runs all along the measurement.
-	now := time.Now().UTC()
+	fillBudgets(recs, clip, time.Now().UTC())
+	if err := s.Flush(context.Background()); err != nil {
+		return realtimeResult{}, err
+	}
+	// The catch-up above is not the steady state: give its buffers back.
+	debug.FreeOSMemory()
+	res := realtimeResult{afterFill: readMemory()}
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.realtime)
+	defer cancel()
+	var wg sync.WaitGroup
+	recordLive(ctx, &wg, recs, clip)
+	time.Sleep(o.warmup)
+	dropped0, evicted0 := reg.sum("vigil_clips_dropped_total"), reg.sum("vigil_clips_evicted_bytes_total")
+	res.measure(o)
+	res.drops = reg.sum("vigil_clips_dropped_total") - dropped0
+	res.evicted = reg.sum("vigil_clips_evicted_bytes_total") - evicted0
+	cancel()
+	wg.Wait()
+	res.mbitPerCam = float64(clipBytes(clip)) * 8 / 1e6 / clip.Duration.Seconds()
+	res.keptMiB = mib(s.Stats().Bytes)
+	return res, nil
+}
+
+// fillBudgets records a minute of video per camera an hour before now,
+// as fast as the store takes it.
+func fillBudgets(recs []*clips.Recorder, clip *sim.Clip, now time.Time) {
 	var wg sync.WaitGroup
 	for _, r := range recs {
 		wg.Add(1)
@@ -306,15 +332,11 @@ func realtime(o options, clip *sim.Clip) (realtimeResult, error) {
 		}()
 	}
 	wg.Wait()
-	if err := s.Flush(context.Background()); err != nil {
-		return realtimeResult{}, err
-	}
-	// The catch-up above is not the steady state: give its buffers back.
-	debug.FreeOSMemory()
-	res := realtimeResult{afterFill: readMemory()}
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.realtime)
-	defer cancel()
+// recordLive records every camera at its frame rate from now until ctx
+// ends; wg counts the writers.
+func recordLive(ctx context.Context, wg *sync.WaitGroup, recs []*clips.Recorder, clip *sim.Clip) {
 	base := time.Now()
 	for _, r := range recs {
 		wg.Add(1)
@@ -329,8 +351,12 @@ func realtime(o options, clip *sim.Clip) (realtimeResult, error) {
 			}
 		}()
 	}
-	time.Sleep(o.warmup)
-	dropped0, evicted0 := reg.sum("vigil_clips_dropped_total"), reg.sum("vigil_clips_evicted_bytes_total")
+}
+
+// measure samples the process's memory every 250 ms for o.realtime and
+// its CPU over that time, then the live heap after a GC (and, as o says,
+// the largest mappings and a heap profile).
+func (res *realtimeResult) measure(o options) {
 	start, cpu0 := time.Now(), cpuTime()
 	var ms runtime.MemStats
 	for time.Since(start) < o.realtime {
@@ -352,11 +378,4 @@ func realtime(o options, clip *sim.Clip) (realtimeResult, error) {
 			f.Close()
 		}
 	}
-	res.drops = reg.sum("vigil_clips_dropped_total") - dropped0
-	res.evicted = reg.sum("vigil_clips_evicted_bytes_total") - evicted0
-	cancel()
-	wg.Wait()
-	res.mbitPerCam = float64(clipBytes(clip)) * 8 / 1e6 / clip.Duration.Seconds()
-	res.keptMiB = mib(s.Stats().Bytes)
-	return res, nil
 }

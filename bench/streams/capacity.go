@@ -82,16 +82,7 @@ func startSim(ctx context.Context, o options, clip ClipInfo, n int) (*child, str
 // long confirmation trial of each at its answer (stepping down if it fails).
 func measureCapacity(ctx context.Context, o options, clip ClipInfo, cpu *CPUResult) (*CapacityResult, error) {
 	res := &CapacityResult{Target: 0.8, ConfirmS: o.confirm.Seconds()}
-	guessV, guessF := o.guess, o.guess
-	if guessV == 0 {
-		guessV, guessF = 8, 8
-		if cpu != nil && cpu.Vigil.CPUSecPerMin > 0 && cpu.FFmpeg.CPUSecPerMin > 0 {
-			// Leave some room for the simulator and other users.
-			cores := 0.8 * float64(runtime.NumCPU())
-			guessV = int(cores * 60 / cpu.Vigil.CPUSecPerMin)
-			guessF = int(cores * 60 / cpu.FFmpeg.CPUSecPerMin)
-		}
-	}
+	guessV, guessF := firstGuesses(o, cpu)
 	grow, tol, maxTrials := 1.25, 0.04, 10
 	if o.quick {
 		grow, tol, maxTrials = 1.3, 0.1, 6
@@ -131,26 +122,9 @@ func measureCapacity(ctx context.Context, o options, clip ClipInfo, cpu *CPUResu
 			break
 		}
 	}
-	// Confirm each answer with a long trial; step down on failure.
-	confirmed := map[string]bool{}
-	last := map[string]Trial{}
-	for attempt := 0; attempt < 3; attempt++ {
-		for _, side := range sides {
-			s := searches[side]
-			if confirmed[side] || s.lo == 0 {
-				continue
-			}
-			t, err := runTrial(ctx, o, clip, side, s.lo, o.confirm, "confirm")
-			if err != nil {
-				return res, err
-			}
-			res.Trials = append(res.Trials, t)
-			if t.Pass {
-				confirmed[side], last[side] = true, t
-			} else {
-				s.retreat()
-			}
-		}
+	confirmed, last, err := confirmAnswers(ctx, o, clip, sides, searches, res)
+	if err != nil {
+		return res, err
 	}
 	res.Vigil, res.FFmpeg = searches["vigil"].lo, searches["ffmpeg"].lo
 	res.VigilConfirmed, res.FFmpegConfirmed = confirmed["vigil"], confirmed["ffmpeg"]
@@ -162,6 +136,46 @@ func measureCapacity(ctx context.Context, o options, clip ClipInfo, cpu *CPUResu
 		res.SimCoresPerStream = round(t.SimCores/float64(t.N), 4)
 	}
 	return res, nil
+}
+
+// firstGuesses are where the searches start: -guess, else what the (a)
+// costs say fits the cores, else 8.
+func firstGuesses(o options, cpu *CPUResult) (vigil, ffmpeg int) {
+	if o.guess != 0 {
+		return o.guess, o.guess
+	}
+	if cpu != nil && cpu.Vigil.CPUSecPerMin > 0 && cpu.FFmpeg.CPUSecPerMin > 0 {
+		// Leave some room for the simulator and other users.
+		cores := 0.8 * float64(runtime.NumCPU())
+		return int(cores * 60 / cpu.Vigil.CPUSecPerMin), int(cores * 60 / cpu.FFmpeg.CPUSecPerMin)
+	}
+	return 8, 8
+}
+
+// confirmAnswers confirms each search's answer with a long trial, stepping
+// down on failure (three attempts), and records the trials in res. last
+// is each confirmed side's passing trial.
+func confirmAnswers(ctx context.Context, o options, clip ClipInfo, sides []string, searches map[string]*search, res *CapacityResult) (confirmed map[string]bool, last map[string]Trial, err error) {
+	confirmed, last = map[string]bool{}, map[string]Trial{}
+	for attempt := 0; attempt < 3; attempt++ {
+		for _, side := range sides {
+			s := searches[side]
+			if confirmed[side] || s.lo == 0 {
+				continue
+			}
+			t, err := runTrial(ctx, o, clip, side, s.lo, o.confirm, "confirm")
+			if err != nil {
+				return confirmed, last, err
+			}
+			res.Trials = append(res.Trials, t)
+			if t.Pass {
+				confirmed[side], last[side] = true, t
+			} else {
+				s.retreat()
+			}
+		}
+	}
+	return confirmed, last, nil
 }
 
 // side is one trial's clients: Vigil's cam child or n ffmpeg processes.
@@ -272,29 +286,9 @@ func runTrial(ctx context.Context, o options, clip ClipInfo, sideName string, n 
 		return t, err
 	}
 	defer sim.stop(5 * time.Second)
-	base := "rtsp://" + addr + "/"
-	var sd side
-	if sideName == "vigil" {
-		c, err := startSelf(ctx, "vigil", o.verbose, "child-cam", "-base", base, "-n", fmt.Sprint(n), "-mode", "full")
-		if err != nil {
-			return t, err
-		}
-		sd = vigilSide{c}
-		if _, err := c.readLine(30 * time.Second); err != nil {
-			c.stop(time.Second)
-			return t, err
-		}
-	} else {
-		var ffs ffmpegSide
-		for i := range n {
-			f, err := startFFmpeg(ctx, fmt.Sprintf("ffmpeg-%d", i), base+camPath(i), o.verbose)
-			if err != nil {
-				ffs.stop()
-				return t, err
-			}
-			ffs = append(ffs, f)
-		}
-		sd = ffs
+	sd, err := startSide(ctx, o, sideName, "rtsp://"+addr+"/", n)
+	if err != nil {
+		return t, err
 	}
 	defer sd.stop()
 	finish := func(pass bool, why string) (Trial, error) {
@@ -344,6 +338,32 @@ func runTrial(ctx context.Context, o options, clip ClipInfo, sideName string, n 
 	t.SimCores = round((simB-simA)/w, 2)
 	t.OtherCores = round((busyB-busyA)/w-t.ClientCores-t.SimCores, 2)
 	return finish(why == "", why)
+}
+
+// startSide starts one side's clients on the n streams at base: Vigil's
+// cam child (once it is ready) or one ffmpeg per stream.
+func startSide(ctx context.Context, o options, sideName, base string, n int) (side, error) {
+	if sideName == "vigil" {
+		c, err := startSelf(ctx, "vigil", o.verbose, "child-cam", "-base", base, "-n", fmt.Sprint(n), "-mode", "full")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.readLine(30 * time.Second); err != nil {
+			c.stop(time.Second)
+			return nil, err
+		}
+		return vigilSide{c}, nil
+	}
+	var ffs ffmpegSide
+	for i := range n {
+		f, err := startFFmpeg(ctx, fmt.Sprintf("ffmpeg-%d", i), base+camPath(i), o.verbose)
+		if err != nil {
+			ffs.stop()
+			return nil, err
+		}
+		ffs = append(ffs, f)
+	}
+	return ffs, nil
 }
 
 // judge fills t's pace and counters from two samples and says why the

@@ -130,110 +130,136 @@ func runCams(args []string) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	reg := prometheus.NewRegistry()
-	metrics := camera.NewMetrics(reg)
-	rtspIn := make([]atomic.Int64, *n)
-	events := make([]atomic.Int64, *n)
+	cc := &camChild{mode: *mode, n: *n, reg: reg, metrics: camera.NewMetrics(reg),
+		rtspIn: make([]atomic.Int64, *n), events: make([]atomic.Int64, *n)}
 	for i := range *n {
 		url := strings.TrimSuffix(*base, "/") + "/" + camPath(i)
-		wg.Add(1)
-		switch *mode {
-		case "full", "fulldecode", "nosnap", "decode":
-			cfg := camera.Config{ID: camPath(i), URL: url, AnalysisFPS: *fps, FullDecode: *mode == "fulldecode"}
-			if *mode == "decode" {
-				cfg.AnalysisFPS = 1.0 / 3600
-			}
-			var parent camera.Parent = discard{&events[i]}
-			if *mode == "nosnap" {
-				parent = nil // the camera skips snapshots without a parent
-			}
-			cam, err := camera.New(cfg, parent, metrics, childLogger())
-			if err != nil {
-				cancel()
-				return err
-			}
-			go func() {
-				defer wg.Done()
-				if err := cam.Run(ctx); err != nil {
-					slog.Error("camera stopped", "camera", cfg.ID, "err", err)
-				}
-			}()
-		case "rtsp":
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					err := rtsp.Run(ctx, rtsp.Config{URL: url, Log: childLogger()}, nil, func(streams.AccessUnit) { rtspIn[i].Add(1) })
-					if ctx.Err() == nil {
-						slog.Warn("rtsp session ended", "err", err)
-						select {
-						case <-ctx.Done():
-						case <-time.After(time.Second):
-						}
-					}
-				}
-			}()
-		default:
+		if err := cc.start(ctx, i, url, *fps); err != nil {
 			cancel()
-			return fmt.Errorf("unknown mode %q", *mode)
+			return err
 		}
 	}
 	fmt.Println("ready")
-	var prof *os.File
-	serveStdin(func(cmd string) string {
-		verb, arg, _ := strings.Cut(cmd, " ")
-		switch verb {
-		case "snap":
-			var out []camStats
-			if *mode == "rtsp" {
-				for i := range *n {
-					out = append(out, camStats{ID: camPath(i), FramesIn: float64(rtspIn[i].Load())})
-				}
-			} else {
-				out = gatherCams(reg, *n)
-				for i := range out {
-					out[i].Events = float64(events[i].Load())
-				}
-			}
-			b, _ := json.Marshal(out)
-			return string(b)
-		case "prof-start":
-			f, err := os.Create(arg)
-			if err == nil {
-				err = pprof.StartCPUProfile(f)
-			}
-			if err != nil {
-				return "error " + err.Error()
-			}
-			prof = f
-			return "ok"
-		case "prof-stop":
-			if prof == nil {
-				return "error no profile running"
-			}
-			pprof.StopCPUProfile()
-			err := prof.Close()
-			prof = nil
-			if err != nil {
-				return "error " + err.Error()
-			}
-			return "ok"
-		}
-		return "error unknown command " + verb
-	})
-	if prof != nil {
+	serveStdin(cc.answer)
+	if cc.prof != nil {
 		pprof.StopCPUProfile()
-		prof.Close()
+		cc.prof.Close()
 	}
 	cancel()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { cc.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		return errors.New("cameras did not stop within 5 s")
 	}
 	return nil
+}
+
+// camChild is the cam child's sessions and counters.
+type camChild struct {
+	mode    string
+	n       int
+	reg     *prometheus.Registry
+	metrics *camera.Metrics
+	rtspIn  []atomic.Int64 // rtsp mode: units received per camera
+	events  []atomic.Int64 // motion events per camera
+	wg      sync.WaitGroup
+	prof    *os.File // the CPU profile being written
+}
+
+// start starts camera i's session in cc's mode.
+func (cc *camChild) start(ctx context.Context, i int, url string, fps float64) error {
+	switch cc.mode {
+	case "full", "fulldecode", "nosnap", "decode":
+		cfg := camera.Config{ID: camPath(i), URL: url, AnalysisFPS: fps, FullDecode: cc.mode == "fulldecode"}
+		if cc.mode == "decode" {
+			cfg.AnalysisFPS = 1.0 / 3600
+		}
+		var parent camera.Parent = discard{&cc.events[i]}
+		if cc.mode == "nosnap" {
+			parent = nil // the camera skips snapshots without a parent
+		}
+		cam, err := camera.New(cfg, parent, cc.metrics, childLogger())
+		if err != nil {
+			return err
+		}
+		cc.wg.Add(1)
+		go func() {
+			defer cc.wg.Done()
+			if err := cam.Run(ctx); err != nil {
+				slog.Error("camera stopped", "camera", cfg.ID, "err", err)
+			}
+		}()
+	case "rtsp":
+		cc.wg.Add(1)
+		go func() {
+			defer cc.wg.Done()
+			for ctx.Err() == nil {
+				err := rtsp.Run(ctx, rtsp.Config{URL: url, Log: childLogger()}, nil, func(streams.AccessUnit) { cc.rtspIn[i].Add(1) })
+				if ctx.Err() == nil {
+					slog.Warn("rtsp session ended", "err", err)
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+					}
+				}
+			}
+		}()
+	default:
+		return fmt.Errorf("unknown mode %q", cc.mode)
+	}
+	return nil
+}
+
+// answer serves one command from the parent: snap, prof-start FILE or
+// prof-stop.
+func (cc *camChild) answer(cmd string) string {
+	verb, arg, _ := strings.Cut(cmd, " ")
+	switch verb {
+	case "snap":
+		b, _ := json.Marshal(cc.snap())
+		return string(b)
+	case "prof-start":
+		f, err := os.Create(arg)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			return "error " + err.Error()
+		}
+		cc.prof = f
+		return "ok"
+	case "prof-stop":
+		if cc.prof == nil {
+			return "error no profile running"
+		}
+		pprof.StopCPUProfile()
+		err := cc.prof.Close()
+		cc.prof = nil
+		if err != nil {
+			return "error " + err.Error()
+		}
+		return "ok"
+	}
+	return "error unknown command " + verb
+}
+
+// snap is every camera's counters.
+func (cc *camChild) snap() []camStats {
+	var out []camStats
+	if cc.mode == "rtsp" {
+		for i := range cc.n {
+			out = append(out, camStats{ID: camPath(i), FramesIn: float64(cc.rtspIn[i].Load())})
+		}
+		return out
+	}
+	out = gatherCams(cc.reg, cc.n)
+	for i := range out {
+		out[i].Events = float64(cc.events[i].Load())
+	}
+	return out
 }
 
 // gatherCams reads the per-camera counters from the registry by their

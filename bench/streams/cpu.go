@@ -139,6 +139,9 @@ func snap(c *child) ([]camStats, error) {
 	return st, nil
 }
 
+// Indices of the (a) window's counters (cpuClients.counters).
+const iFull, iNoSnap, iDecode, iRTSP, iFFmpeg, iFullDecode, iFFmpegSkip, iSim = 0, 1, 2, 3, 4, 5, 6, 7
+
 // measureCPU runs part (a): the four clients read one simulated camera at
 // the same time, so machine noise hits all of them alike.
 func measureCPU(ctx context.Context, o options, clip ClipInfo) (*CPUResult, error) {
@@ -148,77 +151,14 @@ func measureCPU(ctx context.Context, o options, clip ClipInfo) (*CPUResult, erro
 		return nil, err
 	}
 	defer sim.stop(5 * time.Second)
-	base := "rtsp://" + addr + "/"
-	var kids []*child
-	defer func() {
-		for _, k := range kids {
-			k.stop(5 * time.Second)
-		}
-	}()
-	cam := func(mode string) (*child, error) {
-		k, err := startSelf(ctx, "vigil-"+mode, o.verbose, "child-cam", "-base", base, "-n", "1", "-mode", mode)
-		if err != nil {
-			return nil, err
-		}
-		kids = append(kids, k)
-		if _, err := k.readLine(20 * time.Second); err != nil {
-			return nil, err
-		}
-		return k, nil
-	}
-	full, err := cam("full")
-	if err != nil {
+	cl := &cpuClients{}
+	defer cl.stop()
+	if err := cl.start(ctx, o, "rtsp://"+addr+"/", sim); err != nil {
 		return nil, err
-	}
-	nosnap, err := cam("nosnap")
-	if err != nil {
-		return nil, err
-	}
-	dec, err := cam("decode")
-	if err != nil {
-		return nil, err
-	}
-	rt, err := cam("rtsp")
-	if err != nil {
-		return nil, err
-	}
-	fullDec, err := cam("fulldecode")
-	if err != nil {
-		return nil, err
-	}
-	ff, err := startFFmpeg(ctx, "ffmpeg", base+camPath(0), o.verbose)
-	if err != nil {
-		return nil, err
-	}
-	kids = append(kids, ff.child)
-	ffSkip, err := startFFmpeg(ctx, "ffmpeg-skiploop", base+camPath(0), o.verbose, "-skip_loop_filter", "all")
-	if err != nil {
-		return nil, err
-	}
-	kids = append(kids, ffSkip.child)
-	ffFrames := func(f *ffmpeg) func() (float64, error) {
-		return func() (float64, error) {
-			if !f.alive() {
-				return 0, fmt.Errorf("ffmpeg exited: %s", lastLines(f.stderr.String(), 3))
-			}
-			n, _ := f.progress()
-			return float64(n), nil
-		}
-	}
-	const iFull, iNoSnap, iDecode, iRTSP, iFFmpeg, iFullDecode, iFFmpegSkip, iSim = 0, 1, 2, 3, 4, 5, 6, 7
-	counters := []counter{
-		{"vigil", full.pid(), camFrames(full)},
-		{"vigil-nosnap", nosnap.pid(), camFrames(nosnap)},
-		{"vigil-decode", dec.pid(), camFrames(dec)},
-		{"vigil-rtsp", rt.pid(), camFrames(rt)},
-		{"ffmpeg", ff.pid(), ffFrames(ff)},
-		{"vigil-fulldecode", fullDec.pid(), camFrames(fullDec)},
-		{"ffmpeg-skiploop", ffSkip.pid(), ffFrames(ffSkip)},
-		{"sim", sim.pid(), func() (float64, error) { return 0, nil }},
 	}
 	// Every client must be receiving before the warm-up starts.
 	if err := waitFor(ctx, 30*time.Second, func() (bool, error) {
-		for _, c := range counters[:iSim] {
+		for _, c := range cl.counters[:iSim] {
 			r, err := c.read()
 			if err != nil || r.frames == 0 {
 				return false, err
@@ -231,68 +171,175 @@ func measureCPU(ctx context.Context, o options, clip ClipInfo) (*CPUResult, erro
 	if err := sleep(ctx, o.warmup); err != nil {
 		return nil, err
 	}
-	readAll := func() ([]reading, float64, error) {
-		var rs []reading
-		for _, c := range counters {
-			r, err := c.read()
-			if err != nil {
-				return nil, 0, err
-			}
-			rs = append(rs, r)
-		}
-		busy, err := systemBusy()
-		return rs, busy, err
-	}
-	first, busy0, err := readAll()
-	if err != nil {
+	var w cpuReadings
+	if w.first, w.busy0, err = cl.readAll(); err != nil {
 		return nil, err
 	}
-	st0, err := snap(full)
+	st0, err := snap(cl.full)
 	if err != nil {
 		return nil, err
 	}
 	res := &CPUResult{Target: 1.15}
-	interval := min(10*time.Second, o.cpuWindow)
-	prev := first
-	var last []reading
-	var busy1 float64
-	for end := time.Now().Add(o.cpuWindow); ; {
-		wait := min(interval, time.Until(end))
-		if wait < time.Second/2 && last != nil {
-			break
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return nil, err
-		}
-		if last, busy1, err = readAll(); err != nil {
-			return nil, err
-		}
-		v, f := cost(prev[iFull], last[iFull], clip.FPS), cost(prev[iFFmpeg], last[iFFmpeg], clip.FPS)
-		if v.MsPerFrame > 0 && f.MsPerFrame > 0 {
-			res.IntervalRatios = append(res.IntervalRatios, round(v.MsPerFrame/f.MsPerFrame, 3))
-		}
-		prev = last
-		fmt.Printf("    %3.0f s: vigil %.2f ms/frame, ffmpeg %.2f ms/frame (ratio %.2f)\n",
-			last[0].at.Sub(first[0].at).Seconds(), v.MsPerFrame, f.MsPerFrame, v.MsPerFrame/f.MsPerFrame)
+	if err := cl.window(ctx, &w, o.cpuWindow, clip.FPS, res); err != nil {
+		return nil, err
 	}
-	st1, err := snap(full)
+	st1, err := snap(cl.full)
 	if err != nil {
 		return nil, err
 	}
-	res.WindowS = round(last[iFull].at.Sub(first[iFull].at).Seconds(), 1)
-	res.Vigil = cost(first[iFull], last[iFull], clip.FPS)
-	res.VigilNoSnapshot = cost(first[iNoSnap], last[iNoSnap], clip.FPS)
-	res.VigilDecodeOnly = cost(first[iDecode], last[iDecode], clip.FPS)
-	res.VigilRTSPOnly = cost(first[iRTSP], last[iRTSP], clip.FPS)
-	res.FFmpeg = cost(first[iFFmpeg], last[iFFmpeg], clip.FPS)
-	res.VigilFullDecode = cost(first[iFullDecode], last[iFullDecode], clip.FPS)
-	res.FFmpegSkipLoop = cost(first[iFFmpegSkip], last[iFFmpegSkip], clip.FPS)
-	// The simulator served one stream: count its frames as the session's.
-	res.Sim = perFrame(last[iSim].cpu-first[iSim].cpu, res.Vigil.Frames, res.WindowS, clip.FPS)
-	if res.FFmpeg.MsPerFrame <= 0 || res.Vigil.MsPerFrame <= 0 {
-		return res, errors.New("no frames decoded in the window")
+	if err := res.fill(w, clip.FPS); err != nil {
+		return res, err
 	}
 	res.MotionEventsPerMin = round((st1[0].Events-st0[0].Events)/res.WindowS*60, 1)
+	if o.profile > 0 {
+		p, err := profileCPU(ctx, o, cl.full, cl.ff)
+		if err != nil {
+			fmt.Println("    profiling failed:", err)
+		}
+		res.Profile = p
+	}
+	return res, nil
+}
+
+// cpuClients are the (a) window's processes: Vigil's camera sessions in
+// their modes, the two ffmpeg references and the simulator, each with a
+// counter (indexed iFull ... iSim).
+type cpuClients struct {
+	kids     []*child
+	full     *child
+	ff       *ffmpeg
+	counters []counter
+}
+
+// start starts every client on the stream at base.
+func (cl *cpuClients) start(ctx context.Context, o options, base string, sim *child) error {
+	cam := func(mode string) (*child, error) {
+		k, err := startSelf(ctx, "vigil-"+mode, o.verbose, "child-cam", "-base", base, "-n", "1", "-mode", mode)
+		if err != nil {
+			return nil, err
+		}
+		cl.kids = append(cl.kids, k)
+		if _, err := k.readLine(20 * time.Second); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	modes := []string{"full", "nosnap", "decode", "rtsp", "fulldecode"}
+	cams := make([]*child, len(modes))
+	for i, m := range modes {
+		k, err := cam(m)
+		if err != nil {
+			return err
+		}
+		cams[i] = k
+	}
+	ff, err := startFFmpeg(ctx, "ffmpeg", base+camPath(0), o.verbose)
+	if err != nil {
+		return err
+	}
+	cl.kids = append(cl.kids, ff.child)
+	ffSkip, err := startFFmpeg(ctx, "ffmpeg-skiploop", base+camPath(0), o.verbose, "-skip_loop_filter", "all")
+	if err != nil {
+		return err
+	}
+	cl.kids = append(cl.kids, ffSkip.child)
+	cl.full, cl.ff = cams[0], ff
+	cl.counters = []counter{
+		{"vigil", cams[0].pid(), camFrames(cams[0])},
+		{"vigil-nosnap", cams[1].pid(), camFrames(cams[1])},
+		{"vigil-decode", cams[2].pid(), camFrames(cams[2])},
+		{"vigil-rtsp", cams[3].pid(), camFrames(cams[3])},
+		{"ffmpeg", ff.pid(), ffFrames(ff)},
+		{"vigil-fulldecode", cams[4].pid(), camFrames(cams[4])},
+		{"ffmpeg-skiploop", ffSkip.pid(), ffFrames(ffSkip)},
+		{"sim", sim.pid(), func() (float64, error) { return 0, nil }},
+	}
+	return nil
+}
+
+func (cl *cpuClients) stop() {
+	for _, k := range cl.kids {
+		k.stop(5 * time.Second)
+	}
+}
+
+// ffFrames counts the frames an ffmpeg client decoded.
+func ffFrames(f *ffmpeg) func() (float64, error) {
+	return func() (float64, error) {
+		if !f.alive() {
+			return 0, fmt.Errorf("ffmpeg exited: %s", lastLines(f.stderr.String(), 3))
+		}
+		n, _ := f.progress()
+		return float64(n), nil
+	}
+}
+
+// readAll reads every counter, and the whole machine's busy CPU seconds.
+func (cl *cpuClients) readAll() ([]reading, float64, error) {
+	var rs []reading
+	for _, c := range cl.counters {
+		r, err := c.read()
+		if err != nil {
+			return nil, 0, err
+		}
+		rs = append(rs, r)
+	}
+	busy, err := systemBusy()
+	return rs, busy, err
+}
+
+// cpuReadings are the counters' readings at the start and end of the window
+// and the machine's busy CPU seconds at both.
+type cpuReadings struct {
+	first, last  []reading
+	busy0, busy1 float64
+}
+
+// window reads the counters for d after w.first, into w.last, printing
+// and recording (in res) the Vigil/ffmpeg ratio every 10 s.
+func (cl *cpuClients) window(ctx context.Context, w *cpuReadings, d time.Duration, fps float64, res *CPUResult) error {
+	var err error
+	interval := min(10*time.Second, d)
+	prev := w.first
+	for end := time.Now().Add(d); ; {
+		wait := min(interval, time.Until(end))
+		if wait < time.Second/2 && w.last != nil {
+			break
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+		if w.last, w.busy1, err = cl.readAll(); err != nil {
+			return err
+		}
+		v, f := cost(prev[iFull], w.last[iFull], fps), cost(prev[iFFmpeg], w.last[iFFmpeg], fps)
+		if v.MsPerFrame > 0 && f.MsPerFrame > 0 {
+			res.IntervalRatios = append(res.IntervalRatios, round(v.MsPerFrame/f.MsPerFrame, 3))
+		}
+		prev = w.last
+		fmt.Printf("    %3.0f s: vigil %.2f ms/frame, ffmpeg %.2f ms/frame (ratio %.2f)\n",
+			w.last[0].at.Sub(w.first[0].at).Seconds(), v.MsPerFrame, f.MsPerFrame, v.MsPerFrame/f.MsPerFrame)
+	}
+	return nil
+}
+
+// fill computes each client's cost over the window, the ratios, the
+// breakdown of Vigil's cost and the other load on the machine.
+func (res *CPUResult) fill(w cpuReadings, fps float64) error {
+	first, last := w.first, w.last
+	res.WindowS = round(last[iFull].at.Sub(first[iFull].at).Seconds(), 1)
+	res.Vigil = cost(first[iFull], last[iFull], fps)
+	res.VigilNoSnapshot = cost(first[iNoSnap], last[iNoSnap], fps)
+	res.VigilDecodeOnly = cost(first[iDecode], last[iDecode], fps)
+	res.VigilRTSPOnly = cost(first[iRTSP], last[iRTSP], fps)
+	res.FFmpeg = cost(first[iFFmpeg], last[iFFmpeg], fps)
+	res.VigilFullDecode = cost(first[iFullDecode], last[iFullDecode], fps)
+	res.FFmpegSkipLoop = cost(first[iFFmpegSkip], last[iFFmpegSkip], fps)
+	// The simulator served one stream: count its frames as the session's.
+	res.Sim = perFrame(last[iSim].cpu-first[iSim].cpu, res.Vigil.Frames, res.WindowS, fps)
+	if res.FFmpeg.MsPerFrame <= 0 || res.Vigil.MsPerFrame <= 0 {
+		return errors.New("no frames decoded in the window")
+	}
 	res.Ratio = round(res.Vigil.MsPerFrame/res.FFmpeg.MsPerFrame, 3)
 	res.DecodeRatio = round(res.VigilDecodeOnly.MsPerFrame/res.FFmpeg.MsPerFrame, 3)
 	res.RatioFullDecode = round(res.VigilFullDecode.MsPerFrame/res.FFmpeg.MsPerFrame, 3)
@@ -305,18 +352,11 @@ func measureCPU(ctx context.Context, o options, clip ClipInfo) (*CPUResult, erro
 	res.Breakdown.Motion = round(res.VigilNoSnapshot.CPUSecPerMin-res.VigilDecodeOnly.CPUSecPerMin, 3)
 	res.Breakdown.Snapshots = round(res.Vigil.CPUSecPerMin-res.VigilNoSnapshot.CPUSecPerMin, 3)
 	mine := 0.0
-	for i := range counters {
+	for i := range last {
 		mine += last[i].cpu - first[i].cpu
 	}
-	res.OtherCores = round((busy1-busy0-mine)/res.WindowS, 2)
-	if o.profile > 0 {
-		p, err := profileCPU(ctx, o, full, ff)
-		if err != nil {
-			fmt.Println("    profiling failed:", err)
-		}
-		res.Profile = p
-	}
-	return res, nil
+	res.OtherCores = round((w.busy1-w.busy0-mine)/res.WindowS, 2)
+	return nil
 }
 
 // profileCPU profiles the full Vigil child (pprof: the Go view, cgo calls

@@ -20,98 +20,128 @@ func (s *Store) Check() error {
 		return err
 	}
 	defer s.readers.Done()
-	var problems []error
-	report := func(f string, a ...any) {
-		if len(problems) < 20 {
-			problems = append(problems, fmt.Errorf(f, a...))
-		}
-	}
-	type bkey struct {
-		cam    uint32
-		bucket uint64
-	}
-	type ckey struct {
-		cam   uint32
-		start int64
-	}
-	sums := map[bkey]bucketSum{}
-	parts := map[ckey]uint32{}
+	c := checker{sums: map[checkBucket]bucketSum{}, parts: map[checkChunk]uint32{}}
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tagMeta}})
-		var table []auEntry
-		for it.Rewind(); it.Valid(); it.Next() {
-			cam, _, _, _ := parseChunkKey(it.Item().Key())
-			c, err := readChunk(it.Item())
-			if err != nil {
-				report("chunk %x: %v", it.Item().Key(), err)
-				continue
-			}
-			name := fmt.Sprintf("camera %d chunk %v", cam, time.Unix(0, c.start).UTC())
-			parts[ckey{cam, c.start}] = c.meta.Parts
-			var aus uint32
-			var bytes int64
-			for seq := uint32(0); seq < c.meta.Parts; seq++ {
-				item, err := txn.Get(c.partKey(cam, seq))
-				if err != nil {
-					report("%s: part %d: %v", name, seq, err)
-					continue
-				}
-				err = item.Value(func(v []byte) (err error) {
-					bytes += int64(len(v))
-					table, err = parseTable(v, table[:0])
-					return err
-				})
-				if err != nil {
-					report("%s: part %d: %v", name, seq, err)
-				}
-				aus += uint32(len(table))
-			}
-			if aus != c.meta.AUs || bytes != c.meta.Bytes {
-				report("%s: parts hold %d access units in %d bytes, metadata says %d in %d", name, aus, bytes, c.meta.AUs, c.meta.Bytes)
-			}
-			if len(c.meta.Keyframes) == 0 || c.meta.Keyframes[0] != (keyframe{}) {
-				report("%s: does not start with a keyframe", name)
-			}
-			k := bkey{cam, c.bucket}
-			sum := sums[k]
-			sum.add(true, c.meta.Bytes, c.start, c.end())
-			sums[k] = sum
-		}
-		it.Close()
-
-		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tagPart}, PrefetchValues: false})
-		for it.Rewind(); it.Valid(); it.Next() {
-			cam, _, start, seq, ok := parsePartKey(it.Item().Key())
-			n, known := parts[ckey{cam, start}]
-			if !ok || !known || seq >= n {
-				report("part %x has no chunk", it.Item().Key())
-			}
-		}
-		it.Close()
-
-		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tagBucket}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			cam, b, _ := parseBucketKey(it.Item().Key())
-			var got bucketSum
-			if err := it.Item().Value(func(v []byte) (err error) { got, err = unmarshalBucket(v); return err }); err != nil {
-				report("bucket %x: %v", it.Item().Key(), err)
-				continue
-			}
-			want := sums[bkey{cam, b}]
-			delete(sums, bkey{cam, b})
-			got.Evicting = false
-			if got != want {
-				report("camera %d bucket %d: summary %+v, chunks add up to %+v", cam, b, got, want)
-			}
-		}
-		for k := range sums {
-			report("camera %d bucket %d: chunks without a summary", k.cam, k.bucket)
-		}
+		c.chunks(txn)
+		c.orphanParts(txn)
+		c.buckets(txn)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return errors.Join(problems...)
+	return errors.Join(c.problems...)
+}
+
+type checkBucket struct {
+	cam    uint32
+	bucket uint64
+}
+
+type checkChunk struct {
+	cam   uint32
+	start int64
+}
+
+// checker is one Check: what the chunks say, to hold the parts and
+// bucket summaries against, and the first problems found.
+type checker struct {
+	problems []error
+	sums     map[checkBucket]bucketSum // bucket summaries as the chunks add up
+	parts    map[checkChunk]uint32     // each chunk's part count
+}
+
+func (c *checker) report(f string, a ...any) {
+	if len(c.problems) < 20 {
+		c.problems = append(c.problems, fmt.Errorf(f, a...))
+	}
+}
+
+// chunks checks every chunk against its parts and adds it to its bucket's
+// expected summary.
+func (c *checker) chunks(txn *badger.Txn) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tagMeta}})
+	defer it.Close()
+	var table []auEntry
+	for it.Rewind(); it.Valid(); it.Next() {
+		cam, _, _, _ := parseChunkKey(it.Item().Key())
+		ch, err := readChunk(it.Item())
+		if err != nil {
+			c.report("chunk %x: %v", it.Item().Key(), err)
+			continue
+		}
+		c.parts[checkChunk{cam, ch.start}] = ch.meta.Parts
+		table = c.chunkParts(txn, cam, ch, table)
+		k := checkBucket{cam, ch.bucket}
+		sum := c.sums[k]
+		sum.add(true, ch.meta.Bytes, ch.start, ch.end())
+		c.sums[k] = sum
+	}
+}
+
+// chunkParts checks that ch's parts hold what its metadata says and that
+// it starts with a keyframe; table is scratch space, returned for reuse.
+func (c *checker) chunkParts(txn *badger.Txn, cam uint32, ch chunkRef, table []auEntry) []auEntry {
+	name := fmt.Sprintf("camera %d chunk %v", cam, time.Unix(0, ch.start).UTC())
+	var aus uint32
+	var bytes int64
+	for seq := uint32(0); seq < ch.meta.Parts; seq++ {
+		item, err := txn.Get(ch.partKey(cam, seq))
+		if err != nil {
+			c.report("%s: part %d: %v", name, seq, err)
+			continue
+		}
+		err = item.Value(func(v []byte) (err error) {
+			bytes += int64(len(v))
+			table, err = parseTable(v, table[:0])
+			return err
+		})
+		if err != nil {
+			c.report("%s: part %d: %v", name, seq, err)
+		}
+		aus += uint32(len(table))
+	}
+	if aus != ch.meta.AUs || bytes != ch.meta.Bytes {
+		c.report("%s: parts hold %d access units in %d bytes, metadata says %d in %d", name, aus, bytes, ch.meta.AUs, ch.meta.Bytes)
+	}
+	if len(ch.meta.Keyframes) == 0 || ch.meta.Keyframes[0] != (keyframe{}) {
+		c.report("%s: does not start with a keyframe", name)
+	}
+	return table
+}
+
+// orphanParts reports parts whose chunk does not exist or has fewer parts.
+func (c *checker) orphanParts(txn *badger.Txn) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tagPart}, PrefetchValues: false})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		cam, _, start, seq, ok := parsePartKey(it.Item().Key())
+		n, known := c.parts[checkChunk{cam, start}]
+		if !ok || !known || seq >= n {
+			c.report("part %x has no chunk", it.Item().Key())
+		}
+	}
+}
+
+// buckets holds every bucket summary against its chunks.
+func (c *checker) buckets(txn *badger.Txn) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tagBucket}})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		cam, b, _ := parseBucketKey(it.Item().Key())
+		var got bucketSum
+		if err := it.Item().Value(func(v []byte) (err error) { got, err = unmarshalBucket(v); return err }); err != nil {
+			c.report("bucket %x: %v", it.Item().Key(), err)
+			continue
+		}
+		want := c.sums[checkBucket{cam, b}]
+		delete(c.sums, checkBucket{cam, b})
+		got.Evicting = false
+		if got != want {
+			c.report("camera %d bucket %d: summary %+v, chunks add up to %+v", cam, b, got, want)
+		}
+	}
+	for k := range c.sums {
+		c.report("camera %d bucket %d: chunks without a summary", k.cam, k.bucket)
+	}
 }

@@ -51,77 +51,118 @@ func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int6
 		seek = first.start
 		kf = first.meta.keyframeAt(time.Duration(lo - first.start))
 	}
-	p := &rangePlan{}
-	var table []auEntry
-	done := false
-	next, chunkEnd := int64(math.MaxInt64), int64(0) // the first unit at or after hi; the end of the last chunk read
+	pl := &planner{txn: txn, cam: cam, hi: hi, p: &rangePlan{}, next: math.MaxInt64}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: camPrefix(tagMeta, cam)})
 	defer it.Close()
-	for it.Seek(chunkKey(tagMeta, cam, bucketOf(time.Unix(0, seek), bucketDur), seek)); it.Valid() && !done; it.Next() {
+	for it.Seek(chunkKey(tagMeta, cam, bucketOf(time.Unix(0, seek), bucketDur), seek)); it.Valid() && !pl.done; it.Next() {
 		c, err := readChunk(it.Item())
 		if err != nil {
 			return nil, err
 		}
-		if c.start >= hi {
-			next = min(next, c.start)
-			break
-		}
-		if len(p.samples) == 0 {
-			p.codec, p.params = c.meta.Codec, c.meta.Params
-		} else if c.meta.Codec != p.codec || !equalParams(c.meta.Params, p.params) {
-			p.rest = c.start
-			next = min(next, c.start)
+		if !pl.takes(c) {
 			break
 		}
 		from := keyframe{}
 		if c.start == first.start && ok {
 			from = kf
 		}
-		for seq := from.Part; seq < c.meta.Parts && !done; seq++ {
-			key := c.partKey(cam, seq)
-			item, err := txn.Get(key)
-			if err != nil {
-				return nil, fmt.Errorf("clips: part %d of chunk %v: %w", seq, time.Unix(0, c.start).UTC(), err)
-			}
-			err = item.Value(func(v []byte) (err error) {
-				table, err = parseTable(v, table[:0])
-				return err
-			})
-			if err != nil {
+		for seq := from.Part; seq < c.meta.Parts && !pl.done; seq++ {
+			if err := pl.addPart(c, seq, from); err != nil {
 				return nil, err
-			}
-			partIdx := len(p.parts)
-			p.parts = append(p.parts, key)
-			var off uint32
-			for i, a := range table {
-				t := c.start + int64(a.Offset)
-				if seq == from.Part && i < int(from.Index) {
-					off += a.Size
-					continue
-				}
-				if t >= hi {
-					next = min(next, t)
-					// With B-frames, units shown before hi may follow one
-					// shown after it in decode order: read on to the next
-					// keyframe or a reorder window past hi, then trim.
-					if a.Key || t >= hi+int64(reorderWindow) {
-						done = true
-						break
-					}
-				}
-				p.samples = append(p.samples, sample{part: partIdx, off: off, size: a.Size, t: t, key: a.Key})
-				chunkEnd = c.end()
-				off += a.Size
 			}
 		}
 	}
+	if err := pl.p.finish(hi, pl.next, pl.chunkEnd); err != nil {
+		return nil, err
+	}
+	return pl.p, nil
+}
+
+// planner is one planRange's progress through the chunks.
+type planner struct {
+	txn   *badger.Txn
+	cam   uint32
+	hi    int64
+	p     *rangePlan
+	table []auEntry // scratch for part tables
+	// next is the first unit at or after hi (MaxInt64 until seen);
+	// chunkEnd the end of the last chunk a unit was taken from.
+	next, chunkEnd int64
+	done           bool // read far enough past hi
+}
+
+// takes reports whether the plan goes on into chunk c: not when c starts
+// at or after hi, nor when its codec or parameter sets differ from the
+// plan's (then rest says where the next plan starts).
+func (pl *planner) takes(c chunkRef) bool {
+	p := pl.p
+	if c.start >= pl.hi {
+		pl.next = min(pl.next, c.start)
+		return false
+	}
+	if len(p.samples) == 0 {
+		p.codec, p.params = c.meta.Codec, c.meta.Params
+	} else if c.meta.Codec != p.codec || !equalParams(c.meta.Params, p.params) {
+		p.rest = c.start
+		pl.next = min(pl.next, c.start)
+		return false
+	}
+	return true
+}
+
+// addPart takes the units of part seq of chunk c, from the keyframe from
+// when seq is its part, until one past hi ends the plan.
+func (pl *planner) addPart(c chunkRef, seq uint32, from keyframe) error {
+	p := pl.p
+	key := c.partKey(pl.cam, seq)
+	item, err := pl.txn.Get(key)
+	if err != nil {
+		return fmt.Errorf("clips: part %d of chunk %v: %w", seq, time.Unix(0, c.start).UTC(), err)
+	}
+	err = item.Value(func(v []byte) (err error) {
+		pl.table, err = parseTable(v, pl.table[:0])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	partIdx := len(p.parts)
+	p.parts = append(p.parts, key)
+	var off uint32
+	for i, a := range pl.table {
+		t := c.start + int64(a.Offset)
+		if seq == from.Part && i < int(from.Index) {
+			off += a.Size
+			continue
+		}
+		if t >= pl.hi {
+			pl.next = min(pl.next, t)
+			// With B-frames, units shown before hi may follow one
+			// shown after it in decode order: read on to the next
+			// keyframe or a reorder window past hi, then trim.
+			if a.Key || t >= pl.hi+int64(reorderWindow) {
+				pl.done = true
+				break
+			}
+		}
+		p.samples = append(p.samples, sample{part: partIdx, off: off, size: a.Size, t: t, key: a.Key})
+		pl.chunkEnd = c.end()
+		off += a.Size
+	}
+	return nil
+}
+
+// finish trims the units shown at or after hi and sets the plan's size
+// and end; next is the first unit at or after hi, chunkEnd the end of the
+// last chunk read.
+func (p *rangePlan) finish(hi, next, chunkEnd int64) error {
 	// Drop the tail shown at or after hi; what stays before it in decode
 	// order stays, being referenced.
 	for n := len(p.samples); n > 0 && p.samples[n-1].t >= hi; n-- {
 		p.samples = p.samples[:n-1]
 	}
 	if len(p.samples) == 0 {
-		return nil, ErrNoVideo
+		return ErrNoVideo
 	}
 	var last int64
 	for _, s := range p.samples {
@@ -138,7 +179,7 @@ func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int6
 	if p.end <= last {
 		p.end = last + int64(time.Millisecond)
 	}
-	return p, nil
+	return nil
 }
 
 // reorderWindow bounds how far past a range's end planRange reads for

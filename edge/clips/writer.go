@@ -130,97 +130,125 @@ func (w *writer) dropParts(parts []*part, reason string) {
 // metadata or not at all.
 func (w *writer) commit(parts []*part) {
 	s := w.s
-	type bkey struct {
-		r  *Recorder
-		id uint64
-	}
-	metas := map[*chunk]*chunkMeta{}
-	var order []*chunk
-	sums := map[bkey]*bucketSum{}
-	var border []bkey
-	var kept []*part
-
 	s.dropMu.RLock()
 	defer s.dropMu.RUnlock()
 	txn := w.db.NewTransaction(true)
 	defer txn.Discard()
+	pc := pendingCommit{metas: map[*chunk]*chunkMeta{}, sums: map[bucketRef]*bucketSum{}}
 	for i, p := range parts {
-		c, r := p.chunk, p.chunk.cam
-		if reason := c.broken.Load(); reason != nil {
+		if reason := p.chunk.broken.Load(); reason != nil {
 			w.dropParts([]*part{p}, *reason)
 			continue
 		}
-		next, ok := metas[c]
-		newChunk := false
-		if !ok {
-			m := c.meta
-			if !c.written {
-				m = chunkMeta{Codec: c.codec, Source: c.source, StartPTS: c.startPTS, Params: c.params}
-				newChunk = true
-			}
-			next = &m
-			metas[c] = next
-			order = append(order, c)
-		}
-		val := p.finish()
-		next.addPart(p, int64(len(val)))
-		if err := txn.SetEntry(badger.NewEntry(partKey(r.id, c.bucket, c.start, p.seq), val)); err != nil {
-			w.failCommit(append(kept, parts[i:]...), err)
+		if err := pc.stage(txn, p); err != nil {
+			w.failCommit(append(pc.kept, parts[i:]...), err)
 			return
 		}
-		k := bkey{r, c.bucket}
-		sum, ok := sums[k]
-		if !ok {
-			cur := r.bucketSum(c.bucket)
-			sum = &cur
-			sums[k] = sum
-			border = append(border, k)
-		}
-		sum.add(newChunk, int64(len(val)), c.start, next.end(c.start))
-		kept = append(kept, p)
 	}
-	if len(kept) == 0 {
+	if len(pc.kept) == 0 {
 		return
 	}
-	for _, c := range order {
-		if err := txn.Set(chunkKey(tagMeta, c.cam.id, c.bucket, c.start), metas[c].marshal()); err != nil {
-			w.failCommit(kept, err)
-			return
-		}
-	}
-	for _, k := range border {
-		if err := txn.Set(bucketKey(tagBucket, k.r.id, k.id), sums[k].marshal()); err != nil {
-			w.failCommit(kept, err)
-			return
-		}
+	if err := pc.writeIndex(txn); err != nil {
+		w.failCommit(pc.kept, err)
+		return
 	}
 	start := time.Now()
 	if err := txn.Commit(); err != nil {
-		w.failCommit(kept, err)
+		w.failCommit(pc.kept, err)
 		return
 	}
 	s.m.flush.Observe(time.Since(start).Seconds())
 	w.dirty = true
+	pc.adopt(s)
+	s.setCondition(CondWriteError, false, "commits succeed again")
+}
 
-	// Committed: adopt the new state.
-	for _, c := range order {
-		c.meta = *metas[c]
+// bucketRef names one camera's bucket.
+type bucketRef struct {
+	r  *Recorder
+	id uint64
+}
+
+// pendingCommit is one commit's transaction being built: the chunks'
+// metadata and the buckets' summaries as they will be once it commits,
+// each in first-touched order, and the parts it holds.
+type pendingCommit struct {
+	metas  map[*chunk]*chunkMeta
+	order  []*chunk
+	sums   map[bucketRef]*bucketSum
+	border []bucketRef
+	kept   []*part
+}
+
+// stage adds part p to txn and accounts it in its chunk's metadata and
+// its bucket's summary.
+func (pc *pendingCommit) stage(txn *badger.Txn, p *part) error {
+	c, r := p.chunk, p.chunk.cam
+	next, ok := pc.metas[c]
+	newChunk := false
+	if !ok {
+		m := c.meta
+		if !c.written {
+			m = chunkMeta{Codec: c.codec, Source: c.source, StartPTS: c.startPTS, Params: c.params}
+			newChunk = true
+		}
+		next = &m
+		pc.metas[c] = next
+		pc.order = append(pc.order, c)
+	}
+	val := p.finish()
+	next.addPart(p, int64(len(val)))
+	if err := txn.SetEntry(badger.NewEntry(partKey(r.id, c.bucket, c.start, p.seq), val)); err != nil {
+		return err
+	}
+	k := bucketRef{r, c.bucket}
+	sum, ok := pc.sums[k]
+	if !ok {
+		cur := r.bucketSum(c.bucket)
+		sum = &cur
+		pc.sums[k] = sum
+		pc.border = append(pc.border, k)
+	}
+	sum.add(newChunk, int64(len(val)), c.start, next.end(c.start))
+	pc.kept = append(pc.kept, p)
+	return nil
+}
+
+// writeIndex adds the chunks' metadata and the buckets' summaries to txn.
+func (pc *pendingCommit) writeIndex(txn *badger.Txn) error {
+	for _, c := range pc.order {
+		if err := txn.Set(chunkKey(tagMeta, c.cam.id, c.bucket, c.start), pc.metas[c].marshal()); err != nil {
+			return err
+		}
+	}
+	for _, k := range pc.border {
+		if err := txn.Set(bucketKey(tagBucket, k.r.id, k.id), pc.sums[k].marshal()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adopt makes the committed state the store's: chunks' metadata, bucket
+// summaries and byte counts, and the parts' accounting.
+func (pc *pendingCommit) adopt(s *Store) {
+	for _, c := range pc.order {
+		c.meta = *pc.metas[c]
 		c.written = true
 	}
 	s.mu.Lock()
-	for _, k := range border {
+	for _, k := range pc.border {
 		old := k.r.bucketSum(k.id)
-		k.r.setBucket(k.id, *sums[k])
-		k.r.bytes += sums[k].Bytes - old.Bytes
+		k.r.setBucket(k.id, *pc.sums[k])
+		k.r.bytes += pc.sums[k].Bytes - old.Bytes
 	}
 	s.mu.Unlock()
-	for _, p := range kept {
+	for _, p := range pc.kept {
 		r := p.chunk.cam
 		r.m.written.Add(float64(p.payloadBytes()))
 		r.done(p.payloadBytes())
 		s.freePart(p)
 	}
-	s.setCondition(CondWriteError, false, "commits succeed again")
 }
 
 func (w *writer) failCommit(parts []*part, err error) {

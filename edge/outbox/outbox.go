@@ -19,12 +19,10 @@
 package outbox
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -109,45 +107,21 @@ type Stats struct {
 // Dropped is every item the byte bound discarded.
 func (s Stats) Dropped() uint64 { return s.DroppedGreen + s.DroppedYellow }
 
-// meta is what the outbox keeps in memory per queued item to enforce the
-// bound without reading values back.
-type meta struct {
-	id   string
-	rank int
-	size int64
-}
-
-// Outbox is safe for concurrent use.
+// Outbox is safe for concurrent use. It is the queue's front: Put and Ack
+// change the in-memory index (index.go) and the items on disk (store.go)
+// together, under one lock.
 type Outbox struct {
-	db     *badger.DB
-	ownsDB bool
-	floor  *kv.Floor // nil on a shared DB
-	ns     []byte
-	max    int64
-	log    *slog.Logger
+	disk  store
+	floor *kv.Floor // nil on a shared DB
+	max   int64
+	log   *slog.Logger
 
-	mu       sync.Mutex
-	next     uint64
-	items    map[uint64]meta
-	ids      map[string]uint64
-	byRank   [4][]uint64 // per severity rank, seqs oldest first; acked seqs are skipped lazily
-	order    []uint64    // every queued seq, oldest first; acked ones skipped lazily
-	cache    map[uint64]Item
-	cached   int64 // bytes in cache
-	cacheMax int64
-	bytes    int64
-	stats    Stats
-	notify   chan struct{} // closed and replaced on every Put
-	// doomed are keys of acknowledged items not yet deleted on disk. An
-	// acknowledgement needs no fsync of its own: losing it in a crash only
-	// means the item is sent again and central recognises it. So deletes
-	// ride along with the next Put's transaction, or go in a batch of
-	// their own when many pile up or FlushAcks is called.
-	doomed map[string]struct{}
+	mu     sync.Mutex
+	next   uint64
+	idx    index
+	stats  Stats
+	notify chan struct{} // closed and replaced on every Put
 }
-
-// maxDoomed is how many keys of acknowledged items may wait for deletion.
-const maxDoomed = 1024
 
 // Open opens the outbox in its own Badger directory with the default bound.
 func Open(dir string, log *slog.Logger) (*Outbox, error) {
@@ -165,29 +139,14 @@ func OpenWith(o Options) (*Outbox, error) {
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = DefaultCacheBytes
 	}
-	ob := &Outbox{db: o.DB, ns: []byte(o.Namespace), max: o.MaxBytes, log: o.Log.With("component", "outbox"),
-		items: map[uint64]meta{}, ids: map[string]uint64{}, notify: make(chan struct{}), doomed: map[string]struct{}{},
-		cache: map[uint64]Item{}, cacheMax: o.CacheBytes}
-	if ob.db == nil {
-		if o.MinFree == 0 {
-			o.MinFree = DefaultMinFree
-		}
-		if o.Reserve == 0 {
-			o.Reserve = DefaultReserve
-		}
-		if o.MinFree > 0 {
-			f, err := kv.NewFloor(o.Dir, o.MinFree, max(o.Reserve, 0))
-			if err != nil {
-				return nil, err
-			}
-			ob.floor = f
-		}
-		db, err := kv.Open(kv.Options{Dir: o.Dir, SyncWrites: true, Logger: o.Log, Floor: ob.floor,
-			MemTableSize: outboxMemTable, ValueLogFileSize: outboxValueLogBytes})
+	ob := &Outbox{disk: newStore(o.DB, o.Namespace), max: o.MaxBytes, log: o.Log.With("component", "outbox"),
+		idx: newIndex(o.CacheBytes), notify: make(chan struct{})}
+	if ob.disk.db == nil {
+		db, floor, err := openOwnDB(o)
 		if err != nil {
 			return nil, err
 		}
-		ob.db, ob.ownsDB = db, true
+		ob.disk.db, ob.disk.owns, ob.floor = db, true, floor
 	}
 	if err := ob.load(); err != nil {
 		ob.Close()
@@ -196,22 +155,36 @@ func OpenWith(o Options) (*Outbox, error) {
 	return ob, nil
 }
 
+// openOwnDB opens the outbox's own Badger directory behind its free-space
+// floor (nil with a negative MinFree).
+func openOwnDB(o Options) (*badger.DB, *kv.Floor, error) {
+	var floor *kv.Floor
+	if o.MinFree == 0 {
+		o.MinFree = DefaultMinFree
+	}
+	if o.Reserve == 0 {
+		o.Reserve = DefaultReserve
+	}
+	if o.MinFree > 0 {
+		f, err := kv.NewFloor(o.Dir, o.MinFree, max(o.Reserve, 0))
+		if err != nil {
+			return nil, nil, err
+		}
+		floor = f
+	}
+	db, err := kv.Open(kv.Options{Dir: o.Dir, SyncWrites: true, Logger: o.Log, Floor: floor,
+		MemTableSize: outboxMemTable, ValueLogFileSize: outboxValueLogBytes})
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, floor, nil
+}
+
 // load rebuilds the in-memory index from the stored items.
 func (o *Outbox) load() error {
-	err := o.db.View(func(txn *badger.Txn) error {
-		prefix := o.key("o/")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			seq := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
-			var s stored
-			if err := it.Item().Value(func(v []byte) (err error) { s, err = decodeStored(v); return err }); err != nil {
-				return fmt.Errorf("entry %d: %w", seq, err)
-			}
-			o.track(seq, meta{id: s.ID, rank: s.Severity.Rank(), size: itemSize(len(o.ns), s.ID, it.Item().ValueSize())})
-			o.next = seq
-		}
-		return nil
+	err := o.disk.scan(func(seq uint64, s stored, valueSize int64) {
+		o.idx.track(seq, meta{id: s.ID, rank: s.Severity.Rank(), size: itemSize(len(o.disk.ns), s.ID, valueSize)})
+		o.next = seq
 	})
 	if err != nil {
 		return fmt.Errorf("outbox: scanning: %w", err)
@@ -223,74 +196,7 @@ func (o *Outbox) load() error {
 // Close deletes acknowledged items and closes the database if the outbox
 // opened it.
 func (o *Outbox) Close() error {
-	err := o.FlushAcks()
-	if o.ownsDB {
-		return errors.Join(err, o.db.Close())
-	}
-	return err
-}
-
-// stored is an item as kept in Badger.
-type stored struct {
-	Kind     string          `json:"k"`
-	ID       string          `json:"id"`
-	Severity wire.Severity   `json:"s"`
-	Body     json.RawMessage `json:"b"`
-}
-
-// decodeStored reads an item; a bare alert is an item written by the first
-// outbox, which queued alerts only.
-func decodeStored(v []byte) (stored, error) {
-	var s stored
-	if err := json.Unmarshal(v, &s); err != nil {
-		return s, err
-	}
-	if s.Kind != "" {
-		return s, nil
-	}
-	var a wire.Alert
-	if err := json.Unmarshal(v, &a); err != nil {
-		return s, err
-	}
-	return stored{Kind: wire.TypeAlert, ID: a.ID, Severity: a.Severity, Body: append(json.RawMessage{}, v...)}, nil
-}
-
-func (o *Outbox) key(parts ...string) []byte {
-	k := append([]byte{}, o.ns...)
-	for _, p := range parts {
-		k = append(k, p...)
-	}
-	return k
-}
-
-func (o *Outbox) entryKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(o.key("o/"), seq) }
-func (o *Outbox) idKey(id string) []byte     { return o.key("i/", id) }
-
-// itemSize is what one item costs on disk, roughly: its value and both keys.
-func itemSize(nsLen int, id string, valueLen int64) int64 {
-	return valueLen + int64(2*nsLen+len("o/")+8+len("i/")+len(id)+8)
-}
-
-func (o *Outbox) track(seq uint64, m meta) {
-	o.items[seq] = m
-	o.ids[m.id] = seq
-	o.byRank[m.rank] = append(o.byRank[m.rank], seq)
-	o.order = append(o.order, seq)
-	o.bytes += m.size
-}
-
-func (o *Outbox) untrack(seq uint64) {
-	m, ok := o.items[seq]
-	if !ok {
-		return
-	}
-	delete(o.items, seq)
-	delete(o.ids, m.id)
-	o.bytes -= m.size
-	if _, ok := o.cache[seq]; ok {
-		delete(o.cache, seq)
-		o.cached -= m.size
-	}
+	return errors.Join(o.FlushAcks(), o.disk.close())
 }
 
 // Append queues an alert durably; when it returns nil the alert survives a
@@ -334,13 +240,13 @@ func (o *Outbox) Put(it Item) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, dup := o.ids[it.ID]; dup {
+	if o.idx.has(it.ID) {
 		return nil
 	}
-	m := meta{id: it.ID, rank: it.Severity.Rank(), size: itemSize(len(o.ns), it.ID, int64(len(val)))}
-	evict, fits := o.victims(m)
+	m := meta{id: it.ID, rank: it.Severity.Rank(), size: itemSize(len(o.disk.ns), it.ID, int64(len(val)))}
+	evict, fits := o.idx.victims(m, o.max)
 	if !fits && it.Severity != wire.Red {
-		o.countDrop(m.rank)
+		o.stats.countDrop(m.rank)
 		return fmt.Errorf("outbox: %s %s (%s): %w", it.Kind, it.ID, it.Severity, ErrFull)
 	}
 	if o.floor != nil {
@@ -350,8 +256,7 @@ func (o *Outbox) Put(it Item) error {
 		}
 	}
 	seq := o.next
-	delete(o.doomed, string(o.idKey(it.ID))) // an ID queued again after its ack
-	if err := o.commit(seq, it.ID, val, evict); err != nil {
+	if err := o.disk.commit(seq, it.ID, val, evict); err != nil {
 		return fmt.Errorf("outbox: put %s: %w", it.ID, err)
 	}
 	if o.floor != nil {
@@ -359,94 +264,40 @@ func (o *Outbox) Put(it Item) error {
 			o.log.Warn("outbox: preallocating Badger files", "err", err)
 		}
 	}
-	clear(o.doomed)
-	for _, v := range evict {
-		o.countDrop(o.items[v].rank)
-		o.untrack(v)
-	}
-	if len(evict) > 0 {
-		o.compact()
-		o.log.Warn("outbox full: dropped oldest lower-severity items", "count", len(evict), "bytes", o.bytes, "max_bytes", o.max)
-	}
+	o.dropEvicted(evict)
 	if !fits {
 		o.stats.Overflow++
-		o.log.Error("outbox over its byte bound: red alert kept anyway", "id", it.ID, "bytes", o.bytes+m.size, "max_bytes", o.max)
+		o.log.Error("outbox over its byte bound: red alert kept anyway", "id", it.ID, "bytes", o.idx.bytes+m.size, "max_bytes", o.max)
 	}
 	o.next++
-	o.track(seq, m)
-	if o.cached+m.size <= o.cacheMax {
-		it.Body = append(json.RawMessage{}, it.Body...)
-		o.cache[seq] = it
-		o.cached += m.size
-	}
+	o.idx.track(seq, m)
+	o.idx.cacheItem(seq, it, m.size)
 	close(o.notify)
 	o.notify = make(chan struct{})
 	return nil
 }
 
-// victims picks the queued items to drop so that m fits: lowest severity
-// first, oldest first, never one more severe than m itself. fits is false
-// if even dropping all of those would not make room.
-func (o *Outbox) victims(m meta) (evict []uint64, fits bool) {
-	need := o.bytes + m.size - o.max
-	if need <= 0 {
-		return nil, true
-	}
-	for rank := 1; rank <= min(m.rank, wire.Yellow.Rank()) && need > 0; rank++ {
-		for _, seq := range o.byRank[rank] {
-			v, ok := o.items[seq]
-			if !ok {
-				continue // acknowledged already
-			}
-			evict = append(evict, seq)
-			need -= v.size
-			if need <= 0 {
-				break
-			}
-		}
-	}
-	if need > 0 {
-		return nil, false
-	}
-	return evict, true
-}
-
-func (o *Outbox) countDrop(rank int) {
-	if rank == wire.Green.Rank() {
-		o.stats.DroppedGreen++
-	} else {
-		o.stats.DroppedYellow++
-	}
-}
-
-// commit writes the new item, deletes the evicted ones and any doomed keys,
-// and returns once that is on disk. It uses a write batch, not a
-// transaction: the outbox needs no reads here (its index is in memory),
-// and a Badger transaction would first wait for every commit in flight in
-// the database (its read mark), which serialises edges sharing one.
-func (o *Outbox) commit(seq uint64, id string, val []byte, evict []uint64) error {
-	wb := o.db.NewWriteBatch()
-	defer wb.Cancel()
-	for k := range o.doomed {
-		if err := wb.Delete([]byte(k)); err != nil {
-			return err
-		}
+// dropEvicted forgets the items the byte bound evicted (already deleted on
+// disk), counting each as dropped.
+func (o *Outbox) dropEvicted(evict []meta) {
+	if len(evict) == 0 {
+		return
 	}
 	for _, v := range evict {
-		if err := wb.Delete(o.entryKey(v)); err != nil {
-			return err
-		}
-		if err := wb.Delete(o.idKey(o.items[v].id)); err != nil {
-			return err
-		}
+		o.stats.countDrop(v.rank)
+		o.idx.untrack(v.seq)
 	}
-	if err := wb.Set(o.idKey(id), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
-		return err
+	o.idx.compact()
+	o.log.Warn("outbox full: dropped oldest lower-severity items", "count", len(evict), "bytes", o.idx.bytes, "max_bytes", o.max)
+}
+
+// countDrop counts an item the byte bound discarded.
+func (s *Stats) countDrop(rank int) {
+	if rank == wire.Green.Rank() {
+		s.DroppedGreen++
+	} else {
+		s.DroppedYellow++
 	}
-	if err := wb.Set(o.entryKey(seq), val); err != nil {
-		return err
-	}
-	return wb.Flush()
 }
 
 // Disk re-reads free space against the outbox's floor (recreating the red
@@ -471,7 +322,7 @@ func (o *Outbox) Changed() <-chan struct{} {
 func (o *Outbox) Len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.items)
+	return len(o.idx.items)
 }
 
 // Stats returns the queue's size and drop counters.
@@ -479,86 +330,44 @@ func (o *Outbox) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	s := o.stats
-	s.Pending, s.Bytes, s.MaxBytes = len(o.items), o.bytes, o.max
+	s.Pending, s.Bytes, s.MaxBytes = len(o.idx.items), o.idx.bytes, o.max
 	return s
 }
 
 // After returns up to limit entries with Seq > after, in order: from
 // memory while the newest items are cached, from disk for older ones.
 func (o *Outbox) After(after uint64, limit int) ([]Entry, error) {
-	out, disk := o.cachedAfter(after, limit)
+	o.mu.Lock()
+	out, disk := o.idx.cachedAfter(after, limit)
+	o.mu.Unlock()
 	if !disk {
 		return out, nil
 	}
 	if len(out) > 0 {
 		after = out[len(out)-1].Seq
 	}
-	more, err := o.readAfter(after, limit-len(out))
+	more, err := o.disk.readAfter(after, limit-len(out))
 	return append(out, more...), err
-}
-
-// cachedAfter serves After from memory; disk reports that an item it
-// needs is only on disk.
-func (o *Outbox) cachedAfter(after uint64, limit int) ([]Entry, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []Entry
-	i := sort.Search(len(o.order), func(i int) bool { return o.order[i] > after })
-	for ; i < len(o.order) && len(out) < limit; i++ {
-		seq := o.order[i]
-		if _, ok := o.items[seq]; !ok {
-			continue
-		}
-		it, ok := o.cache[seq]
-		if !ok {
-			return out, true
-		}
-		out = append(out, Entry{Seq: seq, Item: it})
-	}
-	return out, false
-}
-
-func (o *Outbox) readAfter(after uint64, limit int) ([]Entry, error) {
-	var out []Entry
-	prefix := o.key("o/")
-	err := o.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: max(1, min(limit, 100))})
-		defer it.Close()
-		for it.Seek(o.entryKey(after + 1)); it.Valid() && len(out) < limit; it.Next() {
-			e := Entry{Seq: binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])}
-			var s stored
-			if err := it.Item().Value(func(v []byte) (err error) { s, err = decodeStored(v); return err }); err != nil {
-				return fmt.Errorf("entry %d: %w", e.Seq, err)
-			}
-			e.Item = Item{Kind: s.Kind, ID: s.ID, Severity: s.Severity, Body: s.Body}
-			out = append(out, e)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("outbox: reading: %w", err)
-	}
-	return out, nil
 }
 
 // Ack removes acknowledged items; unknown IDs are ignored (an ack can
 // arrive twice after a reconnect, or for an item the bound dropped). They
-// leave the queue at once and the disk with the next write (see doomed).
+// leave the queue at once and the disk with the next write (see
+// store.doomed).
 func (o *Outbox) Ack(ids ...string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, id := range ids {
-		seq, ok := o.ids[id]
+		seq, ok := o.idx.seqs[id]
 		if !ok {
 			continue
 		}
-		o.doomed[string(o.entryKey(seq))] = struct{}{}
-		o.doomed[string(o.idKey(id))] = struct{}{}
-		o.untrack(seq)
+		o.disk.doom(seq, id)
+		o.idx.untrack(seq)
 	}
-	o.compact()
-	if len(o.doomed) >= maxDoomed {
-		return o.flushLocked()
+	o.idx.compact()
+	if len(o.disk.doomed) >= maxDoomed {
+		return o.disk.flush()
 	}
 	return nil
 }
@@ -568,43 +377,5 @@ func (o *Outbox) Ack(ids ...string) error {
 func (o *Outbox) FlushAcks() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.flushLocked()
-}
-
-func (o *Outbox) flushLocked() error {
-	if len(o.doomed) == 0 {
-		return nil
-	}
-	wb := o.db.NewWriteBatch()
-	defer wb.Cancel()
-	for k := range o.doomed {
-		if err := wb.Delete([]byte(k)); err != nil {
-			return fmt.Errorf("outbox: ack: %w", err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("outbox: ack: %w", err)
-	}
-	clear(o.doomed)
-	return nil
-}
-
-// compact drops acknowledged seqs from the front of the queues so they do
-// not grow without bound on a box that is never full.
-func (o *Outbox) compact() {
-	for r := range o.byRank {
-		o.byRank[r] = o.dropAcked(o.byRank[r])
-	}
-	o.order = o.dropAcked(o.order)
-}
-
-func (o *Outbox) dropAcked(q []uint64) []uint64 {
-	i := 0
-	for i < len(q) {
-		if _, ok := o.items[q[i]]; ok {
-			break
-		}
-		i++
-	}
-	return q[i:] // later appends reallocate and free the front
+	return o.disk.flush()
 }

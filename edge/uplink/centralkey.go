@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // CentralKeyFile keeps central's public key in the edge's data directory:
@@ -45,59 +47,62 @@ func saveCentralKey(path string, key ed25519.PublicKey) error {
 	return writeFileAtomic(path, []byte(centralKeyPrefix+base64.StdEncoding.EncodeToString(key)+"\n"))
 }
 
-func (u *Uplink) centralKeyFile() string {
-	if u.cfg.DataDir == "" {
-		return ""
-	}
-	return filepath.Join(u.cfg.DataDir, CentralKeyFile)
+// centralKeys holds central's public key as last learned, and keeps it in
+// the data directory (CentralKeyFile) for the next start.
+type centralKeys struct {
+	path string // "" keeps it in memory only
+	key  atomic.Pointer[ed25519.PublicKey]
+	log  *slog.Logger
 }
 
-// initCentralKey picks the key the box starts with: the one configured,
+// newCentralKeys picks the key the box starts with: the one configured,
 // else the one kept in the data directory, else the credential's.
-func (u *Uplink) initCentralKey() {
-	key := u.cfg.CentralKey
-	if len(key) == 0 {
-		k, err := loadCentralKey(u.centralKeyFile())
-		if err != nil {
-			u.log.Error("central's key file does not load; access tokens are refused until central is reached", "err", err)
-		}
-		key = k
+func newCentralKeys(dataDir string, configured ed25519.PublicKey, cred *Credential, log *slog.Logger) *centralKeys {
+	k := &centralKeys{log: log}
+	if dataDir != "" {
+		k.path = filepath.Join(dataDir, CentralKeyFile)
 	}
+	key := configured
 	if len(key) == 0 {
-		if c := u.credp.Load(); c != nil && len(c.CentralKey) == ed25519.PublicKeySize {
-			key = ed25519.PublicKey(c.CentralKey)
+		kept, err := loadCentralKey(k.path)
+		if err != nil {
+			log.Error("central's key file does not load; access tokens are refused until central is reached", "err", err)
 		}
+		key = kept
+	}
+	if len(key) == 0 && cred != nil && len(cred.CentralKey) == ed25519.PublicKeySize {
+		key = ed25519.PublicKey(cred.CentralKey)
 	}
 	if len(key) == ed25519.PublicKeySize {
-		u.centralKey.Store(&key)
+		k.key.Store(&key)
 	}
+	return k
 }
 
-// learnCentralKey takes the key central announced (enrolment, welcome),
-// keeping it for the next start when it changed.
-func (u *Uplink) learnCentralKey(raw []byte) {
+// learn takes the key central announced (enrolment, welcome), keeping it
+// for the next start when it changed.
+func (k *centralKeys) learn(raw []byte) {
 	if len(raw) != ed25519.PublicKeySize {
 		return
 	}
 	key := ed25519.PublicKey(bytes.Clone(raw))
-	if old := u.centralKey.Load(); old != nil && bytes.Equal(*old, key) {
+	if old := k.key.Load(); old != nil && bytes.Equal(*old, key) {
 		return
 	}
-	u.centralKey.Store(&key)
-	if path := u.centralKeyFile(); path != "" {
-		if err := saveCentralKey(path, key); err != nil {
-			u.log.Error("central's key not kept; it is learned again at the next connection", "err", err)
+	k.key.Store(&key)
+	if k.path != "" {
+		if err := saveCentralKey(k.path, key); err != nil {
+			k.log.Error("central's key not kept; it is learned again at the next connection", "err", err)
 			return
 		}
 	}
-	u.log.Info("central's access key learned", "key", centralKeyPrefix+base64.StdEncoding.EncodeToString(key))
+	k.log.Info("central's access key learned", "key", centralKeyPrefix+base64.StdEncoding.EncodeToString(key))
 }
 
-// CentralKey is central's public key as last learned (nil before the box
-// first reached central): access tokens must be signed by it.
-func (u *Uplink) CentralKey() ed25519.PublicKey {
-	if k := u.centralKey.Load(); k != nil {
-		return *k
+// get is the key as last learned (nil before the box first reached central).
+func (k *centralKeys) get() ed25519.PublicKey {
+	if p := k.key.Load(); p != nil {
+		return *p
 	}
 	return nil
 }

@@ -2,11 +2,11 @@ package uplink
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -28,6 +28,10 @@ type checkpoints struct {
 	path string                   // "" keeps it in memory only
 	key  func() ed25519.PublicKey // central's key, nil if not known (yet)
 	held *wire.HeldAuditCheckpoint
+	// edgeID names the edge in a checkpoint kept; log reports refused
+	// ones (acceptFrame). The uplink sets both.
+	edgeID func() string
+	log    *slog.Logger
 }
 
 // errOlderCheckpoint refuses a checkpoint that would replace a newer one.
@@ -36,7 +40,7 @@ var errOlderCheckpoint = errors.New("older than the checkpoint held")
 // loadCheckpoints reads the held checkpoint, if any. A damaged file is
 // reported and replaced by the next checkpoint.
 func loadCheckpoints(path string, key func() ed25519.PublicKey) (*checkpoints, error) {
-	c := &checkpoints{path: path, key: key}
+	c := &checkpoints{path: path, key: key, edgeID: func() string { return "" }, log: slog.Default()}
 	if path == "" {
 		return c, nil
 	}
@@ -143,33 +147,28 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// AuditCheckpoint returns central's latest audit checkpoint this edge
-// holds.
-func (u *Uplink) AuditCheckpoint() (wire.HeldAuditCheckpoint, bool) { return u.cps.get() }
-
-// acceptCheckpoint handles a checkpoint frame from central: a refused one
-// is logged, never fatal to the connection.
-func (u *Uplink) acceptCheckpoint(env wire.Envelope) {
+// acceptFrame handles a checkpoint frame from central: a refused one is
+// logged, never fatal to the connection.
+func (c *checkpoints) acceptFrame(env wire.Envelope) {
 	var cp wire.AuditCheckpoint
 	if err := wire.DecodeBody(env, &cp); err != nil {
-		u.log.Warn("ignoring a malformed audit checkpoint from central", "err", err)
+		c.log.Warn("ignoring a malformed audit checkpoint from central", "err", err)
 		return
 	}
-	kept, err := u.cps.accept(cp, u.edgeID(), time.Now())
+	kept, err := c.accept(cp, c.edgeID(), time.Now())
 	switch {
 	case errors.Is(err, errOlderCheckpoint):
-		u.log.Warn("refusing an audit checkpoint older than the one held", "err", err)
+		c.log.Warn("refusing an audit checkpoint older than the one held", "err", err)
 	case err != nil:
-		u.log.Error("refusing an audit checkpoint from central", "seq", cp.Seq, "err", err)
+		c.log.Error("refusing an audit checkpoint from central", "seq", cp.Seq, "err", err)
 	case kept:
-		u.log.Debug("audit checkpoint kept", "seq", cp.Seq, "head", cp.Head)
+		c.log.Debug("audit checkpoint kept", "seq", cp.Seq, "head", cp.Head)
 	}
 }
 
-// AnswerCheckpoint answers MethodAuditCheckpoint with the held checkpoint:
-// route it Unbounded (it reads memory only).
-func (u *Uplink) AnswerCheckpoint(_ context.Context, _ wire.Request, out *Responder) {
-	h, ok := u.cps.get()
+// answer answers MethodAuditCheckpoint with the held checkpoint.
+func (c *checkpoints) answer(out *Responder) {
+	h, ok := c.get()
 	if !ok {
 		_ = out.Fail(wire.StatusNotAvailable, "this edge holds no audit checkpoint")
 		return

@@ -2,11 +2,9 @@ package uplink
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -28,14 +26,14 @@ const (
 // errSilent: central sent nothing, not even a pong, within KeepaliveTimeout.
 var errSilent = errors.New("central stopped answering pings")
 
-// session runs one connection: handshake, then send from the outbox while
-// reading acks and requests, until anything fails.
-func (u *Uplink) session(ctx context.Context) error {
-	target, err := u.url()
+// runSession runs one connection of u: handshake, then send from the
+// outbox while reading acks and requests, until anything fails.
+func runSession(ctx context.Context, u *Uplink) error {
+	target, err := u.id.target()
 	if err != nil {
 		return err
 	}
-	conn, err := u.dial(ctx, target)
+	conn, err := u.id.dial(ctx, target)
 	if err != nil {
 		return err
 	}
@@ -44,9 +42,12 @@ func (u *Uplink) session(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	if err := u.handshake(conn); err != nil {
+	offset, accessKey, err := u.id.handshake(conn, u.ClockOffset())
+	if err != nil {
 		return err
 	}
+	u.offset.Store(int64(offset))
+	u.keys.learn(accessKey)
 	u.connected.Store(true)
 	u.Beat() // the first heartbeat goes at once: central learns the devices and their names
 	u.log.Info("connected to central", "url", target, "pending", u.box.Len(), "clock_offset", u.ClockOffset())
@@ -79,62 +80,6 @@ func (u *Uplink) session(ctx context.Context) error {
 		err = *lost // the cause, not the writer's "use of closed connection"
 	}
 	return err
-}
-
-// dial opens the websocket, over TLS pinned to central's key for an
-// enrolled edge, naming the edge (or presenting its bearer token).
-func (u *Uplink) dial(ctx context.Context, target string) (*websocket.Conn, error) {
-	dialer := websocket.Dialer{HandshakeTimeout: handshakeTimeout, NetDialContext: u.cfg.Dial}
-	hdr := http.Header{}
-	if cred := u.credential(); cred != nil {
-		dialer.TLSClientConfig = cred.TLSConfig()
-		hdr.Set(wire.EdgeIDHeader, cred.EdgeID)
-	} else {
-		if len(u.cfg.Pin) > 0 {
-			dialer.TLSClientConfig = pinnedTLS(u.cfg.Pin)
-		}
-		hdr.Set("Authorization", "Bearer "+u.cfg.Token)
-	}
-	conn, resp, err := dialer.DialContext(ctx, target, hdr)
-	if err != nil {
-		if resp != nil {
-			switch resp.StatusCode {
-			case http.StatusForbidden:
-				return nil, fmt.Errorf("dial %s: %w", target, ErrRevoked)
-			case http.StatusUnauthorized:
-				return nil, fmt.Errorf("dial %s: %w", target, ErrUnauthorized)
-			}
-			return nil, fmt.Errorf("dial %s: %s: %w", target, resp.Status, err)
-		}
-		return nil, fmt.Errorf("dial %s: %w", target, err)
-	}
-	return conn, nil
-}
-
-// handshake answers central's challenge with a (signed) hello and waits
-// for welcome.
-func (u *Uplink) handshake(conn *websocket.Conn) error {
-	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	var ch wire.Challenge
-	if err := readTyped(conn, wire.TypeChallenge, &ch); err != nil {
-		return fmt.Errorf("waiting for central's challenge: %w", err)
-	}
-	h := wire.Hello{EdgeID: u.edgeID(), SiteID: u.cfg.SiteID, Software: u.cfg.Software, ConfigRevision: u.ConfigRevision(),
-		Time: time.Now().UTC(), ClockOffsetMS: u.ClockOffset().Milliseconds(), Nonce: ch.Nonce}
-	if cred := u.credential(); cred != nil {
-		h.Signature = ed25519.Sign(ed25519.PrivateKey(cred.PrivateKey), h.SigningBytes())
-	}
-	if err := write(conn, wire.TypeHello, h); err != nil {
-		return err
-	}
-	var w wire.Welcome
-	if err := readTyped(conn, wire.TypeWelcome, &w); err != nil {
-		return fmt.Errorf("waiting for welcome: %w", err)
-	}
-	rtt := time.Since(h.Time)
-	u.offset.Store(int64(w.Time.Sub(h.Time.Add(rtt / 2))))
-	u.learnCentralKey(w.AccessKey)
-	return nil
 }
 
 // readTyped reads one frame of type typ into v; a close frame with one of
@@ -208,7 +153,7 @@ func (s *sessionState) sendLoop(ctx context.Context) error {
 				if err := writeFrame(s.conn, frame); err != nil {
 					return err
 				}
-				u.sent.Inc()
+				u.m.sent.Inc()
 				s.inflight[e.ID] = struct{}{}
 				cursor = e.Seq
 			}
@@ -229,7 +174,7 @@ func (s *sessionState) sendLoop(ctx context.Context) error {
 			for _, id := range ids {
 				delete(s.inflight, id)
 			}
-			u.acked.Add(float64(len(ids)))
+			u.m.acked.Add(float64(len(ids)))
 			if u.cfg.OnAck != nil {
 				u.cfg.OnAck(ids)
 			}
@@ -248,21 +193,23 @@ func (s *sessionState) sendLoop(ctx context.Context) error {
 				return fmt.Errorf("uplink: ping: %w", err)
 			}
 		case <-u.beatNow:
-			if err := write(s.conn, wire.TypeHeartbeat, u.heartbeat()); err != nil {
+			if err := write(s.conn, wire.TypeHeartbeat, s.heartbeat()); err != nil {
 				return err
 			}
 		case <-beat.C:
 			if err := u.box.FlushAcks(); err != nil {
 				return err
 			}
-			if err := write(s.conn, wire.TypeHeartbeat, u.heartbeat()); err != nil {
+			if err := write(s.conn, wire.TypeHeartbeat, s.heartbeat()); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func (u *Uplink) heartbeat() wire.Heartbeat {
+// heartbeat is the edge's health with the uplink's own numbers filled in.
+func (s *sessionState) heartbeat() wire.Heartbeat {
+	u := s.u
 	hb := u.health()
 	if hb.Time.IsZero() {
 		hb.Time = time.Now().UTC()
@@ -326,7 +273,7 @@ func (s *sessionState) readLoop(ctx context.Context) error {
 			}
 			s.startRequest(ctx, req)
 		case wire.TypeAuditCheckpoint:
-			s.u.acceptCheckpoint(env)
+			s.u.cps.acceptFrame(env)
 		default:
 			s.u.log.Debug("ignoring message from central", "type", env.Type)
 		}
@@ -337,7 +284,7 @@ func (s *sessionState) readLoop(ctx context.Context) error {
 // goroutine, or answers at once: bad_request if the request is malformed or
 // its method has no route, "busy" if a Bounded one finds no free slot.
 func (s *sessionState) startRequest(ctx context.Context, req wire.Request) {
-	s.u.requests.WithLabelValues(req.Method).Inc()
+	s.u.m.requests.WithLabelValues(req.Method).Inc()
 	out := &Responder{id: req.ID, send: s.reply, stream: s.stream}
 	fail := func(status, msg string) {
 		s.handlers.Add(1)

@@ -17,19 +17,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-perimeter/vigil/edge/outbox"
@@ -113,36 +108,33 @@ var (
 	ErrNotEnrolled = errors.New("not enrolled with central yet: enrol this box on its setup page or with `vigil edge enroll`")
 )
 
-// Uplink owns the connection to central.
+// Uplink owns the connection to central. It is the API the edge uses;
+// the parts with one job each live beside it: who the edge is and how it
+// dials (identity), the wait between sessions (redial), central's key
+// (centralKeys), its audit checkpoint (checkpoints), one connection
+// (sessionState) and the counters (metrics).
 type Uplink struct {
-	cfg       Config
-	credp     atomic.Pointer[Credential] // swapped by SetCredential
-	revision  atomic.Pointer[string]     // reported in hello (SetConfigRevision)
-	swapped   atomic.Bool                // SetCredential: dial the credential's central, not cfg.URL
-	kick      chan struct{}              // a new credential: reconnect now
-	beatNow   chan struct{}              // Beat: send a heartbeat now
-	endMu     sync.Mutex
-	endSess   context.CancelFunc // ends the running session (SetCredential)
-	box       *outbox.Outbox
-	health    func() wire.Heartbeat
-	log       *slog.Logger
+	cfg     Config
+	id      *identity
+	redial  *redial
+	keys    *centralKeys
+	cps     *checkpoints // central's latest audit checkpoint (checkpoint.go)
+	box     *outbox.Outbox
+	health  func() wire.Heartbeat
+	log     *slog.Logger
+	beatNow chan struct{} // Beat: send a heartbeat now
+	endMu   sync.Mutex
+	endSess context.CancelFunc // ends the running session (SetCredential)
+
 	connected atomic.Bool
 	offset    atomic.Int64 // central clock − edge clock, ns, from the last welcome
 	lastErr   atomic.Pointer[string]
 	cpu       cpuSampler
-	cps       *checkpoints // central's latest audit checkpoint (checkpoint.go)
-	// centralKey is central's public key for access tokens (centralkey.go).
-	centralKey atomic.Pointer[ed25519.PublicKey]
-
-	sent       prometheus.Counter
-	acked      prometheus.Counter
-	reconnects prometheus.Counter
-	requests   *prometheus.CounterVec
+	m         metrics
 }
 
-// New makes an uplink; health is called for each heartbeat. A token that
-// is a malformed credential is reported at once.
-func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prometheus.Registerer, log *slog.Logger) *Uplink {
+// withDefaults fills in what cfg leaves zero.
+func withDefaults(cfg Config) Config {
 	if cfg.BackoffMin <= 0 {
 		cfg.BackoffMin = 500 * time.Millisecond
 	}
@@ -170,12 +162,19 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 	if cfg.PendingMax <= 0 {
 		cfg.PendingMax = 100
 	}
+	if cfg.MaxRequests <= 0 {
+		cfg.MaxRequests = 4
+	}
+	return cfg
+}
+
+// New makes an uplink; health is called for each heartbeat. A token that
+// is a malformed credential is reported at once.
+func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prometheus.Registerer, log *slog.Logger) *Uplink {
+	cfg = withDefaults(cfg)
 	ownRoutes := cfg.Routes == nil
 	if ownRoutes {
 		cfg.Routes = NewRouter()
-	}
-	if cfg.MaxRequests <= 0 {
-		cfg.MaxRequests = 4
 	}
 	if health == nil {
 		health = func() wire.Heartbeat { return wire.Heartbeat{} }
@@ -183,13 +182,9 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 	if log == nil {
 		log = slog.Default()
 	}
-	u := &Uplink{cfg: cfg, box: box, health: health, log: log.With("component", "uplink"),
-		sent:       prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_uplink_items_sent_total", Help: "Outbox items sent to central (re-sends included)."}),
-		acked:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_uplink_items_acked_total", Help: "Outbox items central acknowledged."}),
-		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_uplink_reconnects_total", Help: "Connections to central that ended and were retried."}),
-		requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_uplink_requests_total", Help: "Requests from central, by method."}, []string{"method"}),
-	}
-	u.kick, u.beatNow = make(chan struct{}, 1), make(chan struct{}, 1)
+	u := &Uplink{cfg: cfg, id: newIdentity(cfg), box: box, health: health, log: log.With("component", "uplink"),
+		beatNow: make(chan struct{}, 1), m: newMetrics()}
+	u.redial = &redial{id: u.id, kick: make(chan struct{}, 1), every: cfg.Probe}
 	if ownRoutes {
 		u.cfg.Routes.HandleWith(wire.MethodAuditCheckpoint, Unbounded, HandlerFunc(u.AnswerCheckpoint))
 	}
@@ -201,50 +196,22 @@ func New(cfg Config, box *outbox.Outbox, health func() wire.Heartbeat, reg prome
 	if u.cps, err = loadCheckpoints(cpFile, u.CentralKey); err != nil {
 		u.log.Error("the audit checkpoint held does not load; the next one from central replaces it", "err", err)
 	}
-	rev := cfg.ConfigRevision
-	u.revision.Store(&rev)
-	u.credp.Store(cfg.Credential)
+	u.cps.edgeID, u.cps.log = u.id.name, u.log
 	if cfg.Credential == nil {
 		cred, ok, err := ParseCredential(cfg.Token)
 		switch {
 		case err != nil:
 			u.log.Error("the edge's token looks like a credential but does not load; every connection will fail", "err", err)
-			u.credp.Store(&Credential{}) // fails in session with the reason
+			u.id.credp.Store(&Credential{}) // fails in session with the reason
 		case ok:
-			u.credp.Store(&cred)
+			u.id.credp.Store(&cred)
 		}
 	}
-	u.initCentralKey()
+	u.keys = newCentralKeys(cfg.DataDir, cfg.CentralKey, u.id.credential(), u.log)
 	if reg != nil {
-		u.register(reg)
+		u.m.register(reg, box, u.Connected)
 	}
 	return u
-}
-
-func (u *Uplink) register(reg prometheus.Registerer) {
-	gauge := func(name, help string, f func() float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
-	}
-	dropped := func(sev string, f func(outbox.Stats) uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_outbox_dropped_total",
-			Help:        "Outbox items discarded by its byte bound (green first, then yellow; red never), by severity.",
-			ConstLabels: prometheus.Labels{"severity": sev}}, func() float64 { return float64(f(u.box.Stats())) })
-	}
-	reg.MustRegister(u.sent, u.acked, u.reconnects, u.requests,
-		gauge("vigil_uplink_connected", "1 while connected to central.", func() float64 {
-			if u.connected.Load() {
-				return 1
-			}
-			return 0
-		}),
-		gauge("vigil_outbox_pending", "Items stored on the edge and not yet acknowledged by central.", func() float64 { return float64(u.box.Stats().Pending) }),
-		gauge("vigil_outbox_bytes", "Bytes the outbox holds.", func() float64 { return float64(u.box.Stats().Bytes) }),
-		gauge("vigil_outbox_max_bytes", "The outbox's byte bound.", func() float64 { return float64(u.box.Stats().MaxBytes) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_outbox_overflow_total",
-			Help: "Red alerts stored although the outbox was at its bound."}, func() float64 { return float64(u.box.Stats().Overflow) }),
-		dropped("green", func(s outbox.Stats) uint64 { return s.DroppedGreen }),
-		dropped("yellow", func(s outbox.Stats) uint64 { return s.DroppedYellow }),
-	)
 }
 
 // Routes is the request table the uplink answers central's requests from.
@@ -264,11 +231,8 @@ func (u *Uplink) LastError() string {
 	return ""
 }
 
-// credential is the credential in force (nil for a bearer-token edge).
-func (u *Uplink) credential() *Credential { return u.credp.Load() }
-
 // Enrolled reports whether the uplink has a credential or a token.
-func (u *Uplink) Enrolled() bool { return u.credential() != nil || u.cfg.Token != "" }
+func (u *Uplink) Enrolled() bool { return u.id.enrolled() }
 
 // SetCredential replaces the edge's credential (a new enrolment) and
 // reconnects with it at once: the running session, if any, ends and the
@@ -277,16 +241,15 @@ func (u *Uplink) SetCredential(c Credential) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	u.credp.Store(&c)
-	u.learnCentralKey(c.CentralKey)
-	u.swapped.Store(true)
+	u.id.setCredential(&c)
+	u.keys.learn(c.CentralKey)
 	u.endMu.Lock()
 	if u.endSess != nil {
 		u.endSess()
 	}
 	u.endMu.Unlock()
 	select {
-	case u.kick <- struct{}{}:
+	case u.redial.kick <- struct{}{}:
 	default:
 	}
 	return nil
@@ -295,12 +258,12 @@ func (u *Uplink) SetCredential(c Credential) error {
 // SetConfigRevision changes the config revision reported to central: in
 // the next hello, and now in a heartbeat.
 func (u *Uplink) SetConfigRevision(rev string) {
-	u.revision.Store(&rev)
+	u.id.setConfigRevision(rev)
 	u.Beat()
 }
 
 // ConfigRevision is the revision hello reports.
-func (u *Uplink) ConfigRevision() string { return *u.revision.Load() }
+func (u *Uplink) ConfigRevision() string { return u.id.configRevision() }
 
 // Beat sends a heartbeat now, if connected (not waiting for the ticker).
 func (u *Uplink) Beat() {
@@ -310,7 +273,22 @@ func (u *Uplink) Beat() {
 	}
 }
 
-// Run keeps a session with central up until ctx ends.
+// CentralKey is central's public key as last learned (nil before the box
+// first reached central): access tokens must be signed by it.
+func (u *Uplink) CentralKey() ed25519.PublicKey { return u.keys.get() }
+
+// AuditCheckpoint returns central's latest audit checkpoint this edge
+// holds.
+func (u *Uplink) AuditCheckpoint() (wire.HeldAuditCheckpoint, bool) { return u.cps.get() }
+
+// AnswerCheckpoint answers MethodAuditCheckpoint with the held checkpoint:
+// route it Unbounded (it reads memory only).
+func (u *Uplink) AnswerCheckpoint(_ context.Context, _ wire.Request, out *Responder) {
+	u.cps.answer(out)
+}
+
+// Run keeps a session with central up until ctx ends; the wait between
+// sessions grows from BackoffMin to BackoffMax (redial).
 func (u *Uplink) Run(ctx context.Context) error {
 	wait := u.cfg.BackoffMin
 	for ctx.Err() == nil {
@@ -319,7 +297,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.endMu.Lock()
 		u.endSess = cancel
 		u.endMu.Unlock()
-		err := u.session(sctx)
+		err := runSession(sctx, u)
 		swapped := sctx.Err() != nil
 		cancel()
 		u.connected.Store(false)
@@ -331,19 +309,17 @@ func (u *Uplink) Run(ctx context.Context) error {
 			wait = u.cfg.BackoffMin
 			continue
 		}
+		msg := err.Error()
+		u.lastErr.Store(&msg)
 		if errors.Is(err, ErrNotEnrolled) {
-			msg := err.Error()
-			u.lastErr.Store(&msg)
 			select { // wait for SetCredential
 			case <-ctx.Done():
 				return nil
-			case <-u.kick:
+			case <-u.redial.kick:
 			}
 			continue
 		}
-		msg := err.Error()
-		u.lastErr.Store(&msg)
-		u.reconnects.Inc()
+		u.m.reconnects.Inc()
 		if time.Since(started) > time.Minute {
 			wait = u.cfg.BackoffMin
 		}
@@ -354,7 +330,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		d := wait/2 + rand.N(wait/2+1)
 		probe := unanswered(err)
 		u.log.Warn("central unreachable, alerts stay queued on this box", "err", err, "pending", u.box.Len(), "retry_in", d.Round(time.Millisecond), "probing", probe)
-		switch u.wait(ctx, d, probe) {
+		switch u.redial.wait(ctx, d, probe) {
 		case waitEnded:
 			return nil
 		case waitKicked:
@@ -366,112 +342,6 @@ func (u *Uplink) Run(ctx context.Context) error {
 		wait = min(wait*2, u.cfg.BackoffMax)
 	}
 	return nil
-}
-
-type waitResult int
-
-const (
-	waitElapsed  waitResult = iota
-	waitEnded               // ctx ended
-	waitKicked              // a new credential
-	waitAnswered            // the probe reached central
-)
-
-// wait sleeps d before the next dial. With probe set it tries a TCP
-// connect to central every cfg.Probe meanwhile and returns as soon as one
-// succeeds: backoff spares central from full TLS dials while it is away,
-// but must not keep the edge away once it is back.
-func (u *Uplink) wait(ctx context.Context, d time.Duration, probe bool) waitResult {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	var tick <-chan time.Time
-	if probe {
-		t := time.NewTicker(u.cfg.Probe)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return waitEnded
-		case <-u.kick:
-			return waitKicked
-		case <-timer.C:
-			return waitElapsed
-		case <-tick:
-			if u.probe(ctx) {
-				return waitAnswered
-			}
-		}
-	}
-}
-
-// probe reports whether central's address accepts a TCP connection.
-func (u *Uplink) probe(ctx context.Context) bool {
-	target, err := u.url()
-	if err != nil {
-		return false
-	}
-	addr, err := hostPort(target)
-	if err != nil {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, u.cfg.Probe)
-	defer cancel()
-	dial := u.cfg.Dial
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
-	c, err := dial(ctx, "tcp", addr)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
-// hostPort is the TCP address of a ws:// or wss:// URL.
-func hostPort(target string) (string, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return "", err
-	}
-	if u.Port() != "" {
-		return u.Host, nil
-	}
-	if u.Scheme == "wss" || u.Scheme == "https" {
-		return net.JoinHostPort(u.Hostname(), "443"), nil
-	}
-	return net.JoinHostPort(u.Hostname(), "80"), nil
-}
-
-// unanswered reports whether err means central could not be reached or
-// stopped answering (worth probing for), rather than that it answered
-// and refused (where only the backoff keeps the edge from hammering it).
-func unanswered(err error) bool {
-	if errors.Is(err, errSilent) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	// Central shutting down or restarting will likely be back soon.
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
-		switch ce.Code {
-		case websocket.CloseAbnormalClosure, websocket.CloseGoingAway, websocket.CloseServiceRestart,
-			websocket.CloseTryAgainLater, websocket.CloseInternalServerErr:
-			return true
-		}
-	}
-	return false
 }
 
 // Health is the uplink's own judgement of how alerts are getting out.
@@ -515,38 +385,4 @@ func (u *Uplink) Health() Health {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("%d items pending (limit %d)", h.Pending, u.cfg.PendingMax))
 	}
 	return h
-}
-
-func (u *Uplink) edgeID() string {
-	if c := u.credential(); c != nil && c.EdgeID != "" {
-		return c.EdgeID
-	}
-	return u.cfg.EdgeID
-}
-
-func (u *Uplink) url() (string, error) {
-	cred := u.credential()
-	if cred == nil {
-		if u.cfg.Token == "" {
-			return "", ErrNotEnrolled
-		}
-		return u.cfg.URL, nil
-	}
-	if err := cred.Validate(); err != nil {
-		return "", err
-	}
-	// Alerts carry the configured IDs; central would refuse every one.
-	if u.cfg.EdgeID != "" && u.cfg.EdgeID != cred.EdgeID {
-		return "", fmt.Errorf("edge_id is %q but the credential is for edge %q", u.cfg.EdgeID, cred.EdgeID)
-	}
-	if u.cfg.SiteID != "" && cred.SiteID != "" && u.cfg.SiteID != cred.SiteID {
-		return "", fmt.Errorf("site_id is %q but the edge was enrolled at site %q", u.cfg.SiteID, cred.SiteID)
-	}
-	if u.cfg.URL == "" || u.swapped.Load() {
-		return cred.EdgeURL(), nil
-	}
-	if len(u.cfg.URL) < 6 || u.cfg.URL[:6] != "wss://" {
-		return "", fmt.Errorf("central URL %s: an enrolled edge talks to central over TLS only (wss://)", u.cfg.URL)
-	}
-	return u.cfg.URL, nil
 }

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/central/audit"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 )
 
 const auditUsage = `usage: vigil central audit verify --config central.yaml [--checkpoint FILE ...]   (central stopped)
@@ -29,21 +29,15 @@ checked by an admin with GET /api/v1/audit/verify, which also asks every
 connected edge for its checkpoint.
 `
 
-// stringList is a repeatable flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
-
 // runCentralAudit is `vigil central audit verify ...`.
 func runCentralAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
 		fmt.Fprint(stderr, auditUsage)
 		return errors.New("audit: the only subcommand is verify")
 	}
-	fs, _ := newFlags("central audit verify", stderr)
+	fs, _ := cmdtable.NewFlags("central audit verify", stderr)
 	path := fs.String("config", "central.yaml", "central configuration file (for its data_dir, audit_key_file and evidence_key_file)")
-	var checkpoints stringList
+	var checkpoints cmdtable.List
 	fs.Var(&checkpoints, "checkpoint", "an audit checkpoint file copied from an edge (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

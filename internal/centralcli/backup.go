@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/vigil-perimeter/vigil/central"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 )
 
 const backupUsage = `usage: vigil central backup  --config central.yaml --out FILE   (central stopped)
@@ -18,7 +19,7 @@ A running central is backed up by an admin with
 
 // runCentralBackup is `vigil central backup|restore ...`.
 func runCentralBackup(cmd string, args []string, stdout, stderr io.Writer) error {
-	fs, _ := newFlags("central "+cmd, stderr)
+	fs, _ := cmdtable.NewFlags("central "+cmd, stderr)
 	path := fs.String("config", "central.yaml", "central configuration file (for its data_dir)")
 	out := fs.String("out", "", "backup: file to write (must not exist)")
 	from := fs.String("from", "", "restore: backup file to read")

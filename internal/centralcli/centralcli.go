@@ -8,32 +8,39 @@ package centralcli
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"log/slog"
-	"os/signal"
-	"syscall"
 
 	"github.com/vigil-perimeter/vigil/central"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 	"github.com/vigil-perimeter/vigil/internal/sdnotify"
 )
 
 // Version is the software version reported everywhere.
 const Version = "0.1.0"
 
+// centralCommands are `vigil central`'s subcommands; anything else runs
+// central.
+var centralCommands = cmdtable.Table{
+	Commands: []cmdtable.Command{
+		{Names: []string{"user"}, Run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return runCentralUser(args, stdout, stderr)
+		}},
+		{Names: []string{"backup"}, Run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return runCentralBackup("backup", args, stdout, stderr)
+		}},
+		{Names: []string{"restore"}, Run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return runCentralBackup("restore", args, stdout, stderr)
+		}},
+		{Names: []string{"audit"}, Run: runCentralAudit},
+	},
+	Default: &cmdtable.Command{Names: []string{"central"}, Run: func(ctx context.Context, args []string, _, stderr io.Writer) error {
+		return runCentral(ctx, args, stderr)
+	}},
+}
+
 // Central runs `vigil central ARGS...`: args are what follows "central".
 func Central(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	switch {
-	case len(args) >= 1 && args[0] == "user":
-		return runCentralUser(args[1:], stdout, stderr)
-	case len(args) >= 1 && (args[0] == "backup" || args[0] == "restore"):
-		return runCentralBackup(args[0], args[1:], stdout, stderr)
-	case len(args) >= 1 && args[0] == "audit":
-		return runCentralAudit(ctx, args[1:], stdout, stderr)
-	}
-	return runCentral(ctx, args, stderr)
+	return centralCommands.Run(ctx, args, stdout, stderr)
 }
 
 // Evidence runs `vigil evidence ARGS...`: args are what follows "evidence".
@@ -53,6 +60,13 @@ decoding, built without cgo): the same commands as 'vigil central ...'
 and 'vigil evidence ...'. Run 'vigil-central <command> -h' for flags.
 `
 
+// program is vigil-central: the central subcommands (the default), plus
+// evidence, version and help.
+var program = cmdtable.Program{Name: "vigil-central", Version: Version, Usage: usage, Table: cmdtable.Table{
+	Commands: []cmdtable.Command{{Names: []string{"evidence"}, Run: Evidence}},
+	Default:  &cmdtable.Command{Names: []string{"central"}, Run: Central},
+}}
+
 // Main is cmd/vigil-central's whole program: the central subcommands,
 // with or without a leading "central", plus evidence and version. It
 // returns the process exit code.
@@ -60,53 +74,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "central" {
 		args = args[1:]
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	name := "central"
-	var err error
-	switch {
-	case len(args) > 0 && args[0] == "evidence":
-		name = "evidence"
-		err = Evidence(ctx, args[1:], stdout, stderr)
-	case len(args) > 0 && (args[0] == "version" || args[0] == "--version" || args[0] == "-v"):
-		fmt.Fprintln(stdout, "vigil-central", Version)
-	case len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
-		fmt.Fprint(stdout, usage)
-	default:
-		err = Central(ctx, args, stdout, stderr)
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "vigil-central %s: %v\n", name, err)
-		return 1
-	}
-	return 0
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
-func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	return fs, level
+	return program.Main(args, stdout, stderr)
 }
 
 func runCentral(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, level := newFlags("central", stderr)
+	fs, level := cmdtable.NewFlags("central", stderr)
 	path := fs.String("config", "central.yaml", "central configuration file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cmdtable.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}

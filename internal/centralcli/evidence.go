@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/vigil-perimeter/vigil/central/evidence"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 )
 
 const evidenceUsage = `usage: vigil evidence verify BUNDLE.zip --key PUBKEY
@@ -29,18 +30,26 @@ func runEvidence(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprint(stderr, evidenceUsage)
 		return flag.ErrHelp
 	}
-	switch args[0] {
-	case "verify":
-		return runEvidenceVerify(ctx, args[1:], stdout, stderr)
-	case "pubkey":
-		return runEvidencePubkey(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
+	err := evidenceCommands.Run(ctx, args, stdout, stderr)
+	var unknown *cmdtable.UnknownError
+	if errors.As(err, &unknown) {
+		fmt.Fprint(stderr, evidenceUsage)
+		return fmt.Errorf("unknown subcommand %q", unknown.Name)
+	}
+	return err
+}
+
+// evidenceCommands are `vigil evidence`'s subcommands.
+var evidenceCommands = cmdtable.Table{Commands: []cmdtable.Command{
+	{Names: []string{"verify"}, Run: runEvidenceVerify},
+	{Names: []string{"pubkey"}, Run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		return runEvidencePubkey(args, stdout, stderr)
+	}},
+	{Names: []string{"-h", "--help", "help"}, Run: func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 		fmt.Fprint(stdout, evidenceUsage)
 		return flag.ErrHelp
-	}
-	fmt.Fprint(stderr, evidenceUsage)
-	return fmt.Errorf("unknown subcommand %q", args[0])
-}
+	}},
+}}
 
 // parseInterspersed parses flags before and after positional arguments
 // (`verify bundle.zip --key k` and `verify --key k bundle.zip`).
@@ -60,8 +69,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func runEvidenceVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("vigil evidence verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cmdtable.NewFlagSet("evidence verify", stderr)
 	key := fs.String("key", "", "central's evidence public key file (PEM or ed25519:<base64>)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -88,8 +96,7 @@ func runEvidenceVerify(ctx context.Context, args []string, stdout, stderr io.Wri
 }
 
 func runEvidencePubkey(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("vigil evidence pubkey", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cmdtable.NewFlagSet("evidence pubkey", stderr)
 	path := fs.String("key-file", "central-evidence.key", "central's evidence private key file")
 	create := fs.Bool("create", false, "generate the key file (mode 0600) if it does not exist")
 	if err := fs.Parse(args); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigil-perimeter/vigil/central"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 )
 
 const userUsage = `usage: vigil central user add  --config central.yaml --name NAME --role ROLE [--password-file FILE] [--replace]
@@ -27,7 +28,7 @@ func runCentralUser(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, userUsage)
 		return errors.New("missing user command")
 	}
-	fs, _ := newFlags("central user "+args[0], stderr)
+	fs, _ := cmdtable.NewFlags("central user "+args[0], stderr)
 	path := fs.String("config", "central.yaml", "central configuration file (for its data_dir)")
 	name := fs.String("name", "", "user name (lower-case letters, digits, . _ -)")
 	role := fs.String("role", "", "guard, supervisor, police_liaison, installer or admin")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/streams/av"
 	"github.com/vigil-perimeter/vigil/streams/camera"
@@ -34,7 +35,7 @@ func (f *cameraFile) Validate() []config.FieldError { return f.camera().Validate
 // events the edge would raise: an installer tunes zones and masks on a
 // recording, and the numbers in BENCHMARKS.md come from the same code.
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, _ := newFlags("analyze", stderr)
+	fs, _ := cmdtable.NewFlags("analyze", stderr)
 	input := fs.String("input", "", "video file (H.264 or H.265 in MP4, MKV, AVI, raw …)")
 	camCfg := fs.String("camera-config", "", "YAML file with a camera's analysis: and motion: blocks as in edge.yaml (default: the edge's defaults)")
 	asJSON := fs.Bool("json", false, "print one JSON object per event")

@@ -5,16 +5,13 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/internal/centralcli"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 	"github.com/vigil-perimeter/vigil/internal/demo"
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/sdnotify"
@@ -44,80 +41,49 @@ Run 'vigil <command> -h' for a command's flags.
 // Version is the software version reported everywhere.
 const Version = centralcli.Version
 
+// program is vigil's command table: one entry per command.
+var program = cmdtable.Program{Name: "vigil", Version: Version, Usage: usage, Table: cmdtable.Table{Commands: []cmdtable.Command{
+	{Names: []string{"demo"}, Run: runDemo},
+	// internal/centralcli: also cmd/vigil-central's, without cgo.
+	{Names: []string{"central"}, Run: centralcli.Central},
+	{Names: []string{"edge"}, Run: runEdgeCommand},
+	{Names: []string{"evidence"}, Run: centralcli.Evidence},
+	{Names: []string{"analyze"}, Run: runAnalyze},
+	{Names: []string{"provision"}, Run: runProvision},
+	{Names: []string{"sim"}, Run: runSim},
+}}}
+
 // Main runs one command and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch args[0] {
-	case "demo":
-		err = runDemo(ctx, args[1:], stdout, stderr)
-	case "central":
-		// internal/centralcli: also cmd/vigil-central's, without cgo.
-		err = centralcli.Central(ctx, args[1:], stdout, stderr)
-	case "edge":
-		err = runEdgeCommand(ctx, args[1:], stdout, stderr)
-	case "evidence":
-		err = centralcli.Evidence(ctx, args[1:], stdout, stderr)
-	case "analyze":
-		err = runAnalyze(ctx, args[1:], stdout, stderr)
-	case "provision":
-		err = runProvision(ctx, args[1:], stdout, stderr)
-	case "sim":
-		switch {
-		case len(args) >= 2 && args[1] == "camera":
-			err = runSimCamera(ctx, args[2:], stderr)
-		case len(args) >= 2 && args[1] == "gate":
-			err = runSimGate(ctx, args[2:], stdout, stderr)
-		default:
-			fmt.Fprint(stderr, "usage: vigil sim camera [--listen ADDR] NAME=FILE [NAME=FILE ...]\n       vigil sim gate --webhook URL --secret S [--mqtt tcp://HOST:PORT] --scenario NAME\n")
-			return 2
-		}
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "vigil", Version)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], err)
-		return 1
-	}
-	return 0
+	return program.Main(args, stdout, stderr)
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
+// simCommands are `vigil sim`'s simulators.
+var simCommands = cmdtable.Table{Commands: []cmdtable.Command{
+	{Names: []string{"camera"}, Run: func(ctx context.Context, args []string, _, stderr io.Writer) error {
+		return runSimCamera(ctx, args, stderr)
+	}},
+	{Names: []string{"gate"}, Run: runSimGate},
+}}
 
-func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	return fs, level
+// runSim is `vigil sim camera|gate ...`.
+func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := simCommands.Run(ctx, args, stdout, stderr)
+	if _, unknown := err.(*cmdtable.UnknownError); unknown {
+		fmt.Fprint(stderr, "usage: vigil sim camera [--listen ADDR] NAME=FILE [NAME=FILE ...]\n       vigil sim gate --webhook URL --secret S [--mqtt tcp://HOST:PORT] --scenario NAME\n")
+		return cmdtable.ErrUsage
+	}
+	return err
 }
 
 func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, level := newFlags("edge", stderr)
+	fs, level := cmdtable.NewFlags("edge", stderr)
 	path := fs.String("config", "edge.yaml", "edge configuration file")
 	check := fs.Bool("check", false, "validate the config and this box (data dir, listen address), then exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cmdtable.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
@@ -176,14 +142,14 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, level := newFlags("demo", stderr)
+	fs, level := cmdtable.NewFlags("demo", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "console address")
 	data := fs.String("data", "vigil-data", "directory for the demo's configs, credentials and stores")
 	foot := fs.String("footage", footage.DefaultDir(), "directory where demo footage is prepared")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cmdtable.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
@@ -191,14 +157,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runSimCamera(ctx context.Context, args []string, stderr io.Writer) error {
-	fs, level := newFlags("sim camera", stderr)
+	fs, level := cmdtable.NewFlags("sim camera", stderr)
 	listen := fs.String("listen", "127.0.0.1:8554", "RTSP address")
 	user := fs.String("user", "", "RTSP user name (optional)")
 	pass := fs.String("password", "", "RTSP password (with --user)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cmdtable.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,21 +10,25 @@ import (
 
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 )
 
 // runEdgeCommand is `vigil edge ...`: `vigil edge enroll` trades a token
 // for a credential; anything else runs the edge node.
 func runEdgeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "enroll" {
-		return runEdgeEnroll(ctx, args[1:], stdout, stderr)
-	}
-	return runEdge(ctx, args, stderr)
+	return edgeCommands.Run(ctx, args, stdout, stderr)
+}
+
+var edgeCommands = cmdtable.Table{
+	Commands: []cmdtable.Command{{Names: []string{"enroll"}, Run: runEdgeEnroll}},
+	Default: &cmdtable.Command{Names: []string{"edge"}, Run: func(ctx context.Context, args []string, _, stderr io.Writer) error {
+		return runEdge(ctx, args, stderr)
+	}},
 }
 
 // runEdgeEnroll is `vigil edge enroll --central https://host:port --token T`.
 func runEdgeEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("vigil edge enroll", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cmdtable.NewFlagSet("edge enroll", stderr)
 	central := fs.String("central", "", "central's edge hub, https://host:port")
 	token := fs.String("token", "", "one-time enrolment token from the administrator (or set VIGIL_ENROL_TOKEN)")
 	out := fs.String("out", "edge-credential.json", "where to write this edge's credential (mode 0600)")

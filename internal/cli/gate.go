@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/gates/sim"
+	"github.com/vigil-perimeter/vigil/internal/cmdtable"
 	"github.com/vigil-perimeter/vigil/internal/demo"
 )
 
 // runSimGate is `vigil sim gate`: it plays gate and sensor scenarios
 // against an edge's gate webhook and a site's MQTT broker.
 func runSimGate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, level := newFlags("sim gate", stderr)
+	fs, level := cmdtable.NewFlags("sim gate", stderr)
 	webhookURL := fs.String("webhook", "", "the edge's gate webhook, e.g. http://127.0.0.1:8081/api/v1/gates/events")
 	secret := fs.String("secret", "", "the controller's webhook secret (or set VIGIL_GATE_SECRET, which keeps it out of ps)")
 	controller := fs.String("controller", "sim-controller", "webhook controller ID")
@@ -46,7 +47,7 @@ func runSimGate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	log, err := newLogger(stderr, *level)
+	log, err := cmdtable.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}

@@ -84,6 +84,22 @@ var township = central.TownshipConfig{ID: "demo", Name: "Demo township", Village
 	}},
 }}}
 
+// files are what the demo writes in its data directory.
+type files struct {
+	dir         string
+	credentials string // credentials.json: admin token and console users
+	central     string // central.yaml
+	edge        string // edge.yaml
+	edgeCred    string // edge-credential.json
+	gateSecret  string // gate-controller.secret
+	info        string // demo.json
+}
+
+func filesIn(dir string) files {
+	return files{dir: dir, credentials: filepath.Join(dir, "credentials.json"), edgeCred: filepath.Join(dir, "edge-credential.json"),
+		gateSecret: filepath.Join(dir, "gate-controller.secret"), info: filepath.Join(dir, "demo.json")}
+}
+
 // Run starts everything and blocks until ctx ends.
 func Run(ctx context.Context, o Options) error {
 	if o.Out == nil {
@@ -99,107 +115,167 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(o.Out, "Vigil demo: preparing footage in %s (first run converts Debian's opencv-doc samples, ~20 s)...\n", o.FootageDir)
-	cache := footage.Cache{Dir: o.FootageDir}
-	people, err := cache.Pedestrians(ctx)
-	if err != nil {
-		return err
-	}
-	mirrored, err := cache.PedestriansMirrored(ctx)
-	if err != nil {
-		return err
-	}
-	var cams []sim.Camera
-	for _, c := range []struct{ path, file string }{{"north-gate", people}, {"south-gate", mirrored}} {
-		clip, err := sim.LoadClip(c.file)
-		if err != nil {
-			return err
-		}
-		cams = append(cams, sim.Camera{Path: c.path, Clip: clip})
-	}
-	cameras, err := sim.Start(sim.Config{Address: freeOr("127.0.0.1:8554"), Cameras: cams, Log: o.Log})
+	f := filesIn(dir)
+	cameras, err := startCameras(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer cameras.Close()
-
-	creds, err := loadOrMakeCredentials(filepath.Join(dir, "credentials.json"))
+	srv, err := startCentral(&f, o)
 	if err != nil {
-		return err
-	}
-	if err := ensureUsers(&creds, filepath.Join(dir, "credentials.json")); err != nil {
-		return err
-	}
-	printUsers(o.Out, creds, filepath.Join(dir, "credentials.json"))
-	centralPath, err := writeCentralConfig(dir, o.Listen, creds)
-	if err != nil {
-		return err
-	}
-	// Load the files the demo writes through the same path `vigil central`
-	// and `vigil edge` use, so the demo proves its configs are valid.
-	ccfg, err := central.LoadConfig(centralPath)
-	if err != nil {
-		return err
-	}
-	srv, err := central.New(ccfg, o.Log.With("part", "central"))
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(); err != nil {
-		srv.Close()
 		return err
 	}
 	defer srv.Close()
 
 	// Enrol the edge as an installer would (`vigil edge enroll`), unless
 	// central still knows the credential from an earlier run.
-	credPath := filepath.Join(dir, "edge-credential.json")
-	if err := setAsidePreEnrolmentEdge(dir, credPath, o.Out); err != nil {
+	if err := setAsidePreEnrolmentEdge(dir, f.edgeCred, o.Out); err != nil {
 		return err
 	}
-	if err := ensureEnrolled(ctx, srv, credPath); err != nil {
+	if err := ensureEnrolled(ctx, srv, f.edgeCred); err != nil {
 		return err
 	}
-	secretPath := filepath.Join(dir, "gate-controller.secret")
-	gateSecret, err := loadOrMakeSecret(secretPath)
+	gateSecret, err := loadOrMakeSecret(f.gateSecret)
 	if err != nil {
 		return err
 	}
-	edgePath, err := writeEdgeConfig(dir, cameras, credPath, srv.EdgeAddr(), secretPath)
+	if f.edge, err = writeEdgeConfig(dir, cameras, f.edgeCred, srv.EdgeAddr(), f.gateSecret); err != nil {
+		return err
+	}
+	e, err := startEdge(f.edge, o.Log.With("part", "edge"))
 	if err != nil {
 		return err
 	}
-	ecfg, err := edge.LoadConfig(edgePath)
-	if err != nil {
+	defer func() { e.node.Close() }()
+	info := Info{EdgeAPI: "http://" + e.node.Addr(), GateID: gateID, WebhookURL: "http://" + e.node.Addr() + "/api/v1/gates/events",
+		Controller: gateController, Secret: gateSecret}
+	if err := writeJSONFile(f.info, info); err != nil {
 		return err
 	}
-	rev, err := edge.OpenRevisions(ecfg.DataDir).Adopt(edgePath)
+	printGuide(o.Out, f, srv, e.node, cameras, info)
+	return e.run(ctx, o)
+}
+
+// startCameras serves the demo footage as two simulated RTSP cameras.
+func startCameras(ctx context.Context, o Options) (*sim.Server, error) {
+	fmt.Fprintf(o.Out, "Vigil demo: preparing footage in %s (first run converts Debian's opencv-doc samples, ~20 s)...\n", o.FootageDir)
+	cache := footage.Cache{Dir: o.FootageDir}
+	people, err := cache.Pedestrians(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// A revision that cannot take effect live (a gate added on the setup
-	// page) restarts the edge on its new file, as `vigil edge` does.
-	restart := make(chan string, 1)
-	eopts := edge.Options{Log: o.Log.With("part", "edge"), ConfigRevision: rev.Name, ConfigPath: edgePath,
+	mirrored, err := cache.PedestriansMirrored(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cams []sim.Camera
+	for _, c := range []struct{ path, file string }{{"north-gate", people}, {"south-gate", mirrored}} {
+		clip, err := sim.LoadClip(c.file)
+		if err != nil {
+			return nil, err
+		}
+		cams = append(cams, sim.Camera{Path: c.path, Clip: clip})
+	}
+	return sim.Start(sim.Config{Address: freeOr("127.0.0.1:8554"), Cameras: cams, Log: o.Log})
+}
+
+// startCentral makes the demo's secrets and users, writes central.yaml
+// (into f) and starts central from it.
+func startCentral(f *files, o Options) (*central.Server, error) {
+	creds, err := loadOrMakeCredentials(f.credentials)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureUsers(&creds, f.credentials); err != nil {
+		return nil, err
+	}
+	printUsers(o.Out, creds, f.credentials)
+	if f.central, err = writeCentralConfig(f.dir, o.Listen, creds); err != nil {
+		return nil, err
+	}
+	// Load the files the demo writes through the same path `vigil central`
+	// and `vigil edge` use, so the demo proves its configs are valid.
+	ccfg, err := central.LoadConfig(f.central)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := central.New(ccfg, o.Log.With("part", "central"))
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// demoEdge is the demo's edge node, restarted on its config file when a
+// revision cannot take effect live (a gate added on the setup page), as
+// `vigil edge` does.
+type demoEdge struct {
+	path    string
+	opts    edge.Options
+	restart chan string
+	node    *edge.Node
+}
+
+// startEdge starts the edge on the config at path, as its newest revision.
+func startEdge(path string, log *slog.Logger) (*demoEdge, error) {
+	e := &demoEdge{path: path, restart: make(chan string, 1)}
+	e.opts = edge.Options{Log: log, ConfigPath: path,
 		Restart: func(why string) {
 			select {
-			case restart <- why:
+			case e.restart <- why:
 			default:
 			}
 		}}
-	node, err := edge.Start(ecfg, eopts)
+	if err := e.start(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *demoEdge) start() error {
+	ecfg, err := edge.LoadConfig(e.path)
 	if err != nil {
 		return err
 	}
-	defer func() { node.Close() }()
-	info := Info{EdgeAPI: "http://" + node.Addr(), GateID: gateID, WebhookURL: "http://" + node.Addr() + "/api/v1/gates/events",
-		Controller: gateController, Secret: gateSecret}
-	infoPath := filepath.Join(dir, "demo.json")
-	if err := writeJSONFile(infoPath, info); err != nil {
+	rev, err := edge.OpenRevisions(ecfg.DataDir).Adopt(e.path)
+	if err != nil {
 		return err
 	}
+	e.opts.ConfigRevision = rev.Name
+	node, err := edge.Start(ecfg, e.opts)
+	if err != nil {
+		return err
+	}
+	e.node = node
+	return nil
+}
 
-	fmt.Fprintf(o.Out, `
+// run restarts the edge whenever it asks, until ctx ends.
+func (e *demoEdge) run(ctx context.Context, o Options) error {
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(o.Out, "Vigil demo: stopping.")
+			return nil
+		case why := <-e.restart:
+			o.Log.Info("restarting the demo's edge", "why", why)
+			if err := e.node.Close(); err != nil {
+				return err
+			}
+			if err := e.start(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// printGuide tells a person where everything is.
+func printGuide(out io.Writer, f files, srv *central.Server, node *edge.Node, cameras *sim.Server, info Info) {
+	fmt.Fprintf(out, `
 Vigil demo is running. Press Ctrl-C to stop.
 
   Console (guards):    http://%s/
@@ -224,32 +300,8 @@ Vigil demo is running. Press Ctrl-C to stop.
 `, srv.Addr(), srv.Addr(), srv.Addr(), srv.Addr(), srv.EdgeAddr(), wire.FormatPin(srv.EdgePin()),
 		evidence.Fingerprint(srv.EvidencePublicKey()), node.Addr(), node.Addr(),
 		cameras.URL("north-gate"), cameras.URL("south-gate"),
-		gateID, secretPath, info.WebhookURL, gateController, gateID,
-		centralPath, edgePath, filepath.Join(dir, "credentials.json"), credPath, secretPath, infoPath)
-	for {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(o.Out, "Vigil demo: stopping.")
-			return nil
-		case why := <-restart:
-			o.Log.Info("restarting the demo's edge", "why", why)
-			if err := node.Close(); err != nil {
-				return err
-			}
-			if ecfg, err = edge.LoadConfig(edgePath); err != nil {
-				return err
-			}
-			if rev, err = edge.OpenRevisions(ecfg.DataDir).Adopt(edgePath); err != nil {
-				return err
-			}
-			eopts.ConfigRevision = rev.Name
-			next, err := edge.Start(ecfg, eopts)
-			if err != nil {
-				return err
-			}
-			node = next
-		}
-	}
+		gateID, f.gateSecret, info.WebhookURL, gateController, gateID,
+		f.central, f.edge, f.credentials, f.edgeCred, f.gateSecret, f.info)
 }
 
 // freeOr returns addr if it can be bound now, else a free port on the same host.
