@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vigil-perimeter/vigil/internal/kv"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/internal/kv"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -37,11 +38,31 @@ type apiError struct {
 	Param string `json:"param,omitempty"`
 }
 
+// alertsAPI is the alert component: the alert and event listings, one
+// alert and its snapshots, and the workflow steps, which it hands to the
+// writer (writer.go) and answers once they are durable. New (server.go)
+// builds it.
+type alertsAPI struct {
+	store alertReader
+	wr    *writer // the one owner of changes to the store
+	// internalError answers 500 (507 on a full disk) and logs err.
+	internalError func(http.ResponseWriter, *http.Request, error)
+}
+
+// alertReader is what the alert API reads from the alert store.
+type alertReader interface {
+	Get(id string) (Record, error)
+	Query(q AlertQuery) ([]Record, uint64, error)
+	Events(q EventQuery) ([]StoredEvent, time.Time, error)
+	Snapshot(id string) ([]byte, error)
+	UpdateSnapshot(alertID, updateID string) ([]byte, error)
+}
+
 // handleAlerts serves GET /api/v1/alerts?since=N&limit=M, filtered by
 // site (that site and below), severity (comma list), state (raised,
 // acknowledged, dispatched, resolved or open) and event time (from, to:
 // RFC 3339). Results are in creation order; page on with since=next.
-func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
+func (a *alertsAPI) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	q := AlertQuery{Site: r.URL.Query().Get("site"), State: r.URL.Query().Get("state")}
 	var ok bool
 	if q.Since, ok = queryUint(w, r, "since", 0, 0, math.MaxUint64); !ok {
@@ -74,23 +95,23 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	if q.To, ok = queryTime(w, r, "to"); !ok {
 		return
 	}
-	recs, next, err := s.store.Query(q)
+	recs, next, err := a.store.Query(q)
 	if err != nil {
-		s.internalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, alertsPage{Alerts: recs, Next: next})
 }
 
 // handleAlert serves GET /api/v1/alerts/{id}.
-func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
-	rec, err := s.store.Get(r.PathValue("id"))
+func (a *alertsAPI) handleAlert(w http.ResponseWriter, r *http.Request) {
+	rec, err := a.store.Get(r.PathValue("id"))
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "alert not found")
 		return
 	}
 	if err != nil {
-		s.internalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
 	rec.normalise()
@@ -98,23 +119,23 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSnapshot serves GET /api/v1/alerts/{id}/snapshot.jpg.
-func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
-	s.serveJPEG(w, r, func() ([]byte, error) { return s.store.Snapshot(r.PathValue("id")) })
+func (a *alertsAPI) handleSnapshot(w http.ResponseWriter, r *http.Request) {
+	a.serveJPEG(w, r, func() ([]byte, error) { return a.store.Snapshot(r.PathValue("id")) })
 }
 
 // handleUpdateSnapshot serves GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg.
-func (s *Server) handleUpdateSnapshot(w http.ResponseWriter, r *http.Request) {
-	s.serveJPEG(w, r, func() ([]byte, error) { return s.store.UpdateSnapshot(r.PathValue("id"), r.PathValue("uid")) })
+func (a *alertsAPI) handleUpdateSnapshot(w http.ResponseWriter, r *http.Request) {
+	a.serveJPEG(w, r, func() ([]byte, error) { return a.store.UpdateSnapshot(r.PathValue("id"), r.PathValue("uid")) })
 }
 
-func (s *Server) serveJPEG(w http.ResponseWriter, r *http.Request, get func() ([]byte, error)) {
+func (a *alertsAPI) serveJPEG(w http.ResponseWriter, r *http.Request, get func() ([]byte, error)) {
 	jpeg, err := get()
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "", "snapshot not found")
 		return
 	}
 	if err != nil {
-		s.internalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
 	h := w.Header()
@@ -131,7 +152,7 @@ func (s *Server) serveJPEG(w http.ResponseWriter, r *http.Request, get func() ([
 // with {"actor": "...", "to": "...", "note": "..."}. It answers the alert
 // as changed, 409 with the alert as it is if its state does not allow the
 // step, 404 for an unknown alert.
-func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
+func (a *alertsAPI) handleAction(w http.ResponseWriter, r *http.Request) {
 	act := Action{Name: r.PathValue("action")}
 	switch act.Name {
 	case ActionAcknowledge, ActionDispatch, ActionResolve:
@@ -153,7 +174,7 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := &op{action: &act, alertID: r.PathValue("id")}
-	if !s.runOp(w, r, o) {
+	if !a.runOp(w, r, o) {
 		return
 	}
 	switch {
@@ -162,7 +183,7 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(o.err, ErrConflict):
 		writeJSON(w, http.StatusConflict, map[string]any{"error": o.err.Error(), "alert": o.rec})
 	case o.err != nil:
-		s.internalError(w, r, o.err)
+		a.internalError(w, r, o.err)
 	default:
 		writeJSON(w, http.StatusOK, o.rec)
 	}
@@ -180,11 +201,11 @@ func actorOf(r *http.Request, _ string) (string, error) {
 
 // runOp submits o to the writer and waits until it is durable; false after
 // answering an error itself.
-func (s *Server) runOp(w http.ResponseWriter, r *http.Request, o *op) bool {
+func (a *alertsAPI) runOp(w http.ResponseWriter, r *http.Request, o *op) bool {
 	done := make(chan error, 1)
 	o.done = func(_ *op, err error) { done <- err }
 	ctx := r.Context()
-	if !s.wr.submit(o, ctx.Done()) {
+	if !a.wr.submit(o, ctx.Done()) {
 		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
 		return false
 	}
@@ -193,21 +214,21 @@ func (s *Server) runOp(w http.ResponseWriter, r *http.Request, o *op) bool {
 	select {
 	case err := <-done:
 		if err != nil {
-			s.internalError(w, r, err)
+			a.internalError(w, r, err)
 			return false
 		}
 		return true
 	case <-t.C:
 		writeError(w, http.StatusServiceUnavailable, "", "central is busy; the action may still be applied")
 		return false
-	case <-s.wr.done:
+	case <-a.wr.done:
 		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
 		return false
 	}
 }
 
 // handleEvents serves GET /api/v1/events?from=&to=&site=&edge=&limit=.
-func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+func (a *alertsAPI) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := EventQuery{Site: r.URL.Query().Get("site"), Edge: r.URL.Query().Get("edge")}
 	limit, ok := queryUint(w, r, "limit", defaultAlertLimit, 1, maxAlertLimit)
 	if !ok {
@@ -220,36 +241,29 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if q.To, ok = queryTime(w, r, "to"); !ok {
 		return
 	}
-	events, next, err := s.store.Events(q)
+	events, next, err := a.store.Events(q)
 	if err != nil {
-		s.internalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": events, "next": next})
 }
 
-// handleHealthz serves GET /api/v1/healthz.
-func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"status":             "ok",
-		"time":               time.Now().UTC(),
-		"edges_online":       s.edges.online(),
-		"edges_configured":   len(s.reg.list()),
-		"consoles_connected": s.wr.consoles(),
-		"last_seq":           s.store.LastSeq(),
-	})
-}
-
-func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, kv.ErrDiskFull) {
-		// Below the free-space floor central keeps what edges send and
-		// refuses the rest: say so, not "internal error".
-		s.log.Warn("api request refused: disk full", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInsufficientStorage, "disk_full", err.Error())
-		return
+// internalErrors answers a request that failed inside central: 500 and
+// an error log naming the client, or 507 when the disk is full. Every
+// component gets this function (New builds it once).
+func internalErrors(log *slog.Logger, addrs clientAddrs) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, kv.ErrDiskFull) {
+			// Below the free-space floor central keeps what edges send and
+			// refuses the rest: say so, not "internal error".
+			log.Warn("api request refused: disk full", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusInsufficientStorage, "disk_full", err.Error())
+			return
+		}
+		log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "remote", addrs.text(r), "err", err)
+		writeError(w, http.StatusInternalServerError, "", "internal error")
 	}
-	s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "remote", s.clientAddrText(r), "err", err)
-	writeError(w, http.StatusInternalServerError, "", "internal error")
 }
 
 func decodeHex(s string) []byte {

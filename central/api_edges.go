@@ -30,8 +30,15 @@ func (ea *edgeAdmin) handleEdge(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "", "edge not found")
 }
 
+// mediaAPI is the recorded-video component: thumbnails, clips and the
+// edge's live stream switch, each a request carried down the edge's own
+// connection (proxyRequest). Live view itself is the live hub (live.go).
+type mediaAPI struct {
+	edges edgeRequester
+}
+
 // handleThumbnail serves GET /api/v1/edges/{id}/cameras/{camera}/thumbnail?at=RFC3339.
-func (s *Server) handleThumbnail(w http.ResponseWriter, r *http.Request) {
+func (m *mediaAPI) handleThumbnail(w http.ResponseWriter, r *http.Request) {
 	at, ok := queryTime(w, r, "at")
 	if !ok {
 		return
@@ -39,12 +46,12 @@ func (s *Server) handleThumbnail(w http.ResponseWriter, r *http.Request) {
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
-	proxyRequest(s.edges, w, r, wire.Request{Method: wire.MethodThumbnail, Camera: r.PathValue("camera"), At: at})
+	proxyRequest(m.edges, w, r, wire.Request{Method: wire.MethodThumbnail, Camera: r.PathValue("camera"), At: at})
 }
 
 // handleClip serves GET /api/v1/edges/{id}/cameras/{camera}/clip?from=&to=,
 // streaming the edge's MP4 as it arrives.
-func (s *Server) handleClip(w http.ResponseWriter, r *http.Request) {
+func (m *mediaAPI) handleClip(w http.ResponseWriter, r *http.Request) {
 	from, ok := queryTime(w, r, "from")
 	if !ok {
 		return
@@ -53,24 +60,24 @@ func (s *Server) handleClip(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	proxyRequest(s.edges, w, r, wire.Request{Method: wire.MethodClip, Camera: r.PathValue("camera"), From: from, To: to})
+	proxyRequest(m.edges, w, r, wire.Request{Method: wire.MethodClip, Camera: r.PathValue("camera"), From: from, To: to})
 }
 
 // handleLive serves POST /api/v1/edges/{id}/cameras/{camera}/live with
 // {"action": "start" | "stop"}.
-func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+func (m *mediaAPI) handleLive(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Action string `json:"action"`
 	}
 	if !readBody(w, r, &body) {
 		return
 	}
-	m := map[string]string{"start": wire.MethodLiveStart, "stop": wire.MethodLiveStop}[body.Action]
-	if m == "" {
+	method := map[string]string{"start": wire.MethodLiveStart, "stop": wire.MethodLiveStop}[body.Action]
+	if method == "" {
 		writeError(w, http.StatusBadRequest, "action", "action must be start or stop")
 		return
 	}
-	proxyRequest(s.edges, w, r, wire.Request{Method: m, Camera: r.PathValue("camera")})
+	proxyRequest(m.edges, w, r, wire.Request{Method: method, Camera: r.PathValue("camera")})
 }
 
 // handlePushConfig serves POST /api/v1/edges/{id}/config (admin) with

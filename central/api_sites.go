@@ -41,18 +41,45 @@ type siteEdge struct {
 	Revoked  bool      `json:"revoked,omitempty"`
 }
 
+// statusAPI is the overview component: the site tree with its colours,
+// edges and devices, and the health probe. New (server.go) builds it.
+type statusAPI struct {
+	wr      *writer       // the site colours and open counts it owns; consoles connected
+	edges   edgeStatuser  // the edges' live state (edgehub.go)
+	edgeIDs func() int    // edges enrolled or configured (the registry)
+	lastSeq func() uint64 // the alert store's newest seq
+}
+
+// edgeStatuser is what the overview knows of the connected edges.
+type edgeStatuser interface {
+	statuses() []EdgeStatus
+	online() int
+}
+
+// handleHealthz serves GET /api/v1/healthz.
+func (st *statusAPI) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":             "ok",
+		"time":               time.Now().UTC(),
+		"edges_online":       st.edges.online(),
+		"edges_configured":   st.edgeIDs(),
+		"consoles_connected": st.wr.consoles(),
+		"last_seq":           st.lastSeq(),
+	})
+}
+
 // handleSites serves GET /api/v1/sites: the hierarchy township › village ›
 // zone › entrance, each node with its colour (its worst open alert) and
 // open counts; entrances with their edges (online, last seen) and their
 // cameras and gates (the edges' names and live state from heartbeats).
-func (s *Server) handleSites(w http.ResponseWriter, r *http.Request) {
-	view, ok := s.wr.sites()
+func (st *statusAPI) handleSites(w http.ResponseWriter, r *http.Request) {
+	view, ok := st.wr.sites()
 	if !ok {
 		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
 		return
 	}
 	bySite := map[string][]EdgeStatus{}
-	for _, e := range s.edges.statuses() {
+	for _, e := range st.edges.statuses() {
 		bySite[e.SiteID] = append(bySite[e.SiteID], e)
 	}
 	var build func(id string) siteOut

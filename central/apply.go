@@ -45,8 +45,8 @@ type op struct {
 // stored from the reserve; if even the reserve is spent the whole batch
 // fails, so nothing is acknowledged and edges keep their items.
 func (s *Store) apply(ops []*op, now time.Time) ([]Change, error) {
-	s.lock()
-	defer s.unlock()
+	s.seqMu.lock()
+	defer s.seqMu.unlock()
 	ops, err := s.admit(ops)
 	if err != nil {
 		return nil, err

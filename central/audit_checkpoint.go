@@ -98,19 +98,58 @@ func loadAuditKey(cfg Config, log interface{ Info(string, ...any) }) ([]byte, er
 	return key, nil
 }
 
-// checkpointer signs and hands out audit checkpoints.
+// checkpointer signs audit checkpoints, hands them to the edges (every
+// interval, and to each edge as it is welcomed), and asks the edges for
+// the ones they hold when the log is verified.
 type checkpointer struct {
+	log   *audit.Log
+	key   ed25519.PrivateKey // central's evidence key (evidence_key.go)
+	edges checkpointEdges
+	every time.Duration
+
 	mu     sync.Mutex
 	latest *wire.AuditCheckpoint
 	done   chan struct{} // closed when the ticker goroutine has returned
 }
 
-// signCheckpoint signs the log's head now and keeps it as the latest.
-func (s *Server) signCheckpoint() wire.AuditCheckpoint {
-	seq, head := s.auditor.log.Head()
+// checkpointEdges is what the checkpointer needs of the edges: the ones
+// registered (asked at verify), the ones connected (handed checkpoints),
+// and a request down one's connection.
+type checkpointEdges interface {
+	active() []string
+	connections() []*edgeConn
+	request(ctx context.Context, edgeID string, req wire.Request) (<-chan wire.Response, func(), error)
+}
+
+// hubEdges joins the registry and the edge hub for checkpointEdges.
+type hubEdges struct {
+	reg *registry
+	*edgeHub
+}
+
+// active lists the registered edges that are not revoked.
+func (e hubEdges) active() []string {
+	var ids []string
+	for _, rec := range e.reg.list() {
+		if !rec.Revoked() {
+			ids = append(ids, rec.ID)
+		}
+	}
+	return ids
+}
+
+func newCheckpointer(l *audit.Log, key ed25519.PrivateKey, edges checkpointEdges, every time.Duration) *checkpointer {
+	if every <= 0 {
+		every = defaultAuditCheckpointInterval
+	}
+	return &checkpointer{log: l, key: key, edges: edges, every: every}
+}
+
+// sign signs the log's head now and keeps it as the latest.
+func (c *checkpointer) sign() wire.AuditCheckpoint {
+	seq, head := c.log.Head()
 	cp := wire.AuditCheckpoint{Seq: seq, Head: head, Time: time.Now().UTC().Round(0)}
-	cp.Sign(s.evidenceKey)
-	c := s.auditor.cp
+	cp.Sign(c.key)
 	c.mu.Lock()
 	if c.latest == nil || !c.latest.Time.After(cp.Time) {
 		c.latest = &cp
@@ -119,68 +158,62 @@ func (s *Server) signCheckpoint() wire.AuditCheckpoint {
 	return cp
 }
 
-// latestCheckpoint is the last checkpoint signed (nil before the first).
-func (s *Server) latestCheckpoint() *wire.AuditCheckpoint {
-	c := s.auditor.cp
+// latestSigned is the last checkpoint signed (nil before the first).
+func (c *checkpointer) latestSigned() *wire.AuditCheckpoint {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.latest
 }
 
-// startAuditCheckpoints signs a checkpoint now and then every interval,
-// sending each to every connected edge, until the server's context ends.
-func (s *Server) startAuditCheckpoints() {
-	every := s.cfg.AuditCheckpointInterval.D()
-	if every <= 0 {
-		every = defaultAuditCheckpointInterval
-	}
-	s.auditor.cp = &checkpointer{done: make(chan struct{})}
-	s.signCheckpoint()
-	s.edges.onWelcome = s.pushCheckpointTo
+// start signs a checkpoint now and then every interval, sending each to
+// every connected edge, until ctx ends (then wait returns).
+func (c *checkpointer) start(ctx context.Context) {
+	c.done = make(chan struct{})
+	c.sign()
 	go func() {
-		defer close(s.auditor.cp.done)
-		t := time.NewTicker(every)
+		defer close(c.done)
+		t := time.NewTicker(c.every)
 		defer t.Stop()
 		for {
 			select {
-			case <-s.ctx.Done():
+			case <-ctx.Done():
 				return
 			case <-t.C:
-				s.broadcastCheckpoint(s.signCheckpoint())
+				c.broadcast(c.sign())
 			}
 		}
 	}()
 }
 
-// waitAuditCheckpoints waits for the ticker goroutine (after s.ctx ended).
-func (s *Server) waitAuditCheckpoints() {
-	if s.auditor != nil && s.auditor.cp != nil {
-		<-s.auditor.cp.done
+// wait waits for the ticker goroutine (after its context ended).
+func (c *checkpointer) wait() {
+	if c != nil && c.done != nil {
+		<-c.done
 	}
 }
 
-// pushCheckpointTo hands a freshly signed checkpoint to an edge that has
-// just been welcomed.
-func (s *Server) pushCheckpointTo(c *edgeConn) {
-	frame, err := wire.Marshal(wire.TypeAuditCheckpoint, s.signCheckpoint())
+// pushTo hands a freshly signed checkpoint to an edge that has just been
+// welcomed (the edge hub's onWelcome).
+func (c *checkpointer) pushTo(ec *edgeConn) {
+	frame, err := wire.Marshal(wire.TypeAuditCheckpoint, c.sign())
 	if err != nil {
 		panic("central: audit checkpoint does not marshal: " + err.Error())
 	}
-	if !c.trySend(frame) {
-		c.log.Warn("audit checkpoint not sent: the edge's queue is full")
+	if !ec.trySend(frame) {
+		ec.log.Warn("audit checkpoint not sent: the edge's queue is full")
 	}
 }
 
-// broadcastCheckpoint hands cp to every connected edge; an edge whose
-// queue is full gets the next one.
-func (s *Server) broadcastCheckpoint(cp wire.AuditCheckpoint) {
+// broadcast hands cp to every connected edge; an edge whose queue is full
+// gets the next one.
+func (c *checkpointer) broadcast(cp wire.AuditCheckpoint) {
 	frame, err := wire.Marshal(wire.TypeAuditCheckpoint, cp)
 	if err != nil {
 		panic("central: audit checkpoint does not marshal: " + err.Error())
 	}
-	for _, c := range s.edges.connections() {
-		if !c.trySend(frame) {
-			c.log.Warn("audit checkpoint not sent: the edge's queue is full")
+	for _, ec := range c.edges.connections() {
+		if !ec.trySend(frame) {
+			ec.log.Warn("audit checkpoint not sent: the edge's queue is full")
 		}
 	}
 }
@@ -279,29 +312,24 @@ func checkHeldCheckpoint(ctx context.Context, l *audit.Log, pub ed25519.PublicKe
 	return out
 }
 
-// askCheckpoints asks every registered edge for the checkpoint it holds
-// and checks each; offline and silent edges are unreachable.
-func (s *Server) askCheckpoints(ctx context.Context) []AuditCheckpointCheck {
-	pub := s.evidenceKey.Public().(ed25519.PublicKey)
-	var ids []string
-	for _, e := range s.reg.list() {
-		if !e.Revoked() {
-			ids = append(ids, e.ID)
-		}
-	}
+// askAll asks every registered edge for the checkpoint it holds and
+// checks each; offline and silent edges are unreachable.
+func (c *checkpointer) askAll(ctx context.Context) []AuditCheckpointCheck {
+	pub := c.key.Public().(ed25519.PublicKey)
+	ids := c.edges.active()
 	out := make([]AuditCheckpointCheck, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h, status, detail := s.askCheckpoint(ctx, id)
+			h, status, detail := c.ask(ctx, id)
 			if status != "" {
-				end, _ := s.auditor.log.End()
+				end, _ := c.log.End()
 				out[i] = AuditCheckpointCheck{Edge: id, Status: status, Detail: detail, LogEnd: end}
 				return
 			}
-			out[i] = checkHeldCheckpoint(ctx, s.auditor.log, pub, h)
+			out[i] = checkHeldCheckpoint(ctx, c.log, pub, h)
 			out[i].Edge = id // who answered, whatever the file says
 		}()
 	}
@@ -309,13 +337,13 @@ func (s *Server) askCheckpoints(ctx context.Context) []AuditCheckpointCheck {
 	return out
 }
 
-// askCheckpoint fetches one edge's checkpoint over its connection; a
-// non-empty status says why there is none.
-func (s *Server) askCheckpoint(ctx context.Context, edgeID string) (wire.HeldAuditCheckpoint, string, string) {
+// ask fetches one edge's checkpoint over its connection; a non-empty
+// status says why there is none.
+func (c *checkpointer) ask(ctx context.Context, edgeID string) (wire.HeldAuditCheckpoint, string, string) {
 	var h wire.HeldAuditCheckpoint
 	ctx, cancel := context.WithTimeout(ctx, auditCheckpointAsk)
 	defer cancel()
-	parts, forget, err := s.edges.request(ctx, edgeID, wire.Request{Method: wire.MethodAuditCheckpoint})
+	parts, forget, err := c.edges.request(ctx, edgeID, wire.Request{Method: wire.MethodAuditCheckpoint})
 	if errors.Is(err, ErrEdgeOffline) {
 		return h, checkpointUnreachable, "the edge is not connected"
 	}

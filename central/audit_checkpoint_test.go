@@ -92,7 +92,7 @@ func TestAuditCheckpointPushedAndTruncationFound(t *testing.T) {
 	keep, _ := s.AuditLog().Head()
 
 	auditN(t, s, 4)
-	s.broadcastCheckpoint(s.signCheckpoint()) // the ticker's work
+	s.checkpoints.broadcast(s.checkpoints.sign()) // the ticker's work
 	last, lastHash := s.AuditLog().Head()
 	eventually(t, "the edge holds the newer checkpoint", func() bool {
 		h, ok := up.AuditCheckpoint()

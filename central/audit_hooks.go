@@ -57,23 +57,27 @@ const (
 	auditRoleEdge     = "edge"  // the role in an edge's own entries ("edge:<id>")
 )
 
-// auditor is the server's audit state.
+// auditor is the audit component's writing side: it records what
+// requests do (the route table's rules, serveAudited, and the handlers
+// that record their own entries) and what edges report, and counts what
+// it could not write. Reading and verifying the log is auditAPI's.
 type auditor struct {
 	log      *audit.Log
 	failures *prometheus.CounterVec
 	entries  *prometheus.CounterVec
+	addrs    clientAddrs  // the client's address goes in every entry
+	users    userLookup   // a login's role
+	logger   *slog.Logger // failures to write are logged here
 
 	mu    sync.Mutex
 	views map[string]time.Time // dedupe key → when recorded
-
-	cp *checkpointer // signed checkpoints handed to edges (audit_checkpoint.go)
 }
 
 // openAuditor opens the log in the store's database, keyed by the audit
 // key (made on first start; a log from before it gets its MACs now if its
 // chain verifies), in db (whose disk floor is floor). The caller
 // registers its metrics (collectors).
-func openAuditor(db *badger.DB, floor *kv.Floor, cfg Config, log *slog.Logger) (*auditor, error) {
+func openAuditor(db *badger.DB, floor *kv.Floor, cfg Config, users userLookup, log *slog.Logger) (*auditor, error) {
 	key, err := loadAuditKey(cfg, log)
 	if err != nil {
 		return nil, err
@@ -82,7 +86,7 @@ func openAuditor(db *badger.DB, floor *kv.Floor, cfg Config, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("central: audit log: %w", err)
 	}
-	a := &auditor{log: l, views: map[string]time.Time{},
+	a := &auditor{log: l, views: map[string]time.Time{}, addrs: newClientAddrs(cfg.TrustedProxies), users: users, logger: log,
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_central_audit_failures_total",
 			Help: "Audit entries that could not be written, by action (exports and downloads were refused).",
@@ -106,29 +110,21 @@ func (a *auditor) collectors() []prometheus.Collector {
 	return []prometheus.Collector{a.failures, a.entries}
 }
 
-// AuditLog is central's audit log (nil before New returns).
-func (s *Server) AuditLog() *audit.Log {
-	if s.auditor == nil {
-		return nil
-	}
-	return s.auditor.log
-}
-
 // audit records action on target by the request's principal. details is
 // anything that marshals to a JSON object (or nil); the client's address
 // is added. It returns the error after logging and counting it.
-func (s *Server) audit(r *http.Request, action, target string, details any) error {
+func (a *auditor) audit(r *http.Request, action, target string, details any) error {
 	act := audit.Actor{User: auditAnonymous}
 	if p := principalOf(r); p != nil {
 		act = audit.Actor{User: p.Name, Role: p.Role}
 	}
-	return s.auditAs(r, act, action, target, details)
+	return a.auditAs(r, act, action, target, details)
 }
 
 // auditOrRefuse records a custody action (export, download, backup) and
 // answers 503 if it cannot: nothing leaves central off the record.
-func (s *Server) auditOrRefuse(w http.ResponseWriter, r *http.Request, action, target string, details any) bool {
-	if err := s.audit(r, action, target, details); err != nil {
+func (a *auditor) auditOrRefuse(w http.ResponseWriter, r *http.Request, action, target string, details any) bool {
+	if err := a.audit(r, action, target, details); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "", "the audit log cannot record this "+action+"; refused (chain of custody)")
 		return false
 	}
@@ -137,12 +133,11 @@ func (s *Server) auditOrRefuse(w http.ResponseWriter, r *http.Request, action, t
 
 // auditAs records an entry for an explicit actor (a login, before there
 // is a session).
-func (s *Server) auditAs(r *http.Request, act audit.Actor, action, target string, details any) error {
-	a := s.auditor
+func (a *auditor) auditAs(r *http.Request, act audit.Actor, action, target string, details any) error {
 	if a == nil {
 		return errors.New("central: no audit log")
 	}
-	d, err := auditDetails(details, s.clientAddrText(r)) // the browser, behind a trusted proxy
+	d, err := auditDetails(details, a.addrs.text(r)) // the browser, behind a trusted proxy
 	if err == nil && action == audit.ActionView && !a.firstView(act, target, d) {
 		return nil
 	}
@@ -153,7 +148,7 @@ func (s *Server) auditAs(r *http.Request, act audit.Actor, action, target string
 	}
 	if err != nil {
 		a.failures.WithLabelValues(action).Inc()
-		s.log.Error("audit entry not written", "action", action, "target", target, "user", act.User, "role", act.Role, "err", err)
+		a.logger.Error("audit entry not written", "action", action, "target", target, "user", act.User, "role", act.Role, "err", err)
 		if action == audit.ActionView {
 			a.forgetView(act, target, d)
 		}
@@ -279,9 +274,9 @@ func ok2xx(status int) bool { return status >= 200 && status < 300 }
 
 // serveAudited serves r with mux and records it in the audit log as
 // the route table's audit rule (and the login rules) say. pattern is the route's.
-func (s *Server) serveAudited(mux http.Handler, pattern string, w http.ResponseWriter, r *http.Request) {
+func (a *auditor) serveAudited(mux http.Handler, pattern string, w http.ResponseWriter, r *http.Request) {
 	if pattern == "POST /api/v1/login" {
-		s.serveLoginAudited(mux, w, r)
+		a.serveLoginAudited(mux, w, r)
 		return
 	}
 	ar := routeTable[pattern].audit
@@ -291,14 +286,14 @@ func (s *Server) serveAudited(mux http.Handler, pattern string, w http.ResponseW
 	}
 	if ar.soft {
 		if target, d, ok := ar.entry(r, 0, nil); ok {
-			_ = s.audit(r, ar.action, target, d)
+			_ = a.audit(r, ar.action, target, d)
 		}
 		mux.ServeHTTP(w, r)
 		return
 	}
 	if ar.before {
 		target, d, _ := ar.entry(r, 0, nil)
-		if !s.auditOrRefuse(w, r, ar.action, target, d) {
+		if !a.auditOrRefuse(w, r, ar.action, target, d) {
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -312,13 +307,13 @@ func (s *Server) serveAudited(mux http.Handler, pattern string, w http.ResponseW
 	sw := &statusWriter{ResponseWriter: w}
 	mux.ServeHTTP(sw, r)
 	if target, d, ok := ar.entry(r, sw.status(), body); ok {
-		_ = s.audit(r, ar.action, target, d)
+		_ = a.audit(r, ar.action, target, d)
 	}
 }
 
 // serveLoginAudited records a login (200) or a failed one (401, or 429
 // once a minute per name and address while rate-limited).
-func (s *Server) serveLoginAudited(mux http.Handler, w http.ResponseWriter, r *http.Request) {
+func (a *auditor) serveLoginAudited(mux http.Handler, w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	sw := &statusWriter{ResponseWriter: w}
@@ -334,15 +329,15 @@ func (s *Server) serveLoginAudited(mux http.Handler, w http.ResponseWriter, r *h
 	switch sw.status() {
 	case http.StatusOK:
 		role := ""
-		if u, ok := s.auth.users.get(name); ok {
+		if u, ok := a.users.get(name); ok {
 			role = u.Role
 		}
-		_ = s.auditAs(r, audit.Actor{User: name, Role: role}, audit.ActionLogin, "", nil)
+		_ = a.auditAs(r, audit.Actor{User: name, Role: role}, audit.ActionLogin, "", nil)
 	case http.StatusUnauthorized:
-		_ = s.auditAs(r, audit.Actor{User: name}, audit.ActionLoginFailed, "", map[string]any{"reason": "wrong credentials"})
+		_ = a.auditAs(r, audit.Actor{User: name}, audit.ActionLoginFailed, "", map[string]any{"reason": "wrong credentials"})
 	case http.StatusTooManyRequests:
-		if s.auditor != nil && s.auditor.firstView(audit.Actor{User: name}, "login_rate_limited", []byte(s.clientAddrText(r))) {
-			_ = s.auditAs(r, audit.Actor{User: name}, audit.ActionLoginFailed, "", map[string]any{"reason": "rate limited"})
+		if a.firstView(audit.Actor{User: name}, "login_rate_limited", []byte(a.addrs.text(r))) {
+			_ = a.auditAs(r, audit.Actor{User: name}, audit.ActionLoginFailed, "", map[string]any{"reason": "rate limited"})
 		}
 	}
 }
@@ -393,9 +388,20 @@ type auditPage struct {
 	Head    uint64        `json:"head"` // the newest seq
 }
 
+// auditAPI is the audit component's reading side: the log's entries and
+// its verification (chain, MACs, and the checkpoints edges hold). New
+// (server.go) builds it.
+type auditAPI struct {
+	log         *audit.Log
+	checkpoints *checkpointer // signs checkpoints and asks edges for theirs (audit_checkpoint.go)
+	logger      *slog.Logger
+	// internalError answers 500 (507 on a full disk) and logs err.
+	internalError func(http.ResponseWriter, *http.Request, error)
+}
+
 // handleAudit serves GET /api/v1/audit?from=&to=&user=&role=&action=&target=&after=&limit=
 // (supervisor, admin): entries in seq order; page on with after=next.
-func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+func (a *auditAPI) handleAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := audit.Filter{User: q.Get("user"), Role: q.Get("role"), Action: q.Get("action"), Target: q.Get("target")}
 	var ok bool
@@ -413,12 +419,12 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Limit = int(limit)
-	es, err := s.auditor.log.List(r.Context(), f)
+	es, err := a.log.List(r.Context(), f)
 	if err != nil {
-		s.internalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
-	head, _ := s.auditor.log.Head()
+	head, _ := a.log.Head()
 	page := auditPage{Entries: es, Head: head}
 	if page.Entries == nil {
 		page.Entries = []audit.Entry{}
@@ -463,24 +469,24 @@ type auditBreak struct {
 // chain and every MAC checked, and every edge asked for the checkpoint it
 // holds; 200 with ok true, or 409 naming the first broken seq (a
 // truncation or rewrite a checkpoint shows, when the chain holds).
-func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
-	out, err := verifyAudit(r.Context(), s.auditor.log)
+func (a *auditAPI) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
+	out, err := verifyAudit(r.Context(), a.log)
 	if err != nil && out.Break == nil {
-		s.internalError(w, r, err)
+		a.internalError(w, r, err)
 		return
 	}
-	out.Checkpoint = s.latestCheckpoint()
-	out.Checkpoints = s.askCheckpoints(r.Context())
+	out.Checkpoint = a.checkpoints.latestSigned()
+	out.Checkpoints = a.checkpoints.askAll(r.Context())
 	out.applyCheckpoints(out.Checkpoints)
 	for _, c := range out.Checkpoints {
 		if c.failed() {
-			s.log.Error("audit checkpoint check failed", "edge", c.Edge, "status", c.Status, "detail", c.Summary())
+			a.logger.Error("audit checkpoint check failed", "edge", c.Edge, "status", c.Status, "detail", c.Summary())
 		}
 	}
 	status := http.StatusOK
 	if !out.OK {
 		status = http.StatusConflict
-		s.log.Error("audit log verification failed", "seq", out.Break.Seq, "kind", out.Break.Kind, "detail", out.Break.Detail)
+		a.logger.Error("audit log verification failed", "seq", out.Break.Seq, "kind", out.Break.Kind, "detail", out.Break.Detail)
 	}
 	writeJSON(w, status, out)
 }

@@ -271,7 +271,7 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 			s := startServer(t)
 			signIn(t, s, "pol", RolePolice) // seq 1
 			for i := range 5 {              // seq 2..6
-				s.audit(&http.Request{RemoteAddr: "127.0.0.1:1"}, audit.ActionSearch, fmt.Sprintf("t-%d", i), map[string]any{"i": i})
+				s.auditor.audit(&http.Request{RemoteAddr: "127.0.0.1:1"}, audit.ActionSearch, fmt.Sprintf("t-%d", i), map[string]any{"i": i})
 			}
 			var v auditVerifyOut
 			if resp := getJSON(t, s, "/api/v1/audit/verify", &v); resp.StatusCode != http.StatusOK || !v.OK {

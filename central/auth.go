@@ -355,11 +355,23 @@ func (a *auth) release(name, addr string, now time.Time) {
 	a.perUser.release(name, now)
 }
 
+// policy is the console port's access policy: who is asking (session
+// cookie, admin or scrape bearer token), whether the route table lets
+// that role through, the CSRF and origin checks, and then the audit rule
+// (auditor.serveAudited). New (server.go) builds it.
+type policy struct {
+	adminSum  []byte // SHA-256 of the admin bearer token (nil: none)
+	scrapeSum []byte // SHA-256 of the metrics scrape token (nil: none)
+	auth      *auth  // sessions and the users they belong to
+	audit     *auditor
+	log       *slog.Logger
+}
+
 // withAuth puts the route policy in front of mux: the request's principal
 // (session cookie or the admin bearer token) must hold a role the route
 // allows; state-changing requests signed in by cookie must carry the
 // X-Vigil-Request header; a request from a foreign Origin is refused.
-func (s *Server) withAuth(mux *http.ServeMux) http.Handler {
+func (pl *policy) withAuth(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
 		if !sameOrigin(r) {
@@ -369,30 +381,30 @@ func (s *Server) withAuth(mux *http.ServeMux) http.Handler {
 		rt, listed := routeTable[pattern]
 		roles := rt.roles
 		if rt.public || (!listed && !strings.HasPrefix(r.URL.Path, "/api/")) {
-			s.serveAudited(mux, pattern, w, r)
+			pl.audit.serveAudited(mux, pattern, w, r)
 			return
 		}
-		p, status, msg := s.principal(r)
+		p, status, msg := pl.principal(r)
 		if p == nil {
-			s.deny(w, r, status, msg)
+			deny(w, r, status, msg)
 			return
 		}
 		if p.sess != nil && stateChanging(r.Method) && r.Header.Get(csrfHeader) == "" {
-			s.deny(w, r, http.StatusForbidden, "missing "+csrfHeader+" header")
+			deny(w, r, http.StatusForbidden, "missing "+csrfHeader+" header")
 			return
 		}
 		if listed && !slices.Contains(roles, p.Role) {
-			s.log.Info("request refused by role", "user", p.Name, "role", p.Role, "method", r.Method, "path", r.URL.Path)
-			s.deny(w, r, http.StatusForbidden, "your role ("+p.Role+") may not do this")
+			pl.log.Info("request refused by role", "user", p.Name, "role", p.Role, "method", r.Method, "path", r.URL.Path)
+			deny(w, r, http.StatusForbidden, "your role ("+p.Role+") may not do this")
 			return
 		}
-		s.serveAudited(mux, pattern, w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		pl.audit.serveAudited(mux, pattern, w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
 }
 
 // deny answers an API request with JSON and a page request with a short
 // HTML page that leads back to the console.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, status int, msg string) {
+func deny(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if status == http.StatusUnauthorized && r.Header.Get("Authorization") != "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil-admin"`)
 	}
@@ -425,17 +437,17 @@ func sameOrigin(r *http.Request) bool {
 
 // principal finds who is asking: the admin bearer token, else the session
 // cookie. A wrong bearer token is refused even with a good cookie.
-func (s *Server) principal(r *http.Request) (*principal, int, string) {
+func (pl *policy) principal(r *http.Request) (*principal, int, string) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
 		sum := sha256.Sum256([]byte(token))
-		if ok && strings.EqualFold(scheme, "Bearer") && s.scrapeSum != nil && subtle.ConstantTimeCompare(sum[:], s.scrapeSum) == 1 {
+		if ok && strings.EqualFold(scheme, "Bearer") && pl.scrapeSum != nil && subtle.ConstantTimeCompare(sum[:], pl.scrapeSum) == 1 {
 			return &principal{Name: scrapeActor, Role: roleScrape}, 0, ""
 		}
-		if s.adminSum == nil {
+		if pl.adminSum == nil {
 			return nil, http.StatusForbidden, "no admin token configured (admin_token_sha256 in central.yaml)"
 		}
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.adminSum) != 1 {
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], pl.adminSum) != 1 {
 			return nil, http.StatusUnauthorized, "admin token required"
 		}
 		return &principal{Name: bearerActor, Role: RoleAdmin}, 0, ""
@@ -444,12 +456,12 @@ func (s *Server) principal(r *http.Request) (*principal, int, string) {
 	if err != nil || c.Value == "" {
 		return nil, http.StatusUnauthorized, "log in first"
 	}
-	sess := s.auth.sessions.get(c.Value, time.Now())
+	sess := pl.auth.sessions.get(c.Value, time.Now())
 	if sess == nil {
 		return nil, http.StatusUnauthorized, "session expired; log in again"
 	}
-	if u, ok := s.auth.users.get(sess.user); !ok || u.Role != sess.role {
-		s.auth.sessions.end(sess)
+	if u, ok := pl.auth.users.get(sess.user); !ok || u.Role != sess.role {
+		pl.auth.sessions.end(sess)
 		return nil, http.StatusUnauthorized, "session ended; log in again"
 	}
 	return &principal{Name: sess.user, Role: sess.role, sess: sess}, 0, ""
@@ -457,7 +469,7 @@ func (s *Server) principal(r *http.Request) (*principal, int, string) {
 
 // allowed re-checks the principal's role inside a handler (the route
 // policy already did; this keeps a handler safe if it is mounted elsewhere).
-func (s *Server) allowed(w http.ResponseWriter, r *http.Request, roles ...string) bool {
+func allowed(w http.ResponseWriter, r *http.Request, roles ...string) bool {
 	p := principalOf(r)
 	if p == nil {
 		writeError(w, http.StatusUnauthorized, "", "log in first")

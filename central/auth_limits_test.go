@@ -148,11 +148,11 @@ func TestAuthLimiterLockoutGrows(t *testing.T) {
 // clientAddr: X-Forwarded-For counts only from a trusted proxy, read from
 // the right; what a client wrote at the left is ignored.
 func TestProxyClientAddr(t *testing.T) {
-	trusted := &Server{cfg: Config{TrustedProxies: []string{"127.0.0.1", "10.0.0.0/8", "::1"}}}
-	none := &Server{}
+	trusted := newClientAddrs([]string{"127.0.0.1", "10.0.0.0/8", "::1"})
+	none := clientAddrs{}
 	tests := []struct {
 		name   string
-		s      *Server
+		s      clientAddrs
 		remote string
 		xff    []string
 		want   string
@@ -184,7 +184,7 @@ func TestProxyClientAddr(t *testing.T) {
 		for _, v := range tc.xff {
 			r.Header.Add("X-Forwarded-For", v)
 		}
-		if got := tc.s.clientAddr(r); got.String() != tc.want {
+		if got := tc.s.addr(r); got.String() != tc.want {
 			t.Errorf("%s: %v, want %s", tc.name, got, tc.want)
 		}
 	}

@@ -157,7 +157,7 @@ func TestAuthPolicyCoversEveryRoute(t *testing.T) {
 			}
 		}
 	}
-	mux, _ := s.routesMux()
+	mux, _ := routesMux(s)
 	for p, rt := range routeTable {
 		method, path := concrete(p)
 		req, _ := http.NewRequest(method, "http://x"+path, nil)

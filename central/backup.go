@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path"
@@ -236,23 +237,32 @@ func restoreFile(f *zip.File, dataDir string) error {
 	return out.Close()
 }
 
+// backupAPI is the backup component: the running central's store, data
+// directory and audit key as one zip (WriteBackup). New builds it.
+type backupAPI struct {
+	db       *badger.DB
+	dataDir  string
+	auditKey string // the audit key's file (auditKeyPath)
+	log      *slog.Logger
+}
+
 // handleBackup serves GET /api/v1/admin/backup (admin): a backup of the
 // running central, streamed.
-func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
+func (b *backupAPI) handleBackup(w http.ResponseWriter, r *http.Request) {
 	name := "vigil-central-" + time.Now().UTC().Format("20060102T150405Z") + ".zip"
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	if err := WriteBackup(s.store.db, s.cfg.DataDir, auditKeyPath(s.cfg), w); err != nil {
+	if err := WriteBackup(b.db, b.dataDir, b.auditKey, w); err != nil {
 		// The status line is gone; a cut-off zip fails to open, and the
 		// log says why.
-		s.log.Error("backup failed", "err", err)
+		b.log.Error("backup failed", "err", err)
 		return
 	}
 	by := ""
 	if p := principalOf(r); p != nil {
 		by = p.Name
 	}
-	s.log.Info("backup written", "by", by)
+	b.log.Info("backup written", "by", by)
 }
 
 // BackupStopped writes a backup of the data directory of a central that is

@@ -13,8 +13,8 @@ import (
 // Behind the TLS proxy of deploy/TLS.md every request comes from the
 // proxy's address, so the login limits would count every browser as one
 // client and the audit log would name the proxy. trusted_proxies lists the
-// proxies (IP or CIDR) whose X-Forwarded-For central believes. clientAddr
-// is the one place that decides a request's client address; the login
+// proxies (IP or CIDR) whose X-Forwarded-For central believes. clientAddrs
+// (addr) is the one place that decides a request's client address; the login
 // limiter, the audit log and the request logs all use it.
 
 // trustedProxy parses one trusted_proxies entry: an IP (a prefix of one
@@ -99,7 +99,17 @@ func remoteAddr(r *http.Request) netip.Addr {
 	return a.WithZone("").Unmap()
 }
 
-// clientAddr is the address of the client that made r: the connection's
+// clientAddrs decides client addresses with the trusted_proxies list
+// (parsed by Validate; New makes this from the validated config).
+type clientAddrs struct {
+	proxies []netip.Prefix
+}
+
+func newClientAddrs(trusted []string) clientAddrs {
+	return clientAddrs{proxies: trustedProxies(trusted)}
+}
+
+// addr is the address of the client that made r: the connection's
 // peer, unless the peer is in trusted_proxies; then the right-most
 // X-Forwarded-For entry that is not itself a trusted proxy. Entries to the
 // left of that one were written by the client or by proxies we do not
@@ -109,12 +119,12 @@ func remoteAddr(r *http.Request) netip.Addr {
 // (a misconfigured proxy, never a choice of the client's). Without
 // trusted_proxies X-Forwarded-For is ignored. The zero Addr means
 // r.RemoteAddr is not an IP (not over TCP).
-func (s *Server) clientAddr(r *http.Request) netip.Addr {
+func (c clientAddrs) addr(r *http.Request) netip.Addr {
 	peer := remoteAddr(r)
-	if len(s.cfg.TrustedProxies) == 0 || !peer.IsValid() {
+	proxies := c.proxies
+	if len(proxies) == 0 || !peer.IsValid() {
 		return peer
 	}
-	proxies := trustedProxies(s.cfg.TrustedProxies) // a few entries: cheaper than it reads
 	if !trusts(proxies, peer) {
 		return peer
 	}
@@ -136,10 +146,10 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	return client
 }
 
-// clientAddrText is clientAddr for logs and audit entries: the address,
-// or r.RemoteAddr as given when it is not an IP.
-func (s *Server) clientAddrText(r *http.Request) string {
-	if a := s.clientAddr(r); a.IsValid() {
+// text is addr for logs and audit entries: the address, or r.RemoteAddr
+// as given when it is not an IP.
+func (c clientAddrs) text(r *http.Request) string {
+	if a := c.addr(r); a.IsValid() {
 		return a.String()
 	}
 	return r.RemoteAddr

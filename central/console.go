@@ -122,7 +122,7 @@ func serveConsole(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		c.ended = p.sess.done // logout, expiry or a deleted user closes the console
 	}
 	code, reason := c.start(view, resume, since, int(openLimit))
-	view.txn.Discard()
+	view.snap.Discard()
 	if code == 0 {
 		code, reason = c.live(ctx, sub, readerDone)
 	}
@@ -186,7 +186,7 @@ func (c *consoleConn) writeMsg(m consoleMsg) error {
 func (c *consoleConn) start(view consoleView, resume bool, since uint64, openLimit int) (int, string) {
 	c.cursor = view.seq
 	if !resume {
-		open, err := newestOpenIn(view.txn, openLimit)
+		open, err := view.snap.newestOpen(openLimit)
 		if err != nil {
 			c.log.Error("reading open alerts failed", "err", err)
 			return websocket.CloseInternalServerErr, "central could not read alerts; reconnect later"
@@ -210,7 +210,7 @@ func (c *consoleConn) start(view consoleView, resume bool, since uint64, openLim
 		cursor = view.seq
 	}
 	for cursor < view.seq {
-		page, err := changesIn(view.txn, cursor, view.seq, backlogPage)
+		page, err := view.snap.changes(cursor, view.seq, backlogPage)
 		if err != nil {
 			c.log.Error("reading console backlog failed", "since", cursor, "err", err)
 			return websocket.CloseInternalServerErr, "central could not read alerts; reconnect later"

@@ -114,29 +114,29 @@ func (au *auditor) recordEdgeAccess(edgeID string, a wire.AccessRecord) error {
 
 // handleAccess takes an access record from the edge: stored (or found
 // stored) before it is acknowledged.
-func (c *edgeConn) handleAccess(h *edgeHub, env wire.Envelope) bool {
+func (c *edgeReader) handleAccess(env wire.Envelope) bool {
 	var a wire.AccessRecord
 	if err := wire.DecodeBody(env, &a); err != nil {
-		c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+		c.reject(rejectFrame, websocket.CloseUnsupportedData, err.Error())
 		return false
 	}
 	if err := a.Validate(); err != nil {
-		c.reject(h, rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("access %q rejected: %v", a.ID, err))
+		c.reject(rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("access %q rejected: %v", a.ID, err))
 		return false
 	}
 	if a.EdgeID != c.edge.ID {
-		c.reject(h, rejectEdgeMismatch, websocket.ClosePolicyViolation, fmt.Sprintf("access %s claims edge %q but this connection is edge %q", a.ID, a.EdgeID, c.edge.ID))
+		c.reject(rejectEdgeMismatch, websocket.ClosePolicyViolation, fmt.Sprintf("access %s claims edge %q but this connection is edge %q", a.ID, a.EdgeID, c.edge.ID))
 		return false
 	}
-	if h.onAccess == nil {
+	if c.h.onAccess == nil {
 		c.stop(websocket.CloseInternalServerErr, "central keeps no audit log; retry later")
 		return false
 	}
-	if err := h.onAccess(c.edge.ID, a); err != nil {
+	if err := c.h.onAccess(c.edge.ID, a); err != nil {
 		c.log.Error("edge access record not stored; the edge re-sends it", "id", a.ID, "err", err)
 		c.stop(websocket.CloseInternalServerErr, "central could not store the item; retry later")
 		return false
 	}
-	c.queueAck(a.ID)
+	c.acks.add(a.ID)
 	return true
 }

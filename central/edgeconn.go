@@ -40,51 +40,40 @@ type edgeConn struct {
 	readerDone chan struct{} // closed when the reader has returned
 	writerDone chan struct{} // closed when writeLoop has returned
 
-	ackMu    sync.Mutex
-	acks     []string      // stored item IDs not yet acknowledged
-	ackReady chan struct{} // signals writeLoop that acks is non-empty
-
-	reqMu   sync.Mutex
-	pending map[string]chan wire.Response // open requests to this edge by ID
+	acks ackQueue     // stored item IDs not yet acknowledged
+	reqs requestTable // open requests to this edge
 
 	stopOnce    sync.Once
 	closeCode   int // written once in stop, read by writeLoop after quit
 	closeReason string
-
-	unknownTypes map[string]bool // reader-only; log each unknown type once
 }
 
 func newEdgeConn(ws *websocket.Conn, id identity, remote string, log *slog.Logger) *edgeConn {
 	return &edgeConn{
-		ws:           ws,
-		edge:         id.rec,
-		bearer:       id.bearer,
-		remote:       remote,
-		log:          log.With("edge_id", id.rec.ID, "remote", remote),
-		out:          make(chan []byte, edgeOutQueue),
-		inflight:     make(chan struct{}, edgeInflight),
-		quit:         make(chan struct{}),
-		readerDone:   make(chan struct{}),
-		writerDone:   make(chan struct{}),
-		ackReady:     make(chan struct{}, 1),
-		pending:      map[string]chan wire.Response{},
-		unknownTypes: map[string]bool{},
+		ws:         ws,
+		edge:       id.rec,
+		bearer:     id.bearer,
+		remote:     remote,
+		log:        log.With("edge_id", id.rec.ID, "remote", remote),
+		out:        make(chan []byte, edgeOutQueue),
+		inflight:   make(chan struct{}, edgeInflight),
+		quit:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+		acks:       ackQueue{ready: make(chan struct{}, 1)},
+		reqs:       requestTable{pending: map[string]chan wire.Response{}},
 	}
 }
 
 // run serves the connection until it ends and both goroutines have returned.
 func (c *edgeConn) run(ctx context.Context, h *edgeHub) {
 	go c.writeLoop(ctx)
-	c.readLoop(h)
+	rd := &edgeReader{edgeConn: c, h: h, unknownTypes: map[string]bool{}}
+	rd.readLoop()
 	close(c.readerDone)
 	<-c.writerDone
 	h.unregister(c)
-	c.reqMu.Lock()
-	for id, ch := range c.pending {
-		delete(c.pending, id)
-		close(ch)
-	}
-	c.reqMu.Unlock()
+	c.reqs.closeAll()
 }
 
 // stop asks writeLoop to send a close frame with code and reason and end the
@@ -106,29 +95,38 @@ func (c *edgeConn) send(frame []byte) bool {
 	}
 }
 
-// queueAck adds a stored item's ID to the next ack frame. It never blocks:
-// the writer goroutine calls it.
-func (c *edgeConn) queueAck(id string) {
-	c.ackMu.Lock()
-	c.acks = append(c.acks, id)
-	c.ackMu.Unlock()
+// ackQueue gathers the IDs of stored items for the next ack frame, so
+// acks coalesce however fast the writer stores.
+type ackQueue struct {
+	mu    sync.Mutex
+	ids   []string
+	ready chan struct{} // signals writeLoop that ids is non-empty
+}
+
+// add adds a stored item's ID to the next ack frame. It never blocks: the
+// writer goroutine calls it.
+func (q *ackQueue) add(id string) {
+	q.mu.Lock()
+	q.ids = append(q.ids, id)
+	q.mu.Unlock()
 	select {
-	case c.ackReady <- struct{}{}:
+	case q.ready <- struct{}{}:
 	default:
 	}
 }
 
-func (c *edgeConn) takeAcks() []string {
-	c.ackMu.Lock()
-	defer c.ackMu.Unlock()
-	ids := c.acks
-	c.acks = nil
+// take empties the queue.
+func (q *ackQueue) take() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ids := q.ids
+	q.ids = nil
 	return ids
 }
 
 // writeAcks sends every queued ack in one frame.
 func (c *edgeConn) writeAcks(deadline time.Duration) error {
-	ids := c.takeAcks()
+	ids := c.acks.take()
 	if len(ids) == 0 {
 		return nil
 	}
@@ -153,7 +151,7 @@ func (c *edgeConn) writeLoop(ctx context.Context) {
 		case frame := <-c.out:
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 			err = c.ws.WriteMessage(websocket.TextMessage, frame)
-		case <-c.ackReady:
+		case <-c.acks.ready:
 			err = c.writeAcks(writeTimeout)
 		case <-ping.C:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
@@ -195,21 +193,38 @@ func (c *edgeConn) flush() {
 	}
 }
 
+// requestTable holds the requests sent down one edge connection that
+// await response parts, by request ID.
+type requestTable struct {
+	mu      sync.Mutex
+	pending map[string]chan wire.Response
+}
+
 // expect registers a request awaiting responses.
-func (c *edgeConn) expect(id string) <-chan wire.Response {
+func (t *requestTable) expect(id string) <-chan wire.Response {
 	ch := make(chan wire.Response, responseQueue)
-	c.reqMu.Lock()
-	c.pending[id] = ch
-	c.reqMu.Unlock()
+	t.mu.Lock()
+	t.pending[id] = ch
+	t.mu.Unlock()
 	return ch
 }
 
+// closeAll ends every open request (the connection is gone).
+func (t *requestTable) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, ch := range t.pending {
+		delete(t.pending, id)
+		close(ch)
+	}
+}
+
 // forget drops a request; its channel is closed if it was still open.
-func (c *edgeConn) forget(id string) {
-	c.reqMu.Lock()
-	defer c.reqMu.Unlock()
-	if ch, ok := c.pending[id]; ok {
-		delete(c.pending, id)
+func (t *requestTable) forget(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ch, ok := t.pending[id]; ok {
+		delete(t.pending, id)
 		close(ch)
 	}
 }
@@ -217,23 +232,23 @@ func (c *edgeConn) forget(id string) {
 // deliver hands a response part to its request without blocking the
 // reader: a reader that falls behind loses its request, not the edge's
 // alerts queued behind the part.
-func (c *edgeConn) deliver(r wire.Response) {
-	c.reqMu.Lock()
-	defer c.reqMu.Unlock()
-	ch, ok := c.pending[r.ID]
+func (t *requestTable) deliver(r wire.Response, log *slog.Logger) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ch, ok := t.pending[r.ID]
 	if !ok {
-		c.log.Debug("response to an unknown or finished request", "request_id", r.ID)
+		log.Debug("response to an unknown or finished request", "request_id", r.ID)
 		return
 	}
 	select {
 	case ch <- r:
 		if r.Final {
-			delete(c.pending, r.ID)
+			delete(t.pending, r.ID)
 			close(ch)
 		}
 	default:
-		c.log.Warn("request reader too slow; abandoning the request", "request_id", r.ID)
-		delete(c.pending, r.ID)
+		log.Warn("request reader too slow; abandoning the request", "request_id", r.ID)
+		delete(t.pending, r.ID)
 		close(ch)
 	}
 }

@@ -306,8 +306,8 @@ func (h *edgeHub) request(ctx context.Context, edgeID string, req wire.Request) 
 	if err != nil {
 		return nil, nil, err
 	}
-	ch := c.expect(req.ID)
-	cancel := func() { c.forget(req.ID) }
+	ch := c.reqs.expect(req.ID)
+	cancel := func() { c.reqs.forget(req.ID) }
 	select {
 	case c.out <- frame:
 	case <-c.quit:

@@ -13,10 +13,20 @@ import (
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
+// edgeReader is the reading side of one edge connection, run in the
+// HTTP handler's goroutine: the challenge and hello, then every frame in
+// order, items to the writer (through the hub, edgeInflight at most in
+// flight) and response parts to their requests.
+type edgeReader struct {
+	*edgeConn
+	h            *edgeHub
+	unknownTypes map[string]bool // log each unknown type once
+}
+
 // reject closes the connection for a protocol problem: counted, logged, and
 // the reason sent to the edge so its operator can read it in the edge's log.
-func (c *edgeConn) reject(h *edgeHub, metric string, code int, reason string) {
-	h.met.edgeRejected.WithLabelValues(metric).Inc()
+func (c *edgeReader) reject(metric string, code int, reason string) {
+	c.h.met.edgeRejected.WithLabelValues(metric).Inc()
 	c.log.Warn("edge connection refused", "reason", metric, "detail", reason)
 	c.stop(code, reason)
 	c.drain()
@@ -25,7 +35,7 @@ func (c *edgeConn) reject(h *edgeHub, metric string, code int, reason string) {
 // drain keeps reading briefly after stop so the edge's close reply (and
 // whatever it had in flight) is consumed; closing a socket with unread data
 // resets it and can lose the close frame that explains why.
-func (c *edgeConn) drain() {
+func (c *edgeReader) drain() {
 	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 	for {
 		if _, _, err := c.ws.ReadMessage(); err != nil {
@@ -34,7 +44,8 @@ func (c *edgeConn) drain() {
 	}
 }
 
-func (c *edgeConn) readLoop(h *edgeHub) {
+func (c *edgeReader) readLoop() {
+	h := c.h
 	// Until the edge has proved who it is, it may send one small frame.
 	c.ws.SetReadLimit(wire.MaxHelloBytes)
 	c.ws.SetPongHandler(func(string) error {
@@ -55,7 +66,7 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(helloTimeout))
 	_, frame, err := c.ws.ReadMessage()
 	if err != nil {
-		c.readFailed(h, err)
+		c.readFailed(err)
 		return
 	}
 	hello, code, err := c.parseHello(frame, nonce)
@@ -64,11 +75,11 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 		if code == wire.CloseUnauthorized {
 			metric = rejectUnauthorized
 		}
-		c.reject(h, metric, code, err.Error())
+		c.reject(metric, code, err.Error())
 		return
 	}
-	if !h.register(c, hello) {
-		c.reject(h, rejectRevoked, wire.CloseRevoked, "edge revoked")
+	if !h.register(c.edgeConn, hello) {
+		c.reject(rejectRevoked, wire.CloseRevoked, "edge revoked")
 		return
 	}
 	c.ws.SetReadLimit(wire.MaxFrameBytes)
@@ -82,14 +93,14 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 		return
 	}
 	if h.onWelcome != nil {
-		h.onWelcome(c)
+		h.onWelcome(c.edgeConn)
 	}
 
 	for {
 		_ = c.ws.SetReadDeadline(time.Now().Add(readTimeout))
 		mt, frame, err := c.ws.ReadMessage()
 		if err != nil {
-			c.readFailed(h, err)
+			c.readFailed(err)
 			return
 		}
 		if mt == websocket.BinaryMessage {
@@ -98,7 +109,7 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 			}
 			continue
 		}
-		if !c.handle(h, frame) {
+		if !c.handle(frame) {
 			return
 		}
 	}
@@ -108,7 +119,7 @@ func (c *edgeConn) readLoop(h *edgeHub) {
 // was named in the upgrade, signed over this connection's nonce with the
 // edge's enrolled key (a bearer-token edge proved itself before the
 // upgrade). It returns the close code to refuse with.
-func (c *edgeConn) parseHello(frame, nonce []byte) (wire.Hello, int, error) {
+func (c *edgeReader) parseHello(frame, nonce []byte) (wire.Hello, int, error) {
 	var hello wire.Hello
 	env, err := wire.Unmarshal(frame)
 	if err != nil {
@@ -139,38 +150,38 @@ func (c *edgeConn) parseHello(frame, nonce []byte) (wire.Hello, int, error) {
 }
 
 // handle processes one frame after hello; false ends the connection.
-func (c *edgeConn) handle(h *edgeHub, frame []byte) bool {
+func (c *edgeReader) handle(frame []byte) bool {
 	env, err := wire.Unmarshal(frame)
 	if err != nil {
-		c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+		c.reject(rejectFrame, websocket.CloseUnsupportedData, err.Error())
 		return false
 	}
-	h.seen(c, nil)
+	c.h.seen(c.edgeConn, nil)
 	switch env.Type {
 	case wire.TypeAlert:
-		return c.handleAlert(h, env)
+		return c.handleAlert(env)
 	case wire.TypeAlertUpdate:
-		return c.handleUpdate(h, env)
+		return c.handleUpdate(env)
 	case wire.TypeEventBatch:
-		return c.handleEvents(h, env)
+		return c.handleEvents(env)
 	case wire.TypeAccess:
-		return c.handleAccess(h, env) // edge_access.go
+		return c.handleAccess(env) // edge_access.go
 	case wire.TypeHeartbeat:
 		var hb wire.Heartbeat
 		if err := wire.DecodeBody(env, &hb); err != nil {
-			c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+			c.reject(rejectFrame, websocket.CloseUnsupportedData, err.Error())
 			return false
 		}
-		h.seen(c, &hb)
+		c.h.seen(c.edgeConn, &hb)
 	case wire.TypeResponse:
 		var r wire.Response
 		if err := wire.DecodeBody(env, &r); err != nil {
-			c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+			c.reject(rejectFrame, websocket.CloseUnsupportedData, err.Error())
 			return false
 		}
-		c.deliver(r)
+		c.reqs.deliver(r, c.log)
 	case wire.TypeHello:
-		c.reject(h, rejectHello, websocket.ClosePolicyViolation, "hello sent twice on one connection")
+		c.reject(rejectHello, websocket.ClosePolicyViolation, "hello sent twice on one connection")
 		return false
 	default:
 		// A newer edge may speak types this central does not know yet;
@@ -186,19 +197,20 @@ func (c *edgeConn) handle(h *edgeHub, frame []byte) bool {
 // handleAlert checks one alert and hands it to the writer, which
 // acknowledges it once stored. A re-sent alert is acknowledged again,
 // because the edge re-sends exactly those whose first ack it never saw.
-func (c *edgeConn) handleAlert(h *edgeHub, env wire.Envelope) bool {
+func (c *edgeReader) handleAlert(env wire.Envelope) bool {
+	h := c.h
 	var a wire.Alert
 	if err := wire.DecodeBody(env, &a); err != nil {
-		c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+		c.reject(rejectFrame, websocket.CloseUnsupportedData, err.Error())
 		return false
 	}
 	if err := a.Validate(); err != nil {
 		// The ID leads the reason so the edge can tell which alert to set aside.
-		c.reject(h, rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("alert %q rejected: %v", a.ID, err))
+		c.reject(rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("alert %q rejected: %v", a.ID, err))
 		return false
 	}
 	if a.EdgeID != c.edge.ID {
-		c.reject(h, rejectEdgeMismatch, websocket.ClosePolicyViolation,
+		c.reject(rejectEdgeMismatch, websocket.ClosePolicyViolation,
 			fmt.Sprintf("alert %s claims edge %q but this connection is edge %q", a.ID, a.EdgeID, c.edge.ID))
 		return false
 	}
@@ -206,11 +218,11 @@ func (c *edgeConn) handleAlert(h *edgeHub, env wire.Envelope) bool {
 	case a.SiteID == "":
 		a.SiteID = c.edge.SiteID
 	case c.edge.SiteID != "" && a.SiteID != c.edge.SiteID:
-		c.reject(h, rejectEdgeMismatch, websocket.ClosePolicyViolation,
+		c.reject(rejectEdgeMismatch, websocket.ClosePolicyViolation,
 			fmt.Sprintf("alert %s claims site %q but edge %q is enrolled at site %q", a.ID, a.SiteID, c.edge.ID, c.edge.SiteID))
 		return false
 	}
-	return c.submit(h, &op{alert: &a}, a.ID, func(o *op) {
+	return c.submit(&op{alert: &a}, a.ID, func(o *op) {
 		h.met.alertsReceived.Inc()
 		if h.onAlert != nil {
 			h.onAlert(o.rec)
@@ -225,22 +237,22 @@ func (c *edgeConn) handleAlert(h *edgeHub, env wire.Envelope) bool {
 	})
 }
 
-func (c *edgeConn) handleUpdate(h *edgeHub, env wire.Envelope) bool {
+func (c *edgeReader) handleUpdate(env wire.Envelope) bool {
 	var u wire.AlertUpdate
 	if err := wire.DecodeBody(env, &u); err != nil {
-		c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+		c.reject(rejectFrame, websocket.CloseUnsupportedData, err.Error())
 		return false
 	}
 	if err := u.Validate(); err != nil {
-		c.reject(h, rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("alert_update %q rejected: %v", u.ID, err))
+		c.reject(rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("alert_update %q rejected: %v", u.ID, err))
 		return false
 	}
 	if u.EdgeID != c.edge.ID {
-		c.reject(h, rejectEdgeMismatch, websocket.ClosePolicyViolation,
+		c.reject(rejectEdgeMismatch, websocket.ClosePolicyViolation,
 			fmt.Sprintf("alert_update %s claims edge %q but this connection is edge %q", u.ID, u.EdgeID, c.edge.ID))
 		return false
 	}
-	return c.submit(h, &op{update: &u}, u.ID, func(o *op) {
+	return c.submit(&op{update: &u}, u.ID, func(o *op) {
 		if o.err != nil {
 			// Acknowledged all the same: re-sending cannot make it apply.
 			c.log.Warn("alert update not applied", "update_id", u.ID, "err", o.err)
@@ -248,29 +260,29 @@ func (c *edgeConn) handleUpdate(h *edgeHub, env wire.Envelope) bool {
 	})
 }
 
-func (c *edgeConn) handleEvents(h *edgeHub, env wire.Envelope) bool {
+func (c *edgeReader) handleEvents(env wire.Envelope) bool {
 	var b wire.EventBatch
 	if err := wire.DecodeBody(env, &b); err != nil {
-		c.reject(h, rejectFrame, websocket.CloseUnsupportedData, err.Error())
+		c.reject(rejectFrame, websocket.CloseUnsupportedData, err.Error())
 		return false
 	}
 	if err := b.Validate(); err != nil {
-		c.reject(h, rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("event_batch %q rejected: %v", b.ID, err))
+		c.reject(rejectAlert, websocket.CloseUnsupportedData, fmt.Sprintf("event_batch %q rejected: %v", b.ID, err))
 		return false
 	}
 	if b.EdgeID != c.edge.ID {
-		c.reject(h, rejectEdgeMismatch, websocket.ClosePolicyViolation,
+		c.reject(rejectEdgeMismatch, websocket.ClosePolicyViolation,
 			fmt.Sprintf("event_batch %s claims edge %q but this connection is edge %q", b.ID, b.EdgeID, c.edge.ID))
 		return false
 	}
-	return c.submit(h, &op{events: &b, site: c.edge.SiteID}, b.ID, func(*op) {})
+	return c.submit(&op{events: &b, site: c.edge.SiteID}, b.ID, func(*op) {})
 }
 
 // submit hands o to the writer. Once o is stored, stored runs (in the
 // writer goroutine: it must not block) and the ID is acknowledged. If
 // storing fails the connection ends without an ack, and the edge keeps the
 // item and re-sends it.
-func (c *edgeConn) submit(h *edgeHub, o *op, id string, stored func(*op)) bool {
+func (c *edgeReader) submit(o *op, id string, stored func(*op)) bool {
 	select {
 	case c.inflight <- struct{}{}:
 	case <-c.quit:
@@ -283,9 +295,9 @@ func (c *edgeConn) submit(h *edgeHub, o *op, id string, stored func(*op)) bool {
 			return
 		}
 		stored(o)
-		c.queueAck(id)
+		c.acks.add(id)
 	}
-	if !h.wr.submit(o, c.quit) {
+	if !c.h.wr.submit(o, c.quit) {
 		<-c.inflight
 		return false
 	}
@@ -293,7 +305,7 @@ func (c *edgeConn) submit(h *edgeHub, o *op, id string, stored func(*op)) bool {
 }
 
 // readFailed logs why reading stopped and ends the connection.
-func (c *edgeConn) readFailed(h *edgeHub, err error) {
+func (c *edgeReader) readFailed(err error) {
 	var closeErr *websocket.CloseError
 	var netErr net.Error
 	select {
@@ -306,7 +318,7 @@ func (c *edgeConn) readFailed(h *edgeHub, err error) {
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has already sent close 1009 (message too big) to the edge.
-		h.met.edgeRejected.WithLabelValues(rejectFrame).Inc()
+		c.h.met.edgeRejected.WithLabelValues(rejectFrame).Inc()
 		c.log.Warn("edge connection closed: frame larger than the limit", "limit_bytes", wire.MaxFrameBytes)
 		c.stop(noCloseFrame, "")
 	case errors.As(err, &closeErr) && closeErr.Code != websocket.CloseAbnormalClosure:

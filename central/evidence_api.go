@@ -52,7 +52,7 @@ var (
 	rolesExport   = []string{RolePolice, RoleAdmin}
 )
 
-// evidenceAPI is the evidence component: search, requests, their videos
+// evidenceAPI is the evidence component: requests, their videos
 // and signed bundles, sharing, and the evidence public key. It holds only
 // what those handlers use; New (server.go) builds it.
 type evidenceAPI struct {
@@ -429,7 +429,7 @@ func (api *evidenceAPI) bundleCameras(req EvidenceRequest) ([]bundleCamera, erro
 		default:
 			c.ContactSheetNote = "retrieved before central kept the edge's contact sheets"
 		}
-		alerts, err := api.searchAlerts(EdgeStatus{ID: it.Edge, SiteID: it.SiteID}, m.Start, m.End)
+		alerts, err := searchAlerts(api.store, EdgeStatus{ID: it.Edge, SiteID: it.SiteID}, m.Start, m.End)
 		if err != nil {
 			return nil, err
 		}

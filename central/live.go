@@ -47,12 +47,17 @@ const (
 	closeTooSlow = 4408
 )
 
+// liveHub is the live view component: it serves the viewers' websockets
+// and keeps one feed per watched camera, started and renewed on the edge
+// while anyone watches.
 type liveHub struct {
-	ctx    context.Context     // the server's: cancelled by Close
-	spawn  func(f func()) bool // runs f on a goroutine Close waits for (server.go)
-	edges  *edgeHub            // the edges' state and their request channel
-	tamper *tamperSet          // cameras with open tamper alerts (tamper.go)
-	log    *slog.Logger
+	ctx      context.Context        // the server's: cancelled by Close
+	spawn    func(f func()) bool    // runs f on a goroutine Close waits for (lifecycle.go)
+	edges    *edgeHub               // the edges' state and their request channel
+	known    func(edge string) bool // whether an edge is registered (registry.go)
+	tamper   *tamperSet             // cameras with open tamper alerts (tamper.go)
+	upgrader websocket.Upgrader
+	log      *slog.Logger
 
 	mu       sync.Mutex
 	feeds    map[string]*liveFeed // by edge/camera
@@ -116,8 +121,8 @@ func (v *liveViewer) want(f liveFrame) bool {
 }
 
 // newLiveHub makes the live view fan-out and registers its metrics with reg.
-func newLiveHub(ctx context.Context, spawn func(func()) bool, edges *edgeHub, tamper *tamperSet, log *slog.Logger, reg prometheus.Registerer) *liveHub {
-	h := &liveHub{ctx: ctx, spawn: spawn, edges: edges, tamper: tamper, log: log, feeds: map[string]*liveFeed{}, stopping: map[string]chan struct{}{},
+func newLiveHub(ctx context.Context, spawn func(func()) bool, edges *edgeHub, known func(string) bool, tamper *tamperSet, log *slog.Logger, reg prometheus.Registerer) *liveHub {
+	h := &liveHub{ctx: ctx, spawn: spawn, edges: edges, known: known, tamper: tamper, log: log, feeds: map[string]*liveFeed{}, stopping: map[string]chan struct{}{},
 		viewers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_live_viewers", Help: "Browsers watching live view."}),
 		cut:     prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_live_viewers_cut_total", Help: "Live viewers cut off for falling behind."}),
 		frames:  prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_live_frames_total", Help: "Live view frames received from edges."}),
@@ -128,12 +133,12 @@ func newLiveHub(ctx context.Context, spawn func(func()) bool, edges *edgeHub, ta
 
 func liveKey(edge, cam string) string { return edge + "/" + cam }
 
-// LiveFeeds lists the edge/camera pairs watched now (tests, metrics).
-func (s *Server) LiveFeeds() []string {
-	s.live.mu.Lock()
-	defer s.live.mu.Unlock()
+// feedKeys lists the edge/camera pairs watched now.
+func (h *liveHub) feedKeys() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var out []string
-	for k := range s.live.feeds {
+	for k := range h.feeds {
 		out = append(out, k)
 	}
 	return out
@@ -178,7 +183,7 @@ func (h *liveHub) join(edge, cam string) (*liveFeed, *liveViewer) {
 		prev := h.stopping[k]
 		done := make(chan struct{})
 		h.stopping[k] = done
-		// The server's Close waits for keepAlive (it ends with s.ctx).
+		// The server's Close waits for keepAlive (it ends with h.ctx).
 		if !h.spawn(func() { h.keepAlive(ctx, feed, prev, done) }) {
 			delete(h.stopping, k) // closing: no stream to start or stop
 			close(done)
@@ -308,19 +313,16 @@ func (h *liveHub) state(feed *liveFeed) (state, detail string) {
 	return "connecting", ""
 }
 
-// handleLiveWS serves GET /api/v1/live/{edge}/{camera}/ws.
-func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.enterSocket() {
-		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
-		return
-	}
-	defer s.sockets.Done()
+// serveViewer serves GET /api/v1/live/{edge}/{camera}/ws: one browser
+// watching one camera until it leaves, falls behind, its session ends or
+// central closes (ctx, the server's: lifecycle.socket waits for it).
+func (h *liveHub) serveViewer(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	edge, cam := r.PathValue("edge"), r.PathValue("camera")
-	if _, ok := s.reg.get(edge); !ok {
+	if !h.known(edge) {
 		writeError(w, http.StatusNotFound, "", "no edge "+edge)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
@@ -331,9 +333,25 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 	if p := principalOf(r); p != nil && p.sess != nil {
 		ended = p.sess.done
 	}
-	readerDone := make(chan struct{})
+	readerDone := discardReads(ws)
+	// Closing the socket ends the reader; the handler (counted by the
+	// lifecycle) returns only after it has.
+	defer func() {
+		ws.Close()
+		<-readerDone
+	}()
+	feed, v := h.join(edge, cam)
+	defer h.leave(feed, v)
+	h.log.Info("live viewer joined", "edge_id", edge, "camera", cam)
+	h.stream(ctx, ws, feed, v, readerDone, ended)
+}
+
+// discardReads reads (and drops) what the viewer sends, so that control
+// frames are handled; the channel closes when the socket does.
+func discardReads(ws *websocket.Conn) <-chan struct{} {
+	done := make(chan struct{})
 	go func() {
-		defer close(readerDone)
+		defer close(done)
 		ws.SetReadLimit(4096)
 		for {
 			if _, _, err := ws.ReadMessage(); err != nil {
@@ -341,16 +359,14 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	// Closing the socket ends the reader; the handler (counted in
-	// s.sockets) returns only after it has.
-	defer func() {
-		ws.Close()
-		<-readerDone
-	}()
-	feed, v := s.live.join(edge, cam)
-	defer s.live.leave(feed, v)
-	s.log.Info("live viewer joined", "edge_id", edge, "camera", cam)
+	return done
+}
 
+// stream sends the feed's frames to one viewer, with a state message
+// whenever what the tile should show changes, until the viewer goes
+// (readerDone), is cut off for falling behind, its session ends (ended)
+// or ctx ends.
+func (h *liveHub) stream(ctx context.Context, ws *websocket.Conn, feed *liveFeed, v *liveViewer, readerDone, ended <-chan struct{}) {
 	closeWith := func(code int, reason string) {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	}
@@ -360,7 +376,7 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 	last := ""
 	sendState := func() error {
-		st, detail := s.live.state(feed)
+		st, detail := h.state(feed)
 		if st+detail == last {
 			return nil
 		}
@@ -377,7 +393,7 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 		select {
 		case frame, ok := <-v.sub.C():
 			if !ok { // cut off (the feed's hub ends a viewer only that way while it watches)
-				s.log.Info("live viewer too slow; cut off", "edge_id", edge, "camera", cam)
+				h.log.Info("live viewer too slow; cut off", "edge_id", feed.edge, "camera", feed.cam)
 				closeWith(closeTooSlow, "too slow for live view")
 				return
 			}
@@ -388,7 +404,7 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 		case <-ping.C:
 			err = ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
 		case <-v.sub.Done():
-			s.log.Info("live viewer too slow; cut off", "edge_id", edge, "camera", cam)
+			h.log.Info("live viewer too slow; cut off", "edge_id", feed.edge, "camera", feed.cam)
 			closeWith(closeTooSlow, "too slow for live view")
 			return
 		case <-readerDone:
@@ -396,7 +412,7 @@ func (s *Server) handleLiveWS(w http.ResponseWriter, r *http.Request) {
 		case <-ended:
 			closeWith(closeSessionEnded, "session ended; log in again")
 			return
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			closeWith(websocket.CloseGoingAway, "central is shutting down")
 			return
 		}

@@ -3,6 +3,7 @@ package central
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -116,6 +117,18 @@ func (q *AlertQuery) siteAndRank(site string, rank int) bool {
 	return true
 }
 
+// badgerView is a read-only Badger transaction as an alertView.
+type badgerView struct{ txn *badger.Txn }
+
+// readView opens a read-only transaction: it sees the store as it is now.
+func (s *Store) readView() alertView { return badgerView{s.db.NewTransaction(false)} }
+
+func (v badgerView) newestOpen(limit int) ([]Record, error) { return newestOpenIn(v.txn, limit) }
+func (v badgerView) changes(after, upto uint64, limit int) ([]consoleFrame, error) {
+	return changesIn(v.txn, after, upto, limit)
+}
+func (v badgerView) Discard() { v.txn.Discard() }
+
 // changesIn reads up to limit change log entries in (after, upto] within
 // txn, the view a console's subscription was taken at, as the console
 // messages they are stored as.
@@ -170,6 +183,49 @@ func (s *Store) openIndex(f func(site string, rank int)) error {
 			}); err != nil {
 				return err
 			}
+		}
+		return nil
+	})
+}
+
+// tamperState reads the tamper all-clear marks (tamper.go keys them) and
+// then every open alert in sequence order, in one transaction.
+func (s *Store) tamperState(clear func(edge, camera string, seq uint64), open func(Record)) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixTamperClear)})
+		for it.Rewind(); it.Valid(); it.Next() {
+			edge, cam, ok := strings.Cut(strings.TrimPrefix(string(it.Item().Key()), prefixTamperClear), "\x00")
+			if !ok {
+				continue
+			}
+			if err := it.Item().Value(func(v []byte) error {
+				if len(v) == 8 {
+					clear(edge, cam, binary.BigEndian.Uint64(v))
+				}
+				return nil
+			}); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		it.Close()
+
+		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOpen)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != len(prefixOpen)+8 {
+				continue
+			}
+			rec, err := getRecordBySeq(txn, binary.BigEndian.Uint64(k[len(prefixOpen):]))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			rec.normalise()
+			open(rec)
 		}
 		return nil
 	})

@@ -241,17 +241,17 @@ func (r EvidenceRequest) view() EvidenceRequest {
 	return r
 }
 
-// retrieval runs the per-edge workers.
+// retrieval runs the per-edge workers: each takes its edge's items in
+// request order and fetches, verifies and keeps them (run), recording
+// progress in the requests (requestBook).
 type retrieval struct {
-	ctx      context.Context // the server's: cancelled by Close
-	db       *badger.DB      // the store's database: requests and items
-	edges    *edgeHub        // requests to the edges; their clocks and devices
-	dataDir  string          // retrieved files lie under it
-	township *TownshipConfig // names in contact sheet titles
-	log      *slog.Logger
-	dir      string
-
-	mu sync.Mutex // serialises read-modify-write of stored requests
+	*requestBook                 // the stored requests and their items
+	ctx          context.Context // the server's: cancelled by Close
+	edges        *edgeHub        // requests to the edges; their clocks and devices
+	dataDir      string          // retrieved files lie under it
+	township     *TownshipConfig // names in contact sheet titles
+	log          *slog.Logger
+	dir          string
 
 	wmu     sync.Mutex
 	workers map[string]chan struct{} // running worker per edge: its wake-up
@@ -262,7 +262,7 @@ type retrieval struct {
 // newRetrieval makes the retrieval queue; its workers run under ctx and
 // keep requests in db and files under dataDir.
 func newRetrieval(ctx context.Context, db *badger.DB, edges *edgeHub, dataDir string, township *TownshipConfig, log *slog.Logger) *retrieval {
-	return &retrieval{ctx: ctx, db: db, edges: edges, dataDir: dataDir, township: township, log: log,
+	return &retrieval{requestBook: &requestBook{db: db}, ctx: ctx, edges: edges, dataDir: dataDir, township: township, log: log,
 		dir: filepath.Join(dataDir, "evidence"), workers: map[string]chan struct{}{}}
 }
 
@@ -337,10 +337,7 @@ func (rt *retrieval) create(r EvidenceRequest) (EvidenceRequest, error) {
 		}
 	}
 	r.Status = r.overall()
-	rt.mu.Lock()
-	err := rt.put(r)
-	rt.mu.Unlock()
-	if err != nil {
+	if err := rt.add(r); err != nil {
 		return EvidenceRequest{}, err
 	}
 	for _, it := range r.Items {
@@ -349,18 +346,33 @@ func (rt *retrieval) create(r EvidenceRequest) (EvidenceRequest, error) {
 	return r, nil
 }
 
-func (rt *retrieval) put(r EvidenceRequest) error {
-	b, err := json.Marshal(r)
+// requestBook keeps the evidence requests in the store's database, one
+// key per request; mu serialises read-modify-write.
+type requestBook struct {
+	db *badger.DB
+	mu sync.Mutex
+}
+
+// add stores a new request.
+func (b *requestBook) add(r EvidenceRequest) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.put(r)
+}
+
+// put stores r as it is (callers hold mu, or own r alone).
+func (b *requestBook) put(r EvidenceRequest) error {
+	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return rt.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixEvidence+r.ID), b) })
+	return b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixEvidence+r.ID), v) })
 }
 
 // get reads a stored request.
-func (rt *retrieval) get(id string) (EvidenceRequest, error) {
+func (b *requestBook) get(id string) (EvidenceRequest, error) {
 	var r EvidenceRequest
-	err := rt.db.View(func(txn *badger.Txn) error {
+	err := b.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte(prefixEvidence + id))
 		if err != nil {
 			return err
@@ -374,9 +386,9 @@ func (rt *retrieval) get(id string) (EvidenceRequest, error) {
 }
 
 // list reads every stored request, oldest first.
-func (rt *retrieval) list() ([]EvidenceRequest, error) {
+func (b *requestBook) list() ([]EvidenceRequest, error) {
 	out := []EvidenceRequest{}
-	err := rt.db.View(func(txn *badger.Txn) error {
+	err := b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixEvidence)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -393,16 +405,16 @@ func (rt *retrieval) list() ([]EvidenceRequest, error) {
 }
 
 // update changes one item of a stored request and stores it.
-func (rt *retrieval) update(id string, idx int, f func(*RetrievalItem)) (RetrievalItem, error) {
-	return rt.modify(id, idx, func(r *EvidenceRequest) { f(&r.Items[idx]) })
+func (b *requestBook) update(id string, idx int, f func(*RetrievalItem)) (RetrievalItem, error) {
+	return b.modify(id, idx, func(r *EvidenceRequest) { f(&r.Items[idx]) })
 }
 
 // modify changes a stored request (f may add items) and stores it;
 // it returns item idx as stored.
-func (rt *retrieval) modify(id string, idx int, f func(*EvidenceRequest)) (RetrievalItem, error) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	r, err := rt.get(id)
+func (b *requestBook) modify(id string, idx int, f func(*EvidenceRequest)) (RetrievalItem, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, err := b.get(id)
 	if err != nil {
 		return RetrievalItem{}, err
 	}
@@ -412,14 +424,14 @@ func (rt *retrieval) modify(id string, idx int, f func(*EvidenceRequest)) (Retri
 	f(&r)
 	r.Status = r.overall()
 	r.UpdatedAt = time.Now().UTC()
-	return r.Items[idx], rt.put(r)
+	return r.Items[idx], b.put(r)
 }
 
 // share adds users to a stored request's shared_with.
-func (rt *retrieval) share(id string, users []string) (EvidenceRequest, error) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	r, err := rt.get(id)
+func (b *requestBook) share(id string, users []string) (EvidenceRequest, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, err := b.get(id)
 	if err != nil {
 		return r, err
 	}
@@ -429,7 +441,7 @@ func (rt *retrieval) share(id string, users []string) (EvidenceRequest, error) {
 		}
 	}
 	r.UpdatedAt = time.Now().UTC()
-	return r, rt.put(r)
+	return r, b.put(r)
 }
 
 // job is one item a worker handles.
@@ -440,8 +452,8 @@ type job struct {
 }
 
 // next finds the edge's first item with work to do, in request order.
-func (rt *retrieval) next(edge string) (job, bool, error) {
-	reqs, err := rt.list()
+func (b *requestBook) next(edge string) (job, bool, error) {
+	reqs, err := b.list()
 	if err != nil {
 		return job{}, false, err
 	}
@@ -456,8 +468,8 @@ func (rt *retrieval) next(edge string) (job, bool, error) {
 }
 
 // pending lists the edge's unfinished items.
-func (rt *retrieval) pending(edge string) []job {
-	reqs, _ := rt.list()
+func (b *requestBook) pending(edge string) []job {
+	reqs, _ := b.list()
 	var out []job
 	for _, r := range reqs {
 		for i, it := range r.Items {
@@ -612,7 +624,9 @@ func itemPath(reqID string, it *RetrievalItem) string {
 	return filepath.Join("evidence", reqID, name+".mp4")
 }
 
-// run takes one item as far as it goes: describe, fetch, verify, release.
+// run takes one item as far as it goes: describe, fetch, verify, keep,
+// release. Each step records its progress in the item, so a restart or a
+// lost link resumes where it stopped.
 func (rt *retrieval) run(ctx context.Context, j job) error {
 	it := j.item
 	key := j.req.ID + "-" + fmt.Sprint(j.idx)
@@ -625,45 +639,11 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		return fatalError{"the edge kept failing: " + it.Detail}
 	}
 	if it.Export == nil {
-		req := base
-		req.Method, req.Evidence = wire.MethodExportInfo, &wire.EvidenceParams{Key: key, ChunkSize: retrievalChunkSize}
-		if _, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
-			x.Status, x.Detail = RetrievalFetching, "the edge is preparing the export"
-		}); err != nil {
+		var err error
+		if it, err = rt.describe(ctx, j, key, base); err != nil {
 			return err
-		}
-		b, err := rt.call(ctx, it.Edge, req, exportInfoTimeout)
-		if err != nil {
-			return err
-		}
-		var m wire.ExportManifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			return fmt.Errorf("export_info answer: %w", err)
-		}
-		if err := m.Check(); err != nil {
-			return fatalError{err.Error()}
-		}
-		if !m.From.Equal(from) || !m.To.Equal(to) {
-			return fatalError{fmt.Sprintf("the edge described %v..%v, not the range asked for (%v..%v)", m.From, m.To, from, to)}
-		}
-		off, src := rt.edges.clockOffset(it.Edge)
-		if it, err = rt.modify(j.req.ID, j.idx, func(r *EvidenceRequest) {
-			x := &r.Items[j.idx]
-			x.Export, x.ChunksTotal, x.ChunksVerified, x.Size = &m, len(m.Chunks), 0, m.Size
-			x.CentralClockOffsetMS, x.CentralClockOffsetSource = off.Milliseconds(), src
-			x.Detail = ""
-			if !m.Next.IsZero() {
-				r.addPart(j.idx, m.Next, to)
-			}
-		}); err != nil {
-			return err
-		}
-		if !m.Next.IsZero() {
-			rt.log.Info("evidence: the camera changed codec or picture size in the range; the rest is another part",
-				"request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera, "part", it.Part+1, "next_part", it.Part+2, "next", m.Next, "to", to)
 		}
 	}
-	m := it.Export
 	part := filepath.Join(rt.dataDir, itemPath(j.req.ID, &it)+".part")
 	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
 		return err
@@ -673,6 +653,71 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		return err
 	}
 	defer f.Close()
+	if err := rt.fetchChunks(ctx, j, key, base, it, f); err != nil {
+		return err
+	}
+	sum, err := rt.checkFile(j, f, it.Export)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := rt.keep(ctx, j, key, base, it, part, sum); err != nil {
+		return err
+	}
+	return rt.release(ctx, j, key)
+}
+
+// describe asks the edge to describe the item's export (its chunks and
+// their hashes, pinned under key) and stores the description; a range in
+// which the camera changed codec or picture size gets another part for
+// the rest. It returns the item as stored.
+func (rt *retrieval) describe(ctx context.Context, j job, key string, base wire.Request) (RetrievalItem, error) {
+	it, from, to := j.item, base.From, base.To
+	req := base
+	req.Method, req.Evidence = wire.MethodExportInfo, &wire.EvidenceParams{Key: key, ChunkSize: retrievalChunkSize}
+	if _, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
+		x.Status, x.Detail = RetrievalFetching, "the edge is preparing the export"
+	}); err != nil {
+		return it, err
+	}
+	b, err := rt.call(ctx, it.Edge, req, exportInfoTimeout)
+	if err != nil {
+		return it, err
+	}
+	var m wire.ExportManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return it, fmt.Errorf("export_info answer: %w", err)
+	}
+	if err := m.Check(); err != nil {
+		return it, fatalError{err.Error()}
+	}
+	if !m.From.Equal(from) || !m.To.Equal(to) {
+		return it, fatalError{fmt.Sprintf("the edge described %v..%v, not the range asked for (%v..%v)", m.From, m.To, from, to)}
+	}
+	off, src := rt.edges.clockOffset(it.Edge)
+	if it, err = rt.modify(j.req.ID, j.idx, func(r *EvidenceRequest) {
+		x := &r.Items[j.idx]
+		x.Export, x.ChunksTotal, x.ChunksVerified, x.Size = &m, len(m.Chunks), 0, m.Size
+		x.CentralClockOffsetMS, x.CentralClockOffsetSource = off.Milliseconds(), src
+		x.Detail = ""
+		if !m.Next.IsZero() {
+			r.addPart(j.idx, m.Next, to)
+		}
+	}); err != nil {
+		return it, err
+	}
+	if !m.Next.IsZero() {
+		rt.log.Info("evidence: the camera changed codec or picture size in the range; the rest is another part",
+			"request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera, "part", it.Part+1, "next_part", it.Part+2, "next", m.Next, "to", to)
+	}
+	return it, nil
+}
+
+// fetchChunks fetches the chunks past the last verified one into f, each
+// checked against its hash and synced before the item counts it; a chunk
+// that keeps failing its hash has the export described again.
+func (rt *retrieval) fetchChunks(ctx context.Context, j job, key string, base wire.Request, it RetrievalItem, f *os.File) error {
+	m := it.Export
 	verified := it.ChunksVerified
 	// What lies past the last verified chunk is not trusted.
 	if err := f.Truncate(min(int64(verified)*m.ChunkSize, m.Size)); err != nil {
@@ -723,20 +768,31 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 			return err
 		}
 	}
-	// The whole file, as it lies on disk, against the edge's hash.
+	return nil
+}
+
+// checkFile hashes the whole file, as it lies on disk, and compares it
+// with the edge's export; a mismatch has the export described again.
+func (rt *retrieval) checkFile(j job, f *os.File, m *wire.ExportManifest) (string, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+		return "", err
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return err
+		return "", err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if n != m.Size || sum != m.SHA256 {
-		return rt.redescribe(j, fmt.Sprintf("the file (%d bytes, SHA-256 %s) does not match the edge's export (%d bytes, %s)", n, sum, m.Size, m.SHA256))
+		return "", rt.redescribe(j, fmt.Sprintf("the file (%d bytes, SHA-256 %s) does not match the edge's export (%d bytes, %s)", n, sum, m.Size, m.SHA256))
 	}
-	f.Close()
+	return sum, nil
+}
+
+// keep fetches the contact sheet, moves the verified video from its
+// .part file to its place and marks the item ready.
+func (rt *retrieval) keep(ctx context.Context, j job, key string, base wire.Request, it RetrievalItem, part, sum string) error {
+	m := it.Export
 	// The contact sheet, while the edge still pins the range: a restart
 	// or a lost link comes back here, the video still in its .part file.
 	sheet, sheetSum, sheetNote, err := rt.fetchSheet(ctx, j, key, base, m)
@@ -758,10 +814,10 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 	}); err != nil {
 		return err
 	}
-	j.item, _ = rt.itemOf(j.req.ID, j.idx)
+	now, _ := rt.itemOf(j.req.ID, j.idx)
 	rt.log.Info("evidence: range retrieved and verified", "request", j.req.ID, "edge_id", it.Edge, "camera", it.Camera,
-		"part", it.Part+1, "start", m.Start, "end", m.End, "bytes", m.Size, "sha256", sum, "chunks", len(m.Chunks), "chunks_fetched", j.item.ChunksFetched, "chunks_rejected", j.item.ChunksRejected)
-	return rt.release(ctx, j, key)
+		"part", it.Part+1, "start", m.Start, "end", m.End, "bytes", m.Size, "sha256", sum, "chunks", len(m.Chunks), "chunks_fetched", now.ChunksFetched, "chunks_rejected", now.ChunksRejected)
+	return nil
 }
 
 // fetchSheet asks the edge for the contact sheet of the item's export
@@ -876,8 +932,8 @@ func (rt *retrieval) redescribe(j job, why string) error {
 	return edgeError{wire.StatusError, why}
 }
 
-func (rt *retrieval) itemOf(id string, idx int) (RetrievalItem, error) {
-	r, err := rt.get(id)
+func (b *requestBook) itemOf(id string, idx int) (RetrievalItem, error) {
+	r, err := b.get(id)
 	if err != nil || idx >= len(r.Items) {
 		return RetrievalItem{}, errors.Join(err, ErrNotFound)
 	}

@@ -1,11 +1,13 @@
 package central
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigil-perimeter/vigil/central/audit"
@@ -14,6 +16,9 @@ import (
 // routeSpec is one row of central's route table: the handler, who may use
 // it and what it leaves in the audit log.
 type routeSpec struct {
+	// serve picks the route's handler out of the composition root: a
+	// method of the component that owns the work (on), or a websocket
+	// that Close waits for.
 	serve  func(*Server) http.Handler
 	public bool     // answers without a credential (nothing sensitive behind it)
 	roles  []string // who may, otherwise
@@ -25,39 +30,37 @@ type routeSpec struct {
 	auditedBy string
 }
 
-// hf adapts a handler method to the table.
-func hf(f func(*Server, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
+// on adapts a handler method of one component to the table: component
+// picks the component out of the composition root, h is its method.
+func on[C any](component func(*Server) C, h func(C, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
 	return func(s *Server) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(s, w, r) })
+		c := component(s)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(c, w, r) })
 	}
 }
 
-// evidenceRoute adapts a handler method of the evidence component
-// (evidence_api.go) to the table.
-func evidenceRoute(f func(*evidenceAPI, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
-	return func(s *Server) http.Handler {
-		api := s.evidence
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(api, w, r) })
-	}
+// The components the table's handlers belong to (server.go builds them).
+func alertsOf(s *Server) *alertsAPI      { return s.alerts }
+func statusOf(s *Server) *statusAPI      { return s.status }
+func mediaOf(s *Server) *mediaAPI        { return s.media }
+func evidenceOf(s *Server) *evidenceAPI  { return s.evidence }
+func searchOf(s *Server) *evidenceSearch { return s.search }
+func edgeAdminOf(s *Server) *edgeAdmin   { return s.edgeAdmin }
+func authOf(s *Server) *authAPI          { return s.authAPI }
+func auditOf(s *Server) *auditAPI        { return s.auditAPI }
+func backupOf(s *Server) *backupAPI      { return s.backup }
+
+// consoleSocket is the console's websocket (console.go); Close waits for it.
+func consoleSocket(s *Server) http.Handler {
+	wr, met, log := s.wr, s.met, s.log
+	var up websocket.Upgrader
+	return s.life.socket(func(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+		serveConsole(ctx, w, r, wr, met, &up, log)
+	})
 }
 
-// edgeAdminRoute adapts a handler method of the edge-administration
-// component (enrol.go) to the table.
-func edgeAdminRoute(f func(*edgeAdmin, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
-	return func(s *Server) http.Handler {
-		ea := s.edgeAdmin
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(ea, w, r) })
-	}
-}
-
-// authRoute adapts a handler method of the account component (auth.go)
-// to the table.
-func authRoute(f func(*authAPI, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
-	return func(s *Server) http.Handler {
-		a := s.authAPI
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(a, w, r) })
-	}
-}
+// liveSocket is a live viewer's websocket (live.go); Close waits for it.
+func liveSocket(s *Server) http.Handler { return s.life.socket(s.live.serveViewer) }
 
 // roleScrape is the metrics scrape token's role (central.yaml
 // metrics_token_sha256); no console user has it.
@@ -69,132 +72,131 @@ var rolesMetrics = []string{roleScrape, RoleAdmin}
 // server registers exactly these (routesMux); withAuth (auth.go) enforces
 // the roles and serveAudited (audit_hooks.go) the audit rule.
 // TestAuthRoleMatrix walks it as nobody, with bad credentials and as each
-// role. Set in init: the handlers refer back to the server's policy.
-var routeTable map[string]routeSpec
-
-func init() {
-	routeTable = map[string]routeSpec{
-		"GET /api/v1/console/ws":                             {serve: hf((*Server).handleConsoleWS), roles: rolesWatch},
-		"GET /api/v1/alerts":                                 {serve: hf((*Server).handleAlerts), roles: rolesWatch},
-		"GET /api/v1/alerts/{id}":                            {serve: hf((*Server).handleAlert), roles: rolesWatch, audit: viewOf("alert", pathTarget("id"))},
-		"GET /api/v1/alerts/{id}/snapshot.jpg":               {serve: hf((*Server).handleSnapshot), roles: rolesWatch, audit: viewOf("snapshot", pathTarget("id"))},
-		"GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg": {serve: hf((*Server).handleUpdateSnapshot), roles: rolesWatch, audit: viewOf("snapshot", pathTarget("id", "uid"))},
-		"POST /api/v1/alerts/{id}/{action}": {serve: hf((*Server).handleAction), roles: rolesWorkflow, audit: auditRoute{action: audit.ActionWorkflow, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-			var b struct {
-				To   string `json:"to"`
-				Note string `json:"note"`
-			}
-			_ = json.Unmarshal(body, &b)
-			d := map[string]any{"step": r.PathValue("action")}
-			if b.To != "" {
-				d["to"] = b.To
-			}
-			if b.Note != "" {
-				d["note"] = b.Note
-			}
-			return r.PathValue("id"), d, ok2xx(status)
-		}}},
-		"GET /api/v1/events":     {serve: hf((*Server).handleEvents), roles: rolesWatch},
-		"GET /api/v1/sites":      {serve: hf((*Server).handleSites), roles: rolesAll},
-		"GET /api/v1/edges":      {serve: edgeAdminRoute((*edgeAdmin).handleEdges), roles: rolesAll},
-		"GET /api/v1/edges/{id}": {serve: edgeAdminRoute((*edgeAdmin).handleEdge), roles: rolesAll},
-		"POST /api/v1/edges/{id}/revoke": {serve: edgeAdminRoute((*edgeAdmin).handleRevoke), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-			var b struct {
-				Reason string `json:"reason"`
-			}
-			_ = json.Unmarshal(body, &b)
-			return r.PathValue("id"), map[string]any{"what": "revoke", "reason": b.Reason}, ok2xx(status)
-		}}},
-		"POST /api/v1/edges/{id}/unrevoke": {serve: edgeAdminRoute((*edgeAdmin).handleUnrevoke), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-			var b struct {
-				Reason  string `json:"reason"`
-				KeepKey bool   `json:"keep_key"`
-			}
-			_ = json.Unmarshal(body, &b)
-			return r.PathValue("id"), map[string]any{"what": "unrevoke", "reason": b.Reason, "keep_key": b.KeepKey}, ok2xx(status)
-		}}},
-		"POST /api/v1/edges/{id}/config": {serve: edgeAdminRoute((*edgeAdmin).handlePushConfig), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-			var b struct {
-				Revision string          `json:"revision"`
-				Config   json.RawMessage `json:"config"`
-			}
-			_ = json.Unmarshal(body, &b)
-			sum := sha256.Sum256(b.Config)
-			return r.PathValue("id"), map[string]any{"what": "config_push", "revision": b.Revision, "config_sha256": hex.EncodeToString(sum[:]), "status": status}, status < 400
-		}}},
-		"POST /api/v1/edges/{id}/setup/reopen": {serve: edgeAdminRoute((*edgeAdmin).handleSetupReopen), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
-			return r.PathValue("id"), map[string]any{"what": "setup_reopen"}, ok2xx(status)
-		}}},
-		"POST /api/v1/edges/{id}/access-tokens": {serve: edgeAdminRoute((*edgeAdmin).handleAccessToken), roles: rolesAll, audit: auditRoute{action: actionAccess, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-			var b struct {
-				TTL string `json:"ttl"`
-			}
-			_ = json.Unmarshal(body, &b) // never the token
-			return r.PathValue("id"), map[string]any{"ttl": b.TTL}, ok2xx(status)
-		}}},
-		"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail": {serve: hf((*Server).handleThumbnail), roles: rolesAll, audit: viewOf("thumbnail", pathTarget("id", "camera"))},
-		"GET /api/v1/edges/{id}/cameras/{camera}/clip":      {serve: hf((*Server).handleClip), roles: rolesWatch, audit: viewOf("clip", pathTarget("id", "camera"), "from", "to")},
-		"POST /api/v1/edges/{id}/cameras/{camera}/live":     {serve: hf((*Server).handleLive), roles: rolesAll},
-		"GET /api/v1/live/{edge}/{camera}/ws": {serve: hf((*Server).handleLiveWS), roles: rolesAll, audit: auditRoute{action: audit.ActionView, soft: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
-			return r.PathValue("edge") + "/" + r.PathValue("camera"), map[string]any{"what": "live"}, true
-		}}},
-		"POST /api/v1/enrolment-tokens": {serve: edgeAdminRoute((*edgeAdmin).handleCreateToken), roles: rolesEnrol, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-			var b struct {
-				EdgeID string `json:"edge_id"`
-				SiteID string `json:"site_id"`
-				TTL    string `json:"ttl"`
-			}
-			_ = json.Unmarshal(body, &b) // never the token
-			return b.EdgeID, map[string]any{"what": "enrolment_token", "site_id": b.SiteID, "ttl": b.TTL}, ok2xx(status)
-		}}},
-		"GET /api/v1/evidence/search":                               {serve: evidenceRoute((*evidenceAPI).handleEvidenceSearch), roles: rolesEvidence, auditedBy: "handler: search"},
-		"GET /api/v1/evidence/key":                                  {serve: evidenceRoute((*evidenceAPI).handleEvidenceKey), roles: rolesAll},
-		"POST /api/v1/evidence/requests":                            {serve: evidenceRoute((*evidenceAPI).handleCreateEvidenceRequest), roles: rolesExport, auditedBy: "handler: export, refused if not recorded"},
-		"GET /api/v1/evidence/requests":                             {serve: evidenceRoute((*evidenceAPI).handleEvidenceRequests), roles: rolesEvidence, auditedBy: "handler: view"},
-		"GET /api/v1/evidence/requests/{id}":                        {serve: evidenceRoute((*evidenceAPI).handleEvidenceRequest), roles: rolesEvidence, auditedBy: "handler: view"},
-		"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": {serve: evidenceRoute((*evidenceAPI).handleEvidenceVideo), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
-		"GET /api/v1/evidence/requests/{id}/bundle.zip":             {serve: evidenceRoute((*evidenceAPI).handleEvidenceBundle), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
-		"POST /api/v1/evidence/requests/{id}/share":                 {serve: evidenceRoute((*evidenceAPI).handleShareEvidence), roles: rolesExport, auditedBy: "handler: share, refused if not recorded"},
-		"GET /api/v1/healthz":                                       {serve: hf((*Server).handleHealthz), public: true},
-		"GET /metrics":                                              {serve: func(s *Server) http.Handler { return promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}) }, roles: rolesMetrics},
-		"POST /api/v1/login":                                        {serve: authRoute((*authAPI).handleLogin), public: true, auditedBy: "handler: login and login_failed (serveLoginAudited)"},
-		"POST /api/v1/logout": {serve: authRoute((*authAPI).handleLogout), roles: rolesAll, audit: auditRoute{action: audit.ActionLogout, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
-			p := principalOf(r)
-			return "", nil, ok2xx(status) && p != nil && p.sess != nil
-		}}},
-		"GET /api/v1/session": {serve: authRoute((*authAPI).handleSession), roles: rolesAll},
-		"GET /api/v1/users":   {serve: authRoute((*authAPI).handleUsers), roles: rolesAdmin},
-		"POST /api/v1/users": {serve: authRoute((*authAPI).handleAddUser), roles: rolesAdmin, audit: auditRoute{action: audit.ActionUserChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
-			var b struct {
-				Name    string `json:"name"`
-				Role    string `json:"role"`
-				Replace bool   `json:"replace"`
-			}
-			_ = json.Unmarshal(body, &b) // never the password
-			what := "add"
-			if b.Replace {
-				what = "replace"
-			}
-			return b.Name, map[string]any{"what": what, "role": b.Role}, ok2xx(status)
-		}}},
-		"DELETE /api/v1/users/{name}": {serve: authRoute((*authAPI).handleDeleteUser), roles: rolesAdmin, audit: auditRoute{action: audit.ActionUserChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
-			return r.PathValue("name"), map[string]any{"what": "delete"}, ok2xx(status)
-		}}},
-		"GET /admin/": {serve: func(*Server) http.Handler { return adminHandler() }, roles: rolesAdmin},
-		"GET /api/v1/admin/backup": {serve: hf((*Server).handleBackup), roles: rolesAdmin, audit: auditRoute{action: auditActionBackup, before: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
-			return "central", map[string]any{"what": "backup"}, true
-		}}},
-		"GET /api/v1/audit":        {serve: hf((*Server).handleAudit), roles: rolesAudit},
-		"GET /api/v1/audit/verify": {serve: hf((*Server).handleAuditVerify), roles: rolesAdmin},
-		"GET /":                    {serve: func(*Server) http.Handler { return staticHandler() }, public: true},
-	}
+// role. It is one table, one row per route, and long on purpose (the
+// house limit on function length does not apply): splitting it would put
+// a route's handler, roles and audit rule in different places.
+var routeTable = map[string]routeSpec{
+	"GET /api/v1/console/ws":                             {serve: consoleSocket, roles: rolesWatch},
+	"GET /api/v1/alerts":                                 {serve: on(alertsOf, (*alertsAPI).handleAlerts), roles: rolesWatch},
+	"GET /api/v1/alerts/{id}":                            {serve: on(alertsOf, (*alertsAPI).handleAlert), roles: rolesWatch, audit: viewOf("alert", pathTarget("id"))},
+	"GET /api/v1/alerts/{id}/snapshot.jpg":               {serve: on(alertsOf, (*alertsAPI).handleSnapshot), roles: rolesWatch, audit: viewOf("snapshot", pathTarget("id"))},
+	"GET /api/v1/alerts/{id}/updates/{uid}/snapshot.jpg": {serve: on(alertsOf, (*alertsAPI).handleUpdateSnapshot), roles: rolesWatch, audit: viewOf("snapshot", pathTarget("id", "uid"))},
+	"POST /api/v1/alerts/{id}/{action}": {serve: on(alertsOf, (*alertsAPI).handleAction), roles: rolesWorkflow, audit: auditRoute{action: audit.ActionWorkflow, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			To   string `json:"to"`
+			Note string `json:"note"`
+		}
+		_ = json.Unmarshal(body, &b)
+		d := map[string]any{"step": r.PathValue("action")}
+		if b.To != "" {
+			d["to"] = b.To
+		}
+		if b.Note != "" {
+			d["note"] = b.Note
+		}
+		return r.PathValue("id"), d, ok2xx(status)
+	}}},
+	"GET /api/v1/events":     {serve: on(alertsOf, (*alertsAPI).handleEvents), roles: rolesWatch},
+	"GET /api/v1/sites":      {serve: on(statusOf, (*statusAPI).handleSites), roles: rolesAll},
+	"GET /api/v1/edges":      {serve: on(edgeAdminOf, (*edgeAdmin).handleEdges), roles: rolesAll},
+	"GET /api/v1/edges/{id}": {serve: on(edgeAdminOf, (*edgeAdmin).handleEdge), roles: rolesAll},
+	"POST /api/v1/edges/{id}/revoke": {serve: on(edgeAdminOf, (*edgeAdmin).handleRevoke), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			Reason string `json:"reason"`
+		}
+		_ = json.Unmarshal(body, &b)
+		return r.PathValue("id"), map[string]any{"what": "revoke", "reason": b.Reason}, ok2xx(status)
+	}}},
+	"POST /api/v1/edges/{id}/unrevoke": {serve: on(edgeAdminOf, (*edgeAdmin).handleUnrevoke), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			Reason  string `json:"reason"`
+			KeepKey bool   `json:"keep_key"`
+		}
+		_ = json.Unmarshal(body, &b)
+		return r.PathValue("id"), map[string]any{"what": "unrevoke", "reason": b.Reason, "keep_key": b.KeepKey}, ok2xx(status)
+	}}},
+	"POST /api/v1/edges/{id}/config": {serve: on(edgeAdminOf, (*edgeAdmin).handlePushConfig), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			Revision string          `json:"revision"`
+			Config   json.RawMessage `json:"config"`
+		}
+		_ = json.Unmarshal(body, &b)
+		sum := sha256.Sum256(b.Config)
+		return r.PathValue("id"), map[string]any{"what": "config_push", "revision": b.Revision, "config_sha256": hex.EncodeToString(sum[:]), "status": status}, status < 400
+	}}},
+	"POST /api/v1/edges/{id}/setup/reopen": {serve: on(edgeAdminOf, (*edgeAdmin).handleSetupReopen), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
+		return r.PathValue("id"), map[string]any{"what": "setup_reopen"}, ok2xx(status)
+	}}},
+	"POST /api/v1/edges/{id}/access-tokens": {serve: on(edgeAdminOf, (*edgeAdmin).handleAccessToken), roles: rolesAll, audit: auditRoute{action: actionAccess, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			TTL string `json:"ttl"`
+		}
+		_ = json.Unmarshal(body, &b) // never the token
+		return r.PathValue("id"), map[string]any{"ttl": b.TTL}, ok2xx(status)
+	}}},
+	"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail": {serve: on(mediaOf, (*mediaAPI).handleThumbnail), roles: rolesAll, audit: viewOf("thumbnail", pathTarget("id", "camera"))},
+	"GET /api/v1/edges/{id}/cameras/{camera}/clip":      {serve: on(mediaOf, (*mediaAPI).handleClip), roles: rolesWatch, audit: viewOf("clip", pathTarget("id", "camera"), "from", "to")},
+	"POST /api/v1/edges/{id}/cameras/{camera}/live":     {serve: on(mediaOf, (*mediaAPI).handleLive), roles: rolesAll},
+	"GET /api/v1/live/{edge}/{camera}/ws": {serve: liveSocket, roles: rolesAll, audit: auditRoute{action: audit.ActionView, soft: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
+		return r.PathValue("edge") + "/" + r.PathValue("camera"), map[string]any{"what": "live"}, true
+	}}},
+	"POST /api/v1/enrolment-tokens": {serve: on(edgeAdminOf, (*edgeAdmin).handleCreateToken), roles: rolesEnrol, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			EdgeID string `json:"edge_id"`
+			SiteID string `json:"site_id"`
+			TTL    string `json:"ttl"`
+		}
+		_ = json.Unmarshal(body, &b) // never the token
+		return b.EdgeID, map[string]any{"what": "enrolment_token", "site_id": b.SiteID, "ttl": b.TTL}, ok2xx(status)
+	}}},
+	"GET /api/v1/evidence/search":                               {serve: on(searchOf, (*evidenceSearch).handleEvidenceSearch), roles: rolesEvidence, auditedBy: "handler: search"},
+	"GET /api/v1/evidence/key":                                  {serve: on(evidenceOf, (*evidenceAPI).handleEvidenceKey), roles: rolesAll},
+	"POST /api/v1/evidence/requests":                            {serve: on(evidenceOf, (*evidenceAPI).handleCreateEvidenceRequest), roles: rolesExport, auditedBy: "handler: export, refused if not recorded"},
+	"GET /api/v1/evidence/requests":                             {serve: on(evidenceOf, (*evidenceAPI).handleEvidenceRequests), roles: rolesEvidence, auditedBy: "handler: view"},
+	"GET /api/v1/evidence/requests/{id}":                        {serve: on(evidenceOf, (*evidenceAPI).handleEvidenceRequest), roles: rolesEvidence, auditedBy: "handler: view"},
+	"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": {serve: on(evidenceOf, (*evidenceAPI).handleEvidenceVideo), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
+	"GET /api/v1/evidence/requests/{id}/bundle.zip":             {serve: on(evidenceOf, (*evidenceAPI).handleEvidenceBundle), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
+	"POST /api/v1/evidence/requests/{id}/share":                 {serve: on(evidenceOf, (*evidenceAPI).handleShareEvidence), roles: rolesExport, auditedBy: "handler: share, refused if not recorded"},
+	"GET /api/v1/healthz":                                       {serve: on(statusOf, (*statusAPI).handleHealthz), public: true},
+	"GET /metrics":                                              {serve: func(s *Server) http.Handler { return promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}) }, roles: rolesMetrics},
+	"POST /api/v1/login":                                        {serve: on(authOf, (*authAPI).handleLogin), public: true, auditedBy: "handler: login and login_failed (serveLoginAudited)"},
+	"POST /api/v1/logout": {serve: on(authOf, (*authAPI).handleLogout), roles: rolesAll, audit: auditRoute{action: audit.ActionLogout, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
+		p := principalOf(r)
+		return "", nil, ok2xx(status) && p != nil && p.sess != nil
+	}}},
+	"GET /api/v1/session": {serve: on(authOf, (*authAPI).handleSession), roles: rolesAll},
+	"GET /api/v1/users":   {serve: on(authOf, (*authAPI).handleUsers), roles: rolesAdmin},
+	"POST /api/v1/users": {serve: on(authOf, (*authAPI).handleAddUser), roles: rolesAdmin, audit: auditRoute{action: audit.ActionUserChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			Name    string `json:"name"`
+			Role    string `json:"role"`
+			Replace bool   `json:"replace"`
+		}
+		_ = json.Unmarshal(body, &b) // never the password
+		what := "add"
+		if b.Replace {
+			what = "replace"
+		}
+		return b.Name, map[string]any{"what": what, "role": b.Role}, ok2xx(status)
+	}}},
+	"DELETE /api/v1/users/{name}": {serve: on(authOf, (*authAPI).handleDeleteUser), roles: rolesAdmin, audit: auditRoute{action: audit.ActionUserChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
+		return r.PathValue("name"), map[string]any{"what": "delete"}, ok2xx(status)
+	}}},
+	"GET /admin/": {serve: func(*Server) http.Handler { return adminHandler() }, roles: rolesAdmin},
+	"GET /api/v1/admin/backup": {serve: on(backupOf, (*backupAPI).handleBackup), roles: rolesAdmin, audit: auditRoute{action: auditActionBackup, before: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
+		return "central", map[string]any{"what": "backup"}, true
+	}}},
+	"GET /api/v1/audit":        {serve: on(auditOf, (*auditAPI).handleAudit), roles: rolesAudit},
+	"GET /api/v1/audit/verify": {serve: on(auditOf, (*auditAPI).handleAuditVerify), roles: rolesAdmin},
+	"GET /":                    {serve: func(*Server) http.Handler { return staticHandler() }, public: true},
 }
 
-// routesMux registers the table's routes and puts the policy in front.
-func (s *Server) routesMux() (*http.ServeMux, http.Handler) {
+// routesMux registers the table's routes, each handled by its component,
+// and puts the policy in front.
+func routesMux(s *Server) (*http.ServeMux, http.Handler) {
 	mux := http.NewServeMux()
 	for pattern, rt := range routeTable {
 		mux.Handle(pattern, rt.serve(s))
 	}
-	return mux, s.withAuth(mux)
+	return mux, s.policy.withAuth(mux)
 }

@@ -84,178 +84,253 @@ type RetrievedRange struct {
 	SHA256     string    `json:"sha256"`
 }
 
-// handleEvidenceSearch serves GET /api/v1/evidence/search.
-func (api *evidenceAPI) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	from, ok := queryTime(w, r, "from")
+// evidenceSearch is the evidence search component: the timelines of the
+// cameras and gates in a window, from what central holds and what the
+// online edges answer. New (server.go) builds it.
+type evidenceSearch struct {
+	township *TownshipConfig // entrances' cameras and gates still listed in central.yaml (nil: none)
+	store    evidenceStore
+	edges    evidenceEdges
+	retr     searchRetrieval
+	rec      auditRecorder // the search's audit entry
+	// internalError answers 500 (507 on a full disk) and logs err.
+	internalError func(http.ResponseWriter, *http.Request, error)
+}
+
+// searchRetrieval is what the search asks of the retrieval component
+// (retrieval.go): a request to an edge, and the requests central holds.
+type searchRetrieval interface {
+	call(ctx context.Context, edge string, req wire.Request, timeout time.Duration) ([]byte, error)
+	list() ([]EvidenceRequest, error)
+}
+
+// handleEvidenceSearch serves GET /api/v1/evidence/search: the window
+// (from the query or around an alert), then each edge it names with its
+// devices' timelines, the recordings asked from the online edges at once.
+func (es *evidenceSearch) handleEvidenceSearch(w http.ResponseWriter, r *http.Request) {
+	q, ok := es.searchQueryOf(w, r)
 	if !ok {
 		return
 	}
-	to, ok := queryTime(w, r, "to")
-	if !ok {
-		return
+	res := SearchResult{From: q.from.UTC(), To: q.to.UTC(), Alert: q.alert, Edges: []SearchEdge{}}
+	tree := &siteTree{nodes: map[string]*siteNode{}}
+	if es.township != nil {
+		tree, _ = buildSiteTree(es.township) // checked by Validate
 	}
-	res := SearchResult{Edges: []SearchEdge{}}
-	if id := q.Get("alert"); id != "" {
-		rec, err := api.store.Get(id)
+	retrieved := es.retrievedRanges()
+	var online []bool
+	for _, e := range es.edges.statuses() {
+		if !q.wants(e) {
+			continue
+		}
+		se, ok, err := es.searchEdge(q, e, tree, retrieved)
+		if err != nil {
+			es.internalError(w, r, err)
+			return
+		}
+		if ok {
+			res.Edges = append(res.Edges, se)
+			online = append(online, e.Online)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range res.Edges {
+		es.askRecordings(r.Context(), &wg, &res.Edges[i], online[i], q.from, q.to)
+	}
+	wg.Wait()
+	es.rec.audit(r, "search", "evidence", map[string]any{"query": r.URL.RawQuery, "edges": len(res.Edges)})
+	writeJSON(w, http.StatusOK, res)
+}
+
+// searchQuery is an evidence search's parameters, checked.
+type searchQuery struct {
+	from, to time.Time
+	alert    *Record // the alert searched for (nil: none)
+	site     string  // that site and below
+	entrance string
+	camera   string // a camera ID ("" any)
+	camEdge  string // the edge the camera parameter named ("edge/camera"), if any
+}
+
+// searchQueryOf reads the search's parameters; false after answering an
+// error. Without from or to an alert's window is taken: from a minute
+// before it to two minutes after it (or after its end).
+func (es *evidenceSearch) searchQueryOf(w http.ResponseWriter, r *http.Request) (searchQuery, bool) {
+	var q searchQuery
+	var ok bool
+	if q.from, ok = queryTime(w, r, "from"); !ok {
+		return q, false
+	}
+	if q.to, ok = queryTime(w, r, "to"); !ok {
+		return q, false
+	}
+	if id := r.URL.Query().Get("alert"); id != "" {
+		rec, err := es.store.Get(id)
 		if errors.Is(err, ErrNotFound) {
 			writeError(w, http.StatusNotFound, "alert", "no alert "+id)
-			return
+			return q, false
 		} else if err != nil {
-			api.internalError(w, r, err)
-			return
+			es.internalError(w, r, err)
+			return q, false
 		}
-		res.Alert = &rec
-		if from.IsZero() {
-			from = rec.Time.Add(-searchAlertBefore)
+		q.alert = &rec
+		if q.from.IsZero() {
+			q.from = rec.Time.Add(-searchAlertBefore)
 		}
-		if to.IsZero() {
+		if q.to.IsZero() {
 			end := rec.Time
 			if rec.Ended.After(end) {
 				end = rec.Ended
 			}
-			to = end.Add(searchAlertAfter)
+			q.to = end.Add(searchAlertAfter)
 		}
 	}
 	switch {
-	case from.IsZero() || to.IsZero():
+	case q.from.IsZero() || q.to.IsZero():
 		writeError(w, http.StatusBadRequest, "from", "from and to are needed (or an alert)")
-		return
-	case !to.After(from):
+		return q, false
+	case !q.to.After(q.from):
 		writeError(w, http.StatusBadRequest, "to", "to must be after from")
-		return
-	case to.Sub(from) > maxSearchWindow:
+		return q, false
+	case q.to.Sub(q.from) > maxSearchWindow:
 		writeError(w, http.StatusBadRequest, "to", "the window may be at most 31 days")
-		return
+		return q, false
 	}
-	res.From, res.To = from.UTC(), to.UTC()
-	site, entrance, camera := q.Get("site"), q.Get("entrance"), q.Get("camera")
-	camEdge := ""
-	if e, c, ok := strings.Cut(camera, "/"); ok { // "edge/camera" also names a camera
-		camEdge, camera = e, c
+	v := r.URL.Query()
+	q.site, q.entrance, q.camera = v.Get("site"), v.Get("entrance"), v.Get("camera")
+	if e, c, ok := strings.Cut(q.camera, "/"); ok { // "edge/camera" also names a camera
+		q.camEdge, q.camera = e, c
 	}
-	tree := &siteTree{nodes: map[string]*siteNode{}}
-	if api.township != nil {
-		tree, _ = buildSiteTree(api.township) // checked by Validate
-	}
-	retrieved := api.retrievedRanges()
+	return q, true
+}
 
-	var wg sync.WaitGroup
-	for _, e := range api.edges.statuses() {
+// wants reports whether the search covers edge e.
+func (q searchQuery) wants(e EdgeStatus) bool {
+	switch {
+	case q.entrance != "" && e.SiteID != q.entrance,
+		q.site != "" && e.SiteID != q.site && !strings.HasPrefix(e.SiteID, q.site+"/"),
+		q.alert != nil && e.ID != q.alert.EdgeID,
+		q.camEdge != "" && e.ID != q.camEdge:
+		return false
+	}
+	return true
+}
+
+// searchDevices lists an edge's cameras and gates: what the edge reports,
+// under the edge's names (devices.go), and any central.yaml still lists
+// at its entrance (deprecated).
+func searchDevices(tree *siteTree, e EdgeStatus) (cams, gates []DeviceConfig) {
+	add := func(list *[]DeviceConfig, d DeviceConfig) {
+		for i := range *list {
+			if (*list)[i].ID == d.ID {
+				if d.Name != "" {
+					(*list)[i].Name = d.Name // the edge's name wins
+				}
+				return
+			}
+		}
+		*list = append(*list, d)
+	}
+	if n := tree.nodes[e.SiteID]; n != nil {
+		for _, c := range n.Cameras {
+			add(&cams, c)
+		}
+		for _, g := range n.Gates {
+			add(&gates, g)
+		}
+	}
+	for _, c := range e.Cameras {
+		add(&cams, DeviceConfig{ID: c.ID, Name: c.Name})
+	}
+	for _, g := range e.Gates {
+		add(&gates, DeviceConfig{ID: g.ID, Name: g.Name})
+	}
+	return cams, gates
+}
+
+// searchEdge is one edge's part of a search: its cameras (only the one
+// searched for, or the alert's camera) with the copies central retrieved,
+// its gates, and the alerts and events central holds placed under them.
+// ok is false when the search names a camera the edge does not have.
+func (es *evidenceSearch) searchEdge(q searchQuery, e EdgeStatus, tree *siteTree, retrieved map[string][]RetrievedRange) (SearchEdge, bool, error) {
+	se := SearchEdge{ID: e.ID, SiteID: e.SiteID, Online: e.Online, LastSeen: e.LastSeen, ClockOffsetMS: e.ClockOffsetMS,
+		Cameras: []CameraTimeline{}, Gates: []GateTimeline{}, OtherAlerts: []Record{}, OtherEvents: []StoredEvent{}}
+	cams, gates := searchDevices(tree, e)
+	alerts, err := searchAlerts(es.store, e, q.from, q.to)
+	if err != nil {
+		return se, false, err
+	}
+	events, _, err := es.store.Events(EventQuery{From: q.from, To: q.to, Edge: e.ID, Limit: maxSearchEvents})
+	if err != nil {
+		return se, false, err
+	}
+	isCam := func(id string) bool {
+		return slices.ContainsFunc(cams, func(d DeviceConfig) bool { return d.ID == id })
+	}
+	if q.camera != "" {
+		cams = slices.DeleteFunc(cams, func(d DeviceConfig) bool { return d.ID != q.camera })
+		if len(cams) == 0 {
+			return se, false, nil
+		}
+	} else if q.alert != nil && isCam(q.alert.Source) {
+		cams = slices.DeleteFunc(cams, func(d DeviceConfig) bool { return d.ID != q.alert.Source })
+	}
+	for _, c := range cams {
+		ct := CameraTimeline{ID: c.ID, Name: c.Name, Alerts: []Record{}, Events: []StoredEvent{}, Retrieved: []RetrievedRange{}}
+		for _, rr := range retrieved[e.ID+"\x00"+c.ID] {
+			if rr.End.After(q.from) && rr.Start.Before(q.to) {
+				ct.Retrieved = append(ct.Retrieved, rr)
+			}
+		}
+		se.Cameras = append(se.Cameras, ct)
+	}
+	for _, g := range gates {
+		se.Gates = append(se.Gates, GateTimeline{ID: g.ID, Name: g.Name, Alerts: []Record{}, Events: []StoredEvent{}})
+	}
+	for _, a := range alerts {
 		switch {
-		case entrance != "" && e.SiteID != entrance,
-			site != "" && e.SiteID != site && !strings.HasPrefix(e.SiteID, site+"/"),
-			res.Alert != nil && e.ID != res.Alert.EdgeID,
-			camEdge != "" && e.ID != camEdge:
+		case placeAlert(se.Cameras, a, func(c *CameraTimeline) (string, *[]Record) { return c.ID, &c.Alerts }):
+		case placeAlert(se.Gates, a, func(g *GateTimeline) (string, *[]Record) { return g.ID, &g.Alerts }):
+		case q.camera == "" && !isCam(a.Source):
+			se.OtherAlerts = append(se.OtherAlerts, a)
+		}
+	}
+	for _, ev := range events {
+		switch {
+		case placeEvent(se.Cameras, ev, func(c *CameraTimeline) (string, *[]StoredEvent) { return c.ID, &c.Events }):
+		case placeEvent(se.Gates, ev, func(g *GateTimeline) (string, *[]StoredEvent) { return g.ID, &g.Events }):
+		case q.camera == "" && !isCam(ev.Source):
+			se.OtherEvents = append(se.OtherEvents, ev)
+		}
+	}
+	return se, true, nil
+}
+
+// askRecordings fills in each camera's recordings: asked from an online
+// edge on goroutines wg counts, "edge_offline" at once otherwise.
+func (es *evidenceSearch) askRecordings(ctx context.Context, wg *sync.WaitGroup, se *SearchEdge, online bool, from, to time.Time) {
+	for ci := range se.Cameras {
+		ct := &se.Cameras[ci]
+		if !online {
+			ct.RecordingsStatus = "edge_offline"
+			ct.RecordingsError = "the edge is offline: central shows the alerts, events and retrieved copies it holds"
 			continue
 		}
-		se := SearchEdge{ID: e.ID, SiteID: e.SiteID, Online: e.Online, LastSeen: e.LastSeen, ClockOffsetMS: e.ClockOffsetMS,
-			Cameras: []CameraTimeline{}, Gates: []GateTimeline{}, OtherAlerts: []Record{}, OtherEvents: []StoredEvent{}}
-		// Cameras and gates: what the edge reports, under the edge's names
-		// (devices.go), and any central.yaml still lists at its entrance (deprecated).
-		var cams, gates []DeviceConfig
-		addDev := func(list *[]DeviceConfig, d DeviceConfig) {
-			for i := range *list {
-				if (*list)[i].ID == d.ID {
-					if d.Name != "" {
-						(*list)[i].Name = d.Name // the edge's name wins
-					}
-					return
-				}
-			}
-			*list = append(*list, d)
-		}
-		if n := tree.nodes[e.SiteID]; n != nil {
-			for _, c := range n.Cameras {
-				addDev(&cams, c)
-			}
-			for _, g := range n.Gates {
-				addDev(&gates, g)
-			}
-		}
-		for _, c := range e.Cameras {
-			addDev(&cams, DeviceConfig{ID: c.ID, Name: c.Name})
-		}
-		for _, g := range e.Gates {
-			addDev(&gates, DeviceConfig{ID: g.ID, Name: g.Name})
-		}
-		alerts, err := api.searchAlerts(e, from, to)
-		if err != nil {
-			api.internalError(w, r, err)
-			return
-		}
-		events, _, err := api.store.Events(EventQuery{From: from, To: to, Edge: e.ID, Limit: maxSearchEvents})
-		if err != nil {
-			api.internalError(w, r, err)
-			return
-		}
-		isCam := func(id string) bool {
-			return slices.ContainsFunc(cams, func(d DeviceConfig) bool { return d.ID == id })
-		}
-		if camera != "" {
-			cams = slices.DeleteFunc(cams, func(d DeviceConfig) bool { return d.ID != camera })
-			if len(cams) == 0 {
-				continue
-			}
-		} else if res.Alert != nil && isCam(res.Alert.Source) {
-			cams = slices.DeleteFunc(cams, func(d DeviceConfig) bool { return d.ID != res.Alert.Source })
-		}
-		for _, c := range cams {
-			ct := CameraTimeline{ID: c.ID, Name: c.Name, Alerts: []Record{}, Events: []StoredEvent{}, Retrieved: []RetrievedRange{}}
-			for _, rr := range retrieved[e.ID+"\x00"+c.ID] {
-				if rr.End.After(from) && rr.Start.Before(to) {
-					ct.Retrieved = append(ct.Retrieved, rr)
-				}
-			}
-			se.Cameras = append(se.Cameras, ct)
-		}
-		for _, g := range gates {
-			se.Gates = append(se.Gates, GateTimeline{ID: g.ID, Name: g.Name, Alerts: []Record{}, Events: []StoredEvent{}})
-		}
-		for _, a := range alerts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec, err := es.recordingsOf(ctx, se.ID, ct.ID, from, to)
+			var le linkError
 			switch {
-			case placeAlert(se.Cameras, a, func(c *CameraTimeline) (string, *[]Record) { return c.ID, &c.Alerts }):
-			case placeAlert(se.Gates, a, func(g *GateTimeline) (string, *[]Record) { return g.ID, &g.Alerts }):
-			case camera == "" && !isCam(a.Source):
-				se.OtherAlerts = append(se.OtherAlerts, a)
+			case err == nil:
+				ct.RecordingsStatus, ct.Recordings = searchRecordingsOK, &rec
+			case errors.As(err, &le):
+				ct.RecordingsStatus, ct.RecordingsError = "edge_offline", le.msg
+			default:
+				ct.RecordingsStatus, ct.RecordingsError = "error", err.Error()
 			}
-		}
-		for _, ev := range events {
-			switch {
-			case placeEvent(se.Cameras, ev, func(c *CameraTimeline) (string, *[]StoredEvent) { return c.ID, &c.Events }):
-			case placeEvent(se.Gates, ev, func(g *GateTimeline) (string, *[]StoredEvent) { return g.ID, &g.Events }):
-			case camera == "" && !isCam(ev.Source):
-				se.OtherEvents = append(se.OtherEvents, ev)
-			}
-		}
-		res.Edges = append(res.Edges, se)
-		idx := len(res.Edges) - 1
-		for ci := range se.Cameras {
-			ct := &res.Edges[idx].Cameras[ci]
-			if !e.Online {
-				ct.RecordingsStatus = "edge_offline"
-				ct.RecordingsError = "the edge is offline: central shows the alerts, events and retrieved copies it holds"
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rec, err := api.recordingsOf(r.Context(), e.ID, ct.ID, from, to)
-				var le linkError
-				switch {
-				case err == nil:
-					ct.RecordingsStatus, ct.Recordings = searchRecordingsOK, &rec
-				case errors.As(err, &le):
-					ct.RecordingsStatus, ct.RecordingsError = "edge_offline", le.msg
-				default:
-					ct.RecordingsStatus, ct.RecordingsError = "error", err.Error()
-				}
-			}()
-		}
+		}()
 	}
-	wg.Wait()
-	api.rec.audit(r, "search", "evidence", map[string]any{"query": r.URL.RawQuery, "edges": len(res.Edges)})
-	writeJSON(w, http.StatusOK, res)
 }
 
 func placeAlert[T any](list []T, a Record, key func(*T) (string, *[]Record)) bool {
@@ -279,11 +354,11 @@ func placeEvent[T any](list []T, ev StoredEvent, key func(*T) (string, *[]Stored
 }
 
 // searchAlerts lists the edge's alerts whose time lies in [from, to).
-func (api *evidenceAPI) searchAlerts(e EdgeStatus, from, to time.Time) ([]Record, error) {
+func searchAlerts(store evidenceStore, e EdgeStatus, from, to time.Time) ([]Record, error) {
 	out := []Record{}
 	q := AlertQuery{Limit: maxSearchAlerts, Site: e.SiteID, From: from, To: to}
 	for {
-		recs, next, err := api.store.Query(q)
+		recs, next, err := store.Query(q)
 		if err != nil {
 			return nil, err
 		}
@@ -301,8 +376,8 @@ func (api *evidenceAPI) searchAlerts(e EdgeStatus, from, to time.Time) ([]Record
 }
 
 // recordingsOf asks the edge for a camera's spans and gaps.
-func (api *evidenceAPI) recordingsOf(ctx context.Context, edge, camera string, from, to time.Time) (wire.Recordings, error) {
-	b, err := api.retr.call(ctx, edge, wire.Request{Method: wire.MethodRecordings, Camera: camera, From: from, To: to}, searchEdgeTimeout)
+func (es *evidenceSearch) recordingsOf(ctx context.Context, edge, camera string, from, to time.Time) (wire.Recordings, error) {
+	b, err := es.retr.call(ctx, edge, wire.Request{Method: wire.MethodRecordings, Camera: camera, From: from, To: to}, searchEdgeTimeout)
 	if err != nil {
 		return wire.Recordings{}, err
 	}
@@ -312,9 +387,9 @@ func (api *evidenceAPI) recordingsOf(ctx context.Context, edge, camera string, f
 }
 
 // retrievedRanges lists the ready items of every request by edge and camera.
-func (api *evidenceAPI) retrievedRanges() map[string][]RetrievedRange {
+func (es *evidenceSearch) retrievedRanges() map[string][]RetrievedRange {
 	out := map[string][]RetrievedRange{}
-	reqs, err := api.retr.list()
+	reqs, err := es.retr.list()
 	if err != nil {
 		return out
 	}

@@ -13,52 +13,71 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/gorilla/websocket"
 
+	"github.com/vigil-perimeter/vigil/central/audit"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // shutdownTimeout bounds how long Close waits for plain HTTP requests.
 const shutdownTimeout = 5 * time.Second
 
-// Server is one central instance: console and REST API, edge hub with
-// enrolment, the writer that owns the alert store, and console fan-out.
+// Server is one central instance and its composition root: New opens what
+// lives on disk, builds each component with exactly the collaborators it
+// needs, and puts them behind the one route table (routes.go). The
+// components, each with one job:
+//
+//	alerts      alert and event listings, snapshots, workflow (api.go)
+//	status      sites overview and health probe (api_sites.go)
+//	media       thumbnails, clips, live switch on an edge (api_edges.go)
+//	live        live view fan-out and its viewers (live.go)
+//	evidence    evidence requests, their videos and bundles (evidence_api.go)
+//	search      evidence search: timelines in a window (search.go)
+//	edgeAdmin   enrolment, revocation, config pushes (enrol.go)
+//	authAPI     login, logout, session, users (auth.go)
+//	policy      who is asking and what their role allows (auth.go)
+//	auditor     audit entries for what requests do (audit_hooks.go)
+//	auditAPI    audit listing and verification (audit_hooks.go)
+//	checkpoints signed audit checkpoints held by edges (audit_checkpoint.go)
+//	backup      backup of the running central (backup.go)
+//
+// and the owners of state: the writer (the alert store), the edge hub
+// (connections), the registry (enrolled edges), the retrieval workers.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *Store
-	reg      *registry
-	met      *metrics
-	wr       *writer
-	edges    *edgeHub
-	live     *liveHub // live view fan-out (live.go)
-	cert     *hubCert // nil without an edge hub listener
-	upgrader websocket.Upgrader
-	handler  http.Handler
-	hubMux   http.Handler
-	adminSum []byte
-	// scrapeSum is the SHA-256 of the metrics scrape token (nil: none).
-	scrapeSum []byte
-	auth      *auth    // users, sessions, login limits (auth.go)
-	authAPI   *authAPI // login, logout, session, users (auth.go)
+	cfg   Config
+	log   *slog.Logger
+	store *Store // the Badger store: alerts, and the database the others share
+	reg   *registry
+	met   *metrics
+	wr    *writer
+	edges *edgeHub
+	cert  *hubCert   // nil without an edge hub listener
+	life  *lifecycle // the context, goroutines and sockets Close ends (lifecycle.go)
+	retr  *retrieval // evidence retrieval workers (retrieval.go)
 
-	retr *retrieval // evidence retrieval workers (retrieval.go)
-
-	auditor     *auditor           // the audit log in the store's database (audit_hooks.go)
+	auth        *auth              // users, sessions, login limits (auth.go)
 	evidenceKey ed25519.PrivateKey // signs evidence bundles, checkpoints and access tokens (evidence_key.go)
-	evidence    *evidenceAPI       // evidence search, requests and bundles (evidence_api.go)
-	edgeAdmin   *edgeAdmin         // enrolment, revocation, config pushes, access tokens (enrol.go)
 
-	// ctx is cancelled by Close; every websocket goroutine watches it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	alerts      *alertsAPI
+	status      *statusAPI
+	media       *mediaAPI
+	live        *liveHub
+	evidence    *evidenceAPI
+	search      *evidenceSearch
+	edgeAdmin   *edgeAdmin
+	authAPI     *authAPI
+	policy      *policy
+	auditor     *auditor
+	auditAPI    *auditAPI
+	checkpoints *checkpointer
+	backup      *backupAPI
+
+	handler http.Handler // the console port (routeTable)
+	hubMux  http.Handler // the edge hub's TLS port (hubRoutes)
 
 	mu        sync.Mutex
 	started   bool
 	closed    bool
 	servers   []*listener
-	sockets   sync.WaitGroup // websocket handlers; http.Server does not wait for hijacked connections
-	bg        sync.WaitGroup // goroutines started by spawn
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -85,97 +104,118 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics()}
+	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics(), life: newLifecycle()}
 	s.met.watchDisk(store.Disk)
-	fail := func(err error) (*Server, error) {
+	if err := openState(s); err != nil {
 		store.Close()
 		return nil, err
 	}
+	wireComponents(s)
+	_, s.handler = routesMux(s)
+	s.hubMux = hubRoutes(s.life.socket(s.edges.serve), s.edgeAdmin.handleEnrol)
+	s.wr.start()
+	s.retr.start()
+	s.edges.onWelcome = s.checkpoints.pushTo
+	s.checkpoints.start(s.life.ctx)
+	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", store.LastSeq())
+	return s, nil
+}
+
+// openState opens what central keeps on disk besides the alerts (users
+// and sessions, the audit log, the evidence key, the edge registry, the
+// device names, the edge hub certificate) and the writer over the store.
+func openState(s *Server) error {
+	cfg, log, store := s.cfg, s.log, s.store
 	us, err := openUsers(store.db, cfg.Users)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	s.auth = newAuth(us)
-	s.authAPI = &authAPI{auth: s.auth, pwParams: DefaultPasswordParams, clientAddr: s.clientAddrText,
-		allowed: s.allowed, internalError: s.internalError, log: log}
 	if n, err := s.auth.sessions.restore(store.db, us, time.Now()); err != nil {
-		return fail(err)
+		return err
 	} else if n > 0 {
 		log.Info("console sessions kept from before the restart", "sessions", n)
 	}
-	if s.auditor, err = openAuditor(store.db, store.Floor(), cfg, log); err != nil {
-		return fail(err)
+	if s.auditor, err = openAuditor(store.db, store.Floor(), cfg, us, log); err != nil {
+		return err
 	}
 	s.met.reg.MustRegister(s.auditor.collectors()...)
 	if s.evidenceKey, err = loadEvidenceKey(cfg, log); err != nil {
-		return fail(err)
+		return err
 	}
 	if s.reg, err = openRegistry(store.db, cfg.Edges); err != nil {
-		return fail(err)
+		return err
 	}
 	tree := &siteTree{nodes: map[string]*siteNode{}}
 	if cfg.Township != nil {
 		tree, _ = buildSiteTree(cfg.Township) // checked by Validate
 	}
 	if s.wr, err = newWriter(store, tree, log, s.met); err != nil {
-		return fail(err)
+		return err
 	}
 	if cfg.EdgeHub.Listen != "" {
 		if s.cert, err = loadHubCert(cfg.EdgeHub, cfg.DataDir, log); err != nil {
-			return fail(err)
+			return err
 		}
 	}
 	if len(cfg.Edges) > 0 && s.cert == nil {
 		log.Warn("edges on bearer tokens cannot connect: the edge websocket is only on the edge hub's TLS port; set edge_hub.listen")
 	}
-	if cfg.AdminTokenSHA256 != "" {
-		s.adminSum = decodeHex(cfg.AdminTokenSHA256)
-	}
-	if cfg.MetricsTokenSHA256 != "" {
-		s.scrapeSum = decodeHex(cfg.MetricsTokenSHA256)
-	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
 	if s.edges.names, err = openDeviceBook(store.db, tree, log); err != nil { // devices.go
-		return fail(err)
+		return err
 	}
 	for _, f := range legacyDeviceFields(cfg.Township) {
 		log.Warn("central.yaml: "+f+" is deprecated: cameras and gates are named in each edge's edge.yaml, and central shows the names the edge reports; these are used only for devices an edge has not named yet", "field", f)
 	}
-	s.live = newLiveHub(s.ctx, s.spawn, s.edges, s.wr.tamper, log, s.met.reg)
+	return nil
+}
+
+// wireComponents builds the components over the state openState opened,
+// each with only the collaborators it uses.
+func wireComponents(s *Server) {
+	cfg, log, store := s.cfg, s.log, s.store
+	ie := internalErrors(log, s.auditor.addrs) // every component answers 500 and 507 alike (api.go)
+	s.policy = &policy{auth: s.auth, audit: s.auditor, log: log}
+	if cfg.AdminTokenSHA256 != "" {
+		s.policy.adminSum = decodeHex(cfg.AdminTokenSHA256)
+	}
+	if cfg.MetricsTokenSHA256 != "" {
+		s.policy.scrapeSum = decodeHex(cfg.MetricsTokenSHA256)
+	}
+	s.authAPI = &authAPI{auth: s.auth, pwParams: DefaultPasswordParams, clientAddr: s.auditor.addrs.text,
+		allowed: allowed, internalError: ie, log: log}
+	s.alerts = &alertsAPI{store: store, wr: s.wr, internalError: ie}
+	s.status = &statusAPI{wr: s.wr, edges: s.edges, edgeIDs: func() int { return len(s.reg.list()) }, lastSeq: store.LastSeq}
+	s.media = &mediaAPI{edges: s.edges}
+	s.live = newLiveHub(s.life.ctx, s.life.spawn, s.edges, func(id string) bool { _, ok := s.reg.get(id); return ok },
+		s.wr.tamper, log, s.met.reg)
 	s.edges.onLive = s.live.onFrame
 	s.edgeAdmin = &edgeAdmin{reg: s.reg, hub: s.edges, township: cfg.Township, tokenTTL: cfg.EdgeHub.TokenTTL.D(),
-		key: s.evidenceKey, rec: s, allowed: s.allowed, internalError: s.internalError,
+		key: s.evidenceKey, rec: s.auditor, allowed: allowed, internalError: ie,
 		enrolments: s.met.enrolments, rejected: s.met.edgeRejected, log: log}
 	if s.cert != nil {
 		s.edgeAdmin.pin = s.cert.pin
 	}
 	s.edges.onAccess, s.edges.accessKey = s.auditor.recordEdgeAccess, s.edgeAdmin.accessKey()
-	s.retr = newRetrieval(s.ctx, store.db, s.edges, cfg.DataDir, cfg.Township, log)
+	s.retr = newRetrieval(s.life.ctx, store.db, s.edges, cfg.DataDir, cfg.Township, log)
 	s.evidence = &evidenceAPI{dataDir: cfg.DataDir, township: cfg.Township, devices: s.edges.names,
 		store: store, edges: evidenceEdgeSource{reg: s.reg, hub: s.edges}, users: s.auth.users,
-		retr: s.retr, key: s.evidenceKey, auditLog: s.auditor.log, rec: s, log: log, internalError: s.internalError}
-	s.handler = s.routes()
-	s.hubMux = s.hubRoutes()
-	s.wr.start()
-	s.retr.start()
-	s.startAuditCheckpoints() // audit_checkpoint.go
-	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", store.LastSeq())
-	return s, nil
-}
-
-func (s *Server) routes() http.Handler {
-	_, h := s.routesMux()
-	return h
+		retr: s.retr, key: s.evidenceKey, auditLog: s.auditor.log, rec: s.auditor, log: log, internalError: ie}
+	s.search = &evidenceSearch{township: cfg.Township, store: store, edges: s.evidence.edges, retr: s.retr,
+		rec: s.auditor, internalError: ie}
+	s.checkpoints = newCheckpointer(s.auditor.log, s.evidenceKey, hubEdges{reg: s.reg, edgeHub: s.edges}, cfg.AuditCheckpointInterval.D())
+	s.auditAPI = &auditAPI{log: s.auditor.log, checkpoints: s.checkpoints, logger: log, internalError: ie}
+	s.backup = &backupAPI{db: store.db, dataDir: cfg.DataDir, auditKey: auditKeyPath(cfg), log: log}
 }
 
 // hubRoutes is all an edge can reach on the internet-facing TLS port. The
 // edge websocket is here only: the console port answers 404 to it, so an
 // edge's bearer token or hello never travels in plain HTTP.
-func (s *Server) hubRoutes() http.Handler {
+func hubRoutes(edgeWS http.Handler, enrol http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+wire.EdgePath, s.handleEdgeWS)
-	mux.HandleFunc("POST "+wire.EnrolPath, s.edgeAdmin.handleEnrol)
+	mux.Handle("GET "+wire.EdgePath, edgeWS)
+	mux.HandleFunc("POST "+wire.EnrolPath, enrol)
 	mux.HandleFunc("GET /api/v1/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "time": time.Now().UTC()})
 	})
@@ -233,7 +273,7 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
-	s.log.Info("central listening", "console", main.Addr().String(), "edge_hub", s.edgeAddrLocked())
+	s.log.Info("central listening", "console", main.Addr().String(), "edge_hub", edgeAddr(s.servers))
 	return nil
 }
 
@@ -251,14 +291,16 @@ func (s *Server) Addr() string {
 func (s *Server) EdgeAddr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.edgeAddrLocked()
+	return edgeAddr(s.servers)
 }
 
-func (s *Server) edgeAddrLocked() string {
-	if len(s.servers) < 2 {
+// edgeAddr is the edge hub's address among the bound listeners (the
+// second, when there is one).
+func edgeAddr(servers []*listener) string {
+	if len(servers) < 2 {
 		return ""
 	}
-	return s.servers[1].ln.Addr().String()
+	return servers[1].ln.Addr().String()
 }
 
 // EdgePin is the pin of the edge hub certificate (nil without an edge hub).
@@ -268,6 +310,17 @@ func (s *Server) EdgePin() []byte {
 	}
 	return s.cert.pin
 }
+
+// AuditLog is central's audit log (nil before New returns).
+func (s *Server) AuditLog() *audit.Log {
+	if s.auditor == nil {
+		return nil
+	}
+	return s.auditor.log
+}
+
+// LiveFeeds lists the edge/camera pairs watched now (tests, metrics).
+func (s *Server) LiveFeeds() []string { return s.live.feedKeys() }
 
 // Close stops accepting connections, closes every edge and console socket,
 // waits for all goroutines, and closes the store, releasing the ports and
@@ -279,7 +332,7 @@ func (s *Server) Close() error {
 		servers := s.servers
 		s.mu.Unlock()
 
-		s.cancel()
+		s.life.end()
 		var errs []error
 		for _, l := range servers {
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -291,11 +344,11 @@ func (s *Server) Close() error {
 			<-l.done
 		}
 		s.auth.sessions.closeAll()
-		s.sockets.Wait()
-		s.bg.Wait()
+		s.life.waitSockets()
+		s.life.waitSpawned()
 		s.retr.wait()
 		s.wr.stop()
-		s.waitAuditCheckpoints()
+		s.checkpoints.wait()
 		s.auditor.log.Close()
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("central: close store: %w", err))
@@ -306,57 +359,11 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// spawn runs f on a goroutine that Close waits for (before it closes the
-// store); f must end once s.ctx is cancelled. Once Close has begun it
-// refuses: f does not run and spawn returns false.
-func (s *Server) spawn(f func()) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		f()
-	}()
-	return true
-}
-
-// enterSocket registers a websocket handler with Close; false once closing.
-func (s *Server) enterSocket() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.sockets.Add(1)
-	return true
-}
-
-func (s *Server) handleEdgeWS(w http.ResponseWriter, r *http.Request) {
-	if !s.enterSocket() {
-		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
-		return
-	}
-	defer s.sockets.Done()
-	s.edges.serve(s.ctx, w, r)
-}
-
-func (s *Server) handleConsoleWS(w http.ResponseWriter, r *http.Request) {
-	if !s.enterSocket() {
-		writeError(w, http.StatusServiceUnavailable, "", "central is shutting down")
-		return
-	}
-	defer s.sockets.Done()
-	serveConsole(s.ctx, w, r, s.wr, s.met, &s.upgrader, s.log)
-}
-
 // Healthy reports whether the store answers a read within ctx; systemd's
 // watchdog is pinged only while it does.
 func (s *Server) Healthy(ctx context.Context) error {
 	done := make(chan error, 1)
-	if !s.spawn(func() {
+	if !s.life.spawn(func() {
 		done <- s.store.db.View(func(*badger.Txn) error { return nil })
 	}) {
 		return errors.New("central is closed")

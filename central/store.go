@@ -127,12 +127,13 @@ const (
 
 // Store keeps alerts, their changes and edge events in Badger. All writes
 // go through apply, which one goroutine (the writer) calls at a time.
+// It is central's AlertStore (alertstore.go).
 type Store struct {
-	db      *badger.DB
-	floor   *kv.Floor // nil: no floor (MinFree < 0)
+	db *badger.DB
+	*diskGuard
 	log     *slog.Logger
-	lastSeq uint64 // written by apply only; read through LastSeq by others after publication
-	seqMu   chan struct{}
+	lastSeq uint64  // written by apply only; read through LastSeq by others after publication
+	seqMu   seqLock // serialises writers (the writer goroutine, and tests that call Put directly)
 }
 
 // StoreOptions chooses where a store lives and its free-space floor.
@@ -180,32 +181,34 @@ func OpenStoreWith(o StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, floor: floor, log: o.Log, seqMu: make(chan struct{}, 1)}
+	s := &Store{db: db, diskGuard: &diskGuard{floor: floor, dir: db.Opts().Dir, log: o.Log}, log: o.Log, seqMu: make(seqLock, 1)}
 	if st, err := s.Disk(); err == nil && st.Full {
 		o.Log.Warn("store opened below its free-space floor: console changes are refused, edge alerts use the reserve",
 			"dir", o.Dir, "free_mib", st.Free>>20, "floor_mib", st.Min>>20)
 	}
-	if err := s.migrate(); err != nil {
+	if err := migrate(db); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if s.lastSeq, err = s.maxSeq(); err != nil {
+	if s.lastSeq, err = maxSeq(db); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// lock and unlock serialise writers (the writer goroutine, and tests that
-// call Put directly).
-func (s *Store) lock()   { s.seqMu <- struct{}{} }
-func (s *Store) unlock() { <-s.seqMu }
+// seqLock serialises the store's writers; a channel, not a mutex, only
+// for history's sake: lock and unlock read the same.
+type seqLock chan struct{}
+
+func (l seqLock) lock()   { l <- struct{}{} }
+func (l seqLock) unlock() { <-l }
 
 // maxSeq finds the highest change sequence number, so numbering continues
 // after a restart.
-func (s *Store) maxSeq() (uint64, error) {
+func maxSeq(db *badger.DB) (uint64, error) {
 	var last uint64
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: []byte(prefixChange)})
 		defer it.Close()
 		it.Seek(seqKey(prefixChange, math.MaxUint64))
@@ -222,8 +225,8 @@ func (s *Store) maxSeq() (uint64, error) {
 
 // LastSeq returns the sequence number of the newest change (0 if none).
 func (s *Store) LastSeq() uint64 {
-	s.lock()
-	defer s.unlock()
+	s.seqMu.lock()
+	defer s.seqMu.unlock()
 	return s.lastSeq
 }
 
@@ -258,17 +261,18 @@ func (s *Store) Get(id string) (Record, error) {
 // Snapshot returns an alert's JPEG, or ErrNotFound if the alert or its
 // snapshot does not exist.
 func (s *Store) Snapshot(id string) ([]byte, error) {
-	return s.blob([]byte(prefixSnapshot + id))
+	return readBlob(s.db, []byte(prefixSnapshot+id))
 }
 
 // UpdateSnapshot returns the JPEG an edge sent with an alert update.
 func (s *Store) UpdateSnapshot(alertID, updateID string) ([]byte, error) {
-	return s.blob(updSnapKey(alertID, updateID))
+	return readBlob(s.db, updSnapKey(alertID, updateID))
 }
 
-func (s *Store) blob(key []byte) ([]byte, error) {
+// readBlob reads one value (a snapshot's JPEG), or ErrNotFound.
+func readBlob(db *badger.DB, key []byte) ([]byte, error) {
 	var b []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNotFound
@@ -282,19 +286,27 @@ func (s *Store) blob(key []byte) ([]byte, error) {
 	return b, err
 }
 
+// diskGuard is the store's free-space floor (nil: none, MinFree < 0) on
+// the disk of dir.
+type diskGuard struct {
+	floor *kv.Floor
+	dir   string
+	log   *slog.Logger
+}
+
 // Floor is the store's free-space floor (nil without one), for other
 // writers to the store's database: they call Admit before and Written
 // after a write.
-func (s *Store) Floor() *kv.Floor { return s.floor }
+func (g *diskGuard) Floor() *kv.Floor { return g.floor }
 
 // Admit says whether a write to the store's database may go ahead now: an
 // essential one (from an edge) is refused only when even the reserve is
 // spent. A refusal wraps kv.ErrDiskFull and names the disk.
-func (s *Store) Admit(essential bool) error {
-	if s.floor == nil {
+func (g *diskGuard) Admit(essential bool) error {
+	if g.floor == nil {
 		return nil
 	}
-	if err := s.floor.Admit(essential); err != nil {
+	if err := g.floor.Admit(essential); err != nil {
 		return fmt.Errorf("central: refused, the store's disk is full: %w", err)
 	}
 	return nil
@@ -302,21 +314,21 @@ func (s *Store) Admit(essential bool) error {
 
 // Disk re-reads the free space of the store's disk (zero state without a
 // floor).
-func (s *Store) Disk() (kv.FloorState, error) {
-	if s.floor == nil {
-		free, err := kv.FreeBytes(s.db.Opts().Dir)
+func (g *diskGuard) Disk() (kv.FloorState, error) {
+	if g.floor == nil {
+		free, err := kv.FreeBytes(g.dir)
 		return kv.FloorState{Free: free}, err
 	}
-	return s.floor.Check()
+	return g.floor.Check()
 }
 
 // written preallocates the files Badger made for the last write.
-func (s *Store) written() {
-	if s.floor == nil {
+func (g *diskGuard) written() {
+	if g.floor == nil {
 		return
 	}
-	if err := s.floor.Written(); err != nil {
-		s.log.Warn("preallocating store files", "err", err)
+	if err := g.floor.Written(); err != nil {
+		g.log.Warn("preallocating store files", "err", err)
 	}
 }
 
@@ -435,9 +447,9 @@ func openValue(rank int, site string) []byte { return append([]byte{byte(rank)},
 // migrate brings a store written by the first central (records and id
 // index only) to the current layout: a change log entry and an open index
 // entry for every alert.
-func (s *Store) migrate() error {
+func migrate(db *badger.DB) error {
 	var have bool
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn *badger.Txn) error {
 		_, err := txn.Get([]byte(keySchema))
 		have = err == nil
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -448,9 +460,9 @@ func (s *Store) migrate() error {
 	if err != nil || have {
 		return err
 	}
-	wb := s.db.NewWriteBatch()
+	wb := db.NewWriteBatch()
 	defer wb.Cancel()
-	err = s.db.View(func(txn *badger.Txn) error {
+	err = db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixSeq), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

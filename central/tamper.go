@@ -2,7 +2,6 @@ package central
 
 import (
 	"encoding/binary"
-	"errors"
 	"strings"
 	"sync/atomic"
 
@@ -62,46 +61,13 @@ func newTamperSet() *tamperSet {
 
 // load rebuilds the set from the store: the all-clear marks, then every
 // open alert in sequence order.
-func (t *tamperSet) load(s *Store) error {
-	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixTamperClear)})
-		for it.Rewind(); it.Valid(); it.Next() {
-			edge, cam, ok := strings.Cut(strings.TrimPrefix(string(it.Item().Key()), prefixTamperClear), "\x00")
-			if !ok {
-				continue
-			}
-			if err := it.Item().Value(func(v []byte) error {
-				if len(v) == 8 {
-					t.clear[liveKey(edge, cam)] = binary.BigEndian.Uint64(v)
-				}
-				return nil
-			}); err != nil {
-				it.Close()
-				return err
-			}
-		}
-		it.Close()
-
-		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOpen)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) != len(prefixOpen)+8 {
-				continue
-			}
-			rec, err := getRecordBySeq(txn, binary.BigEndian.Uint64(k[len(prefixOpen):]))
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			rec.normalise()
-			t.apply(rec)
-		}
-		t.publish()
-		return nil
-	})
+func (t *tamperSet) load(s AlertStore) error {
+	err := s.tamperState(func(edge, cam string, seq uint64) { t.clear[liveKey(edge, cam)] = seq }, func(rec Record) { t.apply(rec) })
+	if err != nil {
+		return err
+	}
+	t.publish()
+	return nil
 }
 
 // apply takes the current state of one alert after a stored change and

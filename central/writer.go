@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/vigil-perimeter/vigil/internal/fanout"
 )
 
@@ -33,7 +31,7 @@ const (
 // subscribe in its goroutine, so a console's snapshot and its live feed
 // meet at an exact sequence number.
 type writer struct {
-	store   *Store
+	store   AlertStore
 	log     *slog.Logger
 	met     *metrics
 	colours *siteColours
@@ -68,10 +66,10 @@ type consoleView struct {
 	seq       uint64
 	sites     []SiteColour
 	openTotal int
-	txn       *badger.Txn
+	snap      alertView // the store at seq; the console Discards it
 }
 
-func newWriter(store *Store, tree *siteTree, log *slog.Logger, met *metrics) (*writer, error) {
+func newWriter(store AlertStore, tree *siteTree, log *slog.Logger, met *metrics) (*writer, error) {
 	w := &writer{store: store, log: log, met: met, colours: newSiteColours(tree), tamper: newTamperSet(), queue: consoleQueue,
 		ops: make(chan *op, writerQueue), ctl: make(chan func(), 64),
 		feed: fanout.New[consoleFrame](fanout.CloseSlow, fanout.WithDropHook(met.consoleDropped.Inc)),
@@ -204,7 +202,7 @@ func (w *writer) publish(changes []Change, sites map[string]bool) {
 }
 
 // subscribe registers a console and returns its starting view; the caller
-// must Discard view.txn.
+// must Discard view.snap.
 func (w *writer) subscribe() (*consoleSub, consoleView, bool) {
 	var sub *consoleSub
 	var view consoleView
@@ -212,7 +210,7 @@ func (w *writer) subscribe() (*consoleSub, consoleView, bool) {
 		// In the writer goroutine, between batches: the view and the feed
 		// meet at exactly view.seq.
 		sub = w.feed.Subscribe(context.Background(), w.queue)
-		view = consoleView{seq: w.store.LastSeq(), sites: w.colours.all(), txn: w.store.db.NewTransaction(false)}
+		view = consoleView{seq: w.store.LastSeq(), sites: w.colours.all(), snap: w.store.readView()}
 		for _, root := range w.colours.tree.roots {
 			o := w.colours.get(root).Open
 			view.openTotal += o.Red + o.Yellow + o.Green

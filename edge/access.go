@@ -5,7 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-perimeter/vigil/edge/outbox"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -44,12 +49,41 @@ func newAccessID(edgeID string, at time.Time) string {
 	return fmt.Sprintf("acc-%s-%d-%s", edgeID, at.UnixNano(), hex.EncodeToString(b[:]))
 }
 
-// recordAccess queues one entry for central's audit log. The error is
-// the outbox's (disk full, closed): the caller refuses what it was asked.
-func (n *Node) recordAccess(who accessActor, action, target, client string, details any) error {
+// accessViewWindow: the same user viewing the same thing with the same
+// details (a timeline or a picture polled again) is recorded once per
+// window, as central records its own views (central/audit_hooks.go).
+const accessViewWindow = 10 * time.Minute
+
+// auditLog is the box's side of central's audit log: one record per
+// audited act, queued in the outbox before the act.
+type auditLog struct {
+	edgeID   string
+	box      *guardedBox
+	recorded *prometheus.CounterVec // queued for central, by action
+	log      *slog.Logger
+
+	mu    sync.Mutex
+	views map[string]time.Time // view key → when recorded
+}
+
+func newAuditLog(edgeID string, box *guardedBox, reg prometheus.Registerer, log *slog.Logger) *auditLog {
+	a := &auditLog{edgeID: edgeID, box: box, log: log, views: map[string]time.Time{},
+		recorded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_access_records_total",
+			Help: "Audited acts on the box (video reads, setup changes) queued for central's audit log, by action."}, []string{"action"})}
+	for _, act := range accessActions {
+		a.recorded.WithLabelValues(act)
+	}
+	reg.MustRegister(a.recorded)
+	return a
+}
+
+// record queues one entry for central's audit log. The error is the
+// outbox's (disk full, closed): the caller refuses what it was asked. A
+// view repeated within accessViewWindow is not recorded again.
+func (a *auditLog) record(who accessActor, action, target, client string, details any) error {
 	now := time.Now().UTC()
 	rec := wire.AccessRecord{
-		ID: newAccessID(n.cfg.EdgeID, now), EdgeID: n.cfg.EdgeID, Time: now,
+		ID: newAccessID(a.edgeID, now), EdgeID: a.edgeID, Time: now,
 		User: who.User, Role: who.Role, Action: action, Target: target, Client: client,
 	}
 	if details != nil {
@@ -68,15 +102,52 @@ func (n *Node) recordAccess(who accessActor, action, target, client string, deta
 	if err != nil {
 		return fmt.Errorf("access record: %w", err)
 	}
+	key := ""
+	if action == accessView {
+		key = strings.Join([]string{who.User, who.Role, target, client, string(rec.Details)}, "\x00")
+		if !a.firstView(key, now) {
+			return nil
+		}
+	}
 	// Red: the byte bound of the outbox never drops the chain of custody.
-	if err := n.useBox(func(b *outbox.Outbox) error {
+	if err := a.box.use(func(b *outbox.Outbox) error {
 		return b.Put(outbox.Item{Kind: wire.TypeAccess, ID: rec.ID, Severity: wire.Red, Body: body})
 	}); err != nil {
-		n.log.Error("access not recorded", "action", action, "target", target, "user", who.User, "err", err)
+		a.forgetView(key)
+		a.log.Error("access not recorded", "action", action, "target", target, "user", who.User, "err", err)
 		return err
 	}
-	n.accessRecorded.WithLabelValues(action).Inc()
+	a.recorded.WithLabelValues(action).Inc()
 	return nil
+}
+
+// firstView reports whether the view key is not a repeat within
+// accessViewWindow, and notes it.
+func (a *auditLog) firstView(key string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.views[key]; ok && now.Sub(t) < accessViewWindow {
+		return false
+	}
+	if len(a.views) > 10000 {
+		for k, t := range a.views {
+			if now.Sub(t) >= accessViewWindow {
+				delete(a.views, k)
+			}
+		}
+	}
+	a.views[key] = now
+	return true
+}
+
+// forgetView drops a view that could not be recorded: the next one tries.
+func (a *auditLog) forgetView(key string) {
+	if key == "" {
+		return
+	}
+	a.mu.Lock()
+	delete(a.views, key)
+	a.mu.Unlock()
 }
 
 // SetupAudit implements setup.Backend: a change made on the setup page

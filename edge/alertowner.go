@@ -2,8 +2,16 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/edge/outbox"
 
 	"github.com/vigil-perimeter/vigil/wire"
 )
@@ -45,69 +53,108 @@ type alertJob struct {
 	pinAt  time.Time
 }
 
+// alertOwner is the node's alert owner: its queue, the goroutine that
+// raises what is queued (run), and raise, the one way an alert reaches
+// the outbox (the gate worker, the disk watcher and the self-test call it
+// on their own goroutines).
+type alertOwner struct {
+	edgeID, siteID string
+	box            *guardedBox
+	clips          alertClips // set once the clip store is open (node.go)
+	log            *slog.Logger
+	onAlert        func(wire.Alert) // Options.OnAlert
+	hook           func(wire.Alert) // Options.alertOwnerHook
+
+	q      chan alertJob
+	mu     sync.RWMutex // queue holds it for reading; the owner sets closed under it
+	closed bool         // the owner has drained the queue for Close: nothing more is taken
+
+	raised  *prometheus.CounterVec
+	drops   *prometheus.CounterVec
+	dropMu  sync.Mutex
+	dropped droppedAlerts // since the owner last reported drops
+}
+
+// alertClips is what the owner uses of the clip store: the video an
+// alert links, pinned once the alert is stored.
+type alertClips interface {
+	PinWindow(cam string, at time.Time) (from, to time.Time, err error)
+	Pin(id, cam string, at time.Time, kind string) (clips.Pin, error)
+}
+
+func newAlertOwner(edgeID, siteID string, box *guardedBox, opts Options, log *slog.Logger, reg prometheus.Registerer) *alertOwner {
+	o := &alertOwner{edgeID: edgeID, siteID: siteID, box: box, log: log, onAlert: opts.OnAlert, hook: opts.alertOwnerHook,
+		q: make(chan alertJob, alertQueue)}
+	o.raised = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_total", Help: "Alerts raised, by kind and severity."}, []string{"kind", "severity"})
+	o.drops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_dropped_total",
+		Help: "Alerts not raised because the alert owner's queue was full (alertowner.go), by kind and severity."}, []string{"kind", "severity"})
+	reg.MustRegister(o.raised, o.drops)
+	return o
+}
+
 // droppedAlerts counts the alerts the queue had no room for.
 type droppedAlerts struct{ all, red int }
 
 // raiseInOrder queues an alert for the owner (system and analysis-health
 // alerts: no video to pin).
-func (n *Node) raiseInOrder(a wire.Alert) { n.queueAlert(alertJob{a: a}) }
+func (o *alertOwner) raiseInOrder(a wire.Alert) { o.queue(alertJob{a: a}) }
 
-// queueAlert hands an alert to the owner; it never blocks (the queue
+// queue hands an alert to the owner; it never blocks (the queue
 // policy above). After Close has drained the queue it is refused.
-func (n *Node) queueAlert(j alertJob) {
-	n.alertMu.RLock()
-	defer n.alertMu.RUnlock()
-	if n.alertsClosed {
-		n.log.Warn("alert not raised: the edge is shutting down", "alert", j.a.ID, "source", j.a.Source, "kind", j.a.Kind)
+func (o *alertOwner) queue(j alertJob) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	if o.closed {
+		o.log.Warn("alert not raised: the edge is shutting down", "alert", j.a.ID, "source", j.a.Source, "kind", j.a.Kind)
 		return
 	}
-	if j.a.Severity == wire.Red || len(n.alertQ) < alertQueue-redReserve {
+	if j.a.Severity == wire.Red || len(o.q) < alertQueue-redReserve {
 		select {
-		case n.alertQ <- j:
+		case o.q <- j:
 			return
 		default:
 		}
 	}
 	a := j.a
-	n.alertDrops.WithLabelValues(a.Kind, string(a.Severity)).Inc()
-	n.dropMu.Lock()
-	n.dropped.all++
+	o.drops.WithLabelValues(a.Kind, string(a.Severity)).Inc()
+	o.dropMu.Lock()
+	o.dropped.all++
 	if a.Severity == wire.Red {
-		n.dropped.red++
+		o.dropped.red++
 	}
-	n.dropMu.Unlock()
-	n.log.Error("ALERT NOT RAISED: the alert queue is full (the outbox is not keeping up)", "alert", a.ID, "source", a.Source,
+	o.dropMu.Unlock()
+	o.log.Error("ALERT NOT RAISED: the alert queue is full (the outbox is not keeping up)", "alert", a.ID, "source", a.Source,
 		"kind", a.Kind, "severity", a.Severity, "time", a.Time, "summary", a.Summary)
 }
 
-// runAlertOwner raises queued alerts until ctx ends, then those still
+// run raises queued alerts until ctx ends, then those still
 // queued (for closeDrain at most; the outbox closes only after every
 // goroutine of the node has ended).
-func (n *Node) runAlertOwner(ctx context.Context) {
+func (o *alertOwner) run(ctx context.Context) {
 	for {
 		select {
-		case j := <-n.alertQ:
-			n.raiseJob(j)
-			if len(n.alertQ) == 0 {
-				n.reportDrops()
+		case j := <-o.q:
+			o.raiseJob(j)
+			if len(o.q) == 0 {
+				o.reportDrops()
 			}
 		case <-ctx.Done():
-			// Once closed, queueAlert sends nothing more: the queue only
+			// Once closed, queue takes nothing more: the queue only
 			// empties from here.
-			n.alertMu.Lock()
-			n.alertsClosed = true
-			n.alertMu.Unlock()
+			o.mu.Lock()
+			o.closed = true
+			o.mu.Unlock()
 			deadline := time.Now().Add(closeDrain)
 			for {
 				select {
-				case j := <-n.alertQ:
+				case j := <-o.q:
 					if time.Now().After(deadline) {
-						n.log.Error("alerts not raised: the edge is shutting down and the outbox is slow", "alerts", len(n.alertQ)+1, "first", j.a.ID)
+						o.log.Error("alerts not raised: the edge is shutting down and the outbox is slow", "alerts", len(o.q)+1, "first", j.a.ID)
 						return
 					}
-					n.raiseJob(j)
+					o.raiseJob(j)
 				default:
-					n.reportDrops()
+					o.reportDrops()
 					return
 				}
 			}
@@ -117,26 +164,26 @@ func (n *Node) runAlertOwner(ctx context.Context) {
 
 // raiseJob raises one queued alert: links its video, stores it, pins the
 // video once it is stored.
-func (n *Node) raiseJob(j alertJob) {
-	if h := n.opts.alertOwnerHook; h != nil {
+func (o *alertOwner) raiseJob(j alertJob) {
+	if h := o.hook; h != nil {
 		h(j.a)
 	}
 	a := j.a
 	if j.pinCam != "" {
-		a.Links = n.links([]string{j.pinCam}, j.pinAt)
+		a.Links = o.links([]string{j.pinCam}, j.pinAt)
 	}
-	if n.raise(a) && j.pinCam != "" {
-		n.pin(a, j.pinCam, j.pinAt)
+	if o.raise(a) && j.pinCam != "" {
+		o.pin(a, j.pinCam, j.pinAt)
 	}
 }
 
 // reportDrops raises the system alert that says how many alerts the queue
 // had no room for since the last report.
-func (n *Node) reportDrops() {
-	n.dropMu.Lock()
-	d := n.dropped
-	n.dropped = droppedAlerts{}
-	n.dropMu.Unlock()
+func (o *alertOwner) reportDrops() {
+	o.dropMu.Lock()
+	d := o.dropped
+	o.dropped = droppedAlerts{}
+	o.dropMu.Unlock()
 	if d.all == 0 {
 		return
 	}
@@ -145,9 +192,56 @@ func (n *Node) reportDrops() {
 		sev = wire.Red
 	}
 	now := time.Now().UTC()
-	n.raise(wire.Alert{
-		ID: newAlertID(n.cfg.EdgeID, now), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID, Source: "edge", Kind: "system.alerts_dropped",
+	o.raise(wire.Alert{
+		ID: newAlertID(o.edgeID, now), EdgeID: o.edgeID, SiteID: o.siteID, Source: "edge", Kind: "system.alerts_dropped",
 		Severity: sev, Time: now,
 		Summary: fmt.Sprintf("%d alerts not raised (%d red): they came faster than the edge could store them; its log names each", d.all, d.red),
 	})
+}
+
+// links names each camera's clip for an alert at at: the range its pin
+// covers (the pin itself is written once the alert is stored).
+func (o *alertOwner) links(cams []string, at time.Time) []wire.Link {
+	var out []wire.Link
+	for _, cam := range cams {
+		l := wire.Link{Camera: cam}
+		if from, to, err := o.clips.PinWindow(cam, at); err == nil {
+			l.ClipFrom, l.ClipTo = from.UTC(), to.UTC()
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// pin keeps the video around an alert until central has it (or the
+// evidence retention period ends). A refused pin is already a red
+// condition of the store; the alert itself still goes out.
+func (o *alertOwner) pin(a wire.Alert, cam string, at time.Time) {
+	if _, err := o.clips.Pin(a.ID, cam, at, a.Kind); err != nil {
+		o.log.Warn("video for alert not pinned", "alert", a.ID, "camera", cam, "err", err)
+	}
+}
+
+// raise queues an alert durably and reports whether it was stored.
+func (o *alertOwner) raise(a wire.Alert) bool {
+	// Central refuses an invalid alert on every resend, and the outbox is
+	// ordered: one bad alert would block all behind it. Never queue one.
+	if err := a.Validate(); err != nil {
+		o.log.Error("dropping malformed alert (a bug in this edge)", "alert", a.ID, "err", err)
+		return false
+	}
+	if err := o.box.use(func(b *outbox.Outbox) error { return b.Append(a) }); errors.Is(err, errNodeClosed) {
+		o.log.Warn("alert not raised: the edge is shutting down", "alert", a.ID, "source", a.Source, "kind", a.Kind)
+		return false
+	} else if err != nil {
+		// The alert is not durable: say so loudly; the camera keeps running.
+		o.log.Error("ALERT NOT STORED", "alert", a.ID, "source", a.Source, "err", err)
+		return false
+	}
+	o.raised.WithLabelValues(a.Kind, string(a.Severity)).Inc()
+	o.log.Info("alert raised", "alert", a.ID, "source", a.Source, "kind", a.Kind, "severity", a.Severity, "time", a.Time)
+	if o.onAlert != nil {
+		o.onAlert(a)
+	}
+	return true
 }

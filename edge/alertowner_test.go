@@ -144,7 +144,7 @@ func TestMotionNeverWaitsOnAlertOwner(t *testing.T) {
 		t0 := time.Now()
 		for i := range calls {
 			c0 := time.Now()
-			r.node.OnMotion(camera.Event{Camera: "gate-cam", Start: base.Add(time.Duration(i) * time.Millisecond)})
+			edge.CameraParent(r.node).OnMotion(camera.Event{Camera: "gate-cam", Start: base.Add(time.Duration(i) * time.Millisecond)})
 			if d := time.Since(c0); d > slowest {
 				slowest = d
 			}
@@ -215,7 +215,7 @@ func TestMotionQueueFullDropsLoudlyKeepsRed(t *testing.T) {
 	r := startOwnerRig(t)
 	r.block()
 	base := time.Now().Add(-time.Minute)
-	r.node.OnMotion(camera.Event{Camera: "gate-cam", Start: base})
+	edge.CameraParent(r.node).OnMotion(camera.Event{Camera: "gate-cam", Start: base})
 	select {
 	case <-r.entered: // the owner holds the first: the queue is empty
 	case <-time.After(5 * time.Second):
@@ -224,10 +224,10 @@ func TestMotionQueueFullDropsLoudlyKeepsRed(t *testing.T) {
 	const yellow, red = 300, 20
 	t0 := time.Now()
 	for i := 1; i < yellow; i++ {
-		r.node.OnMotion(camera.Event{Camera: "gate-cam", Start: base.Add(time.Duration(i) * time.Millisecond)})
+		edge.CameraParent(r.node).OnMotion(camera.Event{Camera: "gate-cam", Start: base.Add(time.Duration(i) * time.Millisecond)})
 	}
 	for i := range red {
-		r.node.OnMotion(camera.Event{Camera: "yard-cam", Start: base.Add(time.Duration(yellow+i) * time.Millisecond)})
+		edge.CameraParent(r.node).OnMotion(camera.Event{Camera: "yard-cam", Start: base.Add(time.Duration(yellow+i) * time.Millisecond)})
 	}
 	if el := time.Since(t0); el > 2*time.Second {
 		t.Errorf("%d motions into a full queue took %v", yellow+red, el)

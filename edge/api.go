@@ -6,13 +6,19 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/edge/setup"
+	"github.com/vigil-perimeter/vigil/edge/uplink"
 
 	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -72,8 +78,38 @@ type apiRoute struct {
 	handler http.Handler
 }
 
-// apiRoutes is the table. The handlers are the node's.
-func (n *Node) apiRoutes() []apiRoute {
+// localAPI is the box's local API: the route table, the credential check
+// in front of it, and the few handlers that are its own. The other
+// handlers are their components' (clip store, self-test, gate webhook,
+// setup page).
+type localAPI struct {
+	conf     *configEngine // edge ID, scrape token, camera names: the config in force
+	reg      *prometheus.Registry
+	clips    apiClips
+	up       apiUplink
+	cams     []*camera.Camera
+	gates    *gateSide // nil without gates
+	selfTest *selfTester
+	audit    *auditLog
+	setup    *setup.Server // nil: no setup page
+	log      *slog.Logger
+}
+
+// apiClips is what the local API uses of the clip store.
+type apiClips interface {
+	Handler() http.Handler
+	Conditions() []clips.Condition
+}
+
+// apiUplink is what the local API uses of the uplink.
+type apiUplink interface {
+	Health() uplink.Health
+	ClockOffset() time.Duration
+	CentralKey() ed25519.PublicKey
+}
+
+// apiRoutes is the table.
+func (n *localAPI) apiRoutes() []apiRoute {
 	rec := n.clips.Handler()
 	rs := []apiRoute{
 		{Pattern: "GET /api/v1/healthz", Auth: authOpen, handler: http.HandlerFunc(n.healthz)},
@@ -99,13 +135,8 @@ func (n *Node) apiRoutes() []apiRoute {
 	return rs
 }
 
-// routes is the local API's handler: the table behind its credential check.
-func (n *Node) routes() http.Handler {
-	if st, err := n.newSetup(); err != nil {
-		n.log.Error("setup page unavailable", "err", err)
-	} else {
-		n.setup = st
-	}
+// handler is the local API's handler: the table behind its credential check.
+func (n *localAPI) handler() http.Handler {
 	mux := http.NewServeMux()
 	table := map[string]apiRoute{}
 	for _, rt := range n.apiRoutes() {
@@ -116,7 +147,7 @@ func (n *Node) routes() http.Handler {
 }
 
 // withAuth puts the table's policy in front of mux.
-func (n *Node) withAuth(mux *http.ServeMux, table map[string]apiRoute) http.Handler {
+func (n *localAPI) withAuth(mux *http.ServeMux, table map[string]apiRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		rt, listed := table[pattern]
@@ -139,7 +170,7 @@ func (n *Node) withAuth(mux *http.ServeMux, table map[string]apiRoute) http.Hand
 			return
 		}
 		if rt.Audit != "" {
-			if err := n.recordAccess(who, rt.Audit, n.cfg.EdgeID+"/"+auditTarget(rt.Pattern, r.URL.Path), clientOf(r), accessDetails(r)); err != nil {
+			if err := n.audit.record(who, rt.Audit, n.conf.running().EdgeID+"/"+auditTarget(rt.Pattern, r.URL.Path), clientOf(r), accessDetails(r)); err != nil {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "this access cannot be recorded for central's audit log, so it is refused: " + err.Error()})
 				return
 			}
@@ -154,13 +185,13 @@ var testAccessKeys []ed25519.PublicKey
 
 // apiPrincipal finds who is asking and whether their role may use a route
 // that allows roles; status is 0 when they may.
-func (n *Node) apiPrincipal(r *http.Request, roles []string) (accessActor, int, string) {
+func (n *localAPI) apiPrincipal(r *http.Request, roles []string) (accessActor, int, string) {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return accessActor{}, http.StatusUnauthorized, "credential required: an access token from central (POST /api/v1/edges/{id}/access-tokens), as Authorization: Bearer"
 	}
 	tok = strings.TrimSpace(tok)
-	if sum := n.cfg.MetricsTokenSHA256; sum != "" && !strings.HasPrefix(tok, "vigil-access-") {
+	if sum := n.conf.running().MetricsTokenSHA256; sum != "" && !strings.HasPrefix(tok, "vigil-access-") {
 		want, _ := hex.DecodeString(sum)
 		got := sha256.Sum256([]byte(tok))
 		if subtle.ConstantTimeCompare(got[:], want) == 1 {
@@ -177,7 +208,7 @@ func (n *Node) apiPrincipal(r *http.Request, roles []string) (accessActor, int, 
 	if len(keys) == 0 {
 		return accessActor{}, http.StatusUnauthorized, "this box has not learned central's key yet (enrol it, or let it connect to central once), so it cannot check access tokens"
 	}
-	c, err := wire.VerifyAccessToken(keys, n.cfg.EdgeID, tok, time.Now())
+	c, err := wire.VerifyAccessToken(keys, n.conf.running().EdgeID, tok, time.Now())
 	if err != nil {
 		n.log.Info("local API request refused", "path", r.URL.Path, "client", clientOf(r), "err", err)
 		return accessActor{}, http.StatusUnauthorized, err.Error()
@@ -229,7 +260,7 @@ func clientOf(r *http.Request) string {
 	return host
 }
 
-func (n *Node) healthz(w http.ResponseWriter, r *http.Request) {
+func (n *localAPI) healthz(w http.ResponseWriter, r *http.Request) {
 	// The uplink judges delivery from its live state: a central that
 	// stopped answering pings is not connected, and alerts waiting
 	// too long make the box degraded (still 200: the box itself runs).
@@ -244,7 +275,7 @@ func (n *Node) healthz(w http.ResponseWriter, r *http.Request) {
 	// The rest (which box, what it holds, which cameras record) only
 	// with a credential.
 	if _, st, _ := n.apiPrincipal(r, rolesAny); st == 0 {
-		out["edge_id"] = n.cfg.EdgeID
+		out["edge_id"] = n.conf.running().EdgeID
 		out["pending_alerts"] = h.Pending
 		out["oldest_pending_ms"] = h.OldestPending.Milliseconds()
 		out["clock_offset_ms"] = n.up.ClockOffset().Milliseconds()
@@ -253,7 +284,7 @@ func (n *Node) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) camerasStatus(w http.ResponseWriter, _ *http.Request) {
+func (n *localAPI) camerasStatus(w http.ResponseWriter, _ *http.Request) {
 	type cam struct {
 		ID        string    `json:"id"`
 		Name      string    `json:"name"`
@@ -266,9 +297,25 @@ func (n *Node) camerasStatus(w http.ResponseWriter, _ *http.Request) {
 	out := []cam{}
 	for _, c := range n.cams {
 		s := c.Status()
-		out = append(out, cam{ID: c.ID(), Name: n.byID[c.ID()].Name, Online: s.Online, LastFrame: s.LastFrame, Error: s.Error, Analysis: s.Analysis})
+		out = append(out, cam{ID: c.ID(), Name: cameraName(n.conf, c.ID()), Online: s.Online, LastFrame: s.LastFrame, Error: s.Error, Analysis: s.Analysis})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cameras": out})
+}
+
+// gatesStatus is GET /api/v1/gates.
+func (n *localAPI) gatesStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := n.gates.states(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// cameraName is a camera's name as configured ("" if it has none).
+func cameraName(conf *configEngine, id string) string {
+	cc, _ := conf.camera(id)
+	return cc.Name
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

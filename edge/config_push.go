@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -20,7 +22,7 @@ import (
 )
 
 // A new config revision (from the setup page, an enrolment, or central's
-// config push) is applied in one place, applyRevision: validated whole and
+// config push) is applied in one place, applyLocked: validated whole and
 // stored by Revisions.Apply (a refused one changes nothing), then put in
 // force. What the running node can change in place is applied live: a
 // camera's motion block (zones, masks, sizes, sensitivity) goes to its
@@ -29,11 +31,87 @@ import (
 // edge), else at the next start. Either way the node never runs a mix: a
 // revision with a non-live change is not applied live in part.
 
-// configState is the config in force and serialises applies.
-type configState struct {
-	mu      sync.Mutex
-	running Config // the config the node runs (live changes included)
+// configEngine owns the one config in force: every reader (camera
+// alerts, the local API, the heartbeat, the self-test, the gate side, the
+// setup page) asks it, and only applyLocked changes it. Readers never
+// wait: the config in force is an immutable snapshot behind an atomic
+// pointer (a camera's analysis goroutine reads it while an apply holds mu
+// and waits on that camera's SetMotion). mu serialises the applies.
+type configEngine struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[inForce]
+
+	path    string              // Options.ConfigPath: "" when there is no file to revise
+	restart func(reason string) // Options.Restart
+	log     *slog.Logger
+	// Set by the composition root (node.go) before anything runs.
+	cams  map[string]motionCamera // the running cameras, by ID
+	rev   revisionHolder          // the uplink: hello reports the revision in force
+	spawn func(func()) bool       // the node's goroutines (tasks.spawn)
+	done  <-chan struct{}         // closed when the node closes
 }
+
+// inForce is one config in force with its lookups; never changed once
+// published (a revision publishes a new one).
+type inForce struct {
+	cfg     Config
+	cameras map[string]CameraConfig // by camera ID
+	gates   map[string]GateConfig   // by gate ID, defaults applied (Config.gates)
+	watches map[string][]string     // camera ID → IDs of the gates it sees
+}
+
+func newInForce(c Config) *inForce {
+	f := &inForce{cfg: c, cameras: map[string]CameraConfig{}, gates: map[string]GateConfig{}, watches: map[string][]string{}}
+	for _, cc := range c.Cameras {
+		f.cameras[cc.ID] = cc
+	}
+	for _, gc := range c.gates() {
+		f.gates[gc.ID] = gc
+		for _, cam := range gc.Cameras {
+			f.watches[cam] = append(f.watches[cam], gc.ID)
+		}
+	}
+	return f
+}
+
+// motionCamera is a running camera as a revision changes it live.
+type motionCamera interface {
+	SetMotion(motion.Config) error
+	MotionConfig() motion.Config
+}
+
+// revisionHolder keeps the name of the revision in force (the uplink).
+type revisionHolder interface {
+	ConfigRevision() string
+	SetConfigRevision(string)
+}
+
+func newConfigEngine(cfg Config, opts Options, log *slog.Logger) *configEngine {
+	e := &configEngine{path: opts.ConfigPath, restart: opts.Restart, log: log}
+	e.cur.Store(newInForce(cfg))
+	return e
+}
+
+// running is the config in force.
+func (e *configEngine) running() Config { return e.cur.Load().cfg }
+
+// camera is a camera's config in force.
+func (e *configEngine) camera(id string) (CameraConfig, bool) {
+	cc, ok := e.cur.Load().cameras[id]
+	return cc, ok
+}
+
+// cameraName is a camera's name, or its ID when it has none.
+func (e *configEngine) cameraName(id string) string {
+	cc, _ := e.camera(id)
+	return displayName(cc.Name, id)
+}
+
+// gate is a gate's config in force.
+func (e *configEngine) gate(id string) GateConfig { return e.cur.Load().gates[id] }
+
+// watching is the IDs of the gates camera cam sees.
+func (e *configEngine) watching(cam string) []string { return e.cur.Load().watches[cam] }
 
 // ApplyResult says what became of a revision.
 type ApplyResult struct {
@@ -49,46 +127,43 @@ type ApplyResult struct {
 // ErrNoConfigFile: the node was started without a config file to revise.
 var ErrNoConfigFile = errors.New("this edge was started without a config file (Options.ConfigPath), so it cannot take new revisions")
 
-// RunningConfig is the config in force.
-func (n *Node) RunningConfig() Config {
-	n.conf.mu.Lock()
-	defer n.conf.mu.Unlock()
-	return n.conf.running
-}
-
-// ConfigRevision names the revision in force ("" before the first).
-func (n *Node) ConfigRevision() string { return n.up.ConfigRevision() }
+// RunningConfig implements setupConfig: the config in force.
+func (e *configEngine) RunningConfig() Config { return e.running() }
 
 // ApplyConfig validates data (a whole edge.yaml), stores it as the next
 // revision and puts it in force, live where possible. An error wrapping
 // ErrRevisionRefused says why it was refused; nothing changed then.
-func (n *Node) ApplyConfig(data []byte) (ApplyResult, error) {
-	return n.applyRevision(data, false, false)
+func (e *configEngine) ApplyConfig(data []byte) (ApplyResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.applyLocked(data, false, false)
 }
 
 // EditConfig applies the running config file changed by edit (which may
 // refuse by returning an error), keeping the file's comments.
 // The file is read, edited and applied under one lock, so two edits at
 // once (two installers, the page and central) cannot lose either.
-func (n *Node) EditConfig(edit func(*Config) error) (ApplyResult, error) {
-	n.conf.mu.Lock()
-	defer n.conf.mu.Unlock()
-	data, err := n.editedConfig(edit)
+func (e *configEngine) EditConfig(edit func(*Config) error) (ApplyResult, error) {
+	return e.editRevision(edit, false, false)
+}
+
+// editRevision is EditConfig with applyLocked's flags (an enrolment's
+// revision: enrol_live.go).
+func (e *configEngine) editRevision(edit func(*Config) error, enrolling, identity bool) (ApplyResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.path == "" {
+		return ApplyResult{}, ErrNoConfigFile
+	}
+	cur, err := os.ReadFile(e.path)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("config: %w", err)
+	}
+	data, err := editConfigYAML(cur, edit)
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	return n.applyRevisionLocked(data, false, false)
-}
-
-func (n *Node) editedConfig(edit func(*Config) error) ([]byte, error) {
-	if n.opts.ConfigPath == "" {
-		return nil, ErrNoConfigFile
-	}
-	cur, err := os.ReadFile(n.opts.ConfigPath)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return editConfigYAML(cur, edit)
+	return e.applyLocked(data, enrolling, identity)
 }
 
 // editConfigYAML decodes an edge.yaml as written (token not resolved),
@@ -109,21 +184,15 @@ func editConfigYAML(data []byte, edit func(*Config) error) ([]byte, error) {
 	return out, nil
 }
 
-// applyRevision is ApplyConfig. enrolling: an enrolment's revision, whose
-// central block the caller puts in force (uplink.SetCredential); with
-// identity it may also change edge_id (the node must then restart).
-func (n *Node) applyRevision(data []byte, enrolling, identity bool) (ApplyResult, error) {
-	n.conf.mu.Lock()
-	defer n.conf.mu.Unlock()
-	return n.applyRevisionLocked(data, enrolling, identity)
-}
-
-// applyRevisionLocked is applyRevision with n.conf.mu held.
-func (n *Node) applyRevisionLocked(data []byte, enrolling, identity bool) (ApplyResult, error) {
-	if n.opts.ConfigPath == "" {
+// applyLocked puts a revision in force, with e.mu held. enrolling: an
+// enrolment's revision, whose central block the caller puts in force
+// (uplink.SetCredential); with identity it may also change edge_id (the
+// node must then restart).
+func (e *configEngine) applyLocked(data []byte, enrolling, identity bool) (ApplyResult, error) {
+	if e.path == "" {
 		return ApplyResult{}, fmt.Errorf("%w: %w", ErrRevisionRefused, ErrNoConfigFile)
 	}
-	running := n.conf.running
+	running := e.running()
 	next, err := ParseConfig("new revision", data)
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("%w: %w", ErrRevisionRefused, err)
@@ -132,60 +201,68 @@ func (n *Node) applyRevisionLocked(data []byte, enrolling, identity bool) (Apply
 	if identity {
 		base.EdgeID = next.EdgeID
 	}
-	before := n.up.ConfigRevision()
-	rev, err := OpenRevisions(running.DataDir).Apply(n.opts.ConfigPath, base, data)
+	before := e.rev.ConfigRevision()
+	rev, err := OpenRevisions(running.DataDir).Apply(e.path, base, data)
 	if err != nil {
 		return ApplyResult{}, err
 	}
 	res := ApplyResult{Revision: rev.Name, Changed: configChanges(running, next)}
-	live := liveOnly(running, next, enrolling)
 	switch {
 	case len(res.Changed) == 0 && rev.Name == before:
 		res.Applied, res.Message = "unchanged", "revision "+rev.Name+" is already running"
 		return res, nil
-	case live:
-		for i, cc := range next.Cameras {
-			if reflect.DeepEqual(cc.Motion, running.Cameras[i].Motion) {
-				continue
-			}
-			if err := n.camByID[cc.ID].SetMotion(cc.motion()); err != nil {
-				// Validated above; a refusal here is a bug. Nothing of
-				// this revision is in force yet beyond earlier cameras:
-				// restart so the file on disk is what runs.
-				n.log.Error("live config change failed; restarting", "camera", cc.ID, "err", err)
-				live = false
-				break
-			}
-		}
-	}
-	if live {
-		n.conf.running = next
-		n.up.SetConfigRevision(rev.Name)
+	case liveOnly(running, next, enrolling) && e.setMotion(running, next):
+		e.cur.Store(newInForce(next))
+		e.rev.SetConfigRevision(rev.Name)
 		res.Applied, res.Message = "live", "revision "+rev.Name+" is running"
-		n.log.Info("config revision applied live", "revision", rev.Name, "changed", strings.Join(res.Changed, ", "))
+		e.log.Info("config revision applied live", "revision", rev.Name, "changed", strings.Join(res.Changed, ", "))
 		return res, nil
 	}
-	if n.opts.Restart != nil {
-		res.Applied, res.Message = "restarting", "revision "+rev.Name+" is stored; the edge restarts with it now"
-		n.log.Warn("config revision needs a restart; restarting", "revision", rev.Name, "changed", strings.Join(res.Changed, ", "))
-		restart, why := n.opts.Restart, "config revision "+rev.Name
-		if !n.spawn(func() {
-			t := time.NewTimer(300 * time.Millisecond) // let the answer go out
-			defer t.Stop()
-			select {
-			case <-t.C:
-				restart(why)
-			case <-n.ctx.Done(): // the node is closing; the stored revision runs at the next start
-			}
-		}) {
-			n.log.Warn("config revision stored; the node is closing, it runs at the next start", "revision", rev.Name)
+	return e.needRestart(res, rev.Name), nil
+}
+
+// setMotion gives each camera whose motion block changed its new one. A
+// refusal (validated before: a bug) returns false, and the node restarts
+// so the file on disk is what runs.
+func (e *configEngine) setMotion(running, next Config) bool {
+	for i, cc := range next.Cameras {
+		if reflect.DeepEqual(cc.Motion, running.Cameras[i].Motion) {
+			continue
 		}
-		return res, nil
+		if err := e.cams[cc.ID].SetMotion(cc.motion()); err != nil {
+			e.log.Error("live config change failed; restarting", "camera", cc.ID, "err", err)
+			return false
+		}
 	}
-	res.Applied = "restart_needed"
-	res.Message = "revision " + rev.Name + " is stored and takes effect when the edge restarts (" + strings.Join(res.Changed, ", ") + " cannot change while it runs)"
-	n.log.Warn("config revision stored; restart the edge to run it", "revision", rev.Name, "changed", strings.Join(res.Changed, ", "))
-	return res, nil
+	return true
+}
+
+// needRestart is what becomes of a stored revision that cannot take
+// effect live: the node restarts with it now (Options.Restart), or at the
+// next start.
+func (e *configEngine) needRestart(res ApplyResult, name string) ApplyResult {
+	changed := strings.Join(res.Changed, ", ")
+	if e.restart == nil {
+		res.Applied = "restart_needed"
+		res.Message = "revision " + name + " is stored and takes effect when the edge restarts (" + changed + " cannot change while it runs)"
+		e.log.Warn("config revision stored; restart the edge to run it", "revision", name, "changed", changed)
+		return res
+	}
+	res.Applied, res.Message = "restarting", "revision "+name+" is stored; the edge restarts with it now"
+	e.log.Warn("config revision needs a restart; restarting", "revision", name, "changed", changed)
+	restart, why := e.restart, "config revision "+name
+	if !e.spawn(func() {
+		t := time.NewTimer(300 * time.Millisecond) // let the answer go out
+		defer t.Stop()
+		select {
+		case <-t.C:
+			restart(why)
+		case <-e.done: // the node is closing; the stored revision runs at the next start
+		}
+	}) {
+		e.log.Warn("config revision stored; the node is closing, it runs at the next start", "revision", name)
+	}
+	return res
 }
 
 // liveOnly reports whether next differs from running only in what the
@@ -262,19 +339,19 @@ func withoutMotion(c CameraConfig) CameraConfig {
 // JSON object; req.Revision is central's label for it, logged. The answer
 // is ok with the ApplyResult, or bad_request with the refusal's reason
 // (the field and line named); a refused revision changes nothing.
-func (n *Node) handleConfigPush(_ context.Context, req wire.Request, out *uplink.Responder) {
+func (e *configEngine) handleConfigPush(_ context.Context, req wire.Request, out *uplink.Responder) {
 	data, err := pushedYAML(req.Config)
 	if err != nil {
 		_ = out.Fail(wire.StatusBadRequest, "config revision refused: "+err.Error())
 		return
 	}
-	res, err := n.ApplyConfig(data)
+	res, err := e.ApplyConfig(data)
 	if err != nil {
-		n.log.Warn("config revision from central refused", "label", req.Revision, "err", err)
+		e.log.Warn("config revision from central refused", "label", req.Revision, "err", err)
 		_ = out.Fail(wire.StatusBadRequest, err.Error())
 		return
 	}
-	n.log.Info("config revision from central", "label", req.Revision, "revision", res.Revision, "applied", res.Applied)
+	e.log.Info("config revision from central", "label", req.Revision, "revision", res.Revision, "applied", res.Applied)
 	b, _ := json.Marshal(res)
 	_ = out.Send("application/json", b, true)
 }
@@ -303,22 +380,11 @@ func pushedYAML(raw json.RawMessage) ([]byte, error) {
 	return b, nil
 }
 
-// CameraMotion is the motion config a camera's analyser runs now.
-func (n *Node) CameraMotion(id string) (motion.Config, bool) {
-	c := n.camByID[id]
+// cameraMotion is the motion config a camera's analyser runs now.
+func (e *configEngine) cameraMotion(id string) (motion.Config, bool) {
+	c := e.cams[id]
 	if c == nil {
 		return motion.Config{}, false
 	}
 	return c.MotionConfig(), true
-}
-
-// handleSetupReopen answers central's setup_reopen: the setup page opens
-// again (and closes by itself once the installer has left).
-func (n *Node) handleSetupReopen(_ context.Context, _ wire.Request, out *uplink.Responder) {
-	if err := n.ReopenSetup(); err != nil {
-		_ = out.Fail(wire.StatusError, err.Error())
-		return
-	}
-	n.log.Info("setup page re-opened from central")
-	_ = out.Send("application/json", []byte(`{"reopened":true}`), true)
 }

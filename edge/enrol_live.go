@@ -81,7 +81,7 @@ func (s *setupBackend) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (
 	}
 	if identity {
 		// Alerts, recordings and the outbox carry the edge and site IDs:
-		// they change only with a restart (applyRevision started one if
+		// they change only with a restart (applyLocked started one if
 		// it can).
 		if res.Applied != "restarting" {
 			res.RestartNeeded = true

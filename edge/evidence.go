@@ -52,9 +52,16 @@ type evidenceSide struct {
 	dataDir  string                                   // where contact sheets decode their export
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	cursors map[string]*exportCursor // by camera|from|to
-	closed  bool
+	cursors exportCursors
+}
+
+// exportCursors are the exports being sent, one cursor per range; a
+// sequential fetch takes the cursor (take) and puts it back moved on
+// (advance). Their zero value is ready.
+type exportCursors struct {
+	mu     sync.Mutex
+	open   map[string]*exportCursor // by camera|from|to, not being read
+	closed bool
 }
 
 // evidenceClips is what the exporter uses of the clip store.
@@ -85,13 +92,15 @@ func (c *exportCursor) close() {
 }
 
 // close ends every cursor; the node calls it before closing the clip store.
-func (e *evidenceSide) close() {
-	e.mu.Lock()
-	e.closed = true
-	cs := e.cursors
-	e.cursors = nil
-	e.mu.Unlock()
-	for _, c := range cs {
+func (e *evidenceSide) close() { e.cursors.close() }
+
+func (cs *exportCursors) close() {
+	cs.mu.Lock()
+	cs.closed = true
+	open := cs.open
+	cs.open = nil
+	cs.mu.Unlock()
+	for _, c := range open {
 		c.close()
 	}
 }
@@ -274,7 +283,7 @@ func (h *pieceHasher) finish() {
 // at its end).
 func (e *evidenceSide) exportRange(ctx context.Context, req wire.Request) ([]byte, error) {
 	p := req.Evidence
-	c, err := e.cursor(req)
+	c, err := e.cursors.take(req, e.clips)
 	if err != nil {
 		return nil, err
 	}
@@ -292,21 +301,21 @@ func (e *evidenceSide) exportRange(ctx context.Context, req wire.Request) ([]byt
 	select {
 	case r = <-res:
 	case <-ctx.Done():
-		e.drop(c) // the read in flight ends with the cursor
+		c.close() // the read in flight ends with the cursor
 		<-res
 		return nil, ctx.Err()
 	}
 	switch {
 	case r.err == nil, errors.Is(r.err, io.ErrUnexpectedEOF), errors.Is(r.err, io.EOF):
 	default:
-		e.drop(c)
+		c.close()
 		return nil, fmt.Errorf("export of %s at byte %d: %w", req.Camera, p.Offset, r.err)
 	}
 	if r.k == 0 {
-		e.drop(c)
+		c.close()
 		return nil, fmt.Errorf("%w: offset %d is past the end of the export", clips.ErrNoVideo, p.Offset)
 	}
-	e.advance(c, int64(r.k), r.err != nil)
+	e.cursors.advance(c, int64(r.k), r.err != nil)
 	return buf[:r.k], nil
 }
 
@@ -314,28 +323,31 @@ func cursorKey(req wire.Request) string {
 	return req.Camera + "|" + req.From.UTC().Format(time.RFC3339Nano) + "|" + req.To.UTC().Format(time.RFC3339Nano)
 }
 
-// cursor returns the export cursor standing at the request's offset,
-// taking it out of the map (advance puts it back), or starts one.
-func (e *evidenceSide) cursor(req wire.Request) (*exportCursor, error) {
+// take returns the export cursor standing at the request's offset,
+// taking it out of the map (advance puts it back), or starts one from
+// the clip store.
+func (cs *exportCursors) take(req wire.Request, store interface {
+	OpenExport(camera string, from, to time.Time) (*clips.Export, error)
+}) (*exportCursor, error) {
 	key, off := cursorKey(req), req.Evidence.Offset
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	cs.mu.Lock()
+	if cs.closed {
+		cs.mu.Unlock()
 		return nil, errors.New("edge is stopping")
 	}
-	c := e.cursors[key]
+	c := cs.open[key]
 	if c != nil {
-		delete(e.cursors, key)
+		delete(cs.open, key)
 	}
 	var evict *exportCursor
-	if len(e.cursors) >= maxEvidenceCursors {
-		for k, o := range e.cursors {
+	if len(cs.open) >= maxEvidenceCursors {
+		for k, o := range cs.open {
 			evict = o
-			delete(e.cursors, k)
+			delete(cs.open, k)
 			break
 		}
 	}
-	e.mu.Unlock()
+	cs.mu.Unlock()
 	if evict != nil {
 		evict.close()
 	}
@@ -347,7 +359,7 @@ func (e *evidenceSide) cursor(req wire.Request) (*exportCursor, error) {
 	if c != nil {
 		c.close()
 	}
-	ex, err := e.clips.OpenExport(req.Camera, req.From, req.To)
+	ex, err := store.OpenExport(req.Camera, req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +375,7 @@ func (e *evidenceSide) cursor(req wire.Request) (*exportCursor, error) {
 		}
 		_ = pw.CloseWithError(err)
 	}()
-	c.idle = time.AfterFunc(evidenceCursorIdle, func() { e.expire(c) })
+	c.idle = time.AfterFunc(evidenceCursorIdle, func() { cs.expire(c) })
 	c.idle.Stop()
 	if off > 0 {
 		if _, err := io.CopyN(io.Discard, pr, off); err != nil {
@@ -377,37 +389,34 @@ func (e *evidenceSide) cursor(req wire.Request) (*exportCursor, error) {
 
 // advance moves a cursor on after a read and keeps it for the next piece,
 // unless the export has ended.
-func (e *evidenceSide) advance(c *exportCursor, k int64, ended bool) {
+func (cs *exportCursors) advance(c *exportCursor, k int64, ended bool) {
 	c.off += k
-	e.mu.Lock()
-	if ended || e.closed {
-		e.mu.Unlock()
+	cs.mu.Lock()
+	if ended || cs.closed {
+		cs.mu.Unlock()
 		c.close()
 		return
 	}
-	if e.cursors == nil {
-		e.cursors = map[string]*exportCursor{}
+	if cs.open == nil {
+		cs.open = map[string]*exportCursor{}
 	}
-	if old := e.cursors[c.key]; old != nil && old != c {
+	if old := cs.open[c.key]; old != nil && old != c {
 		defer old.close()
 	}
-	e.cursors[c.key] = c
+	cs.open[c.key] = c
 	c.idle.Reset(evidenceCursorIdle)
-	e.mu.Unlock()
+	cs.mu.Unlock()
 }
 
-// drop closes a cursor that is not in the map (being read).
-func (e *evidenceSide) drop(c *exportCursor) { c.close() }
-
 // expire closes a cursor left idle.
-func (e *evidenceSide) expire(c *exportCursor) {
-	e.mu.Lock()
-	if e.cursors[c.key] != c {
-		e.mu.Unlock()
+func (cs *exportCursors) expire(c *exportCursor) {
+	cs.mu.Lock()
+	if cs.open[c.key] != c {
+		cs.mu.Unlock()
 		return
 	}
-	delete(e.cursors, c.key)
-	e.mu.Unlock()
+	delete(cs.open, c.key)
+	cs.mu.Unlock()
 	c.close()
 }
 

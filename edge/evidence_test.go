@@ -131,9 +131,9 @@ func TestEvidenceEdgeSide(t *testing.T) {
 	for off := int64(0); off < m.Size; off += chunk {
 		got = append(got, get(off)...)
 		if off+chunk < m.Size {
-			n.evidence.mu.Lock()
-			c := n.evidence.cursors[cursorKey(req)]
-			n.evidence.mu.Unlock()
+			n.evidence.cursors.mu.Lock()
+			c := n.evidence.cursors.open[cursorKey(req)]
+			n.evidence.cursors.mu.Unlock()
 			if c == nil || c.off != off+chunk {
 				t.Fatalf("after the piece at %d the cursor is %+v", off, c)
 			}
@@ -142,9 +142,9 @@ func TestEvidenceEdgeSide(t *testing.T) {
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Fatal("pieces do not add up to the export")
 	}
-	n.evidence.mu.Lock()
-	left := len(n.evidence.cursors)
-	n.evidence.mu.Unlock()
+	n.evidence.cursors.mu.Lock()
+	left := len(n.evidence.cursors.open)
+	n.evidence.cursors.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d cursors left after the export's end", left)
 	}

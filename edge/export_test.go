@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigil-perimeter/vigil/edge/setup"
 	"github.com/vigil-perimeter/vigil/gates"
+	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -34,7 +35,7 @@ type APIRoute struct {
 // APIRoutes is the node's route table.
 func (n *Node) APIRoutes() []APIRoute {
 	var out []APIRoute
-	for _, r := range n.apiRoutes() {
+	for _, r := range n.api.apiRoutes() {
 		out = append(out, APIRoute{Pattern: r.Pattern, Audit: r.Audit, Auth: [...]string{"token", "open", "signed", "setup"}[r.Auth], Roles: r.Roles})
 	}
 	return out
@@ -61,6 +62,10 @@ func (n *Node) GateSnapshot() []gates.Status { return n.gates.eng.Snapshot() }
 func (n *Node) SubmitGateEvent(ctx context.Context, ev gates.Event) error {
 	return n.gates.submit(ctx, ev)
 }
+
+// CameraParent is the node's cameras' parent (camevents.go): tests play
+// camera events into it.
+func CameraParent(n *Node) camera.Parent { return n.events }
 
 // SetupBackend is the node's setup page backend (setup_backend.go), the
 // one its /setup page is served from.

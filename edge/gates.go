@@ -9,7 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/edgewire"
 	"github.com/vigil-perimeter/vigil/gates/engine"
@@ -69,36 +70,29 @@ const (
 	recentGateAlerts = 50
 )
 
+// gateSide is the node's gate side: the engine, the adapters that feed
+// it through the journal, and the worker that queues its outputs. It gets
+// what it needs from the composition root (gateDeps), never the node.
 type gateSide struct {
-	n       *Node
-	cfg     map[string]GateConfig // by gate ID
-	order   []string
-	watches map[string][]string // camera ID → IDs of the gates it sees
-	eng     *engine.Engine
-	conv    edgewire.Converter // used on the engine's goroutine only
-	hook    *webhook.Handler   // nil: webhook disabled
-	mqtt    *mqtt.Adapter
-	gpio    *gpio.Adapter
-	lines   []gpio.Line
+	edgeID string
+	log    *slog.Logger
+	conf   gateConfigs
+	box    gateOutbox
+	alerts gateAlerts
+	clips  gateClips
+	spawn  func(func()) bool
+	feed   *gateFeed // the setup page's live gate events (setup_backend.go)
+	pics   *gatePictures
+	eng    *engine.Engine
+	ids    *gateIDs    // used on the engine's goroutine only
+	feeder *gateFeeder // journal → engine
+	gateInputs
 	work    chan gateJob
 	journal *journal.Journal
 
-	// feedQ: journaled events on their way to the engine, oldest first.
-	feedMu   sync.Mutex
-	feedQ    []journal.Record
-	feedKick chan struct{}
-
-	// Used on the engine's goroutine only: the journal sequence number of
-	// the alert being converted, and how many outbox IDs it has had.
-	idSeq   uint64
-	idN     int
-	idTimer []byte // timerKey of a timer's output (idSeq 0)
-
-	// ctx ends with the node: picture requests started by submit.
+	// ctx ends with the node (run) or closeLines: picture requests.
 	ctx    context.Context
 	cancel context.CancelFunc
-	shotMu sync.Mutex
-	shots  map[string][]*prefetch // by gate, newest last
 
 	snapFailures *prometheus.CounterVec
 	delay        prometheus.Histogram
@@ -109,6 +103,82 @@ type gateSide struct {
 	// statusCalls counts round trips to the engine (status): the camera
 	// and heartbeat paths read its published snapshot instead (tests).
 	statusCalls atomic.Int64
+}
+
+// gateInputs are the adapters gate_inputs configures.
+type gateInputs struct {
+	hook  *webhook.Handler // nil: webhook disabled
+	mqtt  *mqtt.Adapter
+	gpio  *gpio.Adapter
+	lines []gpio.Line
+}
+
+// gateDeps is what the gate side takes from the node.
+type gateDeps struct {
+	conf     gateConfigs
+	box      gateOutbox
+	alerts   gateAlerts
+	clips    gateClips
+	cameras  map[string]gateCamera // the running cameras, by ID
+	spawn    func(func()) bool
+	nodeDone context.Context // ends when the node closes
+	feed     *gateFeed
+	openLine func(chip string, offset int, o gpio.LineOptions) (gpio.Line, error) // Options.OpenGPIOLine
+	reg      prometheus.Registerer
+	log      *slog.Logger
+}
+
+// gateConfigs is the gates' config in force (configEngine).
+type gateConfigs interface {
+	gate(id string) GateConfig
+	watching(cam string) []string
+}
+
+// gateOutbox is what the gate worker writes to the outbox besides alerts.
+type gateOutbox interface {
+	AppendEvents(wire.EventBatch) error
+	AppendUpdate(wire.AlertUpdate, wire.Severity) error
+}
+
+// gateAlerts raises gate alerts (the node's alertOwner.raise, called on
+// the gate worker's goroutine, in the machines' order).
+type gateAlerts interface {
+	links(cams []string, at time.Time) []wire.Link
+	raise(wire.Alert) bool
+}
+
+// gateClips is what the gate side uses of the clip store.
+type gateClips interface {
+	Pin(id, cam string, at time.Time, kind string) (clips.Pin, error)
+	Flush(ctx context.Context) error
+	Thumbnail(cam string, at time.Time, width int) (clips.Thumbnail, error)
+}
+
+// gateCamera is a running camera as a gate alert's picture comes from it.
+type gateCamera interface {
+	Snapshot(ctx context.Context) ([]byte, time.Time, error)
+}
+
+// gateIDs gives the Converter's outputs their outbox IDs (outboxID); used
+// on the engine's goroutine only.
+type gateIDs struct {
+	edgeID string
+	conv   edgewire.Converter
+	// The journal sequence number of the alert being converted, and how
+	// many outbox IDs it has had.
+	idSeq   uint64
+	idN     int
+	idTimer []byte // timerKey of a timer's output (idSeq 0)
+}
+
+// gateFeeder hands journaled events to the engine, oldest first.
+type gateFeeder struct {
+	eng     *engine.Engine
+	journal *journal.Journal // set once the journal is open
+	log     *slog.Logger
+	mu      sync.Mutex
+	q       []journal.Record
+	kick    chan struct{}
 }
 
 // gateJob is one machine output on its way to the outbox, or (done != 0)
@@ -145,111 +215,162 @@ type GateCameraRef struct {
 	Error    string    `json:"error,omitempty"`
 }
 
-// setupGates builds the engine and adapters; nothing runs until runGates.
-func (n *Node) setupGates() error {
-	if len(n.cfg.Gates) == 0 {
-		return nil
+// newGateSide builds the engine, the adapters and the journal for the
+// gates of cfg (nil without gates); nothing runs until run.
+func newGateSide(cfg Config, d gateDeps) (*gateSide, error) {
+	if len(cfg.Gates) == 0 {
+		return nil, nil
 	}
-	g := &gateSide{n: n, cfg: map[string]GateConfig{}, watches: map[string][]string{}, work: make(chan gateJob, 1024), shots: map[string][]*prefetch{},
-		feedKick: make(chan struct{}, 1)}
+	g := &gateSide{edgeID: cfg.EdgeID, log: d.log, conf: d.conf, box: d.box, alerts: d.alerts, clips: d.clips, spawn: d.spawn, feed: d.feed,
+		work: make(chan gateJob, 1024)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
-	g.conv = edgewire.Converter{EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID, NewID: g.outboxID}
+	g.pics = &gatePictures{ctx: g.ctx, nodeDone: d.nodeDone, spawn: d.spawn, clips: d.clips, cameras: d.cameras, conf: d.conf, shots: map[string][]*prefetch{}}
+	g.ids = &gateIDs{edgeID: cfg.EdgeID}
+	g.ids.conv = edgewire.Converter{EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, NewID: g.ids.outboxID}
+	g.snapFailures, g.delay = gateMetrics(cfg)
+	d.reg.MustRegister(g.snapFailures, g.delay, gateCollector{g})
 	var mcs []gates.Config
-	for _, gc := range n.cfg.gates() {
-		g.cfg[gc.ID] = gc
-		g.order = append(g.order, gc.ID)
+	for _, gc := range cfg.gates() {
 		mcs = append(mcs, gc.machine())
-		for _, cam := range gc.Cameras {
-			g.watches[cam] = append(g.watches[cam], gc.ID)
-		}
 	}
-	g.snapFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, OnDone: g.onDone, OnReplayed: func(a gates.Alert) { g.ids.convert(a) },
+		Log: d.log, Registerer: d.reg})
+	if err != nil {
+		return nil, fmt.Errorf("edge: gates: %w", err)
+	}
+	g.eng = eng
+	g.feeder = &gateFeeder{eng: eng, log: d.log, kick: make(chan struct{}, 1)}
+	if g.gateInputs, err = openGateInputs(cfg, d, g.submit, g.submitBatch); err != nil {
+		g.closeLines()
+		return nil, err
+	}
+	if g.journal, err = openGateJournal(cfg, eng, g.feeder, d.log); err != nil {
+		g.closeLines()
+		return nil, err
+	}
+	return g, nil
+}
+
+// gateMetrics are the gate side's counters, each camera's series at 0
+// from start-up until a picture fails.
+func gateMetrics(cfg Config) (snapFailures *prometheus.CounterVec, delay prometheus.Histogram) {
+	snapFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_gate_snapshot_failures_total", Help: "Gate alerts that went out without a picture from one of the gate's cameras, by camera.",
 	}, []string{"camera"})
-	g.delay = prometheus.NewHistogram(prometheus.HistogramOpts{
+	delay = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "vigil_gate_alert_delay_seconds", Help: "From a gate event's time to its alert being durably queued for central.",
 		Buckets: []float64{.05, .1, .2, .3, .4, .5, .75, 1, 2, 5, 10, 30},
 	})
-	// Each camera's series exists from start-up, at 0 until a picture fails.
-	for _, gc := range g.cfg {
+	for _, gc := range cfg.gates() {
 		for _, cam := range gc.Cameras {
-			g.snapFailures.WithLabelValues(cam).Add(0)
+			snapFailures.WithLabelValues(cam).Add(0)
 		}
 	}
-	n.reg.MustRegister(g.snapFailures, g.delay, gateCollector{g})
-	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, OnDone: g.onDone, OnReplayed: g.onReplayed, Log: n.log, Registerer: n.reg})
+	return snapFailures, delay
+}
+
+// openGateInputs makes the adapters gate_inputs configures, each feeding
+// submit (batch: the webhook's batches). On an error the GPIO lines
+// opened are in the result, for closeLines.
+func openGateInputs(cfg Config, d gateDeps, submit gates.Sink, batch gates.BatchSink) (gateInputs, error) {
+	in := cfg.GateInputs
+	var gi gateInputs
+	var err error
+	if in.Webhook.Enabled {
+		if gi.hook, err = openWebhook(in.Webhook, submit, batch, d.reg, d.log); err != nil {
+			return gi, err
+		}
+	}
+	if in.MQTT != nil {
+		if gi.mqtt, err = openMQTT(*in.MQTT, cfg.EdgeID, submit, d.reg, d.log); err != nil {
+			return gi, err
+		}
+	}
+	if in.GPIO != nil {
+		gi.gpio, gi.lines, err = openGPIO(in.GPIO, d.openLine, submit, d.log)
+	}
+	return gi, err
+}
+
+func openWebhook(w WebhookInputConfig, submit gates.Sink, batch gates.BatchSink, reg prometheus.Registerer, log *slog.Logger) (*webhook.Handler, error) {
+	wc := webhook.Config{MaxBody: w.MaxBody, MaxSkew: w.Window.D()}
+	for _, c := range w.Controllers {
+		secrets, err := c.secrets()
+		if err != nil {
+			return nil, fmt.Errorf("edge: gate_inputs.webhook: controller %q: %w", c.ID, err)
+		}
+		wc.Controllers = append(wc.Controllers, webhook.Controller{ID: c.ID, Secrets: secrets, Gates: c.Gates})
+	}
+	wc.Batch = batch
+	h, err := webhook.New(wc, submit, reg, log)
 	if err != nil {
-		return fmt.Errorf("edge: gates: %w", err)
+		return nil, fmt.Errorf("edge: %w", err)
 	}
-	g.eng = eng
-	in := n.cfg.GateInputs
-	if w := in.Webhook; w.Enabled {
-		wc := webhook.Config{MaxBody: w.MaxBody, MaxSkew: w.Window.D()}
-		for _, c := range w.Controllers {
-			secrets, err := c.secrets()
-			if err != nil {
-				return fmt.Errorf("edge: gate_inputs.webhook: controller %q: %w", c.ID, err)
-			}
-			wc.Controllers = append(wc.Controllers, webhook.Controller{ID: c.ID, Secrets: secrets, Gates: c.Gates})
+	return h, nil
+}
+
+func openMQTT(m MQTTInputConfig, edgeID string, submit gates.Sink, reg prometheus.Registerer, log *slog.Logger) (*mqtt.Adapter, error) {
+	password := m.Password
+	if m.PasswordFile != "" {
+		b, err := readSecretFile(m.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("edge: gate_inputs.mqtt.password_file: %w", err)
 		}
-		wc.Batch = g.submitBatch
-		if g.hook, err = webhook.New(wc, g.submit, n.reg, n.log); err != nil {
-			return fmt.Errorf("edge: %w", err)
-		}
+		password = b
 	}
-	if m := in.MQTT; m != nil {
-		password := m.Password
-		if m.PasswordFile != "" {
-			b, err := readSecretFile(m.PasswordFile)
-			if err != nil {
-				return fmt.Errorf("edge: gate_inputs.mqtt.password_file: %w", err)
-			}
-			password = b
-		}
-		mc := mqtt.Config{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: password,
-			BaseTopic: m.BaseTopic, EventTopic: m.EventTopic, EventGates: m.EventGates}
-		if mc.ClientID == "" {
-			mc.ClientID = "vigil-" + n.cfg.EdgeID
-		}
-		for _, d := range m.Devices {
-			mc.Devices = append(mc.Devices, mqtt.Device{Name: d.Name, Gate: d.Gate, Actions: d.Actions})
-		}
-		if g.mqtt, err = mqtt.New(mc, g.submit, n.reg, n.log); err != nil {
-			return fmt.Errorf("edge: %w", err)
-		}
+	mc := mqtt.Config{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: password,
+		BaseTopic: m.BaseTopic, EventTopic: m.EventTopic, EventGates: m.EventGates}
+	if mc.ClientID == "" {
+		mc.ClientID = "vigil-" + edgeID
 	}
-	if gp := in.GPIO; gp != nil {
-		open := n.opts.OpenGPIOLine
-		if open == nil {
-			open = gpio.OpenLine
-		}
-		var inputs []gpio.Input
-		for _, l := range gp.Lines {
-			line, err := open(l.chip(gp), l.Offset, gpio.LineOptions{ActiveLow: l.ActiveLow, Bias: l.Bias})
-			if err != nil {
-				g.closeLines()
-				return fmt.Errorf("edge: gate_inputs.gpio: %w", err)
-			}
-			g.lines = append(g.lines, line)
-			inputs = append(inputs, gpio.Input{Gate: l.Gate, Device: l.Input, Role: gpio.Role(l.Role), Line: line})
-		}
-		if g.gpio, err = gpio.New(gpio.Config{Inputs: inputs, Debounce: gp.Debounce.D()}, g.submit, n.log); err != nil {
-			g.closeLines()
-			return fmt.Errorf("edge: %w", err)
-		}
+	for _, d := range m.Devices {
+		mc.Devices = append(mc.Devices, mqtt.Device{Name: d.Name, Gate: d.Gate, Actions: d.Actions})
 	}
-	// IDs are kept for twice the webhook's window: a request signed at T
-	// is accepted until T+window, its events were received from T-window.
+	a, err := mqtt.New(mc, submit, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	return a, nil
+}
+
+// openGPIO opens the configured lines (open: Options.OpenGPIOLine, else
+// the Linux character device); on an error the lines opened are returned
+// for closeLines.
+func openGPIO(gp *GPIOInputConfig, open func(chip string, offset int, o gpio.LineOptions) (gpio.Line, error), submit gates.Sink, log *slog.Logger) (*gpio.Adapter, []gpio.Line, error) {
+	if open == nil {
+		open = gpio.OpenLine
+	}
+	var lines []gpio.Line
+	var inputs []gpio.Input
+	for _, l := range gp.Lines {
+		line, err := open(l.chip(gp), l.Offset, gpio.LineOptions{ActiveLow: l.ActiveLow, Bias: l.Bias})
+		if err != nil {
+			return nil, lines, fmt.Errorf("edge: gate_inputs.gpio: %w", err)
+		}
+		lines = append(lines, line)
+		inputs = append(inputs, gpio.Input{Gate: l.Gate, Device: l.Input, Role: gpio.Role(l.Role), Line: line})
+	}
+	a, err := gpio.New(gpio.Config{Inputs: inputs, Debounce: gp.Debounce.D()}, submit, log)
+	if err != nil {
+		return nil, lines, fmt.Errorf("edge: %w", err)
+	}
+	return a, lines, nil
+}
+
+// openGateJournal opens the gate journal and rebuilds the engine's
+// machines from it; its commits go to the feeder. IDs are kept for twice
+// the webhook's window: a request signed at T is accepted until
+// T+window, its events were received from T-window.
+func openGateJournal(cfg Config, eng *engine.Engine, feeder *gateFeeder, log *slog.Logger) (*journal.Journal, error) {
 	window := webhook.DefaultMaxSkew
-	if w := in.Webhook; w.Enabled && w.Window.D() > 0 {
+	if w := cfg.GateInputs.Webhook; w.Enabled && w.Window.D() > 0 {
 		window = w.Window.D()
 	}
-	j, err := journal.Open(filepath.Join(n.cfg.DataDir, "gates", "journal"), journal.Options{Window: 2 * window, OnCommit: g.enqueue, Log: n.log})
+	j, err := journal.Open(filepath.Join(cfg.DataDir, "gates", "journal"), journal.Options{Window: 2 * window, OnCommit: feeder.enqueue, Log: log})
 	if err != nil {
-		g.closeLines()
-		return fmt.Errorf("edge: %w", err)
+		return nil, fmt.Errorf("edge: %w", err)
 	}
-	g.journal = j
+	feeder.journal = j
 	// The machines' state is rebuilt from every record still in the
 	// journal within its window, in order: those done before this start
 	// quietly (their outputs are in the outbox), those not done as new
@@ -261,39 +382,45 @@ func (n *Node) setupGates() error {
 		past = append(past, engine.Past{Seq: r.Seq, At: r.At, Event: r.Event})
 	}
 	eng.Replay(past)
-	g.enqueue(j.Pending())
-	n.gates = g
-	return nil
+	feeder.enqueue(j.Pending())
+	return j, nil
 }
 
-// runGates starts the engine, the worker and the adapters, all ending with ctx.
-func (n *Node) runGates(ctx context.Context) {
-	g := n.gates
+// run starts the engine, the feeder, the worker and the adapters, all
+// ending with ctx.
+func (g *gateSide) run(ctx context.Context) {
 	if g == nil {
 		return
 	}
 	context.AfterFunc(ctx, g.cancel)
-	n.spawn(func() { g.eng.Run(ctx) })
-	n.spawn(func() { g.runFeeder(ctx) })
-	n.spawn(func() {
+	g.spawn(func() { g.eng.Run(ctx) })
+	g.spawn(func() { g.feeder.run(ctx) })
+	g.spawn(func() {
 		g.runWorker(ctx)
 		// What the worker queued is marked done; what the engine had not
 		// handed over stays in the journal for the next start.
 		if err := g.journal.Close(); err != nil {
-			g.n.log.Error("gate journal close", "err", err)
+			g.log.Error("gate journal close", "err", err)
 		}
 	})
 	if g.mqtt != nil {
-		n.spawn(func() { g.mqtt.Run(ctx) })
+		g.spawn(func() { g.mqtt.Run(ctx) })
 	}
 	if g.gpio != nil {
-		n.spawn(func() { g.gpio.Run(ctx) })
+		g.spawn(func() { g.gpio.Run(ctx) })
 	}
 }
 
 // closeLines releases GPIO lines (after every goroutine has stopped).
 func (g *gateSide) closeLines() {
+	if g == nil {
+		return
+	}
 	g.cancel()
+	g.gateInputs.closeLines()
+}
+
+func (g *gateInputs) closeLines() {
 	for _, l := range g.lines {
 		l.Close()
 	}
@@ -302,17 +429,11 @@ func (g *gateSide) closeLines() {
 
 // onAlert runs on the engine's goroutine, in order: convert, hand on.
 func (g *gateSide) onAlert(a gates.Alert) {
-	g.work <- gateJob{alert: a, out: g.convert(a)}
+	g.work <- gateJob{alert: a, out: g.ids.convert(a)}
 }
 
-// onReplayed gets the outputs of journal records done before this start
-// (Engine.Replay, before the engine runs): they reached the outbox then,
-// so they are only converted, for the converter to know which wire alert
-// each open gate alert is (a later update or all-clear points at it).
-func (g *gateSide) onReplayed(a gates.Alert) { g.convert(a) }
-
 // convert maps an alert with the ID scheme of outboxID.
-func (g *gateSide) convert(a gates.Alert) edgewire.Out {
+func (g *gateIDs) convert(a gates.Alert) edgewire.Out {
 	if a.Seq != g.idSeq || a.Seq == 0 {
 		g.idSeq, g.idN = a.Seq, 0
 	}
@@ -347,60 +468,60 @@ func (g *gateSide) onDone(seq uint64) { g.work <- gateJob{done: seq} }
 // journaled event, a stable ID from the event's sequence number (the
 // same on a replay after a crash); for a timer's output, a stable ID
 // from its content (timerKey); else a fresh one.
-func (g *gateSide) outboxID(t time.Time) string {
+func (g *gateIDs) outboxID(t time.Time) string {
 	if g.idSeq == 0 && g.idTimer == nil {
-		return newAlertID(g.n.cfg.EdgeID, t)
+		return newAlertID(g.edgeID, t)
 	}
 	g.idN++
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:], g.idSeq)
 	binary.BigEndian.PutUint64(b[8:], uint64(g.idN))
-	in := append([]byte(g.n.cfg.EdgeID+"\x00gate-journal\x00"), b[:]...)
+	in := append([]byte(g.edgeID+"\x00gate-journal\x00"), b[:]...)
 	if g.idTimer != nil {
 		in = append(append(in, 0), g.idTimer...)
 	}
 	sum := sha256.Sum256(in)
 	ts := strings.ReplaceAll(t.UTC().Format("20060102T150405.000Z"), ".", "")
-	return g.n.cfg.EdgeID + "-" + ts + "-" + hex.EncodeToString(sum[:5])
+	return g.edgeID + "-" + ts + "-" + hex.EncodeToString(sum[:5])
 }
 
 // enqueue is the journal's OnCommit: durable records go to the feeder.
-func (g *gateSide) enqueue(recs []journal.Record) {
+func (f *gateFeeder) enqueue(recs []journal.Record) {
 	if len(recs) == 0 {
 		return
 	}
-	g.feedMu.Lock()
-	g.feedQ = append(g.feedQ, recs...)
-	g.feedMu.Unlock()
+	f.mu.Lock()
+	f.q = append(f.q, recs...)
+	f.mu.Unlock()
 	select {
-	case g.feedKick <- struct{}{}:
+	case f.kick <- struct{}{}:
 	default:
 	}
 }
 
-// runFeeder hands journaled events to the engine in journal order. It
+// run hands journaled events to the engine in journal order. It
 // blocks on a busy engine without holding up acknowledgements: those
 // waited only for the journal.
-func (g *gateSide) runFeeder(ctx context.Context) {
+func (f *gateFeeder) run(ctx context.Context) {
 	for {
-		g.feedMu.Lock()
-		q := g.feedQ
-		g.feedQ = nil
-		g.feedMu.Unlock()
+		f.mu.Lock()
+		q := f.q
+		f.q = nil
+		f.mu.Unlock()
 		for _, r := range q {
-			if err := g.eng.SubmitRecord(ctx, r.Seq, r.At, r.Event); err != nil {
+			if err := f.eng.SubmitRecord(ctx, r.Seq, r.At, r.Event); err != nil {
 				if ctx.Err() != nil || errors.Is(err, engine.ErrStopped) {
 					return // not done: replayed on the next start
 				}
 				// A replayed event of a gate no longer configured.
-				g.n.log.Warn("journaled gate event dropped", "seq", r.Seq, "gate", r.Event.Gate, "err", err)
-				g.journal.Done(r.Seq)
+				f.log.Warn("journaled gate event dropped", "seq", r.Seq, "gate", r.Event.Gate, "err", err)
+				f.journal.Done(r.Seq)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-g.feedKick:
+		case <-f.kick:
 		}
 	}
 }
@@ -414,9 +535,9 @@ func (g *gateSide) runWorker(ctx context.Context) {
 	flush := func() {
 		for len(events) > 0 {
 			k := min(len(events), wire.MaxBatchEvents)
-			b := wire.EventBatch{ID: newAlertID(g.n.cfg.EdgeID, events[0].Time), EdgeID: g.n.cfg.EdgeID, Events: events[:k]}
-			if err := g.n.box.AppendEvents(b); err != nil {
-				g.n.log.Error("GATE EVENTS NOT STORED", "batch", b.ID, "events", k, "err", err)
+			b := wire.EventBatch{ID: newAlertID(g.edgeID, events[0].Time), EdgeID: g.edgeID, Events: events[:k]}
+			if err := g.box.AppendEvents(b); err != nil {
+				g.log.Error("GATE EVENTS NOT STORED", "batch", b.ID, "events", k, "err", err)
 				lost = true
 			}
 			events = events[k:]
@@ -437,8 +558,8 @@ func (g *gateSide) runWorker(ctx context.Context) {
 			events = append(events, *j.out.Event)
 		case j.out.Update != nil:
 			u := *j.out.Update
-			if err := g.n.box.AppendUpdate(u, u.Severity); err != nil {
-				g.n.log.Error("GATE ALERT UPDATE NOT STORED", "update", u.ID, "alert", u.AlertID, "err", err)
+			if err := g.box.AppendUpdate(u, u.Severity); err != nil {
+				g.log.Error("GATE ALERT UPDATE NOT STORED", "update", u.ID, "alert", u.AlertID, "err", err)
 				lost = true
 			}
 		case j.out.Alert != nil:
@@ -483,13 +604,13 @@ func pictured(c gates.Cause) bool {
 // picture that comes later follows as an update. It reports whether the
 // alert was stored.
 func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) bool {
-	gc := g.cfg[ga.Gate]
+	gc := g.conf.gate(ga.Gate)
 	link := GateAlertLink{AlertID: a.ID, Gate: ga.Gate, Kind: a.Kind, Severity: a.Severity, Time: a.Time}
-	a.Links = g.n.links(gc.Cameras, a.Time)
+	a.Links = g.alerts.links(gc.Cameras, a.Time)
 	var p *prefetch
 	var shots []shot
 	if pictured(ga.Key) && len(gc.Cameras) > 0 {
-		p = g.pictures(ctx, gc, ga.Time)
+		p = g.pics.pictures(ctx, gc, ga.Time)
 		shots = p.snapshot()
 		for i, cam := range gc.Cameras {
 			ref := GateCameraRef{Camera: cam}
@@ -501,14 +622,14 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) bool
 			} else if s.done {
 				g.snapFailures.WithLabelValues(cam).Inc()
 				ref.Error = fmt.Sprint(s.err)
-				g.n.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", ga.Gate, "camera", cam, "err", s.err)
+				g.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", ga.Gate, "camera", cam, "err", s.err)
 			} else {
 				ref.Error = "picture still coming"
 			}
 			link.Cameras = append(link.Cameras, ref)
 		}
 	}
-	if !g.n.raise(a) {
+	if !g.alerts.raise(a) {
 		return false
 	}
 	g.delay.Observe(time.Since(a.Time).Seconds())
@@ -518,9 +639,9 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) bool
 		if i > 0 {
 			ref.PinID = a.ID + "/" + ref.Camera
 		}
-		pin, err := g.n.clips.Pin(ref.PinID, ref.Camera, a.Time, a.Kind)
+		pin, err := g.clips.Pin(ref.PinID, ref.Camera, a.Time, a.Kind)
 		if err != nil {
-			g.n.log.Warn("video for gate alert not pinned", "alert", a.ID, "camera", ref.Camera, "err", err)
+			g.log.Warn("video for gate alert not pinned", "alert", a.ID, "camera", ref.Camera, "err", err)
 			ref.PinID = ""
 			continue
 		}
@@ -546,17 +667,17 @@ func (g *gateSide) raise(ctx context.Context, ga gates.Alert, a wire.Alert) bool
 	if late {
 		// A camera has not answered yet, or failed: its picture (live, or
 		// else recorded) follows as an update (the alert did not wait).
-		g.n.spawn(func() { g.followUp(a, gc, p, shots) })
+		g.spawn(func() { g.followUp(a, gc, p, shots) })
 	}
 	return true
 }
 
 // sendPicture queues a camera's picture as an update of alert a.
 func (g *gateSide) sendPicture(a wire.Alert, cam string, s shot) {
-	u := wire.AlertUpdate{ID: newAlertID(g.n.cfg.EdgeID, s.at), AlertID: a.ID, EdgeID: a.EdgeID, Time: a.Time,
+	u := wire.AlertUpdate{ID: newAlertID(g.edgeID, s.at), AlertID: a.ID, EdgeID: a.EdgeID, Time: a.Time,
 		Snapshot: s.jpg, SnapshotTime: s.at.UTC(), Camera: cam}
-	if err := g.n.box.AppendUpdate(u, a.Severity); err != nil {
-		g.n.log.Error("picture of gate alert not stored", "alert", a.ID, "camera", cam, "err", err)
+	if err := g.box.AppendUpdate(u, a.Severity); err != nil {
+		g.log.Error("picture of gate alert not stored", "alert", a.ID, "camera", cam, "err", err)
 	}
 }
 
@@ -577,16 +698,16 @@ func (g *gateSide) followUp(a wire.Alert, gc GateConfig, p *prefetch, before []s
 			// The live camera did not answer in time (a busy box, a camera
 			// reconnecting): the recording of the event instant is the
 			// next best picture.
-			rec, err := g.recordedPicture(cam, a.Time)
+			rec, err := g.pics.recorded(cam, a.Time)
 			if err != nil {
 				g.snapFailures.WithLabelValues(cam).Inc()
-				g.n.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", a.Source, "camera", cam, "err", s.err, "recorded", err)
+				g.log.Warn("gate alert without this camera's picture", "alert", a.ID, "gate", a.Source, "camera", cam, "err", s.err, "recorded", err)
 				continue
 			}
 			s = rec
 		}
 		if len(a.Snapshot) == 0 { // the alert went without any picture: this is its first
-			g.n.log.Info("picture of gate alert sent after it", "alert", a.ID, "camera", cam, "after", time.Since(a.Time).Round(time.Millisecond))
+			g.log.Info("picture of gate alert sent after it", "alert", a.ID, "camera", cam, "after", time.Since(a.Time).Round(time.Millisecond))
 		}
 		g.sendPicture(a, cam, s)
 		g.mu.Lock()
@@ -626,6 +747,20 @@ func (p *prefetch) snapshot() []shot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.shots)
+}
+
+// gatePictures takes the pictures of a gate's cameras for its alerts:
+// prefetched the moment an event arrives, else taken when its alert is
+// raised; each camera's request runs on a goroutine of the node.
+type gatePictures struct {
+	ctx      context.Context // the gate side's
+	nodeDone context.Context // ends when the node closes: waits end at once
+	spawn    func(func()) bool
+	clips    gateClips
+	cameras  map[string]gateCamera
+	conf     gateConfigs
+	mu       sync.Mutex
+	shots    map[string][]*prefetch // by gate, newest last
 }
 
 // prefetchKinds are the events whose alert shows the gate; an arming
@@ -673,45 +808,45 @@ func (g *gateSide) submitBatch(ctx context.Context, evs []gates.Event) []error {
 			errs[idx[k]] = gates.ErrDuplicate
 			continue
 		}
-		g.n.gateFeed.publish(r.Event) // the setup page's live gate events (setup_backend.go)
-		g.prefetch(r.Event)
+		g.feed.publish(r.Event) // the setup page's live gate events (setup_backend.go)
+		g.pics.prefetch(r.Event)
 	}
 	return errs
 }
 
 // prefetch starts taking the pictures an event's alert may need.
-func (g *gateSide) prefetch(ev gates.Event) {
-	gc := g.cfg[ev.Gate]
+func (g *gatePictures) prefetch(ev gates.Event) {
+	gc := g.conf.gate(ev.Gate)
 	if !prefetchKinds[ev.Kind] || ev.Initial || len(gc.Cameras) == 0 || time.Since(ev.Time) > lateEvent {
 		return
 	}
 	p := g.take(gc, ev.Time)
-	g.shotMu.Lock()
+	g.mu.Lock()
 	list := append(g.shots[ev.Gate], p)
 	if len(list) > 8 {
 		list = list[len(list)-8:]
 	}
 	g.shots[ev.Gate] = list
-	g.shotMu.Unlock()
+	g.mu.Unlock()
 }
 
 // pictures returns the request for an alert's pictures, having waited
 // for them until pictureBudget after the event (at least minPictureWait):
 // the one made when its event arrived, else one made now. A request that
 // failed early (a camera busy, or this box stalled) is made once more.
-func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time) *prefetch {
+func (g *gatePictures) pictures(ctx context.Context, gc GateConfig, evTime time.Time) *prefetch {
 	deadline := evTime.Add(pictureBudget)
 	if min := time.Now().Add(minPictureWait); deadline.Before(min) {
 		deadline = min
 	}
 	var p *prefetch
-	g.shotMu.Lock()
+	g.mu.Lock()
 	for _, c := range g.shots[gc.ID] {
 		if c.evTime.Equal(evTime.UTC()) {
 			p = c
 		}
 	}
-	g.shotMu.Unlock()
+	g.mu.Unlock()
 	if p == nil {
 		p = g.take(gc, evTime)
 	}
@@ -758,7 +893,7 @@ func (g *gateSide) pictures(ctx context.Context, gc GateConfig, evTime time.Time
 			merged.mu.Unlock()
 			close(merged.done)
 		}
-		if !g.n.spawn(fill) {
+		if !g.spawn(fill) {
 			merged.done = again.done // the node is closing: nobody waits for the late answers
 		}
 	}
@@ -777,10 +912,10 @@ func isClosed(c chan struct{}) bool {
 // take asks every camera of the gate for its picture at once; each answer
 // is recorded as it comes, done is closed after the last (prefetchTimeout
 // at most).
-func (g *gateSide) take(gc GateConfig, evTime time.Time) *prefetch {
+func (g *gatePictures) take(gc GateConfig, evTime time.Time) *prefetch {
 	p := &prefetch{evTime: evTime.UTC(), done: make(chan struct{}), shots: make([]shot, len(gc.Cameras))}
 	ctx, cancel := context.WithTimeout(g.ctx, prefetchTimeout)
-	stop := context.AfterFunc(g.n.ctx, cancel) // Close ends the wait at once
+	stop := context.AfterFunc(g.nodeDone, cancel) // Close ends the wait at once
 	// Each camera's goroutine is the node's (Close waits for it); the last
 	// to finish closes done.
 	var left atomic.Int32
@@ -801,7 +936,7 @@ func (g *gateSide) take(gc GateConfig, evTime time.Time) *prefetch {
 		close(p.done)
 	}
 	for i, cam := range gc.Cameras {
-		if !g.n.spawn(func() {
+		if !g.spawn(func() {
 			jpg, at, err := g.snapshot(ctx, cam, evTime)
 			finish(i, shot{jpg: jpg, at: at, err: err, done: true})
 		}) {
@@ -813,29 +948,29 @@ func (g *gateSide) take(gc GateConfig, evTime time.Time) *prefetch {
 
 // snapshot is the camera's picture at the event: the live picture for a
 // fresh event, the recorded one for a late event.
-// recordedPicture is the recorded frame of camera cam at instant at,
+// recorded is the recorded frame of camera cam at instant at,
 // once the recorder has flushed past it.
-func (g *gateSide) recordedPicture(cam string, at time.Time) (shot, error) {
+func (g *gatePictures) recorded(cam string, at time.Time) (shot, error) {
 	ctx, cancel := context.WithTimeout(g.ctx, prefetchTimeout)
 	defer cancel()
-	if err := g.n.clips.Flush(ctx); err != nil {
+	if err := g.clips.Flush(ctx); err != nil {
 		return shot{}, err
 	}
-	th, err := g.n.clips.Thumbnail(cam, at, 1280)
+	th, err := g.clips.Thumbnail(cam, at, 1280)
 	if err != nil {
 		return shot{}, err
 	}
 	return shot{jpg: th.JPEG, at: th.Time, done: true}, nil
 }
 
-func (g *gateSide) snapshot(ctx context.Context, cam string, at time.Time) ([]byte, time.Time, error) {
+func (g *gatePictures) snapshot(ctx context.Context, cam string, at time.Time) ([]byte, time.Time, error) {
 	if time.Since(at) > lateEvent {
-		th, err := g.n.clips.Thumbnail(cam, at, 1280)
+		th, err := g.clips.Thumbnail(cam, at, 1280)
 		if err == nil {
 			return th.JPEG, th.Time, nil
 		}
 	}
-	c := g.n.camByID[cam]
+	c := g.cameras[cam]
 	if c == nil {
 		return nil, time.Time{}, fmt.Errorf("camera %q not running", cam)
 	}
@@ -851,22 +986,21 @@ func (g *gateSide) status(ctx context.Context) ([]gates.Status, error) {
 	return g.eng.Status(ctx)
 }
 
-// watchedGates is what a camera alert says of the gates the camera sees:
+// watched is what a camera alert says of the gates the camera sees:
 // a note for its summary ("· North gate: closed, armed, …", the gate's
 // local time) and the first gate's state as a field, when the alert
 // began. It runs on the camera's analysis goroutine: the state is the
 // snapshot the engine published after its latest step (no round trip, no
 // wait).
-func (n *Node) watchedGates(cam string) (note string, first *wire.GateState) {
-	g := n.gates
-	if g == nil || len(g.watches[cam]) == 0 {
+func (g *gateSide) watched(cam string) (note string, first *wire.GateState) {
+	if g == nil || len(g.conf.watching(cam)) == 0 {
 		return "", nil
 	}
 	for _, st := range g.eng.Snapshot() {
-		if !contains(g.watches[cam], st.Gate) {
+		if !contains(g.conf.watching(cam), st.Gate) {
 			continue
 		}
-		note += " · " + gateState(st, g.cfg[st.Gate])
+		note += " · " + gateState(st, g.conf.gate(st.Gate))
 		if first == nil {
 			first = &wire.GateState{Gate: st.Gate, Name: st.Name, Door: st.Door, Armed: st.Armed,
 				LastGrant: st.LastGrant.UTC(), LastCredential: st.LastCredential}
@@ -878,14 +1012,14 @@ func (n *Node) watchedGates(cam string) (note string, first *wire.GateState) {
 	return note, first
 }
 
-// gateHealth is each gate's line in the heartbeat: its door, or the worst
+// health is each gate's line in the heartbeat: its door, or the worst
 // open alert's cause when one is red or yellow; offline while any of its
 // devices is silent; when it was last heard from.
-func (n *Node) gateHealth() []wire.GateStatus {
-	if n.gates == nil {
+func (g *gateSide) health() []wire.GateStatus {
+	if g == nil {
 		return nil
 	}
-	sts := n.gates.eng.Snapshot() // the uplink's goroutine does not wait on the engine
+	sts := g.eng.Snapshot() // the uplink's goroutine does not wait on the engine
 	out := make([]wire.GateStatus, 0, len(sts))
 	for _, st := range sts {
 		gs := wire.GateStatus{ID: st.Gate, Name: displayName(st.Name, st.Gate), State: st.Door, Online: true}
@@ -950,27 +1084,13 @@ func readSecretFile(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// gatesStatus is GET /api/v1/gates.
-func (n *Node) gatesStatus(w http.ResponseWriter, r *http.Request) {
-	st, err := n.gateStates(r.Context())
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
-}
-
-// SetupGateStates implements setup.Backend: what GET /api/v1/gates shows.
-func (s *setupBackend) SetupGateStates(ctx context.Context) (any, error) { return s.gateStates(ctx) }
-
-// gateStates is every gate's state, its cameras, the recent gate alerts
+// states is every gate's state, its cameras, the recent gate alerts
 // and the inputs' health.
-func (n *Node) gateStates(ctx context.Context) (map[string]any, error) {
+func (g *gateSide) states(ctx context.Context) (map[string]any, error) {
 	type gateOut struct {
 		gates.Status
 		Cameras []string `json:"cameras"`
 	}
-	g := n.gates
 	if g == nil {
 		return map[string]any{"gates": []gateOut{}}, nil
 	}
@@ -982,7 +1102,7 @@ func (n *Node) gateStates(ctx context.Context) (map[string]any, error) {
 	}
 	list := []gateOut{}
 	for _, st := range sts {
-		cams := g.cfg[st.Gate].Cameras
+		cams := g.conf.gate(st.Gate).Cameras
 		if cams == nil {
 			cams = []string{}
 		}

@@ -39,7 +39,7 @@ func TestNodeCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	before := raised.Load()
-	node.OnTamper(camera.TamperEvent{Camera: "gate-cam", Kind: camera.TamperCovered, Time: time.Now(), Cleared: true})
+	edge.CameraParent(node).OnTamper(camera.TamperEvent{Camera: "gate-cam", Kind: camera.TamperCovered, Time: time.Now(), Cleared: true})
 	if raised.Load() != before {
 		t.Fatal("an alert raised after Close was queued")
 	}

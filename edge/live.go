@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,7 @@ const liveQueue = 60
 
 // liveHub runs the live streams of one node (live_start, live_stop).
 type liveHub struct {
-	n *Node
+	log *slog.Logger
 
 	mu      sync.Mutex
 	streams map[string]*liveStream // by camera
@@ -67,29 +68,26 @@ type liveStream struct {
 	done     chan struct{}
 }
 
-func newLiveHub(n *Node) *liveHub {
-	h := &liveHub{n: n, streams: map[string]*liveStream{},
+func newLiveHub(cams []string, reg prometheus.Registerer, log *slog.Logger) *liveHub {
+	h := &liveHub{log: log, streams: map[string]*liveStream{},
 		fragments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_fragments_total", Help: "Live view fMP4 fragments sent to central, by camera."}, []string{"camera"}),
 		bytes:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_bytes_total", Help: "Live view bytes (headers included) sent to central, by camera."}, []string{"camera"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_dropped_total",
 			Help: "Live view data dropped (then resumed at the next keyframe), by camera and where: queue (access units) or uplink (fragments)."}, []string{"camera", "where"}),
 		starts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_starts_total", Help: "Live view streams started, by camera."}, []string{"camera"}),
 	}
-	for _, cam := range n.cams { // exported at 0 before the first event
+	for _, cam := range cams { // exported at 0 before the first event
 		for _, v := range []*prometheus.CounterVec{h.fragments, h.bytes, h.starts} {
-			v.WithLabelValues(cam.ID()).Add(0)
+			v.WithLabelValues(cam).Add(0)
 		}
-		h.dropped.WithLabelValues(cam.ID(), "queue").Add(0)
-		h.dropped.WithLabelValues(cam.ID(), "uplink").Add(0)
+		h.dropped.WithLabelValues(cam, "queue").Add(0)
+		h.dropped.WithLabelValues(cam, "uplink").Add(0)
 	}
-	n.reg.MustRegister(h.fragments, h.bytes, h.dropped, h.starts,
+	reg.MustRegister(h.fragments, h.bytes, h.dropped, h.starts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_live_streams", Help: "Live view streams running."},
 			func() float64 { return float64(len(h.running())) }))
 	return h
 }
-
-// LiveStreams lists the cameras streaming live view now.
-func (n *Node) LiveStreams() []string { return n.live.running() }
 
 func (h *liveHub) running() []string {
 	h.mu.Lock()
@@ -177,9 +175,9 @@ func (h *liveHub) start(cam string, out *uplink.Stream) (running bool, err error
 		defer close(st.done)
 		why := h.run(ctx, st)
 		h.stop(cam, st)
-		h.n.log.Info("live view stopped", "camera", cam, "why", why)
+		h.log.Info("live view stopped", "camera", cam, "why", why)
 	}()
-	h.n.log.Info("live view started", "camera", cam)
+	h.log.Info("live view started", "camera", cam)
 	return false, nil
 }
 
@@ -208,61 +206,72 @@ func (h *liveHub) close() {
 	h.wg.Wait()
 }
 
+// liveSender sends one stream's segments: an init frame goes out with
+// the next key fragment, so a viewer always starts on a keyframe.
+type liveSender struct {
+	h        *liveHub
+	st       *liveStream
+	init     []byte // the current init frame
+	needInit bool
+}
+
+func (s *liveSender) send(seg fmp4live.Segment) error {
+	h, st := s.h, s.st
+	kind := byte(wire.LiveFragment)
+	if seg.Init {
+		kind = wire.LiveInit
+	}
+	frame, err := wire.MarshalLive(wire.LiveFrame{Kind: kind, Key: seg.Key, Camera: st.cam, Codec: seg.Codec,
+		Seq: seg.Seq, Time: seg.Time, BaseTime: seg.BaseTime, Data: seg.Data})
+	if err != nil {
+		return err
+	}
+	if seg.Init {
+		s.init, s.needInit = frame, true
+		return nil // sent with the next key fragment
+	}
+	if s.needInit {
+		if !seg.Key {
+			return nil // waiting for a keyframe to go with the init
+		}
+		if err := st.out.TrySend(s.init); err != nil {
+			return err
+		}
+		h.bytes.WithLabelValues(st.cam).Add(float64(len(s.init)))
+		s.needInit = false
+	}
+	if err := st.out.TrySend(frame); err != nil {
+		return err
+	}
+	h.fragments.WithLabelValues(st.cam).Inc()
+	h.bytes.WithLabelValues(st.cam).Add(float64(len(frame)))
+	return nil
+}
+
+// sendEnd tells central the stream ends (best effort).
+func sendEnd(st *liveStream) {
+	if end, err := wire.MarshalLive(wire.LiveFrame{Kind: wire.LiveEnd, Camera: st.cam}); err == nil {
+		_ = st.out.TrySend(end)
+	}
+}
+
 // run fragments the stream's access units until it is stopped, its
 // connection ends or its keep-alive runs out, and says why it ended.
 func (h *liveHub) run(ctx context.Context, st *liveStream) string {
 	f := fmp4live.New(fmp4live.DefaultTarget)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var init []byte // the current init frame
-	needInit := true
-	send := func(seg fmp4live.Segment) error {
-		kind := byte(wire.LiveFragment)
-		if seg.Init {
-			kind = wire.LiveInit
-		}
-		frame, err := wire.MarshalLive(wire.LiveFrame{Kind: kind, Key: seg.Key, Camera: st.cam, Codec: seg.Codec,
-			Seq: seg.Seq, Time: seg.Time, BaseTime: seg.BaseTime, Data: seg.Data})
-		if err != nil {
-			return err
-		}
-		if seg.Init {
-			init, needInit = frame, true
-		}
-		if !seg.Init && needInit {
-			if !seg.Key {
-				return nil // waiting for a keyframe to go with the init
-			}
-			if err := st.out.TrySend(init); err != nil {
-				return err
-			}
-			h.bytes.WithLabelValues(st.cam).Add(float64(len(init)))
-			needInit = false
-		}
-		if seg.Init {
-			return nil // sent with the next key fragment
-		}
-		if err := st.out.TrySend(frame); err != nil {
-			return err
-		}
-		h.fragments.WithLabelValues(st.cam).Inc()
-		h.bytes.WithLabelValues(st.cam).Add(float64(len(frame)))
-		return nil
-	}
+	out := &liveSender{h: h, st: st, needInit: true}
 	for {
 		select {
 		case <-ctx.Done():
-			if end, err := wire.MarshalLive(wire.LiveFrame{Kind: wire.LiveEnd, Camera: st.cam}); err == nil {
-				_ = st.out.TrySend(end)
-			}
+			sendEnd(st)
 			return "stopped"
 		case <-st.out.Done():
 			return "connection to central ended"
 		case <-tick.C:
 			if time.Now().UnixNano() > st.alive.Load() {
-				if end, err := wire.MarshalLive(wire.LiveFrame{Kind: wire.LiveEnd, Camera: st.cam}); err == nil {
-					_ = st.out.TrySend(end)
-				}
+				sendEnd(st)
 				return "no keep-alive from central"
 			}
 		case it := <-st.q:
@@ -271,12 +280,12 @@ func (h *liveHub) run(ctx context.Context, st *liveStream) string {
 			}
 			segs, err := f.Push(it.au)
 			if err != nil {
-				h.n.log.Warn("live view: fragmenting", "camera", st.cam, "err", err)
+				h.log.Warn("live view: fragmenting", "camera", st.cam, "err", err)
 				f.Resync()
 				continue
 			}
 			for _, seg := range segs {
-				switch err := send(seg); {
+				switch err := out.send(seg); {
 				case errors.Is(err, uplink.ErrStreamClosed):
 					return "connection to central ended"
 				case errors.Is(err, uplink.ErrStreamFull):
@@ -285,7 +294,7 @@ func (h *liveHub) run(ctx context.Context, st *liveStream) string {
 					h.dropped.WithLabelValues(st.cam, "uplink").Inc()
 					f.Resync()
 				case err != nil:
-					h.n.log.Warn("live view: frame", "camera", st.cam, "err", err)
+					h.log.Warn("live view: frame", "camera", st.cam, "err", err)
 				}
 			}
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-perimeter/vigil/gates/gpio"
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/camera"
+	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -59,61 +60,51 @@ type Options struct {
 	alertOwnerHook func(wire.Alert)
 }
 
-// Node is a running edge.
+// Node is a running edge: the composition root. Start builds each
+// component with only what it needs and starts their goroutines; the
+// node itself only answers the few questions asked of the running box
+// (its address, its config, its live streams) and closes it.
+//
+// Components (each in its own file):
+//
+//	conf      configEngine   the one config in force, revisions (config_push.go)
+//	alerts    alertOwner     camera and system alerts → outbox, in order (alertowner.go)
+//	events    cameraEvents   camera callbacks → alerts, recorder, live (camevents.go)
+//	gates     gateSide       gate engine, adapters, journal, worker (gates.go)
+//	live      liveHub        live view streams (live.go)
+//	evidence  evidenceSide   evidence export for central (evidence.go)
+//	selfTest  selfTester     the self-test (selftest.go)
+//	api       localAPI       the local API's route table (api.go), audit (access.go)
+//	setupSide setupBackend   the setup page's backend (setup_backend.go)
+//	(run)     diskWatcher    the outbox's free-space floor → alerts (diskfloor.go)
+//	(compose) rpcTable       central's requests → the components (rpc.go)
+//	tasks, guard             goroutines Close waits for; the outbox guarded
+//	                         against Close (lifecycle.go)
 type Node struct {
-	cfg     Config
-	opts    Options
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	box     *outbox.Outbox
-	clips   *clips.Store
-	up      *uplink.Uplink
-	live    *liveHub
-	cams    []*camera.Camera
-	camByID map[string]*camera.Camera
-	byID    map[string]CameraConfig
-	gates   *gateSide // nil without gates
-	alerts  *prometheus.CounterVec
-	// accessRecorded counts audited acts queued for central (access.go).
-	accessRecorded *prometheus.CounterVec
-	httpSrv        *http.Server
-	ln             net.Listener
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	tasks *tasks
+	box   *outbox.Outbox
+	guard *guardedBox // the outbox, guarded against Close
+	clips *clips.Store
+	up    *uplink.Uplink
+	cams  []*camera.Camera
 
-	// ctx ends when Close begins; every goroutine of the node watches it.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // goroutines started by spawn; Close waits for them
-	once   sync.Once
-
-	spawnMu sync.Mutex
-	closing bool // Close has begun: spawn refuses
-
-	// boxMu guards the outbox against Close: users hold it for reading
-	// (useBox), Close for writing while it closes the outbox.
-	boxMu     sync.RWMutex
-	boxClosed bool
-
-	// camClock: each camera's newest stream time against its arrival (self-test).
-	camClock camClocks
-
-	evidence evidenceSide // the evidence exporter: central's evidence retrieval (evidence.go)
-
-	// Camera, analysis-health and system alerts on their way to the
-	// node's alert owner, which raises them in order (alertowner.go).
-	alertQ       chan alertJob
-	alertMu      sync.RWMutex // queueAlert holds it for reading; the owner sets alertsClosed under it
-	alertsClosed bool         // the owner has drained the queue for Close: nothing more is taken
-	alertDrops   *prometheus.CounterVec
-	dropMu       sync.Mutex
-	dropped      droppedAlerts // since the owner last reported drops
-
-	conf     configState // the config in force, revisions applied live (config_push.go)
-	gateFeed gateFeed    // gate events to the setup page (setup_backend.go)
-	setup    *setup.Server
-	// setupSide is the setup page's backend (setup_backend.go).
+	conf      *configEngine
+	alerts    *alertOwner
+	events    *cameraEvents
+	gates     *gateSide // nil without gates
+	gateFeed  *gateFeed
+	live      *liveHub
+	evidence  *evidenceSide
+	selfTest  *selfTester
+	setup     *setup.Server // nil if the page could not be made
 	setupSide *setupBackend
+	api       *localAPI
 
-	selfTest *selfTester // the self-test (selftest.go)
+	httpSrv *http.Server
+	ln      net.Listener
+	once    sync.Once
 }
 
 // Start opens the outbox, binds the local API and starts every camera and
@@ -124,126 +115,134 @@ func Start(cfg Config, opts Options) (*Node, error) {
 		log = slog.Default()
 	}
 	log = log.With("edge", cfg.EdgeID)
-	n := &Node{cfg: cfg, opts: opts, log: log, reg: prometheus.NewRegistry(), byID: map[string]CameraConfig{}, camByID: map[string]*camera.Camera{},
-		alertQ: make(chan alertJob, alertQueue)}
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_total", Help: "Alerts raised, by kind and severity."}, []string{"kind", "severity"})
-	n.reg.MustRegister(n.alerts)
-	n.alertDrops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_dropped_total",
-		Help: "Alerts not raised because the alert owner's queue was full (alertowner.go), by kind and severity."}, []string{"kind", "severity"})
-	n.reg.MustRegister(n.alertDrops)
-	n.accessRecorded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_access_records_total",
-		Help: "Audited acts on the box (video reads, setup changes) queued for central's audit log, by action."}, []string{"action"})
-	for _, a := range accessActions {
-		n.accessRecorded.WithLabelValues(a)
-	}
-	n.reg.MustRegister(n.accessRecorded)
-
-	box, err := outbox.Open(filepath.Join(cfg.DataDir, "outbox"), log)
-	if err != nil {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n := &Node{log: log, reg: reg, tasks: newTasks(), guard: &guardedBox{}, gateFeed: &gateFeed{}, conf: newConfigEngine(cfg, opts, log)}
+	n.alerts = newAlertOwner(cfg.EdgeID, cfg.SiteID, n.guard, opts, log, reg)
+	n.events = &cameraEvents{edgeID: cfg.EdgeID, siteID: cfg.SiteID, conf: n.conf, alerts: n.alerts, camClock: &camClocks{}}
+	if err := n.open(cfg, opts); err != nil {
 		return nil, err
 	}
-	n.box = box
-	minFree := int64(cfg.Recording.MinFreeGiB * (1 << 30))
-	store, err := clips.Open(clips.Config{
+	n.compose(cfg, opts)
+	n.run()
+	log.Info("edge running", "api", "http://"+n.ln.Addr().String(), "cameras", len(n.cams), "gates", len(cfg.Gates), "central", cfg.Central.URL, "pending_alerts", n.box.Len())
+	return n, nil
+}
+
+// open opens what can fail: the outbox, the clip store, the local API's
+// listener, the cameras and the gate side; on an error it closes what it
+// opened.
+func (n *Node) open(cfg Config, opts Options) (err error) {
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+	if n.box, err = outbox.Open(filepath.Join(cfg.DataDir, "outbox"), n.log); err != nil {
+		return err
+	}
+	closers = append(closers, n.box.Close)
+	n.guard.box = n.box
+	n.clips, err = clips.Open(clips.Config{
 		Dir: filepath.Join(cfg.DataDir, "clips"), Default: cfg.Recording.clips(), Cameras: cameraIDs(cfg),
-		MinFreeBytes: minFree, Registerer: n.reg, Log: log, OnCondition: n.onClipCondition,
+		MinFreeBytes: int64(cfg.Recording.MinFreeGiB * (1 << 30)), Registerer: n.reg, Log: n.log, OnCondition: n.events.onClipCondition,
 	})
 	if err != nil {
-		box.Close()
-		return nil, err
+		return err
 	}
-	n.clips = store
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		store.Close()
-		box.Close()
-		return nil, fmt.Errorf("edge: listen %s: %w", cfg.Listen, err)
+	closers = append(closers, n.clips.Close)
+	n.alerts.clips, n.events.clips = n.clips, n.clips
+	if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("edge: listen %s: %w", cfg.Listen, err)
 	}
-	n.ln = ln
+	closers = append(closers, n.ln.Close)
+	if n.cams, err = newCameras(cfg, opts, n.events, n.reg, n.log); err != nil {
+		return err
+	}
+	camByID := map[string]*camera.Camera{}
+	for _, c := range n.cams {
+		camByID[c.ID()] = c
+	}
+	n.conf.cams = map[string]motionCamera{}
+	gateCams := map[string]gateCamera{}
+	for id, c := range camByID {
+		n.conf.cams[id], gateCams[id] = c, c
+	}
+	n.gates, err = newGateSide(cfg, gateDeps{conf: n.conf, box: n.box, alerts: n.alerts, clips: n.clips, cameras: gateCams,
+		spawn: n.tasks.spawn, nodeDone: n.tasks.ctx, feed: n.gateFeed, openLine: opts.OpenGPIOLine, reg: n.reg, log: n.log})
+	return err
+}
 
-	metrics := camera.NewMetrics(n.reg)
+// newCameras makes the configured cameras, each reporting to parent.
+func newCameras(cfg Config, opts Options, parent camera.Parent, reg prometheus.Registerer, log *slog.Logger) ([]*camera.Camera, error) {
+	metrics := camera.NewMetrics(reg)
+	var cams []*camera.Camera
 	for _, cc := range cfg.Cameras {
 		c := cc.camera()
 		if opts.CameraBackoffMax > 0 {
 			c.BackoffMax = opts.CameraBackoffMax
 		}
-		cam, err := camera.New(c, n, metrics, log)
+		cam, err := camera.New(c, parent, metrics, log)
 		if err != nil {
-			ln.Close()
-			store.Close()
-			box.Close()
 			return nil, err
 		}
-		n.cams = append(n.cams, cam)
-		n.camByID[cc.ID] = cam
-		n.byID[cc.ID] = cc
+		cams = append(cams, cam)
 	}
-	if err := n.setupGates(); err != nil {
-		ln.Close()
-		store.Close()
-		box.Close()
-		return nil, err
-	}
-	n.conf.running = cfg
-	n.live = newLiveHub(n)
+	return cams, nil
+}
+
+// compose makes the components that cannot fail and wires them: the
+// uplink and its request table, live view, evidence, self-test, the setup
+// page and the local API.
+func (n *Node) compose(cfg Config, opts Options) {
 	routes := uplink.NewRouter()
 	n.up = uplink.New(uplink.Config{
 		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.pin(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
 		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Routes: routes,
-	}, box, n.heartbeat, n.reg, log)
-	n.evidence.clips, n.evidence.up, n.evidence.camClock, n.evidence.dataDir, n.evidence.log = store, n.up, &n.camClock, cfg.DataDir, log
-	n.selfTest = newSelfTester(n)
-	n.registerRoutes(routes) // rpc.go
+	}, n.box, func() wire.Heartbeat { return heartbeat(n.cams, n.conf, n.gates) }, n.reg, n.log)
+	n.conf.rev, n.conf.spawn, n.conf.done = n.up, n.tasks.spawn, n.tasks.ctx.Done()
+	var camIDs []string
+	for _, c := range n.cams {
+		camIDs = append(camIDs, c.ID())
+	}
+	n.live = newLiveHub(camIDs, n.reg, n.log)
+	n.events.gates, n.events.live = n.gates, n.live
+	n.evidence = &evidenceSide{clips: n.clips, up: n.up, camClock: n.events.camClock, dataDir: cfg.DataDir, log: n.log}
+	n.selfTest = newSelfTester(n.conf, n.cams, n.events.camClock, n.clips, n.up, n.gates, n.alerts.raise)
+	audit := newAuditLog(cfg.EdgeID, n.guard, n.reg, n.log)
+	n.setupSide = newSetupBackend(cfg, opts, n.conf, n.up, n.cams, n.selfTest, n.gates, n.gateFeed, audit, n.log)
+	if st, err := setup.New(setup.Config{DataDir: cfg.DataDir, Backend: n.setupSide, Log: n.log, OpenFor: cfg.Setup.OpenFor(),
+		EdgeID: func() string { return n.conf.running().EdgeID }}); err != nil {
+		n.log.Error("setup page unavailable", "err", err)
+	} else {
+		n.setup = st
+	}
+	registerRoutes(routes, rpcTable{conf: n.conf, live: n.live, clips: n.clips, evidence: n.evidence, setup: n.setup, up: n.up, log: n.log})
+	n.api = &localAPI{conf: n.conf, reg: n.reg, clips: n.clips, up: n.up, cams: n.cams, gates: n.gates, selfTest: n.selfTest,
+		audit: audit, setup: n.setup, log: n.log}
+	n.httpSrv = &http.Server{Handler: n.api.handler(), ReadHeaderTimeout: 10 * time.Second}
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	n.ctx, n.cancel = ctx, cancel
-	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
-	n.spawn(func() {
-		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("local API stopped", "err", err)
+// run starts every goroutine of the node (tasks.spawn: Close waits for
+// them).
+func (n *Node) run() {
+	ctx, spawn := n.tasks.ctx, n.tasks.spawn
+	spawn(func() {
+		if err := n.httpSrv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("local API stopped", "err", err)
 		}
 	})
 	for _, cam := range n.cams {
-		n.spawn(func() { cam.Run(ctx) })
+		spawn(func() { cam.Run(ctx) })
 	}
-	n.spawn(func() { n.up.Run(ctx) })
-	n.spawn(func() { n.runAlertOwner(ctx) }) // alertowner.go
-	n.spawn(func() { n.watchDisk(ctx) })     // diskfloor.go
-	n.runGates(ctx)
-	log.Info("edge running", "api", "http://"+ln.Addr().String(), "cameras", len(n.cams), "gates", len(cfg.Gates), "central", cfg.Central.URL, "pending_alerts", box.Len())
-	return n, nil
-}
-
-// spawn runs f on a goroutine that Close waits for; f must end once n.ctx
-// ends. Once Close has begun it refuses: f does not run and spawn returns
-// false.
-func (n *Node) spawn(f func()) bool {
-	n.spawnMu.Lock()
-	defer n.spawnMu.Unlock()
-	if n.closing {
-		return false
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		f()
-	}()
-	return true
-}
-
-// errNodeClosed is what a write to the outbox gets after Close.
-var errNodeClosed = errors.New("edge: node closed")
-
-// useBox runs f with the outbox, unless Close has closed it
-// (errNodeClosed); Close waits for f to return.
-func (n *Node) useBox(f func(*outbox.Outbox) error) error {
-	n.boxMu.RLock()
-	defer n.boxMu.RUnlock()
-	if n.boxClosed {
-		return errNodeClosed
-	}
-	return f(n.box)
+	spawn(func() { n.up.Run(ctx) })
+	spawn(func() { n.alerts.run(ctx) }) // alertowner.go
+	disk := &diskWatcher{box: n.box, raise: n.alerts.raise, edgeID: n.conf.running().EdgeID, siteID: n.conf.running().SiteID, log: n.log}
+	spawn(func() { disk.run(ctx) }) // diskfloor.go
+	n.gates.run(ctx)
 }
 
 // Addr is the local API's address.
@@ -252,153 +251,59 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // Uplink exposes the connection to central (state, clock offset).
 func (n *Node) Uplink() *uplink.Uplink { return n.up }
 
+// RunningConfig is the config in force.
+func (n *Node) RunningConfig() Config { return n.conf.running() }
+
+// ConfigRevision names the revision in force ("" before the first).
+func (n *Node) ConfigRevision() string { return n.up.ConfigRevision() }
+
+// ApplyConfig validates data (a whole edge.yaml), stores it as the next
+// revision and puts it in force, live where possible (configEngine).
+func (n *Node) ApplyConfig(data []byte) (ApplyResult, error) { return n.conf.ApplyConfig(data) }
+
+// EditConfig applies the running config file changed by edit, keeping
+// the file's comments (configEngine.EditConfig).
+func (n *Node) EditConfig(edit func(*Config) error) (ApplyResult, error) {
+	return n.conf.EditConfig(edit)
+}
+
+// CameraMotion is the motion config a camera's analyser runs now.
+func (n *Node) CameraMotion(id string) (motion.Config, bool) { return n.conf.cameraMotion(id) }
+
+// OnAccessUnit records an access unit as if camera cam had sent it, the
+// way every camera's units reach the node (cameraEvents.OnAccessUnit):
+// central's retrieval tests play recorded video into an edge with it.
+func (n *Node) OnAccessUnit(cam string, au streams.AccessUnit) { n.events.OnAccessUnit(cam, au) }
+
+// LiveStreams lists the cameras streaming live view now.
+func (n *Node) LiveStreams() []string { return n.live.running() }
+
+// LastSelfTest reads the report the last POST kept, if any.
+func (n *Node) LastSelfTest() (SelfTestReport, bool) { return n.selfTest.last() }
+
 // Close stops everything and waits for every goroutine, then closes the
 // outbox. Safe to call twice.
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
-		n.spawnMu.Lock()
-		n.closing = true
-		n.spawnMu.Unlock()
-		n.cancel()
+		n.tasks.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		// The setup pages' gate event streams end first: a restart on a
+		// new revision must not wait for the pages watching its gates.
+		n.gateFeed.closeAll()
 		n.httpSrv.Shutdown(ctx)
-		n.wg.Wait()
+		n.tasks.wait()
 		n.live.close()
 		n.evidence.close()
-		if n.gates != nil {
-			n.gates.closeLines()
-		}
+		n.gates.closeLines()
 		if cerr := n.clips.Close(); cerr != nil {
 			n.log.Error("closing the clip store", "err", cerr)
 		}
-		n.boxMu.Lock()
-		n.boxClosed = true
-		err = n.box.Close()
-		n.boxMu.Unlock()
+		err = n.guard.close()
 		n.log.Info("edge stopped")
 	})
 	return err
-}
-
-// OnMotion turns a camera's motion event into an alert for the alert
-// owner to raise (alertowner.go). It runs on the camera's analysis
-// goroutine and never waits: the gates' state comes from the engine's
-// published snapshot, the outbox write and the video pin are the owner's.
-func (n *Node) OnMotion(ev camera.Event) {
-	cc := n.byID[ev.Camera]
-	sev, what := wire.Yellow, "Motion"
-	if cc.Armed {
-		sev, what = wire.Red, "Intrusion: motion while armed"
-	}
-	name := cc.Name
-	if name == "" {
-		name = cc.ID
-	}
-	note, gate := n.watchedGates(ev.Camera)
-	a := wire.Alert{
-		ID: newAlertID(n.cfg.EdgeID, ev.Start), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
-		Source: ev.Camera, Kind: "motion", Severity: sev, Time: ev.Start.UTC(), TimeSource: ev.TimeSource,
-		Summary: fmt.Sprintf("%s at %s%s", what, name, note), Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
-		Zones: ev.Zones, Gate: gate,
-	}
-	for _, b := range ev.Boxes {
-		a.Boxes = append(a.Boxes, wire.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
-	}
-	n.queueAlert(alertJob{a: a, pinCam: ev.Camera, pinAt: ev.Start})
-}
-
-// OnTamper turns a tamper condition into an alert: a camera that cannot
-// see is red, one that sends nothing is yellow (ARCHITECTURE.md, decision
-// 6), and the all-clear is green so the guard knows it is over. Like
-// OnMotion it only queues the alert for the alert owner.
-func (n *Node) OnTamper(ev camera.TamperEvent) {
-	cc := n.byID[ev.Camera]
-	name := cc.Name
-	if name == "" {
-		name = cc.ID
-	}
-	sev := wire.Red
-	what := map[string]string{
-		camera.TamperCovered:    "Camera covered",
-		camera.TamperBlinded:    "Camera blinded by light",
-		camera.TamperDefocused:  "Camera out of focus",
-		camera.TamperMoved:      "Camera turned away from its scene",
-		camera.TamperSignalLost: "Camera offline",
-		camera.TamperTooDark:    "Camera too dark to see",
-	}[ev.Kind]
-	if what == "" {
-		what = "Camera tampered (" + ev.Kind + ")"
-	}
-	// Offline and too dark (dusk before the IR switch, a lamp that
-	// failed) mean "look", not "someone is attacking the camera".
-	look := ev.Kind == camera.TamperSignalLost || ev.Kind == camera.TamperTooDark
-	if look {
-		sev = wire.Yellow
-	}
-	if ev.Cleared {
-		sev, what = wire.Green, "Restored: "+strings.ToLower(what[:1])+what[1:]
-	}
-	summary := fmt.Sprintf("%s: %s", what, name)
-	if ev.Detail != "" {
-		summary += " (" + ev.Detail + ")"
-	}
-	a := wire.Alert{
-		ID: newAlertID(n.cfg.EdgeID, ev.Time), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
-		Source: ev.Camera, Kind: "tamper." + ev.Kind, Severity: sev, Time: ev.Time.UTC(),
-		Summary: summary, Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
-	}
-	j := alertJob{a: a}
-	if !ev.Cleared && !look { // the video of an attack on the camera is kept
-		j.pinCam, j.pinAt = ev.Camera, ev.Time
-	}
-	n.queueAlert(j)
-}
-
-// OnAccessUnit records every unit of every camera; it never blocks.
-func (n *Node) OnAccessUnit(cam string, au streams.AccessUnit) {
-	n.clips.Write(cam, au)
-	n.camClock.observe(cam, au)
-	n.live.feed(cam, au)
-}
-
-// pin keeps the video around an alert until central has it (or the
-// evidence retention period ends). A refused pin is already a red
-// condition of the store; the alert itself still goes out.
-// links names each camera's clip for an alert at at: the range its pin
-// covers (the pin itself is written once the alert is queued).
-func (n *Node) links(cams []string, at time.Time) []wire.Link {
-	var out []wire.Link
-	for _, cam := range cams {
-		l := wire.Link{Camera: cam}
-		if from, to, err := n.clips.PinWindow(cam, at); err == nil {
-			l.ClipFrom, l.ClipTo = from.UTC(), to.UTC()
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
-func (n *Node) pin(a wire.Alert, cam string, at time.Time) {
-	if _, err := n.clips.Pin(a.ID, cam, at, a.Kind); err != nil {
-		n.log.Warn("video for alert not pinned", "alert", a.ID, "camera", cam, "err", err)
-	}
-}
-
-// onClipCondition runs on the store's writer goroutine: raising goes
-// through the outbox (an fsync), so it is queued for the node's alert
-// owner (alertowner.go).
-func (n *Node) onClipCondition(c clips.Condition) {
-	sev := wire.Red
-	if !c.Active {
-		sev = wire.Green
-	}
-	a := wire.Alert{
-		ID: newAlertID(n.cfg.EdgeID, c.Since), EdgeID: n.cfg.EdgeID, SiteID: n.cfg.SiteID,
-		Source: "recorder", Kind: "system.clips." + c.Kind, Severity: sev, Time: c.Since.UTC(), Summary: c.Message,
-	}
-	n.raiseInOrder(a)
 }
 
 func cameraIDs(cfg Config) map[string]clips.CameraConfig {
@@ -409,41 +314,17 @@ func cameraIDs(cfg Config) map[string]clips.CameraConfig {
 	return m
 }
 
-// raise queues an alert durably and reports whether it was stored.
-func (n *Node) raise(a wire.Alert) bool {
-	// Central refuses an invalid alert on every resend, and the outbox is
-	// ordered: one bad alert would block all behind it. Never queue one.
-	if err := a.Validate(); err != nil {
-		n.log.Error("dropping malformed alert (a bug in this edge)", "alert", a.ID, "err", err)
-		return false
-	}
-	if err := n.useBox(func(b *outbox.Outbox) error { return b.Append(a) }); errors.Is(err, errNodeClosed) {
-		n.log.Warn("alert not raised: the edge is shutting down", "alert", a.ID, "source", a.Source, "kind", a.Kind)
-		return false
-	} else if err != nil {
-		// The alert is not durable: say so loudly; the camera keeps running.
-		n.log.Error("ALERT NOT STORED", "alert", a.ID, "source", a.Source, "err", err)
-		return false
-	}
-	n.alerts.WithLabelValues(a.Kind, string(a.Severity)).Inc()
-	n.log.Info("alert raised", "alert", a.ID, "source", a.Source, "kind", a.Kind, "severity", a.Severity, "time", a.Time)
-	if n.opts.OnAlert != nil {
-		n.opts.OnAlert(a)
-	}
-	return true
-}
-
 // heartbeat is the node's health for central, with every camera and gate
 // under the name edge.yaml gives it: the edge owns its devices' names and
 // central shows what the heartbeat says (central/devices.go).
-func (n *Node) heartbeat() wire.Heartbeat {
+func heartbeat(cams []*camera.Camera, conf *configEngine, g *gateSide) wire.Heartbeat {
 	hb := wire.Heartbeat{Time: time.Now().UTC()}
-	for _, c := range n.cams {
+	for _, c := range cams {
 		s := c.Status()
-		hb.Cameras = append(hb.Cameras, wire.CameraStatus{ID: c.ID(), Name: displayName(n.byID[c.ID()].Name, c.ID()),
+		hb.Cameras = append(hb.Cameras, wire.CameraStatus{ID: c.ID(), Name: conf.cameraName(c.ID()),
 			Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
 	}
-	hb.Gates = n.gateHealth()
+	hb.Gates = g.health()
 	return hb
 }
 

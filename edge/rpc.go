@@ -2,6 +2,12 @@ package edge
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/edge/setup"
 
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -13,34 +19,52 @@ import (
 // a method missing from it is answered bad_request by the uplink.
 // TestRequestRoutesOnNode checks that every wire method is here.
 
+// rpcTable is what answers central's requests: the components that own
+// the work, and the clip store's pictures and clips answered here.
+type rpcTable struct {
+	conf     *configEngine
+	live     *liveHub
+	clips    rpcClips
+	evidence *evidenceSide
+	setup    *setup.Server // nil: this box has no setup page
+	up       *uplink.Uplink
+	log      *slog.Logger
+}
+
+// rpcClips is what the clip and thumbnail methods use of the clip store.
+type rpcClips interface {
+	Thumbnail(cam string, at time.Time, width int) (clips.Thumbnail, error)
+	Export(ctx context.Context, w io.Writer, cam string, from, to time.Time) (clips.ExportInfo, error)
+}
+
 // registerRoutes fills r, the uplink's table (node.go). The uplink must
 // exist: it answers the audit checkpoint itself.
-func (n *Node) registerRoutes(r *uplink.Router) {
+func registerRoutes(r *uplink.Router, t rpcTable) {
 	// Live view (live.go).
-	r.HandleFunc(wire.MethodLiveStart, n.onCamera(n.live.handleStart))
-	r.HandleFunc(wire.MethodLiveStop, n.onCamera(n.live.handleStop))
+	r.HandleFunc(wire.MethodLiveStart, t.onCamera(t.live.handleStart))
+	r.HandleFunc(wire.MethodLiveStop, t.onCamera(t.live.handleStop))
 	// Clips and thumbnails from the clip store (below).
-	r.HandleFunc(wire.MethodThumbnail, n.onCamera(n.answerThumbnail))
-	r.HandleFunc(wire.MethodClip, n.onCamera(n.answerClip))
-	// Config revisions and the setup page (config_push.go).
-	r.HandleFunc(wire.MethodConfig, n.handleConfigPush)
-	r.HandleFunc(wire.MethodSetupReopen, n.handleSetupReopen)
+	r.HandleFunc(wire.MethodThumbnail, t.onCamera(t.answerThumbnail))
+	r.HandleFunc(wire.MethodClip, t.onCamera(t.answerClip))
+	// Config revisions (config_push.go) and the setup page (below).
+	r.HandleFunc(wire.MethodConfig, t.conf.handleConfigPush)
+	r.HandleFunc(wire.MethodSetupReopen, t.reopenSetup)
 	// Evidence export (evidence.go) and its contact sheet (evidence_sheet.go).
-	r.HandleFunc(wire.MethodRecordings, n.onCamera(n.evidence.answerRecordings))
-	r.HandleFunc(wire.MethodExportInfo, n.onCamera(n.evidence.answerExportInfo))
-	r.HandleFunc(wire.MethodExportRange, n.onCamera(n.evidence.answerExportRange))
-	r.HandleFunc(wire.MethodRelease, n.onCamera(n.evidence.answerRelease))
-	r.HandleFunc(wire.MethodContactSheet, n.onCamera(n.evidence.answerContactSheet))
+	r.HandleFunc(wire.MethodRecordings, t.onCamera(t.evidence.answerRecordings))
+	r.HandleFunc(wire.MethodExportInfo, t.onCamera(t.evidence.answerExportInfo))
+	r.HandleFunc(wire.MethodExportRange, t.onCamera(t.evidence.answerExportRange))
+	r.HandleFunc(wire.MethodRelease, t.onCamera(t.evidence.answerRelease))
+	r.HandleFunc(wire.MethodContactSheet, t.onCamera(t.evidence.answerContactSheet))
 	// The audit checkpoint central left with the uplink: answered from
 	// memory, so never refused as busy.
-	r.HandleWith(wire.MethodAuditCheckpoint, uplink.Unbounded, uplink.HandlerFunc(n.up.AnswerCheckpoint))
+	r.HandleWith(wire.MethodAuditCheckpoint, uplink.Unbounded, uplink.HandlerFunc(t.up.AnswerCheckpoint))
 }
 
 // onCamera answers not_available for a camera this edge does not have
 // before h runs.
-func (n *Node) onCamera(h uplink.HandlerFunc) uplink.HandlerFunc {
+func (t rpcTable) onCamera(h uplink.HandlerFunc) uplink.HandlerFunc {
 	return func(ctx context.Context, req wire.Request, out *uplink.Responder) {
-		if _, ok := n.byID[req.Camera]; !ok {
+		if _, ok := t.conf.camera(req.Camera); !ok {
 			_ = out.Fail(wire.StatusNotAvailable, "no camera "+req.Camera+" on this edge")
 			return
 		}
@@ -49,8 +73,8 @@ func (n *Node) onCamera(h uplink.HandlerFunc) uplink.HandlerFunc {
 }
 
 // answerThumbnail answers thumbnail: a JPEG of the camera at req.At.
-func (n *Node) answerThumbnail(_ context.Context, req wire.Request, out *uplink.Responder) {
-	th, err := n.clips.Thumbnail(req.Camera, req.At, 0)
+func (t rpcTable) answerThumbnail(_ context.Context, req wire.Request, out *uplink.Responder) {
+	th, err := t.clips.Thumbnail(req.Camera, req.At, 0)
 	if err != nil {
 		_ = out.Fail(wire.StatusNotAvailable, err.Error())
 		return
@@ -59,9 +83,9 @@ func (n *Node) answerThumbnail(_ context.Context, req wire.Request, out *uplink.
 }
 
 // answerClip answers clip: the MP4 export of req.From..To, in parts.
-func (n *Node) answerClip(ctx context.Context, req wire.Request, out *uplink.Responder) {
+func (t rpcTable) answerClip(ctx context.Context, req wire.Request, out *uplink.Responder) {
 	w := &partWriter{out: out}
-	if _, err := n.clips.Export(ctx, w, req.Camera, req.From, req.To); err != nil {
+	if _, err := t.clips.Export(ctx, w, req.Camera, req.From, req.To); err != nil {
 		if w.sent == 0 && len(w.buf) == 0 {
 			_ = out.Fail(wire.StatusNotAvailable, err.Error())
 		} else {
@@ -70,6 +94,21 @@ func (n *Node) answerClip(ctx context.Context, req wire.Request, out *uplink.Res
 		return
 	}
 	_ = out.Send("video/mp4", w.buf, true)
+}
+
+// reopenSetup answers central's setup_reopen: the setup page opens again
+// (and closes by itself once the installer has left).
+func (t rpcTable) reopenSetup(_ context.Context, _ wire.Request, out *uplink.Responder) {
+	if t.setup == nil {
+		_ = out.Fail(wire.StatusError, "this box has no setup page")
+		return
+	}
+	if err := t.setup.Reopen(); err != nil {
+		_ = out.Fail(wire.StatusError, err.Error())
+		return
+	}
+	t.log.Info("setup page re-opened from central")
+	_ = out.Send("application/json", []byte(`{"reopened":true}`), true)
 }
 
 // partWriter sends an export as response parts of at most one frame.

@@ -108,10 +108,9 @@ func (c *camClocks) get(cam string) (arrival, stream time.Time, source string) {
 // sends it to central. It sees the node only through narrow interfaces
 // and funcs; the node makes it at start (newSelfTester).
 type selfTester struct {
-	cfg      Config                  // the config the node started with: IDs, data dir, recording, NTP, gates
-	cams     []selfTestCamera        // the node's cameras, in config order
-	byID     map[string]CameraConfig // the cameras' config, for their names
-	camClock *camClocks              // each camera's newest stream time against its arrival
+	conf     selfTestConfig   // the config in force: IDs, data dir, recording, NTP, gates, names
+	cams     []selfTestCamera // the node's cameras, in config order
+	camClock *camClocks       // each camera's newest stream time against its arrival
 	clips    interface{ Stats() clips.Stats }
 	up       selfTestUplink
 	// gateStatus is every gate's state; ok false while the node has no
@@ -138,18 +137,25 @@ type selfTestUplink interface {
 	ConfigRevision() string
 }
 
+// selfTestConfig is the config in force (configEngine).
+type selfTestConfig interface {
+	running() Config
+	cameraName(id string) string
+}
+
 // newSelfTester makes the node's self-test over its cameras, clip store,
-// uplink, gate side and alert owner.
-func newSelfTester(n *Node) *selfTester {
-	st := &selfTester{cfg: n.cfg, byID: n.byID, camClock: &n.camClock, clips: n.clips, up: n.up, raise: n.raise,
+// uplink, gate side (nil without gates) and alert owner (raise).
+func newSelfTester(conf selfTestConfig, cams []*camera.Camera, camClock *camClocks, store interface{ Stats() clips.Stats },
+	up selfTestUplink, g *gateSide, raise func(wire.Alert) bool) *selfTester {
+	st := &selfTester{conf: conf, camClock: camClock, clips: store, up: up, raise: raise,
 		gateStatus: func(ctx context.Context) ([]gates.Status, bool, error) {
-			if n.gates == nil {
+			if g == nil {
 				return nil, false, nil
 			}
-			sts, err := n.gates.status(ctx)
+			sts, err := g.status(ctx)
 			return sts, true, err
 		}}
-	for _, c := range n.cams {
+	for _, c := range cams {
 		st.cams = append(st.cams, c)
 	}
 	return st
@@ -165,7 +171,7 @@ func (s *selfTester) cameraCounts() map[string]camera.Counts {
 	return out
 }
 
-// SelfTest watches the cameras' counters for window (default 3 s) and
+// run watches the cameras' counters for window (default 3 s) and
 // judges every part of the box.
 func (s *selfTester) run(ctx context.Context, window time.Duration) SelfTestReport {
 	if window <= 0 {
@@ -180,88 +186,11 @@ func (s *selfTester) run(ctx context.Context, window time.Duration) SelfTestRepo
 	t.Stop()
 	after := s.cameraCounts()
 	now := time.Now()
-	rep := SelfTestReport{EdgeID: s.cfg.EdgeID, Time: now.UTC(), Window: window.String(), Revision: s.configRevision()}
-	secs := window.Seconds()
-
-	// Cameras.
-	var dropped []string
-	var totalDropped float64
-	camOffsets := map[string]string{}
-	var clockProblems []string
-	for _, c := range s.cams {
-		id := c.ID()
-		st := c.Status()
-		d := after[id].Sub(before[id])
-		in, analysed, decErr, drop := float64(d.FramesIn), float64(d.Analysed), float64(d.DecodeErrors), float64(d.Dropped)
-		arrival, streamT, source := s.camClock.get(id)
-		age := time.Duration(-1)
-		if !arrival.IsZero() {
-			age = now.Sub(arrival)
-		}
-		chk := SelfTestCheck{ID: "camera:" + id, Kind: "camera", Status: Green, Details: map[string]any{
-			"fps_in": round1(in / secs), "fps_analysed": round1(analysed / secs), "decode_errors": decErr,
-			"dropped": drop, "online": st.Online,
-			"damaged":  float64(d.Damaged),
-			"skipped":  float64(d.Skipped),
-			"analysis": st.Analysis.State,
-		}}
-		if age >= 0 {
-			chk.Details["last_frame_age_ms"] = age.Milliseconds()
-		}
-		name := s.byID[id].Name
-		if name == "" {
-			name = id
-		}
-		switch {
-		case !st.Online || in == 0:
-			chk.Status = Red
-			why := "no video in the last " + window.String()
-			if st.Error != "" {
-				why = st.Error
-			}
-			chk.Reason = fmt.Sprintf("camera %s is not streaming: %s", name, why)
-		case age > selfTestMaxFrameAge:
-			chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: the newest frame is %s old", name, age.Round(100*time.Millisecond))
-		case analysed == 0 && decErr > 0:
-			chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: video arrives but does not decode (%d errors in %s)", name, int(decErr), window)
-		case analysed == 0:
-			chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: video arrives but nothing was analysed in %s", name, window)
-		case st.Analysis.State == camera.AnalysisDegraded:
-			// The camera's own judgement over its health window: a
-			// damaged stream analysed only in part, or on garbled pictures.
-			chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: analysis degraded: %s", name, analysisDetail(st.Analysis))
-		default:
-			chk.Reason = fmt.Sprintf("camera %s streaming %.1f fps, decoding and analysing %.1f fps", name, in/secs, analysed/secs)
-		}
-		rep.Checks = append(rep.Checks, chk)
-		if drop > 0 {
-			dropped = append(dropped, fmt.Sprintf("%s %d", name, int(drop)))
-			totalDropped += drop
-		}
-		if source == streams.TimeRTCP && !streamT.IsZero() {
-			off := streamT.Sub(arrival)
-			camOffsets[id] = off.Round(time.Millisecond).String()
-			if off.Abs() > selfTestMaxClockOffset {
-				clockProblems = append(clockProblems, fmt.Sprintf("camera %s's clock is %s off (set its NTP server)", name, signed(off)))
-			}
-		}
-	}
-
-	// Analysis keeping up.
-	an := SelfTestCheck{ID: "analysis", Kind: "analysis", Status: Green, Details: map[string]any{"dropped": totalDropped}}
-	switch {
-	case len(s.cams) == 0:
-		an.Status, an.Reason = Red, "no cameras are configured"
-	case totalDropped > 0:
-		an.Status, an.Reason = Red, "analysis is falling behind: frames dropped in "+window.String()+" ("+strings.Join(dropped, ", ")+"); use sub-streams or fewer cameras"
-	default:
-		an.Reason = fmt.Sprintf("analysis keeps up with %d camera(s)", len(s.cams))
-	}
-	rep.Checks = append(rep.Checks, an)
-
-	rep.Checks = append(rep.Checks, s.diskCheck(), s.clockCheck(camOffsets, clockProblems), s.centralCheck())
+	rep := SelfTestReport{EdgeID: s.conf.running().EdgeID, Time: now.UTC(), Window: window.String(), Revision: s.configRevision()}
+	cams, w := s.cameraChecks(before, after, window, now)
+	rep.Checks = append(cams, analysisCheck(len(s.cams), w, window))
+	rep.Checks = append(rep.Checks, s.diskCheck(), s.clockCheck(w.offsets, w.clockProblems), s.centralCheck())
 	rep.Checks = append(rep.Checks, s.gateChecks(ctx)...)
-
 	rep.OK = true
 	for _, c := range rep.Checks {
 		rep.OK = rep.OK && c.Status == Green
@@ -269,20 +198,112 @@ func (s *selfTester) run(ctx context.Context, window time.Duration) SelfTestRepo
 	return rep
 }
 
+// camWatch is what the cameras' checks found for the checks after them:
+// analysis falling behind, and the cameras' clocks.
+type camWatch struct {
+	dropped       []string // "name count" of each camera that dropped frames
+	totalDropped  float64
+	offsets       map[string]string // camera ID → its clock's offset (RTCP time only)
+	clockProblems []string
+}
+
+// cameraChecks judges each camera on its counters over the window.
+func (s *selfTester) cameraChecks(before, after map[string]camera.Counts, window time.Duration, now time.Time) ([]SelfTestCheck, camWatch) {
+	var checks []SelfTestCheck
+	w := camWatch{offsets: map[string]string{}}
+	for _, c := range s.cams {
+		id := c.ID()
+		d := after[id].Sub(before[id])
+		arrival, streamT, source := s.camClock.get(id)
+		age := time.Duration(-1)
+		if !arrival.IsZero() {
+			age = now.Sub(arrival)
+		}
+		name := s.conf.cameraName(id)
+		checks = append(checks, cameraCheck(id, name, c.Status(), d, window, age))
+		if d.Dropped > 0 {
+			w.dropped = append(w.dropped, fmt.Sprintf("%s %d", name, int(d.Dropped)))
+			w.totalDropped += float64(d.Dropped)
+		}
+		if source == streams.TimeRTCP && !streamT.IsZero() {
+			off := streamT.Sub(arrival)
+			w.offsets[id] = off.Round(time.Millisecond).String()
+			if off.Abs() > selfTestMaxClockOffset {
+				w.clockProblems = append(w.clockProblems, fmt.Sprintf("camera %s's clock is %s off (set its NTP server)", name, signed(off)))
+			}
+		}
+	}
+	return checks, w
+}
+
+// cameraCheck judges one camera: d is its counters over the window, age
+// how old its newest frame is (-1: none yet).
+func cameraCheck(id, name string, st camera.Status, d camera.Counts, window, age time.Duration) SelfTestCheck {
+	secs := window.Seconds()
+	in, analysed, decErr, drop := float64(d.FramesIn), float64(d.Analysed), float64(d.DecodeErrors), float64(d.Dropped)
+	chk := SelfTestCheck{ID: "camera:" + id, Kind: "camera", Status: Green, Details: map[string]any{
+		"fps_in": round1(in / secs), "fps_analysed": round1(analysed / secs), "decode_errors": decErr,
+		"dropped": drop, "online": st.Online,
+		"damaged":  float64(d.Damaged),
+		"skipped":  float64(d.Skipped),
+		"analysis": st.Analysis.State,
+	}}
+	if age >= 0 {
+		chk.Details["last_frame_age_ms"] = age.Milliseconds()
+	}
+	switch {
+	case !st.Online || in == 0:
+		chk.Status = Red
+		why := "no video in the last " + window.String()
+		if st.Error != "" {
+			why = st.Error
+		}
+		chk.Reason = fmt.Sprintf("camera %s is not streaming: %s", name, why)
+	case age > selfTestMaxFrameAge:
+		chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: the newest frame is %s old", name, age.Round(100*time.Millisecond))
+	case analysed == 0 && decErr > 0:
+		chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: video arrives but does not decode (%d errors in %s)", name, int(decErr), window)
+	case analysed == 0:
+		chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: video arrives but nothing was analysed in %s", name, window)
+	case st.Analysis.State == camera.AnalysisDegraded:
+		// The camera's own judgement over its health window: a
+		// damaged stream analysed only in part, or on garbled pictures.
+		chk.Status, chk.Reason = Red, fmt.Sprintf("camera %s: analysis degraded: %s", name, analysisDetail(st.Analysis))
+	default:
+		chk.Reason = fmt.Sprintf("camera %s streaming %.1f fps, decoding and analysing %.1f fps", name, in/secs, analysed/secs)
+	}
+	return chk
+}
+
+// analysisCheck judges whether analysis keeps up with the cameras.
+func analysisCheck(cams int, w camWatch, window time.Duration) SelfTestCheck {
+	an := SelfTestCheck{ID: "analysis", Kind: "analysis", Status: Green, Details: map[string]any{"dropped": w.totalDropped}}
+	switch {
+	case cams == 0:
+		an.Status, an.Reason = Red, "no cameras are configured"
+	case w.totalDropped > 0:
+		an.Status, an.Reason = Red, "analysis is falling behind: frames dropped in "+window.String()+" ("+strings.Join(w.dropped, ", ")+"); use sub-streams or fewer cameras"
+	default:
+		an.Reason = fmt.Sprintf("analysis keeps up with %d camera(s)", cams)
+	}
+	return an
+}
+
 func (s *selfTester) diskCheck() SelfTestCheck {
+	cfg := s.conf.running()
 	chk := SelfTestCheck{ID: "disk", Kind: "disk", Status: Green, Details: map[string]any{}}
-	probe := filepath.Join(s.cfg.DataDir, ".selftest-write")
+	probe := filepath.Join(cfg.DataDir, ".selftest-write")
 	if err := writeSync(probe, []byte("vigil self-test\n")); err != nil {
 		chk.Status, chk.Reason = Red, "the data disk is not writable: "+err.Error()
 		return chk
 	}
 	os.Remove(probe)
 	st := s.clips.Stats()
-	floor := int64(s.cfg.Recording.MinFreeGiB * (1 << 30))
+	floor := int64(cfg.Recording.MinFreeGiB * (1 << 30))
 	if floor <= 0 {
 		floor = 2 << 30
 	}
-	budget := int64(s.cfg.Recording.MaxGiBPerCamera*(1<<30)) * int64(len(s.cfg.Cameras))
+	budget := int64(cfg.Recording.MaxGiBPerCamera*(1<<30)) * int64(len(cfg.Cameras))
 	chk.Details["free_bytes"], chk.Details["floor_bytes"], chk.Details["recordings_bytes"] = st.DiskFree, floor, st.Bytes
 	if budget > 0 {
 		chk.Details["budget_bytes"] = budget
@@ -324,6 +345,7 @@ func writeSync(path string, b []byte) error {
 }
 
 func (s *selfTester) clockCheck(camOffsets map[string]string, problems []string) SelfTestCheck {
+	cfg := s.conf.running()
 	chk := SelfTestCheck{ID: "clock", Kind: "clock", Status: Green, Details: map[string]any{}}
 	if len(camOffsets) > 0 {
 		chk.Details["camera_offsets"] = camOffsets
@@ -339,12 +361,12 @@ func (s *selfTester) clockCheck(camOffsets map[string]string, problems []string)
 		}
 	}
 	var parts []string
-	if len(s.cfg.NTP) > 0 {
+	if len(cfg.NTP) > 0 {
 		// The servers the installer named: this box's offset from the
 		// first that answers.
 		var errs []string
 		asked := false
-		for _, srv := range s.cfg.NTP {
+		for _, srv := range cfg.NTP {
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			off, rtt, err := sntpOffset(ctx, srv)
 			cancel()
@@ -394,9 +416,10 @@ func (s *selfTester) clockCheck(camOffsets map[string]string, problems []string)
 }
 
 func (s *selfTester) centralCheck() SelfTestCheck {
+	cfg := s.conf.running()
 	chk := SelfTestCheck{ID: "central", Kind: "central", Status: Green}
 	switch {
-	case s.cfg.Central.URL == "":
+	case cfg.Central.URL == "":
 		chk.Status, chk.Reason = Red, "not enrolled with central (no central URL)"
 	case s.up.Connected():
 		chk.Reason = "central reachable and this edge authenticated"
@@ -418,7 +441,8 @@ func (s *selfTester) centralCheck() SelfTestCheck {
 // gateChecks: each configured gate must have been heard from (a door
 // state, a grant or a device report) since the edge started.
 func (s *selfTester) gateChecks(ctx context.Context) []SelfTestCheck {
-	if len(s.cfg.Gates) == 0 {
+	cfg := s.conf.running()
+	if len(cfg.Gates) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -473,11 +497,12 @@ func signed(d time.Duration) string {
 // sendSelfTest keeps the report in the data dir and sends it to central
 // as an event (green when all is well, red otherwise) with the red reasons.
 func (s *selfTester) send(rep SelfTestReport) error {
+	cfg := s.conf.running()
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeSync(filepath.Join(s.cfg.DataDir, "selftest.json"), b); err != nil {
+	if err := writeSync(filepath.Join(cfg.DataDir, "selftest.json"), b); err != nil {
 		return fmt.Errorf("keeping the self-test report: %w", err)
 	}
 	sev, summary := wire.Green, fmt.Sprintf("Self-test passed: %d checks green", len(rep.Checks))
@@ -485,7 +510,7 @@ func (s *selfTester) send(rep SelfTestReport) error {
 		red := rep.Red()
 		sev, summary = wire.Red, fmt.Sprintf("Self-test failed (%d red): %s", len(red), strings.Join(red, "; "))
 	}
-	a := wire.Alert{ID: newAlertID(s.cfg.EdgeID, rep.Time), EdgeID: s.cfg.EdgeID, SiteID: s.cfg.SiteID,
+	a := wire.Alert{ID: newAlertID(cfg.EdgeID, rep.Time), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID,
 		Source: "selftest", Kind: "system.selftest", Severity: sev, Time: rep.Time, Summary: summary}
 	if !s.raise(a) {
 		return errors.New("the self-test result could not be queued for central")
@@ -493,10 +518,10 @@ func (s *selfTester) send(rep SelfTestReport) error {
 	return nil
 }
 
-// LastSelfTest reads the report the last POST kept, if any.
-func (n *Node) LastSelfTest() (SelfTestReport, bool) {
+// last reads the report the last POST kept, if any.
+func (s *selfTester) last() (SelfTestReport, bool) {
 	var rep SelfTestReport
-	b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, "selftest.json"))
+	b, err := os.ReadFile(filepath.Join(s.conf.running().DataDir, "selftest.json"))
 	if err != nil || json.Unmarshal(b, &rep) != nil {
 		return rep, false
 	}

@@ -3,7 +3,6 @@ package edge
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -20,39 +19,26 @@ import (
 	"github.com/vigil-perimeter/vigil/streams/motion"
 )
 
-// newSetup makes the installer's setup page (edge/setup) for this node;
-// it is mounted under /setup on the local API. Its changes reach
+// newSetupBackend makes the backend of the installer's setup page
+// (edge/setup), mounted under /setup on the local API. Its changes reach
 // central's audit log through SetupAudit (access.go) before they are made.
-func (n *Node) newSetup() (*setup.Server, error) {
-	n.setupSide = &setupBackend{
-		log: n.log, configPath: n.opts.ConfigPath, hasGates: len(n.cfg.Gates) > 0, fakeGPIO: n.opts.OpenGPIOLine != nil,
-		conf: n, up: n.up,
-		camera: func(id string) setupCamera {
-			if c := n.camByID[id]; c != nil {
-				return c
-			}
-			return nil
-		},
-		enrolRevision: func(edit func(*Config) error, enrolling, identity bool) (ApplyResult, error) {
-			n.conf.mu.Lock()
-			defer n.conf.mu.Unlock()
-			data, err := n.editedConfig(edit)
-			if err != nil {
-				return ApplyResult{}, err
-			}
-			return n.applyRevisionLocked(data, enrolling, identity)
-		},
-		selfTest: n.selfTest.run, sendSelfTest: n.selfTest.send, gateStates: n.gateStates,
-		gateEvents: func(ctx context.Context) <-chan any {
-			n.gateFeed.hooked.Do(func() { n.httpSrv.RegisterOnShutdown(n.gateFeed.closeAll) })
-			return n.gateFeed.subscribe(ctx)
-		},
+func newSetupBackend(cfg Config, opts Options, conf *configEngine, up setupUplink, cams []*camera.Camera, st *selfTester,
+	g *gateSide, feed *gateFeed, audit *auditLog, log *slog.Logger) *setupBackend {
+	byID := map[string]setupCamera{}
+	for _, c := range cams {
+		byID[c.ID()] = c
+	}
+	return &setupBackend{
+		log: log, configPath: opts.ConfigPath, hasGates: len(cfg.Gates) > 0, fakeGPIO: opts.OpenGPIOLine != nil,
+		conf: conf, up: up,
+		camera:        func(id string) setupCamera { return byID[id] },
+		enrolRevision: conf.editRevision,
+		selfTest:      st.run, sendSelfTest: st.send, gateStates: g.states,
+		gateEvents: feed.subscribe,
 		audit: func(action, target, client string, details any) error {
-			return n.recordAccess(actorSetup, action, target, client, details)
+			return audit.record(actorSetup, action, target, client, details)
 		},
 	}
-	return setup.New(setup.Config{DataDir: n.cfg.DataDir, Backend: n.setupSide, Log: n.log, OpenFor: n.cfg.Setup.OpenFor(),
-		EdgeID: func() string { return n.RunningConfig().EdgeID }})
 }
 
 // setupBackend implements setup.Backend: the setup page's form<->config
@@ -68,7 +54,8 @@ type setupBackend struct {
 	// camera is a configured camera, nil if the box has none by that ID.
 	camera func(id string) setupCamera
 	// enrolRevision edits the config and applies it as one revision under
-	// the config lock, as EditConfig does, with applyRevision's flags.
+	// the config lock, as EditConfig does, with applyLocked's flags
+	// (configEngine.editRevision).
 	enrolRevision func(edit func(*Config) error, enrolling, identity bool) (ApplyResult, error)
 	selfTest      func(ctx context.Context, window time.Duration) SelfTestReport
 	sendSelfTest  func(SelfTestReport) error
@@ -146,14 +133,6 @@ func (s *setupBackend) SetupSelfTest(ctx context.Context, window time.Duration) 
 
 // SetupEnrolled implements setup.Backend.
 func (s *setupBackend) SetupEnrolled() bool { return s.enrolled() }
-
-// ReopenSetup opens the setup page again (central's setup_reopen).
-func (n *Node) ReopenSetup() error {
-	if n.setup == nil {
-		return errors.New("this box has no setup page")
-	}
-	return n.setup.Reopen()
-}
 
 // SetupSaveZones implements setup.Backend: the camera's zones and masks
 // (replacing the ones it had) become a config revision, in force at once.
@@ -270,9 +249,8 @@ func previewPNG(p motion.Preview) ([]byte, error) {
 // gate adapters (a page that does not keep up loses events, not them): a
 // fanout.Hub with policy DropNewest, gateFeedQueue events per page.
 type gateFeed struct {
-	once   sync.Once
-	hub    *fanout.Hub[any] // made on first use (the Node holds a gateFeed value)
-	hooked sync.Once        // closeAll registered with the HTTP server
+	once sync.Once
+	hub  *fanout.Hub[any] // made on first use
 }
 
 // gateFeedQueue bounds the events waiting for one setup page.
@@ -321,3 +299,6 @@ func (s *setupBackend) SetupGateEvents(ctx context.Context) <-chan any {
 	}
 	return s.gateEvents(ctx)
 }
+
+// SetupGateStates implements setup.Backend: what GET /api/v1/gates shows.
+func (s *setupBackend) SetupGateStates(ctx context.Context) (any, error) { return s.gateStates(ctx) }

@@ -82,48 +82,6 @@ func gatesForm(c Config) setup.GatesForm {
 	return f
 }
 
-// windowString writes a form's window as edge.yaml has it:
-// "mon-fri 18:00-07:00", "sat,sun 00:00-24:00", or "22:00-06:00" for
-// every day.
-func windowString(w setup.WindowForm) (string, error) {
-	var days []string
-	n := 0
-	for i := 0; i < len(setup.Days); {
-		if !slices.Contains(w.Days, setup.Days[i]) {
-			i++
-			continue
-		}
-		j := i // a run of days: three or more are written as a range
-		for j+1 < len(setup.Days) && slices.Contains(w.Days, setup.Days[j+1]) {
-			j++
-		}
-		if j-i >= 2 {
-			days = append(days, setup.Days[i]+"-"+setup.Days[j])
-		} else {
-			days = append(days, setup.Days[i:j+1]...)
-		}
-		n += j - i + 1
-		i = j + 1
-	}
-	for _, d := range w.Days {
-		if !slices.Contains(setup.Days, d) {
-			return "", fmt.Errorf("%q is not a day (mon … sun)", d)
-		}
-	}
-	if n == 0 {
-		return "", errors.New("tick the days this period starts on")
-	}
-	to := strings.TrimSpace(w.To)
-	if to == "00:00" {
-		to = "24:00" // midnight, as a time field gives it
-	}
-	span := strings.TrimSpace(w.From) + "-" + to
-	if n == 7 {
-		return span, nil
-	}
-	return strings.Join(days, ",") + " " + span, nil
-}
-
 // secretFileName is a file name made of a controller ID (which may hold
 // any character) and the time, unique per new secret.
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
@@ -169,181 +127,32 @@ func removeUnusedSecrets(dataDir string, c Config, log *slog.Logger) {
 	}
 }
 
-// SetupSaveGates implements setup.Backend.
+// SetupSaveGates implements setup.Backend: the form becomes one
+// revision (applyGatesForm) with the secret files it needs, refused
+// whole, with every problem named, if the edge could not start on it.
 func (s *setupBackend) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, error) {
-	dataDir := s.conf.RunningConfig().DataDir
+	run := s.conf.RunningConfig()
+	dataDir := run.DataDir
 	if abs, err := filepath.Abs(dataDir); err == nil {
 		dataDir = abs // edge.yaml names the secret files whatever the working directory
 	}
-	var made []string // files written for this revision: removed if it is refused
-	var out setup.GatesSaved
+	// Secrets first: the revision names their files.
+	sec := &formSecrets{dir: dataDir, controllers: map[int]string{}}
 	refuse := func(err error) (setup.GatesSaved, error) {
-		for _, p := range made {
-			os.Remove(p)
-		}
+		sec.discard()
 		return setup.GatesSaved{}, refusal(err)
 	}
-	write := func(name, content string) (string, error) {
-		if err := os.MkdirAll(dataDir, 0o750); err != nil {
-			return "", err
-		}
-		path := filepath.Join(dataDir, name)
-		if err := writeAtomic(path, []byte(content+"\n"), 0o600); err != nil {
-			return "", err
-		}
-		made = append(made, path)
-		return path, nil
+	problems, err := sec.write(f, run)
+	if err != nil {
+		return refuse(err)
 	}
-	var problems []setup.Problem
-	add := func(field, format string, args ...any) {
-		problems = append(problems, setup.Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
-	run := s.conf.RunningConfig()
-	oldCtrl := map[string]WebhookControllerConfig{}
-	for _, ct := range run.GateInputs.Webhook.Controllers {
-		oldCtrl[ct.ID] = ct
-	}
-	// Secrets first: the revision names their files.
-	secretFiles := map[int]string{}
-	for i, cf := range f.Webhook {
-		old, known := oldCtrl[cf.ID]
-		if known && !cf.NewSecret && (old.Secret != "" || old.SecretFile != "") {
-			continue
-		}
-		if cf.ID == "" || len(cf.ID) > gates.MaxFieldLen {
-			add(fmt.Sprintf("gate_inputs.webhook.controllers[%d].id", i), "must be 1-%d characters", gates.MaxFieldLen)
-			continue
-		}
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return refuse(err)
-		}
-		secret := hex.EncodeToString(b[:])
-		path, err := write(secretFileName("gate-", cf.ID, ".secret"), secret)
-		if err != nil {
-			return refuse(fmt.Errorf("gate_inputs.webhook.controllers[%d]: keeping the secret: %w", i, err))
-		}
-		secretFiles[i] = path
-		out.Secrets = append(out.Secrets, setup.NewSecret{Controller: cf.ID, Secret: secret, File: path})
-	}
-	mqttPasswordFile := ""
-	if f.MQTT != nil && f.MQTT.Password != "" {
-		path, err := write(secretFileName("mqtt-", "password", ".secret"), f.MQTT.Password)
-		if err != nil {
-			return refuse(fmt.Errorf("gate_inputs.mqtt.password: keeping it: %w", err))
-		}
-		mqttPasswordFile = path
-	}
-	windows := map[[2]int]string{}
-	for i, g := range f.Gates {
-		if g.Arming != "schedule" {
-			continue
-		}
-		if len(g.Schedule) == 0 {
-			add(fmt.Sprintf("gates[%d].arming.schedule", i), "add at least one period, or arm the gate always or never")
-		}
-		for j, w := range g.Schedule {
-			s, err := windowString(w)
-			if err != nil {
-				add(fmt.Sprintf("gates[%d].arming.schedule[%d]", i, j), "%v", err)
-			}
-			windows[[2]int{i, j}] = s
-		}
-	}
-	if len(problems) > 0 {
+	windows, probs := f.Schedules()
+	if problems = append(problems, probs...); len(problems) > 0 {
 		return refuse(refusedBy(problems))
 	}
-
 	var saved Config // the revision as stored, once accepted
 	res, err := s.conf.EditConfig(func(c *Config) error {
-		oldGate := map[string]GateConfig{}
-		for _, g := range c.Gates {
-			oldGate[g.ID] = g
-		}
-		c.Gates = nil
-		for i, gf := range f.Gates {
-			g, existed := oldGate[gf.ID] // keeps timings and devices the page does not show
-			g.ID, g.Name, g.Cameras = gf.ID, strings.TrimSpace(gf.Name), slices.Clone(gf.Cameras)
-			tz := strings.TrimSpace(gf.TimeZone)
-			if tz == gates.DefaultTimeZone && existed && g.Arming.TimeZone == "" {
-				tz = "" // the default, left out as the file had it
-			}
-			g.Arming = ArmingConfig{TimeZone: tz}
-			switch gf.Arming {
-			case "always":
-				g.Arming.Always = true
-			case "schedule":
-				for j := range gf.Schedule {
-					g.Arming.Schedule = append(g.Arming.Schedule, windows[[2]int{i, j}])
-				}
-			}
-			c.Gates = append(c.Gates, g)
-		}
-		fileCtrl := map[string]WebhookControllerConfig{}
-		for _, ct := range c.GateInputs.Webhook.Controllers {
-			fileCtrl[ct.ID] = ct
-		}
-		c.GateInputs.Webhook.Controllers = nil
-		for i, cf := range f.Webhook {
-			ct := fileCtrl[cf.ID]
-			ct.ID, ct.Gates = cf.ID, slices.Clone(cf.Gates)
-			if p, ok := secretFiles[i]; ok {
-				ct.Secret, ct.SecretFile = "", p
-			}
-			c.GateInputs.Webhook.Controllers = append(c.GateInputs.Webhook.Controllers, ct)
-		}
-		c.GateInputs.Webhook.Enabled = len(f.Webhook) > 0
-		if f.MQTT == nil {
-			c.GateInputs.MQTT = nil
-		} else {
-			m := c.GateInputs.MQTT
-			if m == nil {
-				m = &MQTTInputConfig{}
-			}
-			m.Broker, m.Username = strings.TrimSpace(f.MQTT.Broker), strings.TrimSpace(f.MQTT.Username)
-			m.BaseTopic = strings.TrimSpace(f.MQTT.BaseTopic)
-			if m.BaseTopic == "zigbee2mqtt" {
-				m.BaseTopic = "" // the default
-			}
-			if mqttPasswordFile != "" {
-				m.Password, m.PasswordFile = "", mqttPasswordFile
-			}
-			// The form does not edit action mappings: a device keeps its
-			// own by name.
-			actions := map[string]map[string]string{}
-			for _, d := range m.Devices {
-				actions[d.Name] = d.Actions
-			}
-			m.Devices = nil
-			for _, d := range f.MQTT.Devices {
-				name := strings.TrimSpace(d.Name)
-				m.Devices = append(m.Devices, MQTTDeviceConfig{Name: name, Gate: d.Gate, Actions: actions[name]})
-			}
-			c.GateInputs.MQTT = m
-		}
-		if f.GPIO == nil {
-			c.GateInputs.GPIO = nil
-		} else {
-			gp := c.GateInputs.GPIO
-			if gp == nil {
-				gp = &GPIOInputConfig{}
-			}
-			oldLine := map[int]GPIOLineConfig{}
-			for _, l := range gp.Lines {
-				oldLine[l.Offset] = l
-			}
-			gp.Chip = strings.TrimSpace(f.GPIO.Chip)
-			if gp.Chip == "gpiochip0" {
-				gp.Chip = "" // the default
-			}
-			gp.Lines = nil
-			for _, lf := range f.GPIO.Lines {
-				l := oldLine[lf.Offset] // keeps a per-line chip
-				l.Offset, l.Gate, l.Input, l.Role, l.ActiveLow, l.Bias = lf.Offset, lf.Gate, strings.TrimSpace(lf.Input), lf.Role, lf.ActiveLow, lf.Bias
-				gp.Lines = append(gp.Lines, l)
-			}
-			c.GateInputs.GPIO = gp
-		}
+		applyGatesForm(c, f, windows, sec)
 		// Every problem at once: the file's fields as start-up validates
 		// them (again, with line numbers, when the revision is applied),
 		// and what start-up needs of the box beyond the file: the secret
@@ -364,8 +173,195 @@ func (s *setupBackend) SetupSaveGates(f setup.GatesForm) (setup.GatesSaved, erro
 		return refuse(err)
 	}
 	removeUnusedSecrets(dataDir, saved, s.log)
-	out.Revision, out.Applied, out.Changed, out.Message = res.Revision, res.Applied, res.Changed, res.Message
-	return out, nil
+	return setup.GatesSaved{Secrets: sec.shown, Revision: res.Revision, Applied: res.Applied, Changed: res.Changed, Message: res.Message}, nil
+}
+
+// formSecrets are the secret files a gates form needs: a new webhook
+// secret for each new controller (or one asked to rotate), the MQTT
+// password if one was typed. They are written before the revision that
+// names them, and removed (discard) if it is refused.
+type formSecrets struct {
+	dir          string
+	controllers  map[int]string // form controller index → its new secret file
+	mqttPassword string         // the MQTT password's new file ("": unchanged)
+	shown        []setup.NewSecret
+	made         []string // files written: removed if the revision is refused
+}
+
+// write writes the secrets of form f, whose controllers run has before
+// it. A problem with the form is returned as such; an error is the box's.
+func (fs *formSecrets) write(f setup.GatesForm, run Config) ([]setup.Problem, error) {
+	var problems []setup.Problem
+	oldCtrl := map[string]WebhookControllerConfig{}
+	for _, ct := range run.GateInputs.Webhook.Controllers {
+		oldCtrl[ct.ID] = ct
+	}
+	for i, cf := range f.Webhook {
+		old, known := oldCtrl[cf.ID]
+		if known && !cf.NewSecret && (old.Secret != "" || old.SecretFile != "") {
+			continue
+		}
+		if cf.ID == "" || len(cf.ID) > gates.MaxFieldLen {
+			problems = append(problems, setup.Problem{Field: fmt.Sprintf("gate_inputs.webhook.controllers[%d].id", i),
+				Msg: fmt.Sprintf("must be 1-%d characters", gates.MaxFieldLen)})
+			continue
+		}
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		secret := hex.EncodeToString(b[:])
+		path, err := fs.file(secretFileName("gate-", cf.ID, ".secret"), secret)
+		if err != nil {
+			return nil, fmt.Errorf("gate_inputs.webhook.controllers[%d]: keeping the secret: %w", i, err)
+		}
+		fs.controllers[i] = path
+		fs.shown = append(fs.shown, setup.NewSecret{Controller: cf.ID, Secret: secret, File: path})
+	}
+	if f.MQTT != nil && f.MQTT.Password != "" {
+		path, err := fs.file(secretFileName("mqtt-", "password", ".secret"), f.MQTT.Password)
+		if err != nil {
+			return nil, fmt.Errorf("gate_inputs.mqtt.password: keeping it: %w", err)
+		}
+		fs.mqttPassword = path
+	}
+	return problems, nil
+}
+
+// file writes one secret file (0600) in the data directory.
+func (fs *formSecrets) file(name, content string) (string, error) {
+	if err := os.MkdirAll(fs.dir, 0o750); err != nil {
+		return "", err
+	}
+	path := filepath.Join(fs.dir, name)
+	if err := writeAtomic(path, []byte(content+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	fs.made = append(fs.made, path)
+	return path, nil
+}
+
+// discard removes the files written for a refused revision.
+func (fs *formSecrets) discard() {
+	for _, p := range fs.made {
+		os.Remove(p)
+	}
+}
+
+// applyGatesForm puts the gates form into c, keeping what the page does
+// not show (timings, devices, action mappings, per-line chips). windows
+// are the form's schedules as written (GatesForm.Schedules); sec the
+// secret files written for it.
+func applyGatesForm(c *Config, f setup.GatesForm, windows map[[2]int]string, sec *formSecrets) {
+	applyGateList(c, f.Gates, windows)
+	applyWebhookForm(c, f.Webhook, sec.controllers)
+	if f.MQTT == nil {
+		c.GateInputs.MQTT = nil
+	} else {
+		c.GateInputs.MQTT = mqttFromForm(c.GateInputs.MQTT, *f.MQTT, sec.mqttPassword)
+	}
+	if f.GPIO == nil {
+		c.GateInputs.GPIO = nil
+	} else {
+		c.GateInputs.GPIO = gpioFromForm(c.GateInputs.GPIO, *f.GPIO)
+	}
+}
+
+// applyGateList sets c's gates from the form's, in the form's order.
+func applyGateList(c *Config, forms []setup.GateForm, windows map[[2]int]string) {
+	oldGate := map[string]GateConfig{}
+	for _, g := range c.Gates {
+		oldGate[g.ID] = g
+	}
+	c.Gates = nil
+	for i, gf := range forms {
+		g, existed := oldGate[gf.ID] // keeps timings and devices the page does not show
+		g.ID, g.Name, g.Cameras = gf.ID, strings.TrimSpace(gf.Name), slices.Clone(gf.Cameras)
+		tz := strings.TrimSpace(gf.TimeZone)
+		if tz == gates.DefaultTimeZone && existed && g.Arming.TimeZone == "" {
+			tz = "" // the default, left out as the file had it
+		}
+		g.Arming = ArmingConfig{TimeZone: tz}
+		switch gf.Arming {
+		case "always":
+			g.Arming.Always = true
+		case "schedule":
+			for j := range gf.Schedule {
+				g.Arming.Schedule = append(g.Arming.Schedule, windows[[2]int{i, j}])
+			}
+		}
+		c.Gates = append(c.Gates, g)
+	}
+}
+
+// applyWebhookForm sets c's webhook controllers from the form's; secrets
+// are the new secret files by form index.
+func applyWebhookForm(c *Config, forms []setup.ControllerForm, secrets map[int]string) {
+	fileCtrl := map[string]WebhookControllerConfig{}
+	for _, ct := range c.GateInputs.Webhook.Controllers {
+		fileCtrl[ct.ID] = ct
+	}
+	c.GateInputs.Webhook.Controllers = nil
+	for i, cf := range forms {
+		ct := fileCtrl[cf.ID]
+		ct.ID, ct.Gates = cf.ID, slices.Clone(cf.Gates)
+		if p, ok := secrets[i]; ok {
+			ct.Secret, ct.SecretFile = "", p
+		}
+		c.GateInputs.Webhook.Controllers = append(c.GateInputs.Webhook.Controllers, ct)
+	}
+	c.GateInputs.Webhook.Enabled = len(forms) > 0
+}
+
+// mqttFromForm is the MQTT input as the form sets it over m (nil: none
+// before); passwordFile is its new password's file ("": unchanged).
+func mqttFromForm(m *MQTTInputConfig, f setup.MQTTForm, passwordFile string) *MQTTInputConfig {
+	if m == nil {
+		m = &MQTTInputConfig{}
+	}
+	m.Broker, m.Username = strings.TrimSpace(f.Broker), strings.TrimSpace(f.Username)
+	m.BaseTopic = strings.TrimSpace(f.BaseTopic)
+	if m.BaseTopic == "zigbee2mqtt" {
+		m.BaseTopic = "" // the default
+	}
+	if passwordFile != "" {
+		m.Password, m.PasswordFile = "", passwordFile
+	}
+	// The form does not edit action mappings: a device keeps its own by
+	// name.
+	actions := map[string]map[string]string{}
+	for _, d := range m.Devices {
+		actions[d.Name] = d.Actions
+	}
+	m.Devices = nil
+	for _, d := range f.Devices {
+		name := strings.TrimSpace(d.Name)
+		m.Devices = append(m.Devices, MQTTDeviceConfig{Name: name, Gate: d.Gate, Actions: actions[name]})
+	}
+	return m
+}
+
+// gpioFromForm is the GPIO input as the form sets it over gp (nil: none
+// before).
+func gpioFromForm(gp *GPIOInputConfig, f setup.GPIOForm) *GPIOInputConfig {
+	if gp == nil {
+		gp = &GPIOInputConfig{}
+	}
+	oldLine := map[int]GPIOLineConfig{}
+	for _, l := range gp.Lines {
+		oldLine[l.Offset] = l
+	}
+	gp.Chip = strings.TrimSpace(f.Chip)
+	if gp.Chip == "gpiochip0" {
+		gp.Chip = "" // the default
+	}
+	gp.Lines = nil
+	for _, lf := range f.Lines {
+		l := oldLine[lf.Offset] // keeps a per-line chip
+		l.Offset, l.Gate, l.Input, l.Role, l.ActiveLow, l.Bias = lf.Offset, lf.Gate, strings.TrimSpace(lf.Input), lf.Role, lf.ActiveLow, lf.Bias
+		gp.Lines = append(gp.Lines, l)
+	}
+	return gp
 }
 
 // gateInputsReady checks what the node reads from the box when it starts

@@ -129,8 +129,8 @@ func (e *RefusedError) Error() string { return e.Reason }
 var Days = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
 // gatesConfig is GET /setup/api/gates/config: the form as the box runs it.
-func (s *Server) gatesConfig(w http.ResponseWriter, r *http.Request) {
-	f, err := s.cfg.Backend.SetupGates()
+func (s *steps) gatesConfig(w http.ResponseWriter, r *http.Request) {
+	f, err := s.backend.SetupGates()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -141,8 +141,8 @@ func (s *Server) gatesConfig(w http.ResponseWriter, r *http.Request) {
 // gateStates is GET /setup/api/gates/state: the gates as the box runs
 // them now (the box's own /api/v1/gates needs an access token from
 // central, which an installer on the setup page does not have).
-func (s *Server) gateStates(w http.ResponseWriter, r *http.Request) {
-	st, err := s.cfg.Backend.SetupGateStates(r.Context())
+func (s *steps) gateStates(w http.ResponseWriter, r *http.Request) {
+	st, err := s.backend.SetupGateStates(r.Context())
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
@@ -152,7 +152,7 @@ func (s *Server) gateStates(w http.ResponseWriter, r *http.Request) {
 
 // saveGates is POST /setup/api/gates/save: the form becomes a config
 // revision, validated whole; 422 with the problems field by field if not.
-func (s *Server) saveGates(w http.ResponseWriter, r *http.Request) {
+func (s *steps) saveGates(w http.ResponseWriter, r *http.Request) {
 	var f GatesForm
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<10))
 	dec.DisallowUnknownFields()
@@ -181,7 +181,7 @@ func (s *Server) saveGates(w http.ResponseWriter, r *http.Request) {
 	if !s.audit(w, r, ActionConfigChange, "gates", gatesDetails(f)) {
 		return
 	}
-	res, err := s.cfg.Backend.SetupSaveGates(f)
+	res, err := s.backend.SetupSaveGates(f)
 	if err != nil {
 		s.log.Warn("gates from the setup page refused", "err", err)
 		var ref *RefusedError
@@ -258,6 +258,71 @@ func writeRefused(w http.ResponseWriter, ref *RefusedError) {
 		probs = []Problem{}
 	}
 	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": ref.Reason, "problems": probs})
+}
+
+// FormatWindow writes a form's window as edge.yaml has it:
+// "mon-fri 18:00-07:00", "sat,sun 00:00-24:00", or "22:00-06:00" for
+// every day. It is ParseWindow's inverse.
+func FormatWindow(w WindowForm) (string, error) {
+	var days []string
+	n := 0
+	for i := 0; i < len(Days); {
+		if !slices.Contains(w.Days, Days[i]) {
+			i++
+			continue
+		}
+		j := i // a run of days: three or more are written as a range
+		for j+1 < len(Days) && slices.Contains(w.Days, Days[j+1]) {
+			j++
+		}
+		if j-i >= 2 {
+			days = append(days, Days[i]+"-"+Days[j])
+		} else {
+			days = append(days, Days[i:j+1]...)
+		}
+		n += j - i + 1
+		i = j + 1
+	}
+	for _, d := range w.Days {
+		if !slices.Contains(Days, d) {
+			return "", fmt.Errorf("%q is not a day (mon … sun)", d)
+		}
+	}
+	if n == 0 {
+		return "", errors.New("tick the days this period starts on")
+	}
+	to := strings.TrimSpace(w.To)
+	if to == "00:00" {
+		to = "24:00" // midnight, as a time field gives it
+	}
+	span := strings.TrimSpace(w.From) + "-" + to
+	if n == 7 {
+		return span, nil
+	}
+	return strings.Join(days, ",") + " " + span, nil
+}
+
+// Schedules checks the arming schedules of the form's gates and writes
+// each window as edge.yaml has it, by gate and window index.
+func (f GatesForm) Schedules() (map[[2]int]string, []Problem) {
+	windows := map[[2]int]string{}
+	var probs []Problem
+	for i, g := range f.Gates {
+		if g.Arming != "schedule" {
+			continue
+		}
+		if len(g.Schedule) == 0 {
+			probs = append(probs, Problem{Field: fmt.Sprintf("gates[%d].arming.schedule", i), Msg: "add at least one period, or arm the gate always or never"})
+		}
+		for j, w := range g.Schedule {
+			s, err := FormatWindow(w)
+			if err != nil {
+				probs = append(probs, Problem{Field: fmt.Sprintf("gates[%d].arming.schedule[%d]", i, j), Msg: err.Error()})
+			}
+			windows[[2]int{i, j}] = s
+		}
+	}
+	return windows, probs
 }
 
 // ParseWindow reads an arming period as edge.yaml writes it ("22:00-06:00",

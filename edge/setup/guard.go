@@ -249,28 +249,3 @@ func roundWait(secs int) string {
 	}
 	return fmt.Sprintf("%d minutes", (secs+59)/60)
 }
-
-// tryCode checks a presented code through the guard. false: the answer
-// (401 or 429) is written. A wrong code is counted and logged, not sent
-// to central.
-func (s *Server) tryCode(w http.ResponseWriter, r *http.Request, code string) bool {
-	addr := clientKey(r)
-	if ref := s.guard.take(addr, s.now()); ref != nil {
-		writeTooMany(w, ref)
-		return false
-	}
-	right := s.checkCode(code)
-	lockedFor, tripped := s.guard.done(addr, s.now(), right)
-	if right {
-		return true
-	}
-	s.log.Warn("wrong setup code", "remote", r.RemoteAddr, "path", r.URL.Path)
-	if lockedFor > 0 {
-		s.log.Warn("setup code locked out for an address after repeated wrong codes", "address", addr, "for", lockedFor)
-	}
-	if tripped {
-		s.log.Error("setup code refused for everyone: too many wrong codes from many addresses", "per", failWindow, "limit", globalFailures)
-	}
-	writeError(w, http.StatusUnauthorized, "wrong setup code")
-	return false
-}

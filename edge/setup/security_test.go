@@ -95,7 +95,7 @@ func TestHeaderCodeTriesAreCounted(t *testing.T) {
 	clk := newTestClock()
 	s := newGuarded(t, clk, fakeBackend{})
 	const me = "192.0.2.7:40000"
-	if w := call(t, s, "GET", "/setup/api/status", me, s.code, nil); w.Code != 200 {
+	if w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil); w.Code != 200 {
 		t.Fatalf("right header code: %d", w.Code)
 	}
 	for i := range 10 {
@@ -110,18 +110,18 @@ func TestHeaderCodeTriesAreCounted(t *testing.T) {
 			t.Fatalf("wrong header code %d: %d", i, w.Code)
 		}
 	}
-	checked := s.checked.Load()
-	if n := retryAfter(t, call(t, s, "GET", "/setup/api/gates/config", me, s.code, nil)); n < 50 || n > 60 {
+	checked := s.access.checked.Load()
+	if n := retryAfter(t, call(t, s, "GET", "/setup/api/gates/config", me, s.access.code, nil)); n < 50 || n > 60 {
 		t.Errorf("first lock: Retry-After %d, want ~60", n)
 	}
-	retryAfter(t, login(t, s, me, s.code))
-	retryAfter(t, call(t, s, "POST", "/setup/api/gates/save", me, s.code, map[string]any{"gates": []any{}}))
-	if s.checked.Load() != checked {
+	retryAfter(t, login(t, s, me, s.access.code))
+	retryAfter(t, call(t, s, "POST", "/setup/api/gates/save", me, s.access.code, map[string]any{"gates": []any{}}))
+	if s.access.checked.Load() != checked {
 		t.Error("a locked address's codes were compared")
 	}
 	// The lock ends after a minute.
 	clk.Add(time.Minute + time.Second)
-	if w := call(t, s, "GET", "/setup/api/status", me, s.code, nil); w.Code != 200 {
+	if w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil); w.Code != 200 {
 		t.Fatalf("after the lock: %d", w.Code)
 	}
 }
@@ -145,11 +145,11 @@ func TestLockIsPerAddress(t *testing.T) {
 	if prev > 60 {
 		t.Errorf("first lock %d s", prev)
 	}
-	if w := login(t, s, installer, strings.ReplaceAll(s.code, "-", " ")); w.Code != 200 {
+	if w := login(t, s, installer, strings.ReplaceAll(s.access.code, "-", " ")); w.Code != 200 {
 		t.Fatalf("the installer at another address: %d %s", w.Code, w.Body)
 	}
 	// The same machine's other port and an IPv6 neighbour in its /64 count as one.
-	retryAfter(t, login(t, s, "203.0.113.9:5001", s.code))
+	retryAfter(t, login(t, s, "203.0.113.9:5001", s.access.code))
 	want := []int{120, 240, 480, 960, 1920, 3600, 3600}
 	for i, w := range want {
 		clk.Add(time.Duration(prev) * time.Second) // the lock ends; locked again at once
@@ -166,8 +166,8 @@ func TestLockIsPerAddress(t *testing.T) {
 	for i := range 10 {
 		call(t, s, "GET", "/setup/api/status", "[2001:db8:1:2::"+strconv.Itoa(i+1)+"]:443", wrongCode, nil)
 	}
-	retryAfter(t, login(t, s, "[2001:db8:1:2:ffff::1]:443", s.code))
-	if w := login(t, s, "[2001:db8:1:3::1]:443", s.code); w.Code != 200 {
+	retryAfter(t, login(t, s, "[2001:db8:1:2:ffff::1]:443", s.access.code))
+	if w := login(t, s, "[2001:db8:1:3::1]:443", s.access.code); w.Code != 200 {
 		t.Errorf("another /64: %d", w.Code)
 	}
 }
@@ -184,17 +184,17 @@ func TestGlobalBackstop(t *testing.T) {
 			}
 		}
 	}
-	checked := s.checked.Load()
-	w := login(t, s, "192.168.1.20:6000", s.code)
+	checked := s.access.checked.Load()
+	w := login(t, s, "192.168.1.20:6000", s.access.code)
 	retryAfter(t, w)
 	if !strings.Contains(w.Body.String(), "from anyone") {
 		t.Errorf("global refusal: %s", w.Body)
 	}
-	if s.checked.Load() != checked {
+	if s.access.checked.Load() != checked {
 		t.Error("a code was compared past the global backstop")
 	}
 	clk.Add(time.Minute)
-	if w := login(t, s, "192.168.1.20:6000", s.code); w.Code != 200 {
+	if w := login(t, s, "192.168.1.20:6000", s.access.code); w.Code != 200 {
 		t.Errorf("a minute later: %d %s", w.Code, w.Body)
 	}
 }
@@ -242,11 +242,11 @@ func TestConcurrentWrongCodes(t *testing.T) {
 	if n[http.StatusUnauthorized] > 10 || n[http.StatusUnauthorized]+n[http.StatusTooManyRequests] != 50 {
 		t.Errorf("answers %v: at most 10 may be compared", n)
 	}
-	if c := s.checked.Load(); c > 10 {
+	if c := s.access.checked.Load(); c > 10 {
 		t.Errorf("%d codes compared, want at most 10", c)
 	}
 	c := client{t, srv.URL, srv.Client()}
-	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.code}); code != http.StatusTooManyRequests {
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.access.code}); code != http.StatusTooManyRequests {
 		t.Errorf("the right code after 50 wrong ones: %d, want 429", code)
 	}
 }
@@ -280,25 +280,25 @@ func TestCodeStrengthAndMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !format.MatchString(s.code) {
-		t.Fatalf("migrated code %q", s.code)
+	if !format.MatchString(s.access.code) {
+		t.Fatalf("migrated code %q", s.access.code)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, CodeFile))
 	fi, _ := os.Stat(filepath.Join(dir, CodeFile))
-	if strings.TrimSpace(string(b)) != s.code || fi.Mode().Perm() != 0o600 {
+	if strings.TrimSpace(string(b)) != s.access.code || fi.Mode().Perm() != 0o600 {
 		t.Errorf("code file %q %v", b, fi.Mode())
 	}
-	if !strings.Contains(logs.String(), "NEW SETUP CODE") || !strings.Contains(logs.String(), s.code) {
+	if !strings.Contains(logs.String(), "NEW SETUP CODE") || !strings.Contains(logs.String(), s.access.code) {
 		t.Error("the new code was not logged")
 	}
-	if code, created, _ := LoadOrCreateCode(dir); created || code != s.code {
+	if code, created, _ := LoadOrCreateCode(dir); created || code != s.access.code {
 		t.Errorf("a strong code was replaced: %q %v", code, created)
 	}
 	const me = "192.0.2.1:1"
 	if w := login(t, s, me, "1234-5678"); w.Code != http.StatusUnauthorized {
 		t.Errorf("the old code: %d", w.Code)
 	}
-	for _, form := range []string{strings.ReplaceAll(s.code, "-", ""), strings.ReplaceAll(s.code, "-", " "), " " + s.code + " "} {
+	for _, form := range []string{strings.ReplaceAll(s.access.code, "-", ""), strings.ReplaceAll(s.access.code, "-", " "), " " + s.access.code + " "} {
 		if w := login(t, s, me, form); w.Code != 200 {
 			t.Errorf("code as %q: %d", form, w.Code)
 		}
@@ -325,16 +325,16 @@ func TestPageClosesAfterOpenHours(t *testing.T) {
 	s := start()
 	const me = "192.0.2.1:1"
 	clk.Add(time.Hour)
-	if w := call(t, s, "GET", "/setup/api/status", me, s.code, nil); w.Code != 200 {
+	if w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil); w.Code != 200 {
 		t.Fatalf("after an hour: %d", w.Code)
 	}
 	s = start() // a restart does not restart the clock
 	clk.Add(time.Hour - time.Second)
-	if w := call(t, s, "GET", "/setup/api/status", me, s.code, nil); w.Code != 200 {
+	if w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil); w.Code != 200 {
 		t.Fatalf("just before: %d", w.Code)
 	}
 	clk.Add(time.Second)
-	w := call(t, s, "GET", "/setup/api/status", me, s.code, nil)
+	w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil)
 	if w.Code != http.StatusGone || !strings.Contains(w.Body.String(), "vigil provision reopen") || !strings.Contains(w.Body.String(), "central") {
 		t.Fatalf("after open_hours: %d %s", w.Code, w.Body)
 	}
@@ -364,11 +364,11 @@ func TestPageClosesAfterOpenHours(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Add(2*time.Hour - time.Second)
-	if w := call(t, s, "GET", "/setup/api/status", me, s.code, nil); w.Code != 200 {
+	if w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil); w.Code != 200 {
 		t.Fatalf("re-opened: %d", w.Code)
 	}
 	clk.Add(time.Second)
-	if w := call(t, s, "GET", "/setup/api/status", me, s.code, nil); w.Code != http.StatusGone {
+	if w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil); w.Code != http.StatusGone {
 		t.Fatalf("re-opened, after open_hours: %d", w.Code)
 	}
 
@@ -383,13 +383,13 @@ func TestPageClosesAfterOpenHours(t *testing.T) {
 	rec.mu.Lock()
 	rec.err = errors.New("outbox: disk full")
 	rec.mu.Unlock()
-	if w := call(t, s, "GET", "/setup/api/status", me, s.code, nil); w.Code != http.StatusServiceUnavailable {
+	if w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("re-opened on the box, unrecorded: %d", w.Code)
 	}
 	rec.mu.Lock()
 	rec.err = nil
 	rec.mu.Unlock()
-	if w := call(t, s, "GET", "/setup/api/status", me, s.code, nil); w.Code != 200 {
+	if w := call(t, s, "GET", "/setup/api/status", me, s.access.code, nil); w.Code != 200 {
 		t.Fatalf("re-opened on the box: %d %s", w.Code, w.Body)
 	}
 	a, _ := rec.calls()
@@ -397,7 +397,7 @@ func TestPageClosesAfterOpenHours(t *testing.T) {
 	if d, _ := json.Marshal(last.Details); last.Action != ActionConfigChange || !strings.Contains(string(d), "vigil provision reopen") {
 		t.Errorf("re-opening on the box recorded as %+v %s", last, d)
 	}
-	if n := len(a); call(t, s, "GET", "/setup/api/status", me, s.code, nil).Code != 200 || func() int { a, _ := rec.calls(); return len(a) }() != n {
+	if n := len(a); call(t, s, "GET", "/setup/api/status", me, s.access.code, nil).Code != 200 || func() int { a, _ := rec.calls(); return len(a) }() != n {
 		t.Error("the re-opening was recorded twice")
 	}
 }
@@ -423,7 +423,7 @@ func TestChangesAuditedFirst(t *testing.T) {
 		path string
 		body any
 	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/enrol", enrol}, {"/setup/api/finish", nil}} {
-		w := call(t, s, "POST", p.path, me, s.code, p.body)
+		w := call(t, s, "POST", p.path, me, s.access.code, p.body)
 		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "audit log") {
 			t.Errorf("%s unrecorded: %d %s", p.path, w.Code, w.Body)
 		}
@@ -437,16 +437,16 @@ func TestChangesAuditedFirst(t *testing.T) {
 		path string
 		body any
 	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/enrol", EnrolRequest{Central: "https://c:8443", Token: "good", Entrance: "North"}}} {
-		if w := call(t, s, "POST", p.path, me, s.code, p.body); w.Code != 200 {
+		if w := call(t, s, "POST", p.path, me, s.access.code, p.body); w.Code != 200 {
 			t.Fatalf("%s: %d %s", p.path, w.Code, w.Body)
 		}
 	}
-	call(t, s, "POST", "/setup/api/enrol", me, s.code, enrol) // refused by central, recorded as tried
+	call(t, s, "POST", "/setup/api/enrol", me, s.access.code, enrol) // refused by central, recorded as tried
 	// Wrong codes are counted and logged, not sent.
 	if w := call(t, s, "POST", "/setup/api/zones/save", me, wrongCode, zones); w.Code != http.StatusUnauthorized {
 		t.Errorf("wrong code: %d", w.Code)
 	}
-	if w := call(t, s, "POST", "/setup/api/finish", me, s.code, nil); w.Code != 200 || !s.Closed() {
+	if w := call(t, s, "POST", "/setup/api/finish", me, s.access.code, nil); w.Code != 200 || !s.Closed() {
 		t.Fatalf("finish: %d", w.Code)
 	}
 	audits, changes := rec.calls()
@@ -466,7 +466,7 @@ func TestChangesAuditedFirst(t *testing.T) {
 		if a.Action != w.action || a.Target != w.target || a.Client != me || !strings.Contains(string(d), w.detail) {
 			t.Errorf("audit %d: %+v %s, want %+v", i, a, d, w)
 		}
-		for _, secret := range []string{s.code, normCode(s.code), "good-token-secret", "mqtt-pass", `"good"`} {
+		for _, secret := range []string{s.access.code, normCode(s.access.code), "good-token-secret", "mqtt-pass", `"good"`} {
 			if strings.Contains(string(d), secret) {
 				t.Errorf("audit %d holds a secret: %s", i, d)
 			}
@@ -519,7 +519,7 @@ func TestSetupRoutesNeedTheCode(t *testing.T) {
 		if path == "/setup/api/gates/events" || path == "/setup/api/finish" {
 			continue // an event stream would stay open; finish would close the page for the rest
 		}
-		if w := call(t, s, method, path, addr, s.code, body); w.Code == http.StatusUnauthorized || w.Code == http.StatusTooManyRequests {
+		if w := call(t, s, method, path, addr, s.access.code, body); w.Code == http.StatusUnauthorized || w.Code == http.StatusTooManyRequests {
 			t.Errorf("%s %s with the code: %d", method, path, w.Code)
 		}
 	}

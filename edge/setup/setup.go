@@ -14,12 +14,8 @@ package setup
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -29,7 +25,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/webshared"
@@ -149,20 +144,17 @@ type Config struct {
 
 // Server serves /setup/.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	code string
-	mux  *http.ServeMux
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	access *codeAccess // the code and the sessions (access.go)
 
 	now     func() time.Time
 	openFor time.Duration
-	guard   guard        // code tries (guard.go)
-	checked atomic.Int64 // codes compared (tests)
 
-	mu       sync.Mutex
-	sessions map[string]time.Time
-	lastUse  time.Time  // the installer's last authenticated request
-	lifeMu   sync.Mutex // opening and closing
+	mu      sync.Mutex
+	lastUse time.Time  // the installer's last authenticated request
+	lifeMu  sync.Mutex // opening and closing
 }
 
 // New reads the setup code, making and logging one on first boot.
@@ -171,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "setup"), sessions: map[string]time.Time{}, now: cfg.Now, openFor: cfg.OpenFor}
+	s := &Server{cfg: cfg, log: log.With("component", "setup"), now: cfg.Now, openFor: cfg.OpenFor}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -183,8 +175,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.code = code
-	s.loadSessions()
+	s.access = &codeAccess{code: code, dataDir: cfg.DataDir, now: s.now, log: s.log, sessions: map[string]time.Time{}}
+	s.access.loadSessions()
 	file := filepath.Join(cfg.DataDir, CodeFile)
 	switch {
 	case made == codeReplaced:
@@ -290,10 +282,7 @@ func (s *Server) Close(why string) error {
 	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, ClosedFile), []byte(s.now().UTC().Format(time.RFC3339)+" "+why+"\n"), 0o600); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	clear(s.sessions)
-	s.mu.Unlock()
-	os.Remove(filepath.Join(s.cfg.DataDir, SessionsFile))
+	s.access.clear()
 	s.log.Info("setup page closed", "why", why)
 	return nil
 }
@@ -312,34 +301,22 @@ func (s *Server) routes() {
 		static.ServeHTTP(w, r)
 	}))
 	s.mux.Handle("GET /setup", http.RedirectHandler("/setup/", http.StatusFound))
-	s.mux.Handle("POST /setup/api/login", s.open(s.login))
-	s.mux.Handle("GET /setup/api/status", s.authed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.cfg.Backend.SetupStatus())
-	}))
-	s.mux.Handle("POST /setup/api/probe", s.authed(s.probe))
-	s.mux.Handle("POST /setup/api/discover", s.authed(s.discover))
-	s.mux.Handle("POST /setup/api/zones", s.authed(s.zones))
-	s.mux.Handle("POST /setup/api/selftest", s.authed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.cfg.Backend.SetupSelfTest(r.Context(), 3*time.Second))
-	}))
-	s.mux.Handle("POST /setup/api/finish", s.authed(func(w http.ResponseWriter, r *http.Request) {
-		if !s.audit(w, r, ActionConfigChange, "setup", map[string]string{"setup": "finished"}) {
-			return
-		}
-		if err := s.Close("the installer finished"); err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]bool{"closed": true})
-	}))
-	s.mux.Handle("POST /setup/api/enrol", s.authed(s.enrol))
-	s.mux.Handle("POST /setup/api/zones/save", s.authed(s.saveZones))
-	s.mux.Handle("GET /setup/api/snapshot", s.authed(s.snapshot))
-	s.mux.Handle("GET /setup/api/preview", s.authed(s.preview))
-	s.mux.Handle("GET /setup/api/gates/events", s.authed(s.gateEvents))
-	s.mux.Handle("GET /setup/api/gates/config", s.authed(s.gatesConfig))
-	s.mux.Handle("GET /setup/api/gates/state", s.authed(s.gateStates))
-	s.mux.Handle("POST /setup/api/gates/save", s.authed(s.saveGates))
+	s.mux.Handle("POST /setup/api/login", s.open(s.access.login))
+	st := &steps{backend: s.cfg.Backend, log: s.log, discovery: s.cfg.Discovery, audit: s.audit, close: s.Close}
+	s.mux.Handle("GET /setup/api/status", s.authed(st.status))
+	s.mux.Handle("POST /setup/api/probe", s.authed(st.probe))
+	s.mux.Handle("POST /setup/api/discover", s.authed(st.discover))
+	s.mux.Handle("POST /setup/api/zones", s.authed(st.zones))
+	s.mux.Handle("POST /setup/api/selftest", s.authed(st.selfTest))
+	s.mux.Handle("POST /setup/api/finish", s.authed(st.finish))
+	s.mux.Handle("POST /setup/api/enrol", s.authed(st.enrol))
+	s.mux.Handle("POST /setup/api/zones/save", s.authed(st.saveZones))
+	s.mux.Handle("GET /setup/api/snapshot", s.authed(st.snapshot))
+	s.mux.Handle("GET /setup/api/preview", s.authed(st.preview))
+	s.mux.Handle("GET /setup/api/gates/events", s.authed(st.gateEvents))
+	s.mux.Handle("GET /setup/api/gates/config", s.authed(st.gatesConfig))
+	s.mux.Handle("GET /setup/api/gates/state", s.authed(st.gateStates))
+	s.mux.Handle("POST /setup/api/gates/save", s.authed(st.saveGates))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -393,15 +370,12 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 	return s.open(func(w http.ResponseWriter, r *http.Request) {
 		ok := false
 		if c := r.Header.Get("X-Setup-Code"); c != "" {
-			if !s.tryCode(w, r, c) { // counted with the login's tries
+			if !s.access.tryCode(w, r, c) { // counted with the login's tries
 				return
 			}
 			ok = true
 		} else if ck, err := r.Cookie(cookieName); err == nil {
-			s.mu.Lock()
-			exp, found := s.sessions[sessionKey(ck.Value)]
-			ok = found && s.now().Before(exp)
-			s.mu.Unlock()
+			ok = s.access.session(ck.Value)
 		}
 		if !ok {
 			writeError(w, http.StatusUnauthorized, "enter the setup code first")
@@ -418,92 +392,13 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// sessionKey is how a session cookie is kept: its SHA-256, so the file
-// of sessions does not hold usable cookies.
-func sessionKey(tok string) string {
-	h := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(h[:])
-}
-
-// loadSessions reads the sessions an earlier run of the edge kept (it
-// restarted on a new config revision): the installer stays logged in.
-func (s *Server) loadSessions() {
-	b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, SessionsFile))
-	if err != nil {
-		return
-	}
-	var kept map[string]time.Time
-	if json.Unmarshal(b, &kept) != nil {
-		return
-	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, exp := range kept {
-		if now.Before(exp) && now.Add(sessionTTL).After(exp) {
-			s.sessions[k] = exp
-		}
-	}
-}
-
-// saveSessionsLocked writes the live sessions (s.mu held), mode 0600.
-func (s *Server) saveSessionsLocked() {
-	now := s.now()
-	for k, exp := range s.sessions {
-		if !now.Before(exp) {
-			delete(s.sessions, k)
-		}
-	}
-	b, _ := json.Marshal(s.sessions)
-	path := filepath.Join(s.cfg.DataDir, SessionsFile)
-	tmp := path + ".tmp"
-	err := os.WriteFile(tmp, b, 0o600)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		s.log.Warn("setup sessions not kept across a restart", "err", err)
-	}
-}
-
-// checkCode compares a presented code; only tryCode calls it, once the
-// guard gave the try a slot.
-func (s *Server) checkCode(c string) bool {
-	s.checked.Add(1)
-	return subtle.ConstantTimeCompare([]byte(normCode(c)), []byte(normCode(s.code))) == 1
-}
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Code string `json:"code"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "bad request")
-		return
-	}
-	if !s.tryCode(w, r, body.Code) {
-		return
-	}
-	now := s.now()
-	s.mu.Lock()
-	var b [24]byte
-	rand.Read(b[:])
-	tok := hex.EncodeToString(b[:])
-	s.sessions[sessionKey(tok)] = now.Add(sessionTTL)
-	s.saveSessionsLocked()
-	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/setup/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
-	s.log.Info("installer logged in to the setup page", "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
-}
-
 // ProbeAnswer is probe.Result with the snapshot as a data URL.
 type ProbeAnswer struct {
 	*probe.Result
 	SnapshotURL string `json:"snapshot,omitempty"`
 }
 
-func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
+func (s *steps) probe(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		URL      string `json:"url"`
 		User     string `json:"user"`
@@ -522,8 +417,8 @@ func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ans)
 }
 
-func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
-	opt := s.cfg.Discovery
+func (s *steps) discover(w http.ResponseWriter, r *http.Request) {
+	opt := s.discovery
 	if opt.Timeout == 0 {
 		opt.Timeout = 2 * time.Second
 	}
@@ -552,7 +447,7 @@ type Zone struct {
 
 // zones validates drawn zones and masks as the edge's config does and
 // answers the motion: block for the camera's entry in edge.yaml.
-func (s *Server) zones(w http.ResponseWriter, r *http.Request) {
+func (s *steps) zones(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Camera string         `json:"camera"`
 		Zones  []Zone         `json:"zones"`

@@ -148,10 +148,10 @@ func TestSetupPage(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("code file: %v %v", fi, err)
 	}
-	if !strings.Contains(logs.String(), "SETUP CODE") || !strings.Contains(logs.String(), s.code) {
+	if !strings.Contains(logs.String(), "SETUP CODE") || !strings.Contains(logs.String(), s.access.code) {
 		t.Error("the setup code was not logged on first boot")
 	}
-	if again, created, _ := LoadOrCreateCode(dir); created || again != s.code {
+	if again, created, _ := LoadOrCreateCode(dir); created || again != s.access.code {
 		t.Error("the code changed on the second boot")
 	}
 
@@ -176,7 +176,7 @@ func TestSetupPage(t *testing.T) {
 	if code, _ := c.post("/setup/api/login", map[string]string{"code": "0000-0000"}); code != http.StatusUnauthorized {
 		t.Errorf("wrong code: %d", code)
 	}
-	if code, _ := c.post("/setup/api/login", map[string]string{"code": strings.ReplaceAll(s.code, "-", "")}); code != http.StatusOK {
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": strings.ReplaceAll(s.access.code, "-", "")}); code != http.StatusOK {
 		t.Fatalf("right code: %d", code)
 	}
 
@@ -243,7 +243,7 @@ func TestLoginRateLimit(t *testing.T) {
 	for range 10 {
 		c.post("/setup/api/login", map[string]string{"code": "1111-1111"})
 	}
-	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.code}); code != http.StatusTooManyRequests {
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.access.code}); code != http.StatusTooManyRequests {
 		t.Errorf("after 10 wrong codes: %d", code)
 	}
 }
@@ -254,7 +254,7 @@ func loggedIn(t *testing.T, s *Server) client {
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
 	c := client{t: t, base: srv.URL, c: &http.Client{Jar: jar}}
-	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.code}); code != 200 {
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.access.code}); code != 200 {
 		t.Fatalf("login: %d", code)
 	}
 	return c
@@ -320,7 +320,7 @@ func TestSetupEnrolEventsIdleClose(t *testing.T) {
 	if err := s.Reopen(); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.code}); code != 200 {
+	if code, _ := c.post("/setup/api/login", map[string]string{"code": s.access.code}); code != 200 {
 		t.Fatalf("after reopen: %d", code)
 	}
 }

@@ -1,16 +1,54 @@
 package setup
 
 import (
+	"log/slog"
+
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigil-perimeter/vigil/streams/onvif"
 	"net/http"
 	"time"
 )
 
+// steps are the page's API: a handler per step of the installation
+// (enrol, cameras, zones, gates, self-test, finish), behind the page's
+// code (Server.authed). Each change is recorded for central's audit log
+// first (audit) and then made through the Backend.
+type steps struct {
+	backend   Backend
+	log       *slog.Logger
+	discovery onvif.Options
+	// audit is Server.audit: false, the change must not be made.
+	audit func(w http.ResponseWriter, r *http.Request, action, what string, details any) bool
+	close func(why string) error // Server.Close
+}
+
+// status is GET /setup/api/status: the box as the page shows it.
+func (s *steps) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.backend.SetupStatus())
+}
+
+// selfTest is POST /setup/api/selftest: the box's self-test.
+func (s *steps) selfTest(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.backend.SetupSelfTest(r.Context(), 3*time.Second))
+}
+
+// finish is POST /setup/api/finish: the installer is done; the page closes.
+func (s *steps) finish(w http.ResponseWriter, r *http.Request) {
+	if !s.audit(w, r, ActionConfigChange, "setup", map[string]string{"setup": "finished"}) {
+		return
+	}
+	if err := s.close("the installer finished"); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"closed": true})
+}
+
 // enrol is step 1: central's address and the token; the box enrols, keeps
 // its credential and connects (Backend.SetupEnrol).
-func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
+func (s *steps) enrol(w http.ResponseWriter, r *http.Request) {
 	var body EnrolRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&body); err != nil {
 		writeError(w, http.StatusBadRequest, "bad request")
@@ -21,7 +59,7 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 		"time_zone": short(body.TimeZone), "ntp": len(body.NTP), "again": body.Again}) {
 		return
 	}
-	res, err := s.cfg.Backend.SetupEnrol(r.Context(), body)
+	res, err := s.backend.SetupEnrol(r.Context(), body)
 	if err != nil {
 		s.log.Warn("enrolment from the setup page failed", "central", body.Central, "err", err)
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
@@ -47,7 +85,7 @@ type draft struct {
 }
 
 // saveZones makes the drawn zones a config revision (step 3, "Save").
-func (s *Server) saveZones(w http.ResponseWriter, r *http.Request) {
+func (s *steps) saveZones(w http.ResponseWriter, r *http.Request) {
 	var body draft
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
 		writeError(w, http.StatusBadRequest, "bad request")
@@ -60,7 +98,7 @@ func (s *Server) saveZones(w http.ResponseWriter, r *http.Request) {
 	if !s.audit(w, r, ActionConfigChange, "zones/"+short(body.Camera), map[string]any{"camera": short(body.Camera), "zones": len(body.Zones), "masks": len(body.Masks)}) {
 		return
 	}
-	res, err := s.cfg.Backend.SetupSaveZones(body.Camera, body.Zones, body.Masks)
+	res, err := s.backend.SetupSaveZones(body.Camera, body.Zones, body.Masks)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
@@ -70,8 +108,8 @@ func (s *Server) saveZones(w http.ResponseWriter, r *http.Request) {
 }
 
 // snapshot is GET /setup/api/snapshot?camera=ID: the camera's latest picture.
-func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
-	jpg, err := s.cfg.Backend.SetupSnapshot(r.Context(), r.URL.Query().Get("camera"))
+func (s *steps) snapshot(w http.ResponseWriter, r *http.Request) {
+	jpg, err := s.backend.SetupSnapshot(r.Context(), r.URL.Query().Get("camera"))
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
@@ -84,7 +122,7 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 // preview is GET /setup/api/preview?camera=ID&draft={"zones":…,"masks":…}:
 // the detector's foreground with the draft zones, a PNG overlay at
 // analysis size (red: moving inside the zones; dimmed: not watched).
-func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
+func (s *steps) preview(w http.ResponseWriter, r *http.Request) {
 	var d draft
 	if q := r.URL.Query().Get("draft"); q != "" {
 		if len(q) > 32<<10 {
@@ -108,7 +146,7 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	png, err := s.cfg.Backend.SetupMotionPreview(r.Context(), r.URL.Query().Get("camera"), d.Zones, d.Masks)
+	png, err := s.backend.SetupMotionPreview(r.Context(), r.URL.Query().Get("camera"), d.Zones, d.Masks)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
@@ -121,13 +159,13 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
 // gateEvents is GET /setup/api/gates/events: Server-Sent Events, one
 // "gate" event per gate event the box receives, as it arrives, and a
 // comment every 15 s to keep proxies from closing the stream.
-func (s *Server) gateEvents(w http.ResponseWriter, r *http.Request) {
+func (s *steps) gateEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, "streaming not supported")
 		return
 	}
-	events := s.cfg.Backend.SetupGateEvents(r.Context())
+	events := s.backend.SetupGateEvents(r.Context())
 	if events == nil {
 		writeError(w, http.StatusNotFound, errors.New("this box has no gates").Error())
 		return
