@@ -236,6 +236,24 @@ func (g *evidenceRig) edgeExport(from, to time.Time) []byte {
 	return b
 }
 
+// getEdgeJSON decodes the edge's answer to GET u (a token central
+// issued) into v.
+func getEdgeJSON(t *testing.T, s *Server, u string, v any) {
+	t.Helper()
+	resp, err := edgeGet(t, s, northID, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %s", u, resp.Status, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])

@@ -1,20 +1,18 @@
 package edge_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/edge"
-	"github.com/vigil-perimeter/vigil/internal/testrig"
 )
+
+// token is the central token in the tests' edge configs.
+const token = "spine-test-token"
 
 func revConfig(dataDir, listen, central, camURL, extra string) string {
 	return fmt.Sprintf(`edge_id: gate-1
@@ -118,43 +116,5 @@ func TestRevisionsApplyAndRefuse(t *testing.T) {
 				t.Errorf("left %s in %s", e.Name(), d)
 			}
 		}
-	}
-}
-
-// TestHelloReportsRevision: central shows the revision an edge runs.
-func TestHelloReportsRevision(t *testing.T) {
-	srv := startGateCentral(t)
-	path, body, cfg := writeRevConfig(t, hubYAML(srv))
-	revs := edge.OpenRevisions(cfg.DataDir)
-	revs.Adopt(path)
-	rev, err := revs.Apply(path, cfg, []byte(body+"    name: Gate\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := edge.Start(cfg, edge.Options{Log: testrig.Logger(t), ConfigRevision: rev.Name, UplinkBackoffMin: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		req, _ := http.NewRequest("GET", "http://"+srv.Addr()+"/api/v1/edges", nil)
-		req.Header.Set("Authorization", "Bearer "+gateAdminToken)
-		var body struct{ Edges []central.EdgeStatus }
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			json.NewDecoder(resp.Body).Decode(&body)
-			resp.Body.Close()
-		}
-		edges := body.Edges
-		if len(edges) == 1 && edges[0].Online {
-			if edges[0].ConfigRevision != "r2" {
-				t.Fatalf("central shows revision %q, want r2", edges[0].ConfigRevision)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("edge not online at central: %+v", edges)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/edge"
 	gatesim "github.com/vigil-perimeter/vigil/gates/sim"
 	"github.com/vigil-perimeter/vigil/internal/config"
@@ -21,19 +21,37 @@ import (
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
-func selfTestCentral(t *testing.T) *central.Server {
+// selfTestCentral is a stand-in for central that takes the edge's
+// connection (the handshake of fakeCentral, rpc_test.go) and reads
+// whatever the edge sends, so the uplink stays connected; it returns the
+// URL for edge.yaml's central.url.
+func selfTestCentral(t *testing.T) string {
 	t.Helper()
-	srv, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		EdgeHub: central.EdgeHubConfig{Listen: "127.0.0.1:0", SelfSignedHosts: []string{"127.0.0.1"}},
-		Edges:   []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
+	url, conns := fakeCentral(t)
+	go func() {
+		for c := range conns {
+			go func() {
+				defer c.Close()
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return url
+}
+
+// refusingCentral is a stand-in for central that refuses the edge's
+// credential, as central answers a token it does not know (401).
+func refusingCentral(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "unknown edge token", http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + wire.EdgePath
 }
 
 func smallSimClip(t *testing.T) *sim.Clip {
@@ -99,13 +117,13 @@ func waitUp(t *testing.T, node *edge.Node, cams int, central bool) {
 // the box and sends it to central as a green event.
 func TestSelfTestGreen(t *testing.T) {
 	cams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: smallSimClip(t)})
-	srv := selfTestCentral(t)
+	hub := selfTestCentral(t)
 	secret := randomSecret(t)
 	sent := make(chan wire.Alert, 16)
 	dataDir := t.TempDir()
 	cfg := edge.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: dataDir,
-		Central: edge.CentralConfig{URL: hubURL(srv), Pin: hubPin(srv), Token: token, BackoffMax: config.Duration(time.Second)},
+		Central: edge.CentralConfig{URL: hub, Token: token, BackoffMax: config.Duration(time.Second)},
 		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
 		Gates:   []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
 		NTP:     []string{edge.SNTPResponder(t, 200*time.Millisecond, 2)},
@@ -192,11 +210,11 @@ func TestSelfTestRed(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	closed := l.Addr().String()
 	l.Close()
-	srv := selfTestCentral(t)
+	hub := refusingCentral(t)
 	sent := make(chan wire.Alert, 16)
 	cfg := edge.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: hubURL(srv), Pin: hubPin(srv), Token: "not-the-token", BackoffMax: config.Duration(time.Second)},
+		Central: edge.CentralConfig{URL: hub, Token: "not-the-token", BackoffMax: config.Duration(time.Second)},
 		Cameras: []edge.CameraConfig{
 			{ID: "gate-cam", URL: good.URL("gate")},
 			{ID: "yard", Name: "Yard", URL: skewed.URL("yard")},

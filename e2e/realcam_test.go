@@ -1,10 +1,9 @@
-package central
+package e2e
 
 import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,13 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/central/evidence"
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/internal/testrig/rig"
 	"github.com/vigil-perimeter/vigil/streams"
-	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // TestGStreamerCameraEndToEnd runs a real edge and central against
@@ -52,39 +52,30 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 	// clip reached a client.
 	served := plain.Served(t, "h264", testrig.WatchArrivals(t, plain.URL("h264")))
 
-	s := startServer(t)
-	g := &evidenceRig{t: t, s: s}
+	s := startGateCentral(t)
 	cams := []edge.CameraConfig{
 		{ID: "gst-tcp", Name: "GStreamer TCP", URL: plain.URL("h264"), Transport: "tcp", Armed: true},
 		{ID: "gst-udp", Name: "GStreamer UDP", URL: plain.URL("h264"), Transport: "udp", Armed: true},
 		{ID: "gst-digest", Name: "GStreamer digest", URL: digest.URL("h264"), Armed: true},
 		{ID: "gst-h265", Name: "GStreamer H.265", URL: plain.URL("h265"), Armed: true},
 	}
-	g.cfg = edge.Config{
-		EdgeID: northID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central:   edge.CentralConfig{URL: "wss://" + s.EdgeAddr() + wire.EdgePath, Token: northToken, Pin: wire.FormatPin(s.EdgePin()), BackoffMax: config.Duration(500 * time.Millisecond)},
+	node := startEvidenceEdge(t, s, edge.Config{
+		EdgeID: edgeID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Central:   s.Uplink(500 * time.Millisecond),
 		Cameras:   cams,
 		Recording: edge.RecordingConfig{PreRoll: config.Duration(2 * time.Second), PostRoll: config.Duration(3 * time.Second)},
-	}
-	if errs := g.cfg.Validate(); len(errs) > 0 {
-		t.Fatalf("test config invalid: %v", errs)
-	}
-	g.startEdge()
-	g.police = signIn(t, s, "liaison", RolePolice)
+	})
+	police := s.SignIn("liaison", central.RolePolice)
 	edgeStarted := time.Now()
 
 	// 1. Every camera raises motion alerts timed by the camera's sender
 	// reports; on the traced stream each alert is within 100 ms of the
 	// moment the first analysed frame of its crossing was served (motion
 	// is analysed at 5 fps: that frame is at most 200 ms into the crossing).
-	alerts := map[string][]Record{}
-	until(t, "two motion alerts from every camera", 60*time.Second, func() bool {
-		recs, _, err := s.store.Query(AlertQuery{Limit: 500})
-		if err != nil {
-			t.Fatal(err)
-		}
+	alerts := map[string][]central.Record{}
+	rig.Until(t, "two motion alerts from every camera", 60*time.Second, func() bool {
 		clear(alerts)
-		for _, r := range recs {
+		for _, r := range s.Alerts(500) {
 			if r.Kind == "motion" {
 				alerts[r.Source] = append(alerts[r.Source], r)
 			}
@@ -100,7 +91,7 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 	// CPU, e.g. every package of make test at once under -race): then the
 	// event may start later in the crossing; its time must still name its
 	// frame within 100 ms.
-	shed := edgeCounter(t, s, "http://"+g.node.Addr()+"/metrics", "vigil_camera_frames_dropped_total")
+	shed := edgeCounter(t, s, "http://"+node.Addr()+"/metrics", "vigil_camera_frames_dropped_total")
 	starved := testrig.LoadAverage() > float64(runtime.NumCPU())
 	for _, c := range cams {
 		latest := 600 * time.Millisecond
@@ -161,14 +152,14 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 	}
 
 	// 2. Let a minute and more be recorded, then: no gap in the timeline.
-	until(t, "70 s of recording", 120*time.Second, func() bool { return time.Since(edgeStarted) > 75*time.Second })
-	edgeAPI := "http://" + g.node.Addr()
+	rig.Until(t, "70 s of recording", 120*time.Second, func() bool { return time.Since(edgeStarted) > 75*time.Second })
+	edgeAPI := "http://" + node.Addr()
 	for _, c := range cams {
 		var tl struct {
 			Spans []struct{ Start, End time.Time } `json:"spans"`
 			Gaps  []struct{ Start, End time.Time } `json:"gaps"`
 		}
-		getEdgeJSON(t, s, edgeAPI+"/api/v1/recordings/"+c.ID, &tl)
+		s.EdgeJSON(edgeID, edgeAPI+"/api/v1/recordings/"+c.ID, &tl)
 		if len(tl.Spans) != 1 || len(tl.Gaps) != 0 {
 			t.Errorf("%s: timeline has %d spans and gaps %v, want one span and no gap (no frame was lost)", c.ID, len(tl.Spans), tl.Gaps)
 			continue
@@ -181,14 +172,14 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 		var tl struct {
 			Spans []struct{ Start, End time.Time } `json:"spans"`
 		}
-		getEdgeJSON(t, s, edgeAPI+"/api/v1/recordings/"+c.ID, &tl)
+		s.EdgeJSON(edgeID, edgeAPI+"/api/v1/recordings/"+c.ID, &tl)
 		if len(tl.Spans) == 0 {
 			t.Fatalf("%s: nothing recorded", c.ID)
 		}
 		from := tl.Spans[0].End.Add(-63 * time.Second)
 		path := filepath.Join(t.TempDir(), c.ID+".mp4")
 		u := fmt.Sprintf("%s/api/v1/recordings/%s/mp4?start=%s&duration=60s", edgeAPI, c.ID, url.QueryEscape(from.Format(time.RFC3339Nano)))
-		resp, err := edgeGet(t, s, northID, u)
+		resp, err := s.EdgeGet(edgeID, u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,26 +196,25 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 	var tl struct {
 		Spans []struct{ Start, End time.Time } `json:"spans"`
 	}
-	getEdgeJSON(t, s, edgeAPI+"/api/v1/recordings/gst-tcp", &tl)
+	s.EdgeJSON(edgeID, edgeAPI+"/api/v1/recordings/gst-tcp", &tl)
 	to := tl.Spans[0].End.Add(-2 * time.Second)
 	from := to.Add(-20 * time.Second)
 	body := map[string]any{"case_number": "GST-1", "reason": "interoperability: GStreamer camera",
-		"cameras": []map[string]string{{"edge": northID, "camera": "gst-tcp"}}, "from": from, "to": to}
-	resp, b := g.police.do(http.MethodPost, "/api/v1/evidence/requests", body)
+		"cameras": []map[string]string{{"edge": edgeID, "camera": "gst-tcp"}}, "from": from, "to": to}
+	resp, b := police.Do(http.MethodPost, "/api/v1/evidence/requests", body)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create request: %d %s", resp.StatusCode, b)
 	}
-	var r EvidenceRequest
+	var r central.EvidenceRequest
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	g.waitStatus(r.ID, RetrievalReady, 90*time.Second)
-	resp, zb := g.police.do(http.MethodGet, "/api/v1/evidence/requests/"+r.ID+"/bundle.zip", nil)
+	waitEvidence(t, police, r.ID, central.RetrievalReady, 90*time.Second)
+	resp, zb := police.Do(http.MethodGet, "/api/v1/evidence/requests/"+r.ID+"/bundle.zip", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("bundle.zip: %d %s", resp.StatusCode, zb)
 	}
-	pub := s.evidenceKey.Public().(ed25519.PublicKey)
-	if _, err := evidence.Verify(context.Background(), bytes.NewReader(zb), int64(len(zb)), pub); err != nil {
+	if _, err := evidence.Verify(context.Background(), bytes.NewReader(zb), int64(len(zb)), s.EvidencePublicKey()); err != nil {
 		t.Fatalf("the bundle does not verify: %v", err)
 	}
 	zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
@@ -245,9 +235,9 @@ func TestGStreamerCameraEndToEnd(t *testing.T) {
 }
 
 // edgeCounter reads one per-camera counter family from an edge's /metrics.
-func edgeCounter(t *testing.T, s *Server, u, family string) map[string]float64 {
+func edgeCounter(t *testing.T, s *rig.Central, u, family string) map[string]float64 {
 	t.Helper()
-	resp, err := edgeGet(t, s, northID, u)
+	resp, err := s.EdgeGet(edgeID, u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,22 +257,6 @@ func edgeCounter(t *testing.T, s *Server, u, family string) map[string]float64 {
 		out[cam] = v
 	}
 	return out
-}
-
-func getEdgeJSON(t *testing.T, s *Server, u string, v any) {
-	t.Helper()
-	resp, err := edgeGet(t, s, northID, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s %s", u, resp.Status, b)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
 }
 
 // judgeExport checks an MP4 as three independent tools see it: ffmpeg
@@ -332,4 +306,141 @@ func judgeExport(t *testing.T, name, path string, want, frame time.Duration) {
 		t.Errorf("%s: GStreamer cannot decode it: %v\n%s", name, err, dec)
 	}
 	t.Logf("%s: %d frames over %v, largest DTS step %v; ffmpeg silent, gst-discoverer and GStreamer decode accept it", name, len(dts), span.Round(time.Millisecond), worst)
+}
+
+// TestGStreamerCameraChangesResolution: a camera reconfigured from
+// 640x480 to 320x240 mid-stream (GStreamer's RTSP server playing an
+// MPEG-TS whose SPS changes) is recorded without a gap; an export across
+// the change comes in two parts (Link rel="next"), each the size ffprobe
+// reports and decoded silently by ffmpeg; and no tamper alert is raised.
+func TestGStreamerCameraChangesResolution(t *testing.T) {
+	big := testrig.Clip(t, footage.BurstsClip{Seconds: 12, FPS: 10, Width: 640, Height: 480, Bursts: []footage.Burst{{Start: 6, End: 9}}})
+	small := testrig.Clip(t, footage.BurstsClip{Seconds: 12, FPS: 10, Width: 320, Height: 240, Bursts: []footage.Burst{{Start: 6, End: 9}}})
+	dir := t.TempDir()
+	list := filepath.Join(dir, "list.txt")
+	os.WriteFile(list, []byte(fmt.Sprintf("file '%s'\nfile '%s'\n", big.Path, small.Path)), 0o600)
+	ts := filepath.Join(dir, "changes.ts")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-i", list,
+		"-c", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "mpegts", ts).CombinedOutput(); err != nil {
+		t.Fatalf("making the stream: %v\n%s", err, out)
+	}
+	gst := testrig.StartGstCamera(t, testrig.GstOptions{Streams: map[string]string{"cam": ts}})
+
+	s := startGateCentral(t)
+	node := startEvidenceEdge(t, s, edge.Config{
+		EdgeID: edgeID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Central: s.Uplink(500 * time.Millisecond),
+		Cameras: []edge.CameraConfig{{ID: "reconf-cam", Name: "Reconfigured", URL: gst.URL("cam"), Armed: true}},
+	})
+	edgeAPI := "http://" + node.Addr()
+
+	// The 24 s stream plays once; wait for its end to be recorded.
+	var tl struct {
+		Spans []struct{ Start, End time.Time } `json:"spans"`
+		Gaps  []struct{ Start, End time.Time } `json:"gaps"`
+	}
+	rig.Until(t, "the whole stream recorded", 60*time.Second, func() bool {
+		resp, err := s.EdgeGet(edgeID, edgeAPI+"/api/v1/recordings/reconf-cam")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&tl) != nil {
+			return false
+		}
+		return len(tl.Spans) > 0 && tl.Spans[0].End.Sub(tl.Spans[0].Start) > 22*time.Second
+	})
+	if len(tl.Gaps) != 0 && tl.Gaps[0].Start.Before(tl.Spans[0].Start.Add(23*time.Second)) {
+		t.Errorf("a gap at the change: %v", tl.Gaps)
+	}
+	start := tl.Spans[0].Start
+	next := fmt.Sprintf("/api/v1/recordings/reconf-cam/mp4?start=%s&duration=23s", url.QueryEscape(start.Format(time.RFC3339Nano)))
+	var sizes []string
+	for part := 1; next != ""; part++ {
+		resp, err := s.EdgeGet(edgeID, edgeAPI+next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("part %d: %s %s", part, resp.Status, body)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("part%d.mp4", part))
+		os.WriteFile(path, body, 0o600)
+		if out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("part %d: ffmpeg: %v %s", part, err, out)
+		}
+		out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+			"stream=width,height,nb_read_frames", "-of", "csv=p=0", path).Output()
+		if err != nil {
+			t.Fatalf("part %d: ffprobe: %v", part, err)
+		}
+		got := strings.TrimSpace(string(out))
+		sizes = append(sizes, got)
+		if want := resp.Header.Get("X-Vigil-Width") + "," + resp.Header.Get("X-Vigil-Height"); !strings.HasPrefix(got, want) {
+			t.Errorf("part %d: ffprobe says %s, the edge said %s", part, got, want)
+		}
+		t.Logf("part %d of %s: %s..%s, ffprobe width,height,frames = %s", part, resp.Header.Get("X-Vigil-Parts"),
+			resp.Header.Get("X-Vigil-Start"), resp.Header.Get("X-Vigil-End"), got)
+		next = ""
+		if l := resp.Header.Get("Link"); l != "" {
+			next = strings.TrimSuffix(strings.TrimPrefix(strings.Split(l, ";")[0], "<"), ">")
+		}
+		if part > 3 {
+			t.Fatal("more parts than changes")
+		}
+	}
+	if len(sizes) != 2 || !strings.HasPrefix(sizes[0], "640,480,") || !strings.HasPrefix(sizes[1], "320,240,") {
+		t.Errorf("parts %v, want 640x480 then 320x240", sizes)
+	}
+	for _, r := range s.Alerts(100) {
+		if strings.HasPrefix(r.Kind, "tamper.") && r.Kind != "tamper.signal_lost" {
+			t.Errorf("tamper alert on a reconfigured camera: %s %s", r.Kind, r.Summary)
+		}
+	}
+}
+
+// startEvidenceEdge starts the edge of an evidence test and waits until
+// central shows it connected.
+func startEvidenceEdge(t *testing.T, s *rig.Central, cfg edge.Config) *edge.Node {
+	t.Helper()
+	node := rig.StartEdge(t, cfg, edge.Options{UplinkBackoffMin: 100 * time.Millisecond, CameraBackoffMax: 2 * time.Second})
+	rig.Until(t, "edge connected", 10*time.Second, func() bool { return s.Online(cfg.EdgeID) })
+	return node
+}
+
+// waitEvidence polls an evidence request (as its requester) until its
+// status is want (failing on "failed" unless that is wanted), logging
+// every status it passes.
+func waitEvidence(t *testing.T, b *rig.Browser, id, want string, within time.Duration) central.EvidenceRequest {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for {
+		resp, body := b.Do(http.MethodGet, "/api/v1/evidence/requests/"+id, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("get request: %d %s", resp.StatusCode, body)
+		}
+		var r central.EvidenceRequest
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatal(err)
+		}
+		if s := r.Status + " " + r.Items[0].Detail; s != last {
+			t.Logf("%s: %s (%d%%, %d/%d chunks)", id, s, r.Items[0].Percent, r.Items[0].ChunksVerified, r.Items[0].ChunksTotal)
+			last = s
+		}
+		if r.Status == want {
+			return r
+		}
+		if r.Status == central.RetrievalFailed {
+			t.Fatalf("%s failed: %s", id, r.Items[0].Detail)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %s after %v, want %s", id, r.Status, within, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

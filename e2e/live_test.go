@@ -1,4 +1,4 @@
-package edge_test
+package e2e
 
 import (
 	"bytes"
@@ -15,15 +15,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/edge"
-	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/internal/testrig/rig"
 	"github.com/vigil-perimeter/vigil/streams/sim"
 	"github.com/vigil-perimeter/vigil/wire"
 )
-
-const liveAdminToken = "live-test-admin-token"
 
 // liveViewer is a browser's end of the live websocket.
 type liveViewer struct {
@@ -44,7 +41,7 @@ func dialLive(t *testing.T, addr string, slow bool) *liveViewer {
 		}}
 		d.NetDialContext = nd.DialContext
 	}
-	hdr := http.Header{"Authorization": {"Bearer " + liveAdminToken}}
+	hdr := http.Header{"Authorization": {"Bearer " + rig.AdminToken}}
 	ws, resp, err := d.Dial("ws://"+addr+"/api/v1/live/gate-1/gate-cam/ws", hdr)
 	if err != nil {
 		if resp != nil {
@@ -84,30 +81,13 @@ func (v *liveViewer) next(t *testing.T, within time.Duration) (wire.LiveFrame, e
 func TestLiveViewEndToEnd(t *testing.T) {
 	clip, _ := testrig.BurstsClip(t)
 	cams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: clip})
-	srv, err := central.New(central.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), AdminTokenSHA256: central.HashToken(liveAdminToken),
-		EdgeHub: central.EdgeHubConfig{Listen: "127.0.0.1:0", SelfSignedHosts: []string{"127.0.0.1"}},
-		Edges:   []central.EdgeConfig{{ID: "gate-1", SiteID: "village/north", TokenSHA256: central.HashToken(token)}}}, testrig.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startGateCentral(t)
 	addr := srv.Addr()
-	cfg := edge.Config{
-		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: hubURL(srv), Pin: hubPin(srv), Token: token, BackoffMax: config.Duration(time.Second)},
+	node := rig.StartEdge(t, edge.Config{
+		EdgeID: edgeID, SiteID: siteID, Listen: "127.0.0.1:0", DataDir: t.TempDir(),
+		Central: srv.Uplink(time.Second),
 		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
-	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		t.Fatalf("test config invalid: %v", errs)
-	}
-	node, err := edge.Start(cfg, edge.Options{Log: testrig.Logger(t), UplinkBackoffMin: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	}, edge.Options{UplinkBackoffMin: 100 * time.Millisecond})
 	waitFor(t, "edge connected to central", 10*time.Second, func() bool { return node.Uplink().Connected() })
 
 	// 1. The first viewer starts the stream: init, then a key fragment.
