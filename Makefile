@@ -60,7 +60,7 @@ bench: deps
 	$(GO) run ./bench/clips
 	$(GO) test -run '^$$' -bench Build ./central/evidence
 	$(GO) run ./bench/evidence
-	VIGIL_BENCH=1 $(GO) test -count=1 -run TestGateForcedEndToEnd -v ./edge/ | grep -E 'forced openings|p99|picture|^(ok|FAIL|---)'
+	VIGIL_BENCH=1 $(GO) test -count=1 -run TestGateForcedEndToEnd -v ./e2e/ | grep -E 'forced openings|p99|picture|^(ok|FAIL|---)'
 	$(GO) build -o bin/bench-central ./bench/central && bin/bench-central
 	# Reliability: a 1,000-event burst made durable, kill -9 and hung-central recovery.
 	$(GO) test -run '^$$' -bench Append100x10 -benchtime 2s ./gates/journal/

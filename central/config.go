@@ -59,6 +59,13 @@ type Config struct {
 	// head with the evidence key and hands it to every connected edge
 	// (default 5m; also whenever an edge connects).
 	AuditCheckpointInterval config.Duration `yaml:"audit_checkpoint_interval,omitempty"`
+	// Retrieval tunes how central fetches evidence from the edges: the
+	// chunk size and the pauses of waiting and retrying workers.
+	Retrieval RetrievalConfig `yaml:"retrieval,omitempty"`
+	// RetrievalFaults is a test hook, never read from the file and never
+	// set in production: the end-to-end tests corrupt, count and hold
+	// fetched chunks with it (see RetrievalFaults).
+	RetrievalFaults RetrievalFaults `yaml:"-"`
 	// Township is the site hierarchy: township › village › zone ›
 	// entrance, and through edges' site_id which edge watches which
 	// entrance. Cameras and gates are named by their edges (devices.go);
@@ -137,6 +144,7 @@ func (c *Config) Validate() []config.FieldError {
 	if d := c.AuditCheckpointInterval.D(); d != 0 && (d < time.Second || d > 24*time.Hour) {
 		add("audit_checkpoint_interval", "must be between 1s and 24h (default 5m)")
 	}
+	c.Retrieval.validate(add)
 	if c.AuditKeyFile != "" && c.DataDir != "" && pathInside(c.AuditKeyFile, c.DataDir) {
 		add("audit_key_file", "must be outside data_dir (the store it protects)")
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHashToken(t *testing.T) {
@@ -103,5 +104,64 @@ func TestEdgeHubAndAdminValidation(t *testing.T) {
 	ok := testConfig(t.TempDir())
 	if fes := ok.Validate(); len(fes) != 0 {
 		t.Fatalf("test config invalid: %v", fes)
+	}
+}
+
+// retrieval: in central.yaml tunes the evidence workers; what is left out
+// takes today's defaults, and a value out of bounds is named by its key
+// and line.
+func TestRetrievalConfig(t *testing.T) {
+	const head = "listen: 127.0.0.1:8080\ndata_dir: /var/lib/vigil\n"
+	tests := []struct {
+		name, yaml string
+		want       retrievalSettings
+		err        []string // substrings of the error; none means success
+	}{
+		{name: "defaults", yaml: head,
+			want: retrievalSettings{chunkSize: 4 << 20, poll: time.Second, retry: time.Second}},
+		{name: "all set", yaml: head + "retrieval:\n  chunk_size: 65536\n  poll: 250ms\n  retry: 2s\n",
+			want: retrievalSettings{chunkSize: 64 << 10, poll: 250 * time.Millisecond, retry: 2 * time.Second}},
+		{name: "some set", yaml: head + "retrieval:\n  retry: 100ms\n",
+			want: retrievalSettings{chunkSize: 4 << 20, poll: time.Second, retry: 100 * time.Millisecond}},
+		{name: "chunk too small", yaml: head + "retrieval:\n  chunk_size: 100\n",
+			err: []string{"central.yaml:4: retrieval.chunk_size: must be between 4096 and 16777216 bytes"}},
+		{name: "chunk too large", yaml: head + "retrieval:\n  chunk_size: 33554432\n",
+			err: []string{"central.yaml:4: retrieval.chunk_size: must be between"}},
+		{name: "negative chunk", yaml: head + "retrieval:\n  chunk_size: -1\n",
+			err: []string{"retrieval.chunk_size: must be between"}},
+		{name: "pauses out of bounds", yaml: head + "retrieval:\n  poll: 1ms\n  retry: 1h\n",
+			err: []string{"central.yaml:4: retrieval.poll: must be between 10ms and 5m0s (default 1s)",
+				"central.yaml:5: retrieval.retry: must be between 10ms and 5m0s"}},
+		{name: "not a duration", yaml: head + "retrieval:\n  poll: often\n",
+			err: []string{"central.yaml:4: retrieval.poll:", "not a duration"}},
+		{name: "misspelt key", yaml: head + "retrieval:\n  chunksize: 65536\n",
+			err: []string{"central.yaml:4: retrieval.chunksize: unknown field; did you mean chunk_size?"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "central.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(path)
+			if tc.err == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if got := cfg.Retrieval.settings(nil); got.chunkSize != tc.want.chunkSize || got.poll != tc.want.poll || got.retry != tc.want.retry {
+					t.Errorf("settings %+v, want %+v", got, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.err)
+			}
+			msg := strings.ReplaceAll(err.Error(), path, "central.yaml")
+			for _, w := range tc.err {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+		})
 	}
 }

@@ -66,19 +66,6 @@ const (
 // prefixEvidence keys evidence requests in central's store.
 const prefixEvidence = "ev/" // ev/<request id> → EvidenceRequest JSON
 
-// Retrieval tuning; tests shrink them.
-var (
-	// retrievalChunkSize is the piece central fetches and verifies at once.
-	retrievalChunkSize int64 = 4 << 20
-	// retrievalPoll is how often a waiting worker looks for its edge.
-	retrievalPoll = time.Second
-	// retrievalRetry is the pause after a failed attempt.
-	retrievalRetry = time.Second
-	// retrievalChunkHook, if set (tests), sees each fetched chunk before
-	// it is verified and may change it, as a faulty link would.
-	retrievalChunkHook func(reqID string, item, chunk int, data []byte) []byte
-)
-
 const (
 	exportInfoTimeout   = 10 * time.Minute // the edge hashes the whole export first
 	exportRangeTimeout  = 2 * time.Minute
@@ -252,6 +239,7 @@ type retrieval struct {
 	township     *TownshipConfig // names in contact sheet titles
 	log          *slog.Logger
 	dir          string
+	set          retrievalSettings // chunk size, pauses, the tests' fault hook
 
 	wmu     sync.Mutex
 	workers map[string]chan struct{} // running worker per edge: its wake-up
@@ -261,8 +249,9 @@ type retrieval struct {
 
 // newRetrieval makes the retrieval queue; its workers run under ctx and
 // keep requests in db and files under dataDir.
-func newRetrieval(ctx context.Context, db *badger.DB, edges *edgeHub, dataDir string, township *TownshipConfig, log *slog.Logger) *retrieval {
-	return &retrieval{requestBook: &requestBook{db: db}, ctx: ctx, edges: edges, dataDir: dataDir, township: township, log: log,
+func newRetrieval(ctx context.Context, db *badger.DB, edges *edgeHub, dataDir string, township *TownshipConfig, set retrievalSettings,
+	log *slog.Logger) *retrieval {
+	return &retrieval{requestBook: &requestBook{db: db}, ctx: ctx, edges: edges, dataDir: dataDir, township: township, set: set, log: log,
 		dir: filepath.Join(dataDir, "evidence"), workers: map[string]chan struct{}{}}
 }
 
@@ -513,7 +502,7 @@ func (rt *retrieval) work(edge string, wake chan struct{}) {
 		j, ok, err := rt.next(edge)
 		if err != nil {
 			log.Error("evidence: reading requests", "err", err)
-			if !sleep(retrievalRetry) {
+			if !sleep(rt.set.retry) {
 				return
 			}
 			continue
@@ -532,7 +521,7 @@ func (rt *retrieval) work(edge string, wake chan struct{}) {
 		}
 		if !rt.edges.connected(edge) {
 			rt.waiting(edge, "the edge is offline; the range is fetched when it reconnects")
-			if !sleep(retrievalPoll) {
+			if !sleep(rt.set.poll) {
 				return
 			}
 			continue
@@ -548,7 +537,7 @@ func (rt *retrieval) work(edge string, wake chan struct{}) {
 		case errors.As(err, &le):
 			log.Info("evidence: link to the edge lost; will resume", "request", j.req.ID, "camera", j.item.Camera, "err", err)
 			rt.waiting(edge, "the link to the edge dropped ("+le.msg+"); fetching resumes when it is back")
-			if !sleep(retrievalRetry) {
+			if !sleep(rt.set.retry) {
 				return
 			}
 		case errors.As(err, &fe):
@@ -564,7 +553,7 @@ func (rt *retrieval) work(edge string, wake chan struct{}) {
 				it.FailedAttempts++
 				it.Detail = "retrying after: " + err.Error()
 			})
-			if !sleep(retrievalRetry) {
+			if !sleep(rt.set.retry) {
 				return
 			}
 		}
@@ -674,7 +663,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 func (rt *retrieval) describe(ctx context.Context, j job, key string, base wire.Request) (RetrievalItem, error) {
 	it, from, to := j.item, base.From, base.To
 	req := base
-	req.Method, req.Evidence = wire.MethodExportInfo, &wire.EvidenceParams{Key: key, ChunkSize: retrievalChunkSize}
+	req.Method, req.Evidence = wire.MethodExportInfo, &wire.EvidenceParams{Key: key, ChunkSize: rt.set.chunkSize}
 	if _, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
 		x.Status, x.Detail = RetrievalFetching, "the edge is preparing the export"
 	}); err != nil {
@@ -737,7 +726,7 @@ func (rt *retrieval) fetchChunks(ctx context.Context, j job, key string, base wi
 		if err != nil {
 			return err
 		}
-		if h := retrievalChunkHook; h != nil {
+		if h := rt.set.faults; h != nil {
 			data = h(j.req.ID, j.idx, verified, data)
 		}
 		sum := sha256.Sum256(data)

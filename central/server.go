@@ -198,7 +198,7 @@ func wireComponents(s *Server) {
 		s.edgeAdmin.pin = s.cert.pin
 	}
 	s.edges.onAccess, s.edges.accessKey = s.auditor.recordEdgeAccess, s.edgeAdmin.accessKey()
-	s.retr = newRetrieval(s.life.ctx, store.db, s.edges, cfg.DataDir, cfg.Township, log)
+	s.retr = newRetrieval(s.life.ctx, store.db, s.edges, cfg.DataDir, cfg.Township, cfg.Retrieval.settings(cfg.RetrievalFaults), log)
 	s.evidence = &evidenceAPI{dataDir: cfg.DataDir, township: cfg.Township, devices: s.edges.names,
 		store: store, edges: evidenceEdgeSource{reg: s.reg, hub: s.edges}, users: s.auth.users,
 		retr: s.retr, key: s.evidenceKey, auditLog: s.auditor.log, rec: s.auditor, log: log, internalError: ie}

@@ -1,13 +1,17 @@
-// Package e2e runs the console's end-to-end tests: it builds vigil, starts
-// `vigil demo` on a free port and runs every e2e/*.test.mjs with Node.js
-// (playwright-core driving Debian's Chromium at /usr/bin/chromium; no
-// browser is downloaded). Each script gets VIGIL_URL, VIGIL_DATA,
-// VIGIL_BIN and VIGIL_SCREENSHOTS and fails by exiting non-zero.
+// Package e2e holds Vigil's end-to-end tests. The Go tests start a real
+// central and real edges in one process (internal/testrig/rig) and judge
+// them only through their exported API and HTTP APIs: alerts from camera
+// to console, GStreamer cameras, gates, live view, config pushes, edge access and evidence
+// retrieval. The console's tests build vigil, start `vigil demo` on a free
+// port and run every e2e/*.test.mjs with Node.js (playwright-core driving
+// Debian's Chromium at /usr/bin/chromium; no browser is downloaded). Each
+// script gets VIGIL_URL, VIGIL_DATA, VIGIL_BIN and VIGIL_SCREENSHOTS and
+// fails by exiting non-zero.
 //
 // VIGIL_SCREENSHOTS defaults to a temporary directory; refresh the
 // committed pictures with
 //
-//	VIGIL_SCREENSHOTS=$PWD/docs/screenshots go test ./e2e/
+//	VIGIL_SCREENSHOTS=$PWD/docs/screenshots go test -run TestConsoleInBrowser ./e2e/
 package e2e
 
 import (

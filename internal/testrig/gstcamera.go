@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -55,32 +56,15 @@ type GstOptions struct {
 // Debian packages are missing (make deps installs them).
 func StartGstCamera(t testing.TB, opts GstOptions) *GstCamera {
 	t.Helper()
-	_, self, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(self), "gstcamera", "gst-rtsp-camera.py")
-	args := []string{script, "--minutes", fmt.Sprint(max(opts.Minutes, 0))}
-	if opts.Minutes == 0 {
-		args[2] = "2"
-	}
-	if opts.User != "" {
-		args = append(args, "--user", opts.User, "--password", opts.Password)
-		if opts.Digest {
-			args = append(args, "--digest")
-		}
-	}
-	for _, n := range opts.Trace {
-		args = append(args, "--trace", n)
-	}
-	for name, file := range opts.Streams {
-		args = append(args, name+"="+file)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, debianPython, args...)
+	cmd := exec.CommandContext(ctx, debianPython, gstArgs(opts)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
-	var stderr strings.Builder
-	cmd.Stderr = &lockedWriter{w: &stderr}
+	stderr := &lockedWriter{w: &strings.Builder{}}
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
@@ -93,33 +77,7 @@ func StartGstCamera(t testing.TB, opts GstOptions) *GstCamera {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var m struct {
-				Listening int     `json:"listening"`
-				Version   string  `json:"gstreamer"`
-				Served    string  `json:"served"`
-				Wall      float64 `json:"wall"`
-				PTS       float64 `json:"pts"`
-				RTP       uint32  `json:"rtp"`
-			}
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				continue
-			}
-			switch {
-			case m.Listening != 0:
-				g.Port, g.Version = m.Listening, m.Version
-				listening <- nil
-			case m.Served != "":
-				sec := int64(m.Wall)
-				f := ServedFrame{Wall: time.Unix(sec, int64((m.Wall-float64(sec))*1e9)).UTC(),
-					PTS: time.Duration(m.PTS * float64(time.Second)), RTP: m.RTP}
-				g.mu.Lock()
-				g.frames[m.Served] = append(g.frames[m.Served], f)
-				g.cond.Broadcast()
-				g.mu.Unlock()
-			}
-		}
+		g.read(out, listening)
 		listening <- fmt.Errorf("GStreamer's RTSP server exited: %s", stderr.String())
 	}()
 	t.Cleanup(func() {
@@ -136,6 +94,62 @@ func StartGstCamera(t testing.TB, opts GstOptions) *GstCamera {
 		t.Fatalf("GStreamer's RTSP server did not start in 60 s: %s", stderr.String())
 	}
 	return g
+}
+
+// gstArgs is the command line of the camera script for opts.
+func gstArgs(opts GstOptions) []string {
+	_, self, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(self), "gstcamera", "gst-rtsp-camera.py")
+	minutes := "2"
+	if opts.Minutes != 0 {
+		minutes = fmt.Sprint(max(opts.Minutes, 0))
+	}
+	args := []string{script, "--minutes", minutes}
+	if opts.User != "" {
+		args = append(args, "--user", opts.User, "--password", opts.Password)
+		if opts.Digest {
+			args = append(args, "--digest")
+		}
+	}
+	for _, n := range opts.Trace {
+		args = append(args, "--trace", n)
+	}
+	for name, file := range opts.Streams {
+		args = append(args, name+"="+file)
+	}
+	return args
+}
+
+// read takes in the script's JSON lines until its stdout ends: the port
+// it listens on (sent to listening) and the frames it serves.
+func (g *GstCamera) read(out io.Reader, listening chan<- error) {
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var m struct {
+			Listening int     `json:"listening"`
+			Version   string  `json:"gstreamer"`
+			Served    string  `json:"served"`
+			Wall      float64 `json:"wall"`
+			PTS       float64 `json:"pts"`
+			RTP       uint32  `json:"rtp"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue
+		}
+		switch {
+		case m.Listening != 0:
+			g.Port, g.Version = m.Listening, m.Version
+			listening <- nil
+		case m.Served != "":
+			sec := int64(m.Wall)
+			f := ServedFrame{Wall: time.Unix(sec, int64((m.Wall-float64(sec))*1e9)).UTC(),
+				PTS: time.Duration(m.PTS * float64(time.Second)), RTP: m.RTP}
+			g.mu.Lock()
+			g.frames[m.Served] = append(g.frames[m.Served], f)
+			g.cond.Broadcast()
+			g.mu.Unlock()
+		}
+	}
 }
 
 // URL is the RTSP URL of a path, with the configured credentials.
@@ -182,6 +196,13 @@ func GstAvailable() error {
 type lockedWriter struct {
 	mu sync.Mutex
 	w  *strings.Builder
+}
+
+// String is what was written so far.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
