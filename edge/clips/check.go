@@ -12,14 +12,15 @@ import (
 // whose tables add up to its metadata; no part exists without its chunk;
 // every bucket summary matches its chunks. It reads every part's table,
 // so it suits tests, crash drills and offline checks, not a busy box.
-func (s *Store) Check() error {
+func (rd *playback) Check() error {
+	s := rd.s
 	if err := s.waitErr(); err != nil {
 		return err
 	}
-	if err := s.acquire(); err != nil {
+	if err := rd.acquire(); err != nil {
 		return err
 	}
-	defer s.readers.Done()
+	defer rd.readers.Done()
 	c := checker{sums: map[checkBucket]bucketSum{}, parts: map[checkChunk]uint32{}}
 	err := s.db.View(func(txn *badger.Txn) error {
 		c.chunks(txn)

@@ -2,7 +2,11 @@ package clips
 
 import (
 	"errors"
+	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Condition kinds: each is a red system condition for the edge's alerts.
@@ -38,11 +42,28 @@ var (
 	ErrClosed        = errors.New("clips: store closed")
 )
 
+// conditionSet is the store's raised conditions: it raises and clears
+// them, writes them to the condition file and tells OnCondition. It has
+// its own lock: nothing needs a condition and the index at one instant.
+type conditionSet struct {
+	log    *slog.Logger
+	gauge  *prometheus.GaugeVec
+	notify func(Condition) // Config.OnCondition, may be nil
+	file   *condFile       // nil in tests that build a store by hand
+
+	mu    sync.RWMutex
+	conds map[string]Condition
+}
+
+func newConditionSet(log *slog.Logger, gauge *prometheus.GaugeVec, notify func(Condition), file *condFile) *conditionSet {
+	return &conditionSet{log: log, gauge: gauge, notify: notify, file: file, conds: map[string]Condition{}}
+}
+
 // setCondition raises or clears a condition and tells OnCondition about
 // a change. Writer goroutine or callers holding no lock.
-func (s *Store) setCondition(kind string, active bool, msg string) {
-	s.mu.Lock()
-	old, had := s.conds[kind]
+func (cs *conditionSet) setCondition(kind string, active bool, msg string) {
+	cs.mu.Lock()
+	old, had := cs.conds[kind]
 	changed := had != active
 	var c Condition
 	if active {
@@ -52,51 +73,45 @@ func (s *Store) setCondition(kind string, active bool, msg string) {
 			c = old
 			c.Message = msg
 		}
-		s.conds[kind] = c
+		cs.conds[kind] = c
 	} else if had {
 		c = Condition{Kind: kind, Active: false, Message: msg, Since: time.Now().UTC()}
-		delete(s.conds, kind)
+		delete(cs.conds, kind)
 	}
-	s.mu.Unlock()
+	cs.mu.Unlock()
 	if !changed {
 		return
 	}
-	s.persistConditions()
-	s.m.condition.WithLabelValues(kind).Set(b2f(active))
+	cs.persist()
+	cs.gauge.WithLabelValues(kind).Set(b2f(active))
 	if active {
-		s.log.Error("clip store condition raised", "kind", kind, "message", msg)
+		cs.log.Error("clip store condition raised", "kind", kind, "message", msg)
 	} else {
-		s.log.Info("clip store condition cleared", "kind", kind, "message", msg)
+		cs.log.Info("clip store condition cleared", "kind", kind, "message", msg)
 	}
-	if s.cfg.OnCondition != nil {
-		s.cfg.OnCondition(c)
+	if cs.notify != nil {
+		cs.notify(c)
 	}
 }
 
-// persistConditions writes the raised conditions to the condition file
-// before OnCondition hears of a change, so that a restart can clear a
-// condition central holds red. The snapshot is taken under the file's
-// lock: concurrent changes are written in the order they are taken.
-func (s *Store) persistConditions() {
-	if s.condFile == nil {
+// persist writes the raised conditions to the condition file before
+// OnCondition hears of a change, so that a restart can clear a condition
+// central holds red. The snapshot is taken under the file's lock:
+// concurrent changes are written in the order they are taken.
+func (cs *conditionSet) persist() {
+	if cs.file == nil {
 		return
 	}
-	s.condFile.write(func() []Condition {
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		raised := make([]Condition, 0, len(s.conds))
-		for _, c := range s.conds {
-			raised = append(raised, c)
-		}
-		return raised
-	})
+	cs.file.write(cs.Conditions)
 }
 
-// restoreConditions takes the conditions a previous run left raised as
-// raised now, without telling OnCondition (central already holds them
-// red): whatever clears a condition in this run then sends the all-clear.
-// Open calls it before anything can change a condition.
-func (s *Store) restoreConditions(raised []Condition) {
+// restore takes the conditions a previous run left raised as raised now,
+// without telling OnCondition (central already holds them red): whatever
+// clears a condition in this run then sends the all-clear. Open calls it
+// before anything can change a condition.
+func (cs *conditionSet) restore(raised []Condition) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
 	for _, c := range raised {
 		switch c.Kind {
 		case CondDiskFull, CondPinsFull, CondWriteError:
@@ -104,28 +119,35 @@ func (s *Store) restoreConditions(raised []Condition) {
 			continue
 		}
 		c.Active = true
-		s.conds[c.Kind] = c
-		s.m.condition.WithLabelValues(c.Kind).Set(1)
-		s.log.Info("clip store condition raised before the restart; cleared once it no longer holds", "kind", c.Kind, "since", c.Since)
+		cs.conds[c.Kind] = c
+		cs.gauge.WithLabelValues(c.Kind).Set(1)
+		cs.log.Info("clip store condition raised before the restart; cleared once it no longer holds", "kind", c.Kind, "since", c.Since)
 	}
 }
 
-func (s *Store) hasCondition(kind string) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	_, ok := s.conds[kind]
+func (cs *conditionSet) hasCondition(kind string) bool {
+	cs.mu.RLock()
+	defer cs.mu.RUnlock()
+	_, ok := cs.conds[kind]
 	return ok
 }
 
 // Conditions returns the active conditions.
-func (s *Store) Conditions() []Condition {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]Condition, 0, len(s.conds))
-	for _, c := range s.conds {
+func (cs *conditionSet) Conditions() []Condition {
+	cs.mu.RLock()
+	defer cs.mu.RUnlock()
+	out := make([]Condition, 0, len(cs.conds))
+	for _, c := range cs.conds {
 		out = append(out, c)
 	}
 	return out
+}
+
+// close closes the condition file.
+func (cs *conditionSet) close() {
+	if cs.file != nil {
+		cs.file.close()
+	}
 }
 
 func b2f(b bool) float64 {

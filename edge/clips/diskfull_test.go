@@ -44,10 +44,25 @@ func TestDiskFull(t *testing.T) {
 	conds := make(chan Condition, 16)
 	cfg.OnCondition = func(c Condition) { conds <- c }
 	s := openStore(t, cfg)
-	r := recorder(t, s, "gate")
-	f := newFeed(bursts(t), epoch)
+	d := &diskFullRun{fs: fs, cfg: cfg, conds: conds, s: s, r: recorder(t, s, "gate"), f: newFeed(bursts(t), epoch)}
+	d.fillAlone(t)
+	ballast := d.fillByOthers(t)
+	d.resume(t, ballast)
+}
 
-	// 1. Twice the disk, with no byte budget: the floor holds.
+// diskFullRun is TestDiskFull's store on its small file system.
+type diskFullRun struct {
+	fs    string
+	cfg   Config
+	conds chan Condition
+	s     *Store
+	r     *Recorder
+	f     *feed
+}
+
+// fillAlone records twice the disk, with no byte budget: the floor holds.
+func (d *diskFullRun) fillAlone(t *testing.T) {
+	s, r, f, fs, cfg := d.s, d.r, d.f, d.fs, d.cfg
 	minFree := int64(1 << 62)
 	for now := epoch.Add(time.Minute); now.Before(epoch.Add(30 * time.Minute)); now = now.Add(time.Minute) {
 		record(t, r, f, now)
@@ -63,12 +78,25 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("30 min of video through 64 MiB: free space never below %d KiB (floor %d KiB)", minFree>>10, cfg.MinFreeBytes>>10)
 	select {
-	case c := <-conds:
+	case c := <-d.conds:
 		t.Fatalf("condition while the store could evict: %+v", c)
 	default:
 	}
+}
 
-	// 2. Evidence, then another program fills the disk.
+// drain records the conditions reported so far in got.
+func (d *diskFullRun) drain(got map[string]bool) {
+	for len(d.conds) > 0 {
+		c := <-d.conds
+		got[c.Kind] = c.Active
+	}
+}
+
+// fillByOthers pins evidence, then another program fills the disk: the
+// store evicts all it may, keeps the pinned evidence and stops recording
+// with a red condition. It returns the other program's files.
+func (d *diskFullRun) fillByOthers(t *testing.T) (ballast []string) {
+	s, r, f, fs := d.s, d.r, d.f, d.fs
 	alert := f.peek().Add(-60 * time.Second)
 	pin, err := s.Pin("alert-1", "gate", alert, "motion")
 	if err != nil {
@@ -77,7 +105,6 @@ func TestDiskFull(t *testing.T) {
 	record(t, r, f, f.peek().Add(40*time.Second))
 	flush(t, s)
 	// It takes what the store frees, until nothing unpinned is left.
-	var ballast []string
 	// Write never waits for the disk (TestWriteNeverWaits proves it with
 	// the writer stalled); here what matters is what the full disk does.
 	write := func(n int) {
@@ -96,22 +123,16 @@ func TestDiskFull(t *testing.T) {
 		}
 		write(100)
 		flush(t, s)
-		for len(conds) > 0 {
-			c := <-conds
-			got[c.Kind] = c.Active
-		}
+		d.drain(got)
 	}
 	stopped := f.peek()
 	write(600) // a minute of video into a full disk
 	flush(t, s)
-	for len(conds) > 0 {
-		c := <-conds
-		got[c.Kind] = c.Active
-	}
+	d.drain(got)
 	if !got[CondDiskFull] || !got[CondPinsFull] {
 		t.Fatalf("conditions %v, want disk_full and pins_full raised", got)
 	}
-	if d := testutil.ToFloat64(r.m.dropped[dropDiskFull]); d == 0 {
+	if n := testutil.ToFloat64(r.m.dropped[dropDiskFull]); n == 0 {
 		t.Error("no access unit counted as dropped for the full disk")
 	}
 	if _, err := s.Pin("alert-2", "gate", stopped, "motion"); err != ErrPinsFull {
@@ -121,8 +142,12 @@ func TestDiskFull(t *testing.T) {
 	if p := ffprobe(t, path); p.Frames != 400 {
 		t.Errorf("pinned evidence on a full disk: %d frames, want 400", p.Frames)
 	}
+	return ballast
+}
 
-	// 3. The space comes back: recording resumes by itself.
+// resume removes the other program's files: recording resumes by itself.
+func (d *diskFullRun) resume(t *testing.T, ballast []string) {
+	s, r, f, cfg := d.s, d.r, d.f, d.cfg
 	for _, b := range ballast {
 		if err := os.Remove(b); err != nil {
 			t.Fatal(err)
@@ -134,7 +159,7 @@ func TestDiskFull(t *testing.T) {
 	if cs := s.Conditions(); len(cs) != 0 {
 		t.Errorf("conditions after the space returned: %+v", cs)
 	}
-	path, _ = exportFile(t, s, "gate", resumed.Add(2*time.Second), resumed.Add(22*time.Second))
+	path, _ := exportFile(t, s, "gate", resumed.Add(2*time.Second), resumed.Add(22*time.Second))
 	if p := ffprobe(t, path); p.Frames != 200 {
 		t.Errorf("after resuming: %d frames, want 200", p.Frames)
 	}

@@ -65,7 +65,8 @@ type Export struct {
 // replaced; the recorder starts a new chunk there), the export stops at
 // the change and Info().Next says where the rest of the range starts;
 // Parts lists all of them.
-func (s *Store) OpenExport(camera string, from, to time.Time) (*Export, error) {
+func (rd *playback) OpenExport(camera string, from, to time.Time) (*Export, error) {
+	s := rd.s
 	r, err := s.recorder(camera)
 	if err != nil {
 		return nil, err
@@ -76,7 +77,7 @@ func (s *Store) OpenExport(camera string, from, to time.Time) (*Export, error) {
 	if to.Sub(from) > s.cfg.MaxExportDuration {
 		return nil, fmt.Errorf("%w: %v exceeds %v", ErrTooLong, to.Sub(from), s.cfg.MaxExportDuration)
 	}
-	if err := s.acquire(); err != nil {
+	if err := rd.acquire(); err != nil {
 		return nil, err
 	}
 	lo, hi := from.UnixNano(), to.UnixNano()
@@ -141,8 +142,8 @@ func (e *Export) Parts() ([]ExportInfo, error) {
 // [from, to): one unless the camera changed codec or picture size in the
 // range. Export the first with OpenExport(camera, from, to) and each
 // other with OpenExport(camera, part.Start, to).
-func (s *Store) ExportParts(camera string, from, to time.Time) ([]ExportInfo, error) {
-	e, err := s.OpenExport(camera, from, to)
+func (rd *playback) ExportParts(camera string, from, to time.Time) ([]ExportInfo, error) {
+	e, err := rd.OpenExport(camera, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +204,8 @@ func (e *Export) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
 // Export writes the MP4 of [from, to) to w: OpenExport, WriteTo, Close.
 // Where the camera changed codec or picture size in the range, the MP4
 // stops there and the returned info's Next is where the rest starts.
-func (s *Store) Export(ctx context.Context, w io.Writer, camera string, from, to time.Time) (ExportInfo, error) {
-	e, err := s.OpenExport(camera, from, to)
+func (rd *playback) Export(ctx context.Context, w io.Writer, camera string, from, to time.Time) (ExportInfo, error) {
+	e, err := rd.OpenExport(camera, from, to)
 	if err != nil {
 		return ExportInfo{}, err
 	}

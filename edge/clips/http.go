@@ -34,19 +34,24 @@ import (
 // X-Vigil-Start and X-Vigil-End are the part's own range, X-Vigil-Codec,
 // X-Vigil-Width and X-Vigil-Height its video.
 func (s *Store) Handler() http.Handler {
+	api := httpAPI{s}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/recordings", s.serveStats)
-	mux.HandleFunc("GET /api/v1/recordings/{camera}", s.serveTimeline)
-	mux.HandleFunc("GET /api/v1/recordings/{camera}/mp4", s.serveMP4)
-	mux.HandleFunc("GET /api/v1/recordings/{camera}/jpeg", s.serveJPEG)
+	mux.HandleFunc("GET /api/v1/recordings", api.serveStats)
+	mux.HandleFunc("GET /api/v1/recordings/{camera}", api.serveTimeline)
+	mux.HandleFunc("GET /api/v1/recordings/{camera}/mp4", api.serveMP4)
+	mux.HandleFunc("GET /api/v1/recordings/{camera}/jpeg", api.serveJPEG)
 	return mux
 }
 
-func (s *Store) serveStats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Stats())
+// httpAPI serves the store's playback API (Handler).
+type httpAPI struct{ s *Store }
+
+func (api httpAPI) serveStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, api.s.Stats())
 }
 
-func (s *Store) serveTimeline(w http.ResponseWriter, r *http.Request) {
+func (api httpAPI) serveTimeline(w http.ResponseWriter, r *http.Request) {
+	s := api.s
 	q := r.URL.Query()
 	var from, to time.Time
 	var err error
@@ -70,7 +75,8 @@ func (s *Store) serveTimeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tl)
 }
 
-func (s *Store) serveMP4(w http.ResponseWriter, r *http.Request) {
+func (api httpAPI) serveMP4(w http.ResponseWriter, r *http.Request) {
+	s := api.s
 	q := r.URL.Query()
 	start, err := parseTime("start", q.Get("start"))
 	if err != nil {
@@ -121,7 +127,8 @@ func (s *Store) serveMP4(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Store) serveJPEG(w http.ResponseWriter, r *http.Request) {
+func (api httpAPI) serveJPEG(w http.ResponseWriter, r *http.Request) {
+	s := api.s
 	q := r.URL.Query()
 	at, err := parseTime("at", q.Get("at"))
 	if err != nil {

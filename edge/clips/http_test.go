@@ -30,16 +30,7 @@ func TestHTTP(t *testing.T) {
 
 	get := func(path string) (*http.Response, []byte) {
 		t.Helper()
-		res, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, err := io.ReadAll(res.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res, body
+		return httpGet(t, srv.URL+path)
 	}
 
 	res, body := get("/api/v1/recordings/gate")
@@ -80,6 +71,28 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("stats: %d %s", res.StatusCode, body)
 	}
 
+	testHTTPErrors(t, get, at)
+}
+
+// httpGet fetches url and reads the body.
+func httpGet(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body
+}
+
+// testHTTPErrors: every wrong request is a 400 naming the parameter, or
+// a 404. at formats an offset from epoch.
+func testHTTPErrors(t *testing.T, get func(string) (*http.Response, []byte), at func(time.Duration) string) {
+	t.Helper()
 	for _, tc := range []struct {
 		path string
 		code int

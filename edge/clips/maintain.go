@@ -1,7 +1,6 @@
 package clips
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,18 +13,32 @@ import (
 func (w *writer) maintain() {
 	s := w.s
 	w.lastMaint = time.Now()
-	w.expirePins()
-	w.evictBudgets()
-	w.evictForSpace(0)
+	s.pinBook.expire()
+	w.ret.evictBudgets()
+	w.ret.evictForSpace(0)
 	if time.Since(w.lastSlow) >= 5*time.Second {
 		w.lastSlow = time.Now()
 		// Compactions also find dead values; let GC look now and then.
-		w.gcPending = true
-		w.gc(500 * time.Millisecond)
+		w.ret.gcPending = true
+		w.ret.gc(500 * time.Millisecond)
 		s.m.diskUsed.Set(float64(diskUsage(s.cfg.Dir)))
 	}
-	w.updatePinned()
-	w.updatePinCapacity()
+	// Chunks committed into a pinned range count too: for a second after
+	// a slow tick, recount even when the pins did not change.
+	w.meter.updatePinned(time.Since(w.lastSlow) <= time.Second)
+	w.meter.updatePinCapacity()
+	w.updateGauges()
+	w.sync()
+	if err := pageOut(s.cfg.Dir); err != nil {
+		s.log.Debug("page-out", "err", err)
+	}
+	s.m.rssF.Set(float64(residentFileBytes()))
+}
+
+// updateGauges sets the per-camera and disk gauges, and clears disk_full
+// once there is room again.
+func (w *writer) updateGauges() {
+	s := w.s
 	s.mu.RLock()
 	for _, r := range s.cams {
 		s.m.bytes.WithLabelValues(r.name).Set(float64(r.bytes))
@@ -42,67 +55,34 @@ func (w *writer) maintain() {
 			s.setCondition(CondDiskFull, false, fmt.Sprintf("recording resumed: %d MiB free", free>>20))
 		}
 	}
-	w.sync()
-	if err := pageOut(s.cfg.Dir); err != nil {
-		s.log.Debug("page-out", "err", err)
-	}
-	s.m.rssF.Set(float64(residentFileBytes()))
 }
 
-// expirePins releases pins past their evidence retention.
-func (w *writer) expirePins() {
-	now := w.s.cfg.Clock()
-	for _, p := range w.s.Pins() {
-		if !p.Expires.After(now) {
-			if err := w.s.Unpin(p.ID); err != nil && !errors.Is(err, ErrClosed) {
-				w.s.log.Error("releasing an expired pin", "pin", p.ID, "err", err)
-			}
-		}
-	}
+// pinMeter accounts pinned video on the writer goroutine: the bytes each
+// camera's pins hold, and pinned video's share of the disk (pins_full).
+type pinMeter struct {
+	s         *Store
+	pinnedVer uint64 // the pin book's version last counted
 }
 
 // updatePinned recounts the bytes of the chunks each camera's pins hold,
-// when pins changed.
-func (w *writer) updatePinned() {
-	s := w.s
+// when pins changed or force is set.
+func (pm *pinMeter) updatePinned(force bool) {
+	s := pm.s
 	s.mu.RLock()
 	ver := s.pinVer
 	s.mu.RUnlock()
-	if ver == w.pinnedVer && time.Since(w.lastSlow) > time.Second {
+	if ver == pm.pinnedVer && !force {
 		return
 	}
-	w.pinnedVer = ver
+	pm.pinnedVer = ver
 	totals := map[*Recorder]int64{}
-	for _, r := range w.recorders() {
-		s.mu.RLock()
-		var iv []interval
-		for _, p := range s.pins {
-			if p.Camera == r.name {
-				iv = append(iv, interval{p.From.UnixNano(), p.To.UnixNano()})
-			}
-		}
-		s.mu.RUnlock()
+	for _, r := range s.recorders() {
+		iv := s.pinnedRanges(r.name)
 		if len(iv) == 0 {
 			totals[r] = 0
 			continue
 		}
-		var n int64
-		seen := int64(-1)
-		err := s.db.View(func(txn *badger.Txn) error {
-			for _, v := range mergeIntervals(iv) {
-				err := forEachChunkIn(txn, r.id, s.bucketDur, v.from, v.to, func(c chunkRef) (bool, error) {
-					if c.start != seen && c.end() >= v.from {
-						n += c.meta.Bytes
-						seen = c.start
-					}
-					return true, nil
-				})
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		n, err := pm.count(r, iv)
 		if err != nil {
 			s.log.Error("counting pinned video", "camera", r.name, "err", err)
 			continue
@@ -116,10 +96,34 @@ func (w *writer) updatePinned() {
 	s.mu.Unlock()
 }
 
+// count sums the bytes of a camera's chunks that overlap the ranges iv,
+// each chunk once.
+func (pm *pinMeter) count(r *Recorder, iv []interval) (int64, error) {
+	s := pm.s
+	var n int64
+	seen := int64(-1)
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, v := range mergeIntervals(iv) {
+			err := forEachChunkIn(txn, r.id, s.bucketDur, v.from, v.to, func(c chunkRef) (bool, error) {
+				if c.start != seen && c.end() >= v.from {
+					n += c.meta.Bytes
+					seen = c.start
+				}
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
 // updatePinCapacity raises pins_full when pinned video reaches its share
 // of the disk, and clears it below 90 % of that share.
-func (w *writer) updatePinCapacity() {
-	s := w.s
+func (pm *pinMeter) updatePinCapacity() {
+	s := pm.s
 	limit := s.cfg.MaxPinnedBytes
 	s.mu.RLock()
 	pinned := s.pinnedTotal()
@@ -137,21 +141,12 @@ func (w *writer) updatePinCapacity() {
 	}
 	s.mu.Lock()
 	s.pinCap = limit
-	_, diskFull := s.conds[CondDiskFull]
 	s.mu.Unlock()
+	diskFull := s.hasCondition(CondDiskFull)
 	switch {
 	case pinned >= limit:
 		s.setCondition(CondPinsFull, true, fmt.Sprintf("pinned evidence (%d MiB) reached its share of the disk (%d MiB): new pins refused, nothing pinned is deleted", pinned>>20, limit>>20))
 	case pinned < limit/10*9 && !diskFull:
 		s.setCondition(CondPinsFull, false, "pinned evidence back under its share of the disk")
 	}
-}
-
-// pinnedTotal sums the cameras' pinned bytes. Caller holds s.mu.
-func (s *Store) pinnedTotal() int64 {
-	var n int64
-	for _, r := range s.cams {
-		n += r.pinned
-	}
-	return n
 }

@@ -22,6 +22,26 @@ type Pin struct {
 	Expires time.Time `json:"expires"`
 }
 
+// pinBook is the store's pins and the pin journal in Badger: pins made
+// by callers (queued in memory while the disk is too full for Badger),
+// and the leases exports and thumbnails hold while they read. Retention
+// asks it what is held. Its maps are guarded by Store.mu, the index lock,
+// because queueing a pin must not race the store opening.
+type pinBook struct {
+	s        *Store
+	pins     map[string]Pin
+	leases   map[uint64]lease
+	leaseSeq uint64
+	pinVer   uint64 // bumped when pins or leases change
+	pinCap   int64
+	// queued holds the pins made while the store waits for space.
+	queued map[string]Pin
+}
+
+func newPinBook(s *Store) *pinBook {
+	return &pinBook{s: s, pins: map[string]Pin{}, leases: map[uint64]lease{}, queued: map[string]Pin{}}
+}
+
 // lease is an export's temporary, in-memory pin: what is being read is
 // not evicted under the reader.
 type lease struct {
@@ -32,17 +52,18 @@ type lease struct {
 // Pin pins the camera's pre-roll before at and post-roll after it (per
 // camera, 10 s and 30 s by default). Pinning an existing ID again
 // replaces its range.
-func (s *Store) Pin(id, camera string, at time.Time, reason string) (Pin, error) {
-	from, to, err := s.PinWindow(camera, at)
+func (pb *pinBook) Pin(id, camera string, at time.Time, reason string) (Pin, error) {
+	from, to, err := pb.PinWindow(camera, at)
 	if err != nil {
 		return Pin{}, err
 	}
-	return s.PinRange(id, camera, from, to, reason)
+	return pb.PinRange(id, camera, from, to, reason)
 }
 
 // PinWindow is the range Pin would pin for an alert at at, without
 // pinning it: an alert names its clip before the pin is written.
-func (s *Store) PinWindow(camera string, at time.Time) (from, to time.Time, err error) {
+func (pb *pinBook) PinWindow(camera string, at time.Time) (from, to time.Time, err error) {
+	s := pb.s
 	var cc CameraConfig
 	if s.waitErr() != nil {
 		// The cameras are not loaded yet: the configuration is the same.
@@ -67,14 +88,15 @@ func (s *Store) PinWindow(camera string, at time.Time) (from, to time.Time, err 
 // While the disk is too full for the store to open, the pin is queued in
 // memory (Pins lists it) and written as soon as the store opens; it is
 // lost only if the process ends before that.
-func (s *Store) PinRange(id, camera string, from, to time.Time, reason string) (Pin, error) {
+func (pb *pinBook) PinRange(id, camera string, from, to time.Time, reason string) (Pin, error) {
+	s := pb.s
 	if id == "" {
 		return Pin{}, errors.New("clips: pin: empty ID")
 	}
 	if !to.After(from) {
 		return Pin{}, fmt.Errorf("clips: pin %s: empty range %v..%v", id, from, to)
 	}
-	if queued, ok, err := s.queuePin(id, camera, from, to, reason); ok {
+	if queued, ok, err := pb.queuePin(id, camera, from, to, reason); ok {
 		return queued, err
 	}
 	if _, err := s.recorder(camera); err != nil {
@@ -84,10 +106,10 @@ func (s *Store) PinRange(id, camera string, from, to time.Time, reason string) (
 		return Pin{}, err
 	}
 	defer s.readers.Done()
+	full := s.hasCondition(CondPinsFull)
 	s.mu.RLock()
-	old, exists := s.pins[id]
-	_, full := s.conds[CondPinsFull]
-	full = full || (s.pinCap > 0 && s.pinnedTotal() >= s.pinCap)
+	old, exists := pb.pins[id]
+	full = full || (pb.pinCap > 0 && s.pinnedTotal() >= pb.pinCap)
 	s.mu.RUnlock()
 	if full && !exists {
 		return Pin{}, ErrPinsFull
@@ -97,7 +119,7 @@ func (s *Store) PinRange(id, camera string, from, to time.Time, reason string) (
 	if exists {
 		p.Created = old.Created
 	}
-	if err := s.putPin(p); err != nil {
+	if err := pb.putPin(p); err != nil {
 		return Pin{}, err
 	}
 	s.log.Info("video pinned", "pin", id, "camera", camera, "from", p.From, "to", p.To, "reason", reason)
@@ -106,7 +128,8 @@ func (s *Store) PinRange(id, camera string, from, to time.Time, reason string) (
 
 // queuePin queues a pin while the store waits for space; ok is false once
 // Badger is open (the caller pins as usual).
-func (s *Store) queuePin(id, camera string, from, to time.Time, reason string) (p Pin, ok bool, err error) {
+func (pb *pinBook) queuePin(id, camera string, from, to time.Time, reason string) (p Pin, ok bool, err error) {
+	s := pb.s
 	if err := validCamera(camera); err != nil {
 		return Pin{}, true, err
 	}
@@ -120,10 +143,10 @@ func (s *Store) queuePin(id, camera string, from, to time.Time, reason string) (
 	}
 	now := s.cfg.Clock().UTC()
 	p = Pin{ID: id, Camera: camera, From: from.UTC(), To: to.UTC(), Reason: reason, Created: now, Expires: now.Add(s.cfg.EvidenceRetention)}
-	if old, exists := s.queued[id]; exists {
+	if old, exists := pb.queued[id]; exists {
 		p.Created = old.Created
 	}
-	s.queued[id] = p
+	pb.queued[id] = p
 	s.log.Warn("video pin queued until the disk has room for the clip store", "pin", id, "camera", camera, "from", p.From, "to", p.To, "reason", reason)
 	return p, true, nil
 }
@@ -131,15 +154,16 @@ func (s *Store) queuePin(id, camera string, from, to time.Time, reason string) (
 // applyQueuedPins writes the pins queued while waiting for space. The
 // video they cover was not recorded, but the pin keeps whatever is
 // recorded from now on inside its range, as a pin made on time would.
-func (s *Store) applyQueuedPins() {
+func (pb *pinBook) applyQueuedPins() {
+	s := pb.s
 	s.mu.Lock()
-	q := s.queued
-	s.queued = map[string]Pin{}
+	q := pb.queued
+	pb.queued = map[string]Pin{}
 	s.mu.Unlock()
 	for _, p := range q {
 		_, err := s.Recorder(p.Camera)
 		if err == nil {
-			err = s.putPin(p)
+			err = pb.putPin(p)
 		}
 		if err != nil {
 			s.log.Error("QUEUED PIN NOT WRITTEN", "pin", p.ID, "camera", p.Camera, "err", err)
@@ -150,7 +174,8 @@ func (s *Store) applyQueuedPins() {
 }
 
 // putPin writes a pin durably and adopts it.
-func (s *Store) putPin(p Pin) error {
+func (pb *pinBook) putPin(p Pin) error {
+	s := pb.s
 	b, err := json.Marshal(p)
 	if err != nil {
 		return err
@@ -159,8 +184,8 @@ func (s *Store) putPin(p Pin) error {
 		return fmt.Errorf("clips: pin %s: %w", p.ID, err)
 	}
 	s.mu.Lock()
-	s.pins[p.ID] = p
-	s.pinVer++
+	pb.pins[p.ID] = p
+	pb.pinVer++
 	s.mu.Unlock()
 	return nil
 }
@@ -168,10 +193,11 @@ func (s *Store) putPin(p Pin) error {
 // Unpin releases a pin, e.g. once central confirms it holds the clip. The
 // video stays until retention needs the space. Unknown IDs are ignored,
 // so a repeated release is harmless.
-func (s *Store) Unpin(id string) error {
+func (pb *pinBook) Unpin(id string) error {
+	s := pb.s
 	s.mu.Lock()
-	_, queued := s.queued[id]
-	delete(s.queued, id)
+	_, queued := pb.queued[id]
+	delete(pb.queued, id)
 	waiting := s.waiting
 	s.mu.Unlock()
 	if waiting != nil {
@@ -185,7 +211,7 @@ func (s *Store) Unpin(id string) error {
 	}
 	defer s.readers.Done()
 	s.mu.RLock()
-	_, ok := s.pins[id]
+	_, ok := pb.pins[id]
 	s.mu.RUnlock()
 	if !ok {
 		return nil
@@ -194,69 +220,87 @@ func (s *Store) Unpin(id string) error {
 		return fmt.Errorf("clips: unpin %s: %w", id, err)
 	}
 	s.mu.Lock()
-	delete(s.pins, id)
-	s.pinVer++
+	delete(pb.pins, id)
+	pb.pinVer++
 	s.mu.Unlock()
 	s.log.Info("video unpinned", "pin", id)
 	return nil
 }
 
 // Pins returns the current pins, oldest first.
-func (s *Store) Pins() []Pin {
-	s.mu.RLock()
-	out := make([]Pin, 0, len(s.pins))
-	for _, p := range s.pins {
-		if _, ok := s.queued[p.ID]; !ok {
+func (pb *pinBook) Pins() []Pin {
+	pb.s.mu.RLock()
+	out := make([]Pin, 0, len(pb.pins))
+	for _, p := range pb.pins {
+		if _, ok := pb.queued[p.ID]; !ok {
 			out = append(out, p)
 		}
 	}
-	for _, p := range s.queued {
+	for _, p := range pb.queued {
 		out = append(out, p)
 	}
-	s.mu.RUnlock()
+	pb.s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].From.Before(out[j].From) })
 	return out
 }
 
-// durableUpdate commits a small change and fsyncs it.
-func (s *Store) durableUpdate(f func(*badger.Txn) error) error {
-	s.dropMu.RLock()
-	defer s.dropMu.RUnlock()
-	if err := s.db.Update(f); err != nil {
-		return err
+// lease protects [from, to] of a camera from eviction until release.
+func (pb *pinBook) lease(camera string, from, to int64) (release func()) {
+	mu := &pb.s.mu
+	mu.Lock()
+	pb.leaseSeq++
+	id := pb.leaseSeq
+	pb.leases[id] = lease{cam: camera, from: from, to: to}
+	pb.pinVer++
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		delete(pb.leases, id)
+		pb.pinVer++
+		mu.Unlock()
 	}
-	return s.db.Sync()
 }
 
-// lease protects [from, to] of a camera from eviction until release.
-func (s *Store) lease(camera string, from, to int64) (release func()) {
-	s.mu.Lock()
-	s.leaseSeq++
-	id := s.leaseSeq
-	s.leases[id] = lease{cam: camera, from: from, to: to}
-	s.pinVer++
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.leases, id)
-		s.pinVer++
-		s.mu.Unlock()
+// expire releases pins past their evidence retention. The writer calls
+// it from its maintenance.
+func (pb *pinBook) expire() {
+	s := pb.s
+	now := s.cfg.Clock()
+	for _, p := range pb.Pins() {
+		if !p.Expires.After(now) {
+			if err := pb.Unpin(p.ID); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Error("releasing an expired pin", "pin", p.ID, "err", err)
+			}
+		}
 	}
+}
+
+// pinnedRanges returns a camera's pins (not leases) as ranges, unsorted.
+func (pb *pinBook) pinnedRanges(camera string) []interval {
+	pb.s.mu.RLock()
+	defer pb.s.mu.RUnlock()
+	var iv []interval
+	for _, p := range pb.pins {
+		if p.Camera == camera {
+			iv = append(iv, interval{p.From.UnixNano(), p.To.UnixNano()})
+		}
+	}
+	return iv
 }
 
 // interval is a closed range of Unix nanoseconds.
 type interval struct{ from, to int64 }
 
 // heldRanges returns the merged ranges of a camera that pins and leases
-// hold, sorted. Caller holds s.mu.
-func (s *Store) heldRanges(camera string) []interval {
+// hold, sorted. Caller holds Store.mu.
+func (pb *pinBook) heldRanges(camera string) []interval {
 	var iv []interval
-	for _, p := range s.pins {
+	for _, p := range pb.pins {
 		if p.Camera == camera {
 			iv = append(iv, interval{p.From.UnixNano(), p.To.UnixNano()})
 		}
 	}
-	for _, l := range s.leases {
+	for _, l := range pb.leases {
 		if l.cam == camera {
 			iv = append(iv, interval{l.from, l.to})
 		}

@@ -3,10 +3,40 @@ package clips
 import (
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
+
+// playback is the store's read side: timelines, exports, thumbnails and
+// checks, each reading a Badger snapshot. It counts the reads in flight,
+// which Close cancels (closing) and waits for before closing Badger
+// under them.
+type playback struct {
+	s       *Store
+	readers sync.WaitGroup
+	closing chan struct{}
+}
+
+func newPlayback(s *Store) *playback { return &playback{s: s, closing: make(chan struct{})} }
+
+// acquire registers a read; release it with readers.Done.
+func (rd *playback) acquire() error {
+	rd.s.mu.RLock()
+	defer rd.s.mu.RUnlock()
+	if rd.s.closed {
+		return ErrClosed
+	}
+	rd.readers.Add(1)
+	return nil
+}
+
+// stop cancels the reads in flight; Close calls it once.
+func (rd *playback) stop() { close(rd.closing) }
+
+// wait waits for the reads in flight to end.
+func (rd *playback) wait() { rd.readers.Wait() }
 
 // chunkRef is a stored chunk.
 type chunkRef struct {
@@ -110,15 +140,16 @@ const gapTolerance = time.Second
 
 // Timeline lists the spans and gaps of a camera's video overlapping
 // [from, to]; zero times mean unbounded.
-func (s *Store) Timeline(camera string, from, to time.Time) (Timeline, error) {
+func (rd *playback) Timeline(camera string, from, to time.Time) (Timeline, error) {
+	s := rd.s
 	r, err := s.recorder(camera)
 	if err != nil {
 		return Timeline{}, err
 	}
-	if err := s.acquire(); err != nil {
+	if err := rd.acquire(); err != nil {
 		return Timeline{}, err
 	}
-	defer s.readers.Done()
+	defer rd.readers.Done()
 	lo, hi := int64(0), int64(math.MaxInt64)
 	if !from.IsZero() {
 		lo = from.UnixNano()

@@ -3,6 +3,7 @@ package clips
 import (
 	"bytes"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,13 @@ type Recorder struct {
 	waitReason string // why AUs are dropped until the next keyframe
 	closed     bool
 
-	// Index, owned by Store.mu.
+	bucketIndex // owned by Store.mu
+}
+
+// bucketIndex is what a camera has stored: its buckets' summaries and
+// byte counts. Store.mu guards it (the writer also reads it unlocked, as
+// its only writer), unlike the recording state, which Recorder.mu guards.
+type bucketIndex struct {
 	buckets []bucket // sorted by id
 	bytes   int64
 	pinned  int64
@@ -192,7 +199,7 @@ func (r *Recorder) endChunk(reason string) {
 
 func (r *Recorder) appendAU(au streams.AccessUnit, size int) {
 	if r.open == nil {
-		r.open = r.s.newPart(r.cur, r.cur.nextSeq)
+		r.open = r.s.parts.get(r.cur, r.cur.nextSeq)
 		r.cur.nextSeq++
 	}
 	r.open.appendAU(au.NALUs, au.PTS-r.cur.startPTS, au.Key, size)
@@ -292,4 +299,33 @@ func equalParams(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// bucketSum returns a bucket's summary, zero if new. Writer or Store.mu.
+func (r *bucketIndex) bucketSum(id uint64) bucketSum {
+	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
+	if i < len(r.buckets) && r.buckets[i].id == id {
+		return r.buckets[i].sum
+	}
+	return bucketSum{}
+}
+
+// setBucket inserts or replaces a bucket's summary. Caller holds Store.mu.
+func (r *bucketIndex) setBucket(id uint64, sum bucketSum) {
+	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
+	if i < len(r.buckets) && r.buckets[i].id == id {
+		r.buckets[i].sum = sum
+		return
+	}
+	r.buckets = append(r.buckets, bucket{})
+	copy(r.buckets[i+1:], r.buckets[i:])
+	r.buckets[i] = bucket{id: id, sum: sum}
+}
+
+// removeBucket forgets a dropped bucket. Caller holds Store.mu.
+func (r *bucketIndex) removeBucket(id uint64) {
+	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
+	if i < len(r.buckets) && r.buckets[i].id == id {
+		r.buckets = append(r.buckets[:i], r.buckets[i+1:]...)
+	}
 }

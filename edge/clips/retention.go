@@ -24,6 +24,16 @@ const (
 // 1.04×, 1.72×.
 const gcDiscardRatio = 0.4
 
+// retention evicts video: per-camera byte and age budgets, the global
+// free-space floor, and evictions a crash interrupted. It runs on the
+// writer goroutine only, which makes its DropPrefix calls never race a
+// commit, and lets value-log GC return what it dropped to the disk.
+type retention struct {
+	s         *Store
+	db        *badger.DB
+	gcPending bool // evicted since value-log GC last ran dry
+}
+
 // plan is what evicting one bucket of a camera would do.
 type plan struct {
 	r      *Recorder
@@ -37,8 +47,8 @@ type plan struct {
 
 // planBucket decides how to evict a bucket: whole when no pin or export
 // touches its span, else chunk by chunk around what is held.
-func (w *writer) planBucket(r *Recorder, b bucket, reason string) (plan, error) {
-	s := w.s
+func (rt *retention) planBucket(r *Recorder, b bucket, reason string) (plan, error) {
+	s := rt.s
 	s.mu.RLock()
 	held := s.heldRanges(r.name)
 	s.mu.RUnlock()
@@ -65,11 +75,11 @@ func (w *writer) planBucket(r *Recorder, b bucket, reason string) (plan, error) 
 // return the space. Each bucket is flagged (and fsynced) first, so that
 // Open finishes a drop that a crash interrupted instead of leaving half
 // of a bucket visible.
-func (w *writer) evict(plans []plan) {
+func (rt *retention) evict(plans []plan) {
 	if len(plans) == 0 {
 		return
 	}
-	s := w.s
+	s := rt.s
 	start := time.Now()
 	err := s.durableUpdate(func(txn *badger.Txn) error {
 		for _, p := range plans {
@@ -88,19 +98,8 @@ func (w *writer) evict(plans []plan) {
 		s.log.Error("eviction: flagging buckets failed", "err", err)
 		return
 	}
-	var prefixes [][]byte
-	for _, p := range plans {
-		if p.whole {
-			prefixes = append(prefixes, bucketKey(tagBucket, p.r.id, p.b.id),
-				bucketKey(tagMeta, p.r.id, p.b.id), bucketKey(tagPart, p.r.id, p.b.id))
-			continue
-		}
-		for _, c := range p.chunks {
-			prefixes = append(prefixes, chunkKey(tagMeta, p.r.id, p.b.id, c.start), chunkKey(tagPart, p.r.id, p.b.id, c.start))
-		}
-	}
 	s.dropMu.Lock()
-	err = s.db.DropPrefix(prefixes...)
+	err = s.db.DropPrefix(dropPrefixes(plans)...)
 	s.dropMu.Unlock()
 	if err != nil {
 		s.log.Error("eviction: DropPrefix failed; Open will retry", "err", err)
@@ -120,6 +119,32 @@ func (w *writer) evict(plans []plan) {
 	if err != nil {
 		s.log.Error("eviction: updating bucket summaries failed; Open will retry", "err", err)
 	}
+	rt.forget(plans)
+	rt.gcPending = true
+	rt.gc(2 * time.Second)
+	s.m.drop.Observe(time.Since(start).Seconds())
+}
+
+// dropPrefixes are the keys of the planned evictions: a whole bucket's
+// b, m and p prefixes, or the m and p prefixes of each unheld chunk.
+func dropPrefixes(plans []plan) [][]byte {
+	var prefixes [][]byte
+	for _, p := range plans {
+		if p.whole {
+			prefixes = append(prefixes, bucketKey(tagBucket, p.r.id, p.b.id),
+				bucketKey(tagMeta, p.r.id, p.b.id), bucketKey(tagPart, p.r.id, p.b.id))
+			continue
+		}
+		for _, c := range p.chunks {
+			prefixes = append(prefixes, chunkKey(tagMeta, p.r.id, p.b.id, c.start), chunkKey(tagPart, p.r.id, p.b.id, c.start))
+		}
+	}
+	return prefixes
+}
+
+// forget removes what the plans dropped from the cameras' indexes.
+func (rt *retention) forget(plans []plan) {
+	s := rt.s
 	s.mu.Lock()
 	for _, p := range plans {
 		if p.whole || p.rest.Chunks == 0 {
@@ -135,43 +160,40 @@ func (w *writer) evict(plans []plan) {
 		s.log.Debug("evicted", "camera", p.r.name, "bucket", time.Unix(0, int64(p.b.id)*int64(s.bucketDur)).UTC(),
 			"reason", p.reason, "bytes", p.freed, "whole", p.whole)
 	}
-	w.gcPending = true
-	w.gc(2 * time.Second)
-	s.m.drop.Observe(time.Since(start).Seconds())
 }
 
 // gc rewrites value-log files that retention emptied, which is what
 // returns their space to the file system, for at most budget.
-func (w *writer) gc(budget time.Duration) {
+func (rt *retention) gc(budget time.Duration) {
 	deadline := time.Now().Add(budget)
-	for w.gcPending && time.Now().Before(deadline) {
-		err := w.db.RunValueLogGC(gcDiscardRatio)
+	for rt.gcPending && time.Now().Before(deadline) {
+		err := rt.db.RunValueLogGC(gcDiscardRatio)
 		if err != nil {
 			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				w.s.log.Warn("value-log GC", "err", err)
+				rt.s.log.Warn("value-log GC", "err", err)
 			}
-			w.gcPending = false
+			rt.gcPending = false
 			return
 		}
-		w.s.m.gcFiles.Inc()
-		pageOut(w.s.cfg.Dir) // the rewrite read a whole file through the mapping
+		rt.s.m.gcFiles.Inc()
+		pageOut(rt.s.cfg.Dir) // the rewrite read a whole file through the mapping
 	}
 }
 
 // evictBudgets applies each camera's byte and age budgets: oldest bucket
 // first, never the buckets the camera may still write to.
-func (w *writer) evictBudgets() {
-	now := w.s.cfg.Clock().UnixNano()
+func (rt *retention) evictBudgets() {
+	now := rt.s.cfg.Clock().UnixNano()
 	var plans []plan
-	for _, r := range w.recorders() {
+	for _, r := range rt.s.recorders() {
 		if r.cfg.MaxBytes == 0 && r.cfg.MaxAge == 0 {
 			continue
 		}
 		prot, hasProt := r.protectedBucket()
-		w.s.mu.RLock()
+		rt.s.mu.RLock()
 		buckets := append([]bucket(nil), r.buckets...)
 		bytes := r.bytes
-		w.s.mu.RUnlock()
+		rt.s.mu.RUnlock()
 		for _, b := range buckets {
 			if hasProt && b.id >= prot {
 				break
@@ -185,9 +207,9 @@ func (w *writer) evictBudgets() {
 			if old {
 				reason = evictAge
 			}
-			p, err := w.planBucket(r, b, reason)
+			p, err := rt.planBucket(r, b, reason)
 			if err != nil {
-				w.s.log.Error("eviction: planning failed", "camera", r.name, "err", err)
+				rt.s.log.Error("eviction: planning failed", "camera", r.name, "err", err)
 				break
 			}
 			if p.freed == 0 {
@@ -197,28 +219,28 @@ func (w *writer) evictBudgets() {
 			bytes -= p.freed
 		}
 	}
-	w.evict(plans)
+	rt.evict(plans)
 }
 
 // resumeEvictions finishes evictions a crash interrupted. Open calls it
 // before the writer starts.
-func (w *writer) resumeEvictions() {
+func (rt *retention) resumeEvictions() {
 	var plans []plan
-	for _, r := range w.recorders() {
+	for _, r := range rt.s.recorders() {
 		for _, b := range r.buckets {
 			if !b.sum.Evicting {
 				continue
 			}
-			p, err := w.planBucket(r, b, evictResume)
+			p, err := rt.planBucket(r, b, evictResume)
 			if err != nil {
-				w.s.log.Error("eviction: resuming failed", "camera", r.name, "err", err)
+				rt.s.log.Error("eviction: resuming failed", "camera", r.name, "err", err)
 				continue
 			}
 			plans = append(plans, p)
 		}
 	}
 	if len(plans) > 0 {
-		w.s.log.Info("finishing evictions interrupted by a crash", "buckets", len(plans))
+		rt.s.log.Info("finishing evictions interrupted by a crash", "buckets", len(plans))
 	}
-	w.evict(plans)
+	rt.evict(plans)
 }

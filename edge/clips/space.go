@@ -8,8 +8,8 @@ import (
 
 // evictForSpace evicts the oldest unpinned video of any camera until need
 // bytes fit above the floor. It reports whether they do.
-func (w *writer) evictForSpace(need int64) bool {
-	s := w.s
+func (rt *retention) evictForSpace(need int64) bool {
+	s := rt.s
 	for range 16 {
 		free, err := freeBytes(s.cfg.Dir)
 		if err != nil {
@@ -23,16 +23,16 @@ func (w *writer) evictForSpace(need int64) bool {
 		}
 		// Space comes back a value-log file at a time: evict a file more
 		// than the deficit, so the next flush does not evict again.
-		plans := w.oldestPlans(deficit + s.cfg.Footprint.ValueLogFileSize)
+		plans := rt.oldestPlans(deficit + s.cfg.Footprint.ValueLogFileSize)
 		if len(plans) == 0 {
-			w.gcPending = true
-			w.gc(time.Second)
+			rt.gcPending = true
+			rt.gc(time.Second)
 			if free2, _ := freeBytes(s.cfg.Dir); free2 > free {
 				continue
 			}
 			return false
 		}
-		w.evict(plans)
+		rt.evict(plans)
 	}
 	free, _ := freeBytes(s.cfg.Dir)
 	return free-need >= s.cfg.MinFreeBytes
@@ -40,22 +40,22 @@ func (w *writer) evictForSpace(need int64) bool {
 
 // oldestPlans picks buckets in global age order (they share value-log
 // files, which free only when all their video is gone) until want bytes.
-func (w *writer) oldestPlans(want int64) []plan {
+func (rt *retention) oldestPlans(want int64) []plan {
 	type cand struct {
 		r *Recorder
 		b bucket
 	}
 	var cands []cand
-	for _, r := range w.recorders() {
+	for _, r := range rt.s.recorders() {
 		prot, hasProt := r.protectedBucket()
-		w.s.mu.RLock()
+		rt.s.mu.RLock()
 		for _, b := range r.buckets {
 			if hasProt && b.id >= prot {
 				break
 			}
 			cands = append(cands, cand{r, b})
 		}
-		w.s.mu.RUnlock()
+		rt.s.mu.RUnlock()
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].b.sum.First < cands[j].b.sum.First })
 	var plans []plan
@@ -64,7 +64,7 @@ func (w *writer) oldestPlans(want int64) []plan {
 		if got >= want {
 			break
 		}
-		p, err := w.planBucket(c.r, c.b, evictDisk)
+		p, err := rt.planBucket(c.r, c.b, evictDisk)
 		if err != nil || p.freed == 0 {
 			continue
 		}
@@ -76,14 +76,14 @@ func (w *writer) oldestPlans(want int64) []plan {
 
 // ensureSpace makes room for need bytes above the floor, evicting if it
 // must, and raises or clears the disk condition.
-func (w *writer) ensureSpace(need int64) bool {
-	s := w.s
+func (rt *retention) ensureSpace(need int64) bool {
+	s := rt.s
 	free, err := freeBytes(s.cfg.Dir)
 	if err == nil && free-need >= s.cfg.MinFreeBytes {
 		s.setCondition(CondDiskFull, false, "recording resumed")
 		return true
 	}
-	if w.evictForSpace(need) {
+	if rt.evictForSpace(need) {
 		s.setCondition(CondDiskFull, false, "recording resumed")
 		return true
 	}
@@ -94,15 +94,15 @@ func (w *writer) ensureSpace(need int64) bool {
 	s.setCondition(CondDiskFull, true, fmt.Sprintf(
 		"recording stopped: %d MiB free, floor %d MiB, nothing unpinned left to evict (%d MiB pinned)",
 		free>>20, s.cfg.MinFreeBytes>>20, pinned>>20))
-	if pinned > 0 && w.unpinnedBytes() == 0 {
+	if pinned > 0 && rt.unpinnedBytes() == 0 {
 		s.setCondition(CondPinsFull, true, "pinned evidence fills the disk: new pins refused, nothing pinned is deleted")
 	}
 	return false
 }
 
 // unpinnedBytes estimates what retention could still evict.
-func (w *writer) unpinnedBytes() int64 {
-	s := w.s
+func (rt *retention) unpinnedBytes() int64 {
+	s := rt.s
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var n int64

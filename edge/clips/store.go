@@ -26,44 +26,40 @@ import (
 )
 
 // Store is the clip store. Its methods are safe for concurrent use.
+//
+// It composes one part per job, each in its own file: the cameras and
+// their recorders (catalog, cameras.go), pins and leases (pinBook,
+// pins.go), the read side (playback: timelines, exports, thumbnails,
+// checks; read.go), the raised conditions (conditionSet, conditions.go)
+// and the writer goroutine (writer, writer.go) with its retention
+// (retention.go) and pin accounting (pinMeter, maintain.go). Their
+// exported methods are the store's.
 type Store struct {
+	*catalog
+	*pinBook
+	*conditionSet
+	*playback
+
 	cfg       Config
 	log       *slog.Logger
 	db        *badger.DB
 	m         *metrics
 	reg       prometheus.Registerer
 	bucketDur time.Duration
-	parts     sync.Pool
+	parts     partPool
 
-	mu       sync.RWMutex
-	cams     map[string]*Recorder
-	byID     map[uint32]*Recorder
-	nextID   uint32
-	pins     map[string]Pin
-	leases   map[uint64]lease
-	leaseSeq uint64
-	conds    map[string]Condition
-	pinVer   uint64 // bumped when pins or leases change
-	pinCap   int64
-	closed   bool
+	// mu is the index lock: it guards the catalog, the recorders' bucket
+	// indexes, the pin book and the fields below.
+	mu     sync.RWMutex
+	closed bool
 	// waiting is non-nil (and wraps ErrDiskFull) while the disk is too
 	// full for Badger to open: db is nil, recording drops everything and
 	// pins are queued until the store's goroutine opens Badger.
 	waiting error
-	queued  map[string]Pin
-
-	condFile *condFile
-
-	regMu sync.Mutex // serialises camera registration
 
 	// dropMu: DropPrefix blocks all of Badger's writes and makes them
 	// fail, so it holds dropMu exclusively and every other write shares it.
 	dropMu sync.RWMutex
-
-	// readers counts exports and other reads in flight: Close cancels
-	// them (closing) and waits before closing Badger under them.
-	readers sync.WaitGroup
-	closing chan struct{}
 
 	poke   chan struct{}
 	flushq chan chan struct{}
@@ -103,26 +99,25 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		cfg: cfg, log: cfg.Log.With("component", "clips"), m: newMetrics(), reg: cfg.Registerer,
-		cams: map[string]*Recorder{}, byID: map[uint32]*Recorder{}, nextID: 1,
-		pins: map[string]Pin{}, leases: map[uint64]lease{}, conds: map[string]Condition{}, queued: map[string]Pin{},
-		poke: make(chan struct{}, 1), flushq: make(chan chan struct{}), done: make(chan struct{}), closing: make(chan struct{}),
+		poke: make(chan struct{}, 1), flushq: make(chan chan struct{}), done: make(chan struct{}),
 	}
+	s.catalog, s.pinBook, s.playback = newCatalog(s), newPinBook(s), newPlayback(s)
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
 	if err := s.m.register(s.reg); err != nil {
 		return nil, fmt.Errorf("clips: metrics: %w", err)
 	}
-	var raised []Condition
-	s.condFile, raised = openCondFile(dir, s.log)
-	s.restoreConditions(raised)
+	file, raised := openCondFile(dir, s.log)
+	s.conditionSet = newConditionSet(s.log, s.m.condition, cfg.OnCondition, file)
+	s.conditionSet.restore(raised)
 	// Badger writes its memtable and value log through mmap: opening on a
 	// full disk would kill the process with SIGBUS at the first write. So
 	// below its reserve the store starts without it, and opens it as soon
 	// as another program (or an operator) frees the space.
 	free, err := freeBytes(dir)
 	if err != nil {
-		s.condFile.close()
+		s.conditionSet.close()
 		s.m.unregister(s.reg)
 		return nil, fmt.Errorf("clips: %w", err)
 	}
@@ -142,7 +137,7 @@ func Open(cfg Config) (*Store, error) {
 	w, err := s.openDB(free)
 	if err != nil {
 		cancel()
-		s.condFile.close()
+		s.conditionSet.close()
 		s.m.unregister(s.reg)
 		return nil, err
 	}
@@ -236,7 +231,7 @@ func (s *Store) openDB(free int64) (*writer, error) {
 	s.applyQueuedPins()
 	w := newWriter(s)
 	// Finish drops a crash interrupted before anything new is written.
-	w.resumeEvictions()
+	w.ret.resumeEvictions()
 	s.setCondition(CondWriteError, false, "the clip store opened")
 	if free >= s.cfg.MinFreeBytes {
 		s.setCondition(CondDiskFull, false, fmt.Sprintf("recording resumed: %d MiB free", free>>20))
@@ -253,8 +248,12 @@ func (s *Store) pokeWriter() {
 	}
 }
 
-func (s *Store) newPart(c *chunk, seq uint32) *part {
-	p, _ := s.parts.Get().(*part)
+// partPool recycles parts and their buffers: the recorders' append path
+// takes one per part, the writer returns it once committed or dropped.
+type partPool struct{ pool sync.Pool }
+
+func (pp *partPool) get(c *chunk, seq uint32) *part {
+	p, _ := pp.pool.Get().(*part)
 	if p == nil {
 		p = &part{buf: make([]byte, 0, 64<<10)}
 	}
@@ -262,10 +261,10 @@ func (s *Store) newPart(c *chunk, seq uint32) *part {
 	return p
 }
 
-func (s *Store) freePart(p *part) {
+func (pp *partPool) put(p *part) {
 	p.chunk = nil
 	if cap(p.buf) <= 4<<20 {
-		s.parts.Put(p)
+		pp.pool.Put(p)
 	}
 }
 
@@ -288,15 +287,14 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 }
 
-// acquire registers a read; release it with s.readers.Done.
-func (s *Store) acquire() error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
+// durableUpdate commits a small change and fsyncs it.
+func (s *Store) durableUpdate(f func(*badger.Txn) error) error {
+	s.dropMu.RLock()
+	defer s.dropMu.RUnlock()
+	if err := s.db.Update(f); err != nil {
+		return err
 	}
-	s.readers.Add(1)
-	return nil
+	return s.db.Sync()
 }
 
 // Close stops recording, commits and fsyncs what is queued, ends the
@@ -307,22 +305,18 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		cams := make([]*Recorder, 0, len(s.cams))
-		for _, r := range s.cams {
-			cams = append(cams, r)
-		}
 		s.mu.Unlock()
-		close(s.closing)
-		for _, r := range cams {
+		s.playback.stop()
+		for _, r := range s.recorders() {
 			r.close()
 		}
 		s.cancel()
 		<-s.done
-		s.readers.Wait()
+		s.playback.wait()
 		if s.db != nil {
 			err = s.db.Close()
 		}
-		s.condFile.close()
+		s.conditionSet.close()
 		s.m.unregister(s.reg)
 		s.log.Info("clip store closed")
 	})

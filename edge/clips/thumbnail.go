@@ -19,15 +19,16 @@ type Thumbnail struct {
 // Thumbnail decodes the frame shown at instant at: from the keyframe
 // before it through every access unit up to it, then encodes a JPEG at
 // most maxWidth wide (0: full size).
-func (s *Store) Thumbnail(camera string, at time.Time, maxWidth int) (Thumbnail, error) {
+func (rd *playback) Thumbnail(camera string, at time.Time, maxWidth int) (Thumbnail, error) {
+	s := rd.s
 	r, err := s.recorder(camera)
 	if err != nil {
 		return Thumbnail{}, err
 	}
-	if err := s.acquire(); err != nil {
+	if err := rd.acquire(); err != nil {
 		return Thumbnail{}, err
 	}
-	defer s.readers.Done()
+	defer rd.readers.Done()
 	t := at.UnixNano()
 	noVideo := fmt.Errorf("%w: %s has no video at %s", ErrNoVideo, camera, at.UTC().Format(time.RFC3339Nano))
 	release := s.lease(camera, t-int64(s.cfg.ChunkDuration)-int64(maxGap), t)

@@ -64,49 +64,8 @@ func TestOpenOnFullDisk(t *testing.T) {
 		t.Fatal("Open on a full disk raised no condition")
 	}
 
-	f := newFeed(bursts(t), epoch)
-	for range 50 {
-		s.Write("gate", f.next())
-	}
-	if d := testutil.ToFloat64(s.m.dropped.WithLabelValues("gate", dropDiskFull)); d != 50 {
-		t.Errorf("%v units counted as dropped for the full disk, want 50", d)
-	}
-	_, err := s.Export(context.Background(), io.Discard, "gate", epoch, epoch.Add(time.Minute))
-	if !errors.Is(err, ErrDiskFull) {
-		t.Errorf("export while waiting for space: %v, want ErrDiskFull", err)
-	}
-	t.Logf("export while waiting: %v", err)
-	if _, err := s.Thumbnail("gate", epoch, 0); !errors.Is(err, ErrDiskFull) {
-		t.Errorf("thumbnail while waiting for space: %v, want ErrDiskFull", err)
-	}
-	if _, err := s.Timeline("gate", time.Time{}, time.Time{}); !errors.Is(err, ErrDiskFull) {
-		t.Errorf("timeline while waiting for space: %v, want ErrDiskFull", err)
-	}
-	if err := s.Check(); !errors.Is(err, ErrDiskFull) {
-		t.Errorf("check while waiting for space: %v, want ErrDiskFull", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.Flush(ctx); err != nil {
-		t.Errorf("flush while waiting for space: %v", err)
-	}
-	if st := s.Stats(); len(st.Conditions) != 1 {
-		t.Errorf("stats while waiting: %+v", st)
-	}
 	alertAt := epoch.Add(time.Minute)
-	pin, err := s.Pin("alert-1", "gate", alertAt, "motion")
-	if err != nil {
-		t.Fatalf("pin while waiting for space: %v", err)
-	}
-	if _, err := s.Pin("alert-gone", "gate", alertAt, "motion"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Unpin("alert-gone"); err != nil {
-		t.Fatal(err)
-	}
-	if ps := s.Pins(); len(ps) != 1 || ps[0].ID != "alert-1" {
-		t.Errorf("pins while waiting: %+v, want the queued alert-1", ps)
-	}
+	pin := checkWhileWaiting(t, s, alertAt)
 
 	// The space comes back.
 	if err := os.Remove(filler); err != nil {
@@ -118,7 +77,7 @@ func TestOpenOnFullDisk(t *testing.T) {
 		t.Errorf("pins after opening: %+v, want %+v", ps, pin)
 	}
 	r := recorder(t, s, "gate")
-	f = newFeed(bursts(t), epoch.Add(50*time.Second))
+	f := newFeed(bursts(t), epoch.Add(50*time.Second))
 	record(t, r, f, alertAt.Add(40*time.Second))
 	flush(t, s)
 	path, _ := exportFile(t, s, "gate", pin.From, pin.To)
@@ -221,4 +180,55 @@ func TestCondFileTornSlot(t *testing.T) {
 	if len(raised) != 1 || raised[0].Kind != CondDiskFull {
 		t.Fatalf("after a torn write: %+v, want the older slot's disk_full", raised)
 	}
+}
+
+// checkWhileWaiting: while the store waits for space, units are dropped
+// and counted, reads say the disk is full, flushes and stats work, and
+// pins are queued (and unpinned from the queue). It returns the pin it
+// queued for an alert at alertAt.
+func checkWhileWaiting(t *testing.T, s *Store, alertAt time.Time) Pin {
+	t.Helper()
+	f := newFeed(bursts(t), epoch)
+	for range 50 {
+		s.Write("gate", f.next())
+	}
+	if d := testutil.ToFloat64(s.m.dropped.WithLabelValues("gate", dropDiskFull)); d != 50 {
+		t.Errorf("%v units counted as dropped for the full disk, want 50", d)
+	}
+	_, err := s.Export(context.Background(), io.Discard, "gate", epoch, epoch.Add(time.Minute))
+	if !errors.Is(err, ErrDiskFull) {
+		t.Errorf("export while waiting for space: %v, want ErrDiskFull", err)
+	}
+	t.Logf("export while waiting: %v", err)
+	if _, err := s.Thumbnail("gate", epoch, 0); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("thumbnail while waiting for space: %v, want ErrDiskFull", err)
+	}
+	if _, err := s.Timeline("gate", time.Time{}, time.Time{}); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("timeline while waiting for space: %v, want ErrDiskFull", err)
+	}
+	if err := s.Check(); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("check while waiting for space: %v, want ErrDiskFull", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Errorf("flush while waiting for space: %v", err)
+	}
+	if st := s.Stats(); len(st.Conditions) != 1 {
+		t.Errorf("stats while waiting: %+v", st)
+	}
+	pin, err := s.Pin("alert-1", "gate", alertAt, "motion")
+	if err != nil {
+		t.Fatalf("pin while waiting for space: %v", err)
+	}
+	if _, err := s.Pin("alert-gone", "gate", alertAt, "motion"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unpin("alert-gone"); err != nil {
+		t.Fatal(err)
+	}
+	if ps := s.Pins(); len(ps) != 1 || ps[0].ID != "alert-1" {
+		t.Errorf("pins while waiting: %+v, want the queued alert-1", ps)
+	}
+	return pin
 }

@@ -3,7 +3,6 @@ package clips
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -17,15 +16,17 @@ import (
 type writer struct {
 	s         *Store
 	db        *badger.DB
+	ret       retention
+	meter     pinMeter
 	lastSync  time.Time
 	lastMaint time.Time
 	lastSlow  time.Time
 	dirty     bool // committed since the last fsync
-	gcPending bool // evicted since value-log GC last ran dry
-	pinnedVer uint64
 }
 
-func newWriter(s *Store) *writer { return &writer{s: s, db: s.db} }
+func newWriter(s *Store) *writer {
+	return &writer{s: s, db: s.db, ret: retention{s: s, db: s.db}, meter: pinMeter{s: s}}
+}
 
 // Durability: a flush commits everything queued in one transaction per
 // 64 parts and DB.Sync follows at every tick, so at most FlushInterval
@@ -74,18 +75,6 @@ func (w *writer) sync() {
 	w.dirty = false
 }
 
-// recorders is a snapshot of the cameras, in ID order.
-func (w *writer) recorders() []*Recorder {
-	w.s.mu.RLock()
-	defer w.s.mu.RUnlock()
-	out := make([]*Recorder, 0, len(w.s.byID))
-	for _, r := range w.s.byID {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	return out
-}
-
 // flush commits everything the cameras queued, or drops it when there is
 // no space above the floor even after eviction.
 func (w *writer) flush() {
@@ -93,7 +82,7 @@ func (w *writer) flush() {
 		<-g
 	}
 	var batch []*part
-	for _, r := range w.recorders() {
+	for _, r := range w.s.recorders() {
 		batch = append(batch, r.take()...)
 	}
 	if len(batch) == 0 {
@@ -103,7 +92,7 @@ func (w *writer) flush() {
 	for _, p := range batch {
 		need += int64(len(p.buf)) + int64(16*len(p.aus)) + 256
 	}
-	if !w.ensureSpace(need) {
+	if !w.ret.ensureSpace(need) {
 		w.dropParts(batch, dropDiskFull)
 		return
 	}
@@ -121,7 +110,7 @@ func (w *writer) dropParts(parts []*part, reason string) {
 		p.chunk.broken.CompareAndSwap(nil, &reason)
 		r.m.dropped[reason].Add(float64(len(p.aus)))
 		r.done(p.payloadBytes())
-		w.s.freePart(p)
+		w.s.parts.put(p)
 	}
 }
 
@@ -247,7 +236,7 @@ func (pc *pendingCommit) adopt(s *Store) {
 		r := p.chunk.cam
 		r.m.written.Add(float64(p.payloadBytes()))
 		r.done(p.payloadBytes())
-		s.freePart(p)
+		s.parts.put(p)
 	}
 }
 
@@ -269,34 +258,5 @@ func (m *chunkMeta) addPart(p *part, stored int64) {
 	m.Bytes += stored
 	if m.AUs > 1 {
 		m.FrameDur = m.LastOffset / time.Duration(m.AUs-1)
-	}
-}
-
-// bucketSum returns a bucket's summary, zero if new. Writer or s.mu.
-func (r *Recorder) bucketSum(id uint64) bucketSum {
-	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
-	if i < len(r.buckets) && r.buckets[i].id == id {
-		return r.buckets[i].sum
-	}
-	return bucketSum{}
-}
-
-// setBucket inserts or replaces a bucket's summary. Caller holds s.mu.
-func (r *Recorder) setBucket(id uint64, sum bucketSum) {
-	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
-	if i < len(r.buckets) && r.buckets[i].id == id {
-		r.buckets[i].sum = sum
-		return
-	}
-	r.buckets = append(r.buckets, bucket{})
-	copy(r.buckets[i+1:], r.buckets[i:])
-	r.buckets[i] = bucket{id: id, sum: sum}
-}
-
-// removeBucket forgets a dropped bucket. Caller holds s.mu.
-func (r *Recorder) removeBucket(id uint64) {
-	i := sort.Search(len(r.buckets), func(i int) bool { return r.buckets[i].id >= id })
-	if i < len(r.buckets) && r.buckets[i].id == id {
-		r.buckets = append(r.buckets[:i], r.buckets[i+1:]...)
 	}
 }
