@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams/camera"
@@ -29,13 +30,13 @@ type ownerRig struct {
 func startOwnerRig(t *testing.T) *ownerRig {
 	t.Helper()
 	r := &ownerRig{entered: make(chan wire.Alert, 1024), got: make(chan struct{}, 4096)}
-	cfg := edge.Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token},
-		Cameras: []edge.CameraConfig{{ID: "gate-cam", URL: "rtsp://127.0.0.1:1/none"}, {ID: "yard-cam", URL: "rtsp://127.0.0.1:1/none", Armed: true}},
-		Gates:   []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
-		GateInputs: edge.GateInputsConfig{
-			Webhook: edge.WebhookInputConfig{Enabled: true, Controllers: []edge.WebhookControllerConfig{{ID: "ctrl", Secret: strings.Repeat("s", 32), Gates: []string{"north-gate"}}}},
+		Central: conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token},
+		Cameras: []conf.CameraConfig{{ID: "gate-cam", URL: "rtsp://127.0.0.1:1/none"}, {ID: "yard-cam", URL: "rtsp://127.0.0.1:1/none", Armed: true}},
+		Gates:   []conf.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
+		GateInputs: conf.GateInputsConfig{
+			Webhook: conf.WebhookInputConfig{Enabled: true, Controllers: []conf.WebhookControllerConfig{{ID: "ctrl", Secret: strings.Repeat("s", 32), Gates: []string{"north-gate"}}}},
 		},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams/sim"
@@ -27,10 +28,10 @@ func TestDamagedStreamIsReported(t *testing.T) {
 	cams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "cam", Clip: clip})
 	var mu sync.Mutex
 	var got []wire.Alert
-	cfg := edge.Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token, BackoffMax: config.Duration(time.Second)},
-		Cameras: []edge.CameraConfig{{ID: "cam", Name: "Damaged", URL: cams.URL("cam"), Armed: true}},
+		Central: conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token, BackoffMax: config.Duration(time.Second)},
+		Cameras: []conf.CameraConfig{{ID: "cam", Name: "Damaged", URL: cams.URL("cam"), Armed: true}},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("test config invalid: %v", errs)

@@ -313,8 +313,8 @@ func (n *localAPI) gatesStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // cameraName is a camera's name as configured ("" if it has none).
-func cameraName(conf *configEngine, id string) string {
-	cc, _ := conf.camera(id)
+func cameraName(engine *configEngine, id string) string {
+	cc, _ := engine.camera(id)
 	return cc.Name
 }
 

@@ -3,15 +3,13 @@ package edge
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-)
 
-// NotEnrolledHint is what an edge without a credential is told to do.
-const NotEnrolledHint = "not enrolled yet: run the setup page or vigil provision"
+	"github.com/vigil-perimeter/vigil/edge/conf"
+)
 
 // Check validates what a loaded config needs from this box without
 // starting anything: the data directory is writable and the local API
@@ -23,17 +21,17 @@ const NotEnrolledHint = "not enrolled yet: run the setup page or vigil provision
 // A token_file that is missing in a directory that exists is a box not
 // enrolled yet: that passes (the box must start to serve the setup page
 // that enrols it), and Enrolment says so.
-func Check(cfg Config) error {
+func Check(cfg conf.Config) error {
 	var errs []error
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		fail("data_dir", "%s: %s", cfg.DataDir, fileProblem(err))
+		fail("data_dir", "%s: %s", cfg.DataDir, conf.FileProblem(err))
 	} else {
 		probe := filepath.Join(cfg.DataDir, ".vigil-check")
 		if err := os.WriteFile(probe, []byte("ok"), 0o600); err != nil {
-			fail("data_dir", "%s is not writable: %s", cfg.DataDir, fileProblem(err))
+			fail("data_dir", "%s is not writable: %s", cfg.DataDir, conf.FileProblem(err))
 		}
 		os.Remove(probe)
 	}
@@ -49,19 +47,19 @@ func Check(cfg Config) error {
 		if ct.SecretFile == "" {
 			continue
 		}
-		if _, err := ct.secrets(); err != nil {
-			fail(fmt.Sprintf("gate_inputs.webhook.controllers[%d].secret_file", i), "%s: %s", ct.SecretFile, fileProblem(err))
+		if _, err := ct.Secrets(); err != nil {
+			fail(fmt.Sprintf("gate_inputs.webhook.controllers[%d].secret_file", i), "%s: %s", ct.SecretFile, conf.FileProblem(err))
 		}
 	}
 	if m := cfg.GateInputs.MQTT; m != nil && m.PasswordFile != "" {
 		if _, err := readSecretFile(m.PasswordFile); err != nil {
-			fail("gate_inputs.mqtt.password_file", "%s: %s", m.PasswordFile, fileProblem(err))
+			fail("gate_inputs.mqtt.password_file", "%s: %s", m.PasswordFile, conf.FileProblem(err))
 		}
 	}
 	if g := cfg.GateInputs.GPIO; g != nil {
 		seen := map[string]bool{}
 		for _, l := range g.Lines {
-			chip := l.chip(g)
+			chip := l.EffectiveChip(g)
 			if seen[chip] {
 				continue
 			}
@@ -71,7 +69,7 @@ func Check(cfg Config) error {
 				path = "/dev/" + chip
 			}
 			if _, err := os.Stat(path); err != nil {
-				fail("gate_inputs.gpio", "chip %s: %s: %s", chip, path, fileProblem(err))
+				fail("gate_inputs.gpio", "chip %s: %s: %s", chip, path, conf.FileProblem(err))
 			}
 		}
 	}
@@ -85,27 +83,12 @@ func Check(cfg Config) error {
 
 // Enrolment says, in one line naming the field, why a loaded config has
 // no credential for central yet, or "" if it has one.
-func Enrolment(cfg Config) string {
+func Enrolment(cfg conf.Config) string {
 	if cfg.Central.Token != "" {
 		return ""
 	}
 	if cfg.Central.TokenFile == "" {
-		return "central.token: no token: " + NotEnrolledHint
+		return "central.token: no token: " + conf.NotEnrolledHint
 	}
-	return "central.token_file: " + cfg.Central.TokenFile + " does not exist: " + NotEnrolledHint
-}
-
-// fileProblem is an OS error without the path the caller already names.
-func fileProblem(err error) string {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "no such file"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission denied (the vigil user must be able to read it)"
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
+	return "central.token_file: " + cfg.Central.TokenFile + " does not exist: " + conf.NotEnrolledHint
 }

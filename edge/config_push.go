@@ -16,6 +16,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -54,18 +55,18 @@ type configEngine struct {
 // inForce is one config in force with its lookups; never changed once
 // published (a revision publishes a new one).
 type inForce struct {
-	cfg     Config
-	cameras map[string]CameraConfig // by camera ID
-	gates   map[string]GateConfig   // by gate ID, defaults applied (Config.gates)
-	watches map[string][]string     // camera ID → IDs of the gates it sees
+	cfg     conf.Config
+	cameras map[string]conf.CameraConfig // by camera ID
+	gates   map[string]conf.GateConfig   // by gate ID, defaults applied (conf.Config.ResolvedGates)
+	watches map[string][]string          // camera ID → IDs of the gates it sees
 }
 
-func newInForce(c Config) *inForce {
-	f := &inForce{cfg: c, cameras: map[string]CameraConfig{}, gates: map[string]GateConfig{}, watches: map[string][]string{}}
+func newInForce(c conf.Config) *inForce {
+	f := &inForce{cfg: c, cameras: map[string]conf.CameraConfig{}, gates: map[string]conf.GateConfig{}, watches: map[string][]string{}}
 	for _, cc := range c.Cameras {
 		f.cameras[cc.ID] = cc
 	}
-	for _, gc := range c.gates() {
+	for _, gc := range c.ResolvedGates() {
 		f.gates[gc.ID] = gc
 		for _, cam := range gc.Cameras {
 			f.watches[cam] = append(f.watches[cam], gc.ID)
@@ -86,17 +87,17 @@ type revisionHolder interface {
 	SetConfigRevision(string)
 }
 
-func newConfigEngine(cfg Config, opts Options, log *slog.Logger) *configEngine {
+func newConfigEngine(cfg conf.Config, opts Options, log *slog.Logger) *configEngine {
 	e := &configEngine{path: opts.ConfigPath, restart: opts.Restart, log: log}
 	e.cur.Store(newInForce(cfg))
 	return e
 }
 
 // running is the config in force.
-func (e *configEngine) running() Config { return e.cur.Load().cfg }
+func (e *configEngine) running() conf.Config { return e.cur.Load().cfg }
 
 // camera is a camera's config in force.
-func (e *configEngine) camera(id string) (CameraConfig, bool) {
+func (e *configEngine) camera(id string) (conf.CameraConfig, bool) {
 	cc, ok := e.cur.Load().cameras[id]
 	return cc, ok
 }
@@ -108,7 +109,7 @@ func (e *configEngine) cameraName(id string) string {
 }
 
 // gate is a gate's config in force.
-func (e *configEngine) gate(id string) GateConfig { return e.cur.Load().gates[id] }
+func (e *configEngine) gate(id string) conf.GateConfig { return e.cur.Load().gates[id] }
 
 // watching is the IDs of the gates camera cam sees.
 func (e *configEngine) watching(cam string) []string { return e.cur.Load().watches[cam] }
@@ -128,7 +129,7 @@ type ApplyResult struct {
 var ErrNoConfigFile = errors.New("this edge was started without a config file (Options.ConfigPath), so it cannot take new revisions")
 
 // RunningConfig implements setupConfig: the config in force.
-func (e *configEngine) RunningConfig() Config { return e.running() }
+func (e *configEngine) RunningConfig() conf.Config { return e.running() }
 
 // ApplyConfig validates data (a whole edge.yaml), stores it as the next
 // revision and puts it in force, live where possible. An error wrapping
@@ -143,13 +144,13 @@ func (e *configEngine) ApplyConfig(data []byte) (ApplyResult, error) {
 // refuse by returning an error), keeping the file's comments.
 // The file is read, edited and applied under one lock, so two edits at
 // once (two installers, the page and central) cannot lose either.
-func (e *configEngine) EditConfig(edit func(*Config) error) (ApplyResult, error) {
+func (e *configEngine) EditConfig(edit func(*conf.Config) error) (ApplyResult, error) {
 	return e.editRevision(edit, false, false)
 }
 
 // editRevision is EditConfig with applyLocked's flags (an enrolment's
 // revision: enrol_live.go).
-func (e *configEngine) editRevision(edit func(*Config) error, enrolling, identity bool) (ApplyResult, error) {
+func (e *configEngine) editRevision(edit func(*conf.Config) error, enrolling, identity bool) (ApplyResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.path == "" {
@@ -168,8 +169,8 @@ func (e *configEngine) editRevision(edit func(*Config) error, enrolling, identit
 
 // editConfigYAML decodes an edge.yaml as written (token not resolved),
 // edits it and encodes it again with its comments.
-func editConfigYAML(data []byte, edit func(*Config) error) ([]byte, error) {
-	var c Config
+func editConfigYAML(data []byte, edit func(*conf.Config) error) ([]byte, error) {
+	var c conf.Config
 	cm := yaml.CommentMap{}
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.CommentToMap(cm)); err != nil {
 		return nil, fmt.Errorf("%w: the config file does not parse: %w", ErrRevisionRefused, err)
@@ -224,12 +225,12 @@ func (e *configEngine) applyLocked(data []byte, enrolling, identity bool) (Apply
 // setMotion gives each camera whose motion block changed its new one. A
 // refusal (validated before: a bug) returns false, and the node restarts
 // so the file on disk is what runs.
-func (e *configEngine) setMotion(running, next Config) bool {
+func (e *configEngine) setMotion(running, next conf.Config) bool {
 	for i, cc := range next.Cameras {
 		if reflect.DeepEqual(cc.Motion, running.Cameras[i].Motion) {
 			continue
 		}
-		if err := e.cams[cc.ID].SetMotion(cc.motion()); err != nil {
+		if err := e.cams[cc.ID].SetMotion(cc.Detector()); err != nil {
 			e.log.Error("live config change failed; restarting", "camera", cc.ID, "err", err)
 			return false
 		}
@@ -267,7 +268,7 @@ func (e *configEngine) needRestart(res ApplyResult, name string) ApplyResult {
 
 // liveOnly reports whether next differs from running only in what the
 // node changes in place: cameras' motion blocks.
-func liveOnly(running, next Config, centralLive bool) bool {
+func liveOnly(running, next conf.Config, centralLive bool) bool {
 	if len(running.Cameras) != len(next.Cameras) {
 		return false
 	}
@@ -280,13 +281,13 @@ func liveOnly(running, next Config, centralLive bool) bool {
 	a.Cameras = append([]CameraConfig(nil), running.Cameras...)
 	b.Cameras = append([]CameraConfig(nil), next.Cameras...)
 	for i := range a.Cameras {
-		a.Cameras[i].Motion, b.Cameras[i].Motion = MotionConfig{}, MotionConfig{}
+		a.Cameras[i].Motion, b.Cameras[i].Motion = conf.MotionConfig{}, conf.MotionConfig{}
 	}
 	return reflect.DeepEqual(a, b)
 }
 
 // configChanges names the top-level blocks (and cameras) that differ.
-func configChanges(a, b Config) []string {
+func configChanges(a, b conf.Config) []string {
 	var out []string
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	t := va.Type()
@@ -299,7 +300,7 @@ func configChanges(a, b Config) []string {
 			out = append(out, name)
 		}
 	}
-	old := map[string]CameraConfig{}
+	old := map[string]conf.CameraConfig{}
 	for _, c := range a.Cameras {
 		old[c.ID] = c
 	}
@@ -329,8 +330,8 @@ func configChanges(a, b Config) []string {
 	return out
 }
 
-func withoutMotion(c CameraConfig) CameraConfig {
-	c.Motion = MotionConfig{}
+func withoutMotion(c conf.CameraConfig) conf.CameraConfig {
+	c.Motion = conf.MotionConfig{}
 	return c
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 )
 
@@ -26,7 +27,7 @@ func TestConcurrentEditsAreNotLost(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			server := fmt.Sprintf("ntp%d.example.org", i)
-			if _, err := node.EditConfig(func(c *edge.Config) error { c.NTP = append(c.NTP, server); return nil }); err != nil {
+			if _, err := node.EditConfig(func(c *conf.Config) error { c.NTP = append(c.NTP, server); return nil }); err != nil {
 				t.Error(err)
 			}
 		}()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/edge/setup"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 )
@@ -23,7 +24,7 @@ import (
 
 // credentialPath is where the box keeps its credential: central.token_file
 // if the config names one, else <data_dir>/edge-credential.json.
-func credentialPath(c Config) (string, error) {
+func credentialPath(c conf.Config) (string, error) {
 	p := c.Central.TokenFile
 	if p == "" {
 		p = filepath.Join(c.DataDir, "edge-credential.json")
@@ -44,11 +45,8 @@ func (s *setupBackend) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (
 	running := s.conf.RunningConfig()
 	// Check what goes into the revision before the token is spent.
 	probe := running
-	probe.Entrance, probe.TimeZone, probe.NTP = strings.TrimSpace(req.Entrance), strings.TrimSpace(req.TimeZone), cleanList(req.NTP)
-	for _, fe := range probe.Validate() {
-		if fe.Field == "entrance" || fe.Field == "time_zone" || strings.HasPrefix(fe.Field, "ntp") {
-			return setup.EnrolResult{}, fmt.Errorf("%s: %s", fe.Field, fe.Msg)
-		}
+	if err := setup.ApplyEnrolPlace(&probe, req); err != nil {
+		return setup.EnrolResult{}, err
 	}
 	if s.up.Enrolled() && s.up.Connected() && !req.Again {
 		return setup.EnrolResult{}, fmt.Errorf("this box is already enrolled and connected to central as %q; tick \"enrol again\" to replace its credential", running.EdgeID)
@@ -68,7 +66,7 @@ func (s *setupBackend) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (
 	res := setup.EnrolResult{EdgeID: cred.EdgeID, SiteID: cred.SiteID, Central: cred.Central, CentralPin: cred.CentralPin, Credential: path}
 	identity := cred.EdgeID != running.EdgeID || cred.SiteID != running.SiteID
 	// Read, edit and apply under one lock (as EditConfig does).
-	ar, err := s.enrolRevision(func(c *Config) error {
+	ar, err := s.enrolRevision(func(c *conf.Config) error {
 		c.EdgeID, c.SiteID = cred.EdgeID, cred.SiteID
 		c.Central.URL, c.Central.Token, c.Central.TokenFile = cred.EdgeURL(), "", path
 		c.Entrance, c.TimeZone, c.NTP = probe.Entrance, probe.TimeZone, probe.NTP
@@ -96,16 +94,6 @@ func (s *setupBackend) SetupEnrol(ctx context.Context, req setup.EnrolRequest) (
 	}
 	res.Message = fmt.Sprintf("Enrolled as %s at %s; connecting to central now.", cred.EdgeID, cred.SiteID)
 	return res, nil
-}
-
-func cleanList(in []string) []string {
-	var out []string
-	for _, s := range in {
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // enrolled reports whether the box has a credential file or token.

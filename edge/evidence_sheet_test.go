@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/streams/sim"
@@ -22,10 +23,10 @@ import (
 func TestEvidenceContactSheet(t *testing.T) {
 	clip, _ := testrig.BurstsClip(t)
 	cams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: clip})
-	cfg := Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: "t", BackoffMax: config.Duration(time.Second)},
-		Cameras: []CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
+		Central: conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: "t", BackoffMax: config.Duration(time.Second)},
+		Cameras: []conf.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("config: %v", errs)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/footage"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
@@ -48,11 +49,11 @@ func TestPieceHasher(t *testing.T) {
 func TestEvidenceEdgeSide(t *testing.T) {
 	clip, _ := testrig.BurstsClip(t)
 	cams := testrig.StartSim(t, "127.0.0.1:0", sim.Camera{Path: "gate", Clip: clip})
-	cfg := Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
 		// No central: the uplink keeps trying; the evidence methods are called directly.
-		Central: CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: "t", BackoffMax: config.Duration(time.Second)},
-		Cameras: []CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
+		Central: conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: "t", BackoffMax: config.Duration(time.Second)},
+		Cameras: []conf.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("config: %v", errs)
@@ -210,11 +211,11 @@ func TestEvidenceAcrossChange(t *testing.T) {
 		return testrig.Clip(t, footage.BurstsClip{Seconds: 10, FPS: 10, Width: w, Height: h, Bursts: []footage.Burst{{Start: 2, End: 6}}, H265: h265})
 	}
 	first, second := clip(640, 360, false), clip(320, 240, true)
-	cfg := Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: "t", BackoffMax: config.Duration(time.Second)},
+		Central: conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: "t", BackoffMax: config.Duration(time.Second)},
 		// Nothing answers there: the test delivers the camera's video itself.
-		Cameras: []CameraConfig{{ID: "gate-cam", Name: "Gate", URL: "rtsp://127.0.0.1:1/gate"}},
+		Cameras: []conf.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: "rtsp://127.0.0.1:1/gate"}},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("config: %v", errs)

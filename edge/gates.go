@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/edgewire"
 	"github.com/vigil-perimeter/vigil/gates/engine"
@@ -130,7 +131,7 @@ type gateDeps struct {
 
 // gateConfigs is the gates' config in force (configEngine).
 type gateConfigs interface {
-	gate(id string) GateConfig
+	gate(id string) conf.GateConfig
 	watching(cam string) []string
 }
 
@@ -217,7 +218,7 @@ type GateCameraRef struct {
 
 // newGateSide builds the engine, the adapters and the journal for the
 // gates of cfg (nil without gates); nothing runs until run.
-func newGateSide(cfg Config, d gateDeps) (*gateSide, error) {
+func newGateSide(cfg conf.Config, d gateDeps) (*gateSide, error) {
 	if len(cfg.Gates) == 0 {
 		return nil, nil
 	}
@@ -230,8 +231,8 @@ func newGateSide(cfg Config, d gateDeps) (*gateSide, error) {
 	g.snapFailures, g.delay = gateMetrics(cfg)
 	d.reg.MustRegister(g.snapFailures, g.delay, gateCollector{g})
 	var mcs []gates.Config
-	for _, gc := range cfg.gates() {
-		mcs = append(mcs, gc.machine())
+	for _, gc := range cfg.ResolvedGates() {
+		mcs = append(mcs, gc.Machine())
 	}
 	eng, err := engine.New(engine.Options{Gates: mcs, OnAlert: g.onAlert, OnDone: g.onDone, OnReplayed: func(a gates.Alert) { g.ids.convert(a) },
 		Log: d.log, Registerer: d.reg})
@@ -253,7 +254,7 @@ func newGateSide(cfg Config, d gateDeps) (*gateSide, error) {
 
 // gateMetrics are the gate side's counters, each camera's series at 0
 // from start-up until a picture fails.
-func gateMetrics(cfg Config) (snapFailures *prometheus.CounterVec, delay prometheus.Histogram) {
+func gateMetrics(cfg conf.Config) (snapFailures *prometheus.CounterVec, delay prometheus.Histogram) {
 	snapFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_gate_snapshot_failures_total", Help: "Gate alerts that went out without a picture from one of the gate's cameras, by camera.",
 	}, []string{"camera"})
@@ -261,7 +262,7 @@ func gateMetrics(cfg Config) (snapFailures *prometheus.CounterVec, delay prometh
 		Name: "vigil_gate_alert_delay_seconds", Help: "From a gate event's time to its alert being durably queued for central.",
 		Buckets: []float64{.05, .1, .2, .3, .4, .5, .75, 1, 2, 5, 10, 30},
 	})
-	for _, gc := range cfg.gates() {
+	for _, gc := range cfg.ResolvedGates() {
 		for _, cam := range gc.Cameras {
 			snapFailures.WithLabelValues(cam).Add(0)
 		}
@@ -272,7 +273,7 @@ func gateMetrics(cfg Config) (snapFailures *prometheus.CounterVec, delay prometh
 // openGateInputs makes the adapters gate_inputs configures, each feeding
 // submit (batch: the webhook's batches). On an error the GPIO lines
 // opened are in the result, for closeLines.
-func openGateInputs(cfg Config, d gateDeps, submit gates.Sink, batch gates.BatchSink) (gateInputs, error) {
+func openGateInputs(cfg conf.Config, d gateDeps, submit gates.Sink, batch gates.BatchSink) (gateInputs, error) {
 	in := cfg.GateInputs
 	var gi gateInputs
 	var err error
@@ -292,10 +293,10 @@ func openGateInputs(cfg Config, d gateDeps, submit gates.Sink, batch gates.Batch
 	return gi, err
 }
 
-func openWebhook(w WebhookInputConfig, submit gates.Sink, batch gates.BatchSink, reg prometheus.Registerer, log *slog.Logger) (*webhook.Handler, error) {
+func openWebhook(w conf.WebhookInputConfig, submit gates.Sink, batch gates.BatchSink, reg prometheus.Registerer, log *slog.Logger) (*webhook.Handler, error) {
 	wc := webhook.Config{MaxBody: w.MaxBody, MaxSkew: w.Window.D()}
 	for _, c := range w.Controllers {
-		secrets, err := c.secrets()
+		secrets, err := c.Secrets()
 		if err != nil {
 			return nil, fmt.Errorf("edge: gate_inputs.webhook: controller %q: %w", c.ID, err)
 		}
@@ -309,7 +310,7 @@ func openWebhook(w WebhookInputConfig, submit gates.Sink, batch gates.BatchSink,
 	return h, nil
 }
 
-func openMQTT(m MQTTInputConfig, edgeID string, submit gates.Sink, reg prometheus.Registerer, log *slog.Logger) (*mqtt.Adapter, error) {
+func openMQTT(m conf.MQTTInputConfig, edgeID string, submit gates.Sink, reg prometheus.Registerer, log *slog.Logger) (*mqtt.Adapter, error) {
 	password := m.Password
 	if m.PasswordFile != "" {
 		b, err := readSecretFile(m.PasswordFile)
@@ -336,14 +337,14 @@ func openMQTT(m MQTTInputConfig, edgeID string, submit gates.Sink, reg prometheu
 // openGPIO opens the configured lines (open: Options.OpenGPIOLine, else
 // the Linux character device); on an error the lines opened are returned
 // for closeLines.
-func openGPIO(gp *GPIOInputConfig, open func(chip string, offset int, o gpio.LineOptions) (gpio.Line, error), submit gates.Sink, log *slog.Logger) (*gpio.Adapter, []gpio.Line, error) {
+func openGPIO(gp *conf.GPIOInputConfig, open func(chip string, offset int, o gpio.LineOptions) (gpio.Line, error), submit gates.Sink, log *slog.Logger) (*gpio.Adapter, []gpio.Line, error) {
 	if open == nil {
 		open = gpio.OpenLine
 	}
 	var lines []gpio.Line
 	var inputs []gpio.Input
 	for _, l := range gp.Lines {
-		line, err := open(l.chip(gp), l.Offset, gpio.LineOptions{ActiveLow: l.ActiveLow, Bias: l.Bias})
+		line, err := open(l.EffectiveChip(gp), l.Offset, gpio.LineOptions{ActiveLow: l.ActiveLow, Bias: l.Bias})
 		if err != nil {
 			return nil, lines, fmt.Errorf("edge: gate_inputs.gpio: %w", err)
 		}
@@ -361,7 +362,7 @@ func openGPIO(gp *GPIOInputConfig, open func(chip string, offset int, o gpio.Lin
 // machines from it; its commits go to the feeder. IDs are kept for twice
 // the webhook's window: a request signed at T is accepted until
 // T+window, its events were received from T-window.
-func openGateJournal(cfg Config, eng *engine.Engine, feeder *gateFeeder, log *slog.Logger) (*journal.Journal, error) {
+func openGateJournal(cfg conf.Config, eng *engine.Engine, feeder *gateFeeder, log *slog.Logger) (*journal.Journal, error) {
 	window := webhook.DefaultMaxSkew
 	if w := cfg.GateInputs.Webhook; w.Enabled && w.Window.D() > 0 {
 		window = w.Window.D()
@@ -682,7 +683,7 @@ func (g *gateSide) sendPicture(a wire.Alert, cam string, s shot) {
 }
 
 // followUp waits for the pictures an alert went without and sends them.
-func (g *gateSide) followUp(a wire.Alert, gc GateConfig, p *prefetch, before []shot) {
+func (g *gateSide) followUp(a wire.Alert, gc conf.GateConfig, p *prefetch, before []shot) {
 	select {
 	case <-p.done:
 	case <-g.ctx.Done():
@@ -834,7 +835,7 @@ func (g *gatePictures) prefetch(ev gates.Event) {
 // for them until pictureBudget after the event (at least minPictureWait):
 // the one made when its event arrived, else one made now. A request that
 // failed early (a camera busy, or this box stalled) is made once more.
-func (g *gatePictures) pictures(ctx context.Context, gc GateConfig, evTime time.Time) *prefetch {
+func (g *gatePictures) pictures(ctx context.Context, gc conf.GateConfig, evTime time.Time) *prefetch {
 	deadline := evTime.Add(pictureBudget)
 	if min := time.Now().Add(minPictureWait); deadline.Before(min) {
 		deadline = min
@@ -912,7 +913,7 @@ func isClosed(c chan struct{}) bool {
 // take asks every camera of the gate for its picture at once; each answer
 // is recorded as it comes, done is closed after the last (prefetchTimeout
 // at most).
-func (g *gatePictures) take(gc GateConfig, evTime time.Time) *prefetch {
+func (g *gatePictures) take(gc conf.GateConfig, evTime time.Time) *prefetch {
 	p := &prefetch{evTime: evTime.UTC(), done: make(chan struct{}), shots: make([]shot, len(gc.Cameras))}
 	ctx, cancel := context.WithTimeout(g.ctx, prefetchTimeout)
 	stop := context.AfterFunc(g.nodeDone, cancel) // Close ends the wait at once
@@ -1044,7 +1045,7 @@ func (g *gateSide) health() []wire.GateStatus {
 
 // gateState says a gate's state in a few words:
 // "North gate: closed, armed, last grant 21:14:05 card:04A2B9C1".
-func gateState(st gates.Status, gc GateConfig) string {
+func gateState(st gates.Status, gc conf.GateConfig) string {
 	s := st.Name + ": " + st.Door
 	switch st.Door {
 	case "unknown":

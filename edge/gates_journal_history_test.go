@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/journal"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
@@ -51,14 +52,14 @@ func TestGateJournalDoneGrantAdmitsPendingOpening(t *testing.T) {
 
 	var mu sync.Mutex
 	var raised []wire.Alert
-	cfg := edge.Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: dir,
-		Central: edge.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token},
-		Cameras: []edge.CameraConfig{{ID: "gate-cam", URL: "rtsp://127.0.0.1:1/none"}},
-		Gates: []edge.GateConfig{{ID: "side-gate", Name: "Side gate", Cameras: []string{"gate-cam"},
-			Arming: edge.ArmingConfig{Always: true}}},
-		GateInputs: edge.GateInputsConfig{
-			Webhook: edge.WebhookInputConfig{Enabled: true, Controllers: []edge.WebhookControllerConfig{{ID: "ctrl", Secret: randomSecret(t), Gates: []string{"side-gate"}}}},
+		Central: conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token},
+		Cameras: []conf.CameraConfig{{ID: "gate-cam", URL: "rtsp://127.0.0.1:1/none"}},
+		Gates: []conf.GateConfig{{ID: "side-gate", Name: "Side gate", Cameras: []string{"gate-cam"},
+			Arming: conf.ArmingConfig{Always: true}}},
+		GateInputs: conf.GateInputsConfig{
+			Webhook: conf.WebhookInputConfig{Enabled: true, Controllers: []conf.WebhookControllerConfig{{ID: "ctrl", Secret: randomSecret(t), Gates: []string{"side-gate"}}}},
 		},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {

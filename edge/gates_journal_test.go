@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/gates/journal"
 	"github.com/vigil-perimeter/vigil/gates/webhook"
 	"github.com/vigil-perimeter/vigil/internal/config"
@@ -25,15 +26,15 @@ import (
 // journalNode starts an edge with one gate and a webhook controller over
 // dataDir (central unreachable: alerts stay in the outbox); raised gets
 // every alert the node queues.
-func journalNode(t *testing.T, dataDir, secret string, raised func(wire.Alert), change ...func(*edge.Config)) *edge.Node {
+func journalNode(t *testing.T, dataDir, secret string, raised func(wire.Alert), change ...func(*conf.Config)) *edge.Node {
 	t.Helper()
-	cfg := edge.Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: dataDir,
-		Central: edge.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token},
-		Cameras: []edge.CameraConfig{{ID: "gate-cam", URL: "rtsp://127.0.0.1:1/none"}},
-		Gates:   []edge.GateConfig{{ID: "side-gate", Name: "Side gate", Cameras: []string{"gate-cam"}}},
-		GateInputs: edge.GateInputsConfig{
-			Webhook: edge.WebhookInputConfig{Enabled: true, Controllers: []edge.WebhookControllerConfig{{ID: "ctrl", Secret: secret, Gates: []string{"side-gate"}}}},
+		Central: conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token},
+		Cameras: []conf.CameraConfig{{ID: "gate-cam", URL: "rtsp://127.0.0.1:1/none"}},
+		Gates:   []conf.GateConfig{{ID: "side-gate", Name: "Side gate", Cameras: []string{"gate-cam"}}},
+		GateInputs: conf.GateInputsConfig{
+			Webhook: conf.WebhookInputConfig{Enabled: true, Controllers: []conf.WebhookControllerConfig{{ID: "ctrl", Secret: secret, Gates: []string{"side-gate"}}}},
 		},
 	}
 	for _, c := range change {
@@ -280,8 +281,8 @@ func TestGateGrantReplayAfterRestartCannotCoverForcing(t *testing.T) {
 		}
 	}
 	grant := capture(t, secret, []byte(`{"id":"grant-1","gate":"side-gate","device":"reader","type":"granted","credential":"card-17"}`))
-	short := func(c *edge.Config) {
-		c.Gates[0].GrantWindow, c.Gates[0].Arming = config.Duration(time.Second), edge.ArmingConfig{Always: true}
+	short := func(c *conf.Config) {
+		c.Gates[0].GrantWindow, c.Gates[0].Arming = config.Duration(time.Second), conf.ArmingConfig{Always: true}
 	}
 	node := journalNode(t, dir, secret, raised, short)
 	if code, res, err := grant.send(node.Addr()); err != nil || code != http.StatusOK || res.Accepted != 1 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/gates/gpio"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -33,14 +34,14 @@ func randomSecret(t *testing.T) string {
 func TestGateGPIOAndWebhookRefusals(t *testing.T) {
 	line := gpio.NewSimLine(false)
 	secret := randomSecret(t)
-	cfg := edge.Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token},
-		Cameras: []edge.CameraConfig{{ID: "gate-cam", URL: "rtsp://127.0.0.1:1/none"}},
-		Gates:   []edge.GateConfig{{ID: "side-gate", Name: "Side gate", Cameras: []string{"gate-cam"}}},
-		GateInputs: edge.GateInputsConfig{
-			Webhook: edge.WebhookInputConfig{Enabled: true, Controllers: []edge.WebhookControllerConfig{{ID: "ctrl", Secret: secret, Gates: []string{"side-gate"}}}},
-			GPIO:    &edge.GPIOInputConfig{Lines: []edge.GPIOLineConfig{{Offset: 4, Gate: "side-gate", Input: "door-contact", Role: "door"}}},
+		Central: conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: token},
+		Cameras: []conf.CameraConfig{{ID: "gate-cam", URL: "rtsp://127.0.0.1:1/none"}},
+		Gates:   []conf.GateConfig{{ID: "side-gate", Name: "Side gate", Cameras: []string{"gate-cam"}}},
+		GateInputs: conf.GateInputsConfig{
+			Webhook: conf.WebhookInputConfig{Enabled: true, Controllers: []conf.WebhookControllerConfig{{ID: "ctrl", Secret: secret, Gates: []string{"side-gate"}}}},
+			GPIO:    &conf.GPIOInputConfig{Lines: []conf.GPIOLineConfig{{Offset: 4, Gate: "side-gate", Input: "door-contact", Role: "door"}}},
 		},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {

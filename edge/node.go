@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/edge/outbox"
 	"github.com/vigil-perimeter/vigil/edge/setup"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
@@ -109,7 +110,7 @@ type Node struct {
 
 // Start opens the outbox, binds the local API and starts every camera and
 // the uplink. It returns once all are running.
-func Start(cfg Config, opts Options) (*Node, error) {
+func Start(cfg conf.Config, opts Options) (*Node, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
@@ -132,7 +133,7 @@ func Start(cfg Config, opts Options) (*Node, error) {
 // open opens what can fail: the outbox, the clip store, the local API's
 // listener, the cameras and the gate side; on an error it closes what it
 // opened.
-func (n *Node) open(cfg Config, opts Options) (err error) {
+func (n *Node) open(cfg conf.Config, opts Options) (err error) {
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -147,7 +148,7 @@ func (n *Node) open(cfg Config, opts Options) (err error) {
 	closers = append(closers, n.box.Close)
 	n.guard.box = n.box
 	n.clips, err = clips.Open(clips.Config{
-		Dir: filepath.Join(cfg.DataDir, "clips"), Default: cfg.Recording.clips(), Cameras: cameraIDs(cfg),
+		Dir: filepath.Join(cfg.DataDir, "clips"), Default: clipsBudget(cfg.Recording), Cameras: cameraIDs(cfg),
 		MinFreeBytes: int64(cfg.Recording.MinFreeGiB * (1 << 30)), Registerer: n.reg, Log: n.log, OnCondition: n.events.onClipCondition,
 	})
 	if err != nil {
@@ -177,11 +178,11 @@ func (n *Node) open(cfg Config, opts Options) (err error) {
 }
 
 // newCameras makes the configured cameras, each reporting to parent.
-func newCameras(cfg Config, opts Options, parent camera.Parent, reg prometheus.Registerer, log *slog.Logger) ([]*camera.Camera, error) {
+func newCameras(cfg conf.Config, opts Options, parent camera.Parent, reg prometheus.Registerer, log *slog.Logger) ([]*camera.Camera, error) {
 	metrics := camera.NewMetrics(reg)
 	var cams []*camera.Camera
 	for _, cc := range cfg.Cameras {
-		c := cc.camera()
+		c := cc.Camera()
 		if opts.CameraBackoffMax > 0 {
 			c.BackoffMax = opts.CameraBackoffMax
 		}
@@ -197,10 +198,10 @@ func newCameras(cfg Config, opts Options, parent camera.Parent, reg prometheus.R
 // compose makes the components that cannot fail and wires them: the
 // uplink and its request table, live view, evidence, self-test, the setup
 // page and the local API.
-func (n *Node) compose(cfg Config, opts Options) {
+func (n *Node) compose(cfg conf.Config, opts Options) {
 	routes := uplink.NewRouter()
 	n.up = uplink.New(uplink.Config{
-		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.pin(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
+		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.PinBytes(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
 		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Routes: routes,
 	}, n.box, func() wire.Heartbeat { return heartbeat(n.cams, n.conf, n.gates) }, n.reg, n.log)
 	n.conf.rev, n.conf.spawn, n.conf.done = n.up, n.tasks.spawn, n.tasks.ctx.Done()
@@ -252,7 +253,7 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 func (n *Node) Uplink() *uplink.Uplink { return n.up }
 
 // RunningConfig is the config in force.
-func (n *Node) RunningConfig() Config { return n.conf.running() }
+func (n *Node) RunningConfig() conf.Config { return n.conf.running() }
 
 // ConfigRevision names the revision in force ("" before the first).
 func (n *Node) ConfigRevision() string { return n.up.ConfigRevision() }
@@ -263,7 +264,7 @@ func (n *Node) ApplyConfig(data []byte) (ApplyResult, error) { return n.conf.App
 
 // EditConfig applies the running config file changed by edit, keeping
 // the file's comments (configEngine.EditConfig).
-func (n *Node) EditConfig(edit func(*Config) error) (ApplyResult, error) {
+func (n *Node) EditConfig(edit func(*conf.Config) error) (ApplyResult, error) {
 	return n.conf.EditConfig(edit)
 }
 
@@ -306,10 +307,10 @@ func (n *Node) Close() error {
 	return err
 }
 
-func cameraIDs(cfg Config) map[string]clips.CameraConfig {
+func cameraIDs(cfg conf.Config) map[string]clips.CameraConfig {
 	m := map[string]clips.CameraConfig{}
 	for _, c := range cfg.Cameras {
-		m[c.ID] = cfg.Recording.clips()
+		m[c.ID] = clipsBudget(cfg.Recording)
 	}
 	return m
 }
@@ -317,11 +318,11 @@ func cameraIDs(cfg Config) map[string]clips.CameraConfig {
 // heartbeat is the node's health for central, with every camera and gate
 // under the name edge.yaml gives it: the edge owns its devices' names and
 // central shows what the heartbeat says (central/devices.go).
-func heartbeat(cams []*camera.Camera, conf *configEngine, g *gateSide) wire.Heartbeat {
+func heartbeat(cams []*camera.Camera, engine *configEngine, g *gateSide) wire.Heartbeat {
 	hb := wire.Heartbeat{Time: time.Now().UTC()}
 	for _, c := range cams {
 		s := c.Status()
-		hb.Cameras = append(hb.Cameras, wire.CameraStatus{ID: c.ID(), Name: conf.cameraName(c.ID()),
+		hb.Cameras = append(hb.Cameras, wire.CameraStatus{ID: c.ID(), Name: engine.cameraName(c.ID()),
 			Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
 	}
 	hb.Gates = g.health()

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/internal/config"
 )
 
@@ -137,12 +138,12 @@ func (r *Revisions) store(b []byte) (Revision, error) {
 // ParseConfig validates a whole edge.yaml as the edge does at start
 // (strict YAML, every field, the token resolved); name is used in the
 // file:line messages.
-func ParseConfig(name string, data []byte) (Config, error) {
-	var c Config
+func ParseConfig(name string, data []byte) (conf.Config, error) {
+	var c conf.Config
 	if err := config.Parse(name, data, &c); err != nil {
 		return c, err
 	}
-	if err := c.resolveToken(); err != nil {
+	if err := c.ResolveToken(); err != nil {
 		return c, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
@@ -156,7 +157,7 @@ var ErrRevisionRefused = errors.New("config revision refused")
 // at configPath, each step atomic. A refused revision changes nothing;
 // the error says why (file:line for YAML and field problems). The new
 // revision takes effect when the edge restarts.
-func (r *Revisions) Apply(configPath string, running Config, data []byte) (Revision, error) {
+func (r *Revisions) Apply(configPath string, running conf.Config, data []byte) (Revision, error) {
 	next, err := ParseConfig("new revision", data)
 	if err != nil {
 		return Revision{}, fmt.Errorf("%w: %w", ErrRevisionRefused, err)

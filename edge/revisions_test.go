@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 )
 
 // token is the central token in the tests' edge configs.
@@ -31,7 +32,7 @@ cameras:
 
 // writeRevConfig writes a fresh edge.yaml (one camera that is not there,
 // central at centralURL) into a temporary directory and loads it.
-func writeRevConfig(t *testing.T, centralURL string) (path, body string, cfg edge.Config) {
+func writeRevConfig(t *testing.T, centralURL string) (path, body string, cfg conf.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	path = filepath.Join(dir, "edge.yaml")

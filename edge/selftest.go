@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/streams"
@@ -139,15 +140,15 @@ type selfTestUplink interface {
 
 // selfTestConfig is the config in force (configEngine).
 type selfTestConfig interface {
-	running() Config
+	running() conf.Config
 	cameraName(id string) string
 }
 
 // newSelfTester makes the node's self-test over its cameras, clip store,
 // uplink, gate side (nil without gates) and alert owner (raise).
-func newSelfTester(conf selfTestConfig, cams []*camera.Camera, camClock *camClocks, store interface{ Stats() clips.Stats },
+func newSelfTester(cfgs selfTestConfig, cams []*camera.Camera, camClock *camClocks, store interface{ Stats() clips.Stats },
 	up selfTestUplink, g *gateSide, raise func(wire.Alert) bool) *selfTester {
-	st := &selfTester{conf: conf, camClock: camClock, clips: store, up: up, raise: raise,
+	st := &selfTester{conf: cfgs, camClock: camClock, clips: store, up: up, raise: raise,
 		gateStatus: func(ctx context.Context) ([]gates.Status, bool, error) {
 			if g == nil {
 				return nil, false, nil

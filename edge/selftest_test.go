@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge"
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	gatesim "github.com/vigil-perimeter/vigil/gates/sim"
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/footage"
@@ -121,14 +122,14 @@ func TestSelfTestGreen(t *testing.T) {
 	secret := randomSecret(t)
 	sent := make(chan wire.Alert, 16)
 	dataDir := t.TempDir()
-	cfg := edge.Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: dataDir,
-		Central: edge.CentralConfig{URL: hub, Token: token, BackoffMax: config.Duration(time.Second)},
-		Cameras: []edge.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
-		Gates:   []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
+		Central: conf.CentralConfig{URL: hub, Token: token, BackoffMax: config.Duration(time.Second)},
+		Cameras: []conf.CameraConfig{{ID: "gate-cam", Name: "Gate", URL: cams.URL("gate")}},
+		Gates:   []conf.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
 		NTP:     []string{edge.SNTPResponder(t, 200*time.Millisecond, 2)},
-		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
-			Controllers: []edge.WebhookControllerConfig{{ID: "ctl", Secret: secret, Gates: []string{"north-gate"}}}}},
+		GateInputs: conf.GateInputsConfig{Webhook: conf.WebhookInputConfig{Enabled: true,
+			Controllers: []conf.WebhookControllerConfig{{ID: "ctl", Secret: secret, Gates: []string{"north-gate"}}}}},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
@@ -212,18 +213,18 @@ func TestSelfTestRed(t *testing.T) {
 	l.Close()
 	hub := refusingCentral(t)
 	sent := make(chan wire.Alert, 16)
-	cfg := edge.Config{
+	cfg := conf.Config{
 		EdgeID: "gate-1", SiteID: "village/north", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
-		Central: edge.CentralConfig{URL: hub, Token: "not-the-token", BackoffMax: config.Duration(time.Second)},
-		Cameras: []edge.CameraConfig{
+		Central: conf.CentralConfig{URL: hub, Token: "not-the-token", BackoffMax: config.Duration(time.Second)},
+		Cameras: []conf.CameraConfig{
 			{ID: "gate-cam", URL: good.URL("gate")},
 			{ID: "yard", Name: "Yard", URL: skewed.URL("yard")},
 			{ID: "lane", Name: "Lane", URL: "rtsp://" + closed + "/lane"},
 		},
 		NTP:   []string{edge.SNTPResponder(t, -10*time.Second, 2)},
-		Gates: []edge.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
-		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
-			Controllers: []edge.WebhookControllerConfig{{ID: "ctl", Secret: randomSecret(t), Gates: []string{"north-gate"}}}}},
+		Gates: []conf.GateConfig{{ID: "north-gate", Name: "North gate", Cameras: []string{"gate-cam"}}},
+		GateInputs: conf.GateInputsConfig{Webhook: conf.WebhookInputConfig{Enabled: true,
+			Controllers: []conf.WebhookControllerConfig{{ID: "ctl", Secret: randomSecret(t), Gates: []string{"north-gate"}}}}},
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatal(errs)

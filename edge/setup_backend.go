@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/edge/setup"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/gates"
@@ -22,7 +23,7 @@ import (
 // newSetupBackend makes the backend of the installer's setup page
 // (edge/setup), mounted under /setup on the local API. Its changes reach
 // central's audit log through SetupAudit (access.go) before they are made.
-func newSetupBackend(cfg Config, opts Options, conf *configEngine, up setupUplink, cams []*camera.Camera, st *selfTester,
+func newSetupBackend(cfg conf.Config, opts Options, engine *configEngine, up setupUplink, cams []*camera.Camera, st *selfTester,
 	g *gateSide, feed *gateFeed, audit *auditLog, log *slog.Logger) *setupBackend {
 	byID := map[string]setupCamera{}
 	for _, c := range cams {
@@ -30,9 +31,9 @@ func newSetupBackend(cfg Config, opts Options, conf *configEngine, up setupUplin
 	}
 	return &setupBackend{
 		log: log, configPath: opts.ConfigPath, hasGates: len(cfg.Gates) > 0, fakeGPIO: opts.OpenGPIOLine != nil,
-		conf: conf, up: up,
+		conf: engine, up: up,
 		camera:        func(id string) setupCamera { return byID[id] },
-		enrolRevision: conf.editRevision,
+		enrolRevision: engine.editRevision,
 		selfTest:      st.run, sendSelfTest: st.send, gateStates: g.states,
 		gateEvents: feed.subscribe,
 		audit: func(action, target, client string, details any) error {
@@ -56,7 +57,7 @@ type setupBackend struct {
 	// enrolRevision edits the config and applies it as one revision under
 	// the config lock, as EditConfig does, with applyLocked's flags
 	// (configEngine.editRevision).
-	enrolRevision func(edit func(*Config) error, enrolling, identity bool) (ApplyResult, error)
+	enrolRevision func(edit func(*conf.Config) error, enrolling, identity bool) (ApplyResult, error)
 	selfTest      func(ctx context.Context, window time.Duration) SelfTestReport
 	sendSelfTest  func(SelfTestReport) error
 	gateStates    func(ctx context.Context) (map[string]any, error)
@@ -66,8 +67,8 @@ type setupBackend struct {
 
 // setupConfig is the config in force, revised live (config_push.go).
 type setupConfig interface {
-	RunningConfig() Config
-	EditConfig(edit func(*Config) error) (ApplyResult, error)
+	RunningConfig() conf.Config
+	EditConfig(edit func(*conf.Config) error) (ApplyResult, error)
 }
 
 // setupUplink is the uplink as the setup page sees it.
@@ -89,13 +90,13 @@ type setupCamera interface {
 // SetupStatus implements setup.Backend.
 func (s *setupBackend) SetupStatus() any {
 	type cam struct {
-		ID     string         `json:"id"`
-		Name   string         `json:"name,omitempty"`
-		Online bool           `json:"online"`
-		Error  string         `json:"error,omitempty"`
-		Zones  []ZoneConfig   `json:"zones"`
-		Masks  []Polygon      `json:"masks"`
-		Motion map[string]any `json:"motion,omitempty"`
+		ID     string            `json:"id"`
+		Name   string            `json:"name,omitempty"`
+		Online bool              `json:"online"`
+		Error  string            `json:"error,omitempty"`
+		Zones  []conf.ZoneConfig `json:"zones"`
+		Masks  []conf.Polygon    `json:"masks"`
+		Motion map[string]any    `json:"motion,omitempty"`
 	}
 	run := s.conf.RunningConfig()
 	cams := []cam{}
@@ -106,7 +107,7 @@ func (s *setupBackend) SetupStatus() any {
 		}
 		s := c.Status()
 		cams = append(cams, cam{ID: cc.ID, Name: cc.Name, Online: s.Online, Error: s.Error,
-			Zones: append([]ZoneConfig{}, cc.Motion.Zones...), Masks: append([]Polygon{}, cc.Motion.Masks...)})
+			Zones: append([]conf.ZoneConfig{}, cc.Motion.Zones...), Masks: append([]conf.Polygon{}, cc.Motion.Masks...)})
 	}
 	gates := []string{}
 	for _, g := range run.Gates {
@@ -137,42 +138,7 @@ func (s *setupBackend) SetupEnrolled() bool { return s.enrolled() }
 // SetupSaveZones implements setup.Backend: the camera's zones and masks
 // (replacing the ones it had) become a config revision, in force at once.
 func (s *setupBackend) SetupSaveZones(camID string, zones []setup.Zone, masks [][][2]float64) (any, error) {
-	return s.conf.EditConfig(func(c *Config) error {
-		for i := range c.Cameras {
-			if c.Cameras[i].ID != camID {
-				continue
-			}
-			old := map[string]ZoneConfig{}
-			for _, z := range c.Cameras[i].Motion.Zones {
-				old[z.Name] = z
-			}
-			var zs []ZoneConfig
-			for j, z := range zones {
-				name := z.Name
-				if name == "" {
-					name = fmt.Sprintf("zone-%d", j+1)
-				}
-				// A redrawn zone keeps its own minimum size.
-				zc := ZoneConfig{Name: name, Points: polygonOf(z.Points), MinArea: old[name].MinArea, Sensitivity: z.Sensitivity}
-				zs = append(zs, zc)
-			}
-			var ms []Polygon
-			for _, m := range masks {
-				ms = append(ms, polygonOf(m))
-			}
-			c.Cameras[i].Motion.Zones, c.Cameras[i].Motion.Masks = zs, ms
-			return nil
-		}
-		return fmt.Errorf("no camera %q on this box", camID)
-	})
-}
-
-func polygonOf(pts [][2]float64) Polygon {
-	p := make(Polygon, 0, len(pts))
-	for _, pt := range pts {
-		p = append(p, []float64{pt[0], pt[1]})
-	}
-	return p
+	return s.conf.EditConfig(func(c *conf.Config) error { return setup.ApplyZones(c, camID, zones, masks) })
 }
 
 // SetupSnapshot implements setup.Backend.
@@ -194,18 +160,7 @@ func (s *setupBackend) SetupMotionPreview(ctx context.Context, camID string, zon
 	if c == nil {
 		return nil, fmt.Errorf("no camera %q on this box", camID)
 	}
-	var mz []motion.Zone
-	for i, z := range zones {
-		name := z.Name
-		if name == "" || nameUsed(mz, name) {
-			name = fmt.Sprintf("zone-%d", i+1)
-		}
-		mz = append(mz, motion.Zone{Name: name, Points: polygonOf(z.Points).polygon(), Sensitivity: z.Sensitivity})
-	}
-	var mm []motion.Polygon
-	for _, m := range masks {
-		mm = append(mm, polygonOf(m).polygon())
-	}
+	mz, mm := setup.PreviewZones(zones, masks)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	p, _, err := c.MotionPreview(ctx, mz, mm)
@@ -213,15 +168,6 @@ func (s *setupBackend) SetupMotionPreview(ctx context.Context, camID string, zon
 		return nil, err
 	}
 	return previewPNG(p)
-}
-
-func nameUsed(zs []motion.Zone, name string) bool {
-	for _, z := range zs {
-		if z.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // previewPNG draws a preview: moving pixels red, unwatched ones dimmed,

@@ -8,30 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vigil-perimeter/vigil/edge/setup"
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/wire"
 )
-
-// TestSetupOpenHoursConfig: setup.open_hours is read and checked.
-func TestSetupOpenHoursConfig(t *testing.T) {
-	cfg, err := LoadConfig(writeConfig(t, goodConfig))
-	if err != nil || cfg.Setup.OpenFor() != 0 {
-		t.Fatalf("default: %v %v", cfg.Setup, err)
-	}
-	cfg, err = LoadConfig(writeConfig(t, goodConfig+"setup:\n  open_hours: 48\n"))
-	if err != nil || cfg.Setup.OpenFor() != 48*time.Hour {
-		t.Fatalf("48 hours: %v %v", cfg.Setup, err)
-	}
-	for _, bad := range []string{"-1", "721"} {
-		_, err := LoadConfig(writeConfig(t, goodConfig+"setup:\n  open_hours: "+bad+"\n"))
-		if err == nil || !strings.Contains(err.Error(), "setup.open_hours") {
-			t.Errorf("open_hours %s: %v", bad, err)
-		}
-	}
-}
 
 // TestSetupChangesReachAuditOutbox: a change made on the node's setup page
 // is queued for central's audit log (outbox) as the installer's, with
