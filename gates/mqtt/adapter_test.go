@@ -15,7 +15,7 @@ import (
 
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/engine"
-	"github.com/vigil-perimeter/vigil/gates/internal/mosquittotest"
+	"github.com/vigil-perimeter/vigil/internal/testrig/mosquitto"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -101,7 +101,7 @@ func (l *alertLog) waitFor(t *testing.T, match func(gates.Alert) bool, what stri
 // subscribes again; events flow again) and a device going offline, which
 // the gate's machine turns into "device silent".
 func TestAdapterAgainstMosquitto(t *testing.T) {
-	broker := mosquittotest.Start(t)
+	broker := mosquitto.Start(t)
 	pub := publisher(t, broker.URL())
 	// Zigbee2MQTT keeps availability retained: the adapter must see this
 	// on subscribing, before anything is published live.
@@ -209,7 +209,7 @@ flowing:
 // TestAdapterWaitsForABrokerThatIsNotUpYet: an edge box often boots before
 // the broker; Run keeps trying and connects once it appears.
 func TestAdapterWaitsForABrokerThatIsNotUpYet(t *testing.T) {
-	broker := mosquittotest.Start(t)
+	broker := mosquitto.Start(t)
 	broker.Stop()
 	got := make(chan gates.Event, 10)
 	ad, err := New(Config{Broker: broker.URL(), Devices: []Device{{Name: "door", Gate: "g"}}, ReconnectMax: 300 * time.Millisecond},
@@ -291,7 +291,7 @@ vigil_gate_mqtt_connects_total 0
 // illuminance report is one presence per rising edge; retained messages
 // replay no press and no presence.
 func TestZigbeeAsItReallyIsAgainstMosquitto(t *testing.T) {
-	broker := mosquittotest.Start(t)
+	broker := mosquitto.Start(t)
 	pub := publisher(t, broker.URL())
 	// Retained by the broker from before the edge started (Zigbee2MQTT
 	// with retain: true for these devices).

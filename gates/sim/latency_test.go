@@ -14,9 +14,9 @@ import (
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/engine"
 	"github.com/vigil-perimeter/vigil/gates/gpio"
-	"github.com/vigil-perimeter/vigil/gates/internal/mosquittotest"
 	"github.com/vigil-perimeter/vigil/gates/mqtt"
 	"github.com/vigil-perimeter/vigil/gates/webhook"
+	"github.com/vigil-perimeter/vigil/internal/testrig/mosquitto"
 )
 
 // Gate alert latency: from the moment an input leaves its source (a
@@ -86,7 +86,7 @@ func BenchmarkWebhookToAlert(b *testing.B) {
 
 func BenchmarkMQTTToAlert(b *testing.B) {
 	eng, alerts := benchEngine(b)
-	broker := mosquittotest.Start(b)
+	broker := mosquitto.Start(b)
 	ad, err := mqtt.New(mqtt.Config{Broker: broker.URL(), Devices: []mqtt.Device{{Name: "smoke", Gate: "north-gate"}}}, eng.Submit, nil, quiet)
 	if err != nil {
 		b.Fatal(err)

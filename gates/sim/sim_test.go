@@ -13,9 +13,9 @@ import (
 
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/engine"
-	"github.com/vigil-perimeter/vigil/gates/internal/mosquittotest"
 	"github.com/vigil-perimeter/vigil/gates/mqtt"
 	"github.com/vigil-perimeter/vigil/gates/webhook"
+	"github.com/vigil-perimeter/vigil/internal/testrig/mosquitto"
 )
 
 const secret = "sim-test-secret-0123456789abcdef"
@@ -47,7 +47,7 @@ func (p *pipeline) seen() []string {
 func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
 	p := &pipeline{}
-	broker := mosquittotest.Start(t)
+	broker := mosquitto.Start(t)
 	p.broker = broker.URL()
 	eng, err := engine.New(engine.Options{
 		Gates: []gates.Config{{
