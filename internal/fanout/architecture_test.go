@@ -59,7 +59,7 @@ func TestNoHandMadeFanOut(t *testing.T) {
 		for _, f := range files {
 			for _, d := range f.Decls {
 				if fd, ok := d.(*ast.FuncDecl); ok && fd.Body != nil && hasTrySend(fd.Body, params(fd)) {
-					trySenders[fd.Name.Name] = true
+					trySenders[callName(fd)] = true
 				}
 			}
 		}
@@ -98,7 +98,7 @@ var notFanOuts = map[string]string{
 	// connection's own send queue, which also carries requests and acks:
 	// a connection is not a subscriber a Hub could own, and a full queue
 	// there already means "this edge gets the next checkpoint".
-	"central/audit_checkpoint.go:broadcastCheckpoint": "per-connection send queue",
+	"central/audit_checkpoint.go:broadcast": "per-connection send queue",
 }
 
 // params are the names of fd's receiver and parameters.
@@ -157,8 +157,11 @@ func hasTrySend(n ast.Node, roots map[string]bool) bool {
 				case nil:
 					def = true
 				case *ast.SendStmt:
-					ch := c.(*ast.CommClause).Comm.(*ast.SendStmt).Chan
-					send = send || roots == nil || roots[root(ch)]
+					st := c.(*ast.CommClause).Comm.(*ast.SendStmt)
+					if isWakeUp(st.Value) {
+						continue // a wake-up poke hands no value to anyone
+					}
+					send = send || roots == nil || roots[root(st.Chan)]
 				}
 			}
 			found = send && def
@@ -168,8 +171,27 @@ func hasTrySend(n ast.Node, roots map[string]bool) bool {
 	return found
 }
 
-// callsAny: n calls (outside function literals) a function or method named
-// in names.
+// isWakeUp: v is struct{}{}, the value of a "there is work" signal.
+func isWakeUp(v ast.Expr) bool {
+	cl, ok := v.(*ast.CompositeLit)
+	if !ok || len(cl.Elts) != 0 {
+		return false
+	}
+	st, ok := cl.Type.(*ast.StructType)
+	return ok && (st.Fields == nil || len(st.Fields.List) == 0)
+}
+
+// callName is how callsAny names fd: "f" for a function, ".m" for a
+// method, so a local closure called add does not match a method add.
+func callName(fd *ast.FuncDecl) string {
+	if fd.Recv != nil {
+		return "." + fd.Name.Name
+	}
+	return fd.Name.Name
+}
+
+// callsAny: n calls (outside function literals) a function ("f") or a
+// method (".m") named in names.
 func callsAny(n ast.Node, names map[string]bool) bool {
 	found := false
 	ast.Inspect(n, func(m ast.Node) bool {
@@ -177,14 +199,14 @@ func callsAny(n ast.Node, names map[string]bool) bool {
 			return false
 		}
 		switch m := m.(type) {
-		case *ast.FuncLit:
-			return false
+		case *ast.FuncLit, *ast.ReturnStmt:
+			return false // a returned call ends the loop: one receiver, not each
 		case *ast.CallExpr:
 			switch fn := m.Fun.(type) {
 			case *ast.Ident:
 				found = names[fn.Name]
 			case *ast.SelectorExpr:
-				found = names[fn.Sel.Name]
+				found = names["."+fn.Sel.Name] || names[fn.Sel.Name] // a method, or a function of another package's name
 			}
 		}
 		return true
