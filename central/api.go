@@ -60,8 +60,11 @@ type alertReader interface {
 
 // handleAlerts serves GET /api/v1/alerts?since=N&limit=M, filtered by
 // site (that site and below), severity (comma list), state (raised,
-// acknowledged, dispatched, resolved or open) and event time (from, to:
-// RFC 3339). Results are in creation order; page on with since=next.
+// acknowledged, dispatched, resolved or open), event time (from, to:
+// RFC 3339) and kind (one kind). Results are in creation order; page on
+// with since=next. sort=priority orders the page for a guard's queue
+// (sortByUrgency). Self-tests are left out for guards, supervisors and
+// police (listOptions).
 func (a *alertsAPI) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	q := AlertQuery{Site: r.URL.Query().Get("site"), State: r.URL.Query().Get("state")}
 	var ok bool
@@ -95,10 +98,17 @@ func (a *alertsAPI) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	if q.To, ok = queryTime(w, r, "to"); !ok {
 		return
 	}
+	byPriority, ok := listOptions(w, r, &q)
+	if !ok {
+		return
+	}
 	recs, next, err := a.store.Query(q)
 	if err != nil {
 		a.internalError(w, r, err)
 		return
+	}
+	if byPriority {
+		sortByUrgency(recs)
 	}
 	writeJSON(w, http.StatusOK, alertsPage{Alerts: recs, Next: next})
 }

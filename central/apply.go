@@ -12,9 +12,10 @@ import (
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
-// op is one mutation of the store: exactly one of alert, update, events or
-// action is set. apply fills in the results; done, if set, is called by the
-// writer once the batch holding the op is durable (or failed).
+// op is one mutation of the store: exactly one of alert, update, events,
+// action or escalate is set. apply fills in the results; done, if set, is
+// called by the writer once the batch holding the op is durable (or
+// failed).
 type op struct {
 	alert   *wire.Alert
 	update  *wire.AlertUpdate
@@ -22,12 +23,16 @@ type op struct {
 	action  *Action
 	alertID string // for action
 	site    string // for events: the sending edge's site
+	// escalate is the ID of a red alert to escalate (a system step, the
+	// escalator's, escalate.go).
+	escalate string
 
 	// Results.
 	rec       Record
 	changed   bool   // the op made a change (took a sequence number)
 	frame     []byte // the change's console message
 	committed bool   // the transaction holding the op is durable
+	opened    bool   // an update opened a successor alert: the change is a new alert
 	err       error  // this op's own failure (unknown alert, conflict); the batch still commits
 	// Colour effect: the alert at rec.SiteID went from open rank from to
 	// open rank to (0: not open).
@@ -74,6 +79,19 @@ func (s *Store) apply(ops []*op, now time.Time) ([]Change, error) {
 // an edge may lose, while a guard can retry an action.
 func (o *op) essential() bool { return o.action == nil }
 
+// cause says what kind of change o made, for the outlets (outlets.go).
+func (o *op) cause() changeCause {
+	switch {
+	case o.alert != nil || o.opened:
+		return causeNew
+	case o.action != nil:
+		return causeStep
+	case o.escalate != "":
+		return causeEscalate
+	}
+	return causeUpdate
+}
+
 // admit asks the floor about ops. It returns the ops to apply; a refused
 // action is left out with its error in o.err (and o.committed false),
 // for the API to answer 507. It fails only if an edge's item cannot be
@@ -111,17 +129,19 @@ func (s *Store) applyTxn(ops []*op, now time.Time) ([]Change, error) {
 	seq := s.lastSeq
 	var changes []Change
 	for _, o := range ops {
-		o.rec, o.changed, o.committed, o.err, o.from, o.to = Record{}, false, false, nil, 0, 0
+		o.rec, o.changed, o.committed, o.err, o.from, o.to, o.opened = Record{}, false, false, nil, 0, 0, false
 		var err error
 		switch {
 		case o.alert != nil:
-			err = putAlert(txn, o, seq+1, now)
+			err = putAlert(txn, o, seq+1, now, s.rules)
 		case o.update != nil:
-			err = putUpdate(txn, o, seq+1, now)
+			err = putUpdate(txn, o, seq+1, now, s.rules)
 		case o.events != nil:
 			err = putEvents(txn, o)
 		case o.action != nil:
 			err = putAction(txn, o, seq+1, now)
+		case o.escalate != "":
+			err = putEscalate(txn, o, seq+1, now)
 		default:
 			panic("central: empty store op")
 		}
@@ -130,7 +150,7 @@ func (s *Store) applyTxn(ops []*op, now time.Time) ([]Change, error) {
 		}
 		if o.changed {
 			seq++
-			changes = append(changes, Change{Seq: seq, Type: o.changeType(), Record: o.rec, Frame: o.frame})
+			changes = append(changes, Change{Seq: seq, Type: o.changeType(), Record: o.rec, Frame: o.frame, cause: o.cause()})
 		}
 	}
 	if err := txn.Commit(); err != nil {
@@ -144,7 +164,7 @@ func (s *Store) applyTxn(ops []*op, now time.Time) ([]Change, error) {
 }
 
 func (o *op) changeType() string {
-	if o.alert != nil {
+	if o.alert != nil || o.opened {
 		return changeTypeAlert
 	}
 	return changeTypeUpd
@@ -164,7 +184,7 @@ func setRecord(txn *badger.Txn, o *op, rec Record, seq uint64) error {
 	return txn.Set(seqKey(prefixChange, seq), o.frame)
 }
 
-func putAlert(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
+func putAlert(txn *badger.Txn, o *op, seq uint64, now time.Time, rules *priorityRules) error {
 	a := o.alert
 	old, err := getRecordByID(txn, a.ID)
 	if err == nil {
@@ -176,32 +196,48 @@ func putAlert(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 		return err
 	}
 	rec := newRecord(*a, seq, now)
+	rec.Priority = rules.priority(rec.SiteID, rec.Kind)
+	return insertRecord(txn, o, rec, a.Snapshot, seq)
+}
+
+// insertRecord stores a new alert (an edge's, or a successor an update
+// opened) with its indexes and snapshot.
+func insertRecord(txn *badger.Txn, o *op, rec Record, snapshot []byte, seq uint64) error {
 	if err := setRecord(txn, o, rec, seq); err != nil {
 		return err
 	}
-	if err := txn.Set([]byte(prefixID+a.ID), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+	if err := txn.Set([]byte(prefixID+rec.ID), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
 		return err
 	}
-	if err := txn.Set(seqKey(prefixOpen, seq), openValue(rec.Severity.Rank(), rec.SiteID)); err != nil {
+	if rec.Kind == KindSelfTest {
+		if err := txn.Set([]byte(prefixSelfTest+rec.EdgeID), []byte(rec.ID)); err != nil {
+			return err
+		}
+	}
+	if err := txn.Set(seqKey(prefixOpen, seq), openValue(colourRank(&rec), rec.SiteID)); err != nil {
 		return err
 	}
 	if err := putTamperClear(txn, rec); err != nil {
 		return err
 	}
-	if len(a.Snapshot) > 0 {
-		if err := txn.Set([]byte(prefixSnapshot+a.ID), a.Snapshot); err != nil {
+	if len(snapshot) > 0 {
+		if err := txn.Set([]byte(prefixSnapshot+rec.ID), snapshot); err != nil {
 			return err
 		}
 	}
-	o.rec, o.changed, o.to = rec, true, rec.Severity.Rank()
+	o.rec, o.changed, o.to = rec, true, colourRank(&rec)
 	return nil
 }
 
-func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
+func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time, rules *priorityRules) error {
 	u := o.update
 	key := []byte(prefixUpdateID + u.ID)
+	alertID, err := redirected(txn, u.AlertID)
+	if err != nil {
+		return err
+	}
 	if _, err := txn.Get(key); err == nil {
-		if rec, err := getRecordByID(txn, u.AlertID); err == nil {
+		if rec, err := getRecordByID(txn, alertID); err == nil {
 			rec.normalise()
 			o.rec = rec
 		}
@@ -209,7 +245,7 @@ func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 	} else if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
-	rec, err := getRecordByID(txn, u.AlertID)
+	rec, err := getRecordByID(txn, alertID)
 	if errors.Is(err, ErrNotFound) {
 		// Its alert was dropped on the edge (outbox bound) or never valid.
 		// Remember the ID so re-sends are acknowledged without noise.
@@ -224,10 +260,84 @@ func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 		o.err = fmt.Errorf("update %s from edge %s for alert %s of edge %s", u.ID, u.EdgeID, rec.ID, rec.EdgeID)
 		return nil
 	}
-	if open(rec.State) {
-		o.from = rec.Severity.Rank()
+	if !open(rec.State) && recurrence(u, &rec) {
+		return openSuccessor(txn, o, rec, seq, now, rules)
 	}
-	ur := UpdateRecord{ID: u.ID, Time: u.Time.UTC(), Severity: u.Severity, Summary: u.Summary, Camera: u.Camera}
+	return foldUpdate(txn, o, rec, seq, now)
+}
+
+// colourRank is what an alert adds to its site's colour: its severity's
+// rank while it is open, except for self-tests (for installers; they
+// never colour a guard's map), 0 otherwise.
+func colourRank(r *Record) int {
+	if !open(r.State) || r.Kind == KindSelfTest {
+		return 0
+	}
+	return r.Severity.Rank()
+}
+
+// recurrence reports whether u says the cause happened again (its count
+// went up) rather than a picture, an escalation or an all-clear.
+func recurrence(u *wire.AlertUpdate, rec *Record) bool {
+	return u.Count > rec.Count && u.Ended.IsZero()
+}
+
+// redirected is the alert that updates for id go to now: its successor if
+// a recurrence after its resolution opened one, else id itself.
+func redirected(txn *badger.Txn, id string) (string, error) {
+	item, err := txn.Get([]byte(prefixRedirect + id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return id, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	v, err := item.ValueCopy(nil)
+	return string(v), err
+}
+
+// openSuccessor stores a recurrence of the resolved alert prev as a new
+// raised alert that follows it. Its ID is the update's, so a re-sent
+// update finds it (and its u/ key) and changes nothing; later updates for
+// the edge's alert ID go to it (r/ key).
+func openSuccessor(txn *badger.Txn, o *op, prev Record, seq uint64, now time.Time, rules *priorityRules) error {
+	u := o.update
+	if _, err := getRecordByID(txn, u.ID); err == nil {
+		o.err = fmt.Errorf("update %s: an alert with its ID exists already: %w", u.ID, ErrConflict)
+		return nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	a := wire.Alert{ID: u.ID, EdgeID: prev.EdgeID, SiteID: prev.SiteID, Source: prev.Source, Kind: prev.Kind,
+		Severity: prev.Severity, Time: u.Time, TimeSource: prev.TimeSource, Summary: prev.Summary,
+		Boxes: u.Boxes, Zones: prev.Zones, Snapshot: u.Snapshot, SnapshotTime: u.SnapshotTime, Links: prev.Links, Gate: prev.Gate}
+	if u.Severity != "" {
+		a.Severity = u.Severity
+	}
+	if u.Summary != "" {
+		a.Summary = u.Summary
+	}
+	rec := newRecord(a, seq, now)
+	rec.Priority = rules.priority(rec.SiteID, rec.Kind)
+	rec.Follows, rec.EdgeAlertID, rec.Count, rec.LastTime = prev.ID, u.AlertID, u.Count, u.Time.UTC()
+	o.opened = true
+	if err := insertRecord(txn, o, rec, u.Snapshot, seq); err != nil {
+		return err
+	}
+	if err := txn.Set([]byte(prefixRedirect+u.AlertID), []byte(rec.ID)); err != nil {
+		return err
+	}
+	return txn.Set([]byte(prefixUpdateID+u.ID), binary.BigEndian.AppendUint64(nil, seq))
+}
+
+// foldUpdate applies u to rec: an open alert's picture, severity,
+// all-clear or recurrence (count and last_time, so consoles raise it
+// again), or what a resolved alert learns afterwards (a picture, the
+// all-clear), kept in its record.
+func foldUpdate(txn *badger.Txn, o *op, rec Record, seq uint64, now time.Time) error {
+	u := o.update
+	o.from = colourRank(&rec)
+	ur := UpdateRecord{ID: u.ID, Time: u.Time.UTC(), Severity: u.Severity, Summary: u.Summary, Camera: u.Camera, Boxes: u.Boxes, Count: u.Count}
 	if !u.Ended.IsZero() {
 		ur.Ended = u.Ended.UTC()
 		rec.Ended = ur.Ended
@@ -237,6 +347,9 @@ func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 	}
 	if u.Summary != "" {
 		rec.Summary = u.Summary
+	}
+	if recurrence(u, &rec) {
+		rec.Count, rec.LastTime = u.Count, u.Time.UTC()
 	}
 	if len(u.Snapshot) > 0 {
 		if err := txn.Set(updSnapKey(rec.ID, u.ID), u.Snapshot); err != nil {
@@ -255,16 +368,45 @@ func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 	if err := setRecord(txn, o, rec, seq); err != nil {
 		return err
 	}
-	if err := txn.Set(key, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+	if err := txn.Set([]byte(prefixUpdateID+u.ID), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
 		return err
 	}
 	if open(rec.State) {
-		o.to = rec.Severity.Rank()
+		o.to = colourRank(&rec)
 		if o.to != o.from {
 			if err := txn.Set(seqKey(prefixOpen, rec.Seq), openValue(o.to, rec.SiteID)); err != nil {
 				return err
 			}
 		}
+	}
+	o.rec, o.changed = rec, true
+	return nil
+}
+
+// putEscalate escalates a red alert still raised, once: a system step in
+// its history and escalated_at. Anything else (acknowledged meanwhile,
+// no longer red, escalated already) is ErrConflict and changes nothing.
+func putEscalate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
+	rec, err := getRecordByID(txn, o.escalate)
+	if errors.Is(err, ErrNotFound) {
+		o.err = err
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rec.normalise()
+	o.rec = rec
+	if !waiting(&rec) {
+		o.err = fmt.Errorf("%w: not a red alert waiting to be acknowledged", ErrConflict)
+		return nil
+	}
+	o.from, o.to = colourRank(&rec), colourRank(&rec)
+	rec.EscalatedAt = now.UTC()
+	rec.History = append(rec.History, Step{State: StateRaised, Actor: actorSystem, At: rec.EscalatedAt, Note: noteEscalated})
+	rec.Rev, rec.UpdatedAt = seq, now.UTC()
+	if err := setRecord(txn, o, rec, seq); err != nil {
+		return err
 	}
 	o.rec, o.changed = rec, true
 	return nil
@@ -281,9 +423,7 @@ func putAction(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 	}
 	rec.normalise()
 	o.rec = rec
-	if open(rec.State) {
-		o.from = rec.Severity.Rank()
-	}
+	o.from = colourRank(&rec)
 	if err := o.action.apply(&rec, now); err != nil {
 		o.err, o.from = err, 0
 		return nil
@@ -293,7 +433,7 @@ func putAction(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 		return err
 	}
 	if open(rec.State) {
-		o.to = rec.Severity.Rank()
+		o.to = colourRank(&rec)
 	} else if err := txn.Delete(seqKey(prefixOpen, rec.Seq)); err != nil {
 		return err
 	}

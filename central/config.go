@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/central/notify"
 	"github.com/vigil-perimeter/vigil/internal/config"
 )
 
@@ -74,6 +75,24 @@ type Config struct {
 	// Edges are edges configured with a bearer token instead of enrolment
 	// (deprecated: enrolled edges prove a key and pin central's certificate).
 	Edges []EdgeConfig `yaml:"edges,omitempty"`
+	// Alarms ranks alerts (priority 1 = most urgent, by kind, per site)
+	// and sets when a red alert nobody acknowledged escalates:
+	//
+	//	alarms:
+	//	  priorities: {"gate.sos": 1, "perimeter.": 2, "motion": 5}
+	//	  sites: {"north/gate-3": {priorities: {"gate.held": 2}}}
+	//	  escalate_after: 60s   # default; 0s: never
+	//
+	// Keys are kinds or prefixes ending in "." or "*"; without a rule the
+	// default order applies: 1 SOS, duress, fire, smoke, gas; 2 forced,
+	// intrusion, perimeter.*; 3 tamper; 4 held open, water leak; 5 motion;
+	// 6 offline, silent, system.*, battery; 7 anything else (AlarmsConfig,
+	// defaultPriority in alarms.go).
+	Alarms AlarmsConfig `yaml:"alarms,omitempty"`
+	// Notify sends every stored change of an alert (new, update, workflow
+	// step, escalation) to an MQTT broker and to webhooks; see
+	// central/notify/README.md. Absent: nothing is sent.
+	Notify *notify.Config `yaml:"notify,omitempty"`
 }
 
 // EdgeHubConfig is the TLS listener for edges.
@@ -189,6 +208,10 @@ func (c *Config) Validate() []config.FieldError {
 		}
 	}
 	c.validateEdges(add, tree)
+	c.Alarms.validate(add)
+	if c.Notify != nil {
+		out = append(out, c.Notify.FieldErrors("notify")...)
+	}
 	return out
 }
 

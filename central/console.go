@@ -1,6 +1,7 @@
 package central
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -42,6 +44,12 @@ const (
 // ("alert" and "update" messages, oldest first), then {"type":"ready",
 // "seq":S,"sites":[...]}, then live messages. Either way it keeps the seq
 // of the last alert or update as its cursor and reconnects with since=seq.
+// Guards, supervisors and police never get self-test alerts (kind
+// system.selftest) in any of these; their cursor moves past them all the
+// same. A recurrence of a resolved alert arrives as a new "alert" whose
+// record has "follows" (the resolved alert's ID); a recurrence folded into
+// an open alert as an "update" with a higher "count" and "last_time"; an
+// escalation as an "update" with "escalated_at".
 const (
 	consoleAlert    = "alert"    // a new alert: {"type":"alert","seq":N,"alert":{...}}
 	consoleUpdate   = "update"   // an alert changed (edge update or workflow step), the full record
@@ -117,7 +125,7 @@ func serveConsole(ctx context.Context, w http.ResponseWriter, r *http.Request,
 	defer met.consolesConnected.Dec()
 	log.Info("console connected", "since", since, "resume", resume, "seq", view.seq)
 
-	c := &consoleConn{ws: ws, log: log, batch: batch == 1}
+	c := &consoleConn{ws: ws, log: log, batch: batch == 1, hideSelfTest: !seesSelfTests(r)}
 	if p := principalOf(r); p != nil && p.sess != nil {
 		c.ended = p.sess.done // logout, expiry or a deleted user closes the console
 	}
@@ -140,6 +148,19 @@ type consoleConn struct {
 	buf    []byte          // batch being built
 	n      int             // messages in buf
 	ended  <-chan struct{} // the session's end; nil for the admin token
+	// hideSelfTest leaves self-test alerts out (guards, supervisors,
+	// police): they are for installers (GET /api/v1/selftests).
+	hideSelfTest bool
+}
+
+// selfTestKind is how a self-test alert's kind appears in a stored change
+// frame. A record's only "kind" key is its own (string values escape
+// their quotes), so the frames need not be decoded to be filtered.
+var selfTestKind = []byte(`"kind":"` + KindSelfTest + `"`)
+
+// skip reports whether the frame is not for this console.
+func (c *consoleConn) skip(f consoleFrame) bool {
+	return c.hideSelfTest && bytes.Contains(f.data, selfTestKind)
 }
 
 func (c *consoleConn) write(b []byte) error {
@@ -191,6 +212,9 @@ func (c *consoleConn) start(view consoleView, resume bool, since uint64, openLim
 			c.log.Error("reading open alerts failed", "err", err)
 			return websocket.CloseInternalServerErr, "central could not read alerts; reconnect later"
 		}
+		if c.hideSelfTest {
+			open = slices.DeleteFunc(open, func(r Record) bool { return r.Kind == KindSelfTest })
+		}
 		total := view.openTotal
 		err = c.writeMsg(consoleMsg{Type: consoleSnapshot, Seq: view.seq, Sites: view.sites, Open: open, OpenTotal: &total})
 		if err == nil {
@@ -219,6 +243,10 @@ func (c *consoleConn) start(view consoleView, resume bool, since uint64, openLim
 			break
 		}
 		for _, f := range page {
+			if c.skip(f) {
+				cursor = f.seq
+				continue
+			}
 			if err := c.add(f.data); err != nil {
 				c.log.Info("console write failed during backlog", "err", err)
 				return noCloseFrame, ""
@@ -282,8 +310,10 @@ func (c *consoleConn) feedEnded(sub *consoleSub) (int, string) {
 // forward writes f and, in batch mode, whatever else is already queued.
 func (c *consoleConn) forward(f consoleFrame, sub *consoleSub) error {
 	for {
-		if err := c.add(f.data); err != nil {
-			return err
+		if !c.skip(f) {
+			if err := c.add(f.data); err != nil {
+				return err
+			}
 		}
 		c.cursor = max(c.cursor, f.seq)
 		if !c.batch {

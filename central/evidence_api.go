@@ -429,31 +429,69 @@ func (api *evidenceAPI) bundleCameras(req EvidenceRequest) ([]bundleCamera, erro
 		default:
 			c.ContactSheetNote = "retrieved before central kept the edge's contact sheets"
 		}
-		alerts, err := searchAlerts(api.store, EdgeStatus{ID: it.Edge, SiteID: it.SiteID}, m.Start, m.End)
-		if err != nil {
+		from, to := bundleWindow(&req, i)
+		if err := api.linkRecords(&c, it, from, to); err != nil {
 			return nil, err
-		}
-		for _, a := range alerts {
-			b, _ := json.Marshal(a)
-			c.Alerts = append(c.Alerts, b)
-			if c.TimeSource == "" && a.Source == it.Camera {
-				c.TimeSource = a.TimeSource
-			}
-		}
-		if c.TimeSource == "" {
-			c.TimeSource = "arrival" // the edge's clock: the weaker claim
-		}
-		events, _, err := api.store.Events(EventQuery{From: m.Start, To: m.End, Edge: it.Edge, Limit: maxSearchEvents})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range events {
-			b, _ := json.Marshal(e)
-			c.GateEvents = append(c.GateEvents, b)
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// bundleWindow is the time range whose alerts and gate events go with
+// item i's video: the video's actual range, widened to the requested
+// start for the camera's first part and to the requested end for its
+// last, so what happened in the window asked for is in the bundle even
+// where the video starts late or ends early (nothing was recorded then).
+// Parts in between keep their own ranges, so no event is listed twice.
+func bundleWindow(req *EvidenceRequest, i int) (time.Time, time.Time) {
+	m := req.Items[i].Export
+	from, to := m.Start, m.End
+	parts := req.parts(i)
+	if parts[0] == i && req.From.Before(from) {
+		from = req.From
+	}
+	if parts[len(parts)-1] == i && req.To.After(to) {
+		to = req.To
+	}
+	return from, to
+}
+
+// gateKindPrefix starts the kind of every gate event (gates/edgewire):
+// passages and every gate alert (forced, held open, SOS, closed …), which
+// edges also log as events.
+const gateKindPrefix = "gate."
+
+// linkRecords lists in c the alerts of item it's edge in [from, to) with
+// their workflow, and every gate event of the edge in the range, whatever
+// its kind; it sets c's time source from the camera's own alerts.
+func (api *evidenceAPI) linkRecords(c *bundleCamera, it RetrievalItem, from, to time.Time) error {
+	alerts, err := searchAlerts(api.store, EdgeStatus{ID: it.Edge, SiteID: it.SiteID}, from, to)
+	if err != nil {
+		return err
+	}
+	for _, a := range alerts {
+		b, _ := json.Marshal(a)
+		c.Alerts = append(c.Alerts, b)
+		if c.TimeSource == "" && a.Source == it.Camera {
+			c.TimeSource = a.TimeSource
+		}
+	}
+	if c.TimeSource == "" {
+		c.TimeSource = "arrival" // the edge's clock: the weaker claim
+	}
+	events, _, err := api.store.Events(EventQuery{From: from, To: to, Edge: it.Edge, Limit: maxSearchEvents})
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		if !strings.HasPrefix(e.Kind, gateKindPrefix) {
+			continue // not a gate's: the manifest's list is gate_events
+		}
+		b, _ := json.Marshal(e)
+		c.GateEvents = append(c.GateEvents, b)
+	}
+	return nil
 }
 
 // bundleNames names the places and cameras in bundles: sites and

@@ -115,6 +115,8 @@ type edgeClient struct {
 	// checkpoints are the audit checkpoints central pushed; read sets
 	// them aside (central sends one after every welcome).
 	checkpoints []wire.AuditCheckpoint
+	// closed are the alert_closed frames read sets aside.
+	closed []wire.AlertClosed
 }
 
 func dialEdge(s *Server, token string) (*websocket.Conn, *http.Response, error) {
@@ -191,6 +193,13 @@ func (e *edgeClient) sendRaw(frame []byte) {
 
 func (e *edgeClient) read() wire.Envelope {
 	e.t.Helper()
+	return e.readFrame(false)
+}
+
+// readFrame reads the next frame; alert_closed frames (sent when a guard
+// resolves an alert) are set aside in e.closed unless wantClosed.
+func (e *edgeClient) readFrame(wantClosed bool) wire.Envelope {
+	e.t.Helper()
 	for {
 		_ = e.ws.SetReadDeadline(time.Now().Add(waitFor))
 		_, frame, err := e.ws.ReadMessage()
@@ -207,6 +216,14 @@ func (e *edgeClient) read() wire.Envelope {
 				e.t.Fatalf("edge read: %v", err)
 			}
 			e.checkpoints = append(e.checkpoints, cp)
+			continue
+		}
+		if env.Type == wire.TypeAlertClosed && !wantClosed {
+			var c wire.AlertClosed
+			if err := wire.DecodeBody(env, &c); err != nil {
+				e.t.Fatalf("edge read: %v", err)
+			}
+			e.closed = append(e.closed, c)
 			continue
 		}
 		return env

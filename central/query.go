@@ -27,6 +27,10 @@ type AlertQuery struct {
 	Severities map[wire.Severity]bool // empty: all
 	State      string                 // "" all, "open" (not resolved), or one state
 	From, To   time.Time              // event time window; zero: open-ended
+	Kind       string                 // one kind; "" all
+	// HideSelfTest leaves out self-test alerts (KindSelfTest): a guard's
+	// queue never shows them.
+	HideSelfTest bool
 }
 
 func (q *AlertQuery) matches(r *Record) bool {
@@ -42,6 +46,10 @@ func (q *AlertQuery) matches(r *Record) bool {
 	case !q.From.IsZero() && r.Time.Before(q.From):
 		return false
 	case !q.To.IsZero() && !r.Time.Before(q.To):
+		return false
+	case q.Kind != "" && r.Kind != q.Kind:
+		return false
+	case q.HideSelfTest && r.Kind == KindSelfTest:
 		return false
 	}
 	return true

@@ -49,6 +49,8 @@ func edgeAdminOf(s *Server) *edgeAdmin   { return s.edgeAdmin }
 func authOf(s *Server) *authAPI          { return s.authAPI }
 func auditOf(s *Server) *auditAPI        { return s.auditAPI }
 func backupOf(s *Server) *backupAPI      { return s.backup }
+func deskOf(s *Server) *deskAPI          { return s.desk }
+func reportsOf(s *Server) *shiftReport   { return s.reports }
 
 // consoleSocket is the console's websocket (console.go); Close waits for it.
 func consoleSocket(s *Server) http.Handler {
@@ -96,6 +98,14 @@ var routeTable = map[string]routeSpec{
 		}
 		return r.PathValue("id"), d, ok2xx(status)
 	}}},
+	"POST /api/v1/console/mute": {serve: on(deskOf, (*deskAPI).handleMute), roles: rolesWorkflow, audit: auditRoute{action: actionConsoleMute, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+		var b struct {
+			Minutes any `json:"minutes"`
+		}
+		_ = json.Unmarshal(body, &b)
+		return "console", map[string]any{"minutes": b.Minutes, "status": status}, true // every call, refused ones too
+	}}},
+	"GET /api/v1/selftests":  {serve: on(deskOf, (*deskAPI).handleSelfTests), roles: rolesSelfTest, audit: viewOf("selftests", func(*http.Request) string { return "selftests" })},
 	"GET /api/v1/events":     {serve: on(alertsOf, (*alertsAPI).handleEvents), roles: rolesWatch},
 	"GET /api/v1/sites":      {serve: on(statusOf, (*statusAPI).handleSites), roles: rolesAll},
 	"GET /api/v1/edges":      {serve: on(edgeAdminOf, (*edgeAdmin).handleEdges), roles: rolesAll},
@@ -157,6 +167,7 @@ var routeTable = map[string]routeSpec{
 	"GET /api/v1/evidence/requests/{id}/items/{item}/video.mp4": {serve: on(evidenceOf, (*evidenceAPI).handleEvidenceVideo), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
 	"GET /api/v1/evidence/requests/{id}/bundle.zip":             {serve: on(evidenceOf, (*evidenceAPI).handleEvidenceBundle), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
 	"POST /api/v1/evidence/requests/{id}/share":                 {serve: on(evidenceOf, (*evidenceAPI).handleShareEvidence), roles: rolesExport, auditedBy: "handler: share, refused if not recorded"},
+	"GET /api/v1/reports/shift":                                 {serve: on(reportsOf, (*shiftReport).handleShift), roles: rolesReport, audit: viewOf("shift_report", queryTarget("site"), "from", "to", "format")},
 	"GET /api/v1/healthz":                                       {serve: on(statusOf, (*statusAPI).handleHealthz), public: true},
 	"GET /metrics":                                              {serve: func(s *Server) http.Handler { return promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}) }, roles: rolesMetrics},
 	"POST /api/v1/login":                                        {serve: on(authOf, (*authAPI).handleLogin), public: true, auditedBy: "handler: login and login_failed (serveLoginAudited)"},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/vigil-perimeter/vigil/central/audit"
+	"github.com/vigil-perimeter/vigil/central/notify"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -39,6 +41,10 @@ const shutdownTimeout = 5 * time.Second
 //	auditAPI    audit listing and verification (audit_hooks.go)
 //	checkpoints signed audit checkpoints held by edges (audit_checkpoint.go)
 //	backup      backup of the running central (backup.go)
+//	desk        console mute, self-tests for installers (desk.go)
+//	outlets     every change out to notify, alert_closed to edges (outlets.go)
+//	escalator   escalates red alerts nobody acknowledged (escalate.go)
+//	reports     shift reports: counts and response times (report.go)
 //
 // and the owners of state: the writer (the alert store), the edge hub
 // (connections), the registry (enrolled edges), the retrieval workers.
@@ -70,6 +76,11 @@ type Server struct {
 	auditAPI    *auditAPI
 	checkpoints *checkpointer
 	backup      *backupAPI
+	desk        *deskAPI // console mute, self-tests (desk.go)
+	reports     *shiftReport
+
+	notifier  *notify.Notifier // nil without a notify section
+	escalator *escalator       // nil when escalation is off
 
 	handler http.Handler // the console port (routeTable)
 	hubMux  http.Handler // the edge hub's TLS port (hubRoutes)
@@ -111,9 +122,20 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	wireComponents(s)
+	if err := wireAlarms(s); err != nil {
+		s.auditor.log.Close()
+		store.Close()
+		return nil, err
+	}
 	_, s.handler = routesMux(s)
 	s.hubMux = hubRoutes(s.life.socket(s.edges.serve), s.edgeAdmin.handleEnrol)
 	s.wr.start()
+	if s.escalator != nil {
+		s.life.spawn(func() { s.escalator.run(s.life.ctx) })
+	}
+	if s.notifier != nil {
+		_ = s.notifier.Run(s.life.ctx) // fails only if run twice
+	}
 	s.retr.start()
 	s.edges.onWelcome = s.checkpoints.pushTo
 	s.checkpoints.start(s.life.ctx)
@@ -207,6 +229,39 @@ func wireComponents(s *Server) {
 	s.checkpoints = newCheckpointer(s.auditor.log, s.evidenceKey, hubEdges{reg: s.reg, edgeHub: s.edges}, cfg.AuditCheckpointInterval.D())
 	s.auditAPI = &auditAPI{log: s.auditor.log, checkpoints: s.checkpoints, logger: log, internalError: ie}
 	s.backup = &backupAPI{db: store.db, dataDir: cfg.DataDir, auditKey: auditKeyPath(cfg), log: log}
+	s.desk = &deskAPI{now: time.Now, selfTests: func() ([]Record, error) { return latestSelfTests(store.db) }, internalError: ie}
+	s.reports = &shiftReport{store: store, now: time.Now, internalError: ie}
+}
+
+// wireAlarms sets what happens to every stored change beyond the
+// consoles, before the writer starts: alert priorities (the store),
+// notify (MQTT, webhooks), alert_closed to edges, escalation.
+func wireAlarms(s *Server) error {
+	cfg, log := s.cfg, s.log
+	s.store.rules = newPriorityRules(&cfg.Alarms)
+	out := &alarmOutlets{edges: edgeFrames{hub: s.edges}, log: log}
+	if cfg.Notify != nil {
+		n, err := notify.New(*cfg.Notify, notify.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		if err := s.met.reg.Register(n); err != nil {
+			return fmt.Errorf("central: notify metrics: %w", err)
+		}
+		s.notifier, out.notify = n, n
+	}
+	s.wr.observers = append(s.wr.observers, out.observe)
+	if after := cfg.Alarms.escalateAfter(); after > 0 {
+		store := s.store
+		openNow := func() ([]Record, error) {
+			v := store.readView()
+			defer v.Discard()
+			return v.newestOpen(math.MaxInt)
+		}
+		s.escalator = newEscalator(after, s.wr.submit, openNow, escalationAudit(s.auditor, after), log)
+		s.wr.observers = append(s.wr.observers, s.escalator.observe)
+	}
+	return nil
 }
 
 // hubRoutes is all an edge can reach on the internet-facing TLS port. The
@@ -348,6 +403,9 @@ func (s *Server) Close() error {
 		s.life.waitSpawned()
 		s.retr.wait()
 		s.wr.stop()
+		if s.notifier != nil {
+			s.notifier.Close() // after the writer: nothing publishes any more
+		}
 		s.checkpoints.wait()
 		s.auditor.log.Close()
 		if err := s.store.Close(); err != nil {

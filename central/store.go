@@ -33,6 +33,8 @@ const (
 	prefixUpdateID  = "u/" // u/<update id>          → change seq (0: for an unknown alert)
 	prefixBatchID   = "b/" // b/<batch id>           → nothing
 	prefixEvent     = "e/" // e/<time ns><edge>\0<batch>\0<idx> → Event JSON
+	prefixRedirect  = "r/" // r/<alert id>           → ID of the alert its later updates go to (its successor)
+	prefixSelfTest  = "t/" // t/<edge id>            → ID of the edge's latest self-test alert
 	keySchema       = "m/schema"
 	schemaVersion   = 2
 	maxUpdatesKept  = 20  // per alert; older updates leave the record
@@ -67,6 +69,24 @@ type Record struct {
 	Gate       *wire.GateState `json:"gate,omitempty"`
 	Seq        uint64          `json:"seq"` // creation order
 	ReceivedAt time.Time       `json:"received_at"`
+	// Priority orders alerts within a colour, 1 most urgent, from the
+	// kind and the site (alarms.go); recomputed by default for records
+	// stored before it existed.
+	Priority int `json:"priority"`
+	// Count is how often the source has reported the cause in this
+	// alert (1 at first; an edge's recurrence raises it), LastTime when
+	// it last did (zero until a recurrence).
+	Count    int       `json:"count"`
+	LastTime time.Time `json:"last_time,omitzero"`
+	// Follows is the resolved alert this one continues: its cause came
+	// back after a guard resolved it, so it is a new alert (apply.go).
+	Follows string `json:"follows,omitempty"`
+	// EdgeAlertID is the ID the edge knows a successor by (the alert
+	// its updates name); empty when it is ID.
+	EdgeAlertID string `json:"edge_alert_id,omitempty"`
+	// EscalatedAt is when central escalated the alert: red and still
+	// raised alarms.escalate_after after it arrived (escalate.go).
+	EscalatedAt time.Time `json:"escalated_at,omitzero"`
 
 	State     string         `json:"state"`
 	History   []Step         `json:"history"`
@@ -86,6 +106,8 @@ type UpdateRecord struct {
 	SnapshotURL  string        `json:"snapshot_url,omitempty"`
 	SnapshotTime time.Time     `json:"snapshot_time,omitzero"`
 	Camera       string        `json:"camera,omitempty"` // whose snapshot, when not the source's
+	Boxes        []wire.Box    `json:"boxes,omitempty"`  // motion boxes of its snapshot
+	Count        int           `json:"count,omitempty"`  // occurrences so far, for a recurrence
 }
 
 // Change is one entry of the change log: the record as it was right after
@@ -98,6 +120,7 @@ type Change struct {
 	Type   string
 	Record Record
 	Frame  []byte
+	cause  changeCause // what made it, for the outlets (outlets.go)
 }
 
 // encodeChange builds a change's console message around the record's JSON.
@@ -132,8 +155,9 @@ type Store struct {
 	db *badger.DB
 	*diskGuard
 	log     *slog.Logger
-	lastSeq uint64  // written by apply only; read through LastSeq by others after publication
-	seqMu   seqLock // serialises writers (the writer goroutine, and tests that call Put directly)
+	lastSeq uint64         // written by apply only; read through LastSeq by others after publication
+	rules   *priorityRules // alert priorities (nil: the default order); set before the writer starts
+	seqMu   seqLock        // serialises writers (the writer goroutine, and tests that call Put directly)
 }
 
 // StoreOptions chooses where a store lives and its free-space floor.
@@ -398,6 +422,7 @@ func newRecord(a wire.Alert, seq uint64, now time.Time) Record {
 		Updates:    []UpdateRecord{},
 		Rev:        seq,
 		UpdatedAt:  now.UTC(),
+		Count:      max(a.Count, 1),
 	}
 	if r.Boxes == nil {
 		r.Boxes = []wire.Box{}
@@ -430,6 +455,12 @@ func (r *Record) normalise() {
 	}
 	if r.UpdatedAt.IsZero() {
 		r.UpdatedAt = r.ReceivedAt
+	}
+	if r.Count == 0 {
+		r.Count = 1
+	}
+	if r.Priority == 0 {
+		r.Priority = defaultPriority(r.Kind)
 	}
 }
 

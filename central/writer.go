@@ -47,6 +47,10 @@ type writer struct {
 	feed *fanout.Hub[consoleFrame]
 	quit chan struct{}
 	done chan struct{}
+	// observers get every batch's changes in the writer goroutine, after
+	// the consoles (notify, edges, escalation: outlets.go); set before
+	// start, they must never block.
+	observers []func([]Change)
 }
 
 // consoleSub is one console's live feed: encoded console messages, in
@@ -172,6 +176,11 @@ more:
 		w.tamper.publish()
 	}
 	w.publish(changes, changedSites)
+	if len(changes) > 0 {
+		for _, f := range w.observers {
+			f(changes)
+		}
+	}
 	for _, o := range batch {
 		if o.done == nil {
 			continue

@@ -75,6 +75,10 @@ type Alert struct {
 	Links []Link `json:"links,omitempty"`
 	// Gate is the state, at Time, of the gate the source camera watches.
 	Gate *GateState `json:"gate,omitempty"`
+	// Count is how many times the cause has occurred so far when the
+	// alert is raised (a gate's running count: "smoke again, 2nd time");
+	// 0 means 1. Updates carry the count on (AlertUpdate.Count).
+	Count int `json:"count,omitempty"`
 }
 
 // Link is a camera an alert refers to and the range of its video that the
@@ -119,6 +123,8 @@ func (a *Alert) Validate() error {
 		return fmt.Errorf("alert: %d links, at most %d", len(a.Links), maxLinks)
 	case a.Gate != nil && a.Gate.Gate == "":
 		return errors.New("alert: gate state without a gate")
+	case a.Count < 0:
+		return fmt.Errorf("alert: count %d is negative", a.Count)
 	}
 	for i, l := range a.Links {
 		if l.Camera == "" {
@@ -149,6 +155,14 @@ type AlertUpdate struct {
 	// Camera is the camera the snapshot is from, when not the alert's
 	// source (a gate's second camera).
 	Camera string `json:"camera,omitempty"`
+	// Boxes are the motion boxes of the update's snapshot.
+	Boxes []Box `json:"boxes,omitempty"`
+	// Count is how many times the cause has occurred so far, the first
+	// included, when the update reports a recurrence folded into the
+	// alert (a gate forced again); 0 when it is not a recurrence (a
+	// picture, an all-clear). Central opens a new alert for a recurrence
+	// whose alert a guard has already resolved, so none is swallowed.
+	Count int `json:"count,omitempty"`
 }
 
 // Validate checks an update before central applies it.
@@ -165,6 +179,37 @@ func (u *AlertUpdate) Validate() error {
 		return fmt.Errorf("alert_update: unknown severity %q", u.Severity)
 	case u.Time.IsZero():
 		return errors.New("alert_update: time is zero")
+	case u.Count < 0:
+		return fmt.Errorf("alert_update: count %d is negative", u.Count)
+	}
+	return nil
+}
+
+// TypeAlertClosed (central → edge) says a guard closed one of the edge's
+// alerts. An edge folds a recurring cause into its open alert; once that
+// alert is closed it starts a new one instead. Older edges ignore the
+// frame (their uplink logs an unknown type and reads on), and central
+// opens a new alert for a recurrence of a resolved one either way.
+const TypeAlertClosed = "alert_closed"
+
+// AlertClosed is the body of TypeAlertClosed.
+type AlertClosed struct {
+	AlertID string    `json:"alert_id"`
+	State   string    `json:"state"` // the closing state, "resolved"
+	By      string    `json:"by,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// Validate checks an alert_closed frame before the edge acts on it.
+func (c *AlertClosed) Validate() error {
+	if err := checkID("alert_closed", c.AlertID); err != nil {
+		return err
+	}
+	switch {
+	case c.State == "":
+		return errors.New("alert_closed: state is empty")
+	case c.Time.IsZero():
+		return errors.New("alert_closed: time is zero")
 	}
 	return nil
 }

@@ -109,3 +109,33 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestAlertClosedAndUpdateCount(t *testing.T) {
+	now := time.Now()
+	good := AlertClosed{AlertID: "a1", State: "resolved", By: "alice", Time: now}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []AlertClosed{{State: "resolved", Time: now}, {AlertID: "a1", Time: now}, {AlertID: "a1", State: "resolved"}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v: want an error", bad)
+		}
+	}
+	u := AlertUpdate{ID: "u1", AlertID: "a1", EdgeID: "e1", Time: now, Count: -1}
+	if u.Validate() == nil {
+		t.Error("negative count accepted")
+	}
+	u.Count, u.Boxes = 2, []Box{{X: 0.1, Y: 0.1, W: 0.2, H: 0.2}}
+	b, err := Marshal(TypeAlertUpdate, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back AlertUpdate
+	if err := DecodeBody(env, &back); err != nil || back.Count != 2 || len(back.Boxes) != 1 {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+}

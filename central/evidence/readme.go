@@ -1,7 +1,9 @@
 package evidence
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -35,6 +37,8 @@ func readmeFiles(b *strings.Builder, m *Manifest) {
 		p("%s  %s / %s / %s\r\n", c.Video, c.SiteName, c.EntranceName, c.CameraName)
 		p("    %s — %s UTC (%s, %d×%d, %d frames)\r\n", c.Actual.Start.Format("2006-01-02 15:04:05.000"),
 			c.Actual.End.Format("15:04:05.000"), strings.ToUpper(c.Codec), c.Width, c.Height, c.Frames)
+		p("    告警 %d 条，门禁事件 %d 条 / %d alerts, %d gate events%s (manifest.json)\r\n",
+			len(c.Alerts), len(c.GateEvents), len(c.Alerts), len(c.GateEvents), eventKinds(c.GateEvents))
 		if k := c.EdgeID + "\x00" + c.CameraID; parts[k] > 1 {
 			part[k]++
 			p("    第 %d/%d 段：摄像机在此时间段内更换了编码或画面尺寸 / part %d of %d: the camera changed codec or picture size in the range\r\n",
@@ -108,3 +112,26 @@ of its canonical form and its "prev" is the hash of the entry before, so an
 entry changed, removed or moved breaks the chain (vigil evidence verify checks
 it; the canonical form is described in Vigil's central/audit package).
 `
+
+// eventKinds counts gate events by kind, as " (gate.closed 1, gate.forced
+// 1)" in kind order; "" when there are none or none names its kind.
+func eventKinds(events []json.RawMessage) string {
+	n := map[string]int{}
+	for _, e := range events {
+		var v struct {
+			Kind string `json:"kind"`
+		}
+		if json.Unmarshal(e, &v) == nil && v.Kind != "" {
+			n[v.Kind]++
+		}
+	}
+	if len(n) == 0 {
+		return ""
+	}
+	var parts []string
+	for k, c := range n {
+		parts = append(parts, fmt.Sprintf("%s %d", k, c))
+	}
+	slices.Sort(parts)
+	return " (" + strings.Join(parts, ", ") + ")"
+}

@@ -53,11 +53,16 @@ func (c *Converter) Convert(a gates.Alert) Out {
 		id := c.NewID(t)
 		c.open[k] = id
 		return Out{Alert: &wire.Alert{ID: id, EdgeID: c.EdgeID, SiteID: c.SiteID, Source: a.Gate,
-			Kind: KindPrefix + string(a.Key), Severity: a.Severity, Time: t, Summary: a.Summary}}
+			Kind: KindPrefix + string(a.Key), Severity: a.Severity, Time: t, Summary: a.Summary, Count: a.Count}}
 	}
 	u := &wire.AlertUpdate{ID: c.NewID(t), AlertID: alertID, EdgeID: c.EdgeID, Time: t, Severity: a.Severity, Summary: a.Summary}
 	if a.Cleared {
 		u.Ended = t
+	} else {
+		// The running count: central tells a recurrence (count up) from
+		// an escalation and opens a new alert if the guard has closed
+		// this one already.
+		u.Count = a.Count
 	}
 	return Out{Update: u}
 }

@@ -23,15 +23,15 @@ func TestConvert(t *testing.T) {
 		t.Fatalf("alert: %+v", out)
 	}
 	out = c.Convert(gates.Alert{Gate: "north-gate", Key: gates.CauseSmoke, Device: "s1", Severity: wire.Green, Count: 1, Summary: "Smoke cleared", Time: t0.Add(time.Minute), Update: true, Cleared: true})
-	if u := out.Update; u == nil || u.AlertID != "id-1" || u.Ended.IsZero() || u.Severity != wire.Green || u.Validate() != nil {
+	if u := out.Update; u == nil || u.AlertID != "id-1" || u.Ended.IsZero() || u.Severity != wire.Green || u.Count != 0 || u.Validate() != nil {
 		t.Fatalf("clear: %+v", out)
 	}
 	out = c.Convert(gates.Alert{Gate: "north-gate", Key: gates.CauseSmoke, Device: "s1", Severity: wire.Red, Count: 2, Summary: "Smoke (2 times)", Time: t0.Add(2 * time.Minute)})
-	if out.Alert == nil || out.Alert.ID != "id-3" {
+	if out.Alert == nil || out.Alert.ID != "id-3" || out.Alert.Count != 2 {
 		t.Fatalf("recurrence is a new alert: %+v", out)
 	}
 	out = c.Convert(gates.Alert{Gate: "north-gate", Key: gates.CauseSmoke, Device: "s1", Severity: wire.Red, Count: 3, Summary: "x", Time: t0.Add(3 * time.Minute), Update: true})
-	if out.Update == nil || out.Update.AlertID != "id-3" || !out.Update.Ended.IsZero() {
+	if out.Update == nil || out.Update.AlertID != "id-3" || !out.Update.Ended.IsZero() || out.Update.Count != 3 {
 		t.Fatalf("update goes to the latest alert: %+v", out.Update)
 	}
 }
