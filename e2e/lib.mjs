@@ -1,7 +1,7 @@
 // Shared helpers for the console's end-to-end scripts (run by e2e_test.go).
 import { chromium } from 'playwright-core';
 import { readFileSync, statSync, renameSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 export const URL = process.env.VIGIL_URL;
@@ -102,4 +102,34 @@ export async function run(main) {
     await browser.close().catch(() => {});
     process.exit(1);
   }
+}
+
+// simGate drives the demo's gate with `vigil sim gate` (forced, sos, held,
+// passage) and resolves with its output.
+export function simGate(scenario) {
+  const d = readJSON('demo.json');
+  return new Promise((resolve, reject) => {
+    const p = spawn(BIN, ['sim', 'gate', '--webhook', d.webhook_url, '--secret', d.secret,
+      '--controller', d.controller, '--gate', d.gate_id, '--scenario', scenario], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (b) => { out += b; });
+    p.stderr.on('data', (b) => { out += b; });
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`vigil sim gate ${scenario} exited ${code}: ${out}`))));
+  });
+}
+
+// waitFor polls f (async) until it returns a truthy value or ms pass.
+export async function waitFor(f, ms, step = 250) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) return null;
+    await new Promise((r) => setTimeout(r, step));
+  }
+}
+
+// beeps is how often the console's alarm has sounded on this page.
+export async function beeps(page) {
+  return page.evaluate(() => Number(document.body.dataset.alarmBeeps || 0));
 }

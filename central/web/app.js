@@ -10,9 +10,17 @@
 import { t, tEnum, applyI18n, setLang, currentLang, onLangChange } from './i18n.js';
 import { api, setUnauthorizedHandler } from './api.js';
 import { formatLocal } from './localtime.js';
-import { $ } from './shared/dom.js';
+import { $, el } from './shared/dom.js';
+import { cause, summary, extras, gateDoor, updateLine } from './describe.js';
+import { createAlarm } from './alarm.js';
 
-const MAX_CARDS = 500;
+// The queue shows the first PAGE_CARDS cards in priority order and says
+// how many more there are ("N more — show"); nothing is dropped silently.
+const PAGE_CARDS = (() => {
+  try { return Number(localStorage.getItem('vigil.queue.page')) || 50; } catch { return 50; }
+})();
+const FLASH_MS = 6000;
+const CLIP_GROW_MS = 4000; // re-ask for the clip while its post-roll is still being recorded
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 const SEVERITIES = ['red', 'yellow', 'green'];
@@ -23,9 +31,15 @@ const CLIP_PRE_MS = 10000;  // the edge pins 10 s before …
 const CLIP_POST_MS = 30000; // … to 30 s after an alert
 const SESSION_PING_MS = 120000;
 
-const views = ['login', 'queue', 'detail', 'sites', 'live', 'evidence', 'audit'];
-// Pages in their own modules (evidence.js, audit.js), by role.
-const PAGE_ROLES = { evidence: ['supervisor', 'police_liaison', 'admin'], audit: ['supervisor', 'admin'] };
+const views = ['login', 'queue', 'detail', 'sites', 'live', 'evidence', 'audit', 'report', 'fleet'];
+// Pages in their own modules (evidence.js, audit.js, report.js, fleet.js), by role.
+const PAGE_ROLES = {
+  evidence: ['supervisor', 'police_liaison', 'admin'],
+  audit: ['supervisor', 'admin'],
+  report: ['guard', 'supervisor', 'admin'],
+  fleet: ['installer', 'admin'],
+};
+const PAGE_MODULES = { evidence: './evidence.js', audit: './audit.js', report: './report.js', fleet: './fleet.js' };
 const listEl = $('alerts');
 const statusEl = $('status');
 const template = $('alert-card');
@@ -40,10 +54,13 @@ const state = {
   sites: null,         // GET /api/v1/sites tree
   siteIndex: new Map(),// site id → {node, path}
   detailId: null,
-  muted: false,
+  shown: PAGE_CARDS,   // how many cards the queue shows
+  flash: new Map(),    // id → until (ms): cards that just raised attention
   connState: 'connecting',
   connReason: '',
 };
+
+let alarm = null; // alarm.js, made once the page's helpers exist
 
 // ---------- helpers ----------
 
@@ -78,9 +95,15 @@ function place(a) {
   return [...entry.path.slice(1), (dev && dev.name) || a.source].join(' › ');
 }
 
-function cause(a) {
-  return tEnum('kind', a.kind);
+// deviceName is the source's name from the site map, else its ID.
+function deviceName(a) {
+  const entry = state.siteIndex.get(a.site_id);
+  if (!entry) return a.source;
+  const dev = [...(entry.node.cameras ?? []), ...(entry.node.gates ?? [])].find((d) => d.id === a.source);
+  return (dev && dev.name) || a.source;
 }
+
+function mayOpen(page) { return !!state.session && (PAGE_ROLES[page] ?? []).includes(state.session.role); }
 
 // ---------- views and routing ----------
 
@@ -97,7 +120,7 @@ function route() {
     return;
   }
   const h = location.hash;
-  if (h.startsWith('#/alert/')) {
+  if (h.startsWith('#/alert/') && canWatch()) {
     openDetail(decodeURIComponent(h.slice('#/alert/'.length)));
   } else if (h === '#/sites') {
     state.detailId = null;
@@ -107,10 +130,20 @@ function route() {
     state.detailId = null;
     show('live');
     mountLive();
-  } else if ((h === '#/evidence' || h === '#/audit') && PAGE_ROLES[h.slice(2)].includes(state.session.role)) {
+  } else if (Object.hasOwn(PAGE_ROLES, h.slice(2)) && mayOpen(h.slice(2))) {
     state.detailId = null;
     show(h.slice(2));
     mountPage(h.slice(2));
+  } else if (!canWatch()) {
+    // Installers have no alert queue: their start page is the fleet.
+    state.detailId = null;
+    if (mayOpen('fleet')) {
+      show('fleet');
+      mountPage('fleet');
+    } else {
+      show('sites');
+      loadSites();
+    }
   } else {
     state.detailId = null;
     show('queue');
@@ -137,8 +170,13 @@ const pagesMounted = new Set();
 async function mountPage(name) {
   if (pagesMounted.has(name)) return;
   pagesMounted.add(name);
-  const mod = name === 'evidence' ? await import('./evidence.js') : await import('./audit.js');
-  mod.mount($(`${name}-view`), { session: state.session });
+  try {
+    const mod = await import(PAGE_MODULES[name]);
+    mod.mount($(`${name}-view`), { session: state.session, place: (id) => state.siteIndex.get(id) });
+  } catch (err) {
+    pagesMounted.delete(name);
+    $(`${name}-view`).replaceChildren(el('p', { class: 'error', text: t('error.generic', { message: err.message }) }));
+  }
 }
 
 // ---------- login ----------
@@ -147,15 +185,13 @@ function renderHeader() {
   const s = state.session;
   $('nav').hidden = !s;
   $('counts').hidden = !s || !canWatch();
-  $('mute').hidden = !s || !canWatch();
   $('logout').hidden = !s;
+  $('nav-queue').hidden = !s || !canWatch();
   $('nav-admin').hidden = !s || s.role !== 'admin';
-  $('nav-evidence').hidden = !s || !PAGE_ROLES.evidence.includes(s.role);
-  $('nav-audit').hidden = !s || !PAGE_ROLES.audit.includes(s.role);
+  for (const p of Object.keys(PAGE_ROLES)) $(`nav-${p}`).hidden = !mayOpen(p);
   $('whoami').textContent = s ? t('auth.whoami', { user: s.user, role: tEnum('role', s.role) }) : '';
-  $('mute').textContent = state.muted ? t('sound.off') : t('sound.on');
-  $('mute').setAttribute('aria-pressed', String(state.muted));
   renderStatus();
+  if (alarm) alarm.render();
 }
 
 async function checkSession() {
@@ -185,6 +221,7 @@ function signedOut() {
   clearAlerts();
   state.cursor = null;
   pagesMounted.clear(); // the next user gets pages for their role
+  for (const p of Object.keys(PAGE_ROLES)) $(`${p}-view`).replaceChildren();
   renderHeader();
   route();
 }
@@ -194,7 +231,7 @@ $('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const err = $('login-error');
   err.hidden = true;
-  unlockAudio();
+  alarm.unlock();
   try {
     state.session = await api('/api/v1/login', {
       method: 'POST',
@@ -221,14 +258,25 @@ setInterval(() => { if (state.session) api('/api/v1/session').catch(() => {}); }
 
 // ---------- the queue ----------
 
+// The queue's order: open before resolved, then colour, then priority
+// (1 most urgent; an alert without one after those with one), then the
+// newest (its last occurrence) first.
+function lastTime(a) { return new Date(a.last_time || a.time).getTime() || 0; }
+function priorityOf(a) { return Number.isFinite(Number(a.priority)) && a.priority !== null && a.priority !== undefined ? Number(a.priority) : 1e9; }
 function compareAlerts(a, b) {
+  const o = Number(a.state === 'resolved') - Number(b.state === 'resolved');
+  if (o !== 0) return o;
   const r = (SEV_RANK[b.severity] ?? 0) - (SEV_RANK[a.severity] ?? 0);
   if (r !== 0) return r;
-  return new Date(b.time) - new Date(a.time) || b.seq - a.seq;
+  const p = priorityOf(a) - priorityOf(b);
+  if (p !== 0) return p;
+  return lastTime(b) - lastTime(a) || b.seq - a.seq;
 }
 
+// openAlerts is every open alert, most urgent first (the cards show the
+// first state.shown of them).
 function openAlerts() {
-  return [...state.alerts.values()].filter((a) => a.state !== 'resolved').sort(compareAlerts).slice(0, MAX_CARDS);
+  return [...state.alerts.values()].filter((a) => a.state !== 'resolved').sort(compareAlerts);
 }
 
 function buildCard(a) {
@@ -241,29 +289,39 @@ function buildCard(a) {
   card.dataset.severity = sev;
   card.dataset.kind = a.kind;
   card.dataset.state = a.state || 'raised';
+  card.dataset.priority = a.priority ?? '';
+  card.dataset.count = String(a.count ?? 1);
+  if (a.escalated_at) card.dataset.escalated = 'true';
+  if (a.follows) card.dataset.follows = a.follows;
   card.classList.toggle('selected', state.selected === a.id);
+  card.classList.toggle('escalated', !!a.escalated_at);
+  card.classList.toggle('flash', (state.flash.get(a.id) ?? 0) > Date.now());
 
   const img = card.querySelector('.snap');
   const url = snapshotURL(a.snapshot_url);
   if (url) {
     img.src = url;
-    img.alt = t('card.snapshot_alt', { source: a.source });
+    img.alt = t('card.snapshot_alt', { source: deviceName(a) });
     card.querySelector('.nosnap').remove();
   } else {
     img.remove();
   }
   card.querySelector('.sev').textContent = tEnum('sev', sev);
   card.querySelector('.kind').textContent = cause(a);
-  const folded = (a.updates ?? []).length;
-  if (folded > 0) {
+  // How many times: central's count, else the alert and its updates.
+  const times = Number(a.count) > 0 ? Number(a.count) : (a.updates ?? []).length + 1;
+  if (times > 1) {
     const f = card.querySelector('.folded');
     f.hidden = false;
-    f.textContent = t('card.folded', { count: folded + 1 });
+    f.textContent = t('card.folded', { count: times });
   }
-  card.querySelector('.summary').textContent = a.summary;
+  card.querySelector('.summary').textContent = summary(a, deviceName(a));
+  const marks = card.querySelector('.marks');
+  if (a.escalated_at) marks.append(el('span', { class: 'badge escalated', 'data-testid': 'alert-escalated', text: t('card.escalated') }));
+  if (a.follows) marks.append(el('span', { class: 'badge again', 'data-testid': 'alert-follows', text: t('sum.follows') }));
   card.querySelector('.site').textContent = place(a);
   card.querySelector('.state').textContent = tEnum('state', card.dataset.state);
-  setTime(card.querySelector('time'), a.time);
+  setTime(card.querySelector('time'), a.last_time || a.time);
   card.addEventListener('click', () => { location.hash = `#/alert/${encodeURIComponent(a.id)}`; });
   return card;
 }
@@ -276,20 +334,51 @@ function renderQueue() {
     renderQueued = false;
     const list = openAlerts();
     if (state.selected && !list.some((a) => a.id === state.selected)) state.selected = null;
-    listEl.replaceChildren(...list.map(buildCard));
+    const shown = list.slice(0, state.shown);
+    listEl.replaceChildren(...shown.map(buildCard));
+    const rest = list.length - shown.length;
+    $('queue-more').hidden = rest <= 0;
+    $('queue-more-text').textContent = t('queue.more', { count: rest });
     const counts = { red: 0, yellow: 0, green: 0 };
     for (const a of list) if (a.severity in counts) counts[a.severity] += 1;
     for (const s of SEVERITIES) $(`count-${s}`).textContent = String(counts[s]);
     $('empty').hidden = list.length > 0;
+    listEl.dataset.total = String(list.length);
     updateAlarm(list);
+    if (alarm) alarm.update(list);
+    if (state.toTop && !$('queue-view').hidden) {
+      // A new most-urgent alert is never below the fold.
+      const first = listEl.firstElementChild;
+      if (first && first.dataset.alertId === state.toTop) window.scrollTo({ top: 0 });
+    }
+    state.toTop = null;
   });
+}
+
+$('queue-more-btn').addEventListener('click', () => {
+  state.shown += PAGE_CARDS * 4;
+  renderQueue();
+});
+
+// raiseAttention flashes a card that is new or came again, moves the view
+// to it if it is now the most urgent, and sounds the alarm for red.
+function raiseAttention(a) {
+  state.flash.set(a.id, Date.now() + FLASH_MS);
+  setTimeout(() => { if ((state.flash.get(a.id) ?? 0) <= Date.now()) { state.flash.delete(a.id); renderQueue(); } }, FLASH_MS + 50);
+  const top = openAlerts()[0];
+  if (top && top.id === a.id) state.toTop = a.id;
+  alarm.attention(a);
 }
 
 function upsert(a, fresh) {
   const before = state.alerts.get(a.id);
   if (before && before.rev > a.rev) return;
   state.alerts.set(a.id, a);
-  if (fresh && a.severity === 'red' && a.state === 'raised' && !before) alarm();
+  if (fresh && a.state !== 'resolved') {
+    const again = before && Number(a.count ?? 1) > Number(before.count ?? 1);
+    const escalated = before && a.escalated_at && !before.escalated_at;
+    if (!before || again || escalated || (before.severity !== a.severity && a.severity === 'red')) raiseAttention(a);
+  }
   if (state.detailId === a.id) renderDetail(a);
 }
 
@@ -299,35 +388,7 @@ function clearAlerts() {
   renderQueue();
 }
 
-// ---------- sound and title flash for red ----------
-
-let audio = null;
-function unlockAudio() {
-  try {
-    audio = audio || new AudioContext();
-    if (audio.state === 'suspended') audio.resume();
-  } catch { audio = null; }
-}
-document.addEventListener('pointerdown', unlockAudio);
-document.addEventListener('keydown', unlockAudio);
-
-// alarm plays two short tones, made here (no sound file to download).
-function alarm() {
-  if (state.muted || !audio) return;
-  const now = audio.currentTime;
-  for (const [i, f] of [880, 660].entries()) {
-    const osc = audio.createOscillator();
-    const gain = audio.createGain();
-    osc.type = 'square';
-    osc.frequency.value = f;
-    gain.gain.setValueAtTime(0.0001, now + i * 0.25);
-    gain.gain.exponentialRampToValueAtTime(0.2, now + i * 0.25 + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.25 + 0.22);
-    osc.connect(gain).connect(audio.destination);
-    osc.start(now + i * 0.25);
-    osc.stop(now + i * 0.25 + 0.24);
-  }
-}
+// ---------- the alarm (alarm.js) and the title flash for red ----------
 
 let flashTimer = null;
 let flashOn = false;
@@ -351,12 +412,18 @@ function currentRed() {
   return [...state.alerts.values()].filter((a) => a.severity === 'red' && a.state === 'raised').length;
 }
 
-$('mute').addEventListener('click', () => {
-  state.muted = !state.muted;
-  try { localStorage.setItem('vigil.muted', state.muted ? '1' : '0'); } catch { /* storage disabled */ }
-  renderHeader();
+alarm = createAlarm({
+  session: () => state.session,
+  canAct,
+  canWatch,
+  act: (id, action) => act(id, action, {}),
+  open: (id) => { location.hash = `#/alert/${encodeURIComponent(id)}`; },
+  name: deviceName,
+  place,
+  cameraFor,
+  snapshotURL,
+  drawBoxes,
 });
-try { state.muted = localStorage.getItem('vigil.muted') === '1'; } catch { /* storage disabled */ }
 
 // ---------- keyboard: j/k next/previous, a acknowledge, Enter open ----------
 
@@ -369,7 +436,7 @@ document.addEventListener('keydown', (ev) => {
     return;
   }
   if ($('queue-view').hidden) return;
-  const list = openAlerts();
+  const list = openAlerts().slice(0, state.shown); // the cards on the page
   if (list.length === 0) return;
   let i = list.findIndex((a) => a.id === state.selected);
   if (ev.key === 'j') i = Math.min(list.length - 1, i + 1);
@@ -394,8 +461,10 @@ document.addEventListener('keydown', (ev) => {
 // ---------- the console feed ----------
 
 function renderStatus() {
+  // Roles without the alert feed (installers) have no connection to show.
+  statusEl.hidden = !state.session || !canWatch();
   statusEl.dataset.state = state.connState;
-  statusEl.textContent = !state.session ? ''
+  statusEl.textContent = !state.session || !canWatch() ? ''
     : state.connState === 'live' ? t('conn.live')
       : state.connState === 'offline' ? t('conn.offline', { reason: state.connReason }) : t('conn.connecting');
 }
@@ -445,6 +514,7 @@ function handle(msg) {
   if ((msg.type === 'alert' || msg.type === 'update') && msg.alert && msg.seq > state.cursor) {
     upsert(msg.alert, state.connState === 'live');
     state.cursor = msg.seq;
+    refreshSitesSoon(); // the map's colours and gate states follow every change
   } else if (msg.type === 'snapshot') {
     state.alerts.clear();
     for (const a of msg.open ?? []) upsert(a, false);
@@ -459,7 +529,10 @@ function handle(msg) {
     siteColours(msg.sites);
   } else if (msg.type === 'site' || msg.type === 'edge') {
     refreshSitesSoon();
+  } else if (msg.type === 'mute') {
+    alarm.setMute(msg.mute ?? msg);
   }
+  if (msg.mute && msg.type !== 'mute') alarm.setMute(msg.mute);
 }
 
 // ---------- alert detail ----------
@@ -483,8 +556,10 @@ async function act(id, action, body) {
 
 async function openDetail(id) {
   show('detail');
+  alarm.opened(id);
   if (state.detailId !== id) {
     state.detailId = id;
+    clearTimeout(clipTimer);
     $('d-video').removeAttribute('src');
     $('d-video').dataset.clip = '';
     $('d-error').hidden = true;
@@ -513,6 +588,8 @@ function cameraFor(a) {
   return cams[0];
 }
 
+let clipTimer = null;
+
 // playClip loads camera cam's video around alert a: the range the edge
 // pinned for it, else 10 s before to 30 s after the event; not past now.
 function playClip(a, cam) {
@@ -521,19 +598,39 @@ function playClip(a, cam) {
   if (Number.isNaN(at)) return;
   const link = (a.links ?? []).find((l) => l.camera === cam);
   const from = new Date(link?.clip_from ? new Date(link.clip_from).getTime() : at - CLIP_PRE_MS);
-  const to = new Date(Math.min(link?.clip_to ? new Date(link.clip_to).getTime() : at + CLIP_POST_MS, Date.now()));
+  const end = link?.clip_to ? new Date(link.clip_to).getTime() : at + CLIP_POST_MS;
+  const to = new Date(Math.min(end, Date.now()));
+  const again = video.dataset.clip === `${a.id}/${cam}`;
+  const resumeAt = again ? video.currentTime : 0;
+  const wasPaused = again && video.paused && !video.ended;
   video.dataset.clip = `${a.id}/${cam}`;
+  // The post-roll is still being recorded: ask again for the longer clip
+  // until it ends, carrying on from where the guard was.
+  clearTimeout(clipTimer);
+  video.dataset.growing = String(end > to.getTime());
+  if (end > to.getTime()) {
+    // Reloaded only when the player nears what it has (no stutter while
+    // the guard watches the part already recorded).
+    const grow = () => {
+      if (state.detailId !== a.id || video.dataset.clip !== `${a.id}/${cam}`) return;
+      const left = video.duration - video.currentTime;
+      if (video.ended || !Number.isFinite(left) || left < 3) playClip(state.alerts.get(a.id) || a, cam);
+      else clipTimer = setTimeout(grow, 1000);
+    };
+    clipTimer = setTimeout(grow, CLIP_GROW_MS);
+  }
+  if (resumeAt > 0) video.addEventListener('loadedmetadata', () => { video.currentTime = Math.min(resumeAt, video.duration || resumeAt); }, { once: true });
   video.dataset.to = String(to.getTime());
   video.src = `/api/v1/edges/${encodeURIComponent(a.edge_id)}/cameras/${encodeURIComponent(cam)}/clip?from=${from.toISOString()}&to=${to.toISOString()}`;
   video.dataset.event = String(at);
   $('d-clip-note').textContent = t('detail.clip_range', { camera: cam, from: formatLocal(from), to: formatLocal(to) });
   for (const b of $('d-cams').children) b.setAttribute('aria-pressed', String(b.dataset.camera === cam));
-  video.play().catch(() => {});
+  if (!wasPaused) video.play().catch(() => {});
 }
 
 // gateLine says the watched gate's state when a camera alert began.
 function gateLine(g) {
-  const parts = [g.name || g.gate, tEnum('gate', g.door), g.armed ? t('detail.gate_armed') : t('detail.gate_disarmed')];
+  const parts = [g.name || g.gate, gateDoor(g.door), g.armed ? t('detail.gate_armed') : t('detail.gate_disarmed')];
   if (g.last_grant) parts.push(t('detail.gate_last_grant', { time: formatLocal(new Date(g.last_grant)), credential: g.last_credential ?? '' }));
   return t('detail.gate_state', { state: parts.join(', ') });
 }
@@ -550,31 +647,44 @@ function renderDetail(a) {
   $('d-state').textContent = tEnum('state', a.state);
   $('d-place').textContent = place(a);
   setTime($('d-time'), a.time);
-  $('d-summary').textContent = a.summary;
+  $('d-summary').textContent = summary(a, deviceName(a));
+  const ex = extras(a);
+  $('d-extras').hidden = ex.length === 0;
+  $('d-extras').textContent = ex.join(' · ');
+  view.dataset.escalated = a.escalated_at ? 'true' : 'false';
+  $('d-follows').hidden = !a.follows;
+  if (a.follows) {
+    $('d-follows-link').href = `#/alert/${encodeURIComponent(a.follows)}`;
+    $('d-follows-link').textContent = t('detail.follows_link', { id: a.follows });
+  }
 
   // Every picture: the alert's and those its updates brought (a gate's cameras).
   const snaps = [];
   const main = snapshotURL(a.snapshot_url);
-  if (main) snaps.push({ url: main, at: a.snapshot_time || a.time });
+  if (main) snaps.push({ url: main, at: a.snapshot_time || a.time, boxes: a.boxes, camera: cameraFor(a) });
   for (const u of a.updates ?? []) {
     const url = snapshotURL(u.snapshot_url);
-    if (url) snaps.push({ url, at: u.snapshot_time || u.time });
+    if (url) snaps.push({ url, at: u.snapshot_time || u.time, boxes: u.boxes, camera: u.camera || a.source, line: updateLine(u) });
   }
+  state.boxTimes = snaps.filter((x) => x.boxes?.length).map((x) => ({ at: new Date(x.at).getTime(), camera: x.camera, n: x.boxes.length }));
   const box = $('d-snaps');
   if (box.dataset.key !== snaps.map((s) => s.url).join('|')) {
     box.dataset.key = snaps.map((s) => s.url).join('|');
     box.replaceChildren(...snaps.map((s) => {
       const fig = document.createElement('figure');
+      const pic = el('div', { class: 'pic' });
       const img = document.createElement('img');
       img.src = s.url;
-      img.alt = t('card.snapshot_alt', { source: a.source });
-      img.dataset.testid = 'detail-snapshot';
+      img.alt = t('card.snapshot_alt', { source: deviceName(a) });
       img.setAttribute('data-testid', 'detail-snapshot');
+      pic.append(img);
+      drawBoxes(pic, s.boxes);
       const cap = document.createElement('figcaption');
       const tm = document.createElement('time');
       setTime(tm, s.at);
       cap.append(tm);
-      fig.append(img, cap);
+      if (s.line) cap.append(` ${s.line}`);
+      fig.append(pic, cap);
       return fig;
     }));
     if (snaps.length === 0) {
@@ -696,6 +806,45 @@ function drawTimeline() {
   const offset = d - (Number(video.dataset.to) - Number(video.dataset.event)) / 1000;
   $('d-marker').style.left = `${Math.max(0, Math.min(100, (offset / d) * 100))}%`;
   $('d-progress').style.width = `${(video.currentTime / d) * 100}%`;
+  // Where the pictures with motion boxes were taken, on this camera's clip.
+  const cam = (video.dataset.clip || '').split('/').slice(1).join('/');
+  const marks = (state.boxTimes ?? []).filter((b) => !b.camera || b.camera === cam);
+  const tl = $('d-timeline');
+  for (const m of tl.querySelectorAll('.box-mark')) m.remove();
+  for (const b of marks) {
+    const off = d - (Number(video.dataset.to) - b.at) / 1000;
+    if (!Number.isFinite(off)) continue;
+    const m = el('div', { class: 'box-mark', 'data-testid': 'timeline-box', title: t('detail.boxes_marker', { count: b.n }) });
+    m.style.left = `${Math.max(0, Math.min(100, (off / d) * 100))}%`;
+    tl.append(m);
+  }
+}
+
+// drawBoxes lays an SVG over a picture's container with one rectangle per
+// motion box (wire.Box: x, y, w, h in 0..1 of the picture's width and
+// height, from its top left).
+function drawBoxes(container, boxes) {
+  for (const old of container.querySelectorAll('svg.boxes')) old.remove();
+  if (!Array.isArray(boxes) || boxes.length === 0) return;
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('class', 'boxes');
+  svg.setAttribute('data-testid', 'motion-boxes');
+  svg.setAttribute('viewBox', '0 0 1 1');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.setAttribute('aria-hidden', 'true');
+  for (const b of boxes) {
+    const r = document.createElementNS(NS, 'rect');
+    r.setAttribute('x', String(Number(b.x) || 0));
+    r.setAttribute('y', String(Number(b.y) || 0));
+    r.setAttribute('width', String(Number(b.w) || 0));
+    r.setAttribute('height', String(Number(b.h) || 0));
+    r.setAttribute('vector-effect', 'non-scaling-stroke');
+    r.setAttribute('data-testid', 'motion-box');
+    svg.append(r);
+  }
+  container.classList.add('has-boxes');
+  container.append(svg);
 }
 $('d-video').addEventListener('loadedmetadata', drawTimeline);
 $('d-video').addEventListener('timeupdate', drawTimeline);
@@ -827,8 +976,10 @@ function renderSites() {
       li.append(`${t('sites.gate')} ${g.name || g.id} `);
       if (g.state) {
         const s = document.createElement('span');
-        s.className = 'muted';
-        s.textContent = tEnum('gate', g.state);
+        s.className = `muted gate-${g.state}`;
+        s.setAttribute('data-testid', 'site-gate-state');
+        s.dataset.state = g.state;
+        s.textContent = gateDoor(g.state);
         li.append(s);
       }
       list.append(li);

@@ -11,7 +11,7 @@ import { el, td, injectCSS } from './shared/dom.js';
 const PAGE_SIZE = 200;
 const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
 const ACTIONS = ['login', 'login_failed', 'logout', 'search', 'view', 'export', 'download', 'workflow',
-  'config_change', 'user_change', 'backup'];
+  'config_change', 'user_change', 'backup', 'enrol', 'share', 'access_token', 'alert_escalate', 'console_mute'];
 const ROLES = ['guard', 'supervisor', 'police_liaison', 'installer', 'admin'];
 
 const PAGE = `

@@ -309,6 +309,14 @@ export function mountLiveWall(root, { t }) {
   };
 }
 
+// liveTile is one camera's live tile outside the wall (the alarm pop-up
+// shows the linked camera with it); cam is {edge, camera, name}. Call
+// destroy() on it when done: the edge stops once nobody watches.
+export function liveTile(cam, t) {
+  injectCSS(new URL('./live.css', import.meta.url));
+  return new Tile(cam, t);
+}
+
 // mount is the console's entry point (app.js imports it on the first visit
 // to #/live): the wall runs while #/live is shown and is torn down when the
 // guard leaves it, so the edges stop sending video nobody watches.
