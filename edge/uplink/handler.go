@@ -35,6 +35,9 @@ type Responder struct {
 	final  bool
 	send   func(wire.Response) error
 	stream *Stream
+	// onFinal, if set, runs once just before the final part is handed
+	// on: the request's slot is free by the time central sees the end.
+	onFinal func()
 }
 
 // Stream returns the connection's binary channel (live video), which
@@ -110,6 +113,9 @@ func (r *Responder) emit(p wire.Response) error {
 	p.ID, p.Part = r.id, r.part
 	r.part++
 	r.final = p.Final
+	if p.Final && r.onFinal != nil {
+		r.onFinal()
+	}
 	return r.send(p)
 }
 
