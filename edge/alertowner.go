@@ -42,6 +42,8 @@ const (
 	// closeDrain bounds how long Close waits for the owner to raise what
 	// was queued before it; what is left then is logged as not raised.
 	closeDrain = 2 * time.Second
+	// ctlQueue bounds the control messages waiting for the owner.
+	ctlQueue = 64
 )
 
 // alertJob is an alert on its way to the owner. pinCam, if set, is the
@@ -51,6 +53,7 @@ type alertJob struct {
 	a      wire.Alert
 	pinCam string
 	pinAt  time.Time
+	motion bool // a motion event: it may fold into its camera's open incident (incidents.go)
 }
 
 // alertOwner is the node's alert owner: its queue, the goroutine that
@@ -62,8 +65,16 @@ type alertOwner struct {
 	box            *guardedBox
 	clips          alertClips // set once the clip store is open (node.go)
 	log            *slog.Logger
-	onAlert        func(wire.Alert) // Options.OnAlert
-	hook           func(wire.Alert) // Options.alertOwnerHook
+	onAlert        func(wire.Alert)       // Options.OnAlert
+	onUpdate       func(wire.AlertUpdate) // Options.OnUpdate
+	hook           func(wire.Alert)       // Options.alertOwnerHook
+	// incidents are the cameras' open motion incidents (incidents.go),
+	// owned by run's goroutine; nil: every motion event is its own alert
+	// (Options.noIncidents, for the queue-policy tests).
+	incidents *motionIncidents
+	// ctl carries work for run's goroutine from others (central closed
+	// an alert, a gate was forced); never waited for.
+	ctl chan func()
 
 	q      chan alertJob
 	mu     sync.RWMutex // queue holds it for reading; the owner sets closed under it
@@ -80,11 +91,15 @@ type alertOwner struct {
 type alertClips interface {
 	PinWindow(cam string, at time.Time) (from, to time.Time, err error)
 	Pin(id, cam string, at time.Time, kind string) (clips.Pin, error)
+	PinRange(id, cam string, from, to time.Time, kind string) (clips.Pin, error)
 }
 
 func newAlertOwner(edgeID, siteID string, box *guardedBox, opts Options, log *slog.Logger, reg prometheus.Registerer) *alertOwner {
-	o := &alertOwner{edgeID: edgeID, siteID: siteID, box: box, log: log, onAlert: opts.OnAlert, hook: opts.alertOwnerHook,
-		q: make(chan alertJob, alertQueue)}
+	o := &alertOwner{edgeID: edgeID, siteID: siteID, box: box, log: log, onAlert: opts.OnAlert, onUpdate: opts.OnUpdate, hook: opts.alertOwnerHook,
+		q: make(chan alertJob, alertQueue), ctl: make(chan func(), ctlQueue)}
+	if !opts.noIncidents {
+		o.incidents = newMotionIncidents(edgeID, o, log)
+	}
 	o.raised = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_total", Help: "Alerts raised, by kind and severity."}, []string{"kind", "severity"})
 	o.drops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_alerts_dropped_total",
 		Help: "Alerts not raised because the alert owner's queue was full (alertowner.go), by kind and severity."}, []string{"kind", "severity"})
@@ -131,34 +146,74 @@ func (o *alertOwner) queue(j alertJob) {
 // queued (for closeDrain at most; the outbox closes only after every
 // goroutine of the node has ended).
 func (o *alertOwner) run(ctx context.Context) {
+	// The incidents' quiet-gap timer: the owner's, so it ends with ctx.
+	gap := time.NewTimer(time.Hour)
+	defer gap.Stop()
 	for {
+		o.armGap(gap)
 		select {
 		case j := <-o.q:
 			o.raiseJob(j)
 			if len(o.q) == 0 {
 				o.reportDrops()
 			}
+		case f := <-o.ctl:
+			f()
+		case <-gap.C:
+			o.incidents.expire()
 		case <-ctx.Done():
-			// Once closed, queue takes nothing more: the queue only
-			// empties from here.
-			o.mu.Lock()
-			o.closed = true
-			o.mu.Unlock()
-			deadline := time.Now().Add(closeDrain)
-			for {
-				select {
-				case j := <-o.q:
-					if time.Now().After(deadline) {
-						o.log.Error("alerts not raised: the edge is shutting down and the outbox is slow", "alerts", len(o.q)+1, "first", j.a.ID)
-						return
-					}
-					o.raiseJob(j)
-				default:
-					o.reportDrops()
-					return
-				}
-			}
+			o.drain()
+			return
 		}
+	}
+}
+
+// armGap sets the timer to the earliest incident deadline, or stops it.
+func (o *alertOwner) armGap(t *time.Timer) {
+	if o.incidents == nil {
+		t.Stop()
+		return
+	}
+	if next, ok := o.incidents.next(); ok {
+		t.Reset(max(0, time.Until(next)))
+		return
+	}
+	t.Stop()
+}
+
+// drain raises what is still queued once ctx has ended (for closeDrain
+// at most). Once closed, queue takes nothing more: the queue only
+// empties from here.
+func (o *alertOwner) drain() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	deadline := time.Now().Add(closeDrain)
+	for {
+		select {
+		case j := <-o.q:
+			if time.Now().After(deadline) {
+				o.log.Error("alerts not raised: the edge is shutting down and the outbox is slow", "alerts", len(o.q)+1, "first", j.a.ID)
+				return
+			}
+			o.raiseJob(j)
+		default:
+			o.reportDrops()
+			return
+		}
+	}
+}
+
+// control hands f to the owner's goroutine (the incidents are its own);
+// it never blocks: with the queue full, f is dropped and logged.
+func (o *alertOwner) control(what string, f func(m *motionIncidents)) {
+	if o.incidents == nil {
+		return
+	}
+	select {
+	case o.ctl <- func() { f(o.incidents) }:
+	default:
+		o.log.Warn("alert owner busy: motion incident news dropped", "what", what)
 	}
 }
 
@@ -167,6 +222,10 @@ func (o *alertOwner) run(ctx context.Context) {
 func (o *alertOwner) raiseJob(j alertJob) {
 	if h := o.hook; h != nil {
 		h(j.a)
+	}
+	if j.motion && o.incidents != nil {
+		o.incidents.motionJob(j)
+		return
 	}
 	a := j.a
 	if j.pinCam != "" {

@@ -48,7 +48,7 @@ func startOwnerRig(t *testing.T) *ownerRig {
 		r.mu.Unlock()
 		r.got <- struct{}{}
 	}}
-	opts = edge.WithAlertOwnerHook(opts, func(a wire.Alert) {
+	opts = edge.WithoutIncidents(edge.WithAlertOwnerHook(opts, func(a wire.Alert) {
 		r.mu.Lock()
 		hold := r.hold
 		r.mu.Unlock()
@@ -56,7 +56,7 @@ func startOwnerRig(t *testing.T) *ownerRig {
 			r.entered <- a
 			<-hold
 		}
-	})
+	}))
 	node, err := edge.Start(cfg, opts)
 	if err != nil {
 		t.Fatal(err)

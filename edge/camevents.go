@@ -55,7 +55,7 @@ func (c *cameraEvents) OnMotion(ev camera.Event) {
 	for _, b := range ev.Boxes {
 		a.Boxes = append(a.Boxes, wire.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
 	}
-	c.alerts.queue(alertJob{a: a, pinCam: ev.Camera, pinAt: ev.Start})
+	c.alerts.queue(alertJob{a: a, pinCam: ev.Camera, pinAt: ev.Start, motion: true})
 }
 
 // OnTamper turns a tamper condition into an alert: a camera that cannot

@@ -27,6 +27,13 @@ type CameraConfig = conf.CameraConfig
 // AnalysisConfig is how much of a stream is analysed; the type lives in edge/conf.
 type AnalysisConfig = conf.AnalysisConfig
 
+// EdgeAnalysisConfig is edge.yaml's analysis: block (motion incidents).
+type EdgeAnalysisConfig = conf.EdgeAnalysisConfig
+
+// IncidentConfig is analysis.motion: how motion events group into
+// incidents (one alert per activity).
+type IncidentConfig = conf.IncidentConfig
+
 // MotionConfig tunes a camera's motion detector; the type lives in edge/conf.
 type MotionConfig = conf.MotionConfig
 

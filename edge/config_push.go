@@ -267,14 +267,17 @@ func (e *configEngine) needRestart(res ApplyResult, name string) ApplyResult {
 }
 
 // liveOnly reports whether next differs from running only in what the
-// node changes in place: cameras' motion blocks.
+// node changes in place: cameras' motion blocks and arming, the incident
+// rules.
 func liveOnly(running, next conf.Config, centralLive bool) bool {
 	if len(running.Cameras) != len(next.Cameras) {
 		return false
 	}
 	a, b := running, next
-	// Names and time settings only describe the box.
-	a.Entrance, a.TimeZone, a.NTP = b.Entrance, b.TimeZone, b.NTP
+	// Names and time settings only describe the box; the alert owner
+	// reads the motion incident rules from the config in force at each
+	// event (incidents.go).
+	a.Entrance, a.TimeZone, a.NTP, a.Analysis = b.Entrance, b.TimeZone, b.NTP, b.Analysis
 	if centralLive { // an enrolment swaps the uplink's credential itself
 		a.Central = b.Central
 	}
@@ -282,6 +285,10 @@ func liveOnly(running, next conf.Config, centralLive bool) bool {
 	b.Cameras = append([]CameraConfig(nil), next.Cameras...)
 	for i := range a.Cameras {
 		a.Cameras[i].Motion, b.Cameras[i].Motion = conf.MotionConfig{}, conf.MotionConfig{}
+		// A camera's arming is read from the config in force at each
+		// motion event (camevents.go): arming it escalates its open
+		// motion incident at the next event, without a restart.
+		a.Cameras[i].Armed = b.Cameras[i].Armed
 	}
 	return reflect.DeepEqual(a, b)
 }

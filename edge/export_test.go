@@ -49,6 +49,13 @@ func WithAlertOwnerHook(o Options, f func(wire.Alert)) Options {
 	return o
 }
 
+// WithoutIncidents makes every motion event its own alert, as before
+// motion incidents: the queue-policy tests count one alert per event.
+func WithoutIncidents(o Options) Options {
+	o.noIncidents = true
+	return o
+}
+
 // AlertQueue and RedReserve are the alert owner's queue policy.
 const AlertQueue, RedReserve = alertQueue, redReserve
 

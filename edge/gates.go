@@ -146,6 +146,8 @@ type gateOutbox interface {
 type gateAlerts interface {
 	links(cams []string, at time.Time) []wire.Link
 	raise(wire.Alert) bool
+	// gateForced escalates the motion incidents of cams (never waits).
+	gateForced(cams []string, why string, at time.Time)
 }
 
 // gateClips is what the gate side uses of the clip store.
@@ -170,6 +172,8 @@ type gateIDs struct {
 	idSeq   uint64
 	idN     int
 	idTimer []byte // timerKey of a timer's output (idSeq 0)
+	// folds maps open alerts' IDs to their folds (alert_closed).
+	folds *foldIndex
 }
 
 // gateFeeder hands journaled events to the engine, oldest first.
@@ -226,7 +230,7 @@ func newGateSide(cfg conf.Config, d gateDeps) (*gateSide, error) {
 		work: make(chan gateJob, 1024)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.pics = &gatePictures{ctx: g.ctx, nodeDone: d.nodeDone, spawn: d.spawn, clips: d.clips, cameras: d.cameras, conf: d.conf, shots: map[string][]*prefetch{}}
-	g.ids = &gateIDs{edgeID: cfg.EdgeID}
+	g.ids = &gateIDs{edgeID: cfg.EdgeID, folds: newFoldIndex()}
 	g.ids.conv = edgewire.Converter{EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, NewID: g.ids.outboxID}
 	g.snapFailures, g.delay = gateMetrics(cfg)
 	d.reg.MustRegister(g.snapFailures, g.delay, gateCollector{g})
@@ -428,6 +432,21 @@ func (g *gateInputs) closeLines() {
 	g.lines = nil
 }
 
+// alertClosed runs on the uplink's reader when central says a guard
+// closed alert id: if it is a gate alert, the engine forgets its fold
+// (on another goroutine: the engine may be busy), so the cause's next
+// occurrence raises a new alert with its own picture and clip.
+func (g *gateSide) alertClosed(id string) {
+	if g == nil {
+		return
+	}
+	r, ok := g.ids.folds.take(id)
+	if !ok {
+		return
+	}
+	g.spawn(func() { forgetFold(g.ctx, g.eng, r, id, g.log) })
+}
+
 // onAlert runs on the engine's goroutine, in order: convert, hand on.
 func (g *gateSide) onAlert(a gates.Alert) {
 	g.work <- gateJob{alert: a, out: g.ids.convert(a)}
@@ -443,6 +462,9 @@ func (g *gateIDs) convert(a gates.Alert) edgewire.Out {
 		g.idTimer = timerKey(a)
 	}
 	out := g.conv.Convert(a)
+	if out.Alert != nil {
+		g.folds.opened(out.Alert.ID, a)
+	}
 	if out.Event != nil {
 		// A passage keeps its ID across a replay, so central stores it once.
 		out.Event.ID = g.outboxID(a.Time)
@@ -552,6 +574,9 @@ func (g *gateSide) runWorker(ctx context.Context) {
 		done, lost = done[:0], false
 	}
 	handle := func(ctx context.Context, j gateJob) {
+		if ev := gateEvent(j.alert, j.out); ev != nil {
+			events = append(events, *ev) // every alert output is in central's event log too
+		}
 		switch {
 		case j.done != 0:
 			done = append(done, j.done)
@@ -568,6 +593,7 @@ func (g *gateSide) runWorker(ctx context.Context) {
 				lost = true
 			}
 		}
+		escalateWatchers(g.alerts, g.conf, j.alert)
 	}
 	for {
 		select {

@@ -37,6 +37,9 @@ type Options struct {
 	Log *slog.Logger
 	// OnAlert, if set, sees every alert right after it is durably queued.
 	OnAlert func(wire.Alert)
+	// OnUpdate, if set, sees every update the alert owner queues for its
+	// alerts (motion incidents: later events, escalations, the end).
+	OnUpdate func(wire.AlertUpdate)
 	// UplinkBackoffMin shortens the first reconnect wait (tests).
 	UplinkBackoffMin time.Duration
 	// CameraBackoffMax caps camera reconnect waits (tests).
@@ -59,6 +62,9 @@ type Options struct {
 	// owner before each queued alert is raised: a test slows or blocks
 	// the owner with it (alertowner.go).
 	alertOwnerHook func(wire.Alert)
+	// noIncidents, if set (tests: export_test.go), makes every motion
+	// event its own alert, as before motion incidents (incidents.go).
+	noIncidents bool
 }
 
 // Node is a running edge: the composition root. Start builds each
@@ -120,6 +126,9 @@ func Start(cfg conf.Config, opts Options) (*Node, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n := &Node{log: log, reg: reg, tasks: newTasks(), guard: &guardedBox{}, gateFeed: &gateFeed{}, conf: newConfigEngine(cfg, opts, log)}
 	n.alerts = newAlertOwner(cfg.EdgeID, cfg.SiteID, n.guard, opts, log, reg)
+	if n.alerts.incidents != nil {
+		n.alerts.incidents.rules = func() motion.IncidentRules { return n.conf.running().Analysis.Motion.Rules() }
+	}
 	n.events = &cameraEvents{edgeID: cfg.EdgeID, siteID: cfg.SiteID, conf: n.conf, alerts: n.alerts, camClock: &camClocks{}}
 	if err := n.open(cfg, opts); err != nil {
 		return nil, err
@@ -203,6 +212,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 	n.up = uplink.New(uplink.Config{
 		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.PinBytes(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
 		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Routes: routes,
+		OnAlertClosed: onAlertClosed(n.alerts, n.gates, n.log),
 	}, n.box, func() wire.Heartbeat { return heartbeat(n.cams, n.conf, n.gates) }, n.reg, n.log)
 	n.conf.rev, n.conf.spawn, n.conf.done = n.up, n.tasks.spawn, n.tasks.ctx.Done()
 	var camIDs []string
@@ -244,6 +254,19 @@ func (n *Node) run() {
 	disk := &diskWatcher{box: n.box, raise: n.alerts.raise, edgeID: n.conf.running().EdgeID, siteID: n.conf.running().SiteID, log: n.log}
 	spawn(func() { disk.run(ctx) }) // diskfloor.go
 	n.gates.run(ctx)
+}
+
+// onAlertClosed is the uplink's handler for central saying a guard
+// closed one of this edge's alerts (it runs on the uplink's reader): the
+// gate side forgets the fold the alert came from and the alert owner ends
+// its motion incident, so a recurrence raises a new alert. Neither waits
+// here.
+func onAlertClosed(alerts *alertOwner, gs *gateSide, log *slog.Logger) func(wire.AlertClosed) {
+	return func(c wire.AlertClosed) {
+		log.Info("central closed an alert", "alert", c.AlertID, "state", c.State, "by", c.By)
+		alerts.control("alert_closed", func(m *motionIncidents) { m.alertClosed(c.AlertID) })
+		gs.alertClosed(c.AlertID)
+	}
 }
 
 // Addr is the local API's address.

@@ -123,3 +123,15 @@ func (fs *folds) next(consider func(time.Time)) {
 		}
 	}
 }
+
+// forget drops the open alert of a cause and device (central says a guard
+// closed it): the next occurrence raises a new alert, with a count of one,
+// instead of updating the closed one. It reports whether one was open.
+func (fs *folds) forget(c Cause, device string) bool {
+	k := foldKey{c, device}
+	if _, ok := fs.open[k]; !ok {
+		return false
+	}
+	delete(fs.open, k)
+	return true
+}

@@ -497,3 +497,11 @@ func roundDur(d time.Duration) string {
 	}
 	return s
 }
+
+// Forget drops the gate's open alert of cause c from device (empty for
+// the gate itself) because it was closed elsewhere (a guard resolved it
+// at central): a recurrence then raises a new alert, with its own picture
+// and clip, instead of folding into the closed one. A condition that
+// still holds is not cleared; it only stops updating the closed alert.
+// It reports whether such an alert was open.
+func (m *Machine) Forget(c Cause, device string) bool { return m.folds.forget(c, device) }

@@ -46,6 +46,9 @@ type Config struct {
 	GateInputs GateInputsConfig `yaml:"gate_inputs,omitempty"`
 	// Setup is the installer's setup page (edge/setup).
 	Setup SetupConfig `yaml:"setup,omitempty"`
+	// Analysis holds what applies to every camera's analysis: how motion
+	// events are grouped into incidents (one alert per activity).
+	Analysis EdgeAnalysisConfig `yaml:"analysis,omitempty"`
 }
 
 // SetupConfig configures the installer's setup page.

@@ -274,6 +274,8 @@ func (s *sessionState) readLoop(ctx context.Context) error {
 			s.startRequest(ctx, req)
 		case wire.TypeAuditCheckpoint:
 			s.u.cps.acceptFrame(env)
+		case wire.TypeAlertClosed:
+			s.alertClosed(env)
 		default:
 			s.u.log.Debug("ignoring message from central", "type", env.Type)
 		}
@@ -308,11 +310,15 @@ func (s *sessionState) startRequest(ctx context.Context, req wire.Request) {
 			return
 		}
 	}
+	if bounded {
+		var once sync.Once
+		out.onFinal = func() { once.Do(func() { <-s.slots }) }
+	}
 	s.handlers.Add(1)
 	go func() {
 		defer s.handlers.Done()
 		if bounded {
-			defer func() { <-s.slots }()
+			defer out.onFinal() // a handler that never ended its answer
 		}
 		rt.Handler.HandleRequest(ctx, req, out)
 		out.finish()
@@ -353,4 +359,23 @@ func writeFrame(conn *websocket.Conn, frame []byte) error {
 func Hostname() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+// alertClosed hands a valid alert_closed frame to Config.OnAlertClosed; a
+// malformed one is logged and ignored (the session reads on: central also
+// opens a new alert for a recurrence of a closed one by itself).
+func (s *sessionState) alertClosed(env wire.Envelope) {
+	u := s.u
+	var c wire.AlertClosed
+	if err := wire.DecodeBody(env, &c); err != nil {
+		u.log.Warn("ignoring malformed alert_closed from central", "err", err)
+		return
+	}
+	if err := c.Validate(); err != nil {
+		u.log.Warn("ignoring invalid alert_closed from central", "err", err)
+		return
+	}
+	if u.cfg.OnAlertClosed != nil {
+		u.cfg.OnAlertClosed(c)
+	}
 }

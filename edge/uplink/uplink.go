@@ -93,6 +93,10 @@ type Config struct {
 	// OnAck, if set, sees the IDs central acknowledged, after they left
 	// the outbox.
 	OnAck func(ids []string)
+	// OnAlertClosed, if set, is told of every valid alert_closed frame
+	// (a guard closed one of this edge's alerts at central). It runs on
+	// the connection's reader and must not block.
+	OnAlertClosed func(wire.AlertClosed)
 	// Dial, if set, replaces the network dialer (benchmarks use a proxy
 	// that can cut the link).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

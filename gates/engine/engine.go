@@ -58,6 +58,7 @@ type Engine struct {
 	events   chan item
 	last     time.Time // the machine clock of the latest step
 	status   chan chan []gates.Status
+	forget   chan forgetReq
 	done     chan struct{}
 	// snap is every gate's state as of the latest step, published by the
 	// engine's goroutine (Replay's before Run) for Snapshot; arming is
@@ -95,6 +96,7 @@ func New(opts Options) (*Engine, error) {
 		arming:   map[string]gates.Arming{},
 		events:   make(chan item, opts.Queue),
 		status:   make(chan chan []gates.Status),
+		forget:   make(chan forgetReq),
 		done:     make(chan struct{}),
 		eventsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_gate_events_total", Help: "Gate events taken by the state machines, by gate and type.",
@@ -231,6 +233,39 @@ func (e *Engine) SubmitRecord(ctx context.Context, seq uint64, at time.Time, ev 
 	}
 }
 
+// forgetReq asks the engine's goroutine to forget an open alert.
+type forgetReq struct {
+	gate, device string
+	cause        gates.Cause
+	reply        chan bool
+}
+
+// Forget drops gate's open alert of cause from device (gates.Machine.Forget)
+// on the engine's goroutine: central says a guard closed it, so a
+// recurrence raises a new alert. It reports whether one was open. The
+// forgetting is not journaled: after a restart the replayed journal may
+// fold into the closed alert again, and central then opens a new one for
+// the recurrence itself (wire.AlertUpdate.Count).
+func (e *Engine) Forget(ctx context.Context, gate string, cause gates.Cause, device string) (bool, error) {
+	if _, ok := e.machines[gate]; !ok {
+		return false, fmt.Errorf("%w %q", ErrUnknownGate, gate)
+	}
+	r := forgetReq{gate: gate, device: device, cause: cause, reply: make(chan bool, 1)}
+	select {
+	case e.forget <- r:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-e.done:
+		return false, ErrStopped
+	}
+	select {
+	case ok := <-r.reply:
+		return ok, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
 // Known reports whether gate is configured.
 func (e *Engine) Known(gate string) bool { _, ok := e.machines[gate]; return ok }
 
@@ -333,6 +368,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			e.publish()
 			e.emit(alerts)
+		case r := <-e.forget:
+			r.reply <- e.machines[r.gate].Forget(r.cause, r.device)
 		case reply := <-e.status:
 			now := e.opts.Now()
 			var out []gates.Status

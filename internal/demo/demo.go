@@ -464,7 +464,9 @@ func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub, gateSecretPath
 		Cameras: []edge.CameraConfig{
 			{ID: "north-gate", Name: "North gate", URL: cams.URL("north-gate"),
 				// People pass all day: split long events so the console
-				// shows a fresh picture every 20 s while they keep coming.
+				// shows a fresh picture every 20 s while they keep coming
+				// (an update of the camera's one open incident alert:
+				// analysis.motion.incident_gap, default 60 s).
 				Motion: edge.MotionConfig{MaxEvent: config.Duration(20e9)}},
 			{ID: "south-gate", Name: "South gate (closed at night)", URL: cams.URL("south-gate"), Armed: true,
 				Motion: edge.MotionConfig{MaxEvent: config.Duration(30e9)}},

@@ -343,6 +343,12 @@ func do(t testing.TB, method, u string, body any, set func(*http.Request)) (*htt
 // test (unless opts.Log is set); it is closed when the test ends.
 func StartEdge(t testing.TB, cfg edge.Config, opts edge.Options) *edge.Node {
 	t.Helper()
+	// The bursts clip's crossings are 10 s apart: with the default
+	// 60 s incident gap they would be one motion alert and its updates;
+	// the end-to-end tests follow each crossing as its own alert.
+	if cfg.Analysis.Motion.IncidentGap == 0 {
+		cfg.Analysis.Motion.IncidentGap = config.Duration(time.Second)
+	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("test config invalid: %v", errs)
 	}
