@@ -439,3 +439,36 @@ func TestAlarmsConfigYAML(t *testing.T) {
 		t.Fatal("escalation is on by default, after 60s")
 	}
 }
+
+// A motion incident that goes on widens the alert's clip link: the
+// console's open detail asks for the longer clip (issue #18, "the clip in
+// an open detail grows").
+func TestUpdateWidensClipLink(t *testing.T) {
+	s := startServer(t)
+	e := connectEdge(t, s, northID, northToken)
+	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	a := testAlert(northID, "m-1")
+	a.Time = t0
+	a.Links = []wire.Link{{Camera: a.Source, ClipFrom: t0.Add(-10 * time.Second), ClipTo: t0.Add(20 * time.Second)}}
+	e.sendAlert(a)
+	u := wire.AlertUpdate{ID: "m-1-u1", AlertID: "m-1", EdgeID: northID, Time: t0.Add(40 * time.Second), Count: 2,
+		Links: []wire.Link{{Camera: a.Source, ClipFrom: t0.Add(-10 * time.Second), ClipTo: t0.Add(70 * time.Second)}, {Camera: "cam-2", ClipFrom: t0, ClipTo: t0.Add(time.Minute)}}}
+	e.send(wire.TypeAlertUpdate, u)
+	e.expectAck(u.ID)
+	rec, err := s.store.Get("m-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Links) != 2 || !rec.Links[0].ClipFrom.Equal(t0.Add(-10*time.Second)) || !rec.Links[0].ClipTo.Equal(t0.Add(70*time.Second)) ||
+		rec.Links[1].Camera != "cam-2" {
+		t.Fatalf("links after the update: %+v", rec.Links)
+	}
+	// A narrower range never shrinks the link.
+	u2 := wire.AlertUpdate{ID: "m-1-u2", AlertID: "m-1", EdgeID: northID, Time: t0.Add(50 * time.Second),
+		Links: []wire.Link{{Camera: a.Source, ClipFrom: t0, ClipTo: t0.Add(30 * time.Second)}}}
+	e.send(wire.TypeAlertUpdate, u2)
+	e.expectAck(u2.ID)
+	if rec, _ = s.store.Get("m-1"); !rec.Links[0].ClipFrom.Equal(t0.Add(-10*time.Second)) || !rec.Links[0].ClipTo.Equal(t0.Add(70*time.Second)) {
+		t.Fatalf("links shrank: %+v", rec.Links)
+	}
+}

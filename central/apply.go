@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -351,6 +352,7 @@ func foldUpdate(txn *badger.Txn, o *op, rec Record, seq uint64, now time.Time) e
 	if recurrence(u, &rec) {
 		rec.Count, rec.LastTime = u.Count, u.Time.UTC()
 	}
+	rec.Links = widenLinks(rec.Links, u.Links)
 	if len(u.Snapshot) > 0 {
 		if err := txn.Set(updSnapKey(rec.ID, u.ID), u.Snapshot); err != nil {
 			return err
@@ -493,3 +495,31 @@ func putEvents(txn *badger.Txn, o *op) error {
 	}
 	return txn.Set(key, nil)
 }
+
+// widenLinks widens each camera's clip range in links to cover the range
+// an update reports for it (a motion incident that goes on keeps more
+// video); a camera the alert did not link yet is added, up to the wire's
+// bound. Ranges only grow: a pinned second stays in the alert's clip.
+func widenLinks(links, grown []wire.Link) []wire.Link {
+	for _, g := range grown {
+		i := slices.IndexFunc(links, func(l wire.Link) bool { return l.Camera == g.Camera })
+		if i < 0 {
+			if len(links) < maxRecordLinks {
+				links = append(links, wire.Link{Camera: g.Camera, ClipFrom: g.ClipFrom.UTC(), ClipTo: g.ClipTo.UTC()})
+			}
+			continue
+		}
+		l := &links[i]
+		if !g.ClipFrom.IsZero() && (l.ClipFrom.IsZero() || g.ClipFrom.Before(l.ClipFrom)) {
+			l.ClipFrom = g.ClipFrom.UTC()
+		}
+		if g.ClipTo.After(l.ClipTo) {
+			l.ClipTo = g.ClipTo.UTC()
+		}
+	}
+	return links
+}
+
+// maxRecordLinks bounds the cameras one alert links (wire allows 32 per
+// message).
+const maxRecordLinks = 32

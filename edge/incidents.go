@@ -133,31 +133,34 @@ func (m *motionIncidents) continueIncident(in *incident, j alertJob, at time.Tim
 		u.Severity = j.a.Severity
 		u.Summary = fmt.Sprintf("Escalated: %s — the camera was armed during this activity (%d motion events)", j.a.Summary, in.events)
 	}
-	if !m.o.update(u, in.severity) {
-		return
+	if m.growPin(in, j.pinAt) {
+		u.Links = []wire.Link{{Camera: in.cam, ClipFrom: in.pinFrom.UTC(), ClipTo: in.pinTo.UTC()}}
 	}
-	m.growPin(in, j.pinAt)
+	m.o.update(u, in.severity)
 }
 
 // growPin extends the incident's pin to the post-roll of an event at at:
-// same pin ID, same start, a later end.
-func (m *motionIncidents) growPin(in *incident, at time.Time) {
+// same pin ID, same start, a later end. It reports whether the pinned
+// range grew (the update then tells central, whose clip link follows).
+func (m *motionIncidents) growPin(in *incident, at time.Time) bool {
 	cs := m.o.clipStore()
 	from, to, err := cs.PinWindow(in.cam, at)
 	if err != nil {
 		m.log.Warn("video for motion incident not extended", "alert", in.id, "camera", in.cam, "err", err)
-		return
+		return false
 	}
 	if in.pinFrom.IsZero() || from.Before(in.pinFrom) {
 		in.pinFrom = from
 	}
 	if !to.After(in.pinTo) {
-		return
+		return false
 	}
 	in.pinTo = to
 	if _, err := cs.PinRange(in.id, in.cam, in.pinFrom, in.pinTo, "motion"); err != nil {
 		m.log.Warn("video for motion incident not extended", "alert", in.id, "camera", in.cam, "err", err)
+		return false
 	}
+	return true
 }
 
 // endIncident sends the update that ends an incident and forgets it.

@@ -65,6 +65,11 @@ func TestMotionIncidentOnNode(t *testing.T) {
 	if u.AlertID != first.ID || u.Count != 2 || len(u.Boxes) != 1 || len(u.Snapshot) == 0 || !u.Ended.IsZero() {
 		t.Fatalf("continuation %+v", u)
 	}
+	// The update tells central the grown range, so an open detail's clip grows.
+	if len(u.Links) != 1 || u.Links[0].Camera != first.Links[0].Camera || !u.Links[0].ClipFrom.Equal(first.Links[0].ClipFrom) ||
+		!u.Links[0].ClipTo.Equal(first.Links[0].ClipTo.Add(500*time.Millisecond)) {
+		t.Fatalf("continuation links %+v, alert links %+v", u.Links, first.Links)
+	}
 	grown := func() bool { // the pin grows right after the update is stored
 		for _, p := range n.clips.Pins() {
 			if p.ID == first.ID && p.From.Equal(first.Links[0].ClipFrom) && p.To.Equal(first.Links[0].ClipTo.Add(500*time.Millisecond)) {

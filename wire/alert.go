@@ -119,19 +119,25 @@ func (a *Alert) Validate() error {
 		return fmt.Errorf("alert: unknown severity %q", a.Severity)
 	case a.Time.IsZero():
 		return errors.New("alert: time is zero")
-	case len(a.Links) > maxLinks:
-		return fmt.Errorf("alert: %d links, at most %d", len(a.Links), maxLinks)
 	case a.Gate != nil && a.Gate.Gate == "":
 		return errors.New("alert: gate state without a gate")
 	case a.Count < 0:
 		return fmt.Errorf("alert: count %d is negative", a.Count)
 	}
-	for i, l := range a.Links {
+	return checkLinks("alert", a.Links)
+}
+
+// checkLinks checks an alert's or an update's links.
+func checkLinks(what string, links []Link) error {
+	if len(links) > maxLinks {
+		return fmt.Errorf("%s: %d links, at most %d", what, len(links), maxLinks)
+	}
+	for i, l := range links {
 		if l.Camera == "" {
-			return fmt.Errorf("alert: links[%d]: camera is empty", i)
+			return fmt.Errorf("%s: links[%d]: camera is empty", what, i)
 		}
 		if !l.ClipTo.IsZero() && l.ClipTo.Before(l.ClipFrom) {
-			return fmt.Errorf("alert: links[%d]: clip ends before it starts", i)
+			return fmt.Errorf("%s: links[%d]: clip ends before it starts", what, i)
 		}
 	}
 	return nil
@@ -163,6 +169,10 @@ type AlertUpdate struct {
 	// picture, an all-clear). Central opens a new alert for a recurrence
 	// whose alert a guard has already resolved, so none is swallowed.
 	Count int `json:"count,omitempty"`
+	// Links are cameras whose kept video grew with this update (a motion
+	// incident that goes on): central widens the alert's link for each
+	// camera to cover the new range, so an open detail's clip grows.
+	Links []Link `json:"links,omitempty"`
 }
 
 // Validate checks an update before central applies it.
@@ -182,7 +192,7 @@ func (u *AlertUpdate) Validate() error {
 	case u.Count < 0:
 		return fmt.Errorf("alert_update: count %d is negative", u.Count)
 	}
-	return nil
+	return checkLinks("alert_update", u.Links)
 }
 
 // TypeAlertClosed (central → edge) says a guard closed one of the edge's

@@ -139,3 +139,20 @@ func TestAlertClosedAndUpdateCount(t *testing.T) {
 		t.Fatalf("round trip: %+v %v", back, err)
 	}
 }
+
+// An update's links are checked like an alert's.
+func TestAlertUpdateLinks(t *testing.T) {
+	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	u := AlertUpdate{ID: "u-1", AlertID: "a-1", EdgeID: "e", Time: at, Links: []Link{{Camera: "cam", ClipFrom: at, ClipTo: at.Add(time.Minute)}}}
+	if err := u.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	u.Links[0].ClipTo = at.Add(-time.Second)
+	if err := u.Validate(); err == nil || !strings.Contains(err.Error(), "alert_update: links[0]") {
+		t.Fatalf("backwards clip: %v", err)
+	}
+	u.Links = []Link{{ClipFrom: at}}
+	if err := u.Validate(); err == nil || !strings.Contains(err.Error(), "camera is empty") {
+		t.Fatalf("no camera: %v", err)
+	}
+}
