@@ -81,14 +81,19 @@ func (s *Stream) TrySend(frame []byte) error {
 // Done is closed when the connection has ended.
 func (s *Stream) Done() <-chan struct{} { return s.done }
 
+// answerPart is the data in one response frame the edge sends: well under
+// wire.MaxResponsePart, so a keepalive ping written between two parts is
+// never far behind in the stream (see sendBuffer).
+const answerPart = 256 << 10
+
 // Send sends data as part of an ok answer; final marks the last part.
 // Data larger than one frame allows is split into several parts.
 func (r *Responder) Send(contentType string, data []byte, final bool) error {
 	for {
 		chunk := data
 		last := final
-		if len(chunk) > wire.MaxResponsePart {
-			chunk, last = chunk[:wire.MaxResponsePart], false
+		if len(chunk) > answerPart {
+			chunk, last = chunk[:answerPart], false
 		}
 		if err := r.emit(wire.Response{Status: wire.StatusOK, ContentType: contentType, Data: chunk, Final: last}); err != nil {
 			return err

@@ -3,6 +3,7 @@ package uplink
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -117,7 +118,23 @@ func (id *identity) dial(ctx context.Context, target string) (*websocket.Conn, e
 		}
 		return nil, fmt.Errorf("dial %s: %w", target, err)
 	}
+	limitSendBuffer(conn.NetConn())
 	return conn, nil
+}
+
+// sendBuffer bounds the socket's send buffer (Linux lets it grow to 4 MiB):
+// our keepalive ping then waits behind at most this much of a large
+// answer, not seconds of clip on a slow uplink, and a healthy central's
+// pong comes back within KeepaliveTimeout while a clip goes up.
+const sendBuffer = 256 << 10
+
+func limitSendBuffer(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		_ = tcp.SetWriteBuffer(sendBuffer)
+	}
 }
 
 // handshake answers central's challenge with a (signed) hello carrying

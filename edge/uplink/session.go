@@ -182,11 +182,13 @@ func (s *sessionState) sendLoop(ctx context.Context) error {
 			if err := writeFrame(s.conn, frame); err != nil {
 				return err
 			}
+			s.tookBulk(len(frame))
 		case frame := <-s.binary:
 			_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := s.conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
 				return fmt.Errorf("uplink: write: %w", err)
 			}
+			s.tookBulk(len(frame))
 		case <-changed:
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(u.cfg.KeepaliveTimeout)); err != nil {
@@ -226,6 +228,23 @@ func (s *sessionState) heartbeat() wire.Heartbeat {
 		hb.ConfigRevision = u.ConfigRevision()
 	}
 	return hb
+}
+
+// bulkFrame is the size from which a frame that central took counts as a
+// sign of life: while the edge sends a clip (2 MiB parts) over a slow
+// link, central's pong to our ping waits behind the parts in the same
+// stream, so "nothing received" alone would end a healthy session in the
+// middle of every large answer. Small frames (alerts) do not count: a
+// hung central still accepts those into its socket buffer, and must be
+// found within KeepaliveTimeout.
+const bulkFrame = 256 << 10
+
+// tookBulk moves the read deadline when a large frame was written: the
+// peer's TCP took it, so central is reading.
+func (s *sessionState) tookBulk(n int) {
+	if n >= bulkFrame {
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.u.cfg.KeepaliveTimeout))
+	}
 }
 
 // readLoop delivers acks and starts request handlers. Anything central
