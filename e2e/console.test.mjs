@@ -57,6 +57,8 @@ await run(async (browser) => {
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=alert-card]').length >= 3, null, { timeout: 20000 }).catch(() => {});
   await page.keyboard.press('j');
   check(await page.locator('[data-testid=alert-card].selected').count() === 1, 'j selects a card');
+  // The pop-up's live tile of the gate's camera, playing, in the picture.
+  await page.locator('[data-testid=popup-live-tile][data-state=live]').waitFor({ timeout: 8000 }).catch(() => {});
   await screenshot(page, 'queue');
 
   // --- open it: the picture and the clip

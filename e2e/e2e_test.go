@@ -8,6 +8,11 @@
 // script gets VIGIL_URL, VIGIL_DATA, VIGIL_BIN and VIGIL_SCREENSHOTS and
 // fails by exiting non-zero.
 //
+// A script named *.bg.mjs (queue_watch.bg.mjs: the queue over a
+// 10-minute shift) starts in the background as soon as the demo is ready
+// and runs alongside the others; the test waits for it after them and
+// fails if it failed.
+//
 // VIGIL_SCREENSHOTS defaults to a temporary directory; refresh the
 // committed pictures with
 //
@@ -36,6 +41,7 @@ const (
 	chromium     = "/usr/bin/chromium"
 	demoStartup  = 3 * time.Minute // the first run converts the demo footage
 	scriptLimit  = 4 * time.Minute
+	bgLimit      = 13 * time.Minute // queue_watch.bg.mjs watches for 10
 	stopDeadline = 20 * time.Second
 )
 
@@ -74,6 +80,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("browser tests need %s; `make test` installs them", strings.Join(missing, ", "))
 	}
 	scripts, _ := filepath.Glob(filepath.Join(root, "e2e", "*.test.mjs"))
+	background, _ := filepath.Glob(filepath.Join(root, "e2e", "*.bg.mjs"))
+	sort.Strings(background)
 	sort.Strings(scripts)
 	if len(scripts) == 0 {
 		t.Fatal("no e2e/*.test.mjs scripts")
@@ -122,25 +130,58 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	node := func(ctx context.Context, script string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, "node", script)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(),
+			"VIGIL_URL=http://"+addr,
+			"VIGIL_DATA="+data,
+			"VIGIL_BIN="+bin,
+			"VIGIL_SCREENSHOTS="+shots,
+		)
+		return cmd
+	}
+	// The background scripts start first and run while the others do.
+	type bgRun struct {
+		script string
+		start  time.Time
+		out    *testrig.LogBuffer
+		done   chan error
+	}
+	var bgs []*bgRun
+	for _, script := range background {
+		ctx, cancel := context.WithTimeout(context.Background(), bgLimit)
+		t.Cleanup(cancel) // ends it if the test stops early
+		b := &bgRun{script: script, start: time.Now(), out: &testrig.LogBuffer{}, done: make(chan error, 1)}
+		cmd := node(ctx, script)
+		cmd.Stdout, cmd.Stderr = b.out, b.out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("node %s: %v", filepath.Base(script), err)
+		}
+		go func() { b.done <- cmd.Wait() }()
+		bgs = append(bgs, b)
+	}
 	for _, script := range scripts {
 		name := strings.TrimSuffix(filepath.Base(script), ".test.mjs")
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), scriptLimit)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, "node", script)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(),
-				"VIGIL_URL=http://"+addr,
-				"VIGIL_DATA="+data,
-				"VIGIL_BIN="+bin,
-				"VIGIL_SCREENSHOTS="+shots,
-			)
+			cmd := node(ctx, script)
 			start := time.Now()
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("node %s: %v after %s\n%s", filepath.Base(script), err, time.Since(start).Round(time.Millisecond), out)
 			}
 			t.Logf("node %s passed in %s\n%s", filepath.Base(script), time.Since(start).Round(time.Millisecond), out)
+		})
+	}
+	for _, b := range bgs {
+		t.Run(strings.TrimSuffix(filepath.Base(b.script), ".bg.mjs"), func(t *testing.T) {
+			err := <-b.done
+			if err != nil {
+				t.Fatalf("node %s (background): %v after %s\n%s", filepath.Base(b.script), err, time.Since(b.start).Round(time.Millisecond), b.out.String())
+			}
+			t.Logf("node %s (background) passed in %s\n%s", filepath.Base(b.script), time.Since(b.start).Round(time.Millisecond), b.out.String())
 		})
 	}
 }
