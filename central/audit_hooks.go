@@ -8,11 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigil-perimeter/vigil/internal/repeats"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -65,12 +65,10 @@ type auditor struct {
 	log      *audit.Log
 	failures *prometheus.CounterVec
 	entries  *prometheus.CounterVec
-	addrs    clientAddrs  // the client's address goes in every entry
-	users    userLookup   // a login's role
-	logger   *slog.Logger // failures to write are logged here
-
-	mu    sync.Mutex
-	views map[string]time.Time // dedupe key → when recorded
+	addrs    clientAddrs     // the client's address goes in every entry
+	users    userLookup      // a login's role
+	logger   *slog.Logger    // failures to write are logged here
+	views    *repeats.Window // views recorded in the last auditViewWindow
 }
 
 // openAuditor opens the log in the store's database, keyed by the audit
@@ -86,7 +84,7 @@ func openAuditor(db *badger.DB, floor *kv.Floor, cfg Config, users userLookup, l
 	if err != nil {
 		return nil, fmt.Errorf("central: audit log: %w", err)
 	}
-	a := &auditor{log: l, views: map[string]time.Time{}, addrs: newClientAddrs(cfg.TrustedProxies), users: users, logger: log,
+	a := &auditor{log: l, views: repeats.New(auditViewWindow), addrs: newClientAddrs(cfg.TrustedProxies), users: users, logger: log,
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_central_audit_failures_total",
 			Help: "Audit entries that could not be written, by action (exports and downloads were refused).",
@@ -164,28 +162,11 @@ func viewKey(act audit.Actor, target string, d []byte) string {
 
 // firstView reports whether this view is not a repeat within auditViewWindow.
 func (a *auditor) firstView(act audit.Actor, target string, d []byte) bool {
-	now := time.Now()
-	k := viewKey(act, target, d)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if t, ok := a.views[k]; ok && now.Sub(t) < auditViewWindow {
-		return false
-	}
-	if len(a.views) > 10000 {
-		for k, t := range a.views {
-			if now.Sub(t) >= auditViewWindow {
-				delete(a.views, k)
-			}
-		}
-	}
-	a.views[k] = now
-	return true
+	return a.views.First(viewKey(act, target, d), time.Now())
 }
 
 func (a *auditor) forgetView(act audit.Actor, target string, d []byte) {
-	a.mu.Lock()
-	delete(a.views, viewKey(act, target, d))
-	a.mu.Unlock()
+	a.views.Forget(viewKey(act, target, d))
 }
 
 // auditDetails encodes details as a JSON object with the client address

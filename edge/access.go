@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/vigil-perimeter/vigil/internal/repeats"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,13 +61,11 @@ type auditLog struct {
 	box      *guardedBox
 	recorded *prometheus.CounterVec // queued for central, by action
 	log      *slog.Logger
-
-	mu    sync.Mutex
-	views map[string]time.Time // view key → when recorded
+	views    *repeats.Window // views recorded in the last accessViewWindow
 }
 
 func newAuditLog(edgeID string, box *guardedBox, reg prometheus.Registerer, log *slog.Logger) *auditLog {
-	a := &auditLog{edgeID: edgeID, box: box, log: log, views: map[string]time.Time{},
+	a := &auditLog{edgeID: edgeID, box: box, log: log, views: repeats.New(accessViewWindow),
 		recorded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_access_records_total",
 			Help: "Audited acts on the box (video reads, setup changes) queued for central's audit log, by action."}, []string{"action"})}
 	for _, act := range accessActions {
@@ -105,7 +103,7 @@ func (a *auditLog) record(who accessActor, action, target, client string, detail
 	key := ""
 	if action == accessView {
 		key = strings.Join([]string{who.User, who.Role, target, client, string(rec.Details)}, "\x00")
-		if !a.firstView(key, now) {
+		if !a.views.First(key, now) {
 			return nil
 		}
 	}
@@ -113,41 +111,12 @@ func (a *auditLog) record(who accessActor, action, target, client string, detail
 	if err := a.box.use(func(b *outbox.Outbox) error {
 		return b.Put(outbox.Item{Kind: wire.TypeAccess, ID: rec.ID, Severity: wire.Red, Body: body})
 	}); err != nil {
-		a.forgetView(key)
+		a.views.Forget(key)
 		a.log.Error("access not recorded", "action", action, "target", target, "user", who.User, "err", err)
 		return err
 	}
 	a.recorded.WithLabelValues(action).Inc()
 	return nil
-}
-
-// firstView reports whether the view key is not a repeat within
-// accessViewWindow, and notes it.
-func (a *auditLog) firstView(key string, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if t, ok := a.views[key]; ok && now.Sub(t) < accessViewWindow {
-		return false
-	}
-	if len(a.views) > 10000 {
-		for k, t := range a.views {
-			if now.Sub(t) >= accessViewWindow {
-				delete(a.views, k)
-			}
-		}
-	}
-	a.views[key] = now
-	return true
-}
-
-// forgetView drops a view that could not be recorded: the next one tries.
-func (a *auditLog) forgetView(key string) {
-	if key == "" {
-		return
-	}
-	a.mu.Lock()
-	delete(a.views, key)
-	a.mu.Unlock()
 }
 
 // SetupAudit implements setup.Backend: a change made on the setup page
