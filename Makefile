@@ -61,6 +61,8 @@ bench: deps
 	$(GO) test -run '^$$' -bench Build ./central/evidence
 	$(GO) run ./bench/evidence
 	VIGIL_BENCH=1 $(GO) test -count=1 -run TestGateForcedEndToEnd -v ./e2e/ | grep -E 'forced openings|p99|picture|^(ok|FAIL|---)'
+	# Alarm items per hour on the demo's pedestrian footage (one alert per activity, no visit lost).
+	VIGIL_BENCH=1 $(GO) test -count=1 -timeout 30m -run TestPedestrianIncidents -v ./bench/incidents/ | grep -E 'items|visits|fewer|^(ok|FAIL|---)'
 	$(GO) build -o bin/bench-central ./bench/central && bin/bench-central
 	# Reliability: a 1,000-event burst made durable, kill -9 and hung-central recovery.
 	$(GO) test -run '^$$' -bench Append100x10 -benchtime 2s ./gates/journal/
