@@ -385,20 +385,31 @@ func foldUpdate(txn *badger.Txn, o *op, rec Record, seq uint64, now time.Time) e
 	return nil
 }
 
+// opRecord reads the alert an action or escalation applies to, normalised
+// and kept in o.rec. An unknown ID is the op's own error (o.err; the batch
+// goes on): ok is false and err nil. A store error is returned as err.
+func opRecord(txn *badger.Txn, o *op, id string) (rec Record, ok bool, err error) {
+	rec, err = getRecordByID(txn, id)
+	if errors.Is(err, ErrNotFound) {
+		o.err = err
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, err
+	}
+	rec.normalise()
+	o.rec = rec
+	return rec, true, nil
+}
+
 // putEscalate escalates a red alert still raised, once: a system step in
 // its history and escalated_at. Anything else (acknowledged meanwhile,
 // no longer red, escalated already) is ErrConflict and changes nothing.
 func putEscalate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
-	rec, err := getRecordByID(txn, o.escalate)
-	if errors.Is(err, ErrNotFound) {
-		o.err = err
-		return nil
-	}
-	if err != nil {
+	rec, ok, err := opRecord(txn, o, o.escalate)
+	if !ok {
 		return err
 	}
-	rec.normalise()
-	o.rec = rec
 	if !waiting(&rec) {
 		o.err = fmt.Errorf("%w: not a red alert waiting to be acknowledged", ErrConflict)
 		return nil
@@ -415,16 +426,10 @@ func putEscalate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 }
 
 func putAction(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
-	rec, err := getRecordByID(txn, o.alertID)
-	if errors.Is(err, ErrNotFound) {
-		o.err = err
-		return nil
-	}
-	if err != nil {
+	rec, ok, err := opRecord(txn, o, o.alertID)
+	if !ok {
 		return err
 	}
-	rec.normalise()
-	o.rec = rec
 	o.from = colourRank(&rec)
 	if err := o.action.apply(&rec, now); err != nil {
 		o.err, o.from = err, 0
