@@ -239,10 +239,10 @@ func badgerWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, e
 		return writeResult{}, err
 	}
 	defer os.RemoveAll(dir)
-	opts, err := clips.BadgerOptions(dir, o.log)
-	if err != nil {
-		return writeResult{}, err
-	}
+	// The v1 store's options: video values in the value log.
+	opts := badger.DefaultOptions(dir).WithSyncWrites(false).WithValueThreshold(1 << 10).
+		WithMemTableSize(8 << 20).WithNumMemtables(2).WithValueLogFileSize(64 << 20).
+		WithMetricsEnabled(false).WithLogger(nil)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return writeResult{}, err

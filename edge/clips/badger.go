@@ -1,19 +1,24 @@
 package clips
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
-// badgerOptions sizes Badger for video on an edge box:
-//   - values above 1 KiB (every part) go to the value log, so the LSM
-//     holds only keys, pointers and chunk metadata, and video is written
-//     once, sequentially;
-//   - SyncWrites is off: the writer fsyncs once per flush (DB.Sync), not
-//     per commit;
+// badgerOptions sizes Badger for the index of an edge box:
+//   - it holds no video: part records and chunk metadata are small, so
+//     every value stays in the LSM (ValueThreshold 64 KiB) and the value
+//     log stays empty;
+//   - SyncWrites is off: the segments are fdatasynced before their index
+//     is committed, the index is synced about once a second, and Open
+//     takes back from the segments what a crash kept from the index;
 //   - small memtables and caches (Footprint) instead of Badger's ~850 MB;
 //   - Badger's expvar metrics are off: they are process-global.
 func badgerOptions(dir string, f Footprint, log *slog.Logger) badger.Options {
@@ -26,7 +31,7 @@ func badgerOptions(dir string, f Footprint, log *slog.Logger) badger.Options {
 		WithBlockCacheSize(f.BlockCacheSize).
 		WithIndexCacheSize(f.IndexCacheSize).
 		WithValueLogFileSize(f.ValueLogFileSize).
-		WithValueThreshold(1 << 10).
+		WithValueThreshold(64 << 10).
 		WithNumCompactors(2).
 		WithDetectConflicts(false).
 		WithMetricsEnabled(false).
@@ -44,14 +49,48 @@ func (a badgerLog) Debugf(f string, v ...any)   { a.l.Debug(logMsg(f, v)) }
 
 func logMsg(f string, v []any) string { return strings.TrimSpace(fmt.Sprintf(f, v...)) }
 
-// BadgerOptions are the options the store would open Badger with in dir
-// (default footprint, value-log files sized from the disk), for
-// benchmarks that measure Badger alone beside the store.
-func BadgerOptions(dir string, log *slog.Logger) (badger.Options, error) {
-	total, err := totalBytes(dir)
-	if err != nil {
-		return badger.Options{}, err
+// cleanKey marks an index that was closed in step with its segments.
+var cleanKey = []byte{'c'}
+
+// openIndex opens the index in dir/index. An index Badger cannot open
+// is moved aside (index.broken-<unix>) and a new one is made, which Open
+// rebuilds from the segments. clean reports an index closed in step
+// with the segments; the mark is removed, so that a crash from now on
+// reconciles at the next start.
+func openIndex(dir string, f Footprint, log *slog.Logger) (db *badger.DB, clean bool, err error) {
+	path := filepath.Join(dir, indexDir)
+	db, err = badger.Open(badgerOptions(path, f, log))
+	if err != nil && !strings.Contains(err.Error(), "Cannot acquire directory lock") {
+		aside := fmt.Sprintf("%s.broken-%d", path, time.Now().Unix())
+		log.Error("CLIP INDEX UNREADABLE: moved aside, rebuilding it from the segments", "index", path, "moved_to", aside, "err", err)
+		if rerr := os.Rename(path, aside); rerr == nil {
+			db, err = badger.Open(badgerOptions(path, f, log))
+		}
 	}
-	f := Footprint{ValueLogFileSize: vlogFileSize(total)}.withDefaults()
-	return badgerOptions(dir, f, log), nil
+	if err != nil {
+		return nil, false, fmt.Errorf("clips: open index %s: %w", path, err)
+	}
+	err = db.Update(func(txn *badger.Txn) error {
+		_, gerr := txn.Get(cleanKey)
+		clean = gerr == nil
+		return txn.Delete(cleanKey)
+	})
+	if err == nil {
+		err = db.Sync()
+	}
+	if err != nil {
+		db.Close()
+		return nil, false, fmt.Errorf("clips: open index %s: %w", path, err)
+	}
+	return db, clean, nil
+}
+
+// closeIndex marks the index clean, syncs and closes it. The writer has
+// stopped: the segments hold exactly what the index says.
+func closeIndex(db *badger.DB) error {
+	err := db.Update(func(txn *badger.Txn) error { return txn.Set(cleanKey, []byte{1}) })
+	if err == nil {
+		err = db.Sync()
+	}
+	return errors.Join(err, db.Close())
 }

@@ -3,14 +3,16 @@ package clips
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Check verifies the store's invariants: every chunk has all its parts,
-// whose tables add up to its metadata; no part exists without its chunk;
-// every bucket summary matches its chunks. It reads every part's table,
+// Check verifies the index's invariants: every chunk has all its parts,
+// whose tables add up to its metadata and end where its segment's
+// indexed bytes end; every segment is there and at least that long; no
+// part exists without its chunk; every bucket summary matches its chunks. It reads every part's table,
 // so it suits tests, crash drills and offline checks, not a busy box.
 func (rd *playback) Check() error {
 	s := rd.s
@@ -21,7 +23,14 @@ func (rd *playback) Check() error {
 		return err
 	}
 	defer rd.readers.Done()
-	c := checker{sums: map[checkBucket]bucketSum{}, parts: map[checkChunk]uint32{}}
+	c := checker{sums: map[checkBucket]bucketSum{}, parts: map[checkChunk]uint32{}, path: func(cam uint32, start int64) string {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if r := s.byID[cam]; r != nil {
+			return segmentPath(s.cfg.Dir, r.name, start)
+		}
+		return ""
+	}}
 	err := s.db.View(func(txn *badger.Txn) error {
 		c.chunks(txn)
 		c.orphanParts(txn)
@@ -50,6 +59,8 @@ type checker struct {
 	problems []error
 	sums     map[checkBucket]bucketSum // bucket summaries as the chunks add up
 	parts    map[checkChunk]uint32     // each chunk's part count
+	// path names a camera's segment starting at a time ("" unknown).
+	path func(cam uint32, start int64) string
 }
 
 func (c *checker) report(f string, a ...any) {
@@ -85,25 +96,39 @@ func (c *checker) chunks(txn *badger.Txn) {
 func (c *checker) chunkParts(txn *badger.Txn, cam uint32, ch chunkRef, table []auEntry) []auEntry {
 	name := fmt.Sprintf("camera %d chunk %v", cam, time.Unix(0, ch.start).UTC())
 	var aus uint32
-	var bytes int64
+	var end int64
 	for seq := uint32(0); seq < ch.meta.Parts; seq++ {
 		item, err := txn.Get(ch.partKey(cam, seq))
 		if err != nil {
 			c.report("%s: part %d: %v", name, seq, err)
 			continue
 		}
+		var at int64
 		err = item.Value(func(v []byte) (err error) {
-			bytes += int64(len(v))
-			table, err = parseTable(v, table[:0])
+			at, table, err = parseRecord(v, table[:0])
 			return err
 		})
 		if err != nil {
 			c.report("%s: part %d: %v", name, seq, err)
 		}
+		if at < end {
+			c.report("%s: part %d at %d overlaps the part before (ends %d)", name, seq, at, end)
+		}
+		end = at
+		for _, a := range table {
+			end += int64(a.Size)
+		}
 		aus += uint32(len(table))
 	}
-	if aus != ch.meta.AUs || bytes != ch.meta.Bytes {
-		c.report("%s: parts hold %d access units in %d bytes, metadata says %d in %d", name, aus, bytes, ch.meta.AUs, ch.meta.Bytes)
+	if aus != ch.meta.AUs || end != ch.meta.Bytes {
+		c.report("%s: parts hold %d access units ending at byte %d, metadata says %d in %d bytes", name, aus, end, ch.meta.AUs, ch.meta.Bytes)
+	}
+	if path := c.path(cam, ch.start); path != "" {
+		if fi, err := os.Stat(path); err != nil {
+			c.report("%s: segment: %v", name, err)
+		} else if fi.Size() < ch.meta.Bytes {
+			c.report("%s: segment %s holds %d bytes, the index %d", name, path, fi.Size(), ch.meta.Bytes)
+		}
 	}
 	if len(ch.meta.Keyframes) == 0 || ch.meta.Keyframes[0] != (keyframe{}) {
 		c.report("%s: does not start with a keyframe", name)

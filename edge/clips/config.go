@@ -11,8 +11,9 @@ import (
 
 // Config configures a Store. Zero fields take the defaults below.
 type Config struct {
-	// Dir holds the Badger database. It should be on the disk the video
-	// is meant to fill: free space is measured there.
+	// Dir holds the segments, their index and the pins journal (see
+	// segments.go). It should be on the disk the video is meant to fill:
+	// free space is measured there.
 	Dir string
 	// Default applies to cameras not listed in Cameras.
 	Default CameraConfig
@@ -31,8 +32,11 @@ type Config struct {
 	// EvidenceRetention releases a pin this long after it was made, if
 	// nobody released it before. Default 30 days.
 	EvidenceRetention time.Duration
-	// ChunkDuration: a chunk ends at the first keyframe at least this
-	// long after its start. Default 4 s.
+	// ChunkDuration: a chunk, and with it its segment file, ends at the
+	// first keyframe at least this long after its start; a codec or
+	// parameter-set (picture size) change, a clock-source change or a
+	// break in the camera's timestamps ends one sooner. Default 1 min:
+	// 1,440 files a camera a day.
 	ChunkDuration time.Duration
 	// BucketDuration is the time bucket in video keys, the unit that
 	// retention drops at once (DropPrefix). Default 10 min. Fixed when
@@ -81,10 +85,10 @@ type CameraConfig struct {
 	PreRoll, PostRoll time.Duration
 }
 
-// Footprint is Badger's memory and disk granularity. The defaults are
-// sized for an edge box with 16 cameras: 2 × 8 MiB memtables, 8 MiB
-// block cache, 4 MiB index cache; value-log files of 1/4096 of the disk,
-// 64 MiB to 1 GiB.
+// Footprint is the index's (Badger's) memory and disk granularity. The
+// defaults are sized for an edge box with 16 cameras: 2 × 8 MiB
+// memtables, 8 MiB block cache, 4 MiB index cache, 16 MiB value-log
+// files (which stay empty: the index keeps its values in the LSM).
 type Footprint struct {
 	MemTableSize     int64
 	BlockCacheSize   int64
@@ -103,7 +107,7 @@ func (f Footprint) withDefaults() Footprint {
 		f.IndexCacheSize = 4 << 20
 	}
 	if f.ValueLogFileSize == 0 {
-		f.ValueLogFileSize = 64 << 20 // Open sizes it from the disk
+		f.ValueLogFileSize = 16 << 20 // the index keeps its values in the LSM
 	}
 	return f
 }
@@ -119,7 +123,7 @@ func (f Footprint) Reserve() int64 {
 const (
 	defaultMinFree           = 2 << 30
 	defaultEvidenceRetention = 30 * 24 * time.Hour
-	defaultChunk             = 4 * time.Second
+	defaultChunk             = time.Minute
 	defaultBucket            = 10 * time.Minute
 	defaultFlush             = 500 * time.Millisecond
 	defaultMaxPending        = 4 << 20

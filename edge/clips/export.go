@@ -40,15 +40,16 @@ type ExportInfo struct {
 	Next time.Time `json:"next,omitzero"`
 }
 
-// Export is a planned MP4 export. It holds a read snapshot of the store
-// and protects its range from eviction until Close.
+// Export is a planned MP4 export. It holds a read snapshot of the index
+// and protects its range from eviction (which would delete its segments)
+// until Close.
 type Export struct {
 	s       *Store
 	info    ExportInfo
 	cam     uint32
 	hi      int64 // the end of the range asked for
 	txn     *badger.Txn
-	hold    *badger.Iterator // keeps value-log GC from deleting files under the reader
+	path    func(int64) string
 	release func()
 	plan    *rangePlan
 	cache   partCache
@@ -84,9 +85,8 @@ func (rd *playback) OpenExport(camera string, from, to time.Time) (*Export, erro
 	// The keyframe before from may lie a chunk earlier: lease from there.
 	release := s.lease(camera, lo-int64(s.cfg.ChunkDuration)-int64(maxGap), hi)
 	txn := s.db.NewTransaction(false)
-	e := &Export{s: s, cam: r.id, hi: hi, txn: txn, hold: txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: settingsKey}), release: release}
-	e.cache.txn = txn
-	e.plan, err = planRange(txn, r.id, s.bucketDur, lo, hi)
+	e := &Export{s: s, cam: r.id, hi: hi, txn: txn, path: s.segPath(r), release: release}
+	e.plan, err = planRange(txn, r.id, e.path, s.bucketDur, lo, hi)
 	if err != nil {
 		e.Close()
 		if errors.Is(err, ErrNoVideo) {
@@ -124,7 +124,7 @@ func (p *rangePlan) info(camera string) (ExportInfo, error) {
 func (e *Export) Parts() ([]ExportInfo, error) {
 	parts := []ExportInfo{e.info}
 	for next := e.plan.rest; next != 0; {
-		p, err := planRange(e.txn, e.cam, e.s.bucketDur, next, e.hi)
+		p, err := planRange(e.txn, e.cam, e.path, e.s.bucketDur, next, e.hi)
 		if err != nil {
 			return nil, fmt.Errorf("clips: export of %s from %v: %w", e.info.Camera, time.Unix(0, next).UTC(), err)
 		}
@@ -156,10 +156,7 @@ func (e *Export) Info() ExportInfo { return e.info }
 
 // Close releases the snapshot and the range.
 func (e *Export) Close() {
-	if e.hold != nil {
-		e.hold.Close()
-		e.hold = nil
-	}
+	e.cache.close()
 	if e.txn != nil {
 		e.txn.Discard()
 		e.txn = nil

@@ -110,7 +110,7 @@ func (c *clock) Set(t time.Time) {
 func testConfig(t testing.TB, dir string) Config {
 	fp := Footprint{MemTableSize: 1 << 20, BlockCacheSize: 1 << 20, IndexCacheSize: 1 << 20, ValueLogFileSize: 1 << 20}
 	return Config{
-		Dir: dir, Footprint: fp, MinFreeBytes: fp.Reserve(), BucketDuration: 10 * time.Second,
+		Dir: dir, Footprint: fp, MinFreeBytes: fp.Reserve(), BucketDuration: 10 * time.Second, ChunkDuration: 4 * time.Second,
 		FlushInterval: 100 * time.Millisecond, Registerer: prometheus.NewRegistry(), Log: quietLogger(t),
 	}
 }

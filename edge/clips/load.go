@@ -11,8 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// load reads settings, cameras, bucket summaries and pins. Caller holds
-// s.mu.
+// load reads settings, cameras and bucket summaries. Caller holds s.mu.
 func (s *Store) load() error {
 	return s.db.Update(func(txn *badger.Txn) error {
 		var err error
@@ -22,10 +21,7 @@ func (s *Store) load() error {
 		if err := s.catalog.loadCameras(txn); err != nil {
 			return err
 		}
-		if err := s.catalog.loadBuckets(txn); err != nil {
-			return err
-		}
-		return s.pinBook.loadPins(txn)
+		return s.catalog.loadBuckets(txn)
 	})
 }
 
@@ -93,20 +89,6 @@ func (cat *catalog) loadBuckets(txn *badger.Txn) error {
 		r.buckets = append(r.buckets, bucket{id: b, sum: sum})
 		r.bytes += sum.Bytes
 		r.lastStart = max(r.lastStart, sum.Last)
-	}
-	return nil
-}
-
-// loadPins reads the pin journal.
-func (pb *pinBook) loadPins(txn *badger.Txn) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{tagPin}})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		var p Pin
-		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &p) }); err != nil {
-			return fmt.Errorf("clips: pin %q: %w", it.Item().Key()[1:], err)
-		}
-		pb.pins[p.ID] = p
 	}
 	return nil
 }

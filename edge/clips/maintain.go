@@ -2,6 +2,7 @@ package clips
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -9,7 +10,7 @@ import (
 
 // maintain runs about once a second on the writer goroutine: pin expiry,
 // per-camera budgets, the disk floor, pin accounting, gauges, and keeping
-// the value log's mapped pages out of the resident set.
+// the index's mapped pages out of the resident set.
 func (w *writer) maintain() {
 	s := w.s
 	w.lastMaint = time.Now()
@@ -18,10 +19,7 @@ func (w *writer) maintain() {
 	w.ret.evictForSpace(0)
 	if time.Since(w.lastSlow) >= 5*time.Second {
 		w.lastSlow = time.Now()
-		// Compactions also find dead values; let GC look now and then.
-		w.ret.gcPending = true
-		w.ret.gc(500 * time.Millisecond)
-		s.m.diskUsed.Set(float64(diskUsage(s.cfg.Dir)))
+		s.m.diskUsed.Set(float64(w.diskUsed()))
 	}
 	// Chunks committed into a pinned range count too: for a second after
 	// a slow tick, recount even when the pins did not change.
@@ -33,6 +31,19 @@ func (w *writer) maintain() {
 		s.log.Debug("page-out", "err", err)
 	}
 	s.m.rssF.Set(float64(residentFileBytes()))
+}
+
+// diskUsed is what the store occupies: its segments (as the index
+// accounts them) and the index directory.
+func (w *writer) diskUsed() int64 {
+	s := w.s
+	n := diskUsage(filepath.Join(s.cfg.Dir, indexDir))
+	s.mu.RLock()
+	for _, r := range s.cams {
+		n += r.bytes
+	}
+	s.mu.RUnlock()
+	return n
 }
 
 // updateGauges sets the per-camera and disk gauges, and clears disk_full

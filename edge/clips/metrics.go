@@ -12,7 +12,6 @@ type metrics struct {
 	condition                *prometheus.GaugeVec
 	diskFree, diskUsed, rssF prometheus.Gauge
 	flush, sync, drop        prometheus.Histogram
-	gcFiles                  prometheus.Counter
 	all                      []prometheus.Collector
 }
 
@@ -28,15 +27,14 @@ func newMetrics() *metrics {
 		oldest:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_clips_oldest_timestamp_seconds", Help: "Start of the oldest stored video per camera (Unix seconds)."}, cam),
 		condition: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_clips_condition", Help: "1 while a system condition is raised (disk_full, pins_full, write_error)."}, []string{"kind"}),
 		diskFree:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_clips_disk_free_bytes", Help: "Free space on the clip store's file system."}),
-		diskUsed:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_clips_disk_used_bytes", Help: "Space the clip store's files occupy."}),
-		rssF:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_clips_resident_file_bytes", Help: "File-backed resident memory of the process after the last value-log page-out."}),
+		diskUsed:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_clips_disk_used_bytes", Help: "Space the clip store occupies: its segments and its index."}),
+		rssF:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_clips_resident_file_bytes", Help: "File-backed resident memory of the process after the last page-out of the index's mapped files."}),
 		flush:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_clips_commit_seconds", Help: "Duration of one flush commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-		sync:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_clips_sync_seconds", Help: "Duration of one fsync (DB.Sync).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-		drop:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_clips_evict_seconds", Help: "Duration of one eviction (DropPrefix and value-log GC).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-		gcFiles:   prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_clips_vlog_gc_total", Help: "Value-log files rewritten and freed by GC."}),
+		sync:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_clips_sync_seconds", Help: "Duration of one flush's fdatasync of the segments it wrote.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		drop:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_clips_evict_seconds", Help: "Duration of one eviction (segments deleted, index dropped).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 	}
 	m.all = []prometheus.Collector{m.in, m.written, m.dropped, m.evicted, m.bytes, m.pinned, m.oldest,
-		m.condition, m.diskFree, m.diskUsed, m.rssF, m.flush, m.sync, m.drop, m.gcFiles}
+		m.condition, m.diskFree, m.diskUsed, m.rssF, m.flush, m.sync, m.drop}
 	return m
 }
 

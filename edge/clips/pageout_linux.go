@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // madvPageout is MADV_PAGEOUT (Linux 5.4): reclaim these pages now. It is
@@ -63,3 +65,10 @@ func residentFileBytes() int64 {
 	}
 	return 0
 }
+
+// fdatasync flushes a file's data (and the size that reaches it) to disk.
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
+
+// dropCache tells the kernel a segment's written pages will not be read
+// soon: recorded video must not push the box's working set out of memory.
+func dropCache(f *os.File) { _ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED) }

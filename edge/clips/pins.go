@@ -1,13 +1,11 @@
 package clips
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 )
 
 // Pin holds a camera's video between From and To until Unpin or Expires.
@@ -22,7 +20,7 @@ type Pin struct {
 	Expires time.Time `json:"expires"`
 }
 
-// pinBook is the store's pins and the pin journal in Badger: pins made
+// pinBook is the store's pins and their journal (pins.jsonl): pins made
 // by callers (queued in memory while the disk is too full for Badger),
 // and the leases exports and thumbnails hold while they read. Retention
 // asks it what is held. Its maps are guarded by Store.mu, the index lock,
@@ -36,6 +34,8 @@ type pinBook struct {
 	pinCap   int64
 	// queued holds the pins made while the store waits for space.
 	queued map[string]Pin
+	// journal is open while the index is (set under Store.mu).
+	journal *pinJournal
 }
 
 func newPinBook(s *Store) *pinBook {
@@ -176,11 +176,7 @@ func (pb *pinBook) applyQueuedPins() {
 // putPin writes a pin durably and adopts it.
 func (pb *pinBook) putPin(p Pin) error {
 	s := pb.s
-	b, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	if err := s.durableUpdate(func(txn *badger.Txn) error { return txn.Set(pinKey(p.ID), b) }); err != nil {
+	if err := pb.journal.put(p); err != nil {
 		return fmt.Errorf("clips: pin %s: %w", p.ID, err)
 	}
 	s.mu.Lock()
@@ -216,7 +212,7 @@ func (pb *pinBook) Unpin(id string) error {
 	if !ok {
 		return nil
 	}
-	if err := s.durableUpdate(func(txn *badger.Txn) error { return txn.Delete(pinKey(id)) }); err != nil {
+	if err := pb.journal.remove(id); err != nil {
 		return fmt.Errorf("clips: unpin %s: %w", id, err)
 	}
 	s.mu.Lock()

@@ -3,6 +3,7 @@ package clips
 import (
 	"fmt"
 	"math"
+	"os"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -24,7 +25,7 @@ type sample struct {
 type rangePlan struct {
 	codec   av.Codec
 	params  [][]byte
-	parts   [][]byte // part keys
+	parts   []partLoc
 	samples []sample
 	end     int64 // end of the last sample: the next unit's time, or its chunk's end
 	bytes   int64
@@ -34,13 +35,22 @@ type rangePlan struct {
 	rest int64
 }
 
+// partLoc is where a part's payloads lie in its segment.
+type partLoc struct {
+	path string
+	at   int64
+	size int64
+}
+
 // planRange collects the access units of a camera from the keyframe at
 // or before lo (or the first keyframe after it, when lo falls in a gap)
 // up to, not including, hi. Only units with the first chunk's codec and
 // parameter sets are taken: an MP4 track has one sample description. At
 // a chunk with others (the camera changed codec or picture size) the
 // plan stops and rest says where.
-func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int64) (*rangePlan, error) {
+//
+// path names the segment of the camera's chunk that starts at a time.
+func planRange(txn *badger.Txn, cam uint32, path func(int64) string, bucketDur time.Duration, lo, hi int64) (*rangePlan, error) {
 	first, ok, err := chunkBefore(txn, cam, bucketDur, lo)
 	if err != nil {
 		return nil, err
@@ -51,7 +61,7 @@ func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int6
 		seek = first.start
 		kf = first.meta.keyframeAt(time.Duration(lo - first.start))
 	}
-	pl := &planner{txn: txn, cam: cam, hi: hi, p: &rangePlan{}, next: math.MaxInt64}
+	pl := &planner{txn: txn, cam: cam, path: path, hi: hi, p: &rangePlan{}, next: math.MaxInt64}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: camPrefix(tagMeta, cam)})
 	defer it.Close()
 	for it.Seek(chunkKey(tagMeta, cam, bucketOf(time.Unix(0, seek), bucketDur), seek)); it.Valid() && !pl.done; it.Next() {
@@ -82,6 +92,7 @@ func planRange(txn *badger.Txn, cam uint32, bucketDur time.Duration, lo, hi int6
 type planner struct {
 	txn   *badger.Txn
 	cam   uint32
+	path  func(int64) string
 	hi    int64
 	p     *rangePlan
 	table []auEntry // scratch for part tables
@@ -114,20 +125,24 @@ func (pl *planner) takes(c chunkRef) bool {
 // when seq is its part, until one past hi ends the plan.
 func (pl *planner) addPart(c chunkRef, seq uint32, from keyframe) error {
 	p := pl.p
-	key := c.partKey(pl.cam, seq)
-	item, err := pl.txn.Get(key)
+	item, err := pl.txn.Get(c.partKey(pl.cam, seq))
 	if err != nil {
 		return fmt.Errorf("clips: part %d of chunk %v: %w", seq, time.Unix(0, c.start).UTC(), err)
 	}
+	var at int64
 	err = item.Value(func(v []byte) (err error) {
-		pl.table, err = parseTable(v, pl.table[:0])
+		at, pl.table, err = parseRecord(v, pl.table[:0])
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	loc := partLoc{path: pl.path(c.start), at: at}
+	for _, a := range pl.table {
+		loc.size += int64(a.Size)
+	}
 	partIdx := len(p.parts)
-	p.parts = append(p.parts, key)
+	p.parts = append(p.parts, loc)
 	var off uint32
 	for i, a := range pl.table {
 		t := c.start + int64(a.Offset)
@@ -186,28 +201,55 @@ func (p *rangePlan) finish(hi, next, chunkEnd int64) error {
 // B-frames that are shown before it.
 const reorderWindow = time.Second
 
-// partCache reads payloads part by part: one part in memory at a time.
+// partCache reads payloads part by part from the segments: one pread
+// per part, one part in memory at a time. Close it.
 type partCache struct {
-	txn *badger.Txn
-	key []byte
-	val []byte
+	f    *os.File
+	path string
+	loc  partLoc
+	val  []byte
 }
 
 func (pc *partCache) payload(p *rangePlan, s sample) ([]byte, error) {
-	key := p.parts[s.part]
-	if string(key) != string(pc.key) {
-		item, err := pc.txn.Get(key)
-		if err != nil {
-			return nil, fmt.Errorf("clips: reading part: %w", err)
+	loc := p.parts[s.part]
+	if loc != pc.loc || pc.val == nil {
+		if err := pc.read(loc); err != nil {
+			return nil, err
 		}
-		if pc.val, err = item.ValueCopy(pc.val[:0]); err != nil {
-			return nil, fmt.Errorf("clips: reading part: %w", err)
-		}
-		pc.key = key
 	}
-	end := int(s.off) + int(s.size)
-	if end > len(pc.val) {
+	end := int64(s.off) + int64(s.size)
+	if end > int64(len(pc.val)) {
 		return nil, errBadPart
 	}
 	return pc.val[s.off:end], nil
+}
+
+// read loads a part's payloads.
+func (pc *partCache) read(loc partLoc) error {
+	if loc.path != pc.path {
+		pc.close()
+		f, err := os.Open(loc.path)
+		if err != nil {
+			return fmt.Errorf("clips: reading a segment: %w", err)
+		}
+		pc.f, pc.path = f, loc.path
+	}
+	if int64(cap(pc.val)) < loc.size {
+		pc.val = make([]byte, loc.size)
+	}
+	pc.val = pc.val[:loc.size]
+	if _, err := pc.f.ReadAt(pc.val, loc.at); err != nil {
+		pc.val = nil
+		return fmt.Errorf("clips: reading %s at %d: %w", loc.path, loc.at, err)
+	}
+	pc.loc = loc
+	return nil
+}
+
+// close closes the segment being read.
+func (pc *partCache) close() {
+	if pc.f != nil {
+		pc.f.Close()
+		pc.f, pc.path = nil, ""
+	}
 }

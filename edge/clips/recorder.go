@@ -202,7 +202,9 @@ func (r *Recorder) appendAU(au streams.AccessUnit, size int) {
 		r.open = r.s.parts.get(r.cur, r.cur.nextSeq)
 		r.cur.nextSeq++
 	}
-	r.open.appendAU(au.NALUs, au.PTS-r.cur.startPTS, au.Key, size)
+	// Offsets are kept at the 90 kHz of the segments' MP4 clock, so the
+	// index rebuilt from a segment is the index written with it.
+	r.open.appendAU(au.NALUs, tickNS(segTicks(int64(au.PTS-r.cur.startPTS))), au.Key, size)
 	r.pending += size
 	r.lastPTS = au.PTS
 	if r.open.payloadBytes() >= partTarget {

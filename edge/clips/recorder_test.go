@@ -153,17 +153,20 @@ func TestEncodings(t *testing.T) {
 	p := &part{}
 	p.appendAU([][]byte{{0x67, 1, 2}, {0x68, 3}, {0x65, 4, 5, 6}}, 0, true, 4+3+4+2+4+4)
 	p.appendAU([][]byte{{0x41, 7}}, 100*time.Millisecond, false, 6)
-	val := p.finish()
-	table, err := parseTable(val, nil)
-	if err != nil || len(table) != 2 || table[0].Size != 21 || !table[0].Key || table[1].Offset != 100*time.Millisecond {
-		t.Fatalf("table %+v: %v", table, err)
+	rec := p.record(12345)
+	at, table, err := parseRecord(rec, nil)
+	if err != nil || at != 12345 || len(table) != 2 || table[0].Size != 21 || !table[0].Key || table[1].Offset != 100*time.Millisecond {
+		t.Fatalf("record at %d table %+v: %v", at, table, err)
 	}
-	nalus, err := splitAVCC(val[:21], nil)
+	nalus, err := splitAVCC(p.buf[:21], nil)
 	if err != nil || len(nalus) != 3 || nalus[2][3] != 6 {
 		t.Fatalf("nalus %v: %v", nalus, err)
 	}
-	if _, err := parseTable(val[:len(val)-1], nil); err == nil {
-		t.Error("a truncated part parsed")
+	if _, _, err := parseRecord(rec[:len(rec)-1], nil); err == nil {
+		t.Error("a truncated part record parsed")
+	}
+	if _, _, err := parseRecord(append([]byte{partMagic}, rec[1:]...), nil); err == nil {
+		t.Error("a record with the wrong tag parsed")
 	}
 
 	m := chunkMeta{Codec: av.H265, Source: streams.TimeRTCP, StartPTS: -3, Parts: 2, AUs: 30, Bytes: 1 << 20,

@@ -2,6 +2,9 @@ package clips
 
 import (
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -15,23 +18,14 @@ const (
 	evictResume = "resume"
 )
 
-// gcDiscardRatio is how dead a value-log file must be for GC to rewrite
-// its live rest and delete it. Cameras share the value log, and their
-// budgets run out at different times, so files die piecemeal: a lower
-// ratio returns space sooner but rewrites more live video. Measured over
-// a 10-turnover soak of 16 cameras (BENCHMARKS.md): 0.5 → disk 1.11× the
-// video kept, 1.32× write amplification; 0.4 → 1.05×, 1.43×; 0.25 →
-// 1.04×, 1.72×.
-const gcDiscardRatio = 0.4
-
 // retention evicts video: per-camera byte and age budgets, the global
 // free-space floor, and evictions a crash interrupted. It runs on the
-// writer goroutine only, which makes its DropPrefix calls never race a
-// commit, and lets value-log GC return what it dropped to the disk.
+// writer goroutine only, so that it never races a commit; deleting a
+// chunk's segment file returns its space to the file system at once.
 type retention struct {
-	s         *Store
-	db        *badger.DB
-	gcPending bool // evicted since value-log GC last ran dry
+	s    *Store
+	db   *badger.DB
+	segs *segWriter
 }
 
 // plan is what evicting one bucket of a camera would do.
@@ -40,7 +34,7 @@ type plan struct {
 	b      bucket
 	reason string
 	whole  bool       // no chunk held: drop the bucket's prefixes
-	chunks []chunkRef // else: the unheld chunks to drop
+	chunks []chunkRef // the chunks to drop (all of them when whole)
 	freed  int64
 	rest   bucketSum // what stays (partial eviction)
 }
@@ -53,13 +47,10 @@ func (rt *retention) planBucket(r *Recorder, b bucket, reason string) (plan, err
 	held := s.heldRanges(r.name)
 	s.mu.RUnlock()
 	p := plan{r: r, b: b, reason: reason}
-	if !overlaps(held, b.sum.First, b.sum.Last) {
-		p.whole, p.freed = true, b.sum.Bytes
-		return p, nil
-	}
+	p.whole = !overlaps(held, b.sum.First, b.sum.Last)
 	err := s.db.View(func(txn *badger.Txn) error {
 		return forEachChunk(txn, r.id, b.id, func(c chunkRef) (bool, error) {
-			if overlaps(held, c.start, c.end()) {
+			if !p.whole && overlaps(held, c.start, c.end()) {
 				p.rest.add(true, c.meta.Bytes, c.start, c.end())
 				return true, nil
 			}
@@ -68,13 +59,17 @@ func (rt *retention) planBucket(r *Recorder, b bucket, reason string) (plan, err
 			return true, nil
 		})
 	})
+	if p.whole {
+		p.freed = b.sum.Bytes
+	}
 	return p, err
 }
 
-// evict drops the planned buckets and chunks, then lets value-log GC
-// return the space. Each bucket is flagged (and fsynced) first, so that
-// Open finishes a drop that a crash interrupted instead of leaving half
-// of a bucket visible.
+// evict deletes the planned chunks' segments and drops their index.
+// Each bucket is flagged (and fsynced) first, so that Open finishes a
+// drop that a crash interrupted instead of leaving half of a bucket
+// visible; the files go before their index, so that a crash never
+// leaves a segment the index forgot (Open would take it back).
 func (rt *retention) evict(plans []plan) {
 	if len(plans) == 0 {
 		return
@@ -98,6 +93,7 @@ func (rt *retention) evict(plans []plan) {
 		s.log.Error("eviction: flagging buckets failed", "err", err)
 		return
 	}
+	rt.removeFiles(plans)
 	s.dropMu.Lock()
 	err = s.db.DropPrefix(dropPrefixes(plans)...)
 	s.dropMu.Unlock()
@@ -120,9 +116,27 @@ func (rt *retention) evict(plans []plan) {
 		s.log.Error("eviction: updating bucket summaries failed; Open will retry", "err", err)
 	}
 	rt.forget(plans)
-	rt.gcPending = true
-	rt.gc(2 * time.Second)
 	s.m.drop.Observe(time.Since(start).Seconds())
+}
+
+// removeFiles deletes the planned chunks' segments, and each day's
+// directory once it is empty.
+func (rt *retention) removeFiles(plans []plan) {
+	s := rt.s
+	dirs := map[string]bool{}
+	for _, p := range plans {
+		for _, c := range p.chunks {
+			rt.segs.forget(p.r, c.start)
+			path := segmentPath(s.cfg.Dir, p.r.name, c.start)
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				s.log.Error("eviction: deleting a segment", "path", path, "err", err)
+			}
+			dirs[filepath.Dir(path)] = true
+		}
+	}
+	for d := range dirs {
+		os.Remove(d) // only if empty
+	}
 }
 
 // dropPrefixes are the keys of the planned evictions: a whole bucket's
@@ -159,24 +173,6 @@ func (rt *retention) forget(plans []plan) {
 	for _, p := range plans {
 		s.log.Debug("evicted", "camera", p.r.name, "bucket", time.Unix(0, int64(p.b.id)*int64(s.bucketDur)).UTC(),
 			"reason", p.reason, "bytes", p.freed, "whole", p.whole)
-	}
-}
-
-// gc rewrites value-log files that retention emptied, which is what
-// returns their space to the file system, for at most budget.
-func (rt *retention) gc(budget time.Duration) {
-	deadline := time.Now().Add(budget)
-	for rt.gcPending && time.Now().Before(deadline) {
-		err := rt.db.RunValueLogGC(gcDiscardRatio)
-		if err != nil {
-			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				rt.s.log.Warn("value-log GC", "err", err)
-			}
-			rt.gcPending = false
-			return
-		}
-		rt.s.m.gcFiles.Inc()
-		pageOut(rt.s.cfg.Dir) // the rewrite read a whole file through the mapping
 	}
 }
 

@@ -3,7 +3,6 @@ package clips
 import (
 	"fmt"
 	"sort"
-	"time"
 )
 
 // evictForSpace evicts the oldest unpinned video of any camera until need
@@ -21,15 +20,10 @@ func (rt *retention) evictForSpace(need int64) bool {
 		if deficit <= 0 {
 			return true
 		}
-		// Space comes back a value-log file at a time: evict a file more
-		// than the deficit, so the next flush does not evict again.
-		plans := rt.oldestPlans(deficit + s.cfg.Footprint.ValueLogFileSize)
+		// Evict a little more than the deficit, so that the next flush
+		// does not evict again.
+		plans := rt.oldestPlans(deficit + evictSlack)
 		if len(plans) == 0 {
-			rt.gcPending = true
-			rt.gc(time.Second)
-			if free2, _ := freeBytes(s.cfg.Dir); free2 > free {
-				continue
-			}
 			return false
 		}
 		rt.evict(plans)
@@ -38,8 +32,10 @@ func (rt *retention) evictForSpace(need int64) bool {
 	return free-need >= s.cfg.MinFreeBytes
 }
 
-// oldestPlans picks buckets in global age order (they share value-log
-// files, which free only when all their video is gone) until want bytes.
+// evictSlack is what the floor's eviction frees beyond the deficit.
+const evictSlack = 16 << 20
+
+// oldestPlans picks buckets in global age order until want bytes.
 func (rt *retention) oldestPlans(want int64) []plan {
 	type cand struct {
 		r *Recorder

@@ -86,13 +86,6 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("clips: %w", err)
 	}
-	if cfg.Footprint.ValueLogFileSize == 0 {
-		total, err := totalBytes(dir)
-		if err != nil {
-			return nil, fmt.Errorf("clips: %w", err)
-		}
-		cfg.Footprint.ValueLogFileSize = vlogFileSize(total)
-	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -107,6 +100,10 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if err := s.m.register(s.reg); err != nil {
 		return nil, fmt.Errorf("clips: metrics: %w", err)
+	}
+	if err := migrateV1(cfg, s.log); err != nil {
+		// The v1 store stays as it was; the next start tries again.
+		s.log.Error("CLIP STORE UPGRADE FAILED: the video recorded before the upgrade is not readable until it succeeds", "dir", dir, "err", err)
 	}
 	file, raised := openCondFile(dir, s.log)
 	s.conditionSet = newConditionSet(s.log, s.m.condition, cfg.OnCondition, file)
@@ -206,20 +203,27 @@ func (s *Store) waitForSpace(ctx context.Context) {
 // or the wait left raised, and returns the writer, not yet running. free
 // is the space measured just before.
 func (s *Store) openDB(free int64) (*writer, error) {
-	db, err := badger.Open(badgerOptions(s.cfg.Dir, s.cfg.Footprint, s.log))
+	db, clean, err := openIndex(s.cfg.Dir, s.cfg.Footprint, s.log)
 	if err != nil {
-		return nil, fmt.Errorf("clips: open %s: %w", s.cfg.Dir, err)
+		return nil, err
+	}
+	journal, pins, err := openPinJournal(s.cfg.Dir, s.log)
+	if err != nil {
+		db.Close()
+		return nil, err
 	}
 	// Readers may run while waiting (Pins, Stats): load under the lock.
 	s.mu.Lock()
 	s.db = db
 	if err := s.load(); err != nil {
 		s.db = nil
-		s.cams, s.byID, s.pins, s.nextID = map[string]*Recorder{}, map[uint32]*Recorder{}, map[string]Pin{}, 1
+		s.cams, s.byID, s.nextID = map[string]*Recorder{}, map[uint32]*Recorder{}, 1
 		s.mu.Unlock()
 		db.Close()
+		journal.close()
 		return nil, err
 	}
+	s.pins, s.journal = pins, journal
 	s.waiting = nil
 	s.mu.Unlock()
 	for name := range s.cfg.Cameras {
@@ -230,8 +234,16 @@ func (s *Store) openDB(free int64) (*writer, error) {
 	}
 	s.applyQueuedPins()
 	w := newWriter(s)
-	// Finish drops a crash interrupted before anything new is written.
+	// Finish drops a crash interrupted before anything new is written,
+	// then take back what the segments hold beyond the index.
 	w.ret.resumeEvictions()
+	if !clean {
+		rep, err := s.reconcile()
+		if err != nil {
+			s.log.Error("clip store: reconciling the index with the segments", "err", err)
+		}
+		rep.log(s.log)
+	}
 	s.setCondition(CondWriteError, false, "the clip store opened")
 	if free >= s.cfg.MinFreeBytes {
 		s.setCondition(CondDiskFull, false, fmt.Sprintf("recording resumed: %d MiB free", free>>20))
@@ -314,11 +326,19 @@ func (s *Store) Close() error {
 		<-s.done
 		s.playback.wait()
 		if s.db != nil {
-			err = s.db.Close()
+			err = closeIndex(s.db)
+		}
+		if s.journal != nil {
+			s.journal.close()
 		}
 		s.conditionSet.close()
 		s.m.unregister(s.reg)
 		s.log.Info("clip store closed")
 	})
 	return err
+}
+
+// segPath names the segments of camera r.
+func (s *Store) segPath(r *Recorder) func(int64) string {
+	return func(start int64) string { return segmentPath(s.cfg.Dir, r.name, start) }
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/vigil-perimeter/vigil/streams/av"
 )
 
@@ -35,12 +33,10 @@ func (rd *playback) Thumbnail(camera string, at time.Time, maxWidth int) (Thumbn
 	defer release()
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
-	hold := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: settingsKey})
-	defer hold.Close()
 
 	// From the keyframe at or before t through the unit shown at t; an
 	// instant in a gap has no unit at or before it in its chunk.
-	p, err := planRange(txn, r.id, s.bucketDur, t, t+1)
+	p, err := planRange(txn, r.id, s.segPath(r), s.bucketDur, t, t+1)
 	if errors.Is(err, ErrNoVideo) {
 		return Thumbnail{}, noVideo
 	}
@@ -52,7 +48,8 @@ func (rd *playback) Thumbnail(camera string, at time.Time, maxWidth int) (Thumbn
 		return Thumbnail{}, err
 	}
 	defer dec.Close()
-	cache := partCache{txn: txn}
+	var cache partCache
+	defer cache.close()
 	var nalus [][]byte
 	var got bool
 	for i, smp := range p.samples {

@@ -2,7 +2,10 @@ package clips
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -21,19 +24,25 @@ type writer struct {
 	lastSync  time.Time
 	lastMaint time.Time
 	lastSlow  time.Time
-	dirty     bool // committed since the last fsync
+	dirty     bool // index committed since the last DB.Sync
+	segs      *segWriter
 }
 
 func newWriter(s *Store) *writer {
-	return &writer{s: s, db: s.db, ret: retention{s: s, db: s.db}, meter: pinMeter{s: s}}
+	segs := newSegWriter(s.cfg.Dir)
+	return &writer{s: s, db: s.db, segs: segs, ret: retention{s: s, db: s.db, segs: segs}, meter: pinMeter{s: s}}
 }
 
-// Durability: a flush commits everything queued in one transaction per
-// 64 parts and DB.Sync follows at every tick, so at most FlushInterval
-// plus one commit of video is lost on kill -9 or power loss.
+// Durability: a flush writes every queued part as a fragment of its
+// segment, fdatasyncs the segments, then commits their index (one
+// transaction per 64 parts), so at most FlushInterval plus one flush of
+// video is lost on kill -9 or power loss, and the index never points
+// past what is on disk. The index itself is synced at Flush and Close
+// only: after a crash, Open re-indexes what the segments hold beyond it.
 func (w *writer) run(ctx context.Context) {
 	t := time.NewTicker(w.s.cfg.FlushInterval)
 	defer t.Stop()
+	defer w.segs.close()
 	w.maintain()
 	for {
 		select {
@@ -43,15 +52,11 @@ func (w *writer) run(ctx context.Context) {
 			return
 		case <-t.C:
 			w.flush()
-			w.sync()
 			if time.Since(w.lastMaint) >= time.Second {
 				w.maintain()
 			}
 		case <-w.s.poke:
 			w.flush()
-			if time.Since(w.lastSync) >= w.s.cfg.FlushInterval {
-				w.sync()
-			}
 		case reply := <-w.s.flushq:
 			w.flush()
 			w.sync()
@@ -65,12 +70,10 @@ func (w *writer) sync() {
 	if !w.dirty {
 		return
 	}
-	start := time.Now()
 	if err := w.db.Sync(); err != nil {
-		w.s.log.Error("clip store fsync failed", "err", err)
+		w.s.log.Error("clip store index fsync failed", "err", err)
 		return
 	}
-	w.s.m.sync.Observe(time.Since(start).Seconds())
 	w.lastSync = time.Now()
 	w.dirty = false
 }
@@ -123,27 +126,33 @@ func (w *writer) commit(parts []*part) {
 	defer s.dropMu.RUnlock()
 	txn := w.db.NewTransaction(true)
 	defer txn.Discard()
-	pc := pendingCommit{metas: map[*chunk]*chunkMeta{}, sums: map[bucketRef]*bucketSum{}}
+	pc := pendingCommit{metas: map[*chunk]*chunkMeta{}, sums: map[bucketRef]*bucketSum{}, sizes: map[*chunkFile]int64{}}
 	for i, p := range parts {
 		if reason := p.chunk.broken.Load(); reason != nil {
 			w.dropParts([]*part{p}, *reason)
 			continue
 		}
-		if err := pc.stage(txn, p); err != nil {
-			w.failCommit(append(pc.kept, parts[i:]...), err)
+		if err := pc.stage(txn, w.segs, p); err != nil {
+			w.failCommit(&pc, append(pc.kept, parts[i:]...), err)
 			return
 		}
 	}
 	if len(pc.kept) == 0 {
 		return
 	}
+	syncStart := time.Now()
+	if err := w.segs.sync(); err != nil {
+		w.failCommit(&pc, pc.kept, err)
+		return
+	}
+	s.m.sync.Observe(time.Since(syncStart).Seconds())
 	if err := pc.writeIndex(txn); err != nil {
-		w.failCommit(pc.kept, err)
+		w.failCommit(&pc, pc.kept, err)
 		return
 	}
 	start := time.Now()
 	if err := txn.Commit(); err != nil {
-		w.failCommit(pc.kept, err)
+		w.failCommit(&pc, pc.kept, err)
 		return
 	}
 	s.m.flush.Observe(time.Since(start).Seconds())
@@ -167,11 +176,14 @@ type pendingCommit struct {
 	sums   map[bucketRef]*bucketSum
 	border []bucketRef
 	kept   []*part
+	// sizes is each segment's size before this commit: a failed commit
+	// cuts them back, so no fragment outlives its index entry.
+	sizes map[*chunkFile]int64
 }
 
 // stage adds part p to txn and accounts it in its chunk's metadata and
 // its bucket's summary.
-func (pc *pendingCommit) stage(txn *badger.Txn, p *part) error {
+func (pc *pendingCommit) stage(txn *badger.Txn, sw *segWriter, p *part) error {
 	c, r := p.chunk, p.chunk.cam
 	next, ok := pc.metas[c]
 	newChunk := false
@@ -185,9 +197,22 @@ func (pc *pendingCommit) stage(txn *badger.Txn, p *part) error {
 		pc.metas[c] = next
 		pc.order = append(pc.order, c)
 	}
-	val := p.finish()
-	next.addPart(p, int64(len(val)))
-	if err := txn.SetEntry(badger.NewEntry(partKey(r.id, c.bucket, c.start, p.seq), val)); err != nil {
+	if cf := sw.open[r]; cf != nil && cf.c == c {
+		if _, ok := pc.sizes[cf]; !ok {
+			pc.sizes[cf] = cf.size
+		}
+	}
+	at, added, err := sw.appendPart(p, 0)
+	if err != nil {
+		return err
+	}
+	if cf := sw.open[r]; cf != nil && cf.c == c {
+		if _, ok := pc.sizes[cf]; !ok {
+			pc.sizes[cf] = 0 // created by this commit
+		}
+	}
+	next.addPart(p, added)
+	if err := txn.Set(partKey(r.id, c.bucket, c.start, p.seq), p.record(at)); err != nil {
 		return err
 	}
 	k := bucketRef{r, c.bucket}
@@ -198,7 +223,7 @@ func (pc *pendingCommit) stage(txn *badger.Txn, p *part) error {
 		pc.sums[k] = sum
 		pc.border = append(pc.border, k)
 	}
-	sum.add(newChunk, int64(len(val)), c.start, next.end(c.start))
+	sum.add(newChunk, added, c.start, next.end(c.start))
 	pc.kept = append(pc.kept, p)
 	return nil
 }
@@ -240,21 +265,40 @@ func (pc *pendingCommit) adopt(s *Store) {
 	}
 }
 
-func (w *writer) failCommit(parts []*part, err error) {
+// failCommit drops the parts of a commit that failed and cuts their
+// segments back to where the index ends; a segment the commit created
+// goes. A full disk raises disk_full; anything else write_error.
+func (w *writer) failCommit(pc *pendingCommit, parts []*part, err error) {
+	for cf, size := range pc.sizes {
+		if size == 0 {
+			w.segs.closeFile(cf)
+			os.Remove(cf.f.Name())
+			continue
+		}
+		w.segs.cut(cf, size)
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		w.s.setCondition(CondDiskFull, true, fmt.Sprintf("recording stopped: the disk is full: %v", err))
+		w.dropParts(parts, dropDiskFull)
+		return
+	}
 	w.s.setCondition(CondWriteError, true, fmt.Sprintf("recording stopped at the last durable point: %v", err))
 	w.dropParts(parts, dropWriteError)
 }
 
 // addPart accounts a committed part in its chunk's metadata.
-func (m *chunkMeta) addPart(p *part, stored int64) {
-	for i, a := range p.aus {
+func (m *chunkMeta) addPart(p *part, stored int64) { m.addAUs(p.seq, p.aus, stored) }
+
+// addAUs accounts part seq, holding aus in stored bytes of the segment.
+func (m *chunkMeta) addAUs(seq uint32, aus []auEntry, stored int64) {
+	for i, a := range aus {
 		if a.Key {
-			m.Keyframes = append(m.Keyframes, keyframe{Offset: a.Offset, Part: p.seq, Index: uint32(i)})
+			m.Keyframes = append(m.Keyframes, keyframe{Offset: a.Offset, Part: seq, Index: uint32(i)})
 		}
 		m.LastOffset = max(m.LastOffset, a.Offset)
 	}
-	m.Parts = p.seq + 1
-	m.AUs += uint32(len(p.aus))
+	m.Parts = seq + 1
+	m.AUs += uint32(len(aus))
 	m.Bytes += stored
 	if m.AUs > 1 {
 		m.FrameDur = m.LastOffset / time.Duration(m.AUs-1)
