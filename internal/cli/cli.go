@@ -28,6 +28,7 @@ commands:
   central audit verify  check central's hash-chained audit log (stopped)
   edge        run an edge node at an entrance
   edge enroll exchange an enrolment token for this box's credential
+  clips check scan a stopped edge's video segments against their index: gaps, orphans, damage
   sim camera  serve video files as live RTSP cameras
   sim gate    play gate and sensor scenarios against an edge (webhook, MQTT)
   analyze     run the edge's motion and tamper analysis over a video file
@@ -47,6 +48,7 @@ var program = cmdtable.Program{Name: "vigil", Version: Version, Usage: usage, Ta
 	// internal/centralcli: also cmd/vigil-central's, without cgo.
 	{Names: []string{"central"}, Run: centralcli.Central},
 	{Names: []string{"edge"}, Run: runEdgeCommand},
+	{Names: []string{"clips"}, Run: runClips},
 	{Names: []string{"evidence"}, Run: centralcli.Evidence},
 	{Names: []string{"analyze"}, Run: runAnalyze},
 	{Names: []string{"provision"}, Run: runProvision},
