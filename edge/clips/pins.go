@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
 )
 
 // Pin holds a camera's video between From and To until Unpin or Expires.

@@ -16,15 +16,15 @@ import (
 // reconcileReport is what Open found comparing the index with the
 // segments, and what it did about it.
 type reconcileReport struct {
-	Segments  int           // segment files looked at
-	Indexed   int           // segments (re)indexed from their files: rebuilt or unknown
-	Extended  int           // segments whose tail, written after the index, was indexed
-	Parts     int           // fragments indexed from the files
-	Cut       []string      // segments whose torn or damaged tail was cut, and why
-	Missing   []string      // indexed chunks whose segment is gone
-	Damaged   []string      // files that are not readable segments (moved aside)
-	Took      time.Duration // how long it took
-	touched   map[bucketRef]bool
+	Segments int           // segment files looked at
+	Indexed  int           // segments (re)indexed from their files: rebuilt or unknown
+	Extended int           // segments whose tail, written after the index, was indexed
+	Parts    int           // fragments indexed from the files
+	Cut      []string      // segments whose torn or damaged tail was cut, and why
+	Missing  []string      // indexed chunks whose segment is gone
+	Damaged  []string      // files that are not readable segments (moved aside)
+	Took     time.Duration // how long it took
+	touched  map[bucketRef]bool
 }
 
 // log reports loudly what had to be repaired.
