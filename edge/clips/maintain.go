@@ -19,7 +19,7 @@ func (w *writer) maintain() {
 	w.ret.evictForSpace(0)
 	if time.Since(w.lastSlow) >= 5*time.Second {
 		w.lastSlow = time.Now()
-		s.m.diskUsed.Set(float64(w.diskUsed()))
+		s.m.diskUsed.Set(float64(s.diskUsed()))
 	}
 	// Chunks committed into a pinned range count too: for a second after
 	// a slow tick, recount even when the pins did not change.
@@ -34,9 +34,9 @@ func (w *writer) maintain() {
 }
 
 // diskUsed is what the store occupies: its segments (as the index
-// accounts them) and the index directory.
-func (w *writer) diskUsed() int64 {
-	s := w.s
+// accounts them) and the index directory; walking every segment would
+// cost a stat per minute of video.
+func (s *Store) diskUsed() int64 {
 	n := diskUsage(filepath.Join(s.cfg.Dir, indexDir))
 	s.mu.RLock()
 	for _, r := range s.cams {

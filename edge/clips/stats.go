@@ -30,7 +30,7 @@ type Stats struct {
 
 // Stats reports bytes per camera (as stored, pinned included), the
 // oldest and newest video, pinned bytes and the disk. It walks the
-// store's directory for its size on disk.
+// index's directory for its size on disk.
 func (s *Store) Stats() Stats {
 	var st Stats
 	var recs []*Recorder
@@ -56,7 +56,7 @@ func (s *Store) Stats() Stats {
 		st.Cameras[i].Pending = r.Pending()
 	}
 	st.Conditions = s.Conditions()
-	st.DiskUsed = diskUsage(s.cfg.Dir)
+	st.DiskUsed = s.diskUsed()
 	st.DiskFree, _ = freeBytes(s.cfg.Dir)
 	return st
 }
