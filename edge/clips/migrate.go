@@ -51,6 +51,15 @@ func migrateV1(cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		// An index made while an earlier upgrade was failing was closed
+		// clean without the segments copied since: drop it, so that Open
+		// rebuilds it from all the segments (a new index is never clean).
+		if err := os.RemoveAll(filepath.Join(cfg.Dir, indexDir)); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(done), 0o755); err != nil { // nothing copied: no video/ yet
+			return err
+		}
 		if err := writeFileSync(done, []byte(time.Now().UTC().Format(time.RFC3339)+"\n")); err != nil {
 			return err
 		}
@@ -72,11 +81,21 @@ func removeV1(dir, done string) error {
 			}
 		}
 	}
+	// The removals above must be durable before MANIFEST goes: without
+	// it a later start no longer sees a v1 store to finish removing.
+	if err := syncDir(dir); err != nil {
+		return err
+	}
 	if err := os.Remove(filepath.Join(dir, "MANIFEST")); err != nil {
 		return err
 	}
 	return os.Remove(done)
 }
+
+// v1CopyHook, when set (tests), is called after each chunk copied by
+// copyV1 with the number copied so far; an error it returns stops the
+// upgrade there, as a crash or a failed write would. Nil in production.
+var v1CopyHook func(copied int) error
 
 // v1Chunk is a chunk of the v1 store to copy.
 type v1Chunk struct {
@@ -129,6 +148,11 @@ func copyV1(cfg Config, log *slog.Logger) (int, error) {
 			return n, fmt.Errorf("clips: upgrade: %s chunk %v: %w", c.camera, time.Unix(0, c.start).UTC(), err)
 		}
 		n++
+		if v1CopyHook != nil {
+			if err := v1CopyHook(n); err != nil {
+				return n, err
+			}
+		}
 	}
 	return n, nil
 }

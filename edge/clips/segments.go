@@ -14,7 +14,7 @@ import (
 //	index/                                  Badger: the rebuildable index
 //	video/<camera>/<YYYY-MM-DD>/<start>.mp4 segments: one per chunk
 //	pins.jsonl                              the pins journal
-//	conditions.json                         raised conditions
+//	conditions.state                        raised conditions
 //
 // <camera> is the camera ID with every byte outside [A-Za-z0-9_-]
 // written %XX; <start> is the chunk's first frame in UTC,
