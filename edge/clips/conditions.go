@@ -39,6 +39,10 @@ var (
 	ErrPinsFull      = errors.New("clips: pinned video fills the store's share of the disk; pin refused")
 	ErrDiskFull      = errors.New("clips: disk full")
 	ErrTooLong       = errors.New("clips: range too long for one export")
+	// ErrDamaged: a segment holds less than its index says (cut or
+	// deleted by hand since the edge started); `vigil clips check`
+	// reports it and the next start after an unclean stop repairs it.
+	ErrDamaged = errors.New("clips: a segment is damaged or missing")
 	ErrClosed        = errors.New("clips: store closed")
 )
 

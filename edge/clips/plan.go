@@ -85,6 +85,9 @@ func planRange(txn *badger.Txn, cam uint32, path func(int64) string, bucketDur t
 	if err := pl.p.finish(hi, pl.next, pl.chunkEnd); err != nil {
 		return nil, err
 	}
+	if err := pl.p.checkFiles(); err != nil {
+		return nil, err
+	}
 	return pl.p, nil
 }
 
@@ -193,6 +196,26 @@ func (p *rangePlan) finish(hi, next, chunkEnd int64) error {
 	}
 	if p.end <= last {
 		p.end = last + int64(time.Millisecond)
+	}
+	return nil
+}
+
+// checkFiles makes sure every segment the plan reads holds the bytes the
+// index says it does, before anything is written: a file cut or deleted
+// by hand fails the export with ErrDamaged instead of mid-stream.
+func (p *rangePlan) checkFiles() error {
+	need := map[string]int64{}
+	for _, loc := range p.parts {
+		need[loc.path] = max(need[loc.path], loc.at+loc.size)
+	}
+	for path, n := range need {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrDamaged, err)
+		}
+		if fi.Size() < n {
+			return fmt.Errorf("%w: %s holds %d bytes, the index %d", ErrDamaged, path, fi.Size(), n)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package clips
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -148,4 +149,35 @@ func maps2Equal(a, b map[string]int64) bool {
 		}
 	}
 	return true
+}
+
+// TestExportOfCutSegmentFailsCleanly: a segment cut by hand after a
+// clean stop (no repair at start) fails the export that needs it with
+// ErrDamaged before a byte is written; the rest exports as before.
+func TestExportOfCutSegmentFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, testConfig(t, dir))
+	record(t, recorder(t, s, "north"), newFeed(bursts(t), epoch), epoch.Add(30*time.Second))
+	flush(t, s)
+	s.Close()
+	segs := storeSegments(t, dir)
+	fi, _ := os.Stat(segs[2])
+	os.Truncate(segs[2], fi.Size()/2)
+	cut, _ := segmentStart(filepath.Base(segs[2]))
+	next, _ := segmentStart(filepath.Base(segs[3]))
+
+	s = openStore(t, testConfig(t, dir))
+	_, n, err := exportOrErr(s, "north", time.Unix(0, cut), time.Unix(0, next))
+	if !errors.Is(err, ErrDamaged) || n != 0 {
+		t.Fatalf("export of the cut segment: %d bytes, %v; want ErrDamaged before any byte", n, err)
+	}
+	if _, err := s.Thumbnail("north", time.Unix(0, cut).Add(time.Second), 0); !errors.Is(err, ErrDamaged) {
+		t.Errorf("thumbnail in the cut segment: %v", err)
+	}
+	if _, _, err := exportOrErr(s, "north", time.Unix(0, next), epoch.Add(30*time.Second)); err != nil {
+		t.Errorf("export after the cut segment: %v", err)
+	}
+	if _, _, err := exportOrErr(s, "north", epoch, time.Unix(0, cut)); err != nil {
+		t.Errorf("export before the cut segment: %v", err)
+	}
 }
