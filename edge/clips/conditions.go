@@ -43,7 +43,7 @@ var (
 	// deleted by hand since the edge started); `vigil clips check`
 	// reports it and the next start after an unclean stop repairs it.
 	ErrDamaged = errors.New("clips: a segment is damaged or missing")
-	ErrClosed        = errors.New("clips: store closed")
+	ErrClosed  = errors.New("clips: store closed")
 )
 
 // conditionSet is the store's raised conditions: it raises and clears
