@@ -37,6 +37,9 @@ func (r reconcileReport) log(log *slog.Logger) {
 	log.Info("clip index reconciled with the segments", attrs...)
 }
 
+// reconciler is one reconcile: the store it repairs.
+type reconciler struct{ s *Store }
+
 // reconcile brings the index in line with the segments on disk, after a
 // crash or with a deleted or unreadable index: segments the index does
 // not know are indexed from their own headers and fragments (this is how
@@ -45,6 +48,7 @@ func (r reconcileReport) log(log *slog.Logger) {
 // whose segment is gone leave the index. It runs in Open, before the
 // writer starts and after unfinished evictions.
 func (s *Store) reconcile() (reconcileReport, error) {
+	rc := &reconciler{s: s}
 	start := time.Now()
 	rep := reconcileReport{touched: map[bucketRef]bool{}}
 	root := filepath.Join(s.cfg.Dir, videoDir)
@@ -69,20 +73,21 @@ func (s *Store) reconcile() (reconcileReport, error) {
 			continue
 		}
 		seen[r] = true
-		errs = append(errs, s.reconcileCamera(r, filepath.Join(root, d.Name()), &rep))
+		errs = append(errs, rc.camera(r, filepath.Join(root, d.Name()), &rep))
 	}
 	for _, r := range s.recorders() {
 		if !seen[r] {
-			errs = append(errs, s.reconcileCamera(r, "", &rep))
+			errs = append(errs, rc.camera(r, "", &rep))
 		}
 	}
-	errs = append(errs, s.resummarize(rep.touched))
+	errs = append(errs, rc.resummarize(rep.touched))
 	rep.Took = time.Since(start)
 	return rep, errors.Join(errs...)
 }
 
 // reconcileCamera reconciles one camera's segments in dir ("" if none).
-func (s *Store) reconcileCamera(r *Recorder, dir string, rep *reconcileReport) error {
+func (rc *reconciler) camera(r *Recorder, dir string, rep *reconcileReport) error {
+	s := rc.s
 	indexed := map[int64]chunkRef{}
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: camPrefix(tagMeta, r.id)})
@@ -101,20 +106,21 @@ func (s *Store) reconcileCamera(r *Recorder, dir string, rep *reconcileReport) e
 	}
 	var errs []error
 	if dir != "" {
-		errs = append(errs, s.reconcileFiles(r, dir, indexed, rep))
+		errs = append(errs, rc.files(r, dir, indexed, rep))
 	}
 	var gone []chunkRef
 	for _, c := range indexed {
 		rep.Missing = append(rep.Missing, fmt.Sprintf("%s %s", r.name, time.Unix(0, c.start).UTC().Format(time.RFC3339Nano)))
 		gone = append(gone, c)
 	}
-	errs = append(errs, s.unindex(r, gone, rep))
+	errs = append(errs, rc.unindex(r, gone, rep))
 	return errors.Join(errs...)
 }
 
 // reconcileFiles walks a camera's day directories; every segment found
 // is removed from indexed.
-func (s *Store) reconcileFiles(r *Recorder, dir string, indexed map[int64]chunkRef, rep *reconcileReport) error {
+func (rc *reconciler) files(r *Recorder, dir string, indexed map[int64]chunkRef, rep *reconcileReport) error {
+	s := rc.s
 	days, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -142,14 +148,15 @@ func (s *Store) reconcileFiles(r *Recorder, dir string, indexed map[int64]chunkR
 			rep.Segments++
 			c, known := indexed[start]
 			delete(indexed, start)
-			errs = append(errs, s.reconcileSegment(r, path, start, c, known, rep))
+			errs = append(errs, rc.segment(r, path, start, c, known, rep))
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // reconcileSegment indexes what segment path holds beyond the index.
-func (s *Store) reconcileSegment(r *Recorder, path string, start int64, c chunkRef, known bool, rep *reconcileReport) error {
+func (rc *reconciler) segment(r *Recorder, path string, start int64, c chunkRef, known bool, rep *reconcileReport) error {
+	s := rc.s
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -160,7 +167,7 @@ func (s *Store) reconcileSegment(r *Recorder, path string, start int64, c chunkR
 	if known && fi.Size() < c.meta.Bytes {
 		// Shorter than indexed: someone cut it. Index what is left.
 		rep.Cut = append(rep.Cut, fmt.Sprintf("%s: %d bytes, the index had %d", path, fi.Size(), c.meta.Bytes))
-		if err := s.unindex(r, []chunkRef{c}, rep); err != nil {
+		if err := rc.unindex(r, []chunkRef{c}, rep); err != nil {
 			return err
 		}
 		known = false
@@ -179,7 +186,7 @@ func (s *Store) reconcileSegment(r *Recorder, path string, start int64, c chunkR
 		err = fmt.Errorf("its header says it starts at %v", time.Unix(0, h.Start).UTC())
 	}
 	if err != nil {
-		return s.setAside(path, err, rep)
+		return rc.setAside(path, err, rep)
 	}
 	if damage != nil {
 		rep.Cut = append(rep.Cut, fmt.Sprintf("%s: %v", path, damage))
@@ -197,19 +204,20 @@ func (s *Store) reconcileSegment(r *Recorder, path string, start int64, c chunkR
 	} else if len(frags) > 0 {
 		rep.Extended++
 	}
-	return s.indexFragments(r, c, frags, rep)
+	return rc.indexFragments(r, c, frags, rep)
 }
 
 // setAside moves a file that is not a readable segment out of the way
 // (name.damaged), where retention does not count it and an investigator
 // can still look at it.
-func (s *Store) setAside(path string, why error, rep *reconcileReport) error {
+func (rc *reconciler) setAside(path string, why error, rep *reconcileReport) error {
 	rep.Damaged = append(rep.Damaged, fmt.Sprintf("%s: %v", path, why))
 	return os.Rename(path, path+".damaged")
 }
 
 // indexFragments adds fragments of chunk c to the index.
-func (s *Store) indexFragments(r *Recorder, c chunkRef, frags []scannedFragment, rep *reconcileReport) error {
+func (rc *reconciler) indexFragments(r *Recorder, c chunkRef, frags []scannedFragment, rep *reconcileReport) error {
+	s := rc.s
 	if len(frags) == 0 {
 		return nil
 	}
@@ -233,7 +241,8 @@ func (s *Store) indexFragments(r *Recorder, c chunkRef, frags []scannedFragment,
 }
 
 // unindex removes chunks from the index.
-func (s *Store) unindex(r *Recorder, chunks []chunkRef, rep *reconcileReport) error {
+func (rc *reconciler) unindex(r *Recorder, chunks []chunkRef, rep *reconcileReport) error {
+	s := rc.s
 	if len(chunks) == 0 {
 		return nil
 	}
@@ -255,7 +264,8 @@ func (s *Store) unindex(r *Recorder, chunks []chunkRef, rep *reconcileReport) er
 
 // resummarize recomputes the touched buckets' summaries from their
 // chunks, and reloads the cameras' bucket indexes.
-func (s *Store) resummarize(touched map[bucketRef]bool) error {
+func (rc *reconciler) resummarize(touched map[bucketRef]bool) error {
+	s := rc.s
 	if len(touched) == 0 {
 		return nil
 	}
