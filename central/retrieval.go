@@ -24,6 +24,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/vigil-perimeter/vigil/central/evidence"
+	"github.com/vigil-perimeter/vigil/internal/atomicfile"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -853,34 +854,11 @@ func (rt *retrieval) fetchSheet(ctx context.Context, j job, key string, base wir
 	}
 	file = strings.TrimSuffix(itemPath(j.req.ID, &it), ".mp4") + ".jpg"
 	path := filepath.Join(rt.dataDir, file)
-	if err := writeSynced(path, b); err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return "", "", "", err
 	}
 	h := sha256.Sum256(b)
 	return file, hex.EncodeToString(h[:]), "", nil
-}
-
-// writeSynced writes a file whole (temporary name, fsync, rename).
-func writeSynced(path string, b []byte) error {
-	tmp := path + ".part"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // addPart makes sure the request holds the part after item i: the rest of

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/vigil-perimeter/vigil/internal/atomicfile"
 )
 
 // pinsJournal is the file, beside the segments, that holds the pins: the
@@ -97,45 +99,10 @@ func writePinJournal(path string, pins map[string]Pin) error {
 		}
 		b = append(append(b, line...), '\n')
 	}
-	if err := writeFileSync(path, b); err != nil {
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return fmt.Errorf("clips: pins journal: %w", err)
 	}
 	return nil
-}
-
-// writeFileSync writes a file through a temporary name, fsyncs it and
-// renames it into place, then fsyncs the directory.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + tmpSuffix
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir fsyncs a directory, making a rename or creation in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // put records a pin.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/internal/atomicfile"
 )
 
 // The v1 store kept the video itself in Badger, in Config.Dir. Open
@@ -60,7 +62,7 @@ func migrateV1(cfg Config, log *slog.Logger) error {
 		if err := os.MkdirAll(filepath.Dir(done), 0o755); err != nil { // nothing copied: no video/ yet
 			return err
 		}
-		if err := writeFileSync(done, []byte(time.Now().UTC().Format(time.RFC3339)+"\n")); err != nil {
+		if err := atomicfile.Write(done, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 			return err
 		}
 		log.Warn("clip store upgraded: v1 video copied into segments", "dir", cfg.Dir, "chunks", n, "took", time.Since(start))
@@ -83,7 +85,7 @@ func removeV1(dir, done string) error {
 	}
 	// The removals above must be durable before MANIFEST goes: without
 	// it a later start no longer sees a v1 store to finish removing.
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return err
 	}
 	if err := os.Remove(filepath.Join(dir, "MANIFEST")); err != nil {
@@ -267,5 +269,5 @@ func copyV1Chunk(db *badger.DB, root string, c v1Chunk) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return writeFileSync(path, buf)
+	return atomicfile.Write(path, buf, 0o644)
 }

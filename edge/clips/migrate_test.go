@@ -1,6 +1,8 @@
 package clips
 
 import (
+	"github.com/vigil-perimeter/vigil/internal/atomicfile"
+
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
@@ -474,7 +476,7 @@ func TestUpgradeV1Interrupted(t *testing.T) {
 			t.Fatalf("copyV1: %d chunks, %v", n, err)
 		}
 		done := filepath.Join(dir, videoDir, v1Done)
-		if err := writeFileSync(done, []byte("test\n")); err != nil {
+		if err := atomicfile.Write(done, []byte("test\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		for _, name := range []string{"000001.vlog", "DISCARD"} {

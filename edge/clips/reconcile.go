@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/vigil-perimeter/vigil/internal/atomicfile"
 )
 
 // reconcileReport is what Open found comparing the index with the
@@ -137,7 +139,7 @@ func (rc *reconciler) files(r *Recorder, dir string, indexed map[int64]chunkRef,
 		}
 		for _, f := range files {
 			path := filepath.Join(dir, day.Name(), f.Name())
-			if strings.HasSuffix(f.Name(), tmpSuffix) {
+			if strings.HasSuffix(f.Name(), atomicfile.Suffix) {
 				os.Remove(path) // an upgrade's unfinished copy
 				continue
 			}

@@ -27,7 +27,6 @@ const (
 	segExt      = ".mp4"
 	segTimeFmt  = "20060102T150405.000000000Z"
 	segDayFmt   = "2006-01-02"
-	tmpSuffix   = ".tmp"
 	cleanMarker = "clean"
 )
 

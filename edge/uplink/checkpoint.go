@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/internal/atomicfile"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -113,38 +114,13 @@ func (c *checkpoints) get() (wire.HeldAuditCheckpoint, bool) {
 	return *c.held, true
 }
 
-// writeFileAtomic replaces path with data: a synced temporary file renamed
-// over it, then the directory synced, so a crash leaves the old or the new
-// file, never a torn one.
+// writeFileAtomic replaces path with data (its directory made first), so
+// a crash leaves the old or the new file, never a torn one.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o600)
 }
 
 // acceptFrame handles a checkpoint frame from central: a refused one is
