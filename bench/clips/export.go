@@ -10,50 +10,99 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/streams/sim"
 )
 
-// exportResult compares exporting a 10-minute range with ffmpeg remuxing
-// the same H.264 into MP4.
+// exportResult compares the store's export of a 10-minute range with
+// ffmpeg concatenating the same segment files into one MP4 (-c copy).
 type exportResult struct {
-	video                   time.Duration
-	bytes                   int64 // video bytes exported
-	store, httpTotal        time.Duration
-	ttfbHTTP                time.Duration
-	ttfbCold, ttfbWarm      time.Duration
-	plan                    time.Duration // OpenExport: reading the part tables
-	ffmpegRaw, ffmpegRemux  time.Duration
-	rawBytes, mp4Bytes      int64
-	frames                  int
-	ffprobeFrames, probeDur string
+	video           time.Duration
+	bytes           int64 // video bytes exported
+	frames          int
+	segments        int
+	segBytes        int64
+	mp4Bytes        int64 // the store's MP4
+	ffBytes         int64 // ffmpeg's MP4
+	storeFrames     string
+	ffFrames        string
+	storeCold       time.Duration // to a file, segments out of the page cache
+	storeWarm       time.Duration // to a file, median of 3
+	storeDiscard    time.Duration // to io.Discard, median of 3
+	ffCold, ffWarm  time.Duration
+	ttfbCold        time.Duration // OpenExport to the first Write, cold
+	ttfbWarm        time.Duration // the least of the warm runs
+	plan            time.Duration // OpenExport alone (warm)
+	ttfbHTTP, httpT time.Duration
 }
 
-// exportBench records one camera for o.exportVideo, then exports it to a
-// file (median of three) and over HTTP, and times ffmpeg -c copy on the
-// same access units, from a raw Annex-B file and from the exported MP4.
+// exportBench records one camera for o.exportVideo (one segment a
+// minute), then exports the whole range with Store.Export to a file and
+// to io.Discard, and times `ffmpeg -f concat -c copy` of the same
+// segment files to an MP4 file on the same disk: each once with the
+// segments dropped from the page cache first (as after recording: the
+// store drops them itself once synced) and three times warm.
 func exportBench(o options, clip *sim.Clip) (exportResult, error) {
 	dir, err := os.MkdirTemp(o.dir, "export-")
 	if err != nil {
 		return exportResult{}, err
 	}
 	defer os.RemoveAll(dir)
-	s, err := clips.Open(clips.Config{Dir: filepath.Join(dir, "store"), Log: o.log})
+	storeDir := filepath.Join(dir, "store")
+	s, err := clips.Open(clips.Config{Dir: storeDir, Log: o.log})
 	if err != nil {
 		return exportResult{}, err
 	}
 	defer s.Close()
 	res := exportResult{video: o.exportVideo}
-	if res.rawBytes, err = recordExport(s, clip, o.exportVideo, filepath.Join(dir, "raw.h264")); err != nil {
+	if err := recordExport(s, clip, o.exportVideo); err != nil {
 		return res, err
+	}
+	segs := segmentFiles(filepath.Join(storeDir, "video"))
+	res.segments = len(segs)
+	for _, p := range segs {
+		if fi, err := os.Stat(p); err == nil {
+			res.segBytes += fi.Size()
+		}
 	}
 	from, to := epoch, epoch.Add(o.exportVideo)
 	out := filepath.Join(dir, "export.mp4")
-	if err := res.exportFile(s, from, to, out); err != nil {
+
+	// The store: cold, then three warm runs to a file, three to io.Discard.
+	evictPages(segs)
+	d, ttfb, err := res.exportTo(s, from, to, out)
+	if err != nil {
 		return res, err
 	}
+	res.storeCold, res.ttfbCold = d, ttfb
+	var runs []time.Duration
+	for range 3 {
+		d, ttfb, err := res.exportTo(s, from, to, out)
+		if err != nil {
+			return res, err
+		}
+		runs = append(runs, d)
+		if res.ttfbWarm == 0 || ttfb < res.ttfbWarm {
+			res.ttfbWarm = ttfb
+		}
+	}
+	res.storeWarm = median(runs)
+	if st, err := os.Stat(out); err == nil {
+		res.mp4Bytes = st.Size()
+	}
+	res.storeFrames = probe(out)
+	runs = runs[:0]
+	for range 3 {
+		d, _, err := res.exportTo(s, from, to, "")
+		if err != nil {
+			return res, err
+		}
+		runs = append(runs, d)
+	}
+	res.storeDiscard = median(runs)
 	for range 2 {
 		start := time.Now()
 		e, err := s.OpenExport("cam", from, to)
@@ -66,28 +115,38 @@ func exportBench(o options, clip *sim.Clip) (exportResult, error) {
 	if err := res.exportHTTP(s, from, o.exportVideo); err != nil {
 		return res, err
 	}
-	if res.ffmpegRaw, err = timeFFmpeg("-f", "h264", "-framerate", fmt.Sprint(clip.Info.FPS),
-		"-i", filepath.Join(dir, "raw.h264"), "-c", "copy", "-f", "mp4", filepath.Join(dir, "ffmpeg-raw.mp4")); err != nil {
+
+	// ffmpeg: the concat demuxer over the same segment files.
+	list := filepath.Join(dir, "segments.txt")
+	var b strings.Builder
+	for _, p := range segs {
+		fmt.Fprintf(&b, "file '%s'\n", p)
+	}
+	if err := os.WriteFile(list, []byte(b.String()), 0o644); err != nil {
 		return res, err
 	}
-	if res.ffmpegRemux, err = timeFFmpeg("-i", out, "-c", "copy", "-f", "mp4", filepath.Join(dir, "ffmpeg-remux.mp4")); err != nil {
+	ffOut := filepath.Join(dir, "ffmpeg.mp4")
+	args := []string{"-f", "concat", "-safe", "0", "-i", list, "-c", "copy", "-f", "mp4", ffOut}
+	evictPages(segs)
+	if res.ffCold, err = timeFFmpeg(1, args...); err != nil {
 		return res, err
 	}
+	if res.ffWarm, err = timeFFmpeg(3, args...); err != nil {
+		return res, err
+	}
+	if st, err := os.Stat(ffOut); err == nil {
+		res.ffBytes = st.Size()
+	}
+	res.ffFrames = probe(ffOut)
 	return res, nil
 }
 
-// recordExport records video of camera "cam" into s, and the same access
-// units as Annex-B into rawPath, returning the raw file's size.
-func recordExport(s *clips.Store, clip *sim.Clip, video time.Duration, rawPath string) (int64, error) {
+// recordExport records video of camera "cam" into s as fast as it goes.
+func recordExport(s *clips.Store, clip *sim.Clip, video time.Duration) error {
 	r, err := s.Recorder("cam")
 	if err != nil {
-		return 0, err
+		return err
 	}
-	raw, err := os.Create(rawPath)
-	if err != nil {
-		return 0, err
-	}
-	var rawBytes int64
 	f := &feed{clip: clip, base: epoch}
 	for f.pts() < video {
 		au := f.next()
@@ -95,50 +154,42 @@ func recordExport(s *clips.Store, clip *sim.Clip, video time.Duration, rawPath s
 			time.Sleep(time.Millisecond)
 		}
 		r.Write(au)
-		for _, nalu := range au.NALUs {
-			raw.Write([]byte{0, 0, 0, 1})
-			raw.Write(nalu)
-			rawBytes += int64(4 + len(nalu))
-		}
 	}
-	raw.Close()
-	return rawBytes, s.Flush(context.Background())
+	return s.Flush(context.Background())
 }
 
-// exportFile exports the range to out three times: the median time, the
-// first byte's delay cold (the first read since recording) and warm, and
-// what ffprobe counts in the file.
-func (res *exportResult) exportFile(s *clips.Store, from, to time.Time, out string) error {
-	var runs []time.Duration
-	for range 3 {
-		fw, err := os.Create(out)
+// exportTo exports the range to the file out ("" for io.Discard): the
+// time it took and the time from the call (OpenExport) to the first
+// Write reaching the writer.
+func (res *exportResult) exportTo(s *clips.Store, from, to time.Time, out string) (time.Duration, time.Duration, error) {
+	var w io.Writer = io.Discard
+	if out != "" {
+		f, err := os.Create(out)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
-		tw := &timedWriter{w: fw}
-		start := time.Now()
-		info, err := s.Export(context.Background(), tw, "cam", from, to)
-		fw.Close()
-		if err != nil {
-			return err
-		}
-		runs = append(runs, time.Since(start))
-		if ttfb := tw.first.Sub(start); len(runs) == 1 {
-			res.ttfbCold = ttfb // the first read since recording: from disk
-		} else if res.ttfbWarm == 0 || ttfb < res.ttfbWarm {
-			res.ttfbWarm = ttfb
-		}
-		res.bytes, res.frames = info.Bytes, info.Frames
+		defer f.Close()
+		w = f
 	}
-	res.store = median(runs)
-	if st, err := os.Stat(out); err == nil {
-		res.mp4Bytes = st.Size()
+	tw := &timedWriter{w: w}
+	start := time.Now()
+	info, err := s.Export(context.Background(), tw, "cam", from, to)
+	if err != nil {
+		return 0, 0, err
 	}
-	if b, err := exec.Command("ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_packets,duration", "-of", "csv=p=0", out).Output(); err == nil {
-		res.ffprobeFrames = string(trimSpace(b))
+	d := time.Since(start)
+	res.bytes, res.frames = info.Bytes, info.Frames
+	return d, tw.first.Sub(start), nil
+}
+
+// probe is what ffprobe counts in an MP4: packets,duration.
+func probe(path string) string {
+	b, err := exec.Command("ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_packets,duration", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		return "ffprobe failed: " + err.Error()
 	}
-	return nil
+	return string(trimSpace(b))
 }
 
 // exportHTTP times the same export over the store's HTTP handler: first
@@ -151,21 +202,24 @@ func (res *exportResult) exportHTTP(s *clips.Store, from time.Time, video time.D
 	if err != nil {
 		return err
 	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("export over HTTP: %s", resp.Status)
+	}
 	one := make([]byte, 1)
 	if _, err := io.ReadFull(resp.Body, one); err != nil {
 		return err
 	}
 	res.ttfbHTTP = time.Since(start)
 	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	res.httpTotal = time.Since(start)
+	res.httpT = time.Since(start)
 	return nil
 }
 
-// timeFFmpeg is the median of three runs of ffmpeg with args.
-func timeFFmpeg(args ...string) (time.Duration, error) {
+// timeFFmpeg is the median of n runs of ffmpeg with args.
+func timeFFmpeg(n int, args ...string) (time.Duration, error) {
 	var runs []time.Duration
-	for range 3 {
+	for range n {
 		start := time.Now()
 		if msg, err := exec.Command("ffmpeg", append([]string{"-nostdin", "-v", "error", "-y"}, args...)...).CombinedOutput(); err != nil {
 			return 0, fmt.Errorf("ffmpeg: %v: %s", err, msg)

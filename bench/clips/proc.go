@@ -1,14 +1,19 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cpuTime is the CPU (user + system) this process has used.
@@ -104,4 +109,104 @@ func topMappings(w io.Writer, n int) {
 	for _, m := range maps[:min(n, len(maps))] {
 		fmt.Fprintf(w, "rss %6.1f MiB  %s\n", mib(m.rss), m.name)
 	}
+}
+
+// fdatasync makes f's data durable, as the store does with its segments.
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
+
+// evictPages drops the files' pages from the page cache (the segments are
+// then read from disk, as after a restart).
+func evictPages(paths []string) {
+	for _, p := range paths {
+		if f, err := os.Open(p); err == nil {
+			unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+			f.Close()
+		}
+	}
+}
+
+// du is what the files under dir occupy on disk (allocated blocks), as
+// `du` counts them.
+func du(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				n += st.Blocks * 512
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// segmentFiles lists the segment files under a store's directory (or one
+// camera's), sorted by path: by camera, then by time.
+func segmentFiles(dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".mp4") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+// segScan is what the segment files hold: files, fragments (moof boxes)
+// and video bytes (the mdat payloads: each access unit's NAL units with
+// their 4-byte lengths, nothing of the MP4 around them).
+type segScan struct {
+	files, fragments int64
+	video, size      int64
+}
+
+// scanSegments walks the top-level MP4 boxes of every segment under dir.
+func scanSegments(dir string) (segScan, error) {
+	var s segScan
+	hdr := make([]byte, 16)
+	for _, p := range segmentFiles(filepath.Join(dir, "video")) {
+		f, err := os.Open(p)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue // evicted meanwhile
+			}
+			return s, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return s, err
+		}
+		s.files++
+		s.size += fi.Size()
+		for off := int64(0); off+8 <= fi.Size(); {
+			if _, err := f.ReadAt(hdr[:8], off); err != nil {
+				break
+			}
+			size, hl := int64(binary.BigEndian.Uint32(hdr)), int64(8)
+			if size == 1 {
+				if _, err := f.ReadAt(hdr[8:16], off+8); err != nil {
+					break
+				}
+				size, hl = int64(binary.BigEndian.Uint64(hdr[8:16])), 16
+			}
+			if size < hl || off+size > fi.Size() {
+				break // a torn tail
+			}
+			switch string(hdr[4:8]) {
+			case "moof":
+				s.fragments++
+			case "mdat":
+				s.video += size - hl
+			}
+			off += size
+		}
+		f.Close()
+	}
+	return s, nil
 }

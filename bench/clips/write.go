@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,17 +12,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/vigil-perimeter/vigil/edge/clips"
+	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/sim"
+	"golang.org/x/sys/unix"
 )
 
 // writeResult is one run of writing the same video as fast as it goes.
 type writeResult struct {
-	bytes   int64
-	elapsed time.Duration
-	cpu     time.Duration
+	bytes    int64
+	elapsed  time.Duration
+	cpu      time.Duration
+	syncs    uint64        // the store's fdatasync rounds (its sync histogram)
+	syncTime time.Duration // and their time
 }
 
 func (r writeResult) mbps() float64 { return float64(r.bytes) / 1e6 / r.elapsed.Seconds() }
@@ -37,7 +38,8 @@ func storeWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, er
 		return writeResult{}, err
 	}
 	defer os.RemoveAll(dir)
-	s, err := clips.Open(clips.Config{Dir: dir, Log: o.log})
+	reg := newRegistry()
+	s, err := clips.Open(clips.Config{Dir: dir, Log: o.log, Registerer: reg})
 	if err != nil {
 		return writeResult{}, err
 	}
@@ -71,6 +73,8 @@ func storeWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, er
 		return writeResult{}, err
 	}
 	res := writeResult{bytes: total.Load(), elapsed: time.Since(start), cpu: cpuTime() - cpu0}
+	n, sum := reg.hist("vigil_clips_sync_seconds")
+	res.syncs, res.syncTime = n, time.Duration(sum*float64(time.Second))
 	if st := s.Stats(); st.Bytes < res.bytes {
 		return res, fmt.Errorf("store holds %d bytes of %d written", st.Bytes, res.bytes)
 	}
@@ -78,36 +82,49 @@ func storeWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, er
 }
 
 // partSize is the size the store closes a part at (edge/clips
-// partTarget): the unit both references write.
-const partSize = 1 << 20
+// partTarget), and chunkDur where it starts a new segment (the default
+// ChunkDuration): the units the plain reference writes.
+const (
+	partSize = 1 << 20
+	chunkDur = time.Minute
+)
+
+// camPart is one part of one camera's video.
+type camPart struct {
+	cam int
+	buf []byte
+}
 
 // produceParts cuts the same video as the store records into the same
-// parts (each access unit as 4-byte length + NAL units, parts of up to
-// 1 MiB or one chunk), one producer per camera, and sends them on parts,
-// which it closes. It returns the video bytes produced.
-func produceParts(o options, clip *sim.Clip, video time.Duration, parts chan<- []byte, free *sync.Pool) int64 {
+// parts (each access unit as 4-byte length + NAL units; a part ends at
+// 1 MiB or where the store starts a new segment), one producer per
+// camera, and sends them on parts, which it closes. It returns the video
+// bytes produced.
+func produceParts(o options, clip *sim.Clip, video time.Duration, parts chan<- camPart, free *sync.Pool) int64 {
 	var total atomic.Int64
 	var wg sync.WaitGroup
-	for range o.cams {
+	for c := range o.cams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			fd := &feed{clip: clip, base: epoch}
 			buf := free.Get().([]byte)
 			var n int64
+			var chunkStart time.Duration
 			for fd.pts() < video {
 				au := fd.next()
-				if au.Key && len(buf) > 0 || len(buf) >= partSize {
-					parts <- buf
+				newChunk := au.Key && au.PTS-chunkStart >= chunkDur
+				if newChunk {
+					chunkStart = au.PTS
+				}
+				if (newChunk || len(buf) >= partSize) && len(buf) > 0 {
+					parts <- camPart{c, buf}
 					buf = free.Get().([]byte)
 				}
-				for _, nalu := range au.NALUs {
-					buf = append(buf, byte(len(nalu)>>24), byte(len(nalu)>>16), byte(len(nalu)>>8), byte(len(nalu)))
-					buf = append(buf, nalu...)
-				}
+				buf = appendAVCC(buf, au.NALUs)
 				n += int64(stored(au))
 			}
-			parts <- buf
+			parts <- camPart{c, buf}
 			total.Add(n)
 		}()
 	}
@@ -116,23 +133,84 @@ func produceParts(o options, clip *sim.Clip, video time.Duration, parts chan<- [
 	return total.Load()
 }
 
+func appendAVCC(buf []byte, nalus [][]byte) []byte {
+	for _, nalu := range nalus {
+		buf = append(buf, byte(len(nalu)>>24), byte(len(nalu)>>16), byte(len(nalu)>>8), byte(len(nalu)))
+		buf = append(buf, nalu...)
+	}
+	return buf
+}
+
 func partPool() *sync.Pool {
 	return &sync.Pool{New: func() any { return make([]byte, 0, partSize+64<<10) }}
 }
 
-// partSink is where a reference puts the parts: put takes one (last: no
-// other part waits behind it) and returns it to free once done with it,
-// flush writes what put held back, sync makes everything durable.
-type partSink interface {
-	put(p []byte, last bool, free *sync.Pool) error
-	flush() error
-	sync() error
+// plainFiles is the reference: one file per camera, each part appended
+// with write(2), and the files written since the last sync fdatasynced
+// once per flush interval: the store's durability, nothing else.
+type plainFiles struct {
+	files []*os.File
+	dirty map[int]bool
+	// drop: after each fdatasync, drop the file's pages from the page
+	// cache (posix_fadvise DONTNEED), as the store does with its segments.
+	drop bool
 }
 
-// writeParts feeds the parts of produceParts to sink from one goroutine,
-// syncing every 500 ms like the store, until the last byte is durable.
-func writeParts(o options, clip *sim.Clip, video time.Duration, sink partSink) (writeResult, error) {
-	parts := make(chan []byte, 64)
+func newPlainFiles(dir string, cams int, drop bool) (*plainFiles, error) {
+	p := &plainFiles{dirty: map[int]bool{}, drop: drop}
+	for c := range cams {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cam%02d.bin", c)))
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.files = append(p.files, f)
+	}
+	return p, nil
+}
+
+func (p *plainFiles) write(cam int, b []byte) error {
+	_, err := p.files[cam].Write(b)
+	p.dirty[cam] = true
+	return err
+}
+
+func (p *plainFiles) sync() error {
+	var first error
+	for c := range p.dirty {
+		if err := fdatasync(p.files[c]); err != nil && first == nil {
+			first = err
+		}
+		if p.drop {
+			unix.Fadvise(int(p.files[c].Fd()), 0, 0, unix.FADV_DONTNEED)
+		}
+		delete(p.dirty, c)
+	}
+	return first
+}
+
+func (p *plainFiles) close() {
+	for _, f := range p.files {
+		f.Close()
+	}
+}
+
+// plainWrite appends the parts to one plain file per camera from one
+// goroutine, fdatasyncing the touched files every 500 ms (and with drop,
+// dropping their pages from the page cache), until the last byte is
+// durable.
+func plainWrite(o options, clip *sim.Clip, video time.Duration, drop bool) (writeResult, error) {
+	dir, err := os.MkdirTemp(o.dir, "plain-")
+	if err != nil {
+		return writeResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	pf, err := newPlainFiles(dir, o.cams, drop)
+	if err != nil {
+		return writeResult{}, err
+	}
+	defer pf.close()
+	parts := make(chan camPart, 64)
 	free := partPool()
 	var werr error
 	keep := func(err error) {
@@ -146,109 +224,114 @@ func writeParts(o options, clip *sim.Clip, video time.Duration, sink partSink) (
 		defer close(done)
 		last := time.Now()
 		for p := range parts {
-			keep(sink.put(p, len(parts) == 0, free))
-			if time.Since(last) >= 500*time.Millisecond {
-				keep(sink.sync())
+			keep(pf.write(p.cam, p.buf))
+			free.Put(p.buf[:0])
+			if time.Since(last) >= flushInterval {
+				keep(pf.sync())
 				last = time.Now()
 			}
 		}
-		keep(sink.flush())
-		keep(sink.sync())
+		keep(pf.sync())
 	}()
 	total := produceParts(o, clip, video, parts, free)
 	<-done
 	return writeResult{bytes: total, elapsed: time.Since(start), cpu: cpuTime() - cpu0}, werr
 }
 
-// fileSink appends parts to one file with write(2).
-type fileSink struct{ f *os.File }
+// flushInterval is the store's default FlushInterval.
+const flushInterval = 500 * time.Millisecond
 
-func (s fileSink) put(p []byte, _ bool, free *sync.Pool) error {
-	_, err := s.f.Write(p)
-	free.Put(p[:0])
-	return err
+// plainLive is the plain reference recording at frame rate: each
+// camera's access units queue in memory; every flush interval one
+// goroutine appends each camera's queue to its file with write(2) and
+// fdatasyncs the files it wrote, as the store's writer does.
+type plainLive struct {
+	pf    *plainFiles
+	mu    []sync.Mutex
+	queue [][]byte
+	bytes atomic.Int64
 }
 
-func (s fileSink) flush() error { return nil }
-func (s fileSink) sync() error  { return s.f.Sync() }
-
-// plainWrite appends the parts to one plain file.
-func plainWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, error) {
-	dir, err := os.MkdirTemp(o.dir, "plain-")
-	if err != nil {
-		return writeResult{}, err
-	}
-	defer os.RemoveAll(dir)
-	f, err := os.Create(filepath.Join(dir, "video.bin"))
-	if err != nil {
-		return writeResult{}, err
-	}
-	defer f.Close()
-	return writeParts(o, clip, video, fileSink{f})
+func (p *plainLive) add(cam int, au streams.AccessUnit) {
+	p.mu[cam].Lock()
+	p.queue[cam] = appendAVCC(p.queue[cam], au.NALUs)
+	p.mu[cam].Unlock()
+	p.bytes.Add(int64(stored(au)))
 }
 
-// badgerSink commits parts as values under sequence keys, 16 per
-// transaction (fewer when no more wait).
-type badgerSink struct {
-	db    *badger.DB
-	seq   uint64
-	batch [][]byte
-	free  *sync.Pool
-}
-
-func (s *badgerSink) put(p []byte, last bool, free *sync.Pool) error {
-	s.free = free
-	s.batch = append(s.batch, p)
-	if len(s.batch) < 16 && !last {
-		return nil
-	}
-	return s.flush()
-}
-
-func (s *badgerSink) flush() error {
-	if len(s.batch) == 0 {
-		return nil
-	}
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	var err error
-	for _, p := range s.batch {
-		s.seq++
-		if err == nil {
-			err = txn.SetEntry(badger.NewEntry(binary.BigEndian.AppendUint64(nil, s.seq), p))
+func (p *plainLive) flush(spare [][]byte) error {
+	for c := range p.queue {
+		p.mu[c].Lock()
+		b := p.queue[c]
+		p.queue[c] = spare[c][:0]
+		p.mu[c].Unlock()
+		spare[c] = b
+		if len(b) > 0 {
+			if err := p.pf.write(c, b); err != nil {
+				return err
+			}
 		}
 	}
-	if err == nil {
-		err = txn.Commit()
-	}
-	for _, p := range s.batch {
-		s.free.Put(p[:0])
-	}
-	s.batch = s.batch[:0]
-	return err
+	return p.pf.sync()
 }
 
-func (s *badgerSink) sync() error { return s.db.Sync() }
-
-// badgerWrite commits the parts straight into a Badger opened with the
-// store's options: Badger's own write path with nothing of the store
-// around it, the ceiling for any store that keeps its video in Badger.
-func badgerWrite(o options, clip *sim.Clip, video time.Duration) (writeResult, error) {
-	dir, err := os.MkdirTemp(o.dir, "badger-")
+// realtimePlain records o.cams cameras at frame rate into plain files
+// (plainLive) for o.warmup + o.realtime, and measures the process's CPU
+// over the last o.realtime.
+func realtimePlain(o options, clip *sim.Clip) (writeResult, error) {
+	dir, err := os.MkdirTemp(o.dir, "plainlive-")
 	if err != nil {
 		return writeResult{}, err
 	}
 	defer os.RemoveAll(dir)
-	// The v1 store's options: video values in the value log.
-	opts := badger.DefaultOptions(dir).WithSyncWrites(false).WithValueThreshold(1 << 10).
-		WithMemTableSize(8 << 20).WithNumMemtables(2).WithValueLogFileSize(64 << 20).
-		WithMetricsEnabled(false).WithLogger(nil)
-	db, err := badger.Open(opts)
+	pf, err := newPlainFiles(dir, o.cams, false)
 	if err != nil {
 		return writeResult{}, err
 	}
-	defer db.Close()
-	return writeParts(o, clip, video, &badgerSink{db: db})
+	defer pf.close()
+	p := &plainLive{pf: pf, mu: make([]sync.Mutex, o.cams), queue: make([][]byte, o.cams)}
+	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.realtime)
+	defer cancel()
+	var wg sync.WaitGroup
+	base := time.Now()
+	for c := range o.cams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := &feed{clip: clip, base: base.UTC()}
+			for ctx.Err() == nil {
+				if d := time.Until(base.Add(f.pts())); d > 0 {
+					time.Sleep(d)
+				}
+				p.add(c, f.next())
+			}
+		}()
+	}
+	var werr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(flushInterval)
+		defer t.Stop()
+		spare := make([][]byte, o.cams)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := p.flush(spare); err != nil && werr == nil {
+					werr = err
+				}
+			}
+		}
+	}()
+	time.Sleep(o.warmup)
+	start, cpu0, b0 := time.Now(), cpuTime(), p.bytes.Load()
+	time.Sleep(o.realtime)
+	res := writeResult{bytes: p.bytes.Load() - b0, elapsed: time.Since(start), cpu: cpuTime() - cpu0}
+	cancel()
+	wg.Wait()
+	return res, werr
 }
 
 // realtimeResult is the store recording cameras at their real rate.
@@ -262,6 +345,7 @@ type realtimeResult struct {
 	heap       int64 // Go heap in use, max
 	live       int64 // Go heap after a GC at the end
 	drops      float64
+	bytes      int64 // video recorded while measured
 	evicted    float64
 	keptMiB    float64
 }
@@ -276,8 +360,11 @@ func realtime(o options, clip *sim.Clip) (realtimeResult, error) {
 	}
 	defer os.RemoveAll(dir)
 	reg := newRegistry()
-	s, err := clips.Open(clips.Config{Dir: dir, Log: o.log, Registerer: reg, BucketDuration: 10 * time.Second,
-		Default: clips.CameraConfig{MaxBytes: 24 << 20}})
+	// 1-minute buckets (one segment each) and 32 MiB a camera: the two
+	// minutes filled below overflow it, and recording evicts again within
+	// seconds of the measurement's start.
+	s, err := clips.Open(clips.Config{Dir: dir, Log: o.log, Registerer: reg, BucketDuration: time.Minute,
+		Default: clips.CameraConfig{MaxBytes: 32 << 20}})
 	if err != nil {
 		return realtimeResult{}, err
 	}
@@ -301,10 +388,13 @@ func realtime(o options, clip *sim.Clip) (realtimeResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.realtime)
 	defer cancel()
 	var wg sync.WaitGroup
-	recordLive(ctx, &wg, recs, clip)
+	var written atomic.Int64
+	recordLive(ctx, &wg, recs, clip, &written)
 	time.Sleep(o.warmup)
 	dropped0, evicted0 := reg.sum("vigil_clips_dropped_total"), reg.sum("vigil_clips_evicted_bytes_total")
+	b0 := written.Load()
 	res.measure(o)
+	res.bytes = written.Load() - b0
 	res.drops = reg.sum("vigil_clips_dropped_total") - dropped0
 	res.evicted = reg.sum("vigil_clips_evicted_bytes_total") - evicted0
 	cancel()
@@ -314,7 +404,7 @@ func realtime(o options, clip *sim.Clip) (realtimeResult, error) {
 	return res, nil
 }
 
-// fillBudgets records a minute of video per camera an hour before now,
+// fillBudgets records two minutes of video per camera an hour before now,
 // as fast as the store takes it.
 func fillBudgets(recs []*clips.Recorder, clip *sim.Clip, now time.Time) {
 	var wg sync.WaitGroup
@@ -323,7 +413,7 @@ func fillBudgets(recs []*clips.Recorder, clip *sim.Clip, now time.Time) {
 		go func() {
 			defer wg.Done()
 			f := &feed{clip: clip, base: now.Add(-time.Hour)}
-			for f.pts() < time.Minute {
+			for f.pts() < 2*time.Minute {
 				for r.Pending() > 2<<20 {
 					time.Sleep(time.Millisecond)
 				}
@@ -336,7 +426,7 @@ func fillBudgets(recs []*clips.Recorder, clip *sim.Clip, now time.Time) {
 
 // recordLive records every camera at its frame rate from now until ctx
 // ends; wg counts the writers.
-func recordLive(ctx context.Context, wg *sync.WaitGroup, recs []*clips.Recorder, clip *sim.Clip) {
+func recordLive(ctx context.Context, wg *sync.WaitGroup, recs []*clips.Recorder, clip *sim.Clip, written *atomic.Int64) {
 	base := time.Now()
 	for _, r := range recs {
 		wg.Add(1)
@@ -347,7 +437,9 @@ func recordLive(ctx context.Context, wg *sync.WaitGroup, recs []*clips.Recorder,
 				if d := time.Until(base.Add(f.pts())); d > 0 {
 					time.Sleep(d)
 				}
-				r.Write(f.next())
+				au := f.next()
+				r.Write(au)
+				written.Add(int64(stored(au)))
 			}
 		}()
 	}
