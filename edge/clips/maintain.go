@@ -15,7 +15,7 @@ func (w *writer) maintain() {
 	s := w.s
 	w.lastMaint = time.Now()
 	s.pinBook.expire()
-	w.ret.evictBudgets()
+	w.ret.evictBudgets(nil)
 	w.ret.evictForSpace(0)
 	if time.Since(w.lastSlow) >= 5*time.Second {
 		w.lastSlow = time.Now()

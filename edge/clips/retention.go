@@ -177,18 +177,20 @@ func (rt *retention) forget(plans []plan) {
 }
 
 // evictBudgets applies each camera's byte and age budgets: oldest bucket
-// first, never the buckets the camera may still write to.
-func (rt *retention) evictBudgets() {
+// first, never the buckets the camera may still write to. incoming is
+// what each camera is about to write (nil from maintenance): the budget
+// holds with it.
+func (rt *retention) evictBudgets(incoming map[*Recorder]int64) {
 	now := rt.s.cfg.Clock().UnixNano()
 	var plans []plan
 	for _, r := range rt.s.recorders() {
-		if r.cfg.MaxBytes == 0 && r.cfg.MaxAge == 0 {
+		if !rt.overBudget(r, incoming[r], now) {
 			continue
 		}
 		prot, hasProt := r.protectedBucket()
 		rt.s.mu.RLock()
 		buckets := append([]bucket(nil), r.buckets...)
-		bytes := r.bytes
+		bytes := r.bytes + incoming[r]
 		rt.s.mu.RUnlock()
 		for _, b := range buckets {
 			if hasProt && b.id >= prot {
@@ -216,6 +218,18 @@ func (rt *retention) evictBudgets() {
 		}
 	}
 	rt.evict(plans)
+}
+
+// overBudget is the cheap test before planning: the camera's bytes with
+// what it is about to write exceed its budget, or its oldest bucket is
+// older than its age budget.
+func (rt *retention) overBudget(r *Recorder, incoming, now int64) bool {
+	rt.s.mu.RLock()
+	defer rt.s.mu.RUnlock()
+	if r.cfg.MaxBytes > 0 && r.bytes+incoming > r.cfg.MaxBytes {
+		return true
+	}
+	return r.cfg.MaxAge > 0 && len(r.buckets) > 0 && r.buckets[0].sum.Last < now-int64(r.cfg.MaxAge)
 }
 
 // resumeEvictions finishes evictions a crash interrupted. Open calls it

@@ -34,11 +34,14 @@ func newWriter(s *Store) *writer {
 }
 
 // Durability: a flush writes every queued part as a fragment of its
-// segment, fdatasyncs the segments, then commits their index (one
-// transaction per 64 parts), so at most FlushInterval plus one flush of
-// video is lost on kill -9 or power loss, and the index never points
-// past what is on disk. The index itself is synced at Flush and Close
-// only: after a crash, Open re-indexes what the segments hold beyond it.
+// segment (write(2)) and commits their index (one transaction per 64
+// parts); every FlushInterval the segments written since are
+// fdatasynced, and the index about once a second after them. kill -9
+// loses nothing written (the page cache keeps it), power loss at most
+// FlushInterval plus one flush of video: at the next start Open finds
+// the index unclean and holds it against the segments — fragments beyond
+// it are indexed, an index that points past a segment's end is cut back
+// to what the segment holds.
 func (w *writer) run(ctx context.Context) {
 	t := time.NewTicker(w.s.cfg.FlushInterval)
 	defer t.Stop()
@@ -48,10 +51,12 @@ func (w *writer) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			w.flush()
+			w.syncSegments()
 			w.sync()
 			return
 		case <-t.C:
 			w.flush()
+			w.syncSegments()
 			if time.Since(w.lastMaint) >= time.Second {
 				w.maintain()
 			}
@@ -59,6 +64,7 @@ func (w *writer) run(ctx context.Context) {
 			w.flush()
 		case reply := <-w.s.flushq:
 			w.flush()
+			w.syncSegments()
 			w.sync()
 			w.maintain()
 			close(reply)
@@ -66,6 +72,22 @@ func (w *writer) run(ctx context.Context) {
 	}
 }
 
+// syncSegments fdatasyncs the segments written since the last time. A
+// failure is a write error: what the kernel could not write is lost.
+func (w *writer) syncSegments() {
+	start := time.Now()
+	n := len(w.segs.dirty)
+	if n == 0 {
+		return
+	}
+	if err := w.segs.sync(); err != nil {
+		w.s.setCondition(CondWriteError, true, fmt.Sprintf("segments could not be synced to disk: %v", err))
+		return
+	}
+	w.s.m.sync.Observe(time.Since(start).Seconds())
+}
+
+// sync makes the index durable; the writer calls it after syncSegments.
 func (w *writer) sync() {
 	if !w.dirty {
 		return
@@ -99,10 +121,26 @@ func (w *writer) flush() {
 		w.dropParts(batch, dropDiskFull)
 		return
 	}
+	// Budgets count what is about to be written: a camera never holds
+	// more than its budget, not even until the next maintenance pass.
+	w.ret.evictBudgets(incoming(batch))
 	const perTxn = 64
 	for i := 0; i < len(batch); i += perTxn {
 		w.commit(batch[i:min(i+perTxn, len(batch))])
 	}
+}
+
+// incoming is the bytes a batch will add per camera (fragments and, at a
+// chunk's first part, its segment header, at most a few KiB).
+func incoming(batch []*part) map[*Recorder]int64 {
+	in := map[*Recorder]int64{}
+	for _, p := range batch {
+		in[p.chunk.cam] += int64(len(p.buf)) + int64(trunEntrySize*len(p.aus)) + fragFixedSize + 16
+		if p.seq == 0 {
+			in[p.chunk.cam] += 4 << 10
+		}
+	}
+	return in
 }
 
 // dropParts discards parts and breaks their chunks: nothing may follow a
@@ -140,12 +178,6 @@ func (w *writer) commit(parts []*part) {
 	if len(pc.kept) == 0 {
 		return
 	}
-	syncStart := time.Now()
-	if err := w.segs.sync(); err != nil {
-		w.failCommit(&pc, pc.kept, err)
-		return
-	}
-	s.m.sync.Observe(time.Since(syncStart).Seconds())
 	if err := pc.writeIndex(txn); err != nil {
 		w.failCommit(&pc, pc.kept, err)
 		return
