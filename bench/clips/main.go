@@ -217,7 +217,7 @@ func benchWrite(o options, clip *sim.Clip) error {
 		o.cams, o.writeVideo, float64(best.bytes)/1e9, o.rounds, fmtRatios(ratios), best.mbps(), bestPlain.mbps())
 	fmt.Printf("| the same rounds, a third side: the plain reference also dropping each file's pages from the page cache after its fdatasync (`posix_fadvise(DONTNEED)`, which the store does to its segments) | store/(plain+DONTNEED) %s; best plain+DONTNEED %.0f MB/s |\n",
 		fmtRatios(dropRatios), bestDrop.mbps())
-	fmt.Printf("| the store's fdatasyncs in its fastest run (one per commit: each flush, and a flush whenever a camera closes a 1 MiB part) | %d in %.1f s (%.0f a second, %.1f ms each on average: %.0f %% of the run in fdatasync on the writer goroutine); the plain reference: 2 a second |\n",
+	fmt.Printf("| the store's fdatasyncs in its fastest run (one per flush interval, over every segment written since; writeback started after each fragment with sync_file_range) | %d in %.1f s (%.0f a second, %.1f ms each on average: %.0f %% of the run in fdatasync on the writer goroutine); the plain reference: 2 a second |\n",
 		best.syncs, best.elapsed.Seconds(), float64(best.syncs)/best.elapsed.Seconds(), 1e3*best.syncTime.Seconds()/float64(max(best.syncs, 1)), 100*best.syncTime.Seconds()/best.elapsed.Seconds())
 	fmt.Printf("| CPU per MB written at the ceiling (user+sys, getrusage, best runs; producers included on all sides) | store %.2f ms, plain %.2f ms, plain+DONTNEED %.2f ms |\n",
 		msPerMB(best), msPerMB(bestPlain), msPerMB(bestDrop))

@@ -72,3 +72,10 @@ func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 // dropCache tells the kernel a segment's written pages will not be read
 // soon: recorded video must not push the box's working set out of memory.
 func dropCache(f *os.File) { _ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED) }
+
+// startWriteback asks the kernel to start writing a range out now, so
+// that the next fdatasync waits for little (sync_file_range WRITE: it
+// does not wait, and promises nothing about durability by itself).
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}

@@ -158,6 +158,7 @@ func (sw *segWriter) appendPart(p *part, next time.Duration) (at, added int64, e
 		sw.cut(cf, cf.size)
 		return 0, 0, err
 	}
+	startWriteback(cf.f, cf.size, int64(len(sw.buf)))
 	at = cf.size + int64(hl)
 	cf.size += int64(len(sw.buf))
 	sw.dirty[cf] = true
