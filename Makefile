@@ -57,6 +57,7 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./streams/...
 	$(GO) build -o bin/bench-streams ./bench/streams
 	bin/bench-streams
+	# Clip store v2 against plain append and ffmpeg, soak, index rebuild (~5 min, ~1.5 with BENCH_QUICK=1).
 	$(GO) run ./bench/clips
 	$(GO) test -run '^$$' -bench Build ./central/evidence
 	$(GO) run ./bench/evidence
@@ -84,6 +85,7 @@ fuzz: deps
 	$(GO) test ./gates -run '^$$' -fuzz FuzzParsePayload -fuzztime 30s
 	$(GO) test ./gates/webhook -run '^$$' -fuzz FuzzHandler -fuzztime 30s
 	$(GO) test ./gates/mqtt -run '^$$' -fuzz FuzzParseZigbee -fuzztime 30s
+	$(GO) test ./edge/clips -run '^$$' -fuzz FuzzScanSegment -fuzztime 30s
 
 clean:
 	rm -rf bin .cache/test.log
