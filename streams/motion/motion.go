@@ -170,7 +170,11 @@ type Event struct {
 
 // Result is what one frame changed.
 type Result struct {
-	Objects []Box   // moving objects found in this frame
+	Objects []Box // moving objects found in this frame
+	// Tracked are the confirmed objects seen in this frame: tracks with
+	// enough sightings in the window to make an event (moving now or
+	// not), one box each. Line crossing and dwell follow these.
+	Tracked []Box
 	Fore    float64 // foreground fraction of the watched area
 	Global  bool    // most of the picture changed but nothing in it moves (lighting)
 	Started *Event  // an event began with this frame
@@ -486,6 +490,9 @@ func (d *Detector) step(t time.Time, res *Result) {
 	for _, k := range d.trk.tracks {
 		if len(k.hits) < d.cfg.K {
 			continue
+		}
+		if k.last == d.trk.frame {
+			res.Tracked = append(res.Tracked, d.ras.box(k.rect))
 		}
 		if k.current(d.trk.frame) {
 			seenNow = true
