@@ -498,7 +498,46 @@ func TestUpgradeV1Interrupted(t *testing.T) {
 // copy; the store measures free space with kv.FreeBytes, which a test
 // cannot fake.
 func TestUpgradeV1LowDisk(t *testing.T) {
-	t.Skip("free space cannot be faked: freeBytes is a plain function over statfs (disk.go)")
+	fx := upLoadV1Fixture(t)
+	fs := mountTmpfs(t, "40m")
+	dir := filepath.Join(fs, "clips")
+	if out, err := exec.Command("cp", "-a", upExtractV1(t), dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	free, err := freeBytes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, book := upUpgradeConfig(t, dir)
+	// Room above the floor for about 1.5 MB of the 3.6 MB of v1 video.
+	cfg.MinFreeBytes = free - 1500<<10
+	s := openStore(t, cfg)
+	if !strings.Contains(book.String(), "no room above the disk floor") {
+		t.Fatalf("no loud word about the video left behind:\n%s", book.String())
+	}
+	if left := upV1FilesIn(t, dir); len(left) != 0 {
+		t.Errorf("v1 files left: %v", left)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// The pinned evidence was copied first, whole.
+	upCheckPins(t, s, fx.Pins)
+	p := fx.Pins[0]
+	upCheckExportParts(t, s, "pinned range", p.Camera, p.From, p.To, fx.PinExport)
+	// And then the newest video: gate-north's last span is there, its
+	// oldest video is not.
+	tl, err := s.Timeline("gate-north", time.Time{}, time.Time{})
+	if err != nil || len(tl.Spans) == 0 {
+		t.Fatalf("gate-north: %+v, %v", tl, err)
+	}
+	want := fx.Cameras[0].Timeline.Spans
+	if last := tl.Spans[len(tl.Spans)-1]; !upSameInstant(last.End, want[len(want)-1].End) {
+		t.Errorf("gate-north's newest video ends %v, v1 had it to %v", last.End, want[len(want)-1].End)
+	}
+	if first := tl.Spans[0]; !first.Start.After(want[0].Start) && first.End.Sub(first.Start) >= want[0].End.Sub(want[0].Start) {
+		t.Errorf("gate-north's oldest span was copied whole on a disk without room for it: %+v", tl.Spans)
+	}
 }
 
 // TestUpgradeV1Empty upgrades a v1 store that holds no video (a v1
