@@ -14,11 +14,13 @@ type dwellArea struct {
 	band []motion.Point // the line's points, when the area is a band
 }
 
+// newDwellArea prepares a validated dwell region; a band takes its
+// line's points from lines.
 func newDwellArea(d Dwell, lines []line) dwellArea {
 	a := dwellArea{cfg: d}
 	for _, l := range lines {
 		if d.Line != "" && l.cfg.Name == d.Line {
-			a.band = l.cfg.Points
+			a.band = l.pts
 		}
 	}
 	return a
@@ -41,8 +43,10 @@ func (d *dwellArea) contains(p motion.Point) bool {
 }
 
 // observe accounts track k's newest anchor and reports a loiter the
-// first time the track has stayed After (once per visit: leaving for
-// longer than grace starts a new visit).
+// first time the track has stayed After (once per visit). A visit is the
+// sightings inside from its first one (Since) on, as long as no gap
+// between two of them — the track outside, or not sighted — is longer
+// than grace: a longer gap starts a new visit, which may fire again.
 func (d *dwellArea) observe(k *track, at time.Time, grace time.Duration) (Loiter, bool) {
 	if k.dwell == nil {
 		k.dwell = map[int]*dwellState{}
@@ -58,8 +62,8 @@ func (d *dwellArea) observe(k *track, at time.Time, grace time.Duration) (Loiter
 		}
 		return Loiter{}, false
 	}
-	if st.entered.IsZero() {
-		st.entered = at
+	if st.entered.IsZero() || at.Sub(st.lastInside) > grace {
+		*st = dwellState{entered: at}
 	}
 	st.lastInside = at
 	if st.fired || at.Sub(st.entered) < d.cfg.After {

@@ -39,9 +39,10 @@ type Line struct {
 }
 
 // Dwell raises a loitering event for an object that stays in a region,
-// or within Reach of a named line, for After or longer. Moving about
-// inside does not reset the clock; leaving for less than
-// Config.LeaveGrace does not either.
+// or within Reach of a named line (either side, ends included), for
+// After or longer: once per visit. Moving about inside does not reset
+// the clock; leaving (or going unseen) for at most Config.LeaveGrace
+// does not either, while a longer absence starts a new visit.
 type Dwell struct {
 	Name   string
 	Region motion.Polygon // the area, or
@@ -57,8 +58,9 @@ type Config struct {
 	Dwells []Dwell
 	// Hysteresis is how far (normalised) past a line the anchor must get
 	// before a crossing counts, and how far back before the next one can:
-	// someone standing on the line does not fire again and again.
-	// Default 0.02.
+	// someone standing or dithering on the line within the band does not
+	// fire again and again (one who steps clear of the band each way
+	// does fire each way). Default 0.02.
 	Hysteresis float64
 	// Coast is how long a track outlives its last sighting, predicted
 	// along its way (an occlusion by a post, a passing car). Default 1 s.
@@ -76,6 +78,10 @@ const (
 	// MaxLines and MaxDwells bound a camera's configuration.
 	MaxLines  = 16
 	MaxDwells = 16
+	// MaxLinePoints and MaxRegionPoints bound a line's and a dwell
+	// region's points.
+	MaxLinePoints   = 32
+	MaxRegionPoints = 64
 )
 
 // Defaults fills zero fields.
@@ -106,22 +112,28 @@ func (c Config) Validate() error {
 	if len(c.Dwells) > MaxDwells {
 		bad("dwell: %d regions, at most %d", len(c.Dwells), MaxDwells)
 	}
-	if c.Hysteresis < 0 || c.Hysteresis > 0.2 {
+	if !(c.Hysteresis >= 0 && c.Hysteresis <= 0.2) {
 		bad("hysteresis: %v is outside 0..0.2", c.Hysteresis)
 	}
-	if c.Coast < 0 || c.LeaveGrace < 0 {
-		bad("coast, leave_grace: negative")
+	if c.Coast < 0 {
+		bad("coast: %v is negative", c.Coast)
+	}
+	if c.LeaveGrace < 0 {
+		bad("leave_grace: %v is negative", c.LeaveGrace)
 	}
 	names := map[string]bool{}
 	for i, l := range c.Lines {
 		errs = append(errs, validateLine(i, l, names))
 	}
+	dwellNames := map[string]bool{}
 	for i, d := range c.Dwells {
-		errs = append(errs, validateDwell(i, d, names))
+		errs = append(errs, validateDwell(i, d, names, dwellNames))
 	}
 	return errors.Join(errs...)
 }
 
+// validateLine reports what is wrong with lines[i], recording its name
+// in names.
 func validateLine(i int, l Line, names map[string]bool) error {
 	var errs []error
 	if l.Name == "" {
@@ -130,11 +142,11 @@ func validateLine(i int, l Line, names map[string]bool) error {
 		errs = append(errs, fmt.Errorf("lines[%d].name: %q is used twice", i, l.Name))
 	}
 	names[l.Name] = true
-	if len(l.Points) < 2 || len(l.Points) > 32 {
-		errs = append(errs, fmt.Errorf("lines[%d].points: want 2 to 32 points, got %d", i, len(l.Points)))
+	if len(l.Points) < 2 || len(l.Points) > MaxLinePoints {
+		errs = append(errs, fmt.Errorf("lines[%d].points: want 2 to %d points, got %d", i, MaxLinePoints, len(l.Points)))
 	}
 	for j, p := range l.Points {
-		if p.X < 0 || p.X > 1 || p.Y < 0 || p.Y > 1 {
+		if !inPicture(p) {
 			errs = append(errs, fmt.Errorf("lines[%d].points[%d]: (%v, %v) is outside the picture (0..1)", i, j, p.X, p.Y))
 		}
 	}
@@ -149,26 +161,37 @@ func validateLine(i int, l Line, names map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-func validateDwell(i int, d Dwell, names map[string]bool) error {
+// inPicture reports a point inside the picture (0..1 both ways; NaN is
+// not).
+func inPicture(p motion.Point) bool { return p.X >= 0 && p.X <= 1 && p.Y >= 0 && p.Y <= 1 }
+
+// validateDwell reports what is wrong with dwell[i]; lines holds the
+// line names, dwells the dwell names so far (it records this one's).
+func validateDwell(i int, d Dwell, lines, dwells map[string]bool) error {
 	var errs []error
 	if d.Name == "" {
 		errs = append(errs, fmt.Errorf("dwell[%d].name: empty", i))
+	} else if dwells[d.Name] {
+		errs = append(errs, fmt.Errorf("dwell[%d].name: %q is used twice", i, d.Name))
 	}
+	dwells[d.Name] = true
 	if d.After < time.Second {
 		errs = append(errs, fmt.Errorf("dwell[%d].after: %v is below 1s", i, d.After))
 	}
 	switch {
 	case len(d.Region) > 0 && d.Line != "":
 		errs = append(errs, fmt.Errorf("dwell[%d]: give a region or a line, not both", i))
+	case len(d.Region) > MaxRegionPoints:
+		errs = append(errs, fmt.Errorf("dwell[%d].region: %d points, at most %d", i, len(d.Region), MaxRegionPoints))
 	case len(d.Region) > 0:
 		if err := d.Region.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("dwell[%d].region: %w", i, err))
 		}
 	case d.Line != "":
-		if !names[d.Line] {
+		if !lines[d.Line] {
 			errs = append(errs, fmt.Errorf("dwell[%d].line: no line named %q", i, d.Line))
 		}
-		if d.Reach <= 0 || d.Reach > 0.5 {
+		if !(d.Reach > 0 && d.Reach <= 0.5) {
 			errs = append(errs, fmt.Errorf("dwell[%d].reach: %v is outside (0, 0.5]", i, d.Reach))
 		}
 	default:
@@ -177,7 +200,9 @@ func validateDwell(i int, d Dwell, names map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-// Track is an object followed from frame to frame.
+// Track is an object followed from frame to frame. IDs start at 1 and
+// are never reused by a watcher, Reset included. A coasting track (Seen
+// false) reports the box, anchor and path of its last sighting.
 type Track struct {
 	ID     uint64
 	Box    motion.Box
@@ -191,9 +216,11 @@ type Crossing struct {
 	Line      string
 	Direction Direction // In or Out: the way it went
 	Track     uint64
-	At        time.Time // the first frame on the new side
-	Box       motion.Box
-	Path      []motion.Point // the track's path up to the crossing
+	At        time.Time // the first frame it was seen on the new side
+	// Box and Path are the track's when the crossing is reported: the
+	// first frame past the hysteresis band, which may be later than At.
+	Box  motion.Box
+	Path []motion.Point // the track's path up to the crossing
 }
 
 // Loiter is a track that stayed in a dwell region for its time.
@@ -219,6 +246,7 @@ type Watcher struct {
 	lines  []line
 	dwells []dwellArea
 	trk    tracker
+	last   time.Time // the last frame's time
 }
 
 // New makes a watcher; cfg is completed with defaults.
@@ -242,26 +270,47 @@ func New(cfg Config) (*Watcher, error) {
 }
 
 // Reset forgets every track (a new picture size, a relearned scene).
-func (w *Watcher) Reset() { w.trk = tracker{coast: w.cfg.Coast} }
+// Track IDs are not reused: tracks made after a Reset get new ones.
+func (w *Watcher) Reset() {
+	w.trk = tracker{coast: w.cfg.Coast, nextID: w.trk.nextID}
+	w.last = time.Time{}
+}
 
 // Observe takes the confirmed boxes of one frame taken at at and returns
-// the tracks and what they crossed or completed.
+// the tracks (oldest first, coasting ones included) and what they
+// crossed or completed. Boxes that are not finite, have no size or lie
+// outside the picture are ignored. Frames come in time order; one
+// stamped at the same instant as the one before is taken as it is (no
+// time passes), while one stamped before it means the clock went back:
+// the watcher forgets its tracks (as Reset) and starts afresh.
 func (w *Watcher) Observe(at time.Time, boxes []motion.Box) Frame {
+	if at.Before(w.last) {
+		w.Reset()
+	}
+	w.last = at
 	var f Frame
 	for _, k := range w.trk.step(at, boxes) {
-		if k.seen == at {
-			for i := range w.lines {
-				if c, ok := w.lines[i].observe(k, at, w.cfg.Hysteresis); ok {
-					f.Crossings = append(f.Crossings, c)
-				}
-			}
-			for i := range w.dwells {
-				if l, ok := w.dwells[i].observe(k, at, w.cfg.LeaveGrace); ok {
-					f.Loiters = append(f.Loiters, l)
-				}
-			}
+		if k.hit {
+			w.judge(&f, k, at)
 		}
-		f.Tracks = append(f.Tracks, k.public(at))
+		f.Tracks = append(f.Tracks, k.public())
 	}
 	return f
+}
+
+// judge checks a sighted track against the lines and dwell regions. A
+// fragment (see FragmentMute) keeps its line state but reports no
+// crossing while muted.
+func (w *Watcher) judge(f *Frame, k *track, at time.Time) {
+	muted := k.muted(at)
+	for i := range w.lines {
+		if c, ok := w.lines[i].observe(k, at, w.cfg.Hysteresis); ok && !muted {
+			f.Crossings = append(f.Crossings, c)
+		}
+	}
+	for i := range w.dwells {
+		if l, ok := w.dwells[i].observe(k, at, w.cfg.LeaveGrace); ok {
+			f.Loiters = append(f.Loiters, l)
+		}
+	}
 }
