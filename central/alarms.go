@@ -95,8 +95,10 @@ func validatePriorities(field string, m map[string]int, add func(field, format s
 //
 //  1. life and fire: gate.sos, gate.duress, gate.smoke, gate.gas, gate.fire,
 //     and sensor.* kinds of fire, smoke or gas (sensor.smoke, sensor.gas, …)
-//  2. intrusion: gate.forced, gate.intrusion, perimeter.* (line crossings)
-//  3. tamper: tamper.*, tamper, gate.tamper
+//  2. intrusion: gate.forced, gate.intrusion, perimeter.* (line crossings:
+//     perimeter.crossing)
+//  3. tamper: tamper.*, tamper, gate.tamper; loitering (perimeter.loiter):
+//     someone staying by the wall, not yet over it
 //  4. held open, water leak: gate.held, *.water, *.leak
 //  5. motion: motion, motion.*
 //  6. equipment: offline, silent, system.*, battery, *.battery, *.offline
@@ -110,6 +112,8 @@ func defaultPriority(kind string) int {
 	switch {
 	case (first == "gate" || first == "sensor") && oneOf(last, "sos", "duress", "smoke", "gas", "fire", "panic"):
 		return 1
+	case kind == "perimeter.loiter":
+		return 3
 	case oneOf(kind, "gate.forced", "gate.intrusion") || first == "perimeter" || first == "intrusion":
 		return 2
 	case first == "tamper" || kind == "gate.tamper":

@@ -166,6 +166,7 @@ func TestDefaultPriorities(t *testing.T) {
 	for kind, want := range map[string]int{
 		"gate.sos": 1, "gate.smoke": 1, "gate.gas": 1, "sensor.smoke": 1, "gate.duress": 1,
 		"gate.forced": 2, "gate.intrusion": 2, "perimeter.line": 2,
+		"perimeter.crossing": 2, "perimeter.loiter": 3,
 		"tamper": 3, "tamper.covered": 3, "gate.tamper": 3,
 		"gate.held": 4, "sensor.water": 4,
 		"motion": 5, "offline": 6, "system.selftest": 6, "gate.battery": 6, "gate.passage": 7, "weird": 7,

@@ -69,6 +69,14 @@ type Record struct {
 	Gate       *wire.GateState `json:"gate,omitempty"`
 	Seq        uint64          `json:"seq"` // creation order
 	ReceivedAt time.Time       `json:"received_at"`
+	// Line and Direction (a perimeter.crossing), Dwell and Since (a
+	// perimeter.loiter) and Path (either: the object's way, drawn over
+	// the snapshot) are the edge's, as sent (wire.Alert).
+	Line      string       `json:"line,omitempty"`
+	Direction string       `json:"direction,omitempty"`
+	Dwell     string       `json:"dwell,omitempty"`
+	Since     time.Time    `json:"since,omitzero"`
+	Path      []wire.Point `json:"path,omitempty"`
 	// Priority orders alerts within a colour, 1 most urgent, from the
 	// kind and the site (alarms.go); recomputed by default for records
 	// stored before it existed.
@@ -423,6 +431,13 @@ func newRecord(a wire.Alert, seq uint64, now time.Time) Record {
 		Rev:        seq,
 		UpdatedAt:  now.UTC(),
 		Count:      max(a.Count, 1),
+		Line:       a.Line,
+		Direction:  a.Direction,
+		Dwell:      a.Dwell,
+		Path:       a.Path,
+	}
+	if !a.Since.IsZero() {
+		r.Since = a.Since.UTC()
 	}
 	if r.Boxes == nil {
 		r.Boxes = []wire.Box{}

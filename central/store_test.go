@@ -211,3 +211,32 @@ func TestStoreConcurrentPuts(t *testing.T) {
 		t.Fatalf("%d records, want %d", len(recs), writers*each)
 	}
 }
+
+// TestStorePerimeterFields: a perimeter alert's line and direction, dwell
+// region and entry, and path are kept for the console, with the
+// built-in priorities (a crossing 2, a loitering 3).
+func TestStorePerimeterFields(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	a := testAlert(northID, "p-1")
+	a.Kind, a.Line, a.Direction = wire.KindPerimeterCrossing, "east wall", "in"
+	a.Path = []wire.Point{{X: 0.2, Y: 0.9}, {X: 0.3, Y: 0.7}}
+	l := testAlert(northID, "p-2")
+	l.Kind, l.Dwell, l.Since = wire.KindPerimeterLoiter, "gate apron", l.Time.Add(-20*time.Second)
+	mustPut(t, s, a)
+	mustPut(t, s, l)
+	got, err := s.Get("p-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Line != "east wall" || got.Direction != "in" || len(got.Path) != 2 || got.Path[1] != a.Path[1] || got.Priority != 2 {
+		t.Fatalf("crossing record %+v", got)
+	}
+	got, err = s.Get("p-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Dwell != "gate apron" || !got.Since.Equal(l.Since) || got.Since.Location() != time.UTC || got.Priority != 3 {
+		t.Fatalf("loiter record %+v", got)
+	}
+}

@@ -54,6 +54,10 @@ type alertJob struct {
 	pinCam string
 	pinAt  time.Time
 	motion bool // a motion event: it may fold into its camera's open incident (incidents.go)
+	// pinFrom, if set, starts the linked and pinned video earlier than
+	// pinAt's pre-roll: at pinFrom's (a loiter: the object's entry;
+	// perimeter_alerts.go).
+	pinFrom time.Time
 }
 
 // alertOwner is the node's alert owner: its queue, the goroutine that
@@ -225,6 +229,10 @@ func (o *alertOwner) raiseJob(j alertJob) {
 	}
 	if j.motion && o.incidents != nil {
 		o.incidents.motionJob(j)
+		return
+	}
+	if j.pinCam != "" && !j.pinFrom.IsZero() {
+		o.raiseSpan(j)
 		return
 	}
 	a := j.a

@@ -58,6 +58,40 @@ func (c *cameraEvents) OnMotion(ev camera.Event) {
 	c.alerts.queue(alertJob{a: a, pinCam: ev.Camera, pinAt: ev.Start, motion: true})
 }
 
+// OnPerimeter turns a line crossing or a loitering into an alert:
+// perimeter.crossing or perimeter.loiter, red while the camera is armed,
+// yellow while it is not (as motion), naming the line and the way or the
+// area and how long, with the watched gates' state. Each is its own alert,
+// never folded into the camera's motion incident; the video around it is
+// pinned (for a loiter, from the object's entry). Like OnMotion it only
+// queues the alert for the alert owner.
+func (c *cameraEvents) OnPerimeter(ev camera.PerimeterEvent) {
+	cc, _ := c.conf.camera(ev.Camera)
+	sev := wire.Yellow
+	if cc.Armed {
+		sev = wire.Red
+	}
+	note, gate := c.gates.watched(ev.Camera)
+	a := wire.Alert{
+		ID: newAlertID(c.edgeID, ev.Time), EdgeID: c.edgeID, SiteID: c.siteID,
+		Source: ev.Camera, Severity: sev, Time: ev.Time.UTC(), TimeSource: ev.TimeSource,
+		Summary: perimeterSummary(ev, displayName(cc.Name, ev.Camera)) + note, Snapshot: ev.Snapshot, SnapshotTime: ev.SnapshotTime.UTC(),
+		Gate: gate, Path: wirePath(ev.Path),
+	}
+	if b := ev.Box; b.W > 0 && b.H > 0 {
+		a.Boxes = []wire.Box{{X: b.X, Y: b.Y, W: b.W, H: b.H}}
+	}
+	j := alertJob{pinCam: ev.Camera, pinAt: ev.Time}
+	if ev.Kind == camera.PerimeterLoiter {
+		a.Kind, a.Dwell, a.Since = wire.KindPerimeterLoiter, ev.Name, ev.Since.UTC()
+		j.pinFrom = loiterPinFrom(ev.Since, ev.Time)
+	} else {
+		a.Kind, a.Line, a.Direction = wire.KindPerimeterCrossing, ev.Name, wireDirection(ev.Direction)
+	}
+	j.a = a
+	c.alerts.queue(j)
+}
+
 // OnTamper turns a tamper condition into an alert: a camera that cannot
 // see is red, one that sends nothing is yellow (ARCHITECTURE.md, decision
 // 6), and the all-clear is green so the guard knows it is over. Like

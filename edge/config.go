@@ -37,6 +37,15 @@ type IncidentConfig = conf.IncidentConfig
 // MotionConfig tunes a camera's motion detector; the type lives in edge/conf.
 type MotionConfig = conf.MotionConfig
 
+// LineConfig is a camera's tripwire (edge.yaml lines:).
+type LineConfig = conf.LineConfig
+
+// DwellConfig is a camera's loitering rule (edge.yaml dwell:).
+type DwellConfig = conf.DwellConfig
+
+// PerimeterTuning is a camera's perimeter: block.
+type PerimeterTuning = conf.PerimeterTuning
+
 // GateConfig is one gate; the type lives in edge/conf.
 type GateConfig = conf.GateConfig
 

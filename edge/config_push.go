@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/edge/uplink"
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/perimeter"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -27,7 +28,8 @@ import (
 // stored by Revisions.Apply (a refused one changes nothing), then put in
 // force. What the running node can change in place is applied live: a
 // camera's motion block (zones, masks, sizes, sensitivity) goes to its
-// detector without a restart. Anything else needs the node restarted with
+// detector, its lines:, dwell: and perimeter: blocks to its perimeter
+// watcher, without a restart. Anything else needs the node restarted with
 // the new file: through Options.Restart when the process can do it (vigil
 // edge), else at the next start. Either way the node never runs a mix: a
 // revision with a non-live change is not applied live in part.
@@ -79,6 +81,7 @@ func newInForce(c conf.Config) *inForce {
 type motionCamera interface {
 	SetMotion(motion.Config) error
 	MotionConfig() motion.Config
+	SetPerimeter(perimeter.Config) error
 }
 
 // revisionHolder keeps the name of the revision in force (the uplink).
@@ -212,7 +215,7 @@ func (e *configEngine) applyLocked(data []byte, enrolling, identity bool) (Apply
 	case len(res.Changed) == 0 && rev.Name == before:
 		res.Applied, res.Message = "unchanged", "revision "+rev.Name+" is already running"
 		return res, nil
-	case liveOnly(running, next, enrolling) && e.setMotion(running, next):
+	case liveOnly(running, next, enrolling) && e.setMotion(running, next) && e.setPerimeter(running, next):
 		e.cur.Store(newInForce(next))
 		e.rev.SetConfigRevision(rev.Name)
 		res.Applied, res.Message = "live", "revision "+rev.Name+" is running"
@@ -236,6 +239,29 @@ func (e *configEngine) setMotion(running, next conf.Config) bool {
 		}
 	}
 	return true
+}
+
+// setPerimeter gives each camera whose lines, dwell regions or perimeter
+// tuning changed its new rules (its objects' tracks start over). A
+// refusal (validated before: a bug) returns false, and the node restarts
+// so the file on disk is what runs.
+func (e *configEngine) setPerimeter(running, next conf.Config) bool {
+	for i, cc := range next.Cameras {
+		if reflect.DeepEqual(perimeterBlocks(cc), perimeterBlocks(running.Cameras[i])) {
+			continue
+		}
+		if err := e.cams[cc.ID].SetPerimeter(cc.PerimeterRules()); err != nil {
+			e.log.Error("live config change failed; restarting", "camera", cc.ID, "err", err)
+			return false
+		}
+	}
+	return true
+}
+
+// perimeterBlocks is the part of a camera's config its perimeter watcher
+// runs: lines:, dwell: and perimeter: (the rest of it cleared).
+func perimeterBlocks(c conf.CameraConfig) conf.CameraConfig {
+	return conf.CameraConfig{Lines: c.Lines, Dwell: c.Dwell, Perimeter: c.Perimeter}
 }
 
 // needRestart is what becomes of a stored revision that cannot take
@@ -267,8 +293,8 @@ func (e *configEngine) needRestart(res ApplyResult, name string) ApplyResult {
 }
 
 // liveOnly reports whether next differs from running only in what the
-// node changes in place: cameras' motion blocks and arming, the incident
-// rules.
+// node changes in place: cameras' motion and perimeter blocks and arming,
+// the incident rules.
 func liveOnly(running, next conf.Config, centralLive bool) bool {
 	if len(running.Cameras) != len(next.Cameras) {
 		return false
@@ -284,7 +310,7 @@ func liveOnly(running, next conf.Config, centralLive bool) bool {
 	a.Cameras = append([]CameraConfig(nil), running.Cameras...)
 	b.Cameras = append([]CameraConfig(nil), next.Cameras...)
 	for i := range a.Cameras {
-		a.Cameras[i].Motion, b.Cameras[i].Motion = conf.MotionConfig{}, conf.MotionConfig{}
+		a.Cameras[i], b.Cameras[i] = withoutLive(a.Cameras[i]), withoutLive(b.Cameras[i])
 		// A camera's arming is read from the config in force at each
 		// motion event (camevents.go): arming it escalates its open
 		// motion incident at the next event, without a restart.
@@ -316,8 +342,8 @@ func configChanges(a, b conf.Config) []string {
 		switch {
 		case !ok:
 			out = append(out, fmt.Sprintf("cameras[%d] (new camera %s)", i, c.ID))
-		case !reflect.DeepEqual(o.Motion, c.Motion) && reflect.DeepEqual(withoutMotion(o), withoutMotion(c)):
-			out = append(out, fmt.Sprintf("cameras[%d].motion", i))
+		case !reflect.DeepEqual(o, c) && reflect.DeepEqual(withoutLive(o), withoutLive(c)):
+			out = append(out, liveChanges(i, o, c)...)
 		case !reflect.DeepEqual(o, c):
 			out = append(out, fmt.Sprintf("cameras[%d]", i))
 		}
@@ -337,9 +363,29 @@ func configChanges(a, b conf.Config) []string {
 	return out
 }
 
-func withoutMotion(c conf.CameraConfig) conf.CameraConfig {
-	c.Motion = conf.MotionConfig{}
+// withoutLive is a camera's config without the blocks a revision
+// changes live (motion:, lines:, dwell:, perimeter:).
+func withoutLive(c conf.CameraConfig) conf.CameraConfig {
+	c.Motion, c.Lines, c.Dwell, c.Perimeter = conf.MotionConfig{}, nil, nil, conf.PerimeterTuning{}
 	return c
+}
+
+// liveChanges names the live blocks of camera i that differ, e.g.
+// "cameras[0].motion", "cameras[0].lines".
+func liveChanges(i int, o, c conf.CameraConfig) []string {
+	var out []string
+	for _, b := range []struct {
+		name string
+		same bool
+	}{
+		{"motion", reflect.DeepEqual(o.Motion, c.Motion)}, {"lines", reflect.DeepEqual(o.Lines, c.Lines)},
+		{"dwell", reflect.DeepEqual(o.Dwell, c.Dwell)}, {"perimeter", reflect.DeepEqual(o.Perimeter, c.Perimeter)},
+	} {
+		if !b.same {
+			out = append(out, fmt.Sprintf("cameras[%d].%s", i, b.name))
+		}
+	}
+	return out
 }
 
 // handleConfigPush answers central's config request (wire.MethodConfig):

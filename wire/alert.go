@@ -50,6 +50,25 @@ type Box struct {
 	H float64 `json:"h"`
 }
 
+// Point is a point in normalised image coordinates (0..1 from the left
+// and from the top).
+type Point struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+}
+
+// Perimeter alert kinds (an edge's tripwires and dwell regions).
+const (
+	KindPerimeterCrossing = "perimeter.crossing" // Line, Direction, Path
+	KindPerimeterLoiter   = "perimeter.loiter"   // Dwell, Since, Path
+)
+
+// Bounds of a perimeter alert's fields.
+const (
+	MaxPath     = 256 // points of Alert.Path
+	maxRuleName = 128 // bytes of Alert.Line and Alert.Dwell
+)
+
 // Alert is one thing a guard must see. The edge assigns ID; central stores
 // each ID once however often the edge re-sends it.
 type Alert struct {
@@ -79,6 +98,18 @@ type Alert struct {
 	// alert is raised (a gate's running count: "smoke again, 2nd time");
 	// 0 means 1. Updates carry the count on (AlertUpdate.Count).
 	Count int `json:"count,omitempty"`
+	// Line is the tripwire a perimeter.crossing's object crossed and
+	// Direction the way it went: "in" or "out" (the line's own sense,
+	// set up at the edge).
+	Line      string `json:"line,omitempty"`
+	Direction string `json:"direction,omitempty"`
+	// Dwell is the region a perimeter.loiter's object stayed in, from
+	// Since until Time.
+	Dwell string    `json:"dwell,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+	// Path is a perimeter alert's object's way (where its feet were),
+	// oldest first, ending at the event; drawn over the snapshot.
+	Path []Point `json:"path,omitempty"`
 }
 
 // Link is a camera an alert refers to and the range of its video that the
@@ -124,7 +155,28 @@ func (a *Alert) Validate() error {
 	case a.Count < 0:
 		return fmt.Errorf("alert: count %d is negative", a.Count)
 	}
+	if err := a.checkPerimeter(); err != nil {
+		return err
+	}
 	return checkLinks("alert", a.Links)
+}
+
+// checkPerimeter checks a perimeter alert's fields (empty on others).
+func (a *Alert) checkPerimeter() error {
+	switch {
+	case len(a.Line) > maxRuleName || len(a.Dwell) > maxRuleName:
+		return fmt.Errorf("alert: line or dwell name over %d bytes", maxRuleName)
+	case a.Direction != "" && a.Direction != "in" && a.Direction != "out":
+		return fmt.Errorf("alert: direction %q is neither in nor out", a.Direction)
+	case len(a.Path) > MaxPath:
+		return fmt.Errorf("alert: path of %d points, at most %d", len(a.Path), MaxPath)
+	}
+	for i, p := range a.Path {
+		if !(p.X >= 0 && p.X <= 1 && p.Y >= 0 && p.Y <= 1) {
+			return fmt.Errorf("alert: path[%d] (%v, %v) is outside the picture", i, p.X, p.Y)
+		}
+	}
+	return nil
 }
 
 // checkLinks checks an alert's or an update's links.

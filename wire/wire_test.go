@@ -52,13 +52,17 @@ func TestRejects(t *testing.T) {
 func TestAlertValidate(t *testing.T) {
 	ok := Alert{ID: "x", EdgeID: "e", Source: "c", Kind: "motion", Severity: Yellow, Time: time.Now()}
 	bad := map[string]func(*Alert){
-		"id":       func(a *Alert) { a.ID = "" },
-		"long id":  func(a *Alert) { a.ID = strings.Repeat("a", 129) },
-		"edge":     func(a *Alert) { a.EdgeID = "" },
-		"source":   func(a *Alert) { a.Source = "" },
-		"kind":     func(a *Alert) { a.Kind = "" },
-		"severity": func(a *Alert) { a.Severity = "purple" },
-		"time":     func(a *Alert) { a.Time = time.Time{} },
+		"id":        func(a *Alert) { a.ID = "" },
+		"long id":   func(a *Alert) { a.ID = strings.Repeat("a", 129) },
+		"edge":      func(a *Alert) { a.EdgeID = "" },
+		"source":    func(a *Alert) { a.Source = "" },
+		"kind":      func(a *Alert) { a.Kind = "" },
+		"severity":  func(a *Alert) { a.Severity = "purple" },
+		"direction": func(a *Alert) { a.Direction = "sideways" },
+		"long line": func(a *Alert) { a.Line = strings.Repeat("l", 129) },
+		"long path": func(a *Alert) { a.Path = make([]Point, MaxPath+1) },
+		"path off":  func(a *Alert) { a.Path = []Point{{X: 0.5, Y: 1.5}} },
+		"time":      func(a *Alert) { a.Time = time.Time{} },
 	}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
@@ -79,6 +83,7 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"v":2,"type":"ack","body":{"ids":["a","b"]}}`))
 	f.Add([]byte(`{"v":2,"type":"alert","body":{"snapshot":"!!"}}`))
+	f.Add([]byte(`{"v":2,"type":"alert","body":{"kind":"perimeter.crossing","line":"east wall","direction":"in","path":[{"x":0.1,"y":0.9},{"x":1e400}]}}`))
 	f.Add([]byte(`{"v":2,"type":"hello","body":{"edge_id":"e","nonce":"AAAA","signature":"AAAA"}}`))
 	f.Add([]byte(`{"v":2,"type":"request","body":{"id":"r1","method":"clip","camera":"c"}}`))
 	f.Add([]byte(`{"v":2,"type":"event_batch","body":{"id":"b","edge_id":"e","events":[{"source":"g"}]}}`))
@@ -154,5 +159,42 @@ func TestAlertUpdateLinks(t *testing.T) {
 	u.Links = []Link{{ClipFrom: at}}
 	if err := u.Validate(); err == nil || !strings.Contains(err.Error(), "camera is empty") {
 		t.Fatalf("no camera: %v", err)
+	}
+}
+
+// TestPerimeterAlertRoundTrip: a crossing's line, direction and path, and
+// a loiter's region and entry time, reach central as sent.
+func TestPerimeterAlertRoundTrip(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	a := Alert{ID: "x", EdgeID: "e", Source: "c", Kind: KindPerimeterCrossing, Severity: Red, Time: now,
+		Line: "east wall", Direction: "in", Path: []Point{{X: 0.2, Y: 0.9}, {X: 0.3, Y: 0.7}}}
+	l := Alert{ID: "y", EdgeID: "e", Source: "c", Kind: KindPerimeterLoiter, Severity: Yellow, Time: now,
+		Dwell: "gate apron", Since: now.Add(-20 * time.Second), Path: []Point{{X: 0.5, Y: 0.5}}}
+	for _, in := range []Alert{a, l} {
+		if err := in.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := Marshal(TypeAlert, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := Unmarshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Alert
+		if err := DecodeBody(env, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Line != in.Line || out.Direction != in.Direction || out.Dwell != in.Dwell || !out.Since.Equal(in.Since) ||
+			len(out.Path) != len(in.Path) || out.Path[0] != in.Path[0] {
+			t.Fatalf("got %+v, sent %+v", out, in)
+		}
+	}
+	b, _ := Marshal(TypeAlert, Alert{ID: "z", EdgeID: "e", Source: "c", Kind: "motion", Severity: Red, Time: now})
+	for _, f := range []string{"line", "direction", "dwell", "since", "path"} {
+		if strings.Contains(string(b), `"`+f+`"`) {
+			t.Errorf("a motion alert carries %q: %s", f, b)
+		}
 	}
 }

@@ -101,6 +101,7 @@ type discard struct{ events *atomic.Int64 }
 func (d discard) OnMotion(camera.Event)                 { d.events.Add(1) }
 func (discard) OnTamper(camera.TamperEvent)             {}
 func (discard) OnAnalysis(camera.AnalysisEvent)         {}
+func (discard) OnPerimeter(camera.PerimeterEvent)       {}
 func (discard) OnAccessUnit(string, streams.AccessUnit) {}
 
 // camStats is one camera's counters, as the cam child reports them.

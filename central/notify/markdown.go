@@ -53,6 +53,7 @@ var (
 	kindZH       = map[string]string{
 		"motion": "移动侦测", "forced": "强行开门", "held": "门长时间未关", "sos": "紧急求助",
 		"tamper": "防拆/遮挡", "offline": "设备离线", "intrusion": "入侵", "line": "越线",
+		"perimeter.crossing": "越界", "perimeter.loiter": "徘徊",
 	}
 	stateZH = map[string]string{
 		StateNew: "新告警", "raised": "新告警", StateAcknowledged: "已确认", StateDispatched: "已派警",

@@ -32,7 +32,7 @@ const PATTERNS = {
 // createAlarm wires the alarm to the console. ctx: session() → {user, role},
 // canAct(), canWatch(), act(id, action) → Promise<bool>, open(id),
 // name(a) (the source's display name), place(a), cameraFor(a),
-// snapshotURL(u), drawBoxes(figure, boxes).
+// snapshotURL(u), drawBoxes(figure, boxes, path).
 export function createAlarm(ctx) {
   const state = {
     audio: null,
@@ -220,7 +220,7 @@ export function createAlarm(ctx) {
       fig.replaceChildren();
       if (url) {
         fig.append(el('img', { src: url, alt: t('card.snapshot_alt', { source: ctx.name(a) }), 'data-testid': 'popup-snapshot' }));
-        ctx.drawBoxes(fig, a.boxes);
+        ctx.drawBoxes(fig, a.boxes, a.path);
       } else {
         fig.append(el('p', { class: 'muted', text: t('card.no_picture') }));
       }

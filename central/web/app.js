@@ -11,7 +11,7 @@ import { t, tEnum, applyI18n, setLang, currentLang, onLangChange } from './i18n.
 import { api, setUnauthorizedHandler } from './api.js';
 import { formatLocal } from './localtime.js';
 import { $, el } from './shared/dom.js';
-import { cause, summary, extras, gateDoor, updateLine } from './describe.js';
+import { cause, summary, extras, gateDoor, updateLine, perimeterFacts } from './describe.js';
 import { createAlarm } from './alarm.js';
 
 // The queue shows the first PAGE_CARDS cards in priority order and says
@@ -661,7 +661,7 @@ function renderDetail(a) {
   // Every picture: the alert's and those its updates brought (a gate's cameras).
   const snaps = [];
   const main = snapshotURL(a.snapshot_url);
-  if (main) snaps.push({ url: main, at: a.snapshot_time || a.time, boxes: a.boxes, camera: cameraFor(a) });
+  if (main) snaps.push({ url: main, at: a.snapshot_time || a.time, boxes: a.boxes, path: a.path, camera: cameraFor(a) });
   for (const u of a.updates ?? []) {
     const url = snapshotURL(u.snapshot_url);
     if (url) snaps.push({ url, at: u.snapshot_time || u.time, boxes: u.boxes, camera: u.camera || a.source, line: updateLine(u) });
@@ -678,7 +678,7 @@ function renderDetail(a) {
       img.alt = t('card.snapshot_alt', { source: deviceName(a) });
       img.setAttribute('data-testid', 'detail-snapshot');
       pic.append(img);
-      drawBoxes(pic, s.boxes);
+      drawBoxes(pic, s.boxes, s.path);
       const cap = document.createElement('figcaption');
       const tm = document.createElement('time');
       setTime(tm, s.at);
@@ -713,6 +713,9 @@ function renderDetail(a) {
   if (!$('d-video').dataset.clip?.startsWith(`${a.id}/`)) playClip(a, cams[0]);
   $('d-gatestate').hidden = !a.gate;
   if (a.gate) $('d-gatestate').textContent = gateLine(a.gate);
+  const facts = perimeterFacts(a);
+  $('d-perimeter').hidden = !facts;
+  $('d-perimeter').textContent = facts;
 
   // Who did what, when.
   $('d-history').replaceChildren(...(a.history ?? []).map((st) => {
@@ -822,10 +825,13 @@ function drawTimeline() {
 
 // drawBoxes lays an SVG over a picture's container with one rectangle per
 // motion box (wire.Box: x, y, w, h in 0..1 of the picture's width and
-// height, from its top left).
-function drawBoxes(container, boxes) {
+// height, from its top left) and, for a perimeter alert, the object's path
+// (wire.Point: x, y in 0..1) ending in a dot where it crossed or stayed.
+function drawBoxes(container, boxes, path) {
   for (const old of container.querySelectorAll('svg.boxes')) old.remove();
-  if (!Array.isArray(boxes) || boxes.length === 0) return;
+  const hasBoxes = Array.isArray(boxes) && boxes.length > 0;
+  const hasPath = Array.isArray(path) && path.length > 0;
+  if (!hasBoxes && !hasPath) return;
   const NS = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('class', 'boxes');
@@ -833,7 +839,8 @@ function drawBoxes(container, boxes) {
   svg.setAttribute('viewBox', '0 0 1 1');
   svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('aria-hidden', 'true');
-  for (const b of boxes) {
+  if (hasPath) drawPath(svg, path);
+  for (const b of hasBoxes ? boxes : []) {
     const r = document.createElementNS(NS, 'rect');
     r.setAttribute('x', String(Number(b.x) || 0));
     r.setAttribute('y', String(Number(b.y) || 0));
@@ -845,6 +852,25 @@ function drawBoxes(container, boxes) {
   }
   container.classList.add('has-boxes');
   container.append(svg);
+}
+
+// drawPath adds a perimeter alert's path to drawBoxes' SVG: a polyline
+// through its points and a dot at its last (where the object is).
+function drawPath(svg, path) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const pts = path.map((p) => [Number(p.x) || 0, Number(p.y) || 0]);
+  const line = document.createElementNS(NS, 'polyline');
+  line.setAttribute('points', pts.map(([x, y]) => `${x},${y}`).join(' '));
+  line.setAttribute('vector-effect', 'non-scaling-stroke');
+  line.setAttribute('data-testid', 'perimeter-path');
+  const [ex, ey] = pts[pts.length - 1];
+  const end = document.createElementNS(NS, 'ellipse');
+  end.setAttribute('cx', String(ex));
+  end.setAttribute('cy', String(ey));
+  end.setAttribute('rx', '0.008');
+  end.setAttribute('ry', '0.012');
+  end.setAttribute('class', 'path-end');
+  svg.append(line, end);
 }
 $('d-video').addEventListener('loadedmetadata', drawTimeline);
 $('d-video').addEventListener('timeupdate', drawTimeline);

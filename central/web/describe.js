@@ -1,6 +1,7 @@
 // describe builds every line the console says about an alert from its
 // structured fields (kind, source's name, severity, zones, the watched
-// gate's state, count, follows) in the viewer's language. The edge's
+// gate's state, count, follows; a perimeter alert's line and direction or
+// dwell region and time) in the viewer's language. The edge's
 // English `summary` is shown only for a kind the dictionaries do not know.
 import { t, tEnum } from './i18n.js';
 import { formatLocal } from './localtime.js';
@@ -47,8 +48,50 @@ export function summary(a, name) {
     s = a.severity === 'red' ? t('sum.motion_armed', { name: src }) : t('sum.motion', { name: src });
     if (a.zones?.length) s += t('sum.zones', { zones: a.zones.join(', ') });
     if (a.gate) s += t('sum.watched_gate', { gate: a.gate.name || a.gate.gate, door: gateDoor(a.gate.door) });
+  } else if (a.kind === 'perimeter.crossing' || a.kind === 'perimeter.loiter') {
+    s = perimeterLine(a, src);
+    if (a.gate) s += t('sum.watched_gate', { gate: a.gate.name || a.gate.gate, door: gateDoor(a.gate.door) });
   } else s = t('sum.at', { what: cause(a), name: src });
   return s;
+}
+
+// direction is a crossing's way in words (inward, outward), '' if none.
+export function direction(dir) {
+  return dir === 'in' || dir === 'out' ? tEnum('dir', dir) : '';
+}
+
+// lingered is how long a loitering object had stayed, in whole seconds
+// (0 when the alert does not say when it came).
+export function lingered(a) {
+  const ms = new Date(a.time).getTime() - new Date(a.since).getTime();
+  return a.since && Number.isFinite(ms) && ms > 0 ? Math.round(ms / 1000) : 0;
+}
+
+// perimeterLine is a line crossing's or a loitering's sentence: which
+// line and which way, or which area and for how long (src: the camera's
+// name).
+export function perimeterLine(a, src) {
+  if (a.kind === 'perimeter.crossing') {
+    const line = a.line || '?';
+    const dir = direction(a.direction);
+    return dir ? t('sum.crossing', { line, dir, name: src }) : t('sum.crossing_any', { line, name: src });
+  }
+  const dwell = a.dwell || '?';
+  const secs = lingered(a);
+  return secs ? t('sum.loiter', { dwell, secs, name: src }) : t('sum.loiter_plain', { dwell, name: src });
+}
+
+// perimeterFacts is the detail's line on a perimeter alert (the line and
+// the way, or the area and since when), '' for other alerts.
+export function perimeterFacts(a) {
+  if (a.kind === 'perimeter.crossing' && a.line) {
+    return t('detail.crossing', { line: a.line, dir: direction(a.direction) || tEnum('dir', 'both') });
+  }
+  if (a.kind === 'perimeter.loiter' && a.dwell) {
+    return a.since ? t('detail.loiter', { dwell: a.dwell, since: formatLocal(new Date(a.since)) })
+      : t('detail.loiter_plain', { dwell: a.dwell });
+  }
+  return '';
 }
 
 // extras are the short marks after the summary: again after resolve,

@@ -23,6 +23,11 @@ type CameraConfig struct {
 	Armed    bool           `yaml:"armed"`
 	Analysis AnalysisConfig `yaml:"analysis,omitempty"`
 	Motion   MotionConfig   `yaml:"motion,omitempty"`
+	// Lines are tripwires and Dwell loitering rules (perimeter.go); an
+	// alert names the line or region. Perimeter tunes both.
+	Lines     []LineConfig    `yaml:"lines,omitempty"`
+	Dwell     []DwellConfig   `yaml:"dwell,omitempty"`
+	Perimeter PerimeterTuning `yaml:"perimeter,omitempty"`
 }
 
 // AnalysisConfig is how much of the stream is analysed.
@@ -88,16 +93,18 @@ func (p Polygon) motionPolygon() motion.Polygon {
 	return out
 }
 
-// ValidateAnalysis checks a camera's analysis: and motion: blocks alone, as
-// `vigil analyze --camera-config` reads them; field names start at those
-// blocks ("motion.zones[0].points").
+// ValidateAnalysis checks a camera's analysis:, motion:, lines:, dwell:
+// and perimeter: blocks alone, as `vigil analyze --camera-config` reads
+// them; field names start at those blocks ("motion.zones[0].points",
+// "lines[1].points").
 func (cam CameraConfig) ValidateAnalysis() []config.FieldError { return cam.analysisErrors("") }
 
 // AnalyzerConfig is the analysis the camera runs: the live camera and
 // `vigil analyze` use the same.
 func (cam CameraConfig) AnalyzerConfig() camera.AnalyzerConfig {
 	c := cam.Camera()
-	return camera.AnalyzerConfig{FPS: c.AnalysisFPS, Width: c.AnalysisWidth, FullDecode: c.FullDecode, Motion: c.Motion, Tamper: c.Tamper}
+	return camera.AnalyzerConfig{FPS: c.AnalysisFPS, Width: c.AnalysisWidth, FullDecode: c.FullDecode, Motion: c.Motion, Tamper: c.Tamper,
+		Perimeter: c.Perimeter}
 }
 
 // Detector is the camera's motion detector configuration (what a
@@ -131,6 +138,6 @@ func (cam CameraConfig) Camera() camera.Config {
 	return camera.Config{
 		ID: cam.ID, URL: cam.URL, SubURL: cam.SubURL, Transport: cam.Transport, SignalLostAfter: cam.SignalLostAfter.D(),
 		AnalysisFPS: cam.Analysis.FPS, AnalysisWidth: cam.Analysis.Width, FullDecode: cam.Analysis.FullDecode,
-		Motion: cam.Detector(),
+		Motion: cam.Detector(), Perimeter: cam.PerimeterRules(),
 	}
 }

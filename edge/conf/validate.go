@@ -143,8 +143,9 @@ func cameraErrors(cams []CameraConfig, errs *fieldErrors) map[string]bool {
 	return seen
 }
 
-// analysisErrors checks the camera's analysis: and motion: blocks; field
-// names start with prefix ("cameras[0]." in edge.yaml).
+// analysisErrors checks the camera's analysis:, motion: and perimeter
+// blocks (lines:, dwell:, perimeter:); field names start with prefix
+// ("cameras[0]." in edge.yaml).
 func (cam CameraConfig) analysisErrors(prefix string) []config.FieldError {
 	var errs []config.FieldError
 	add := func(field, format string, args ...any) {
@@ -162,7 +163,7 @@ func (cam CameraConfig) analysisErrors(prefix string) []config.FieldError {
 	if err := m.Defaults().Validate(); err != nil {
 		add("motion", "%v", err)
 	}
-	return errs
+	return append(errs, cam.perimeterErrors(prefix)...)
 }
 
 // zoneErrors checks zones and masks, naming each bad field, e.g.

@@ -16,9 +16,13 @@ func (c *Camera) analyse(ctx context.Context) error {
 	if c.motionNext != nil { // reconfigured before (or between) runs
 		c.cfg.Motion, c.motionNext = *c.motionNext, nil
 	}
-	mcfg := c.cfg.Motion
+	if c.perimeterNext != nil {
+		c.cfg.Perimeter, c.perimeterNext = *c.perimeterNext, nil
+	}
+	mcfg, pcfg := c.cfg.Motion, c.cfg.Perimeter
 	c.mu.Unlock()
-	an, err := NewAnalyzer(AnalyzerConfig{FPS: c.cfg.AnalysisFPS, Width: c.cfg.AnalysisWidth, FullDecode: c.cfg.FullDecode, Motion: mcfg, Tamper: c.cfg.Tamper})
+	an, err := NewAnalyzer(AnalyzerConfig{FPS: c.cfg.AnalysisFPS, Width: c.cfg.AnalysisWidth, FullDecode: c.cfg.FullDecode,
+		Motion: mcfg, Tamper: c.cfg.Tamper, Perimeter: pcfg})
 	if err != nil {
 		return err
 	}
@@ -59,8 +63,11 @@ func (w *analysis) run(ctx context.Context) error {
 		case req := <-c.previews:
 			p, err := w.an.det.Preview(req.zones, req.masks)
 			req.reply <- previewReply{p: p, at: w.lastTime, err: err}
+		case req := <-c.perimPreviews:
+			p, err := w.an.perimeterPreview(req.cfg, w.lastTime)
+			req.reply <- perimeterPreviewReply{p: p, err: err}
 		case <-c.reconf:
-			w.applyMotion()
+			w.applyReconfig()
 		case <-errLog.C:
 			w.errs.report(c)
 		case now := <-healthTick.C:
@@ -174,13 +181,14 @@ func (w *analysis) handle(au streams.AccessUnit) {
 	for _, ev := range f.Tamper.Started {
 		w.reportTamper(au, ev)
 	}
-	started := f.Motion.Started
-	if started == nil {
-		return
+	var shot []byte // the frame's snapshot, shared with perimeter events
+	if started := f.Motion.Started; started != nil {
+		ev := Event{Camera: c.cfg.ID, Start: started.Start, TimeSource: au.TimeSource, Boxes: started.Boxes, Zones: started.Zones}
+		ev.Snapshot, ev.SnapshotTime = w.snapshot(au)
+		shot = ev.Snapshot
+		c.parent.OnMotion(ev)
 	}
-	ev := Event{Camera: c.cfg.ID, Start: started.Start, TimeSource: au.TimeSource, Boxes: started.Boxes, Zones: started.Zones}
-	ev.Snapshot, ev.SnapshotTime = w.snapshot(au)
-	c.parent.OnMotion(ev)
+	w.reportPerimeter(au, f.Perimeter, shot)
 }
 
 // reportTamper reports a tamper condition starting or clearing, with the

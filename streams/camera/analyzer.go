@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/av"
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/perimeter"
 	"github.com/vigil-perimeter/vigil/streams/tamper"
 )
 
@@ -39,6 +40,9 @@ type AnalyzerConfig struct {
 	Width  int     // analysis width in pixels (default 320)
 	Motion motion.Config
 	Tamper tamper.Config
+	// Perimeter is the camera's tripwires and dwell regions, judged on
+	// motion's confirmed objects; an Empty one switches it off.
+	Perimeter perimeter.Config
 	// FullDecode keeps H.264/H.265's in-loop filter on in the analysis
 	// decoder. By default it is skipped (a quarter less CPU per camera,
 	// same detections on the evaluation footage); snapshots are always
@@ -62,6 +66,8 @@ type Analyzer struct {
 	cfg     AnalyzerConfig
 	det     *motion.Detector
 	tamper  *tamper.Detector
+	perim   *perimeter.Watcher // nil without lines and dwell regions
+	draft   *draftWatcher      // an installer's draft, while previewed
 	dec     *av.Decoder
 	codec   av.Codec
 	gop     gopBuffer
@@ -100,6 +106,11 @@ type Frame struct {
 	// covered or blinded (Tamper.Obstructed), Motion.Started is withheld:
 	// a hand over the lens is not an intrusion.
 	Tamper tamper.Result
+	// Perimeter is what the confirmed objects (Motion.Tracked) crossed
+	// or completed; empty without lines and dwell regions. Crossings and
+	// Loiters are withheld exactly when Motion.Started is (an obstructed
+	// or garbled picture); Tracks are always reported.
+	Perimeter perimeter.Frame
 }
 
 // NewAnalyzer makes an analyzer; the decoder is created on the first unit.
@@ -114,12 +125,17 @@ func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 	if err != nil {
 		return nil, err
 	}
+	perim, err := newWatcher(cfg.Perimeter)
+	if err != nil {
+		det.Close()
+		return nil, err
+	}
 	tam, err := tamper.New(cfg.Tamper)
 	if err != nil {
 		det.Close()
 		return nil, err
 	}
-	return &Analyzer{cfg: cfg, det: det, tamper: tam, every: time.Duration(float64(time.Second) / cfg.FPS)}, nil
+	return &Analyzer{cfg: cfg, det: det, tamper: tam, perim: perim, every: time.Duration(float64(time.Second) / cfg.FPS)}, nil
 }
 
 // Close frees the decoder and the detectors.
@@ -257,6 +273,7 @@ func (a *Analyzer) due(t time.Time) bool {
 		// Tamper keeps its reference: a camera turned while it was
 		// unplugged must still be found to have moved.
 		a.det.Reset()
+		a.resetPerimeter()
 		a.next = time.Time{}
 	}
 	a.last = t
@@ -299,12 +316,15 @@ func (a *Analyzer) analyse(t time.Time, reframe reframing, f *Frame) error {
 		// ends is still reported, nothing new starts.
 		f.Motion.Started, f.Tamper.Started = nil, nil
 	}
+	a.observePerimeter(t, f)
+	a.observeDraft(t, f)
 	for _, ev := range f.Tamper.Cleared {
 		if ev.Kind == tamper.Covered || ev.Kind == tamper.Blinded {
 			// The background model learned the cover, not the scene.
 			if ended := a.det.Reset(); ended != nil && f.Motion.Ended == nil {
 				f.Motion.Ended = ended
 			}
+			a.resetPerimeter()
 		}
 	}
 	return nil
@@ -358,6 +378,7 @@ type reframing struct {
 func (a *Analyzer) reframe() reframing {
 	a.reframed = false
 	a.next = time.Time{}
+	a.resetPerimeter()
 	return reframing{ended: a.det.Reset(), cleared: a.tamper.Relearn()}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/perimeter"
 	"github.com/vigil-perimeter/vigil/streams/rtsp"
 	"github.com/vigil-perimeter/vigil/streams/tamper"
 )
@@ -42,7 +43,10 @@ type Config struct {
 	SnapshotWidth int
 	Motion        motion.Config
 	Tamper        tamper.Config
-	StallTimeout  time.Duration
+	// Perimeter is the camera's tripwires and dwell regions (none: no
+	// perimeter analysis); see AnalyzerConfig.Perimeter.
+	Perimeter    perimeter.Config
+	StallTimeout time.Duration
 	// Backoff bounds the wait between reconnects (defaults 1 s .. 3 s): a
 	// failed attempt costs one TCP connect on the LAN, and a camera that
 	// comes back must be watched again within seconds.
@@ -126,6 +130,9 @@ type Parent interface {
 	// OnAnalysis is called when analysis becomes degraded (video arrives
 	// but too little of it is analysed) and when it recovers.
 	OnAnalysis(AnalysisEvent)
+	// OnPerimeter is called once per line crossing and once per dwell
+	// time reached (see PerimeterEvent), on the analysis goroutine.
+	OnPerimeter(PerimeterEvent)
 }
 
 // Status is a snapshot of the camera's health.
@@ -145,15 +152,20 @@ type Camera struct {
 	queue     chan streams.AccessUnit
 	snapshots chan chan snapshotReply
 	previews  chan previewRequest // motion previews (reconfigure.go)
-	reconf    chan struct{}       // motionNext is set (reconfigure.go)
-	stats     rtsp.Stats
-	received  atomic.Uint64 // units offered to analysis (health)
+	// perimPreviews: installers' draft lines (perimeter_preview.go)
+	perimPreviews chan perimeterPreviewRequest
+	reconf        chan struct{} // motionNext or perimeterNext is set (reconfigure.go)
+	stats         rtsp.Stats
+	received      atomic.Uint64 // units offered to analysis (health)
 
 	mu          sync.Mutex
 	status      Status
 	lastArrival time.Time // local clock of the last main-stream unit
 	resync      bool      // analysis dropped units: skip to the next keyframe
 	motionNext  *motion.Config
+	// perimeterNext: new lines and dwell regions for the analyser
+	// (SetPerimeter).
+	perimeterNext *perimeter.Config
 }
 
 // Counts are the camera's counters now (what /metrics exports).
@@ -171,6 +183,9 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 	if err := cfg.Tamper.Defaults().Validate(); err != nil {
 		return nil, fmt.Errorf("camera %s: tamper: %w", cfg.ID, err)
 	}
+	if err := cfg.Perimeter.Defaults().Validate(); err != nil {
+		return nil, fmt.Errorf("camera %s: perimeter: %w", cfg.ID, err)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -178,15 +193,16 @@ func New(cfg Config, parent Parent, metrics *Metrics, log *slog.Logger) (*Camera
 		metrics = NewMetrics(nil)
 	}
 	return &Camera{
-		status:    Status{Analysis: AnalysisStatus{State: AnalysisStarting}},
-		cfg:       cfg,
-		parent:    parent,
-		log:       log.With("camera", cfg.ID),
-		count:     metrics.counters(cfg.ID),
-		queue:     make(chan streams.AccessUnit, cfg.QueueLen),
-		snapshots: make(chan chan snapshotReply),
-		previews:  make(chan previewRequest),
-		reconf:    make(chan struct{}, 1),
+		status:        Status{Analysis: AnalysisStatus{State: AnalysisStarting}},
+		cfg:           cfg,
+		parent:        parent,
+		log:           log.With("camera", cfg.ID),
+		count:         metrics.counters(cfg.ID),
+		queue:         make(chan streams.AccessUnit, cfg.QueueLen),
+		snapshots:     make(chan chan snapshotReply),
+		previews:      make(chan previewRequest),
+		perimPreviews: make(chan perimeterPreviewRequest),
+		reconf:        make(chan struct{}, 1),
 	}, nil
 }
 

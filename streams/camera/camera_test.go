@@ -24,6 +24,7 @@ type collector struct {
 	events  []Event
 	tampers []TamperEvent
 	health  []AnalysisEvent
+	perims  []PerimeterEvent
 	aus     int
 	got     chan Event
 }
@@ -40,6 +41,12 @@ func (c *collector) OnMotion(ev Event) {
 func (c *collector) OnTamper(ev TamperEvent) {
 	c.mu.Lock()
 	c.tampers = append(c.tampers, ev)
+	c.mu.Unlock()
+}
+
+func (c *collector) OnPerimeter(ev PerimeterEvent) {
+	c.mu.Lock()
+	c.perims = append(c.perims, ev)
 	c.mu.Unlock()
 }
 

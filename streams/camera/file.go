@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/av"
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/perimeter"
 	"github.com/vigil-perimeter/vigil/streams/tamper"
 )
 
@@ -26,15 +27,17 @@ func (a *Analyzer) Flush() *motion.Event { return a.det.Flush() }
 
 // Kinds of FileEvent.
 const (
-	KindMotion = "motion"
-	KindTamper = "tamper"
+	KindMotion   = "motion"
+	KindTamper   = "tamper"
+	KindCrossing = "crossing" // a perimeter line crossed (AnalyzerConfig.Perimeter)
+	KindLoiter   = "loiter"   // a perimeter dwell time reached
 )
 
 // FileEvent is an event the edge would raise, placed in the file both by
 // wall-clock time and by frame number (the access unit's index in the
 // file, which is the picture's index for camera streams without B-frames).
 type FileEvent struct {
-	Kind string // KindMotion or KindTamper
+	Kind string // KindMotion, KindTamper, KindCrossing or KindLoiter
 	// Start is the first frame of the evidence (the persistence window for
 	// motion, the hold for tamper); Raised the frame on which the edge
 	// would send the alert; End the frame on which it was over (motion:
@@ -42,7 +45,7 @@ type FileEvent struct {
 	Start, Raised, End                time.Time
 	StartFrame, RaisedFrame, EndFrame int
 	Open                              bool
-	// Motion.
+	// Motion; crossings and loiters give the object's box (one).
 	Boxes []motion.Box
 	Zones []string
 	Peak  float64 // largest foreground fraction during the event
@@ -50,6 +53,16 @@ type FileEvent struct {
 	Tamper  string
 	Cleared bool
 	Detail  string
+	// Crossing and loiter: the line's or dwell region's name, the way a
+	// crossing went (perimeter.In or Out), the object's track and its
+	// path (normalised anchors, oldest first). A crossing's Start and
+	// Raised are both its time (the first frame on the new side); a
+	// loiter's Start is when the object entered, Raised when it had
+	// stayed the dwell time. Neither has an End.
+	Name      string
+	Direction perimeter.Direction
+	Track     uint64
+	Path      []motion.Point
 }
 
 // FileFrame is one analysed frame of a file, handed to FileOptions.OnFrame
@@ -86,8 +99,9 @@ type FileSummary struct {
 // AnalyzeFile runs exactly the live camera's analysis (an Analyzer with the
 // same configuration and defaults) over a video file at its real frame
 // timing, as fast as the machine allows. It calls emit with each motion
-// event when it ends and with each tamper condition when it starts and when
-// it clears. It is what `vigil analyze` and `make eval` run.
+// event when it ends, with each tamper condition when it starts and when
+// it clears, and with each perimeter crossing and loiter (cfg.Perimeter)
+// on the frame that raised it. It is what `vigil analyze` and `make eval` run.
 func AnalyzeFile(ctx context.Context, path string, cfg AnalyzerConfig, opt FileOptions, emit func(FileEvent) error) (FileSummary, error) {
 	var sum FileSummary
 	r, err := av.OpenFile(path)
@@ -184,6 +198,9 @@ func (r *fileRun) frame(idx int, f Frame) error {
 			Boxes: m.Started.Boxes, Zones: m.Started.Zones,
 		}
 	}
+	if err := r.perimeter(idx, f.Perimeter); err != nil {
+		return err
+	}
 	for _, evs := range [][]tamper.Event{f.Tamper.Started, f.Tamper.Cleared} {
 		for _, ev := range evs {
 			if err := r.emit(FileEvent{
@@ -196,6 +213,28 @@ func (r *fileRun) frame(idx int, f Frame) error {
 		}
 	}
 	r.forget(f.Time)
+	return nil
+}
+
+// perimeter emits a frame's crossings and loiters.
+func (r *fileRun) perimeter(idx int, pf perimeter.Frame) error {
+	for _, x := range pf.Crossings {
+		at := r.frameAt(x.At, idx)
+		if err := r.emit(FileEvent{
+			Kind: KindCrossing, Name: x.Line, Direction: x.Direction, Track: x.Track, Path: x.Path,
+			Boxes: []motion.Box{x.Box}, Start: x.At, Raised: x.At, StartFrame: at, RaisedFrame: at,
+		}); err != nil {
+			return err
+		}
+	}
+	for _, l := range pf.Loiters {
+		if err := r.emit(FileEvent{
+			Kind: KindLoiter, Name: l.Dwell, Track: l.Track, Path: l.Path, Boxes: []motion.Box{l.Box},
+			Start: l.Since, StartFrame: r.frameAt(l.Since, idx), Raised: l.At, RaisedFrame: r.frameAt(l.At, idx),
+		}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

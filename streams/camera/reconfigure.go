@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/perimeter"
 )
 
 // SetMotion changes the camera's motion settings (zones, masks, sizes,
@@ -25,6 +26,60 @@ func (c *Camera) SetMotion(m motion.Config) error {
 	default: // already signalled: it will take the newest
 	}
 	return nil
+}
+
+// SetPerimeter changes the camera's lines and dwell regions while it
+// runs: the analyser goroutine picks them up before its next frame, with
+// its objects' tracks started over. It never blocks; a config the
+// perimeter package would refuse is refused here and changes nothing. An
+// Empty config switches perimeter analysis off.
+func (c *Camera) SetPerimeter(p perimeter.Config) error {
+	if err := p.Defaults().Validate(); err != nil {
+		return fmt.Errorf("camera %s: perimeter: %w", c.cfg.ID, err)
+	}
+	c.mu.Lock()
+	c.perimeterNext = &p
+	c.mu.Unlock()
+	select {
+	case c.reconf <- struct{}{}:
+	default: // already signalled: it will take the newest
+	}
+	return nil
+}
+
+// PerimeterConfig is the perimeter config the analyser runs now (as
+// given, before defaults).
+func (c *Camera) PerimeterConfig() perimeter.Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Perimeter
+}
+
+// applyReconfig runs on the analyser goroutine: whatever was set since
+// the last signal.
+func (w *analysis) applyReconfig() {
+	w.applyMotion()
+	w.applyPerimeter()
+}
+
+// applyPerimeter runs on the analyser goroutine.
+func (w *analysis) applyPerimeter() {
+	c := w.c
+	c.mu.Lock()
+	next := c.perimeterNext
+	c.perimeterNext = nil
+	c.mu.Unlock()
+	if next == nil {
+		return
+	}
+	if err := w.an.SetPerimeter(*next); err != nil {
+		c.log.Error("perimeter settings not applied", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.cfg.Perimeter = *next
+	c.mu.Unlock()
+	c.log.Info("perimeter settings applied live", "lines", len(next.Lines), "dwell", len(next.Dwells))
 }
 
 // applyMotion runs on the analyser goroutine.

@@ -171,9 +171,11 @@ type Event struct {
 // Result is what one frame changed.
 type Result struct {
 	Objects []Box // moving objects found in this frame
-	// Tracked are the confirmed objects seen in this frame: tracks with
-	// enough sightings in the window to make an event (moving now or
-	// not), one box each. Line crossing and dwell follow these.
+	// Tracked are the objects of this frame that confirmed tracks took
+	// (tracks with enough sightings in the window to make an event,
+	// moving now or not), each object on its own: a track's box is the
+	// union of what it took and grows over a queue of cars. Line
+	// crossing and dwell follow these.
 	Tracked []Box
 	Fore    float64 // foreground fraction of the watched area
 	Global  bool    // most of the picture changed but nothing in it moves (lighting)
@@ -492,7 +494,9 @@ func (d *Detector) step(t time.Time, res *Result) {
 			continue
 		}
 		if k.last == d.trk.frame {
-			res.Tracked = append(res.Tracked, d.ras.box(k.rect))
+			for _, r := range k.parts {
+				res.Tracked = append(res.Tracked, d.ras.box(r))
+			}
 		}
 		if k.current(d.trk.frame) {
 			seenNow = true

@@ -31,6 +31,9 @@ type track struct {
 	last   int             // frame it was last seen
 	origin image.Point     // centre when first seen
 	hits   []sighting      // moving sightings within the last N frames, oldest first
+	// parts are the objects the track took in its latest frame, each on
+	// its own: rect is their union, which grows over a queue of cars.
+	parts []image.Rectangle
 }
 
 // travelled is how far the object's centre is from where it was first
@@ -83,6 +86,7 @@ func (tr *tracker) step(objs []object, t time.Time) {
 		for _, k := range tr.tracks[old:] {
 			if overlap(grow(k.rect), o.rect) > 0 {
 				k.rect = k.rect.Union(o.rect)
+				k.parts = append(k.parts, o.rect)
 				k.origin = centre(k.rect)
 				k.hits[0].zones |= o.moved
 				joined = true
@@ -91,7 +95,7 @@ func (tr *tracker) step(objs []object, t time.Time) {
 		}
 		if !joined {
 			tr.tracks = append(tr.tracks, &track{rect: o.rect, last: tr.frame, origin: centre(o.rect),
-				hits: []sighting{{tr.frame, t, o.moved}}})
+				hits: []sighting{{tr.frame, t, o.moved}}, parts: []image.Rectangle{o.rect}})
 		}
 	}
 	// A new track's first sighting counts only if it showed quick change.
@@ -104,6 +108,10 @@ func (tr *tracker) step(objs []object, t time.Time) {
 	for i, k := range tr.tracks {
 		if i < old && len(got[i]) > 0 {
 			u, zones, moved := got[i][0].rect, got[i][0].zones, got[i][0].moved
+			k.parts = k.parts[:0]
+			for _, p := range got[i] {
+				k.parts = append(k.parts, p.rect)
+			}
 			for _, p := range got[i][1:] {
 				u, zones, moved = u.Union(p.rect), zones|p.zones, moved|p.moved
 			}
