@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-perimeter/vigil/internal/fanout"
 	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/streams/motion"
+	"github.com/vigil-perimeter/vigil/streams/perimeter"
 )
 
 // newSetupBackend makes the backend of the installer's setup page
@@ -90,13 +91,14 @@ type setupCamera interface {
 // SetupStatus implements setup.Backend.
 func (s *setupBackend) SetupStatus() any {
 	type cam struct {
-		ID     string            `json:"id"`
-		Name   string            `json:"name,omitempty"`
-		Online bool              `json:"online"`
-		Error  string            `json:"error,omitempty"`
-		Zones  []conf.ZoneConfig `json:"zones"`
-		Masks  []conf.Polygon    `json:"masks"`
-		Motion map[string]any    `json:"motion,omitempty"`
+		ID              string            `json:"id"`
+		Name            string            `json:"name,omitempty"`
+		Online          bool              `json:"online"`
+		Error           string            `json:"error,omitempty"`
+		Zones           []conf.ZoneConfig `json:"zones"`
+		Masks           []conf.Polygon    `json:"masks"`
+		Motion          map[string]any    `json:"motion,omitempty"`
+		setup.Perimeter                   // lines and dwell, as the page draws them
 	}
 	run := s.conf.RunningConfig()
 	cams := []cam{}
@@ -107,7 +109,8 @@ func (s *setupBackend) SetupStatus() any {
 		}
 		s := c.Status()
 		cams = append(cams, cam{ID: cc.ID, Name: cc.Name, Online: s.Online, Error: s.Error,
-			Zones: append([]conf.ZoneConfig{}, cc.Motion.Zones...), Masks: append([]conf.Polygon{}, cc.Motion.Masks...)})
+			Zones: append([]conf.ZoneConfig{}, cc.Motion.Zones...), Masks: append([]conf.Polygon{}, cc.Motion.Masks...),
+			Perimeter: setup.PerimeterOf(cc)})
 	}
 	gates := []string{}
 	for _, g := range run.Gates {
@@ -135,10 +138,20 @@ func (s *setupBackend) SetupSelfTest(ctx context.Context, window time.Duration) 
 // SetupEnrolled implements setup.Backend.
 func (s *setupBackend) SetupEnrolled() bool { return s.enrolled() }
 
-// SetupSaveZones implements setup.Backend: the camera's zones and masks
-// (replacing the ones it had) become a config revision, in force at once.
-func (s *setupBackend) SetupSaveZones(camID string, zones []setup.Zone, masks [][][2]float64) (any, error) {
-	return s.conf.EditConfig(func(c *conf.Config) error { return setup.ApplyZones(c, camID, zones, masks) })
+// SetupSaveZones implements setup.Backend: the camera's zones and masks,
+// tripwires and loitering areas (replacing the ones it had) become a
+// config revision, in force at once; a refused one names its fields.
+func (s *setupBackend) SetupSaveZones(camID string, zones []setup.Zone, masks [][][2]float64, per setup.Perimeter) (any, error) {
+	res, err := s.conf.EditConfig(func(c *conf.Config) error {
+		if err := setup.ApplyZones(c, camID, zones, masks); err != nil {
+			return err
+		}
+		return setup.ApplyPerimeter(c, camID, per)
+	})
+	if err != nil {
+		return nil, setup.RefusalOf(err)
+	}
+	return res, nil
 }
 
 // SetupSnapshot implements setup.Backend.
@@ -169,6 +182,45 @@ func (s *setupBackend) SetupMotionPreview(ctx context.Context, camID string, zon
 	}
 	return previewPNG(p)
 }
+
+// SetupPerimeterPreview implements setup.Backend: the tracks and recent
+// crossings of the camera's perimeter watcher run with the draft lines
+// and loitering areas (setup.ErrNoPerimeterPreview when the camera has
+// no such preview).
+func (s *setupBackend) SetupPerimeterPreview(ctx context.Context, camID string, lines []setup.Line, dwell []setup.Dwell) (setup.PerimeterPreview, error) {
+	c := s.camera(camID)
+	if c == nil {
+		return setup.PerimeterPreview{}, fmt.Errorf("no camera %q on this box", camID)
+	}
+	pp, ok := c.(perimeterPreviewer)
+	if !ok {
+		return setup.PerimeterPreview{}, setup.ErrNoPerimeterPreview
+	}
+	cfg, probs := setup.PerimeterConfig(setup.Perimeter{Lines: lines, Dwell: dwell})
+	if len(probs) > 0 {
+		return setup.PerimeterPreview{}, setup.Refused(probs)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	p, err := pp.PerimeterPreview(ctx, cfg)
+	if err != nil {
+		return setup.PerimeterPreview{}, err
+	}
+	return setup.PerimeterPreviewOf(0, 0, p.At, p.Tracks, p.Crossings, p.Loiters), nil
+}
+
+// perimeterPreviewer is a camera that runs a perimeter watcher with draft
+// lines and areas beside its own, for the setup page's preview
+// ((*camera.Camera).PerimeterPreview).
+type perimeterPreviewer interface {
+	PerimeterPreview(context.Context, perimeter.Config) (camPerimeterPreview, error)
+}
+
+// camPerimeterPreview is what (*camera.Camera).PerimeterPreview answers.
+type camPerimeterPreview = camera.PerimeterPreview
+
+// The node's cameras have the perimeter preview.
+var _ perimeterPreviewer = (*camera.Camera)(nil)
 
 // previewPNG draws a preview: moving pixels red, unwatched ones dimmed,
 // the rest transparent.

@@ -150,6 +150,8 @@ func TestSetupI18nComplete(t *testing.T) {
 	}
 	html, _ := webFS.ReadFile("web/index.html")
 	js, _ := webFS.ReadFile("web/setup.js")
+	perimJS, _ := webFS.ReadFile("web/perimeter.js")
+	js = append(js, perimJS...)
 	used := regexp.MustCompile(`data-i18n="([^"]+)"`).FindAllStringSubmatch(string(html), -1)
 	used = append(used, regexp.MustCompile(`\bt\('([^']+)'`).FindAllStringSubmatch(string(js), -1)...)
 	used = append(used, regexp.MustCompile(`(?:labelled|button)\('([^']+)'`).FindAllStringSubmatch(string(js), -1)...)
@@ -163,7 +165,8 @@ func TestSetupI18nComplete(t *testing.T) {
 	}
 	// Keys made at run time: a gate's arming, days, GPIO roles and biases, how a revision applied.
 	for _, p := range []string{"gate.arming.always", "gate.arming.schedule", "gate.arming.never", "role.door", "role.water_leak", "role.presence",
-		"bias.none", "bias.pull-up", "applied.live", "applied.unchanged", "applied.restarting", "applied.restart_needed", "day.mon", "day.sun"} {
+		"bias.none", "bias.pull-up", "applied.live", "applied.unchanged", "applied.restarting", "applied.restart_needed", "day.mon", "day.sun",
+		"line.dir.in", "line.dir.out", "line.dir.both"} {
 		if !slices.Contains(en, p) {
 			t.Errorf("%q missing", p)
 		}

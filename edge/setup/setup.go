@@ -65,15 +65,22 @@ type Backend interface {
 	SetupEnrolled() bool
 	// SetupEnrol enrols the box with central (see EnrolRequest).
 	SetupEnrol(ctx context.Context, req EnrolRequest) (EnrolResult, error)
-	// SetupSaveZones makes the camera's zones and masks a new config
-	// revision and puts it in force; the answer describes the revision.
-	SetupSaveZones(camera string, zones []Zone, masks [][][2]float64) (any, error)
+	// SetupSaveZones makes the camera's zones and masks, tripwires and
+	// loitering areas a new config revision and puts it in force; the
+	// answer describes the revision. Drawn lines or areas the edge would
+	// refuse are a *RefusedError naming the fields.
+	SetupSaveZones(camera string, zones []Zone, masks [][][2]float64, per Perimeter) (any, error)
 	// SetupSnapshot is a JPEG of a configured camera's latest picture.
 	SetupSnapshot(ctx context.Context, camera string) ([]byte, error)
 	// SetupMotionPreview is the motion detector's foreground of a
 	// configured camera's latest analysed frame with draft zones and
 	// masks, as a PNG overlay at analysis size.
 	SetupMotionPreview(ctx context.Context, camera string, zones []Zone, masks [][][2]float64) ([]byte, error)
+	// SetupPerimeterPreview is the tracks the camera's perimeter watcher
+	// follows on its latest analysed frames with the draft lines and
+	// loitering areas, and their crossings and loiterings of the last
+	// CrossingsShown; ErrNoPerimeterPreview when the camera cannot tell.
+	SetupPerimeterPreview(ctx context.Context, camera string, lines []Line, dwell []Dwell) (PerimeterPreview, error)
 	// SetupGateEvents streams gate events as they arrive until ctx ends;
 	// each value is sent to the page as one JSON message.
 	SetupGateEvents(ctx context.Context) <-chan any
@@ -313,6 +320,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /setup/api/zones/save", s.authed(st.saveZones))
 	s.mux.Handle("GET /setup/api/snapshot", s.authed(st.snapshot))
 	s.mux.Handle("GET /setup/api/preview", s.authed(st.preview))
+	s.mux.Handle("GET /setup/api/perimeter", s.authed(st.perimeterPreview))
 	s.mux.Handle("GET /setup/api/gates/events", s.authed(st.gateEvents))
 	s.mux.Handle("GET /setup/api/gates/config", s.authed(st.gatesConfig))
 	s.mux.Handle("GET /setup/api/gates/state", s.authed(st.gateStates))
@@ -452,6 +460,8 @@ func (s *steps) zones(w http.ResponseWriter, r *http.Request) {
 		Camera string         `json:"camera"`
 		Zones  []Zone         `json:"zones"`
 		Masks  [][][2]float64 `json:"masks"`
+		Lines  []Line         `json:"lines"`
+		Dwell  []Dwell        `json:"dwell"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
 		writeError(w, http.StatusBadRequest, "bad request")
@@ -493,11 +503,17 @@ func (s *steps) zones(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(&b, "        - %s\n", points(m))
 	}
+	per := Perimeter{Lines: body.Lines, Dwell: body.Dwell}
+	if _, probs := PerimeterConfig(per); len(probs) > 0 {
+		problems = append(problems, problemsText(probs))
+	}
 	if len(problems) > 0 {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": strings.Join(problems, "; "), "problems": problems})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"camera": body.Camera, "yaml": b.String(), "zones": len(body.Zones), "masks": len(body.Masks)})
+	b.WriteString(perimeterYAML(per))
+	writeJSON(w, http.StatusOK, map[string]any{"camera": body.Camera, "yaml": b.String(), "zones": len(body.Zones), "masks": len(body.Masks),
+		"lines": len(body.Lines), "dwell": len(body.Dwell)})
 }
 
 func polygon(pts [][2]float64) motion.Polygon {

@@ -28,6 +28,8 @@ type fakeBackend struct {
 	enrolled bool
 	events   chan any
 	rec      *recorder // nil: audits accepted, not kept
+	// perimeter answers SetupPerimeterPreview (nil: ErrNoPerimeterPreview).
+	perimeter func(camera string, lines []Line, dwell []Dwell) (PerimeterPreview, error)
 }
 
 // recorder keeps what a fakeBackend was asked to audit and to change.
@@ -36,6 +38,8 @@ type recorder struct {
 	audits  []auditCall
 	err     error // SetupAudit fails with it
 	changes []string
+	// perimeter is each SetupSaveZones' lines and dwell.
+	perimeter []Perimeter
 }
 
 type auditCall struct {
@@ -79,15 +83,26 @@ func (f fakeBackend) SetupEnrol(_ context.Context, r EnrolRequest) (EnrolResult,
 	}
 	return EnrolResult{EdgeID: "gate-1", Message: "Enrolled"}, nil
 }
-func (f fakeBackend) SetupSaveZones(cam string, z []Zone, m [][][2]float64) (any, error) {
+func (f fakeBackend) SetupSaveZones(cam string, z []Zone, m [][][2]float64, per Perimeter) (any, error) {
 	f.rec.changed("zones/" + cam)
-	return map[string]any{"revision": "r2", "camera": cam, "zones": len(z)}, nil
+	if f.rec != nil {
+		f.rec.mu.Lock()
+		f.rec.perimeter = append(f.rec.perimeter, per)
+		f.rec.mu.Unlock()
+	}
+	return map[string]any{"revision": "r2", "camera": cam, "zones": len(z), "lines": len(per.Lines), "dwell": len(per.Dwell)}, nil
 }
 func (fakeBackend) SetupSnapshot(context.Context, string) ([]byte, error) {
 	return []byte{0xff, 0xd8}, nil
 }
 func (fakeBackend) SetupMotionPreview(context.Context, string, []Zone, [][][2]float64) ([]byte, error) {
 	return []byte("\x89PNG"), nil
+}
+func (f fakeBackend) SetupPerimeterPreview(_ context.Context, cam string, lines []Line, dwell []Dwell) (PerimeterPreview, error) {
+	if f.perimeter == nil {
+		return PerimeterPreview{}, ErrNoPerimeterPreview
+	}
+	return f.perimeter(cam, lines, dwell)
 }
 func (f fakeBackend) SetupGateEvents(ctx context.Context) <-chan any { return f.events }
 

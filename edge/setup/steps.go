@@ -77,11 +77,14 @@ func short(v string) string {
 	return v
 }
 
-// draft is a camera's zones and masks as the page draws them.
+// draft is a camera's zones and masks, tripwires and loitering areas as
+// the page draws them.
 type draft struct {
 	Camera string         `json:"camera"`
 	Zones  []Zone         `json:"zones"`
 	Masks  [][][2]float64 `json:"masks"`
+	Lines  []Line         `json:"lines"`
+	Dwell  []Dwell        `json:"dwell"`
 }
 
 // saveZones makes the drawn zones a config revision (step 3, "Save").
@@ -95,15 +98,26 @@ func (s *steps) saveZones(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "choose the camera the zones are for")
 		return
 	}
-	if !s.audit(w, r, ActionConfigChange, "zones/"+short(body.Camera), map[string]any{"camera": short(body.Camera), "zones": len(body.Zones), "masks": len(body.Masks)}) {
+	per := Perimeter{Lines: body.Lines, Dwell: body.Dwell}
+	if _, probs := PerimeterConfig(per); len(probs) > 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": problemsText(probs), "problems": probs})
 		return
 	}
-	res, err := s.backend.SetupSaveZones(body.Camera, body.Zones, body.Masks)
+	if !s.audit(w, r, ActionConfigChange, "zones/"+short(body.Camera), map[string]any{"camera": short(body.Camera), "zones": len(body.Zones), "masks": len(body.Masks),
+		"lines": len(body.Lines), "dwell": len(body.Dwell)}) {
+		return
+	}
+	res, err := s.backend.SetupSaveZones(body.Camera, body.Zones, body.Masks, per)
+	var ref *RefusedError
+	if errors.As(err, &ref) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": ref.Error(), "problems": ref.Problems})
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	s.log.Info("zones saved from the setup page", "camera", body.Camera, "zones", len(body.Zones), "masks", len(body.Masks))
+	s.log.Info("zones saved from the setup page", "camera", body.Camera, "zones", len(body.Zones), "masks", len(body.Masks), "lines", len(body.Lines), "dwell", len(body.Dwell))
 	writeJSON(w, http.StatusOK, res)
 }
 

@@ -1,6 +1,7 @@
 // The installer's setup page: plain ES module, no build step.
 import { t, applyI18n, setLang, currentLang } from './i18n.js';
 import { $, el } from './shared/dom.js';
+import { perim, addLine, addDwell, setPerimeter, perimeterDraft, drawPerimeter, renderPerimeterList, showPreview } from './perimeter.js';
 
 const kindZh = {
   auth: '用户名或密码错误', auth_missing: '摄像机需要用户名和密码', unreachable: '无法连接摄像机',
@@ -147,7 +148,8 @@ $('probe-form').addEventListener('submit', async (e) => {
 const canvas = $('zone-canvas');
 const ctx = canvas.getContext('2d');
 let zones = [];     // {name, points: [[x,y]...], sensitivity, mask} closed
-let current = [];   // points of the polygon being drawn (normalised)
+let current = [];   // points of the polygon or line being drawn (normalised)
+let order = [];     // kinds of the shapes drawn, last last (undo)
 
 function drawZones() {
   if (snapshot) {
@@ -169,8 +171,12 @@ function drawZones() {
     for (const [x, y] of pts) { ctx.fillStyle = colour; ctx.fillRect(x * canvas.width - 3, y * canvas.height - 3, 6, 6); }
   };
   for (const z of zones) poly(z.points, true, z.mask ? '#3070ff' : '#20c060');
+  drawPerimeter(ctx, canvas.width, canvas.height);
   poly(current, false, '#ffcc00');
 }
+
+// perimeterChanged redraws after a line or area changed.
+function perimeterChanged() { renderPerimeterList(canvas, drawZones); drawZones(); }
 
 canvas.addEventListener('click', (e) => {
   const r = canvas.getBoundingClientRect();
@@ -180,17 +186,52 @@ canvas.addEventListener('click', (e) => {
   drawZones();
 });
 
-$('zone-close').addEventListener('click', () => {
-  if (current.length < 3) return;
-  const mask = $('zone-kind').value === 'mask';
-  zones.push({ name: mask ? '' : ($('zone-name').value || `zone-${zones.length + 1}`), points: current, mask, sensitivity: mask ? 0 : Number($('zone-sens').value) });
+// finishShape ends the shape being drawn as the chosen kind: a zone or
+// mask (three corners or more), a tripwire line (two points or more), a
+// loitering area (three corners or more).
+function finishShape() {
+  const kind = $('zone-kind').value;
+  const name = $('zone-name').value.trim();
+  if (kind === 'line') {
+    if (!addLine(current, name, $('line-dir').value)) return;
+  } else if (kind === 'dwell') {
+    if (!addDwell(current, name, Number($('dwell-after').value))) return;
+  } else {
+    const pts = current.filter((p, i) => i === 0 || p[0] !== current[i - 1][0] || p[1] !== current[i - 1][1]);
+    if (pts.length < 3) return;
+    const mask = kind === 'mask';
+    zones.push({ name: mask ? '' : (name || `zone-${zones.length + 1}`), points: pts, mask, sensitivity: mask ? 0 : Number($('zone-sens').value) });
+  }
+  order.push(kind === 'line' || kind === 'dwell' ? kind : 'zone');
   current = [];
-  drawZones();
+  perimeterChanged();
+}
+
+$('zone-close').addEventListener('click', finishShape);
+canvas.addEventListener('dblclick', (e) => { e.preventDefault(); finishShape(); });
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Enter' || !current.length || ['BUTTON', 'TEXTAREA', 'SELECT'].includes(e.target.tagName)) return;
+  e.preventDefault();
+  finishShape();
 });
 
+// The kind chosen shows its own settings: a line's direction, an area's time.
+function kindChanged() {
+  const kind = $('zone-kind').value;
+  $('line-opts').hidden = kind !== 'line';
+  $('dwell-opts').hidden = kind !== 'dwell';
+  $('zone-sens').closest('label').hidden = kind !== 'zone';
+  $('zone-close').textContent = t(kind === 'line' ? 'line.finish' : 'zone.close');
+}
+$('zone-kind').addEventListener('change', kindChanged);
+
 $('zone-undo').addEventListener('click', () => {
-  if (current.length) current.pop(); else zones.pop();
-  drawZones();
+  if (current.length) current.pop();
+  else {
+    const kind = order.pop();
+    if (kind === 'line') perim.lines.pop(); else if (kind === 'dwell') perim.dwells.pop(); else zones.pop();
+  }
+  perimeterChanged();
 });
 
 $('zone-save').addEventListener('click', async () => {
@@ -206,7 +247,7 @@ $('zone-save').addEventListener('click', async () => {
 function draft() {
   const zs = zones.filter((z) => !z.mask).map((z) => ({ name: z.name, points: z.points, sensitivity: z.sensitivity === 0.5 ? 0 : z.sensitivity }));
   const ms = zones.filter((z) => z.mask).map((z) => z.points);
-  return { camera: $('zone-camera').value, zones: zs, masks: ms };
+  return { camera: $('zone-camera').value, zones: zs, masks: ms, ...perimeterDraft() };
 }
 
 // Choosing a configured camera shows its live picture and the zones it runs.
@@ -218,9 +259,12 @@ $('zone-camera').addEventListener('change', () => {
   zones = (cam.zones || []).map((z) => ({ name: z.name, points: z.points, sensitivity: z.sensitivity || 0.5, mask: false }))
     .concat((cam.masks || []).map((m) => ({ name: '', points: m, mask: true })));
   current = [];
+  order = [];
+  setPerimeter(cam);
+  renderPerimeterList(canvas, drawZones);
   const img = new Image();
   img.alt = 'snapshot';
-  img.onload = () => { snapshot = img; drawZones(); };
+  img.onload = () => { snapshot = img; perimeterChanged(); };
   img.src = '/setup/api/snapshot?camera=' + encodeURIComponent(id) + '&t=' + Date.now();
   drawZones();
 });
@@ -252,7 +296,38 @@ function previewLoop() {
   const d = draft();
   img.src = '/setup/api/preview?camera=' + encodeURIComponent(d.camera) + '&draft=' + encodeURIComponent(JSON.stringify({ zones: d.zones, masks: d.masks })) + '&t=' + started;
 }
-$('zone-preview').addEventListener('change', () => { if (!previewing) previewLoop(); });
+$('zone-preview').addEventListener('change', () => {
+  if (!previewing) previewLoop();
+  if (!tracking) trackLoop();
+});
+
+// Perimeter preview: the tracks the box follows with the drafted lines
+// and areas, and the crossings it counts, about twice a second, drawn
+// over the picture; the crossings are listed as they come.
+let tracking = false;
+async function trackLoop() {
+  const out = $('perimeter-status');
+  const d = draft();
+  if (!$('zone-preview').checked || !d.camera) { tracking = false; perim.preview = null; drawZones(); return; }
+  tracking = true;
+  const started = Date.now();
+  let wait = 500;
+  try {
+    const r = await fetch('/setup/api/perimeter?camera=' + encodeURIComponent(d.camera) + '&draft=' + encodeURIComponent(JSON.stringify({ lines: d.lines, dwell: d.dwell })),
+      { credentials: 'same-origin' });
+    const p = await r.json().catch(() => ({}));
+    if (r.ok) {
+      showPreview(p);
+      show(out, '', 'hint');
+      out.dataset.loads = String(Number(out.dataset.loads || 0) + 1);
+      drawZones();
+    } else {
+      show(out, r.status === 501 ? t('line.noPreview') : (p.error || r.status + ' ' + r.statusText), 'hint');
+      wait = r.status === 501 ? 5000 : 1000;
+    }
+  } catch { wait = 2000; /* the box restarts */ }
+  setTimeout(trackLoop, Math.max(0, wait - (Date.now() - started)));
+}
 
 // ---- gates: their state, and each event the moment the box hears it ----
 let events = null; // the EventSource of gate events
@@ -321,8 +396,11 @@ $('lang').value = currentLang();
 $('lang').addEventListener('change', (e) => {
   setLang(e.target.value);
   if (model) { collect(); renderGatesForm(); }
+  kindChanged();
+  perimeterChanged();
 });
 applyI18n(document); // the stored or the browser's language; a choice is stored only when made
+kindChanged();
 drawZones();
 
 // ---- gates step: gates, cameras, arming, and their inputs, saved as a revision ----
