@@ -74,7 +74,9 @@ bench: deps
 # Motion evaluation on real footage with ground truth: the edge's default
 # detector, no masks, over every sequence in VIGIL_EVAL_DATA (default
 # ../shared/testdata); prints the table in BENCHMARKS.md ("Motion
-# evaluation") and writes JSON to EVAL_OUT (default eval.json).
+# evaluation"), then the perimeter's: tripwire crossings, ID switches
+# and dwell against truth from the footage ("Perimeter evaluation"), and
+# writes JSON to EVAL_OUT (default eval.json).
 eval: deps
 	$(GO) run ./eval $(if $(VIGIL_EVAL_DATA),-data $(VIGIL_EVAL_DATA)) $(if $(EVAL_OUT),-out $(EVAL_OUT))
 
@@ -86,6 +88,7 @@ fuzz: deps
 	$(GO) test ./gates/webhook -run '^$$' -fuzz FuzzHandler -fuzztime 30s
 	$(GO) test ./gates/mqtt -run '^$$' -fuzz FuzzParseZigbee -fuzztime 30s
 	$(GO) test ./edge/clips -run '^$$' -fuzz FuzzScanSegment -fuzztime 30s
+	$(GO) test ./streams/perimeter -run '^$$' -fuzz FuzzObserve -fuzztime 30s
 
 clean:
 	rm -rf bin .cache/test.log

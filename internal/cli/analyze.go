@@ -17,15 +17,28 @@ import (
 	"github.com/vigil-perimeter/vigil/streams/camera"
 )
 
-// cameraFile is --camera-config: one camera's analysis: and motion: blocks,
-// written exactly as under a camera in edge.yaml.
+// cameraFile is --camera-config: one camera's analysis:, motion:, lines:,
+// dwell: and perimeter: blocks, written exactly as under a camera in
+// edge.yaml. --lines reads a file of the same shape for its lines: and
+// dwell: only.
 type cameraFile struct {
-	Analysis edge.AnalysisConfig `yaml:"analysis,omitempty"`
-	Motion   edge.MotionConfig   `yaml:"motion,omitempty"`
+	Analysis  edge.AnalysisConfig  `yaml:"analysis,omitempty"`
+	Motion    edge.MotionConfig    `yaml:"motion,omitempty"`
+	Lines     []edge.LineConfig    `yaml:"lines,omitempty"`
+	Dwell     []edge.DwellConfig   `yaml:"dwell,omitempty"`
+	Perimeter edge.PerimeterTuning `yaml:"perimeter,omitempty"`
 }
 
 func (f *cameraFile) camera() edge.CameraConfig {
-	return edge.CameraConfig{Analysis: f.Analysis, Motion: f.Motion}
+	return edge.CameraConfig{Analysis: f.Analysis, Motion: f.Motion, Lines: f.Lines, Dwell: f.Dwell, Perimeter: f.Perimeter}
+}
+
+// loadLines reads --lines: a file with lines: and dwell: blocks as under
+// a camera in edge.yaml, checked as the edge checks them.
+func loadLines(path string) (cameraFile, error) {
+	var lf cameraFile
+	err := config.Load(path, &lf)
+	return lf, err
 }
 
 // Validate implements config.Validator.
@@ -40,17 +53,25 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	camCfg := fs.String("camera-config", "", "YAML file with a camera's analysis: and motion: blocks as in edge.yaml (default: the edge's defaults)")
 	asJSON := fs.Bool("json", false, "print one JSON object per event")
 	start := fs.String("start", "", "wall-clock time of the first frame, RFC 3339 (default: the file's modification time minus its duration)")
+	linesPath := fs.String("lines", "", "YAML or JSON file with lines: (tripwires) and dwell: (regions) as in edge.yaml, in place of --camera-config's; prints crossings and loiters")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *input == "" || fs.NArg() > 0 {
-		return errors.New("usage: vigil analyze --input FILE [--camera-config FILE] [--json] [--start TIME]")
+		return errors.New("usage: vigil analyze --input FILE [--camera-config FILE] [--lines FILE] [--json] [--start TIME]")
 	}
 	var cf cameraFile
 	if *camCfg != "" {
 		if err := config.Load(*camCfg, &cf); err != nil {
 			return err
 		}
+	}
+	if *linesPath != "" {
+		lf, err := loadLines(*linesPath)
+		if err != nil {
+			return err
+		}
+		cf.Lines, cf.Dwell = lf.Lines, lf.Dwell
 	}
 	t0, err := fileStart(*input, *start)
 	if err != nil {
@@ -62,7 +83,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		p = &jsonPrinter{enc: json.NewEncoder(stdout), t0: t0}
 	}
 	counts := map[string]int{}
-	sum, err := camera.AnalyzeFile(ctx, *input, cf.camera().AnalyzerConfig(), camera.FileOptions{Start: t0},
+	opt := camera.FileOptions{Start: t0}
+	sum, err := camera.AnalyzeFile(ctx, *input, cf.camera().AnalyzerConfig(), opt,
 		func(ev camera.FileEvent) error {
 			counts[ev.Kind]++
 			return p.event(ev)
@@ -76,9 +98,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *asJSON {
 		out = stderr
 	}
-	fmt.Fprintf(out, "%s: %s, %d frames (%d decoded, %d analysed at %dx%d, %d decode errors); %d motion events, %d tamper changes\n",
+	fmt.Fprintf(out, "%s: %s, %d frames (%d decoded, %d analysed at %dx%d, %d decode errors); %d motion events, %d tamper changes, %d crossings, %d loiters\n",
 		*input, sum.Info.Duration.Round(time.Millisecond), sum.Units, sum.Decoded, sum.Analysed, sum.Width, sum.Height,
-		sum.DecodeErrors, counts[camera.KindMotion], counts[camera.KindTamper])
+		sum.DecodeErrors, counts[camera.KindMotion], counts[camera.KindTamper], counts[camera.KindCrossing], counts[camera.KindLoiter])
 	return nil
 }
 
@@ -125,6 +147,12 @@ type jsonEvent struct {
 	Zones      []string   `json:"zones,omitempty"`
 	Peak       float64    `json:"peak,omitempty"`
 	Detail     string     `json:"detail,omitempty"`
+	// Crossings and loiters: the line or dwell region, the way across,
+	// the track.
+	Line      string `json:"line,omitempty"`
+	Dwell     string `json:"dwell,omitempty"`
+	Direction string `json:"direction,omitempty"`
+	Track     uint64 `json:"track,omitempty"`
 }
 
 type jsonBox struct {
@@ -157,6 +185,16 @@ func (p *jsonPrinter) event(ev camera.FileEvent) error {
 		j.State = "started"
 		if ev.Cleared {
 			j.State = "cleared"
+		}
+	case camera.KindCrossing, camera.KindLoiter:
+		j.Direction, j.Track = string(ev.Direction), ev.Track
+		if ev.Kind == camera.KindCrossing {
+			j.Line = ev.Name
+		} else {
+			j.Dwell = ev.Name
+		}
+		for _, b := range ev.Boxes {
+			j.Boxes = append(j.Boxes, jsonBox{b.X, b.Y, b.W, b.H})
 		}
 	}
 	return p.enc.Encode(j)
@@ -191,6 +229,10 @@ func (p *textPrinter) event(ev camera.FileEvent) error {
 		if ev.Detail != "" {
 			fmt.Fprintf(&b, "; %s", ev.Detail)
 		}
+	case camera.KindCrossing:
+		fmt.Fprintf(&b, "crossing %s: line %q %s, track %d", at(ev.Raised, ev.RaisedFrame), ev.Name, ev.Direction, ev.Track)
+	case camera.KindLoiter:
+		fmt.Fprintf(&b, "loiter  %s: %q, track %d there since %s", at(ev.Raised, ev.RaisedFrame), ev.Name, ev.Track, at(ev.Start, ev.StartFrame))
 	}
 	_, err := fmt.Fprintln(p.w, b.String())
 	return err
