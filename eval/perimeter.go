@@ -472,7 +472,7 @@ type DwellResult struct {
 
 // pedestrianDwell is the dwell configured on opencv-doc's vtest.avi; see
 // evalDwell for the truth.
-var pedestrianDwell = perimeter.Dwell{Name: "lamp", After: 5 * time.Second}
+var pedestrianDwell = perimeter.Dwell{Name: "lawn", After: 5 * time.Second}
 
 func evalDwell(ctx context.Context) (*DwellResult, error) {
 	if pedestrianEntryS < 0 {
@@ -513,15 +513,17 @@ func abs64(f float64) float64 {
 }
 
 // The pedestrian truth, by eye. On vtest.avi (768×576, 10 fps) a man in
-// a black jacket walks in from the left, his feet enter this region on
-// frame 11 (1.1 s; frames 6–21 viewed one by one, ±2 frames), and he
-// stands there talking (feet at about x 0.46, y 0.49) until about 15 s,
-// while others pass through the region for a second or two (about 7 s and
-// 14 s) and a companion stands just right of the lamp post, outside it.
-// The region spans x 0.40–0.55 (the post is at 0.56), y 0.38–0.56.
+// a red jacket and a blonde woman walk onto the lawn together from the
+// bottom right edge (in the picture from 50.4 s), their feet cross
+// x = 0.80 into this region between 51.2 s (x ≈ 0.85) and 52.0 s
+// (x ≈ 0.70) — 51.5 s ± 0.3 (frames 48–53.5 s viewed at 2.5 fps) — and
+// stay on the lawn: together until about 59 s, then she wanders on
+// alone, pacing between x 0.1 and 0.55 until about 71 s. The region is
+// the lawn below the path, x 0–0.80 (walkers on the path's lower edge at
+// the right stay outside it). Nobody else stands on the lawn then.
 var (
-	pedestrianEntryS = 1.1
-	pedestrianRegion = motion.Polygon{pt(0.40, 0.38), pt(0.55, 0.38), pt(0.55, 0.56), pt(0.40, 0.56)}
+	pedestrianEntryS = 51.5
+	pedestrianRegion = motion.Polygon{pt(0, 0.6), pt(0.8, 0.82), pt(0.8, 1), pt(0, 1)}
 )
 
 func perimeterTargets(rep *PerimeterReport) []Target {
