@@ -172,8 +172,9 @@ type Event struct {
 type Result struct {
 	Objects []Box // moving objects found in this frame
 	// Tracked are the objects of this frame that confirmed tracks took
-	// (tracks with enough sightings in the window to make an event,
-	// moving now or not), each object on its own: a track's box is the
+	// (tracks that once had enough sightings in the window to make an
+	// event, and are still seen, moving now or not: someone who stops to
+	// linger stays an object), each object on its own: a track's box is the
 	// union of what it took and grows over a queue of cars. Line
 	// crossing and dwell follow these.
 	Tracked []Box
@@ -490,13 +491,14 @@ func (d *Detector) step(t time.Time, res *Result) {
 	var zones uint64
 	first := t
 	for _, k := range d.trk.tracks {
-		if len(k.hits) < d.cfg.K {
-			continue
-		}
-		if k.last == d.trk.frame {
+		k.confirmed = k.confirmed || len(k.hits) >= d.cfg.K
+		if k.confirmed && k.last == d.trk.frame {
 			for _, r := range k.parts {
 				res.Tracked = append(res.Tracked, d.ras.box(r))
 			}
+		}
+		if len(k.hits) < d.cfg.K {
+			continue
 		}
 		if k.current(d.trk.frame) {
 			seenNow = true

@@ -34,6 +34,10 @@ type track struct {
 	// parts are the objects the track took in its latest frame, each on
 	// its own: rect is their union, which grows over a queue of cars.
 	parts []image.Rectangle
+	// confirmed: the track once had enough sightings to make an event;
+	// it stays an object (for line crossing and dwell) while it is seen,
+	// moving or not — someone lingering stops counting as motion.
+	confirmed bool
 }
 
 // travelled is how far the object's centre is from where it was first

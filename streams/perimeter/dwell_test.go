@@ -124,3 +124,59 @@ func TestDwellUnseen(t *testing.T) {
 		t.Errorf("the track was lost while coasting")
 	}
 }
+
+// TestDwellAtPictureEdge: someone walking in close to the camera, their
+// box cut by the bottom of the picture, is inside a region drawn down to
+// the picture's edge.
+func TestDwellAtPictureEdge(t *testing.T) {
+	lawn := motion.Polygon{pt(0, 0.6), pt(0.8, 0.8), pt(0.8, 1), pt(0, 1)}
+	w := mustNew(t, Config{Dwells: []Dwell{{Name: "lawn", Region: lawn, After: 2 * time.Second}}})
+	var l []Loiter
+	for i := range 40 {
+		f := w.Observe(at(i), []motion.Box{{X: 0.3 + 0.002*float64(i), Y: 0.75, W: 0.1, H: 0.25}}) // feet at y = 1
+		l = append(l, f.Loiters...)
+	}
+	if len(l) != 1 || !l[0].Since.Equal(at(0)) {
+		t.Fatalf("loiters %+v, want one since the first frame", l)
+	}
+}
+
+// TestDwellCarriedAcrossSplit: a pair walks in as one box; after 3 s
+// she goes on alone, her box too far from the pair's to be its track
+// but near where the pair stood: the visit carries on (the
+// loiter is dated from the pair's entry, not from her new track's
+// first frame), and a visit that already fired does not fire again
+// when it changes track once more.
+func TestDwellCarriedAcrossSplit(t *testing.T) {
+	w := mustNew(t, Config{Dwells: []Dwell{{Name: "gate", Region: square, After: 5 * time.Second}}})
+	var got []Loiter
+	ids := map[uint64]bool{}
+	step := func(i int, b motion.Box) {
+		f := w.Observe(at(i), []motion.Box{b})
+		got = append(got, f.Loiters...)
+		for _, k := range f.Tracks {
+			if k.Seen {
+				ids[k.ID] = true
+			}
+		}
+	}
+	for i := range 30 { // 3 s as one box
+		step(i, motion.Box{X: 0.4, Y: 0.4, W: 0.1, H: 0.2})
+	}
+	for i := 30; i < 80; i++ { // she, 0.2 to the right
+		step(i, motion.Box{X: 0.61, Y: 0.35, W: 0.08, H: 0.25})
+	}
+	if len(ids) != 2 {
+		t.Fatalf("%d tracks, want the pair's and hers", len(ids))
+	}
+	if len(got) != 1 || !got[0].Since.Equal(at(0)) || !got[0].At.Equal(at(50)) {
+		t.Fatalf("loiters %+v, want one since the pair walked in, at 5 s", got)
+	}
+	got = nil
+	for i := 80; i < 160; i++ { // and found again 0.2 back to the left
+		step(i, motion.Box{X: 0.41, Y: 0.35, W: 0.08, H: 0.25})
+	}
+	if len(ids) != 3 || len(got) != 0 {
+		t.Errorf("%d tracks, loiters %+v: want a third track and no second loiter for the visit", len(ids), got)
+	}
+}

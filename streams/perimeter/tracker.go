@@ -57,8 +57,14 @@ type track struct {
 }
 
 // anchor is where the object stands: the bottom centre of its box.
+//
+// A box cut by the bottom of the picture (someone walking in close to
+// the camera) has its anchor on the picture's edge, y = 1, where a
+// region drawn to the edge would not count it as inside: anchors stay a
+// hair inside the picture.
 func (k *track) anchor() motion.Point {
-	return motion.Point{X: k.box.X + k.box.W/2, Y: k.box.Y + k.box.H}
+	const in = 1 - 1e-6
+	return motion.Point{X: min(k.box.X+k.box.W/2, in), Y: min(k.box.Y+k.box.H, in)}
 }
 
 // public is the track as Observe reports it. A coasting track reports
