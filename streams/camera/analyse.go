@@ -64,7 +64,7 @@ func (w *analysis) run(ctx context.Context) error {
 			p, err := w.an.det.Preview(req.zones, req.masks)
 			req.reply <- previewReply{p: p, at: w.lastTime, err: err}
 		case req := <-c.perimPreviews:
-			p, err := w.an.perimeterPreview(req.cfg, w.lastTime)
+			p, err := w.an.perim.preview(req.cfg, w.lastTime)
 			req.reply <- perimeterPreviewReply{p: p, err: err}
 		case <-c.reconf:
 			w.applyReconfig()

@@ -66,8 +66,7 @@ type Analyzer struct {
 	cfg     AnalyzerConfig
 	det     *motion.Detector
 	tamper  *tamper.Detector
-	perim   *perimeter.Watcher // nil without lines and dwell regions
-	draft   *draftWatcher      // an installer's draft, while previewed
+	perim   perimeterSide
 	dec     *av.Decoder
 	codec   av.Codec
 	gop     gopBuffer
@@ -135,7 +134,7 @@ func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 		det.Close()
 		return nil, err
 	}
-	return &Analyzer{cfg: cfg, det: det, tamper: tam, perim: perim, every: time.Duration(float64(time.Second) / cfg.FPS)}, nil
+	return &Analyzer{cfg: cfg, det: det, tamper: tam, perim: perimeterSide{w: perim}, every: time.Duration(float64(time.Second) / cfg.FPS)}, nil
 }
 
 // Close frees the decoder and the detectors.
@@ -273,7 +272,7 @@ func (a *Analyzer) due(t time.Time) bool {
 		// Tamper keeps its reference: a camera turned while it was
 		// unplugged must still be found to have moved.
 		a.det.Reset()
-		a.resetPerimeter()
+		a.perim.reset()
 		a.next = time.Time{}
 	}
 	a.last = t
@@ -316,15 +315,14 @@ func (a *Analyzer) analyse(t time.Time, reframe reframing, f *Frame) error {
 		// ends is still reported, nothing new starts.
 		f.Motion.Started, f.Tamper.Started = nil, nil
 	}
-	a.observePerimeter(t, f)
-	a.observeDraft(t, f)
+	a.perim.observe(t, f)
 	for _, ev := range f.Tamper.Cleared {
 		if ev.Kind == tamper.Covered || ev.Kind == tamper.Blinded {
 			// The background model learned the cover, not the scene.
 			if ended := a.det.Reset(); ended != nil && f.Motion.Ended == nil {
 				f.Motion.Ended = ended
 			}
-			a.resetPerimeter()
+			a.perim.reset()
 		}
 	}
 	return nil
@@ -378,7 +376,7 @@ type reframing struct {
 func (a *Analyzer) reframe() reframing {
 	a.reframed = false
 	a.next = time.Time{}
-	a.resetPerimeter()
+	a.perim.reset()
 	return reframing{ended: a.det.Reset(), cleared: a.tamper.Relearn()}
 }
 

@@ -61,8 +61,16 @@ func (a *Analyzer) SetPerimeter(p perimeter.Config) error {
 	if err != nil {
 		return err
 	}
-	a.perim, a.cfg.Perimeter = w, p
+	a.perim.w, a.cfg.Perimeter = w, p
 	return nil
+}
+
+// perimeterSide is the analyser's perimeter: the camera's own watcher
+// (nil without lines and dwell regions) and an installer's draft while
+// it is previewed. The analysis goroutine owns it.
+type perimeterSide struct {
+	w     *perimeter.Watcher
+	draft *draftWatcher
 }
 
 // newWatcher makes the watcher for p, nil when p is Empty.
@@ -73,29 +81,31 @@ func newWatcher(p perimeter.Config) (*perimeter.Watcher, error) {
 	return perimeter.New(p)
 }
 
-// resetPerimeter forgets every track: the motion detector relearned the
-// scene, so its boxes start over too.
-func (a *Analyzer) resetPerimeter() {
-	if a.draft != nil {
-		a.draft.w.Reset()
+// reset forgets every track: the motion detector relearned the scene,
+// so its boxes start over too.
+func (ps *perimeterSide) reset() {
+	if ps.draft != nil {
+		ps.draft.w.Reset()
 	}
-	if a.perim != nil {
-		a.perim.Reset()
+	if ps.w != nil {
+		ps.w.Reset()
 	}
 }
 
-// observePerimeter follows the frame's confirmed objects (after motion
-// and tamper) and withholds crossings and loiters exactly when motion's
-// Started is withheld: on an obstructed or garbled picture.
-func (a *Analyzer) observePerimeter(t time.Time, f *Frame) {
-	if a.perim == nil {
+// observe follows the frame's confirmed objects (after motion and
+// tamper) and withholds crossings and loiters exactly when motion's
+// Started is withheld: on an obstructed or garbled picture. A draft
+// being previewed is judged beside.
+func (ps *perimeterSide) observe(t time.Time, f *Frame) {
+	ps.observeDraft(t, f)
+	if ps.w == nil {
 		return
 	}
 	if f.Motion.Global {
 		// The motion detector forgot its tracks with the light.
-		a.perim.Reset()
+		ps.w.Reset()
 	}
-	f.Perimeter = a.perim.Observe(t, f.Motion.Tracked)
+	f.Perimeter = ps.w.Observe(t, f.Motion.Tracked)
 	if f.Tamper.Obstructed || f.Garbled {
 		f.Perimeter.Crossings, f.Perimeter.Loiters = nil, nil
 	}

@@ -56,33 +56,33 @@ func (d *draftWatcher) observe(t time.Time, f *Frame) {
 
 // observeDraft runs the draft, if any is still asked for, after the
 // camera's own watcher.
-func (a *Analyzer) observeDraft(t time.Time, f *Frame) {
-	if a.draft == nil {
+func (ps *perimeterSide) observeDraft(t time.Time, f *Frame) {
+	if ps.draft == nil {
 		return
 	}
-	if t.After(a.draft.until) {
-		a.draft = nil
+	if t.After(ps.draft.until) {
+		ps.draft = nil
 		return
 	}
 	if f.Motion.Global {
-		a.draft.w.Reset()
+		ps.draft.w.Reset()
 	}
-	a.draft.observe(t, f)
+	ps.draft.observe(t, f)
 }
 
-// perimeterPreview answers a preview request on the analysis goroutine:
+// preview answers a preview request on the analysis goroutine:
 // a new or changed draft starts from nothing; each request keeps the
 // draft alive for draftLife from the latest frame.
-func (a *Analyzer) perimeterPreview(cfg perimeter.Config, now time.Time) (PerimeterPreview, error) {
-	if a.draft == nil || !reflect.DeepEqual(a.draft.cfg, cfg) {
+func (ps *perimeterSide) preview(cfg perimeter.Config, now time.Time) (PerimeterPreview, error) {
+	if ps.draft == nil || !reflect.DeepEqual(ps.draft.cfg, cfg) {
 		w, err := perimeter.New(cfg)
 		if err != nil {
 			return PerimeterPreview{}, err
 		}
-		a.draft = &draftWatcher{cfg: cfg, w: w}
+		ps.draft = &draftWatcher{cfg: cfg, w: w}
 	}
-	a.draft.until = now.Add(draftLife)
-	d := a.draft
+	ps.draft.until = now.Add(draftLife)
+	d := ps.draft
 	return PerimeterPreview{At: d.at, Tracks: d.last.Tracks,
 		Crossings: append([]perimeter.Crossing(nil), d.crosses...), Loiters: append([]perimeter.Loiter(nil), d.loiters...)}, nil
 }

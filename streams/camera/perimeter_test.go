@@ -203,7 +203,7 @@ func TestPerimeterWithheldWhenObstructed(t *testing.T) {
 				f := Frame{Garbled: tc.garbled}
 				f.Tamper.Obstructed = tc.obstructed
 				f.Motion.Tracked = []motion.Box{{X: 0.45, Y: 0.1 + 0.06*float64(i), W: 0.1, H: 0.1}}
-				an.observePerimeter(epoch.Add(time.Duration(i)*200*time.Millisecond), &f)
+				an.perim.observe(epoch.Add(time.Duration(i)*200*time.Millisecond), &f)
 				got += len(f.Perimeter.Crossings)
 				if len(f.Perimeter.Tracks) != 1 {
 					t.Fatalf("frame %d: %d tracks", i, len(f.Perimeter.Tracks))
@@ -240,11 +240,11 @@ func TestSetPerimeter(t *testing.T) {
 	defer an.Close()
 	w := &analysis{c: cam, an: an}
 	w.applyReconfig()
-	if an.perim == nil || len(cam.PerimeterConfig().Lines) != 1 {
+	if an.perim.w == nil || len(cam.PerimeterConfig().Lines) != 1 {
 		t.Fatal("perimeter config not applied")
 	}
-	if err := an.SetPerimeter(perimeter.Config{}); err != nil || an.perim != nil {
-		t.Errorf("empty config: err %v, watcher %v", err, an.perim)
+	if err := an.SetPerimeter(perimeter.Config{}); err != nil || an.perim.w != nil {
+		t.Errorf("empty config: err %v, watcher %v", err, an.perim.w)
 	}
 }
 
@@ -268,19 +268,19 @@ func TestPerimeterPreviewDraft(t *testing.T) {
 	defer an.Close()
 	w := &analysis{c: cam, an: an}
 	epoch := time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
-	if _, err := an.perimeterPreview(middleLine, epoch); err != nil {
+	if _, err := an.perim.preview(middleLine, epoch); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := an.perimeterPreview(perimeter.Config{Lines: []perimeter.Line{{Name: "x"}}}, epoch); err == nil {
+	if _, err := an.perim.preview(perimeter.Config{Lines: []perimeter.Line{{Name: "x"}}}, epoch); err == nil {
 		t.Error("a draft with a one-point line was taken")
 	}
-	an.perimeterPreview(middleLine, epoch)
+	an.perim.preview(middleLine, epoch)
 	var seen []perimeter.Crossing
 	for i, p := range pkts {
 		at := epoch.Add(p.PTS)
 		w.handle(streams.AccessUnit{Codec: info.Codec, NALUs: p.AU, PTS: p.PTS, Time: at, TimeSource: streams.TimeFile, Key: p.Key})
 		if i%10 == 0 {
-			pv, err := an.perimeterPreview(middleLine, at)
+			pv, err := an.perim.preview(middleLine, at)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +298,7 @@ func TestPerimeterPreviewDraft(t *testing.T) {
 		t.Errorf("a draft raised %d events", len(col.perims))
 	}
 	other := perimeter.Config{Lines: []perimeter.Line{{Name: "other", Points: []motion.Point{{X: 0.1, Y: 0.2}, {X: 0.9, Y: 0.2}}, Direction: perimeter.Both}}}
-	if pv, _ := an.perimeterPreview(other, epoch.Add(time.Hour)); len(pv.Crossings) != 0 {
+	if pv, _ := an.perim.preview(other, epoch.Add(time.Hour)); len(pv.Crossings) != 0 {
 		t.Errorf("a new draft came with the old one's crossings: %+v", pv.Crossings)
 	}
 }
