@@ -335,7 +335,7 @@ func upRecordMore(t *testing.T, s *Store, at time.Time, d time.Duration) Span {
 func upRequireFFmpeg(t *testing.T) {
 	for _, tool := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found", tool)
+			t.Fatalf("%s not found: make test installs it", tool)
 		}
 	}
 }

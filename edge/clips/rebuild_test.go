@@ -54,7 +54,7 @@ func rbNeedTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed: %v", tool, err)
+			t.Fatalf("%s not installed (make test installs it): %v", tool, err)
 		}
 	}
 }

@@ -349,7 +349,7 @@ func tool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s not installed", name)
+		t.Fatalf("%s not installed: make test installs it", name)
 	}
 	return p
 }
@@ -422,7 +422,7 @@ func TestSegmentPlayersBFrames(t *testing.T) {
 	out, err := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4",
 		"-c:v", "libx264", "-bf", "2", "-g", "25", "-pix_fmt", "yuv420p", src).CombinedOutput()
 	if err != nil {
-		t.Skipf("no libx264 to make B-frames: %v\n%s", err, out)
+		t.Fatalf("making a B-frame clip with libx264: %v\n%s", err, out)
 	}
 	clip, err := sim.LoadClip(src)
 	if err != nil {

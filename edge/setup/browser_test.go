@@ -78,17 +78,14 @@ func crossingPreview(lines []Line) PerimeterPreview {
 // saved form carries the flipped line) and, with the live preview on,
 // sees the track cross the line and the crossing shown ("→ in").
 func TestPerimeterInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("Chromium test (-short)")
-	}
 	root, _ := filepath.Abs("../..")
 	for _, need := range []string{chromium, filepath.Join(root, "node_modules", "playwright-core", "package.json")} {
 		if _, err := os.Stat(need); err != nil {
-			t.Skipf("%s missing", need)
+			t.Fatalf("%s missing: make test installs Chromium and playwright-core", need)
 		}
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node missing")
+		t.Fatal("node missing: make test installs it")
 	}
 	rec := &recorder{}
 	be := browserBackend{fakeBackend{rec: rec, perimeter: func(_ string, lines []Line, _ []Dwell) (PerimeterPreview, error) {

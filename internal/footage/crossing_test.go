@@ -45,9 +45,6 @@ func TestCrossingTruth(t *testing.T) {
 // every frame of both walks (so CrossFrame is the first frame past the
 // middle line, to the frame), and nothing moves outside the walks.
 func TestCrossingClipFrames(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and decodes a clip")
-	}
 	c := DefaultCrossing()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
