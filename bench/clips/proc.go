@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-perimeter/vigil/internal/kv"
 )
 
 // cpuTime is the CPU (user + system) this process has used.
@@ -127,21 +129,7 @@ func evictPages(paths []string) {
 
 // du is what the files under dir occupy on disk (allocated blocks), as
 // `du` counts them.
-func du(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				n += st.Blocks * 512
-			}
-		}
-		return nil
-	})
-	return n
-}
+func du(dir string) int64 { return kv.DiskUsage(dir) }
 
 // segmentFiles lists the segment files under a store's directory (or one
 // camera's), sorted by path: by camera, then by time.
