@@ -20,12 +20,13 @@ const (
 )
 
 // Methods lists every method central may send an edge: those above, the
-// evidence methods (evidence.go) and MethodAuditCheckpoint (audit.go). An
+// evidence methods (evidence.go), the playback methods (playback.go) and MethodAuditCheckpoint (audit.go). An
 // edge's request table (edge/uplink.Router) must have a handler for each.
 func Methods() []string {
 	return []string{
 		MethodClip, MethodThumbnail, MethodLiveStart, MethodLiveStop, MethodConfig, MethodSetupReopen,
 		MethodRecordings, MethodExportInfo, MethodExportRange, MethodRelease, MethodContactSheet,
+		MethodPlayback, MethodOverlay,
 		MethodAuditCheckpoint,
 	}
 }
@@ -53,6 +54,7 @@ type Request struct {
 	Revision string          `json:"revision,omitempty"`
 	Config   json.RawMessage `json:"config,omitempty"`
 	Evidence *EvidenceParams `json:"evidence,omitempty"` // evidence methods (evidence.go)
+	Playback *PlaybackParams `json:"playback,omitempty"` // MethodPlayback (playback.go)
 }
 
 // Validate checks a request's shape for its method.
@@ -80,6 +82,9 @@ func (r *Request) Validate() error {
 	case MethodSetupReopen, MethodAuditCheckpoint:
 	default:
 		if ok, err := r.validateEvidence(); ok {
+			return err
+		}
+		if ok, err := r.validatePlayback(); ok {
 			return err
 		}
 		return fmt.Errorf("request: unknown method %q", r.Method)
