@@ -3,10 +3,12 @@ package edge
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/streams"
 	"github.com/vigil-perimeter/vigil/streams/camera"
+	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -27,9 +29,25 @@ type cameraEvents struct {
 	}
 	camClock *camClocks
 	live     *liveHub
+	boxes    interface { // the motion box log (edge/boxlog)
+		Add(cam string, t time.Time, boxes []wire.Box)
+	}
 }
 
-var _ camera.Parent = (*cameraEvents)(nil)
+var (
+	_ camera.Parent  = (*cameraEvents)(nil)
+	_ camera.BoxSink = (*cameraEvents)(nil)
+)
+
+// OnMotionBoxes keeps an analysed frame's moving objects for playback's
+// overlay; the box log never waits (it drops and counts instead).
+func (c *cameraEvents) OnMotionBoxes(cam string, t time.Time, boxes []motion.Box) {
+	wb := make([]wire.Box, len(boxes))
+	for i, b := range boxes {
+		wb[i] = wire.Box{X: b.X, Y: b.Y, W: b.W, H: b.H}
+	}
+	c.boxes.Add(cam, t, wb)
+}
 
 // OnMotion turns a camera's motion event into an alert for the alert
 // owner to raise (alertowner.go). It runs on the camera's analysis

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vigil-perimeter/vigil/edge/boxlog"
 	"github.com/vigil-perimeter/vigil/edge/clips"
 	"github.com/vigil-perimeter/vigil/edge/conf"
 	"github.com/vigil-perimeter/vigil/edge/outbox"
@@ -80,6 +81,8 @@ type Options struct {
 //	gates     gateSide       gate engine, adapters, journal, worker (gates.go)
 //	live      liveHub        live view streams (live.go)
 //	evidence  evidenceSide   evidence export for central (evidence.go)
+//	playback  playbackSide   recorded playback and its overlay (playback.go)
+//	boxes     boxlog.Log     the analysers' motion boxes, for the overlay
 //	selfTest  selfTester     the self-test (selftest.go)
 //	api       localAPI       the local API's route table (api.go), audit (access.go)
 //	setupSide setupBackend   the setup page's backend (setup_backend.go)
@@ -94,6 +97,7 @@ type Node struct {
 	box   *outbox.Outbox
 	guard *guardedBox // the outbox, guarded against Close
 	clips *clips.Store
+	boxes *boxlog.Log
 	up    *uplink.Uplink
 	cams  []*camera.Camera
 
@@ -104,6 +108,7 @@ type Node struct {
 	gateFeed  *gateFeed
 	live      *liveHub
 	evidence  *evidenceSide
+	playback  *playbackSide
 	selfTest  *selfTester
 	setup     *setup.Server // nil if the page could not be made
 	setupSide *setupBackend
@@ -165,6 +170,13 @@ func (n *Node) open(cfg conf.Config, opts Options) (err error) {
 	}
 	closers = append(closers, n.clips.Close)
 	n.alerts.clips, n.events.clips = n.clips, n.clips
+	// The boxes last as long as the video they are drawn over.
+	n.boxes, err = boxlog.Open(boxlog.Config{Dir: filepath.Join(cfg.DataDir, "boxes"), Retention: cfg.Recording.MaxAge.D(), Registerer: n.reg, Log: n.log})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, n.boxes.Close)
+	n.events.boxes = n.boxes
 	if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("edge: listen %s: %w", cfg.Listen, err)
 	}
@@ -222,6 +234,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 	n.live = newLiveHub(camIDs, n.reg, n.log)
 	n.events.gates, n.events.live = n.gates, n.live
 	n.evidence = &evidenceSide{clips: n.clips, up: n.up, camClock: n.events.camClock, dataDir: cfg.DataDir, log: n.log}
+	n.playback = &playbackSide{clips: n.clips, boxes: n.boxes, conf: n.conf}
 	n.selfTest = newSelfTester(n.conf, n.cams, n.events.camClock, n.clips, n.up, n.gates, n.alerts.raise)
 	audit := newAuditLog(cfg.EdgeID, n.guard, n.reg, n.log)
 	n.setupSide = newSetupBackend(cfg, opts, n.conf, n.up, n.cams, n.selfTest, n.gates, n.gateFeed, audit, n.log)
@@ -231,7 +244,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 	} else {
 		n.setup = st
 	}
-	registerRoutes(routes, rpcTable{conf: n.conf, live: n.live, clips: n.clips, evidence: n.evidence, setup: n.setup, up: n.up, log: n.log})
+	registerRoutes(routes, rpcTable{conf: n.conf, live: n.live, clips: n.clips, evidence: n.evidence, playback: n.playback, setup: n.setup, up: n.up, log: n.log})
 	n.api = &localAPI{conf: n.conf, reg: n.reg, clips: n.clips, up: n.up, cams: n.cams, gates: n.gates, selfTest: n.selfTest,
 		audit: audit, setup: n.setup, log: n.log}
 	n.httpSrv = &http.Server{Handler: n.api.handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -321,6 +334,9 @@ func (n *Node) Close() error {
 		n.live.close()
 		n.evidence.close()
 		n.gates.closeLines()
+		if cerr := n.boxes.Close(); cerr != nil { // the cameras have stopped: nothing adds
+			n.log.Error("closing the motion box log", "err", cerr)
+		}
 		if cerr := n.clips.Close(); cerr != nil {
 			n.log.Error("closing the clip store", "err", cerr)
 		}

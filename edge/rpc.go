@@ -26,6 +26,7 @@ type rpcTable struct {
 	live     *liveHub
 	clips    rpcClips
 	evidence *evidenceSide
+	playback *playbackSide
 	setup    *setup.Server // nil: this box has no setup page
 	up       *uplink.Uplink
 	log      *slog.Logger
@@ -55,6 +56,9 @@ func registerRoutes(r *uplink.Router, t rpcTable) {
 	r.HandleFunc(wire.MethodExportRange, t.onCamera(t.evidence.answerExportRange))
 	r.HandleFunc(wire.MethodRelease, t.onCamera(t.evidence.answerRelease))
 	r.HandleFunc(wire.MethodContactSheet, t.onCamera(t.evidence.answerContactSheet))
+	// Recorded playback and its overlay (playback.go).
+	r.HandleFunc(wire.MethodPlayback, t.onCamera(t.playback.answerPlayback))
+	r.HandleFunc(wire.MethodOverlay, t.onCamera(t.playback.answerOverlay))
 	// The audit checkpoint central left with the uplink: answered from
 	// memory, so never refused as busy.
 	r.HandleWith(wire.MethodAuditCheckpoint, uplink.Unbounded, uplink.HandlerFunc(t.up.AnswerCheckpoint))
@@ -111,7 +115,8 @@ func (t rpcTable) reopenSetup(_ context.Context, _ wire.Request, out *uplink.Res
 	_ = out.Send("application/json", []byte(`{"reopened":true}`), true)
 }
 
-// partWriter sends an export as response parts of at most one frame.
+// partWriter sends an export as response parts of at most one frame;
+// Flush sends what it holds at once (a playback fragment made).
 type partWriter struct {
 	out  *uplink.Responder
 	buf  []byte
@@ -128,4 +133,17 @@ func (w *partWriter) Write(p []byte) (int, error) {
 		w.sent++
 	}
 	return len(p), nil
+}
+
+// Flush sends what is buffered as a part of its own.
+func (w *partWriter) Flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if err := w.out.Send("video/mp4", w.buf, false); err != nil {
+		return err
+	}
+	w.buf = nil // Send may hold on to what it was given
+	w.sent++
+	return nil
 }

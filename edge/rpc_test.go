@@ -127,6 +127,8 @@ func TestRequestRoutesOnNode(t *testing.T) {
 		wire.MethodConfig:          {Revision: "r1", Config: []byte(`"edge_id: ["`)},
 		wire.MethodSetupReopen:     {},
 		wire.MethodAuditCheckpoint: {},
+		wire.MethodPlayback:        {Camera: "no-cam", From: from, To: from.Add(time.Second), Playback: &wire.PlaybackParams{Origin: from}},
+		wire.MethodOverlay:         {Camera: "no-cam", From: from, To: to},
 	}
 	want := map[string]string{ // status, where the handler's is known
 		wire.MethodConfig:          wire.StatusBadRequest, // the revision is refused

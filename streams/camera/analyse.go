@@ -175,6 +175,9 @@ func (w *analysis) handle(au streams.AccessUnit) {
 	if c.parent == nil {
 		return
 	}
+	if bs, ok := c.parent.(BoxSink); ok && len(f.Motion.Objects) > 0 && !f.Garbled {
+		bs.OnMotionBoxes(c.cfg.ID, au.Time, f.Motion.Objects)
+	}
 	for _, ev := range f.Tamper.Cleared {
 		w.reportTamper(au, ev)
 	}

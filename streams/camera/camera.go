@@ -135,6 +135,14 @@ type Parent interface {
 	OnPerimeter(PerimeterEvent)
 }
 
+// BoxSink is a Parent that also keeps the moving objects of analysed
+// frames (recorded playback draws them): OnMotionBoxes is called for every
+// analysed frame with any (normalised boxes, not garbled), on the analysis
+// goroutine, and must not wait.
+type BoxSink interface {
+	OnMotionBoxes(camera string, t time.Time, boxes []motion.Box)
+}
+
 // Status is a snapshot of the camera's health.
 type Status struct {
 	Online    bool

@@ -278,6 +278,14 @@ func sameParams(a, b [][]byte) bool {
 	return true
 }
 
+// InitSegment is the initialisation segment (ftyp+moov with mvex, one
+// track at Timescale) and the RFC 6381 codec string of a video's
+// parameter sets: VPS, SPS, PPS for H.265, SPS, PPS for H.264 (in that
+// order). Recorded playback (edge/clips) starts with it, as live view does.
+func InitSegment(codec av.Codec, params [][]byte) ([]byte, string, error) {
+	return makeInit(codec, params)
+}
+
 // makeInit builds the initialisation segment and the codec string.
 func makeInit(codec av.Codec, params [][]byte) ([]byte, string, error) {
 	var c mp4.Codec
