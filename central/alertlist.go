@@ -1,6 +1,7 @@
 package central
 
 import (
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -61,4 +62,25 @@ func sortByUrgency(recs []Record) {
 		}
 		return a.Seq > b.Seq
 	})
+}
+
+// historyOrder reads the listing's order (asc, the default, or desc) and,
+// for desc, before= (the next older page's cursor; 0 or absent: from the
+// newest); before without order=desc is refused.
+func historyOrder(w http.ResponseWriter, r *http.Request, q *AlertQuery) bool {
+	switch r.URL.Query().Get("order") {
+	case "", "asc":
+		if r.URL.Query().Has("before") {
+			writeError(w, http.StatusBadRequest, "before", "before pages newest first: use it with order=desc")
+			return false
+		}
+		return true
+	case "desc":
+		q.Desc = true
+		var ok bool
+		q.Before, ok = queryUint(w, r, "before", 0, 0, math.MaxUint64)
+		return ok
+	}
+	writeError(w, http.StatusBadRequest, "order", "order must be asc (default) or desc")
+	return false
 }

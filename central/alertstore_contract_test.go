@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func testAlertStoreContract(t *testing.T, open func(t *testing.T) AlertStore) {
 	t.Run("sequence and idempotent put", func(t *testing.T) { contractSequence(t, open(t)) })
 	t.Run("not found", func(t *testing.T) { contractNotFound(t, open(t)) })
 	t.Run("query pages in creation order", func(t *testing.T) { contractQuery(t, open(t)) })
+	t.Run("query filters and pages newest first", func(t *testing.T) { contractHistory(t, open(t)) })
 	t.Run("snapshots", func(t *testing.T) { contractSnapshots(t, open(t)) })
 	t.Run("apply: workflow and per-op errors", func(t *testing.T) { contractApply(t, open(t)) })
 	t.Run("events", func(t *testing.T) { contractEvents(t, open(t)) })
@@ -117,6 +119,74 @@ func contractQuery(t *testing.T, s AlertStore) {
 	page, _, err = s.Query(AlertQuery{Limit: 10, Severities: map[wire.Severity]bool{wire.Yellow: true}})
 	if err != nil || len(page) != 2 || page[0].ID != "q-2" || page[1].ID != "q-4" {
 		t.Fatalf("yellow only: %v, %v", ids(page), err)
+	}
+}
+
+// contractHistory: the alert history's filters (edge, camera as source
+// or link, gate as source or gate state, who handled it) and descending
+// pages, whose cursor is the next page's Before and 0 at the oldest.
+func contractHistory(t *testing.T, s AlertStore) {
+	put := func(id, edge, source string, links []string, gate string) {
+		a := testAlert(edge, id)
+		a.Source = source
+		for _, l := range links {
+			a.Links = append(a.Links, wire.Link{Camera: l})
+		}
+		if gate != "" {
+			a.Gate = &wire.GateState{Gate: gate, Door: "open"}
+		}
+		contractPut(t, s, a)
+	}
+	put("h-1", northID, "cam-a", nil, "")
+	put("h-2", northID, "gate-1", []string{"cam-a", "cam-b"}, "")
+	put("h-3", northID, "cam-b", nil, "gate-1")
+	put("h-4", southID, "cam-a", nil, "")
+	put("h-5", northID, "cam-c", nil, "")
+	put("h-6", northID, "cam-a", nil, "")
+	ack := &op{action: &Action{Name: ActionAcknowledge, Actor: "ann"}, alertID: "h-3"}
+	if _, err := s.apply([]*op{ack}, time.Now()); err != nil || ack.err != nil {
+		t.Fatalf("acknowledge: %v %v", err, ack.err)
+	}
+	for name, c := range map[string]struct {
+		q    AlertQuery
+		want string
+	}{
+		"camera":           {AlertQuery{Limit: 10, Camera: "cam-a"}, "h-1 h-2 h-4 h-6"},
+		"camera and edge":  {AlertQuery{Limit: 10, Camera: "cam-a", Edge: northID}, "h-1 h-2 h-6"},
+		"gate":             {AlertQuery{Limit: 10, Gate: "gate-1"}, "h-2 h-3"},
+		"handled by":       {AlertQuery{Limit: 10, HandledBy: "ann"}, "h-3"},
+		"handled by other": {AlertQuery{Limit: 10, HandledBy: "edge:" + northID}, ""},
+		"desc camera":      {AlertQuery{Limit: 10, Camera: "cam-b", Desc: true}, "h-3 h-2"},
+	} {
+		got, _, err := s.Query(c.q)
+		if err != nil || fmt.Sprint(strings.Join(ids(got), " ")) != c.want {
+			t.Errorf("%s: %v, %v; want %s", name, ids(got), err, c.want)
+		}
+	}
+	var pages []string
+	q := AlertQuery{Limit: 2, Desc: true}
+	for range 5 {
+		got, next, err := s.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, fmt.Sprint(ids(got), next))
+		if next == 0 {
+			break
+		}
+		q.Before = next
+	}
+	if want := "[h-6 h-5] 5 [h-4 h-3] 3 [h-2 h-1] 0"; strings.Join(pages, " ") != want {
+		t.Errorf("newest first, two a page: %s; want %s", strings.Join(pages, " "), want)
+	}
+	if got, next, _ := s.Query(AlertQuery{Limit: 10, Desc: true, Camera: "cam-z"}); len(got) != 0 || next != 0 {
+		t.Errorf("nothing matched: %v next %d, want none and 0", ids(got), next)
+	}
+	if got, next, _ := s.Query(AlertQuery{Limit: 10, Desc: true, Before: 4, Since: 1}); strings.Join(ids(got), " ") != "h-3 h-2" || next != 0 {
+		t.Errorf("between 1 and 4: %v next %d", ids(got), next)
+	}
+	if got, next, _ := s.Query(AlertQuery{Limit: 10, Desc: true, State: "open", Before: 4}); strings.Join(ids(got), " ") != "h-3 h-2 h-1" || next != 0 {
+		t.Errorf("open, below 4: %v next %d", ids(got), next)
 	}
 }
 

@@ -61,14 +61,20 @@ type alertReader interface {
 // handleAlerts serves GET /api/v1/alerts?since=N&limit=M, filtered by
 // site (that site and below), severity (comma list), state (raised,
 // acknowledged, dispatched, resolved or open), event time (from, to:
-// RFC 3339) and kind (one kind). Results are in creation order; page on
-// with since=next. sort=priority orders the page for a guard's queue
-// (sortByUrgency). Self-tests are left out for guards, supervisors and
-// police (listOptions).
+// RFC 3339), kind (one kind), camera (source or a linked camera), gate
+// (source or the gate state's gate) and handled_by (a workflow step by
+// that user). Results are in creation order, page on with since=next; or
+// with order=desc newest first, page on with before=next (0: no more).
+// sort=priority orders the page for a guard's queue (sortByUrgency).
+// Self-tests are left out for guards, supervisors and police (listOptions).
 func (a *alertsAPI) handleAlerts(w http.ResponseWriter, r *http.Request) {
-	q := AlertQuery{Site: r.URL.Query().Get("site"), State: r.URL.Query().Get("state")}
+	v := r.URL.Query()
+	q := AlertQuery{Site: v.Get("site"), State: v.Get("state"), Camera: v.Get("camera"), Gate: v.Get("gate"), HandledBy: v.Get("handled_by")}
 	var ok bool
 	if q.Since, ok = queryUint(w, r, "since", 0, 0, math.MaxUint64); !ok {
+		return
+	}
+	if !historyOrder(w, r, &q) {
 		return
 	}
 	limit, ok := queryUint(w, r, "limit", defaultAlertLimit, 1, maxAlertLimit)

@@ -105,13 +105,30 @@ func (ea *edgeAdmin) handleSetupReopen(w http.ResponseWriter, r *http.Request) {
 	proxyRequest(ea.hub, w, r, wire.Request{Method: wire.MethodSetupReopen})
 }
 
-// proxyRequest sends req down the edge's own connection and writes its
-// answer: data parts as the body for ok, JSON otherwise. "not_available"
-// is 404, an offline edge 503, no answer in time 504.
+// proxyRequest sends req down the connection of the edge the path's {id}
+// names and writes its answer (proxyEdge).
 func proxyRequest(hub edgeRequester, w http.ResponseWriter, r *http.Request, req wire.Request) {
+	proxyEdge(hub, w, r, r.PathValue("id"), req, nil)
+}
+
+// edgeAsker sends a request down an edge's connection (edgeHub.request).
+type edgeAsker interface {
+	request(ctx context.Context, edgeID string, req wire.Request) (<-chan wire.Response, func(), error)
+}
+
+// leadPart reads an answer's leading JSON part (a playback's
+// wire.PlaybackInfo) into the response's headers before the body starts;
+// an error answers 502.
+type leadPart func(h http.Header, data []byte) error
+
+// proxyEdge sends req down edge's own connection and writes its answer:
+// data parts as the body for ok, JSON otherwise. With lead, the first part
+// is not body but read by lead. "not_available" is 404, an offline edge
+// 503, no answer in time 504.
+func proxyEdge(hub edgeAsker, w http.ResponseWriter, r *http.Request, edge string, req wire.Request, lead leadPart) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	parts, forget, err := hub.request(ctx, r.PathValue("id"), req)
+	parts, forget, err := hub.request(ctx, edge, req)
 	switch {
 	case errors.Is(err, ErrEdgeOffline):
 		writeError(w, http.StatusServiceUnavailable, "", "edge is offline")
@@ -140,25 +157,23 @@ func proxyRequest(hub edgeRequester, w http.ResponseWriter, r *http.Request, req
 			return // a stream cut short: the client sees a truncated body
 		}
 		if first {
-			first = false
 			if p.Status != wire.StatusOK {
-				status := map[string]int{wire.StatusNotAvailable: http.StatusNotFound, wire.StatusBadRequest: http.StatusBadRequest}[p.Status]
-				if status == 0 {
-					status = http.StatusBadGateway
-				}
-				writeJSON(w, status, map[string]string{"status": p.Status, "error": p.Error})
+				writeEdgeStatus(w, p)
 				return
 			}
-			if p.ContentType == "" {
-				p.ContentType = "application/json"
+			if lead != nil {
+				if err := lead(w.Header(), p.Data); err != nil {
+					writeError(w, http.StatusBadGateway, "", "edge's answer: "+err.Error())
+					return
+				}
+				if lead = nil; p.Final {
+					writeError(w, http.StatusNotFound, "", "no video in the window")
+					return
+				}
+				continue
 			}
-			w.Header().Set("Content-Type", p.ContentType)
-			w.Header().Set("X-Content-Type-Options", "nosniff")
-			w.Header().Set("Cache-Control", "no-store")
-			if p.Final {
-				w.Header().Set("Content-Length", strconv.Itoa(len(p.Data)))
-			}
-			w.WriteHeader(http.StatusOK)
+			first = false
+			startBody(w, p)
 			// Later parts may take a while: give the edge time per part.
 			cancel()
 			ctx = r.Context()
@@ -173,4 +188,29 @@ func proxyRequest(hub edgeRequester, w http.ResponseWriter, r *http.Request, req
 			f.Flush()
 		}
 	}
+}
+
+// writeEdgeStatus answers an edge's refusal: not_available 404,
+// bad_request 400, anything else 502.
+func writeEdgeStatus(w http.ResponseWriter, p wire.Response) {
+	status := map[string]int{wire.StatusNotAvailable: http.StatusNotFound, wire.StatusBadRequest: http.StatusBadRequest}[p.Status]
+	if status == 0 {
+		status = http.StatusBadGateway
+	}
+	writeJSON(w, status, map[string]string{"status": p.Status, "error": p.Error})
+}
+
+// startBody writes the headers of an edge's answer whose first body part
+// is p.
+func startBody(w http.ResponseWriter, p wire.Response) {
+	if p.ContentType == "" {
+		p.ContentType = "application/json"
+	}
+	w.Header().Set("Content-Type", p.ContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	if p.Final {
+		w.Header().Set("Content-Length", strconv.Itoa(len(p.Data)))
+	}
+	w.WriteHeader(http.StatusOK)
 }

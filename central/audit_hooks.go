@@ -96,7 +96,7 @@ func openAuditor(db *badger.DB, floor *kv.Floor, cfg Config, users userLookup, l
 	}
 	for _, act := range []string{audit.ActionLogin, audit.ActionLoginFailed, audit.ActionLogout, audit.ActionSearch,
 		audit.ActionView, audit.ActionExport, audit.ActionDownload, audit.ActionWorkflow, audit.ActionConfigChange,
-		audit.ActionUserChange, auditActionBackup, auditActionEnrol, auditActionShare} {
+		audit.ActionUserChange, auditActionBackup, auditActionEnrol, auditActionShare, actionBookmark} {
 		a.failures.WithLabelValues(act)
 		a.entries.WithLabelValues(act)
 	}

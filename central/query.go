@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,10 +20,13 @@ import (
 // continues from the returned cursor.
 const scanBudget = 20_000
 
-// AlertQuery selects alerts in creation order after Since.
+// AlertQuery selects alerts in creation order after Since, or with Desc
+// newest first below Before (and still after Since).
 type AlertQuery struct {
 	Since      uint64
 	Limit      int
+	Desc       bool                   // newest first
+	Before     uint64                 // with Desc: creation seqs below this one (0: from the newest)
 	Site       string                 // this site and everything under it; "" for all
 	Severities map[wire.Severity]bool // empty: all
 	State      string                 // "" all, "open" (not resolved), or one state
@@ -31,6 +35,10 @@ type AlertQuery struct {
 	// HideSelfTest leaves out self-test alerts (KindSelfTest): a guard's
 	// queue never shows them.
 	HideSelfTest bool
+	Edge         string // one edge's alerts; "" all
+	Camera       string // the alert's source or one of its linked cameras; "" all
+	Gate         string // the alert's source or the gate of its gate state; "" all
+	HandledBy    string // a workflow step by this user; "" all
 }
 
 func (q *AlertQuery) matches(r *Record) bool {
@@ -51,17 +59,33 @@ func (q *AlertQuery) matches(r *Record) bool {
 		return false
 	case q.HideSelfTest && r.Kind == KindSelfTest:
 		return false
+	case q.Edge != "" && r.EdgeID != q.Edge:
+		return false
+	case q.Camera != "" && r.Source != q.Camera && !slices.ContainsFunc(r.Links, func(l wire.Link) bool { return l.Camera == q.Camera }):
+		return false
+	case q.Gate != "" && r.Source != q.Gate && (r.Gate == nil || r.Gate.Gate != q.Gate):
+		return false
+	case q.HandledBy != "" && !slices.ContainsFunc(r.History, func(s Step) bool { return s.Actor == q.HandledBy && s.State != StateRaised }):
+		return false
 	}
 	return true
 }
 
-// Query returns up to q.Limit matching records, oldest first, and the
-// cursor to continue from: the last examined creation seq (it moves on even
-// when nothing matched, so paging always progresses).
+// Query returns up to q.Limit matching records, oldest first (newest
+// first with q.Desc), and the cursor to continue from: the last examined
+// creation seq (it moves on even when nothing matched, so paging always
+// progresses). Ascending, it is the Since of the next page; descending,
+// the Before of the next page, 0 when nothing older is left.
 func (s *Store) Query(q AlertQuery) ([]Record, uint64, error) {
 	out := []Record{}
 	next := q.Since
-	if q.Limit <= 0 || q.Since == math.MaxUint64 {
+	if q.Desc {
+		next = q.Before
+	}
+	if q.Limit <= 0 || (!q.Desc && q.Since == math.MaxUint64) || (q.Desc && q.Before == 1) {
+		if q.Desc {
+			next = 0
+		}
 		return out, next, nil
 	}
 	// Open alerts have their own index; a query for them skips resolved ones unread.
@@ -70,36 +94,26 @@ func (s *Store) Query(q AlertQuery) ([]Record, uint64, error) {
 		prefix = prefixOpen
 	}
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(q.Limit, 100), Prefix: []byte(prefix)})
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(q.Limit, 100), Prefix: []byte(prefix), Reverse: q.Desc})
 		defer it.Close()
 		examined := 0
-		for it.Seek(seqKey(prefix, q.Since+1)); it.Valid() && len(out) < q.Limit && examined < scanBudget; it.Next() {
+		for q.seek(it, prefix); it.Valid() && len(out) < q.Limit && examined < scanBudget; it.Next() {
 			examined++
 			seq := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
-			next = seq
-			var r Record
-			if prefix == prefixOpen {
-				var skip bool
-				if err := it.Item().Value(func(v []byte) error {
-					skip = len(v) == 0 || !q.siteAndRank(string(v[1:]), int(v[0]))
-					return nil
-				}); err != nil {
-					return err
-				}
-				if skip {
-					continue
-				}
-				var err error
-				if r, err = getRecordBySeq(txn, seq); err != nil {
-					return err
-				}
-			} else if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
-				return fmt.Errorf("record %d: %w", seq, err)
+			if q.Desc && seq <= q.Since {
+				break
 			}
-			r.normalise()
-			if q.matches(&r) {
+			next = seq
+			r, ok, err := q.read(txn, it.Item(), prefix, seq)
+			if err != nil {
+				return err
+			}
+			if ok && q.matches(&r) {
 				out = append(out, r)
 			}
+		}
+		if q.Desc && (!it.Valid() || binary.BigEndian.Uint64(it.Item().Key()[len(prefix):]) <= q.Since) {
+			next = 0 // nothing older left
 		}
 		return nil
 	})
@@ -107,6 +121,41 @@ func (s *Store) Query(q AlertQuery) ([]Record, uint64, error) {
 		return nil, q.Since, fmt.Errorf("central: query alerts since %d: %w", q.Since, err)
 	}
 	return out, next, nil
+}
+
+// seek puts it on the first key the query examines.
+func (q *AlertQuery) seek(it *badger.Iterator, prefix string) {
+	switch {
+	case !q.Desc:
+		it.Seek(seqKey(prefix, q.Since+1))
+	case q.Before == 0:
+		it.Seek(seqKey(prefix, math.MaxUint64))
+	default:
+		it.Seek(seqKey(prefix, q.Before-1))
+	}
+}
+
+// read decodes the record at the iterator's item; ok is false when the
+// open index's site and rank already rule it out.
+func (q *AlertQuery) read(txn *badger.Txn, item *badger.Item, prefix string, seq uint64) (Record, bool, error) {
+	var r Record
+	if prefix == prefixOpen {
+		var skip bool
+		if err := item.Value(func(v []byte) error {
+			skip = len(v) == 0 || !q.siteAndRank(string(v[1:]), int(v[0]))
+			return nil
+		}); err != nil || skip {
+			return r, false, err
+		}
+		var err error
+		if r, err = getRecordBySeq(txn, seq); err != nil {
+			return r, false, err
+		}
+	} else if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+		return r, false, fmt.Errorf("record %d: %w", seq, err)
+	}
+	r.normalise()
+	return r, true, nil
 }
 
 // siteAndRank pre-filters the open index without reading records.

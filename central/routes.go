@@ -40,17 +40,26 @@ func on[C any](component func(*Server) C, h func(C, http.ResponseWriter, *http.R
 }
 
 // The components the table's handlers belong to (server.go builds them).
-func alertsOf(s *Server) *alertsAPI      { return s.alerts }
-func statusOf(s *Server) *statusAPI      { return s.status }
-func mediaOf(s *Server) *mediaAPI        { return s.media }
-func evidenceOf(s *Server) *evidenceAPI  { return s.evidence }
-func searchOf(s *Server) *evidenceSearch { return s.search }
-func edgeAdminOf(s *Server) *edgeAdmin   { return s.edgeAdmin }
-func authOf(s *Server) *authAPI          { return s.authAPI }
-func auditOf(s *Server) *auditAPI        { return s.auditAPI }
-func backupOf(s *Server) *backupAPI      { return s.backup }
-func deskOf(s *Server) *deskAPI          { return s.desk }
-func reportsOf(s *Server) *shiftReport   { return s.reports }
+func alertsOf(s *Server) *alertsAPI       { return s.alerts }
+func statusOf(s *Server) *statusAPI       { return s.status }
+func mediaOf(s *Server) *mediaAPI         { return s.media }
+func evidenceOf(s *Server) *evidenceAPI   { return s.evidence }
+func searchOf(s *Server) *evidenceSearch  { return s.search }
+func edgeAdminOf(s *Server) *edgeAdmin    { return s.edgeAdmin }
+func authOf(s *Server) *authAPI           { return s.authAPI }
+func auditOf(s *Server) *auditAPI         { return s.auditAPI }
+func backupOf(s *Server) *backupAPI       { return s.backup }
+func deskOf(s *Server) *deskAPI           { return s.desk }
+func reportsOf(s *Server) *shiftReport    { return s.reports }
+func playbackOf(s *Server) *playbackAPI   { return s.playback }
+func bookmarksOf(s *Server) *bookmarksAPI { return s.bookmarks }
+func layoutsOf(s *Server) *layoutsAPI     { return s.layouts }
+
+// playbackWindows is the audit rule of a playback session's requests:
+// they show only what its entry (written when it was made) names, so a
+// player fetching a window every few seconds, or a guard scrubbing, does
+// not write an entry per window.
+const playbackWindows = "the session's view entry (POST /api/v1/playback/sessions: who, cameras, range); requests outside its cameras and range are refused"
 
 // consoleSocket is the console's websocket (console.go); Close waits for it.
 func consoleSocket(s *Server) http.Handler {
@@ -168,6 +177,15 @@ var routeTable = map[string]routeSpec{
 	"GET /api/v1/evidence/requests/{id}/bundle.zip":             {serve: on(evidenceOf, (*evidenceAPI).handleEvidenceBundle), roles: rolesEvidence, auditedBy: "handler: download, refused if not recorded"},
 	"POST /api/v1/evidence/requests/{id}/share":                 {serve: on(evidenceOf, (*evidenceAPI).handleShareEvidence), roles: rolesExport, auditedBy: "handler: share, refused if not recorded"},
 	"GET /api/v1/reports/shift":                                 {serve: on(reportsOf, (*shiftReport).handleShift), roles: rolesReport, audit: viewOf("shift_report", queryTarget("site"), "from", "to", "format")},
+	"POST /api/v1/playback/sessions":                            {serve: on(playbackOf, (*playbackAPI).handleCreateSession), roles: rolesWatch, auditedBy: "handler: view (what playback, cameras, from, to) before the session exists, refused if not recorded"},
+	"DELETE /api/v1/playback/sessions/{id}":                     {serve: on(playbackOf, (*playbackAPI).handleDeleteSession), roles: rolesWatch},
+	"GET /api/v1/playback/sessions/{id}/video":                  {serve: on(playbackOf, (*playbackAPI).handleVideo), roles: rolesWatch, auditedBy: playbackWindows},
+	"GET /api/v1/playback/sessions/{id}/timeline":               {serve: on(playbackOf, (*playbackAPI).handleTimeline), roles: rolesWatch, auditedBy: playbackWindows},
+	"GET /api/v1/playback/sessions/{id}/overlay":                {serve: on(playbackOf, (*playbackAPI).handleOverlay), roles: rolesWatch, auditedBy: playbackWindows},
+	"POST /api/v1/bookmarks":                                    {serve: on(bookmarksOf, (*bookmarksAPI).handleCreateBookmark), roles: rolesWatch, audit: auditRoute{action: actionBookmark, entry: bookmarkAudit}},
+	"GET /api/v1/bookmarks":                                     {serve: on(bookmarksOf, (*bookmarksAPI).handleBookmarks), roles: rolesWatch},
+	"GET /api/v1/me/layouts":                                    {serve: on(layoutsOf, (*layoutsAPI).handleLayouts), roles: rolesAll},
+	"PUT /api/v1/me/layouts":                                    {serve: on(layoutsOf, (*layoutsAPI).handlePutLayouts), roles: rolesAll},
 	"GET /api/v1/healthz":                                       {serve: on(statusOf, (*statusAPI).handleHealthz), public: true},
 	"GET /metrics":                                              {serve: func(s *Server) http.Handler { return promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}) }, roles: rolesMetrics},
 	"POST /api/v1/login":                                        {serve: on(authOf, (*authAPI).handleLogin), public: true, auditedBy: "handler: login and login_failed (serveLoginAudited)"},

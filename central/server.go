@@ -45,6 +45,9 @@ const shutdownTimeout = 5 * time.Second
 //	outlets     every change out to notify, alert_closed to edges (outlets.go)
 //	escalator   escalates red alerts nobody acknowledged (escalate.go)
 //	reports     shift reports: counts and response times (report.go)
+//	playback    recorded playback sessions: video windows, timelines, overlays (playback.go)
+//	bookmarks   noted moments of a camera, searchable (bookmarks.go)
+//	layouts     each user's saved live walls (layouts.go)
 //
 // and the owners of state: the writer (the alert store), the edge hub
 // (connections), the registry (enrolled edges), the retrieval workers.
@@ -78,6 +81,9 @@ type Server struct {
 	backup      *backupAPI
 	desk        *deskAPI // console mute, self-tests (desk.go)
 	reports     *shiftReport
+	playback    *playbackAPI
+	bookmarks   *bookmarksAPI
+	layouts     *layoutsAPI
 
 	notifier  *notify.Notifier // nil without a notify section
 	escalator *escalator       // nil when escalation is off
@@ -137,6 +143,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		_ = s.notifier.Run(s.life.ctx) // fails only if run twice
 	}
 	s.retr.start()
+	s.life.spawn(func() { s.playback.sessions.run(s.life.ctx) })
 	s.edges.onWelcome = s.checkpoints.pushTo
 	s.checkpoints.start(s.life.ctx)
 	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", store.LastSeq())
@@ -231,6 +238,12 @@ func wireComponents(s *Server) {
 	s.backup = &backupAPI{db: store.db, dataDir: cfg.DataDir, auditKey: auditKeyPath(cfg), log: log}
 	s.desk = &deskAPI{now: time.Now, selfTests: func() ([]Record, error) { return latestSelfTests(store.db) }, internalError: ie}
 	s.reports = &shiftReport{store: store, now: time.Now, internalError: ie}
+	marks := badgerBookmarks{db: store.db, disk: store.diskGuard}
+	s.bookmarks = &bookmarksAPI{store: marks, edges: s.edges, now: time.Now, internalError: ie}
+	s.playback = &playbackAPI{sessions: newPlaybackSessions(playbackIdle, time.Now), edges: s.edges, ask: s.retr,
+		store: store, bookmarks: marks, rec: s.auditor, now: time.Now, internalError: ie}
+	s.met.reg.MustRegister(s.playback.collectors()...)
+	s.layouts = &layoutsAPI{store: badgerLayouts{db: store.db, disk: store.diskGuard}, internalError: ie}
 }
 
 // wireAlarms sets what happens to every stored change beyond the
