@@ -188,6 +188,16 @@ func contractHistory(t *testing.T, s AlertStore) {
 	if got, next, _ := s.Query(AlertQuery{Limit: 10, Desc: true, State: "open", Before: 4}); strings.Join(ids(got), " ") != "h-3 h-2 h-1" || next != 0 {
 		t.Errorf("open, below 4: %v next %d", ids(got), next)
 	}
+	// ReceivedSince ends a newest-first scan at what was received before
+	// it (the playback timeline's bound), however much older is stored.
+	time.Sleep(20 * time.Millisecond)
+	mark := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	put("h-7", northID, "cam-a", nil, "")
+	put("h-8", northID, "cam-b", nil, "")
+	if got, next, _ := s.Query(AlertQuery{Limit: 10, Desc: true, ReceivedSince: mark}); strings.Join(ids(got), " ") != "h-8 h-7" || next != 0 {
+		t.Errorf("received since the mark: %v next %d, want h-8 h-7 and 0", ids(got), next)
+	}
 }
 
 func ids(recs []Record) []string {

@@ -52,6 +52,10 @@ const (
 	maxTimelineAlerts    = 2000 // per camera
 	maxTimelineEvents    = 2000 // per edge
 	maxTimelineBookmarks = 500  // per camera
+	// timelineSkew bounds how far an edge's clock may run ahead of
+	// central's for its alerts to be found on a timeline (edges keep
+	// their clocks with SNTP; a minute's error is already an alarm).
+	timelineSkew = 10 * time.Minute
 )
 
 // PlaybackCamera is one camera of a playback session.
@@ -541,7 +545,11 @@ func (pa *playbackAPI) recordings(ctx context.Context, c *TimelineCamera, from, 
 // under each camera they concern (source or linked), in one pass over
 // the store.
 func (pa *playbackAPI) timelineAlerts(cams []TimelineCamera, s PlaybackSession, hideSelfTest bool) error {
-	q := AlertQuery{From: s.From, To: s.To.Add(time.Nanosecond), Limit: maxAlertLimit, HideSelfTest: hideSelfTest}
+	// Newest first, down to what central received well before the range
+	// (timelineSkew: an edge's clock ahead of central's): one bounded
+	// pass, however large the store.
+	q := AlertQuery{From: s.From, To: s.To.Add(time.Nanosecond), Limit: maxAlertLimit, HideSelfTest: hideSelfTest,
+		Desc: true, ReceivedSince: s.From.Add(-timelineSkew)}
 	for {
 		recs, next, err := pa.store.Query(q)
 		if err != nil {
@@ -557,11 +565,15 @@ func (pa *playbackAPI) timelineAlerts(cams []TimelineCamera, s PlaybackSession, 
 				}
 			}
 		}
-		if next == q.Since {
-			return nil
+		if next == 0 {
+			break
 		}
-		q.Since = next
+		q.Before = next
 	}
+	for i := range cams { // the console draws them in time order
+		slices.SortFunc(cams[i].Alerts, func(a, b TimelineAlert) int { return a.Time.Compare(b.Time) })
+	}
+	return nil
 }
 
 // timelineEvents gives each camera its edge's events in the range.

@@ -39,6 +39,11 @@ type AlertQuery struct {
 	Camera       string // the alert's source or one of its linked cameras; "" all
 	Gate         string // the alert's source or the gate of its gate state; "" all
 	HandledBy    string // a workflow step by this user; "" all
+	// ReceivedSince, with Desc, ends the scan at the first record central
+	// received before it: records are received in creation order, so
+	// nothing older can match a time window starting after it (the
+	// playback timeline's bound; zero: no bound).
+	ReceivedSince time.Time
 }
 
 func (q *AlertQuery) matches(r *Record) bool {
@@ -107,6 +112,10 @@ func (s *Store) Query(q AlertQuery) ([]Record, uint64, error) {
 			r, ok, err := q.read(txn, it.Item(), prefix, seq)
 			if err != nil {
 				return err
+			}
+			if ok && q.Desc && !q.ReceivedSince.IsZero() && r.ReceivedAt.Before(q.ReceivedSince) {
+				next = 0 // everything older was received earlier still
+				return nil
 			}
 			if ok && q.matches(&r) {
 				out = append(out, r)
