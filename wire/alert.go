@@ -110,6 +110,10 @@ type Alert struct {
 	// Path is a perimeter alert's object's way (where its feet were),
 	// oldest first, ending at the event; drawn over the snapshot.
 	Path []Point `json:"path,omitempty"`
+	// Sensor is a sensor alert's reading, the threshold it crossed and
+	// the readings before it (KindSensorWarning, KindSensorAlarm,
+	// KindSensorSilent; sensors.go).
+	Sensor *SensorAlert `json:"sensor,omitempty"`
 }
 
 // Link is a camera an alert refers to and the range of its video that the
@@ -156,6 +160,9 @@ func (a *Alert) Validate() error {
 		return fmt.Errorf("alert: count %d is negative", a.Count)
 	}
 	if err := a.checkPerimeter(); err != nil {
+		return err
+	}
+	if err := a.checkSensor(); err != nil {
 		return err
 	}
 	return checkLinks("alert", a.Links)

@@ -102,6 +102,8 @@ type Heartbeat struct {
 	Outbox  int            `json:"outbox"` // items written but not yet acknowledged
 	Cameras []CameraStatus `json:"cameras"`
 	Gates   []GateStatus   `json:"gates,omitempty"`
+	// Sensors are the safety sensors' states and last readings (sensors.go).
+	Sensors []SensorStatus `json:"sensors,omitempty"`
 	// OutboxBytes and OutboxDropped describe the durable queue: its size
 	// and how many green/yellow items its byte bound has discarded.
 	OutboxBytes   int64       `json:"outbox_bytes"`
