@@ -31,15 +31,21 @@ const CLIP_PRE_MS = 10000;  // the edge pins 10 s before …
 const CLIP_POST_MS = 30000; // … to 30 s after an alert
 const SESSION_PING_MS = 120000;
 
-const views = ['login', 'queue', 'detail', 'sites', 'live', 'evidence', 'audit', 'report', 'fleet'];
-// Pages in their own modules (evidence.js, audit.js, report.js, fleet.js), by role.
+const views = ['login', 'queue', 'detail', 'sites', 'live', 'evidence', 'audit', 'report', 'fleet', 'history', 'playback'];
+// Pages in their own modules (evidence.js, audit.js, report.js, fleet.js,
+// history.js, playback.js), by role.
 const PAGE_ROLES = {
   evidence: ['supervisor', 'police_liaison', 'admin'],
   audit: ['supervisor', 'admin'],
   report: ['guard', 'supervisor', 'admin'],
   fleet: ['installer', 'admin'],
+  history: WATCH_ROLES,
+  playback: WATCH_ROLES,
 };
-const PAGE_MODULES = { evidence: './evidence.js', audit: './audit.js', report: './report.js', fleet: './fleet.js' };
+const PAGE_MODULES = { evidence: './evidence.js', audit: './audit.js', report: './report.js', fleet: './fleet.js',
+  history: './history.js', playback: './playback.js' };
+const PLAYBACK_PRE_MS = 20000; // "open in playback" starts this long before the alert
+const PLAYBACK_MAX_CAMERAS = 9;
 const listEl = $('alerts');
 const statusEl = $('status');
 const template = $('alert-card');
@@ -130,6 +136,11 @@ function route() {
     state.detailId = null;
     show('live');
     mountLive();
+  } else if (h.startsWith('#/playback') && mayOpen('playback')) {
+    // The page reads its cameras and moment from the address itself.
+    state.detailId = null;
+    show('playback');
+    mountPage('playback');
   } else if (Object.hasOwn(PAGE_ROLES, h.slice(2)) && mayOpen(h.slice(2))) {
     state.detailId = null;
     show(h.slice(2));
@@ -157,7 +168,7 @@ async function mountLive() {
   const view = $('live-view');
   try {
     const mod = await import('./live.js');
-    if (typeof mod.mount === 'function') mod.mount(view, { t, tEnum, api, session: state.session, onLangChange });
+    if (typeof mod.mount === 'function') mod.mount(view, { t, tEnum, api, session: state.session, onLangChange, alertsFor });
   } catch (err) {
     const p = document.createElement('p');
     p.className = 'muted';
@@ -172,7 +183,8 @@ async function mountPage(name) {
   pagesMounted.add(name);
   try {
     const mod = await import(PAGE_MODULES[name]);
-    mod.mount($(`${name}-view`), { session: state.session, place: (id) => state.siteIndex.get(id) });
+    mod.mount($(`${name}-view`), { session: state.session, place: (id) => state.siteIndex.get(id),
+      placeOf: place, nameOf: deviceName, playbackHash });
   } catch (err) {
     pagesMounted.delete(name);
     $(`${name}-view`).replaceChildren(el('p', { class: 'error', text: t('error.generic', { message: err.message }) }));
@@ -587,6 +599,38 @@ function cameraFor(a) {
   if (cams.includes(a.source) || cams.length === 0) return a.source;
   return cams[0];
 }
+
+// alertsFor is the open alerts of one camera (its source or a linked
+// camera), for the live wall's tiles.
+function alertsFor(edge, camera) {
+  return openAlerts().filter((a) => a.edge_id === edge && (a.source === camera || (a.links ?? []).some((l) => l.camera === camera)));
+}
+
+// playbackCameras are the cameras that show an alert: its source when
+// that is a camera, and the cameras the edge linked to it (a gate's).
+function playbackCameras(a) {
+  const entry = state.siteIndex.get(a.site_id);
+  const siteCams = entry ? (entry.node.cameras ?? []).map((c) => c.id) : [];
+  const isCamera = siteCams.includes(a.source) || /^(motion|tamper|perimeter|camera)/.test(a.kind || '');
+  const cams = [...new Set([...(isCamera ? [a.source] : []), ...(a.links ?? []).map((l) => l.camera)])];
+  if (cams.length === 0) cams.push(cameraFor(a));
+  return cams.filter(Boolean).slice(0, PLAYBACK_MAX_CAMERAS).map((c) => `${a.edge_id}/${c}`);
+}
+
+// playbackHash is "open in playback" for an alert: its cameras, from
+// PLAYBACK_PRE_MS before it.
+function playbackHash(a) {
+  const at = new Date(a.time).getTime() - PLAYBACK_PRE_MS;
+  const cams = playbackCameras(a);
+  return `#/playback?cams=${cams.map(encodeURIComponent).join(',')}&at=${encodeURIComponent(new Date(at).toISOString())}`;
+}
+
+$('d-playback').addEventListener('click', () => {
+  const a = state.alerts.get(state.detailId);
+  if (!a) return;
+  window.vigilPlaybackClickAt = performance.now(); // playback.js measures its first frame from here
+  location.hash = playbackHash(a);
+});
 
 let clipTimer = null;
 

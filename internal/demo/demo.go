@@ -72,6 +72,14 @@ type Info struct {
 	WebhookURL string `json:"webhook_url"` // EdgeAPI + /api/v1/gates/events
 	Controller string `json:"controller"`
 	Secret     string `json:"secret"`
+	// ControlURL is the demo's test hook (127.0.0.1 only): POST
+	// ControlURL/cameras/{path}/freeze {"seconds":N} with
+	// "Authorization: Bearer ControlToken" stops a simulated camera's
+	// video for N seconds (its connection stays up, so the edge records a
+	// gap) and answers {"camera","from","to"} in UTC. The token is made
+	// anew on every start.
+	ControlURL   string `json:"control_url"`
+	ControlToken string `json:"control_token"`
 }
 
 // township is the demo's site hierarchy.
@@ -147,14 +155,22 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer func() { e.node.Close() }()
+	ctl := newControl(cameras, cameraPaths, randomToken(), o.Log.With("part", "demo-control"))
+	if err := ctl.start(); err != nil {
+		return err
+	}
+	defer ctl.Close()
 	info := Info{EdgeAPI: "http://" + e.node.Addr(), GateID: gateID, WebhookURL: "http://" + e.node.Addr() + "/api/v1/gates/events",
-		Controller: gateController, Secret: gateSecret}
+		Controller: gateController, Secret: gateSecret, ControlURL: ctl.URL(), ControlToken: ctl.token}
 	if err := writeJSONFile(f.info, info); err != nil {
 		return err
 	}
 	printGuide(o.Out, f, srv, e.node, cameras, info)
 	return e.run(ctx, o)
 }
+
+// cameraPaths are the simulated cameras' RTSP paths (and the edge's camera IDs).
+var cameraPaths = []string{"north-gate", "south-gate"}
 
 // startCameras serves the demo footage as two simulated RTSP cameras.
 func startCameras(ctx context.Context, o Options) (*sim.Server, error) {
@@ -169,12 +185,12 @@ func startCameras(ctx context.Context, o Options) (*sim.Server, error) {
 		return nil, err
 	}
 	var cams []sim.Camera
-	for _, c := range []struct{ path, file string }{{"north-gate", people}, {"south-gate", mirrored}} {
-		clip, err := sim.LoadClip(c.file)
+	for i, file := range []string{people, mirrored} {
+		clip, err := sim.LoadClip(file)
 		if err != nil {
 			return nil, err
 		}
-		cams = append(cams, sim.Camera{Path: c.path, Clip: clip})
+		cams = append(cams, sim.Camera{Path: cameraPaths[i], Clip: clip})
 	}
 	return sim.Start(sim.Config{Address: freeOr("127.0.0.1:8554"), Cameras: cams, Log: o.Log})
 }
@@ -295,13 +311,19 @@ Vigil demo is running. Press Ctrl-C to stop.
   Secrets:             %s (admin token, mode 0600)
                        %s (the edge's key pair, mode 0600)
                        %s (the gate controller's webhook secret, mode 0600)
-                       %s (edge API, gate webhook URL, controller and secret, mode 0600)
+                       %s (edge API, gate webhook URL, controller and secret,
+                       and the demo control's URL and token, mode 0600)
+  Demo control:        %s (127.0.0.1 only) stops a camera's video for a while, as a
+                       crashed encoder would (the edge records a gap):
+                       curl -H "Authorization: Bearer $(jq -r .control_token %s)" \
+                         -d '{"seconds":12}' %s/cameras/south-gate/freeze
 
 `, srv.Addr(), srv.Addr(), srv.Addr(), srv.Addr(), srv.EdgeAddr(), wire.FormatPin(srv.EdgePin()),
 		evidence.Fingerprint(srv.EvidencePublicKey()), node.Addr(), node.Addr(),
 		cameras.URL("north-gate"), cameras.URL("south-gate"),
 		gateID, f.gateSecret, info.WebhookURL, gateController, gateID,
-		f.central, f.edge, f.credentials, f.edgeCred, f.gateSecret, f.info)
+		f.central, f.edge, f.credentials, f.edgeCred, f.gateSecret, f.info,
+		info.ControlURL, f.info, info.ControlURL)
 }
 
 // freeOr returns addr if it can be bound now, else a free port on the same host.
