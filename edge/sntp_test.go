@@ -40,16 +40,20 @@ func sntpResponder(t *testing.T, skew time.Duration, stratum byte) string {
 }
 
 func TestSNTPOffset(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	off, rtt, err := sntpOffset(ctx, sntpResponder(t, 3*time.Second, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := off - 3*time.Second; d.Abs() > 100*time.Millisecond || rtt < 0 || rtt > time.Second {
-		t.Fatalf("offset %v rtt %v, want ≈ +3 s", off, rtt)
+	// An SNTP offset is exact up to half the round trip (RFC 4330 §5):
+	// a loaded test machine may delay one way more than the other.
+	if d := off - 3*time.Second; d.Abs() > rtt/2+50*time.Millisecond || rtt < 0 || rtt > 2*time.Second {
+		t.Fatalf("offset %v rtt %v, want +3 s within rtt/2", off, rtt)
 	}
-	if _, _, err := sntpOffset(ctx, sntpResponder(t, 0, 0)); err == nil {
+	ctx2, cancel3 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel3()
+	if _, _, err := sntpOffset(ctx2, sntpResponder(t, 0, 0)); err == nil {
 		t.Fatal("an unsynchronised server's time was taken")
 	}
 	// Nobody answers: the deadline ends it.
