@@ -191,11 +191,16 @@ func proxyEdge(hub edgeAsker, w http.ResponseWriter, r *http.Request, edge strin
 }
 
 // writeEdgeStatus answers an edge's refusal: not_available 404,
-// bad_request 400, anything else 502.
+// bad_request 400, busy 503 with Retry-After (the edge runs as many such
+// requests as it allows: a player asks again), anything else 502.
 func writeEdgeStatus(w http.ResponseWriter, p wire.Response) {
-	status := map[string]int{wire.StatusNotAvailable: http.StatusNotFound, wire.StatusBadRequest: http.StatusBadRequest}[p.Status]
+	status := map[string]int{wire.StatusNotAvailable: http.StatusNotFound, wire.StatusBadRequest: http.StatusBadRequest,
+		wire.StatusBusy: http.StatusServiceUnavailable}[p.Status]
 	if status == 0 {
 		status = http.StatusBadGateway
+	}
+	if p.Status == wire.StatusBusy {
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, map[string]string{"status": p.Status, "error": p.Error})
 }

@@ -57,8 +57,10 @@ func registerRoutes(r *uplink.Router, t rpcTable) {
 	r.HandleFunc(wire.MethodRelease, t.onCamera(t.evidence.answerRelease))
 	r.HandleFunc(wire.MethodContactSheet, t.onCamera(t.evidence.answerContactSheet))
 	// Recorded playback and its overlay (playback.go).
-	r.HandleFunc(wire.MethodPlayback, t.onCamera(t.playback.answerPlayback))
-	r.HandleFunc(wire.MethodOverlay, t.onCamera(t.playback.answerOverlay))
+	// Recorded playback (playback.go): a pool of slots of its own, so
+	// many guards scrubbing neither wait behind exports nor refuse them.
+	r.HandleWith(wire.MethodPlayback, uplink.Light, t.onCamera(t.playback.answerPlayback))
+	r.HandleWith(wire.MethodOverlay, uplink.Light, t.onCamera(t.playback.answerOverlay))
 	// The audit checkpoint central left with the uplink: answered from
 	// memory, so never refused as busy.
 	r.HandleWith(wire.MethodAuditCheckpoint, uplink.Unbounded, uplink.HandlerFunc(t.up.AnswerCheckpoint))

@@ -37,6 +37,9 @@ const (
 	StatusNotAvailable = "not_available" // the edge cannot serve this (yet, or no such video)
 	StatusBadRequest   = "bad_request"
 	StatusError        = "error"
+	// StatusBusy: the edge runs as many requests of this kind as it
+	// allows; ask again shortly (central answers 503 with Retry-After).
+	StatusBusy = "busy"
 )
 
 // MaxResponsePart bounds the data of one response frame; base64 grows it by

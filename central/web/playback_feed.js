@@ -146,8 +146,12 @@ export class Feed {
         return;
       }
       if (!r.ok) {
-        this.retryAt = performance.now() + RETRY_MS;
-        this.setState(r.status === 503 ? 'offline' : 'error');
+        // 503 with Retry-After: the edge is serving as many windows as it
+        // allows; ask again shortly, the buffer covers it. 503 without
+        // it: the edge is offline.
+        const busy = r.status === 503 && r.headers.get('Retry-After') !== null;
+        this.retryAt = performance.now() + (busy ? 1000 * Number(r.headers.get('Retry-After') || 1) : RETRY_MS);
+        if (!busy) this.setState(r.status === 503 ? 'offline' : 'error');
         return;
       }
       const body = await r.arrayBuffer();

@@ -24,17 +24,26 @@ type Policy int
 const (
 	// Bounded: a request holds one of the connection's Config.MaxRequests
 	// slots while its handler runs; with none free it is answered
-	// "error: edge busy". The default: clips, exports and the like.
+	// busy (wire.StatusBusy). The default: clips, exports and the like.
 	Bounded Policy = iota
 	// Unbounded: a request never waits for or takes a slot. For cheap
 	// answers from memory (the audit checkpoint) that must not be refused
 	// because clips are being exported.
 	Unbounded
+	// Light: a request holds one of the connection's Config.MaxLightRequests
+	// slots, a pool of its own: short reads a player makes every few
+	// seconds (recorded playback's windows and overlay) neither wait
+	// behind exports nor are refused because of them, and exports are
+	// not refused because many guards are watching.
+	Light
 )
 
 func (p Policy) String() string {
-	if p == Unbounded {
+	switch p {
+	case Unbounded:
 		return "unbounded"
+	case Light:
+		return "light"
 	}
 	return "bounded"
 }

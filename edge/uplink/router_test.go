@@ -14,7 +14,8 @@ import (
 func routerSession(t *testing.T, cfg Config) (*Uplink, *sessionState) {
 	t.Helper()
 	u := New(cfg, nil, nil, nil, nil)
-	s := &sessionState{u: u, replies: make(chan []byte, 16), done: make(chan struct{}), slots: make(chan struct{}, u.cfg.MaxRequests)}
+	s := &sessionState{u: u, replies: make(chan []byte, 16), done: make(chan struct{}), slots: make(chan struct{}, u.cfg.MaxRequests),
+		lightSlots: make(chan struct{}, u.cfg.MaxLightRequests)}
 	s.stream = &Stream{frames: make(chan []byte, 1), done: s.done}
 	t.Cleanup(func() { close(s.done); s.handlers.Wait() })
 	return u, s
@@ -83,7 +84,7 @@ func TestRouterDispatchAndPolicy(t *testing.T) {
 	from := at
 	s.startRequest(ctx, wire.Request{ID: "c1", Method: wire.MethodClip, Camera: "cam-1", From: from, To: from.Add(time.Minute)})
 	s.startRequest(ctx, wire.Request{ID: "c2", Method: wire.MethodClip, Camera: "cam-2", From: from, To: from.Add(time.Minute)})
-	if a := nextAnswer(t, s); a.ID != "c2" || a.Status != wire.StatusError || !strings.Contains(a.Error, "busy") {
+	if a := nextAnswer(t, s); a.ID != "c2" || a.Status != wire.StatusBusy || !strings.Contains(a.Error, "busy") {
 		t.Fatalf("second clip with one slot: %+v, want busy", a)
 	}
 	s.startRequest(ctx, wire.Request{ID: "a1", Method: wire.MethodAuditCheckpoint})
@@ -121,4 +122,60 @@ func TestRouterDefaults(t *testing.T) {
 	}()
 	r.Handle(wire.MethodClip, NotAvailable{})
 	r.Handle(wire.MethodClip, NotAvailable{})
+}
+
+// Light requests (playback windows) have a pool of their own: they are
+// answered while every Bounded slot is taken by exports, are refused as
+// busy only when their own pool is full, and free their slot as they end.
+func TestRouterLightPool(t *testing.T) {
+	r := NewRouter()
+	hold := make(chan struct{})
+	r.HandleFunc(wire.MethodClip, func(_ context.Context, _ wire.Request, out *Responder) {
+		<-hold
+		_ = out.Send("video/mp4", []byte("clip"), true)
+	})
+	r.HandleWith(wire.MethodPlayback, Light, HandlerFunc(func(_ context.Context, req wire.Request, out *Responder) {
+		if req.Camera == "held" {
+			<-hold
+		}
+		_ = out.Send("video/mp4", []byte("window of "+req.Camera), true)
+	}))
+	_, s := routerSession(t, Config{Routes: r, MaxRequests: 1, MaxLightRequests: 2})
+	released := false
+	t.Cleanup(func() { // runs before routerSession's wait: a failed test does not hang
+		if !released {
+			close(hold)
+		}
+	})
+	ctx := context.Background()
+	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	window := func(id, cam string) wire.Request {
+		return wire.Request{ID: id, Method: wire.MethodPlayback, Camera: cam, From: at, To: at.Add(10 * time.Second),
+			Playback: &wire.PlaybackParams{Origin: at}}
+	}
+	s.startRequest(ctx, wire.Request{ID: "c1", Method: wire.MethodClip, Camera: "cam-1", From: at, To: at.Add(time.Minute)})
+	s.startRequest(ctx, window("p1", "cam-1")) // the Bounded slot is taken; the light pool is not
+	if a := nextAnswer(t, s); a.ID != "p1" || a.Status != wire.StatusOK || string(a.Data) != "window of cam-1" {
+		t.Fatalf("window while an export holds the bounded slot: %+v", a)
+	}
+	s.startRequest(ctx, window("p2", "held"))
+	s.startRequest(ctx, window("p3", "held"))
+	s.startRequest(ctx, window("p4", "cam-2")) // both light slots held
+	if a := nextAnswer(t, s); a.ID != "p4" || a.Status != wire.StatusBusy || !strings.Contains(a.Error, "busy") {
+		t.Fatalf("third window with two light slots held: %+v, want busy", a)
+	}
+	close(hold)
+	released = true
+	got := map[string]bool{}
+	for range 3 {
+		a := nextAnswer(t, s)
+		got[a.ID] = a.Status == wire.StatusOK
+	}
+	if !got["c1"] || !got["p2"] || !got["p3"] {
+		t.Fatalf("answers after release: %v", got)
+	}
+	s.startRequest(ctx, window("p5", "cam-3")) // the slots were given back
+	if a := nextAnswer(t, s); a.ID != "p5" || a.Status != wire.StatusOK {
+		t.Fatalf("window after the pool emptied: %+v", a)
+	}
 }

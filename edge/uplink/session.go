@@ -54,7 +54,7 @@ func runSession(ctx context.Context, u *Uplink) error {
 
 	s := &sessionState{u: u, conn: conn, acks: make(chan []string, 16), replies: make(chan []byte, 16),
 		readErr: make(chan error, 1), done: make(chan struct{}), inflight: map[string]struct{}{}, binary: make(chan []byte, binaryQueue),
-		slots: make(chan struct{}, u.cfg.MaxRequests)}
+		slots: make(chan struct{}, u.cfg.MaxRequests), lightSlots: make(chan struct{}, u.cfg.MaxLightRequests)}
 	s.stream = &Stream{frames: s.binary, done: s.done}
 	sctx, cancel := context.WithCancel(ctx)
 	defer func() {
@@ -124,8 +124,10 @@ type sessionState struct {
 	lost     atomic.Pointer[error] // why the reader ended, once it has
 	done     chan struct{}
 	inflight map[string]struct{} // sendLoop only
-	slots    chan struct{}       // one per running request handler
-	handlers sync.WaitGroup
+	slots    chan struct{}       // one per running Bounded request handler
+	// lightSlots: one per running Light request handler.
+	lightSlots chan struct{}
+	handlers   sync.WaitGroup
 }
 
 // sendLoop is the connection's only writer: outbox items, responses and
@@ -320,18 +322,23 @@ func (s *sessionState) startRequest(ctx context.Context, req wire.Request) {
 		fail(wire.StatusBadRequest, noRoute(req.Method))
 		return
 	}
-	bounded := rt.Policy == Bounded
+	var pool chan struct{}
+	switch rt.Policy {
+	case Bounded:
+		pool = s.slots
+	case Light:
+		pool = s.lightSlots
+	}
+	bounded := rt.Policy != Unbounded
 	if bounded {
 		select {
-		case s.slots <- struct{}{}:
+		case pool <- struct{}{}:
 		default:
-			fail(wire.StatusError, "edge busy: too many requests")
+			fail(wire.StatusBusy, "edge busy: too many requests")
 			return
 		}
-	}
-	if bounded {
 		var once sync.Once
-		out.onFinal = func() { once.Do(func() { <-s.slots }) }
+		out.onFinal = func() { once.Do(func() { <-pool }) }
 	}
 	s.handlers.Add(1)
 	go func() {

@@ -90,6 +90,9 @@ type Config struct {
 	// MaxRequests bounds the Bounded requests handled at once on one
 	// connection (default 4); more are answered "error: busy".
 	MaxRequests int
+	// MaxLightRequests bounds the Light requests handled at once on one
+	// connection (default 32; recorded playback's windows).
+	MaxLightRequests int
 	// OnAck, if set, sees the IDs central acknowledged, after they left
 	// the outbox.
 	OnAck func(ids []string)
@@ -168,6 +171,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.MaxRequests <= 0 {
 		cfg.MaxRequests = 4
+	}
+	if cfg.MaxLightRequests <= 0 {
+		cfg.MaxLightRequests = 32
 	}
 	return cfg
 }
