@@ -65,6 +65,10 @@ bench: deps
 	# Alarm items per hour on the demo's pedestrian footage (one alert per activity, no visit lost).
 	VIGIL_BENCH=1 $(GO) test -count=1 -timeout 30m -run TestPedestrianIncidents -v ./bench/incidents/ | grep -E 'items|visits|fewer|^(ok|FAIL|---)'
 	$(GO) build -o bin/bench-central ./bench/central && bin/bench-central
+	# Recorded playback: click to first frame against the clip route, playback viewers per edge with live view watched (~4.5 min, ~2.5 with BENCH_QUICK=1; JSON to BENCH_PLAYBACK_OUT).
+	$(GO) run ./bench/playback
+	# Safety sensors: one edge reading 500 Modbus registers and 500 MQTT sensors at 1 Hz (CPU, memory, reading → console p99; JSON to BENCH_SENSORS_OUT).
+	VIGIL_BENCH=1 $(GO) test -count=1 -timeout 10m -run TestSensorBench -v ./bench/sensors/
 	# Reliability: a 1,000-event burst made durable, kill -9 and hung-central recovery.
 	$(GO) test -run '^$$' -bench Append100x10 -benchtime 2s ./gates/journal/
 	$(GO) test -count=1 -run 'TestGateJournalBurstCrash' -v ./edge/ | grep -E 'burst:|^(ok|FAIL)'
@@ -89,6 +93,12 @@ fuzz: deps
 	$(GO) test ./gates/mqtt -run '^$$' -fuzz FuzzParseZigbee -fuzztime 30s
 	$(GO) test ./edge/clips -run '^$$' -fuzz FuzzScanSegment -fuzztime 30s
 	$(GO) test ./streams/perimeter -run '^$$' -fuzz FuzzObserve -fuzztime 30s
+	$(GO) test ./edge/boxlog -run '^$$' -fuzz FuzzDecodeFrame -fuzztime 30s
+	$(GO) test ./central -run '^$$' -fuzz FuzzPlaybackHeaders -fuzztime 30s
+	$(GO) test ./central -run '^$$' -fuzz FuzzLayouts -fuzztime 30s
+	$(GO) test ./sensors -run '^$$' -fuzz FuzzParsePath -fuzztime 30s
+	$(GO) test ./sensors/modbus -run '^$$' -fuzz FuzzPlanDecode -fuzztime 30s
+	$(GO) test ./sensors/mqttsrc -run '^$$' -fuzz FuzzPayload -fuzztime 30s
 
 clean:
 	rm -rf bin .cache/test.log
