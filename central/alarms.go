@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/config"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // AlarmsConfig is how central ranks and escalates alarms (central.yaml):
@@ -94,14 +95,18 @@ func validatePriorities(field string, m map[string]int, add func(field, format s
 // defaultPriority is the built-in order, 1 most urgent:
 //
 //  1. life and fire: gate.sos, gate.duress, gate.smoke, gate.gas, gate.fire,
-//     and sensor.* kinds of fire, smoke or gas (sensor.smoke, sensor.gas, …)
+//     and sensor.* kinds of fire, smoke or gas (sensor.smoke, sensor.gas, …);
+//     a safety sensor's alarm (sensor.alarm: residual current, cable
+//     heat, gas over its alarm threshold, a smoke or leak detector)
 //  2. intrusion: gate.forced, gate.intrusion, perimeter.* (line crossings:
 //     perimeter.crossing)
 //  3. tamper: tamper.*, tamper, gate.tamper; loitering (perimeter.loiter):
 //     someone staying by the wall, not yet over it
-//  4. held open, water leak: gate.held, *.water, *.leak
+//  4. held open, water leak: gate.held, *.water, *.leak; a safety
+//     sensor's early warning (sensor.warning)
 //  5. motion: motion, motion.*
 //  6. equipment: offline, silent, system.*, battery, *.battery, *.offline
+//     (a sensor gone silent: sensor.silent)
 //  7. anything else
 func defaultPriority(kind string) int {
 	last := kind
@@ -110,8 +115,11 @@ func defaultPriority(kind string) int {
 	}
 	first, _, _ := strings.Cut(kind, ".")
 	switch {
-	case (first == "gate" || first == "sensor") && oneOf(last, "sos", "duress", "smoke", "gas", "fire", "panic"):
+	case (first == "gate" || first == "sensor") && oneOf(last, "sos", "duress", "smoke", "gas", "fire", "panic"),
+		kind == wire.KindSensorAlarm:
 		return 1
+	case kind == wire.KindSensorWarning:
+		return 4
 	case kind == "perimeter.loiter":
 		return 3
 	case oneOf(kind, "gate.forced", "gate.intrusion") || first == "perimeter" || first == "intrusion":

@@ -169,6 +169,7 @@ func TestDefaultPriorities(t *testing.T) {
 		"perimeter.crossing": 2, "perimeter.loiter": 3,
 		"tamper": 3, "tamper.covered": 3, "gate.tamper": 3,
 		"gate.held": 4, "sensor.water": 4,
+		"sensor.alarm": 1, "sensor.warning": 4, "sensor.silent": 6,
 		"motion": 5, "offline": 6, "system.selftest": 6, "gate.battery": 6, "gate.passage": 7, "weird": 7,
 	} {
 		if got := defaultPriority(kind); got != want {

@@ -311,7 +311,8 @@ func openSuccessor(txn *badger.Txn, o *op, prev Record, seq uint64, now time.Tim
 	}
 	a := wire.Alert{ID: u.ID, EdgeID: prev.EdgeID, SiteID: prev.SiteID, Source: prev.Source, Kind: prev.Kind,
 		Severity: prev.Severity, Time: u.Time, TimeSource: prev.TimeSource, Summary: prev.Summary,
-		Boxes: u.Boxes, Zones: prev.Zones, Snapshot: u.Snapshot, SnapshotTime: u.SnapshotTime, Links: prev.Links, Gate: prev.Gate}
+		Boxes: u.Boxes, Zones: prev.Zones, Snapshot: u.Snapshot, SnapshotTime: u.SnapshotTime, Links: prev.Links, Gate: prev.Gate,
+		Sensor: prev.Sensor}
 	if u.Severity != "" {
 		a.Severity = u.Severity
 	}

@@ -40,6 +40,8 @@ type edgeHub struct {
 	// record ID); accessKey is told to every edge in its welcome.
 	onAccess  func(edgeID string, a wire.AccessRecord) error
 	accessKey []byte
+	// sensors stores edges' sensor batches (sensors.go).
+	sensors *sensorIngest
 
 	// names are the device names edges report (devices.go).
 	names *deviceBook

@@ -166,6 +166,8 @@ func (c *edgeReader) handle(frame []byte) bool {
 		return c.handleEvents(env)
 	case wire.TypeAccess:
 		return c.handleAccess(env) // edge_access.go
+	case wire.TypeSensorBatch:
+		return c.handleSensors(env) // sensors.go
 	case wire.TypeHeartbeat:
 		var hb wire.Heartbeat
 		if err := wire.DecodeBody(env, &hb); err != nil {

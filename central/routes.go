@@ -54,6 +54,7 @@ func reportsOf(s *Server) *shiftReport    { return s.reports }
 func playbackOf(s *Server) *playbackAPI   { return s.playback }
 func bookmarksOf(s *Server) *bookmarksAPI { return s.bookmarks }
 func layoutsOf(s *Server) *layoutsAPI     { return s.layouts }
+func sensorsOf(s *Server) *sensorsAPI     { return s.sensors }
 
 // playbackWindows is the audit rule of a playback session's requests:
 // they show only what its entry (written when it was made) names, so a
@@ -186,6 +187,8 @@ var routeTable = map[string]routeSpec{
 	"GET /api/v1/bookmarks":                                     {serve: on(bookmarksOf, (*bookmarksAPI).handleBookmarks), roles: rolesWatch},
 	"GET /api/v1/me/layouts":                                    {serve: on(layoutsOf, (*layoutsAPI).handleLayouts), roles: rolesAll},
 	"PUT /api/v1/me/layouts":                                    {serve: on(layoutsOf, (*layoutsAPI).handlePutLayouts), roles: rolesAll},
+	"GET /api/v1/sensors":                                       {serve: on(sensorsOf, (*sensorsAPI).handleSensors), roles: rolesAll},
+	"GET /api/v1/sensors/{edge}/{sensor}/history":               {serve: on(sensorsOf, (*sensorsAPI).handleHistory), roles: rolesAll},
 	"GET /api/v1/healthz":                                       {serve: on(statusOf, (*statusAPI).handleHealthz), public: true},
 	"GET /metrics":                                              {serve: func(s *Server) http.Handler { return promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}) }, roles: rolesMetrics},
 	"POST /api/v1/login":                                        {serve: on(authOf, (*authAPI).handleLogin), public: true, auditedBy: "handler: login and login_failed (serveLoginAudited)"},

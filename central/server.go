@@ -48,6 +48,7 @@ const shutdownTimeout = 5 * time.Second
 //	playback    recorded playback sessions: video windows, timelines, overlays (playback.go)
 //	bookmarks   noted moments of a camera, searchable (bookmarks.go)
 //	layouts     each user's saved live walls (layouts.go)
+//	sensors     safety sensors: state, history; edges' sensor batches (sensors.go)
 //
 // and the owners of state: the writer (the alert store), the edge hub
 // (connections), the registry (enrolled edges), the retrieval workers.
@@ -84,6 +85,7 @@ type Server struct {
 	playback    *playbackAPI
 	bookmarks   *bookmarksAPI
 	layouts     *layoutsAPI
+	sensors     *sensorsAPI
 
 	notifier  *notify.Notifier // nil without a notify section
 	escalator *escalator       // nil when escalation is off
@@ -244,6 +246,9 @@ func wireComponents(s *Server) {
 		store: store, bookmarks: marks, rec: s.auditor, now: time.Now, internalError: ie}
 	s.met.reg.MustRegister(s.playback.collectors()...)
 	s.layouts = &layoutsAPI{store: badgerLayouts{db: store.db, disk: store.diskGuard}, internalError: ie}
+	readings := badgerSensors{db: store.db, disk: store.diskGuard, now: time.Now}
+	s.edges.sensors = newSensorIngest(readings, s.met.reg)
+	s.sensors = &sensorsAPI{store: readings, edges: s.edges, now: time.Now, internalError: ie}
 }
 
 // wireAlarms sets what happens to every stored change beyond the

@@ -77,6 +77,9 @@ type Record struct {
 	Dwell     string       `json:"dwell,omitempty"`
 	Since     time.Time    `json:"since,omitzero"`
 	Path      []wire.Point `json:"path,omitempty"`
+	// Sensor is a sensor alert's reading, threshold and the readings
+	// before it (wire.SensorAlert; sensor.* kinds only).
+	Sensor *wire.SensorAlert `json:"sensor,omitempty"`
 	// Priority orders alerts within a colour, 1 most urgent, from the
 	// kind and the site (alarms.go); recomputed by default for records
 	// stored before it existed.
@@ -435,6 +438,7 @@ func newRecord(a wire.Alert, seq uint64, now time.Time) Record {
 		Direction:  a.Direction,
 		Dwell:      a.Dwell,
 		Path:       a.Path,
+		Sensor:     a.Sensor,
 	}
 	if !a.Since.IsZero() {
 		r.Since = a.Since.UTC()

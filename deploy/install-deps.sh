@@ -10,11 +10,12 @@
 #           GStreamer's RTSP server as an independent camera (python3-gi,
 #           gir1.2-gst-rtsp-server-1.0, plugins base/good/bad) and its tools
 #           as a judge of our files (gst-launch-1.0, gst-discoverer-1.0,
-#           avdec_h264/h265 from gstreamer1.0-libav)
+#           avdec_h264/h265 from gstreamer1.0-libav),
+#           python3-pymodbus (an independent Modbus TCP server for the sensor tests)
 set -euo pipefail
 pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium fonts-wqy-zenhei openssl iproute2
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps)
+  gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps python3-pymodbus)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -82,6 +82,7 @@ type Options struct {
 //	live      liveHub        live view streams (live.go)
 //	evidence  evidenceSide   evidence export for central (evidence.go)
 //	playback  playbackSide   recorded playback and its overlay (playback.go)
+//	sensors   sensorSide     safety sensors: sources, verdicts → alerts, history, batches (sensors.go)
 //	boxes     boxlog.Log     the analysers' motion boxes, for the overlay
 //	selfTest  selfTester     the self-test (selftest.go)
 //	api       localAPI       the local API's route table (api.go), audit (access.go)
@@ -104,7 +105,8 @@ type Node struct {
 	conf      *configEngine
 	alerts    *alertOwner
 	events    *cameraEvents
-	gates     *gateSide // nil without gates
+	gates     *gateSide   // nil without gates
+	sensors   *sensorSide // nil without sensors
 	gateFeed  *gateFeed
 	live      *liveHub
 	evidence  *evidenceSide
@@ -195,6 +197,11 @@ func (n *Node) open(cfg conf.Config, opts Options) (err error) {
 	}
 	n.gates, err = newGateSide(cfg, gateDeps{conf: n.conf, box: n.box, alerts: n.alerts, clips: n.clips, cameras: gateCams,
 		spawn: n.tasks.spawn, nodeDone: n.tasks.ctx, feed: n.gateFeed, openLine: opts.OpenGPIOLine, reg: n.reg, log: n.log})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() error { n.gates.closeLines(); return nil })
+	n.sensors, err = newSensorSide(cfg, sensorDeps{box: n.guard, alerts: n.alerts, reg: n.reg, log: n.log})
 	return err
 }
 
@@ -225,7 +232,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.PinBytes(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
 		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Routes: routes,
 		OnAlertClosed: onAlertClosed(n.alerts, n.gates, n.log),
-	}, n.box, func() wire.Heartbeat { return heartbeat(n.cams, n.conf, n.gates) }, n.reg, n.log)
+	}, n.box, func() wire.Heartbeat { return heartbeat(n.cams, n.conf, n.gates, n.sensors) }, n.reg, n.log)
 	n.conf.rev, n.conf.spawn, n.conf.done = n.up, n.tasks.spawn, n.tasks.ctx.Done()
 	var camIDs []string
 	for _, c := range n.cams {
@@ -267,6 +274,7 @@ func (n *Node) run() {
 	disk := &diskWatcher{box: n.box, raise: n.alerts.raise, edgeID: n.conf.running().EdgeID, siteID: n.conf.running().SiteID, log: n.log}
 	spawn(func() { disk.run(ctx) }) // diskfloor.go
 	n.gates.run(ctx)
+	n.sensors.start(ctx, spawn) // sensors.go
 }
 
 // onAlertClosed is the uplink's handler for central saying a guard
@@ -334,6 +342,8 @@ func (n *Node) Close() error {
 		n.live.close()
 		n.evidence.close()
 		n.gates.closeLines()
+		// The sensor side's goroutines have ended: nothing adds to its history.
+		n.sensors.close()
 		if cerr := n.boxes.Close(); cerr != nil { // the cameras have stopped: nothing adds
 			n.log.Error("closing the motion box log", "err", cerr)
 		}
@@ -357,7 +367,7 @@ func cameraIDs(cfg conf.Config) map[string]clips.CameraConfig {
 // heartbeat is the node's health for central, with every camera and gate
 // under the name edge.yaml gives it: the edge owns its devices' names and
 // central shows what the heartbeat says (central/devices.go).
-func heartbeat(cams []*camera.Camera, engine *configEngine, g *gateSide) wire.Heartbeat {
+func heartbeat(cams []*camera.Camera, engine *configEngine, g *gateSide, ss *sensorSide) wire.Heartbeat {
 	hb := wire.Heartbeat{Time: time.Now().UTC()}
 	for _, c := range cams {
 		s := c.Status()
@@ -365,6 +375,7 @@ func heartbeat(cams []*camera.Camera, engine *configEngine, g *gateSide) wire.He
 			Online: s.Online, LastFrame: s.LastFrame, Error: s.Error})
 	}
 	hb.Gates = g.health()
+	hb.Sensors = ss.statuses()
 	return hb
 }
 

@@ -8,6 +8,7 @@
 // nothing shown twice. Alert text is only ever set with textContent or
 // attributes, never as HTML. Every string shown comes from i18n.js.
 import { t, tEnum, applyI18n, setLang, currentLang, onLangChange } from './i18n.js';
+import { storedNumber, siteRoots } from './common.js';
 import { api, setUnauthorizedHandler } from './api.js';
 import { formatLocal } from './localtime.js';
 import { $, el } from './shared/dom.js';
@@ -16,9 +17,7 @@ import { createAlarm } from './alarm.js';
 
 // The queue shows the first PAGE_CARDS cards in priority order and says
 // how many more there are ("N more — show"); nothing is dropped silently.
-const PAGE_CARDS = (() => {
-  try { return Number(localStorage.getItem('vigil.queue.page')) || 50; } catch { return 50; }
-})();
+const PAGE_CARDS = storedNumber('vigil.queue.page', 50);
 const FLASH_MS = 6000;
 const CLIP_GROW_MS = 4000; // re-ask for the clip while its post-roll is still being recorded
 const BACKOFF_MIN_MS = 1000;
@@ -31,7 +30,7 @@ const CLIP_PRE_MS = 10000;  // the edge pins 10 s before …
 const CLIP_POST_MS = 30000; // … to 30 s after an alert
 const SESSION_PING_MS = 120000;
 
-const views = ['login', 'queue', 'detail', 'sites', 'live', 'evidence', 'audit', 'report', 'fleet', 'history', 'playback'];
+const views = ['login', 'queue', 'detail', 'sites', 'live', 'evidence', 'audit', 'report', 'fleet', 'history', 'playback', 'sensors'];
 // Pages in their own modules (evidence.js, audit.js, report.js, fleet.js,
 // history.js, playback.js), by role.
 const PAGE_ROLES = {
@@ -41,9 +40,10 @@ const PAGE_ROLES = {
   fleet: ['installer', 'admin'],
   history: WATCH_ROLES,
   playback: WATCH_ROLES,
+  sensors: ['guard', 'supervisor', 'police_liaison', 'installer', 'admin'], // sensors.js
 };
 const PAGE_MODULES = { evidence: './evidence.js', audit: './audit.js', report: './report.js', fleet: './fleet.js',
-  history: './history.js', playback: './playback.js' };
+  history: './history.js', playback: './playback.js', sensors: './sensors.js' };
 const PLAYBACK_PRE_MS = 20000; // "open in playback" starts this long before the alert
 const PLAYBACK_MAX_CAMERAS = 9;
 const listEl = $('alerts');
@@ -98,15 +98,15 @@ function place(a) {
   const entry = state.siteIndex.get(a.site_id);
   if (!entry) return [a.site_id, a.source].filter(Boolean).join(' › ');
   const dev = [...(entry.node.cameras ?? []), ...(entry.node.gates ?? [])].find((d) => d.id === a.source);
-  return [...entry.path.slice(1), (dev && dev.name) || a.source].join(' › ');
+  return [...entry.path.slice(1), (dev && dev.name) || a.sensor?.name || a.source].join(' › ');
 }
 
 // deviceName is the source's name from the site map, else its ID.
 function deviceName(a) {
   const entry = state.siteIndex.get(a.site_id);
-  if (!entry) return a.source;
+  if (!entry) return a.sensor?.name || a.source;
   const dev = [...(entry.node.cameras ?? []), ...(entry.node.gates ?? [])].find((d) => d.id === a.source);
-  return (dev && dev.name) || a.source;
+  return (dev && dev.name) || a.sensor?.name || a.source; // a sensor's name comes with its alert
 }
 
 function mayOpen(page) { return !!state.session && (PAGE_ROLES[page] ?? []).includes(state.session.role); }
@@ -760,6 +760,9 @@ function renderDetail(a) {
   const facts = perimeterFacts(a);
   $('d-perimeter').hidden = !facts;
   $('d-perimeter').textContent = facts;
+  // A sensor alert: its reading, rule and a chart of the minutes before it.
+  $('d-sensor').hidden = !a.sensor;
+  if (a.sensor) import('./sensors.js').then((m) => m.renderSensorAlert($('d-sensor'), a)).catch(() => {});
 
   // Who did what, when.
   $('d-history').replaceChildren(...(a.history ?? []).map((st) => {
@@ -956,20 +959,13 @@ async function loadSites() {
     const res = await api('/api/v1/sites');
     state.sites = res;
     state.siteIndex.clear();
-    for (const n of rootsOf(res)) indexSites(n, []);
+    for (const n of siteRoots(res)) indexSites(n, []);
     renderSites();
     renderQueue();
     if (state.detailId && state.alerts.has(state.detailId)) $('d-place').textContent = place(state.alerts.get(state.detailId));
   } catch { /* shown as empty */ }
 }
 
-function rootsOf(res) {
-  if (!res) return [];
-  if (Array.isArray(res)) return res;
-  if (Array.isArray(res.sites)) return res.sites;
-  if (res.township) return [res.township];
-  return res.id ? [res] : [];
-}
 
 let sitesTimer = null;
 function refreshSitesSoon() {
@@ -991,7 +987,7 @@ function dot(online) {
 }
 
 function renderSites() {
-  const roots = rootsOf(state.sites);
+  const roots = siteRoots(state.sites);
   const tree = $('site-tree');
   const grid = $('site-grid');
   const entrances = [];

@@ -6,15 +6,14 @@
 // A row opens the alert's detail; its playback link opens the recording
 // of the alert's cameras at its moment. Data is set as text only.
 import { t, tEnum, applyI18n, onLangChange } from './i18n.js';
+import { storedNumber, siteRoots } from './common.js';
 import { api } from './api.js';
 import { local, fromInput } from './localtime.js';
 import { el, td, injectCSS } from './shared/dom.js';
 import { cause, summary } from './describe.js';
 import en from './i18n/en.js';
 
-const PAGE_SIZE = (() => {
-  try { return Number(localStorage.getItem('vigil.history.page')) || 50; } catch { return 50; }
-})();
+const PAGE_SIZE = storedNumber('vigil.history.page', 50);
 const SEVERITIES = ['red', 'yellow', 'green'];
 const STATES = ['open', 'raised', 'acknowledged', 'dispatched', 'resolved'];
 // The kinds the dictionaries name (kind.motion_armed is a way of saying motion).
@@ -86,7 +85,7 @@ export function mount(root, { placeOf, nameOf, playbackHash } = {}) {
         for (const g of n.gates ?? []) form.elements.device.append(el('option', { value: `gate:${g.id}`, text: `${t('sites.gate')} ${g.name || g.id}` }));
         for (const c of n.children ?? []) walk(c, p);
       };
-      for (const n of rootsOf(sites)) walk(n, []);
+      for (const n of siteRoots(sites)) walk(n, []);
       for (const e of edges.edges ?? []) {
         for (const c of e.cameras ?? []) form.elements.device.append(el('option', { value: `camera:${c.id}`, text: `${t('sites.camera')} ${c.name || c.id}` }));
       }
@@ -175,10 +174,3 @@ export function mount(root, { placeOf, nameOf, playbackHash } = {}) {
   load();
 }
 
-function rootsOf(res) {
-  if (!res) return [];
-  if (Array.isArray(res)) return res;
-  if (Array.isArray(res.sites)) return res.sites;
-  if (res.township) return [res.township];
-  return res.id ? [res] : [];
-}

@@ -4,7 +4,9 @@ package web
 
 import "embed"
 
-// Files are index.html, app.js and style.css at the root.
+// Files are index.html, app.js and style.css at the root; vendor/ holds
+// the third-party chart library (uPlot, with its licence), copied as
+// published from node_modules (central/vendor_test.go checks).
 //
-//go:embed *.html *.js *.css i18n admin
+//go:embed *.html *.js *.css i18n admin vendor
 var Files embed.FS

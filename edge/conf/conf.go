@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/config"
+	"github.com/vigil-perimeter/vigil/sensors"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -44,6 +45,11 @@ type Config struct {
 	// sensors and contacts report (README.md, "Gates").
 	Gates      []GateConfig     `yaml:"gates,omitempty"`
 	GateInputs GateInputsConfig `yaml:"gate_inputs,omitempty"`
+	// Sensors are the safety sensors this edge reads (electricity, gas,
+	// water) and SensorInputs the Modbus devices and MQTT broker they
+	// come from (sensors.go; package sensors).
+	Sensors      []sensors.SensorConfig `yaml:"sensors,omitempty"`
+	SensorInputs sensors.InputsConfig   `yaml:"sensor_inputs,omitempty"`
 	// Setup is the installer's setup page (edge/setup).
 	Setup SetupConfig `yaml:"setup,omitempty"`
 	// Analysis holds what applies to every camera's analysis: how motion

@@ -43,6 +43,7 @@ func (c *Config) Validate() []config.FieldError {
 	gateIDs := gateListErrors(c.Gates, cameras, &errs)
 	c.GateInputs.errors(gateIDs, &errs)
 	c.Analysis.Motion.errors(&errs)
+	c.sensorErrors(&errs) // sensors.go
 	if h := c.Setup.OpenHours; h < 0 || h > MaxSetupOpenHours {
 		errs.add("setup.open_hours", "must be between 1 and %d hours (leave it out for 24)", MaxSetupOpenHours)
 	}

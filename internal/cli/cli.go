@@ -31,6 +31,7 @@ commands:
   clips check scan a stopped edge's video segments against their index: gaps, orphans, damage
   sim camera  serve video files as live RTSP cameras
   sim gate    play gate and sensor scenarios against an edge (webhook, MQTT)
+  sim sensor  play safety-sensor scenarios (cable heating, gas leak, silent) over MQTT and Modbus TCP
   analyze     run the edge's motion and tamper analysis over a video file
   evidence    verify an evidence bundle offline; print the evidence public key
   provision   installer's steps for scripts: probe, discover, zone, selftest, reopen
@@ -66,13 +67,14 @@ var simCommands = cmdtable.Table{Commands: []cmdtable.Command{
 		return runSimCamera(ctx, args, stderr)
 	}},
 	{Names: []string{"gate"}, Run: runSimGate},
+	{Names: []string{"sensor"}, Run: runSimSensor},
 }}
 
-// runSim is `vigil sim camera|gate ...`.
+// runSim is `vigil sim camera|gate|sensor ...`.
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err := simCommands.Run(ctx, args, stdout, stderr)
 	if _, unknown := err.(*cmdtable.UnknownError); unknown {
-		fmt.Fprint(stderr, "usage: vigil sim camera [--listen ADDR] NAME=FILE [NAME=FILE ...]\n       vigil sim gate --webhook URL --secret S [--mqtt tcp://HOST:PORT] --scenario NAME\n")
+		fmt.Fprint(stderr, "usage: vigil sim camera [--listen ADDR] NAME=FILE [NAME=FILE ...]\n       vigil sim gate --webhook URL --secret S [--mqtt tcp://HOST:PORT] --scenario NAME\n       vigil sim sensor [--mqtt tcp://HOST:PORT] [--modbus ADDR] [--scenario NAME,...]\n")
 		return cmdtable.ErrUsage
 	}
 	return err

@@ -147,7 +147,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if f.edge, err = writeEdgeConfig(dir, cameras, f.edgeCred, srv.EdgeAddr(), f.gateSecret); err != nil {
+	sens, err := startSensors(o.Log.With("part", "sensor-sim"))
+	if err != nil {
+		return err
+	}
+	defer sens.Close()
+	if f.edge, err = writeEdgeConfig(dir, cameras, f.edgeCred, srv.EdgeAddr(), f.gateSecret, sens); err != nil {
 		return err
 	}
 	e, err := startEdge(f.edge, o.Log.With("part", "edge"))
@@ -472,7 +477,7 @@ func writeCentralConfig(dir, listen string, creds Credentials) (string, error) {
 
 // writeEdgeConfig points the edge at the hub's address of this run (it may
 // differ from the run that enrolled the edge; the pin is what the edge checks).
-func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub, gateSecretPath string) (string, error) {
+func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub, gateSecretPath string, sens *sensorServer) (string, error) {
 	cred, err := uplink.LoadCredential(credPath)
 	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
@@ -501,6 +506,7 @@ func writeEdgeConfig(dir string, cams *sim.Server, credPath, hub, gateSecretPath
 		GateInputs: edge.GateInputsConfig{Webhook: edge.WebhookInputConfig{Enabled: true,
 			Controllers: []edge.WebhookControllerConfig{{ID: gateController, SecretFile: gateSecretPath, Gates: []string{gateID}}}}},
 	}
+	addSensors(&ecfg, sens) // the simulated safety sensors (sensors.go)
 	path := filepath.Join(dir, "edge.yaml")
 	return path, writeYAML(path, ecfg)
 }
