@@ -259,7 +259,7 @@ func (s *sensorSide) observe(r sensors.Reading) {
 	r.Time = r.Time.UTC()
 	s.met.readings.Inc()
 	p := wire.SensorPoint{Sensor: r.Sensor, Time: r.Time, Value: r.Value}
-	s.hist.Add(p) // never blocks; the history counts what it drops
+	s.hist.Keep(p) // never blocks; the history counts what it drops
 	s.pending = append(s.pending, p)
 	if len(s.pending) >= wire.MaxBatchReadings {
 		s.flush()

@@ -3,7 +3,7 @@
 // minimum and maximum for Minute (30 days). Badger's TTL ends both,
 // counted from the reading's own time.
 //
-// Add never blocks: readings go through a bounded queue to one writer
+// Keep never blocks: readings go through a bounded queue to one writer
 // goroutine, which commits them in batches; what does not fit is dropped
 // and counted. The writer keeps each sensor's open minute in memory and
 // writes its aggregate once the minute is over (a few seconds after, for
@@ -36,7 +36,7 @@ const (
 	// lateness is how long after its end a minute stays open for
 	// readings that arrive late.
 	lateness = 5 * time.Second
-	// queueLen is how many Add calls wait for the writer before Add drops.
+	// queueLen is how many Keep calls wait for the writer before Keep drops.
 	queueLen = 4096
 	// maxBatch is about how many readings one write commits.
 	maxBatch = 1024
@@ -63,7 +63,7 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Store is a sensor history. Open it, Add readings, Range and Recent for
+// Store is a sensor history. Open it, Keep readings, Range and Recent for
 // charts, Close once.
 type Store struct {
 	db      *badger.DB
@@ -131,10 +131,10 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Add keeps readings (Count 0 or 1; a point with Count > 1 counts as
+// Keep keeps readings (Count 0 or 1; a point with Count > 1 counts as
 // that many readings in its minute). It never blocks: with the writer
 // behind, the readings are dropped and counted.
-func (s *Store) Add(points ...wire.SensorPoint) {
+func (s *Store) Keep(points ...wire.SensorPoint) {
 	keep := make([]wire.SensorPoint, 0, len(points))
 	for _, p := range points {
 		if p.Sensor == "" || p.Time.IsZero() || math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {

@@ -59,12 +59,12 @@ func TestMinutes(t *testing.T) {
 	// Minute 0: 1..60 at one a second; minute 1: 100 and 50; then a
 	// reading of minute 2 closes minute 1, and a late one joins minute 0.
 	for i := range 60 {
-		s.Add(point("cable", m0.Add(time.Duration(i)*time.Second), float64(i+1)),
+		s.Keep(point("cable", m0.Add(time.Duration(i)*time.Second), float64(i+1)),
 			point("cable-2", m0.Add(time.Duration(i)*time.Second), 1000))
 	}
-	s.Add(point("cable", m0.Add(61*time.Second), 100), point("cable", m0.Add(90*time.Second), 50))
-	s.Add(point("cable", m0.Add(125*time.Second), 7))
-	s.Add(point("cable", m0.Add(59500*time.Millisecond), -5))
+	s.Keep(point("cable", m0.Add(61*time.Second), 100), point("cable", m0.Add(90*time.Second), 50))
+	s.Keep(point("cable", m0.Add(125*time.Second), 7))
+	s.Keep(point("cable", m0.Add(59500*time.Millisecond), -5))
 	got, step := rangeOf(t, s, "cable", m0.Add(-time.Hour), m0.Add(2*time.Hour))
 	if step != StepMinute || len(got) != 3 {
 		t.Fatalf("step %s, %d points %v; want 1m and 3", step, len(got), got)
@@ -98,14 +98,14 @@ func TestRangeSelection(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Minute)
 	s, _ := open(t, t.TempDir(), now, 0, 0)
 	// Two hours at 1 Hz before now, values 0..7199, added a minute at a
-	// time (the queue holds Add calls, not readings).
+	// time (the queue holds Keep calls, not readings).
 	start := now.Add(-2 * time.Hour)
 	for m := range 120 {
 		var minute []wire.SensorPoint
 		for i := m * 60; i < (m+1)*60; i++ {
 			minute = append(minute, point("gas", start.Add(time.Duration(i)*time.Second), float64(i)))
 		}
-		s.Add(minute...)
+		s.Keep(minute...)
 	}
 	got, step := rangeOf(t, s, "gas", start, now)
 	if step != "5s" || len(got) != 1440 {
@@ -128,7 +128,7 @@ func TestRangeSelection(t *testing.T) {
 	for i := range 4320 {
 		level = append(level, point("level", days.Add(time.Duration(i)*time.Minute), float64(i%2)))
 	}
-	s.Add(level...)
+	s.Keep(level...)
 	got, step = rangeOf(t, s, "level", days, now)
 	if step != "2m" || len(got) != 2160 || got[5].Value != 0.5 || got[5].Count != 2 || got[5].Min != 0 || got[5].Max != 1 {
 		t.Errorf("3 days: step %s, %d points, %+v", step, len(got), got[5])
@@ -147,8 +147,8 @@ func TestExpiry(t *testing.T) {
 	at := prev.Add(10 * time.Second)
 	end := now.Add(4 * time.Second)
 	s, _ := open(t, t.TempDir(), now, end.Sub(at), end.Sub(prev))
-	s.Add(point("rcd", at, 42), point("rcd", at.Add(-10*time.Second), 41)) // the second: too old already
-	s.Add(point("rcd", now, 43))                                           // closes the previous minute
+	s.Keep(point("rcd", at, 42), point("rcd", at.Add(-10*time.Second), 41)) // the second: too old already
+	s.Keep(point("rcd", now, 43))                                           // closes the previous minute
 	raw, step := rangeOf(t, s, "rcd", at.Add(-time.Second), at.Add(time.Second))
 	if step != StepRaw || len(raw) != 1 || raw[0].Value != 42 || testutil.ToFloat64(s.written) != 2 {
 		t.Fatalf("before expiry: step %s, %v, %v written", step, raw, testutil.ToFloat64(s.written))
@@ -173,8 +173,8 @@ func TestReopen(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Minute)
 	m0 := now.Add(-time.Hour)
 	s, _ := open(t, dir, now, 0, 0)
-	s.Add(point("tank", m0, 10), point("tank", m0.Add(30*time.Second), 20))
-	s.Add(point("tank", m0.Add(70*time.Second), 30))
+	s.Keep(point("tank", m0, 10), point("tank", m0.Add(30*time.Second), 20))
+	s.Keep(point("tank", m0.Add(70*time.Second), 30))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -182,8 +182,8 @@ func TestReopen(t *testing.T) {
 		t.Errorf("Range after Close: %v", err)
 	}
 	s, _ = open(t, dir, now, 0, 0)
-	s.Add(point("tank", m0.Add(80*time.Second), 50))
-	s.Add(point("tank", m0.Add(130*time.Second), 0))
+	s.Keep(point("tank", m0.Add(80*time.Second), 50))
+	s.Keep(point("tank", m0.Add(130*time.Second), 0))
 	if raw, step := rangeOf(t, s, "tank", m0, now); step != StepRaw || len(raw) != 5 {
 		t.Errorf("raw after a restart: step %s, %v", step, raw)
 	}
@@ -198,7 +198,7 @@ func TestReopen(t *testing.T) {
 // every reading dropped, and never blocks; invalid readings are dropped.
 func TestAddNeverBlocks(t *testing.T) {
 	s, _ := open(t, t.TempDir(), time.Now(), 0, 0)
-	s.Add(point("", time.Now(), 1), point("x", time.Time{}, 1), point("x", time.Now(), math.NaN()))
+	s.Keep(point("", time.Now(), 1), point("x", time.Time{}, 1), point("x", time.Now(), math.NaN()))
 	if got := testutil.ToFloat64(s.dropped); got != 3 {
 		t.Errorf("%v invalid readings dropped, want 3", got)
 	}
@@ -206,7 +206,7 @@ func TestAddNeverBlocks(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		for range queueLen + 10 {
-			s.Add(point("x", time.Now(), 1), point("y", time.Now(), 2))
+			s.Keep(point("x", time.Now(), 1), point("y", time.Now(), 2))
 		}
 		close(done)
 	}()
