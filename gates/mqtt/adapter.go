@@ -24,6 +24,7 @@ import (
 
 	"github.com/vigil-perimeter/vigil/gates"
 	"github.com/vigil-perimeter/vigil/gates/internal/replay"
+	"github.com/vigil-perimeter/vigil/internal/mqttsub"
 )
 
 // Device is one Zigbee2MQTT device and the gate it belongs to.
@@ -197,7 +198,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		SetOnConnectHandler(func(c paho.Client) {
 			a.metrics.connected.Set(1)
 			a.metrics.connects.Inc()
-			a.subscribe(ctx, c, filters, handle)
+			mqttsub.Subscribe(ctx, c, filters, handle, a.log)
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			a.metrics.connected.Set(0)
@@ -213,23 +214,6 @@ func (a *Adapter) Run(ctx context.Context) error {
 	client.Disconnect(250)
 	a.metrics.connected.Set(0)
 	return nil
-}
-
-// subscribe (re)subscribes after a connect, retrying while connected: a
-// connection without its subscription would look healthy and hear nothing.
-func (a *Adapter) subscribe(ctx context.Context, c paho.Client, filters map[string]byte, handle paho.MessageHandler) {
-	for attempt := 1; ctx.Err() == nil && c.IsConnectionOpen(); attempt++ {
-		tok := c.SubscribeMultiple(filters, handle)
-		if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
-			a.log.Info("MQTT connected and subscribed", "topics", len(filters))
-			return
-		}
-		a.log.Error("MQTT subscribe failed; retrying", "attempt", attempt, "err", tok.Error())
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // handle turns one message into events. It runs on paho's delivery

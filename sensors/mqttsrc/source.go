@@ -25,6 +25,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-perimeter/vigil/internal/mqttsub"
 	"github.com/vigil-perimeter/vigil/sensors"
 )
 
@@ -187,7 +188,7 @@ func (s *Source) Run(ctx context.Context, emit func(sensors.Reading)) error {
 		SetOnConnectHandler(func(c paho.Client) {
 			s.metrics.connected.Set(1)
 			s.metrics.connects.Inc()
-			s.subscribe(ctx, c, filters, handle)
+			mqttsub.Subscribe(ctx, c, filters, handle, s.log)
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.metrics.connected.Set(0)
@@ -202,23 +203,6 @@ func (s *Source) Run(ctx context.Context, emit func(sensors.Reading)) error {
 	s.emitMu.Unlock()
 	s.metrics.connected.Set(0)
 	return ctx.Err()
-}
-
-// subscribe (re)subscribes after a connect, retrying while connected: a
-// connection without its subscription would look healthy and hear nothing.
-func (s *Source) subscribe(ctx context.Context, c paho.Client, filters map[string]byte, handle paho.MessageHandler) {
-	for attempt := 1; ctx.Err() == nil && c.IsConnectionOpen(); attempt++ {
-		tok := c.SubscribeMultiple(filters, handle)
-		if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
-			s.log.Info("MQTT connected and subscribed", "topics", len(filters))
-			return
-		}
-		s.log.Error("MQTT subscribe failed; retrying", "attempt", attempt, "err", tok.Error())
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // handle turns one message into readings, one per sensor of its topic.
