@@ -36,14 +36,22 @@ var sensorKindLabel = map[string]string{
 	"water_level": "Water level", "smoke": "Smoke", "water_leak": "Water leak",
 }
 
-// changes turns verdict changes into alerts and updates.
+// changes turns verdict changes into alerts and updates, and keeps the
+// open alerts for a restart when they changed.
 func (s *sensorSide) changes(cs []sensors.Change) {
+	if len(cs) == 0 {
+		return
+	}
+	before := s.openEdits
 	for _, c := range cs {
 		r, ok := s.byID[c.Sensor]
 		if !ok {
 			continue
 		}
 		s.change(r, c)
+	}
+	if s.openEdits != before {
+		s.saveOpen()
 	}
 }
 
@@ -62,8 +70,8 @@ func (s *sensorSide) change(r sensors.Resolved, c sensors.Change) {
 		s.end(c, sensors.StateWarning, "rose to alarm at "+reading(c.Value, r.Unit))
 	case sensors.StateWarning:
 		if a, ok := open[sensors.StateAlarm]; ok {
-			s.alerts.update(wire.AlertUpdate{ID: newAlertID(s.edgeID, c.At), AlertID: a.id, EdgeID: s.edgeID, Time: c.At.UTC(),
-				Summary: a.summary + "; back below alarm at " + reading(c.Value, r.Unit) + ", still a warning"}, a.sev)
+			s.alerts.update(wire.AlertUpdate{ID: newAlertID(s.edgeID, c.At), AlertID: a.ID, EdgeID: s.edgeID, Time: c.At.UTC(),
+				Summary: a.Summary + "; back below alarm at " + reading(c.Value, r.Unit) + ", still a warning"}, a.Sev)
 			return
 		}
 		s.raise(r, c)
@@ -97,7 +105,8 @@ func (s *sensorSide) raise(r sensors.Resolved, c sensors.Change) {
 		Sensor: &wire.SensorAlert{Sensor: r.ID, Name: r.Name, Kind: r.Kind, Unit: r.Unit, Location: r.Location,
 			Value: c.Value, Rule: c.Rule, Threshold: c.Threshold, Recent: recent}}
 	if s.alerts.raise(a) {
-		s.open[r.ID][c.To] = openSensorAlert{id: a.ID, sev: sev, summary: a.Summary}
+		s.open[r.ID][c.To] = openSensorAlert{ID: a.ID, Sev: sev, Summary: a.Summary, Rule: c.Rule, Threshold: c.Threshold}
+		s.openEdits++
 	}
 }
 
@@ -110,9 +119,10 @@ func (s *sensorSide) end(c sensors.Change, st sensors.State, how string) {
 		return
 	}
 	delete(s.open[c.Sensor], st)
+	s.openEdits++
 	at := c.At.UTC()
-	s.alerts.update(wire.AlertUpdate{ID: newAlertID(s.edgeID, at), AlertID: a.id, EdgeID: s.edgeID, Time: at, Ended: at,
-		Summary: a.summary + "; " + how}, a.sev)
+	s.alerts.update(wire.AlertUpdate{ID: newAlertID(s.edgeID, at), AlertID: a.ID, EdgeID: s.edgeID, Time: at, Ended: at,
+		Summary: a.Summary + "; " + how}, a.Sev)
 }
 
 // summary is an alert's one line, e.g. "Gas 27.5 %LEL over alarm

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -61,8 +62,11 @@ type sensorSide struct {
 	log            *slog.Logger
 
 	// Owned by run's goroutine.
-	open    map[string]map[sensors.State]openSensorAlert // by sensor, by state (warning, alarm, silent)
-	pending []wire.SensorPoint
+	open      map[string]map[sensors.State]openSensorAlert // by sensor, by state (warning, alarm, silent)
+	openPath  string                                       // where open is kept (sensoropen.go)
+	openEdits uint64                                       // raises and ends of open alerts (saved when it moves)
+	orphans   []orphanAlert                                // open alerts of sensors no longer configured, ended by run
+	pending   []wire.SensorPoint
 
 	met sensorMetrics
 }
@@ -73,16 +77,22 @@ type namedSource struct {
 	src  sensors.Source
 }
 
-// openSensorAlert is a raised sensor alert whose condition has not ended.
+// openSensorAlert is a raised sensor alert whose condition has not ended
+// (kept in sensorOpenFile).
 type openSensorAlert struct {
-	id, summary string
-	sev         wire.Severity
+	ID        string        `json:"id"`
+	Summary   string        `json:"summary"`
+	Sev       wire.Severity `json:"severity"`
+	Rule      string        `json:"rule"`
+	Threshold float64       `json:"threshold"`
 }
 
 type sensorMetrics struct {
 	readings prometheus.Counter
 	batches  *prometheus.CounterVec // result: queued, refused
 	sources  *prometheus.CounterVec // source: stopped for good
+	// openSaves counts failed writes of the open sensor alerts' file.
+	openSaves prometheus.Counter
 }
 
 func newSensorMetrics(reg prometheus.Registerer) sensorMetrics {
@@ -92,11 +102,13 @@ func newSensorMetrics(reg prometheus.Registerer) sensorMetrics {
 			Help: "Sensor batches for central, by result: queued in the outbox, or refused (outbox full of more severe items, disk below its floor)."}, []string{"result"}),
 		sources: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_sensor_sources_failed_total",
 			Help: "Sensor sources that stopped for good (bad configuration), by source."}, []string{"source"}),
+		openSaves: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_edge_sensor_open_alerts_save_failures_total",
+			Help: "Failed writes of the open sensor alerts kept across a restart."}),
 	}
 	for _, r := range []string{"queued", "refused"} {
 		m.batches.WithLabelValues(r)
 	}
-	reg.MustRegister(m.readings, m.batches, m.sources)
+	reg.MustRegister(m.readings, m.batches, m.sources, m.openSaves)
 	return m
 }
 
@@ -128,8 +140,8 @@ func newSensorSide(cfg conf.Config, d sensorDeps) (*sensorSide, error) {
 	}
 	log := d.log.With("component", "sensors")
 	s := &sensorSide{edgeID: cfg.EdgeID, siteID: cfg.SiteID, byID: map[string]sensors.Resolved{}, box: d.box, alerts: d.alerts,
-		readings: make(chan sensors.Reading, sensorReadingQueue), log: log, open: map[string]map[sensors.State]openSensorAlert{},
-		met: newSensorMetrics(d.reg)}
+		readings: make(chan sensors.Reading, sensorReadingQueue), log: log,
+		openPath: filepath.Join(cfg.DataDir, sensorOpenFile), met: newSensorMetrics(d.reg)}
 	list := sensors.ResolveAll(cfg.Sensors, cfg.SensorInputs)
 	for i := range list {
 		if list[i].Site == "" {
@@ -148,6 +160,14 @@ func newSensorSide(cfg conf.Config, d sensorDeps) (*sensorSide, error) {
 	if s.hist, err = history.Open(history.Config{Dir: filepath.Join(cfg.DataDir, "sensors"), Registerer: d.reg, Log: log}); err != nil {
 		return nil, fmt.Errorf("edge: sensor history: %w", err)
 	}
+	if s.open, err = loadSensorOpen(s.openPath); err != nil {
+		log.Error("open sensor alerts of the last run unreadable: set aside, starting with none open", "err", err)
+		if rerr := os.Rename(s.openPath, s.openPath+".damaged"); rerr != nil {
+			log.Error("setting the open sensor alerts aside", "err", rerr)
+		}
+		s.open = map[string]map[sensors.State]openSensorAlert{}
+	}
+	s.orphans = s.resumeOpen()
 	return s, nil
 }
 
@@ -224,6 +244,8 @@ func (s *sensorSide) run(ctx context.Context) {
 	defer t.Stop()
 	f := time.NewTicker(sensorFlush)
 	defer f.Stop()
+	s.endOrphans(s.orphans)
+	s.orphans = nil
 	for {
 		select {
 		case r := <-s.readings:

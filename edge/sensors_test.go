@@ -76,10 +76,14 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 }
 
 // startSensorNode starts a node with cfg (no central: its batches stay
-// queued), collecting what it raises.
+// queued; a new data directory unless cfg has one), collecting what it
+// raises.
 func startSensorNode(t *testing.T, cfg conf.Config) (*edge.Node, *sensorHooks) {
 	t.Helper()
-	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	cfg.Central = conf.CentralConfig{URL: "ws://127.0.0.1:1/api/v1/edge/ws", Token: "t", BackoffMax: config.Duration(time.Second)}
 	cfg.Cameras = []conf.CameraConfig{{ID: "cam", URL: "rtsp://127.0.0.1:1/cam"}}
 	if errs := cfg.Validate(); len(errs) > 0 {
@@ -287,5 +291,68 @@ func TestSensorSourcesModbusAndSilent(t *testing.T) {
 	}
 	if _, ok := hooks.sensorAlert(wire.KindSensorAlarm); ok {
 		t.Error("a dry leak sensor raised an alarm")
+	}
+}
+
+// TestOpenSensorAlertsSurviveRestart: an alarm open when the node stops
+// is still the open alert after a restart — a reading still over the
+// alarm threshold raises nothing new, the first normal one ends it —
+// and the alert of a sensor removed from the configuration ends at
+// start.
+func TestOpenSensorAlertsSurviveRestart(t *testing.T) {
+	broker := mosquitto.Start(t)
+	zero := config.Duration(0)
+	cable := func(id string) sensors.SensorConfig {
+		return sensors.SensorConfig{ID: id, Name: "Box 3 cable", Kind: "cable_temperature", Location: "No. 3 Lane",
+			Source: sensors.SourceRef{MQTT: &sensors.MQTTRef{Device: "box-3-temp", Field: "temperature"}}, MinDuration: &zero}
+	}
+	cfg := conf.Config{EdgeID: "box-1", SiteID: "village/lane-3", DataDir: t.TempDir(),
+		Sensors:      []sensors.SensorConfig{cable("cable-3"), cable("cable-9")},
+		SensorInputs: sensors.InputsConfig{MQTT: &sensors.MQTTInputConfig{Broker: broker.URL()}}}
+	node, hooks := startSensorNode(t, cfg)
+	pub := newZ2M(t, broker)
+	waitFor(t, "the alarm", func() bool {
+		pub.temperature(85)
+		_, ok := hooks.sensorAlert(wire.KindSensorAlarm)
+		return ok
+	})
+	waitFor(t, "both sensors' alarms", func() bool {
+		hooks.mu.Lock()
+		defer hooks.mu.Unlock()
+		return len(hooks.alerts) == 2
+	})
+	var alarm, gone wire.Alert // cable-9's alarm: its sensor leaves the configuration
+	for _, a := range hooks.alerts {
+		switch a.Source {
+		case "cable-3":
+			alarm = a
+		case "cable-9":
+			gone = a
+		}
+	}
+	node.Close()
+
+	cfg.Sensors = cfg.Sensors[:1]
+	node, hooks = startSensorNode(t, cfg)
+	if st := node.SensorStatus()[0]; st.State != string(sensors.StateAlarm) || st.Value != 85 {
+		t.Errorf("status after the restart, before a reading: %+v", st)
+	}
+	waitFor(t, "the removed sensor's alarm ended", func() bool { _, ok := hooks.ended(gone.ID); return ok })
+	if u, _ := hooks.ended(gone.ID); u.Summary != gone.Summary+"; sensor removed from the configuration" {
+		t.Errorf("removed sensor's end: %q", u.Summary)
+	}
+	waitFor(t, "a reading after the restart", func() bool {
+		pub.temperature(84)
+		return node.SensorStatus()[0].Value == 84
+	})
+	pub.temperature(40)
+	waitFor(t, "the alarm of the last run ended", func() bool { _, ok := hooks.ended(alarm.ID); return ok })
+	if u, _ := hooks.ended(alarm.ID); u.Summary != alarm.Summary+"; back to normal at 40 °C" {
+		t.Errorf("all-clear after the restart: %q", u.Summary)
+	}
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	if len(hooks.alerts) != 0 {
+		t.Errorf("alerts raised again after the restart: %+v", hooks.alerts)
 	}
 }

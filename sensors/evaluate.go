@@ -148,6 +148,49 @@ func (e *Evaluator) Tick(now time.Time) []Change {
 	return out
 }
 
+// Resumed is what a sensor's verdict was before the process restarted
+// (the open alerts the edge kept): the state, the threshold stage it
+// held and the limit of the rule that put it there, and its last
+// reading.
+type Resumed struct {
+	State     State // warning, alarm or silent
+	Level     State // normal, warning or alarm: the stage held (normal for a rate-of-rise warning)
+	Threshold float64
+	Value     float64
+	At        time.Time // zero: no reading kept
+}
+
+// Resume starts a sensor from its verdict before a restart, so that its
+// open alerts neither rise again nor stay open for ever: a reading within
+// hysteresis of the stage it held keeps it, a normal one clears it
+// (RuleClear), and silence counts from the first Tick as for any sensor
+// that has not reported yet. A rate-of-rise warning is cleared by the
+// first reading that is not over a threshold: the window of readings
+// before the restart is gone. It must be called before the sensor's
+// first reading; it says false for an unknown sensor or a state that is
+// not an alert's.
+func (e *Evaluator) Resume(sensor string, r Resumed) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	j := e.byID[sensor]
+	if j == nil || j.seen || j.state != StateUnknown {
+		return false
+	}
+	switch r.State {
+	case StateWarning, StateAlarm, StateSilent:
+	default:
+		return false
+	}
+	switch r.Level {
+	case StateNormal, StateWarning, StateAlarm:
+	default:
+		return false
+	}
+	j.state, j.level, j.threshold = r.State, r.Level, r.Threshold
+	j.value, j.at = r.Value, r.At.UTC() // shown in Status; seen stays false
+	return true
+}
+
 // Status is every sensor's verdict and last reading, in configuration
 // order.
 func (e *Evaluator) Status() []wire.SensorStatus {

@@ -178,6 +178,65 @@ func TestStaleResetsStretch(t *testing.T) {
 	})
 }
 
+// A sensor resumed from the verdict it had before a restart keeps it
+// while its readings are within hysteresis of the stage it held (no new
+// alert), clears to normal with the limit it held, goes silent from the
+// first Tick when it never reports, and a rate-of-rise warning clears at
+// the first reading under the thresholds.
+func TestResume(t *testing.T) {
+	cable := mqttSensor("cable", "cable_temperature") // 60/80 °C, hysteresis 4, 5 s; silent after 30 s
+	alarm := Resumed{State: StateAlarm, Level: StateAlarm, Threshold: 80, Value: 85, At: epoch.Add(-time.Minute)}
+	cases := []struct {
+		name  string
+		r     Resumed
+		steps []step
+	}{
+		{"an alarm held within hysteresis, then falling to warning and clear", alarm, []step{
+			tick(0), read(1*s, 77), tick(2 * s),
+			read(3*s, 70, "alarm>warning warning 60"),
+			read(4*s, 50, "warning>normal clear 60"),
+		}},
+		{"an alarm whose value is normal after the restart clears at once", alarm, []step{
+			read(1*s, 40, "alarm>normal clear 80"),
+		}},
+		{"an alarm never heard again goes silent", alarm, []step{
+			tick(0), tick(29 * s), tick(30*s, "alarm>silent silent 0"),
+			read(31*s, 81, "silent>alarm alarm 80"),
+		}},
+		{"silent over an alarm: a normal reading clears both", Resumed{State: StateSilent, Level: StateAlarm}, []step{
+			tick(0), tick(40 * s), read(41*s, 30, "silent>normal clear 0"),
+		}},
+		{"a rate-of-rise warning clears at the first normal reading", Resumed{State: StateWarning, Level: StateNormal, Threshold: 5}, []step{
+			read(1*s, 45, "warning>normal clear 5"),
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New([]Resolved{Resolve(cable, InputsConfig{})})
+			if !e.Resume("cable", tc.r) {
+				t.Fatal("Resume refused")
+			}
+			if st := e.Status()[0]; st.State != string(tc.r.State) || st.Value != tc.r.Value {
+				t.Errorf("status after Resume: %+v", st)
+			}
+			play(t, e, "cable", tc.steps)
+		})
+	}
+	e := New([]Resolved{Resolve(cable, InputsConfig{})})
+	for _, r := range []Resumed{{State: StateNormal, Level: StateNormal}, {State: StateAlarm, Level: StateSilent}} {
+		if e.Resume("cable", r) {
+			t.Errorf("Resume took %+v", r)
+		}
+	}
+	if e.Resume("other", alarm) {
+		t.Error("Resume took an unknown sensor")
+	}
+	e.Observe(Reading{Sensor: "cable", Time: epoch, Value: 30})
+	if e.Resume("cable", alarm) {
+		t.Error("Resume after a reading")
+	}
+}
+
 // Tick reports the changes of many sensors in configuration order; an
 // unknown sensor's reading and a value that is not a number are ignored
 // and counted; Status shows every sensor's verdict and last reading.
