@@ -245,6 +245,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 	n.selfTest = newSelfTester(n.conf, n.cams, n.events.camClock, n.clips, n.up, n.gates, n.alerts.raise)
 	audit := newAuditLog(cfg.EdgeID, n.guard, n.reg, n.log)
 	n.setupSide = newSetupBackend(cfg, opts, n.conf, n.up, n.cams, n.selfTest, n.gates, n.gateFeed, audit, n.log)
+	n.setupSide.sensorStatuses = n.setupSensorStatuses // setup_sensors.go
 	if st, err := setup.New(setup.Config{DataDir: cfg.DataDir, Backend: n.setupSide, Log: n.log, OpenFor: cfg.Setup.OpenFor(),
 		EdgeID: func() string { return n.conf.running().EdgeID }}); err != nil {
 		n.log.Error("setup page unavailable", "err", err)

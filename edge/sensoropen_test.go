@@ -45,7 +45,9 @@ func TestLoadSensorOpen(t *testing.T) {
 
 // A sensor's open alerts say which verdict it resumes from.
 func TestResumedFrom(t *testing.T) {
-	a := func(rule string, th float64) openSensorAlert { return openSensorAlert{ID: "x", Sev: wire.Yellow, Rule: rule, Threshold: th} }
+	a := func(rule string, th float64) openSensorAlert {
+		return openSensorAlert{ID: "x", Sev: wire.Yellow, Rule: rule, Threshold: th}
+	}
 	for _, c := range []struct {
 		name string
 		open map[sensors.State]openSensorAlert

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-perimeter/vigil/streams/camera"
 	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/streams/perimeter"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // newSetupBackend makes the backend of the installer's setup page
@@ -63,7 +64,10 @@ type setupBackend struct {
 	sendSelfTest  func(SelfTestReport) error
 	gateStates    func(ctx context.Context) (map[string]any, error)
 	gateEvents    func(ctx context.Context) <-chan any
-	audit         func(action, target, client string, details any) error
+	// sensorStatuses is every sensor's verdict and last reading
+	// (Node.setupSensorStatuses); nil: none are known.
+	sensorStatuses func() []wire.SensorStatus
+	audit          func(action, target, client string, details any) error
 }
 
 // setupConfig is the config in force, revised live (config_push.go).
@@ -129,6 +133,12 @@ func (s *setupBackend) SetupStatus() any {
 // and sent to central like POST /api/v1/selftest.
 func (s *setupBackend) SetupSelfTest(ctx context.Context, window time.Duration) any {
 	rep := s.selfTest(ctx, window)
+	// Before the installer leaves, every sensor has reported
+	// (setup_sensors.go).
+	for _, c := range sensorsReported(s.conf.RunningConfig(), s.SetupSensorStates()) {
+		rep.Checks = append(rep.Checks, c)
+		rep.OK = rep.OK && c.Status == Green
+	}
 	if err := s.sendSelfTest(rep); err != nil {
 		s.log.Warn("self-test result not sent", "err", err)
 	}

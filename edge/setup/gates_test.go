@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vigil-perimeter/vigil/internal/testrig"
+	"github.com/vigil-perimeter/vigil/sensors"
 )
 
 func (fakeBackend) SetupGateStates(context.Context) (any, error) {
@@ -152,6 +153,8 @@ func TestSetupI18nComplete(t *testing.T) {
 	js, _ := webFS.ReadFile("web/setup.js")
 	perimJS, _ := webFS.ReadFile("web/perimeter.js")
 	js = append(js, perimJS...)
+	sensorsJS, _ := webFS.ReadFile("web/sensors.js")
+	js = append(js, sensorsJS...)
 	used := regexp.MustCompile(`data-i18n="([^"]+)"`).FindAllStringSubmatch(string(html), -1)
 	used = append(used, regexp.MustCompile(`\bt\('([^']+)'`).FindAllStringSubmatch(string(js), -1)...)
 	used = append(used, regexp.MustCompile(`(?:labelled|button)\('([^']+)'`).FindAllStringSubmatch(string(js), -1)...)
@@ -167,6 +170,19 @@ func TestSetupI18nComplete(t *testing.T) {
 	for _, p := range []string{"gate.arming.always", "gate.arming.schedule", "gate.arming.never", "role.door", "role.water_leak", "role.presence",
 		"bias.none", "bias.pull-up", "applied.live", "applied.unchanged", "applied.restarting", "applied.restart_needed", "day.mon", "day.sun",
 		"line.dir.in", "line.dir.out", "line.dir.both"} {
+		if !slices.Contains(en, p) {
+			t.Errorf("%q missing", p)
+		}
+	}
+	// The sensors step's: every kind, state and source, the register map's columns.
+	runtime := []string{"sensor.source.modbus", "sensor.source.zigbee", "sensor.source.topic", "modbus.reg", "modbus.regAddr", "modbus.regTable", "modbus.regType"}
+	for _, k := range sensors.Kinds() {
+		runtime = append(runtime, "kind."+k)
+	}
+	for _, st := range []sensors.State{sensors.StateUnknown, sensors.StateNormal, sensors.StateSilent, sensors.StateWarning, sensors.StateAlarm} {
+		runtime = append(runtime, "sensor.state."+string(st))
+	}
+	for _, p := range runtime {
 		if !slices.Contains(en, p) {
 			t.Errorf("%q missing", p)
 		}

@@ -402,7 +402,7 @@ func TestPageClosesAfterOpenHours(t *testing.T) {
 	}
 }
 
-// TestChangesAuditedFirst: enrolment, zones, gates (arming) and finish
+// TestChangesAuditedFirst: enrolment, zones, gates (arming), sensors and finish
 // are recorded for central's audit log with the right action, target and
 // client before they are made, never with the code or a secret; when
 // that fails the change is refused with 503 and not made.
@@ -416,13 +416,15 @@ func TestChangesAuditedFirst(t *testing.T) {
 		"webhook": []map[string]any{{"id": "c1", "gates": []string{"north-gate"}, "new_secret": true}},
 		"mqtt":    map[string]any{"broker": "tcp://10.0.0.2:1883", "username": "u", "password": "mqtt-pass", "devices": []any{}}}
 	enrol := EnrolRequest{Central: "https://c:8443", Token: "good-token-secret", Entrance: "North"}
+	sens := map[string]any{"sensors": []map[string]any{{"id": "gas-1", "kind": "gas", "source": "zigbee", "device": "kitchen", "field": "gas_density"}},
+		"mqtt": map[string]any{"broker": "tcp://10.0.0.2:1883"}}
 
 	// Refused while the audit log cannot take them: nothing changes.
 	rec.err = errors.New("outbox: disk full")
 	for _, p := range []struct {
 		path string
 		body any
-	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/enrol", enrol}, {"/setup/api/finish", nil}} {
+	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/sensors/save", sens}, {"/setup/api/enrol", enrol}, {"/setup/api/finish", nil}} {
 		w := call(t, s, "POST", p.path, me, s.access.code, p.body)
 		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "audit log") {
 			t.Errorf("%s unrecorded: %d %s", p.path, w.Code, w.Body)
@@ -436,7 +438,7 @@ func TestChangesAuditedFirst(t *testing.T) {
 	for _, p := range []struct {
 		path string
 		body any
-	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/enrol", EnrolRequest{Central: "https://c:8443", Token: "good", Entrance: "North"}}} {
+	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/sensors/save", sens}, {"/setup/api/enrol", EnrolRequest{Central: "https://c:8443", Token: "good", Entrance: "North"}}} {
 		if w := call(t, s, "POST", p.path, me, s.access.code, p.body); w.Code != 200 {
 			t.Fatalf("%s: %d %s", p.path, w.Code, w.Body)
 		}
@@ -453,11 +455,12 @@ func TestChangesAuditedFirst(t *testing.T) {
 	want := []struct{ action, target, detail string }{
 		{"config_change", "gate-1/zones/north", `"zones":1`},
 		{"config_change", "gate-1/gates", `"arming":"never"`},
+		{"config_change", "gate-1/sensors", `"id":"gas-1","kind":"gas","source":"zigbee"`},
 		{"enrol", "gate-1/enrolment", `"central":"https://c:8443"`},
 		{"enrol", "gate-1/enrolment", `"entrance":"North"`},
 		{"config_change", "gate-1/setup", `"setup":"finished"`},
 	}
-	if len(audits) != len(want) || len(changes) != 4 {
+	if len(audits) != len(want) || len(changes) != 5 {
 		t.Fatalf("audits %+v changes %v", audits, changes)
 	}
 	for i, w := range want {

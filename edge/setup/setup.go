@@ -31,6 +31,7 @@ import (
 	"github.com/vigil-perimeter/vigil/streams/motion"
 	"github.com/vigil-perimeter/vigil/streams/onvif"
 	"github.com/vigil-perimeter/vigil/streams/probe"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 //go:embed web
@@ -51,7 +52,7 @@ const (
 // Audit actions of Backend.SetupAudit (central's audit vocabulary).
 const (
 	ActionEnrol        = "enrol"
-	ActionConfigChange = "config_change" // zones, gates and arming, finish, close, re-open
+	ActionConfigChange = "config_change" // zones, gates and arming, sensors, finish, close, re-open
 )
 
 // Backend is what the page needs from the running edge.
@@ -93,6 +94,16 @@ type Backend interface {
 	// whole, webhook secrets made and kept 0600) and puts it in force;
 	// a refusal is a *RefusedError naming the fields where it can.
 	SetupSaveGates(GatesForm) (GatesSaved, error)
+	// SetupSensors is the safety sensors and their inputs as the box
+	// runs them (with the register maps and the kinds' defaults).
+	SetupSensors() (SensorsForm, error)
+	// SetupSensorStates is every sensor's verdict and last reading now
+	// (nil: the box runs no sensors): the page shows each one report.
+	SetupSensorStates() []wire.SensorStatus
+	// SetupSaveSensors makes the form a new config revision (validated
+	// whole) and puts it in force; a refusal is a *RefusedError naming
+	// the fields where it can.
+	SetupSaveSensors(SensorsForm) (SensorsSaved, error)
 	// SetupAudit records a change made on the page for central's audit
 	// log (durably queued) before it is made: action is ActionEnrol or
 	// ActionConfigChange, target what is changed ("<edge id>/gates"),
@@ -325,6 +336,9 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /setup/api/gates/config", s.authed(st.gatesConfig))
 	s.mux.Handle("GET /setup/api/gates/state", s.authed(st.gateStates))
 	s.mux.Handle("POST /setup/api/gates/save", s.authed(st.saveGates))
+	s.mux.Handle("GET /setup/api/sensors/config", s.authed(st.sensorsConfig))
+	s.mux.Handle("GET /setup/api/sensors/state", s.authed(st.sensorStates))
+	s.mux.Handle("POST /setup/api/sensors/save", s.authed(st.saveSensors))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

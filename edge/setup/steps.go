@@ -12,8 +12,8 @@ import (
 )
 
 // steps are the page's API: a handler per step of the installation
-// (enrol, cameras, zones, gates, self-test, finish), behind the page's
-// code (Server.authed). Each change is recorded for central's audit log
+// (enrol, cameras, zones, gates, sensors, self-test, finish), behind the
+// page's code (Server.authed). Each change is recorded for central's audit log
 // first (audit) and then made through the Backend.
 type steps struct {
 	backend   Backend

@@ -1,6 +1,7 @@
 // The installer's setup page: plain ES module, no build step.
 import { t, applyI18n, setLang, currentLang } from './i18n.js';
 import { $, el } from './shared/dom.js';
+import { initSensors, loadSensors, rerenderSensors } from './sensors.js';
 import { perim, addLine, addDwell, setPerimeter, perimeterDraft, drawPerimeter, renderPerimeterList, showPreview } from './perimeter.js';
 
 const kindZh = {
@@ -42,6 +43,7 @@ $('login-form').addEventListener('submit', async (e) => {
   loadGates();
   watchGates();
   loadGatesForm();
+  loadSensors();
 });
 
 let status = {};
@@ -396,6 +398,7 @@ $('lang').value = currentLang();
 $('lang').addEventListener('change', (e) => {
   setLang(e.target.value);
   if (model) { collect(); renderGatesForm(); }
+  rerenderSensors();
   kindChanged();
   perimeterChanged();
 });
@@ -687,7 +690,11 @@ async function waitForRestart(rev) {
   banner.textContent = t('restart.back', { rev });
   await refreshStatus();
   await loadGatesForm();
+  await loadSensors();
   loadGates();
   watchGates();
   setTimeout(() => { if (banner.dataset.state === 'back') banner.hidden = true; }, 10000);
 }
+
+// ---- sensors step (sensors.js) ----
+initSensors({ api, show, waitForRestart });
