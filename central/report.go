@@ -43,6 +43,11 @@ import (
 //     note's prefix before ":" (or "："), lower-cased, when the note has
 //     one of 1..32 characters (e.g. "intrusion: …", "test: …"; a URL's
 //     "https:" is no category); otherwise "other".
+//   - Sensor alerts (issue #22): every alert that carries a sensor's
+//     reading is listed with that reading, the rule and threshold it
+//     crossed, where the alert went (the last dispatch) and how it was
+//     disposed of (the last resolution's note, actor and time); the CSV
+//     adds the reading, unit, rule and threshold to each row.
 
 // rolesReport may read shift reports: the people who work the alerts and
 // their leads. A police liaison reads alerts but not the guards' timings.
@@ -88,6 +93,8 @@ type ShiftReport struct {
 	FalseAlarms []FalseAlarm   `json:"false_alarms"`
 	// Resolutions counts resolved alerts by note category (see above).
 	Resolutions map[string]int `json:"resolutions"`
+	// Sensors lists the sensor alerts, in creation order.
+	Sensors []SensorReportEntry `json:"sensors"`
 
 	rows []shiftRow // one per alert, for the CSV
 }
@@ -123,6 +130,48 @@ type FalseAlarm struct {
 	Note       string    `json:"note"`
 	Actor      string    `json:"actor"`
 	ResolvedAt time.Time `json:"resolved_at"`
+}
+
+// SensorReportEntry is one sensor alert of the report: the reading that
+// raised it and what the guards did about it.
+type SensorReportEntry struct {
+	AlertID  string        `json:"alert_id"`
+	Time     time.Time     `json:"time"`
+	Kind     string        `json:"kind"`
+	Severity wire.Severity `json:"severity"`
+	Source   string        `json:"source"`
+	Name     string        `json:"name,omitempty"`
+	// SensorKind is the sensor's kind (gas, water_level, smoke, ...).
+	SensorKind string  `json:"sensor_kind"`
+	Location   string  `json:"location,omitempty"`
+	Unit       string  `json:"unit,omitempty"`
+	Value      float64 `json:"value"`
+	Rule       string  `json:"rule"`
+	Threshold  float64 `json:"threshold"`
+	State      string  `json:"state"`
+	// DispatchedTo is whom the last dispatch sent; Disposal the last
+	// resolution's note, ResolvedBy and ResolvedAt its actor and time.
+	DispatchedTo string    `json:"dispatched_to,omitempty"`
+	Disposal     string    `json:"disposal,omitempty"`
+	ResolvedBy   string    `json:"resolved_by,omitempty"`
+	ResolvedAt   time.Time `json:"resolved_at,omitzero"`
+}
+
+// sensorEntry is rec's line in the report's sensor list (rec carries a
+// sensor reading).
+func sensorEntry(rec *Record) SensorReportEntry {
+	s := rec.Sensor
+	e := SensorReportEntry{AlertID: rec.ID, Time: rec.Time, Kind: rec.Kind, Severity: rec.Severity, Source: rec.Source,
+		Name: s.Name, SensorKind: s.Kind, Location: s.Location, Unit: s.Unit, Value: s.Value, Rule: s.Rule, Threshold: s.Threshold, State: rec.State}
+	for _, st := range rec.History {
+		switch st.State {
+		case StateDispatched:
+			e.DispatchedTo = st.To
+		case StateResolved:
+			e.Disposal, e.ResolvedBy, e.ResolvedAt = st.Note, st.Actor, st.At
+		}
+	}
+	return e
 }
 
 // shiftRow is one alert as the CSV lists it. A negative duration: none.
@@ -231,7 +280,7 @@ func (sr *shiftReport) alerts(p shiftParams) ([]Record, error) {
 // buildShiftReport computes the report of recs (the alerts in p's range).
 func buildShiftReport(p shiftParams, recs []Record, now time.Time) *ShiftReport {
 	rep := &ShiftReport{Site: p.site, From: p.from, To: p.to, GeneratedAt: now, Alerts: len(recs),
-		Totals: []KindCount{}, FalseAlarms: []FalseAlarm{}, Resolutions: map[string]int{}}
+		Totals: []KindCount{}, FalseAlarms: []FalseAlarm{}, Resolutions: map[string]int{}, Sensors: []SensorReportEntry{}}
 	counts := map[KindCount]int{}
 	var acks, ress []float64
 	for i := range recs {
@@ -259,6 +308,9 @@ func buildShiftReport(p shiftParams, recs []Record, now time.Time) *ShiftReport 
 			rep.Unresolved++
 		}
 		rep.addResolution(rec)
+		if rec.Sensor != nil {
+			rep.Sensors = append(rep.Sensors, sensorEntry(rec))
+		}
 		rep.rows = append(rep.rows, row)
 	}
 	for k, n := range counts {
@@ -384,7 +436,7 @@ func roundMS(s float64) float64 { return math.Round(s*1000) / 1000 }
 
 // shiftCSVHeader is the CSV's table header.
 var shiftCSVHeader = []string{"id", "time_utc", "kind", "severity", "source", "state",
-	"acknowledged_s", "resolved_s", "escalated", "note"}
+	"acknowledged_s", "resolved_s", "escalated", "note", "sensor_value", "sensor_unit", "sensor_rule", "sensor_threshold"}
 
 // writeShiftCSV writes rep as RFC 4180 CSV (CRLF, quoted as needed): the
 // header block, a blank line, then the alerts in creation order.
@@ -406,8 +458,12 @@ func writeShiftCSV(w http.ResponseWriter, rep *ShiftReport) {
 	_ = cw.Write(shiftCSVHeader)
 	for _, row := range rep.rows {
 		r := row.rec
-		_ = cw.Write([]string{csvCell(r.ID), r.Time.UTC().Format(time.RFC3339Nano), csvCell(r.Kind), string(r.Severity),
-			csvCell(r.Source), r.State, csvSeconds(row.ack), csvSeconds(row.res), strconv.FormatBool(row.escalated), csvCell(row.note)})
+		reading := []string{"", "", "", ""}
+		if s := r.Sensor; s != nil {
+			reading = []string{strconv.FormatFloat(s.Value, 'f', -1, 64), csvCell(s.Unit), csvCell(s.Rule), strconv.FormatFloat(s.Threshold, 'f', -1, 64)}
+		}
+		_ = cw.Write(append([]string{csvCell(r.ID), r.Time.UTC().Format(time.RFC3339Nano), csvCell(r.Kind), string(r.Severity),
+			csvCell(r.Source), r.State, csvSeconds(row.ack), csvSeconds(row.res), strconv.FormatBool(row.escalated), csvCell(row.note)}, reading...))
 	}
 	cw.Flush()
 }

@@ -365,6 +365,7 @@ func (c *edgeReader) handleSensors(env wire.Envelope) bool {
 // edgeSensors is one edge's sensors as its latest heartbeat reported them.
 type edgeSensors struct {
 	edge, site string
+	online     bool // connected now: else its sensors are as last heard
 	sensors    []wire.SensorStatus
 }
 
@@ -377,7 +378,7 @@ func (h *edgeHub) sensorStatuses() []edgeSensors {
 	var out []edgeSensors
 	for _, e := range recs {
 		if st := h.state[e.ID]; st != nil && len(st.hb.Sensors) > 0 {
-			out = append(out, edgeSensors{edge: e.ID, site: e.SiteID, sensors: append([]wire.SensorStatus(nil), st.hb.Sensors...)})
+			out = append(out, edgeSensors{edge: e.ID, site: e.SiteID, online: st.online, sensors: append([]wire.SensorStatus(nil), st.hb.Sensors...)})
 		}
 	}
 	return out
@@ -410,6 +411,9 @@ type sensorOut struct {
 	Warn     *float64     `json:"warn"`
 	Alarm    *float64     `json:"alarm"`
 	Spark    []sparkPoint `json:"spark"`
+	// EdgeOnline: the edge is connected. When it is not, State and Value
+	// are its last heartbeat's: nobody knows the sensor's state now.
+	EdgeOnline bool `json:"edge_online"`
 }
 
 // sparkPoint is one minute's mean of a sparkline.
@@ -428,7 +432,8 @@ func (sa *sensorsAPI) handleSensors(w http.ResponseWriter, r *http.Request) {
 	for _, es := range sa.edges.sensorStatuses() {
 		for _, st := range es.sensors {
 			row := sensorOut{Edge: es.edge, SiteID: st.SiteID, ID: st.ID, Name: st.Name, Kind: st.Kind, Unit: st.Unit,
-				Location: st.Location, State: st.State, Value: st.Value, Time: st.Time, Warn: st.Warn, Alarm: st.Alarm, Spark: []sparkPoint{}}
+				Location: st.Location, State: st.State, Value: st.Value, Time: st.Time, Warn: st.Warn, Alarm: st.Alarm, Spark: []sparkPoint{},
+				EdgeOnline: es.online}
 			if row.SiteID == "" {
 				row.SiteID = es.site
 			}

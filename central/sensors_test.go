@@ -208,6 +208,17 @@ func TestSensorsList(t *testing.T) {
 	if h.Unit != "%LEL" || len(h.Points) != 4 {
 		t.Errorf("history: %+v", h)
 	}
+	// Its edge gone, a sensor is still listed as last heard, marked as
+	// such: nobody knows its state now.
+	get("")
+	if !list.Sensors[0].EdgeOnline {
+		t.Errorf("sensor of a connected edge: %+v", list.Sensors[0])
+	}
+	e.ws.Close()
+	eventually(t, "the sensors marked as of an offline edge", func() bool {
+		get("")
+		return len(list.Sensors) == 2 && !list.Sensors[0].EdgeOnline && !list.Sensors[1].EdgeOnline && list.Sensors[0].State == "warning"
+	})
 }
 
 // A sensor alert keeps its reading in the record, and a sensor's alarm

@@ -7,6 +7,11 @@
 // drawn) and switches to 7 days; the cable's warning alert carries its
 // reading and a chart of the minutes before it; in Chinese the page
 // says 安全监测 and the states 正常/预警/报警/无数据.
+//
+// Run by e2e/sensors_test.go (TestSensorsInBrowser) with
+// VIGIL_SENSOR_SCENARIO, it checks instead a real central and edge whose
+// gas sensor went over its alarm threshold and then fell silent
+// (scenario below).
 import { run, newPage, login, check, screenshot, waitFor, apiFetch } from './lib.mjs';
 
 // The demo's sensors and the range their scenarios keep to
@@ -34,7 +39,7 @@ const chartData = (page, id) => page.evaluate((id) => window.vigilSensors?.chart
 // increasing: each time after the one before.
 const increasing = (xs) => xs.every((x, i) => i === 0 || x > xs[i - 1]);
 
-await run(async (browser) => {
+const demo = async (browser) => {
   const page = await newPage(browser);
   await login(page, 'guard');
   await page.getByTestId('nav-sensors').click();
@@ -137,4 +142,138 @@ await run(async (browser) => {
   check(!!zhCards, `states in Chinese: ${zhCards && [...new Set(zhCards.map((c) => c.stateText))].join(', ')}`);
   check((await page.getByTestId('sensor-range-7d').textContent()) === '7 天', 'the range buttons in Chinese');
   await page.getByTestId('lang-select').selectOption('en');
-});
+};
+
+// ---------- the Go test's scenario (TestSensorsInBrowser) ----------
+
+const YELLOW = 'rgb(245, 197, 66)'; // style.css --yellow
+const RED = 'rgb(229, 72, 77)'; // style.css --red
+const NOTE = 'Gas valve closed, kitchen aired; fitter called';
+
+// beijing is an instant as the console writes it: Beijing time, hh:mm:ss.
+const beijing = (iso) => new Date(Date.parse(iso) + 8 * 3600e3).toISOString().slice(11, 19);
+
+// scenario: sc is the Go test's {edge, sensor, alert (the alarm's ID),
+// value, warn, alarm, last (the last reading), last_time, recent (the
+// alarm's recent readings), unit}.
+const scenario = async (browser, sc) => {
+  const key = `${sc.edge}/${sc.sensor}`;
+  const valueText = `${sc.value} ${sc.unit}`;
+  const page = await newPage(browser);
+  await login(page, 'guard');
+
+  // The queue card: the reading against the threshold in red and a
+  // sparkline of the readings before the alarm, not "no picture".
+  const card = page.locator(`[data-testid="alert-card"][data-alert-id="${sc.alert}"]`);
+  await card.waitFor({ timeout: 15000 });
+  const reading = card.locator('[data-testid="card-sensor"] [data-testid="sensor-reading"]');
+  await reading.waitFor();
+  const cardText = await reading.textContent();
+  check(await reading.getAttribute('data-level') === 'red' && cardText.includes(valueText) && cardText.includes(`alarm threshold ${sc.alarm.toFixed(1)} ${sc.unit}`),
+    `the alarm's card says "${cardText}", level red`);
+  check(await reading.locator('.sn-reading-value').evaluate((e) => getComputedStyle(e).color) === RED, 'the reading is red');
+  check(await card.locator('.nosnap').count() === 0 && !(await card.textContent()).includes('no picture'), 'the card does not say "no picture"');
+  const cardChart = await waitFor(async () => { const d = await chartData(page, `card:${sc.alert}`); return d && d.x.length > 0 && d; }, 10000);
+  check(!!cardChart && cardChart.x.length === sc.recent && cardChart.alarm === sc.alarm && increasing(cardChart.x),
+    `the card's sparkline plots the ${cardChart?.x.length} readings before the alarm with the alarm line at ${cardChart?.alarm}`);
+  check(await card.locator('[data-testid="card-sensor-chart"] canvas').count() === 1, "the card's sparkline is drawn");
+  const silentCard = page.locator('[data-testid="alert-card"][data-kind="sensor.silent"]');
+  await silentCard.waitFor({ timeout: 15000 });
+  const silentReading = silentCard.locator('[data-testid="sensor-reading"]');
+  check(await silentReading.getAttribute('data-level') === 'yellow' && (await silentReading.textContent()).includes('silent'),
+    `the silent sensor's card is yellow: "${await silentReading.textContent()}"`);
+
+  // The pop-up of the red alarm: the same, bigger.
+  const pop = page.getByTestId('alarm-popup');
+  await pop.waitFor({ timeout: 10000 });
+  check(await pop.getAttribute('data-alert-id') === sc.alert, 'the pop-up shows the alarm');
+  const popReading = page.locator('[data-testid="popup-sensor"] [data-testid="sensor-reading"]');
+  await popReading.waitFor();
+  check(await popReading.getAttribute('data-level') === 'red' && (await popReading.textContent()).includes(valueText), `the pop-up says "${await popReading.textContent()}"`);
+  const popChart = await waitFor(async () => { const d = await chartData(page, `popup:${sc.alert}`); return d && d.x.length > 0 && d; }, 10000);
+  check(!!popChart && popChart.x.length === sc.recent, `the pop-up's chart plots ${popChart?.x.length} readings`);
+  check(!(await page.getByTestId('popup-picture').textContent()).includes('no picture'), 'the pop-up does not say "no picture"');
+
+  // The detail: the reading in large, red, and the chart with the alarm line.
+  await page.getByTestId('popup-open').click();
+  await page.getByTestId('detail-sensor').waitFor();
+  const big = page.locator('[data-testid="detail-sensor"] [data-testid="sensor-reading"]');
+  check(await big.getAttribute('data-level') === 'red' && (await big.textContent()).includes(valueText), `the detail says "${await big.textContent()}"`);
+  const ad = await waitFor(async () => { const d = await chartData(page, `alert:${sc.alert}`); return d && d.x.length > 0 && d; }, 10000);
+  check(!!ad && ad.x.length === sc.recent && ad.alarm === sc.alarm && ad.y.at(-1) === sc.value,
+    `the detail's chart plots ${ad?.x.length} readings up to ${ad?.y.at(-1)} with the alarm line at ${ad?.alarm}`);
+  const width = await page.locator('[data-testid="sensor-alert-chart"] canvas').evaluate((c) => c.getBoundingClientRect().width);
+  check(width >= 320, `the detail's chart is large (${Math.round(width)} px wide)`);
+  check(!(await page.getByTestId('detail-snapshots').textContent()).includes('no picture'), 'the detail does not say "no picture"');
+  check(await page.getByTestId('detail-media').isHidden(), 'nor shows empty picture and video panes');
+  await page.getByTestId('alarm-popup').waitFor({ state: 'hidden', timeout: 5000 });
+  await screenshot(page, 'sensor-alert');
+
+  // The guard works it: acknowledge, dispatch, resolve with a note.
+  const stateOf = async () => (await apiFetch(page, `/api/v1/alerts/${encodeURIComponent(sc.alert)}`)).data?.state;
+  await page.getByTestId('btn-ack').click();
+  check(await waitFor(async () => (await stateOf()) === 'acknowledged', 10000), 'acknowledged');
+  await page.getByTestId('dispatch-to').fill('patrol 2');
+  await page.getByTestId('btn-dispatch').click();
+  check(await waitFor(async () => (await stateOf()) === 'dispatched', 10000), 'dispatched to patrol 2');
+  await page.getByTestId('resolve-note').fill(NOTE);
+  await page.getByTestId('btn-resolve').click();
+  check(await waitFor(async () => (await stateOf()) === 'resolved', 10000), 'resolved with a note');
+
+  // The sensor page: the sensor is silent, distinctly, and says since when.
+  await page.getByTestId('nav-sensors').click();
+  const sCard = page.locator(`[data-testid="sensor-card"][data-sensor="${sc.sensor}"]`);
+  check(!!await waitFor(async () => (await sCard.count()) === 1 && (await sCard.getAttribute('data-state')) === 'silent', 15000), 'the sensor page shows the sensor silent');
+  const since = page.locator(`[data-testid="sensor-card"][data-sensor="${sc.sensor}"] [data-testid="sensor-silent-since"]`);
+  const sinceText = await since.textContent();
+  check(await since.isVisible() && sinceText.includes(`No reading since ${beijing(sc.last_time)}`), `it says "${sinceText}"`);
+  const look = await sCard.evaluate((e) => ({ edge: getComputedStyle(e).borderLeftColor, style: getComputedStyle(e).borderTopStyle,
+    state: e.querySelector('[data-testid="sensor-state"]').textContent, value: e.querySelector('[data-testid="sensor-value"]').textContent }));
+  check(look.edge === YELLOW && look.style === 'dashed' && look.state === 'sensor silent', `silent looks apart: ${JSON.stringify(look)}`);
+  check(look.value === `${sc.last} ${sc.unit}`, `its last value is shown (${look.value})`);
+  await screenshot(page, 'sensors-silent');
+
+  // The site map: the sensor at its site, silent, linking to its chart.
+  await page.getByTestId('nav-sites').click();
+  const onMap = page.locator(`[data-testid="site-sensor"][data-sensor="${sc.sensor}"]`);
+  await onMap.waitFor({ timeout: 15000 });
+  check(await onMap.getAttribute('data-state') === 'silent' && (await onMap.getByTestId('site-sensor-state').textContent()) === 'sensor silent',
+    'the site map shows the sensor silent');
+  const ring = await onMap.locator('.site-sensor-dot').evaluate((e) => getComputedStyle(e).borderTopColor);
+  check(ring === YELLOW, `its dot has a yellow ring (${ring})`);
+  const tile = await onMap.evaluate((e) => e.closest('[data-testid="site-tile"]')?.dataset.siteId);
+  check(tile === 'village-9', `it is on its site's tile (${tile})`);
+  await screenshot(page, 'sites-sensors');
+  await onMap.click();
+  await page.getByTestId('sensor-chart-panel').waitFor();
+  check(page.url().includes(`#/sensors?sensor=${encodeURIComponent(key)}`), `the map links to the sensor page (${page.url()})`);
+  const hist = await waitFor(async () => { const d = await chartData(page, `history:${key}`); return d && d.x.length > 0 && d; }, 15000);
+  check(!!hist && hist.warn === sc.warn && hist.alarm === sc.alarm && (await page.getByTestId('sensor-chart-panel').getAttribute('data-sensor')) === sc.sensor,
+    `clicking opens its chart (${hist?.x.length} points, thresholds ${hist?.warn}/${hist?.alarm})`);
+
+  // In Chinese: silent is 无数据, since when in Chinese.
+  await page.getByTestId('lang-select').selectOption('zh-CN');
+  const zh = await waitFor(async () => {
+    const t = await since.textContent();
+    return t.includes('起无数据') && t;
+  }, 10000);
+  check(!!zh, `in Chinese: "${zh}"`);
+  await page.getByTestId('lang-select').selectOption('en');
+
+  // The supervisor's shift report lists the alarm with its reading and disposal.
+  const sup = await newPage(browser);
+  await login(sup, 'supervisor');
+  await sup.getByTestId('nav-report').click();
+  const row = sup.locator(`[data-testid="report-sensor"][data-alert-id="${sc.alert}"]`);
+  await row.waitFor({ timeout: 15000 });
+  const cells = await row.locator('td').allTextContents();
+  check(cells[2].includes(valueText) && cells[2].includes(`alarm threshold ${sc.alarm.toFixed(1)}`), `the report's reading: "${cells[2]}"`);
+  check(await row.locator('[data-testid="sensor-reading"]').getAttribute('data-level') === 'red', 'in red');
+  check(cells[3] === 'resolved' && cells[4] === 'patrol 2' && cells[5] === NOTE && cells[6] === 'sensor-guard',
+    `its state, dispatch, disposal and who resolved it: ${JSON.stringify(cells.slice(3))}`);
+  await sup.getByTestId('lang-select').selectOption('zh-CN');
+  check((await sup.locator('h3', { hasText: '传感器告警' }).count()) === 1, 'the report says 传感器告警 in Chinese');
+};
+
+const SC = process.env.VIGIL_SENSOR_SCENARIO ? JSON.parse(process.env.VIGIL_SENSOR_SCENARIO) : null;
+await run(SC ? (browser) => scenario(browser, SC) : demo);

@@ -1,10 +1,17 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +44,7 @@ func TestSensorReadingsAcrossCentralRestart(t *testing.T) {
 	broker := mosquitto.Start(t)
 	srv := rig.StartCentral(t, central.Config{Edges: []central.EdgeConfig{rig.Edge(sensorEdgeID, "village-9")}})
 	warn, alarm := 20.0, 40.0
-	startGasEdge(t, srv, broker, warn, alarm)
+	startGasEdge(t, srv, broker, warn, alarm, time.Second, 600)
 	det := newGasDetector(t, broker)
 
 	// Until the edge is subscribed, readings go nowhere: publish until
@@ -92,21 +99,24 @@ func TestSensorReadingsAcrossCentralRestart(t *testing.T) {
 	checkSensorList(t, srv, gap[len(gap)-1])
 }
 
-// startGasEdge starts the edge reading the gas sensor from the broker.
-func startGasEdge(t *testing.T, srv *rig.Central, broker *mosquitto.Broker, warn, alarm float64) {
+// startGasEdge starts the edge reading the gas sensor from the broker,
+// expecting a reading every interval: staleAfter intervals without one
+// make the sensor silent.
+func startGasEdge(t *testing.T, srv *rig.Central, broker *mosquitto.Broker, warn, alarm float64, interval time.Duration, staleAfter int) *edge.Node {
 	t.Helper()
 	hyst, zero := 2.0, config.Duration(0)
-	rig.StartEdge(t, edge.Config{
+	node := rig.StartEdge(t, edge.Config{
 		EdgeID: sensorEdgeID, SiteID: "village-9", Listen: "127.0.0.1:0", DataDir: t.TempDir(),
 		Central: srv.Uplink(300 * time.Millisecond),
 		Cameras: []edge.CameraConfig{{ID: "lane-cam", URL: "rtsp://127.0.0.1:1/lane"}},
 		Sensors: []sensors.SensorConfig{{ID: gasSensor, Name: "Kitchen", Kind: "gas", Location: "No. 3 Lane", Site: sensorSiteID,
 			Source:   sensors.SourceRef{MQTT: &sensors.MQTTRef{Topic: gasTopic}},
-			Interval: config.Duration(time.Second), StaleAfter: 600,
+			Interval: config.Duration(interval), StaleAfter: staleAfter,
 			Warn: &warn, Alarm: &alarm, Hysteresis: &hyst, MinDuration: &zero}},
 		SensorInputs: sensors.InputsConfig{MQTT: &sensors.MQTTInputConfig{Broker: broker.URL()}},
 	}, edge.Options{UplinkBackoffMin: 100 * time.Millisecond})
 	srv.WaitEdge(sensorEdgeID, "", 10*time.Second)
+	return node
 }
 
 // gasDetector publishes bare values on the gas topic.
@@ -222,5 +232,126 @@ func checkSensorList(t *testing.T, srv *rig.Central, last float64) {
 	s := list.Sensors[0]
 	if s.Edge != sensorEdgeID || s.ID != gasSensor || s.Unit != "%LEL" || s.SiteID != sensorSiteID || s.Value != last || len(s.Spark) == 0 {
 		t.Errorf("listed sensor %+v", s)
+	}
+}
+
+// TestSensorsInBrowser: the guard's console in Chromium (playwright-core,
+// e2e/sensors.test.mjs with VIGIL_SENSOR_SCENARIO) against a real central
+// and edge whose gas sensor, read over MQTT, went over its alarm
+// threshold and then fell silent (its publisher stopped; a reading is
+// expected every 250 ms and 4 missed make it silent). The script checks
+// the alarm's queue card, pop-up and detail (the reading against the
+// threshold, coloured, and a chart of the readings before it), the silent
+// sensor on the sensor page (with when it last reported) and on the site
+// map (linking to its chart), and a guard's acknowledge, dispatch and
+// resolve showing in the supervisor's shift report with the reading and
+// the disposal.
+func TestSensorsInBrowser(t *testing.T) {
+	root := repoRoot(t)
+	needBrowser(t, root)
+	broker := mosquitto.Start(t)
+	srv := rig.StartCentral(t, central.Config{Edges: []central.EdgeConfig{rig.Edge(sensorEdgeID, "village-9")}})
+	warn, alarm := 20.0, 40.0
+	node := startGasEdge(t, srv, broker, warn, alarm, 250*time.Millisecond, 4)
+	det := newGasDetector(t, broker)
+
+	since := time.Now().UTC().Add(-time.Minute)
+	rig.Until(t, "a first reading in central's history", 20*time.Second, func() bool {
+		det.publish(2 + float64(len(det.published))/100)
+		return len(gasHistory(t, srv, since)) > 0
+	})
+	for i := range 10 {
+		det.publish(5 + float64(i)/10)
+	}
+	const alarmValue = 45.5
+	var alarmed central.Record
+	rig.Until(t, "the gas alarm in central", 20*time.Second, func() bool {
+		det.publish(alarmValue)
+		for _, a := range srv.Alerts(100) {
+			if a.Kind == wire.KindSensorAlarm && a.Sensor != nil {
+				alarmed = a
+				return true
+			}
+		}
+		return false
+	})
+	last := det.published[len(det.published)-1]
+	// The publisher stops: the sensor falls silent, and the edge's next
+	// heartbeat (sent now, not in 10 s) says so.
+	var listed struct {
+		Sensors []struct {
+			ID, State string
+			Time      time.Time
+		} `json:"sensors"`
+	}
+	rig.Until(t, "the sensor silent in central's list", 20*time.Second, func() bool {
+		node.Uplink().Beat()
+		time.Sleep(100 * time.Millisecond)
+		srv.GetJSON("/api/v1/sensors", &listed)
+		return len(listed.Sensors) == 1 && listed.Sensors[0].State == string(sensors.StateSilent)
+	})
+
+	data := t.TempDir()
+	users := map[string]map[string]string{}
+	for _, role := range []string{central.RoleGuard, central.RoleSupervisor} {
+		name, pw := "sensor-"+role, "password-of-sensor-"+role+"-0123456789"
+		if resp, b := srv.Do(http.MethodPost, "/api/v1/users", map[string]any{"name": name, "role": role, "password": pw, "replace": true}); resp.StatusCode/100 != 2 {
+			t.Fatalf("add user %s: %s %s", name, resp.Status, b)
+		}
+		users[role] = map[string]string{"user": name, "password": pw}
+	}
+	writeJSONFile(t, filepath.Join(data, "credentials.json"), map[string]any{"users": users})
+	scenario, err := json.Marshal(map[string]any{"edge": sensorEdgeID, "sensor": gasSensor, "alert": alarmed.ID, "value": alarmValue,
+		"warn": warn, "alarm": alarm, "last": last, "last_time": listed.Sensors[0].Time, "recent": len(alarmed.Sensor.Recent), "unit": "%LEL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shots := os.Getenv("VIGIL_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if !filepath.IsAbs(shots) {
+		shots = filepath.Join(root, shots)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), scriptLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join("e2e", "sensors.test.mjs"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "VIGIL_URL="+srv.URL(""), "VIGIL_DATA="+data, "VIGIL_SCREENSHOTS="+shots,
+		"VIGIL_SENSOR_SCENARIO="+string(scenario))
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node sensors.test.mjs: %v after %s\n%s", err, time.Since(start).Round(time.Millisecond), out)
+	}
+	t.Logf("node sensors.test.mjs passed in %s\n%s", time.Since(start).Round(time.Millisecond), out)
+}
+
+// needBrowser fails the test when Chromium, Node.js or playwright-core
+// is missing (`make test` installs them).
+func needBrowser(t *testing.T, root string) {
+	t.Helper()
+	var missing []string
+	if _, err := os.Stat(chromium); err != nil {
+		missing = append(missing, chromium)
+	}
+	if _, err := os.Stat(filepath.Join(root, "node_modules", "playwright-core", "package.json")); err != nil {
+		missing = append(missing, "node_modules/playwright-core (npm ci)")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		missing = append(missing, "node")
+	}
+	if len(missing) > 0 {
+		t.Fatalf("browser tests need %s; `make test` installs them", strings.Join(missing, ", "))
+	}
+}
+
+func writeJSONFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

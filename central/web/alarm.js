@@ -20,6 +20,7 @@ import { api } from './api.js';
 import { formatLocal } from './localtime.js';
 import { $, el } from './shared/dom.js';
 import { cause, summary } from './describe.js';
+import { sensorThumb } from './sensorchart.js';
 
 const REPEAT_MS = 2500;
 const MUTE_KEY = 'vigil.mute';
@@ -221,6 +222,8 @@ export function createAlarm(ctx) {
       if (url) {
         fig.append(el('img', { src: url, alt: t('card.snapshot_alt', { source: ctx.name(a) }), 'data-testid': 'popup-snapshot' }));
         ctx.drawBoxes(fig, a.boxes, a.path);
+      } else if (a.sensor) {
+        fig.append(sensorThumb(a, 'popup')); // a sensor's reading and the minutes before
       } else {
         fig.append(el('p', { class: 'muted', text: t('card.no_picture') }));
       }

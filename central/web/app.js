@@ -14,6 +14,7 @@ import { formatLocal } from './localtime.js';
 import { $, el } from './shared/dom.js';
 import { cause, summary, extras, gateDoor, updateLine, perimeterFacts } from './describe.js';
 import { createAlarm } from './alarm.js';
+import { renderSensorAlert, sensorThumb, fmtValue } from './sensorchart.js';
 
 // The queue shows the first PAGE_CARDS cards in priority order and says
 // how many more there are ("N more — show"); nothing is dropped silently.
@@ -58,6 +59,7 @@ const state = {
   alerts: new Map(),   // id → record (open alerts, and those opened in detail)
   selected: null,      // id of the selected card
   sites: null,         // GET /api/v1/sites tree
+  sensors: [],         // GET /api/v1/sensors, for the site map
   siteIndex: new Map(),// site id → {node, path}
   detailId: null,
   shown: PAGE_CARDS,   // how many cards the queue shows
@@ -141,10 +143,11 @@ function route() {
     state.detailId = null;
     show('playback');
     mountPage('playback');
-  } else if (Object.hasOwn(PAGE_ROLES, h.slice(2)) && mayOpen(h.slice(2))) {
+  } else if (Object.hasOwn(PAGE_ROLES, pageOf(h)) && mayOpen(pageOf(h))) {
+    // A page may read more from its address (#/sensors?sensor=…).
     state.detailId = null;
-    show(h.slice(2));
-    mountPage(h.slice(2));
+    show(pageOf(h));
+    mountPage(pageOf(h));
   } else if (!canWatch()) {
     // Installers have no alert queue: their start page is the fleet.
     state.detailId = null;
@@ -160,6 +163,9 @@ function route() {
     show('queue');
   }
 }
+
+// pageOf is the page an address names, without its query (#/sensors?sensor=E/S → sensors).
+function pageOf(hash) { return hash.slice(2).split('?')[0]; }
 
 let liveMounted = false;
 async function mountLive() {
@@ -317,6 +323,9 @@ function buildCard(a) {
     card.querySelector('.nosnap').remove();
   } else {
     img.remove();
+    // A sensor has no picture: its reading against the threshold and a
+    // sparkline of the minutes before instead.
+    if (a.sensor) card.querySelector('.nosnap').replaceWith(sensorThumb(a, 'card'));
   }
   card.querySelector('.sev').textContent = tEnum('sev', sev);
   card.querySelector('.kind').textContent = cause(a);
@@ -712,8 +721,9 @@ function renderDetail(a) {
   }
   state.boxTimes = snaps.filter((x) => x.boxes?.length).map((x) => ({ at: new Date(x.at).getTime(), camera: x.camera, n: x.boxes.length }));
   const box = $('d-snaps');
-  if (box.dataset.key !== snaps.map((s) => s.url).join('|')) {
-    box.dataset.key = snaps.map((s) => s.url).join('|');
+  const snapKey = (a.sensor ? 'sensor|' : '') + snaps.map((s) => s.url).join('|');
+  if (box.dataset.key !== snapKey) {
+    box.dataset.key = snapKey;
     box.replaceChildren(...snaps.map((s) => {
       const fig = document.createElement('figure');
       const pic = el('div', { class: 'pic' });
@@ -731,7 +741,7 @@ function renderDetail(a) {
       fig.append(pic, cap);
       return fig;
     }));
-    if (snaps.length === 0) {
+    if (snaps.length === 0 && !a.sensor) { // a sensor's reading and chart are above (d-sensor)
       const p = document.createElement('p');
       p.className = 'muted';
       p.textContent = t('card.no_picture');
@@ -754,7 +764,9 @@ function renderDetail(a) {
       return b;
     }));
   }
-  if (!$('d-video').dataset.clip?.startsWith(`${a.id}/`)) playClip(a, cams[0]);
+  const noMedia = !!a.sensor && snaps.length === 0; // a sensor alert: no camera, no clip
+  if (noMedia) $('d-video').pause();
+  else if (!$('d-video').dataset.clip?.startsWith(`${a.id}/`)) playClip(a, cams[0]);
   $('d-gatestate').hidden = !a.gate;
   if (a.gate) $('d-gatestate').textContent = gateLine(a.gate);
   const facts = perimeterFacts(a);
@@ -762,7 +774,10 @@ function renderDetail(a) {
   $('d-perimeter').textContent = facts;
   // A sensor alert: its reading, rule and a chart of the minutes before it.
   $('d-sensor').hidden = !a.sensor;
-  if (a.sensor) import('./sensors.js').then((m) => m.renderSensorAlert($('d-sensor'), a)).catch(() => {});
+  // A sensor alert has no pictures or clip of its own: its reading and
+  // chart stand in their place.
+  $('d-media').hidden = noMedia;
+  if (a.sensor) renderSensorAlert($('d-sensor'), a).catch(() => {});
 
   // Who did what, when.
   $('d-history').replaceChildren(...(a.history ?? []).map((st) => {
@@ -956,8 +971,9 @@ function indexSites(node, path) {
 
 async function loadSites() {
   try {
-    const res = await api('/api/v1/sites');
+    const [res, sensors] = await Promise.all([api('/api/v1/sites'), loadSensors()]);
     state.sites = res;
+    state.sensors = sensors;
     state.siteIndex.clear();
     for (const n of siteRoots(res)) indexSites(n, []);
     renderSites();
@@ -966,6 +982,42 @@ async function loadSites() {
   } catch { /* shown as empty */ }
 }
 
+// loadSensors is every sensor with its state from its edge's latest
+// heartbeat (GET /api/v1/sensors), for the site map; [] when it fails.
+async function loadSensors() {
+  if (!mayOpen('sensors')) return [];
+  try { return (await api('/api/v1/sensors'))?.sensors ?? []; } catch { return []; }
+}
+
+// sensorHome is where a sensor goes on the map: its site, else the
+// nearest site above it the tree knows (village-9/lane-3 → village-9),
+// else its site ID as it is.
+function sensorHome(siteID) {
+  for (let id = siteID || ''; id; id = id.includes('/') ? id.slice(0, id.lastIndexOf('/')) : '') {
+    if (state.siteIndex.has(id)) return id;
+  }
+  return siteID || '';
+}
+
+const SENSOR_STATES = ['normal', 'warning', 'alarm', 'silent', 'unknown'];
+
+// sensorItem is a sensor on the map: its name and state in its state's
+// colour and its value; it links to its chart on the sensor page.
+function sensorItem(s) {
+  const st = SENSOR_STATES.includes(s.state) ? s.state : 'unknown';
+  const value = st === 'unknown' || st === 'silent' ? '' : ` ${fmtValue(s.kind, s.value, s.unit)}`;
+  const link = el('a', {
+    class: `site-sensor st-${st}`, 'data-testid': 'site-sensor', href: `#/sensors?sensor=${encodeURIComponent(`${s.edge}/${s.id}`)}`,
+    title: [s.location, s.time ? t('sites.sensor_time', { time: formatLocal(new Date(s.time)) }) : ''].filter(Boolean).join(' · '),
+    dataset: { sensor: s.id, edge: s.edge, state: st, edgeOnline: String(s.edge_online !== false) },
+  }, el('span', { class: 'site-sensor-dot', 'aria-hidden': 'true' }), `${s.name || s.id} `,
+  el('span', { class: 'site-sensor-state', 'data-testid': 'site-sensor-state', text: `${tEnum('sensors.state', st)}${value}` }));
+  if (s.edge_online === false) {
+    link.classList.add('edge-off');
+    link.append(' ', el('span', { class: 'site-sensor-offline', text: t('sensors.edge_offline', { edge: s.edge }) }));
+  }
+  return el('li', {}, `${t('sites.sensor')} `, link);
+}
 
 let sitesTimer = null;
 function refreshSitesSoon() {
@@ -1010,6 +1062,17 @@ function renderSites() {
     return li;
   };
   tree.replaceChildren(...roots.map(build));
+  // Sensors go to their site's tile; a site that is no entrance but has
+  // sensors gets a tile of its own.
+  const sensorsAt = new Map();
+  for (const s of state.sensors ?? []) {
+    const home = sensorHome(s.site_id);
+    if (!sensorsAt.has(home)) sensorsAt.set(home, []);
+    sensorsAt.get(home).push(s);
+  }
+  for (const id of [...sensorsAt.keys()].sort()) {
+    if (!entrances.some((n) => n.id === id)) entrances.push(state.siteIndex.get(id)?.node ?? { id, name: id, colour: 'green' });
+  }
   grid.replaceChildren(...entrances.map((n) => {
     const tile = document.createElement('div');
     const colour = n.colour || 'green';
@@ -1050,6 +1113,7 @@ function renderSites() {
       }
       list.append(li);
     }
+    list.append(...(sensorsAt.get(n.id) ?? []).map(sensorItem));
     tile.append(list);
     return tile;
   }));

@@ -145,6 +145,7 @@ export function mount(root, { placeOf, nameOf, playbackHash } = {}) {
 
   function render() {
     rowsEl.replaceChildren(...alerts.map(row));
+    rowsEl.dataset.renders = String(Number(rowsEl.dataset.renders || 0) + 1); // tests wait for the next one
     q('[data-testid="hist-empty"]').hidden = alerts.length > 0;
     q('[data-testid="hist-older"]').disabled = !next;
     q('[data-testid="hist-newer"]').disabled = stack.length === 0;

@@ -1,7 +1,9 @@
 // Shift report (#/report): for a site and a time range (by default the last
 // 12 hours), the figures of GET /api/v1/reports/shift — alerts by kind and
 // colour, time to acknowledge and to resolve, escalations, what is still
-// open, and the alerts resolved as false alarms — with a CSV download
+// open, the alerts resolved as false alarms, and every sensor alert with
+// its reading against its threshold (yellow or red) and its disposal —
+// with a CSV download
 // (&format=csv) and a print stylesheet (report.css: window.print() gives a
 // clean page).
 import { t, tEnum, applyI18n, onLangChange } from './i18n.js';
@@ -9,6 +11,7 @@ import { api } from './api.js';
 import { local, toInput, fromInput } from './localtime.js';
 import { el, td, injectCSS } from './shared/dom.js';
 import { cause } from './describe.js';
+import { readingEl } from './sensorchart.js';
 
 const SHIFT_MS = 12 * 3600 * 1000;
 
@@ -107,10 +110,19 @@ export function mount(root) {
       el('thead', {}, el('tr', {}, ...['time', 'kind', 'source', 'actor', 'note'].map((k) => el('th', { 'data-i18n': `report.col.${k}` })))),
       el('tbody', {}, ...fa.map((x) => el('tr', {}, td(local(x.time)), td(cause({ kind: x.kind })), td(x.source), td(x.actor), td(x.note)))))
       : el('p', { class: 'muted', 'data-i18n': 'report.no_false_alarms' });
+    const sn = r.sensors ?? [];
+    const sensors = sn.length ? el('table', { class: 'report-table', 'data-testid': 'report-sensors' },
+      el('thead', {}, el('tr', {}, ...['time', 'sensor', 'reading', 'state', 'dispatched', 'disposal', 'actor'].map((k) => el('th', { 'data-i18n': `report.col.${k}` })))),
+      el('tbody', {}, ...sn.map((x) => el('tr', { 'data-testid': 'report-sensor', dataset: { alertId: x.alert_id, severity: x.severity } },
+        td(local(x.time)), td([x.name || x.source, x.location].filter(Boolean).join(' · ')),
+        el('td', {}, readingEl({ severity: x.severity, sensor: { kind: x.sensor_kind, value: x.value, unit: x.unit, rule: x.rule, threshold: x.threshold } })),
+        td(tEnum('state', x.state)), td(x.dispatched_to), td(x.disposal, 'report-disposal'), td(x.resolved_by)))))
+      : el('p', { class: 'muted', 'data-i18n': 'report.no_sensors' });
     out.replaceChildren(head, figures,
       el('h3', { 'data-i18n': 'report.timing' }), timing,
       el('h3', { 'data-i18n': 'report.totals' }), (r.totals ?? []).length ? totals : el('p', { class: 'muted', 'data-i18n': 'report.no_alerts' }),
-      el('h3', { 'data-i18n': 'report.false_alarms' }), falseAlarms);
+      el('h3', { 'data-i18n': 'report.false_alarms' }), falseAlarms,
+      el('h3', { 'data-i18n': 'report.sensors' }), sensors);
     applyI18n(out);
   }
 

@@ -4,157 +4,23 @@
 // location and a sparkline of the last hour (GET /api/v1/sensors, again
 // every REFRESH_MS). A card opens the sensor's chart over 24 h, 7 days
 // or 30 days (GET /api/v1/sensors/{edge}/{sensor}/history) with its
-// warning and alarm thresholds drawn. renderSensorAlert draws a sensor
-// alert's reading, rule and the minutes before it in the alert detail.
+// warning and alarm thresholds drawn; #/sensors?sensor=EDGE/SENSOR (the
+// site map's link) opens that sensor's chart. A silent sensor (no fresh
+// reading) says since when it has not reported.
 //
-// Charts are uPlot (vendor/uPlot.iife.min.js, shipped with the console:
-// no network). Every chart's plotted points are readable for tests and
-// tools as window.vigilSensors.chartData(id): id 'spark:EDGE/SENSOR',
-// 'history:EDGE/SENSOR' or 'alert:ALERT_ID'. Data is set as text only.
+// The charts, and a sensor alert's reading and chart in the alert
+// detail, are sensorchart.js's (uPlot, shared with the queue's cards and
+// the pop-up).
 import { t, tEnum, applyI18n, onLangChange } from './i18n.js';
 import { api } from './api.js';
 import { local } from './localtime.js';
 import { el, injectCSS } from './shared/dom.js';
+import { drawChart, fmtValue, num, silentSince, DETECTORS } from './sensorchart.js';
 
 const REFRESH_MS = 5000;
 const CHART_REFRESH_TICKS = 6; // the open chart is fetched again every 6th refresh
 const RANGES = [['24h', 24 * 3600e3], ['7d', 7 * 86400e3], ['30d', 30 * 86400e3]];
 const STATES = ['alarm', 'warning', 'silent', 'unknown', 'normal']; // most urgent first
-const DETECTORS = ['smoke', 'water_leak']; // boolean kinds: 1 is "detected"
-const COLOURS = { value: '#58a6ff', band: '#58a6ff55', warn: '#f5c542', alarm: '#e5484d' };
-const TZ = 'Asia/Shanghai'; // the console's times are Beijing time (localtime.js)
-
-// ---------- chart data for tests, and the chart library ----------
-
-const plotted = new Map(); // chart id → {x: [seconds], y: [values], warn, alarm, step}
-window.vigilSensors = {
-  chartData: (id) => plotted.get(id) ?? null,
-  charts: () => [...plotted.keys()],
-};
-
-let uplotLoad = null;
-
-// loadUPlot loads the vendored chart library once, as a classic script
-// (its IIFE build defines window.uPlot), and its stylesheet.
-export function loadUPlot() {
-  injectCSS(new URL('./vendor/uPlot.min.css', import.meta.url));
-  if (window.uPlot) return Promise.resolve(window.uPlot);
-  uplotLoad ??= new Promise((resolve, reject) => {
-    const s = el('script', { src: new URL('./vendor/uPlot.iife.min.js', import.meta.url).href });
-    s.addEventListener('load', () => resolve(window.uPlot));
-    s.addEventListener('error', () => { uplotLoad = null; reject(new Error('vendor/uPlot.iife.min.js')); });
-    document.head.append(s);
-  });
-  return uplotLoad;
-}
-
-// thresholdsHook draws the warning and alarm lines across the plot
-// (those inside its value range: a sparkline's range is its data's).
-function thresholdsHook(lines) {
-  return (u) => {
-    const { ctx, bbox } = u;
-    const { min, max } = u.scales.y;
-    ctx.save();
-    ctx.lineWidth = 1.5 * devicePixelRatio;
-    ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
-    for (const { value, colour } of lines) {
-      if (!Number.isFinite(value) || value < min || value > max) continue;
-      const y = Math.round(u.valToPos(value, 'y', true));
-      ctx.strokeStyle = colour;
-      ctx.beginPath();
-      ctx.moveTo(bbox.left, y);
-      ctx.lineTo(bbox.left + bbox.width, y);
-      ctx.stroke();
-    }
-    ctx.restore();
-  };
-}
-
-// yRange keeps the thresholds in view (a chart's, not a sparkline's),
-// with a little room.
-function yRange(lines, small) {
-  return (u, lo, hi) => {
-    const vals = [lo, hi, ...(small ? [] : lines.map((l) => l.value))].filter(Number.isFinite);
-    if (vals.length === 0) return [0, 1];
-    const a = Math.min(...vals);
-    const b = Math.max(...vals);
-    const pad = (b - a) * 0.08 || Math.abs(b) * 0.1 || 1;
-    return [a - pad, b + pad];
-  };
-}
-
-function thresholdLines(warn, alarm) {
-  return [{ value: num(warn), colour: COLOURS.warn }, { value: num(alarm), colour: COLOURS.alarm }];
-}
-
-function num(v) { return v === null || v === undefined || v === '' ? NaN : Number(v); }
-
-// drawChart (re)draws chart id in box: points [{t, v, min, max}],
-// thresholds, size. small: a sparkline without axes or legend.
-async function drawChart(box, id, points, { warn, alarm, unit = '', small = false, step = 'raw' } = {}) {
-  const uPlot = await loadUPlot();
-  const pts = points.filter((p) => Number.isFinite(Date.parse(p.t)) && Number.isFinite(Number(p.v)))
-    .map((p) => ({ x: Date.parse(p.t) / 1000, v: Number(p.v), min: p.min, max: p.max }))
-    .sort((a, b) => a.x - b.x);
-  const x = pts.map((p) => p.x);
-  const y = pts.map((p) => p.v);
-  const banded = !small && step !== 'raw' && pts.some((p) => p.min !== undefined && p.max !== undefined);
-  const data = [x, y];
-  if (banded) data.push(pts.map((p) => Number(p.min ?? p.v)), pts.map((p) => Number(p.max ?? p.v)));
-  plotted.set(id, { x, y, warn: num(warn), alarm: num(alarm), step, unit });
-  box.dataset.chart = id;
-  box.dataset.points = String(x.length);
-  const lines = thresholdLines(warn, alarm);
-  const width = small ? 160 : Math.max(320, Math.min(box.clientWidth || 800, 1200));
-  const height = small ? 40 : 280;
-  if (box.uplot && box.uplot.series.length === data.length && box.uplotSmall === small) {
-    box.uplot.setData(data);
-    box.uplot.thresholds.splice(0, 2, ...lines);
-    return;
-  }
-  box.uplot?.destroy();
-  const series = [{}, { label: unit || t('sensors.value'), stroke: COLOURS.value, width: small ? 1.5 : 2, points: { show: !small && x.length < 60 } }];
-  if (banded) series.push({ label: t('sensors.min'), stroke: COLOURS.band, width: 1 }, { label: t('sensors.max'), stroke: COLOURS.band, width: 1 });
-  const opts = {
-    width, height, series,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), TZ),
-    scales: { x: { time: true }, y: { range: yRange(lines, small) } },
-    hooks: { draw: [thresholdsHook(lines)] },
-    legend: { show: !small },
-    cursor: { show: !small },
-    axes: small ? [{ show: false }, { show: false }]
-      : [{ stroke: '#9aa4ad', grid: { stroke: '#2a3138' }, values: timeTicks },
-        { stroke: '#9aa4ad', grid: { stroke: '#2a3138' }, size: 60 }],
-  };
-  box.replaceChildren();
-  box.uplot = new uPlot(opts, data, box);
-  box.uplot.thresholds = lines; // the hook reads the array it was given
-  box.uplotSmall = small;
-}
-
-// timeTicks labels the time axis in Beijing time, 24-hour: hh:mm (or
-// hh:mm:ss for ticks under a minute apart) within a day, MM-DD hh:mm
-// beyond (the same in every language).
-function timeTicks(u, splits) {
-  const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
-  const gap = splits.length > 1 ? splits[1] - splits[0] : 60;
-  return splits.map((ts) => {
-    const s = local(new Date(ts * 1000).toISOString()); // YYYY-MM-DD hh:mm:ss
-    if (span > 86400) return s.slice(5, 16);
-    return gap < 60 ? s.slice(11, 19) : s.slice(11, 16);
-  });
-}
-
-// ---------- words ----------
-
-// fmtValue is a reading in words: detectors say detected or clear.
-export function fmtValue(kind, v, unit) {
-  if (v === null || v === undefined || !Number.isFinite(Number(v))) return '—';
-  if (DETECTORS.includes(kind)) return Number(v) >= 0.5 ? t('sensors.detected') : t('sensors.clear');
-  const n = Number(v);
-  const s = Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 10 ? n.toFixed(1) : String(Math.round(n * 100) / 100);
-  return unit ? `${s} ${unit}` : s;
-}
 
 function stateOf(s) { return STATES.includes(s.state) ? s.state : 'unknown'; }
 function keyOf(s) { return `${s.edge}/${s.id}`; }
@@ -203,6 +69,23 @@ export function mount(root, { place } = {}) {
     return entry ? entry.path.slice(1).join(' › ') || entry.node.name || id : id || t('sensors.no_site');
   }
 
+  // wanted is the sensor the address names (#/sensors?sensor=EDGE/SENSOR,
+  // the site map's link): its chart opens once the list has it.
+  let wanted = null;
+  function readHash() {
+    const [page, query] = location.hash.slice(2).split('?');
+    if (page !== 'sensors') return;
+    wanted = new URLSearchParams(query ?? '').get('sensor');
+    if (wanted) openWanted();
+  }
+  function openWanted() {
+    const s = list.find((x) => keyOf(x) === wanted);
+    if (!s) return;
+    wanted = null;
+    openChart(s, '24h');
+    panel.scrollIntoView({ block: 'nearest' });
+  }
+
   async function load() {
     try {
       list = (await api('/api/v1/sensors'))?.sensors ?? [];
@@ -213,6 +96,7 @@ export function mount(root, { place } = {}) {
     }
     if (!live()) return;
     render();
+    if (wanted) openWanted();
     if (open && ++ticks % CHART_REFRESH_TICKS === 0) openChart(list.find((s) => keyOf(s) === keyOf(open.sensor)) ?? open.sensor, open.range);
   }
 
@@ -257,6 +141,8 @@ export function mount(root, { place } = {}) {
     panel.hidden = true;
   });
   onLangChange(() => { if (live()) { applyI18n(root); render(); if (open) openChart(open.sensor, open.range); } });
+  window.addEventListener('hashchange', () => { if (live()) readHash(); });
+  readHash();
   load();
   const timer = setInterval(() => {
     if (!live()) { clearInterval(timer); return; }
@@ -314,9 +200,11 @@ function newCard(pick) {
     value: el('strong', { class: 'sn-value', 'data-testid': 'sensor-value' }), where: el('span', { class: 'sn-where' }),
     spark: el('div', { class: 'sn-spark', 'data-testid': 'sensor-spark' }), time: el('time', { class: 'sn-time' }),
     limits: el('span', { class: 'sn-limits' }),
+    silent: el('span', { class: 'sn-silent', 'data-testid': 'sensor-silent-since', hidden: true }),
+    offline: el('span', { class: 'sn-offline', 'data-testid': 'sensor-edge-offline', hidden: true }),
   };
   const card = el('div', { role: 'button', tabindex: '0', class: 'sn-card', 'data-testid': 'sensor-card' },
-    el('span', { class: 'sn-top' }, refs.name, refs.state), refs.value, refs.where, refs.spark,
+    el('span', { class: 'sn-top' }, refs.name, refs.state), refs.value, refs.silent, refs.offline, refs.where, refs.spark,
     el('span', { class: 'sn-foot' }, refs.limits, refs.time));
   card.addEventListener('click', pick);
   card.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); pick(); } });
@@ -328,11 +216,19 @@ function fillCard(c, s) {
   c.s = s;
   const st = stateOf(s);
   const { card, refs } = c;
-  card.className = `sn-card st-${st}`;
+  card.className = `sn-card st-${st}${s.edge_online === false ? ' edge-off' : ''}`;
   Object.assign(card.dataset, { sensor: s.id, edge: s.edge, kind: s.kind, state: st, value: String(s.value ?? '') });
   refs.name.textContent = s.name || s.id;
   refs.state.textContent = tEnum('sensors.state', st);
   refs.value.textContent = st === 'unknown' ? '—' : fmtValue(s.kind, s.value, s.unit);
+  // Silent: the last value is stale; say since when it has not reported.
+  refs.silent.hidden = st !== 'silent';
+  refs.silent.textContent = st === 'silent' ? silentSince(s.time) : '';
+  card.dataset.lastReport = s.time || '';
+  // Its edge is not connected: the state is the last one heard, not now.
+  refs.offline.hidden = s.edge_online !== false;
+  refs.offline.textContent = s.edge_online === false ? t('sensors.edge_offline', { edge: s.edge }) : '';
+  card.dataset.edgeOnline = String(s.edge_online !== false);
   refs.where.textContent = [s.location, tEnum('sensors.kind', s.kind)].filter(Boolean).join(' · ');
   refs.limits.textContent = limitsLine(s);
   refs.time.textContent = s.time ? local(s.time).slice(11) : ''; // hh:mm:ss; the date in its title
@@ -350,54 +246,4 @@ function limitsLine(s) {
   if (Number.isFinite(w)) parts.push(t('sensors.warn_at', { value: fmtValue(s.kind, w, '') }));
   if (Number.isFinite(a)) parts.push(t('sensors.alarm_at', { value: fmtValue(s.kind, a, '') }));
   return parts.length ? `${parts.join(' · ')} ${s.unit ?? ''}`.trim() : '';
-}
-
-// ---------- the alert detail ----------
-
-// sensorFacts is a sensor alert's reading and rule in words.
-export function sensorFacts(a) {
-  const s = a.sensor;
-  const value = fmtValue(s.kind, s.value, s.unit);
-  const threshold = fmtValue(s.kind, s.threshold, s.unit);
-  const where = [s.name || s.sensor, s.location].filter(Boolean).join(' · ');
-  switch (s.rule) {
-    case 'rate_of_rise':
-      return t('sensors.alert_rate', { value, rate: fmtValue('', s.threshold, `${s.unit ?? ''}/min`), where });
-    case 'silent':
-      return t('sensors.alert_silent', { value, where });
-    case 'detector':
-      return t('sensors.alert_detector', { where });
-    default:
-      return t('sensors.alert_threshold', { value, rule: tEnum('sensors.rule', s.rule), threshold, where });
-  }
-}
-
-// renderSensorAlert fills box (the detail's sensor part) for alert a:
-// the facts line and a chart of a.sensor.recent with the crossed
-// threshold drawn. Drawn again only when the alert's readings change.
-export async function renderSensorAlert(box, a) {
-  const s = a.sensor;
-  box.hidden = !s;
-  if (!s) return;
-  injectCSS(new URL('./sensors.css', import.meta.url));
-  const key = `${a.id}:${(s.recent ?? []).length}:${s.value}`;
-  let facts = box.querySelector('[data-testid="sensor-facts"]');
-  let plot = box.querySelector('[data-testid="sensor-alert-chart"]');
-  if (!facts) {
-    facts = el('p', { class: 'meta', 'data-testid': 'sensor-facts' });
-    plot = el('div', { class: 'sn-plot', 'data-testid': 'sensor-alert-chart' });
-    box.replaceChildren(el('h3', { 'data-i18n': 'sensors.alert_chart' }), facts, plot);
-    applyI18n(box);
-  }
-  facts.textContent = sensorFacts(a);
-  box.dataset.rule = s.rule;
-  box.dataset.value = String(s.value);
-  box.dataset.threshold = String(s.threshold ?? '');
-  if (box.dataset.key === key) return;
-  box.dataset.key = key;
-  const lineAt = ['alarm', 'warning'].includes(s.rule) ? s.threshold : NaN;
-  const recent = (s.recent ?? []).map((p) => ({ t: p.t, v: p.v, min: p.min, max: p.max }));
-  await drawChart(plot, `alert:${a.id}`, recent, {
-    warn: s.rule === 'warning' ? lineAt : NaN, alarm: s.rule === 'alarm' ? lineAt : NaN, unit: s.unit,
-  });
 }
