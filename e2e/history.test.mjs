@@ -13,6 +13,12 @@ const rows = (page) => page.getByTestId('hist-row').evaluateAll((els) => els.map
   id: e.dataset.alertId, seq: Number(e.dataset.seq), severity: e.dataset.severity, state: e.dataset.state,
   kind: e.dataset.kind, handled: e.children[6].textContent })));
 
+// rendered is how many times the rows were drawn; nextRender waits for
+// a drawing after the n-th (an answer shown, however slow the machine).
+const rendered = (page) => page.getByTestId('hist-rows').evaluate((e) => Number(e.dataset.renders || 0));
+const nextRender = (page, n) => page.waitForFunction(
+  (n) => Number(document.querySelector('[data-testid="hist-rows"]').dataset.renders || 0) > n, n, { timeout: 10000 });
+
 // apply sets the filters (name → value; '' clears) and waits for the answer.
 async function apply(page, filters) {
   for (const [sel, v] of Object.entries(filters)) {
@@ -20,10 +26,9 @@ async function apply(page, filters) {
     if (await el.evaluate((e) => e.tagName) === 'SELECT') await el.selectOption(v);
     else await el.fill(v);
   }
-  const answered = page.waitForResponse((r) => r.url().includes('/api/v1/alerts?'));
+  const n = await rendered(page);
   await page.getByTestId('hist-apply').click();
-  await answered;
-  await page.waitForTimeout(100);
+  await nextRender(page, n);
 }
 
 await run(async (browser) => {
@@ -55,10 +60,9 @@ await run(async (browser) => {
   let last = first;
   for (let i = 0; i < 2; i++) {
     if (await page.getByTestId('hist-older').isDisabled()) break;
-    const answered = page.waitForResponse((r) => r.url().includes('before='));
+    const n = await rendered(page);
     await page.getByTestId('hist-older').click();
-    await answered;
-    await page.waitForTimeout(100);
+    await nextRender(page, n);
     const next = await rows(page);
     check(next.length > 0 && next.every((r) => r.seq < Math.min(...last.map((x) => x.seq)) && !seen.has(r.id)),
       `page ${i + 2} holds older alerts, none seen before (seqs ${next.map((r) => r.seq).join(', ')})`);
@@ -66,9 +70,11 @@ await run(async (browser) => {
     last = next;
   }
   check(await page.getByTestId('hist-page').textContent() !== '', 'the page number is shown');
-  await page.getByTestId('hist-newer').click();
-  await page.getByTestId('hist-newer').click();
-  await page.waitForTimeout(300);
+  while (!(await page.getByTestId('hist-newer').isDisabled())) {
+    const n = await rendered(page);
+    await page.getByTestId('hist-newer').click();
+    await nextRender(page, n);
+  }
   check(JSON.stringify((await rows(page)).map((r) => r.id)) === JSON.stringify(first.map((r) => r.id)), 'newer goes back to the first page');
 
   await page.evaluate(() => localStorage.setItem('vigil.history.page', '50'));
