@@ -6,6 +6,7 @@
 // last reading as the box judges them.
 import { t } from './i18n.js';
 import { $, el } from './shared/dom.js';
+import { button, clone } from './widgets.js';
 
 const SOURCES = ['modbus', 'zigbee', 'topic'];
 const LIVE_EVERY = 2000; // ms between two looks at the sensors' states
@@ -16,9 +17,7 @@ let smodel = null; // the form being edited
 let states = {}; // sensor ID → its status, as last read
 let polling = false;
 
-const clone = (x) => JSON.parse(JSON.stringify(x));
 const labelled = (key, input, cls) => el('label', { class: cls || 'inline' }, el('span', { text: t(key) }), ' ', input);
-const button = (key, cls, onClick) => { const b = el('button', { type: 'button', class: cls, text: t(key) }); b.addEventListener('click', onClick); return b; };
 const kindOf = (name) => (smodel && smodel.kinds || []).find((k) => k.name === name);
 const numText = (v) => (v === null || v === undefined ? '' : String(v));
 const numOf = (input) => (input.value.trim() === '' ? null : Number(input.value));

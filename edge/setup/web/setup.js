@@ -1,6 +1,7 @@
 // The installer's setup page: plain ES module, no build step.
 import { t, applyI18n, setLang, currentLang } from './i18n.js';
 import { $, el } from './shared/dom.js';
+import { button, clone } from './widgets.js';
 import { initSensors, loadSensors, rerenderSensors } from './sensors.js';
 import { perim, addLine, addDwell, setPerimeter, perimeterDraft, drawPerimeter, renderPerimeterList, showPreview } from './perimeter.js';
 
@@ -414,8 +415,6 @@ let gform = { gates: [], webhook: [], mqtt: null, gpio: null }; // as the box ru
 let model = null; // the form being edited
 
 const labelled = (key, input, cls) => el('label', { class: cls }, el('span', { text: t(key) }), ' ', input);
-const button = (key, cls, onClick) => { const b = el('button', { type: 'button', class: cls, text: t(key) }); b.addEventListener('click', onClick); return b; };
-const clone = (x) => JSON.parse(JSON.stringify(x));
 
 async function loadGatesForm() {
   const r = await api('gates/config');
