@@ -99,6 +99,7 @@ fuzz: deps
 	$(GO) test ./sensors -run '^$$' -fuzz FuzzParsePath -fuzztime 30s
 	$(GO) test ./sensors/modbus -run '^$$' -fuzz FuzzPlanDecode -fuzztime 30s
 	$(GO) test ./sensors/mqttsrc -run '^$$' -fuzz FuzzPayload -fuzztime 30s
+	$(GO) test ./gb28181/manscdp -run '^$$' -fuzz FuzzParseQuery -fuzztime 30s
 
 clean:
 	rm -rf bin .cache/test.log
