@@ -1,0 +1,238 @@
+// Package sipp runs SIPp (Debian's sip-tester) scenarios for tests: an
+// independent SIP peer whose XML scenario plays the other side (here a
+// GB/T 28181 platform) and whose exit status says whether every call went
+// as the scenario demands (regexp checks with check_it included).
+//
+// A test fails (never skips) when sipp is not installed (apt-get install
+// sip-tester; deploy/install-deps.sh does it).
+//
+//	p := sipp.Start(t, sipp.Options{Scenario: "testdata/platform.xml", Remote: dev, Calls: 5})
+//	res := p.Wait()          // exit status, screen, errors, messages, log actions
+package sipp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Options for one SIPp run.
+type Options struct {
+	// Scenario is the XML scenario file.
+	Scenario string
+	// Remote is the peer's host:port; SIPp sends a client scenario's
+	// first request there. A server scenario may leave it empty.
+	Remote string
+	// Port is SIPp's local port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// TCP selects one TCP connection (-t t1) instead of UDP (-t u1).
+	TCP bool
+	// Calls is -m: SIPp exits after this many calls ended.
+	Calls int
+	// Timeout is -timeout: SIPp gives up (and fails) after it.
+	Timeout time.Duration
+	// Keys are the scenario's [key] substitutions (-key name value).
+	Keys map[string]string
+}
+
+// Result is what a finished run left.
+type Result struct {
+	// ExitCode: 0 every call succeeded, 1 some failed, 99 no call
+	// processed, negative or other values a fatal error (see sipp(1)).
+	ExitCode int
+	// Output is SIPp's screen output (statistics) and stderr.
+	Output string
+	// Errors holds the unexpected messages and failed checks (-trace_err).
+	Errors string
+	// Messages is the full message trace (-trace_msg).
+	Messages string
+	// Logs holds the scenario's <log> actions (-trace_logs).
+	Logs string
+}
+
+// Run is a SIPp process owned by one test.
+type Run struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	dir    string
+	port   int
+	out    syncBuffer
+	exited chan struct{}
+	once   sync.Once
+	res    Result
+}
+
+// Start runs SIPp in the background; Wait collects its result. The test's
+// cleanup kills a run the test did not wait for.
+func Start(t testing.TB, o Options) *Run {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario, err := filepath.Abs(o.Scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(scenario); err != nil {
+		t.Fatalf("sipp scenario: %v", err)
+	}
+	port := o.Port
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	r := &Run{t: t, dir: dir, port: port, exited: make(chan struct{})}
+	transport := "u1"
+	if o.TCP {
+		transport = "t1"
+	}
+	args := []string{
+		"-sf", scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", transport,
+		"-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
+		"-trace_msg", "-message_file", filepath.Join(dir, "messages.log"),
+		"-trace_logs", "-log_file", filepath.Join(dir, "logs.log"),
+	}
+	if o.Calls > 0 {
+		args = append(args, "-m", strconv.Itoa(o.Calls))
+	}
+	if o.Timeout > 0 {
+		args = append(args, "-timeout", fmt.Sprintf("%ds", int(o.Timeout.Round(time.Second)/time.Second)), "-timeout_error")
+	}
+	keys := make([]string, 0, len(o.Keys))
+	for k := range o.Keys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "-key", k, o.Keys[k])
+	}
+	if o.Remote != "" {
+		args = append(args, o.Remote)
+	}
+	r.cmd = exec.Command(bin, args...)
+	r.cmd.Dir = dir
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("start sipp: %v", err)
+	}
+	go func() { r.cmd.Wait(); close(r.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-r.exited:
+		default:
+			syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+			<-r.exited
+		}
+	})
+	// SIPp binds its port at once; wait for that so a peer started next
+	// does not send into nothing.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if portBound(port, o.TCP) {
+			break
+		}
+		select {
+		case <-r.exited:
+			t.Fatalf("sipp exited at start:\n%s", r.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return r
+}
+
+// Addr is SIPp's 127.0.0.1:PORT.
+func (r *Run) Addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
+
+// Wait waits for SIPp to exit (its -timeout bounds this) and returns what
+// it left.
+func (r *Run) Wait() Result {
+	<-r.exited
+	r.once.Do(func() {
+		r.res.ExitCode = r.cmd.ProcessState.ExitCode()
+		r.res.Output = r.out.String()
+		r.res.Errors = readFile(filepath.Join(r.dir, "errors.log"))
+		r.res.Messages = readFile(filepath.Join(r.dir, "messages.log"))
+		r.res.Logs = readFile(filepath.Join(r.dir, "logs.log"))
+	})
+	return r.res
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+func binary() (string, error) {
+	if bin, err := exec.LookPath("sipp"); err == nil {
+		return bin, nil
+	}
+	return "", errors.New("sipp is not installed (apt-get install sip-tester): SIP scenario tests need it")
+}
+
+// FreePort finds a port free on 127.0.0.1 for both UDP and TCP.
+func FreePort() (int, error) {
+	for i := 0; i < 20; i++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no port free for both UDP and TCP")
+}
+
+// portBound reports whether someone holds the port (a bind fails).
+func portBound(port int, tcp bool) bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if tcp {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return true
+		}
+		ln.Close()
+		return false
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return true
+	}
+	pc.Close()
+	return false
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
