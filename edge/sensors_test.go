@@ -66,13 +66,7 @@ func (h *sensorHooks) ended(id string) (wire.AlertUpdate, bool) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testrig.Until(t, what, 15*time.Second, ok)
 }
 
 // startSensorNode starts a node with cfg (no central: its batches stay

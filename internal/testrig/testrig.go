@@ -118,3 +118,15 @@ func DamagedBursts(t testing.TB, amount string) (string, footage.BurstsClip) {
 	}
 	return path, spec
 }
+
+// Until polls ok every 50 ms until it holds, failing the test after within.
+func Until(t testing.TB, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -363,14 +363,9 @@ func StartEdge(t testing.TB, cfg edge.Config, opts edge.Options) *edge.Node {
 	return node
 }
 
-// Until polls ok every 50 ms until it holds, failing the test after within.
+// Until polls ok every 50 ms until it holds, failing the test after within
+// (testrig.Until).
 func Until(t testing.TB, what string, within time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testrig.Until(t, what, within, ok)
 }
