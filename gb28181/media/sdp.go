@@ -149,6 +149,32 @@ func ParseOffer(body []byte) (*Offer, error) {
 		o.Channel, o.URIParam, _ = strings.Cut(g.u, ":")
 	}
 
+	md, err := o.videoStream(&sd)
+	if err != nil {
+		return nil, err
+	}
+	if o.Transport != UDP {
+		if o.Transport, err = tcpRole(&sd, md); err != nil {
+			return nil, err
+		}
+	}
+
+	if v, ok := md.Attribute("downloadspeed"); ok {
+		if o.Speed, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || o.Speed < 0 {
+			return nil, fmt.Errorf("media: offer: a=downloadspeed:%s", v)
+		}
+	}
+	if len(sd.TimeDescriptions) > 0 {
+		t := sd.TimeDescriptions[0].Timing
+		o.Start, o.Stop = gbTime(t.StartTime), gbTime(t.StopTime)
+	}
+	return o, nil
+}
+
+// videoStream picks the offer's first video stream carried as PS over
+// RTP (UDP or TCP) and takes its payload type, port, transport and
+// address into o.
+func (o *Offer) videoStream(sd *sdp.SessionDescription) (*sdp.MediaDescription, error) {
 	var md *sdp.MediaDescription
 	for _, d := range sd.MediaDescriptions {
 		if d.MediaName.Media != "video" {
@@ -175,7 +201,6 @@ func ParseOffer(body []byte) (*Offer, error) {
 	if o.Port <= 0 || o.Port > 65535 {
 		return nil, fmt.Errorf("media: offer: m=video port %d", o.Port)
 	}
-
 	ci := md.ConnectionInformation
 	if ci == nil {
 		ci = sd.ConnectionInformation
@@ -183,39 +208,29 @@ func ParseOffer(body []byte) (*Offer, error) {
 	if ci == nil || ci.Address == nil {
 		return nil, fmt.Errorf("%w: none", ErrBadAddr)
 	}
+	var err error
 	if o.Addr, err = netip.ParseAddr(ci.Address.Address); err != nil {
 		return nil, fmt.Errorf("%w: %q", ErrBadAddr, ci.Address.Address)
 	}
+	return md, nil
+}
 
-	if o.Transport != UDP {
-		setup, ok := md.Attribute("setup")
-		if !ok {
-			setup, _ = sd.Attribute("setup")
-		}
-		// RFC 4145 §4.1: the platform's role; ours is the other one. An
-		// offer without a=setup (GB/T 28181-2011 platforms) listens on the
-		// port it gives, so we connect; for actpass we connect as well,
-		// which also works from behind NAT.
-		switch strings.ToLower(strings.TrimSpace(setup)) {
-		case "passive", "actpass", "":
-			o.Transport = TCPActive
-		case "active":
-			o.Transport = TCPPassive
-		default:
-			return nil, fmt.Errorf("%w: %q", ErrBadSetup, setup)
-		}
+// tcpRole is our TCP role, the inverse of the platform's a=setup
+// (RFC 4145 §4.1). An offer without a=setup (GB/T 28181-2011 platforms)
+// listens on the port it gives, so we connect; for actpass we connect as
+// well, which also works from behind NAT.
+func tcpRole(sd *sdp.SessionDescription, md *sdp.MediaDescription) (Transport, error) {
+	setup, ok := md.Attribute("setup")
+	if !ok {
+		setup, _ = sd.Attribute("setup")
 	}
-
-	if v, ok := md.Attribute("downloadspeed"); ok {
-		if o.Speed, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || o.Speed < 0 {
-			return nil, fmt.Errorf("media: offer: a=downloadspeed:%s", v)
-		}
+	switch strings.ToLower(strings.TrimSpace(setup)) {
+	case "passive", "actpass", "":
+		return TCPActive, nil
+	case "active":
+		return TCPPassive, nil
 	}
-	if len(sd.TimeDescriptions) > 0 {
-		t := sd.TimeDescriptions[0].Timing
-		o.Start, o.Stop = gbTime(t.StartTime), gbTime(t.StopTime)
-	}
-	return o, nil
+	return 0, fmt.Errorf("%w: %q", ErrBadSetup, setup)
 }
 
 // psPayloadType finds the payload type of d's formats mapped to PS/90000.
