@@ -7,8 +7,14 @@
 // answers the platform's MANSCDP queries (Catalog, DeviceInfo,
 // DeviceStatus, RecordInfo) from a Provider the edge implements.
 //
-// Media (INVITE, ACK, BYE, INFO) goes through the Media seam; without a
-// Media implementation INVITEs are refused with 501.
+// Media goes through the Media seam while the device keeps the RFC 3261
+// dialogs (media.go, dialog.go): 2xx retransmission until the ACK, a BYE
+// when none comes, 481/500 for unknown dialogs and stale CSeqs, Hangup
+// and MediaStatus from the device's side; without a Media implementation
+// INVITEs are refused with 501. Alarm and catalog subscriptions
+// (subscribe.go) get NOTIFYs from SendAlarm and CatalogChanged; the
+// DeviceControl commands an edge can honour (control.go) go to optional
+// Provider interfaces, 501 without them.
 package device
 
 import (
@@ -87,6 +93,16 @@ type Device struct {
 	running bool
 	// online is the session while registered, for SendAlarm; nil offline.
 	online *session
+	// sess is the SIP session while Run runs (media sessions and
+	// subscriptions live in it, registered or not); nil otherwise.
+	sess *session
+	// catalog is the channel list as last reported to catalog
+	// subscribers, the base of CatalogChanged's differences.
+	catalog []Channel
+
+	// t1 and t2 are RFC 3261's timers for 2xx retransmission, ackWait
+	// how long a 2xx waits for its ACK (64*T1); tests shorten them.
+	t1, t2, ackWait time.Duration
 }
 
 // New checks cfg and builds a device; Run starts it.
@@ -113,6 +129,8 @@ func New(cfg Config, prov Provider, opts Options) (*Device, error) {
 	d := &Device{cfg: cfg, loc: loc, prov: prov, media: opts.Media, m: m,
 		log: log.With("component", "gb28181", "device", cfg.DeviceID, "platform", cfg.ServerAddr)}
 	d.st.State = StateOffline
+	d.t1, d.t2, d.ackWait = sip.T1, sip.T2, 64*sip.T1
+	d.catalog = prov.Channels()
 	d.sn.Store(uint32(time.Now().UnixNano()%100000) + 1)
 	return d, nil
 }
@@ -156,6 +174,14 @@ func (d *Device) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.close()
+	d.mu.Lock()
+	d.sess = s
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.sess = nil
+		d.mu.Unlock()
+	}()
 	d.log.Info("gb28181 device started", "local", s.local, "contact", s.contact.Address.String(), "transport", d.cfg.Transport)
 
 	backoff := d.cfg.RetryMin
@@ -213,7 +239,8 @@ func (d *Device) setSession(s *session) {
 var ErrOffline = errors.New("gb28181: not registered with the platform")
 
 // SendAlarm reports an alarm to the platform (Notify Alarm in a MESSAGE,
-// GB/T 28181 9.4) and waits for the platform's answer. It fails with
+// GB/T 28181 9.4) and waits for the platform's answer; it also sends it
+// in a NOTIFY to every alarm subscription whose filter it passes (9.11). It fails with
 // ErrOffline while the device is not registered: the caller (the edge's
 // alert owner) decides whether to keep it for later.
 func (d *Device) SendAlarm(ctx context.Context, a manscdp.Alarm) error {
@@ -228,6 +255,8 @@ func (d *Device) SendAlarm(ctx context.Context, a manscdp.Alarm) error {
 		return err
 	}
 	res, err := s.sendMessage(ctx, body)
+	// Alarm subscribers get a NOTIFY each, whatever became of the MESSAGE.
+	s.notifyAlarm(ctx, a)
 	if err != nil {
 		d.m.alarms.WithLabelValues("failed").Inc()
 		return fmt.Errorf("gb28181: alarm %s: no answer from the platform: %w", a.DeviceID, err)
@@ -300,6 +329,12 @@ type session struct {
 	fromTag string
 	cseq    uint32
 	split   manscdp.Split
+
+	// mu guards the platform's dialogs: media sessions and
+	// subscriptions, by dialog key.
+	mu    sync.Mutex
+	calls map[string]*call
+	subs  map[string]*subscription
 }
 
 func (d *Device) open(ctx context.Context) (*session, error) {
@@ -309,7 +344,7 @@ func (d *Device) open(ctx context.Context) (*session, error) {
 	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
 		family = "6"
 	}
-	s := &session{d: d, ctx: ctx, served: make(chan struct{})}
+	s := &session{d: d, ctx: ctx, served: make(chan struct{}), calls: map[string]*call{}, subs: map[string]*subscription{}}
 	srvUA, err := sipgo.NewUA(sipgo.WithUserAgent("Vigil"))
 	if err != nil {
 		return nil, err
@@ -325,6 +360,7 @@ func (d *Device) open(ctx context.Context) (*session, error) {
 	srv.OnAck(s.onAck)
 	srv.OnBye(s.onBye)
 	srv.OnInfo(s.onInfo)
+	srv.OnSubscribe(s.onSubscribe)
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { s.respond(req, tx, 200, "OK") })
 
 	var laddr *net.UDPAddr
@@ -412,6 +448,9 @@ func (d *Device) open(ctx context.Context) (*session, error) {
 // close ends the listener (its serving goroutine returns) and sipgo's
 // transaction and transport layers.
 func (s *session) close() {
+	if s.d.media != nil {
+		s.endCalls()
+	}
 	s.closeL()
 	s.ua.Close()
 	<-s.served
@@ -436,23 +475,34 @@ func (s *session) requestTimeout() time.Duration {
 
 // newRequest builds an out-of-dialog request to the platform.
 func (s *session) newRequest(method sip.RequestMethod, callID, fromTag string, cseq uint32) *sip.Request {
-	req := sip.NewRequest(method, *s.server.Clone())
-	from := &sip.FromHeader{Address: *s.aor.Clone()}
-	from.Params.Add("tag", fromTag)
-	to := &sip.ToHeader{Address: *s.server.Clone()}
+	to := s.server
 	if method == sip.REGISTER {
-		to.Address = *s.aor.Clone()
+		to = s.aor
+	}
+	req := s.baseRequest(method, s.server, s.aor, fromTag, to, "", callID, cseq)
+	req.SetDestination(s.d.cfg.ServerAddr)
+	return req
+}
+
+// baseRequest builds a request's mandatory headers (RFC 3261 8.1.1; Via
+// comes from sipgo's client).
+func (s *session) baseRequest(method sip.RequestMethod, target, from sip.Uri, fromTag string, to sip.Uri, toTag, callID string, cseq uint32) *sip.Request {
+	req := sip.NewRequest(method, *target.Clone())
+	fh := &sip.FromHeader{Address: *from.Clone()}
+	fh.Params.Add("tag", fromTag)
+	th := &sip.ToHeader{Address: *to.Clone()}
+	if toTag != "" {
+		th.Params.Add("tag", toTag)
 	}
 	cid := sip.CallIDHeader(callID)
 	maxfwd := sip.MaxForwardsHeader(70)
-	req.AppendHeader(from)
-	req.AppendHeader(to)
+	req.AppendHeader(fh)
+	req.AppendHeader(th)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
 	req.AppendHeader(&maxfwd)
 	req.AppendHeader(sip.NewHeader("User-Agent", "Vigil"))
 	req.SetTransport(s.network)
-	req.SetDestination(s.d.cfg.ServerAddr)
 	return req
 }
 

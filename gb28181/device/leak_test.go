@@ -2,11 +2,13 @@ package device
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/testrig"
 	"github.com/vigil-perimeter/vigil/internal/testrig/kamailio"
+	"github.com/vigil-perimeter/vigil/internal/testrig/sipp"
 )
 
 // Every goroutine of the device (and of sipgo running our handlers) ends
@@ -37,4 +39,33 @@ func TestRunEndsItsGoroutines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A device stopping with a media session open ends the session
+// (Media.Bye, a BYE to the platform) and every goroutine.
+func TestRunEndsItsSessions(t *testing.T) {
+	media := newTestMedia(1)
+	d, cfg := mediaDevice(t, media)
+	leaks := testrig.CheckGoroutines(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	p := sipp.Start(t, sipp.Options{Scenario: "testdata/platform_stop.xml", Remote: cfg.LocalAddr, Calls: 1, Timeout: 10 * time.Second, Keys: platformKeys})
+	select {
+	case <-media.acks:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no ACK reached the media\n%s", p.Wait().Messages)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	res := p.Wait()
+	if res.ExitCode != 0 || !strings.Contains(res.Logs, "bye reason=device stopped") {
+		t.Fatalf("sipp exit %d\nlogs:\n%s\nerrors:\n%s", res.ExitCode, res.Logs, res.Errors)
+	}
+	if media.count("bye ") != 1 {
+		t.Errorf("media events:\n%s", media.dump())
+	}
+	leaks.Check()
 }

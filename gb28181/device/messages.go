@@ -50,10 +50,7 @@ func (s *session) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 200, "OK")
 		return
 	case manscdp.RootControl:
-		// Guard, PTZ, record and reboot controls come with the edge's
-		// control work; refusing is honest, a silent 200 is not.
-		d.log.Info("platform control not supported", "cmd", m.CmdType, "device", m.DeviceID)
-		s.respond(req, tx, 501, "Not Implemented")
+		s.onControl(req, tx, m)
 		return
 	}
 	channels := d.prov.Channels()

@@ -19,18 +19,16 @@ package kamailio
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/vigil-perimeter/vigil/internal/testrig/daemon"
 )
 
 const (
@@ -56,40 +54,36 @@ type Options struct {
 // Server is a kamailio process owned by one test.
 type Server struct {
 	t      testing.TB
-	bin    string
 	kamcmd string
-	dir    string
-	conf   string
 	ctl    string
 	port   int
-	tz     string
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	out    syncBuffer
+	d      *daemon.Daemon
 }
+
+const why = "SIP tests need a real registrar"
 
 // Start runs kamailio for the rest of the test; it is killed by the test's
 // cleanup, and its log is printed if the test failed.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	bin, err := lookBinary("kamailio")
+	bin, err := daemon.Binary("kamailio", "kamailio", why)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kamcmd, err := lookBinary("kamcmd")
+	kamcmd, err := daemon.Binary("kamcmd", "kamailio", why)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
+	port, err := daemon.FreePort()
 	if err != nil {
 		t.Fatalf("kamailio: no free port: %v", err)
 	}
 	dir := t.TempDir()
-	s := &Server{t: t, bin: bin, kamcmd: kamcmd, dir: dir, port: port, tz: o.TZ,
-		conf: filepath.Join(dir, "kamailio.cfg"), ctl: filepath.Join(dir, "kamailio_ctl")}
-	if s.tz == "" {
-		s.tz = "UTC"
+	s := &Server{t: t, kamcmd: kamcmd, port: port, ctl: filepath.Join(dir, "kamailio_ctl")}
+	conf := filepath.Join(dir, "kamailio.cfg")
+	tz := o.TZ
+	if tz == "" {
+		tz = "UTC"
 	}
 	var cfg bytes.Buffer
 	err = cfgTemplate.Execute(&cfg, map[string]any{
@@ -99,20 +93,28 @@ func Start(t testing.TB, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.conf, cfg.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(conf, cfg.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	check := exec.Command(bin, "-c", "-f", s.conf)
+	check := exec.Command(bin, "-c", "-f", conf)
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Fatalf("kamailio rejects the generated config: %v\n%s", err, out)
 	}
-	s.start()
-	t.Cleanup(func() {
-		s.stop(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("kamailio log (%s):\n%s", s.Addr(), s.out.String())
-		}
-	})
+	// -DD: stay in the foreground (children still fork), -E: log to
+	// stderr, -Y: runtime files in the test's directory. Small memory
+	// pools: tests register a handful of devices.
+	dialed := daemon.DialTCP(s.Addr())
+	s.d = daemon.New(t, daemon.Spec{Name: "kamailio", Addr: s.Addr(), Path: bin,
+		Args: []string{"-DD", "-E", "-f", conf, "-Y", dir, "-m", "32", "-M", "8"}, Env: []string{"TZ=" + tz},
+		StartWait: startWait, StopWait: stopWait, Poll: 50 * time.Millisecond,
+		Ready: func() error {
+			if err := dialed(); err != nil {
+				return err
+			}
+			_, err := s.rpc("core.version")
+			return err
+		}})
+	s.d.Start()
 	return s
 }
 
@@ -126,35 +128,6 @@ func modulesDir() string {
 	return "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 }
 
-func lookBinary(name string) (string, error) {
-	if bin, err := exec.LookPath(name); err == nil {
-		return bin, nil
-	}
-	p := "/usr/sbin/" + name
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("%s is not installed (apt-get install kamailio): SIP tests need a real registrar", name)
-}
-
-// freePort finds a port free on 127.0.0.1 for both TCP and UDP.
-func freePort() (int, error) {
-	for i := 0; i < 20; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no port free for both TCP and UDP")
-}
-
 // Addr is 127.0.0.1:PORT, for UDP and TCP alike.
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 
@@ -162,87 +135,23 @@ func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 func (s *Server) Port() int { return s.port }
 
 // Log returns what kamailio has logged so far (all its runs).
-func (s *Server) Log() string { return s.out.String() }
+func (s *Server) Log() string { return s.d.Log() }
 
 // Start brings a stopped server back on the same port.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.start()
-}
-
-func (s *Server) start() {
-	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil {
-		return
-	}
-	fmt.Fprintf(&s.out, "--- vigil testrig: starting kamailio on %s\n", s.Addr())
-	// -DD: stay in the foreground (children still fork), -E: log to
-	// stderr, -Y: runtime files in the test's directory. Small memory
-	// pools: tests register a handful of devices.
-	cmd := exec.Command(s.bin, "-DD", "-E", "-f", s.conf, "-Y", s.dir, "-m", "32", "-M", "8")
-	cmd.Env = append(os.Environ(), "TZ="+s.tz)
-	cmd.Stdout, cmd.Stderr = &s.out, &s.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start kamailio: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	s.cmd, s.exited = cmd, exited
-	deadline := time.Now().Add(startWait)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
-		if err == nil {
-			c.Close()
-			if _, err := s.rpc("core.version"); err == nil {
-				return
-			}
-		}
-		select {
-		case <-exited:
-			s.cmd = nil
-			s.t.Fatalf("kamailio exited before listening on %s (%s):\n%s", s.Addr(), cmd.ProcessState, s.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("kamailio did not listen on %s within %v\n%s", s.Addr(), startWait, s.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.d.Start()
 }
 
 // Stop shuts kamailio down (SIGTERM to its process group: the main
 // process and its children) and waits for it; its location table is lost.
-func (s *Server) Stop() { s.stop(syscall.SIGTERM) }
-
-func (s *Server) stop(sig syscall.Signal) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
-	}
-	pgid := s.cmd.Process.Pid
-	syscall.Kill(-pgid, sig)
-	select {
-	case <-s.exited:
-	case <-time.After(stopWait):
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		<-s.exited
-	}
-	// Children may outlive the main process for a moment; make sure the
-	// port is free before a restart binds it again.
-	syscall.Kill(-pgid, syscall.SIGKILL)
-	s.cmd, s.exited = nil, nil
-}
+func (s *Server) Stop() { s.d.Stop() }
 
 // Restart stops kamailio and starts it again on the same port, with an
 // empty location table: a platform restart as a device sees it.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.Stop()
-	s.start()
+	s.d.Restart()
 }
 
 // rpc runs one kamcmd command against this instance's control socket.
@@ -266,24 +175,6 @@ func (s *Server) Registered(user string) bool {
 		return false
 	}
 	return strings.Contains(out, "AoR: "+user)
-}
-
-// syncBuffer collects the server's log from exec's copying goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var cfgTemplate = template.Must(template.New("kamailio.cfg").Parse(`#!KAMAILIO

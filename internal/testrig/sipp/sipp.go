@@ -11,19 +11,17 @@
 package sipp
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-perimeter/vigil/internal/testrig/daemon"
 )
 
 // Options for one SIPp run.
@@ -62,21 +60,18 @@ type Result struct {
 
 // Run is a SIPp process owned by one test.
 type Run struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	dir    string
-	port   int
-	out    syncBuffer
-	exited chan struct{}
-	once   sync.Once
-	res    Result
+	dir  string
+	port int
+	d    *daemon.Daemon
+	once sync.Once
+	res  Result
 }
 
 // Start runs SIPp in the background; Wait collects its result. The test's
 // cleanup kills a run the test did not wait for.
 func Start(t testing.TB, o Options) *Run {
 	t.Helper()
-	bin, err := binary()
+	bin, err := daemon.Binary("sipp", "sip-tester", "SIP scenario tests need it")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +89,7 @@ func Start(t testing.TB, o Options) *Run {
 		}
 	}
 	dir := t.TempDir()
-	r := &Run{t: t, dir: dir, port: port, exited: make(chan struct{})}
+	r := &Run{dir: dir, port: port}
 	transport := "u1"
 	if o.TCP {
 		transport = "t1"
@@ -122,35 +117,17 @@ func Start(t testing.TB, o Options) *Run {
 	if o.Remote != "" {
 		args = append(args, o.Remote)
 	}
-	r.cmd = exec.Command(bin, args...)
-	r.cmd.Dir = dir
-	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start sipp: %v", err)
-	}
-	go func() { r.cmd.Wait(); close(r.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-r.exited:
-		default:
-			syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-			<-r.exited
-		}
-	})
-	// SIPp binds its port at once; wait for that so a peer started next
-	// does not send into nothing.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if portBound(port, o.TCP) {
-			break
-		}
-		select {
-		case <-r.exited:
-			t.Fatalf("sipp exited at start:\n%s", r.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	// SIPp binds its port at once; Start waits for that (5 s at most) so
+	// that a peer started next does not send into nothing.
+	r.d = daemon.New(t, daemon.Spec{Name: "sipp", Addr: r.Addr(), Path: bin, Args: args, Dir: dir,
+		StartWait: 5 * time.Second, KeepSlowStart: true, Quiet: true,
+		Ready: func() error {
+			if portBound(port, o.TCP) {
+				return nil
+			}
+			return fmt.Errorf("port %d not bound", port)
+		}})
+	r.d.Start()
 	return r
 }
 
@@ -160,10 +137,9 @@ func (r *Run) Addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
 // Wait waits for SIPp to exit (its -timeout bounds this) and returns what
 // it left.
 func (r *Run) Wait() Result {
-	<-r.exited
 	r.once.Do(func() {
-		r.res.ExitCode = r.cmd.ProcessState.ExitCode()
-		r.res.Output = r.out.String()
+		r.res.ExitCode = r.d.Wait()
+		r.res.Output = r.d.Log()
 		r.res.Errors = readFile(filepath.Join(r.dir, "errors.log"))
 		r.res.Messages = readFile(filepath.Join(r.dir, "messages.log"))
 		r.res.Logs = readFile(filepath.Join(r.dir, "logs.log"))
@@ -176,30 +152,8 @@ func readFile(p string) string {
 	return string(b)
 }
 
-func binary() (string, error) {
-	if bin, err := exec.LookPath("sipp"); err == nil {
-		return bin, nil
-	}
-	return "", errors.New("sipp is not installed (apt-get install sip-tester): SIP scenario tests need it")
-}
-
 // FreePort finds a port free on 127.0.0.1 for both UDP and TCP.
-func FreePort() (int, error) {
-	for i := 0; i < 20; i++ {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no port free for both UDP and TCP")
-}
+func FreePort() (int, error) { return daemon.FreePort() }
 
 // portBound reports whether someone holds the port (a bind fails).
 func portBound(port int, tcp bool) bool {
@@ -218,21 +172,4 @@ func portBound(port int, tcp bool) bool {
 	}
 	pc.Close()
 	return false
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
