@@ -83,9 +83,12 @@ type EdgeStatus struct {
 	Gates          []wire.GateStatus   `json:"gates"`
 	Disk           *wire.DiskStatus    `json:"disk,omitempty"`
 	CPUPercent     float64             `json:"cpu_percent"`
-	EnrolledAt     time.Time           `json:"enrolled_at,omitzero"`
-	RevokedAt      time.Time           `json:"revoked_at,omitzero"`
-	RevokedBy      string              `json:"revoked_by,omitempty"`
+	// GB28181 is the edge's registration with its GB/T 28181 police
+	// platform, as its latest heartbeat said; nil: none configured.
+	GB28181    *wire.GBStatus `json:"gb28181,omitempty"`
+	EnrolledAt time.Time      `json:"enrolled_at,omitzero"`
+	RevokedAt  time.Time      `json:"revoked_at,omitzero"`
+	RevokedBy  string         `json:"revoked_by,omitempty"`
 }
 
 func newEdgeHub(reg *registry, wr *writer, log *slog.Logger, met *metrics) *edgeHub {
@@ -267,7 +270,7 @@ func (h *edgeHub) statuses() []EdgeStatus {
 			s.Outbox, s.OutboxBytes, s.OutboxDropped = st.hb.Outbox, st.hb.OutboxBytes, st.hb.OutboxDropped
 			s.Cameras = append(s.Cameras, st.hb.Cameras...)
 			s.Gates = append(s.Gates, st.hb.Gates...)
-			s.Disk = st.hb.Disk
+			s.Disk, s.GB28181 = st.hb.Disk, st.hb.GB28181
 			if !st.hb.Time.IsZero() {
 				s.CPUPercent = st.hb.CPUPercent
 			}

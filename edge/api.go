@@ -92,6 +92,7 @@ type localAPI struct {
 	selfTest *selfTester
 	audit    *auditLog
 	setup    *setup.Server // nil: no setup page
+	gb       *gbSide       // nil without gb28181
 	log      *slog.Logger
 }
 
@@ -266,12 +267,21 @@ func (n *localAPI) healthz(w http.ResponseWriter, r *http.Request) {
 	// too long make the box degraded (still 200: the box itself runs).
 	h := n.up.Health()
 	status, reasons := "ok", h.Reasons
+	// A box that should be registered with its police platform and is
+	// not is degraded too (gb28181.go).
+	if r := n.gb.healthReason(); r != "" {
+		reasons = append(append([]string(nil), reasons...), r)
+	}
 	if len(reasons) > 0 {
 		status = "degraded"
 	} else {
 		reasons = []string{}
 	}
 	out := map[string]any{"status": status, "reasons": reasons, "central_connected": h.Connected}
+	gb := n.gb.status()
+	if gb != nil {
+		out["gb28181_online"] = gb.Online
+	}
 	// The rest (which box, what it holds, which cameras record) only
 	// with a credential.
 	if _, st, _ := n.apiPrincipal(r, rolesAny); st == 0 {
@@ -280,6 +290,9 @@ func (n *localAPI) healthz(w http.ResponseWriter, r *http.Request) {
 		out["oldest_pending_ms"] = h.OldestPending.Milliseconds()
 		out["clock_offset_ms"] = n.up.ClockOffset().Milliseconds()
 		out["recording_conditions"] = n.clips.Conditions()
+		if gb != nil {
+			out["gb28181"] = gb
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

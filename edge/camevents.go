@@ -29,6 +29,7 @@ type cameraEvents struct {
 	}
 	camClock *camClocks
 	live     *liveHub
+	upstream *gbLive     // GB/T 28181 live calls; nil without gb28181
 	boxes    interface { // the motion box log (edge/boxlog)
 		Add(cam string, t time.Time, boxes []wire.Box)
 	}
@@ -162,6 +163,7 @@ func (c *cameraEvents) OnAccessUnit(cam string, au streams.AccessUnit) {
 	c.clips.Write(cam, au)
 	c.camClock.observe(cam, au)
 	c.live.feed(cam, au)
+	c.upstream.feed(cam, au)
 }
 
 // OnAnalysis turns a camera's analysis health change into an alert: yellow

@@ -58,12 +58,16 @@ type gbLiveDeps struct {
 	cameras []string // of the config in force: one hub each
 	// camera is the Vigil camera behind a GB channel ID.
 	camera func(channel string) (string, bool)
-	// mediaAddr is this box's address in SDP answers (the platform sends
-	// nothing to it for UDP, but connects to it for TCP passive).
-	mediaAddr func() netip.Addr
-	audit     gbAuditor
-	reg       prometheus.Registerer
-	log       *slog.Logger
+	// mediaAddr is this box's address in an SDP answer to a platform at
+	// remote (the platform sends nothing to it for UDP, but connects to
+	// it for TCP passive).
+	mediaAddr func(remote netip.Addr) netip.Addr
+	// hangup sends the platform a BYE for a call that ended on our side
+	// (the viewer's connection failed, no ACK); nil in tests.
+	hangup func(callID, why string)
+	audit  gbAuditor
+	reg    prometheus.Registerer
+	log    *slog.Logger
 }
 
 // gbLive implements device.Media for live calls.
@@ -197,7 +201,7 @@ func (l *gbLive) Invite(_ context.Context, inv device.Invite) ([]byte, error) {
 		"gb28181": "live", "channel": inv.ChannelID, "call": inv.CallID, "transport": offer.Transport.String()}); err != nil {
 		return nil, l.refuse(503, "Service Unavailable", "call", inv.CallID, "err", fmt.Errorf("view not recorded: %w", err))
 	}
-	addr := l.d.mediaAddr()
+	addr := l.d.mediaAddr(offer.Addr)
 	cfg := offer.SenderConfig(netip.AddrPortFrom(addr, 0))
 	cfg.Log = l.d.log.With("call", inv.CallID, "camera", cam)
 	if offer.Transport != media.UDP {
@@ -306,8 +310,12 @@ func psCodec(c av.Codec) (ps.Codec, bool) {
 	return 0, false
 }
 
+// byPlatform is why a call ends when the platform says so (its BYE, or
+// the device's dialog ended): nothing to tell it.
+const byPlatform = "platform hung up"
+
 // Bye implements device.Media: the platform hung up.
-func (l *gbLive) Bye(_ context.Context, callID string) { l.end(callID, "platform hung up") }
+func (l *gbLive) Bye(_ context.Context, callID string) { l.end(callID, byPlatform) }
 
 // Info implements device.Media: live calls take no playback control.
 func (l *gbLive) Info(_ context.Context, callID, _ string, _ []byte) error {
@@ -330,6 +338,9 @@ func (l *gbLive) end(callID, why string) {
 	st := c.sender.Stats()
 	l.d.log.Info("gb28181 live call ended", "call", c.id, "camera", c.camera, "why", why,
 		"frames", st.Frames, "dropped", st.Dropped, "bytes", st.Bytes)
+	if why != byPlatform && l.d.hangup != nil {
+		l.spawn(func() { l.d.hangup(c.id, why) })
+	}
 }
 
 // active is how many calls are in progress (tests, health).

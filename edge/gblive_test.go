@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-perimeter/vigil/gb28181/device"
@@ -49,62 +46,6 @@ func gbOffer(session string, port int, ssrc string) []byte {
 		"a=recvonly\r\na=rtpmap:96 PS/90000\r\na=rtpmap:98 H264/90000\r\na=rtpmap:97 MPEG4/90000\r\ny=" + ssrc + "\r\n")
 }
 
-// rtpSink receives one viewer's RTP over UDP and keeps the PS payloads in
-// sequence order.
-type rtpSink struct {
-	conn *net.UDPConn
-	mu   sync.Mutex
-	pkts []rtp.Packet
-}
-
-func newRTPSink(t *testing.T) *rtpSink {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rtpSink{conn: c}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			var p rtp.Packet
-			if p.Unmarshal(buf[:n]) == nil {
-				p.Payload = append([]byte(nil), p.Payload...)
-				s.mu.Lock()
-				s.pkts = append(s.pkts, p)
-				s.mu.Unlock()
-			}
-		}
-	}()
-	return s
-}
-
-func (s *rtpSink) port() int { return s.conn.LocalAddr().(*net.UDPAddr).Port }
-
-// stream is the PS bytes received, with the frames (marker bits) and the
-// SSRCs seen.
-func (s *rtpSink) stream() (ps []byte, frames int, ssrcs map[uint32]bool) {
-	s.mu.Lock()
-	pkts := append([]rtp.Packet(nil), s.pkts...)
-	s.mu.Unlock()
-	sort.Slice(pkts, func(i, j int) bool {
-		return pkts[i].SequenceNumber-pkts[0].SequenceNumber < pkts[j].SequenceNumber-pkts[0].SequenceNumber
-	})
-	ssrcs = map[uint32]bool{}
-	for _, p := range pkts {
-		ps = append(ps, p.Payload...)
-		ssrcs[p.SSRC] = true
-		if p.Marker {
-			frames++
-		}
-	}
-	return ps, frames, ssrcs
-}
-
 // TestGBLiveToTwoViewers: two platform viewers of one camera each get
 // the camera's own H.264 as MPEG-PS over RTP with their SSRC, which
 // ffprobe reads as the camera's frames; each view is audited before it is
@@ -125,15 +66,15 @@ func TestGBLiveToTwoViewers(t *testing.T) {
 	audit := &auditRecorder{}
 	l := newGBLive(ctx, spawn, gbLiveDeps{cameras: []string{"north"},
 		camera:    func(ch string) (string, bool) { return "north", ch == "34020000001320000001" },
-		mediaAddr: func() netip.Addr { return netip.MustParseAddr("127.0.0.1") },
+		mediaAddr: func(netip.Addr) netip.Addr { return netip.MustParseAddr("127.0.0.1") },
 		audit:     audit, reg: prometheus.NewRegistry(), log: testrig.Logger(t)})
 	defer l.close()
 
-	sinks := []*rtpSink{newRTPSink(t), newRTPSink(t)}
+	sinks := []*testrig.RTPReceiver{testrig.ListenRTP(t), testrig.ListenRTP(t)}
 	ssrcs := []string{"0100000001", "0100000002"}
 	for i, s := range sinks {
 		answer, err := l.Invite(ctx, device.Invite{CallID: fmt.Sprintf("call-%d", i), ChannelID: "34020000001320000001",
-			From: "34020000002000000001", SDP: gbOffer("Play", s.port(), ssrcs[i])})
+			From: "34020000002000000001", SDP: gbOffer("Play", s.Port(), ssrcs[i])})
 		if err != nil {
 			t.Fatalf("invite %d: %v", i, err)
 		}
@@ -153,8 +94,8 @@ func TestGBLiveToTwoViewers(t *testing.T) {
 		time.Sleep(2 * time.Millisecond) // the hub keeps 64 units a viewer; the clip has 50
 	}
 	for i, s := range sinks {
-		testrig.Until(t, fmt.Sprintf("viewer %d's frames", i), 15*time.Second, func() bool { _, n, _ := s.stream(); return n == len(pkts) })
-		ps, _, seen := s.stream()
+		testrig.Until(t, fmt.Sprintf("viewer %d's frames", i), 15*time.Second, func() bool { _, n, _ := s.Stream(); return n == len(pkts) })
+		ps, _, seen := s.Stream()
 		if want := map[uint32]bool{uint32(100000001 + i): true}; fmt.Sprint(seen) != fmt.Sprint(want) {
 			t.Errorf("viewer %d SSRCs %v, want %v", i, seen, want)
 		}

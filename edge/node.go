@@ -83,6 +83,7 @@ type Options struct {
 //	evidence  evidenceSide   evidence export for central (evidence.go)
 //	playback  playbackSide   recorded playback and its overlay (playback.go)
 //	sensors   sensorSide     safety sensors: sources, verdicts → alerts, history, batches (sensors.go)
+//	gb        gbSide         GB/T 28181 device: channels, health, alarms upstream (gb28181.go)
 //	boxes     boxlog.Log     the analysers' motion boxes, for the overlay
 //	selfTest  selfTester     the self-test (selftest.go)
 //	api       localAPI       the local API's route table (api.go), audit (access.go)
@@ -97,6 +98,7 @@ type Node struct {
 	tasks *tasks
 	box   *outbox.Outbox
 	guard *guardedBox // the outbox, guarded against Close
+	audit *auditLog   // audited acts → central's audit log (access.go)
 	clips *clips.Store
 	boxes *boxlog.Log
 	up    *uplink.Uplink
@@ -107,6 +109,7 @@ type Node struct {
 	events    *cameraEvents
 	gates     *gateSide   // nil without gates
 	sensors   *sensorSide // nil without sensors
+	gb        *gbSide     // nil without gb28181
 	gateFeed  *gateFeed
 	live      *liveHub
 	evidence  *evidenceSide
@@ -133,6 +136,7 @@ func Start(cfg conf.Config, opts Options) (*Node, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n := &Node{log: log, reg: reg, tasks: newTasks(), guard: &guardedBox{}, gateFeed: &gateFeed{}, conf: newConfigEngine(cfg, opts, log)}
 	n.alerts = newAlertOwner(cfg.EdgeID, cfg.SiteID, n.guard, opts, log, reg)
+	n.audit = newAuditLog(cfg.EdgeID, n.guard, reg, log)
 	if n.alerts.incidents != nil {
 		n.alerts.incidents.rules = func() motion.IncidentRules { return n.conf.running().Analysis.Motion.Rules() }
 	}
@@ -201,7 +205,14 @@ func (n *Node) open(cfg conf.Config, opts Options) (err error) {
 		return err
 	}
 	closers = append(closers, func() error { n.gates.closeLines(); return nil })
-	n.sensors, err = newSensorSide(cfg, sensorDeps{box: n.guard, alerts: n.alerts, reg: n.reg, log: n.log})
+	if n.sensors, err = newSensorSide(cfg, sensorDeps{box: n.guard, alerts: n.alerts, reg: n.reg, log: n.log}); err != nil {
+		return err
+	}
+	closers = append(closers, func() error { n.sensors.close(); return nil })
+	n.gb, err = newGBSide(cfg, gbDeps{conf: n.conf, cams: n.cams, gates: n.gates, sensors: n.sensors, clips: n.clips,
+		nodeDone: n.tasks.ctx, spawn: n.tasks.spawn, audit: n.audit, reg: n.reg, log: n.log})
+	n.events.upstream = n.gb.liveFeed()
+	n.alerts.onAlert = n.gb.observe(n.alerts.onAlert) // every stored alert also goes to the platform (gb28181.go)
 	return err
 }
 
@@ -232,7 +243,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 		URL: cfg.Central.URL, Token: cfg.Central.Token, Pin: cfg.Central.PinBytes(), EdgeID: cfg.EdgeID, SiteID: cfg.SiteID, DataDir: cfg.DataDir,
 		Software: Software, ConfigRevision: opts.ConfigRevision, BackoffMin: opts.UplinkBackoffMin, BackoffMax: cfg.Central.BackoffMax.D(), Routes: routes,
 		OnAlertClosed: onAlertClosed(n.alerts, n.gates, n.log),
-	}, n.box, func() wire.Heartbeat { return heartbeat(n.cams, n.conf, n.gates, n.sensors) }, n.reg, n.log)
+	}, n.box, func() wire.Heartbeat { return heartbeat(n.cams, n.conf, n.gates, n.sensors, n.gb) }, n.reg, n.log)
 	n.conf.rev, n.conf.spawn, n.conf.done = n.up, n.tasks.spawn, n.tasks.ctx.Done()
 	var camIDs []string
 	for _, c := range n.cams {
@@ -243,8 +254,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 	n.evidence = &evidenceSide{clips: n.clips, up: n.up, camClock: n.events.camClock, dataDir: cfg.DataDir, log: n.log}
 	n.playback = &playbackSide{clips: n.clips, boxes: n.boxes, conf: n.conf}
 	n.selfTest = newSelfTester(n.conf, n.cams, n.events.camClock, n.clips, n.up, n.gates, n.alerts.raise)
-	audit := newAuditLog(cfg.EdgeID, n.guard, n.reg, n.log)
-	n.setupSide = newSetupBackend(cfg, opts, n.conf, n.up, n.cams, n.selfTest, n.gates, n.gateFeed, audit, n.log)
+	n.setupSide = newSetupBackend(cfg, opts, n.conf, n.up, n.cams, n.selfTest, n.gates, n.gateFeed, n.audit, n.log)
 	n.setupSide.sensorStatuses = n.setupSensorStatuses // setup_sensors.go
 	if st, err := setup.New(setup.Config{DataDir: cfg.DataDir, Backend: n.setupSide, Log: n.log, OpenFor: cfg.Setup.OpenFor(),
 		EdgeID: func() string { return n.conf.running().EdgeID }}); err != nil {
@@ -254,7 +264,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 	}
 	registerRoutes(routes, rpcTable{conf: n.conf, live: n.live, clips: n.clips, evidence: n.evidence, playback: n.playback, setup: n.setup, up: n.up, log: n.log})
 	n.api = &localAPI{conf: n.conf, reg: n.reg, clips: n.clips, up: n.up, cams: n.cams, gates: n.gates, selfTest: n.selfTest,
-		audit: audit, setup: n.setup, log: n.log}
+		audit: n.audit, setup: n.setup, gb: n.gb, log: n.log}
 	n.httpSrv = &http.Server{Handler: n.api.handler(), ReadHeaderTimeout: 10 * time.Second}
 }
 
@@ -276,6 +286,7 @@ func (n *Node) run() {
 	spawn(func() { disk.run(ctx) }) // diskfloor.go
 	n.gates.run(ctx)
 	n.sensors.start(ctx, spawn) // sensors.go
+	n.gb.start(ctx, spawn)      // gb28181.go
 }
 
 // onAlertClosed is the uplink's handler for central saying a guard
@@ -341,6 +352,7 @@ func (n *Node) Close() error {
 		n.httpSrv.Shutdown(ctx)
 		n.tasks.wait()
 		n.live.close()
+		n.gb.close() // its live calls ended with the tasks
 		n.evidence.close()
 		n.gates.closeLines()
 		// The sensor side's goroutines have ended: nothing adds to its history.
@@ -368,7 +380,7 @@ func cameraIDs(cfg conf.Config) map[string]clips.CameraConfig {
 // heartbeat is the node's health for central, with every camera and gate
 // under the name edge.yaml gives it: the edge owns its devices' names and
 // central shows what the heartbeat says (central/devices.go).
-func heartbeat(cams []*camera.Camera, engine *configEngine, g *gateSide, ss *sensorSide) wire.Heartbeat {
+func heartbeat(cams []*camera.Camera, engine *configEngine, g *gateSide, ss *sensorSide, gb *gbSide) wire.Heartbeat {
 	hb := wire.Heartbeat{Time: time.Now().UTC()}
 	for _, c := range cams {
 		s := c.Status()
@@ -377,6 +389,7 @@ func heartbeat(cams []*camera.Camera, engine *configEngine, g *gateSide, ss *sen
 	}
 	hb.Gates = g.health()
 	hb.Sensors = ss.statuses()
+	hb.GB28181 = gb.status()
 	return hb
 }
 

@@ -115,4 +115,31 @@ type Heartbeat struct {
 	// ConfigRevision is the config revision running now: it changes
 	// without a reconnect when a revision is applied live.
 	ConfigRevision string `json:"config_revision,omitempty"`
+	// GB28181 is the edge's registration with a GB/T 28181 police video
+	// platform; nil when the edge has none configured.
+	GB28181 *GBStatus `json:"gb28181,omitempty"`
+}
+
+// GBStatus is an edge's registration with its GB/T 28181 platform, as the
+// edge's device user agent sees it (gb28181/device.Status).
+type GBStatus struct {
+	// State is online, registering or offline.
+	State    string `json:"state"`
+	Online   bool   `json:"online"`
+	DeviceID string `json:"device_id"`
+	Server   string `json:"server"` // the platform's SIP address
+	// RegisteredSince is when the current registration began.
+	RegisteredSince time.Time `json:"registered_since,omitzero"`
+	// LastError says why the edge is, or last was, not registered.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// ClockOffsetMS is the platform's clock (its Date header) minus the
+	// edge's, sampled at ClockSampledAt (zero: the platform sent no Date);
+	// recorded for comparison, never applied.
+	ClockOffsetMS  int64     `json:"clock_offset_ms"`
+	ClockSampledAt time.Time `json:"clock_sampled_at,omitzero"`
+	// PendingAlarms wait for the platform (kept while it is unreachable);
+	// DroppedAlarms were never delivered (too many or too old).
+	PendingAlarms int    `json:"pending_alarms"`
+	DroppedAlarms uint64 `json:"dropped_alarms"`
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-perimeter/vigil/bench/procstat"
 	"github.com/vigil-perimeter/vigil/central"
 	"github.com/vigil-perimeter/vigil/edge"
 	"github.com/vigil-perimeter/vigil/internal/config"
@@ -138,14 +139,14 @@ func runPhase(t *testing.T, name string, sz size) phaseResult {
 			}
 		}()
 	}
-	cpu0, at0 := cpuTime(), time.Now()
+	cpu0, at0 := procstat.SelfCPU(), time.Now()
 	time.Sleep(sz.phase)
 	close(stop)
 	watchers.Wait()
 	r := phaseResult{Name: name, ModbusSensors: sz.modbus, MQTTSensors: sz.mqtt}
 	r.Seconds = time.Since(at0).Seconds()
-	r.CPUPercent = 100 * (cpuTime() - cpu0).Seconds() / r.Seconds
-	r.RSSMiB, r.HeapMiB, r.LoadAvg = rssMiB(), heapMiB(), loadAvg()
+	r.CPUPercent = 100 * (procstat.SelfCPU() - cpu0).Seconds() / r.Seconds
+	r.RSSMiB, r.HeapMiB, r.LoadAvg = procstat.RSSMiB(), procstat.HeapMiB(), procstat.LoadAvg()
 	summarise(&r, lat)
 	if len(sample) > 0 {
 		checkAllArrived(t, srv, cfg.Sensors)

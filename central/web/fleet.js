@@ -1,7 +1,10 @@
 // Fleet: the installer's start page. Every edge with its link, cameras
 // and gates (GET /api/v1/edges) and its latest self-test (GET
 // /api/v1/selftests, installer and admin); self-tests are no longer guard
-// alerts. Refreshed every REFRESH_MS while shown.
+// alerts. Refreshed every REFRESH_MS while shown. An edge registered with
+// a GB/T 28181 police platform shows that registration as its heartbeat
+// said it: online since when, the platform's clock offset (recorded, never
+// applied), alarms waiting; or offline and why.
 import { t, tEnum, applyI18n, onLangChange } from './i18n.js';
 import { api } from './api.js';
 import { local } from './localtime.js';
@@ -32,6 +35,29 @@ export function mount(root) {
     render();
   }
 
+  // gbCell is the edge's GB/T 28181 registration ('—' without one).
+  function gbCell(g) {
+    const cell = el('td', { 'data-testid': 'fleet-gb28181' });
+    if (!g) {
+      cell.textContent = '—';
+      return cell;
+    }
+    cell.dataset.state = g.state;
+    cell.className = g.online ? 'ok' : 'bad';
+    const parts = [];
+    if (g.online) {
+      parts.push(g.registered_since ? t('fleet.gb.online_since', { time: local(g.registered_since) }) : t('fleet.gb.online'));
+      if (g.clock_sampled_at) parts.push(t('fleet.gb.clock', { s: (g.clock_offset_ms / 1000).toFixed(1) }));
+    } else {
+      parts.push(g.last_error ? t('fleet.gb.offline_why', { error: g.last_error }) : t('fleet.gb.offline'));
+    }
+    if (g.pending_alarms) parts.push(t('fleet.gb.pending', { n: g.pending_alarms }));
+    if (g.dropped_alarms) parts.push(t('fleet.gb.dropped', { n: g.dropped_alarms }));
+    cell.textContent = parts.join(' · ');
+    cell.title = `${g.device_id} → ${g.server}`;
+    return cell;
+  }
+
   function render() {
     const byEdge = new Map();
     for (const s of tests ?? []) {
@@ -50,7 +76,8 @@ export function mount(root) {
         td(e.revoked_at ? t('fleet.revoked') : e.online ? t('sites.online') : t('sites.offline'), e.online ? 'ok' : 'bad'),
         td(e.last_seen ? local(e.last_seen) : '—'),
         td(t('fleet.cameras_online', { online: camOn, total: cams.length })),
-        td(gates.map((g) => `${g.name || g.id}: ${gateDoor(g.state)}`).join(', ') || '—'));
+        td(gates.map((g) => `${g.name || g.id}: ${gateDoor(g.state)}`).join(', ') || '—'),
+        gbCell(e.gb28181));
       const cell = el('td', { 'data-testid': 'fleet-selftest' });
       if (st) {
         cell.dataset.severity = st.severity;
@@ -63,7 +90,7 @@ export function mount(root) {
       return tr;
     });
     const table = el('table', { class: 'fleet-table', 'data-testid': 'fleet-table' },
-      el('thead', {}, el('tr', {}, ...['edge', 'link', 'last_seen', 'cameras', 'gates', 'selftest'].map((k) => el('th', { 'data-i18n': `fleet.col.${k}` })))),
+      el('thead', {}, el('tr', {}, ...['edge', 'link', 'last_seen', 'cameras', 'gates', 'gb28181', 'selftest'].map((k) => el('th', { 'data-i18n': `fleet.col.${k}` })))),
       el('tbody', {}, ...rows));
     const parts = [el('h2', { 'data-i18n': 'fleet.title' }), el('p', { class: 'muted', 'data-i18n': 'fleet.intro' })];
     if (testsError) parts.push(el('p', { class: 'muted', 'data-testid': 'fleet-selftests-error', text: testsError }));

@@ -50,6 +50,9 @@ type Config struct {
 	// come from (sensors.go; package sensors).
 	Sensors      []sensors.SensorConfig `yaml:"sensors,omitempty"`
 	SensorInputs sensors.InputsConfig   `yaml:"sensor_inputs,omitempty"`
+	// GB28181 registers the edge with a GB/T 28181 police video platform
+	// (gb28181.go); nil: off.
+	GB28181 *GB28181Config `yaml:"gb28181,omitempty"`
 	// Setup is the installer's setup page (edge/setup).
 	Setup SetupConfig `yaml:"setup,omitempty"`
 	// Analysis holds what applies to every camera's analysis: how motion

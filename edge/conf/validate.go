@@ -43,7 +43,8 @@ func (c *Config) Validate() []config.FieldError {
 	gateIDs := gateListErrors(c.Gates, cameras, &errs)
 	c.GateInputs.errors(gateIDs, &errs)
 	c.Analysis.Motion.errors(&errs)
-	c.sensorErrors(&errs) // sensors.go
+	c.sensorErrors(&errs)  // sensors.go
+	c.gb28181Errors(&errs) // gb28181.go
 	if h := c.Setup.OpenHours; h < 0 || h > MaxSetupOpenHours {
 		errs.add("setup.open_hours", "must be between 1 and %d hours (leave it out for 24)", MaxSetupOpenHours)
 	}

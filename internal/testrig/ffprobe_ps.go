@@ -71,7 +71,13 @@ func FFprobePS(t testing.TB, path string) ProbePS {
 // the container: .h264 and .h265 are raw Annex-B) and returns path.
 func Testsrc(t testing.TB, path string, secs int, encoder ...string) string {
 	t.Helper()
-	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+	return TestsrcSize(t, path, secs, "320x240", encoder...)
+}
+
+// TestsrcSize is Testsrc at another size ("1280x720").
+func TestsrcSize(t testing.TB, path string, secs int, size string, encoder ...string) string {
+	t.Helper()
+	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=" + size + ":rate=25",
 		"-t", strconv.Itoa(secs), "-pix_fmt", "yuv420p"}
 	args = append(append(args, encoder...), path)
 	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {

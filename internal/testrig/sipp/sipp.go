@@ -41,6 +41,10 @@ type Options struct {
 	Timeout time.Duration
 	// Keys are the scenario's [key] substitutions (-key name value).
 	Keys map[string]string
+	// Args are more SIPp arguments, e.g. "-l", "16" (calls at once),
+	// "-r", "10" (calls a second), "-d", "20000" (a <pause/>'s length),
+	// "-inf", "calls.csv" (a [fieldN] per call).
+	Args []string
 }
 
 // Result is what a finished run left.
@@ -114,6 +118,7 @@ func Start(t testing.TB, o Options) *Run {
 	for _, k := range keys {
 		args = append(args, "-key", k, o.Keys[k])
 	}
+	args = append(args, o.Args...)
 	if o.Remote != "" {
 		args = append(args, o.Remote)
 	}
