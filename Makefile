@@ -101,7 +101,8 @@ fuzz: deps
 	$(GO) test ./sensors/mqttsrc -run '^$$' -fuzz FuzzPayload -fuzztime 30s
 	$(GO) test ./gb28181/manscdp -run '^$$' -fuzz FuzzParseQuery -fuzztime 30s
 	$(GO) test ./streams/ps -run '^$$' -fuzz FuzzMux -fuzztime 30s
-	$(GO) test ./gb28181/media -run '^$$' -fuzz FuzzParseOffer -fuzztime 30s
+	$(GO) test ./gb28181/media -run '^$$' -fuzz '^FuzzParseOffer$$' -fuzztime 30s
+	$(GO) test ./gb28181/media -run '^$$' -fuzz '^FuzzMANSRTSP$$' -fuzztime 30s
 
 clean:
 	rm -rf bin .cache/test.log

@@ -66,6 +66,7 @@ const (
 type gbSide struct {
 	dev     *device.Device
 	live    *gbLive            // live calls: the device's Media (gblive.go)
+	records *gbRecords         // RecordInfo answers (gbrecords.go); nil without recordings
 	cfg     conf.GB28181Config // the section in force (a change restarts the node)
 	conf    *configEngine
 	cams    map[string]*camera.Camera
@@ -91,12 +92,21 @@ type gbClips interface {
 	Conditions() []clips.Condition
 }
 
+// gbRecordings is the clip store as recordings upstream read it.
+type gbRecordings interface {
+	gbUnits
+	gbRecordStore
+}
+
 type gbDeps struct {
 	conf    *configEngine
 	cams    []*camera.Camera
 	gates   *gateSide
 	sensors *sensorSide
 	clips   gbClips
+	// recordings is the clip store as the platform's RecordInfo,
+	// Playback and Download read it; nil refuses them.
+	recordings gbRecordings
 	// nodeDone ends the forwarder's subscription with the node, and
 	// every live call; spawn runs a call's goroutines as node tasks.
 	nodeDone context.Context
@@ -131,19 +141,35 @@ func newGBSide(cfg conf.Config, d gbDeps) (*gbSide, error) {
 	for _, c := range cfg.Cameras {
 		camIDs = append(camIDs, c.ID)
 	}
-	g.live = newGBLive(d.nodeDone, d.spawn, gbLiveDeps{cameras: camIDs, camera: g.cameraOf,
-		mediaAddr: func(remote netip.Addr) netip.Addr { return mediaAddrToward(gc.ContactHost, remote) },
-		audit:     d.audit, reg: d.reg, log: g.log})
+	mediaAddr := func(remote netip.Addr) netip.Addr { return mediaAddrToward(gc.ContactHost, remote) }
+	live := gbLiveDeps{cameras: camIDs, camera: g.cameraOf, mediaAddr: mediaAddr, audit: d.audit, reg: d.reg, log: g.log}
+	var rec *gbPlayback
+	if d.recordings != nil {
+		rec = newGBPlayback(d.nodeDone, d.spawn, gbPlaybackDeps{clips: d.recordings, camera: g.cameraOf, mediaAddr: mediaAddr,
+			audit: d.audit, reg: d.reg, log: g.log})
+		live.recorded = rec
+		loc, err := time.LoadLocation(or(gc.TimeZone, "Asia/Shanghai"))
+		if err != nil {
+			return nil, fmt.Errorf("edge: gb28181.time_zone: %w", err)
+		}
+		g.records = &gbRecords{store: d.recordings, camera: g.cameraOf, loc: loc, recorderID: gc.DeviceID, log: g.log}
+	}
+	g.live = newGBLive(d.nodeDone, d.spawn, live)
 	dev, err := device.New(gc.Device(password, displayName(cfg.Entrance, cfg.EdgeID)), g,
 		device.Options{Media: g.live, Registerer: d.reg, Logger: d.log})
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	g.dev = dev
-	g.live.d.hangup = func(callID, why string) {
+	hangup := func(callID, why string) {
 		if err := dev.Hangup(d.nodeDone, callID, why); err != nil && !errors.Is(err, device.ErrNoCall) {
-			g.log.Warn("gb28181 live: hang-up not sent", "call", callID, "err", err)
+			g.log.Warn("gb28181: hang-up not sent", "call", callID, "err", err)
 		}
+	}
+	g.live.d.hangup = hangup
+	if rec != nil {
+		rec.d.hangup = hangup
+		rec.d.mediaStatus = func(callID string) error { return dev.MediaStatus(d.nodeDone, callID) }
 	}
 	g.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_edge_gb28181_alarms_dropped_total",
 		Help: "Alerts never sent to the GB/T 28181 platform, by reason: queue_full (more than 100 waiting), expired (waited over 10 minutes), failed (refused by the platform)."},
@@ -527,4 +553,12 @@ func mediaAddrToward(contactHost string, remote netip.Addr) netip.Addr {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+}
+
+// Records implements device.Records: RecordInfo from the clip store.
+func (g *gbSide) Records(ctx context.Context, channelID string, start, end time.Time, typ string) ([]manscdp.RecordItem, error) {
+	if g.records == nil {
+		return nil, &device.StatusError{Code: 501, Reason: "Not Implemented"}
+	}
+	return g.records.Records(ctx, channelID, start, end, typ)
 }

@@ -36,8 +36,9 @@ import (
 //
 // A view is recorded in central's audit log (through the outbox) before
 // the answer is sent: a view that cannot be recorded is refused (503),
-// as on the edge's own API. Playback and Download INVITEs are refused
-// with 488 until the clip store serves them upstream.
+// as on the edge's own API. Playback and Download INVITEs, and the
+// in-dialog requests of their calls, go to the recorded side
+// (gbplayback.go) when it is there, else they are refused with 488.
 //
 // Calls run until the platform's BYE, the node stopping (ctx), the
 // viewer's connection failing, or no ACK within gbAckTimeout.
@@ -68,9 +69,13 @@ type gbLiveDeps struct {
 	audit  gbAuditor
 	reg    prometheus.Registerer
 	log    *slog.Logger
+	// recorded serves Playback and Download offers and their calls
+	// (gbplayback.go); nil refuses them (488).
+	recorded *gbPlayback
 }
 
-// gbLive implements device.Media for live calls.
+// gbLive implements device.Media for live calls, and is the device's one
+// Media: it hands recorded calls to the playback side (d.recorded).
 type gbLive struct {
 	ctx   context.Context // the node's: every call ends with it
 	spawn func(func()) bool
@@ -177,6 +182,9 @@ func (l *gbLive) Invite(_ context.Context, inv device.Invite) ([]byte, error) {
 	if err != nil {
 		return nil, l.refuse(400, "Bad Request", "call", inv.CallID, "err", err)
 	}
+	if (offer.Session == media.Playback || offer.Session == media.Download) && l.d.recorded != nil {
+		return l.d.recorded.invite(inv, offer)
+	}
 	if offer.Session != "Play" {
 		return nil, l.refuse(488, "Not Acceptable Here", "call", inv.CallID, "session", offer.Session,
 			"err", "only live (s=Play) is served upstream")
@@ -252,6 +260,10 @@ func (l *gbLive) expire(c *gbCall) {
 // Ack implements device.Media: the platform took the answer, the
 // stream starts.
 func (l *gbLive) Ack(_ context.Context, callID string) {
+	if l.d.recorded.owns(callID) {
+		l.d.recorded.ack(callID)
+		return
+	}
 	l.mu.Lock()
 	c := l.calls[callID]
 	start := c != nil && !c.acked
@@ -315,10 +327,20 @@ func psCodec(c av.Codec) (ps.Codec, bool) {
 const byPlatform = "platform hung up"
 
 // Bye implements device.Media: the platform hung up.
-func (l *gbLive) Bye(_ context.Context, callID string) { l.end(callID, byPlatform) }
+func (l *gbLive) Bye(_ context.Context, callID string) {
+	if l.d.recorded.owns(callID) {
+		l.d.recorded.bye(callID)
+		return
+	}
+	l.end(callID, byPlatform)
+}
 
-// Info implements device.Media: live calls take no playback control.
-func (l *gbLive) Info(_ context.Context, callID, _ string, _ []byte) error {
+// Info implements device.Media: playback control (MANSRTSP) for recorded
+// calls; live calls take none.
+func (l *gbLive) Info(_ context.Context, callID, _ string, body []byte) error {
+	if l.d.recorded.owns(callID) {
+		return l.d.recorded.info(callID, body)
+	}
 	return &device.StatusError{Code: 488, Reason: "Not Acceptable Here"}
 }
 

@@ -210,7 +210,7 @@ func (n *Node) open(cfg conf.Config, opts Options) (err error) {
 	}
 	closers = append(closers, func() error { n.sensors.close(); return nil })
 	n.gb, err = newGBSide(cfg, gbDeps{conf: n.conf, cams: n.cams, gates: n.gates, sensors: n.sensors, clips: n.clips,
-		nodeDone: n.tasks.ctx, spawn: n.tasks.spawn, audit: n.audit, reg: n.reg, log: n.log})
+		recordings: n.clips, nodeDone: n.tasks.ctx, spawn: n.tasks.spawn, audit: n.audit, reg: n.reg, log: n.log})
 	n.events.upstream = n.gb.liveFeed()
 	n.alerts.onAlert = n.gb.observe(n.alerts.onAlert) // every stored alert also goes to the platform (gb28181.go)
 	return err
@@ -256,6 +256,7 @@ func (n *Node) compose(cfg conf.Config, opts Options) {
 	n.selfTest = newSelfTester(n.conf, n.cams, n.events.camClock, n.clips, n.up, n.gates, n.alerts.raise)
 	n.setupSide = newSetupBackend(cfg, opts, n.conf, n.up, n.cams, n.selfTest, n.gates, n.gateFeed, n.audit, n.log)
 	n.setupSide.sensorStatuses = n.setupSensorStatuses // setup_sensors.go
+	n.setupSide.gbStatus = n.gb.status                 // setup_gb28181.go
 	if st, err := setup.New(setup.Config{DataDir: cfg.DataDir, Backend: n.setupSide, Log: n.log, OpenFor: cfg.Setup.OpenFor(),
 		EdgeID: func() string { return n.conf.running().EdgeID }}); err != nil {
 		n.log.Error("setup page unavailable", "err", err)

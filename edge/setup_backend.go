@@ -67,7 +67,10 @@ type setupBackend struct {
 	// sensorStatuses is every sensor's verdict and last reading
 	// (Node.setupSensorStatuses); nil: none are known.
 	sensorStatuses func() []wire.SensorStatus
-	audit          func(action, target, client string, details any) error
+	// gbStatus is the registration with the GB/T 28181 platform
+	// (gbSide.status); nil, or answering nil: the box runs none.
+	gbStatus func() *wire.GBStatus
+	audit    func(action, target, client string, details any) error
 }
 
 // setupConfig is the config in force, revised live (config_push.go).

@@ -155,6 +155,8 @@ func TestSetupI18nComplete(t *testing.T) {
 	js = append(js, perimJS...)
 	sensorsJS, _ := webFS.ReadFile("web/sensors.js")
 	js = append(js, sensorsJS...)
+	gbJS, _ := webFS.ReadFile("web/gb28181.js")
+	js = append(js, gbJS...)
 	used := regexp.MustCompile(`data-i18n="([^"]+)"`).FindAllStringSubmatch(string(html), -1)
 	used = append(used, regexp.MustCompile(`\bt\('([^']+)'`).FindAllStringSubmatch(string(js), -1)...)
 	used = append(used, regexp.MustCompile(`(?:labelled|button)\('([^']+)'`).FindAllStringSubmatch(string(js), -1)...)
@@ -182,6 +184,8 @@ func TestSetupI18nComplete(t *testing.T) {
 	for _, st := range []sensors.State{sensors.StateUnknown, sensors.StateNormal, sensors.StateSilent, sensors.StateWarning, sensors.StateAlarm} {
 		runtime = append(runtime, "sensor.state."+string(st))
 	}
+	// The police platform step's: each kind of device and registration state.
+	runtime = append(runtime, "gb.kind.camera", "gb.kind.gate", "gb.kind.sensor", "gb.state.online", "gb.state.registering", "gb.state.offline")
 	for _, p := range runtime {
 		if !slices.Contains(en, p) {
 			t.Errorf("%q missing", p)

@@ -402,7 +402,8 @@ func TestPageClosesAfterOpenHours(t *testing.T) {
 	}
 }
 
-// TestChangesAuditedFirst: enrolment, zones, gates (arming), sensors and finish
+// TestChangesAuditedFirst: enrolment, zones, gates (arming), sensors, the
+// police platform and finish
 // are recorded for central's audit log with the right action, target and
 // client before they are made, never with the code or a secret; when
 // that fails the change is refused with 503 and not made.
@@ -418,13 +419,15 @@ func TestChangesAuditedFirst(t *testing.T) {
 	enrol := EnrolRequest{Central: "https://c:8443", Token: "good-token-secret", Entrance: "North"}
 	sens := map[string]any{"sensors": []map[string]any{{"id": "gas-1", "kind": "gas", "source": "zigbee", "device": "kitchen", "field": "gas_density"}},
 		"mqtt": map[string]any{"broker": "tcp://10.0.0.2:1883"}}
+	gb := map[string]any{"enabled": true, "server_id": gbServer, "server_addr": "10.1.2.3:5060", "device_id": gbDevice, "password": "gb-platform-pass",
+		"channels": []map[string]any{{"kind": "camera", "device": "north", "id": gbCam1}}}
 
 	// Refused while the audit log cannot take them: nothing changes.
 	rec.err = errors.New("outbox: disk full")
 	for _, p := range []struct {
 		path string
 		body any
-	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/sensors/save", sens}, {"/setup/api/enrol", enrol}, {"/setup/api/finish", nil}} {
+	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/sensors/save", sens}, {"/setup/api/gb28181/save", gb}, {"/setup/api/enrol", enrol}, {"/setup/api/finish", nil}} {
 		w := call(t, s, "POST", p.path, me, s.access.code, p.body)
 		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "audit log") {
 			t.Errorf("%s unrecorded: %d %s", p.path, w.Code, w.Body)
@@ -438,7 +441,7 @@ func TestChangesAuditedFirst(t *testing.T) {
 	for _, p := range []struct {
 		path string
 		body any
-	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/sensors/save", sens}, {"/setup/api/enrol", EnrolRequest{Central: "https://c:8443", Token: "good", Entrance: "North"}}} {
+	}{{"/setup/api/zones/save", zones}, {"/setup/api/gates/save", gates}, {"/setup/api/sensors/save", sens}, {"/setup/api/gb28181/save", gb}, {"/setup/api/enrol", EnrolRequest{Central: "https://c:8443", Token: "good", Entrance: "North"}}} {
 		if w := call(t, s, "POST", p.path, me, s.access.code, p.body); w.Code != 200 {
 			t.Fatalf("%s: %d %s", p.path, w.Code, w.Body)
 		}
@@ -456,11 +459,12 @@ func TestChangesAuditedFirst(t *testing.T) {
 		{"config_change", "gate-1/zones/north", `"zones":1`},
 		{"config_change", "gate-1/gates", `"arming":"never"`},
 		{"config_change", "gate-1/sensors", `"id":"gas-1","kind":"gas","source":"zigbee"`},
+		{"config_change", "gate-1/gb28181", `"device_id":"` + gbDevice + `"`},
 		{"enrol", "gate-1/enrolment", `"central":"https://c:8443"`},
 		{"enrol", "gate-1/enrolment", `"entrance":"North"`},
 		{"config_change", "gate-1/setup", `"setup":"finished"`},
 	}
-	if len(audits) != len(want) || len(changes) != 5 {
+	if len(audits) != len(want) || len(changes) != 6 {
 		t.Fatalf("audits %+v changes %v", audits, changes)
 	}
 	for i, w := range want {
@@ -469,7 +473,7 @@ func TestChangesAuditedFirst(t *testing.T) {
 		if a.Action != w.action || a.Target != w.target || a.Client != me || !strings.Contains(string(d), w.detail) {
 			t.Errorf("audit %d: %+v %s, want %+v", i, a, d, w)
 		}
-		for _, secret := range []string{s.access.code, normCode(s.access.code), "good-token-secret", "mqtt-pass", `"good"`} {
+		for _, secret := range []string{s.access.code, normCode(s.access.code), "good-token-secret", "mqtt-pass", "gb-platform-pass", `"good"`} {
 			if strings.Contains(string(d), secret) {
 				t.Errorf("audit %d holds a secret: %s", i, d)
 			}

@@ -52,7 +52,7 @@ const (
 // Audit actions of Backend.SetupAudit (central's audit vocabulary).
 const (
 	ActionEnrol        = "enrol"
-	ActionConfigChange = "config_change" // zones, gates and arming, sensors, finish, close, re-open
+	ActionConfigChange = "config_change" // zones, gates and arming, sensors, police platform, finish, close, re-open
 )
 
 // Backend is what the page needs from the running edge.
@@ -104,6 +104,17 @@ type Backend interface {
 	// whole) and puts it in force; a refusal is a *RefusedError naming
 	// the fields where it can.
 	SetupSaveSensors(SensorsForm) (SensorsSaved, error)
+	// SetupGB28181 is the police platform section (gb28181:) as the box
+	// runs it, with a row for every camera, gate and sensor.
+	SetupGB28181() (GB28181Form, error)
+	// SetupGBStatus is the registration with the platform now (nil: the
+	// box runs no platform connection).
+	SetupGBStatus() *wire.GBStatus
+	// SetupSaveGB28181 makes the form a new config revision (validated
+	// whole, a new password kept 0600 in a file the revision names) and
+	// puts it in force; a refusal is a *RefusedError naming the fields
+	// where it can.
+	SetupSaveGB28181(GB28181Form) (GB28181Saved, error)
 	// SetupAudit records a change made on the page for central's audit
 	// log (durably queued) before it is made: action is ActionEnrol or
 	// ActionConfigChange, target what is changed ("<edge id>/gates"),
@@ -339,6 +350,9 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /setup/api/sensors/config", s.authed(st.sensorsConfig))
 	s.mux.Handle("GET /setup/api/sensors/state", s.authed(st.sensorStates))
 	s.mux.Handle("POST /setup/api/sensors/save", s.authed(st.saveSensors))
+	s.mux.Handle("GET /setup/api/gb28181/config", s.authed(st.gb28181Config))
+	s.mux.Handle("GET /setup/api/gb28181/state", s.authed(st.gb28181State))
+	s.mux.Handle("POST /setup/api/gb28181/save", s.authed(st.saveGB28181))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -3,6 +3,7 @@ import { t, applyI18n, setLang, currentLang } from './i18n.js';
 import { $, el } from './shared/dom.js';
 import { button, clone } from './widgets.js';
 import { initSensors, loadSensors, rerenderSensors } from './sensors.js';
+import { initGB, loadGB, rerenderGB } from './gb28181.js';
 import { perim, addLine, addDwell, setPerimeter, perimeterDraft, drawPerimeter, renderPerimeterList, showPreview } from './perimeter.js';
 
 const kindZh = {
@@ -45,6 +46,7 @@ $('login-form').addEventListener('submit', async (e) => {
   watchGates();
   loadGatesForm();
   loadSensors();
+  loadGB();
 });
 
 let status = {};
@@ -400,6 +402,7 @@ $('lang').addEventListener('change', (e) => {
   setLang(e.target.value);
   if (model) { collect(); renderGatesForm(); }
   rerenderSensors();
+  rerenderGB();
   kindChanged();
   perimeterChanged();
 });
@@ -690,6 +693,7 @@ async function waitForRestart(rev) {
   await refreshStatus();
   await loadGatesForm();
   await loadSensors();
+  await loadGB();
   loadGates();
   watchGates();
   setTimeout(() => { if (banner.dataset.state === 'back') banner.hidden = true; }, 10000);
@@ -697,3 +701,6 @@ async function waitForRestart(rev) {
 
 // ---- sensors step (sensors.js) ----
 initSensors({ api, show, waitForRestart });
+
+// ---- police platform step (gb28181.js) ----
+initGB({ api, show, waitForRestart });
