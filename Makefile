@@ -69,6 +69,8 @@ bench: deps
 	$(GO) run ./bench/playback
 	# Safety sensors: one edge reading 500 Modbus registers and 500 MQTT sensors at 1 Hz (CPU, memory, reading → console p99; JSON to BENCH_SENSORS_OUT).
 	VIGIL_BENCH=1 $(GO) test -count=1 -timeout 10m -run TestSensorBench -v ./bench/sensors/
+	# GB/T 28181: live PS streams of one 720p camera to SIPp playing the platform, while the edge records and analyses (CPU per stream; JSON to BENCH_GB28181_OUT).
+	VIGIL_BENCH=1 $(GO) test -count=1 -timeout 10m -run TestGB28181LiveBench -v ./bench/gb28181/
 	# Reliability: a 1,000-event burst made durable, kill -9 and hung-central recovery.
 	$(GO) test -run '^$$' -bench Append100x10 -benchtime 2s ./gates/journal/
 	$(GO) test -count=1 -run 'TestGateJournalBurstCrash' -v ./edge/ | grep -E 'burst:|^(ok|FAIL)'

@@ -9,7 +9,8 @@
 // Measured per phase, beside a reference phase with no calls on the same
 // edge in the same run: this process's CPU (the edge, and the receivers,
 // which only count packets) and its RSS; CPU per stream is (phase −
-// reference) / N. Every viewer must receive at least 80 % of the frames
+// reference) / N, which the reference's own noise (about ±1 % of a core
+// here) swamps for a few streams: read the 16-stream line. Every viewer must receive at least 80 % of the frames
 // the camera sent during the hold, or the phase fails: a number for
 // streams that did not arrive is not a number.
 //
@@ -142,7 +143,7 @@ func runPhase(t *testing.T, n int, hold time.Duration, edgeSIP string) phaseResu
 	var calls strings.Builder
 	calls.WriteString("SEQUENTIAL\n")
 	for i := range rx {
-		rx[i] = testrig.ListenRTP(t)
+		rx[i] = testrig.ListenRTPCounting(t)
 		fmt.Fprintf(&calls, "%d;%010d;\n", rx[i].Port(), 100000001+i)
 	}
 	inf := filepath.Join(t.TempDir(), "calls.csv")
@@ -172,8 +173,8 @@ func runPhase(t *testing.T, n int, hold time.Duration, edgeSIP string) phaseResu
 		RSSMiB: procstat.RSSMiB(), LoadAvg: procstat.LoadAvg(), MinFrames: -1}
 	var bytes int
 	for i, r := range rx {
-		ps, f, _ := r.Stream()
-		bytes += len(ps)
+		_, f, _ := r.Stream()
+		bytes += r.Bytes()
 		if got := f - start[i]; res.MinFrames < 0 || got < res.MinFrames {
 			res.MinFrames = got
 		}

@@ -1,6 +1,7 @@
 package testrig
 
 import (
+	"maps"
 	"net"
 	"sort"
 	"sync"
@@ -12,20 +13,31 @@ import (
 // RTPReceiver keeps the RTP packets sent to it over UDP on 127.0.0.1 (a
 // platform's receiving port in GB/T 28181 tests).
 type RTPReceiver struct {
-	conn *net.UDPConn
-	mu   sync.Mutex
-	pkts []rtp.Packet
+	conn  *net.UDPConn
+	count bool // keep counts only (ListenRTPCounting)
+	mu    sync.Mutex
+	pkts  []rtp.Packet
+	// Counting receivers: payload bytes, frames and SSRCs seen.
+	bytes, frames int
+	ssrcs         map[uint32]bool
 }
 
-// ListenRTP opens a receiver on a free port; it closes when the test ends.
-func ListenRTP(t testing.TB) *RTPReceiver {
+// ListenRTP opens a receiver on a free port that keeps every packet; it
+// closes when the test ends.
+func ListenRTP(t testing.TB) *RTPReceiver { return listenRTP(t, false) }
+
+// ListenRTPCounting opens a receiver that only counts (benchmarks: its
+// memory does not grow with the stream); Stream's payload is then nil.
+func ListenRTPCounting(t testing.TB) *RTPReceiver { return listenRTP(t, true) }
+
+func listenRTP(t testing.TB, count bool) *RTPReceiver {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = c.SetReadBuffer(4 << 20)
-	r := &RTPReceiver{conn: c}
+	r := &RTPReceiver{conn: c, count: count, ssrcs: map[uint32]bool{}}
 	t.Cleanup(func() { c.Close() })
 	go func() {
 		buf := make([]byte, 2048)
@@ -35,15 +47,31 @@ func ListenRTP(t testing.TB) *RTPReceiver {
 				return
 			}
 			var p rtp.Packet
-			if p.Unmarshal(buf[:n]) == nil {
-				p.Payload = append([]byte(nil), p.Payload...)
-				r.mu.Lock()
-				r.pkts = append(r.pkts, p)
-				r.mu.Unlock()
+			if p.Unmarshal(buf[:n]) != nil {
+				continue
 			}
+			r.mu.Lock()
+			if r.count {
+				r.bytes += len(p.Payload)
+				r.ssrcs[p.SSRC] = true
+				if p.Marker {
+					r.frames++
+				}
+			} else {
+				p.Payload = append([]byte(nil), p.Payload...)
+				r.pkts = append(r.pkts, p)
+			}
+			r.mu.Unlock()
 		}
 	}()
 	return r
+}
+
+// Bytes is the payload bytes a counting receiver got.
+func (r *RTPReceiver) Bytes() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bytes
 }
 
 // Port is the UDP port it listens on.
@@ -54,7 +82,13 @@ func (r *RTPReceiver) Port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port
 func (r *RTPReceiver) Stream() (payload []byte, frames int, ssrcs map[uint32]bool) {
 	r.mu.Lock()
 	pkts := append([]rtp.Packet(nil), r.pkts...)
+	if r.count {
+		frames, ssrcs = r.frames, maps.Clone(r.ssrcs)
+	}
 	r.mu.Unlock()
+	if r.count {
+		return nil, frames, ssrcs
+	}
 	ssrcs = map[uint32]bool{}
 	if len(pkts) == 0 {
 		return nil, 0, ssrcs
