@@ -13,8 +13,9 @@ import (
 
 // Check validates what a loaded config needs from this box without
 // starting anything: the data directory is writable and the local API
-// address can be bound, and the files it names (central.token_file, gate
-// inputs' secret and password files) and GPIO chips are there. systemd
+// address can be bound, and the files it names (central.token_file,
+// gb28181.password_file, gate inputs' secret and password files) and
+// GPIO chips are there. systemd
 // runs it before every start so a broken box fails with a reason instead
 // of a restart loop. Every error starts with the field it is about.
 //
@@ -54,6 +55,11 @@ func Check(cfg conf.Config) error {
 	if m := cfg.GateInputs.MQTT; m != nil && m.PasswordFile != "" {
 		if _, err := readSecretFile(m.PasswordFile); err != nil {
 			fail("gate_inputs.mqtt.password_file", "%s: %s", m.PasswordFile, conf.FileProblem(err))
+		}
+	}
+	if g := cfg.GB28181; g != nil && g.PasswordFile != "" {
+		if _, err := g.ResolvePassword(); err != nil {
+			fail("gb28181.password_file", "%v", err)
 		}
 	}
 	if g := cfg.GateInputs.GPIO; g != nil {

@@ -90,6 +90,9 @@ func TestCheckNamesMissingFiles(t *testing.T) {
 		{"token_file in a missing directory", "  token: secret", "  token_file: /nonexistent/vigil/token", "central.token_file: /nonexistent/vigil/token: no such file, nor directory /nonexistent/vigil"},
 		{"secret_file", "secret: 0123456789abcdef0123", "secret_file: /nonexistent/secret", "gate_inputs.webhook.controllers[0].secret_file: /nonexistent/secret: no such file"},
 		{"password_file", "broker: tcp://127.0.0.1:1883", "broker: tcp://127.0.0.1:1883\n    password_file: /nonexistent/mqtt", "gate_inputs.mqtt.password_file: /nonexistent/mqtt: no such file"},
+		{"gb28181.password_file", "  token: secret", "  token: secret\ngb28181:\n  server_id: \"34020000002000000001\"\n  server_addr: 10.0.0.9:5060\n" +
+			"  device_id: \"34020000001180000001\"\n  password_file: /nonexistent/gb\n  channels:\n    - {camera: cam-1, id: \"34020000001320000001\"}",
+			"gb28181.password_file: /nonexistent/gb: no such file"},
 		{"not enrolled", "  token: secret", "  token_file: " + filepath.Join(dir, "edge-credential.json"), ""},
 	}
 	for _, tc := range tests {
