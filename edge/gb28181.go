@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,8 +76,9 @@ type gbSide struct {
 	clips   gbClips
 	log     *slog.Logger
 
-	hub *fanout.Hub[wire.Alert]
-	sub *fanout.Sub[wire.Alert]
+	hub  *fanout.Hub[wire.Alert]
+	sub  *fanout.Sub[wire.Alert]
+	seen gbSeen // alerts sent up, for their escalations
 
 	dropped      *prometheus.CounterVec
 	pendingGauge prometheus.Gauge
@@ -201,8 +203,74 @@ func (g *gbSide) observe(next func(wire.Alert)) func(wire.Alert) {
 		if next != nil {
 			next(a)
 		}
+		g.seen.remember(a)
 		g.hub.Publish(a)
 	}
+}
+
+// observeUpdates chains the alert owner's update hook (Options.OnUpdate)
+// with the GB side: an update that raises an alert the platform was told
+// of to red (a held-open gate turning red, a motion incident escalated by
+// a forced gate) goes up again as a red alarm on the alert's channel,
+// with the update's summary.
+func (g *gbSide) observeUpdates(next func(wire.AlertUpdate)) func(wire.AlertUpdate) {
+	if g == nil {
+		return next
+	}
+	return func(u wire.AlertUpdate) {
+		if next != nil {
+			next(u)
+		}
+		if u.Severity != wire.Red {
+			return
+		}
+		if a, ok := g.seen.escalate(u); ok {
+			g.hub.Publish(a)
+		}
+	}
+}
+
+// gbSeenMax bounds the alerts the GB side remembers for escalations.
+const gbSeenMax = 512
+
+// gbSeen is the last gbSeenMax alerts published (their source, kind and
+// severity), for the updates that escalate them. The alert owner's
+// goroutine calls both methods; the mutex keeps it honest.
+type gbSeen struct {
+	mu    sync.Mutex
+	byID  map[string]wire.Alert
+	order []string // oldest first
+}
+
+func (s *gbSeen) remember(a wire.Alert) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID == nil {
+		s.byID = map[string]wire.Alert{}
+	}
+	if _, ok := s.byID[a.ID]; !ok {
+		s.order = append(s.order, a.ID)
+	}
+	s.byID[a.ID] = wire.Alert{ID: a.ID, Source: a.Source, Kind: a.Kind, Severity: a.Severity}
+	for len(s.order) > gbSeenMax {
+		delete(s.byID, s.order[0])
+		s.order = s.order[1:]
+	}
+}
+
+// escalate is the alert an escalation to red makes of a remembered,
+// not yet red alert (once: it is red from then on).
+func (s *gbSeen) escalate(u wire.AlertUpdate) (wire.Alert, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.byID[u.AlertID]
+	if !ok || a.Severity == wire.Red {
+		return wire.Alert{}, false
+	}
+	a.Severity = wire.Red
+	s.byID[u.AlertID] = a
+	a.Time, a.Summary = u.Time, u.Summary
+	return a, true
 }
 
 // start runs the device and the alarm forwarder under the node's context.

@@ -146,3 +146,43 @@ func TestGBAlarmQueueBounds(t *testing.T) {
 		t.Errorf("%d dropped series, %v", n, err)
 	}
 }
+
+// An alert the platform was told of as yellow goes up again, once, as a
+// red alarm on its channel when an update escalates it; other updates,
+// and escalations of alerts never sent up, do not.
+func TestGBEscalationGoesUp(t *testing.T) {
+	g, _ := gbTestSide(t, context.Background())
+	var alerts []wire.Alert
+	var updates []wire.AlertUpdate
+	raise := g.observe(func(a wire.Alert) { alerts = append(alerts, a) })
+	update := g.observeUpdates(func(u wire.AlertUpdate) { updates = append(updates, u) })
+	at := time.Date(2026, 12, 7, 14, 0, 5, 0, time.UTC)
+	raise(wire.Alert{ID: "held", Source: "main", Kind: "gate.held_open", Severity: wire.Yellow, Time: at, Summary: "Gate held open"})
+	update(wire.AlertUpdate{ID: "u1", AlertID: "held", Time: at.Add(time.Second), Summary: "still open"})
+	update(wire.AlertUpdate{ID: "u2", AlertID: "held", Time: at.Add(time.Minute), Severity: wire.Red, Summary: "Gate held open 1 min: red"})
+	update(wire.AlertUpdate{ID: "u3", AlertID: "held", Time: at.Add(2 * time.Minute), Severity: wire.Red, Summary: "again"})
+	update(wire.AlertUpdate{ID: "u4", AlertID: "unknown", Time: at, Severity: wire.Red, Summary: "never sent up"})
+	if len(alerts) != 1 || len(updates) != 4 {
+		t.Fatalf("the hooks before: %d alerts, %d updates", len(alerts), len(updates))
+	}
+	var got []wire.Alert
+	for len(got) < 2 {
+		select {
+		case a := <-g.sub.C():
+			got = append(got, a)
+		case <-time.After(time.Second):
+			t.Fatalf("published %+v, want the alert and its escalation", got)
+		}
+	}
+	select {
+	case a := <-g.sub.C():
+		t.Fatalf("published more: %+v", a)
+	case <-time.After(100 * time.Millisecond):
+	}
+	esc := got[1]
+	al, ok := g.alarmFor(esc)
+	if esc.Severity != wire.Red || esc.Summary != "Gate held open 1 min: red" || !esc.Time.Equal(at.Add(time.Minute)) ||
+		!ok || al.Priority != 1 || al.DeviceID != "34020000001340000001" {
+		t.Errorf("escalation %+v → alarm %+v %v", esc, al, ok)
+	}
+}

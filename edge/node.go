@@ -212,7 +212,8 @@ func (n *Node) open(cfg conf.Config, opts Options) (err error) {
 	n.gb, err = newGBSide(cfg, gbDeps{conf: n.conf, cams: n.cams, gates: n.gates, sensors: n.sensors, clips: n.clips,
 		recordings: n.clips, nodeDone: n.tasks.ctx, spawn: n.tasks.spawn, audit: n.audit, reg: n.reg, log: n.log})
 	n.events.upstream = n.gb.liveFeed()
-	n.alerts.onAlert = n.gb.observe(n.alerts.onAlert) // every stored alert also goes to the platform (gb28181.go)
+	n.alerts.onAlert = n.gb.observe(n.alerts.onAlert)          // every stored alert also goes to the platform (gb28181.go)
+	n.alerts.onUpdate = n.gb.observeUpdates(n.alerts.onUpdate) // and escalations to red
 	return err
 }
 
