@@ -363,44 +363,17 @@ func (d *Device) open(ctx context.Context) (*session, error) {
 	srv.OnSubscribe(s.onSubscribe)
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { s.respond(req, tx, 200, "OK") })
 
-	var laddr *net.UDPAddr
-	var serve func()
-	switch cfg.Transport {
-	case UDP:
-		pc, err := net.ListenPacket("udp"+family, cfg.LocalAddr)
-		if err != nil {
-			srvUA.Close()
-			return nil, fmt.Errorf("gb28181.local_addr: %w", err)
-		}
-		a := pc.LocalAddr().(*net.UDPAddr)
-		laddr = a
-		s.network, s.closeL = "UDP", pc.Close
-		serve = func() { srv.ServeUDP(pc) }
-	case TCP:
-		ln, err := net.Listen("tcp"+family, cfg.LocalAddr)
-		if err != nil {
-			srvUA.Close()
-			return nil, fmt.Errorf("gb28181.local_addr: %w", err)
-		}
-		a := ln.Addr().(*net.TCPAddr)
-		laddr = &net.UDPAddr{IP: a.IP, Port: a.Port}
-		s.network, s.closeL = "TCP", ln.Close
-		serve = func() { srv.ServeTCP(ln) }
+	laddr, serve, err := s.listen(srv, family)
+	if err != nil {
+		srvUA.Close()
+		return nil, err
 	}
 	s.local = laddr.String()
-	contactHost := cfg.ContactHost
-	if contactHost == "" {
-		if laddr.IP.IsUnspecified() {
-			ip, err := outboundIP(cfg.ServerAddr)
-			if err != nil {
-				s.closeL()
-				srvUA.Close()
-				return nil, fmt.Errorf("gb28181.contact_host: cannot tell the local address towards %s (%v); set contact_host", cfg.ServerAddr, err)
-			}
-			contactHost = ip.String()
-		} else {
-			contactHost = laddr.IP.String()
-		}
+	contactHost, err := contactHostFor(cfg, laddr)
+	if err != nil {
+		s.closeL()
+		srvUA.Close()
+		return nil, err
 	}
 	copts := []sipgo.ClientOption{sipgo.WithClientHostname(contactHost), sipgo.WithClientPort(laddr.Port), sipgo.WithClientLogger(d.log)}
 	if s.network == "UDP" {
@@ -443,6 +416,44 @@ func (d *Device) open(ctx context.Context) (*session, error) {
 		}
 	}
 	return s, nil
+}
+
+// listen binds the device's SIP address for cfg's transport and returns
+// it, with the function that serves it (s.network and s.closeL set).
+func (s *session) listen(srv *sipgo.Server, family string) (*net.UDPAddr, func(), error) {
+	cfg := s.d.cfg
+	if cfg.Transport == TCP {
+		ln, err := net.Listen("tcp"+family, cfg.LocalAddr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gb28181.local_addr: %w", err)
+		}
+		a := ln.Addr().(*net.TCPAddr)
+		s.network, s.closeL = "TCP", ln.Close
+		return &net.UDPAddr{IP: a.IP, Port: a.Port}, func() { srv.ServeTCP(ln) }, nil
+	}
+	pc, err := net.ListenPacket("udp"+family, cfg.LocalAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gb28181.local_addr: %w", err)
+	}
+	s.network, s.closeL = "UDP", pc.Close
+	return pc.LocalAddr().(*net.UDPAddr), func() { srv.ServeUDP(pc) }, nil
+}
+
+// contactHostFor is the host the platform reaches the device at:
+// contact_host, else the bound address, else (bound to any address) the
+// local address towards the platform.
+func contactHostFor(cfg Config, laddr *net.UDPAddr) (string, error) {
+	switch {
+	case cfg.ContactHost != "":
+		return cfg.ContactHost, nil
+	case !laddr.IP.IsUnspecified():
+		return laddr.IP.String(), nil
+	}
+	ip, err := outboundIP(cfg.ServerAddr)
+	if err != nil {
+		return "", fmt.Errorf("gb28181.contact_host: cannot tell the local address towards %s (%v); set contact_host", cfg.ServerAddr, err)
+	}
+	return ip.String(), nil
 }
 
 // close ends the listener (its serving goroutine returns) and sipgo's

@@ -66,34 +66,9 @@ func (s *session) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	var bodies [][]byte
 	h := manscdp.Header{SN: m.SN, DeviceID: m.DeviceID, Charset: m.Charset}
-	switch m.CmdType {
-	case manscdp.CmdCatalog:
-		bodies, err = manscdp.CatalogResponses(h, d.catalogItems(channels), s.split)
-	case manscdp.CmdDeviceInfo:
-		var b []byte
-		info := manscdp.DeviceInfo{DeviceName: d.cfg.Name, Manufacturer: d.cfg.Manufacturer, Model: d.cfg.Model, Firmware: d.cfg.Firmware, Channel: len(channels)}
-		if ch != nil {
-			info = manscdp.DeviceInfo{DeviceName: ch.Name, Manufacturer: or(ch.Manufacturer, d.cfg.Manufacturer), Model: or(ch.Model, d.cfg.Model), Firmware: d.cfg.Firmware, Channel: 1}
-		}
-		b, err = manscdp.DeviceInfoResponse(h, info)
-		bodies = [][]byte{b}
-	case manscdp.CmdDeviceStatus:
-		var b []byte
-		b, err = manscdp.DeviceStatusResponse(h, d.deviceStatus(channels, ch))
-		bodies = [][]byte{b}
-	case manscdp.CmdRecordInfo:
-		rec, ok := d.prov.(Records)
-		if !ok || ch == nil {
-			d.m.queries.WithLabelValues("RecordInfo").Inc()
-			s.respond(req, tx, 501, "Not Implemented")
-			return
-		}
-		bodies, err = d.recordInfo(s.ctx, rec, h, m, ch, s.split)
-	default:
-		d.m.queries.WithLabelValues("other").Inc()
-		d.log.Info("platform query not supported", "cmd", m.CmdType)
+	bodies, refused, err := s.answer(m, h, channels, ch)
+	if refused {
 		s.respond(req, tx, 501, "Not Implemented")
 		return
 	}
@@ -104,6 +79,47 @@ func (s *session) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 200, "OK")
+	s.sendAnswers(m, bodies)
+}
+
+// answer builds the Response bodies of a query about the device (ch nil)
+// or one of its channels; refused: the device does not answer it (501).
+func (s *session) answer(m *manscdp.Message, h manscdp.Header, channels []Channel, ch *Channel) (bodies [][]byte, refused bool, err error) {
+	d := s.d
+	switch m.CmdType {
+	case manscdp.CmdCatalog:
+		bodies, err = manscdp.CatalogResponses(h, d.catalogItems(channels), s.split)
+	case manscdp.CmdDeviceInfo:
+		info := manscdp.DeviceInfo{DeviceName: d.cfg.Name, Manufacturer: d.cfg.Manufacturer, Model: d.cfg.Model, Firmware: d.cfg.Firmware, Channel: len(channels)}
+		if ch != nil {
+			info = manscdp.DeviceInfo{DeviceName: ch.Name, Manufacturer: or(ch.Manufacturer, d.cfg.Manufacturer), Model: or(ch.Model, d.cfg.Model), Firmware: d.cfg.Firmware, Channel: 1}
+		}
+		var b []byte
+		b, err = manscdp.DeviceInfoResponse(h, info)
+		bodies = [][]byte{b}
+	case manscdp.CmdDeviceStatus:
+		var b []byte
+		b, err = manscdp.DeviceStatusResponse(h, d.deviceStatus(channels, ch))
+		bodies = [][]byte{b}
+	case manscdp.CmdRecordInfo:
+		rec, ok := d.prov.(Records)
+		if !ok || ch == nil {
+			d.m.queries.WithLabelValues("RecordInfo").Inc()
+			return nil, true, nil
+		}
+		bodies, err = d.recordInfo(s.ctx, rec, h, m, ch, s.split)
+	default:
+		d.m.queries.WithLabelValues("other").Inc()
+		d.log.Info("platform query not supported", "cmd", m.CmdType)
+		return nil, true, nil
+	}
+	return bodies, false, err
+}
+
+// sendAnswers sends a query's Response bodies to the platform, one
+// MESSAGE each, stopping at the first it does not accept.
+func (s *session) sendAnswers(m *manscdp.Message, bodies [][]byte) {
+	d := s.d
 	for i, b := range bodies {
 		res, err := s.sendMessage(s.ctx, b)
 		if err != nil || res.StatusCode >= 300 {
