@@ -154,10 +154,7 @@ func (s *steps) gateStates(w http.ResponseWriter, r *http.Request) {
 // revision, validated whole; 422 with the problems field by field if not.
 func (s *steps) saveGates(w http.ResponseWriter, r *http.Request) {
 	var f GatesForm
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		writeError(w, http.StatusBadRequest, "bad request: "+err.Error())
+	if !decodeForm(w, r, &f) {
 		return
 	}
 	var problems []Problem
@@ -183,13 +180,7 @@ func (s *steps) saveGates(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.backend.SetupSaveGates(f)
 	if err != nil {
-		s.log.Warn("gates from the setup page refused", "err", err)
-		var ref *RefusedError
-		if errors.As(err, &ref) {
-			writeRefused(w, ref)
-			return
-		}
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		s.refuseSave(w, "gates from the setup page refused", err)
 		return
 	}
 	s.log.Info("gates saved from the setup page", "gates", len(f.Gates), "revision", res.Revision, "applied", res.Applied,

@@ -2,7 +2,6 @@ package setup
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -207,10 +206,7 @@ func (s *steps) gb28181State(w http.ResponseWriter, r *http.Request) {
 // revision, validated whole; 422 with the problems field by field if not.
 func (s *steps) saveGB28181(w http.ResponseWriter, r *http.Request) {
 	var f GB28181Form
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		writeError(w, http.StatusBadRequest, "bad request: "+err.Error())
+	if !decodeForm(w, r, &f) {
 		return
 	}
 	f.HasPassword = false // an answer only
@@ -223,13 +219,7 @@ func (s *steps) saveGB28181(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.backend.SetupSaveGB28181(f)
 	if err != nil {
-		s.log.Warn("police platform settings from the setup page refused", "err", err)
-		var ref *RefusedError
-		if errors.As(err, &ref) {
-			writeRefused(w, ref)
-			return
-		}
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		s.refuseSave(w, "police platform settings from the setup page refused", err)
 		return
 	}
 	s.log.Info("police platform settings saved from the setup page", "enabled", f.Enabled, "channels", offered(f),

@@ -2,7 +2,6 @@ package setup
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -344,10 +343,7 @@ func (s *steps) sensorStates(w http.ResponseWriter, r *http.Request) {
 // revision, validated whole; 422 with the problems field by field if not.
 func (s *steps) saveSensors(w http.ResponseWriter, r *http.Request) {
 	var f SensorsForm
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		writeError(w, http.StatusBadRequest, "bad request: "+err.Error())
+	if !decodeForm(w, r, &f) {
 		return
 	}
 	f.Models, f.Kinds = nil, nil // answers only
@@ -360,13 +356,7 @@ func (s *steps) saveSensors(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.backend.SetupSaveSensors(f)
 	if err != nil {
-		s.log.Warn("sensors from the setup page refused", "err", err)
-		var ref *RefusedError
-		if errors.As(err, &ref) {
-			writeRefused(w, ref)
-			return
-		}
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		s.refuseSave(w, "sensors from the setup page refused", err)
 		return
 	}
 	s.log.Info("sensors saved from the setup page", "sensors", len(f.Sensors), "modbus_devices", len(f.Modbus), "revision", res.Revision, "applied", res.Applied)

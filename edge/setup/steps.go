@@ -211,3 +211,31 @@ func (s *steps) gateEvents(w http.ResponseWriter, r *http.Request) {
 		fl.Flush()
 	}
 }
+
+// maxFormBytes bounds a step's form.
+const maxFormBytes = 256 << 10
+
+// decodeForm reads a step's form from r's body into v, strictly (an
+// unknown field is an error: a page out of step with the box); false
+// when it answered 400.
+func decodeForm(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// refuseSave answers a save the backend refused: 422 with the problems
+// field by field, or with its error; what is the log's line.
+func (s *steps) refuseSave(w http.ResponseWriter, what string, err error) {
+	s.log.Warn(what, "err", err)
+	var ref *RefusedError
+	if errors.As(err, &ref) {
+		writeRefused(w, ref)
+		return
+	}
+	writeError(w, http.StatusUnprocessableEntity, err.Error())
+}
