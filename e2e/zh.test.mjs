@@ -34,7 +34,7 @@ function dataWords(v, out, key = '', raw = false) {
 
 async function apiData(page) {
   const paths = ['/api/v1/alerts?limit=1000', '/api/v1/sites', '/api/v1/edges', '/api/v1/users', '/api/v1/audit?limit=1000',
-    '/api/v1/evidence/requests', '/api/v1/selftests', '/api/v1/session'];
+    '/api/v1/evidence/requests', '/api/v1/selftests', '/api/v1/session', '/api/v1/sensors'];
   const words = new Set();
   for (const p of paths) {
     const r = await apiFetch(page, p);

@@ -242,8 +242,12 @@ func (s *session) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if c == nil {
 		return
 	}
+	// The dialog ends before the 200 goes out: a request the platform
+	// sends once it has the 200 (sipgo serves requests concurrently) finds
+	// no dialog (481).
+	taken := s.takeCall(c)
 	s.respond(req, tx, 200, "OK")
-	if s.takeCall(c) {
+	if taken {
 		s.d.log.Info("media session ended by the platform", "call", c.callID, "channel", c.channel)
 		s.d.media.Bye(s.ctx, c.callID)
 	}
