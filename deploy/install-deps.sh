@@ -13,12 +13,13 @@
 #           avdec_h264/h265 from gstreamer1.0-libav),
 #           python3-pymodbus (an independent Modbus TCP server for the sensor tests),
 #           kamailio (SIP registrar with digest auth playing a GB/T 28181
-#           platform) and sip-tester (SIPp scenarios playing the platform)
+#           platform) and sip-tester (SIPp scenarios playing the platform),
+#           postgresql (a throwaway cluster for central's PostgreSQL store tests)
 set -euo pipefail
 pkgs=(libopencv-dev pkg-config g++ ffmpeg opencv-doc mosquitto chromium fonts-wqy-zenhei openssl iproute2
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-plugins-base-apps python3-pymodbus
-  kamailio sip-tester)
+  kamailio sip-tester postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,9 +38,14 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Kamailio is a test peer only: its Debian service would hold port 5060,
-# which an edge's GB/T 28181 device uses, so it must not run as a service.
-if [[ " ${missing[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null; then
-  $SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true
+# Kamailio and PostgreSQL are test peers only: their Debian services
+# would hold ports (5060, which an edge's GB/T 28181 device uses; 5432)
+# and the tests start their own, so they must not run as services.
+if command -v systemctl >/dev/null; then
+  for svc in kamailio postgresql; do
+    if [[ " ${missing[*]} " == *" $svc "* ]]; then
+      $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 echo "deps: done"

@@ -48,6 +48,9 @@ type Spec struct {
 	// Quiet leaves the log out of a failed test's output (the rig
 	// reports it itself).
 	Quiet bool
+	// Credential runs the program as another user (PostgreSQL refuses
+	// root); nil: as the test.
+	Credential *syscall.Credential
 }
 
 // Daemon is a program owned by one test.
@@ -100,7 +103,7 @@ func (d *Daemon) Start() {
 		cmd.Env = append(os.Environ(), d.spec.Env...)
 	}
 	cmd.Stdout, cmd.Stderr = &d.out, &d.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: d.spec.Credential}
 	if err := cmd.Start(); err != nil {
 		d.t.Fatalf("start %s: %v", d.spec.Name, err)
 	}

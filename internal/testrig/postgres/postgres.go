@@ -1,0 +1,167 @@
+// Package postgres starts a throwaway PostgreSQL server for a test, from
+// Debian's packages: a temporary cluster (initdb) on 127.0.0.1 at a free
+// port, fsync off (commits still synchronous: a killed server keeps what
+// it acknowledged), stopped and removed when the test ends. PostgreSQL
+// refuses to run as root, so as root (CI) the cluster belongs to, and the
+// server runs as, the postgres user Debian's package creates.
+//
+//	db := postgres.Start(t)
+//	pool, err := pgxpool.New(ctx, db.URL())
+package postgres
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-perimeter/vigil/internal/testrig/daemon"
+)
+
+const why = "the tests of central's PostgreSQL store run against a real PostgreSQL server"
+
+// Superuser is the cluster's superuser (trust authentication on
+// 127.0.0.1: a test cluster only).
+const Superuser = "vigil"
+
+// Server is a running test cluster.
+type Server struct {
+	t    testing.TB
+	bin  string // PostgreSQL's bin directory
+	port int
+	data string
+	cred *syscall.Credential
+	d    *daemon.Daemon
+}
+
+// Start makes a cluster and starts its server; the test fails when
+// PostgreSQL is not installed (make deps installs it).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := binDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := daemon.FreePort()
+	if err != nil {
+		t.Fatalf("postgres: no free port: %v", err)
+	}
+	s := &Server{t: t, bin: bin, port: port}
+	root, err := os.MkdirTemp("", "vigil-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	s.data = filepath.Join(root, "data")
+	sock := filepath.Join(root, "sock")
+	if os.Geteuid() == 0 {
+		if s.cred, err = postgresUser(); err != nil {
+			t.Fatal(err)
+		}
+		// The postgres user must reach the cluster's directories.
+		if err := os.Chmod(root, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{s.data, sock} {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if s.cred != nil {
+			if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", s.data, "-U", Superuser, "-A", "trust", "-E", "UTF8",
+		"--no-locale", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("postgres: initdb: %v\n%s", err, out)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	isReady := filepath.Join(bin, "pg_isready")
+	s.d = daemon.New(t, daemon.Spec{Name: "postgres", Addr: addr, Path: filepath.Join(bin, "postgres"), Credential: s.cred,
+		Args: []string{"-D", s.data, "-p", strconv.Itoa(port), "-k", sock, "-c", "listen_addresses=127.0.0.1",
+			// fsync off only loses data when the machine crashes; commits
+			// stay synchronous, so a killed server (a crash test) keeps every
+			// commit it acknowledged.
+			"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
+		StartWait: 30 * time.Second, StopWait: 10 * time.Second, Poll: 50 * time.Millisecond,
+		Ready: func() error {
+			// Accepting TCP is not enough: the server answers "starting up"
+			// until recovery is done.
+			out, err := exec.Command(isReady, "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", Superuser).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("pg_isready: %v %s", err, out)
+			}
+			return nil
+		}})
+	s.d.Start()
+	return s
+}
+
+// binDir is the newest PostgreSQL's bin directory.
+func binDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("PostgreSQL is not installed (apt-get install postgresql): %s", why)
+}
+
+func version(dir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return v
+}
+
+// postgresUser is Debian's postgres account.
+func postgresUser() (*syscall.Credential, error) {
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: no postgres user to run the server as (apt-get install postgresql): %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// URL is the connection string of the cluster's postgres database as
+// its superuser.
+func (s *Server) URL() string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", Superuser, s.port)
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+
+// SQL runs statements with psql and returns what they print (unaligned,
+// tuples only); the test fails on an error.
+func (s *Server) SQL(statements string) string {
+	s.t.Helper()
+	out, err := exec.Command(filepath.Join(s.bin, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+		"-d", s.URL(), "-c", statements).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("psql %q: %v\n%s", statements, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Stop shuts the server down cleanly; Kill as a crash would (SIGKILL);
+// Start brings it back on the same port with the same data.
+func (s *Server) Stop()  { s.d.Stop() }
+func (s *Server) Kill()  { s.d.Kill() }
+func (s *Server) Start() { s.t.Helper(); s.d.Start() }
+
+// Log is what the server logged so far.
+func (s *Server) Log() string { return s.d.Log() }
