@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -19,26 +18,6 @@ import (
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// publisher is a Zigbee2MQTT stand-in: a real MQTT client that reconnects.
-func publisher(t *testing.T, broker string) paho.Client {
-	t.Helper()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("z2m-test").
-		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publisher connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return c
-}
-
-func publish(t *testing.T, c paho.Client, topic, payload string, retained bool) {
-	t.Helper()
-	tok := c.Publish(topic, 1, retained, payload)
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish %s: %v", topic, tok.Error())
-	}
-}
 
 // tap records what the adapter hands over and forwards it to the engine.
 type tap struct {
@@ -102,10 +81,10 @@ func (l *alertLog) waitFor(t *testing.T, match func(gates.Alert) bool, what stri
 // the gate's machine turns into "device silent".
 func TestAdapterAgainstMosquitto(t *testing.T) {
 	broker := mosquitto.Start(t)
-	pub := publisher(t, broker.URL())
+	pub := mosquitto.Publisher(t, broker.URL())
 	// Zigbee2MQTT keeps availability retained: the adapter must see this
 	// on subscribing, before anything is published live.
-	publish(t, pub, "zigbee2mqtt/north-smoke/availability", `{"state":"offline"}`, true)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-smoke/availability", `{"state":"offline"}`, true)
 
 	alerts := &alertLog{}
 	eng, err := engine.New(engine.Options{
@@ -141,7 +120,7 @@ func TestAdapterAgainstMosquitto(t *testing.T) {
 		t.Fatal("not connected after receiving")
 	}
 
-	publish(t, pub, "zigbee2mqtt/north-smoke", `{"battery":90,"battery_low":false,"smoke":true,"tamper":false}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-smoke", `{"battery":90,"battery_low":false,"smoke":true,"tamper":false}`, false)
 	ev = tp.next(t, func(e gates.Event) bool { return e.Kind == gates.Alarm }, "smoke alarm")
 	if ev.Sensor != gates.Smoke || ev.Initial {
 		t.Fatalf("smoke: %+v", ev)
@@ -151,16 +130,16 @@ func TestAdapterAgainstMosquitto(t *testing.T) {
 
 	// Our own JSON form; the second copy of one ID is dropped.
 	own := `{"id":"evt-1","gate":"north-gate","device":"booth-1","type":"button"}`
-	publish(t, pub, "vigil/gates/events", own, false)
-	publish(t, pub, "vigil/gates/events", own, false)
-	publish(t, pub, "vigil/gates/events", `{"id":"evt-2","gate":"north-gate","device":"booth-1","type":"heartbeat"}`, false)
+	mosquitto.Publish(t, pub, "vigil/gates/events", own, false)
+	mosquitto.Publish(t, pub, "vigil/gates/events", own, false)
+	mosquitto.Publish(t, pub, "vigil/gates/events", `{"id":"evt-2","gate":"north-gate","device":"booth-1","type":"heartbeat"}`, false)
 	if ev := tp.next(t, func(e gates.Event) bool { return e.Device == "booth-1" }, "own event"); ev.ID != "evt-1" || ev.Kind != gates.Button {
 		t.Fatalf("own event: %+v", ev)
 	}
 	if ev := tp.next(t, func(e gates.Event) bool { return e.Device == "booth-1" }, "own event 2"); ev.ID != "evt-2" {
 		t.Fatalf("duplicate delivered: %+v", ev)
 	}
-	publish(t, pub, "vigil/gates/events", `{"id":"x","gate":"north-gate","type":"nonsense"}`, false)
+	mosquitto.Publish(t, pub, "vigil/gates/events", `{"id":"x","gate":"north-gate","type":"nonsense"}`, false)
 
 	// Broker restart: sessions and subscriptions are gone; the adapter
 	// must reconnect and subscribe again by itself.
@@ -186,14 +165,14 @@ flowing:
 	if n := testutil.ToFloat64(ad.metrics.connects); n < 2 {
 		t.Fatalf("connects = %v, want a reconnect", n)
 	}
-	publish(t, pub, "zigbee2mqtt/north-door", `{"battery":100,"contact":false,"linkquality":87}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-door", `{"battery":100,"contact":false,"linkquality":87}`, false)
 	if ev := tp.next(t, func(e gates.Event) bool { return e.Device == "north-door" && e.Kind != gates.Heartbeat }, "door after restart"); ev.Kind != gates.Opened {
 		t.Fatalf("door: %+v", ev)
 	}
 	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseForced }, "forced")
 
 	// The door contact drops off the mesh (legacy plain payload).
-	publish(t, pub, "zigbee2mqtt/north-door/availability", "offline", false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-door/availability", "offline", false)
 	alerts.waitFor(t, func(a gates.Alert) bool {
 		return a.Key == gates.CauseSilent && a.Device == "north-door" && a.Severity == "yellow"
 	}, "door contact silent")
@@ -226,8 +205,8 @@ func TestAdapterWaitsForABrokerThatIsNotUpYet(t *testing.T) {
 		t.Fatal("connected to a stopped broker")
 	}
 	broker.Restart()
-	pub := publisher(t, broker.URL())
-	publish(t, pub, "zigbee2mqtt/door/availability", `{"state":"offline"}`, true) // retained: seen whenever the subscription lands
+	pub := mosquitto.Publisher(t, broker.URL())
+	mosquitto.Publish(t, pub, "zigbee2mqtt/door/availability", `{"state":"offline"}`, true) // retained: seen whenever the subscription lands
 	select {
 	case ev := <-got:
 		if ev.Kind != gates.Offline {
@@ -292,11 +271,11 @@ vigil_gate_mqtt_connects_total 0
 // replay no press and no presence.
 func TestZigbeeAsItReallyIsAgainstMosquitto(t *testing.T) {
 	broker := mosquitto.Start(t)
-	pub := publisher(t, broker.URL())
+	pub := mosquitto.Publisher(t, broker.URL())
 	// Retained by the broker from before the edge started (Zigbee2MQTT
 	// with retain: true for these devices).
-	publish(t, pub, "zigbee2mqtt/north-sos", `{"action":"emergency","linkquality":65}`, true)
-	publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":5,"illuminance_lux":5,"linkquality":90,"occupancy":true}`, true)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-sos", `{"action":"emergency","linkquality":65}`, true)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":5,"illuminance_lux":5,"linkquality":90,"occupancy":true}`, true)
 
 	alerts := &alertLog{}
 	// Never armed by schedule: only the keypad arms it.
@@ -334,7 +313,7 @@ func TestZigbeeAsItReallyIsAgainstMosquitto(t *testing.T) {
 	// the broker keeps one publisher's messages in order.
 	until := func(device string) []gates.Event {
 		t.Helper()
-		publish(t, pub, "zigbee2mqtt/"+device+"/availability", `{"state":"online"}`, false)
+		mosquitto.Publish(t, pub, "zigbee2mqtt/"+device+"/availability", `{"state":"online"}`, false)
 		var evs []gates.Event
 		for {
 			ev := tp.next(t, func(e gates.Event) bool { return e.Device == device }, device+" events")
@@ -370,7 +349,7 @@ func TestZigbeeAsItReallyIsAgainstMosquitto(t *testing.T) {
 	}
 
 	// Frient KEPZB-110: arm with a code, then disarm.
-	publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"arm_all_zones","action_code":"1234","action_transaction":99,"action_zone":23,"battery":100,"battery_low":false,"linkquality":120,"tamper":false,"voltage":3100}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"arm_all_zones","action_code":"1234","action_transaction":99,"action_zone":23,"battery":100,"battery_low":false,"linkquality":120,"tamper":false,"voltage":3100}`, false)
 	ev := tp.next(t, func(e gates.Event) bool { return e.Kind == gates.Arm }, "arm")
 	if ev.Mode != "arm_all_zones" || ev.Code != "1234" || ev.Device != "north-keypad" || ev.Gate != "north-gate" {
 		t.Fatalf("arm: %+v", ev)
@@ -383,14 +362,14 @@ func TestZigbeeAsItReallyIsAgainstMosquitto(t *testing.T) {
 	if !armed() {
 		t.Fatal("not armed after the keypad armed it")
 	}
-	publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"disarm","action_code":"1234","action_transaction":100,"action_zone":23,"battery":100,"battery_low":false,"linkquality":117,"tamper":false,"voltage":3100}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"disarm","action_code":"1234","action_transaction":100,"action_zone":23,"battery":100,"battery_low":false,"linkquality":117,"tamper":false,"voltage":3100}`, false)
 	tp.next(t, func(e gates.Event) bool { return e.Kind == gates.Disarm }, "disarm")
 	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseArming && strings.Contains(a.Summary, "disarmed") }, "disarmed notice")
 	if armed() {
 		t.Fatal("still armed after the keypad disarmed it")
 	}
 	// Immax 07505L (Tuya): arm away, no code.
-	publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"arm_away","battery":100,"linkquality":98,"tamper":false}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-keypad", `{"action":"arm_away","battery":100,"linkquality":98,"tamper":false}`, false)
 	alerts.waitFor(t, func(a gates.Alert) bool {
 		return a.Key == gates.CauseArming && strings.Contains(a.Summary, "(arm_away, without code)")
 	}, "arm away notice")
@@ -399,21 +378,21 @@ func TestZigbeeAsItReallyIsAgainstMosquitto(t *testing.T) {
 	}
 
 	// IKEA E1743 dimming, Heiman HS1EB's ignored double press: alive, nothing more.
-	publish(t, pub, "zigbee2mqtt/north-dimmer", `{"action":"brightness_move_up","linkquality":57}`, false)
-	publish(t, pub, "zigbee2mqtt/north-dimmer", `{"action":"on","linkquality":57}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-dimmer", `{"action":"brightness_move_up","linkquality":57}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-dimmer", `{"action":"on","linkquality":57}`, false)
 	if evs := until("north-dimmer"); kinds(evs) != "heartbeat heartbeat" {
 		t.Fatalf("dimmer: %s", kinds(evs))
 	}
 	// Tuya TS0215A_sos, and Heiman HS1EB with single: sos.
-	publish(t, pub, "zigbee2mqtt/north-sos", `{"action":"emergency","battery":100,"linkquality":65,"voltage":3000}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-sos", `{"action":"emergency","battery":100,"linkquality":65,"voltage":3000}`, false)
 	if evs := until("north-sos"); kinds(evs) != "button battery_ok" {
 		t.Fatalf("SOS button: %s", kinds(evs))
 	}
 	alerts.waitFor(t, func(a gates.Alert) bool {
 		return a.Key == gates.CauseSOS && a.Device == "north-sos" && a.Severity == "red"
 	}, "SOS")
-	publish(t, pub, "zigbee2mqtt/north-button", `{"action":"double","battery":100,"linkquality":83}`, false)
-	publish(t, pub, "zigbee2mqtt/north-button", `{"action":"single","battery":100,"linkquality":83}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-button", `{"action":"double","battery":100,"linkquality":83}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-button", `{"action":"single","battery":100,"linkquality":83}`, false)
 	if evs := until("north-button"); kinds(evs) != "battery_ok button battery_ok" {
 		t.Fatalf("mapped emergency button: %s", kinds(evs))
 	}
@@ -425,21 +404,21 @@ func TestZigbeeAsItReallyIsAgainstMosquitto(t *testing.T) {
 		`{"battery":100,"illuminance":31,"illuminance_lux":31,"linkquality":110,"occupancy":true,"voltage":3015}`,
 		`{"battery":100,"illuminance":40,"illuminance_lux":40,"linkquality":107,"occupancy":true,"voltage":3015}`,
 	} {
-		publish(t, pub, "zigbee2mqtt/north-pir", p, false)
+		mosquitto.Publish(t, pub, "zigbee2mqtt/north-pir", p, false)
 	}
 	if evs := until("north-pir"); kinds(evs) != "presence battery_ok battery_ok battery_ok" {
 		t.Fatalf("occupancy repeated: %s", kinds(evs))
 	}
 	alerts.waitFor(t, func(a gates.Alert) bool { return a.Key == gates.CauseIntrusion && a.Device == "north-pir" }, "intrusion")
-	publish(t, pub, "zigbee2mqtt/north-pir", `{"battery":100,"illuminance":40,"illuminance_lux":40,"linkquality":107,"occupancy":false,"voltage":3015}`, false)
-	publish(t, pub, "zigbee2mqtt/north-pir", `{"battery":100,"illuminance":12,"illuminance_lux":12,"linkquality":107,"occupancy":true,"voltage":3015}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-pir", `{"battery":100,"illuminance":40,"illuminance_lux":40,"linkquality":107,"occupancy":false,"voltage":3015}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-pir", `{"battery":100,"illuminance":12,"illuminance_lux":12,"linkquality":107,"occupancy":true,"voltage":3015}`, false)
 	if evs := until("north-pir"); kinds(evs) != "battery_ok presence battery_ok" {
 		t.Fatalf("occupancy false then true: %s", kinds(evs))
 	}
 	// The retained true was the last level: a live true is a repeat.
-	publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":6,"illuminance_lux":6,"linkquality":90,"occupancy":true}`, false)
-	publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":6,"illuminance_lux":6,"linkquality":90,"occupancy":false}`, false)
-	publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":7,"illuminance_lux":7,"linkquality":90,"occupancy":true}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":6,"illuminance_lux":6,"linkquality":90,"occupancy":true}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":6,"illuminance_lux":6,"linkquality":90,"occupancy":false}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/north-pir-2", `{"illuminance":7,"illuminance_lux":7,"linkquality":90,"occupancy":true}`, false)
 	if evs := until("north-pir-2"); kinds(evs) != "heartbeat heartbeat presence" {
 		t.Fatalf("after a retained occupancy: %s", kinds(evs))
 	}

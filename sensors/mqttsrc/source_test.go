@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -19,26 +18,6 @@ import (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// publisher is a Zigbee2MQTT stand-in: a real MQTT client that reconnects.
-func publisher(t *testing.T, broker string) paho.Client {
-	t.Helper()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("z2m-test").
-		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publisher connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return c
-}
-
-func publish(t *testing.T, c paho.Client, topic, payload string, retained bool) {
-	t.Helper()
-	tok := c.Publish(topic, 1, retained, payload)
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish %s: %v", topic, tok.Error())
-	}
-}
-
 // TestSensorsThroughMosquitto: Zigbee2MQTT devices as they publish
 // (a Tuya gas sensor, a smart plug, a temperature sensor, a leak sensor
 // whose retained state predates us) and a generic device read by a JSON
@@ -46,8 +25,8 @@ func publish(t *testing.T, c paho.Client, topic, payload string, retained bool) 
 // per topic, and the good ones around them still read.
 func TestSensorsThroughMosquitto(t *testing.T) {
 	broker := mosquitto.Start(t)
-	pub := publisher(t, broker.URL())
-	publish(t, pub, "zigbee2mqtt/leak-kitchen", `{"battery":97,"linkquality":120,"water_leak":true}`, true)
+	pub := mosquitto.Publisher(t, broker.URL())
+	mosquitto.Publish(t, pub, "zigbee2mqtt/leak-kitchen", `{"battery":97,"linkquality":120,"water_leak":true}`, true)
 
 	refs := map[string]sensors.MQTTRef{
 		"gas-kitchen":     {Device: "gas-kitchen", Field: "gas_density"},
@@ -78,29 +57,29 @@ func TestSensorsThroughMosquitto(t *testing.T) {
 		t.Fatalf("retained reading at %v, want its receive time (after %v)", at, started)
 	}
 
-	publish(t, pub, "zigbee2mqtt/gas-kitchen", `{"battery":100,"gas":false,"gas_density":12.5,"linkquality":80,"self_test_result":"normal"}`, false)
-	publish(t, pub, "zigbee2mqtt/plug-pump", `{"current":3.2,"voltage":229.8,"power":735,"energy":12.4,"state":"ON"}`, false)
-	publish(t, pub, "zigbee2mqtt/temp-box3", `{"temperature":61.5,"humidity":40,"battery":88}`, false)
-	publish(t, pub, "site/tank/telemetry", `{"id":"tank-1","levels":[{"cm":182.5},{"cm":90}]}`, false)
-	publish(t, pub, "site/rcm/4/ma", `312`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/gas-kitchen", `{"battery":100,"gas":false,"gas_density":12.5,"linkquality":80,"self_test_result":"normal"}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/plug-pump", `{"current":3.2,"voltage":229.8,"power":735,"energy":12.4,"state":"ON"}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/temp-box3", `{"temperature":61.5,"humidity":40,"battery":88}`, false)
+	mosquitto.Publish(t, pub, "site/tank/telemetry", `{"id":"tank-1","levels":[{"cm":182.5},{"cm":90}]}`, false)
+	mosquitto.Publish(t, pub, "site/rcm/4/ma", `312`, false)
 	got.WaitFor(t, map[string]float64{
 		"gas-kitchen": 12.5, "gas-kitchen-det": 0, "pump-current": 3.2, "pump-voltage": 229.8, "pump-power": 735,
 		"pump-energy": 12.4, "box3-cable": 61.5, "box3-humidity": 40, "tank-level": 182.5, "rcm-bare": 312,
 	})
-	publish(t, pub, "zigbee2mqtt/gas-kitchen", `{"gas":true,"gas_density":27}`, false)
-	publish(t, pub, "zigbee2mqtt/leak-kitchen", `{"water_leak":false}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/gas-kitchen", `{"gas":true,"gas_density":27}`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/leak-kitchen", `{"water_leak":false}`, false)
 	got.WaitFor(t, map[string]float64{"gas-kitchen": 27, "gas-kitchen-det": 1, "kitchen-leak": 0})
 
 	// Bad payloads, each followed on its topic by a good one so that we
 	// know they were handled.
-	publish(t, pub, "zigbee2mqtt/temp-box3", `not json`, false)
-	publish(t, pub, "zigbee2mqtt/temp-box3", `{"humidity":41}`, false)                     // no temperature; humidity still reads
-	publish(t, pub, "zigbee2mqtt/temp-box3", `{"temperature":"hot","humidity":42}`, false) // a string for a number
-	publish(t, pub, "site/tank/telemetry", `{"levels":[]}`, false)
-	publish(t, pub, "site/rcm/4/ma", `12,5`, false)
-	publish(t, pub, "zigbee2mqtt/temp-box3", `{"temperature":63,"humidity":43}`, false)
-	publish(t, pub, "site/tank/telemetry", `{"levels":[{"cm":181}]}`, false)
-	publish(t, pub, "site/rcm/4/ma", `320`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/temp-box3", `not json`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/temp-box3", `{"humidity":41}`, false)                     // no temperature; humidity still reads
+	mosquitto.Publish(t, pub, "zigbee2mqtt/temp-box3", `{"temperature":"hot","humidity":42}`, false) // a string for a number
+	mosquitto.Publish(t, pub, "site/tank/telemetry", `{"levels":[]}`, false)
+	mosquitto.Publish(t, pub, "site/rcm/4/ma", `12,5`, false)
+	mosquitto.Publish(t, pub, "zigbee2mqtt/temp-box3", `{"temperature":63,"humidity":43}`, false)
+	mosquitto.Publish(t, pub, "site/tank/telemetry", `{"levels":[{"cm":181}]}`, false)
+	mosquitto.Publish(t, pub, "site/rcm/4/ma", `320`, false)
 	got.WaitFor(t, map[string]float64{"box3-cable": 63, "box3-humidity": 43, "tank-level": 181, "rcm-bare": 320})
 	for reason, want := range map[string]float64{reasonNotJSON: 2, reasonMissing: 2, reasonNotNumber: 1, reasonEmpty: 0, reasonTooLarge: 0} {
 		if n := testutil.ToFloat64(s.metrics.bad[reason]); n != want {
@@ -123,7 +102,7 @@ func TestSensorsThroughMosquitto(t *testing.T) {
 // readings flow again.
 func TestBrokerRestart(t *testing.T) {
 	broker := mosquitto.Start(t)
-	pub := publisher(t, broker.URL())
+	pub := mosquitto.Publisher(t, broker.URL())
 	s, err := New(sensors.MQTTInputConfig{Broker: broker.URL(), BaseTopic: "z2m"},
 		map[string]sensors.MQTTRef{"box3-cable": {Device: "temp-box3", Field: "temperature"}},
 		Options{Log: quiet, ReconnectMax: 500 * time.Millisecond})
@@ -132,7 +111,7 @@ func TestBrokerRestart(t *testing.T) {
 	}
 	got := sensorstest.Run(t, s)
 	waitConnected(t, s)
-	publish(t, pub, "z2m/temp-box3", `{"temperature":30}`, false)
+	mosquitto.Publish(t, pub, "z2m/temp-box3", `{"temperature":30}`, false)
 	got.WaitFor(t, map[string]float64{"box3-cable": 30})
 
 	broker.Restart()
