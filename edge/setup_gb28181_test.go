@@ -1,12 +1,10 @@
 package edge_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -237,47 +235,23 @@ func TestGB28181SetupStepInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	node, _ := setupGBNode(t, path)
-	code, err := os.ReadFile(filepath.Join(data, setup.CodeFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shots := os.Getenv("SETUP_SHOTS") // keep the screenshots there
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("setup", "testdata", "gb28181.browser.mjs"))
-	cmd.Env = append(os.Environ(), "SETUP_URL=http://"+node.Addr(), "SETUP_CODE="+strings.TrimSpace(string(code)), "SETUP_SHOTS="+shots)
-	out, err := cmd.CombinedOutput()
-	t.Logf("node gb28181.browser.mjs:\n%s", out)
-	if err != nil {
-		t.Fatalf("node: %v (screenshot on failure in %s)", err, shots)
-	}
-	m := regexp.MustCompile(`(?m)^revision: (r[0-9]+)$`).FindSubmatch(out)
-	if m == nil {
-		t.Fatal("the page reported no revision")
-	}
-	rev, err := os.ReadFile(filepath.Join(data, "config", string(m[1])+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	name, rev := runSetupPage(t, node, data, "gb28181.browser.mjs")
 	if strings.Contains(string(rev), "browser-secret") {
-		t.Errorf("revision %s holds the password in clear", m[1])
+		t.Errorf("revision %s holds the password in clear", name)
 	}
-	cfg, err := edge.ParseConfig(string(m[1]), rev)
+	cfg, err := edge.ParseConfig(name, rev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := cfg.GB28181
 	if g == nil || g.ServerID != sgbServer || g.ServerAddr != "10.1.2.3:5060" || g.Transport != "tcp" || g.DeviceID != sgbDevice ||
 		g.Password != "" || g.PasswordFile == "" || !slices.Equal(g.Channels, []conf.GBChannelConfig{{Camera: "gate-cam", ID: "34020000001320000007"}}) {
-		t.Fatalf("revision %s's gb28181: %+v", m[1], g)
+		t.Fatalf("revision %s's gb28181: %+v", name, g)
 	}
 	if p, err := os.ReadFile(g.PasswordFile); err != nil || strings.TrimSpace(string(p)) != "browser-secret" {
 		t.Errorf("password file %s: %q %v", g.PasswordFile, p, err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != string(rev) {
-		t.Errorf("the file in force is not revision %s", m[1])
+		t.Errorf("the file in force is not revision %s", name)
 	}
 }

@@ -229,6 +229,28 @@ func TestSensorsStepInBrowser(t *testing.T) {
 		st := node.SensorStatus()
 		return len(st) == 1 && st[0].Value == 31.5
 	})
+	name, rev := runSetupPage(t, node, data, "sensors.browser.mjs")
+	cfg, err := edge.ParseConfig(name, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(cfg.Sensors, func(s sensors.SensorConfig) bool { return s.ID == "gas-2" })
+	if i < 0 || cfg.Sensors[i].Kind != "gas" || cfg.Sensors[i].Name != "Kitchen gas" || cfg.Sensors[i].Source.MQTT == nil ||
+		cfg.Sensors[i].Source.MQTT.Device != "kitchen-gas" || cfg.Sensors[i].Source.MQTT.Field != "gas_density" ||
+		cfg.Sensors[i].Warn == nil || *cfg.Sensors[i].Warn != 10 || cfg.Sensors[i].Alarm == nil || *cfg.Sensors[i].Alarm != 20 {
+		t.Errorf("revision %s's sensors: %+v", name, cfg.Sensors)
+	}
+	if b, _ := os.ReadFile(path); string(b) != string(rev) {
+		t.Errorf("the file in force is not revision %s", name)
+	}
+}
+
+// runSetupPage runs a Chromium script of the setup page
+// (setup/testdata/script) against node, logged in with the box's setup
+// code, and returns the config revision it reports it saved: its name
+// and its file.
+func runSetupPage(t *testing.T, node *edge.Node, data, script string) (string, []byte) {
+	t.Helper()
 	code, err := os.ReadFile(filepath.Join(data, setup.CodeFile))
 	if err != nil {
 		t.Fatal(err)
@@ -239,10 +261,10 @@ func TestSensorsStepInBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("setup", "testdata", "sensors.browser.mjs"))
+	cmd := exec.CommandContext(ctx, "node", filepath.Join("setup", "testdata", script))
 	cmd.Env = append(os.Environ(), "SETUP_URL=http://"+node.Addr(), "SETUP_CODE="+strings.TrimSpace(string(code)), "SETUP_SHOTS="+shots)
 	out, err := cmd.CombinedOutput()
-	t.Logf("node sensors.browser.mjs:\n%s", out)
+	t.Logf("node %s:\n%s", script, out)
 	if err != nil {
 		t.Fatalf("node: %v (screenshot on failure in %s)", err, shots)
 	}
@@ -254,17 +276,5 @@ func TestSensorsStepInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := edge.ParseConfig(string(m[1]), rev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(cfg.Sensors, func(s sensors.SensorConfig) bool { return s.ID == "gas-2" })
-	if i < 0 || cfg.Sensors[i].Kind != "gas" || cfg.Sensors[i].Name != "Kitchen gas" || cfg.Sensors[i].Source.MQTT == nil ||
-		cfg.Sensors[i].Source.MQTT.Device != "kitchen-gas" || cfg.Sensors[i].Source.MQTT.Field != "gas_density" ||
-		cfg.Sensors[i].Warn == nil || *cfg.Sensors[i].Warn != 10 || cfg.Sensors[i].Alarm == nil || *cfg.Sensors[i].Alarm != 20 {
-		t.Errorf("revision %s's sensors: %+v", m[1], cfg.Sensors)
-	}
-	if b, _ := os.ReadFile(path); string(b) != string(rev) {
-		t.Errorf("the file in force is not revision %s", m[1])
-	}
+	return string(m[1]), rev
 }
