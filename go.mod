@@ -1,6 +1,6 @@
 module github.com/vigil-perimeter/vigil
 
-go 1.24.0
+go 1.25.0
 
 require (
 	github.com/bluenviron/gortsplib/v4 v4.16.2
@@ -20,7 +20,7 @@ require (
 	gocv.io/x/gocv v0.31.0
 	golang.org/x/crypto v0.48.0
 	golang.org/x/sys v0.41.0
-	golang.org/x/text v0.34.0
+	golang.org/x/text v0.41.0
 )
 
 require (
@@ -38,6 +38,10 @@ require (
 	github.com/google/flatbuffers v25.2.10+incompatible // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/icholy/digest v1.2.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/pgx/v5 v5.13.0 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.18.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -53,6 +57,6 @@ require (
 	go.opentelemetry.io/otel/trace v1.41.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/net v0.49.0 // indirect
-	golang.org/x/sync v0.19.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 )

@@ -338,7 +338,7 @@ func contractDisk(t *testing.T, s AlertStore) {
 	if err := s.Admit(false); err != nil {
 		t.Errorf("Admit with room: %v", err)
 	}
-	if st, err := s.Disk(); err != nil || st.Free == 0 {
+	if st, err := s.Disk(); err != nil || st.Full {
 		t.Errorf("Disk: %+v, %v", st, err)
 	}
 }

@@ -125,36 +125,13 @@ func (s *Store) admit(ops []*op) ([]*op, error) {
 }
 
 func (s *Store) applyTxn(ops []*op, now time.Time) ([]Change, error) {
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	seq := s.lastSeq
-	var changes []Change
-	for _, o := range ops {
-		o.rec, o.changed, o.committed, o.err, o.from, o.to, o.opened = Record{}, false, false, nil, 0, 0, false
-		var err error
-		switch {
-		case o.alert != nil:
-			err = putAlert(txn, o, seq+1, now, s.rules)
-		case o.update != nil:
-			err = putUpdate(txn, o, seq+1, now, s.rules)
-		case o.events != nil:
-			err = putEvents(txn, o)
-		case o.action != nil:
-			err = putAction(txn, o, seq+1, now)
-		case o.escalate != "":
-			err = putEscalate(txn, o, seq+1, now)
-		default:
-			panic("central: empty store op")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if o.changed {
-			seq++
-			changes = append(changes, Change{Seq: seq, Type: o.changeType(), Record: o.rec, Frame: o.frame, cause: o.cause()})
-		}
+	tx := badgerTx{s.db.NewTransaction(true)}
+	defer tx.txn.Discard()
+	changes, seq, err := runOps(tx, ops, s.lastSeq, now, s.rules)
+	if err != nil {
+		return nil, err
 	}
-	if err := txn.Commit(); err != nil {
+	if err := tx.txn.Commit(); err != nil {
 		return nil, err
 	}
 	for _, o := range ops {
@@ -162,6 +139,72 @@ func (s *Store) applyTxn(ops []*op, now time.Time) ([]Change, error) {
 	}
 	s.lastSeq = seq
 	return changes, nil
+}
+
+// alertTx is one write transaction of an alert store in the terms apply's
+// ops use; each engine (Badger: badgerTx, store.go; PostgreSQL: pgTx,
+// pgstore.go) maps it to its own layout, so what an op means is written
+// once, here.
+type alertTx interface {
+	// record reads an alert by ID (ErrNotFound).
+	record(id string) (Record, error)
+	// putRecord stores rec (rb: its JSON) as its current state and frame
+	// as change seq.
+	putRecord(rec Record, rb []byte, seq uint64, frame []byte) error
+	// insert indexes a new alert stored by putRecord: its ID, the open
+	// index, the edge's latest self-test, its camera's tamper all-clear,
+	// and its snapshot (none when empty).
+	insert(rec Record, snapshot []byte) error
+	// setOpen and clearOpen keep the open index (site and colour rank).
+	setOpen(rec Record, rank int) error
+	clearOpen(rec Record) error
+	putUpdateSnapshot(alertID, updateID string, jpeg []byte) error
+	// update reports whether an update ID was stored; markUpdate stores
+	// it with the change it made (0: none, its alert was unknown).
+	update(id string) (bool, error)
+	markUpdate(id string, seq uint64) error
+	// redirect is the alert updates for id go to (id itself if none).
+	redirect(id string) (string, error)
+	setRedirect(from, to string) error
+	// batch reports whether an event batch ID was stored; putEvent
+	// stores one event unless one with its key is stored (inserted
+	// false); markBatch stores the batch ID.
+	batch(id string) (bool, error)
+	putEvent(k eventKeyParts, e StoredEvent) (inserted bool, err error)
+	markBatch(id string) error
+}
+
+// runOps applies ops in order within tx, numbering changes after last.
+// It returns the changes and the last number taken; the caller commits.
+func runOps(tx alertTx, ops []*op, last uint64, now time.Time, rules *priorityRules) ([]Change, uint64, error) {
+	seq := last
+	var changes []Change
+	for _, o := range ops {
+		o.rec, o.changed, o.committed, o.err, o.from, o.to, o.opened = Record{}, false, false, nil, 0, 0, false
+		var err error
+		switch {
+		case o.alert != nil:
+			err = putAlert(tx, o, seq+1, now, rules)
+		case o.update != nil:
+			err = putUpdate(tx, o, seq+1, now, rules)
+		case o.events != nil:
+			err = putEvents(tx, o)
+		case o.action != nil:
+			err = putAction(tx, o, seq+1, now)
+		case o.escalate != "":
+			err = putEscalate(tx, o, seq+1, now)
+		default:
+			panic("central: empty store op")
+		}
+		if err != nil {
+			return nil, last, err
+		}
+		if o.changed {
+			seq++
+			changes = append(changes, Change{Seq: seq, Type: o.changeType(), Record: o.rec, Frame: o.frame, cause: o.cause()})
+		}
+	}
+	return changes, seq, nil
 }
 
 func (o *op) changeType() string {
@@ -173,21 +216,18 @@ func (o *op) changeType() string {
 
 // setRecord writes rec as its current state and as change seq, and keeps
 // the change's console message in o.frame.
-func setRecord(txn *badger.Txn, o *op, rec Record, seq uint64) error {
+func setRecord(tx alertTx, o *op, rec Record, seq uint64) error {
 	rb, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
 	o.frame = encodeChange(o.changeType(), seq, rb)
-	if err := txn.Set(seqKey(prefixSeq, rec.Seq), rb); err != nil {
-		return err
-	}
-	return txn.Set(seqKey(prefixChange, seq), o.frame)
+	return tx.putRecord(rec, rb, seq, o.frame)
 }
 
-func putAlert(txn *badger.Txn, o *op, seq uint64, now time.Time, rules *priorityRules) error {
+func putAlert(tx alertTx, o *op, seq uint64, now time.Time, rules *priorityRules) error {
 	a := o.alert
-	old, err := getRecordByID(txn, a.ID)
+	old, err := tx.record(a.ID)
 	if err == nil {
 		old.normalise()
 		o.rec = old // a re-send: acknowledged again, no change
@@ -198,60 +238,43 @@ func putAlert(txn *badger.Txn, o *op, seq uint64, now time.Time, rules *priority
 	}
 	rec := newRecord(*a, seq, now)
 	rec.Priority = rules.priority(rec.SiteID, rec.Kind)
-	return insertRecord(txn, o, rec, a.Snapshot, seq)
+	return insertRecord(tx, o, rec, a.Snapshot, seq)
 }
 
 // insertRecord stores a new alert (an edge's, or a successor an update
 // opened) with its indexes and snapshot.
-func insertRecord(txn *badger.Txn, o *op, rec Record, snapshot []byte, seq uint64) error {
-	if err := setRecord(txn, o, rec, seq); err != nil {
+func insertRecord(tx alertTx, o *op, rec Record, snapshot []byte, seq uint64) error {
+	if err := setRecord(tx, o, rec, seq); err != nil {
 		return err
 	}
-	if err := txn.Set([]byte(prefixID+rec.ID), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+	if err := tx.insert(rec, snapshot); err != nil {
 		return err
-	}
-	if rec.Kind == KindSelfTest {
-		if err := txn.Set([]byte(prefixSelfTest+rec.EdgeID), []byte(rec.ID)); err != nil {
-			return err
-		}
-	}
-	if err := txn.Set(seqKey(prefixOpen, seq), openValue(colourRank(&rec), rec.SiteID)); err != nil {
-		return err
-	}
-	if err := putTamperClear(txn, rec); err != nil {
-		return err
-	}
-	if len(snapshot) > 0 {
-		if err := txn.Set([]byte(prefixSnapshot+rec.ID), snapshot); err != nil {
-			return err
-		}
 	}
 	o.rec, o.changed, o.to = rec, true, colourRank(&rec)
 	return nil
 }
 
-func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time, rules *priorityRules) error {
+func putUpdate(tx alertTx, o *op, seq uint64, now time.Time, rules *priorityRules) error {
 	u := o.update
-	key := []byte(prefixUpdateID + u.ID)
-	alertID, err := redirected(txn, u.AlertID)
+	alertID, err := tx.redirect(u.AlertID)
 	if err != nil {
 		return err
 	}
-	if _, err := txn.Get(key); err == nil {
-		if rec, err := getRecordByID(txn, alertID); err == nil {
+	if seen, err := tx.update(u.ID); err != nil {
+		return err
+	} else if seen {
+		if rec, err := tx.record(alertID); err == nil {
 			rec.normalise()
 			o.rec = rec
 		}
 		return nil // a re-send
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
-		return err
 	}
-	rec, err := getRecordByID(txn, alertID)
+	rec, err := tx.record(alertID)
 	if errors.Is(err, ErrNotFound) {
 		// Its alert was dropped on the edge (outbox bound) or never valid.
 		// Remember the ID so re-sends are acknowledged without noise.
 		o.err = fmt.Errorf("update %s for unknown alert %s: %w", u.ID, u.AlertID, ErrNotFound)
-		return txn.Set(key, binary.BigEndian.AppendUint64(nil, 0))
+		return tx.markUpdate(u.ID, 0)
 	}
 	if err != nil {
 		return err
@@ -262,9 +285,9 @@ func putUpdate(txn *badger.Txn, o *op, seq uint64, now time.Time, rules *priorit
 		return nil
 	}
 	if !open(rec.State) && recurrence(u, &rec) {
-		return openSuccessor(txn, o, rec, seq, now, rules)
+		return openSuccessor(tx, o, rec, seq, now, rules)
 	}
-	return foldUpdate(txn, o, rec, seq, now)
+	return foldUpdate(tx, o, rec, seq, now)
 }
 
 // colourRank is what an alert adds to its site's colour: its severity's
@@ -283,27 +306,13 @@ func recurrence(u *wire.AlertUpdate, rec *Record) bool {
 	return u.Count > rec.Count && u.Ended.IsZero()
 }
 
-// redirected is the alert that updates for id go to now: its successor if
-// a recurrence after its resolution opened one, else id itself.
-func redirected(txn *badger.Txn, id string) (string, error) {
-	item, err := txn.Get([]byte(prefixRedirect + id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return id, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	v, err := item.ValueCopy(nil)
-	return string(v), err
-}
-
 // openSuccessor stores a recurrence of the resolved alert prev as a new
 // raised alert that follows it. Its ID is the update's, so a re-sent
 // update finds it (and its u/ key) and changes nothing; later updates for
 // the edge's alert ID go to it (r/ key).
-func openSuccessor(txn *badger.Txn, o *op, prev Record, seq uint64, now time.Time, rules *priorityRules) error {
+func openSuccessor(tx alertTx, o *op, prev Record, seq uint64, now time.Time, rules *priorityRules) error {
 	u := o.update
-	if _, err := getRecordByID(txn, u.ID); err == nil {
+	if _, err := tx.record(u.ID); err == nil {
 		o.err = fmt.Errorf("update %s: an alert with its ID exists already: %w", u.ID, ErrConflict)
 		return nil
 	} else if !errors.Is(err, ErrNotFound) {
@@ -323,20 +332,20 @@ func openSuccessor(txn *badger.Txn, o *op, prev Record, seq uint64, now time.Tim
 	rec.Priority = rules.priority(rec.SiteID, rec.Kind)
 	rec.Follows, rec.EdgeAlertID, rec.Count, rec.LastTime = prev.ID, u.AlertID, u.Count, u.Time.UTC()
 	o.opened = true
-	if err := insertRecord(txn, o, rec, u.Snapshot, seq); err != nil {
+	if err := insertRecord(tx, o, rec, u.Snapshot, seq); err != nil {
 		return err
 	}
-	if err := txn.Set([]byte(prefixRedirect+u.AlertID), []byte(rec.ID)); err != nil {
+	if err := tx.setRedirect(u.AlertID, rec.ID); err != nil {
 		return err
 	}
-	return txn.Set([]byte(prefixUpdateID+u.ID), binary.BigEndian.AppendUint64(nil, seq))
+	return tx.markUpdate(u.ID, seq)
 }
 
 // foldUpdate applies u to rec: an open alert's picture, severity,
 // all-clear or recurrence (count and last_time, so consoles raise it
 // again), or what a resolved alert learns afterwards (a picture, the
 // all-clear), kept in its record.
-func foldUpdate(txn *badger.Txn, o *op, rec Record, seq uint64, now time.Time) error {
+func foldUpdate(tx alertTx, o *op, rec Record, seq uint64, now time.Time) error {
 	u := o.update
 	o.from = colourRank(&rec)
 	ur := UpdateRecord{ID: u.ID, Time: u.Time.UTC(), Severity: u.Severity, Summary: u.Summary, Camera: u.Camera, Boxes: u.Boxes, Count: u.Count}
@@ -355,7 +364,7 @@ func foldUpdate(txn *badger.Txn, o *op, rec Record, seq uint64, now time.Time) e
 	}
 	rec.Links = widenLinks(rec.Links, u.Links)
 	if len(u.Snapshot) > 0 {
-		if err := txn.Set(updSnapKey(rec.ID, u.ID), u.Snapshot); err != nil {
+		if err := tx.putUpdateSnapshot(rec.ID, u.ID, u.Snapshot); err != nil {
 			return err
 		}
 		ur.SnapshotURL = updateSnapshotURL(rec.ID, u.ID)
@@ -368,16 +377,16 @@ func foldUpdate(txn *badger.Txn, o *op, rec Record, seq uint64, now time.Time) e
 		rec.Updates = append([]UpdateRecord{}, rec.Updates[n-maxUpdatesKept:]...)
 	}
 	rec.Rev, rec.UpdatedAt = seq, now.UTC()
-	if err := setRecord(txn, o, rec, seq); err != nil {
+	if err := setRecord(tx, o, rec, seq); err != nil {
 		return err
 	}
-	if err := txn.Set([]byte(prefixUpdateID+u.ID), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+	if err := tx.markUpdate(u.ID, seq); err != nil {
 		return err
 	}
 	if open(rec.State) {
 		o.to = colourRank(&rec)
 		if o.to != o.from {
-			if err := txn.Set(seqKey(prefixOpen, rec.Seq), openValue(o.to, rec.SiteID)); err != nil {
+			if err := tx.setOpen(rec, o.to); err != nil {
 				return err
 			}
 		}
@@ -389,8 +398,8 @@ func foldUpdate(txn *badger.Txn, o *op, rec Record, seq uint64, now time.Time) e
 // opRecord reads the alert an action or escalation applies to, normalised
 // and kept in o.rec. An unknown ID is the op's own error (o.err; the batch
 // goes on): ok is false and err nil. A store error is returned as err.
-func opRecord(txn *badger.Txn, o *op, id string) (rec Record, ok bool, err error) {
-	rec, err = getRecordByID(txn, id)
+func opRecord(tx alertTx, o *op, id string) (rec Record, ok bool, err error) {
+	rec, err = tx.record(id)
 	if errors.Is(err, ErrNotFound) {
 		o.err = err
 		return rec, false, nil
@@ -406,8 +415,8 @@ func opRecord(txn *badger.Txn, o *op, id string) (rec Record, ok bool, err error
 // putEscalate escalates a red alert still raised, once: a system step in
 // its history and escalated_at. Anything else (acknowledged meanwhile,
 // no longer red, escalated already) is ErrConflict and changes nothing.
-func putEscalate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
-	rec, ok, err := opRecord(txn, o, o.escalate)
+func putEscalate(tx alertTx, o *op, seq uint64, now time.Time) error {
+	rec, ok, err := opRecord(tx, o, o.escalate)
 	if !ok {
 		return err
 	}
@@ -419,15 +428,15 @@ func putEscalate(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 	rec.EscalatedAt = now.UTC()
 	rec.History = append(rec.History, Step{State: StateRaised, Actor: actorSystem, At: rec.EscalatedAt, Note: noteEscalated})
 	rec.Rev, rec.UpdatedAt = seq, now.UTC()
-	if err := setRecord(txn, o, rec, seq); err != nil {
+	if err := setRecord(tx, o, rec, seq); err != nil {
 		return err
 	}
 	o.rec, o.changed = rec, true
 	return nil
 }
 
-func putAction(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
-	rec, ok, err := opRecord(txn, o, o.alertID)
+func putAction(tx alertTx, o *op, seq uint64, now time.Time) error {
+	rec, ok, err := opRecord(tx, o, o.alertID)
 	if !ok {
 		return err
 	}
@@ -437,12 +446,12 @@ func putAction(txn *badger.Txn, o *op, seq uint64, now time.Time) error {
 		return nil
 	}
 	rec.Rev, rec.UpdatedAt = seq, now.UTC()
-	if err := setRecord(txn, o, rec, seq); err != nil {
+	if err := setRecord(tx, o, rec, seq); err != nil {
 		return err
 	}
 	if open(rec.State) {
 		o.to = colourRank(&rec)
-	} else if err := txn.Delete(seqKey(prefixOpen, rec.Seq)); err != nil {
+	} else if err := tx.clearOpen(rec); err != nil {
 		return err
 	}
 	o.rec, o.changed = rec, true
@@ -460,9 +469,12 @@ type StoredEvent struct {
 	Summary string    `json:"summary,omitempty"`
 }
 
+// eventNanos is an event's time as stored: nanoseconds since 1970, none
+// before it.
+func eventNanos(t time.Time) int64 { return max(t.UnixNano(), 0) }
+
 func eventKey(t time.Time, edge, batch string, i int) []byte {
-	ns := max(t.UnixNano(), 0)
-	k := binary.BigEndian.AppendUint64([]byte(prefixEvent), uint64(ns))
+	k := binary.BigEndian.AppendUint64([]byte(prefixEvent), uint64(eventNanos(t)))
 	k = append(k, edge...)
 	k = append(k, 0)
 	k = append(k, batch...)
@@ -470,36 +482,35 @@ func eventKey(t time.Time, edge, batch string, i int) []byte {
 	return binary.BigEndian.AppendUint16(k, uint16(i))
 }
 
-func putEvents(txn *badger.Txn, o *op) error {
+// eventKeyParts identify a stored event: its time, edge, batch and place
+// in the batch; an event with its own ID is keyed by that ID instead
+// (batch "id:<ID>", index 0), so it is stored once whichever batch
+// brings it.
+type eventKeyParts struct {
+	time        time.Time
+	edge, batch string
+	idx         int
+}
+
+func putEvents(tx alertTx, o *op) error {
 	b := o.events
-	key := []byte(prefixBatchID + b.ID)
-	if _, err := txn.Get(key); err == nil {
-		return nil // a re-send
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
-		return err
+	if seen, err := tx.batch(b.ID); err != nil || seen {
+		return err // seen: a re-send
 	}
 	for i, e := range b.Events {
-		v, err := json.Marshal(StoredEvent{EdgeID: b.EdgeID, SiteID: o.site, BatchID: b.ID, Time: e.Time.UTC(),
-			Source: e.Source, Kind: e.Kind, Summary: e.Summary})
-		if err != nil {
-			return err
-		}
-		k := eventKey(e.Time, b.EdgeID, b.ID, i)
+		k := eventKeyParts{e.Time, b.EdgeID, b.ID, i}
 		if e.ID != "" {
 			// An edge that replays its journal after a crash may send an
 			// event again in another batch: store it once.
-			k = eventKey(e.Time, b.EdgeID, "id:"+e.ID, 0)
-			if _, err := txn.Get(k); err == nil {
-				continue
-			} else if !errors.Is(err, badger.ErrKeyNotFound) {
-				return err
-			}
+			k = eventKeyParts{e.Time, b.EdgeID, "id:" + e.ID, 0}
 		}
-		if err := txn.Set(k, v); err != nil {
+		ev := StoredEvent{EdgeID: b.EdgeID, SiteID: o.site, BatchID: b.ID, Time: e.Time.UTC(),
+			Source: e.Source, Kind: e.Kind, Summary: e.Summary}
+		if _, err := tx.putEvent(k, ev); err != nil {
 			return err
 		}
 	}
-	return txn.Set(key, nil)
+	return tx.markBatch(b.ID)
 }
 
 // widenLinks widens each camera's clip range in links to cover the range

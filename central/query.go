@@ -82,15 +82,7 @@ func (q *AlertQuery) matches(r *Record) bool {
 // progresses). Ascending, it is the Since of the next page; descending,
 // the Before of the next page, 0 when nothing older is left.
 func (s *Store) Query(q AlertQuery) ([]Record, uint64, error) {
-	out := []Record{}
-	next := q.Since
-	if q.Desc {
-		next = q.Before
-	}
-	if q.Limit <= 0 || (!q.Desc && q.Since == math.MaxUint64) || (q.Desc && q.Before == 1) {
-		if q.Desc {
-			next = 0
-		}
+	if out, next, done := q.empty(); done {
 		return out, next, nil
 	}
 	// Open alerts have their own index; a query for them skips resolved ones unread.
@@ -98,38 +90,104 @@ func (s *Store) Query(q AlertQuery) ([]Record, uint64, error) {
 	if q.State == "open" {
 		prefix = prefixOpen
 	}
+	var out []Record
+	var next uint64
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: min(q.Limit, 100), Prefix: []byte(prefix), Reverse: q.Desc})
 		defer it.Close()
-		examined := 0
-		for q.seek(it, prefix); it.Valid() && len(out) < q.Limit && examined < scanBudget; it.Next() {
-			examined++
-			seq := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
-			if q.Desc && seq <= q.Since {
-				break
-			}
-			next = seq
-			r, ok, err := q.read(txn, it.Item(), prefix, seq)
-			if err != nil {
-				return err
-			}
-			if ok && q.Desc && !q.ReceivedSince.IsZero() && r.ReceivedAt.Before(q.ReceivedSince) {
-				next = 0 // everything older was received earlier still
-				return nil
-			}
-			if ok && q.matches(&r) {
-				out = append(out, r)
-			}
-		}
-		if q.Desc && (!it.Valid() || binary.BigEndian.Uint64(it.Item().Key()[len(prefix):]) <= q.Since) {
-			next = 0 // nothing older left
-		}
-		return nil
+		q.seek(it, prefix)
+		var err error
+		out, next, err = q.run(&badgerScan{q: &q, txn: txn, it: it, prefix: prefix})
+		return err
 	})
 	if err != nil {
 		return nil, q.Since, fmt.Errorf("central: query alerts since %d: %w", q.Since, err)
 	}
 	return out, next, nil
+}
+
+// empty answers a query that can match nothing (done true) without
+// reading the store.
+func (q *AlertQuery) empty() (out []Record, next uint64, done bool) {
+	if q.Limit > 0 && !(!q.Desc && q.Since == math.MaxUint64) && !(q.Desc && q.Before == 1) {
+		return nil, 0, false
+	}
+	if q.Desc {
+		return []Record{}, 0, true
+	}
+	return []Record{}, q.Since, true
+}
+
+// recordScan is the records a query examines, in its order, in one
+// engine's terms (badgerScan; pgScan, pgstore_query.go).
+type recordScan interface {
+	// peek is the creation seq of the next record; more is false at the
+	// end.
+	peek() (seq uint64, more bool, err error)
+	// read reads that record and moves on; ok is false when an index
+	// already rules it out (the record unread).
+	read() (r Record, ok bool, err error)
+}
+
+// run is Query over sc, the same for every engine.
+func (q *AlertQuery) run(sc recordScan) ([]Record, uint64, error) {
+	out := []Record{}
+	next := q.Since
+	if q.Desc {
+		next = q.Before
+	}
+	for examined := 0; len(out) < q.Limit && examined < scanBudget; examined++ {
+		seq, more, err := sc.peek()
+		if err != nil {
+			return nil, q.Since, err
+		}
+		if !more || (q.Desc && seq <= q.Since) {
+			break
+		}
+		next = seq
+		r, ok, err := sc.read()
+		if err != nil {
+			return nil, q.Since, err
+		}
+		if ok && q.Desc && !q.ReceivedSince.IsZero() && r.ReceivedAt.Before(q.ReceivedSince) {
+			return out, 0, nil // everything older was received earlier still
+		}
+		if ok && q.matches(&r) {
+			out = append(out, r)
+		}
+	}
+	if q.Desc {
+		seq, more, err := sc.peek()
+		if err != nil {
+			return nil, q.Since, err
+		}
+		if !more || seq <= q.Since {
+			next = 0 // nothing older left
+		}
+	}
+	return out, next, nil
+}
+
+// badgerScan walks the s/ records or the o/ index with a Badger iterator.
+type badgerScan struct {
+	q      *AlertQuery
+	txn    *badger.Txn
+	it     *badger.Iterator
+	prefix string
+}
+
+func (b *badgerScan) peek() (uint64, bool, error) {
+	if !b.it.Valid() {
+		return 0, false, nil
+	}
+	return binary.BigEndian.Uint64(b.it.Item().Key()[len(b.prefix):]), true, nil
+}
+
+func (b *badgerScan) read() (Record, bool, error) {
+	seq := binary.BigEndian.Uint64(b.it.Item().Key()[len(b.prefix):])
+	r, ok, err := b.q.read(b.txn, b.it.Item(), b.prefix, seq)
+	b.it.Next()
+	return r, ok, err
 }
 
 // seek puts it on the first key the query examines.

@@ -1,11 +1,8 @@
 package central
 
 import (
-	"encoding/binary"
 	"strings"
 	"sync/atomic"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/vigil-perimeter/vigil/wire"
 )
@@ -36,13 +33,10 @@ func liveTamperKind(kind string) bool {
 	return strings.HasPrefix(kind, "tamper.") && kind != "tamper.signal_lost" && kind != "tamper.dark"
 }
 
-// putTamperClear records rec as its camera's latest all-clear if it is
-// one (putAlert calls it for a new alert).
-func putTamperClear(txn *badger.Txn, rec Record) error {
-	if rec.Severity != wire.Green || !liveTamperKind(rec.Kind) {
-		return nil
-	}
-	return txn.Set(tamperClearKey(rec.EdgeID, rec.Source), binary.BigEndian.AppendUint64(nil, rec.Seq))
+// tamperClear reports whether a new alert is its camera's all-clear: the
+// store keeps the latest one's seq (alertTx.insert).
+func tamperClear(rec Record) bool {
+	return rec.Severity == wire.Green && liveTamperKind(rec.Kind)
 }
 
 // tamperSet is the writer's view of tampered cameras (only the writer

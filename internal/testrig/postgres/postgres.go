@@ -142,6 +142,14 @@ func (s *Server) URL() string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", Superuser, s.port)
 }
 
+// CreateDB makes a new, empty database and returns its connection string
+// (names: lower-case letters, digits and _).
+func (s *Server) CreateDB(t testing.TB, name string) string {
+	t.Helper()
+	s.SQL("CREATE DATABASE " + name)
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", Superuser, s.port, name)
+}
+
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 
