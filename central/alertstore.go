@@ -1,6 +1,7 @@
 package central
 
 import (
+	"context"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/kv"
@@ -50,13 +51,18 @@ type AlertStore interface {
 	Snapshot(id string) ([]byte, error)
 	UpdateSnapshot(alertID, updateID string) ([]byte, error)
 
-	// openIndex calls f for every open alert's site and rank (the
-	// writer's site colours at startup).
-	openIndex(f func(site string, rank int)) error
+	// openIndex calls f for every open alert's creation seq, site and
+	// rank (the writer's site colours at startup).
+	openIndex(f func(seq uint64, site string, rank int)) error
 	// tamperState calls clear for every camera's all-clear mark (the
 	// seq of its last green tamper alert) and then open for every open
 	// alert in sequence order (the tamper set at startup, tamper.go).
 	tamperState(clear func(edge, camera string, seq uint64), open func(Record)) error
+	// selfTests lists each edge's latest self-test alert, by edge ID.
+	selfTests() ([]Record, error)
+	// setRules sets the alert priorities new alerts take (nil: the
+	// default order); called before the writer starts.
+	setRules(r *priorityRules)
 	// readView is a consistent read at this moment: the writer takes it
 	// between batches, so a console's view and its feed meet at LastSeq.
 	readView() alertView
@@ -74,7 +80,22 @@ type alertView interface {
 	// changes lists up to limit changes in (after, upto] as the console
 	// messages they were stored as.
 	changes(after, upto uint64, limit int) ([]consoleFrame, error)
+	// last is the newest change the view sees (LastSeq at that moment).
+	last() uint64
 	Discard()
+}
+
+// sharedAlertStore is an AlertStore that other centrals write as well
+// (PGStore): the writer also publishes their changes to its consoles,
+// in sequence order with its own (writer.catchUp).
+type sharedAlertStore interface {
+	AlertStore
+	// changesIn reads the committed changes in (after, upto], oldest
+	// first, at most limit.
+	changesIn(after, upto uint64, limit int) ([]Change, error)
+	// watch calls f with the newest change's seq whenever any central
+	// commits changes, and once whenever it (re)connects, until ctx ends.
+	watch(ctx context.Context, f func(last uint64))
 }
 
 var _ AlertStore = (*Store)(nil)

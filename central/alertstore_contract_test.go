@@ -316,7 +316,7 @@ func contractStartup(t *testing.T, s AlertStore) {
 		t.Fatalf("resolve: %v, %v", err, done.err)
 	}
 	idx := map[string]int{}
-	if err := s.openIndex(func(site string, rank int) { idx[site] = rank }); err != nil {
+	if err := s.openIndex(func(_ uint64, site string, rank int) { idx[site] = rank }); err != nil {
 		t.Fatal(err)
 	}
 	if len(idx) != 1 || idx[siteID+"-b"] != wire.Yellow.Rank() {

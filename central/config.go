@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-perimeter/vigil/central/notify"
 	"github.com/vigil-perimeter/vigil/internal/config"
@@ -21,6 +24,11 @@ type Config struct {
 	// it to loopback or the LAN, or put a TLS proxy in front (deploy/).
 	Listen  string `yaml:"listen"`
 	DataDir string `yaml:"data_dir"` // Badger directory: alerts, edges, enrolment tokens
+	// Store is where alerts are kept: "badger" (the default) in DataDir,
+	// or a PostgreSQL connection string (postgres://user@host/db) that
+	// several centrals may share (ARCHITECTURE.md, "One machine or
+	// many").
+	Store string `yaml:"store,omitempty"`
 	// EdgeHub is where edges connect and enrol, always over TLS.
 	EdgeHub EdgeHubConfig `yaml:"edge_hub,omitempty"`
 	// AdminTokenSHA256 is the hex SHA-256 of the bearer token that may
@@ -158,6 +166,9 @@ func (c *Config) Validate() []config.FieldError {
 	}
 	if c.DataDir == "" {
 		add("data_dir", "is required")
+	}
+	if err := checkStore(c.Store); err != nil {
+		add("store", "%v", err)
 	}
 	c.validateEdgeHub(add)
 	if d := c.AuditCheckpointInterval.D(); d != 0 && (d < time.Second || d > 24*time.Hour) {
@@ -328,4 +339,33 @@ func validationError(fes []config.FieldError) error {
 		errs[i] = fe
 	}
 	return fmt.Errorf("central: invalid config: %w", errors.Join(errs...))
+}
+
+// postgresStore reports whether store names a PostgreSQL database.
+func postgresStore(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// checkStore checks the store setting without connecting.
+func checkStore(store string) error {
+	switch {
+	case store == "" || store == "badger":
+		return nil
+	case postgresStore(store):
+		if _, err := pgxpool.ParseConfig(store); err != nil {
+			return fmt.Errorf("not a PostgreSQL connection string: %v", redactURL(err.Error(), store))
+		}
+		return nil
+	}
+	return errors.New(`must be "badger" or a PostgreSQL connection string (postgres://user@host:5432/vigil)`)
+}
+
+// redactURL removes store's password from msg (an error quoting it).
+func redactURL(msg, store string) string {
+	if u, err := url.Parse(store); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
 }

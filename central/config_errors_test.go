@@ -40,6 +40,8 @@ func TestConfigErrorsNameYAMLPathAndType(t *testing.T) {
 		{"mapping for a list", "      zones:\n", "      zones:\n        id: x\n      zonez:\n", "central.yaml:12: township.villages[0].zones: want a list, got a mapping"},
 		{"text for a list", "self_signed_hosts: [central.local]", "self_signed_hosts: {a: b}", "central.yaml:5: edge_hub.self_signed_hosts: want a list, got a mapping"},
 		{"misspelt key", "  self_signed_hosts:", "  self_signed_host:", "central.yaml:5: edge_hub.self_signed_host: unknown field; did you mean self_signed_hosts?"},
+		{"unknown store", "data_dir: /var/lib/vigil\n", "data_dir: /var/lib/vigil\nstore: mysql://db/vigil\n", `central.yaml:3: store: must be "badger" or a PostgreSQL connection string`},
+		{"bad postgres url, password kept out", "data_dir: /var/lib/vigil\n", "data_dir: /var/lib/vigil\nstore: postgres://vigil:s3cret@db:port/vigil\n", `central.yaml:3: store: not a PostgreSQL connection string`},
 		{"unclosed quote", "data_dir: /var/lib/vigil", `data_dir: "/var/lib/vigil`, `central.yaml:2: data_dir: unclosed " quote`},
 	}
 	for _, tc := range tests {
@@ -62,6 +64,9 @@ func TestConfigErrorsNameYAMLPathAndType(t *testing.T) {
 			}
 			if strings.Contains(msg, "\n") || len(msg) >= 300 {
 				t.Errorf("error is not one short line: %q", msg)
+			}
+			if strings.Contains(msg, "s3cret") {
+				t.Errorf("error shows the database password: %q", msg)
 			}
 			if strings.Contains(msg, "devices") || strings.Contains(msg, "Go ") || strings.Contains(msg, "Config") {
 				t.Errorf("error names Go's structure: %q", msg)

@@ -72,9 +72,10 @@ func (d *deskAPI) handleSelfTests(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"selftests": recs})
 }
 
-// latestSelfTests reads the t/ index (each edge's latest self-test alert)
-// and the records it names, by edge ID.
-func latestSelfTests(db *badger.DB) ([]Record, error) {
+// selfTests reads the t/ index (each edge's latest self-test alert) and
+// the records it names, by edge ID.
+func (s *Store) selfTests() ([]Record, error) {
+	db := s.db
 	out := []Record{}
 	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixSelfTest)})

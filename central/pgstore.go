@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +52,11 @@ func OpenPGStore(ctx context.Context, url string, log *slog.Logger) (*PGStore, e
 	if err != nil {
 		return nil, fmt.Errorf("central: store: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// Consoles' starting views each hold a connection briefly, and
+		// the writer one: more than pgx's default of the CPU count.
+		cfg.MaxConns = max(cfg.MaxConns, 16)
+	}
 	ctx, cancel := context.WithTimeout(ctx, pgTimeout)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -63,6 +70,18 @@ func OpenPGStore(ctx context.Context, url string, log *slog.Logger) (*PGStore, e
 	}
 	log.Info("postgresql store ready", "host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database, "schema", v)
 	return &PGStore{pool: pool, log: log}, nil
+}
+
+func (s *PGStore) setRules(r *priorityRules) { s.rules = r }
+
+// selfTests lists each edge's latest self-test alert, by edge ID.
+func (s *PGStore) selfTests() ([]Record, error) {
+	ctx, cancel := pgCtx()
+	defer cancel()
+	out := []Record{}
+	err := pgRecords(ctx, s.pool, `SELECT a.seq, a.record FROM alert_selftests t JOIN alerts a ON a.id = t.alert_id ORDER BY t.edge_id`,
+		nil, func(_ uint64, r Record) bool { out = append(out, r); return true })
+	return out, err
 }
 
 // Close closes the store's connections.
@@ -101,7 +120,12 @@ func (s *PGStore) apply(ops []*op, now time.Time) ([]Change, error) {
 		if err != nil || seq == uint64(last) {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE alert_seq SET last = $1`, int64(seq))
+		if _, err = tx.Exec(ctx, `UPDATE alert_seq SET last = $1`, int64(seq)); err != nil {
+			return err
+		}
+		// Delivered at commit, in commit order: every central's writer
+		// publishes the changes to its consoles (writer.catchUp).
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, pgChangesChannel, strconv.FormatUint(seq, 10))
 		return err
 	})
 	if err != nil {
@@ -199,18 +223,19 @@ func (s *PGStore) Admit(bool) error { return nil }
 // (the operator watches it, ARCHITECTURE.md).
 func (s *PGStore) Disk() (kv.FloorState, error) { return kv.FloorState{}, nil }
 
-// openIndex calls f for every open alert's site and rank.
-func (s *PGStore) openIndex(f func(site string, rank int)) error {
+// openIndex calls f for every open alert's seq, site and rank.
+func (s *PGStore) openIndex(f func(seq uint64, site string, rank int)) error {
 	ctx, cancel := pgCtx()
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT site_id, rank FROM alert_open`)
+	rows, err := s.pool.Query(ctx, `SELECT seq, site_id, rank FROM alert_open`)
 	if err != nil {
 		return err
 	}
+	var seq int64
 	var site []byte
 	var rank int16
-	_, err = pgx.ForEachRow(rows, []any{&site, &rank}, func() error {
-		f(string(site), int(rank))
+	_, err = pgx.ForEachRow(rows, []any{&seq, &site, &rank}, func() error {
+		f(uint64(seq), string(site), int(rank))
 		return nil
 	})
 	return err
@@ -271,6 +296,7 @@ type pgView struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	tx     pgx.Tx
+	seq    uint64 // alert_seq.last in the snapshot
 	err    error
 }
 
@@ -279,13 +305,14 @@ type pgView struct {
 func (s *PGStore) readView() alertView {
 	ctx, cancel := pgCtx()
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	var last int64
 	if err == nil {
 		// The snapshot is taken by the first statement, not by BEGIN.
-		if _, err = tx.Exec(ctx, `SELECT last FROM alert_seq`); err != nil {
+		if err = tx.QueryRow(ctx, `SELECT last FROM alert_seq`).Scan(&last); err != nil {
 			tx.Rollback(ctx)
 		}
 	}
-	return &pgView{ctx: ctx, cancel: cancel, tx: tx, err: err}
+	return &pgView{ctx: ctx, cancel: cancel, tx: tx, seq: uint64(last), err: err}
 }
 
 func (v *pgView) newestOpen(limit int) ([]Record, error) {
@@ -320,6 +347,8 @@ func (v *pgView) changes(after, upto uint64, limit int) ([]consoleFrame, error) 
 	})
 	return out, err
 }
+
+func (v *pgView) last() uint64 { return v.seq }
 
 func (v *pgView) Discard() {
 	if v.err == nil {

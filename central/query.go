@@ -242,10 +242,19 @@ func (q *AlertQuery) siteAndRank(site string, rank int) bool {
 }
 
 // badgerView is a read-only Badger transaction as an alertView.
-type badgerView struct{ txn *badger.Txn }
+type badgerView struct {
+	txn *badger.Txn
+	seq uint64
+}
 
-// readView opens a read-only transaction: it sees the store as it is now.
-func (s *Store) readView() alertView { return badgerView{s.db.NewTransaction(false)} }
+// readView opens a read-only transaction: it sees the store as it is now
+// (the writer calls it between batches, so seq is exact).
+func (s *Store) readView() alertView {
+	seq := s.LastSeq()
+	return badgerView{s.db.NewTransaction(false), seq}
+}
+
+func (v badgerView) last() uint64 { return v.seq }
 
 func (v badgerView) newestOpen(limit int) ([]Record, error) { return newestOpenIn(v.txn, limit) }
 func (v badgerView) changes(after, upto uint64, limit int) ([]consoleFrame, error) {
@@ -293,15 +302,16 @@ func newestOpenIn(txn *badger.Txn, limit int) ([]Record, error) {
 	return out, nil
 }
 
-// openIndex calls f for every open alert's site and rank (startup: colours).
-func (s *Store) openIndex(f func(site string, rank int)) error {
+// openIndex calls f for every open alert's seq, site and rank (startup:
+// colours).
+func (s *Store) openIndex(f func(seq uint64, site string, rank int)) error {
 	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixOpen)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			if err := it.Item().Value(func(v []byte) error {
-				if len(v) > 0 {
-					f(string(v[1:]), int(v[0]))
+				if k := it.Item().Key(); len(v) > 0 && len(k) == len(prefixOpen)+8 {
+					f(binary.BigEndian.Uint64(k[len(prefixOpen):]), string(v[1:]), int(v[0]))
 				}
 				return nil
 			}); err != nil {

@@ -55,7 +55,9 @@ const shutdownTimeout = 5 * time.Second
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	store *Store // the Badger store: alerts, and the database the others share
+	store *Store // the Badger store: alerts by default, and the database the others share
+	// alertStore keeps the alerts: store, or PostgreSQL (store: postgres://…).
+	alertStore AlertStore
 	reg   *registry
 	met   *metrics
 	wr    *writer
@@ -123,16 +125,28 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: store, met: newMetrics(), life: newLifecycle()}
+	s := &Server{cfg: cfg, log: log, store: store, alertStore: store, met: newMetrics(), life: newLifecycle()}
 	s.met.watchDisk(store.Disk)
-	if err := openState(s); err != nil {
+	closeStores := func() {
+		if s.alertStore != AlertStore(store) {
+			s.alertStore.Close()
+		}
 		store.Close()
+	}
+	if postgresStore(cfg.Store) {
+		if s.alertStore, err = OpenPGStore(context.Background(), cfg.Store, log); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	if err := openState(s); err != nil {
+		closeStores()
 		return nil, err
 	}
 	wireComponents(s)
 	if err := wireAlarms(s); err != nil {
 		s.auditor.log.Close()
-		store.Close()
+		closeStores()
 		return nil, err
 	}
 	_, s.handler = routesMux(s)
@@ -148,7 +162,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.life.spawn(func() { s.playback.sessions.run(s.life.ctx) })
 	s.edges.onWelcome = s.checkpoints.pushTo
 	s.checkpoints.start(s.life.ctx)
-	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", store.LastSeq())
+	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", s.alertStore.LastSeq())
 	return s, nil
 }
 
@@ -181,7 +195,7 @@ func openState(s *Server) error {
 	if cfg.Township != nil {
 		tree, _ = buildSiteTree(cfg.Township) // checked by Validate
 	}
-	if s.wr, err = newWriter(store, tree, log, s.met); err != nil {
+	if s.wr, err = newWriter(s.alertStore, tree, log, s.met); err != nil {
 		return err
 	}
 	if cfg.EdgeHub.Listen != "" {
@@ -205,7 +219,7 @@ func openState(s *Server) error {
 // wireComponents builds the components over the state openState opened,
 // each with only the collaborators it uses.
 func wireComponents(s *Server) {
-	cfg, log, store := s.cfg, s.log, s.store
+	cfg, log, db, store := s.cfg, s.log, s.store, s.alertStore
 	ie := internalErrors(log, s.auditor.addrs) // every component answers 500 and 507 alike (api.go)
 	s.policy = &policy{auth: s.auth, audit: s.auditor, log: log}
 	if cfg.AdminTokenSHA256 != "" {
@@ -229,7 +243,7 @@ func wireComponents(s *Server) {
 		s.edgeAdmin.pin = s.cert.pin
 	}
 	s.edges.onAccess, s.edges.accessKey = s.auditor.recordEdgeAccess, s.edgeAdmin.accessKey()
-	s.retr = newRetrieval(s.life.ctx, store.db, s.edges, cfg.DataDir, cfg.Township, cfg.Retrieval.settings(cfg.RetrievalFaults), log)
+	s.retr = newRetrieval(s.life.ctx, db.db, s.edges, cfg.DataDir, cfg.Township, cfg.Retrieval.settings(cfg.RetrievalFaults), log)
 	s.evidence = &evidenceAPI{dataDir: cfg.DataDir, township: cfg.Township, devices: s.edges.names,
 		store: store, edges: evidenceEdgeSource{reg: s.reg, hub: s.edges}, users: s.auth.users,
 		retr: s.retr, key: s.evidenceKey, auditLog: s.auditor.log, rec: s.auditor, log: log, internalError: ie}
@@ -237,16 +251,16 @@ func wireComponents(s *Server) {
 		rec: s.auditor, internalError: ie}
 	s.checkpoints = newCheckpointer(s.auditor.log, s.evidenceKey, hubEdges{reg: s.reg, edgeHub: s.edges}, cfg.AuditCheckpointInterval.D())
 	s.auditAPI = &auditAPI{log: s.auditor.log, checkpoints: s.checkpoints, logger: log, internalError: ie}
-	s.backup = &backupAPI{db: store.db, dataDir: cfg.DataDir, auditKey: auditKeyPath(cfg), log: log}
-	s.desk = &deskAPI{now: time.Now, selfTests: func() ([]Record, error) { return latestSelfTests(store.db) }, internalError: ie}
+	s.backup = &backupAPI{db: db.db, dataDir: cfg.DataDir, auditKey: auditKeyPath(cfg), log: log}
+	s.desk = &deskAPI{now: time.Now, selfTests: store.selfTests, internalError: ie}
 	s.reports = &shiftReport{store: store, now: time.Now, internalError: ie}
-	marks := badgerBookmarks{db: store.db, disk: store.diskGuard}
+	marks := badgerBookmarks{db: db.db, disk: db.diskGuard}
 	s.bookmarks = &bookmarksAPI{store: marks, edges: s.edges, now: time.Now, internalError: ie}
 	s.playback = &playbackAPI{sessions: newPlaybackSessions(playbackIdle, time.Now), edges: s.edges, ask: s.retr,
 		store: store, bookmarks: marks, rec: s.auditor, now: time.Now, internalError: ie}
 	s.met.reg.MustRegister(s.playback.collectors()...)
-	s.layouts = &layoutsAPI{store: badgerLayouts{db: store.db, disk: store.diskGuard}, internalError: ie}
-	readings := badgerSensors{db: store.db, disk: store.diskGuard, now: time.Now}
+	s.layouts = &layoutsAPI{store: badgerLayouts{db: db.db, disk: db.diskGuard}, internalError: ie}
+	readings := badgerSensors{db: db.db, disk: db.diskGuard, now: time.Now}
 	s.edges.sensors = newSensorIngest(readings, s.met.reg)
 	s.sensors = &sensorsAPI{store: readings, edges: s.edges, now: time.Now, internalError: ie}
 }
@@ -256,7 +270,7 @@ func wireComponents(s *Server) {
 // notify (MQTT, webhooks), alert_closed to edges, escalation.
 func wireAlarms(s *Server) error {
 	cfg, log := s.cfg, s.log
-	s.store.rules = newPriorityRules(&cfg.Alarms)
+	s.alertStore.setRules(newPriorityRules(&cfg.Alarms))
 	out := &alarmOutlets{edges: edgeFrames{hub: s.edges}, log: log}
 	if cfg.Notify != nil {
 		n, err := notify.New(*cfg.Notify, notify.Options{Logger: log})
@@ -270,7 +284,7 @@ func wireAlarms(s *Server) error {
 	}
 	s.wr.observers = append(s.wr.observers, out.observe)
 	if after := cfg.Alarms.escalateAfter(); after > 0 {
-		store := s.store
+		store := s.alertStore
 		openNow := func() ([]Record, error) {
 			v := store.readView()
 			defer v.Discard()
@@ -426,6 +440,9 @@ func (s *Server) Close() error {
 		}
 		s.checkpoints.wait()
 		s.auditor.log.Close()
+		if s.alertStore != AlertStore(s.store) {
+			s.alertStore.Close()
+		}
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("central: close store: %w", err))
 		}
@@ -440,7 +457,11 @@ func (s *Server) Close() error {
 func (s *Server) Healthy(ctx context.Context) error {
 	done := make(chan error, 1)
 	if !s.life.spawn(func() {
-		done <- s.store.db.View(func(*badger.Txn) error { return nil })
+		err := s.store.db.View(func(*badger.Txn) error { return nil })
+		if pg, ok := s.alertStore.(*PGStore); ok && err == nil {
+			err = pg.pool.Ping(ctx)
+		}
+		done <- err
 	}) {
 		return errors.New("central is closed")
 	}

@@ -258,6 +258,8 @@ func maxSeq(db *badger.DB) (uint64, error) {
 	return last, nil
 }
 
+func (s *Store) setRules(r *priorityRules) { s.rules = r }
+
 // LastSeq returns the sequence number of the newest change (0 if none).
 func (s *Store) LastSeq() uint64 {
 	s.seqMu.lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-perimeter/vigil/internal/fanout"
@@ -47,6 +48,19 @@ type writer struct {
 	feed *fanout.Hub[consoleFrame]
 	quit chan struct{}
 	done chan struct{}
+	// published is the newest change sent to the consoles: every change
+	// up to it was, once, in order. ranks are the open alerts' colour
+	// ranks by creation seq, so a change read back from the store (another
+	// central's) moves the colours as exactly as one made here.
+	published uint64
+	ranks     map[uint64]int
+	// shared is the store when other centrals write it too (nil
+	// otherwise); announced is the newest seq they announced, and
+	// nudge wakes the writer to catch up to it.
+	shared    sharedAlertStore
+	announced atomic.Uint64
+	nudge     chan struct{}
+	cancel    context.CancelFunc
 	// observers get every batch's changes in the writer goroutine, after
 	// the consoles (notify, edges, escalation: outlets.go); set before
 	// start, they must never block.
@@ -77,9 +91,14 @@ func newWriter(store AlertStore, tree *siteTree, log *slog.Logger, met *metrics)
 	w := &writer{store: store, log: log, met: met, colours: newSiteColours(tree), tamper: newTamperSet(), queue: consoleQueue,
 		ops: make(chan *op, writerQueue), ctl: make(chan func(), 64),
 		feed: fanout.New[consoleFrame](fanout.CloseSlow, fanout.WithDropHook(met.consoleDropped.Inc)),
-		quit: make(chan struct{}), done: make(chan struct{})}
+		quit: make(chan struct{}), done: make(chan struct{}), ranks: map[uint64]int{}, nudge: make(chan struct{}, 1)}
+	w.shared, _ = store.(sharedAlertStore)
+	w.published = store.LastSeq()
 	scratch := map[string]bool{}
-	if err := store.openIndex(func(site string, rank int) { w.colours.move(site, 0, rank, scratch) }); err != nil {
+	if err := store.openIndex(func(seq uint64, site string, rank int) {
+		w.ranks[seq] = rank
+		w.colours.move(site, 0, rank, scratch)
+	}); err != nil {
 		return nil, err
 	}
 	if err := w.tamper.load(store); err != nil {
@@ -88,13 +107,43 @@ func newWriter(store AlertStore, tree *siteTree, log *slog.Logger, met *metrics)
 	return w, nil
 }
 
-func (w *writer) start() { go w.run() }
+func (w *writer) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	if w.shared != nil {
+		watching := make(chan struct{})
+		go func() {
+			defer close(watching)
+			w.shared.watch(ctx, w.storedUpTo)
+		}()
+		go func() { <-w.done; cancel(); <-watching }()
+	}
+	go w.run()
+}
+
+// storedUpTo notes that the store holds changes up to last (any
+// central's) and wakes the writer; it never blocks.
+func (w *writer) storedUpTo(last uint64) {
+	for {
+		cur := w.announced.Load()
+		if last <= cur || w.announced.CompareAndSwap(cur, last) {
+			break
+		}
+	}
+	select {
+	case w.nudge <- struct{}{}:
+	default:
+	}
+}
 
 // stop ends the writer after the batch in progress. Ops still queued are
 // not applied and not acknowledged; their edges re-send them.
 func (w *writer) stop() {
 	close(w.quit)
 	<-w.done
+	if w.cancel != nil {
+		w.cancel()
+	}
 }
 
 // submit queues o; false if the writer has stopped or cancel fired first.
@@ -133,6 +182,8 @@ func (w *writer) run() {
 			f()
 		case o := <-w.ops:
 			w.batch(o)
+		case <-w.nudge:
+			w.catchUp(w.announced.Load())
 		case <-w.quit:
 			w.feed.Close() // consoles end too (central is shutting down)
 			return
@@ -159,23 +210,11 @@ more:
 	if err != nil {
 		w.log.Error("storing a batch failed; its edges will re-send", "ops", len(batch), "err", err)
 	}
-	applied := 0
-	changedSites := map[string]bool{}
-	tamperChanged := false
-	for _, o := range batch {
-		if !o.committed {
-			continue
-		}
-		applied++
-		if o.changed {
-			w.colours.move(o.rec.SiteID, o.from, o.to, changedSites)
-			tamperChanged = w.tamper.apply(o.rec) || tamperChanged
-		}
+	if len(changes) > 0 {
+		// Other centrals' changes numbered before these go out first.
+		w.catchUp(changes[0].Seq - 1)
 	}
-	if tamperChanged {
-		w.tamper.publish()
-	}
-	w.publish(changes, changedSites)
+	w.publish(changes)
 	if len(changes) > 0 {
 		for _, f := range w.observers {
 			f(changes)
@@ -193,9 +232,48 @@ more:
 	}
 }
 
-// publish sends changes, then colour changes, to every console.
-func (w *writer) publish(changes []Change, sites map[string]bool) {
-	if (len(changes) == 0 && len(sites) == 0) || w.feed.Len() == 0 {
+// catchUp publishes what other centrals stored up to upto and this one
+// has not published yet (nothing when the store is not shared).
+func (w *writer) catchUp(upto uint64) {
+	for w.shared != nil && upto > w.published {
+		changes, err := w.shared.changesIn(w.published, upto, maxBatch)
+		if err != nil {
+			w.log.Error("reading other centrals' changes failed; retrying at the next", "after", w.published, "err", err)
+			return
+		}
+		if len(changes) == 0 {
+			w.log.Error("changes announced but not stored", "after", w.published, "upto", upto)
+			return
+		}
+		w.publish(changes)
+	}
+}
+
+// publish sends changes, in sequence order and after every change
+// published before, and the colour changes they make to every console;
+// it moves the colours and the tamper set.
+func (w *writer) publish(changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
+	sites := map[string]bool{}
+	tamperChanged := false
+	for i := range changes {
+		r := &changes[i].Record
+		to := colourRank(r)
+		w.colours.move(r.SiteID, w.ranks[r.Seq], to, sites)
+		if to == 0 {
+			delete(w.ranks, r.Seq)
+		} else {
+			w.ranks[r.Seq] = to
+		}
+		tamperChanged = w.tamper.apply(*r) || tamperChanged
+	}
+	if tamperChanged {
+		w.tamper.publish()
+	}
+	w.published = changes[len(changes)-1].Seq
+	if w.feed.Len() == 0 {
 		return
 	}
 	var last uint64
@@ -218,8 +296,10 @@ func (w *writer) subscribe() (*consoleSub, consoleView, bool) {
 	ok := w.do(func() {
 		// In the writer goroutine, between batches: the view and the feed
 		// meet at exactly view.seq.
+		snap := w.store.readView()
+		w.catchUp(snap.last()) // other centrals' changes the view holds
 		sub = w.feed.Subscribe(context.Background(), w.queue)
-		view = consoleView{seq: w.store.LastSeq(), sites: w.colours.all(), snap: w.store.readView()}
+		view = consoleView{seq: snap.last(), sites: w.colours.all(), snap: snap}
 		for _, root := range w.colours.tree.roots {
 			o := w.colours.get(root).Open
 			view.openTotal += o.Red + o.Yellow + o.Green

@@ -1,0 +1,88 @@
+package central
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgChangesChannel is the NOTIFY channel on which a commit that made
+// changes announces its last sequence number.
+const pgChangesChannel = "vigil_changes"
+
+var _ sharedAlertStore = (*PGStore)(nil)
+
+// changesIn reads the committed changes in (after, upto], oldest first.
+func (s *PGStore) changesIn(after, upto uint64, limit int) ([]Change, error) {
+	ctx, cancel := pgCtx()
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT seq, frame FROM alert_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+		int64(after), pgSeq(upto), limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []Change
+	var seq int64
+	var frame []byte
+	_, err = pgx.ForEachRow(rows, []any{&seq, &frame}, func() error {
+		var m struct {
+			Type  string `json:"type"`
+			Alert Record `json:"alert"`
+		}
+		if err := json.Unmarshal(frame, &m); err != nil {
+			return fmt.Errorf("change %d: %w", seq, err)
+		}
+		m.Alert.normalise()
+		out = append(out, Change{Seq: uint64(seq), Type: m.Type, Record: m.Alert, Frame: frame})
+		frame = nil
+		return nil
+	})
+	return out, err
+}
+
+// watch listens on pgChangesChannel on a connection of its own and calls
+// f with each announced seq; after every (re)connection it calls f with
+// LastSeq, so what was announced while it was away is caught up.
+func (s *PGStore) watch(ctx context.Context, f func(last uint64)) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listen(ctx, f)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("listening for other centrals' changes failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *PGStore) listen(ctx context.Context, f func(last uint64)) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The connection leaves the pool: LISTEN belongs to it alone.
+	c := conn.Hijack()
+	defer c.Close(context.Background())
+	if _, err := c.Exec(ctx, `LISTEN `+pgChangesChannel); err != nil {
+		return err
+	}
+	f(s.LastSeq())
+	for {
+		n, err := c.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if seq, err := strconv.ParseUint(n.Payload, 10, 64); err == nil {
+			f(seq)
+		}
+	}
+}
