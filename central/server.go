@@ -58,13 +58,13 @@ type Server struct {
 	store *Store // the Badger store: alerts by default, and the database the others share
 	// alertStore keeps the alerts: store, or PostgreSQL (store: postgres://…).
 	alertStore AlertStore
-	reg   *registry
-	met   *metrics
-	wr    *writer
-	edges *edgeHub
-	cert  *hubCert   // nil without an edge hub listener
-	life  *lifecycle // the context, goroutines and sockets Close ends (lifecycle.go)
-	retr  *retrieval // evidence retrieval workers (retrieval.go)
+	reg        *registry
+	met        *metrics
+	wr         *writer
+	edges      *edgeHub
+	cert       *hubCert   // nil without an edge hub listener
+	life       *lifecycle // the context, goroutines and sockets Close ends (lifecycle.go)
+	retr       *retrieval // evidence retrieval workers (retrieval.go)
 
 	auth        *auth              // users, sessions, login limits (auth.go)
 	evidenceKey ed25519.PrivateKey // signs evidence bundles, checkpoints and access tokens (evidence_key.go)
