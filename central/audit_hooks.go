@@ -265,6 +265,7 @@ func (a *auditor) serveAudited(mux http.Handler, pattern string, w http.Response
 		mux.ServeHTTP(w, r)
 		return
 	}
+	setPathValues(pattern, r) // for a rule that runs before the mux (soft, before)
 	if ar.soft {
 		if target, d, ok := ar.entry(r, 0, nil); ok {
 			_ = a.audit(r, ar.action, target, d)

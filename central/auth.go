@@ -2,6 +2,7 @@ package central
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -52,6 +53,10 @@ type principal struct {
 	Name string
 	Role string
 	sess *session // nil for the bearer token
+	// forwarded: another replica authenticated the request and forwarded
+	// it here (replicas.go); clientAddr is the client's address there.
+	forwarded  bool
+	clientAddr string
 }
 
 type principalKey struct{}
@@ -365,6 +370,10 @@ type policy struct {
 	auth      *auth  // sessions and the users they belong to
 	audit     *auditor
 	log       *slog.Logger
+	// replicas forwards requests for an edge connected to another
+	// replica (nil: one central); replicaKey checks what others forward.
+	replicas   *replicaRouter
+	replicaKey ed25519.PublicKey
 }
 
 // withAuth puts the route policy in front of mux: the request's principal
@@ -397,6 +406,9 @@ func (pl *policy) withAuth(mux *http.ServeMux) http.Handler {
 			pl.log.Info("request refused by role", "user", p.Name, "role", p.Role, "method", r.Method, "path", r.URL.Path)
 			deny(w, r, http.StatusForbidden, "your role ("+p.Role+") may not do this")
 			return
+		}
+		if rt.edge != "" && pl.replicas != nil && pl.replicas.forward(w, r, p, pathValue(pattern, r.URL.Path, rt.edge)) {
+			return // the edge's replica served and audited it
 		}
 		pl.audit.serveAudited(mux, pattern, w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
@@ -438,6 +450,14 @@ func sameOrigin(r *http.Request) bool {
 // principal finds who is asking: the admin bearer token, else the session
 // cookie. A wrong bearer token is refused even with a good cookie.
 func (pl *policy) principal(r *http.Request) (*principal, int, string) {
+	if r.Header.Get(hdrReplicaIdentity) != "" {
+		p, err := forwardedPrincipal(r, pl.replicaKey, time.Now())
+		if err != nil {
+			pl.log.Warn("forwarded request refused", "from", r.RemoteAddr, "err", err)
+			return nil, http.StatusUnauthorized, err.Error()
+		}
+		return p, 0, ""
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
 		sum := sha256.Sum256([]byte(token))

@@ -149,6 +149,9 @@ func (c clientAddrs) addr(r *http.Request) netip.Addr {
 // text is addr for logs and audit entries: the address, or r.RemoteAddr
 // as given when it is not an IP.
 func (c clientAddrs) text(r *http.Request) string {
+	if p := principalOf(r); p != nil && p.forwarded && p.clientAddr != "" {
+		return p.clientAddr // as the replica that forwarded r saw it
+	}
 	if a := c.addr(r); a.IsValid() {
 		return a.String()
 	}

@@ -29,6 +29,11 @@ type Config struct {
 	// several centrals may share (ARCHITECTURE.md, "One machine or
 	// many").
 	Store string `yaml:"store,omitempty"`
+	// ReplicaURL is where the other centrals on the same store reach this
+	// one's console port (http://10.0.0.2:8080), to forward a request for
+	// an edge connected here. Default: http:// and the address Listen
+	// binds (the host name when that is 0.0.0.0).
+	ReplicaURL string `yaml:"replica_url,omitempty"`
 	// EdgeHub is where edges connect and enrol, always over TLS.
 	EdgeHub EdgeHubConfig `yaml:"edge_hub,omitempty"`
 	// AdminTokenSHA256 is the hex SHA-256 of the bearer token that may
@@ -169,6 +174,13 @@ func (c *Config) Validate() []config.FieldError {
 	}
 	if err := checkStore(c.Store); err != nil {
 		add("store", "%v", err)
+	}
+	if c.ReplicaURL != "" {
+		if u, err := url.Parse(c.ReplicaURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			add("replica_url", "must be http(s)://host:port of this central's console port, without a path")
+		} else if !postgresStore(c.Store) {
+			add("replica_url", "is only for several centrals on one PostgreSQL store (store: postgres://…)")
+		}
 	}
 	c.validateEdgeHub(add)
 	if d := c.AuditCheckpointInterval.D(); d != 0 && (d < time.Second || d > 24*time.Hour) {

@@ -45,6 +45,9 @@ type edgeHub struct {
 
 	// names are the device names edges report (devices.go).
 	names *deviceBook
+	// replicas records where edges are connected when several centrals
+	// share the store (replicas.go; nil: one central).
+	replicas *replicaRouter
 
 	mu    sync.Mutex
 	conns map[string]*edgeConn  // current connection per edge ID
@@ -189,6 +192,9 @@ func (h *edgeHub) register(c *edgeConn, hello wire.Hello) bool {
 	}
 	h.mu.Unlock()
 
+	if h.replicas != nil {
+		h.replicas.connected(c.edge.ID)
+	}
 	if old != nil {
 		c.log.Warn("edge connected again; closing its previous connection", "old_remote", old.remote)
 		old.stop(websocket.CloseNormalClosure, "replaced by a newer connection of the same edge")
@@ -211,8 +217,18 @@ func (h *edgeHub) unregister(c *edgeConn) {
 	lastSeen := st.lastSeen
 	h.met.edgesConnected.Dec()
 	h.mu.Unlock()
+	if h.replicas != nil {
+		h.replicas.disconnected(c.edge.ID)
+	}
 	h.reg.touch(c.edge.ID, lastSeen)
 	h.wr.announce(consoleMsg{Type: consoleEdge, Edge: &EdgePresence{ID: c.edge.ID, SiteID: c.edge.SiteID, LastSeen: lastSeen}})
+}
+
+// holds reports whether the edge is connected to this central.
+func (h *edgeHub) holds(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns[id] != nil
 }
 
 // kick closes an edge's connection at once (revocation, new key).

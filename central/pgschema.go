@@ -78,6 +78,13 @@ var pgMigrations = []string{
 		event   bytea NOT NULL, -- StoredEvent JSON
 		PRIMARY KEY (t_ns, edge_id, batch, idx)
 	);`,
+	// 2: which replica holds each edge's connection (replicas.go).
+	`CREATE TABLE edge_presence (
+		edge_id bytea PRIMARY KEY,
+		replica text NOT NULL, -- the holding process's random ID
+		url     text NOT NULL, -- its console URL, where others forward
+		since   timestamptz NOT NULL
+	);`,
 }
 
 // pgSchemaLock is the advisory lock replicas take while migrating, so

@@ -3,6 +3,7 @@ package central
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -85,4 +86,27 @@ func (s *PGStore) listen(ctx context.Context, f func(last uint64)) error {
 			f(seq)
 		}
 	}
+}
+
+var _ edgePresence = (*PGStore)(nil)
+
+func (s *PGStore) claim(ctx context.Context, edge, replica, url string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO edge_presence (edge_id, replica, url, since) VALUES ($1, $2, $3, now())
+		ON CONFLICT (edge_id) DO UPDATE SET replica = excluded.replica, url = excluded.url, since = excluded.since`,
+		[]byte(edge), replica, url)
+	return err
+}
+
+func (s *PGStore) release(ctx context.Context, edge, replica string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM edge_presence WHERE edge_id = $1 AND replica = $2`, []byte(edge), replica)
+	return err
+}
+
+func (s *PGStore) holder(ctx context.Context, edge string) (string, bool, error) {
+	var url string
+	err := s.pool.QueryRow(ctx, `SELECT url FROM edge_presence WHERE edge_id = $1`, []byte(edge)).Scan(&url)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return url, err == nil, err
 }

@@ -1,19 +1,31 @@
 package central
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"fmt"
+	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/vigil-perimeter/vigil/internal/testrig/postgres"
+	"github.com/vigil-perimeter/vigil/wire"
 )
 
 // startReplica starts a central on the shared PostgreSQL database url,
-// with a data directory of its own.
-func startReplica(t *testing.T, url string) *Server {
+// with a data directory of its own; keyFile, if set, is the evidence key
+// the replicas share.
+func startReplica(t *testing.T, url string, keyFile ...string) *Server {
 	t.Helper()
 	cfg := testConfig(t.TempDir())
 	cfg.Store = url
+	if len(keyFile) > 0 {
+		cfg.EvidenceKeyFile = keyFile[0]
+	}
 	s := newServer(t, cfg)
 	if err := s.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -98,5 +110,132 @@ func TestReplicasShareEveryAlertOnceInOrder(t *testing.T) {
 				t.Fatalf("a later console's history differs at %d: %s, want %s", i, r.ID, orders[0][i])
 			}
 		}
+	}
+}
+
+// answerEdge plays the edge's side of north's connection until it ends:
+// a thumbnail request gets jpeg; live_start gets ok, then an init
+// segment and a fragment of live video; anything else not_available.
+func answerEdge(e *edgeClient, jpeg []byte) {
+	for {
+		_, b, err := e.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		env, err := wire.Unmarshal(b)
+		if err != nil || env.Type != wire.TypeRequest {
+			continue
+		}
+		var req wire.Request
+		if wire.DecodeBody(env, &req) != nil {
+			continue
+		}
+		resp := wire.Response{ID: req.ID, Status: wire.StatusOK, Final: true}
+		switch req.Method {
+		case wire.MethodThumbnail:
+			resp.ContentType, resp.Data = "image/jpeg", jpeg
+		case wire.MethodLiveStart:
+		default:
+			resp.Status = wire.StatusNotAvailable
+		}
+		frame, _ := wire.Marshal(wire.TypeResponse, resp)
+		if e.ws.WriteMessage(websocket.TextMessage, frame) != nil {
+			return
+		}
+		if req.Method == wire.MethodLiveStart {
+			for _, f := range []wire.LiveFrame{
+				{Kind: wire.LiveInit, Camera: req.Camera, Codec: "avc1.42e01e", Data: []byte("init")},
+				{Kind: wire.LiveFragment, Camera: req.Camera, Key: true, Data: []byte("fragment")},
+			} {
+				b, _ := wire.MarshalLive(f)
+				if e.ws.WriteMessage(websocket.BinaryMessage, b) != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// TestReplicasServeAnEdgeFromItsReplica: north is connected to A; a
+// thumbnail and a live view asked of B are served by A (B forwards them
+// with the admin's identity signed), the view is in the audit log once,
+// as the admin's, and a forged identity is refused.
+func TestReplicasServeAnEdgeFromItsReplica(t *testing.T) {
+	pg := postgres.Start(t)
+	url := pg.CreateDB(t, "forward")
+	key := filepath.Join(t.TempDir(), "evidence.key")
+	a, b := startReplica(t, url, key), startReplica(t, url, key)
+	north := connectEdge(t, a, northID, northToken)
+	jpeg := testJPEG(t)
+	go answerEdge(north, jpeg)
+
+	path := "/api/v1/edges/" + northID + "/cameras/cam-1/thumbnail"
+	resp, body := get(t, b, path)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, jpeg) {
+		t.Fatalf("thumbnail through B: %d, %d bytes (%.200s); want 200 and the edge's JPEG", resp.StatusCode, len(body), body)
+	}
+
+	d := websocket.Dialer{HandshakeTimeout: waitFor}
+	ws, _, err := d.Dial(fmt.Sprintf("ws://%s/api/v1/live/%s/cam-1/ws", b.Addr(), northID), http.Header{"Authorization": {"Bearer " + adminToken}})
+	if err != nil {
+		t.Fatalf("live view through B: %v", err)
+	}
+	defer ws.Close()
+	var got []string
+	deadline := time.Now().Add(waitFor)
+	for len(got) < 2 {
+		_ = ws.SetReadDeadline(deadline)
+		typ, m, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("live view through B: %v after %v", err, got)
+		}
+		if typ != websocket.BinaryMessage {
+			continue
+		}
+		f, err := wire.UnmarshalLive(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(f.Data))
+	}
+	if fmt.Sprint(got) != "[init fragment]" {
+		t.Fatalf("live view through B got %v", got)
+	}
+
+	// The thumbnail is on A's record once, as the admin's.
+	var entries struct {
+		Entries []struct {
+			Action, Target string
+			Actor          struct{ User string }
+		}
+	}
+	getJSON(t, a, "/api/v1/audit?limit=100", &entries)
+	n := 0
+	for _, e := range entries.Entries {
+		if e.Target == northID+"/cam-1" && e.Action == "view" {
+			n++
+			if e.Actor.User != bearerActor {
+				t.Errorf("view entry's actor %q, want %q", e.Actor.User, bearerActor)
+			}
+		}
+	}
+	if n != 2 { // the thumbnail and the live view
+		t.Errorf("A's audit log holds %d view entries of north/cam-1, want 2: %+v", n, entries.Entries)
+	}
+
+	// An identity signed with another key is refused.
+	_, other, _ := ed25519.GenerateKey(nil)
+	rr := &replicaRouter{key: other}
+	id, sig, _ := rr.sign(forwardedIdentity{User: "mallory", Role: RoleAdmin, Method: "GET", URI: path, At: time.Now().UTC()})
+	req, _ := http.NewRequest(http.MethodGet, "http://"+a.Addr()+path, nil)
+	req.Header.Set(hdrReplicaIdentity, id)
+	req.Header.Set(hdrReplicaSignature, sig)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged forwarded identity: %d, want 401", r2.StatusCode)
 	}
 }

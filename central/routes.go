@@ -28,6 +28,10 @@ type routeSpec struct {
 	// evidence and changes nothing worth an entry.
 	audit     auditRoute
 	auditedBy string
+	// edge names the path value that is the edge the route talks to:
+	// with several replicas it is served by the one holding that edge's
+	// connection (replicas.go).
+	edge string
 }
 
 // on adapts a handler method of one component to the table: component
@@ -135,7 +139,7 @@ var routeTable = map[string]routeSpec{
 		_ = json.Unmarshal(body, &b)
 		return r.PathValue("id"), map[string]any{"what": "unrevoke", "reason": b.Reason, "keep_key": b.KeepKey}, ok2xx(status)
 	}}},
-	"POST /api/v1/edges/{id}/config": {serve: on(edgeAdminOf, (*edgeAdmin).handlePushConfig), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
+	"POST /api/v1/edges/{id}/config": {serve: on(edgeAdminOf, (*edgeAdmin).handlePushConfig), roles: rolesAdmin, edge: "id", audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
 		var b struct {
 			Revision string          `json:"revision"`
 			Config   json.RawMessage `json:"config"`
@@ -144,7 +148,7 @@ var routeTable = map[string]routeSpec{
 		sum := sha256.Sum256(b.Config)
 		return r.PathValue("id"), map[string]any{"what": "config_push", "revision": b.Revision, "config_sha256": hex.EncodeToString(sum[:]), "status": status}, status < 400
 	}}},
-	"POST /api/v1/edges/{id}/setup/reopen": {serve: on(edgeAdminOf, (*edgeAdmin).handleSetupReopen), roles: rolesAdmin, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
+	"POST /api/v1/edges/{id}/setup/reopen": {serve: on(edgeAdminOf, (*edgeAdmin).handleSetupReopen), roles: rolesAdmin, edge: "id", audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, _ []byte) (string, any, bool) {
 		return r.PathValue("id"), map[string]any{"what": "setup_reopen"}, ok2xx(status)
 	}}},
 	"POST /api/v1/edges/{id}/access-tokens": {serve: on(edgeAdminOf, (*edgeAdmin).handleAccessToken), roles: rolesAll, audit: auditRoute{action: actionAccess, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {
@@ -154,10 +158,10 @@ var routeTable = map[string]routeSpec{
 		_ = json.Unmarshal(body, &b) // never the token
 		return r.PathValue("id"), map[string]any{"ttl": b.TTL}, ok2xx(status)
 	}}},
-	"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail": {serve: on(mediaOf, (*mediaAPI).handleThumbnail), roles: rolesAll, audit: viewOf("thumbnail", pathTarget("id", "camera"))},
-	"GET /api/v1/edges/{id}/cameras/{camera}/clip":      {serve: on(mediaOf, (*mediaAPI).handleClip), roles: rolesWatch, audit: viewOf("clip", pathTarget("id", "camera"), "from", "to")},
-	"POST /api/v1/edges/{id}/cameras/{camera}/live":     {serve: on(mediaOf, (*mediaAPI).handleLive), roles: rolesAll},
-	"GET /api/v1/live/{edge}/{camera}/ws": {serve: liveSocket, roles: rolesAll, audit: auditRoute{action: audit.ActionView, soft: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
+	"GET /api/v1/edges/{id}/cameras/{camera}/thumbnail": {serve: on(mediaOf, (*mediaAPI).handleThumbnail), roles: rolesAll, audit: viewOf("thumbnail", pathTarget("id", "camera")), edge: "id"},
+	"GET /api/v1/edges/{id}/cameras/{camera}/clip":      {serve: on(mediaOf, (*mediaAPI).handleClip), roles: rolesWatch, audit: viewOf("clip", pathTarget("id", "camera"), "from", "to"), edge: "id"},
+	"POST /api/v1/edges/{id}/cameras/{camera}/live":     {serve: on(mediaOf, (*mediaAPI).handleLive), roles: rolesAll, edge: "id"},
+	"GET /api/v1/live/{edge}/{camera}/ws": {serve: liveSocket, roles: rolesAll, edge: "edge", audit: auditRoute{action: audit.ActionView, soft: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
 		return r.PathValue("edge") + "/" + r.PathValue("camera"), map[string]any{"what": "live"}, true
 	}}},
 	"POST /api/v1/enrolment-tokens": {serve: on(edgeAdminOf, (*edgeAdmin).handleCreateToken), roles: rolesEnrol, audit: auditRoute{action: audit.ActionConfigChange, entry: func(r *http.Request, status int, body []byte) (string, any, bool) {

@@ -228,6 +228,10 @@ func wireComponents(s *Server) {
 	if cfg.MetricsTokenSHA256 != "" {
 		s.policy.scrapeSum = decodeHex(cfg.MetricsTokenSHA256)
 	}
+	if pg, ok := store.(*PGStore); ok {
+		rr := newReplicaRouter(s.life.ctx, pg, s.edges.holds, s.evidenceKey, s.auditor.addrs.text, cfg.ReplicaURL, log)
+		s.policy.replicas, s.policy.replicaKey, s.edges.replicas = rr, s.evidenceKey.Public().(ed25519.PublicKey), rr
+	}
 	s.authAPI = &authAPI{auth: s.auth, pwParams: DefaultPasswordParams, clientAddr: s.auditor.addrs.text,
 		allowed: allowed, internalError: ie, log: log}
 	s.alerts = &alertsAPI{store: store, wr: s.wr, internalError: ie}
@@ -344,6 +348,9 @@ func (s *Server) Start() error {
 		}{tls.NewListener(hub, s.cert.tlsConfig()), s.hubMux})
 	}
 	s.started = true
+	if s.policy.replicas != nil {
+		s.policy.replicas.listening(main.Addr())
+	}
 	for _, l := range lns {
 		srv := &http.Server{
 			Handler:           l.h,
