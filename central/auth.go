@@ -18,8 +18,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // Sessions and login limits.
@@ -84,7 +82,8 @@ type session struct {
 type sessions struct {
 	mu       sync.Mutex
 	m        map[string]*session
-	db       *badger.DB // nil: in memory only (set by restore)
+	book     sessionBook // nil: in memory only (set by restore)
+	users    *users      // whose sessions these are (set by restore)
 	idle     time.Duration
 	absolute time.Duration
 }
@@ -116,7 +115,14 @@ func (ss *sessions) create(u User, now time.Time) (string, *session) {
 func (ss *sessions) get(tok string, now time.Time) *session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	s := ss.m[tokenKey(tok)]
+	key := tokenKey(tok)
+	s := ss.m[key]
+	if s == nil || now.Sub(s.lastSeen) > ss.idle {
+		// Another replica may know it (shared book), or have seen it since.
+		if found := ss.lookupLocked(key, now); found != nil {
+			s = found
+		}
+	}
 	if s == nil {
 		return nil
 	}
@@ -138,14 +144,69 @@ func (ss *sessions) end(s *session) {
 }
 
 func (ss *sessions) endLocked(s *session) {
+	if ss.dropLocked(s) {
+		ss.forget(s.key)
+	}
+}
+
+// dropLocked ends s here (its consoles close) without forgetting it in
+// the book: another replica ended it already. It reports whether s was
+// live.
+func (ss *sessions) dropLocked(s *session) bool {
 	if s.ended {
-		return
+		return false
 	}
 	s.ended = true
 	s.timer.Stop()
 	close(s.done)
 	delete(ss.m, s.key)
-	ss.forget(s.key)
+	return true
+}
+
+// userChanged applies another replica's change of a user (found false:
+// deleted at at): if its role or password changed, or it is gone, its
+// sessions made before the change end here.
+func (a *auth) userChanged(name string, x User, found bool, at time.Time) {
+	if a.users.reloaded(name, x, found) {
+		a.sessions.endUserBefore(name, at)
+	}
+}
+
+// usersReloaded applies the users as stored now (after the replicas'
+// notices may have been missed); of those known before the reload began,
+// the ones not stored any more are gone.
+func (a *auth) usersReloaded(all, known []User) {
+	now := time.Now()
+	seen := map[string]bool{}
+	for _, x := range all {
+		seen[x.Name] = true
+		a.userChanged(x.Name, x, true, now)
+	}
+	for _, x := range known {
+		if !seen[x.Name] {
+			a.userChanged(x.Name, User{}, false, now)
+		}
+	}
+}
+
+// endedElsewhere ends a session here that another replica ended.
+func (ss *sessions) endedElsewhere(key string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if s := ss.m[key]; s != nil {
+		ss.dropLocked(s)
+	}
+}
+
+// endUserBefore ends the user's sessions made before at (zero: all).
+func (ss *sessions) endUserBefore(name string, at time.Time) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, s := range ss.m {
+		if s.user == name && (at.IsZero() || s.created.Before(at)) {
+			ss.endLocked(s)
+		}
+	}
 }
 
 // endUser ends every session of a user (deleted, or role changed).
@@ -160,8 +221,14 @@ func (ss *sessions) endUser(name string) {
 }
 
 func (ss *sessions) sweepLocked(now time.Time) {
+	_, shared := ss.book.(sharedSessionBook)
 	for _, s := range ss.m {
-		if now.Sub(s.lastSeen) > ss.idle {
+		switch {
+		case now.Sub(s.lastSeen) <= ss.idle:
+		case shared:
+			// Idle here, maybe busy on another replica: get looks it up
+			// before ending it.
+		default:
 			ss.endLocked(s)
 		}
 	}
@@ -172,7 +239,7 @@ func (ss *sessions) sweepLocked(now time.Time) {
 func (ss *sessions) closeAll() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.db = nil
+	ss.book = nil
 	for _, s := range ss.m {
 		ss.endLocked(s)
 	}

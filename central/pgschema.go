@@ -85,6 +85,18 @@ var pgMigrations = []string{
 		url     text NOT NULL, -- its console URL, where others forward
 		since   timestamptz NOT NULL
 	);`,
+	// 3: console users and sessions (pgauth.go).
+	`CREATE TABLE console_users (
+		name text PRIMARY KEY,
+		body bytea NOT NULL -- User JSON, with the password hash
+	);
+	CREATE TABLE console_sessions (
+		key       text PRIMARY KEY, -- SHA-256 of the token, hex
+		user_name text NOT NULL,
+		role      text NOT NULL,
+		created   timestamptz NOT NULL,
+		last_seen timestamptz NOT NULL
+	);`,
 }
 
 // pgSchemaLock is the advisory lock replicas take while migrating, so

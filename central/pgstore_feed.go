@@ -49,13 +49,25 @@ func (s *PGStore) changesIn(after, upto uint64, limit int) ([]Change, error) {
 // f with each announced seq; after every (re)connection it calls f with
 // LastSeq, so what was announced while it was away is caught up.
 func (s *PGStore) watch(ctx context.Context, f func(last uint64)) {
+	s.listen(ctx, pgChangesChannel, func() { f(s.LastSeq()) }, func(payload string) {
+		if seq, err := strconv.ParseUint(payload, 10, 64); err == nil {
+			f(seq)
+		}
+	})
+}
+
+// listen calls notice with the payload of every notification on channel
+// until ctx ends, on a connection of its own, reconnecting with backoff;
+// connected runs after each (re)connection, to catch up on what was
+// announced while no connection listened.
+func (s *PGStore) listen(ctx context.Context, channel string, connected func(), notice func(payload string)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.listen(ctx, f)
+		err := s.listenOnce(ctx, channel, connected, notice)
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("listening for other centrals' changes failed; retrying", "err", err, "in", backoff)
+		s.log.Warn("listening to the database failed; retrying", "channel", channel, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -65,7 +77,7 @@ func (s *PGStore) watch(ctx context.Context, f func(last uint64)) {
 	}
 }
 
-func (s *PGStore) listen(ctx context.Context, f func(last uint64)) error {
+func (s *PGStore) listenOnce(ctx context.Context, channel string, connected func(), notice func(payload string)) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -73,18 +85,16 @@ func (s *PGStore) listen(ctx context.Context, f func(last uint64)) error {
 	// The connection leaves the pool: LISTEN belongs to it alone.
 	c := conn.Hijack()
 	defer c.Close(context.Background())
-	if _, err := c.Exec(ctx, `LISTEN `+pgChangesChannel); err != nil {
+	if _, err := c.Exec(ctx, `LISTEN `+channel); err != nil {
 		return err
 	}
-	f(s.LastSeq())
+	connected()
 	for {
 		n, err := c.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		if seq, err := strconv.ParseUint(n.Payload, 10, 64); err == nil {
-			f(seq)
-		}
+		notice(n.Payload)
 	}
 }
 

@@ -3,7 +3,9 @@ package central
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -238,4 +240,66 @@ func TestReplicasServeAnEdgeFromItsReplica(t *testing.T) {
 	if r2.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("forged forwarded identity: %d, want 401", r2.StatusCode)
 	}
+}
+
+// TestReplicasShareLogins: a guard logged in on A is logged in on B (a
+// load balancer may send any request to either), also after A is gone;
+// a logout on B ends the session on A at once, as does a new password
+// set on A for a session B holds; a user added on A logs in on B.
+func TestReplicasShareLogins(t *testing.T) {
+	pg := postgres.Start(t)
+	url := pg.CreateDB(t, "logins")
+	a, b := startReplica(t, url), startReplica(t, url)
+	status := func(br *browser) int {
+		resp, _ := br.do(http.MethodGet, "/api/v1/session", nil)
+		return resp.StatusCode
+	}
+
+	onA := signIn(t, a, "night", RoleGuard)
+	onB := &browser{t: t, s: b, cookie: onA.cookie}
+	if st := status(onB); st != http.StatusOK {
+		t.Fatalf("A's session on B: %d, want 200", st)
+	}
+	if resp, _ := onB.do(http.MethodPost, "/api/v1/logout", nil); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout on B: %d", resp.StatusCode)
+	}
+	eventually(t, "the session logged out on B to end on A", func() bool { return status(onA) == http.StatusUnauthorized })
+
+	onA = signIn(t, a, "day", RoleGuard)
+	onB = &browser{t: t, s: b, cookie: onA.cookie}
+	if st := status(onB); st != http.StatusOK {
+		t.Fatalf("A's session on B: %d, want 200", st)
+	}
+	req := map[string]any{"name": "day", "role": RoleGuard, "password": "a brand new password", "replace": true}
+	if resp, body := adminDo(t, a, http.MethodPost, "/api/v1/users", req); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		t.Fatalf("new password on A: %d %s", resp.StatusCode, body)
+	}
+	eventually(t, "the session B holds to end after a new password on A", func() bool { return status(onB) == http.StatusUnauthorized })
+	if br, _ := login(t, b, "day", "a brand new password"); br == nil {
+		t.Fatal("the new password set on A does not log in on B")
+	}
+
+	// A gone: its sessions go on on B.
+	onA = signIn(t, a, "late", RoleSupervisor)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(&browser{t: t, s: b, cookie: onA.cookie}); st != http.StatusOK {
+		t.Fatalf("a session made on A, after A stopped, on B: %d, want 200", st)
+	}
+}
+
+// adminDo sends a request with the admin bearer token.
+func adminDo(t *testing.T, s *Server, method, path string, body any) (*http.Response, []byte) {
+	t.Helper()
+	j, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, "http://"+s.Addr()+path, bytes.NewReader(j))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, out
 }

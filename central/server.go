@@ -159,6 +159,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		_ = s.notifier.Run(s.life.ctx) // fails only if run twice
 	}
 	s.retr.start()
+	if pg, ok := s.alertStore.(*PGStore); ok {
+		s.life.spawn(func() { pg.watchAuth(s.life.ctx, s.auth) })
+	}
 	s.life.spawn(func() { s.playback.sessions.run(s.life.ctx) })
 	s.edges.onWelcome = s.checkpoints.pushTo
 	s.checkpoints.start(s.life.ctx)
@@ -171,12 +174,17 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // device names, the edge hub certificate) and the writer over the store.
 func openState(s *Server) error {
 	cfg, log, store := s.cfg, s.log, s.store
-	us, err := openUsers(store.db, cfg.Users)
+	var ub userBook = badgerUsers{store.db}
+	var sb sessionBook = badgerSessions{store.db}
+	if pg, ok := s.alertStore.(*PGStore); ok {
+		ub, sb = pg, pg // shared by the replicas (pgauth.go)
+	}
+	us, err := openUsers(ub, cfg.Users)
 	if err != nil {
 		return err
 	}
 	s.auth = newAuth(us)
-	if n, err := s.auth.sessions.restore(store.db, us, time.Now()); err != nil {
+	if n, err := s.auth.sessions.restore(sb, us, time.Now()); err != nil {
 		return err
 	} else if n > 0 {
 		log.Info("console sessions kept from before the restart", "sessions", n)

@@ -51,11 +51,11 @@ func TestRestoreDropsExpiredSessions(t *testing.T) {
 	b := signIn(t, s, "early", RoleGuard)
 	_ = b
 	ss := newSessions()
-	n, err := ss.restore(s.store.db, s.auth.users, time.Now().Add(sessionAbsolute+time.Minute))
+	n, err := ss.restore(badgerSessions{s.store.db}, s.auth.users, time.Now().Add(sessionAbsolute+time.Minute))
 	if err != nil || n != 0 {
 		t.Fatalf("restored %d (%v) sessions past their absolute expiry, want 0", n, err)
 	}
-	n, err = newSessions().restore(s.store.db, s.auth.users, time.Now())
+	n, err = newSessions().restore(badgerSessions{s.store.db}, s.auth.users, time.Now())
 	if err != nil || n != 0 {
 		t.Fatalf("an expired session was dropped from the store, yet %d restored (%v)", n, err)
 	}

@@ -153,15 +153,24 @@ var dummyHash = sync.OnceValue(func() string { return HashPassword("no such user
 
 // users is the account store: Badger keeps them, a map serves reads.
 type users struct {
-	db *badger.DB
-	mu sync.Mutex
-	m  map[string]User
+	book userBook
+	mu   sync.Mutex
+	m    map[string]User
 }
 
-// openUsers loads the users and applies the config's bootstrap users.
-func openUsers(db *badger.DB, boot []UserConfig) (*users, error) {
-	u := &users{db: db, m: map[string]User{}}
-	err := db.View(func(txn *badger.Txn) error {
+// userBook is where users are kept: central's Badger database
+// (badgerUsers), or PostgreSQL shared by replicas (pgauth.go).
+type userBook interface {
+	loadUsers(f func(User)) error
+	putUser(User) error
+	deleteUser(name string) error
+}
+
+// badgerUsers keeps users in central's Badger database.
+type badgerUsers struct{ db *badger.DB }
+
+func (b badgerUsers) loadUsers(f func(User)) error {
+	return b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixUser), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -169,11 +178,25 @@ func openUsers(db *badger.DB, boot []UserConfig) (*users, error) {
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &x) }); err != nil {
 				return fmt.Errorf("user record %s: %w", it.Item().Key(), err)
 			}
-			u.m[x.Name] = x
+			f(x)
 		}
 		return nil
 	})
-	if err != nil {
+}
+
+func (b badgerUsers) putUser(x User) error {
+	v, _ := json.Marshal(x)
+	return b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixUser+x.Name), v) })
+}
+
+func (b badgerUsers) deleteUser(name string) error {
+	return b.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(prefixUser + name)) })
+}
+
+// openUsers loads the users and applies the config's bootstrap users.
+func openUsers(book userBook, boot []UserConfig) (*users, error) {
+	u := &users{book: book, m: map[string]User{}}
+	if err := book.loadUsers(func(x User) { u.m[x.Name] = x }); err != nil {
 		return nil, fmt.Errorf("central: reading users: %w", err)
 	}
 	for _, c := range boot {
@@ -192,9 +215,9 @@ func openUsers(db *badger.DB, boot []UserConfig) (*users, error) {
 	return u, nil
 }
 
+// put stores x.
 func (u *users) put(x User) error {
-	b, _ := json.Marshal(x)
-	if err := u.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixUser+x.Name), b) }); err != nil {
+	if err := u.book.putUser(x); err != nil {
 		return fmt.Errorf("central: storing user %s: %w", x.Name, err)
 	}
 	u.mu.Lock()
@@ -203,11 +226,46 @@ func (u *users) put(x User) error {
 	return nil
 }
 
-func (u *users) get(name string) (User, bool) {
+// reloaded replaces what is known of one user by what another replica
+// stored (found false: deleted), and reports whether the user's role or
+// password changed, or the user is gone.
+func (u *users) reloaded(name string, x User, found bool) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	old, had := u.m[name]
+	if !found {
+		delete(u.m, name)
+		return had
+	}
+	u.m[name] = x
+	return !had || old.Role != x.Role || old.Hash != x.Hash
+}
+
+func (u *users) get(name string) (User, bool) {
+	u.mu.Lock()
 	x, ok := u.m[name]
-	return x, ok
+	u.mu.Unlock()
+	if ok {
+		return x, true
+	}
+	// Added on another replica a moment ago (its notice is on its way)?
+	shared, isShared := u.book.(sharedUserBook)
+	if !isShared {
+		return x, false
+	}
+	x, found, err := shared.user(name)
+	if err != nil || !found {
+		return User{}, false
+	}
+	u.reloaded(name, x, true)
+	return x, true
+}
+
+// sharedUserBook is a userBook other replicas write too: a user unknown
+// here is looked up before being refused.
+type sharedUserBook interface {
+	userBook
+	user(name string) (User, bool, error)
 }
 
 // list returns every user without hashes, sorted by name.
@@ -248,7 +306,7 @@ func (u *users) remove(name string) error {
 	if _, ok := u.get(name); !ok {
 		return ErrUserUnknown
 	}
-	if err := u.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(prefixUser + name)) }); err != nil {
+	if err := u.book.deleteUser(name); err != nil {
 		return fmt.Errorf("central: deleting user %s: %w", name, err)
 	}
 	u.mu.Lock()
@@ -282,7 +340,7 @@ func AddUser(dataDir, name, role, password, by string, replace bool) (User, erro
 		return User{}, fmt.Errorf("%w (is central running? stop it, or use the admin page or POST /api/v1/users)", err)
 	}
 	defer store.Close()
-	u, err := openUsers(store.db, nil)
+	u, err := openUsers(badgerUsers{store.db}, nil)
 	if err != nil {
 		return User{}, err
 	}
@@ -297,7 +355,7 @@ func ListUsers(dataDir string) ([]User, error) {
 		return nil, err
 	}
 	defer store.Close()
-	u, err := openUsers(store.db, nil)
+	u, err := openUsers(badgerUsers{store.db}, nil)
 	if err != nil {
 		return nil, err
 	}
