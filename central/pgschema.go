@@ -97,6 +97,16 @@ var pgMigrations = []string{
 		created   timestamptz NOT NULL,
 		last_seen timestamptz NOT NULL
 	);`,
+	// 4: the edge registry and enrolment tokens (pgedges.go).
+	`CREATE TABLE edges (
+		id   text PRIMARY KEY,
+		body bytea NOT NULL -- EdgeRecord JSON
+	);
+	CREATE TABLE enrol_tokens (
+		hash    text PRIMARY KEY, -- SHA-256 of the secret, hex
+		body    bytea NOT NULL,   -- enrolToken JSON
+		keep_to timestamptz NOT NULL
+	);`,
 }
 
 // pgSchemaLock is the advisory lock replicas take while migrating, so

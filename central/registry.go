@@ -6,14 +6,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/vigil-perimeter/vigil/wire"
 )
@@ -81,28 +78,16 @@ const (
 // edges from the config (only their revocation and last-seen in Badger).
 // Writes are rare (enrolment, revocation, disconnects) and take mu.
 type registry struct {
-	db *badger.DB
+	book edgeBook
 
 	mu     sync.Mutex
 	edges  map[string]*EdgeRecord
 	static []string // token edges in config order
 }
 
-func openRegistry(db *badger.DB, static []EdgeConfig) (*registry, error) {
-	r := &registry{db: db, edges: map[string]*EdgeRecord{}}
-	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixEdge), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var e EdgeRecord
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
-				return fmt.Errorf("edge record %s: %w", it.Item().Key(), err)
-			}
-			r.edges[e.ID] = &e
-		}
-		return nil
-	})
-	if err != nil {
+func openRegistry(book edgeBook, static []EdgeConfig) (*registry, error) {
+	r := &registry{book: book, edges: map[string]*EdgeRecord{}}
+	if err := book.loadEdges(func(e EdgeRecord) { r.edges[e.ID] = &e }); err != nil {
 		return nil, fmt.Errorf("central: reading edge registry: %w", err)
 	}
 	for _, c := range static {
@@ -119,16 +104,36 @@ func openRegistry(db *badger.DB, static []EdgeConfig) (*registry, error) {
 	return r, nil
 }
 
-func (r *registry) put(txn *badger.Txn, e *EdgeRecord) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
+// get returns a copy of an edge's record; one another replica enrolled
+// a moment ago is looked up.
+func (r *registry) get(id string) (EdgeRecord, bool) {
+	r.mu.Lock()
+	e, ok := r.edges[id]
+	r.mu.Unlock()
+	if ok {
+		return *e, true
 	}
-	return txn.Set([]byte(prefixEdge+e.ID), b)
+	if fresh, found := r.lookup(id); found {
+		return fresh, true
+	}
+	return EdgeRecord{}, false
 }
 
-// get returns a copy of an edge's record.
-func (r *registry) get(id string) (EdgeRecord, bool) {
+// lookup reads an edge's record from a shared book into memory.
+func (r *registry) lookup(id string) (EdgeRecord, bool) {
+	shared, ok := r.book.(sharedEdgeBook)
+	if !ok {
+		return EdgeRecord{}, false
+	}
+	e, found, err := shared.edge(id)
+	if err != nil || !found {
+		return EdgeRecord{}, false
+	}
+	r.reloaded(e, nil)
+	return r.getLocal(id)
+}
+
+func (r *registry) getLocal(id string) (EdgeRecord, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.edges[id]
@@ -136,6 +141,28 @@ func (r *registry) get(id string) (EdgeRecord, bool) {
 		return EdgeRecord{}, false
 	}
 	return *e, true
+}
+
+// reloaded takes an edge's record as another replica stored it. If the
+// edge was revoked or its key changed, its connection here (if hub holds
+// one) is closed, as the replica that did it closes its own.
+func (r *registry) reloaded(e EdgeRecord, hub *edgeHub) {
+	r.mu.Lock()
+	old := r.edges[e.ID]
+	if old != nil && old.Kind == EdgeToken {
+		// A token edge is the config's: only its revocation and last-seen
+		// come from the store.
+		e.Kind, e.SiteID, e.tokenHash, e.PublicKey = EdgeToken, old.SiteID, old.tokenHash, nil
+	} else if e.Kind == EdgeToken {
+		r.mu.Unlock()
+		return // not a token edge in this replica's config
+	}
+	shut := old != nil && ((!old.Revoked() && e.Revoked()) || string(old.PublicKey) != string(e.PublicKey))
+	r.edges[e.ID] = &e
+	r.mu.Unlock()
+	if shut && hub != nil {
+		hub.kick(e.ID, wire.CloseRevoked, "edge revoked or enrolled again (on another central)")
+	}
 }
 
 // byToken finds the token edge whose hash matches a bearer token. Every
@@ -199,13 +226,11 @@ func (r *registry) createToken(edgeID, siteID, actor string, replace bool, ttl t
 		return wire.EnrolToken{}, time.Time{}, err
 	}
 	exp := now.Add(ttl).UTC()
-	b, _ := json.Marshal(enrolToken{EdgeID: edgeID, SiteID: siteID, CreatedAt: now.UTC(), CreatedBy: actor, ExpiresAt: exp, Replace: replace})
 	sum := sha256.Sum256(tok.Secret)
-	err := r.db.Update(func(txn *badger.Txn) error {
-		// The token outlives its expiry by a day so a late attempt reads
-		// "expired" rather than "unknown" in the logs.
-		return txn.SetEntry(badger.NewEntry([]byte(prefixToken+hex.EncodeToString(sum[:])), b).WithTTL(ttl + 24*time.Hour))
-	})
+	// The token outlives its expiry by a day so a late attempt reads
+	// "expired" rather than "unknown" in the logs.
+	err := r.book.putToken(hex.EncodeToString(sum[:]), enrolToken{EdgeID: edgeID, SiteID: siteID, CreatedAt: now.UTC(),
+		CreatedBy: actor, ExpiresAt: exp, Replace: replace}, ttl+24*time.Hour)
 	if err != nil {
 		return wire.EnrolToken{}, time.Time{}, fmt.Errorf("central: store enrolment token: %w", err)
 	}
@@ -226,61 +251,52 @@ type enrolled struct {
 // A revoked edge is refused until an admin un-revokes it.
 func (r *registry) enrol(req wire.EnrolRequest, now time.Time) (enrolled, string, error) {
 	sum := sha256.Sum256(req.Secret)
-	key := []byte(prefixToken + hex.EncodeToString(sum[:]))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var rec EdgeRecord
 	var out enrolled
 	why := ""
-	err := r.db.Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(key)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	err := r.book.spendToken(hex.EncodeToString(sum[:]), func(t *enrolToken, current *EdgeRecord) (*EdgeRecord, error) {
+		if t == nil {
 			why = "unknown"
-			return ErrTokenInvalid
-		}
-		if err != nil {
-			return err
-		}
-		var t enrolToken
-		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &t) }); err != nil {
-			return err
+			return nil, ErrTokenInvalid
 		}
 		switch {
 		case !t.UsedAt.IsZero():
 			why = "already used at " + t.UsedAt.Format(time.RFC3339)
-			return ErrTokenInvalid
+			return nil, ErrTokenInvalid
 		case !now.Before(t.ExpiresAt):
 			why = "expired at " + t.ExpiresAt.Format(time.RFC3339)
-			return ErrTokenInvalid
+			return nil, ErrTokenInvalid
 		}
-		if e, ok := r.edges[t.EdgeID]; ok {
+		e := current
+		if e == nil {
+			e = r.edges[t.EdgeID]
+		}
+		if e != nil {
 			switch {
 			case e.Kind == EdgeToken:
 				why = "edge is a token edge"
-				return ErrEdgeConflict
+				return nil, ErrEdgeConflict
 			case e.Revoked():
 				why = "edge revoked at " + e.RevokedAt.Format(time.RFC3339)
-				return ErrEdgeRevoked
+				return nil, ErrEdgeRevoked
 			case e.hasKey() && !t.Replace:
 				why = "edge already enrolled; token by " + t.CreatedBy + " may not replace its key"
-				return ErrEdgeEnrolled
+				return nil, ErrEdgeEnrolled
 			}
 		}
 		t.UsedAt = now.UTC()
-		b, _ := json.Marshal(t)
-		if err := txn.SetEntry(badger.NewEntry(key, b).WithTTL(24 * time.Hour)); err != nil {
-			return err
-		}
 		rec = EdgeRecord{ID: t.EdgeID, SiteID: t.SiteID, Kind: EdgeEnrolled, PublicKey: req.PublicKey,
 			EnrolledAt: now.UTC(), EnrolledBy: t.CreatedBy, Hostname: req.Hostname}
 		out.TokenBy = t.CreatedBy
-		if old, ok := r.edges[t.EdgeID]; ok {
-			rec.LastSeen = old.LastSeen
-			if old.hasKey() {
-				out.Replaced, out.OldKeySum = true, keyFingerprint(old.PublicKey)
+		if e != nil {
+			rec.LastSeen = e.LastSeen
+			if e.hasKey() {
+				out.Replaced, out.OldKeySum = true, keyFingerprint(e.PublicKey)
 			}
 		}
-		return r.put(txn, &rec)
+		return &rec, nil
 	})
 	if err != nil {
 		return enrolled{}, why, err
@@ -306,7 +322,7 @@ func (r *registry) revoke(id, actor, reason string, now time.Time) (EdgeRecord, 
 	}
 	next := *e
 	next.RevokedAt, next.RevokedBy, next.RevokeReason = now.UTC(), actor, reason
-	if err := r.db.Update(func(txn *badger.Txn) error { return r.put(txn, &next) }); err != nil {
+	if err := r.book.putEdge(&next); err != nil {
 		return EdgeRecord{}, fmt.Errorf("central: revoke %s: %w", id, err)
 	}
 	*e = next
@@ -331,7 +347,7 @@ func (r *registry) unrevoke(id string, keepKey bool) (EdgeRecord, EdgeRecord, er
 	if !keepKey && next.Kind == EdgeEnrolled {
 		next.PublicKey = nil
 	}
-	if err := r.db.Update(func(txn *badger.Txn) error { return r.put(txn, &next) }); err != nil {
+	if err := r.book.putEdge(&next); err != nil {
 		return EdgeRecord{}, EdgeRecord{}, fmt.Errorf("central: unrevoke %s: %w", id, err)
 	}
 	prev := *e
@@ -343,9 +359,16 @@ func (r *registry) unrevoke(id string, keepKey bool) (EdgeRecord, EdgeRecord, er
 // for a token edge): it exists, is not revoked, and still has that key.
 func (r *registry) active(id string, pub []byte) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e, ok := r.edges[id]
-	return ok && !e.Revoked() && string(e.PublicKey) == string(pub)
+	yes := ok && !e.Revoked() && string(e.PublicKey) == string(pub)
+	r.mu.Unlock()
+	if !yes && (!ok || e.Kind == EdgeEnrolled) {
+		// Enrolled (again) through another replica a moment ago?
+		if fresh, found := r.lookup(id); found {
+			return !fresh.Revoked() && string(fresh.PublicKey) == string(pub)
+		}
+	}
+	return yes
 }
 
 // touch remembers when an edge was last seen, for the sites view after a
@@ -358,7 +381,7 @@ func (r *registry) touch(id string, at time.Time) {
 		return
 	}
 	e.LastSeen = at.UTC()
-	_ = r.db.Update(func(txn *badger.Txn) error { return r.put(txn, e) })
+	_ = r.book.putEdge(e)
 }
 
 // verifyHello checks a hello's signature against an enrolled edge's key.

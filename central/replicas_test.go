@@ -303,3 +303,45 @@ func adminDo(t *testing.T, s *Server, method, path string, body any) (*http.Resp
 	out, _ := io.ReadAll(resp.Body)
 	return resp, out
 }
+
+// TestReplicasShareTheEdgeRegistry: replicas that share the edge hub
+// certificate are one central to an edge: enrolled through A, it
+// connects to B; revoked through A, its connection on B is closed and B
+// refuses it.
+func TestReplicasShareTheEdgeRegistry(t *testing.T) {
+	pg := postgres.Start(t)
+	url := pg.CreateDB(t, "registry")
+	a := startReplica(t, url)
+	tls := filepath.Join(a.cfg.DataDir, "tls")
+	cfg := testConfig(t.TempDir())
+	cfg.Store, cfg.EdgeHub.CertFile, cfg.EdgeHub.KeyFile = url, filepath.Join(tls, "edge-hub.crt"), filepath.Join(tls, "edge-hub.key")
+	cfg.EdgeHub.SelfSignedHosts = nil
+	b := newServer(t, cfg)
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	cred := enrol(t, a, "gate-east", siteID)
+	east := connectEnrolled(t, b, cred)
+	east.sendAlert(testAlert("gate-east", "via-b"))
+	if _, err := a.alertStore.Get("via-b"); err != nil {
+		t.Fatalf("an alert through B, read on A: %v", err)
+	}
+
+	resp, body := adminDo(t, a, http.MethodPost, "/api/v1/edges/gate-east/revoke", map[string]string{"reason": "box stolen"})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke on A: %d %s", resp.StatusCode, body)
+	}
+	if ce := east.expectClosed(); ce == nil || ce.Code != wire.CloseRevoked {
+		t.Fatalf("the connection on B after a revoke on A: %v, want close %d", ce, wire.CloseRevoked)
+	}
+	ws, _, err := dialEnrolled(b, cred, cred.EdgeID)
+	if err == nil {
+		e := &edgeClient{t: t, ws: ws}
+		nonce := e.readChallenge()
+		e.send(wire.TypeHello, signedHello(cred, nonce))
+		if ce := e.expectClosed(); ce == nil {
+			t.Fatal("B let the revoked edge in again")
+		}
+	}
+}

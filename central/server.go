@@ -161,6 +161,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.retr.start()
 	if pg, ok := s.alertStore.(*PGStore); ok {
 		s.life.spawn(func() { pg.watchAuth(s.life.ctx, s.auth) })
+		s.life.spawn(func() { pg.watchEdges(s.life.ctx, s.reg, s.edges) })
 	}
 	s.life.spawn(func() { s.playback.sessions.run(s.life.ctx) })
 	s.edges.onWelcome = s.checkpoints.pushTo
@@ -196,7 +197,11 @@ func openState(s *Server) error {
 	if s.evidenceKey, err = loadEvidenceKey(cfg, log); err != nil {
 		return err
 	}
-	if s.reg, err = openRegistry(store.db, cfg.Edges); err != nil {
+	var eb edgeBook = badgerEdges{store.db}
+	if pg, ok := s.alertStore.(*PGStore); ok {
+		eb = pg
+	}
+	if s.reg, err = openRegistry(eb, cfg.Edges); err != nil {
 		return err
 	}
 	tree := &siteTree{nodes: map[string]*siteNode{}}
