@@ -2,14 +2,11 @@ package audit
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/vigil-perimeter/vigil/internal/kv"
 )
@@ -17,11 +14,15 @@ import (
 // maxBatch bounds the entries the writer commits in one transaction.
 const maxBatch = 256
 
+// commitTimeout bounds one commit (PostgreSQL: a server that stopped
+// answering fails the batch instead of holding every Append).
+const commitTimeout = 30 * time.Second
+
 // appender is a log's one writer goroutine (run) and what it owns: it
 // numbers, chains and commits entries in the order they arrive, several
 // per transaction under load, and alone moves the head.
 type appender struct {
-	st    store
+	be    backend
 	floor *kv.Floor
 	log   *slog.Logger
 	now   func() time.Time
@@ -31,6 +32,9 @@ type appender struct {
 	quit chan struct{}
 	done chan struct{}
 
+	// head is the newest entry this writer committed (or found at
+	// open). With a shared backend it is only what Head falls back to
+	// when the database cannot be read: commits read the stored head.
 	mu   sync.Mutex // guards head for readers; the writer alone changes it
 	head head
 }
@@ -140,25 +144,35 @@ func (a *appender) commit(batch []*request) {
 			}
 		}()
 	}
-	h := a.head
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
 	out := make([]result, len(batch))
-	txn := a.st.db.NewTransaction(true)
-	defer txn.Discard()
-	var err error
-	for i, r := range batch {
-		if out[i], h, err = a.chain(txn, r, h); err != nil {
-			break
+	var h head
+	err := a.be.update(ctx, func(tx writeTx) error {
+		h = a.head
+		if a.be.shared() {
+			// Other processes append too: continue from the head as
+			// stored, locked until this transaction ends.
+			rec, ok, err := tx.lockHead()
+			if err != nil {
+				return err
+			}
+			if h, err = continueHead(tx, rec, ok); err != nil {
+				return err
+			}
 		}
-	}
-	if err == nil {
+		for i, r := range batch {
+			var err error
+			if out[i], h, err = a.chain(tx, r, h); err != nil {
+				return err
+			}
+		}
 		if a.key != nil {
 			h.MAC = headMAC(a.key, h.Seq, h.Hash)
 		}
 		hv, _ := json.Marshal(h)
-		if err = txn.Set(a.st.headKey(), hv); err == nil {
-			err = txn.Commit()
-		}
-	}
+		return tx.putHead(hv)
+	})
 	if err != nil {
 		failBatch(batch, err)
 		return
@@ -171,15 +185,15 @@ func (a *appender) commit(batch []*request) {
 	}
 }
 
-// chain numbers and chains r's entry after h and writes it in txn,
+// chain numbers and chains r's entry after h and writes it in tx,
 // returning its result and the new head. For an AppendOnce key already
 // recorded it writes nothing: the result is the recorded entry, not
 // appended, and h stays the head.
-func (a *appender) chain(txn *badger.Txn, r *request, h head) (result, head, error) {
+func (a *appender) chain(tx writeTx, r *request, h head) (result, head, error) {
 	if r.once != "" {
 		// The transaction sees its own writes: a key recorded earlier
 		// in this batch counts too.
-		e, seen, err := a.st.recorded(txn, r.once)
+		e, seen, err := recorded(tx, r.once)
 		if err != nil {
 			return result{}, h, err
 		}
@@ -201,11 +215,11 @@ func (a *appender) chain(txn *badger.Txn, r *request, h head) (result, head, err
 	if err != nil {
 		return result{}, h, err
 	}
-	if err := txn.Set(a.st.entryKey(e.Seq), v); err != nil {
+	if err := tx.putEntry(e.Seq, e.Time, v); err != nil {
 		return result{}, h, err
 	}
 	if r.once != "" {
-		if err := txn.Set(a.st.onceKey(r.once), binary.BigEndian.AppendUint64(nil, e.Seq)); err != nil {
+		if err := tx.putOnce(r.once, e.Seq); err != nil {
 			return result{}, h, err
 		}
 	}

@@ -4,7 +4,10 @@
 // entry edited, removed or moved in the store is found by Verify.
 //
 // Entries live in Badger under a key prefix, so central keeps them in its
-// own store's database (Open) and tests open one of their own (OpenDir).
+// own store's database (Open) and tests open one of their own (OpenDir),
+// or in PostgreSQL tables (OpenPG, schema PGSchema), where the central
+// replicas sharing the database append to one chain. What the chain
+// means is written once over a small storage interface (backend.go).
 // A slice of the log exported as JSON lines (Export) travels with an
 // evidence bundle as its chain of custody; VerifyExport checks such a
 // slice on its own and CheckAnchor ties it back to the live log.

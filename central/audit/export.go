@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // ExportInfo describes an exported slice of the log: its first and last
@@ -43,18 +41,16 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to uint64) (ExportI
 	}
 	info := ExportInfo{First: from}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err := l.st.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.st.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
+	err := l.be().view(ctx, func(r reads) error {
 		want := from
-		for it.Seek(l.st.entryKey(from)); it.Valid() && want <= to; it.Next() {
+		err := r.scan(from, to, func(_ uint64, v []byte) error {
 			if want%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
 			var e Entry
-			err := it.Item().Value(func(v []byte) error {
+			err := func() error {
 				if err := json.Unmarshal(v, &e); err != nil {
 					return err
 				}
@@ -70,7 +66,7 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to uint64) (ExportI
 					return err
 				}
 				return bw.WriteByte('\n')
-			})
+			}()
 			if err != nil {
 				return fmt.Errorf("audit: export seq %d: %w", want, err)
 			}
@@ -83,6 +79,10 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to uint64) (ExportI
 			info.Head, info.Last = e.Hash, e.Seq
 			info.Entries++
 			want++
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if want <= to {
 			return &BreakError{Seq: want, Kind: BreakMissing, Detail: "the log has no such entry"}

@@ -9,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // The audit key is KeySize random bytes in a file of its own, outside the
@@ -82,22 +80,25 @@ func LoadOrCreateKey(path string) (key []byte, created bool, err error) {
 // entry has a MAC yet (the first start with a key) and the whole hash
 // chain verifies. Otherwise it changes nothing and Verify names the
 // break (entries without a MAC in a log that has MACs are forged).
-func (l *Log) backfill() error {
+func (l *Log) backfill(ctx context.Context) error {
 	var total, withMAC uint64
-	err := l.st.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.st.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+	err := l.be().view(ctx, func(r reads) error {
+		return r.scan(0, scanAll, func(_ uint64, v []byte) error {
 			total++
 			var e struct {
 				MAC string `json:"mac"`
 			}
-			if it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }) == nil && e.MAC != "" {
+			if json.Unmarshal(v, &e) == nil && e.MAC != "" {
 				withMAC++
 			}
-		}
-		return nil
+			return nil
+		})
 	})
+	var stray *strayKeyError
+	if errors.As(err, &stray) {
+		l.log.Error("audit: the log has no MACs yet but holds a stray record: MACs NOT added; verify reports it", "err", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("audit: open: %w", err)
 	}
@@ -107,21 +108,22 @@ func (l *Log) backfill() error {
 		}
 		return nil
 	}
-	plain := &Log{st: l.st, log: l.log}
-	if _, err := plain.Verify(context.Background()); err != nil {
+	plain := &Log{st: l.st, pg: l.pg, log: l.log}
+	if _, err := plain.Verify(ctx); err != nil {
 		l.log.Error("audit: the log has no MACs yet but its hash chain is broken: MACs NOT added; verify reports the break", "err", err)
 		return nil
 	}
 	// Rewrite every entry with its MAC, a bounded number per transaction
 	// (a crash half way leaves a log that verify reports; the entries and
-	// their hashes are unchanged), then the head.
+	// their hashes are unchanged), then the head. Another process with
+	// the same key backfilling at once writes the same bytes.
 	var n uint64
 	for from := uint64(1); ; {
 		var done bool
-		err := l.st.db.Update(func(txn *badger.Txn) error {
+		err := l.be().update(ctx, func(tx writeTx) error {
 			for i := 0; i < 512; i++ {
-				e, err := l.st.get(txn, from)
-				if errors.Is(err, badger.ErrKeyNotFound) {
+				e, err := getEntry(tx, from)
+				if errors.Is(err, errNoEntry) {
 					done = true
 					return nil
 				}
@@ -133,7 +135,7 @@ func (l *Log) backfill() error {
 				if err != nil {
 					return err
 				}
-				if err := txn.Set(l.st.entryKey(from), v); err != nil {
+				if err := tx.replaceEntry(from, v); err != nil {
 					return err
 				}
 				from++
@@ -148,13 +150,20 @@ func (l *Log) backfill() error {
 			break
 		}
 	}
-	h, err := l.st.readHead()
+	var h head
+	err = l.be().update(ctx, func(tx writeTx) error {
+		rec, ok, err := tx.lockHead()
+		if err != nil {
+			return err
+		}
+		if h, err = continueHead(tx, rec, ok); err != nil {
+			return err
+		}
+		h.MAC = headMAC(l.key, h.Seq, h.Hash)
+		hv, _ := json.Marshal(h)
+		return tx.putHead(hv)
+	})
 	if err != nil {
-		return err
-	}
-	h.MAC = headMAC(l.key, h.Seq, h.Hash)
-	hv, _ := json.Marshal(h)
-	if err := l.st.db.Update(func(txn *badger.Txn) error { return txn.Set(l.st.headKey(), hv) }); err != nil {
 		return fmt.Errorf("audit: adding MACs: %w", err)
 	}
 	l.log.Warn("audit: the log predates the audit key: its hash chain verifies, MACs added to every entry", "entries", n, "head_seq", h.Seq)
@@ -180,7 +189,17 @@ func (l *Log) AppendOnce(key string, e Entry) (Entry, bool, error) {
 
 // End returns the highest seq stored (0 for none), whatever the head
 // record says: where the log really ends.
-func (l *Log) End() (uint64, error) { return l.st.end() }
+func (l *Log) End() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), headTimeout)
+	defer cancel()
+	var end uint64
+	err := l.be().view(ctx, func(r reads) error {
+		var err error
+		end, _, err = r.last()
+		return err
+	})
+	return end, err
+}
 
 // CheckCheckpoint ties a signed checkpoint (seq, head hash), whose
 // signature the caller has checked, to the log: the entry seq must be

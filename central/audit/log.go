@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,14 +39,39 @@ type Options struct {
 
 // Log is an open audit log. Append is safe for concurrent use: one writer
 // goroutine (see appender) numbers, chains and commits entries in the
-// order they arrive, several per transaction under load.
+// order they arrive, several per transaction under load. On PostgreSQL
+// (OpenPG) several processes may hold the same log: each commit continues
+// the chain from the head it locks in the database.
 type Log struct {
-	st    store
+	st    store    // the Badger backend (Open, OpenDir)
+	pg    *pgStore // the PostgreSQL backend (OpenPG); st is unused then
 	log   *slog.Logger
 	key   []byte
 	ownDB bool
 	w     *appender // nil in a Log made only to verify (backfill)
 	once  sync.Once
+}
+
+// be is the log's backend.
+func (l *Log) be() backend {
+	if l.pg != nil {
+		return l.pg
+	}
+	return l.st
+}
+
+// defaults fills in o's zero fields and checks the key.
+func (o *Options) defaults() error {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Key != nil && len(o.Key) != KeySize {
+		return fmt.Errorf("audit: key of %d bytes, want %d", len(o.Key), KeySize)
+	}
+	return nil
 }
 
 // Open opens the log kept under prefix in db (which stays the caller's:
@@ -58,30 +82,32 @@ func Open(db *badger.DB, prefix string, o Options) (*Log, error) {
 	if db == nil || prefix == "" {
 		return nil, errors.New("audit: Open needs a database and a key prefix")
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Log == nil {
-		o.Log = slog.Default()
-	}
-	if o.Key != nil && len(o.Key) != KeySize {
-		return nil, fmt.Errorf("audit: key of %d bytes, want %d", len(o.Key), KeySize)
-	}
-	st := store{db: db, prefix: []byte(prefix)}
-	l := &Log{st: st, log: o.Log, key: o.Key}
-	if l.key != nil && !o.NoBackfill {
-		if err := l.backfill(); err != nil {
-			return nil, err
-		}
-	}
-	h, err := st.readHead()
-	if err != nil {
+	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	l.w = &appender{st: st, floor: o.Floor, log: o.Log, now: o.Now, key: o.Key, head: h,
+	l := &Log{st: store{db: db, prefix: []byte(prefix)}, log: o.Log, key: o.Key}
+	if err := l.start(context.Background(), o); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// start adds the MACs a log written before its key lacks, finds the head
+// and starts the writer.
+func (l *Log) start(ctx context.Context, o Options) error {
+	if l.key != nil && !o.NoBackfill {
+		if err := l.backfill(ctx); err != nil {
+			return err
+		}
+	}
+	h, err := readHead(ctx, l.be())
+	if err != nil {
+		return fmt.Errorf("audit: open: %w", err)
+	}
+	l.w = &appender{be: l.be(), floor: o.Floor, log: o.Log, now: o.Now, key: o.Key, head: h,
 		reqs: make(chan *request, maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
 	go l.w.run()
-	return l, nil
+	return nil
 }
 
 // OpenDir opens (or creates) a log in its own Badger database in dir, with
@@ -101,7 +127,8 @@ func OpenDir(dir string, o Options) (*Log, error) {
 }
 
 // Close stops the writer (pending Appends fail with ErrClosed) and, for a
-// log from OpenDir, closes the database.
+// log from OpenDir, closes the database. A PostgreSQL pool stays open:
+// it is the caller's.
 func (l *Log) Close() error {
 	var err error
 	l.once.Do(func() {
@@ -114,9 +141,26 @@ func (l *Log) Close() error {
 	return err
 }
 
+// headTimeout bounds Head's and End's reads (PostgreSQL: a server that
+// stopped answering).
+const headTimeout = 5 * time.Second
+
 // Head returns the sequence number and hash of the newest entry (0 and
-// GenesisHash for an empty log).
-func (l *Log) Head() (uint64, string) { return l.w.current() }
+// GenesisHash for an empty log). On PostgreSQL it is read from the
+// database, so it includes other processes' appends; if the database
+// cannot be read it is the newest this process knows of.
+func (l *Log) Head() (uint64, string) {
+	if l.be().shared() {
+		ctx, cancel := context.WithTimeout(context.Background(), headTimeout)
+		defer cancel()
+		h, err := readHead(ctx, l.be())
+		if err == nil {
+			return h.Seq, h.Hash
+		}
+		l.log.Warn("audit: reading the head; answering the last one known", "err", err)
+	}
+	return l.w.current()
+}
 
 // Append records e and returns it as stored, with its seq, time, prev and
 // hash. It returns once the entry is committed. If ctx ends first the
@@ -147,35 +191,29 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	var forged *BreakError
 	var stored head
 	var haveHead bool
-	err := l.st.db.View(func(txn *badger.Txn) error {
-		if item, err := txn.Get(l.st.headKey()); err == nil {
-			haveHead = true
-			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &stored) }); err != nil {
-				return &BreakError{Seq: 0, Kind: BreakEdited, Detail: "the head record does not parse"}
-			}
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+	err := l.be().view(ctx, func(r reads) error {
+		rec, ok, err := r.headRecord()
+		if err != nil {
 			return err
 		}
-		pfx := l.st.entriesPrefix()
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
+		if ok {
+			haveHead = true
+			if err := json.Unmarshal(rec, &stored); err != nil {
+				return &BreakError{Seq: 0, Kind: BreakEdited, Detail: "the head record does not parse"}
+			}
+		}
 		prevHash, prevTime, want := GenesisHash, time.Time{}, uint64(1)
-		for it.Rewind(); it.Valid(); it.Next() {
+		err = r.scan(0, scanAll, func(seq uint64, v []byte) error {
 			if want%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			key := it.Item().Key()
-			if len(key) != len(pfx)+8 {
-				return &BreakError{Seq: want, Kind: BreakEdited, Detail: fmt.Sprintf("stray key %q in the log", key)}
-			}
-			seq := binary.BigEndian.Uint64(key[len(pfx):])
 			if seq != want {
 				return &BreakError{Seq: want, Kind: BreakMissing, Detail: fmt.Sprintf("seq %d is absent; the next entry present is seq %d", want, seq)}
 			}
 			var e Entry
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+			if err := json.Unmarshal(v, &e); err != nil {
 				return &BreakError{Seq: seq, Kind: BreakEdited, Detail: "the entry does not parse: " + err.Error()}
 			}
 			if e.Seq != seq {
@@ -195,6 +233,14 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 			rep.Entries++
 			rep.Last, rep.Head = seq, e.Hash
 			want++
+			return nil
+		})
+		var stray *strayKeyError
+		if errors.As(err, &stray) {
+			return &BreakError{Seq: want, Kind: BreakEdited, Detail: stray.Error()}
+		}
+		if err != nil {
+			return err
 		}
 		switch {
 		case !haveHead && rep.Last > 0:
@@ -237,39 +283,40 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
 	}
 	limit = min(limit, 1000)
 	var out []Entry
-	err := l.st.db.View(func(txn *badger.Txn) error {
+	err := l.be().view(ctx, func(r reads) error {
 		start := f.After + 1
 		if !f.From.IsZero() {
-			last, _ := l.Head()
-			start = max(start, l.st.firstAtOrAfter(txn, f.From, last))
+			last, _, err := r.last()
+			if err != nil {
+				return err
+			}
+			start = max(start, r.firstAtOrAfter(f.From, last))
 		}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: l.st.entriesPrefix(), PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
 		n := 0
-		for it.Seek(l.st.entryKey(start)); it.Valid(); it.Next() {
+		return r.scan(start, scanAll, func(_ uint64, v []byte) error {
 			if n++; n%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
 			var e Entry
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
-				continue // damaged: Verify reports it
+			if err := json.Unmarshal(v, &e); err != nil {
+				return nil // damaged: Verify reports it
 			}
 			if !f.To.IsZero() && !e.Time.Before(f.To) {
-				break // times never run backwards
+				return errStop // times never run backwards
 			}
 			if (!f.From.IsZero() && e.Time.Before(f.From)) || (f.User != "" && e.Actor.User != f.User) ||
 				(f.Role != "" && e.Actor.Role != f.Role) || (f.Action != "" && e.Action != f.Action) ||
 				(f.Target != "" && e.Target != f.Target) {
-				continue
+				return nil
 			}
 			out = append(out, e)
 			if len(out) == limit {
-				break
+				return errStop
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }
@@ -277,12 +324,12 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
 // Get returns the entry seq.
 func (l *Log) Get(ctx context.Context, seq uint64) (Entry, error) {
 	var e Entry
-	err := l.st.db.View(func(txn *badger.Txn) error {
+	err := l.be().view(ctx, func(r reads) error {
 		var err error
-		e, err = l.st.get(txn, seq)
+		e, err = getEntry(r, seq)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errNoEntry) {
 		return e, fmt.Errorf("audit: no entry %d", seq)
 	}
 	return e, err

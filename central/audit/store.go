@@ -1,10 +1,9 @@
 package audit
 
 import (
+	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -26,9 +25,8 @@ const (
 	keyOnce    = "once/"
 )
 
-// store is where a log lives: its database and prefix, the key layout
-// under it, and the reads every part of the log shares. It is a value:
-// copies name the same records.
+// store is the Badger backend: its database and prefix and the key
+// layout under it. It is a value: copies name the same records.
 type store struct {
 	db     *badger.DB
 	prefix []byte
@@ -62,120 +60,130 @@ func (s store) onceKey(key string) []byte {
 	return append(k, key...)
 }
 
-// readHead finds where the chain continues: after the head record, or
-// after the newest entry if that is further (a head lost with a crash
-// cannot happen, as both are written together, but an empty head with
-// entries means the head was removed).
-func (s store) readHead() (head, error) {
-	var h head
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(s.headKey())
-		switch {
-		case err == nil:
-			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &h) }); err != nil {
-				return fmt.Errorf("audit: head record: %w", err)
+func (s store) shared() bool { return false }
+
+func (s store) view(_ context.Context, fn func(reads) error) error {
+	return s.db.View(func(txn *badger.Txn) error { return fn(badgerTx{s: s, txn: txn}) })
+}
+
+func (s store) update(_ context.Context, fn func(writeTx) error) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := fn(badgerTx{s: s, txn: txn}); err != nil {
+		return err
+	}
+	return txn.Commit()
+}
+
+// badgerTx is a Badger transaction over a store's keys.
+type badgerTx struct {
+	s   store
+	txn *badger.Txn
+}
+
+func (b badgerTx) headRecord() ([]byte, bool, error) {
+	item, err := b.txn.Get(b.s.headKey())
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := item.ValueCopy(nil)
+	return v, err == nil, err
+}
+
+// lockHead needs no lock: a Badger log has one writer.
+func (b badgerTx) lockHead() ([]byte, bool, error) { return b.headRecord() }
+
+func (b badgerTx) last() (uint64, []byte, error) {
+	pfx := b.s.entriesPrefix()
+	it := b.txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: pfx})
+	defer it.Close()
+	for it.Seek(b.s.entryKey(math.MaxUint64)); it.Valid(); it.Next() {
+		if k := it.Item().Key(); len(k) == len(pfx)+8 {
+			v, err := it.Item().ValueCopy(nil)
+			return binary.BigEndian.Uint64(k[len(pfx):]), v, err
+		}
+	}
+	return 0, nil, nil
+}
+
+func (b badgerTx) entry(seq uint64) ([]byte, error) {
+	item, err := b.txn.Get(b.s.entryKey(seq))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, errNoEntry
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func (b badgerTx) scan(from, to uint64, fn func(uint64, []byte) error) error {
+	pfx := b.s.entriesPrefix()
+	it := b.txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	if from == 0 {
+		it.Rewind()
+	} else {
+		it.Seek(b.s.entryKey(from))
+	}
+	for ; it.Valid(); it.Next() {
+		key := it.Item().Key()
+		if len(key) != len(pfx)+8 {
+			if from != 0 {
+				continue // not an entry; Verify (from 0) names it
 			}
-		case !errors.Is(err, badger.ErrKeyNotFound):
+			return &strayKeyError{key: append([]byte(nil), key...)}
+		}
+		seq := binary.BigEndian.Uint64(key[len(pfx):])
+		if seq > to {
+			return nil
+		}
+		err := it.Item().Value(func(v []byte) error { return fn(seq, v) })
+		if errors.Is(err, errStop) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: s.entriesPrefix()})
-		defer it.Close()
-		it.Seek(s.entryKey(math.MaxUint64))
-		if !it.Valid() || len(it.Item().Key()) != len(s.entriesPrefix())+8 {
-			return nil
-		}
-		seq := binary.BigEndian.Uint64(it.Item().Key()[len(s.entriesPrefix()):])
-		if seq <= h.Seq {
-			return nil
-		}
-		var e Entry
-		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
-			// Continue after it all the same; Verify names the damage.
-			h = head{Seq: seq, Hash: GenesisHash, Time: h.Time}
-			return nil
-		}
-		h = head{Seq: seq, Hash: e.Hash, Time: e.Time}
-		return nil
-	})
-	if err != nil {
-		return head{}, fmt.Errorf("audit: open: %w", err)
 	}
-	if h.Seq == 0 {
-		h.Hash = GenesisHash
-	}
-	return h, nil
+	return nil
 }
 
-func (s store) get(txn *badger.Txn, seq uint64) (Entry, error) {
-	var e Entry
-	item, err := txn.Get(s.entryKey(seq))
-	if err != nil {
-		return e, err
-	}
-	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &e) })
-	return e, err
+func (b badgerTx) firstAtOrAfter(t time.Time, last uint64) uint64 {
+	return searchAtOrAfter(b, t, last)
 }
 
-// recorded reports whether AppendOnce's key is already recorded, with its
-// entry when that can still be read.
-func (s store) recorded(txn *badger.Txn, key string) (Entry, bool, error) {
-	item, err := txn.Get(s.onceKey(key))
+func (b badgerTx) putHead(v []byte) error { return b.txn.Set(b.s.headKey(), v) }
+
+func (b badgerTx) putEntry(seq uint64, _ time.Time, v []byte) error {
+	return b.txn.Set(b.s.entryKey(seq), v)
+}
+
+func (b badgerTx) replaceEntry(seq uint64, v []byte) error {
+	return b.txn.Set(b.s.entryKey(seq), v)
+}
+
+func (b badgerTx) once(key string) (uint64, bool, error) {
+	item, err := b.txn.Get(b.s.onceKey(key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Entry{}, false, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return Entry{}, false, err
+		return 0, false, err
 	}
 	var seq uint64
-	if err := item.Value(func(v []byte) error {
+	err = item.Value(func(v []byte) error {
 		if len(v) == 8 {
 			seq = binary.BigEndian.Uint64(v)
 		}
 		return nil
-	}); err != nil {
-		return Entry{}, false, err
-	}
-	e, err := s.get(txn, seq)
-	if err != nil {
-		return Entry{}, true, nil // recorded; the entry is Verify's business
-	}
-	return e, true, nil
-}
-
-// end returns the highest seq stored (0 for none).
-func (s store) end() (uint64, error) {
-	var end uint64
-	err := s.db.View(func(txn *badger.Txn) error {
-		pfx := s.entriesPrefix()
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: pfx})
-		defer it.Close()
-		for it.Seek(s.entryKey(math.MaxUint64)); it.Valid(); it.Next() {
-			if k := it.Item().Key(); len(k) == len(pfx)+8 {
-				end = binary.BigEndian.Uint64(k[len(pfx):])
-				return nil
-			}
-		}
-		return nil
 	})
-	return end, err
+	return seq, err == nil, err
 }
 
-// firstAtOrAfter binary-searches the first seq up to last whose time is
-// at or after t (entry times never decrease with seq). A damaged entry on
-// the way makes it answer 1: a full scan is always correct.
-func (s store) firstAtOrAfter(txn *badger.Txn, t time.Time, last uint64) uint64 {
-	lo, hi := uint64(1), last+1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		e, err := s.get(txn, mid)
-		if err != nil {
-			return 1
-		}
-		if e.Time.Before(t) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
+func (b badgerTx) putOnce(key string, seq uint64) error {
+	return b.txn.Set(b.s.onceKey(key), binary.BigEndian.AppendUint64(nil, seq))
 }
