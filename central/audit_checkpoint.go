@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/vigil-perimeter/vigil/central/audit"
 	"github.com/vigil-perimeter/vigil/central/evidence"
 	"github.com/vigil-perimeter/vigil/internal/kv"
@@ -461,6 +463,9 @@ func VerifyAuditOffline(ctx context.Context, cfg Config, checkpointFiles []strin
 // withStoppedAudit opens a stopped central's store and audit log (keyed,
 // read only: no MACs are added) for f.
 func withStoppedAudit(ctx context.Context, cfg Config, f func(*audit.Log) error) error {
+	if postgresStore(cfg.Store) {
+		return withPGAudit(ctx, cfg, f)
+	}
 	dataDir := cfg.DataDir
 	if _, err := os.Stat(filepath.Join(dataDir, "MANIFEST")); err != nil {
 		return fmt.Errorf("central: audit: no store in %s (data_dir of central.yaml)", dataDir)
@@ -475,6 +480,26 @@ func withStoppedAudit(ctx context.Context, cfg Config, f func(*audit.Log) error)
 	}
 	defer db.Close()
 	l, err := audit.Open(db, auditPrefix, audit.Options{Key: key, NoBackfill: true, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return f(l)
+}
+
+// withPGAudit opens the audit log the replicas share in PostgreSQL (read
+// only: no MACs are added) for f; the replicas may be running.
+func withPGAudit(ctx context.Context, cfg Config, f func(*audit.Log) error) error {
+	key, err := audit.LoadKey(auditKeyPath(cfg))
+	if err != nil {
+		return fmt.Errorf("central: the audit log's MACs are checked with the audit key (audit_key_file) the replicas share: %w", err)
+	}
+	pool, err := pgxpool.New(ctx, cfg.Store)
+	if err != nil {
+		return fmt.Errorf("central: audit: %w", err)
+	}
+	defer pool.Close()
+	l, err := audit.OpenPG(ctx, pool, audit.Options{Key: key, NoBackfill: true, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}

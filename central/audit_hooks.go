@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -73,14 +74,26 @@ type auditor struct {
 
 // openAuditor opens the log in the store's database, keyed by the audit
 // key (made on first start; a log from before it gets its MACs now if its
-// chain verifies), in db (whose disk floor is floor). The caller
-// registers its metrics (collectors).
-func openAuditor(db *badger.DB, floor *kv.Floor, cfg Config, users userLookup, log *slog.Logger) (*auditor, error) {
+// chain verifies), in db (whose disk floor is floor), or in PostgreSQL
+// when the replicas share pg (one chain for all: every replica must load
+// the same audit_key_file). The caller registers its metrics
+// (collectors).
+func openAuditor(db *badger.DB, floor *kv.Floor, pg *PGStore, cfg Config, users userLookup, log *slog.Logger) (*auditor, error) {
 	key, err := loadAuditKey(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	l, err := audit.Open(db, auditPrefix, audit.Options{Log: log, Floor: floor, Key: key})
+	var l *audit.Log
+	if pg != nil {
+		ctx, cancel := pgCtx()
+		l, err = audit.OpenPG(ctx, pg.pool, audit.Options{Log: log, Key: key})
+		if err == nil {
+			err = sameAuditKey(ctx, l, key)
+		}
+		cancel()
+	} else {
+		l, err = audit.Open(db, auditPrefix, audit.Options{Log: log, Floor: floor, Key: key})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("central: audit log: %w", err)
 	}
@@ -101,6 +114,21 @@ func openAuditor(db *badger.DB, floor *kv.Floor, cfg Config, users userLookup, l
 		a.entries.WithLabelValues(act)
 	}
 	return a, nil
+}
+
+// sameAuditKey refuses a replica whose audit key is not the one the
+// shared log was begun with (its first entry's MAC): its entries would
+// verify as forged.
+func sameAuditKey(ctx context.Context, l *audit.Log, key []byte) error {
+	e, err := l.Get(ctx, 1)
+	if err != nil || e.MAC == "" {
+		return nil // an empty log, or one from before keys
+	}
+	if subtle.ConstantTimeCompare([]byte(e.MAC), []byte(audit.ComputeMAC(key, e.Hash))) != 1 {
+		l.Close()
+		return errors.New("the shared audit log was begun with another audit key: every central on this database must load the same audit_key_file")
+	}
+	return nil
 }
 
 // collectors are the auditor's metrics.

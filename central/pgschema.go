@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-perimeter/vigil/central/audit"
 )
 
 // pgMigrations are the PostgreSQL store's schema versions, applied in
@@ -107,6 +109,9 @@ var pgMigrations = []string{
 		body    bytea NOT NULL,   -- enrolToken JSON
 		keep_to timestamptz NOT NULL
 	);`,
+	// 5: the audit log (central/audit owns its layout; its later steps
+	// are appended here in their order).
+	audit.PGSchema[0],
 }
 
 // pgSchemaLock is the advisory lock replicas take while migrating, so

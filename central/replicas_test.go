@@ -2,6 +2,7 @@ package central
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -19,20 +20,23 @@ import (
 )
 
 // startReplica starts a central on the shared PostgreSQL database url,
-// with a data directory of its own; keyFile, if set, is the evidence key
-// the replicas share.
-func startReplica(t *testing.T, url string, keyFile ...string) *Server {
+// with a data directory of its own and the evidence and audit keys in
+// keys, a directory the replicas of a test share (as they must).
+func startReplica(t *testing.T, url, keys string) *Server {
 	t.Helper()
-	cfg := testConfig(t.TempDir())
-	cfg.Store = url
-	if len(keyFile) > 0 {
-		cfg.EvidenceKeyFile = keyFile[0]
-	}
+	cfg := replicaConfig(t, url, keys)
 	s := newServer(t, cfg)
 	if err := s.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	return s
+}
+
+func replicaConfig(t *testing.T, url, keys string) Config {
+	cfg := testConfig(t.TempDir())
+	cfg.Store = url
+	cfg.EvidenceKeyFile, cfg.AuditKeyFile = filepath.Join(keys, "evidence.key"), filepath.Join(keys, "audit.key")
+	return cfg
 }
 
 // TestReplicasShareEveryAlertOnceInOrder runs two centrals on one
@@ -43,7 +47,8 @@ func startReplica(t *testing.T, url string, keyFile ...string) *Server {
 func TestReplicasShareEveryAlertOnceInOrder(t *testing.T) {
 	pg := postgres.Start(t)
 	url := pg.CreateDB(t, "replicas")
-	a, b := startReplica(t, url), startReplica(t, url)
+	keys := t.TempDir()
+	a, b := startReplica(t, url, keys), startReplica(t, url, keys)
 	onA, onB := dialConsole(t, a, 0), dialConsole(t, b, 0)
 	onA.backlog()
 	onB.backlog()
@@ -165,8 +170,8 @@ func answerEdge(e *edgeClient, jpeg []byte) {
 func TestReplicasServeAnEdgeFromItsReplica(t *testing.T) {
 	pg := postgres.Start(t)
 	url := pg.CreateDB(t, "forward")
-	key := filepath.Join(t.TempDir(), "evidence.key")
-	a, b := startReplica(t, url, key), startReplica(t, url, key)
+	keys := t.TempDir()
+	a, b := startReplica(t, url, keys), startReplica(t, url, keys)
 	north := connectEdge(t, a, northID, northToken)
 	jpeg := testJPEG(t)
 	go answerEdge(north, jpeg)
@@ -249,7 +254,8 @@ func TestReplicasServeAnEdgeFromItsReplica(t *testing.T) {
 func TestReplicasShareLogins(t *testing.T) {
 	pg := postgres.Start(t)
 	url := pg.CreateDB(t, "logins")
-	a, b := startReplica(t, url), startReplica(t, url)
+	keys := t.TempDir()
+	a, b := startReplica(t, url, keys), startReplica(t, url, keys)
 	status := func(br *browser) int {
 		resp, _ := br.do(http.MethodGet, "/api/v1/session", nil)
 		return resp.StatusCode
@@ -311,10 +317,11 @@ func adminDo(t *testing.T, s *Server, method, path string, body any) (*http.Resp
 func TestReplicasShareTheEdgeRegistry(t *testing.T) {
 	pg := postgres.Start(t)
 	url := pg.CreateDB(t, "registry")
-	a := startReplica(t, url)
+	keys := t.TempDir()
+	a := startReplica(t, url, keys)
 	tls := filepath.Join(a.cfg.DataDir, "tls")
-	cfg := testConfig(t.TempDir())
-	cfg.Store, cfg.EdgeHub.CertFile, cfg.EdgeHub.KeyFile = url, filepath.Join(tls, "edge-hub.crt"), filepath.Join(tls, "edge-hub.key")
+	cfg := replicaConfig(t, url, keys)
+	cfg.EdgeHub.CertFile, cfg.EdgeHub.KeyFile = filepath.Join(tls, "edge-hub.crt"), filepath.Join(tls, "edge-hub.key")
 	cfg.EdgeHub.SelfSignedHosts = nil
 	b := newServer(t, cfg)
 	if err := b.Start(); err != nil {
@@ -343,5 +350,63 @@ func TestReplicasShareTheEdgeRegistry(t *testing.T) {
 		if ce := e.expectClosed(); ce == nil {
 			t.Fatal("B let the revoked edge in again")
 		}
+	}
+}
+
+// TestReplicasKeepOneAuditChain: what people do through either replica
+// is on one audit chain; it verifies (hashes and MACs) through either
+// replica and offline, and a replica started with another audit key does
+// not start.
+func TestReplicasKeepOneAuditChain(t *testing.T) {
+	pg := postgres.Start(t)
+	url := pg.CreateDB(t, "auditchain")
+	keys := t.TempDir()
+	a, b := startReplica(t, url, keys), startReplica(t, url, keys)
+	var wg sync.WaitGroup
+	for i, s := range []*Server{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			br := signIn(t, s, fmt.Sprintf("guard%d", i), RoleGuard)
+			for range 10 {
+				br.do(http.MethodGet, "/api/v1/alerts/none/snapshot.jpg", nil) // a view, refused or not, is recorded
+				br.do(http.MethodPost, "/api/v1/console/mute", map[string]any{"minutes": 1})
+			}
+		}()
+	}
+	wg.Wait()
+
+	var onA, onB AuditVerification
+	getJSON(t, a, "/api/v1/audit/verify", &onA)
+	getJSON(t, b, "/api/v1/audit/verify", &onB)
+	if !onA.OK || !onB.OK || !onA.MACs || onA.Entries != onB.Entries || onA.Head != onB.Head || onA.Entries < 4*11 {
+		t.Fatalf("audit verify: on A %+v, on B %+v; want one whole chain with MACs, the same through both", onA, onB)
+	}
+	var list struct {
+		Entries []struct {
+			Actor struct{ User string }
+		}
+	}
+	getJSON(t, a, "/api/v1/audit?limit=500", &list)
+	users := map[string]bool{}
+	for _, e := range list.Entries {
+		users[e.Actor.User] = true
+	}
+	for i := range 4 {
+		if !users[fmt.Sprintf("guard%d", i)] {
+			t.Errorf("A's audit list lacks guard%d (who used %s)", i, map[bool]string{true: "A", false: "B"}[i%2 == 0])
+		}
+	}
+	off, err := VerifyAuditOffline(context.Background(), a.cfg, nil)
+	if err != nil || !off.OK || off.Entries < onA.Entries {
+		t.Fatalf("offline verify: %+v, %v", off, err)
+	}
+
+	other := replicaConfig(t, url, t.TempDir())
+	if s, err := New(other, testLogger()); err == nil {
+		s.Close()
+		t.Fatal("a replica with another audit key started")
+	} else {
+		t.Logf("a replica with another audit key: %v", err)
 	}
 }

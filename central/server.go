@@ -190,7 +190,8 @@ func openState(s *Server) error {
 	} else if n > 0 {
 		log.Info("console sessions kept from before the restart", "sessions", n)
 	}
-	if s.auditor, err = openAuditor(store.db, store.Floor(), cfg, us, log); err != nil {
+	pg, _ := s.alertStore.(*PGStore)
+	if s.auditor, err = openAuditor(store.db, store.Floor(), pg, cfg, us, log); err != nil {
 		return err
 	}
 	s.met.reg.MustRegister(s.auditor.collectors()...)
