@@ -46,6 +46,8 @@ type reads interface {
 	// time is at or after t (last: the highest seq stored); 1 is always
 	// right.
 	firstAtOrAfter(t time.Time, last uint64) uint64
+	// onces calls fn for every AppendOnce key and its seq (CopyTo).
+	onces(fn func(key string, seq uint64) error) error
 }
 
 // writeTx is a write transaction.

@@ -229,6 +229,25 @@ func (p pgTx) once(key string) (uint64, bool, error) {
 	return uint64(seq), err == nil, err
 }
 
+func (p pgTx) onces(fn func(string, uint64) error) error {
+	rows, err := p.tx.Query(p.ctx, `SELECT key, seq FROM audit_once ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key []byte
+		var seq int64
+		if err := rows.Scan(&key, &seq); err != nil {
+			return err
+		}
+		if err := fn(string(key), uint64(seq)); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 func (p pgTx) putOnce(key string, seq uint64) error {
 	_, err := p.tx.Exec(p.ctx, `INSERT INTO audit_once (key, seq) VALUES ($1, $2)`, []byte(key), pgSeq(seq))
 	return err

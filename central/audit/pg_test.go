@@ -283,3 +283,47 @@ func TestPGOpenNeedsSchema(t *testing.T) {
 		t.Fatal("OpenPG without a pool")
 	}
 }
+
+// TestCopyToPostgres: a keyed Badger log copied into PostgreSQL is the
+// same chain there (seqs, hashes, MACs, AppendOnce keys), verifies with
+// the key, and goes on from its head; a second copy is refused.
+func TestCopyToPostgres(t *testing.T) {
+	key := testKey(t)
+	src := openKeyed(t, t.TempDir(), key)
+	es := fill(t, src, 25)
+	if _, _, err := src.AppendOnce("access/edge-1/42", Entry{Actor: Actor{User: "edge-1"}, Action: ActionView, Target: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	pg := postgres.Start(t)
+	url := pg.CreateDB(t, "copy")
+	applySchema(t, url)
+	pool := newPool(t, url)
+	dst, err := OpenPG(ctx, pool, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	n, err := src.CopyTo(ctx, dst)
+	if err != nil || n != 26 {
+		t.Fatalf("CopyTo: %d, %v; want 26 entries", n, err)
+	}
+	rep, err := dst.Verify(ctx)
+	if err != nil || rep.Entries != 26 || !rep.MACs {
+		t.Fatalf("the copy verifies: %+v, %v", rep, err)
+	}
+	for i, want := range es {
+		got, err := dst.Get(ctx, uint64(i+1))
+		if err != nil || got.Hash != want.Hash || got.MAC != want.MAC {
+			t.Fatalf("entry %d in the copy: %+v, %v; want hash %s", i+1, got, err, want.Hash)
+		}
+	}
+	if _, again, err := dst.AppendOnce("access/edge-1/42", Entry{Actor: Actor{User: "edge-1"}, Action: ActionView, Target: "x"}); err != nil || again {
+		t.Fatalf("AppendOnce of a copied key: recorded again %v, %v", again, err)
+	}
+	if e, err := dst.Append(ctx, Entry{Actor: Actor{User: "ann"}, Action: ActionLogin}); err != nil || e.Seq != 27 {
+		t.Fatalf("append after the copy: %+v, %v", e, err)
+	}
+	if _, err := src.CopyTo(ctx, dst); !errors.Is(err, ErrNotEmpty) {
+		t.Fatalf("a second copy: %v, want ErrNotEmpty", err)
+	}
+}

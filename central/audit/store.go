@@ -184,6 +184,25 @@ func (b badgerTx) once(key string) (uint64, bool, error) {
 	return seq, err == nil, err
 }
 
+func (b badgerTx) onces(fn func(string, uint64) error) error {
+	pfx := b.s.onceKey("")
+	it := b.txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if len(v) != 8 {
+			continue
+		}
+		if err := fn(string(it.Item().Key()[len(pfx):]), binary.BigEndian.Uint64(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (b badgerTx) putOnce(key string, seq uint64) error {
 	return b.txn.Set(b.s.onceKey(key), binary.BigEndian.AppendUint64(nil, seq))
 }

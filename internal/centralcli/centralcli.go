@@ -1,5 +1,5 @@
 // Package centralcli holds vigil's central-side subcommands: `vigil
-// central` (run, user, backup, restore, audit verify) and `vigil
+// central` (run, user, backup, restore, audit verify, migrate) and `vigil
 // evidence` (verify, pubkey). internal/cli dispatches to it for the full
 // binary, cmd/vigil-central for the central-only one. It must not import
 // edge or streams packages: central builds without cgo (no FFmpeg or
@@ -32,6 +32,7 @@ var centralCommands = cmdtable.Table{
 			return runCentralBackup("restore", args, stdout, stderr)
 		}},
 		{Names: []string{"audit"}, Run: runCentralAudit},
+		{Names: []string{"migrate"}, Run: runCentralMigrate},
 	},
 	Default: &cmdtable.Command{Names: []string{"central"}, Run: func(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return runCentral(ctx, args, stderr)
@@ -52,6 +53,7 @@ const usage = `usage: vigil-central [central] [flags]            run central (al
        vigil-central [central] user ...           add, list or hash console users
        vigil-central [central] backup|restore ... copy central's data (stopped) to a file, or back
        vigil-central [central] audit verify ...   check central's hash-chained audit log (stopped)
+       vigil-central [central] migrate ...        move central's data from data_dir into PostgreSQL (stopped)
        vigil-central evidence verify|pubkey ...   verify a bundle offline; print the evidence public key
        vigil-central version
 

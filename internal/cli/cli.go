@@ -26,6 +26,7 @@ commands:
   central user add, list or hash console users (guard, supervisor, police_liaison, installer, admin)
   central backup|restore  copy central's data (stopped) to a file, or back into an empty data_dir
   central audit verify  check central's hash-chained audit log (stopped)
+  central migrate       move central's data from data_dir into PostgreSQL (stopped; several centrals on one database)
   edge        run an edge node at an entrance
   edge enroll exchange an enrolment token for this box's credential
   clips check scan a stopped edge's video segments against their index: gaps, orphans, damage

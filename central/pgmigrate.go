@@ -1,0 +1,282 @@
+package central
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-perimeter/vigil/central/audit"
+)
+
+// MigrationReport is what MigrateToPostgres moved.
+type MigrationReport struct {
+	Alerts, Changes, Snapshots, Events int
+	Users, Sessions, Edges, Tokens     int
+	// AuditBefore and AuditAfter are the audit chain verified in Badger
+	// before and in PostgreSQL after the move: the same entries and head.
+	AuditBefore, AuditAfter audit.Report
+	// Kept are the records that stay in the data directory, by kind:
+	// what central keeps there also with a PostgreSQL store.
+	Kept map[string]int
+}
+
+// keptLocal are the Badger prefixes central keeps in its data directory
+// with either store (ARCHITECTURE.md, "One machine or many").
+var keptLocal = map[string]string{
+	prefixBookmark: "bookmarks", prefixDevices: "device names", prefixLayout: "live wall layouts",
+	prefixEvidence: "evidence requests", prefixSensorRaw: "sensor readings", prefixSensorMinute: "sensor minutes",
+	prefixSensorBatch: "sensor batches",
+}
+
+// MigrateToPostgres moves a stopped single-machine central's data from
+// its Badger store (cfg.DataDir) to the empty PostgreSQL database at url:
+// alerts with their change log, snapshots and events, users and
+// sessions, the edge registry and enrolment tokens, and the audit chain,
+// byte for byte. The chain is verified (hashes and MACs) before, and
+// again in PostgreSQL after; a chain that does not verify is not moved.
+// Everything but the audit log goes in one transaction: a failed move
+// leaves the database as it was.
+func MigrateToPostgres(ctx context.Context, cfg Config, url string, log *slog.Logger) (MigrationReport, error) {
+	var rep MigrationReport
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !postgresStore(url) {
+		return rep, fmt.Errorf("central: migrate: --to must be a PostgreSQL connection string (postgres://…)")
+	}
+	src, err := OpenStoreWith(StoreOptions{Dir: cfg.DataDir, Log: log, MinFree: -1})
+	if err != nil {
+		return rep, fmt.Errorf("central: migrate: %w (stop central first)", err)
+	}
+	defer src.Close()
+	key, err := audit.LoadKey(auditKeyPath(cfg))
+	if err != nil {
+		return rep, fmt.Errorf("central: migrate: the audit chain is verified with the audit key: %w", err)
+	}
+	srcLog, err := audit.Open(src.db, auditPrefix, audit.Options{Key: key, NoBackfill: true, Log: log})
+	if err != nil {
+		return rep, err
+	}
+	defer srcLog.Close()
+	if rep.AuditBefore, err = srcLog.Verify(ctx); err != nil {
+		return rep, fmt.Errorf("central: migrate: the audit chain in %s does not verify, nothing moved: %w", cfg.DataDir, err)
+	}
+
+	dst, err := OpenPGStore(ctx, url, log)
+	if err != nil {
+		return rep, err
+	}
+	defer dst.Close()
+	if err := dst.empty(ctx); err != nil {
+		return rep, err
+	}
+	err = pgx.BeginFunc(ctx, dst.pool, func(tx pgx.Tx) error {
+		return src.db.View(func(txn *badger.Txn) error { return copyBadger(ctx, txn, tx, &rep) })
+	})
+	if err != nil {
+		return rep, fmt.Errorf("central: migrate: nothing moved: %w", err)
+	}
+	dstLog, err := audit.OpenPG(ctx, dst.pool, audit.Options{Key: key, NoBackfill: true, Log: log})
+	if err != nil {
+		return rep, err
+	}
+	defer dstLog.Close()
+	if _, err := srcLog.CopyTo(ctx, dstLog); err != nil {
+		return rep, fmt.Errorf("central: migrate: the audit chain: %w", err)
+	}
+	if rep.AuditAfter, err = dstLog.Verify(ctx); err != nil {
+		return rep, fmt.Errorf("central: migrate: the audit chain does not verify in PostgreSQL: %w", err)
+	}
+	if rep.AuditAfter.Entries != rep.AuditBefore.Entries || rep.AuditAfter.Head != rep.AuditBefore.Head {
+		return rep, fmt.Errorf("central: migrate: the audit chain in PostgreSQL (%d entries, head %s) is not the one moved (%d, %s)",
+			rep.AuditAfter.Entries, rep.AuditAfter.Head, rep.AuditBefore.Entries, rep.AuditBefore.Head)
+	}
+	return rep, nil
+}
+
+// empty refuses a database that holds a central's data already.
+func (s *PGStore) empty(ctx context.Context) error {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT last FROM alert_seq) + (SELECT count(*) FROM console_users)
+		+ (SELECT count(*) FROM edges) + (SELECT count(*) FROM audit_entries)`).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return errors.New("central: migrate: the PostgreSQL database holds a central's data already; migrate into an empty one")
+	}
+	return nil
+}
+
+// copyBadger copies the records of txn's store into tx's tables.
+func copyBadger(ctx context.Context, txn *badger.Txn, tx pgx.Tx, rep *MigrationReport) error {
+	rep.Kept = map[string]int{}
+	b := &pgBatch{ctx: ctx, tx: tx}
+	var last uint64
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := string(it.Item().Key())
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if seq, ok := strings.CutPrefix(k, prefixChange); ok && len(seq) == 8 {
+			last = max(last, binary.BigEndian.Uint64([]byte(seq)))
+		}
+		if err := copyRecord(b, k, v, it.Item().ExpiresAt(), rep); err != nil {
+			return fmt.Errorf("record %q: %w", k, err)
+		}
+		if err := b.flush(false); err != nil {
+			return err
+		}
+	}
+	if err := b.flush(true); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE alert_seq SET last = $1`, int64(last))
+	return err
+}
+
+// copyRecord queues one Badger record's row.
+func copyRecord(b *pgBatch, k string, v []byte, expires uint64, rep *MigrationReport) error {
+	seqOf := func(s string) int64 { return int64(binary.BigEndian.Uint64([]byte(s))) }
+	cut := func(p string) (string, bool) { return strings.CutPrefix(k, p) }
+	if rest, ok := cut(prefixSeq); ok && len(rest) == 8 {
+		var r Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		rep.Alerts++
+		b.add(`INSERT INTO alerts (seq, id, edge_id, site_id, kind, state, rev, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			seqOf(rest), []byte(r.ID), []byte(r.EdgeID), []byte(r.SiteID), []byte(r.Kind), r.State, int64(max(r.Rev, r.Seq)), v)
+		return nil
+	}
+	if rest, ok := cut(prefixChange); ok && len(rest) == 8 {
+		rep.Changes++
+		b.add(`INSERT INTO alert_changes (seq, frame) VALUES ($1, $2)`, seqOf(rest), v)
+		return nil
+	}
+	if rest, ok := cut(prefixOpen); ok && len(rest) == 8 && len(v) > 0 {
+		b.later(`INSERT INTO alert_open (seq, rank, site_id) VALUES ($1, $2, $3)`, seqOf(rest), int16(v[0]), v[1:])
+		return nil
+	}
+	if id, ok := cut(prefixSnapshot); ok {
+		rep.Snapshots++
+		b.add(`INSERT INTO alert_snapshots (alert_id, update_id, jpeg) VALUES ($1, '', $2)`, []byte(id), v)
+		return nil
+	}
+	if rest, ok := cut(prefixUpdSnap); ok {
+		id, upd, _ := strings.Cut(rest, "\x00")
+		rep.Snapshots++
+		b.add(`INSERT INTO alert_snapshots (alert_id, update_id, jpeg) VALUES ($1, $2, $3)`, []byte(id), []byte(upd), v)
+		return nil
+	}
+	if id, ok := cut(prefixUpdateID); ok && len(v) == 8 {
+		b.add(`INSERT INTO alert_update_ids (id, seq) VALUES ($1, $2)`, []byte(id), int64(binary.BigEndian.Uint64(v)))
+		return nil
+	}
+	if id, ok := cut(prefixRedirect); ok {
+		b.add(`INSERT INTO alert_redirects (id, target) VALUES ($1, $2)`, []byte(id), v)
+		return nil
+	}
+	if id, ok := cut(prefixBatchID); ok {
+		b.add(`INSERT INTO edge_event_batches (id) VALUES ($1)`, []byte(id))
+		return nil
+	}
+	if rest, ok := cut(prefixEvent); ok && len(rest) > 8+2 {
+		var e StoredEvent
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		edge, tail, _ := strings.Cut(rest[8:], "\x00")
+		batch := tail[:max(len(tail)-3, 0)]
+		idx := binary.BigEndian.Uint16([]byte(tail[len(tail)-2:]))
+		rep.Events++
+		b.add(`INSERT INTO edge_events (t_ns, edge_id, batch, idx, site_id, event) VALUES ($1, $2, $3, $4, $5, $6)`,
+			seqOf(rest[:8]), []byte(edge), []byte(batch), int32(idx), []byte(e.SiteID), v)
+		return nil
+	}
+	if edge, ok := cut(prefixSelfTest); ok {
+		b.add(`INSERT INTO alert_selftests (edge_id, alert_id) VALUES ($1, $2)`, []byte(edge), v)
+		return nil
+	}
+	if rest, ok := cut(prefixTamperClear); ok && len(v) == 8 {
+		edge, cam, _ := strings.Cut(rest, "\x00")
+		b.add(`INSERT INTO alert_tamper_clear (edge_id, camera, seq) VALUES ($1, $2, $3)`, []byte(edge), []byte(cam), int64(binary.BigEndian.Uint64(v)))
+		return nil
+	}
+	if name, ok := cut(prefixUser); ok {
+		rep.Users++
+		b.add(`INSERT INTO console_users (name, body) VALUES ($1, $2)`, name, v)
+		return nil
+	}
+	if key, ok := cut(prefixSession); ok {
+		var st storedSession
+		if json.Unmarshal(v, &st) != nil || st.User == "" {
+			return nil // unreadable: it would be dropped at the next start anyway
+		}
+		rep.Sessions++
+		b.add(`INSERT INTO console_sessions (key, user_name, role, created, last_seen) VALUES ($1, $2, $3, $4, $5)`,
+			key, st.User, st.Role, st.Created, st.LastSeen)
+		return nil
+	}
+	if id, ok := cut(prefixEdge); ok {
+		rep.Edges++
+		b.add(`INSERT INTO edges (id, body) VALUES ($1, $2)`, id, v)
+		return nil
+	}
+	if hash, ok := cut(prefixToken); ok {
+		keep := time.Now().Add(24 * time.Hour)
+		if expires > 0 {
+			keep = time.Unix(int64(expires), 0)
+		}
+		rep.Tokens++
+		b.add(`INSERT INTO enrol_tokens (hash, body, keep_to) VALUES ($1, $2, $3)`, hash, v, keep)
+		return nil
+	}
+	for p, what := range keptLocal {
+		if strings.HasPrefix(k, p) {
+			rep.Kept[what]++
+		}
+	}
+	return nil // the audit log (copied apart), the schema mark, the floor's state
+}
+
+// pgBatch sends queued statements in pgx batches; later ones go after
+// all others (the open index refers to the alerts).
+type pgBatch struct {
+	ctx   context.Context
+	tx    pgx.Tx
+	b     pgx.Batch
+	after pgx.Batch
+}
+
+func (p *pgBatch) add(sql string, args ...any)   { p.b.Queue(sql, args...) }
+func (p *pgBatch) later(sql string, args ...any) { p.after.Queue(sql, args...) }
+
+// flush sends the queue once it is long (or at the end, with the later
+// statements).
+func (p *pgBatch) flush(end bool) error {
+	if p.b.Len() >= 500 || (end && p.b.Len() > 0) {
+		if err := p.tx.SendBatch(p.ctx, &p.b).Close(); err != nil {
+			return err
+		}
+		p.b = pgx.Batch{}
+	}
+	if end && p.after.Len() > 0 {
+		if err := p.tx.SendBatch(p.ctx, &p.after).Close(); err != nil {
+			return err
+		}
+		p.after = pgx.Batch{}
+	}
+	return nil
+}
