@@ -193,7 +193,7 @@ func readyRequest(t *testing.T, s *Server, requester string) EvidenceRequest {
 		CreatedAt: now, From: now.Add(-time.Minute), To: now, Status: RetrievalReady, UpdatedAt: now,
 		Items: []RetrievalItem{{Edge: northID, Camera: "cam-1", Status: RetrievalReady, Percent: 100, File: "evidence/ready.mp4",
 			SHA256: "00", PinsReleased: true, ReadyAt: now}}}
-	if err := s.retr.put(r); err != nil {
+	if err := s.retr.add(r); err != nil {
 		t.Fatal(err)
 	}
 	return r

@@ -312,7 +312,18 @@ func (h *edgeHub) online() int {
 // arrive on. The channel is closed after the final part, or early if the
 // edge goes away or the reader of the channel falls behind; cancel must be
 // called when the caller is done.
+//
+// An edge connected to another replica is asked through it (relay).
 func (h *edgeHub) request(ctx context.Context, edgeID string, req wire.Request) (<-chan wire.Response, func(), error) {
+	parts, forget, err := h.requestLocal(ctx, edgeID, req)
+	if errors.Is(err, ErrEdgeOffline) && h.replicas != nil {
+		return h.replicas.relay(ctx, edgeID, req)
+	}
+	return parts, forget, err
+}
+
+// requestLocal is request for an edge connected here only.
+func (h *edgeHub) requestLocal(ctx context.Context, edgeID string, req wire.Request) (<-chan wire.Response, func(), error) {
 	h.mu.Lock()
 	c := h.conns[edgeID]
 	h.mu.Unlock()

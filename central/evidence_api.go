@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -56,7 +55,7 @@ var (
 // and signed bundles, sharing, and the evidence public key. It holds only
 // what those handlers use; New (server.go) builds it.
 type evidenceAPI struct {
-	dataDir  string          // where retrieved videos and contact sheets lie
+	files    evidenceFiles   // where retrieved videos and contact sheets lie
 	township *TownshipConfig // site and entrance names (nil: none)
 	devices  *deviceBook     // camera and gate names the edges reported
 	store    evidenceStore
@@ -325,17 +324,12 @@ func (api *evidenceAPI) handleEvidenceVideo(w http.ResponseWriter, r *http.Reque
 		writeError(w, http.StatusConflict, "item", "the video is not at central yet ("+it.Status+")")
 		return
 	}
-	f, err := os.Open(filepath.Join(api.dataDir, it.File))
+	f, err := api.files.open(it.File)
 	if err != nil {
 		api.internalError(w, r, err)
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		api.internalError(w, r, err)
-		return
-	}
 	if !api.rec.auditOrRefuse(w, r, "download", req.ID+"/"+strconv.Itoa(i), map[string]any{"edge": it.Edge, "camera": it.Camera, "sha256": it.SHA256}) {
 		return
 	}
@@ -345,7 +339,7 @@ func (api *evidenceAPI) handleEvidenceVideo(w http.ResponseWriter, r *http.Reque
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Vigil-SHA256", it.SHA256)
-	http.ServeContent(w, r, "", st.ModTime(), f)
+	http.ServeContent(w, r, "", it.ReadyAt, io.NewSectionReader(f, 0, f.Size()))
 }
 
 // handleEvidenceBundle serves GET /api/v1/evidence/requests/{id}/bundle.zip:
@@ -419,11 +413,11 @@ func (api *evidenceAPI) bundleCameras(req EvidenceRequest) ([]bundleCamera, erro
 			RequestedStart: req.From, RequestedEnd: req.To, ActualStart: m.Start, ActualEnd: m.End,
 			ClockOffset: time.Duration(m.ClockOffsetMS) * time.Millisecond, ClockOffsetSource: m.ClockOffsetSource, TimeSource: m.TimeSource,
 			Codec: strings.ToLower(m.Codec), Width: m.Width, Height: m.Height, Frames: m.Frames, SHA256: it.SHA256,
-			VideoPath: filepath.Join(api.dataDir, it.File), Alerts: []json.RawMessage{}, GateEvents: []json.RawMessage{}}
+			VideoPath: it.File, Alerts: []json.RawMessage{}, GateEvents: []json.RawMessage{}}
 		tree.nameCamera(&c, it)
 		switch {
 		case it.ContactSheet != "":
-			c.ContactSheetPath = filepath.Join(api.dataDir, it.ContactSheet)
+			c.ContactSheetPath = it.ContactSheet
 		case it.ContactSheetNote != "":
 			c.ContactSheetNote = it.ContactSheetNote
 		default:
@@ -562,7 +556,7 @@ func (api *evidenceAPI) buildBundle(ctx context.Context, w io.Writer, req Eviden
 	}
 	er := evidence.Request{BundleID: req.ID, CaseNumber: req.CaseNumber, Reason: req.Reason,
 		Requester: audit.Actor{User: req.Requester, Role: req.RequesterRole}, Software: bundleSoftware,
-		Key: key, Custody: custody.Bytes()}
+		Key: key, Custody: custody.Bytes(), Open: api.files.open}
 	for _, c := range cams {
 		er.Cameras = append(er.Cameras, evidence.Camera{
 			SiteID: c.SiteID, SiteName: c.SiteName, EntranceID: c.EntranceID, EntranceName: c.EntranceName,

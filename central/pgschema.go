@@ -112,6 +112,18 @@ var pgMigrations = []string{
 	// 5: the audit log (central/audit owns its layout; its later steps
 	// are appended here in their order).
 	audit.PGSchema[0],
+	// 6: evidence requests and retrieved files (pgevidence.go).
+	`CREATE TABLE evidence_requests (
+		id      text PRIMARY KEY,
+		created timestamptz NOT NULL,
+		body    bytea NOT NULL -- EvidenceRequest JSON
+	);
+	CREATE TABLE evidence_pieces (
+		path text NOT NULL,   -- RetrievalItem.File (and its .part while retrieved)
+		off  bigint NOT NULL, -- where the piece starts in the file
+		data bytea NOT NULL,
+		PRIMARY KEY (path, off)
+	);`,
 }
 
 // pgSchemaLock is the advisory lock replicas take while migrating, so

@@ -119,11 +119,23 @@ func (rr *replicaRouter) connected(edge string) {
 }
 
 func (rr *replicaRouter) disconnected(edge string) {
-	ctx, cancel := context.WithTimeout(rr.ctx, pgTimeout)
+	// Not rr.ctx: a central closing still says it let its edges go.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := rr.presence.release(ctx, edge, rr.id); err != nil {
 		rr.log.Warn("forgetting an edge's connection failed", "edge_id", edge, "err", err)
 	}
+}
+
+// heldElsewhere reports whether another replica holds edge's connection.
+func (rr *replicaRouter) heldElsewhere(edge string) bool {
+	if rr.local(edge) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(rr.ctx, pgTimeout)
+	defer cancel()
+	url, ok, err := rr.presence.holder(ctx, edge)
+	return err == nil && ok && url != rr.url()
 }
 
 // forward serves r from the replica holding edge, if that is another

@@ -182,6 +182,25 @@ func TestReplicasServeAnEdgeFromItsReplica(t *testing.T) {
 		t.Fatalf("thumbnail through B: %d, %d bytes (%.200s); want 200 and the edge's JPEG", resp.StatusCode, len(body), body)
 	}
 
+	// What B's components ask of north (a playback window, an evidence
+	// piece…) is relayed to A and answered by the edge.
+	parts, forget, err := b.edges.request(context.Background(), northID, wire.Request{Method: wire.MethodThumbnail, Camera: "cam-1", At: time.Now().UTC()})
+	if err != nil {
+		t.Fatalf("B asking north: %v", err)
+	}
+	select {
+	case p := <-parts:
+		if p.Status != wire.StatusOK || !p.Final || !bytes.Equal(p.Data, jpeg) {
+			t.Fatalf("B asking north: %+v", p)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("B asking north: no answer")
+	}
+	forget()
+	if resp, _ := adminDo(t, a, http.MethodPost, relayPath(northID), wire.Request{Method: wire.MethodThumbnail, Camera: "cam-1", At: time.Now().UTC()}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the relay route as the admin: %d, want 403 (replicas only)", resp.StatusCode)
+	}
+
 	d := websocket.Dialer{HandshakeTimeout: waitFor}
 	ws, _, err := d.Dial(fmt.Sprintf("ws://%s/api/v1/live/%s/cam-1/ws", b.Addr(), northID), http.Header{"Authorization": {"Bearer " + adminToken}})
 	if err != nil {

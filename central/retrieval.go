@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,10 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/vigil-perimeter/vigil/central/evidence"
-	"github.com/vigil-perimeter/vigil/internal/atomicfile"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
@@ -236,11 +232,15 @@ type retrieval struct {
 	*requestBook                 // the stored requests and their items
 	ctx          context.Context // the server's: cancelled by Close
 	edges        *edgeHub        // requests to the edges; their clocks and devices
-	dataDir      string          // retrieved files lie under it
+	files        evidenceFiles   // where retrieved videos and contact sheets lie
 	township     *TownshipConfig // names in contact sheet titles
 	log          *slog.Logger
 	dir          string
 	set          retrievalSettings // chunk size, pauses, the tests' fault hook
+
+	// elsewhere reports whether another replica holds the edge's
+	// connection (nil: one central): that replica retrieves its items.
+	elsewhere func(edge string) bool
 
 	wmu     sync.Mutex
 	workers map[string]chan struct{} // running worker per edge: its wake-up
@@ -249,11 +249,11 @@ type retrieval struct {
 }
 
 // newRetrieval makes the retrieval queue; its workers run under ctx and
-// keep requests in db and files under dataDir.
-func newRetrieval(ctx context.Context, db *badger.DB, edges *edgeHub, dataDir string, township *TownshipConfig, set retrievalSettings,
+// keep requests in store and files in files.
+func newRetrieval(ctx context.Context, store requestStore, files evidenceFiles, edges *edgeHub, township *TownshipConfig, set retrievalSettings,
 	log *slog.Logger) *retrieval {
-	return &retrieval{requestBook: &requestBook{db: db}, ctx: ctx, edges: edges, dataDir: dataDir, township: township, set: set, log: log,
-		dir: filepath.Join(dataDir, "evidence"), workers: map[string]chan struct{}{}}
+	return &retrieval{requestBook: &requestBook{store: store}, ctx: ctx, edges: edges, files: files, township: township, set: set, log: log,
+		workers: map[string]chan struct{}{}}
 }
 
 // start resumes every unfinished item (after a restart).
@@ -336,60 +336,20 @@ func (rt *retrieval) create(r EvidenceRequest) (EvidenceRequest, error) {
 	return r, nil
 }
 
-// requestBook keeps the evidence requests in the store's database, one
-// key per request; mu serialises read-modify-write.
+// requestBook is the evidence requests' logic over their store.
 type requestBook struct {
-	db *badger.DB
-	mu sync.Mutex
+	store requestStore
 }
 
 // add stores a new request.
-func (b *requestBook) add(r EvidenceRequest) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.put(r)
-}
-
-// put stores r as it is (callers hold mu, or own r alone).
-func (b *requestBook) put(r EvidenceRequest) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixEvidence+r.ID), v) })
-}
+func (b *requestBook) add(r EvidenceRequest) error { return b.store.addRequest(r) }
 
 // get reads a stored request.
-func (b *requestBook) get(id string) (EvidenceRequest, error) {
-	var r EvidenceRequest
-	err := b.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get([]byte(prefixEvidence + id))
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error { return json.Unmarshal(v, &r) })
-	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return r, ErrNotFound
-	}
-	return r, err
-}
+func (b *requestBook) get(id string) (EvidenceRequest, error) { return b.store.getRequest(id) }
 
 // list reads every stored request, oldest first.
 func (b *requestBook) list() ([]EvidenceRequest, error) {
-	out := []EvidenceRequest{}
-	err := b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte(prefixEvidence)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var r EvidenceRequest
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
+	out, err := b.store.listRequests()
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, err
 }
@@ -402,36 +362,32 @@ func (b *requestBook) update(id string, idx int, f func(*RetrievalItem)) (Retrie
 // modify changes a stored request (f may add items) and stores it;
 // it returns item idx as stored.
 func (b *requestBook) modify(id string, idx int, f func(*EvidenceRequest)) (RetrievalItem, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, err := b.get(id)
+	r, err := b.store.changeRequest(id, func(r *EvidenceRequest) error {
+		if idx < 0 || idx >= len(r.Items) {
+			return fmt.Errorf("evidence: request %s has no item %d", id, idx)
+		}
+		f(r)
+		r.Status = r.overall()
+		r.UpdatedAt = time.Now().UTC()
+		return nil
+	})
 	if err != nil {
 		return RetrievalItem{}, err
 	}
-	if idx < 0 || idx >= len(r.Items) {
-		return RetrievalItem{}, fmt.Errorf("evidence: request %s has no item %d", id, idx)
-	}
-	f(&r)
-	r.Status = r.overall()
-	r.UpdatedAt = time.Now().UTC()
-	return r.Items[idx], b.put(r)
+	return r.Items[idx], nil
 }
 
 // share adds users to a stored request's shared_with.
 func (b *requestBook) share(id string, users []string) (EvidenceRequest, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, err := b.get(id)
-	if err != nil {
-		return r, err
-	}
-	for _, u := range users {
-		if !slices.Contains(r.SharedWith, u) {
-			r.SharedWith = append(r.SharedWith, u)
+	return b.store.changeRequest(id, func(r *EvidenceRequest) error {
+		for _, u := range users {
+			if !slices.Contains(r.SharedWith, u) {
+				r.SharedWith = append(r.SharedWith, u)
+			}
 		}
-	}
-	r.UpdatedAt = time.Now().UTC()
-	return r, b.put(r)
+		r.UpdatedAt = time.Now().UTC()
+		return nil
+	})
 }
 
 // job is one item a worker handles.
@@ -509,16 +465,18 @@ func (rt *retrieval) work(edge string, wake chan struct{}) {
 			continue
 		}
 		if !ok {
-			rt.wmu.Lock()
-			select {
-			case <-wake:
-				rt.wmu.Unlock()
-				continue
-			default:
+			if rt.retire(edge, wake) {
+				return
 			}
-			delete(rt.workers, edge)
-			rt.wmu.Unlock()
-			return
+			continue
+		}
+		if !rt.edges.connected(edge) && rt.elsewhere != nil && rt.elsewhere(edge) {
+			// Another replica holds the edge and retrieves; it resumes
+			// from the last verified piece this one kept.
+			if rt.retire(edge, wake) {
+				return
+			}
+			continue
 		}
 		if !rt.edges.connected(edge) {
 			rt.waiting(edge, "the edge is offline; the range is fetched when it reconnects")
@@ -559,6 +517,20 @@ func (rt *retrieval) work(edge string, wake chan struct{}) {
 			}
 		}
 	}
+}
+
+// retire ends the edge's worker unless it was woken meanwhile (then it
+// reports false and the worker goes on).
+func (rt *retrieval) retire(edge string, wake chan struct{}) bool {
+	rt.wmu.Lock()
+	defer rt.wmu.Unlock()
+	select {
+	case <-wake:
+		return false
+	default:
+	}
+	delete(rt.workers, edge)
+	return true
 }
 
 // waiting marks the edge's unfinished items as waiting for it.
@@ -634,11 +606,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 			return err
 		}
 	}
-	part := filepath.Join(rt.dataDir, itemPath(j.req.ID, &it)+".part")
-	if err := os.MkdirAll(filepath.Dir(part), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := rt.files.partial(itemPath(j.req.ID, &it))
 	if err != nil {
 		return err
 	}
@@ -651,7 +619,7 @@ func (rt *retrieval) run(ctx context.Context, j job) error {
 		return err
 	}
 	f.Close()
-	if err := rt.keep(ctx, j, key, base, it, part, sum); err != nil {
+	if err := rt.keep(ctx, j, key, base, it, sum); err != nil {
 		return err
 	}
 	return rt.release(ctx, j, key)
@@ -706,7 +674,7 @@ func (rt *retrieval) describe(ctx context.Context, j job, key string, base wire.
 // fetchChunks fetches the chunks past the last verified one into f, each
 // checked against its hash and synced before the item counts it; a chunk
 // that keeps failing its hash has the export described again.
-func (rt *retrieval) fetchChunks(ctx context.Context, j job, key string, base wire.Request, it RetrievalItem, f *os.File) error {
+func (rt *retrieval) fetchChunks(ctx context.Context, j job, key string, base wire.Request, it RetrievalItem, f partialFile) error {
 	m := it.Export
 	verified := it.ChunksVerified
 	// What lies past the last verified chunk is not trusted.
@@ -763,12 +731,13 @@ func (rt *retrieval) fetchChunks(ctx context.Context, j job, key string, base wi
 
 // checkFile hashes the whole file, as it lies on disk, and compares it
 // with the edge's export; a mismatch has the export described again.
-func (rt *retrieval) checkFile(j job, f *os.File, m *wire.ExportManifest) (string, error) {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+func (rt *retrieval) checkFile(j job, f partialFile, m *wire.ExportManifest) (string, error) {
+	r, err := f.Reader()
+	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, r)
 	if err != nil {
 		return "", err
 	}
@@ -781,7 +750,7 @@ func (rt *retrieval) checkFile(j job, f *os.File, m *wire.ExportManifest) (strin
 
 // keep fetches the contact sheet, moves the verified video from its
 // .part file to its place and marks the item ready.
-func (rt *retrieval) keep(ctx context.Context, j job, key string, base wire.Request, it RetrievalItem, part, sum string) error {
+func (rt *retrieval) keep(ctx context.Context, j job, key string, base wire.Request, it RetrievalItem, sum string) error {
 	m := it.Export
 	// The contact sheet, while the edge still pins the range: a restart
 	// or a lost link comes back here, the video still in its .part file.
@@ -790,12 +759,8 @@ func (rt *retrieval) keep(ctx context.Context, j job, key string, base wire.Requ
 		return err
 	}
 	final := itemPath(j.req.ID, &it)
-	if err := os.Rename(part, filepath.Join(rt.dataDir, final)); err != nil {
+	if err := rt.files.keep(final); err != nil {
 		return err
-	}
-	if d, err := os.Open(filepath.Dir(part)); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	if _, err := rt.update(j.req.ID, j.idx, func(x *RetrievalItem) {
 		x.Status, x.Detail, x.Percent = RetrievalReady, "", 100
@@ -853,8 +818,7 @@ func (rt *retrieval) fetchSheet(ctx context.Context, j job, key string, base wir
 		return "", "", note, nil
 	}
 	file = strings.TrimSuffix(itemPath(j.req.ID, &it), ".mp4") + ".jpg"
-	path := filepath.Join(rt.dataDir, file)
-	if err := atomicfile.Write(path, b, 0o600); err != nil {
+	if err := rt.files.put(file, b); err != nil {
 		return "", "", "", err
 	}
 	h := sha256.Sum256(b)

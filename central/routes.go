@@ -222,6 +222,8 @@ var routeTable = map[string]routeSpec{
 	"GET /api/v1/admin/backup": {serve: on(backupOf, (*backupAPI).handleBackup), roles: rolesAdmin, audit: auditRoute{action: auditActionBackup, before: true, entry: func(r *http.Request, _ int, _ []byte) (string, any, bool) {
 		return "central", map[string]any{"what": "backup"}, true
 	}}},
+	"POST /api/v1/replica/edges/{id}/request": {serve: func(s *Server) http.Handler { return s.policy.replicas.handleRelay(s.edges) }, roles: rolesReplica,
+		auditedBy: "the replica the person asked: the route they used (this is that replica relaying to the edge's)"},
 	"GET /api/v1/audit":        {serve: on(auditOf, (*auditAPI).handleAudit), roles: rolesAudit},
 	"GET /api/v1/audit/verify": {serve: on(auditOf, (*auditAPI).handleAuditVerify), roles: rolesAdmin},
 	"GET /":                    {serve: func(*Server) http.Handler { return staticHandler() }, public: true},

@@ -162,9 +162,20 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if pg, ok := s.alertStore.(*PGStore); ok {
 		s.life.spawn(func() { pg.watchAuth(s.life.ctx, s.auth) })
 		s.life.spawn(func() { pg.watchEdges(s.life.ctx, s.reg, s.edges) })
+		s.life.spawn(func() { pg.watchEvidence(s.life.ctx, s.retr) })
 	}
 	s.life.spawn(func() { s.playback.sessions.run(s.life.ctx) })
 	s.edges.onWelcome = s.checkpoints.pushTo
+	if rr := s.policy.replicas; rr != nil {
+		// Evidence items of an edge are retrieved by the replica holding
+		// it: a worker here ends while another holds it, and starts when
+		// the edge connects here.
+		s.retr.elsewhere = rr.heldElsewhere
+		s.edges.onWelcome = func(c *edgeConn) {
+			s.checkpoints.pushTo(c)
+			s.retr.ensure(c.edge.ID)
+		}
+	}
 	s.checkpoints.start(s.life.ctx)
 	log.Info("central ready", "data_dir", cfg.DataDir, "edges", len(s.reg.list()), "last_seq", s.alertStore.LastSeq())
 	return s, nil
@@ -261,8 +272,13 @@ func wireComponents(s *Server) {
 		s.edgeAdmin.pin = s.cert.pin
 	}
 	s.edges.onAccess, s.edges.accessKey = s.auditor.recordEdgeAccess, s.edgeAdmin.accessKey()
-	s.retr = newRetrieval(s.life.ctx, db.db, s.edges, cfg.DataDir, cfg.Township, cfg.Retrieval.settings(cfg.RetrievalFaults), log)
-	s.evidence = &evidenceAPI{dataDir: cfg.DataDir, township: cfg.Township, devices: s.edges.names,
+	var reqs requestStore = &badgerRequests{db: db.db}
+	var files evidenceFiles = dirFiles{cfg.DataDir}
+	if pg, ok := store.(*PGStore); ok {
+		reqs, files = pg, pg // shared by the replicas (pgevidence.go)
+	}
+	s.retr = newRetrieval(s.life.ctx, reqs, files, s.edges, cfg.Township, cfg.Retrieval.settings(cfg.RetrievalFaults), log)
+	s.evidence = &evidenceAPI{files: files, township: cfg.Township, devices: s.edges.names,
 		store: store, edges: evidenceEdgeSource{reg: s.reg, hub: s.edges}, users: s.auth.users,
 		retr: s.retr, key: s.evidenceKey, auditLog: s.auditor.log, rec: s.auditor, log: log, internalError: ie}
 	s.search = &evidenceSearch{township: cfg.Township, store: store, edges: s.evidence.edges, retr: s.retr,

@@ -37,6 +37,41 @@ type Request struct {
 	Custody []byte
 	// Extra is copied into the manifest as is (small JSON values).
 	Extra map[string]json.RawMessage
+	// Open reads a camera's VideoPath and ContactSheetPath (default: the
+	// file system; central passes its shared store's when replicas share
+	// one).
+	Open func(path string) (File, error)
+}
+
+// File is a video or contact sheet Build reads.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+	Size() int64
+}
+
+// osFile is a file of the file system as a File.
+type osFile struct {
+	*os.File
+	size int64
+}
+
+func (f osFile) Size() int64 { return f.size }
+
+// OpenFile opens a file of the file system as a File (Request.Open's
+// default).
+func OpenFile(path string) (File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return osFile{f, st.Size()}, nil
 }
 
 // Camera is one camera's video and what is known about it.
@@ -108,7 +143,10 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	preps, err := prepareCameras(m, req.Cameras)
+	if req.Open == nil {
+		req.Open = OpenFile
+	}
+	preps, err := prepareCameras(m, req.Cameras, req.Open)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +156,7 @@ func Build(ctx context.Context, w io.Writer, req Request) (*Manifest, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	bw := &bundleWriter{ctx: ctx, zw: zip.NewWriter(w), m: m}
+	bw := &bundleWriter{ctx: ctx, zw: zip.NewWriter(w), m: m, open: req.Open}
 	if err := bw.members(preps, req.Custody); err != nil {
 		return nil, err
 	}
@@ -162,11 +200,11 @@ func newManifest(req *Request) (*Manifest, error) {
 
 // prepareCameras prepares each camera, names its members (one base name
 // per camera, from its ID, made unique) and adds it to the manifest.
-func prepareCameras(m *Manifest, cams []Camera) ([]*prepared, error) {
+func prepareCameras(m *Manifest, cams []Camera, open func(string) (File, error)) ([]*prepared, error) {
 	preps := make([]*prepared, len(cams))
 	names := map[string]bool{}
 	for i, c := range cams {
-		p, err := prepare(c)
+		p, err := prepare(c, open)
 		if err != nil {
 			return nil, err
 		}
@@ -209,9 +247,10 @@ func precheck(m *Manifest, preps []*prepared) error {
 // bundleWriter writes the members of one bundle, recording each in the
 // manifest's file list.
 type bundleWriter struct {
-	ctx context.Context
-	zw  *zip.Writer
-	m   *Manifest
+	ctx  context.Context
+	zw   *zip.Writer
+	m    *Manifest
+	open func(string) (File, error)
 }
 
 // add writes one member from src, hashing it on the way.
@@ -254,7 +293,7 @@ func (bw *bundleWriter) members(preps []*prepared, custody []byte) error {
 // video copies a camera's MP4 and checks it did not change size since
 // it was prepared.
 func (bw *bundleWriter) video(p *prepared) error {
-	f, err := os.Open(p.cam.VideoPath)
+	f, err := bw.open(p.cam.VideoPath)
 	if err != nil {
 		return fmt.Errorf("evidence: %w", err)
 	}
@@ -297,17 +336,13 @@ const zeroHash = "00000000000000000000000000000000000000000000000000000000000000
 
 // prepare reads the MP4's index and fills the camera's manifest entry,
 // checking what the caller said against the file.
-func prepare(c Camera) (*prepared, error) {
-	f, err := os.Open(c.VideoPath)
+func prepare(c Camera, open func(string) (File, error)) (*prepared, error) {
+	f, err := open(c.VideoPath)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: camera %s: %w", c.CameraID, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("evidence: camera %s: %w", c.CameraID, err)
-	}
-	info, err := ProbeMP4(f, st.Size())
+	info, err := ProbeMP4(f, f.Size())
 	if err != nil {
 		return nil, fmt.Errorf("evidence: camera %s: %s: %w", c.CameraID, c.VideoPath, err)
 	}
@@ -342,7 +377,7 @@ func prepare(c Camera) (*prepared, error) {
 	if man.GateEvents == nil {
 		man.GateEvents = []json.RawMessage{}
 	}
-	p := &prepared{cam: c, man: man, size: st.Size()}
+	p := &prepared{cam: c, man: man, size: f.Size()}
 	if c.ContactSheetPath == "" {
 		p.man.ContactSheetNote = c.ContactSheetNote
 		if p.man.ContactSheetNote == "" {
@@ -351,7 +386,7 @@ func prepare(c Camera) (*prepared, error) {
 		return p, nil
 	}
 	// Verify checks that a sheet is a JPEG: so does Build, before writing.
-	sf, err := os.Open(c.ContactSheetPath)
+	sf, err := open(c.ContactSheetPath)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: camera %s: contact sheet: %w", c.CameraID, err)
 	}
