@@ -32,7 +32,9 @@ const roleReplica = "replica"
 var rolesReplica = []string{roleReplica}
 
 // relayPath is the holder's relay route for edge.
-func relayPath(edge string) string { return "/api/v1/replica/edges/" + url.PathEscape(edge) + "/request" }
+func relayPath(edge string) string {
+	return "/api/v1/replica/edges/" + url.PathEscape(edge) + "/request"
+}
 
 // maxRelayRequest bounds a relayed request's body (a config push is the
 // largest).
