@@ -267,11 +267,34 @@ func (h *edgeHub) seen(c *edgeConn, hb *wire.Heartbeat) {
 	if h.names != nil {
 		h.names.report(c.edge.ID, rev, hb) // the reader's goroutine: heartbeats are stored in order
 	}
+	if h.replicas != nil {
+		h.replicas.reportStatus(c.edge.ID, func() (EdgeStatus, bool) { return h.statusOf(c.edge.ID) })
+	}
+}
+
+// statusOf is one edge's status (false: not in the registry).
+func (h *edgeHub) statusOf(id string) (EdgeStatus, bool) {
+	for _, s := range h.localStatuses() {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return EdgeStatus{}, false
 }
 
 // statuses lists every known edge: token edges in config order, then
-// enrolled edges by ID.
+// enrolled edges by ID. An edge connected to another replica shows what
+// that replica last reported of it.
 func (h *edgeHub) statuses() []EdgeStatus {
+	out := h.localStatuses()
+	if h.replicas != nil {
+		h.replicas.remoteStatuses(out)
+	}
+	return out
+}
+
+// localStatuses is statuses as this central knows them.
+func (h *edgeHub) localStatuses() []EdgeStatus {
 	recs := h.reg.list()
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -124,6 +124,17 @@ var pgMigrations = []string{
 		data bytea NOT NULL,
 		PRIMARY KEY (path, off)
 	);`,
+	// 7: what the replica holding an edge last reported of it, for the
+	// others' fleet and site views.
+	`ALTER TABLE edge_presence ADD COLUMN status bytea;`,
+	// 8: recorded playback sessions (pgplayback.go).
+	`CREATE TABLE playback_sessions (
+		id        text PRIMARY KEY,
+		user_name text NOT NULL,
+		body      bytea NOT NULL, -- PlaybackSession JSON
+		expires   timestamptz NOT NULL
+	);
+	CREATE INDEX playback_sessions_user ON playback_sessions (user_name, expires);`,
 }
 
 // pgSchemaLock is the advisory lock replicas take while migrating, so

@@ -120,3 +120,22 @@ func (s *PGStore) holder(ctx context.Context, edge string) (string, bool, error)
 	}
 	return url, err == nil, err
 }
+
+func (s *PGStore) setStatus(ctx context.Context, edge, replica string, status []byte) error {
+	_, err := s.pool.Exec(ctx, `UPDATE edge_presence SET status = $3 WHERE edge_id = $1 AND replica = $2`, []byte(edge), replica, status)
+	return err
+}
+
+func (s *PGStore) statuses(ctx context.Context, except string) (map[string][]byte, error) {
+	rows, err := s.pool.Query(ctx, `SELECT edge_id, status FROM edge_presence WHERE replica <> $1 AND status IS NOT NULL`, except)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	var id, st []byte
+	_, err = pgx.ForEachRow(rows, []any{&id, &st}, func() error {
+		out[string(id)] = st
+		return nil
+	})
+	return out, err
+}

@@ -92,6 +92,10 @@ type playbackSessions struct {
 	m    map[string]*PlaybackSession
 	idle time.Duration
 	now  func() time.Time
+	// shared keeps the sessions in PostgreSQL instead of m, for
+	// replicas (a player's next window may reach any of them); nil:
+	// in memory.
+	shared *PGStore
 }
 
 func newPlaybackSessions(idle time.Duration, now func() time.Time) *playbackSessions {
@@ -100,10 +104,13 @@ func newPlaybackSessions(idle time.Duration, now func() time.Time) *playbackSess
 
 // add keeps s (its ID and user set) from now; the user's least recently
 // used session ends if they hold too many.
-func (t *playbackSessions) add(s PlaybackSession) PlaybackSession {
+func (t *playbackSessions) add(s PlaybackSession) (PlaybackSession, error) {
+	s.Expires = t.now().Add(t.idle).UTC()
+	if t.shared != nil {
+		return s, t.shared.addPlayback(s, maxSessionsPerUser)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s.Expires = t.now().Add(t.idle).UTC()
 	var mine []*PlaybackSession
 	for _, o := range t.m {
 		if o.user == s.user {
@@ -115,12 +122,15 @@ func (t *playbackSessions) add(s PlaybackSession) PlaybackSession {
 		delete(t.m, oldest.ID)
 	}
 	t.m[s.ID] = &s
-	return s
+	return s, nil
 }
 
 // use returns user's session id and keeps it alive; false for a session
 // that is not there, has expired or is someone else's.
 func (t *playbackSessions) use(id, user string) (PlaybackSession, bool) {
+	if t.shared != nil {
+		return t.shared.usePlayback(id, user, t.now(), t.idle)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.m[id]
@@ -138,6 +148,9 @@ func (t *playbackSessions) use(id, user string) (PlaybackSession, bool) {
 
 // end removes user's session id; false if there was none of theirs.
 func (t *playbackSessions) end(id, user string) bool {
+	if t.shared != nil {
+		return t.shared.endPlayback(id, user)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s, ok := t.m[id]; ok && s.user == user {
@@ -149,6 +162,10 @@ func (t *playbackSessions) end(id, user string) bool {
 
 // sweep ends every expired session.
 func (t *playbackSessions) sweep() {
+	if t.shared != nil {
+		t.shared.sweepPlayback(t.now())
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -174,6 +191,9 @@ func (t *playbackSessions) run(ctx context.Context) {
 }
 
 func (t *playbackSessions) len() int {
+	if t.shared != nil {
+		return t.shared.countPlayback()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.m)
@@ -261,7 +281,12 @@ func (pa *playbackAPI) handleCreateSession(w http.ResponseWriter, r *http.Reques
 	if !pa.rec.auditOrRefuse(w, r, audit.ActionView, "playback", details) {
 		return
 	}
-	writeJSON(w, http.StatusCreated, pa.sessions.add(s))
+	s, err = pa.sessions.add(s)
+	if err != nil {
+		pa.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s)
 }
 
 // sessionOf checks a session's body and names its cameras (the edges'

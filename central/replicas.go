@@ -39,6 +39,10 @@ type edgePresence interface {
 	release(ctx context.Context, edge, replica string) error
 	// holder is the URL of the replica holding edge (ok false: none).
 	holder(ctx context.Context, edge string) (url string, ok bool, err error)
+	// setStatus stores the status JSON of an edge replica holds;
+	// statuses returns those of edges other replicas hold, by edge.
+	setStatus(ctx context.Context, edge, replica string, status []byte) error
+	statuses(ctx context.Context, except string) (map[string][]byte, error)
 }
 
 // Headers of a forwarded request: the identity, and its signature.
@@ -73,8 +77,69 @@ type replicaRouter struct {
 	ctx      context.Context // the server's: Close ends forwarded websockets
 	log      *slog.Logger
 
-	mu   sync.Mutex
-	self string // this replica's console URL, known once it listens
+	mu       sync.Mutex
+	self     string               // this replica's console URL, known once it listens
+	reported map[string]time.Time // when each edge's status was last written
+}
+
+// statusEvery bounds how often a replica writes an edge's status for the
+// others (heartbeats come faster).
+const statusEvery = 5 * time.Second
+
+// reportStatus writes edge's status for the other replicas, at most once
+// per statusEvery.
+func (rr *replicaRouter) reportStatus(edge string, status func() (EdgeStatus, bool)) {
+	now := time.Now()
+	rr.mu.Lock()
+	if rr.reported == nil {
+		rr.reported = map[string]time.Time{}
+	}
+	due := now.Sub(rr.reported[edge]) >= statusEvery
+	if due {
+		rr.reported[edge] = now
+	}
+	rr.mu.Unlock()
+	if !due {
+		return
+	}
+	st, ok := status()
+	if !ok {
+		return
+	}
+	v, err := json.Marshal(st)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(rr.ctx, pgTimeout)
+	defer cancel()
+	if err := rr.presence.setStatus(ctx, edge, rr.id, v); err != nil {
+		rr.log.Warn("writing an edge's status for the other replicas failed", "edge_id", edge, "err", err)
+	}
+}
+
+// remoteStatuses fills in, for edges not connected here, what the
+// replica holding them last wrote.
+func (rr *replicaRouter) remoteStatuses(out []EdgeStatus) {
+	ctx, cancel := context.WithTimeout(rr.ctx, pgTimeout)
+	defer cancel()
+	held, err := rr.presence.statuses(ctx, rr.id)
+	if err != nil {
+		rr.log.Warn("reading the other replicas' edges failed", "err", err)
+		return
+	}
+	for i := range out {
+		v, ok := held[out[i].ID]
+		if !ok || out[i].Online {
+			continue
+		}
+		var st EdgeStatus
+		if json.Unmarshal(v, &st) != nil {
+			continue
+		}
+		// The registry's facts are this replica's as well.
+		st.EnrolledAt, st.RevokedAt, st.RevokedBy, st.Online = out[i].EnrolledAt, out[i].RevokedAt, out[i].RevokedBy, true
+		out[i] = st
+	}
 }
 
 func newReplicaRouter(ctx context.Context, presence edgePresence, local func(string) bool, key ed25519.PrivateKey,

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -156,5 +157,52 @@ func TestReplicasRetrieveEvidence(t *testing.T) {
 	ready(b, second)
 	if got := onB.asked(); len(got) == 0 || got[0] < 2*4096 {
 		t.Fatalf("B asked for pieces at %v: it should resume after the two verified on A (from %d)", got, 2*4096)
+	}
+}
+
+// TestReplicasPlayback: a guard's playback session made through B works
+// through A as well (the session is in the database), and the windows of
+// north, connected to A, come through B (relayed to A) and through A.
+func TestReplicasPlayback(t *testing.T) {
+	pg := postgres.Start(t)
+	url := pg.CreateDB(t, "playback")
+	keys := t.TempDir()
+	a, b := startReplica(t, url, keys), startReplica(t, url, keys)
+	e := connectEdge(t, a, northID, northToken)
+	e.send(wire.TypeHeartbeat, wire.Heartbeat{Time: time.Now().UTC(), Cameras: []wire.CameraStatus{{ID: "gate-cam", Name: "Gate road", Online: true}}})
+	answer(t, e, func(req wire.Request, send func(wire.Response)) {
+		if req.Method != wire.MethodPlayback {
+			send(wire.Response{Status: wire.StatusNotAvailable, Final: true})
+			return
+		}
+		info, _ := json.Marshal(wire.PlaybackInfo{Camera: req.Camera, Codec: "avc1.4d401f", Origin: req.Playback.Origin, Start: req.From, End: req.To, Frames: 3})
+		send(wire.Response{Status: wire.StatusOK, ContentType: "application/json", Data: info})
+		send(wire.Response{Status: wire.StatusOK, ContentType: "video/mp4", Part: 1, Data: []byte("INIT")})
+		send(wire.Response{Status: wire.StatusOK, ContentType: "video/mp4", Part: 2, Data: []byte("FRAG"), Final: true})
+	})
+	eventually(t, "B to know north's camera", func() bool {
+		var st EdgeStatus
+		getJSON(t, b, "/api/v1/edges/"+northID, &st)
+		return st.Online && len(st.Cameras) == 1
+	})
+	onB := signIn(t, b, "ann", RoleGuard)
+	start := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Second)
+	sess, code, body := createSession(t, onB, start, start.Add(5*time.Minute), northID+"/gate-cam")
+	if code != http.StatusCreated || len(sess.Cameras) != 1 || sess.Cameras[0].Name != "Gate road" {
+		t.Fatalf("session through B: %d %s", code, body)
+	}
+	onA := &browser{t: t, s: a, cookie: onB.cookie}
+	for name, br := range map[string]*browser{"B": onB, "A": onA} {
+		resp, got := br.do(http.MethodGet, fmt.Sprintf("/api/v1/playback/sessions/%s/video?edge=%s&camera=gate-cam&from=%s&to=%s",
+			sess.ID, northID, rfc(start), rfc(start.Add(time.Minute))), nil)
+		if resp.StatusCode != http.StatusOK || string(got) != "INITFRAG" || resp.Header.Get("X-Vigil-Frames") != "3" {
+			t.Fatalf("a window through %s: %d %q %v", name, resp.StatusCode, got, resp.Header)
+		}
+	}
+	if resp, _ := onA.do(http.MethodDelete, "/api/v1/playback/sessions/"+sess.ID, nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("end the session through A: %d", resp.StatusCode)
+	}
+	if resp, _ := onB.do(http.MethodGet, fmt.Sprintf("/api/v1/playback/sessions/%s/timeline", sess.ID), nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the ended session through B: %d, want 404", resp.StatusCode)
 	}
 }

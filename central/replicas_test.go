@@ -173,8 +173,16 @@ func TestReplicasServeAnEdgeFromItsReplica(t *testing.T) {
 	keys := t.TempDir()
 	a, b := startReplica(t, url, keys), startReplica(t, url, keys)
 	north := connectEdge(t, a, northID, northToken)
+	north.send(wire.TypeHeartbeat, wire.Heartbeat{Time: time.Now().UTC(), Cameras: []wire.CameraStatus{{ID: "cam-1", Name: "Gate lane", Online: true}}})
 	jpeg := testJPEG(t)
 	go answerEdge(north, jpeg)
+
+	// B's fleet view shows north online, as A last reported it.
+	eventually(t, "B to show north online with its camera", func() bool {
+		var st EdgeStatus
+		getJSON(t, b, "/api/v1/edges/"+northID, &st)
+		return st.Online && len(st.Cameras) == 1 && st.Cameras[0].Name == "Gate lane"
+	})
 
 	path := "/api/v1/edges/" + northID + "/cameras/cam-1/thumbnail"
 	resp, body := get(t, b, path)

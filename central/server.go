@@ -290,7 +290,11 @@ func wireComponents(s *Server) {
 	s.reports = &shiftReport{store: store, now: time.Now, internalError: ie}
 	marks := badgerBookmarks{db: db.db, disk: db.diskGuard}
 	s.bookmarks = &bookmarksAPI{store: marks, edges: s.edges, now: time.Now, internalError: ie}
-	s.playback = &playbackAPI{sessions: newPlaybackSessions(playbackIdle, time.Now), edges: s.edges, ask: s.retr,
+	sessions := newPlaybackSessions(playbackIdle, time.Now)
+	if pg, ok := store.(*PGStore); ok {
+		sessions.shared = pg
+	}
+	s.playback = &playbackAPI{sessions: sessions, edges: s.edges, ask: s.retr,
 		store: store, bookmarks: marks, rec: s.auditor, now: time.Now, internalError: ie}
 	s.met.reg.MustRegister(s.playback.collectors()...)
 	s.layouts = &layoutsAPI{store: badgerLayouts{db: db.db, disk: db.diskGuard}, internalError: ie}
