@@ -62,7 +62,8 @@ func (s *PGStore) user(name string) (User, bool, error) {
 	if err != nil {
 		return x, false, err
 	}
-	return x, true, json.Unmarshal(b, &x)
+	err = json.Unmarshal(b, &x) // before the return reads x
+	return x, err == nil, err
 }
 
 func (s *PGStore) putUser(x User) error {

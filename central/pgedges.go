@@ -53,7 +53,8 @@ func pgEdge(ctx context.Context, q pgQuerier, id, lock string) (EdgeRecord, bool
 	if err != nil {
 		return e, false, err
 	}
-	return e, true, json.Unmarshal(b, &e)
+	err = json.Unmarshal(b, &e) // before the return reads e
+	return e, err == nil, err
 }
 
 func putEdgeTx(ctx context.Context, tx pgx.Tx, e *EdgeRecord) error {

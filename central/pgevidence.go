@@ -46,7 +46,8 @@ func pgRequest(ctx context.Context, q pgQuerier, id, lock string) (EvidenceReque
 	if err != nil {
 		return r, err
 	}
-	return r, json.Unmarshal(b, &r)
+	err = json.Unmarshal(b, &r) // before the return reads r
+	return r, err
 }
 
 func (s *PGStore) addRequest(r EvidenceRequest) error {

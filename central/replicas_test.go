@@ -293,8 +293,8 @@ func TestReplicasShareLogins(t *testing.T) {
 	if st := status(onB); st != http.StatusOK {
 		t.Fatalf("A's session on B: %d, want 200", st)
 	}
-	if resp, _ := onB.do(http.MethodPost, "/api/v1/logout", nil); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("logout on B: %d", resp.StatusCode)
+	if resp, body := onB.do(http.MethodPost, "/api/v1/logout", nil); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout on B: %d %s", resp.StatusCode, body)
 	}
 	eventually(t, "the session logged out on B to end on A", func() bool { return status(onA) == http.StatusUnauthorized })
 

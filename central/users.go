@@ -227,8 +227,10 @@ func (u *users) put(x User) error {
 }
 
 // reloaded replaces what is known of one user by what another replica
-// stored (found false: deleted), and reports whether the user's role or
-// password changed, or the user is gone.
+// stored (found false: deleted), and reports whether a user known here
+// changed role or password, or is gone: its sessions here end. A user
+// new here has no sessions here to end (one is adopted only with its
+// user, sessions.valid).
 func (u *users) reloaded(name string, x User, found bool) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -238,7 +240,7 @@ func (u *users) reloaded(name string, x User, found bool) bool {
 		return had
 	}
 	u.m[name] = x
-	return !had || old.Role != x.Role || old.Hash != x.Hash
+	return had && (old.Role != x.Role || old.Hash != x.Hash)
 }
 
 func (u *users) get(name string) (User, bool) {
