@@ -199,7 +199,11 @@ func (h *edgeHub) register(c *edgeConn, hello wire.Hello) bool {
 		c.log.Warn("edge connected again; closing its previous connection", "old_remote", old.remote)
 		old.stop(websocket.CloseNormalClosure, "replaced by a newer connection of the same edge")
 	} else {
-		h.wr.announce(consoleMsg{Type: consoleEdge, Edge: &EdgePresence{ID: c.edge.ID, SiteID: c.edge.SiteID, Online: true, LastSeen: now}})
+		p := EdgePresence{ID: c.edge.ID, SiteID: c.edge.SiteID, Online: true, LastSeen: now}
+		h.wr.announce(consoleMsg{Type: consoleEdge, Edge: &p})
+		if h.replicas != nil {
+			h.replicas.announce(p) // the other replicas' consoles
+		}
 	}
 	return true
 }
@@ -217,11 +221,16 @@ func (h *edgeHub) unregister(c *edgeConn) {
 	lastSeen := st.lastSeen
 	h.met.edgesConnected.Dec()
 	h.mu.Unlock()
+	h.reg.touch(c.edge.ID, lastSeen)
+	p := EdgePresence{ID: c.edge.ID, SiteID: c.edge.SiteID, LastSeen: lastSeen}
 	if h.replicas != nil {
 		h.replicas.disconnected(c.edge.ID)
+		if h.replicas.heldElsewhere(c.edge.ID) {
+			return // it reconnected to another replica: still online
+		}
+		h.replicas.announce(p)
 	}
-	h.reg.touch(c.edge.ID, lastSeen)
-	h.wr.announce(consoleMsg{Type: consoleEdge, Edge: &EdgePresence{ID: c.edge.ID, SiteID: c.edge.SiteID, LastSeen: lastSeen}})
+	h.wr.announce(consoleMsg{Type: consoleEdge, Edge: &p})
 }
 
 // holds reports whether the edge is connected to this central.

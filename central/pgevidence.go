@@ -16,7 +16,7 @@ import (
 // Evidence requests and retrieved files in PostgreSQL, shared by the
 // replicas. A request is one row, changed under its row lock; a video is
 // kept as the pieces the retrieval verified, one row each (its bytes as
-// bytea, at most the retrieval's chunk size, 1 MiB by default), written
+// bytea, at most the retrieval's chunk size, 4 MiB by default), written
 // as each piece is verified: the replica that holds the edge's
 // connection retrieves, and one that takes the edge over resumes from
 // the last verified piece. Any replica serves the video and builds the

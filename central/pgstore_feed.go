@@ -139,3 +139,32 @@ func (s *PGStore) statuses(ctx context.Context, except string) (map[string][]byt
 	})
 	return out, err
 }
+
+// pgPresenceChannel carries edges coming and going at a replica, for the
+// other replicas' consoles.
+const pgPresenceChannel = "vigil_presence"
+
+type presenceNotice struct {
+	Replica string       `json:"replica"`
+	Edge    EdgePresence `json:"edge"`
+}
+
+func (s *PGStore) announcePresence(ctx context.Context, replica string, p EdgePresence) error {
+	v, err := json.Marshal(presenceNotice{Replica: replica, Edge: p})
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, pgPresenceChannel, string(v))
+	return err
+}
+
+// watchPresence calls f for every edge coming or going at another
+// replica than self, until ctx ends; connected runs once it listens.
+func (s *PGStore) watchPresence(ctx context.Context, self string, connected func(), f func(EdgePresence)) {
+	s.listen(ctx, pgPresenceChannel, connected, func(payload string) {
+		var n presenceNotice
+		if json.Unmarshal([]byte(payload), &n) == nil && n.Replica != self {
+			f(n.Edge)
+		}
+	})
+}

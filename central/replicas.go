@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,9 @@ type edgePresence interface {
 	// statuses returns those of edges other replicas hold, by edge.
 	setStatus(ctx context.Context, edge, replica string, status []byte) error
 	statuses(ctx context.Context, except string) (map[string][]byte, error)
+	// announcePresence tells every replica an edge came or went at
+	// replica (watchPresence).
+	announcePresence(ctx context.Context, replica string, p EdgePresence) error
 }
 
 // Headers of a forwarded request: the identity, and its signature.
@@ -76,6 +80,10 @@ type replicaRouter struct {
 	addr     func(*http.Request) string
 	ctx      context.Context // the server's: Close ends forwarded websockets
 	log      *slog.Logger
+
+	// hearing: the other replicas' edge comings and goings reach this
+	// one's consoles (its LISTEN is up).
+	hearing atomic.Bool
 
 	mu       sync.Mutex
 	self     string               // this replica's console URL, known once it listens
@@ -189,6 +197,16 @@ func (rr *replicaRouter) disconnected(edge string) {
 	defer cancel()
 	if err := rr.presence.release(ctx, edge, rr.id); err != nil {
 		rr.log.Warn("forgetting an edge's connection failed", "edge_id", edge, "err", err)
+	}
+}
+
+// announce tells the other replicas' consoles that an edge came or went
+// here.
+func (rr *replicaRouter) announce(p EdgePresence) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rr.presence.announcePresence(ctx, rr.id, p); err != nil {
+		rr.log.Warn("telling the other replicas an edge came or went failed", "edge_id", p.ID, "err", err)
 	}
 }
 

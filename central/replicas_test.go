@@ -172,7 +172,18 @@ func TestReplicasServeAnEdgeFromItsReplica(t *testing.T) {
 	url := pg.CreateDB(t, "forward")
 	keys := t.TempDir()
 	a, b := startReplica(t, url, keys), startReplica(t, url, keys)
+	onB := dialConsole(t, b, 0)
+	onB.backlog()
+	onB.raw = true
+	eventually(t, "B to hear the other replicas' edges", b.policy.replicas.hearing.Load)
 	north := connectEdge(t, a, northID, northToken)
+	// B's consoles hear north come online at A.
+	for {
+		m := onB.next()
+		if m.Type == consoleEdge && m.Edge != nil && m.Edge.ID == northID && m.Edge.Online {
+			break
+		}
+	}
 	north.send(wire.TypeHeartbeat, wire.Heartbeat{Time: time.Now().UTC(), Cameras: []wire.CameraStatus{{ID: "cam-1", Name: "Gate lane", Online: true}}})
 	jpeg := testJPEG(t)
 	go answerEdge(north, jpeg)

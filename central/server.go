@@ -163,6 +163,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		s.life.spawn(func() { pg.watchAuth(s.life.ctx, s.auth) })
 		s.life.spawn(func() { pg.watchEdges(s.life.ctx, s.reg, s.edges) })
 		s.life.spawn(func() { pg.watchEvidence(s.life.ctx, s.retr) })
+		if rr := s.policy.replicas; rr != nil {
+			s.life.spawn(func() {
+				pg.watchPresence(s.life.ctx, rr.id, func() { rr.hearing.Store(true) },
+					func(p EdgePresence) { s.wr.announce(consoleMsg{Type: consoleEdge, Edge: &p}) })
+			})
+		}
 	}
 	s.life.spawn(func() { s.playback.sessions.run(s.life.ctx) })
 	s.edges.onWelcome = s.checkpoints.pushTo
