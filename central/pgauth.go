@@ -31,22 +31,7 @@ func userNotice(name string, at time.Time) string {
 }
 
 func (s *PGStore) loadUsers(f func(User)) error {
-	ctx, cancel := pgCtx()
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT body FROM console_users`)
-	if err != nil {
-		return err
-	}
-	var b []byte
-	_, err = pgx.ForEachRow(rows, []any{&b}, func() error {
-		var x User
-		if err := json.Unmarshal(b, &x); err != nil {
-			return err
-		}
-		f(x)
-		return nil
-	})
-	return err
+	return pgBodies(s, `SELECT body FROM console_users`, f)
 }
 
 // user reads one user (found false: none).

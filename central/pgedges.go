@@ -18,22 +18,7 @@ const pgEdgesChannel = "vigil_edges"
 var _ sharedEdgeBook = (*PGStore)(nil)
 
 func (s *PGStore) loadEdges(f func(EdgeRecord)) error {
-	ctx, cancel := pgCtx()
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT body FROM edges`)
-	if err != nil {
-		return err
-	}
-	var b []byte
-	_, err = pgx.ForEachRow(rows, []any{&b}, func() error {
-		var e EdgeRecord
-		if err := json.Unmarshal(b, &e); err != nil {
-			return err
-		}
-		f(e)
-		return nil
-	})
-	return err
+	return pgBodies(s, `SELECT body FROM edges`, f)
 }
 
 // edge reads one edge's record (found false: none).

@@ -66,22 +66,8 @@ func (s *PGStore) addRequest(r EvidenceRequest) error {
 }
 
 func (s *PGStore) listRequests() ([]EvidenceRequest, error) {
-	ctx, cancel := pgCtx()
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT body FROM evidence_requests ORDER BY created`)
-	if err != nil {
-		return nil, err
-	}
 	out := []EvidenceRequest{}
-	var b []byte
-	_, err = pgx.ForEachRow(rows, []any{&b}, func() error {
-		var r EvidenceRequest
-		if err := json.Unmarshal(b, &r); err != nil {
-			return err
-		}
-		out = append(out, r)
-		return nil
-	})
+	err := pgBodies(s, `SELECT body FROM evidence_requests ORDER BY created`, func(r EvidenceRequest) { out = append(out, r) })
 	return out, err
 }
 

@@ -171,6 +171,27 @@ type pgQuerier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// pgBodies calls f with each row sql selects, its one column (JSON)
+// decoded into a T.
+func pgBodies[T any](s *PGStore, sql string, f func(T)) error {
+	ctx, cancel := pgCtx()
+	defer cancel()
+	rows, err := s.pool.Query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	var b []byte
+	_, err = pgx.ForEachRow(rows, []any{&b}, func() error {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		f(v)
+		return nil
+	})
+	return err
+}
+
 // pgRecord reads the one record sql selects, or ErrNotFound.
 func pgRecord(ctx context.Context, q pgQuerier, sql string, args ...any) (Record, error) {
 	var b []byte

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/vigil-perimeter/vigil/internal/config"
 	"github.com/vigil-perimeter/vigil/internal/testrig/postgres"
 	"github.com/vigil-perimeter/vigil/wire"
@@ -33,22 +31,9 @@ type exporter struct {
 	offsets []int64
 }
 
-func (x *exporter) serve(e *edgeClient) {
-	defer e.ws.Close()
-	for {
-		_, b, err := e.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		env, err := wire.Unmarshal(b)
-		if err != nil || env.Type != wire.TypeRequest {
-			continue
-		}
-		var req wire.Request
-		if wire.DecodeBody(env, &req) != nil {
-			continue
-		}
-		resp := wire.Response{ID: req.ID, Status: wire.StatusOK, Final: true}
+func (x *exporter) serve(t *testing.T, e *edgeClient) {
+	answer(t, e, func(req wire.Request, send func(wire.Response)) {
+		resp := wire.Response{Status: wire.StatusOK, Final: true}
 		switch req.Method {
 		case wire.MethodExportInfo:
 			size, chunk := int64(len(x.data)), req.Evidence.ChunkSize
@@ -67,7 +52,8 @@ func (x *exporter) serve(e *edgeClient) {
 			n, stop := len(x.offsets), x.stopAfter
 			x.mu.Unlock()
 			if stop > 0 && n > stop {
-				return // the link drops
+				e.ws.Close() // the link drops
+				return
 			}
 			resp.Data = x.data[req.Evidence.Offset : req.Evidence.Offset+req.Evidence.Length]
 		case wire.MethodRelease:
@@ -75,11 +61,8 @@ func (x *exporter) serve(e *edgeClient) {
 		default:
 			resp.Status = wire.StatusNotAvailable
 		}
-		frame, _ := wire.Marshal(wire.TypeResponse, resp)
-		if e.ws.WriteMessage(websocket.TextMessage, frame) != nil {
-			return
-		}
-	}
+		send(resp)
+	})
 }
 
 func (x *exporter) asked() []int64 {
@@ -114,7 +97,7 @@ func TestReplicasRetrieveEvidence(t *testing.T) {
 	video := make([]byte, 6*4096+100)
 	rand.Read(video)
 	onA := &exporter{data: video}
-	go onA.serve(connectEdge(t, a, northID, northToken))
+	onA.serve(t, connectEdge(t, a, northID, northToken))
 
 	ask := func(s *Server) string {
 		to := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
@@ -153,7 +136,7 @@ func TestReplicasRetrieveEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	onB := &exporter{data: video}
-	go onB.serve(connectEdge(t, b, northID, northToken))
+	onB.serve(t, connectEdge(t, b, northID, northToken))
 	ready(b, second)
 	if got := onB.asked(); len(got) == 0 || got[0] < 2*4096 {
 		t.Fatalf("B asked for pieces at %v: it should resume after the two verified on A (from %d)", got, 2*4096)

@@ -120,47 +120,27 @@ func TestReplicasShareEveryAlertOnceInOrder(t *testing.T) {
 	}
 }
 
-// answerEdge plays the edge's side of north's connection until it ends:
-// a thumbnail request gets jpeg; live_start gets ok, then an init
-// segment and a fragment of live video; anything else not_available.
-func answerEdge(e *edgeClient, jpeg []byte) {
-	for {
-		_, b, err := e.ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		env, err := wire.Unmarshal(b)
-		if err != nil || env.Type != wire.TypeRequest {
-			continue
-		}
-		var req wire.Request
-		if wire.DecodeBody(env, &req) != nil {
-			continue
-		}
-		resp := wire.Response{ID: req.ID, Status: wire.StatusOK, Final: true}
+// answerEdge plays the edge's side of north's connection: a thumbnail
+// request gets jpeg; live_start gets ok, then an init segment and a
+// fragment of live video; anything else not_available.
+func answerEdge(t *testing.T, e *edgeClient, jpeg []byte) {
+	answer(t, e, func(req wire.Request, send func(wire.Response)) {
 		switch req.Method {
 		case wire.MethodThumbnail:
-			resp.ContentType, resp.Data = "image/jpeg", jpeg
+			send(wire.Response{Status: wire.StatusOK, ContentType: "image/jpeg", Data: jpeg, Final: true})
 		case wire.MethodLiveStart:
-		default:
-			resp.Status = wire.StatusNotAvailable
-		}
-		frame, _ := wire.Marshal(wire.TypeResponse, resp)
-		if e.ws.WriteMessage(websocket.TextMessage, frame) != nil {
-			return
-		}
-		if req.Method == wire.MethodLiveStart {
+			send(wire.Response{Status: wire.StatusOK, Final: true})
 			for _, f := range []wire.LiveFrame{
 				{Kind: wire.LiveInit, Camera: req.Camera, Codec: "avc1.42e01e", Data: []byte("init")},
 				{Kind: wire.LiveFragment, Camera: req.Camera, Key: true, Data: []byte("fragment")},
 			} {
 				b, _ := wire.MarshalLive(f)
-				if e.ws.WriteMessage(websocket.BinaryMessage, b) != nil {
-					return
-				}
+				_ = e.ws.WriteMessage(websocket.BinaryMessage, b)
 			}
+		default:
+			send(wire.Response{Status: wire.StatusNotAvailable, Final: true})
 		}
-	}
+	})
 }
 
 // TestReplicasServeAnEdgeFromItsReplica: north is connected to A; a
@@ -186,7 +166,7 @@ func TestReplicasServeAnEdgeFromItsReplica(t *testing.T) {
 	}
 	north.send(wire.TypeHeartbeat, wire.Heartbeat{Time: time.Now().UTC(), Cameras: []wire.CameraStatus{{ID: "cam-1", Name: "Gate lane", Online: true}}})
 	jpeg := testJPEG(t)
-	go answerEdge(north, jpeg)
+	answerEdge(t, north, jpeg)
 
 	// B's fleet view shows north online, as A last reported it.
 	eventually(t, "B to show north online with its camera", func() bool {
