@@ -39,6 +39,10 @@ type edgeConn struct {
 	quit       chan struct{} // closed by stop
 	readerDone chan struct{} // closed when the reader has returned
 	writerDone chan struct{} // closed when writeLoop has returned
+	// welcomed is closed once the welcome is queued: requests go after
+	// it (the edge is registered, and found by requests, a moment
+	// before).
+	welcomed chan struct{}
 
 	acks ackQueue     // stored item IDs not yet acknowledged
 	reqs requestTable // open requests to this edge
@@ -50,6 +54,7 @@ type edgeConn struct {
 
 func newEdgeConn(ws *websocket.Conn, id identity, remote string, log *slog.Logger) *edgeConn {
 	return &edgeConn{
+		welcomed:   make(chan struct{}),
 		ws:         ws,
 		edge:       id.rec,
 		bearer:     id.bearer,

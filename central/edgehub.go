@@ -362,6 +362,13 @@ func (h *edgeHub) requestLocal(ctx context.Context, edgeID string, req wire.Requ
 	if c == nil {
 		return nil, nil, ErrEdgeOffline
 	}
+	select { // the welcome first
+	case <-c.welcomed:
+	case <-c.quit:
+		return nil, nil, ErrEdgeOffline
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
 	req.ID = fmt.Sprintf("r%d", h.reqSeq.Add(1))
 	if err := req.Validate(); err != nil {
 		return nil, nil, err

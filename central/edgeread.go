@@ -92,6 +92,7 @@ func (c *edgeReader) readLoop() {
 	if !c.send(welcome) {
 		return
 	}
+	close(c.welcomed)
 	if h.onWelcome != nil {
 		h.onWelcome(c.edgeConn)
 	}

@@ -102,7 +102,12 @@ type edgeFrames struct{ hub *edgeHub }
 func (e edgeFrames) sendTo(edgeID string, frame []byte) bool {
 	for _, c := range e.hub.connections() {
 		if c.edge.ID == edgeID {
-			return c.trySend(frame)
+			select {
+			case <-c.welcomed: // nothing goes before the welcome
+				return c.trySend(frame)
+			default:
+				return false
+			}
 		}
 	}
 	return false
