@@ -1,32 +1,42 @@
-// Package tcplb is a small TCP load balancer on 127.0.0.1 for tests and
-// benchmarks: it stands for whatever balancer an operator puts in front
-// of several centrals. Each connection goes to the next backend, round
-// robin; a backend that refuses (or does not answer in dialTimeout) is
-// skipped for that connection. It parses nothing, so TLS passes through.
+// Package tcplb is a small TCP load balancer for tests and benchmarks on
+// 127.0.0.1: each client connection goes to the next backend in turn
+// (round-robin), skipping backends that refuse or do not answer within
+// 300 ms, and its bytes are copied both ways untouched (TLS passes
+// through). It stands in for the operator's load balancer in front of
+// several centrals.
+//
+//	lb, err := tcplb.New(a, b)
+//	url := "wss://" + lb.Addr() + path
+//	lb.SetBackends(b) // later connections go to b only
+//	lb.Close()        // listener and every proxied connection
 package tcplb
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
 	"time"
 )
 
+// dialTimeout bounds the dial of one backend: a backend that does not
+// answer in this time is skipped for the next one.
 const dialTimeout = 300 * time.Millisecond
 
-// LB is a running balancer.
+// LB is a running load balancer.
 type LB struct {
 	ln net.Listener
 
 	mu       sync.Mutex
 	backends []string
 	next     int
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]struct{} // both sides of every proxied connection
 	closed   bool
-	wg       sync.WaitGroup
+
+	wg sync.WaitGroup // the accept loop and every connection's goroutines
 }
 
-// New listens on 127.0.0.1 at a free port and balances over backends.
+// New listens on 127.0.0.1:0 and forwards to backends (host:port).
 func New(backends ...string) (*LB, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,18 +48,20 @@ func New(backends ...string) (*LB, error) {
 	return l, nil
 }
 
-// Addr is the balancer's host:port.
+// Addr is the address clients connect to.
 func (l *LB) Addr() string { return l.ln.Addr().String() }
 
-// SetBackends replaces the backends for new connections.
+// SetBackends replaces the backends for connections accepted from now
+// on; connections already proxied stay where they are.
 func (l *LB) SetBackends(backends ...string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.backends = append([]string(nil), backends...)
+	l.next = 0
+	l.mu.Unlock()
 }
 
-// Close stops listening and closes every proxied connection; it returns
-// when every goroutine has ended.
+// Close stops accepting, closes every proxied connection and waits until
+// every goroutine of the balancer has ended.
 func (l *LB) Close() error {
 	err := l.ln.Close()
 	l.mu.Lock()
@@ -67,9 +79,15 @@ func (l *LB) accept() {
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
-			return
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient accept error (too many open files): keep serving.
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
 		if !l.track(c) {
+			c.Close()
 			return
 		}
 		l.wg.Add(1)
@@ -77,28 +95,26 @@ func (l *LB) accept() {
 	}
 }
 
-// track remembers c for Close; false once closed.
+// track registers a connection so Close can end it; false once closed.
 func (l *LB) track(c net.Conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		c.Close()
 		return false
 	}
 	l.conns[c] = struct{}{}
 	return true
 }
 
-func (l *LB) forget(cs ...net.Conn) {
+func (l *LB) untrack(c net.Conn) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range cs {
-		delete(l.conns, c)
-		c.Close()
-	}
+	delete(l.conns, c)
+	l.mu.Unlock()
+	c.Close()
 }
 
-// pick returns the backends to try, starting at the next in turn.
+// pick returns the backends in the order this connection tries them: the
+// next one in turn first, then the others.
 func (l *LB) pick() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -113,37 +129,45 @@ func (l *LB) pick() []string {
 	return out
 }
 
-func (l *LB) serve(c net.Conn) {
+func (l *LB) serve(client net.Conn) {
 	defer l.wg.Done()
-	var b net.Conn
+	defer l.untrack(client)
+	var backend net.Conn
 	for _, addr := range l.pick() {
-		var err error
-		if b, err = net.DialTimeout("tcp", addr, dialTimeout); err == nil {
+		c, err := net.DialTimeout("tcp", addr, dialTimeout)
+		if err == nil {
+			backend = c
 			break
 		}
 	}
-	if b == nil || !l.track(b) {
-		l.forget(c)
-		return
+	if backend == nil || !l.track(backend) {
+		if backend != nil {
+			backend.Close()
+		}
+		return // no backend answers: the client sees its connection closed
 	}
+	defer l.untrack(backend)
 	done := make(chan struct{}, 2)
-	go func() { halfCopy(b, c); done <- struct{}{} }()
-	go func() { halfCopy(c, b); done <- struct{}{} }()
-	// One direction ending (a backend killed, a client gone) ends the
-	// connection both ways once the other has nothing more to say; a
-	// reset ends both at once.
+	go func() { pipe(backend, client); done <- struct{}{} }()
+	go func() { pipe(client, backend); done <- struct{}{} }()
+	// Half-close: one direction ending (EOF) is passed on as a write
+	// close, and the other direction keeps flowing. A reset or error on
+	// either side ends both: the peer must see its connection die, as it
+	// would without the balancer.
 	<-done
 	<-done
-	l.forget(c, b)
 }
 
-// halfCopy copies src to dst, then half-closes dst's write side (or
-// closes it, when it is not TCP).
-func halfCopy(dst, src net.Conn) {
+// pipe copies src to dst; at src's EOF it closes dst for writing, and on
+// an error it closes both so the other direction ends too.
+func pipe(dst, src net.Conn) {
 	_, err := io.Copy(dst, src)
-	if tc, ok := dst.(*net.TCPConn); ok && err == nil {
-		_ = tc.CloseWrite()
-		return
+	if err == nil {
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			if cw.CloseWrite() == nil {
+				return
+			}
+		}
 	}
 	dst.Close()
 	src.Close()
