@@ -37,46 +37,65 @@ type Server struct {
 	bin  string // PostgreSQL's bin directory
 	port int
 	data string
+	sock string
 	cred *syscall.Credential
 	d    *daemon.Daemon
+	c    *clusterProc // the server of StartCluster (no test)
 }
 
 // Start makes a cluster and starts its server; the test fails when
 // PostgreSQL is not installed (make deps installs it).
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := binDir()
+	s, root, err := initCluster()
+	if root != "" {
+		t.Cleanup(func() { os.RemoveAll(root) })
+	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	s.t = t
+	s.d = daemon.New(t, daemon.Spec{Name: "postgres", Addr: s.Addr(), Path: filepath.Join(s.bin, "postgres"), Credential: s.cred,
+		Args: s.serverArgs(), StartWait: 30 * time.Second, StopWait: 10 * time.Second, Poll: 50 * time.Millisecond,
+		Ready: s.ready})
+	s.d.Start()
+	return s
+}
+
+// initCluster makes a cluster (initdb) in a new temporary directory,
+// returned for removal even with an error, at a free port.
+func initCluster() (*Server, string, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, "", err
 	}
 	port, err := daemon.FreePort()
 	if err != nil {
-		t.Fatalf("postgres: no free port: %v", err)
+		return nil, "", fmt.Errorf("postgres: no free port: %v", err)
 	}
-	s := &Server{t: t, bin: bin, port: port}
+	s := &Server{bin: bin, port: port}
 	root, err := os.MkdirTemp("", "vigil-pg-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
-	t.Cleanup(func() { os.RemoveAll(root) })
 	s.data = filepath.Join(root, "data")
-	sock := filepath.Join(root, "sock")
+	s.sock = filepath.Join(root, "sock")
 	if os.Geteuid() == 0 {
 		if s.cred, err = postgresUser(); err != nil {
-			t.Fatal(err)
+			return nil, root, err
 		}
 		// The postgres user must reach the cluster's directories.
 		if err := os.Chmod(root, 0o711); err != nil {
-			t.Fatal(err)
+			return nil, root, err
 		}
 	}
-	for _, dir := range []string{s.data, sock} {
+	for _, dir := range []string{s.data, s.sock} {
 		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
+			return nil, root, err
 		}
 		if s.cred != nil {
 			if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-				t.Fatal(err)
+				return nil, root, err
 			}
 		}
 	}
@@ -84,28 +103,28 @@ func Start(t testing.TB) *Server {
 		"--no-locale", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("postgres: initdb: %v\n%s", err, out)
+		return nil, root, fmt.Errorf("postgres: initdb: %v\n%s", err, out)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	isReady := filepath.Join(bin, "pg_isready")
-	s.d = daemon.New(t, daemon.Spec{Name: "postgres", Addr: addr, Path: filepath.Join(bin, "postgres"), Credential: s.cred,
-		Args: []string{"-D", s.data, "-p", strconv.Itoa(port), "-k", sock, "-c", "listen_addresses=127.0.0.1",
-			// fsync off only loses data when the machine crashes; commits
-			// stay synchronous, so a killed server (a crash test) keeps every
-			// commit it acknowledged.
-			"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
-		StartWait: 30 * time.Second, StopWait: 10 * time.Second, Poll: 50 * time.Millisecond,
-		Ready: func() error {
-			// Accepting TCP is not enough: the server answers "starting up"
-			// until recovery is done.
-			out, err := exec.Command(isReady, "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", Superuser).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("pg_isready: %v %s", err, out)
-			}
-			return nil
-		}})
-	s.d.Start()
-	return s
+	return s, root, nil
+}
+
+// serverArgs are the postgres server's arguments.
+func (s *Server) serverArgs() []string {
+	return []string{"-D", s.data, "-p", strconv.Itoa(s.port), "-k", s.sock, "-c", "listen_addresses=127.0.0.1",
+		// fsync off only loses data when the machine crashes; commits
+		// stay synchronous, so a killed server (a crash test) keeps every
+		// commit it acknowledged.
+		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"}
+}
+
+// ready reports whether the server accepts queries: accepting TCP is not
+// enough, the server answers "starting up" until recovery is done.
+func (s *Server) ready() error {
+	out, err := exec.Command(filepath.Join(s.bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-U", Superuser).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_isready: %v %s", err, out)
+	}
+	return nil
 }
 
 // binDir is the newest PostgreSQL's bin directory.
@@ -157,19 +176,35 @@ func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 // tuples only); the test fails on an error.
 func (s *Server) SQL(statements string) string {
 	s.t.Helper()
+	out, err := s.Exec(statements)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// Exec runs statements with psql and returns what they print (unaligned,
+// tuples only), or an error with psql's output.
+func (s *Server) Exec(statements string) (string, error) {
 	out, err := exec.Command(filepath.Join(s.bin, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
 		"-d", s.URL(), "-c", statements).CombinedOutput()
 	if err != nil {
-		s.t.Fatalf("psql %q: %v\n%s", statements, err, out)
+		return "", fmt.Errorf("psql %q: %v\n%s", statements, err, out)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
 // Stop shuts the server down cleanly; Kill as a crash would (SIGKILL);
-// Start brings it back on the same port with the same data.
+// Start brings it back on the same port with the same data. Only for a
+// server of Start(t).
 func (s *Server) Stop()  { s.d.Stop() }
 func (s *Server) Kill()  { s.d.Kill() }
 func (s *Server) Start() { s.t.Helper(); s.d.Start() }
 
 // Log is what the server logged so far.
-func (s *Server) Log() string { return s.d.Log() }
+func (s *Server) Log() string {
+	if s.c != nil {
+		return s.c.out.String()
+	}
+	return s.d.Log()
+}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -26,5 +27,33 @@ func TestClusterSurvivesKillAndRestart(t *testing.T) {
 	}
 	if user := db.SQL("SELECT current_user"); user != Superuser {
 		t.Fatalf("current_user %q", user)
+	}
+}
+
+// StartCluster (no test owns it) serves a new database, and Close stops
+// the server and removes its cluster.
+func TestStartClusterOutsideATest(t *testing.T) {
+	s, err := StartCluster(t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := s.NewDB("bench")
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(url, "/bench?sslmode=disable") {
+		t.Errorf("url %q", url)
+	}
+	if out, err := s.Exec("SELECT datname FROM pg_database WHERE datname = 'bench'"); err != nil || out != "bench" {
+		t.Errorf("database bench: %q %v", out, err)
+	}
+	root := s.c.root
+	s.Close()
+	if _, err := s.Exec("SELECT 1"); err == nil {
+		t.Error("server answers after Close")
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Errorf("cluster directory left behind: %v", err)
 	}
 }
