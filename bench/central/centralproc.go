@@ -41,7 +41,16 @@ func runCentralChild(configPath, profile string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Warnings only: central's info lines at hundreds of alerts a second
+	// would cost the shared machine. BENCH_CENTRAL_LOG=debug|info for a
+	// closer look (central.log in the run's directory, with -dir).
+	level := slog.LevelWarn
+	if v := os.Getenv("BENCH_CENTRAL_LOG"); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("BENCH_CENTRAL_LOG: %w", err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := central.New(cfg, log)
 	if err != nil {
 		return err
@@ -80,20 +89,59 @@ func freePort() string {
 }
 
 func newCentralProc(dir string) (*centralProc, error) {
-	tok := make([]byte, 16)
-	rand.Read(tok)
-	p := &centralProc{dir: dir, config: filepath.Join(dir, "central.yaml"), api: freePort(), hub: freePort(), adminToken: hex.EncodeToString(tok),
-		guard: central.RandomPassword()}
-	cfg := central.Config{Listen: p.api, DataDir: filepath.Join(dir, "central"),
-		EdgeHub:          central.EdgeHubConfig{Listen: p.hub, SelfSignedHosts: []string{"127.0.0.1"}},
-		AdminTokenSHA256: central.HashToken(p.adminToken),
-		// The consoles sign in as a guard, as the watch room does.
-		Users: []central.UserConfig{{Name: benchGuard, Role: central.RoleGuard, PasswordHash: central.HashPassword(p.guard)}}}
-	b, err := yaml.Marshal(cfg)
+	ps, err := newCentralProcs(dir, 1, "")
 	if err != nil {
 		return nil, err
 	}
-	return p, os.WriteFile(p.config, b, 0o600)
+	return ps[0], nil
+}
+
+// newCentralProcs configures n centrals on one store ("" : Badger, each
+// in its own data directory; a postgres:// URL: replicas sharing it).
+// Replicas share what makes them interchangeable: the admin token, the
+// users (the same password hash: a different one would end the others'
+// sessions), the evidence and audit keys, and the edge hub certificate,
+// which the first replica makes and the others load from its files, so
+// the first must be started first.
+func newCentralProcs(dir string, n int, store string) ([]*centralProc, error) {
+	tok := make([]byte, 16)
+	rand.Read(tok)
+	adminToken, guard := hex.EncodeToString(tok), central.RandomPassword()
+	users := []central.UserConfig{{Name: benchGuard, Role: central.RoleGuard, PasswordHash: central.HashPassword(guard)}}
+	var out []*centralProc
+	for i := range n {
+		sub := dir
+		if n > 1 {
+			sub = filepath.Join(dir, fmt.Sprintf("replica-%c", 'a'+i))
+			if err := os.MkdirAll(sub, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		p := &centralProc{dir: sub, config: filepath.Join(sub, "central.yaml"), api: freePort(), hub: freePort(), adminToken: adminToken, guard: guard}
+		cfg := central.Config{Listen: p.api, DataDir: filepath.Join(sub, "central"), Store: store,
+			EdgeHub:          central.EdgeHubConfig{Listen: p.hub, SelfSignedHosts: []string{"127.0.0.1"}},
+			AdminTokenSHA256: central.HashToken(adminToken),
+			// The consoles sign in as a guard, as the watch room does.
+			Users: users}
+		if n > 1 {
+			cfg.EvidenceKeyFile = filepath.Join(dir, "evidence.key")
+			cfg.AuditKeyFile = filepath.Join(dir, "audit.key")
+			if i > 0 {
+				first := out[0].config[:len(out[0].config)-len("central.yaml")] + "central/tls/"
+				cfg.EdgeHub.SelfSignedHosts = nil
+				cfg.EdgeHub.CertFile, cfg.EdgeHub.KeyFile = first+"edge-hub.crt", first+"edge-hub.key"
+			}
+		}
+		b, err := yaml.Marshal(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p.config, b, 0o600); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // start launches central and waits until its API answers.
@@ -149,12 +197,32 @@ func (p *centralProc) stop() {
 	if cmd == nil {
 		return
 	}
+	select {
+	case <-done: // killed, or exited by itself
+		return
+	default:
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		<-done
+	}
+}
+
+// running reports whether central was started and has not exited.
+func (p *centralProc) running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
 	}
 }
 

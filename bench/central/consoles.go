@@ -35,6 +35,11 @@ type consoleClient struct {
 	sent       histogram // durable in the edge's outbox → here: uplink, central, fan-out
 	reconnects int
 	cutoffs    int // closed by central for falling behind
+
+	// The failover run: when the replica was killed, when this console's
+	// connection then dropped and was made again, and when it first
+	// received an alert raised after the kill.
+	killedAt, droppedAt, backAt, receivingAt time.Time
 }
 
 func newConsole(api, password string, edges int, measure *atomic.Bool, durable func(int, uint32) (time.Time, bool)) *consoleClient {
@@ -44,8 +49,7 @@ func newConsole(api, password string, edges int, measure *atomic.Bool, durable f
 // benchGuard is the user the consoles sign in as.
 const benchGuard = "bench-guard"
 
-// login signs in as benchGuard and returns the session cookie. A restart
-// of central ends every session, so a console logs in before each dial.
+// login signs in as benchGuard and returns the session cookie.
 func (c *consoleClient) login(ctx context.Context) (string, error) {
 	body, _ := json.Marshal(map[string]string{"user": benchGuard, "password": c.password})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.api+"/api/v1/login", bytes.NewReader(body))
@@ -78,6 +82,11 @@ type consoleMsg struct {
 
 func (c *consoleClient) run(ctx context.Context) {
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 64 << 10}
+	// The session cookie is kept across reconnects, as a browser keeps
+	// it: sessions live in the store, so a console that reconnects to
+	// another replica (or to a restarted central) stays signed in. Only a
+	// refused session makes it log in again.
+	var cookie string
 	for ctx.Err() == nil {
 		c.mu.Lock()
 		u := c.url
@@ -85,10 +94,17 @@ func (c *consoleClient) run(ctx context.Context) {
 			u = fmt.Sprintf("%s&since=%d", c.url, c.cursor)
 		}
 		c.mu.Unlock()
-		cookie, err := c.login(ctx)
+		var err error
+		if cookie == "" {
+			cookie, err = c.login(ctx)
+		}
 		var ws *websocket.Conn
 		if err == nil {
-			ws, _, err = d.DialContext(ctx, u, http.Header{"Cookie": {cookie}})
+			var resp *http.Response
+			ws, resp, err = d.DialContext(ctx, u, http.Header{"Cookie": {cookie}})
+			if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+				cookie = "" // the session ended (a restarted Badger central): log in again
+			}
 		}
 		if err != nil {
 			select {
@@ -97,11 +113,19 @@ func (c *consoleClient) run(ctx context.Context) {
 			}
 			continue
 		}
+		c.mu.Lock()
+		if !c.droppedAt.IsZero() && c.backAt.IsZero() {
+			c.backAt = time.Now()
+		}
+		c.mu.Unlock()
 		stop := context.AfterFunc(ctx, func() { ws.Close() })
 		err = c.read(ws)
 		stop()
 		ws.Close()
 		c.mu.Lock()
+		if !c.killedAt.IsZero() && c.droppedAt.IsZero() {
+			c.droppedAt = time.Now()
+		}
 		c.reconnects++
 		if websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
 			c.cutoffs++
@@ -151,6 +175,9 @@ func (c *consoleClient) check(m consoleMsg, now time.Time) {
 	}
 	switch want := c.next[edge]; {
 	case n == want:
+		if !c.killedAt.IsZero() && c.receivingAt.IsZero() && m.Alert.Time.After(c.killedAt) {
+			c.receivingAt = now
+		}
 		c.next[edge]++
 		c.delivered++
 		if c.measure.Load() {

@@ -13,39 +13,82 @@ import (
 	"time"
 
 	"github.com/vigil-perimeter/vigil/edge/uplink/linkproxy"
+	"github.com/vigil-perimeter/vigil/internal/testrig/postgres"
+	"github.com/vigil-perimeter/vigil/internal/testrig/tcplb"
 	"github.com/vigil-perimeter/vigil/wire"
 )
 
-// rig is central, the fleet and the consoles of one run.
+// rig is central (one process, or several replicas on one PostgreSQL
+// database behind load balancers), the fleet and the consoles of one run.
 type rig struct {
-	proc    *centralProc
+	proc    *centralProc   // the first (or only) central
+	procs   []*centralProc // every replica, proc first
+	edgeLB  *tcplb.LB      // with replicas: in front of their edge hubs
+	consLB  *tcplb.LB      // with replicas: in front of their console ports
+	pg      *postgres.Server
 	fleet   *fleet
 	cons    *consoles
 	measure atomic.Bool
 }
 
+// storeSetting is where the centrals of a run keep their alerts.
+type storeSetting struct {
+	name     string // badger, pg, pg2
+	url      string // PostgreSQL database ("": Badger)
+	replicas int
+	pg       *postgres.Server
+}
+
 func setUp(o options, dir string, log *slog.Logger, via func(hub string) string, profile string) (*rig, error) {
-	r := &rig{}
+	return setUpStore(o, dir, log, storeSetting{name: "badger", replicas: 1}, via, profile)
+}
+
+// setUpStore starts the centrals of st (replicas behind a tcplb each for
+// the edges' and the consoles' port), enrols the fleet through the first
+// one, connects it (through via, or the balancer) and starts the consoles.
+func setUpStore(o options, dir string, log *slog.Logger, st storeSetting, via func(hub string) string, profile string) (*rig, error) {
+	r := &rig{pg: st.pg}
 	var err error
-	if r.proc, err = newCentralProc(dir); err != nil {
+	if r.procs, err = newCentralProcs(dir, st.replicas, st.url); err != nil {
 		return nil, err
 	}
+	r.proc = r.procs[0]
 	r.proc.profile = profile
-	if err := r.proc.start(); err != nil {
-		return nil, err
+	for _, p := range r.procs {
+		if err := p.start(); err != nil {
+			r.stopProcs()
+			return nil, err
+		}
+	}
+	edgeURL := via(r.proc.hub)
+	consAPI := r.proc.api
+	if len(r.procs) > 1 {
+		var hubs, apis []string
+		for _, p := range r.procs {
+			hubs, apis = append(hubs, p.hub), append(apis, p.api)
+		}
+		if r.edgeLB, err = tcplb.New(hubs...); err != nil {
+			r.stopProcs()
+			return nil, err
+		}
+		if r.consLB, err = tcplb.New(apis...); err != nil {
+			r.stopProcs()
+			return nil, err
+		}
+		edgeURL, consAPI = "wss://"+r.edgeLB.Addr()+wire.EdgePath, r.consLB.Addr()
 	}
 	start := time.Now()
 	if r.fleet, err = newFleet(r.proc, o.edges, o.edgeDBs, dir, o.snapshot, log); err != nil {
-		r.proc.stop()
+		r.stopProcs()
 		return nil, err
 	}
 	fmt.Printf("(%s: %d edges enrolled in %v)\n", dir, o.edges, time.Since(start).Round(time.Millisecond))
-	r.fleet.start(via(r.proc.hub))
+	r.fleet.start(edgeURL)
 	if err := waitFor("edges connected", 60*time.Second, func() bool { return r.fleet.connected() == o.edges }); err != nil {
 		r.tearDown()
 		return nil, err
 	}
-	r.cons = startConsoles(r.proc.api, r.proc.guard, o.consoles, o.edges, &r.measure, r.fleet.durableAt)
+	r.cons = startConsoles(consAPI, r.proc.guard, o.consoles, o.edges, &r.measure, r.fleet.durableAt)
 	if err := waitFor("consoles started", 30*time.Second, func() bool {
 		for _, c := range r.cons.list {
 			c.mu.Lock()
@@ -67,8 +110,38 @@ func (r *rig) tearDown() {
 	if r.cons != nil {
 		r.cons.stop()
 	}
-	r.fleet.close()
-	r.proc.stop()
+	if r.fleet != nil {
+		r.fleet.close()
+	}
+	r.stopProcs()
+}
+
+func (r *rig) stopProcs() {
+	for _, lb := range []*tcplb.LB{r.edgeLB, r.consLB} {
+		if lb != nil {
+			lb.Close()
+		}
+	}
+	for _, p := range r.procs {
+		p.stop()
+	}
+}
+
+// usage sums the CPU and memory of every running replica.
+func (r *rig) usage() usage {
+	var sum usage
+	for _, p := range r.procs {
+		if !p.running() {
+			continue
+		}
+		u, _ := readUsage(p.pid())
+		sum.cpu += u.cpu
+		sum.rss += u.rss
+		sum.peak += u.peak
+		sum.anon += u.anon
+		sum.file += u.file
+	}
+	return sum
 }
 
 func waitFor(what string, timeout time.Duration, cond func() bool) error {
@@ -98,7 +171,8 @@ func (r *rig) checks(res *result, drainTimeout time.Duration, before uint64) tal
 	want := raised * uint64(len(r.cons.list))
 	res.add("alerts raised (all edges, this run)", "%d", raised-before)
 	res.add("deliveries to consoles, all so far: expected / delivered", "%d / %d", want, t.delivered)
-	res.add("lost (gaps per edge) / duplicates", "%d / %d", t.gaps+(want-min(want, t.delivered)), t.dups)
+	res.lost, res.dups = t.gaps+(want-min(want, t.delivered)), t.dups
+	res.add("lost (gaps per edge) / duplicates", "%d / %d", res.lost, res.dups)
 	res.add("console reconnects (cut off for falling behind)", "%d (%d)", t.reconnects, t.cutoffs)
 	res.add("edge append errors", "%d", r.fleet.appendErrs.Load())
 	res.ok = complete && t.gaps == 0 && t.dups == 0 && t.delivered == want && r.fleet.appendErrs.Load() == 0
@@ -107,9 +181,9 @@ func (r *rig) checks(res *result, drainTimeout time.Duration, before uint64) tal
 
 // runLoad: sustained rate, latency from the edge raising an alert (before
 // its outbox write) to each console receiving it, central's CPU and memory;
-// one result per rate, on one central and fleet.
-func runLoad(o options, dir string, log *slog.Logger) ([]result, error) {
-	r, err := setUp(o, dir, log, func(string) string { return "" }, o.centralProfile)
+// one result per rate, on one central (or set of replicas) and fleet.
+func runLoad(o options, dir string, log *slog.Logger, st storeSetting) ([]result, error) {
+	r, err := setUpStore(o, dir, log, st, func(string) string { return "" }, o.centralProfile)
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +200,8 @@ func (r *rig) loadAt(o options, rate float64) result {
 	r.cons.resetLatency()
 	r.fleet.resetCounts()
 	start := r.fleet.raisedTotal()
-	pid := r.proc.pid()
 	var u0, u1 usage
+	var pg0, pg1 time.Duration
 	var raised0, raised1 uint64
 	var self0, self1 time.Duration
 	var t0, t1 time.Time
@@ -138,7 +212,7 @@ func (r *rig) loadAt(o options, rate float64) result {
 		defer close(done)
 		time.Sleep(o.warmup)
 		r.measure.Store(true)
-		u0, _ = readUsage(pid)
+		u0, pg0 = r.usage(), r.pgCPU()
 		self0, t0, raised0, load0 = selfCPU(), time.Now(), r.fleet.raisedTotal(), loadAvg()
 		commit0, _ = promHistogram(r.proc.api, r.proc.adminToken, "vigil_central_commit_seconds")
 		batch0, _ = promHistogram(r.proc.api, r.proc.adminToken, "vigil_central_commit_batch_size")
@@ -146,7 +220,7 @@ func (r *rig) loadAt(o options, rate float64) result {
 		r.fleet.appendLat = histogram{}
 		r.fleet.appendMu.Unlock()
 		time.Sleep(o.duration)
-		u1, _ = readUsage(pid)
+		u1, pg1 = r.usage(), r.pgCPU()
 		self1, t1, raised1, load1 = selfCPU(), time.Now(), r.fleet.raisedTotal(), loadAvg()
 		commit1, _ = promHistogram(r.proc.api, r.proc.adminToken, "vigil_central_commit_seconds")
 		batch1, _ = promHistogram(r.proc.api, r.proc.adminToken, "vigil_central_commit_batch_size")
@@ -156,6 +230,7 @@ func (r *rig) loadAt(o options, rate float64) result {
 	<-done
 	wall := t1.Sub(t0)
 	res.add("target rate", "%.0f alerts/s, %d B snapshot each, %d edges, %d consoles", rate, o.snapshot, o.edges, o.consoles)
+	res.add("store", "%s", r.storeText())
 	res.add("sustained rate (measured window)", "%.0f alerts/s over %v", float64(raised1-raised0)/wall.Seconds(), wall.Round(time.Second))
 	t := r.checks(&res, 2*time.Minute, start)
 	res.add("edge → console latency p50 / p99 / max", "%s / %s / %s (%d samples)", ms(t.lat.quantile(0.5)), ms(t.lat.quantile(0.99)), ms(t.lat.max), t.lat.n)
@@ -165,12 +240,19 @@ func (r *rig) loadAt(o options, rate float64) result {
 	res.add("of which: edge outbox write (fsync) p50 / p99", "%s / %s", ms(al.quantile(0.5)), ms(al.quantile(0.99)))
 	res.add("durable on the edge → console (uplink, central, fan-out) p50 / p99 / max", "%s / %s / %s", ms(t.sent.quantile(0.5)), ms(t.sent.quantile(0.99)), ms(t.sent.max))
 	if commit1 != nil {
-		res.add("of which: central batch commit (fsync) p50 / p99; items per batch p50 / p99", "%s / %s; %.0f / %.0f",
+		res.add("of which: central batch commit (fsync) p50 / p99; items per batch p50 / p99"+r.firstOnly(), "%s / %s; %.0f / %.0f",
 			secs(promQuantile(commit0, commit1, 0.5)), secs(promQuantile(commit0, commit1, 0.99)),
 			promQuantile(batch0, batch1, 0.5), promQuantile(batch0, batch1, 0.99))
 	}
-	res.add("central CPU (separate process)", "%.0f %% of one core", 100*float64(u1.cpu-u0.cpu)/float64(wall))
-	res.add("central memory: RSS end (anonymous + mapped Badger files) / peak", "%s (%s + %s) / %s", mib(u1.rss), mib(u1.anon), mib(u1.file), mib(u1.peak))
+	res.cpu = 100 * float64(u1.cpu-u0.cpu) / float64(wall)
+	res.rss = u1.rss
+	res.lat50, res.lat99 = t.lat.quantile(0.5), t.lat.quantile(0.99)
+	res.add("central CPU (separate process"+r.sumText()+")", "%.0f %% of one core", res.cpu)
+	res.add("central memory"+r.sumText()+": RSS end (anonymous + mapped files) / peak", "%s (%s + %s) / %s", mib(u1.rss), mib(u1.anon), mib(u1.file), mib(u1.peak))
+	if r.pg != nil {
+		res.pgCPU = 100 * float64(pg1-pg0) / float64(wall)
+		res.add("PostgreSQL CPU (all its processes)", "%.0f %% of one core", res.pgCPU)
+	}
 	res.add("load generator CPU (edges + consoles)", "%.0f %% of one core", 100*float64(self1-self0)/float64(wall))
 	res.add("machine load average (start, end of window)", "%s, %s", load0, load1)
 	if t.lat.quantile(0.99) > 250*time.Millisecond {
