@@ -64,6 +64,7 @@ bench: deps
 	VIGIL_BENCH=1 $(GO) test -count=1 -run TestGateForcedEndToEnd -v ./e2e/ | grep -E 'forced openings|p99|picture|^(ok|FAIL|---)'
 	# Alarm items per hour on the demo's pedestrian footage (one alert per activity, no visit lost).
 	VIGIL_BENCH=1 $(GO) test -count=1 -timeout 30m -run TestPedestrianIncidents -v ./bench/incidents/ | grep -E 'items|visits|fewer|^(ok|FAIL|---)'
+	# Edge ⇄ central: 500 edges, 50 consoles; load per store (Badger, PostgreSQL, two PostgreSQL replicas), partition, restart, a replica killed (~30 min, ~2 with BENCH_QUICK=1).
 	$(GO) build -o bin/bench-central ./bench/central && bin/bench-central
 	# Recorded playback: click to first frame against the clip route, playback viewers per edge with live view watched (~4.5 min, ~2.5 with BENCH_QUICK=1; JSON to BENCH_PLAYBACK_OUT).
 	$(GO) run ./bench/playback
