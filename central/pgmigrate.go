@@ -146,80 +146,105 @@ func copyBadger(ctx context.Context, txn *badger.Txn, tx pgx.Tx, rep *MigrationR
 	return err
 }
 
-// copyRecord queues one Badger record's row.
+// copyRecord queues one Badger record's row: the first rule whose prefix
+// the key has decides (the keys' layouts: store.go, and each component's).
 func copyRecord(b *pgBatch, k string, v []byte, expires uint64, rep *MigrationReport) error {
-	seqOf := func(s string) int64 { return int64(binary.BigEndian.Uint64([]byte(s))) }
-	cut := func(p string) (string, bool) { return strings.CutPrefix(k, p) }
-	if rest, ok := cut(prefixSeq); ok && len(rest) == 8 {
+	for _, r := range copyRules {
+		if rest, ok := strings.CutPrefix(k, r.prefix); ok {
+			return r.copy(b, rest, v, expires, rep)
+		}
+	}
+	for p, what := range keptLocal {
+		if strings.HasPrefix(k, p) {
+			rep.Kept[what]++
+		}
+	}
+	return nil // the audit log (copied apart), the schema mark, the floor's state
+}
+
+// copyRule moves the records under one prefix.
+type copyRule struct {
+	prefix string
+	copy   func(b *pgBatch, rest string, v []byte, expires uint64, rep *MigrationReport) error
+}
+
+func beSeq(s string) int64 { return int64(binary.BigEndian.Uint64([]byte(s))) }
+
+// seqRule is a rule for keys <prefix><seq, 8 bytes> (others are skipped).
+func seqRule(prefix string, f func(b *pgBatch, seq int64, v []byte, rep *MigrationReport) error) copyRule {
+	return copyRule{prefix, func(b *pgBatch, rest string, v []byte, _ uint64, rep *MigrationReport) error {
+		if len(rest) != 8 {
+			return nil
+		}
+		return f(b, beSeq(rest), v, rep)
+	}}
+}
+
+var copyRules = []copyRule{
+	seqRule(prefixSeq, func(b *pgBatch, seq int64, v []byte, rep *MigrationReport) error {
 		var r Record
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
 		rep.Alerts++
 		b.add(`INSERT INTO alerts (seq, id, edge_id, site_id, kind, state, rev, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			seqOf(rest), []byte(r.ID), []byte(r.EdgeID), []byte(r.SiteID), []byte(r.Kind), r.State, int64(max(r.Rev, r.Seq)), v)
+			seq, []byte(r.ID), []byte(r.EdgeID), []byte(r.SiteID), []byte(r.Kind), r.State, int64(max(r.Rev, r.Seq)), v)
 		return nil
-	}
-	if rest, ok := cut(prefixChange); ok && len(rest) == 8 {
+	}),
+	seqRule(prefixChange, func(b *pgBatch, seq int64, v []byte, rep *MigrationReport) error {
 		rep.Changes++
-		b.add(`INSERT INTO alert_changes (seq, frame) VALUES ($1, $2)`, seqOf(rest), v)
+		b.add(`INSERT INTO alert_changes (seq, frame) VALUES ($1, $2)`, seq, v)
 		return nil
-	}
-	if rest, ok := cut(prefixOpen); ok && len(rest) == 8 && len(v) > 0 {
-		b.later(`INSERT INTO alert_open (seq, rank, site_id) VALUES ($1, $2, $3)`, seqOf(rest), int16(v[0]), v[1:])
+	}),
+	seqRule(prefixOpen, func(b *pgBatch, seq int64, v []byte, _ *MigrationReport) error {
+		if len(v) > 0 { // after the alerts it refers to
+			b.later(`INSERT INTO alert_open (seq, rank, site_id) VALUES ($1, $2, $3)`, seq, int16(v[0]), v[1:])
+		}
 		return nil
-	}
-	if id, ok := cut(prefixSnapshot); ok {
+	}),
+	{prefixSnapshot, func(b *pgBatch, id string, v []byte, _ uint64, rep *MigrationReport) error {
 		rep.Snapshots++
 		b.add(`INSERT INTO alert_snapshots (alert_id, update_id, jpeg) VALUES ($1, '', $2)`, []byte(id), v)
 		return nil
-	}
-	if rest, ok := cut(prefixUpdSnap); ok {
+	}},
+	{prefixUpdSnap, func(b *pgBatch, rest string, v []byte, _ uint64, rep *MigrationReport) error {
 		id, upd, _ := strings.Cut(rest, "\x00")
 		rep.Snapshots++
 		b.add(`INSERT INTO alert_snapshots (alert_id, update_id, jpeg) VALUES ($1, $2, $3)`, []byte(id), []byte(upd), v)
 		return nil
-	}
-	if id, ok := cut(prefixUpdateID); ok && len(v) == 8 {
-		b.add(`INSERT INTO alert_update_ids (id, seq) VALUES ($1, $2)`, []byte(id), int64(binary.BigEndian.Uint64(v)))
+	}},
+	{prefixUpdateID, func(b *pgBatch, id string, v []byte, _ uint64, _ *MigrationReport) error {
+		if len(v) == 8 {
+			b.add(`INSERT INTO alert_update_ids (id, seq) VALUES ($1, $2)`, []byte(id), beSeq(string(v)))
+		}
 		return nil
-	}
-	if id, ok := cut(prefixRedirect); ok {
+	}},
+	{prefixRedirect, func(b *pgBatch, id string, v []byte, _ uint64, _ *MigrationReport) error {
 		b.add(`INSERT INTO alert_redirects (id, target) VALUES ($1, $2)`, []byte(id), v)
 		return nil
-	}
-	if id, ok := cut(prefixBatchID); ok {
+	}},
+	{prefixBatchID, func(b *pgBatch, id string, _ []byte, _ uint64, _ *MigrationReport) error {
 		b.add(`INSERT INTO edge_event_batches (id) VALUES ($1)`, []byte(id))
 		return nil
-	}
-	if rest, ok := cut(prefixEvent); ok && len(rest) > 8+2 {
-		var e StoredEvent
-		if err := json.Unmarshal(v, &e); err != nil {
-			return err
-		}
-		edge, tail, _ := strings.Cut(rest[8:], "\x00")
-		batch := tail[:max(len(tail)-3, 0)]
-		idx := binary.BigEndian.Uint16([]byte(tail[len(tail)-2:]))
-		rep.Events++
-		b.add(`INSERT INTO edge_events (t_ns, edge_id, batch, idx, site_id, event) VALUES ($1, $2, $3, $4, $5, $6)`,
-			seqOf(rest[:8]), []byte(edge), []byte(batch), int32(idx), []byte(e.SiteID), v)
-		return nil
-	}
-	if edge, ok := cut(prefixSelfTest); ok {
+	}},
+	{prefixEvent, copyEvent},
+	{prefixSelfTest, func(b *pgBatch, edge string, v []byte, _ uint64, _ *MigrationReport) error {
 		b.add(`INSERT INTO alert_selftests (edge_id, alert_id) VALUES ($1, $2)`, []byte(edge), v)
 		return nil
-	}
-	if rest, ok := cut(prefixTamperClear); ok && len(v) == 8 {
-		edge, cam, _ := strings.Cut(rest, "\x00")
-		b.add(`INSERT INTO alert_tamper_clear (edge_id, camera, seq) VALUES ($1, $2, $3)`, []byte(edge), []byte(cam), int64(binary.BigEndian.Uint64(v)))
+	}},
+	{prefixTamperClear, func(b *pgBatch, rest string, v []byte, _ uint64, _ *MigrationReport) error {
+		if len(v) == 8 {
+			edge, cam, _ := strings.Cut(rest, "\x00")
+			b.add(`INSERT INTO alert_tamper_clear (edge_id, camera, seq) VALUES ($1, $2, $3)`, []byte(edge), []byte(cam), beSeq(string(v)))
+		}
 		return nil
-	}
-	if name, ok := cut(prefixUser); ok {
+	}},
+	{prefixUser, func(b *pgBatch, name string, v []byte, _ uint64, rep *MigrationReport) error {
 		rep.Users++
 		b.add(`INSERT INTO console_users (name, body) VALUES ($1, $2)`, name, v)
 		return nil
-	}
-	if key, ok := cut(prefixSession); ok {
+	}},
+	{prefixSession, func(b *pgBatch, key string, v []byte, _ uint64, rep *MigrationReport) error {
 		var st storedSession
 		if json.Unmarshal(v, &st) != nil || st.User == "" {
 			return nil // unreadable: it would be dropped at the next start anyway
@@ -228,13 +253,13 @@ func copyRecord(b *pgBatch, k string, v []byte, expires uint64, rep *MigrationRe
 		b.add(`INSERT INTO console_sessions (key, user_name, role, created, last_seen) VALUES ($1, $2, $3, $4, $5)`,
 			key, st.User, st.Role, st.Created, st.LastSeen)
 		return nil
-	}
-	if id, ok := cut(prefixEdge); ok {
+	}},
+	{prefixEdge, func(b *pgBatch, id string, v []byte, _ uint64, rep *MigrationReport) error {
 		rep.Edges++
 		b.add(`INSERT INTO edges (id, body) VALUES ($1, $2)`, id, v)
 		return nil
-	}
-	if hash, ok := cut(prefixToken); ok {
+	}},
+	{prefixToken, func(b *pgBatch, hash string, v []byte, expires uint64, rep *MigrationReport) error {
 		keep := time.Now().Add(24 * time.Hour)
 		if expires > 0 {
 			keep = time.Unix(int64(expires), 0)
@@ -242,13 +267,25 @@ func copyRecord(b *pgBatch, k string, v []byte, expires uint64, rep *MigrationRe
 		rep.Tokens++
 		b.add(`INSERT INTO enrol_tokens (hash, body, keep_to) VALUES ($1, $2, $3)`, hash, v, keep)
 		return nil
+	}},
+}
+
+// copyEvent moves an edge event: e/<time ns, 8 bytes><edge>\0<batch>\0<idx, 2 bytes>.
+func copyEvent(b *pgBatch, rest string, v []byte, _ uint64, rep *MigrationReport) error {
+	if len(rest) <= 8+2 {
+		return nil
 	}
-	for p, what := range keptLocal {
-		if strings.HasPrefix(k, p) {
-			rep.Kept[what]++
-		}
+	var e StoredEvent
+	if err := json.Unmarshal(v, &e); err != nil {
+		return err
 	}
-	return nil // the audit log (copied apart), the schema mark, the floor's state
+	edge, tail, _ := strings.Cut(rest[8:], "\x00")
+	batch := tail[:max(len(tail)-3, 0)]
+	idx := binary.BigEndian.Uint16([]byte(tail[len(tail)-2:]))
+	rep.Events++
+	b.add(`INSERT INTO edge_events (t_ns, edge_id, batch, idx, site_id, event) VALUES ($1, $2, $3, $4, $5, $6)`,
+		beSeq(rest[:8]), []byte(edge), []byte(batch), int32(idx), []byte(e.SiteID), v)
+	return nil
 }
 
 // pgBatch sends queued statements in pgx batches; later ones go after

@@ -152,23 +152,8 @@ func run(o options) error {
 		}
 		switch name {
 		case "load":
-			for _, storeName := range o.stores {
-				st, err := pg.storeFor(storeName)
-				if err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-				ssub := sub + "/" + storeName
-				if err := os.MkdirAll(ssub, 0o700); err != nil {
-					return err
-				}
-				all, err := runLoad(o, ssub, log, st)
-				for i, r := range all {
-					r.print(fmt.Sprintf("load at %.0f alerts/s, store %s", o.rates[i], storeName))
-					note(fmt.Sprintf("load %.0f/s", o.rates[i]), storeName, r)
-				}
-				if err != nil {
-					return fmt.Errorf("%s (%s): %w", name, storeName, err)
-				}
+			if err := runLoads(o, sub, log, &pg, note); err != nil {
+				return err
 			}
 			continue
 		case "partition":
@@ -197,6 +182,29 @@ func run(o options) error {
 	printSummary(summary)
 	if failed {
 		return fmt.Errorf("a run lost or duplicated alerts (see above)")
+	}
+	return nil
+}
+
+// runLoads does the load run once per store of o.stores.
+func runLoads(o options, sub string, log *slog.Logger, pg *pgCluster, note func(run, store string, r result)) error {
+	for _, storeName := range o.stores {
+		st, err := pg.storeFor(storeName)
+		if err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		ssub := sub + "/" + storeName
+		if err := os.MkdirAll(ssub, 0o700); err != nil {
+			return err
+		}
+		all, err := runLoad(o, ssub, log, st)
+		for i, r := range all {
+			r.print(fmt.Sprintf("load at %.0f alerts/s, store %s", o.rates[i], storeName))
+			note(fmt.Sprintf("load %.0f/s", o.rates[i]), storeName, r)
+		}
+		if err != nil {
+			return fmt.Errorf("load (%s): %w", storeName, err)
+		}
 	}
 	return nil
 }

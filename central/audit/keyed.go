@@ -113,10 +113,35 @@ func (l *Log) backfill(ctx context.Context) error {
 		l.log.Error("audit: the log has no MACs yet but its hash chain is broken: MACs NOT added; verify reports the break", "err", err)
 		return nil
 	}
-	// Rewrite every entry with its MAC, a bounded number per transaction
-	// (a crash half way leaves a log that verify reports; the entries and
-	// their hashes are unchanged), then the head. Another process with
-	// the same key backfilling at once writes the same bytes.
+	n, err := l.addMACs(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: adding MACs: %w", err)
+	}
+	var h head
+	err = l.be().update(ctx, func(tx writeTx) error {
+		rec, ok, err := tx.lockHead()
+		if err != nil {
+			return err
+		}
+		if h, err = continueHead(tx, rec, ok); err != nil {
+			return err
+		}
+		h.MAC = headMAC(l.key, h.Seq, h.Hash)
+		hv, _ := json.Marshal(h)
+		return tx.putHead(hv)
+	})
+	if err != nil {
+		return fmt.Errorf("audit: adding MACs: %w", err)
+	}
+	l.log.Warn("audit: the log predates the audit key: its hash chain verifies, MACs added to every entry", "entries", n, "head_seq", h.Seq)
+	return nil
+}
+
+// addMACs rewrites every entry with its MAC, a bounded number per
+// transaction (a crash half way leaves a log that verify reports; the
+// entries and their hashes are unchanged), and returns how many. Another
+// process with the same key backfilling at once writes the same bytes.
+func (l *Log) addMACs(ctx context.Context) (uint64, error) {
 	var n uint64
 	for from := uint64(1); ; {
 		var done bool
@@ -143,31 +168,10 @@ func (l *Log) backfill(ctx context.Context) error {
 			}
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("audit: adding MACs: %w", err)
-		}
-		if done {
-			break
+		if err != nil || done {
+			return n, err
 		}
 	}
-	var h head
-	err = l.be().update(ctx, func(tx writeTx) error {
-		rec, ok, err := tx.lockHead()
-		if err != nil {
-			return err
-		}
-		if h, err = continueHead(tx, rec, ok); err != nil {
-			return err
-		}
-		h.MAC = headMAC(l.key, h.Seq, h.Hash)
-		hv, _ := json.Marshal(h)
-		return tx.putHead(hv)
-	})
-	if err != nil {
-		return fmt.Errorf("audit: adding MACs: %w", err)
-	}
-	l.log.Warn("audit: the log predates the audit key: its hash chain verifies, MACs added to every entry", "entries", n, "head_seq", h.Seq)
-	return nil
 }
 
 // MaxOnceKey bounds AppendOnce's key.
