@@ -162,6 +162,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if pg, ok := s.alertStore.(*PGStore); ok {
 		s.life.spawn(func() { pg.watchAuth(s.life.ctx, s.auth) })
 		s.life.spawn(func() { pg.watchEdges(s.life.ctx, s.reg, s.edges) })
+		s.life.spawn(func() { pg.watchDevices(s.life.ctx, s.edges.names) })
 	}
 	s.life.spawn(func() { s.playback.sessions.run(s.life.ctx) })
 	s.edges.onWelcome = s.checkpoints.pushTo
@@ -221,7 +222,11 @@ func openState(s *Server) error {
 		log.Warn("edges on bearer tokens cannot connect: the edge websocket is only on the edge hub's TLS port; set edge_hub.listen")
 	}
 	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
-	if s.edges.names, err = openDeviceBook(store.db, tree, log); err != nil { // devices.go
+	var dn deviceNameStore = badgerDevices{store.db}
+	if pg, ok := s.alertStore.(*PGStore); ok {
+		dn = pg // shared by the replicas (pgdevices.go)
+	}
+	if s.edges.names, err = openDeviceBook(dn, tree, log); err != nil { // devices.go
 		return err
 	}
 	for _, f := range legacyDeviceFields(cfg.Township) {
@@ -272,13 +277,17 @@ func wireComponents(s *Server) {
 	s.backup = &backupAPI{db: db.db, dataDir: cfg.DataDir, auditKey: auditKeyPath(cfg), log: log}
 	s.desk = &deskAPI{now: time.Now, selfTests: store.selfTests, internalError: ie}
 	s.reports = &shiftReport{store: store, now: time.Now, internalError: ie}
-	marks := badgerBookmarks{db: db.db, disk: db.diskGuard}
+	var marks bookmarkStore = badgerBookmarks{db: db.db, disk: db.diskGuard}
+	var walls layoutStore = badgerLayouts{db: db.db, disk: db.diskGuard}
+	var readings sensorStore = badgerSensors{db: db.db, disk: db.diskGuard, now: time.Now}
+	if pg, ok := store.(*PGStore); ok { // shared by the replicas (pgbookmarks.go, pgsensors.go)
+		marks, walls, readings = pgBookmarks{pg}, pgLayouts{pg}, newPGSensors(pg, time.Now)
+	}
 	s.bookmarks = &bookmarksAPI{store: marks, edges: s.edges, now: time.Now, internalError: ie}
 	s.playback = &playbackAPI{sessions: newPlaybackSessions(playbackIdle, time.Now), edges: s.edges, ask: s.retr,
 		store: store, bookmarks: marks, rec: s.auditor, now: time.Now, internalError: ie}
 	s.met.reg.MustRegister(s.playback.collectors()...)
-	s.layouts = &layoutsAPI{store: badgerLayouts{db: db.db, disk: db.diskGuard}, internalError: ie}
-	readings := badgerSensors{db: db.db, disk: db.diskGuard, now: time.Now}
+	s.layouts = &layoutsAPI{store: walls, internalError: ie}
 	s.edges.sensors = newSensorIngest(readings, s.met.reg)
 	s.sensors = &sensorsAPI{store: readings, edges: s.edges, now: time.Now, internalError: ie}
 }
