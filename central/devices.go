@@ -52,8 +52,8 @@ const prefixDevices = "dn/" // dn/<edge id> → EdgeDevices JSON
 // deprecated ones. Reads and writes take mu; the store is written only
 // when an edge's list changes.
 type deviceBook struct {
-	db  *badger.DB
-	log *slog.Logger
+	store deviceNameStore
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	byEdge map[string]EdgeDevices
@@ -64,11 +64,18 @@ type deviceBook struct {
 
 func deviceKey(kind, id string) string { return kind + "\x00" + id }
 
-// openDeviceBook reads the stored names and takes the deprecated names of
-// the township's entrances as the fallback.
-func openDeviceBook(db *badger.DB, tree *siteTree, log *slog.Logger) (*deviceBook, error) {
-	b := &deviceBook{db: db, log: log, byEdge: map[string]EdgeDevices{}, legacy: map[string]map[string]string{}}
-	err := db.View(func(txn *badger.Txn) error {
+// deviceNameStore keeps each edge's latest device list: central's
+// Badger database, or PostgreSQL shared by the replicas (pgdevices.go).
+type deviceNameStore interface {
+	loadDevices(f func(edgeID string, d EdgeDevices)) error
+	putDevices(edgeID string, d EdgeDevices) error
+}
+
+// badgerDevices is the device name store in central's Badger database.
+type badgerDevices struct{ db *badger.DB }
+
+func (s badgerDevices) loadDevices(f func(string, EdgeDevices)) error {
+	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixDevices), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -76,10 +83,24 @@ func openDeviceBook(db *badger.DB, tree *siteTree, log *slog.Logger) (*deviceBoo
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
 				return fmt.Errorf("device names %s: %w", it.Item().Key(), err)
 			}
-			b.byEdge[string(it.Item().Key()[len(prefixDevices):])] = d
+			f(string(it.Item().Key()[len(prefixDevices):]), d)
 		}
 		return nil
 	})
+}
+
+// putDevices is not synced: a lost write is repaired by the edge's next
+// heartbeat.
+func (s badgerDevices) putDevices(edgeID string, d EdgeDevices) error {
+	val, _ := json.Marshal(d)
+	return s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixDevices+edgeID), val) })
+}
+
+// openDeviceBook reads the stored names and takes the deprecated names of
+// the township's entrances as the fallback.
+func openDeviceBook(store deviceNameStore, tree *siteTree, log *slog.Logger) (*deviceBook, error) {
+	b := &deviceBook{store: store, log: log, byEdge: map[string]EdgeDevices{}, legacy: map[string]map[string]string{}}
+	err := store.loadDevices(func(id string, d EdgeDevices) { b.byEdge[id] = d })
 	if err != nil {
 		return nil, fmt.Errorf("central: reading device names: %w", err)
 	}
@@ -134,11 +155,21 @@ func (b *deviceBook) report(edgeID, revision string, hb *wire.Heartbeat) {
 		b.log.Info("edge renamed or changed its devices", "edge_id", edgeID, "revision", revision, "devices", len(devs))
 	}
 	// Written while mu is held, so two heartbeats cannot store out of order.
-	// Not synced: a lost write is repaired by the edge's next heartbeat.
-	val, _ := json.Marshal(d)
-	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(prefixDevices+edgeID), val) }); err != nil {
+	if err := b.store.putDevices(edgeID, d); err != nil {
 		b.log.Warn("device names not stored", "edge_id", edgeID, "err", err)
 	}
+}
+
+// reloaded takes an edge's list as another replica stored it (found
+// false: none stored).
+func (b *deviceBook) reloaded(edgeID string, d EdgeDevices, found bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !found {
+		delete(b.byEdge, edgeID)
+		return
+	}
+	b.byEdge[edgeID] = d
 }
 
 // name is a device's name: its edge's, else central.yaml's deprecated one

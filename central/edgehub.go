@@ -297,7 +297,11 @@ func (h *edgeHub) statusOf(id string) (EdgeStatus, bool) {
 func (h *edgeHub) statuses() []EdgeStatus {
 	out := h.localStatuses()
 	if h.replicas != nil {
-		h.replicas.remoteStatuses(out)
+		h.replicas.remoteStatuses(out, func(st *EdgeStatus) {
+			if h.names != nil {
+				h.names.nameStatuses(st, true) // the names as the replicas share them now
+			}
+		})
 	}
 	return out
 }

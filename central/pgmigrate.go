@@ -6,7 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +27,10 @@ import (
 type MigrationReport struct {
 	Alerts, Changes, Snapshots, Events int
 	Users, Sessions, Edges, Tokens     int
+	Bookmarks, Layouts, DeviceLists    int
+	EvidenceRequests, EvidenceFiles    int
+	EvidenceBytes                      int64
+	SensorReadings, SensorMinutes      int
 	// AuditBefore and AuditAfter are the audit chain verified in Badger
 	// before and in PostgreSQL after the move: the same entries and head.
 	AuditBefore, AuditAfter audit.Report
@@ -28,19 +39,16 @@ type MigrationReport struct {
 	Kept map[string]int
 }
 
-// keptLocal are the Badger prefixes central keeps in its data directory
-// with either store (ARCHITECTURE.md, "One machine or many").
-var keptLocal = map[string]string{
-	prefixBookmark: "bookmarks", prefixDevices: "device names", prefixLayout: "live wall layouts",
-	prefixEvidence: "evidence requests", prefixSensorRaw: "sensor readings", prefixSensorMinute: "sensor minutes",
-	prefixSensorBatch: "sensor batches",
-}
+// keptLocal are the Badger prefixes migrate leaves in the data
+// directory, by what they hold (none today: every store has its table).
+var keptLocal = map[string]string{}
 
 // MigrateToPostgres moves a stopped single-machine central's data from
 // its Badger store (cfg.DataDir) to the empty PostgreSQL database at url:
 // alerts with their change log, snapshots and events, users and
-// sessions, the edge registry and enrolment tokens, and the audit chain,
-// byte for byte. The chain is verified (hashes and MACs) before, and
+// sessions, the edge registry and enrolment tokens, evidence requests
+// and their files, bookmarks, layouts, device names and sensor history,
+// and the audit chain, byte for byte. The chain is verified (hashes and MACs) before, and
 // again in PostgreSQL after; a chain that does not verify is not moved.
 // Everything but the audit log goes in one transaction: a failed move
 // leaves the database as it was.
@@ -79,7 +87,10 @@ func MigrateToPostgres(ctx context.Context, cfg Config, url string, log *slog.Lo
 		return rep, err
 	}
 	err = pgx.BeginFunc(ctx, dst.pool, func(tx pgx.Tx) error {
-		return src.db.View(func(txn *badger.Txn) error { return copyBadger(ctx, txn, tx, &rep) })
+		if err := src.db.View(func(txn *badger.Txn) error { return copyBadger(ctx, txn, tx, &rep) }); err != nil {
+			return err
+		}
+		return copyEvidenceFiles(ctx, tx, cfg.DataDir, &rep)
 	})
 	if err != nil {
 		return rep, fmt.Errorf("central: migrate: nothing moved: %w", err)
@@ -149,7 +160,7 @@ func copyBadger(ctx context.Context, txn *badger.Txn, tx pgx.Tx, rep *MigrationR
 // copyRecord queues one Badger record's row: the first rule whose prefix
 // the key has decides (the keys' layouts: store.go, and each component's).
 func copyRecord(b *pgBatch, k string, v []byte, expires uint64, rep *MigrationReport) error {
-	for _, r := range copyRules {
+	for _, r := range migrateRules {
 		if rest, ok := strings.CutPrefix(k, r.prefix); ok {
 			return r.copy(b, rest, v, expires, rep)
 		}
@@ -161,6 +172,9 @@ func copyRecord(b *pgBatch, k string, v []byte, expires uint64, rep *MigrationRe
 	}
 	return nil // the audit log (copied apart), the schema mark, the floor's state
 }
+
+// migrateRules are every rule copyRecord applies.
+var migrateRules = slices.Concat(copyRules, sideCopyRules)
 
 // copyRule moves the records under one prefix.
 type copyRule struct {
@@ -269,6 +283,135 @@ var copyRules = []copyRule{
 		return nil
 	}},
 }
+
+// The console's and the sensors' stores (pgbookmarks.go, pgdevices.go,
+// pgsensors.go); a reading or minute already past its keeping time is
+// not moved.
+var sideCopyRules = []copyRule{
+	{prefixBookmark, func(b *pgBatch, _ string, v []byte, _ uint64, rep *MigrationReport) error {
+		var m Bookmark
+		if err := json.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		rep.Bookmarks++
+		b.add(`INSERT INTO bookmarks (at_ns, id, edge, camera, body) VALUES ($1, $2, $3, $4, $5)`,
+			max(m.At.UnixNano(), 0), m.ID, []byte(m.Edge), []byte(m.Camera), v)
+		return nil
+	}},
+	{prefixLayout, func(b *pgBatch, user string, v []byte, _ uint64, rep *MigrationReport) error {
+		rep.Layouts++
+		b.add(`INSERT INTO console_layouts (user_name, body) VALUES ($1, $2)`, user, v)
+		return nil
+	}},
+	{prefixDevices, func(b *pgBatch, edge string, v []byte, _ uint64, rep *MigrationReport) error {
+		rep.DeviceLists++
+		b.add(`INSERT INTO edge_devices (edge_id, body) VALUES ($1, $2)`, edge, v)
+		return nil
+	}},
+	{prefixEvidence, func(b *pgBatch, id string, v []byte, _ uint64, rep *MigrationReport) error {
+		var r EvidenceRequest
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		rep.EvidenceRequests++
+		b.add(`INSERT INTO evidence_requests (id, created, body) VALUES ($1, $2, $3)`, id, r.CreatedAt, v)
+		return nil
+	}},
+	{prefixSensorRaw, func(b *pgBatch, rest string, v []byte, expires uint64, rep *MigrationReport) error {
+		edge, sensor, at, ok := sensorKeyParts(rest)
+		if !ok || len(v) != 8 || expired(expires) {
+			return nil
+		}
+		rep.SensorReadings++
+		b.add(`INSERT INTO sensor_raw (edge_id, sensor, t_ns, value, keep_to) VALUES ($1, $2, $3, $4, $5)`,
+			[]byte(edge), []byte(sensor), at, math.Float64frombits(binary.BigEndian.Uint64(v)), time.Unix(int64(expires), 0))
+		return nil
+	}},
+	{prefixSensorMinute, func(b *pgBatch, rest string, v []byte, expires uint64, rep *MigrationReport) error {
+		edge, sensor, at, ok := sensorKeyParts(rest)
+		m, err := decodeMinute(v)
+		if !ok || err != nil || expired(expires) {
+			return nil
+		}
+		rep.SensorMinutes++
+		b.add(`INSERT INTO sensor_minutes (edge_id, sensor, t_ns, sum, lo, hi, n, keep_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			[]byte(edge), []byte(sensor), at, m.sum, m.lo, m.hi, int64(m.n), time.Unix(int64(expires), 0))
+		return nil
+	}},
+	{prefixSensorBatch, func(b *pgBatch, rest string, _ []byte, expires uint64, _ *MigrationReport) error {
+		edge, tail, _ := strings.Cut(rest, "\x00")
+		i := strings.LastIndexByte(tail, 0)
+		part, err := strconv.Atoi(tail[i+1:])
+		if i < 0 || err != nil || expired(expires) {
+			return nil
+		}
+		b.add(`INSERT INTO sensor_batches (edge_id, batch, part, keep_to) VALUES ($1, $2, $3, $4)`,
+			[]byte(edge), []byte(tail[:i]), part, time.Unix(int64(expires), 0))
+		return nil
+	}},
+}
+
+// copyEvidenceFiles moves the retrieved videos and contact sheets (and
+// the partial copies of retrievals under way, which then resume from
+// their last verified piece) into evidence_pieces, by the paths the
+// requests name, in pieces of migratePiece bytes.
+func copyEvidenceFiles(ctx context.Context, tx pgx.Tx, dataDir string, rep *MigrationReport) error {
+	root := filepath.Join(dataDir, "evidence")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dataDir, path)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		buf := make([]byte, migratePiece)
+		for off := int64(0); ; {
+			n, err := io.ReadFull(f, buf)
+			if n > 0 {
+				if _, err := tx.Exec(ctx, `INSERT INTO evidence_pieces (path, off, data) VALUES ($1, $2, $3)`, filepath.ToSlash(rel), off, buf[:n]); err != nil {
+					return err
+				}
+				off += int64(n)
+				rep.EvidenceBytes += int64(n)
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		rep.EvidenceFiles++
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no evidence retrieved yet
+	}
+	return err
+}
+
+// migratePiece is the size of the pieces migrate cuts a file into (the
+// retrieval's default chunk; any size reads back the same).
+const migratePiece = 4 << 20
+
+// sensorKeyParts splits <edge>\0<sensor>\0<time ns, 8 bytes>.
+func sensorKeyParts(rest string) (edge, sensor string, at int64, ok bool) {
+	if len(rest) < 8+2 {
+		return "", "", 0, false
+	}
+	edge, sensor, ok = strings.Cut(rest[:len(rest)-9], "\x00")
+	return edge, sensor, beSeq(rest[len(rest)-8:]), ok && rest[len(rest)-9] == 0
+}
+
+// expired reports whether a Badger entry's expiry (unix seconds, 0:
+// none) has passed: it would be gone at the next read.
+func expired(at uint64) bool { return at > 0 && time.Unix(int64(at), 0).Before(time.Now()) }
 
 // copyEvent moves an edge event: e/<time ns, 8 bytes><edge>\0<batch>\0<idx, 2 bytes>.
 func copyEvent(b *pgBatch, rest string, v []byte, _ uint64, rep *MigrationReport) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -47,6 +48,33 @@ func TestMigrateBadgerToPostgres(t *testing.T) {
 	if resp, body := guard.do(http.MethodPost, "/api/v1/alerts/m-2/resolve", map[string]string{"note": "a cat"}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("resolve: %d %s", resp.StatusCode, body)
 	}
+	// The console's and the sensors' stores.
+	e.send(wire.TypeHeartbeat, namedHeartbeat("r1", "Lane in", "Barrier arm"))
+	sensorStart := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Minute)
+	e.send(wire.TypeSensorBatch, wire.SensorBatch{ID: "sb-1", Points: readings("gas-kitchen", sensorStart, 10*time.Second, 1, 2, 3)})
+	e.expectAck("sb-1")
+	if resp, body := guard.do(http.MethodPost, "/api/v1/bookmarks", map[string]any{"edge": northID, "camera": "cam-a", "at": now.Add(-time.Minute), "note": "the van"}); resp.StatusCode/100 != 2 {
+		t.Fatalf("bookmark: %d %s", resp.StatusCode, body)
+	}
+	walls := Layouts{Layouts: []Layout{{Name: "Gates", Grid: 4, Tiles: []string{northID + "/cam-a", ""}}}, Current: "Gates"}
+	if resp, body := guard.do(http.MethodPut, "/api/v1/me/layouts", walls); resp.StatusCode/100 != 2 {
+		t.Fatalf("layouts: %d %s", resp.StatusCode, body)
+	}
+	eventually(t, "the device names stored", func() bool { return s.edges.names.name(northID, "", DeviceCamera, "cam-a") == "Lane in" })
+	// A retrieved video (its request and file), as the retrieval leaves them.
+	video := bytes.Repeat([]byte("mp4 "), 3<<20) // 12 MiB: several pieces
+	evr := EvidenceRequest{ID: "ev-moved", CaseNumber: "2026-3", Reason: "moved", Requester: "admin-token", RequesterRole: RoleAdmin,
+		From: now.Add(-time.Hour), To: now, CreatedAt: now, Status: RetrievalReady,
+		Items: []RetrievalItem{{Edge: northID, Camera: "cam-a", Status: RetrievalReady, File: "evidence/ev-moved/north--cam-a.mp4", ReadyAt: now}}}
+	if err := s.retr.add(evr); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "evidence", "ev-moved"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, evr.Items[0].File), video, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cred := enrol(t, s, "gate-east", siteID)
 	if _, _, err := s.CreateEnrolmentToken("gate-west", siteID, "test-admin", time.Hour); err != nil {
 		t.Fatal(err)
@@ -68,6 +96,10 @@ func TestMigrateBadgerToPostgres(t *testing.T) {
 		t.Fatalf("migrate: %v", err)
 	}
 	t.Logf("moved: %+v", rep)
+	if rep.Bookmarks != 1 || rep.Layouts != 1 || rep.DeviceLists != 1 || rep.SensorReadings != 3 || rep.SensorMinutes != 1 ||
+		rep.EvidenceRequests != 1 || rep.EvidenceFiles != 1 || rep.EvidenceBytes != int64(len(video)) {
+		t.Fatalf("migration report (console and sensor stores): %+v", rep)
+	}
 	if rep.Alerts != 5 || rep.Changes != int(lastSeq) || rep.Snapshots != 6 || rep.Events != 2 || rep.Users != 1 ||
 		rep.Sessions != 1 || rep.Edges < 1 || rep.Tokens != 2 || rep.AuditBefore.Entries == 0 ||
 		rep.AuditAfter.Entries != rep.AuditBefore.Entries || rep.AuditAfter.Head != rep.AuditBefore.Head || !rep.AuditAfter.MACs {
@@ -104,6 +136,22 @@ func TestMigrateBadgerToPostgres(t *testing.T) {
 	}
 	if resp, _ := (&browser{t: t, s: p, cookie: guard.cookie}).do(http.MethodGet, "/api/v1/session", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the guard's session after the move: %d", resp.StatusCode)
+	}
+	asGuard := &browser{t: t, s: p, cookie: guard.cookie}
+	if h := sensorHistory(t, asGuard, northID, "gas-kitchen", sensorStart, sensorStart.Add(time.Hour)); len(h.Points) != 3 {
+		t.Fatalf("sensor history after the move: %+v", h)
+	}
+	if resp, body := asGuard.do(http.MethodGet, "/api/v1/bookmarks?edge="+northID, nil); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("the van")) {
+		t.Fatalf("bookmarks after the move: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := asGuard.do(http.MethodGet, "/api/v1/me/layouts", nil); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"Gates"`)) {
+		t.Fatalf("layouts after the move: %d %s", resp.StatusCode, body)
+	}
+	if resp, got := get(t, p, "/api/v1/evidence/requests/ev-moved/items/0/video.mp4"); resp.StatusCode != http.StatusOK || !bytes.Equal(got, video) {
+		t.Fatalf("the moved evidence video: %d, %d bytes; want %d", resp.StatusCode, len(got), len(video))
+	}
+	if n := p.edges.names.name(northID, "", DeviceCamera, "cam-a"); n != "Lane in" {
+		t.Fatalf("device name after the move: %q", n)
 	}
 	east := connectEnrolled(t, p, cred)
 	east.sendAlert(testAlert("gate-east", "after-move"))

@@ -135,6 +135,50 @@ var pgMigrations = []string{
 		expires   timestamptz NOT NULL
 	);
 	CREATE INDEX playback_sessions_user ON playback_sessions (user_name, expires);`,
+	// 9: bookmarks and live-wall layouts (pgbookmarks.go), device names
+	// (pgdevices.go), sensor readings (pgsensors.go).
+	`CREATE TABLE bookmarks (
+		at_ns  bigint NOT NULL, -- the moment, ns since 1970
+		id     text NOT NULL,
+		edge   bytea NOT NULL,
+		camera bytea NOT NULL,
+		body   bytea NOT NULL, -- Bookmark JSON
+		PRIMARY KEY (at_ns, id)
+	);
+	CREATE TABLE console_layouts (
+		user_name text PRIMARY KEY,
+		body      bytea NOT NULL -- Layouts JSON
+	);
+	CREATE TABLE edge_devices (
+		edge_id text PRIMARY KEY,
+		body    bytea NOT NULL -- EdgeDevices JSON
+	);
+	CREATE TABLE sensor_raw (
+		edge_id bytea NOT NULL,
+		sensor  bytea NOT NULL,
+		t_ns    bigint NOT NULL,
+		value   double precision NOT NULL,
+		keep_to timestamptz NOT NULL,
+		PRIMARY KEY (edge_id, sensor, t_ns)
+	);
+	CREATE TABLE sensor_minutes (
+		edge_id bytea NOT NULL,
+		sensor  bytea NOT NULL,
+		t_ns    bigint NOT NULL, -- the minute
+		sum     double precision NOT NULL,
+		lo      double precision NOT NULL,
+		hi      double precision NOT NULL,
+		n       bigint NOT NULL,
+		keep_to timestamptz NOT NULL,
+		PRIMARY KEY (edge_id, sensor, t_ns)
+	);
+	CREATE TABLE sensor_batches (
+		edge_id bytea NOT NULL,
+		batch   bytea NOT NULL,
+		part    integer NOT NULL,
+		keep_to timestamptz NOT NULL,
+		PRIMARY KEY (edge_id, batch, part)
+	);`,
 }
 
 // pgSchemaLock is the advisory lock replicas take while migrating, so

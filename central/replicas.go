@@ -126,8 +126,8 @@ func (rr *replicaRouter) reportStatus(edge string, status func() (EdgeStatus, bo
 }
 
 // remoteStatuses fills in, for edges not connected here, what the
-// replica holding them last wrote.
-func (rr *replicaRouter) remoteStatuses(out []EdgeStatus) {
+// replica holding them last wrote, then passes each to name.
+func (rr *replicaRouter) remoteStatuses(out []EdgeStatus, name func(*EdgeStatus)) {
 	ctx, cancel := context.WithTimeout(rr.ctx, pgTimeout)
 	defer cancel()
 	held, err := rr.presence.statuses(ctx, rr.id)
@@ -146,6 +146,7 @@ func (rr *replicaRouter) remoteStatuses(out []EdgeStatus) {
 		}
 		// The registry's facts are this replica's as well.
 		st.EnrolledAt, st.RevokedAt, st.RevokedBy, st.Online = out[i].EnrolledAt, out[i].RevokedAt, out[i].RevokedBy, true
+		name(&st)
 		out[i] = st
 	}
 }

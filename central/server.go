@@ -169,6 +169,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 					func(p EdgePresence) { s.wr.announce(consoleMsg{Type: consoleEdge, Edge: &p}) })
 			})
 		}
+		s.life.spawn(func() { pg.watchDevices(s.life.ctx, s.edges.names) })
 	}
 	s.life.spawn(func() { s.playback.sessions.run(s.life.ctx) })
 	s.edges.onWelcome = s.checkpoints.pushTo
@@ -238,7 +239,11 @@ func openState(s *Server) error {
 		log.Warn("edges on bearer tokens cannot connect: the edge websocket is only on the edge hub's TLS port; set edge_hub.listen")
 	}
 	s.edges = newEdgeHub(s.reg, s.wr, log, s.met)
-	if s.edges.names, err = openDeviceBook(store.db, tree, log); err != nil { // devices.go
+	var dn deviceNameStore = badgerDevices{store.db}
+	if pg, ok := s.alertStore.(*PGStore); ok {
+		dn = pg // shared by the replicas (pgdevices.go)
+	}
+	if s.edges.names, err = openDeviceBook(dn, tree, log); err != nil { // devices.go
 		return err
 	}
 	for _, f := range legacyDeviceFields(cfg.Township) {
@@ -294,7 +299,12 @@ func wireComponents(s *Server) {
 	s.backup = &backupAPI{db: db.db, dataDir: cfg.DataDir, auditKey: auditKeyPath(cfg), log: log}
 	s.desk = &deskAPI{now: time.Now, selfTests: store.selfTests, internalError: ie}
 	s.reports = &shiftReport{store: store, now: time.Now, internalError: ie}
-	marks := badgerBookmarks{db: db.db, disk: db.diskGuard}
+	var marks bookmarkStore = badgerBookmarks{db: db.db, disk: db.diskGuard}
+	var walls layoutStore = badgerLayouts{db: db.db, disk: db.diskGuard}
+	var readings sensorStore = badgerSensors{db: db.db, disk: db.diskGuard, now: time.Now}
+	if pg, ok := store.(*PGStore); ok { // shared by the replicas (pgbookmarks.go, pgsensors.go)
+		marks, walls, readings = pgBookmarks{pg}, pgLayouts{pg}, newPGSensors(pg, time.Now)
+	}
 	s.bookmarks = &bookmarksAPI{store: marks, edges: s.edges, now: time.Now, internalError: ie}
 	sessions := newPlaybackSessions(playbackIdle, time.Now)
 	if pg, ok := store.(*PGStore); ok {
@@ -303,8 +313,7 @@ func wireComponents(s *Server) {
 	s.playback = &playbackAPI{sessions: sessions, edges: s.edges, ask: s.retr,
 		store: store, bookmarks: marks, rec: s.auditor, now: time.Now, internalError: ie}
 	s.met.reg.MustRegister(s.playback.collectors()...)
-	s.layouts = &layoutsAPI{store: badgerLayouts{db: db.db, disk: db.diskGuard}, internalError: ie}
-	readings := badgerSensors{db: db.db, disk: db.diskGuard, now: time.Now}
+	s.layouts = &layoutsAPI{store: walls, internalError: ie}
 	s.edges.sensors = newSensorIngest(readings, s.met.reg)
 	s.sensors = &sensorsAPI{store: readings, edges: s.edges, now: time.Now, internalError: ie}
 }

@@ -19,14 +19,15 @@ Moves a single-machine central's data from its embedded store (data_dir)
 into an empty PostgreSQL database, for several centrals on one database:
 alerts with their change log, snapshots and events, console users and
 their sessions (nobody is signed out), the edge registry and enrolment
-tokens, and the audit chain byte for byte. The audit chain is verified
+tokens, evidence requests with their retrieved videos, bookmarks, live
+wall layouts, device names, sensor history, and the audit chain byte for
+byte. The audit chain is verified
 (hashes and MACs, audit_key_file) before anything moves and again in
 PostgreSQL; a chain that does not verify is not moved. Everything but
 the audit log moves in one transaction.
 
 Then set store: to the same connection string in central.yaml and start
-central. Bookmarks, live wall layouts, device names, sensor history and
-evidence requests stay in data_dir (reported below).
+central (the replicas: README, "Central on several machines").
 `
 
 // runCentralMigrate is `vigil central migrate ...`.
@@ -55,6 +56,9 @@ func runCentralMigrate(ctx context.Context, args []string, stdout, stderr io.Wri
 	fmt.Fprintf(stdout, "audit chain verified before: %d entries, head %s\n", rep.AuditBefore.Entries, rep.AuditBefore.Head)
 	fmt.Fprintf(stdout, "moved: %d alerts, %d changes, %d snapshots, %d events, %d users, %d sessions, %d edges, %d enrolment tokens\n",
 		rep.Alerts, rep.Changes, rep.Snapshots, rep.Events, rep.Users, rep.Sessions, rep.Edges, rep.Tokens)
+	fmt.Fprintf(stdout, "moved: %d evidence requests, %d evidence files (%d bytes)\n", rep.EvidenceRequests, rep.EvidenceFiles, rep.EvidenceBytes)
+	fmt.Fprintf(stdout, "moved: %d bookmarks, %d live wall layouts, %d edges' device names, %d sensor readings, %d sensor minutes\n",
+		rep.Bookmarks, rep.Layouts, rep.DeviceLists, rep.SensorReadings, rep.SensorMinutes)
 	fmt.Fprintf(stdout, "audit chain verified in PostgreSQL: %d entries, head %s (the same)\n", rep.AuditAfter.Entries, rep.AuditAfter.Head)
 	if len(rep.Kept) > 0 {
 		var kept []string
