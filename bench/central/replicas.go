@@ -180,23 +180,11 @@ func runFailover(o options, dir string, log *slog.Logger, st storeSetting) (resu
 	res.add("the dropped edges' last uplink errors", "%s", w.edgeErrors())
 	res.recovery = max(e.lastBack, c.lastReceiving)
 	res.add("failover time (kill → every edge connected and every console receiving)", "%s", ms(res.recovery))
-	stored, err := storedIDs(r.proc.api, r.proc.adminToken)
+	complete, err := r.checkStored(&res, ackedAtKill, "in the database (read through the survivor)")
 	if err != nil {
 		return res, err
 	}
-	r.fleet.mu.Lock()
-	lost := 0
-	for id := range r.fleet.acked {
-		if !stored[id] {
-			lost++
-		}
-	}
-	acked := len(r.fleet.acked)
-	r.fleet.mu.Unlock()
-	res.add("acknowledged before the kill / acknowledged in all", "%d / %d", ackedAtKill, acked)
-	res.add("acknowledged but missing in the database (read through the survivor)", "%d", lost)
-	res.add("alerts stored / raised", "%d / %d", len(stored), r.fleet.raisedTotal())
-	res.ok = res.ok && lost == 0 && uint64(len(stored)) == r.fleet.raisedTotal() && e.back == e.dropped && c.back == c.dropped && c.receiving == len(r.cons.list)
+	res.ok = res.ok && complete && e.back == e.dropped && c.back == c.dropped && c.receiving == len(r.cons.list)
 	if res.recovery > 5*time.Second {
 		res.add("note", "failover above 5 s")
 	}

@@ -336,23 +336,11 @@ func runRestart(o options, dir string, log *slog.Logger) (result, error) {
 	r.checks(&res, 3*time.Minute, 0)
 	res.add("central down (kill → listening again)", "%s", ms(downFor))
 	res.add("kill → all edges reconnected", "%s", ms(reconnect))
-	stored, err := storedIDs(r.proc.api, r.proc.adminToken)
+	complete, err := r.checkStored(&res, ackedAtKill, "at central after restart")
 	if err != nil {
 		return res, err
 	}
-	r.fleet.mu.Lock()
-	lost := 0
-	for id := range r.fleet.acked {
-		if !stored[id] {
-			lost++
-		}
-	}
-	acked := len(r.fleet.acked)
-	r.fleet.mu.Unlock()
-	res.add("acknowledged before the kill / acknowledged in all", "%d / %d", ackedAtKill, acked)
-	res.add("acknowledged but missing at central after restart", "%d", lost)
-	res.add("alerts stored at central / raised", "%d / %d", len(stored), r.fleet.raisedTotal())
-	res.ok = res.ok && lost == 0 && uint64(len(stored)) == r.fleet.raisedTotal()
+	res.ok = res.ok && complete
 	return res, nil
 }
 
@@ -410,4 +398,27 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// checkStored reads every alert central stored and counts the ones an
+// edge got an ack for that are not there (where: how they were read);
+// complete: none is missing and every alert raised is stored.
+func (r *rig) checkStored(res *result, ackedAtKill int, where string) (complete bool, err error) {
+	stored, err := storedIDs(r.proc.api, r.proc.adminToken)
+	if err != nil {
+		return false, err
+	}
+	r.fleet.mu.Lock()
+	lost := 0
+	for id := range r.fleet.acked {
+		if !stored[id] {
+			lost++
+		}
+	}
+	acked := len(r.fleet.acked)
+	r.fleet.mu.Unlock()
+	res.add("acknowledged before the kill / acknowledged in all", "%d / %d", ackedAtKill, acked)
+	res.add("acknowledged but missing "+where, "%d", lost)
+	res.add("alerts stored / raised", "%d / %d", len(stored), r.fleet.raisedTotal())
+	return lost == 0 && uint64(len(stored)) == r.fleet.raisedTotal(), nil
 }

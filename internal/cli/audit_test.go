@@ -16,12 +16,13 @@ import (
 	"github.com/vigil-perimeter/vigil/internal/kv"
 )
 
-// `vigil central audit verify` passes on central's log and fails naming
-// the seq of an entry edited in the store.
-func TestCentralAuditVerifyCommand(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	conf := filepath.Join(dir, "central.yaml")
+// stoppedCentral makes a central in a new directory (its data_dir,
+// central.yaml) whose audit log holds three entries, and stops it.
+func stoppedCentral(t *testing.T) (dir, data, conf string) {
+	t.Helper()
+	dir = t.TempDir()
+	data = filepath.Join(dir, "data")
+	conf = filepath.Join(dir, "central.yaml")
 	if err := os.WriteFile(conf, []byte("listen: 127.0.0.1:0\ndata_dir: "+data+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +40,13 @@ func TestCentralAuditVerifyCommand(t *testing.T) {
 		}
 	}
 	s.Close()
+	return dir, data, conf
+}
+
+// `vigil central audit verify` passes on central's log and fails naming
+// the seq of an entry edited in the store.
+func TestCentralAuditVerifyCommand(t *testing.T) {
+	_, data, conf := stoppedCentral(t)
 
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"central", "audit", "verify", "--config", conf}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "intact: 3 entries") {

@@ -2,14 +2,11 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/vigil-perimeter/vigil/central"
-	"github.com/vigil-perimeter/vigil/central/audit"
 	"github.com/vigil-perimeter/vigil/internal/testrig/postgres"
 )
 
@@ -18,27 +15,7 @@ import (
 // then checks in PostgreSQL; a wrong --to is refused without moving
 // anything.
 func TestCentralMigrateCommand(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	conf := filepath.Join(dir, "central.yaml")
-	if err := os.WriteFile(conf, []byte("listen: 127.0.0.1:0\ndata_dir: "+data+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := central.LoadConfig(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := central.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, target := range []string{"a-1", "a-2", "a-3"} {
-		if _, err := s.AuditLog().Append(context.Background(), audit.Entry{Actor: audit.Actor{User: "ann", Role: "guard"}, Action: audit.ActionView, Target: target}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-
+	dir, data, conf := stoppedCentral(t)
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"central", "migrate", "--config", conf, "--from", "badger", "--to", "mysql://x/y"}, &out, &errOut); code == 0 {
 		t.Fatalf("migrate to mysql: exit 0: %s", out.String())
