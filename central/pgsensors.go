@@ -163,32 +163,21 @@ func (p pgSensors) history(edge, sensor string, from, to time.Time, step time.Du
 	if err != nil {
 		return nil, fmt.Errorf("central: sensor history %s/%s: %w", edge, sensor, err)
 	}
-	out := []sensorPoint{}
-	var bucket time.Time
-	var acc minuteAgg
+	h := historyFold{step: step, out: []sensorPoint{}}
 	var tns, n int64
 	var a minuteAgg
 	_, err = pgx.ForEachRow(rows, []any{&tns, &a.sum, &a.lo, &a.hi, &n}, func() error {
 		t := time.Unix(0, tns).UTC()
 		if step == stepRaw {
-			out = append(out, sensorPoint{T: t, V: a.sum, Min: a.sum, Max: a.sum, N: 1})
+			h.reading(t, a.sum)
 			return nil
 		}
 		a.n = uint64(n)
-		if b := t.Truncate(step); !b.Equal(bucket) {
-			if acc.n > 0 {
-				out = append(out, acc.point(bucket))
-			}
-			bucket, acc = b, minuteAgg{}
-		}
-		acc = acc.merge(a)
+		h.minute(t, a)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("central: sensor history %s/%s: %w", edge, sensor, err)
 	}
-	if acc.n > 0 {
-		out = append(out, acc.point(bucket))
-	}
-	return out, nil
+	return h.points(), nil
 }

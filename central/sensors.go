@@ -229,8 +229,7 @@ func (s badgerSensors) history(edge, sensor string, from, to time.Time, step tim
 		prefix = prefixSensorRaw
 	}
 	series := sensorSeries(prefix, edge, sensor)
-	var bucket time.Time
-	var acc minuteAgg
+	h := historyFold{step: step, out: out}
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: series})
 		defer it.Close()
@@ -250,31 +249,56 @@ func (s badgerSensors) history(edge, sensor string, from, to time.Time, step tim
 				if len(v) != 8 {
 					return fmt.Errorf("sensor reading of %d bytes", len(v))
 				}
-				f := math.Float64frombits(binary.BigEndian.Uint64(v))
-				out = append(out, sensorPoint{T: t, V: f, Min: f, Max: f, N: 1})
+				h.reading(t, math.Float64frombits(binary.BigEndian.Uint64(v)))
 				continue
 			}
 			a, err := decodeMinute(v)
 			if err != nil {
 				return err
 			}
-			if b := t.Truncate(step); !b.Equal(bucket) {
-				if acc.n > 0 {
-					out = append(out, acc.point(bucket))
-				}
-				bucket, acc = b, minuteAgg{}
-			}
-			acc = acc.merge(a)
+			h.minute(t, a)
 		}
 		return nil
 	})
-	if acc.n > 0 {
-		out = append(out, acc.point(bucket))
-	}
 	if err != nil {
 		return nil, fmt.Errorf("central: sensor history %s/%s: %w", edge, sensor, err)
 	}
-	return out, nil
+	return h.points(), nil
+}
+
+// historyFold turns a sensor's stored readings (step raw) or minutes,
+// in time order, into the points of a history at step: each store reads
+// its rows, this folds them.
+type historyFold struct {
+	step   time.Duration
+	out    []sensorPoint
+	bucket time.Time
+	acc    minuteAgg
+}
+
+// reading adds one raw reading.
+func (h *historyFold) reading(t time.Time, v float64) {
+	h.out = append(h.out, sensorPoint{T: t, V: v, Min: v, Max: v, N: 1})
+}
+
+// minute adds one minute's aggregate to the step it falls in.
+func (h *historyFold) minute(t time.Time, a minuteAgg) {
+	if b := t.Truncate(h.step); !b.Equal(h.bucket) {
+		if h.acc.n > 0 {
+			h.out = append(h.out, h.acc.point(h.bucket))
+		}
+		h.bucket, h.acc = b, minuteAgg{}
+	}
+	h.acc = h.acc.merge(a)
+}
+
+// points ends the fold.
+func (h *historyFold) points() []sensorPoint {
+	if h.acc.n > 0 {
+		h.out = append(h.out, h.acc.point(h.bucket))
+		h.acc = minuteAgg{}
+	}
+	return h.out
 }
 
 // historyStep is the step of a history range (the HTTP contract): raw
