@@ -88,19 +88,26 @@ func raw(t *testing.T, l *Log, seq uint64) []byte {
 	if l.pg != nil {
 		err = l.pg.pool.QueryRow(ctx, `SELECT entry FROM audit_entries WHERE seq = $1`, int64(seq)).Scan(&v)
 	} else {
-		err = l.st.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(l.st.entryKey(seq))
-			if err != nil {
-				return err
-			}
-			v, err = item.ValueCopy(nil)
-			return err
-		})
+		v, err = badgerValue(l, l.st.entryKey(seq))
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// badgerValue reads one key of a Badger log's database.
+func badgerValue(l *Log, key []byte) ([]byte, error) {
+	var v []byte
+	err := l.st.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		v, err = item.ValueCopy(nil)
+		return err
+	})
+	return v, err
 }
 
 // put stores v as entry seq behind the log's back.
@@ -139,14 +146,7 @@ func headRaw(t *testing.T, l *Log) []byte {
 	if l.pg != nil {
 		err = l.pg.pool.QueryRow(ctx, `SELECT record FROM audit_head`).Scan(&v)
 	} else {
-		err = l.st.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(l.st.headKey())
-			if err != nil {
-				return err
-			}
-			v, err = item.ValueCopy(nil)
-			return err
-		})
+		v, err = badgerValue(l, l.st.headKey())
 	}
 	if err != nil {
 		t.Fatal(err)
