@@ -107,11 +107,8 @@ func openRegistry(book edgeBook, static []EdgeConfig) (*registry, error) {
 // get returns a copy of an edge's record; one another replica enrolled
 // a moment ago is looked up.
 func (r *registry) get(id string) (EdgeRecord, bool) {
-	r.mu.Lock()
-	e, ok := r.edges[id]
-	r.mu.Unlock()
-	if ok {
-		return *e, true
+	if e, ok := r.getLocal(id); ok {
+		return e, true
 	}
 	if fresh, found := r.lookup(id); found {
 		return fresh, true
@@ -361,8 +358,9 @@ func (r *registry) active(id string, pub []byte) bool {
 	r.mu.Lock()
 	e, ok := r.edges[id]
 	yes := ok && !e.Revoked() && string(e.PublicKey) == string(pub)
+	enrolled := ok && e.Kind == EdgeEnrolled
 	r.mu.Unlock()
-	if !yes && (!ok || e.Kind == EdgeEnrolled) {
+	if !yes && (!ok || enrolled) {
 		// Enrolled (again) through another replica a moment ago?
 		if fresh, found := r.lookup(id); found {
 			return !fresh.Revoked() && string(fresh.PublicKey) == string(pub)
