@@ -60,10 +60,16 @@ func (rr *replicaRouter) relay(ctx context.Context, edge string, req wire.Reques
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// As with an edge connected here, ctx bounds asking; the answer's
+	// stream lasts until forget (or central closes): a caller may cancel
+	// ctx once the first part is in (proxyEdge does).
+	sctx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(rr.ctx, cancel)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target+path, bytes.NewReader(body))
+	asking := context.AfterFunc(ctx, cancel)
+	hr, err := http.NewRequestWithContext(sctx, http.MethodPost, target+path, bytes.NewReader(body))
 	if err != nil {
+		asking()
+		stop()
 		cancel()
 		return nil, nil, err
 	}
@@ -71,7 +77,12 @@ func (rr *replicaRouter) relay(ctx context.Context, edge string, req wire.Reques
 	hr.Header.Set(hdrReplicaIdentity, id)
 	hr.Header.Set(hdrReplicaSignature, sig)
 	resp, err := http.DefaultClient.Do(hr)
+	if err == nil && !asking() {
+		err = ctx.Err() // ctx ended as the answer began
+		resp.Body.Close()
+	}
 	if err != nil {
+		asking()
 		stop()
 		cancel()
 		return nil, nil, fmt.Errorf("%w (its replica %s does not answer: %v)", ErrEdgeOffline, target, err)
@@ -99,7 +110,7 @@ func (rr *replicaRouter) relay(ctx context.Context, edge string, req wire.Reques
 			}
 			select {
 			case ch <- p:
-			case <-ctx.Done():
+			case <-sctx.Done():
 				return
 			}
 			if p.Final {
